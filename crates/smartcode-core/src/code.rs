@@ -1,0 +1,252 @@
+//! Secret codes, public codes and code ids: how they look, how they are read forgivingly, how they
+//! are drawn from the operating system's random generator, and how secret codes are hashed.
+//!
+//! A secret code is 8 symbols of Crockford base32 (`7KQ2-M9XD`): 32^8 is over a million million.
+//! A public code is a `P` and 10 symbols (`P-4WZ8N-K3QJD`): longer, and always starting with `P-`,
+//! so the two never look alike and a public code can never be taken for a payment code.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::Sha256;
+
+/// Crockford's base32 alphabet: digits and upper-case letters without I, L, O and U.
+pub const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Symbols in a secret code.
+pub const SECRET_CODE_SYMBOLS: usize = 8;
+/// Symbols in a public code after its `P`.
+pub const PUBLIC_CODE_SYMBOLS: usize = 10;
+/// Characters a presented code may have before normalization (spaces and hyphens included).
+pub const CODE_INPUT_CHARS_MAX: usize = 64;
+
+/// A secret code, normalized. Its `Debug` never shows the code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretCode(String);
+
+/// A public code, normalized (`P` followed by ten symbols, without hyphens).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicCode(String);
+
+/// What a presented code turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParsedCode {
+    Secret(SecretCode),
+    Public(PublicCode),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeFormatError {
+    #[error("a code is 8 symbols (secret) or P and 10 symbols (public), letters and digits")]
+    Malformed,
+    #[error("the code names another broker; codes of other brokers are not accepted yet")]
+    OtherBroker,
+}
+
+/// Maps one input character to its alphabet symbol: case is ignored and look-alikes map to digits.
+fn normalize_symbol(c: char) -> Option<u8> {
+    let upper = c.to_ascii_uppercase();
+    let mapped = match upper {
+        'O' => '0',
+        'I' | 'L' => '1',
+        other => other,
+    };
+    let byte = u8::try_from(mapped).ok()?;
+    ALPHABET.contains(&byte).then_some(byte)
+}
+
+/// Reads a code as a person might type it: case, spaces and hyphens are ignored, `O` is read as
+/// `0` and `I`/`L` as `1`. A code may carry its broker after `@`; only this broker's (`local_broker`)
+/// or none is accepted for now, and the text before `@` stays opaque to everything but this parser.
+pub fn parse_code(text: &str, local_broker: &str) -> Result<ParsedCode, CodeFormatError> {
+    if text.chars().count() > CODE_INPUT_CHARS_MAX {
+        return Err(CodeFormatError::Malformed);
+    }
+    let (local, broker) = match text.rsplit_once('@') {
+        Some((local, broker)) => (local, Some(broker.trim())),
+        None => (text, None),
+    };
+    if let Some(broker) = broker {
+        if !broker.eq_ignore_ascii_case(local_broker) {
+            return Err(CodeFormatError::OtherBroker);
+        }
+    }
+    let mut symbols = Vec::with_capacity(PUBLIC_CODE_SYMBOLS + 1);
+    for c in local.chars() {
+        if c == ' ' || c == '-' || c == '\t' {
+            continue;
+        }
+        symbols.push(normalize_symbol(c).ok_or(CodeFormatError::Malformed)?);
+    }
+    let normalized = String::from_utf8(symbols).expect("alphabet is ASCII");
+    match normalized.len() {
+        SECRET_CODE_SYMBOLS => Ok(ParsedCode::Secret(SecretCode(normalized))),
+        n if n == PUBLIC_CODE_SYMBOLS + 1 && normalized.starts_with('P') => {
+            Ok(ParsedCode::Public(PublicCode(normalized)))
+        }
+        _ => Err(CodeFormatError::Malformed),
+    }
+}
+
+fn random_symbols(count: usize) -> String {
+    // 32 symbols divide 256 evenly, so taking the low five bits of each byte has no bias.
+    let mut bytes = vec![0u8; count];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
+        .collect()
+}
+
+impl SecretCode {
+    /// Draws a new secret code from the operating system's cryptographic random generator.
+    pub fn generate() -> SecretCode {
+        SecretCode(random_symbols(SECRET_CODE_SYMBOLS))
+    }
+
+    /// The code for showing once to its holder, grouped for reading: `7KQ2-M9XD`.
+    pub fn reveal(&self) -> String {
+        format!("{}-{}", &self.0[..4], &self.0[4..])
+    }
+
+    /// The normalized symbols, for hashing and for clients that send the code.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretCode(<redacted>)")
+    }
+}
+
+impl PublicCode {
+    pub fn generate() -> PublicCode {
+        PublicCode(format!("P{}", random_symbols(PUBLIC_CODE_SYMBOLS)))
+    }
+
+    /// Rebuilds a public code read back from the store, where it was kept normalized.
+    pub fn from_stored(normalized: &str) -> Option<PublicCode> {
+        match parse_code(normalized, "") {
+            Ok(ParsedCode::Public(code)) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The normalized form, as stored.
+    pub fn as_stored(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Public codes are shown as `P-4WZ8N-K3QJD`.
+impl fmt::Display for PublicCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "P-{}-{}", &self.0[1..6], &self.0[6..])
+    }
+}
+
+impl fmt::Debug for PublicCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicCode({self})")
+    }
+}
+
+/// The keyed hash of a secret code: what the store keeps instead of the code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodeHash(pub [u8; 32]);
+
+impl fmt::Debug for CodeHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeHash(..)")
+    }
+}
+
+/// The broker key: at least 256 bits, kept outside the store. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct BrokerKey([u8; 32]);
+
+impl fmt::Debug for BrokerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BrokerKey(<redacted>)")
+    }
+}
+
+impl BrokerKey {
+    pub fn generate() -> BrokerKey {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        BrokerKey(key)
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> BrokerKey {
+        BrokerKey(bytes)
+    }
+
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// HMAC-SHA256 of the normalized code under the broker key, with a domain label so the same
+    /// key can derive other values without collision.
+    pub fn hash_code(&self, code: &SecretCode) -> CodeHash {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"smartcode secret code v1\0");
+        mac.update(code.0.as_bytes());
+        CodeHash(mac.finalize().into_bytes().into())
+    }
+}
+
+macro_rules! random_id {
+    ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> $name {
+                $name(format!(
+                    "{}{}",
+                    $prefix,
+                    random_symbols($symbols).to_ascii_lowercase()
+                ))
+            }
+
+            /// Accepts an id only if it has exactly the shape `generate` makes.
+            pub fn parse(text: &str) -> Option<$name> {
+                let rest = text.strip_prefix($prefix)?;
+                let well_formed = rest.len() == $symbols
+                    && rest
+                        .bytes()
+                        .all(|b| ALPHABET.contains(&b.to_ascii_uppercase()) && !b.is_ascii_uppercase());
+                well_formed.then(|| $name(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+random_id!(
+    CodeId,
+    "c_",
+    16,
+    "A code's stable, non-secret id (80 random bits). Never usable to spend."
+);
+random_id!(TransferId, "t_", 16, "One ledger transfer's id.");
+random_id!(
+    ReceiptId,
+    "r_",
+    26,
+    "A payment's receipt id (130 random bits: whoever holds it may read the receipt)."
+);

@@ -1,0 +1,233 @@
+//! Code controls: restrictions that only narrow down a tree, usage counted across a code's line,
+//! and the PIN rules. Called from [`crate::ledger`]; no I/O of its own.
+//!
+//! Static rules (categories, payees, items, amount per use) are narrowed when a child is created
+//! and stored on the child already intersected with its parent's, so a payment checks only the
+//! payer's own record. Usage rules (number of uses, spending per period) are counted per code; a
+//! payment counts against the payer and every ancestor that has such a rule, so a restricted
+//! parent cannot be escaped by spending through a child.
+
+use crate::clock::Timestamp;
+use crate::code::CodeId;
+use crate::error::OpError;
+use crate::ledger::{LedgerRead, PaymentOrder, UsageLeft, EXPIRY_SECONDS_MAX};
+use crate::limits::{CATEGORY_CHARS_MAX, RESTRICTION_ENTRIES_MAX, TREE_DEPTH_MAX};
+use crate::model::{CodeRecord, Restrictions, Usage};
+
+/// Consecutive wrong PINs after which a code is locked until its parent unlocks it.
+pub const PIN_FAILURES_MAX: u32 = 5;
+/// A PIN is this many decimal digits, at least and at most.
+pub const PIN_DIGITS_MIN: usize = 4;
+pub const PIN_DIGITS_MAX: usize = 12;
+
+/// A PIN as presented: digits only. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl Pin {
+    pub fn parse(text: &str) -> Option<Pin> {
+        let text = text.trim();
+        let digits =
+            text.len() >= PIN_DIGITS_MIN && text.len() <= PIN_DIGITS_MAX && text.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| Pin(text.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(<redacted>)")
+    }
+}
+
+/// Checks the rules a holder asked for a new child: bounded lists of sane entries, positive counts.
+pub fn check_requested(requested: &Restrictions) -> Result<(), OpError> {
+    for (field, list) in [("categories", &requested.categories), ("items", &requested.items)] {
+        let Some(list) = list else { continue };
+        if list.len() > RESTRICTION_ENTRIES_MAX {
+            return Err(OpError::LimitExceeded(format!(
+                "{field} may list at most {RESTRICTION_ENTRIES_MAX} entries"
+            )));
+        }
+        for entry in list {
+            if entry.is_empty() || entry.chars().count() > CATEGORY_CHARS_MAX || entry.chars().any(char::is_control) {
+                return Err(OpError::InvalidRequest(format!(
+                    "each of {field} is 1 to {CATEGORY_CHARS_MAX} characters without control characters"
+                )));
+            }
+        }
+    }
+    if requested
+        .payees
+        .as_ref()
+        .is_some_and(|p| p.len() > RESTRICTION_ENTRIES_MAX)
+    {
+        return Err(OpError::LimitExceeded(format!(
+            "payees may list at most {RESTRICTION_ENTRIES_MAX} entries"
+        )));
+    }
+    if requested.uses_max == Some(0) {
+        return Err(OpError::InvalidRequest("uses_max must be at least 1".into()));
+    }
+    if let Some(limit) = requested.spend_per_period {
+        if limit.period_seconds < 1 || limit.period_seconds > EXPIRY_SECONDS_MAX {
+            return Err(OpError::InvalidRequest(format!(
+                "period_seconds is 1 to {EXPIRY_SECONDS_MAX}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The child's stored rules: what it asked for, intersected with what its parent may do. A rule
+/// whose intersection is empty would make the child unable to pay at all; it is refused instead.
+pub fn narrow(parent: &CodeRecord, requested: &Restrictions) -> Result<Restrictions, OpError> {
+    let allowed = &parent.restrictions;
+    Ok(Restrictions {
+        categories: intersect("categories", &allowed.categories, &requested.categories)?,
+        payees: intersect("payees", &allowed.payees, &requested.payees)?,
+        items: intersect("items", &allowed.items, &requested.items)?,
+        amount_per_use_max: match (allowed.amount_per_use_max, requested.amount_per_use_max) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        uses_max: requested.uses_max,
+        spend_per_period: requested.spend_per_period,
+    })
+}
+
+fn intersect<T: Clone + PartialEq>(
+    field: &str,
+    allowed: &Option<Vec<T>>,
+    asked: &Option<Vec<T>>,
+) -> Result<Option<Vec<T>>, OpError> {
+    match (allowed, asked) {
+        (None, asked) => Ok(asked.clone()),
+        (Some(allowed), None) => Ok(Some(allowed.clone())),
+        (Some(allowed), Some(asked)) => {
+            let both: Vec<T> = asked.iter().filter(|entry| allowed.contains(entry)).cloned().collect();
+            if both.is_empty() {
+                return Err(OpError::Restricted(format!(
+                    "{field}: an ancestor allows none of the {field} asked for"
+                )));
+            }
+            Ok(Some(both))
+        }
+    }
+}
+
+/// Checks a payment against the payer's rules and its ancestors' usage rules. Returns the usage
+/// to record for each code that counts it, to be written after the payment posts.
+pub fn check_payment(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    order: &PaymentOrder,
+) -> Result<Vec<(CodeId, Usage)>, OpError> {
+    let rules = &payer.restrictions;
+    check_named("category", &rules.categories, order.category.as_deref())?;
+    check_named("item", &rules.items, order.item.as_deref())?;
+    if let Some(payees) = &rules.payees {
+        if !payees.contains(&order.payee) {
+            return Err(OpError::Restricted(
+                "payees: this code may not pay this public code".into(),
+            ));
+        }
+    }
+    if let Some(max) = rules.amount_per_use_max {
+        if order.amount > max {
+            return Err(OpError::Restricted(format!(
+                "amount_per_use_max: this code may pay at most {} per payment",
+                crate::money::format_units(max.units())
+            )));
+        }
+    }
+    let mut counted = Vec::new();
+    for code in usage_line(tx, payer)? {
+        let mut usage = code.usage_at(now);
+        if let Some(uses_max) = code.restrictions.uses_max {
+            if usage.uses >= uses_max {
+                return Err(OpError::Restricted(format!("uses_max: all {uses_max} uses are spent")));
+            }
+            usage.uses += 1;
+        }
+        if let Some(limit) = code.restrictions.spend_per_period {
+            let spent = usage.period_spent_units.saturating_add(order.amount.units());
+            if spent > limit.amount.units() {
+                return Err(OpError::Restricted(format!(
+                    "spend_per_period: at most {} per {} seconds",
+                    crate::money::format_units(limit.amount.units()),
+                    limit.period_seconds
+                )));
+            }
+            usage.period_spent_units = spent;
+        }
+        counted.push((code.id.clone(), usage));
+    }
+    Ok(counted)
+}
+
+fn check_named(field: &str, allowed: &Option<Vec<String>>, named: Option<&str>) -> Result<(), OpError> {
+    let Some(allowed) = allowed else { return Ok(()) };
+    match named {
+        None => Err(OpError::Restricted(format!(
+            "{field}: this code pays only for named {field} values; the payment names none"
+        ))),
+        Some(name) if allowed.iter().any(|a| a == name) => Ok(()),
+        Some(_) => Err(OpError::Restricted(format!(
+            "{field}: this code may not pay for this {field}"
+        ))),
+    }
+}
+
+/// The payer and each ancestor that counts usage, nearest first.
+fn usage_line(tx: &mut (impl LedgerRead + ?Sized), payer: &CodeRecord) -> Result<Vec<CodeRecord>, OpError> {
+    let mut line = Vec::new();
+    if !payer.restricted_lineage {
+        return Ok(line);
+    }
+    let mut cursor = payer.clone();
+    loop {
+        if cursor.restrictions.counts_usage() {
+            line.push(cursor.clone());
+        }
+        let Some(parent_id) = cursor.parent_id.clone() else {
+            break;
+        };
+        let parent = tx.code_by_id(&parent_id)?.ok_or(OpError::NotFound("ancestor"))?;
+        if !parent.restricted_lineage {
+            break;
+        }
+        cursor = parent;
+        assert!(line.len() <= TREE_DEPTH_MAX as usize, "the code tree has no cycles");
+    }
+    Ok(line)
+}
+
+/// What is left of the usage rules over a code's line, for showing to its holder.
+pub fn usage_left(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    record: &CodeRecord,
+) -> Result<Option<UsageLeft>, OpError> {
+    let line = usage_line(tx, record)?;
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let mut left = UsageLeft::default();
+    for code in &line {
+        let usage = code.usage_at(now);
+        if let Some(uses_max) = code.restrictions.uses_max {
+            let uses = uses_max.saturating_sub(usage.uses);
+            left.uses = Some(left.uses.map_or(uses, |u| u.min(uses)));
+        }
+        if let Some(limit) = code.restrictions.spend_per_period {
+            let spend = (limit.amount.units() - usage.period_spent_units).max(0);
+            left.spend_units = Some(left.spend_units.map_or(spend, |s| s.min(spend)));
+        }
+    }
+    Ok(Some(left))
+}

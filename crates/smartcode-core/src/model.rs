@@ -1,0 +1,340 @@
+//! The records of the code tree and the ledger, as the core and the stores exchange them.
+
+use crate::clock::Timestamp;
+use crate::code::{CodeId, PublicCode};
+use crate::money::{Amount, Currency};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeKind {
+    Secret,
+    Public,
+}
+
+impl CodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Secret => "secret",
+            CodeKind::Public => "public",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CodeKind> {
+        match text {
+            "secret" => Some(CodeKind::Secret),
+            "public" => Some(CodeKind::Public),
+            _ => None,
+        }
+    }
+}
+
+/// The status a store keeps. `Expired` is written when the expiry sweep reverts a code; before the
+/// sweep runs, a code past its `expires_at` is already treated as expired (see [`CodeRecord::status_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeStatus {
+    Active,
+    Expired,
+    Cancelled,
+}
+
+impl CodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeStatus::Active => "active",
+            CodeStatus::Expired => "expired",
+            CodeStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CodeStatus> {
+        match text {
+            "active" => Some(CodeStatus::Active),
+            "expired" => Some(CodeStatus::Expired),
+            "cancelled" => Some(CodeStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// Public information about a code: shown on its public page, or in the ancestry of its
+/// descendants' public codes. Every field is untrusted text from a holder.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub contact: Option<String>,
+    pub show_stats: bool,
+}
+
+impl Profile {
+    /// A profile with no text is shown to the public as nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.description.is_none() && self.url.is_none() && self.contact.is_none()
+    }
+}
+
+/// What a code may pay for. The sets and the per-use maximum are stored already narrowed by every
+/// ancestor's (they are the code's effective rules); `uses_max` and `spend_per_period` are the
+/// code's own, and a payment must also fit every ancestor's (see `CodeRecord::restricted_lineage`).
+/// `None` means "no rule".
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Restrictions {
+    pub categories: Option<Vec<String>>,
+    pub payees: Option<Vec<PublicCode>>,
+    pub items: Option<Vec<String>>,
+    pub amount_per_use_max: Option<Amount>,
+    pub uses_max: Option<u32>,
+    pub spend_per_period: Option<SpendLimit>,
+}
+
+impl Restrictions {
+    pub fn is_empty(&self) -> bool {
+        *self == Restrictions::default()
+    }
+
+    /// Whether this code counts its own uses or spending.
+    pub fn counts_usage(&self) -> bool {
+        self.uses_max.is_some() || self.spend_per_period.is_some()
+    }
+}
+
+/// At most `amount` spent in each period of `period_seconds`, periods counted from the code's creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpendLimit {
+    pub amount: Amount,
+    pub period_seconds: i64,
+}
+
+/// What a code with usage rules has used: payments so far, and spending in its current period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub uses: u32,
+    pub period_index: i64,
+    pub period_spent_units: i64,
+}
+
+/// A code's PIN: its argon2id hash (a PHC string), how many times it was set, and the count of
+/// consecutive wrong PINs. `locked` codes neither spend nor change until their parent unlocks them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PinState {
+    pub hash: Option<String>,
+    pub generation: u32,
+    pub failures: u32,
+    pub locked: bool,
+}
+
+/// One node of a code tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub id: CodeId,
+    pub kind: CodeKind,
+    /// `None` for a code the operator issued: its parent is the broker's root.
+    pub parent_id: Option<CodeId>,
+    /// For a public code, the secret code its payments credit; for a secret code, itself.
+    pub owner_id: CodeId,
+    pub public_code: Option<PublicCode>,
+    pub currency: Currency,
+    pub label: Option<String>,
+    pub profile: Profile,
+    pub status: CodeStatus,
+    /// Generations below the broker's root: an issued code has depth 1.
+    pub depth: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub irrevocable: bool,
+    pub restrictions: Restrictions,
+    /// True when this code or an ancestor counts uses or spending: a payment then walks up the
+    /// tree to check and count every such ancestor. False for most codes, whose payments stay O(1).
+    pub restricted_lineage: bool,
+    pub usage: Usage,
+    pub pin: PinState,
+}
+
+impl CodeRecord {
+    /// The status as of `now`: a code past its expiry is expired even before the sweep reverts it.
+    pub fn status_at(&self, now: Timestamp) -> CodeStatus {
+        match (self.status, self.expires_at) {
+            (CodeStatus::Active, Some(expires_at)) if expires_at <= now => CodeStatus::Expired,
+            (status, _) => status,
+        }
+    }
+
+    /// Usage rolled forward to the spending period that contains `now`.
+    pub fn usage_at(&self, now: Timestamp) -> Usage {
+        let mut usage = self.usage;
+        if let Some(limit) = self.restrictions.spend_per_period {
+            let period_micros = limit
+                .period_seconds
+                .saturating_mul(crate::clock::MICROS_PER_SECOND)
+                .max(1);
+            let index = (now.0 - self.created_at.0).max(0) / period_micros;
+            if index != usage.period_index {
+                usage.period_index = index;
+                usage.period_spent_units = 0;
+            }
+        }
+        usage
+    }
+}
+
+/// A ledger account. Every secret code has one; each currency has the broker's issuance account,
+/// whose balance is minus everything issued, so that each currency sums to zero.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AccountKey {
+    Code(CodeId),
+    Issuance(Currency),
+}
+
+impl AccountKey {
+    pub fn to_stored(&self) -> String {
+        match self {
+            AccountKey::Code(id) => format!("code:{id}"),
+            AccountKey::Issuance(currency) => format!("issuance:{currency}"),
+        }
+    }
+
+    pub fn from_stored(text: &str) -> Option<AccountKey> {
+        if let Some(id) = text.strip_prefix("code:") {
+            return CodeId::parse(id).map(AccountKey::Code);
+        }
+        let currency = text.strip_prefix("issuance:")?;
+        Currency::parse(currency).ok().map(AccountKey::Issuance)
+    }
+
+    pub fn code_id(&self) -> Option<&CodeId> {
+        match self {
+            AccountKey::Code(id) => Some(id),
+            AccountKey::Issuance(_) => None,
+        }
+    }
+}
+
+/// An account's balance and what open holds set aside from it. Available = balance - held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountState {
+    pub currency: Currency,
+    pub balance_units: i64,
+    pub held_units: i64,
+}
+
+impl AccountState {
+    pub fn available_units(&self) -> i64 {
+        self.balance_units - self.held_units
+    }
+}
+
+/// Why value moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferKind {
+    /// The operator issued a new code for money received outside the system.
+    Issue,
+    /// The operator added money to an existing code.
+    Deposit,
+    /// A parent moved value into a child (at creation or later).
+    Fund,
+    /// A payment from a secret code to the owner of a public code.
+    Payment,
+    /// A parent cancelled a child and took back what it held.
+    Reclaim,
+    /// A child expired and its unused value went back to its parent.
+    Revert,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Issue => "issue",
+            TransferKind::Deposit => "deposit",
+            TransferKind::Fund => "fund",
+            TransferKind::Payment => "payment",
+            TransferKind::Reclaim => "reclaim",
+            TransferKind::Revert => "revert",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TransferKind> {
+        [
+            TransferKind::Issue,
+            TransferKind::Deposit,
+            TransferKind::Fund,
+            TransferKind::Payment,
+            TransferKind::Reclaim,
+            TransferKind::Revert,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One ledger movement between two accounts, recorded forever and never changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// A transfer id (`t_…`), or for a payment its receipt id (`r_…`).
+    pub id: String,
+    pub at: Timestamp,
+    pub kind: TransferKind,
+    pub debit: AccountKey,
+    pub credit: AccountKey,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub memo: Option<String>,
+    /// For a payment: the public code paid into.
+    pub public_code_id: Option<CodeId>,
+    pub category: Option<String>,
+    pub item: Option<String>,
+}
+
+/// A payment's receipt, rebuilt from its transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub payer_id: CodeId,
+    pub payee: PublicCode,
+    pub payee_id: CodeId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub memo: Option<String>,
+    pub category: Option<String>,
+    pub item: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// How a report groups transfers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportGrouping {
+    Day,
+    Month,
+    PublicCode,
+}
+
+/// One row of a report, in micro-units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRow {
+    pub key: String,
+    pub count: u64,
+    pub total_in_units: i64,
+    pub total_out_units: i64,
+}
+
+/// Per-currency sums the ledger check judges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrencyTotals {
+    pub currency: Currency,
+    /// Sum of every account's balance, issuance included: zero when the ledger is right.
+    pub sum_units: i64,
+    /// Minus the issuance account's balance: everything ever issued or deposited.
+    pub issued_units: i64,
+    /// Sum of code balances.
+    pub held_by_codes_units: i64,
+    pub accounts: u64,
+    pub transfers: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerTotals {
+    pub currencies: Vec<CurrencyTotals>,
+    /// Code accounts whose balance is below zero (must be none).
+    pub negative_balances: u64,
+    /// Accounts whose kept balance differs from the sum of their recorded transfers (must be none).
+    pub mismatched_accounts: u64,
+}

@@ -1,0 +1,270 @@
+//! Extractors that turn raw requests into domain values, refusing with problem+json (never axum's
+//! plain-text rejections): bodies, query strings, path segments, credentials, idempotency keys.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use smartcode_core::code::{parse_code, CodeHash, ParsedCode};
+use smartcode_core::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
+use smartcode_core::ledger::{Credential, PinPresented};
+
+use crate::guard::{RetryAfter, Source};
+use smartcode_core::limits::{IDEMPOTENCY_KEY_CHARS_MAX, REQUEST_BODY_BYTES_MAX};
+
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// A request body, at most [`REQUEST_BODY_BYTES_MAX`] bytes, kept raw for fingerprints.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("a request body may have at most {REQUEST_BODY_BYTES_MAX} bytes"),
+            )
+        })?;
+        Ok(Body(bytes))
+    }
+}
+
+impl Body {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|error| {
+            let message = error.to_string();
+            let message = message.split(" at line").next().unwrap_or(&message);
+            ApiError::invalid_request(format!(
+                "the body is not the JSON this endpoint takes: {}",
+                redact_strings(message)
+            ))
+        })
+    }
+}
+
+/// Query parameters, refused as `invalid_request` when malformed.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, ApiError> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|error| ApiError::invalid_request(format!("bad query string: {}", error.body_text())))?;
+        Ok(Params(value))
+    }
+}
+
+/// One path segment.
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Segment, ApiError> {
+        let Path(value) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid_request("bad path"))?;
+        Ok(Segment(value))
+    }
+}
+
+/// Where a request comes from, for the guessing defence: the connection's address, or the
+/// address a trusted proxy forwarded.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub source: Source,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(address)| address.ip());
+        Ok(Caller {
+            source: Source::of(client_address(peer, &parts.headers, &state.config.trusted_proxies)),
+        })
+    }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+/// rightmost address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    forwarded
+        .split(',')
+        .rev()
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .find(|address| !trusted.contains(address))
+        .unwrap_or(peer)
+}
+
+/// The secret code a request presents in `Authorization: Code <code>` (as its keyed hash), the
+/// PIN in `Smartcode-Pin` if any, and where the request comes from. A source the guessing
+/// defence refuses is turned away here, before its code is looked at.
+pub struct Holder {
+    pub hash: CodeHash,
+    pub pin: Option<Pin>,
+    pub caller: Caller,
+}
+
+impl Holder {
+    /// The credential to put in a command, with what is known of the PIN so far.
+    pub fn with(&self, pin: PinPresented) -> Credential {
+        Credential { hash: self.hash, pin }
+    }
+}
+
+impl FromRequestParts<AppState> for Holder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Holder, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(text) = strip_scheme(header, "Code") else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "send the secret code as Authorization: Code <code>",
+            ));
+        };
+        state.holder(caller, text, &parts.headers).await
+    }
+}
+
+/// The `Smartcode-Pin` header, if sent.
+pub fn pin_header(headers: &HeaderMap) -> Result<Option<Pin>, ApiError> {
+    let Some(value) = headers.get("smartcode-pin") else {
+        return Ok(None);
+    };
+    let pin = value.to_str().ok().and_then(Pin::parse);
+    pin.map(Some)
+        .ok_or_else(|| ApiError::invalid_request(format!("a PIN is {PIN_DIGITS_MIN} to {PIN_DIGITS_MAX} digits")))
+}
+
+/// The operator, proven by `Authorization: Bearer <operator token>`.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Operator, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let token = strip_scheme(header, "Bearer").unwrap_or("");
+        if !state.operator_token_matches(token) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong operator token",
+            ));
+        }
+        Ok(Operator)
+    }
+}
+
+fn strip_scheme<'h>(header: &'h str, scheme: &str) -> Option<&'h str> {
+    let (given, rest) = header.split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then(|| rest.trim())
+}
+
+impl crate::Broker {
+    /// A holder from a presented code text: admitted by the guessing defence, then parsed. A
+    /// public code, or text that cannot be a code, is refused and counted as a failed
+    /// presentation; the refusal never repeats the text.
+    pub async fn holder(&self, caller: Caller, text: &str, headers: &HeaderMap) -> Result<Holder, ApiError> {
+        self.guard
+            .admit(caller.source)
+            .map_err(|RetryAfter(seconds)| ApiError::rate_limited(seconds))?;
+        let refusal = match parse_code(text, &self.config.domain) {
+            Ok(ParsedCode::Secret(code)) => {
+                let pin = pin_header(headers)?;
+                return Ok(Holder {
+                    hash: self.keys.hash_code(&code),
+                    pin,
+                    caller,
+                });
+            }
+            Ok(ParsedCode::Public(_)) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "a public code cannot pay or manage anything; use a secret code",
+            ),
+            Err(error) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code_format", error.to_string()),
+        };
+        Err(self.failed_presentation(caller, refusal).await)
+    }
+
+    /// Counts a failed presentation and holds the answer back as long as the defence says.
+    pub async fn failed_presentation(&self, caller: Caller, refusal: ApiError) -> ApiError {
+        let delay = self.guard.failed(caller.source);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        refusal
+    }
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 printable ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid_request("Idempotency-Key must be printable ASCII"))?;
+    let printable = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if text.is_empty() || text.len() > IDEMPOTENCY_KEY_CHARS_MAX || !printable {
+        return Err(ApiError::invalid_request(format!(
+            "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_CHARS_MAX} printable ASCII characters"
+        )));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// serde quotes string values it could not use (`invalid type: string "…"`); such a value might
+/// be a secret code sent in the wrong field, so it is never repeated back.
+fn redact_strings(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+            continue;
+        }
+        if !inside {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,106 @@
+//! Everything the broker derives from its broker key: code hashes, request fingerprints, the
+//! cipher for remembered responses and the receipt signing key. Each use has its own subkey
+//! (HKDF-SHA256 with a distinct label), so no two uses ever share key material.
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use smartcode_core::code::{BrokerKey, CodeHash, SecretCode};
+
+pub struct Keys {
+    broker: BrokerKey,
+    fingerprint: [u8; 32],
+    responses: ChaCha20Poly1305,
+    signing: SigningKey,
+}
+
+fn subkey(broker: &BrokerKey, label: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    Hkdf::<Sha256>::new(None, broker.expose_bytes())
+        .expand(label.as_bytes(), &mut out)
+        .expect("32 bytes is a valid HKDF length");
+    out
+}
+
+impl Keys {
+    pub fn derive(broker: BrokerKey) -> Keys {
+        let responses = ChaCha20Poly1305::new(&subkey(&broker, "smartcode remembered responses v1").into());
+        let signing = SigningKey::from_bytes(&subkey(&broker, "smartcode receipt signing v1"));
+        let fingerprint = subkey(&broker, "smartcode request fingerprints v1");
+        Keys {
+            broker,
+            fingerprint,
+            responses,
+            signing,
+        }
+    }
+
+    pub fn hash_code(&self, code: &SecretCode) -> CodeHash {
+        self.broker.hash_code(code)
+    }
+
+    /// A keyed digest of the given parts. Keyed, because request bodies may hold a secret code and
+    /// a plain hash of a short code could be reversed by trying every code.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.fingerprint).expect("HMAC takes any key length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Encrypts a response before it is remembered for replays: it may hold a new secret code.
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let mut sealed = nonce.to_vec();
+        sealed.extend(
+            self.responses
+                .encrypt(Nonce::from_slice(&nonce), plain)
+                .expect("encryption of a small body succeeds"),
+        );
+        sealed
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 12 {
+            return None;
+        }
+        let (nonce, cipher) = sealed.split_at(12);
+        self.responses.decrypt(Nonce::from_slice(nonce), cipher).ok()
+    }
+
+    pub fn sign(&self, message: &[u8]) -> String {
+        hex::encode(self.signing.sign(message).to_bytes())
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+}
+
+/// Hashes a PIN with argon2id and a fresh random salt, as a PHC string. Costly by design: call it
+/// off the async threads (`spawn_blocking`).
+pub fn hash_pin(pin: &smartcode_core::controls::Pin) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2::Argon2::default()
+        .hash_password(pin.expose().as_bytes(), &salt)
+        .expect("argon2 hashes any PIN")
+        .to_string()
+}
+
+/// Checks a PIN against its stored PHC string. A malformed stored hash never matches.
+pub fn verify_pin(pin: &smartcode_core::controls::Pin, pin_hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(pin_hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(pin.expose().as_bytes(), &parsed)
+            .is_ok()
+    })
+}

@@ -1,0 +1,97 @@
+//! The HTTP API of a smartcode broker, on axum.
+//!
+//! Handlers parse requests into domain values ([`extract`], [`wire`]), hand a command or a query to
+//! the [`Store`], and render the answer. They never see SQL, and every refusal leaves through
+//! [`problem::ApiError`] as problem+json.
+
+pub mod extract;
+pub mod guard;
+pub mod keys;
+pub mod problem;
+mod routes;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use smartcode_core::clock::{Clock, ShiftedClock};
+use smartcode_store::Store;
+use tower_http::trace::TraceLayer;
+
+pub use routes::route_table;
+
+use crate::guard::GuessGuard;
+use crate::keys::Keys;
+
+/// What the broker says about itself.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// A human name, shown in metadata and at the top of every ancestry.
+    pub name: String,
+    /// The name codes may carry after `@` (`7KQ2-M9XD@broker.example`).
+    pub domain: String,
+    /// Proxies whose `X-Forwarded-For` is believed; anyone else's address is the connection's.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    /// Set under `serve --test-clock`: the operator may move the broker's clock forward.
+    pub test_clock: Option<Arc<ShiftedClock>>,
+    pub guard: GuessGuard,
+    operator_token_digest: [u8; 32],
+}
+
+pub type AppState = Arc<Broker>;
+
+impl Broker {
+    pub fn new(
+        config: BrokerConfig,
+        store: Arc<dyn Store>,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        test_clock: Option<Arc<ShiftedClock>>,
+        operator_token: &str,
+    ) -> AppState {
+        Arc::new(Broker {
+            config,
+            store,
+            keys,
+            guard: GuessGuard::new(clock.clone()),
+            clock,
+            test_clock,
+            operator_token_digest: Sha256::digest(operator_token.as_bytes()).into(),
+        })
+    }
+
+    /// Compares digests, so the comparison takes the same time whatever the presented token.
+    pub fn operator_token_matches(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        !presented.is_empty() && digest == self.operator_token_digest
+    }
+}
+
+/// The whole application: API, metadata and the OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    // Log the route template, never the raw path: a careless client might put a code in a URL.
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("<unmatched>", |m| m.as_str())
+            .to_owned();
+        tracing::info_span!("request", http.method = %request.method(), http.route = %route)
+    });
+    routes::build(state).layer(trace)
+}
+
+/// Methods and paths, for tests that compare the router with the OpenAPI document.
+pub fn describe_route(method: &Method, path: &str) -> String {
+    format!("{} {}", method.as_str().to_ascii_lowercase(), path)
+}

@@ -1,0 +1,404 @@
+//! The embedded store: one SQLite database in WAL mode with `synchronous=FULL`, one writer thread
+//! that commits many commands per fsync (group commit), and a few reader threads.
+//!
+//! The writer takes every command waiting in its queue (up to [`BATCH_COMMANDS_MAX`]), runs each in
+//! its own savepoint so a refused command leaves nothing behind, commits once, and only then
+//! answers every command of the batch. An answer therefore always means "on disk".
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use smartcode_core::clock::{Clock, Timestamp};
+use smartcode_core::error::{OpError, StorageFailure};
+use smartcode_core::ledger::{self, Command, Outcome, Query, QueryOutcome};
+use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
+use tokio::sync::oneshot;
+
+use crate::schema::{latest_version, MIGRATIONS};
+use crate::sqlite::{failure, SqliteLedger};
+use crate::{Pending, Store, StoredResponse, WriteRequest, Written};
+
+/// Reader threads, each with its own connection.
+pub const READER_THREADS: usize = 2;
+/// Reads that may wait for a reader at once.
+pub const READ_QUEUE_DEPTH_MAX: usize = 16_384;
+/// How often the background sweep looks for expired codes.
+pub const SWEEP_INTERVAL_MS: u64 = 1_000;
+/// Codes one sweep reverts at most; the next sweep takes the rest.
+pub const SWEEP_CODES_MAX: u32 = 1_000;
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "smartcode.sqlite3";
+
+enum WriteJob {
+    Request {
+        request: WriteRequest,
+        reply: oneshot::Sender<Result<Written, OpError>>,
+    },
+    /// Background upkeep: revert expired codes, forget old idempotency keys.
+    Sweep,
+}
+
+struct ReadJob {
+    query: Query,
+    reply: oneshot::Sender<Result<QueryOutcome, OpError>>,
+}
+
+pub struct EmbeddedStore {
+    writes: Mutex<Option<SyncSender<WriteJob>>>,
+    reads: Mutex<Option<SyncSender<ReadJob>>>,
+    clock: Arc<dyn Clock>,
+    stopping: Arc<AtomicBool>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating and migrating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<EmbeddedStore, StorageFailure> {
+        let path = data_dir.join(DATABASE_FILE);
+        let writer = open_connection(&path)?;
+        migrate(&writer)?;
+        let (write_sender, write_receiver) = mpsc::sync_channel(WRITE_QUEUE_DEPTH_MAX);
+        let (read_sender, read_receiver) = mpsc::sync_channel::<ReadJob>(READ_QUEUE_DEPTH_MAX);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+
+        let writer_clock = clock.clone();
+        threads.push(spawn("smartcode-writer", move || {
+            write_loop(writer, write_receiver, writer_clock)
+        }));
+
+        let read_receiver = Arc::new(Mutex::new(read_receiver));
+        for index in 0..READER_THREADS {
+            let connection = open_connection(&path)?;
+            let receiver = read_receiver.clone();
+            let reader_clock = clock.clone();
+            threads.push(spawn(&format!("smartcode-reader-{index}"), move || {
+                read_loop(connection, receiver, reader_clock)
+            }));
+        }
+
+        let sweep_sender = write_sender.clone();
+        let sweep_stopping = stopping.clone();
+        threads.push(spawn("smartcode-sweep", move || {
+            sweep_loop(sweep_sender, sweep_stopping)
+        }));
+
+        Ok(EmbeddedStore {
+            writes: Mutex::new(Some(write_sender)),
+            reads: Mutex::new(Some(read_sender)),
+            clock,
+            stopping,
+            threads: Mutex::new(threads),
+            path,
+        })
+    }
+
+    pub fn database_path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Stops taking requests, lets the writer finish and commit what it has queued, and joins
+    /// every thread. Called on shutdown; dropping the store does the same.
+    pub fn close(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.writes.lock().expect("writes lock").take();
+        self.reads.lock().expect("reads lock").take();
+        let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .expect("the store can start its threads")
+}
+
+fn overloaded<T>(reply: oneshot::Sender<Result<T, OpError>>) {
+    let _ = reply.send(Err(OpError::Overloaded));
+}
+
+impl Store for EmbeddedStore {
+    fn write(&self, request: WriteRequest) -> Pending<Written> {
+        let (reply, pending) = oneshot::channel();
+        let guard = self.writes.lock().expect("writes lock");
+        match guard.as_ref() {
+            None => overloaded(reply),
+            Some(sender) => match sender.try_send(WriteJob::Request { request, reply }) {
+                Ok(()) => {}
+                Err(
+                    TrySendError::Full(WriteJob::Request { reply, .. })
+                    | TrySendError::Disconnected(WriteJob::Request { reply, .. }),
+                ) => overloaded(reply),
+                Err(_) => {}
+            },
+        }
+        pending
+    }
+
+    fn read(&self, query: Query) -> Pending<QueryOutcome> {
+        let (reply, pending) = oneshot::channel();
+        let guard = self.reads.lock().expect("reads lock");
+        match guard.as_ref() {
+            None => overloaded(reply),
+            Some(sender) => {
+                if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
+                    sender.try_send(ReadJob { query, reply })
+                {
+                    overloaded(job.reply)
+                }
+            }
+        }
+        pending
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StorageFailure> {
+    let connection = Connection::open(path).map_err(failure)?;
+    // WAL lets readers work beside the writer; FULL makes every commit durable before it returns.
+    connection
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+        .map_err(failure)?;
+    Ok(connection)
+}
+
+fn migrate(connection: &Connection) -> Result<(), StorageFailure> {
+    let has_meta: bool = connection
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(failure)?;
+    let current: u32 = if has_meta {
+        connection
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(failure)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    if current > latest_version() {
+        return Err(StorageFailure(format!(
+            "the store has schema version {current}, newer than this program's {}; run a newer smartcode",
+            latest_version()
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > current) {
+        let run = || -> rusqlite::Result<()> {
+            connection.execute_batch("BEGIN IMMEDIATE")?;
+            connection.execute_batch(sql)?;
+            connection.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [version.to_string()],
+            )?;
+            connection.execute_batch("COMMIT")
+        };
+        if let Err(error) = run() {
+            let _ = connection.execute_batch("ROLLBACK");
+            return Err(StorageFailure(format!(
+                "migration to schema version {version} failed: {error}"
+            )));
+        }
+        tracing::info!(schema.version = version, "store migrated");
+    }
+    Ok(())
+}
+
+fn sweep_loop(sender: SyncSender<WriteJob>, stopping: Arc<AtomicBool>) {
+    let tick = Duration::from_millis(100);
+    let mut last = Instant::now();
+    while !stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        if last.elapsed() >= Duration::from_millis(SWEEP_INTERVAL_MS) {
+            last = Instant::now();
+            // A full queue means the writer is busy; the next tick will try again.
+            let _ = sender.try_send(WriteJob::Sweep);
+        }
+    }
+}
+
+fn write_loop(connection: Connection, receiver: Receiver<WriteJob>, clock: Arc<dyn Clock>) {
+    let mut last_purge = Instant::now();
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_COMMANDS_MAX {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let now = clock.now();
+        let purge = last_purge.elapsed() >= Duration::from_secs(3600);
+        if purge {
+            last_purge = Instant::now();
+        }
+        run_batch(&connection, now, batch, purge);
+    }
+}
+
+/// Runs one batch in one transaction and answers each job after the commit.
+fn run_batch(connection: &Connection, now: Timestamp, batch: Vec<WriteJob>, purge: bool) {
+    let mut answers = Vec::with_capacity(batch.len());
+    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        let failure = failure(error);
+        tracing::error!(error = %failure, "store could not begin a write transaction");
+        for job in batch {
+            if let WriteJob::Request { reply, .. } = job {
+                let _ = reply.send(Err(OpError::Storage(failure.clone())));
+            }
+        }
+        return;
+    }
+    for job in batch {
+        match job {
+            WriteJob::Request { request, reply } => {
+                let result = in_savepoint(connection, |conn| run_request(conn, now, request));
+                answers.push((reply, result));
+            }
+            WriteJob::Sweep => {
+                let swept = in_savepoint(connection, |conn| sweep(conn, now, purge));
+                if let Err(error) = swept {
+                    tracing::error!(error = %error, "expiry sweep failed; it will run again");
+                }
+            }
+        }
+    }
+    if let Err(error) = connection.execute_batch("COMMIT") {
+        let failure = failure(error);
+        tracing::error!(error = %failure, batch.size = answers.len(), "store commit failed; no command of the batch happened");
+        let _ = connection.execute_batch("ROLLBACK");
+        for (reply, _) in answers {
+            let _ = reply.send(Err(OpError::Storage(failure.clone())));
+        }
+        return;
+    }
+    for (reply, result) in answers {
+        let _ = reply.send(result);
+    }
+}
+
+fn in_savepoint<T>(
+    connection: &Connection,
+    body: impl FnOnce(&Connection) -> Result<T, OpError>,
+) -> Result<T, OpError> {
+    connection
+        .execute_batch("SAVEPOINT command")
+        .map_err(|e| OpError::Storage(failure(e)))?;
+    let result = body(connection);
+    let end = if result.is_ok() {
+        "RELEASE command"
+    } else {
+        "ROLLBACK TO command; RELEASE command"
+    };
+    connection
+        .execute_batch(end)
+        .map_err(|e| OpError::Storage(failure(e)))?;
+    result
+}
+
+fn run_request(connection: &Connection, now: Timestamp, request: WriteRequest) -> Result<Written, OpError> {
+    let WriteRequest { command, idempotency } = request;
+    let Some(idempotency) = idempotency else {
+        return execute(connection, now, &command).map(Written::Done);
+    };
+    let stored: Option<(Vec<u8>, u16, Vec<u8>)> = connection
+        .query_row(
+            "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = ?1",
+            [idempotency.key_hash.as_slice()],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(|e| OpError::Storage(failure(e)))?;
+    if let Some((fingerprint, status, body)) = stored {
+        if fingerprint != idempotency.fingerprint {
+            return Err(OpError::IdempotencyConflict);
+        }
+        return Ok(Written::Replayed(StoredResponse { status, body }));
+    }
+    let outcome = execute(connection, now, &command)?;
+    let response = (idempotency.render)(&outcome);
+    connection
+        .execute(
+            "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                idempotency.key_hash.as_slice(),
+                idempotency.fingerprint.as_slice(),
+                response.status,
+                response.body,
+                now.0
+            ],
+        )
+        .map_err(|e| OpError::Storage(failure(e)))?;
+    Ok(Written::Done(outcome))
+}
+
+fn execute(connection: &Connection, now: Timestamp, command: &Command) -> Result<Outcome, OpError> {
+    ledger::execute(&mut SqliteLedger { conn: connection }, now, command)
+}
+
+fn sweep(connection: &Connection, now: Timestamp, purge: bool) -> Result<(), OpError> {
+    if let Outcome::ExpiredSwept { codes } = execute(connection, now, &Command::ExpireDue { limit: SWEEP_CODES_MAX })? {
+        if codes > 0 {
+            tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
+        }
+    }
+    if purge {
+        let cutoff = now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * smartcode_core::clock::MICROS_PER_SECOND;
+        connection
+            .execute("DELETE FROM idempotency WHERE created_at < ?1", [cutoff])
+            .map_err(|e| OpError::Storage(failure(e)))?;
+    }
+    Ok(())
+}
+
+fn read_loop(connection: Connection, receiver: Arc<Mutex<Receiver<ReadJob>>>, clock: Arc<dyn Clock>) {
+    loop {
+        let job = {
+            let guard = receiver.lock().expect("read queue lock");
+            guard.recv()
+        };
+        let Ok(ReadJob { query, reply }) = job else {
+            return;
+        };
+        let result = read_snapshot(&connection, clock.now(), &query);
+        let _ = reply.send(result);
+    }
+}
+
+/// Runs one query in one read transaction, so all its reads see the same committed state.
+fn read_snapshot(connection: &Connection, now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
+    connection
+        .execute_batch("BEGIN")
+        .map_err(|e| OpError::Storage(failure(e)))?;
+    let result = ledger::query(&mut SqliteLedger { conn: connection }, now, query);
+    let _ = connection.execute_batch("COMMIT");
+    result
+}

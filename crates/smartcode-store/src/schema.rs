@@ -1,0 +1,117 @@
+//! The embedded store's schema, versioned. Each migration runs once, in order, in one transaction;
+//! the version reached is kept in `meta`. Never edit a released migration: add the next one.
+
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE codes (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('secret', 'public')),
+    parent_id TEXT REFERENCES codes(id),
+    owner_id TEXT NOT NULL,
+    code_hash BLOB UNIQUE,
+    public_code TEXT UNIQUE,
+    currency TEXT NOT NULL,
+    label TEXT,
+    profile_name TEXT,
+    profile_description TEXT,
+    profile_url TEXT,
+    profile_contact TEXT,
+    show_stats INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('active', 'expired', 'cancelled')),
+    status_changed_at INTEGER,
+    depth INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    irrevocable INTEGER NOT NULL,
+    CHECK ((kind = 'secret') = (code_hash IS NOT NULL)),
+    CHECK ((kind = 'public') = (public_code IS NOT NULL))
+);
+CREATE INDEX codes_by_parent ON codes (parent_id, created_at);
+CREATE INDEX codes_by_expiry ON codes (expires_at) WHERE status = 'active' AND expires_at IS NOT NULL;
+
+-- Balances are kept materialized for speed; the transfers below are the source of truth and the
+-- ledger check proves the two agree.
+CREATE TABLE accounts (
+    key TEXT PRIMARY KEY,
+    currency TEXT NOT NULL,
+    balance INTEGER NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    CHECK (key LIKE 'issuance:%' OR (balance >= 0 AND held >= 0 AND held <= balance))
+);
+
+CREATE TABLE transfers (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    debit TEXT NOT NULL,
+    credit TEXT NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    memo TEXT,
+    public_code_id TEXT,
+    category TEXT,
+    item TEXT,
+    CHECK (debit <> credit)
+);
+CREATE INDEX transfers_by_debit ON transfers (debit, seq);
+CREATE INDEX transfers_by_credit ON transfers (credit, seq);
+CREATE INDEX transfers_by_public_code ON transfers (public_code_id) WHERE public_code_id IS NOT NULL;
+CREATE TRIGGER transfers_are_never_updated BEFORE UPDATE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
+CREATE TRIGGER transfers_are_never_deleted BEFORE DELETE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
+
+-- Value set aside by pending transfers (authorization codes, tickets, federated charges), posted
+-- or voided later. Unused until those arrive; the accounts' `held` column is their sum.
+CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'posted', 'voided'))
+);
+
+CREATE TABLE idempotency (
+    key_hash BLOB PRIMARY KEY,
+    fingerprint BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX idempotency_by_age ON idempotency (created_at);
+"#,
+    ),
+    (
+        2,
+        r#"
+-- Code controls: PIN (argon2id PHC string, never the PIN), lockout, restrictions and usage.
+-- Lists are stored as their entries joined by U+001F (entries never hold control characters).
+ALTER TABLE codes ADD COLUMN pin_hash TEXT;
+ALTER TABLE codes ADD COLUMN pin_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE codes ADD COLUMN pin_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE codes ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE codes ADD COLUMN allowed_categories TEXT;
+ALTER TABLE codes ADD COLUMN allowed_payees TEXT;
+ALTER TABLE codes ADD COLUMN allowed_items TEXT;
+ALTER TABLE codes ADD COLUMN amount_per_use_max INTEGER;
+ALTER TABLE codes ADD COLUMN uses_max INTEGER;
+ALTER TABLE codes ADD COLUMN spend_period_amount INTEGER;
+ALTER TABLE codes ADD COLUMN spend_period_seconds INTEGER;
+ALTER TABLE codes ADD COLUMN restricted_lineage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE codes ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE codes ADD COLUMN period_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE codes ADD COLUMN period_spent INTEGER NOT NULL DEFAULT 0;
+"#,
+    ),
+];
+
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |(version, _)| *version)
+}

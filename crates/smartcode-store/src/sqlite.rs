@@ -1,0 +1,533 @@
+//! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::error::{StorageFailure, StoreResult};
+use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
+use smartcode_core::model::*;
+use smartcode_core::money::{Amount, Currency};
+
+pub struct SqliteLedger<'c> {
+    pub conn: &'c Connection,
+}
+
+pub fn failure(error: rusqlite::Error) -> StorageFailure {
+    StorageFailure(format!("sqlite: {error}"))
+}
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnName(format!("unreadable stored {what}"))
+}
+
+const CODE_COLUMNS: &str =
+    "id, kind, parent_id, owner_id, public_code, currency, label, profile_name, profile_description, \
+     profile_url, profile_contact, show_stats, status, depth, created_at, expires_at, irrevocable, \
+     pin_hash, pin_generation, pin_failures, locked, allowed_categories, allowed_payees, allowed_items, \
+     amount_per_use_max, uses_max, spend_period_amount, spend_period_seconds, restricted_lineage, \
+     uses, period_index, period_spent";
+
+/// Entries of a stored list are joined by this separator, which no entry may hold.
+const LIST_SEPARATOR: &str = "\u{1f}";
+
+fn join_list<T: AsRef<str>>(list: &Option<Vec<T>>) -> Option<String> {
+    list.as_ref().map(|entries| {
+        entries
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(LIST_SEPARATOR)
+    })
+}
+
+fn split_list(text: Option<String>) -> Option<Vec<String>> {
+    text.map(|t| {
+        if t.is_empty() {
+            Vec::new()
+        } else {
+            t.split(LIST_SEPARATOR).map(str::to_owned).collect()
+        }
+    })
+}
+
+fn amount_column(units: Option<i64>) -> rusqlite::Result<Option<Amount>> {
+    units
+        .map(|u| Amount::from_units(u).map_err(|_| corrupt("amount")))
+        .transpose()
+}
+
+fn code_from_row(row: &Row<'_>) -> rusqlite::Result<CodeRecord> {
+    let id: String = row.get(0)?;
+    let kind: String = row.get(1)?;
+    let parent_id: Option<String> = row.get(2)?;
+    let owner_id: String = row.get(3)?;
+    let public_code: Option<String> = row.get(4)?;
+    let currency: String = row.get(5)?;
+    let status: String = row.get(12)?;
+    Ok(CodeRecord {
+        id: CodeId::parse(&id).ok_or_else(|| corrupt("code id"))?,
+        kind: CodeKind::parse(&kind).ok_or_else(|| corrupt("code kind"))?,
+        parent_id: parent_id
+            .map(|p| CodeId::parse(&p).ok_or_else(|| corrupt("parent id")))
+            .transpose()?,
+        owner_id: CodeId::parse(&owner_id).ok_or_else(|| corrupt("owner id"))?,
+        public_code: public_code
+            .map(|p| PublicCode::from_stored(&p).ok_or_else(|| corrupt("public code")))
+            .transpose()?,
+        currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+        label: row.get(6)?,
+        profile: Profile {
+            name: row.get(7)?,
+            description: row.get(8)?,
+            url: row.get(9)?,
+            contact: row.get(10)?,
+            show_stats: row.get(11)?,
+        },
+        status: CodeStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        depth: row.get(13)?,
+        created_at: Timestamp(row.get(14)?),
+        expires_at: row.get::<_, Option<i64>>(15)?.map(Timestamp),
+        irrevocable: row.get(16)?,
+        pin: PinState {
+            hash: row.get(17)?,
+            generation: row.get(18)?,
+            failures: row.get(19)?,
+            locked: row.get(20)?,
+        },
+        restrictions: Restrictions {
+            categories: split_list(row.get(21)?),
+            payees: split_list(row.get(22)?)
+                .map(|list| {
+                    list.iter()
+                        .map(|p| PublicCode::from_stored(p).ok_or_else(|| corrupt("payee")))
+                        .collect()
+                })
+                .transpose()?,
+            items: split_list(row.get(23)?),
+            amount_per_use_max: amount_column(row.get(24)?)?,
+            uses_max: row.get(25)?,
+            spend_per_period: match (amount_column(row.get(26)?)?, row.get::<_, Option<i64>>(27)?) {
+                (Some(amount), Some(period_seconds)) => Some(SpendLimit { amount, period_seconds }),
+                _ => None,
+            },
+        },
+        restricted_lineage: row.get(28)?,
+        usage: Usage {
+            uses: row.get(29)?,
+            period_index: row.get(30)?,
+            period_spent_units: row.get(31)?,
+        },
+    })
+}
+
+const TRANSFER_COLUMNS: &str =
+    "seq, id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item";
+
+fn transfer_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Transfer)> {
+    let kind: String = row.get(3)?;
+    let debit: String = row.get(4)?;
+    let credit: String = row.get(5)?;
+    let currency: String = row.get(7)?;
+    let public_code_id: Option<String> = row.get(9)?;
+    let transfer = Transfer {
+        id: row.get(1)?,
+        at: Timestamp(row.get(2)?),
+        kind: TransferKind::parse(&kind).ok_or_else(|| corrupt("transfer kind"))?,
+        debit: AccountKey::from_stored(&debit).ok_or_else(|| corrupt("account"))?,
+        credit: AccountKey::from_stored(&credit).ok_or_else(|| corrupt("account"))?,
+        amount: Amount::from_units(row.get(6)?).map_err(|_| corrupt("amount"))?,
+        currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+        memo: row.get(8)?,
+        public_code_id: public_code_id
+            .map(|p| CodeId::parse(&p).ok_or_else(|| corrupt("public code id")))
+            .transpose()?,
+        category: row.get(10)?,
+        item: row.get(11)?,
+    };
+    Ok((row.get(0)?, transfer))
+}
+
+impl SqliteLedger<'_> {
+    fn one_code(&self, condition: &str, value: &dyn rusqlite::ToSql) -> StoreResult<Option<CodeRecord>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE {condition}");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement.query_row([value], code_from_row).optional().map_err(failure)
+    }
+}
+
+/// The `WHERE` fragment shared by history pages and reports: one account, an optional window.
+const ACCOUNT_WINDOW: &str = "(debit = ?1 OR credit = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)";
+
+impl LedgerRead for SqliteLedger<'_> {
+    fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
+        self.one_code("code_hash = ?1", &hash.0.as_slice())
+    }
+
+    fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>> {
+        self.one_code("id = ?1", &id.as_str())
+    }
+
+    fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>> {
+        self.one_code("public_code = ?1", &code.as_stored())
+    }
+
+    fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT currency, balance, held FROM accounts WHERE key = ?1")
+            .map_err(failure)?;
+        statement
+            .query_row([key.to_stored()], |row| {
+                let currency: String = row.get(0)?;
+                Ok(AccountState {
+                    currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+                    balance_units: row.get(1)?,
+                    held_units: row.get(2)?,
+                })
+            })
+            .optional()
+            .map_err(failure)
+    }
+
+    fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE parent_id = ?1 ORDER BY created_at, id LIMIT ?2");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(params![parent.as_str(), limit], code_from_row)
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    fn child_count(&mut self, parent: &CodeId) -> StoreResult<u32> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM codes WHERE parent_id = ?1")
+            .map_err(failure)?;
+        statement
+            .query_row([parent.as_str()], |row| row.get(0))
+            .map_err(failure)
+    }
+
+    fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {ACCOUNT_WINDOW} AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?5"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(
+                params![
+                    account.to_stored(),
+                    filter.since.map(|t| t.0),
+                    filter.until.map(|t| t.0),
+                    filter.before_sequence,
+                    filter.limit
+                ],
+                transfer_from_row,
+            )
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
+        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ?1");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let row = statement
+            .query_row([id], transfer_from_row)
+            .optional()
+            .map_err(failure)?;
+        Ok(row.map(|(_, transfer)| transfer))
+    }
+
+    fn report(
+        &mut self,
+        account: &AccountKey,
+        grouping: ReportGrouping,
+        filter: &TransferFilter,
+    ) -> StoreResult<Vec<ReportRow>> {
+        let key = match grouping {
+            ReportGrouping::Day => "strftime('%Y-%m-%d', at / 1000000, 'unixepoch')",
+            ReportGrouping::Month => "strftime('%Y-%m', at / 1000000, 'unixepoch')",
+            ReportGrouping::PublicCode => "(SELECT public_code FROM codes WHERE codes.id = transfers.public_code_id)",
+        };
+        let only_payments = if grouping == ReportGrouping::PublicCode {
+            "AND public_code_id IS NOT NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {key} AS k, count(*), \
+                    coalesce(sum(CASE WHEN credit = ?1 THEN amount END), 0), \
+                    coalesce(sum(CASE WHEN debit = ?1 THEN amount END), 0) \
+             FROM transfers WHERE {ACCOUNT_WINDOW} {only_payments} GROUP BY k ORDER BY k LIMIT ?4"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(
+                params![
+                    account.to_stored(),
+                    filter.since.map(|t| t.0),
+                    filter.until.map(|t| t.0),
+                    filter.limit
+                ],
+                |row| {
+                    let key: String = row.get(0)?;
+                    Ok(ReportRow {
+                        key: PublicCode::from_stored(&key).map_or(key, |code| code.to_string()),
+                        count: row.get(1)?,
+                        total_in_units: row.get(2)?,
+                        total_out_units: row.get(3)?,
+                    })
+                },
+            )
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT count(*), coalesce(sum(amount), 0) FROM transfers WHERE public_code_id = ?1")
+            .map_err(failure)?;
+        statement
+            .query_row([public_code.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(failure)
+    }
+
+    fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT a.currency, sum(a.balance), \
+                        coalesce(-sum(CASE WHEN a.key LIKE 'issuance:%' THEN a.balance END), 0), \
+                        coalesce(sum(CASE WHEN a.key LIKE 'code:%' THEN a.balance END), 0), \
+                        count(*), (SELECT count(*) FROM transfers t WHERE t.currency = a.currency) \
+                 FROM accounts a GROUP BY a.currency ORDER BY a.currency",
+            )
+            .map_err(failure)?;
+        let currencies = statement
+            .query_map([], |row| {
+                let currency: String = row.get(0)?;
+                Ok(CurrencyTotals {
+                    currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+                    sum_units: row.get(1)?,
+                    issued_units: row.get(2)?,
+                    held_by_codes_units: row.get(3)?,
+                    accounts: row.get(4)?,
+                    transfers: row.get(5)?,
+                })
+            })
+            .map_err(failure)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failure)?;
+        let negative_balances = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM accounts WHERE key LIKE 'code:%' AND balance < 0",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(failure)?;
+        // Every kept balance must equal what its recorded transfers add up to.
+        let mismatched_accounts = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM accounts a WHERE a.balance <> \
+                   coalesce((SELECT sum(amount) FROM transfers WHERE credit = a.key), 0) \
+                 - coalesce((SELECT sum(amount) FROM transfers WHERE debit = a.key), 0)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(failure)?;
+        Ok(LedgerTotals {
+            currencies,
+            negative_balances,
+            mismatched_accounts,
+        })
+    }
+
+    fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        let sql = format!(
+            "SELECT {CODE_COLUMNS} FROM codes WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1 \
+             ORDER BY expires_at, depth LIMIT ?2"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(params![now.0, limit], code_from_row)
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+}
+
+impl LedgerTx for SqliteLedger<'_> {
+    fn insert_code(&mut self, r: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=33).map(|n| format!("?{n}")).collect();
+        let sql = format!(
+            "INSERT INTO codes ({CODE_COLUMNS}, code_hash) VALUES ({})",
+            placeholders.join(", ")
+        );
+        let payees: Option<Vec<&str>> = r
+            .restrictions
+            .payees
+            .as_ref()
+            .map(|p| p.iter().map(PublicCode::as_stored).collect());
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .execute(params![
+                r.id.as_str(),
+                r.kind.as_str(),
+                r.parent_id.as_ref().map(CodeId::as_str),
+                r.owner_id.as_str(),
+                r.public_code.as_ref().map(PublicCode::as_stored),
+                r.currency.as_str(),
+                r.label,
+                r.profile.name,
+                r.profile.description,
+                r.profile.url,
+                r.profile.contact,
+                r.profile.show_stats,
+                r.status.as_str(),
+                r.depth,
+                r.created_at.0,
+                r.expires_at.map(|t| t.0),
+                r.irrevocable,
+                r.pin.hash,
+                r.pin.generation,
+                r.pin.failures,
+                r.pin.locked,
+                join_list(&r.restrictions.categories),
+                join_list(&payees),
+                join_list(&r.restrictions.items),
+                r.restrictions.amount_per_use_max.map(Amount::units),
+                r.restrictions.uses_max,
+                r.restrictions.spend_per_period.map(|l| l.amount.units()),
+                r.restrictions.spend_per_period.map(|l| l.period_seconds),
+                r.restricted_lineage,
+                r.usage.uses,
+                r.usage.period_index,
+                r.usage.period_spent_units,
+                hash.map(|h| h.0.to_vec()),
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("INSERT INTO accounts (key, currency, balance, held) VALUES (?1, ?2, 0, 0) ON CONFLICT (key) DO NOTHING")
+            .map_err(failure)?;
+        statement
+            .execute(params![key.to_stored(), currency.as_str()])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    fn append_transfer(&mut self, t: &Transfer) -> StoreResult<()> {
+        let mut insert = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(failure)?;
+        let debit = t.debit.to_stored();
+        let credit = t.credit.to_stored();
+        insert
+            .execute(params![
+                t.id,
+                t.at.0,
+                t.kind.as_str(),
+                debit,
+                credit,
+                t.amount.units(),
+                t.currency.as_str(),
+                t.memo,
+                t.public_code_id.as_ref().map(CodeId::as_str),
+                t.category,
+                t.item,
+            ])
+            .map_err(failure)?;
+        let mut move_value = self
+            .conn
+            .prepare_cached("UPDATE accounts SET balance = balance + ?2 WHERE key = ?1")
+            .map_err(failure)?;
+        let debited = move_value.execute(params![debit, -t.amount.units()]).map_err(failure)?;
+        let credited = move_value.execute(params![credit, t.amount.units()]).map_err(failure)?;
+        if debited != 1 || credited != 1 {
+            return Err(StorageFailure(format!("transfer {} names a missing account", t.id)));
+        }
+        Ok(())
+    }
+
+    fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET status = ?2, status_changed_at = ?3 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![id.as_str(), status.as_str(), at.0])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    fn set_profile(&mut self, id: &CodeId, p: &Profile) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "UPDATE codes SET profile_name = ?2, profile_description = ?3, profile_url = ?4, profile_contact = ?5, show_stats = ?6 \
+                 WHERE id = ?1",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                id.as_str(),
+                p.name,
+                p.description,
+                p.url,
+                p.contact,
+                p.show_stats
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "UPDATE codes SET pin_hash = ?2, pin_generation = ?3, pin_failures = ?4, locked = ?5 WHERE id = ?1",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![id.as_str(), pin.hash, pin.generation, pin.failures, pin.locked])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET code_hash = ?2 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![id.as_str(), hash.0.as_slice()])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET uses = ?2, period_index = ?3, period_spent = ?4 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                id.as_str(),
+                usage.uses,
+                usage.period_index,
+                usage.period_spent_units
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,563 @@
+//! The command line: arguments in two stages (clap structs, then client calls), human output by
+//! default and `--json` for scripts. Refusals print the broker's detail and `code` word and exit 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use smartcode_client::*;
+
+use crate::serve::{self, ServeArgs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smartcode",
+    version,
+    about = "A micropayment broker: short secret codes that hold money, and the client to use them."
+)]
+pub struct Args {
+    /// The broker to talk to.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        env = "SMARTCODE_BROKER"
+    )]
+    broker: String,
+    /// The secret code to act with. Prefer the SMARTCODE_CODE variable: arguments are visible to other local users.
+    #[arg(long, global = true, env = "SMARTCODE_CODE", hide_env_values = true)]
+    code: Option<String>,
+    /// A file holding the operator token (default: ./smartcode-data/operator-token if it exists).
+    #[arg(long, global = true, env = "SMARTCODE_OPERATOR_TOKEN_FILE")]
+    operator_token_file: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Send this Idempotency-Key, so a retried command happens once.
+    #[arg(long, global = true)]
+    idempotency_key: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the broker.
+    Serve(ServeArgs),
+    /// Operator: issue a new code for money received outside the system.
+    Issue {
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Operator: add money to an existing code (by its secret with --to, or by --code-id).
+    Deposit {
+        #[arg(long, conflicts_with = "code_id")]
+        to: Option<String>,
+        #[arg(long)]
+        code_id: Option<String>,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: String,
+    },
+    /// Operator: prove that every currency sums to zero and no balance is negative.
+    Check,
+    /// Operator: failed code presentations and alarms.
+    Security,
+    /// A code's balance and status.
+    #[command(alias = "show")]
+    Balance,
+    /// Create a child: secret with --amount, or public with --public.
+    Child {
+        #[arg(long, conflicts_with = "public")]
+        amount: Option<String>,
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        label: Option<String>,
+        /// Seconds until the child expires and its value reverts to this code.
+        #[arg(long, conflicts_with = "public")]
+        expires_in: Option<i64>,
+        #[arg(long, conflicts_with = "public")]
+        irrevocable: bool,
+        /// Nest the new public code under one of this code's public codes (its id).
+        #[arg(long, requires = "public")]
+        under: Option<String>,
+        /// Profile name shown on the public code's page.
+        #[arg(long, requires = "public")]
+        name: Option<String>,
+        #[arg(long, requires = "public")]
+        description: Option<String>,
+    },
+    /// This code's direct children.
+    Children,
+    /// Move more value into a child.
+    Fund {
+        child_id: String,
+        #[arg(long)]
+        amount: String,
+    },
+    /// Cancel a child and everything below it, and take back what they held.
+    Cancel { child_id: String },
+    /// Pay a public code with this code (--code or SMARTCODE_CODE is the buyer's code).
+    Pay {
+        #[arg(long)]
+        payee: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        memo: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        item: Option<String>,
+    },
+    /// This code's transactions, newest first.
+    History {
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Totals in and out, by day, month or public code.
+    Report {
+        #[arg(long = "by", default_value = "day", value_parser = ["day", "month", "public_code"])]
+        group_by: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Print CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Edit the public profile of this code, or of one of its public codes with --child.
+    Profile {
+        #[arg(long)]
+        child: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        contact: Option<String>,
+        #[arg(long)]
+        show_stats: bool,
+    },
+    /// Look up a public code: its profile and ancestry.
+    Public { public_code: String },
+    /// Look up a receipt by id.
+    Receipt { id: String },
+}
+
+pub async fn run(args: Args) -> ExitCode {
+    match dispatch(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn code_client(args: &Args) -> Result<Client> {
+    let code = args
+        .code
+        .as_deref()
+        .ok_or_else(|| anyhow!("this command needs a secret code: set SMARTCODE_CODE or pass --code"))?;
+    Ok(Client::new(&args.broker).with_code(code))
+}
+
+fn operator_client(args: &Args) -> Result<Client> {
+    let token = match (&args.operator_token_file, std::env::var("SMARTCODE_OPERATOR_TOKEN")) {
+        (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, Ok(token)) => token,
+        (None, Err(_)) => {
+            let default = PathBuf::from("./smartcode-data").join(serve::OPERATOR_TOKEN_FILE);
+            std::fs::read_to_string(&default).map_err(|_| {
+                anyhow!(
+                    "this command needs the operator token: pass --operator-token-file or set SMARTCODE_OPERATOR_TOKEN"
+                )
+            })?
+        }
+    };
+    Ok(Client::new(&args.broker).with_operator_token(token.trim()))
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn money(m: &Option<Money>) -> String {
+    m.as_ref()
+        .map_or_else(|| "-".to_owned(), |m| format!("{} {}", m.amount, m.currency))
+}
+
+fn print_code(info: &CodeInfo) {
+    if let Some(code) = &info.code {
+        println!("New secret code: {code}");
+        println!("  It is shown only this once. Keep it secret: whoever holds it can spend it.");
+    }
+    if let Some(public) = &info.public_code {
+        println!("Public code: {public}");
+    }
+    println!("  id:       {}", info.id);
+    println!("  kind:     {}", info.kind);
+    println!("  status:   {}", info.status);
+    if info.kind == "secret" {
+        println!("  balance:  {}", money(&info.balance));
+    }
+    if let Some(label) = &info.label {
+        println!("  label:    {label}");
+    }
+    if let Some(expires_at) = &info.expires_at {
+        println!("  expires:  {expires_at}");
+    }
+    if info.irrevocable {
+        println!("  irrevocable");
+    }
+    println!("  children: {}", info.children_count);
+}
+
+async fn dispatch(args: Args) -> Result<()> {
+    if let Cmd::Serve(serve_args) = args.command {
+        return serve::serve(serve_args).await;
+    }
+    let key = args.idempotency_key.as_deref();
+    match &args.command {
+        Cmd::Serve(_) => unreachable!("serve returned above"),
+        Cmd::Issue {
+            amount,
+            currency,
+            label,
+        } => {
+            let request = IssueRequest {
+                amount: amount.clone(),
+                currency: currency.clone(),
+                label: label.clone(),
+            };
+            let info = operator_client(&args)?.issue(&request, key).await?;
+            if args.json {
+                print_json(&info)
+            } else {
+                print_code(&info);
+                Ok(())
+            }
+        }
+        Cmd::Deposit {
+            to,
+            code_id,
+            amount,
+            currency,
+        } => {
+            let request = DepositRequest {
+                code: to.clone(),
+                code_id: code_id.clone(),
+                amount: amount.clone(),
+                currency: currency.clone(),
+            };
+            let deposited = operator_client(&args)?.deposit(&request, key).await?;
+            if args.json {
+                return print_json(&deposited);
+            }
+            println!(
+                "Deposited into {}: balance now {} {}",
+                deposited.code_id, deposited.balance.amount, deposited.balance.currency
+            );
+            Ok(())
+        }
+        Cmd::Check => {
+            let check = operator_client(&args)?.ledger_check().await?;
+            if args.json {
+                print_json(&check)?;
+            } else {
+                println!("ledger {}", if check.ok { "OK" } else { "NOT OK" });
+                for c in &check.currencies {
+                    println!(
+                        "  {}: issued {}, held by codes {}, sum {} ({} accounts, {} transfers)",
+                        c.currency, c.issued, c.held_by_codes, c.sum, c.accounts, c.transfers
+                    );
+                }
+                println!(
+                    "  negative balances: {}, mismatched accounts: {}",
+                    check.negative_balances, check.mismatched_accounts
+                );
+            }
+            if check.ok {
+                Ok(())
+            } else {
+                Err(anyhow!("the ledger check failed"))
+            }
+        }
+        Cmd::Security => print_json(&operator_client(&args)?.security().await?),
+        Cmd::Balance => {
+            let info = code_client(&args)?.me().await?;
+            if args.json {
+                print_json(&info)
+            } else {
+                print_code(&info);
+                Ok(())
+            }
+        }
+        Cmd::Child {
+            amount,
+            public,
+            label,
+            expires_in,
+            irrevocable,
+            under,
+            name,
+            description,
+        } => {
+            let request = if *public {
+                let profile = (name.is_some() || description.is_some()).then(|| Profile {
+                    name: name.clone(),
+                    description: description.clone(),
+                    ..Default::default()
+                });
+                ChildRequest {
+                    kind: "public".into(),
+                    label: label.clone(),
+                    under: under.clone(),
+                    profile,
+                    ..Default::default()
+                }
+            } else {
+                let amount = amount
+                    .clone()
+                    .ok_or_else(|| anyhow!("a secret child needs --amount (or use --public)"))?;
+                ChildRequest {
+                    kind: "secret".into(),
+                    amount: Some(amount),
+                    label: label.clone(),
+                    expires_in_seconds: *expires_in,
+                    irrevocable: irrevocable.then_some(true),
+                    ..Default::default()
+                }
+            };
+            let info = code_client(&args)?.create_child(&request, key).await?;
+            if args.json {
+                print_json(&info)
+            } else {
+                print_code(&info);
+                Ok(())
+            }
+        }
+        Cmd::Children => {
+            let children = code_client(&args)?.children().await?;
+            if args.json {
+                return print_json(&children);
+            }
+            if children.children.is_empty() {
+                println!("no children");
+            }
+            for c in &children.children {
+                let shown = c.public_code.clone().unwrap_or_else(|| money(&c.balance));
+                println!(
+                    "{}  {:6}  {:9}  {}  {}",
+                    c.id,
+                    c.kind,
+                    c.status,
+                    shown,
+                    c.label.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        Cmd::Fund { child_id, amount } => {
+            let funded = code_client(&args)?.fund(child_id, amount, key).await?;
+            if args.json {
+                return print_json(&funded);
+            }
+            println!(
+                "Child {} now holds {}; this code holds {} {}",
+                funded.child.id,
+                money(&funded.child.balance),
+                funded.balance.amount,
+                funded.balance.currency
+            );
+            Ok(())
+        }
+        Cmd::Cancel { child_id } => {
+            let cancelled = code_client(&args)?.cancel(child_id, key).await?;
+            if args.json {
+                return print_json(&cancelled);
+            }
+            println!(
+                "Cancelled {} code(s); reclaimed {} {}",
+                cancelled.codes_cancelled, cancelled.reclaimed.amount, cancelled.reclaimed.currency
+            );
+            Ok(())
+        }
+        Cmd::Pay {
+            payee,
+            amount,
+            currency,
+            memo,
+            category,
+            item,
+        } => {
+            let code = args
+                .code
+                .clone()
+                .ok_or_else(|| anyhow!("pay needs the buyer's secret code: set SMARTCODE_CODE or pass --code"))?;
+            let request = PaymentRequest {
+                code,
+                payee: payee.clone(),
+                amount: amount.clone(),
+                currency: currency.clone(),
+                memo: memo.clone(),
+                category: category.clone(),
+                item: item.clone(),
+            };
+            let paid = Client::new(&args.broker).pay(&request, key).await?;
+            if args.json {
+                return print_json(&paid);
+            }
+            let r = &paid.receipt;
+            println!("Paid {} {} to {}", r.amount.amount, r.amount.currency, r.payee);
+            println!("  receipt: {}", r.id);
+            println!("  at:      {}", r.created_at);
+            Ok(())
+        }
+        Cmd::History {
+            since,
+            until,
+            limit,
+            cursor,
+        } => {
+            let window = Window {
+                since: since.clone(),
+                until: until.clone(),
+                limit: *limit,
+                cursor: cursor.clone(),
+            };
+            let page = code_client(&args)?.transactions(&window).await?;
+            if args.json {
+                return print_json(&page);
+            }
+            for t in &page.transactions {
+                let other = t.counterparty_id.as_deref().unwrap_or("broker");
+                println!(
+                    "{}  {:8}  {:>14} {}  {}  {}",
+                    t.at,
+                    t.kind,
+                    t.amount,
+                    t.currency,
+                    other,
+                    t.memo.as_deref().unwrap_or("")
+                );
+            }
+            if let Some(cursor) = &page.next_cursor {
+                println!("more: --cursor {cursor}");
+            }
+            Ok(())
+        }
+        Cmd::Report {
+            group_by,
+            since,
+            until,
+            csv,
+        } => {
+            let window = Window {
+                since: since.clone(),
+                until: until.clone(),
+                ..Default::default()
+            };
+            let client = code_client(&args)?;
+            if *csv {
+                print!("{}", client.report_csv(group_by, &window).await?);
+                return Ok(());
+            }
+            let report = client.report(group_by, &window).await?;
+            if args.json {
+                return print_json(&report);
+            }
+            println!("{:16}  {:>6}  {:>14}  {:>14}", report.group_by, "count", "in", "out");
+            for row in &report.rows {
+                println!(
+                    "{:16}  {:>6}  {:>14}  {:>14}",
+                    row.key, row.count, row.total_in, row.total_out
+                );
+            }
+            Ok(())
+        }
+        Cmd::Profile {
+            child,
+            name,
+            description,
+            url,
+            contact,
+            show_stats,
+        } => {
+            let profile = Profile {
+                name: name.clone(),
+                description: description.clone(),
+                url: url.clone(),
+                contact: contact.clone(),
+                show_stats: *show_stats,
+            };
+            let info = code_client(&args)?.set_profile(child.as_deref(), &profile).await?;
+            if args.json {
+                print_json(&info)
+            } else {
+                println!("Profile of {} saved", info.id);
+                Ok(())
+            }
+        }
+        Cmd::Public { public_code } => {
+            let info = Client::new(&args.broker).public(public_code).await?;
+            if args.json {
+                return print_json(&info);
+            }
+            println!("{}  ({})", info.public_code, info.status);
+            println!("  name:  {}", info.profile.name.as_deref().unwrap_or("-"));
+            if let Some(description) = &info.profile.description {
+                println!("  about: {description}");
+            }
+            for a in &info.ancestry {
+                let name = a
+                    .profile
+                    .as_ref()
+                    .and_then(|p| p.name.as_deref())
+                    .unwrap_or("(no public profile)");
+                println!("  ancestor at depth {}: {} {}", a.depth, a.kind, name);
+            }
+            if let Some(stats) = &info.stats {
+                println!(
+                    "  received {} payments, {} {}",
+                    stats.payments, stats.total.amount, stats.total.currency
+                );
+            }
+            Ok(())
+        }
+        Cmd::Receipt { id } => {
+            let paid = Client::new(&args.broker).receipt(id).await?;
+            if args.json {
+                return print_json(&paid);
+            }
+            let r = &paid.receipt;
+            println!(
+                "Receipt {}: {} {} from {} to {} at {}",
+                r.id, r.amount.amount, r.amount.currency, r.payer_id, r.payee, r.created_at
+            );
+            println!("  signed by {}: {}", r.broker, r.signature);
+            Ok(())
+        }
+    }
+}

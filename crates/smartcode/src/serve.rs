@@ -1,0 +1,190 @@
+//! `smartcode serve`: the data directory (store, broker key, operator token), the listener and a
+//! graceful stop on SIGTERM or Ctrl-C.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use rand::RngCore;
+use smartcode_core::clock::{Clock, ShiftedClock, SystemClock};
+use smartcode_core::code::BrokerKey;
+use smartcode_server::keys::Keys;
+use smartcode_server::{Broker, BrokerConfig};
+use smartcode_store::embedded::EmbeddedStore;
+
+pub const BROKER_KEY_FILE: &str = "broker-key";
+pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The data directory: the embedded store, the broker key and the operator token.
+    #[arg(long, default_value = "./smartcode-data", env = "SMARTCODE_DATA")]
+    pub data: PathBuf,
+    /// Address to listen on (`127.0.0.1:0` picks a free port and prints it).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SMARTCODE_LISTEN")]
+    pub listen: String,
+    /// A `postgres://` URL selects PostgreSQL instead of the embedded store.
+    #[arg(long, env = "SMARTCODE_DATABASE")]
+    pub database: Option<String>,
+    /// The broker key file (default: DATA/broker-key). Back it up apart from the store.
+    #[arg(long, env = "SMARTCODE_BROKER_KEY_FILE")]
+    pub broker_key_file: Option<PathBuf>,
+    /// The broker's name, shown in metadata and at the top of every ancestry.
+    #[arg(long, default_value = "smartcode broker", env = "SMARTCODE_NAME")]
+    pub name: String,
+    /// The name codes may carry after `@` to say they belong to this broker.
+    #[arg(long, default_value = "localhost", env = "SMARTCODE_DOMAIN")]
+    pub domain: String,
+    /// A proxy (an IP address) whose X-Forwarded-For is believed for the guessing defence. Repeat
+    /// for several, or give a comma-separated list. Without it, the connection's address counts.
+    #[arg(long = "trusted-proxy", env = "SMARTCODE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// For tests only: let the operator move the broker's clock forward (`POST /v1/admin/clock`).
+    #[arg(long)]
+    pub test_clock: bool,
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    if let Some(url) = &args.database {
+        let scheme = url.split(':').next().unwrap_or("");
+        bail!("--database {scheme}://… is not supported by this version: it runs on its embedded store only (leave --database out)");
+    }
+    create_private_dir(&args.data)?;
+    let key_path = args
+        .broker_key_file
+        .clone()
+        .unwrap_or_else(|| args.data.join(BROKER_KEY_FILE));
+    let token_path = args.data.join(OPERATOR_TOKEN_FILE);
+    let broker_key = load_or_create_broker_key(&key_path)?;
+    let operator_token = load_or_create_operator_token(&token_path)?;
+
+    let test_clock = args.test_clock.then(|| Arc::new(ShiftedClock::default()));
+    let clock: Arc<dyn Clock> = match &test_clock {
+        Some(shifted) => {
+            tracing::warn!("test clock enabled: the operator can move this broker's time forward");
+            shifted.clone()
+        }
+        None => Arc::new(SystemClock),
+    };
+    let store = Arc::new(
+        EmbeddedStore::open(&args.data, clock.clone()).map_err(|e| anyhow::anyhow!("opening the store: {e}"))?,
+    );
+    let config = BrokerConfig {
+        name: args.name.clone(),
+        domain: args.domain.clone(),
+        trusted_proxies: args.trusted_proxies.clone(),
+    };
+    let state = Broker::new(
+        config,
+        store.clone(),
+        Keys::derive(broker_key),
+        clock,
+        test_clock,
+        &operator_token,
+    );
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    // Written with errors ignored: a closed stdout must not stop a broker.
+    let banner = format!(
+        "smartcode broker listening on http://{address}\n  web page:       http://{address}/\n  operator token: {}\n  store:          {}\n",
+        token_path.display(),
+        store.database_path().display()
+    );
+    let _ = std::io::stdout()
+        .write_all(banner.as_bytes())
+        .and_then(|()| std::io::stdout().flush());
+    tracing::info!(listen = %address, store = "embedded", "broker started");
+
+    let app = smartcode_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
+    // Requests in flight are done; let the writer commit what it holds, then stop.
+    store.close();
+    tracing::info!("broker stopped");
+    Ok(())
+}
+
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("stop requested: finishing requests in flight");
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    if !path.exists() {
+        fs::create_dir_all(path).with_context(|| format!("creating the data directory {}", path.display()))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Writes a new file readable by its owner only, refusing to overwrite one that exists.
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn warn_if_shared(path: &Path) -> Result<()> {
+    let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(file = %path.display(), mode = format!("{mode:o}"), "secret file is readable by others; chmod 600 it");
+    }
+    Ok(())
+}
+
+fn load_or_create_broker_key(path: &Path) -> Result<BrokerKey> {
+    if !path.exists() {
+        let key = BrokerKey::generate();
+        write_private(path, &format!("{}\n", hex::encode(key.expose_bytes())))?;
+        tracing::info!(file = %path.display(), "created a new broker key; back it up apart from the store");
+        return Ok(key);
+    }
+    warn_if_shared(path)?;
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let Some(bytes) = bytes else {
+        bail!("{} must hold 64 hex digits (a 256-bit key)", path.display())
+    };
+    Ok(BrokerKey::from_bytes(bytes))
+}
+
+fn load_or_create_operator_token(path: &Path) -> Result<String> {
+    if !path.exists() {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        write_private(path, &format!("{token}\n"))?;
+        return Ok(token);
+    }
+    warn_if_shared(path)?;
+    let token = fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_owned();
+    if token.len() < 16 {
+        bail!("{} must hold a token of at least 16 characters", path.display());
+    }
+    Ok(token)
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary of the `smartcode` crate: every test here starts the real
+//! `smartcode` binary on a fresh data directory and port, and talks to it over HTTP or runs the
+//! CLI against it. Every test that moves money ends with the ledger check.
+
+mod harness;
+
+mod api;
+mod cli;
+mod crash;
+mod openapi;
+mod secrets;
