@@ -224,7 +224,7 @@ impl GuessGuard {
             .map(|(source, record)| (source.to_string(), record.failures.len()))
             .filter(|(_, n)| *n > 0)
             .collect();
-        busiest.sort_by(|a, b| b.1.cmp(&a.1));
+        busiest.sort_by_key(|b| std::cmp::Reverse(b.1));
         busiest.truncate(10);
         GuardReport {
             failures_total: self.failures_total.load(Ordering::Relaxed),
