@@ -84,6 +84,9 @@ pub struct CodeInfo {
     pub parent_id: Option<String>,
     pub label: Option<String>,
     pub profile: Profile,
+    /// The code's effective rules and what is left of them (uses, spending in this period).
+    #[serde(default)]
+    pub restrictions: serde_json::Value,
     pub expires_at: Option<String>,
     pub irrevocable: bool,
     pub pin_set: bool,
@@ -247,6 +250,39 @@ pub struct ChildRequest {
     pub profile: Option<Profile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub under: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restrictions: Option<Restrictions>,
+}
+
+/// The rules of a new secret child; every field optional, and a child is never allowed more
+/// than its parent.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Restrictions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payees: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_per_use_max: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses_max: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend_per_period: Option<SpendPerPeriod>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpendPerPeriod {
+    pub amount: String,
+    pub period_seconds: i64,
+}
+
+/// The answer to a rekey: the new secret, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rekeyed {
+    pub code: String,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -303,6 +339,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     credential: Credential,
+    /// Sent as `Smartcode-Pin` with every request, for a code that has a PIN.
+    pin: Option<String>,
 }
 
 impl Client {
@@ -311,6 +349,15 @@ impl Client {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_owned(),
             credential: Credential::None,
+            pin: None,
+        }
+    }
+
+    /// The same client, sending this PIN with its code.
+    pub fn with_pin(&self, pin: Option<&str>) -> Client {
+        Client {
+            pin: pin.map(str::to_owned),
+            ..self.clone()
         }
     }
 
@@ -339,6 +386,9 @@ impl Client {
         };
         if let Some(value) = authorization.and_then(|a| HeaderValue::from_str(&a).ok()) {
             headers.insert(AUTHORIZATION, value);
+        }
+        if let Some(pin) = self.pin.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+            headers.insert("smartcode-pin", pin);
         }
         self.http
             .request(method, format!("{}{}", self.base, path))
@@ -436,6 +486,37 @@ impl Client {
             None => "/v1/me/profile".to_owned(),
         };
         Self::send(self.request(Method::PUT, &path).json(profile)).await
+    }
+
+    /// Sets or changes this code's PIN (a PIN already set goes with [`Client::with_pin`]).
+    pub async fn set_pin(&self, new_pin: &str, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
+        let mut request = self
+            .request(Method::PUT, "/v1/me/pin")
+            .json(&serde_json::json!({ "pin": new_pin }));
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        Self::send(request).await
+    }
+
+    /// Removes this code's PIN; the current one goes with [`Client::with_pin`].
+    pub async fn remove_pin(&self) -> Result<CodeInfo, ClientError> {
+        Self::send(self.request(Method::DELETE, "/v1/me/pin")).await
+    }
+
+    /// Replaces this code's secret with a new one; the old one stops working at once.
+    pub async fn rekey(&self, idempotency_key: Option<&str>) -> Result<Rekeyed, ClientError> {
+        Self::send(self.post("/v1/me/rekey", &serde_json::json!({}), idempotency_key)).await
+    }
+
+    /// Lets a child locked by wrong PINs work again.
+    pub async fn unlock(&self, child_id: &str, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
+        Self::send(self.post(
+            &format!("/v1/me/children/{child_id}/unlock"),
+            &serde_json::json!({}),
+            idempotency_key,
+        ))
+        .await
     }
 
     pub async fn transactions(&self, window: &Window) -> Result<Transactions, ClientError> {

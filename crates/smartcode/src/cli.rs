@@ -29,6 +29,9 @@ pub struct Args {
     /// The secret code to act with. Prefer the SMARTCODE_CODE variable: arguments are visible to other local users.
     #[arg(long, global = true, env = "SMARTCODE_CODE", hide_env_values = true)]
     code: Option<String>,
+    /// The code's PIN, if it has one. Prefer the SMARTCODE_PIN variable.
+    #[arg(long, global = true, env = "SMARTCODE_PIN", hide_env_values = true)]
+    pin: Option<String>,
     /// A file holding the operator token (default: ./smartcode-data/operator-token if it exists).
     #[arg(long, global = true, env = "SMARTCODE_OPERATOR_TOKEN_FILE")]
     operator_token_file: Option<PathBuf>,
@@ -82,10 +85,32 @@ enum Cmd {
         #[arg(long)]
         label: Option<String>,
         /// Seconds until the child expires and its value reverts to this code.
-        #[arg(long, conflicts_with = "public")]
+        #[arg(long, conflicts_with_all = ["public", "expires"])]
         expires_in: Option<i64>,
+        /// When the child expires (RFC 3339, such as 2027-01-31T00:00:00Z).
+        #[arg(long, conflicts_with = "public")]
+        expires: Option<String>,
+        /// The child cannot be cancelled by this code: its value is its holder's for good.
         #[arg(long, conflicts_with = "public")]
         irrevocable: bool,
+        /// How many payments the child may make.
+        #[arg(long, conflicts_with = "public")]
+        uses: Option<u32>,
+        /// A category the child may pay for (repeat for several).
+        #[arg(long = "category", conflicts_with = "public")]
+        categories: Vec<String>,
+        /// A public code the child may pay (repeat for several).
+        #[arg(long = "payee", conflicts_with = "public")]
+        payees: Vec<String>,
+        /// An item the child may pay for (repeat for several).
+        #[arg(long = "item", conflicts_with = "public")]
+        items: Vec<String>,
+        /// The most one payment may be.
+        #[arg(long, conflicts_with = "public")]
+        per_use: Option<String>,
+        /// The most the child may spend per period: AMOUNT/SECONDS, or AMOUNT/hour|day|week.
+        #[arg(long, conflicts_with = "public", value_parser = parse_per_period)]
+        per_period: Option<SpendPerPeriod>,
         /// Nest the new public code under one of this code's public codes (its id).
         #[arg(long, requires = "public")]
         under: Option<String>,
@@ -158,10 +183,55 @@ enum Cmd {
         #[arg(long)]
         show_stats: bool,
     },
+    /// Set, change or remove this code's PIN (the current one goes in --pin or SMARTCODE_PIN).
+    Pin {
+        #[command(subcommand)]
+        action: PinAction,
+    },
+    /// Replace this code's secret with a new one; id, balance, children and history stay.
+    Rekey,
+    /// Let a child locked by wrong PINs work again.
+    Unlock { child_id: String },
     /// Look up a public code: its profile and ancestry.
     Public { public_code: String },
     /// Look up a receipt by id.
     Receipt { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum PinAction {
+    /// Give a code without a PIN its first one.
+    Set(NewPin),
+    /// Replace the PIN; the current one goes in --pin or SMARTCODE_PIN.
+    Change(NewPin),
+    /// Remove the PIN; the current one goes in --pin or SMARTCODE_PIN.
+    Remove,
+}
+
+#[derive(clap::Args, Debug)]
+struct NewPin {
+    /// The new PIN, 4 to 12 digits. Prefer the SMARTCODE_NEW_PIN variable.
+    #[arg(long, env = "SMARTCODE_NEW_PIN", hide_env_values = true)]
+    new_pin: String,
+}
+
+/// Reads `AMOUNT/SECONDS` or `AMOUNT/hour|day|week`.
+fn parse_per_period(text: &str) -> Result<SpendPerPeriod, String> {
+    let (amount, period) = text
+        .split_once('/')
+        .ok_or_else(|| "write AMOUNT/SECONDS or AMOUNT/hour|day|week, such as 5/day".to_owned())?;
+    let period_seconds = match period {
+        "hour" => 3_600,
+        "day" => 86_400,
+        "week" => 7 * 86_400,
+        seconds => seconds
+            .parse::<i64>()
+            .map_err(|_| format!("{seconds:?} is not a number of seconds, hour, day or week"))?,
+    };
+    Ok(SpendPerPeriod {
+        amount: amount.to_owned(),
+        period_seconds,
+    })
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -179,7 +249,7 @@ fn code_client(args: &Args) -> Result<Client> {
         .code
         .as_deref()
         .ok_or_else(|| anyhow!("this command needs a secret code: set SMARTCODE_CODE or pass --code"))?;
-    Ok(Client::new(&args.broker).with_code(code))
+    Ok(Client::new(&args.broker).with_code(code).with_pin(args.pin.as_deref()))
 }
 
 fn operator_client(args: &Args) -> Result<Client> {
@@ -230,6 +300,12 @@ fn print_code(info: &CodeInfo) {
     }
     if info.irrevocable {
         println!("  irrevocable");
+    }
+    if info.restrictions.as_object().is_some_and(|rules| !rules.is_empty()) {
+        println!("  rules:    {}", info.restrictions);
+    }
+    if info.pin_set {
+        println!("  PIN set");
     }
     println!("  children: {}", info.children_count);
 }
@@ -319,7 +395,14 @@ async fn dispatch(args: Args) -> Result<()> {
             public,
             label,
             expires_in,
+            expires,
             irrevocable,
+            uses,
+            categories,
+            payees,
+            items,
+            per_use,
+            per_period,
             under,
             name,
             description,
@@ -346,7 +429,16 @@ async fn dispatch(args: Args) -> Result<()> {
                     amount: Some(amount),
                     label: label.clone(),
                     expires_in_seconds: *expires_in,
+                    expires_at: expires.clone(),
                     irrevocable: irrevocable.then_some(true),
+                    restrictions: Some(Restrictions {
+                        categories: (!categories.is_empty()).then(|| categories.clone()),
+                        payees: (!payees.is_empty()).then(|| payees.clone()),
+                        items: (!items.is_empty()).then(|| items.clone()),
+                        amount_per_use_max: per_use.clone(),
+                        uses_max: *uses,
+                        spend_per_period: per_period.clone(),
+                    }),
                     ..Default::default()
                 }
             };
@@ -425,7 +517,10 @@ async fn dispatch(args: Args) -> Result<()> {
                 category: category.clone(),
                 item: item.clone(),
             };
-            let paid = Client::new(&args.broker).pay(&request, key).await?;
+            let paid = Client::new(&args.broker)
+                .with_pin(args.pin.as_deref())
+                .pay(&request, key)
+                .await?;
             if args.json {
                 return print_json(&paid);
             }
@@ -519,6 +614,40 @@ async fn dispatch(args: Args) -> Result<()> {
                 println!("Profile of {} saved", info.id);
                 Ok(())
             }
+        }
+        Cmd::Pin { action } => {
+            let client = code_client(&args)?;
+            let info = match action {
+                PinAction::Set(new) | PinAction::Change(new) => client.set_pin(&new.new_pin, key).await?,
+                PinAction::Remove => client.remove_pin().await?,
+            };
+            if args.json {
+                return print_json(&info);
+            }
+            let state = if info.pin_set { "has a PIN" } else { "has no PIN" };
+            println!("Code {} now {state}", info.id);
+            Ok(())
+        }
+        Cmd::Rekey => {
+            let rekeyed = code_client(&args)?.rekey(key).await?;
+            if args.json {
+                return print_json(&rekeyed);
+            }
+            println!("New secret code: {}", rekeyed.code);
+            println!("  It replaces the old one, which no longer works. It is shown only this once.");
+            println!(
+                "  id: {} (unchanged, with its balance, children and history)",
+                rekeyed.id
+            );
+            Ok(())
+        }
+        Cmd::Unlock { child_id } => {
+            let info = code_client(&args)?.unlock(child_id, key).await?;
+            if args.json {
+                return print_json(&info);
+            }
+            println!("Child {} is {} again", info.id, info.status);
+            Ok(())
         }
         Cmd::Public { public_code } => {
             let info = Client::new(&args.broker).public(public_code).await?;

@@ -22,6 +22,8 @@ impl Cli<'_> {
             .args(args);
         command
             .env_remove("SMARTCODE_CODE")
+            .env_remove("SMARTCODE_PIN")
+            .env_remove("SMARTCODE_NEW_PIN")
             .env_remove("SMARTCODE_OPERATOR_TOKEN");
         if let Some(code) = code {
             command.env("SMARTCODE_CODE", code);
@@ -181,5 +183,120 @@ async fn refusals_exit_non_zero_with_the_brokers_word() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn code_controls_work_from_the_command_line() {
+    let broker = TestBroker::start().await;
+    let cli = Cli { broker: &broker };
+    let wallet = cli.json(None, &["issue", "--amount", "10", "--currency", "USD"])["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seller = cli.json(None, &["issue", "--amount", "1", "--currency", "USD"])["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shop = cli.json(Some(&seller), &["child", "--public"])["public_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A restricted child: two uses, music only, at most 1 per payment and 1.50 a day.
+    let child = cli.json(
+        Some(&wallet),
+        &[
+            "child",
+            "--amount",
+            "5",
+            "--uses",
+            "2",
+            "--category",
+            "music",
+            "--payee",
+            &shop,
+            "--per-use",
+            "1",
+            "--per-period",
+            "1.5/day",
+            "--expires",
+            "2030-01-01T00:00:00Z",
+        ],
+    );
+    let child_code = child["code"].as_str().unwrap().to_owned();
+    let child_id = child["id"].as_str().unwrap().to_owned();
+    assert_eq!(child["restrictions"]["uses_max"], 2);
+    assert_eq!(child["restrictions"]["categories"][0], "music");
+    assert_eq!(child["restrictions"]["spend_per_period"]["period_seconds"], 86_400);
+    let pay = |amount: &str, category: &str| {
+        cli.run(
+            Some(&child_code),
+            &[
+                "--json",
+                "pay",
+                "--payee",
+                &shop,
+                "--amount",
+                amount,
+                "--category",
+                category,
+            ],
+        )
+    };
+    let refused = pay("0.5", "books");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("restricted"));
+    assert!(pay("1.5", "music").status.code() == Some(1), "per-use maximum");
+    assert!(pay("1", "music").status.success());
+    let over_period = pay("0.75", "music");
+    assert_eq!(over_period.status.code(), Some(1), "1.75 in a day is over 1.50");
+    assert!(pay("0.5", "music").status.success());
+    assert!(pay("0.01", "music").status.code() == Some(1), "two uses are spent");
+
+    // A PIN: set, needed, changed, removed.
+    let set = cli.run(Some(&wallet), &["--json", "pin", "set", "--new-pin", "4821"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    // Reading the balance needs no PIN; spending and changing the code do.
+    let shown = cli.json(Some(&wallet), &["balance"]);
+    assert_eq!(shown["pin_set"], true);
+    let without = cli.run(Some(&wallet), &["child", "--amount", "0.5"]);
+    assert!(String::from_utf8_lossy(&without.stderr).contains("pin_required"));
+    cli.json(Some(&wallet), &["--pin", "4821", "child", "--amount", "0.5"]);
+    cli.json(Some(&wallet), &["--pin", "4821", "pin", "change", "--new-pin", "90210"]);
+    let old = cli.run(Some(&wallet), &["--pin", "4821", "child", "--amount", "0.5"]);
+    assert!(String::from_utf8_lossy(&old.stderr).contains("pin_invalid"));
+    let removed = cli.json(Some(&wallet), &["--pin", "90210", "pin", "remove"]);
+    assert_eq!(removed["pin_set"], false);
+
+    // A child locked by wrong PINs is unlocked by its parent.
+    let pocket = cli.json(Some(&wallet), &["child", "--amount", "1"]);
+    let pocket_code = pocket["code"].as_str().unwrap().to_owned();
+    cli.json(Some(&pocket_code), &["pin", "set", "--new-pin", "1111"]);
+    let mut locked = false;
+    for _ in 0..12 {
+        let output = cli.run(Some(&pocket_code), &["--pin", "2222", "rekey"]);
+        if String::from_utf8_lossy(&output.stderr).contains("code_locked") {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "wrong PINs lock the code");
+    let still = cli.run(Some(&pocket_code), &["--pin", "1111", "child", "--amount", "0.1"]);
+    assert!(String::from_utf8_lossy(&still.stderr).contains("code_locked"));
+    let unlocked = cli.json(Some(&wallet), &["unlock", pocket["id"].as_str().unwrap()]);
+    assert_eq!(unlocked["status"], "active");
+    cli.json(Some(&pocket_code), &["--pin", "1111", "child", "--amount", "0.1"]);
+
+    // Rekey: a new secret, the same code.
+    let rekeyed = cli.json(Some(&child_code), &["rekey"]);
+    assert_eq!(rekeyed["id"], child_id.as_str());
+    let new_code = rekeyed["code"].as_str().unwrap();
+    assert_ne!(new_code, child_code);
+    assert!(cli.run(Some(&child_code), &["balance"]).status.code() == Some(1));
+    assert_eq!(cli.json(Some(new_code), &["balance"])["balance"]["amount"], "3.50");
+
+    let check = cli.text(None, &["check"]);
+    assert!(check.starts_with("ledger OK"), "{check}");
     broker.assert_ledger_ok().await;
 }
