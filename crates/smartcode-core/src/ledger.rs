@@ -828,6 +828,10 @@ pub enum Query {
     Children {
         holder: CodeHash,
     },
+    /// The holder's descendants, breadth first, at most [`TREE_VIEW_CODES_MAX`].
+    Tree {
+        holder: CodeHash,
+    },
     Transactions {
         holder: CodeHash,
         filter: TransferFilter,
@@ -850,6 +854,12 @@ pub enum Query {
 pub enum QueryOutcome {
     Code(CodeView),
     Children(Vec<CodeView>),
+    Tree {
+        /// Each descendant with the id of its parent, parents before their children.
+        nodes: Vec<CodeView>,
+        /// The tree had more codes than one view shows.
+        truncated: bool,
+    },
     Transactions {
         entries: Vec<Entry>,
         next_cursor: Option<i64>,
@@ -904,6 +914,10 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
                 .collect::<Result<_, _>>()?;
             Ok(QueryOutcome::Children(views))
         }
+        Query::Tree { holder } => {
+            let record = present(tx, holder)?;
+            tree(tx, now, &record)
+        }
         Query::Transactions { holder, filter } => {
             let record = present(tx, holder)?;
             let account = AccountKey::Code(record.id.clone());
@@ -944,6 +958,26 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
             Ok(QueryOutcome::LedgerCheck { ok, totals })
         }
     }
+}
+
+fn tree(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, root: &CodeRecord) -> Result<QueryOutcome, OpError> {
+    let mut nodes = Vec::new();
+    let mut pending = std::collections::VecDeque::from([root.id.clone()]);
+    let mut truncated = false;
+    while let Some(parent) = pending.pop_front() {
+        for child in tx.children(&parent, CHILDREN_PER_CODE_MAX)? {
+            if nodes.len() == TREE_VIEW_CODES_MAX {
+                truncated = true;
+                break;
+            }
+            pending.push_back(child.id.clone());
+            nodes.push(view(tx, now, child)?);
+        }
+        if truncated {
+            break;
+        }
+    }
+    Ok(QueryOutcome::Tree { nodes, truncated })
 }
 
 fn entry_for(account: &AccountKey, transfer: Transfer) -> Entry {

@@ -23,6 +23,9 @@ pub const TREE_DEPTH_MAX: u32 = 64;
 /// Codes that one cancel or expiry may stop at once (the child and all its descendants): one
 /// commit stays short. A larger subtree is cancelled from its lower branches first.
 pub const CANCEL_SUBTREE_CODES_MAX: usize = 10_000;
+/// Codes shown in one view of a code's tree (its descendants, breadth first); a larger tree says
+/// it was cut short.
+pub const TREE_VIEW_CODES_MAX: usize = 500;
 /// Transactions on one page of history.
 pub const TRANSACTIONS_PAGE_MAX: u32 = 500;
 pub const TRANSACTIONS_PAGE_DEFAULT: u32 = 50;

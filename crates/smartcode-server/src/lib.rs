@@ -9,6 +9,7 @@ pub mod guard;
 pub mod keys;
 pub mod problem;
 mod routes;
+pub mod web;
 pub mod wire;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct Broker {
     /// Set under `serve --test-clock`: the operator may move the broker's clock forward.
     pub test_clock: Option<Arc<ShiftedClock>>,
     pub guard: GuessGuard,
+    /// Browser sessions of the web pages.
+    pub sessions: web::session::Sessions,
     operator_token_digest: [u8; 32],
 }
 
@@ -64,6 +67,7 @@ impl Broker {
             store,
             keys,
             guard: GuessGuard::new(clock.clone()),
+            sessions: web::session::Sessions::default(),
             clock,
             test_clock,
             operator_token_digest: Sha256::digest(operator_token.as_bytes()).into(),
@@ -88,7 +92,9 @@ pub fn router(state: AppState) -> Router {
             .to_owned();
         tracing::info_span!("request", http.method = %request.method(), http.route = %route)
     });
-    routes::build(state).layer(trace)
+    routes::build(state)
+        .layer(axum::middleware::map_response(web::security_headers))
+        .layer(trace)
 }
 
 /// Methods and paths, for tests that compare the router with the OpenAPI document.

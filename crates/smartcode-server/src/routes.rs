@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use serde_json::json;
@@ -62,7 +62,7 @@ fn entries() -> Vec<Entry> {
         (Method::GET, "/openapi.json", get(openapi)),
         (Method::GET, "/healthz", get(healthz)),
         (Method::GET, "/metrics", get(metrics)),
-        (Method::GET, "/", get(home)),
+        (Method::GET, "/", get(crate::web::home)),
     ]
 }
 
@@ -77,6 +77,7 @@ pub fn build(state: AppState) -> Router {
         router = router.route(path, method_router);
     }
     router
+        .merge(crate::web::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             smartcode_core::limits::REQUEST_BODY_BYTES_MAX,
         ))
@@ -216,7 +217,7 @@ async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiEr
     }
 }
 
-async fn read(state: &AppState, caller: Option<Caller>, query: Query) -> Result<QueryOutcome, ApiError> {
+pub(crate) async fn read(state: &AppState, caller: Option<Caller>, query: Query) -> Result<QueryOutcome, ApiError> {
     match answer(state.store.read(query)).await {
         Ok(outcome) => {
             if let Some(caller) = caller {
@@ -341,7 +342,7 @@ fn parse_public(state: &Broker, text: &str) -> Result<PublicCode, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Operator.
 
-async fn issue(
+pub(crate) async fn issue(
     State(state): State<AppState>,
     _: Operator,
     headers: HeaderMap,
@@ -369,7 +370,7 @@ async fn issue(
     .await
 }
 
-async fn deposit(
+pub(crate) async fn deposit(
     State(state): State<AppState>,
     _: Operator,
     headers: HeaderMap,
@@ -402,7 +403,7 @@ async fn deposit(
     .await
 }
 
-async fn ledger_check(State(state): State<AppState>, _: Operator) -> Result<Response, ApiError> {
+pub(crate) async fn ledger_check(State(state): State<AppState>, _: Operator) -> Result<Response, ApiError> {
     let QueryOutcome::LedgerCheck { ok, totals } = read(&state, None, Query::LedgerCheck).await? else {
         return Err(unexpected());
     };
@@ -432,7 +433,7 @@ async fn ledger_check(State(state): State<AppState>, _: Operator) -> Result<Resp
     ))
 }
 
-async fn security(State(state): State<AppState>, _: Operator) -> Response {
+pub(crate) async fn security(State(state): State<AppState>, _: Operator) -> Response {
     let report = state.guard.report();
     let alarms: Vec<_> = report
         .alarms
@@ -516,7 +517,7 @@ async fn advance_clock(State(state): State<AppState>, _: Operator, body: Body) -
 // ---------------------------------------------------------------------------------------------
 // A secret code.
 
-async fn me(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
+pub(crate) async fn me(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
     let QueryOutcome::Code(view) = read(&state, Some(holder.caller), Query::Me { holder: holder.hash }).await? else {
         return Err(unexpected());
     };
@@ -526,7 +527,7 @@ async fn me(State(state): State<AppState>, holder: Holder) -> Result<Response, A
     ))
 }
 
-async fn children(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
+pub(crate) async fn children(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
     let QueryOutcome::Children(views) =
         read(&state, Some(holder.caller), Query::Children { holder: holder.hash }).await?
     else {
@@ -536,7 +537,7 @@ async fn children(State(state): State<AppState>, holder: Holder) -> Result<Respo
     Ok(json_value(StatusCode::OK, json!({ "children": children })))
 }
 
-async fn create_child(
+pub(crate) async fn create_child(
     State(state): State<AppState>,
     holder: Holder,
     headers: HeaderMap,
@@ -631,7 +632,7 @@ async fn create_child(
     }
 }
 
-async fn fund_child(
+pub(crate) async fn fund_child(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -660,7 +661,7 @@ async fn fund_child(
     .await
 }
 
-async fn cancel_child(
+pub(crate) async fn cancel_child(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -686,7 +687,7 @@ async fn cancel_child(
     .await
 }
 
-async fn set_own_profile(
+pub(crate) async fn set_own_profile(
     State(state): State<AppState>,
     holder: Holder,
     headers: HeaderMap,
@@ -712,7 +713,7 @@ async fn set_own_profile(
     .await
 }
 
-async fn set_child_profile(
+pub(crate) async fn set_child_profile(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -754,7 +755,7 @@ fn window(
     })
 }
 
-async fn transactions(
+pub(crate) async fn transactions(
     State(state): State<AppState>,
     holder: Holder,
     Params(params): Params<TransactionsParams>,
@@ -797,7 +798,7 @@ async fn transactions(
     ))
 }
 
-async fn report(
+pub(crate) async fn report(
     State(state): State<AppState>,
     holder: Holder,
     headers: HeaderMap,
@@ -866,7 +867,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-async fn set_pin(
+pub(crate) async fn set_pin(
     State(state): State<AppState>,
     holder: Holder,
     headers: HeaderMap,
@@ -896,7 +897,7 @@ async fn set_pin(
     .await
 }
 
-async fn remove_pin(State(state): State<AppState>, holder: Holder, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn remove_pin(State(state): State<AppState>, holder: Holder, headers: HeaderMap) -> Result<Response, ApiError> {
     let context = WriteContext {
         headers: &headers,
         holder: Some(&holder),
@@ -915,7 +916,7 @@ async fn remove_pin(State(state): State<AppState>, holder: Holder, headers: Head
     .await
 }
 
-async fn rekey(
+pub(crate) async fn rekey(
     State(state): State<AppState>,
     holder: Holder,
     headers: HeaderMap,
@@ -940,7 +941,7 @@ async fn rekey(
     .await
 }
 
-async fn unlock_child(
+pub(crate) async fn unlock_child(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -969,7 +970,7 @@ async fn unlock_child(
 // ---------------------------------------------------------------------------------------------
 // Payments and receipts.
 
-async fn pay(
+pub(crate) async fn pay(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -1083,26 +1084,7 @@ async fn healthz() -> Response {
     json_value(StatusCode::OK, json!({ "ok": true }))
 }
 
-async fn home(State(state): State<AppState>) -> Html<String> {
-    let name = escape_html(&state.config.name);
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{name}</title></head><body><h1>{name}</h1>\
-         <p>smartcode is a micropayment broker: short secret codes hold money and pay sellers, who receive through public codes.</p>\
-         <p>The API is described at <a href=\"/openapi.json\">/openapi.json</a>; broker metadata is at \
-         <a href=\"/.well-known/smartcode\">/.well-known/smartcode</a>.</p></body></html>"
-    ))
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn unexpected() -> ApiError {
+pub(crate) fn unexpected() -> ApiError {
     tracing::error!("the store answered a query with the wrong kind of outcome");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,

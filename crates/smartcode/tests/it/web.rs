@@ -1,0 +1,501 @@
+//! The web pages in a real headless Chromium, driven through chromedriver, and their security
+//! headers over plain HTTP. Screenshots land in `target/screenshots/`.
+//!
+//! Without Chromium and chromedriver (`apt-get install chromium chromium-driver`) the browser tests
+//! say loudly that they skipped; under `CI=true` a missing browser fails them instead.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::harness::{Auth, TestBroker};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A fresh headless Chromium, or `None` (after saying so) where none is installed.
+async fn browser() -> Option<Browser> {
+    let installed = std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
+    if !installed {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but Chromium is missing: install chromium and chromium-driver"
+        );
+        eprintln!("\n*** SKIPPED: web tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver) ***\n");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--disable-dev-shm-usage", "--window-size=1200,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last_error = String::new();
+    for _ in 0..100 {
+        // chromedriver is on loopback: plain HTTP, no TLS stack to configure.
+        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        match builder.capabilities(capabilities.clone()).connect(&url).await {
+            Ok(client) => {
+                return Some(Browser {
+                    client,
+                    driver,
+                    _profile: profile,
+                })
+            }
+            Err(error) => last_error = error.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not start a browser session: {last_error}");
+}
+
+/// chromedriver's log endpoint: what the page printed to the console, errors included.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
+}
+
+impl Browser {
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("the page loads");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} is on the page: {e}"));
+        element.text().await.unwrap()
+    }
+
+    async fn exists(&self, css: &str) -> bool {
+        !self.client.find_all(Locator::Css(css)).await.unwrap().is_empty()
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("the script runs")
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css} exists"));
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks, and when the click loads a new page, waits until the old one is gone.
+    async fn click(&self, css: &str) {
+        let navigates = self
+            .js(&format!(
+                "return document.querySelector({css:?}).closest('form, a') !== null"
+            ))
+            .await
+            == true;
+        let old_page = self.client.find(Locator::Css("html")).await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css} exists"))
+            .click()
+            .await
+            .unwrap();
+        if !navigates {
+            return;
+        }
+        for _ in 0..400 {
+            if old_page.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("clicking {css} did not load a page");
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The console's errors since the last call: script errors and Content-Security-Policy violations.
+    async fn console_errors(&self) -> Vec<String> {
+        let log = self.client.issue_cmd(BrowserLog).await.expect("the browser log");
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or("").to_owned())
+            // The browser asks every site for a favicon; having none is not a page error.
+            .filter(|message| !message.contains("favicon.ico"))
+            .collect()
+    }
+
+    /// After a deliberate refusal: the browser logs the page's 4xx status, and nothing else.
+    async fn forget_refused_status(&self) {
+        for error in self.console_errors().await {
+            assert!(
+                error.contains("Failed to load resource: the server responded with a status of 4"),
+                "{error}"
+            );
+        }
+    }
+
+    /// One `h1`, a label for every visible input, no console error.
+    async fn check_page_basics(&self, page: &str) {
+        let h1 = self.js("return document.querySelectorAll('h1').length").await;
+        assert_eq!(h1, 1, "{page} has exactly one h1");
+        let unlabelled = self
+            .js("return Array.from(document.querySelectorAll('input, select, textarea'))
+                   .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+                   .map(e => e.name)")
+            .await;
+        assert_eq!(unlabelled, json!([]), "{page}: every input has a label");
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "{page} logged errors: {errors:?}");
+    }
+}
+
+fn plain(code: &str) -> String {
+    code.replace('-', "")
+}
+
+#[tokio::test]
+async fn a_holder_enters_a_code_sees_the_balance_and_manages_children() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("10", "USD").await;
+
+    browser.open(&broker.base).await;
+    browser.check_page_basics("the home page").await;
+    browser.screenshot("home").await;
+    // Typed forgivingly, and submitted from the keyboard.
+    let typed = format!("{} ", plain(&code).to_lowercase());
+    browser.fill("#code", &typed).await;
+    let old_page = browser.client.find(Locator::Css("html")).await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    while old_page.tag_name().await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(browser.text("#balance").await, "10.00 USD");
+    let url = browser.client.current_url().await.unwrap().to_string();
+    assert!(url.ends_with("/me"), "{url}");
+    assert!(
+        !url.to_uppercase().contains(&plain(&code)),
+        "the code never appears in a URL"
+    );
+    let cookies = browser.js("return document.cookie").await;
+    assert!(
+        !cookies.as_str().unwrap().contains("sc_session"),
+        "the session cookie is HttpOnly"
+    );
+    browser.check_page_basics("the control center").await;
+
+    // A secret child with a rule, from the form.
+    let form = "form[action='/me/children']:has(input[name=kind][value=secret])";
+    browser.fill(&format!("{form} input[name=amount]"), "2.5").await;
+    browser.fill(&format!("{form} input[name=label]"), "pocket").await;
+    browser.fill(&format!("{form} input[name=uses_max]"), "3").await;
+    browser.click(&format!("{form} button[type=submit]")).await;
+    let child_code = browser.text("#new-code").await;
+    assert!(browser.exists(".reveal svg").await, "the new code comes with a QR code");
+    assert!(browser.exists(".reveal button[data-copy]").await, "and a copy button");
+    browser.screenshot("new-child").await;
+    assert_eq!(broker.balance(&child_code).await, "2.50");
+    let me = broker.get("/v1/me", Auth::Code(&child_code)).await.expect(200);
+    assert_eq!(me.body["restrictions"]["uses_max"], 3);
+    assert_eq!(browser.text("#balance").await, "7.50 USD");
+    let tree = browser.text("ul.tree").await;
+    assert!(tree.contains("pocket") && tree.contains("2.50 USD"), "{tree}");
+
+    // Shown once: a reload no longer shows it.
+    browser.open(&format!("{}/me", broker.base)).await;
+    assert_eq!(browser.text("#balance").await, "7.50 USD");
+    assert!(!browser.exists("#new-code").await, "the code is shown only once");
+    let html = browser.client.source().await.unwrap();
+    assert!(
+        !html.contains(&child_code),
+        "the child's code is not in the page any more"
+    );
+
+    // A public code, then cancel the child from its node in the tree.
+    let public = "form[action='/me/children']:has(input[name=kind][value=public])";
+    browser.fill(&format!("{public} input[name=label]"), "shop").await;
+    browser.fill(&format!("{public} input[name=name]"), "Ann's songs").await;
+    browser.click(&format!("{public} button[type=submit]")).await;
+    assert!(browser.text(".notice").await.contains("New public code P-"));
+    browser.click("details.node summary").await;
+    browser.click("details.node form[action$='/cancel'] button").await;
+    assert!(browser.text(".notice").await.contains("took back 2.50 USD"));
+    assert_eq!(browser.text("#balance").await, "10.00 USD");
+    browser.check_page_basics("the control center after changes").await;
+    browser.screenshot("control-center").await;
+
+    // Logging out ends the session.
+    browser.click("form[action='/logout'] button").await;
+    browser.open(&format!("{}/me", broker.base)).await;
+    assert!(browser.exists("#code").await, "back at the start after logging out");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_buyer_pays_on_a_public_page_and_merchant_text_stays_inert() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    let (buyer, _) = broker.issue("5", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let hostile = json!({
+        "kind": "public",
+        "label": "shop",
+        "profile": {
+            "name": "<script>document.title='pwned'</script>Ann",
+            "description": "<img src=x onerror=\"document.title='pwned'\"> songs & more",
+            "url": "https://example.com/\"><script>alert(1)</script>",
+            "show_stats": true
+        }
+    });
+    let shop = broker
+        .post("/v1/me/children", Auth::Code(&seller), hostile)
+        .await
+        .expect(201);
+    let shop_code = shop.body["public_code"].as_str().unwrap().to_owned();
+
+    // On a phone-sized screen, nothing scrolls sideways.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.open(&format!("{}/p/{shop_code}", broker.base)).await;
+    assert!(browser.text("h1").await.contains("<script>"), "markup is shown as text");
+    assert!(
+        !browser.exists("img[src=x]").await,
+        "no element is made from merchant text"
+    );
+    assert_ne!(browser.js("return document.title").await, "pwned");
+    let sideways = browser
+        .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        .await;
+    assert!(sideways.as_i64().unwrap() <= 0, "no sideways scrolling: {sideways}");
+    assert!(browser.exists(".qr svg").await, "the page has its QR code");
+    browser.check_page_basics("the public page").await;
+    browser.screenshot("public-page-phone").await;
+
+    // A refused payment shows why and moves nothing.
+    browser.fill("#pay-code", &buyer).await;
+    browser.fill("#pay-amount", "9").await;
+    browser.click("form[action$='/pay'] button").await;
+    assert!(browser.text(".notice.error").await.contains("insufficient_funds"));
+    browser.forget_refused_status().await;
+    assert_eq!(broker.balance(&buyer).await, "5.00");
+
+    // A payment: the receipt, and the money where it belongs.
+    browser.fill("#pay-code", &buyer.to_lowercase()).await;
+    browser.fill("#pay-amount", "0.25").await;
+    browser.fill("#pay-memo", "a song").await;
+    browser.click("form[action$='/pay'] button").await;
+    let receipt_id = browser.text("#receipt-id").await;
+    assert!(browser.text("#receipt").await.contains("0.25 USD"));
+    browser.check_page_basics("the receipt").await;
+    browser.screenshot("receipt").await;
+    let receipt = broker
+        .get(&format!("/v1/receipts/{receipt_id}"), Auth::None)
+        .await
+        .expect(200);
+    assert_eq!(receipt.body["receipt"]["payee"], shop_code.as_str());
+    assert_eq!(broker.balance(&buyer).await, "4.75");
+    assert_eq!(broker.balance(&seller).await, "1.25");
+    browser.open(&format!("{}/p/{shop_code}", broker.base)).await;
+    assert!(browser.text("#stats").await.contains("1 payment, 0.25 USD"));
+    assert_ne!(browser.js("return document.title").await, "pwned");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn the_operator_console_issues_deposits_and_checks_the_ledger() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    browser.open(&format!("{}/operator", broker.base)).await;
+    browser.check_page_basics("the operator login").await;
+    browser.fill("#token", "wrong").await;
+    browser.click("form[action='/operator/login'] button").await;
+    assert!(browser.text(".notice.error").await.contains("unauthorized"));
+    browser.forget_refused_status().await;
+    browser.fill("#token", &broker.token).await;
+    browser.click("form[action='/operator/login'] button").await;
+    assert!(browser.text("#ledger-ok").await.starts_with("OK"));
+
+    let issue = "form[action='/operator/issue']";
+    browser.fill(&format!("{issue} input[name=amount]"), "12.5").await;
+    browser
+        .fill(&format!("{issue} input[name=label]"), "counter sale")
+        .await;
+    browser.click(&format!("{issue} button")).await;
+    let code = browser.text("#new-code").await;
+    assert_eq!(broker.balance(&code).await, "12.50");
+
+    let deposit = "form[action='/operator/deposit']";
+    browser.fill(&format!("{deposit} input[name=target]"), &code).await;
+    browser.fill(&format!("{deposit} input[name=amount]"), "0.5").await;
+    browser.click(&format!("{deposit} button")).await;
+    assert!(browser.text(".notice").await.contains("13.00 USD"));
+    assert_eq!(broker.balance(&code).await, "13.00");
+    assert!(browser.text("#ledger").await.contains("13.00"));
+    assert!(browser.text("#security").await.contains("Failed presentations"));
+    browser.check_page_basics("the operator console").await;
+    browser.screenshot("operator").await;
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_refuse_forms_without_their_token() {
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("1", "USD").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/", "/operator", "/v1/me", "/assets/style.css"] {
+        let response = http.get(format!("{}{path}", broker.base)).send().await.unwrap();
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{path}: no inline script or style");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+    }
+
+    // The home page sets the CSRF cookie; a form without the matching token is refused.
+    let home = http.get(&broker.base).send().await.unwrap();
+    let set_cookie = home.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let page = home.text().await.unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let enter = |form: Vec<(&'static str, String)>, cookie: Option<String>| {
+        let mut request = http.post(format!("{}/enter", broker.base)).form(&form);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let forged = enter(vec![("code", code.clone())], Some(cookie.clone())).await.unwrap();
+    assert_eq!(forged.status(), 403, "a form without its token is refused");
+    let other_browser = enter(vec![("code", code.clone()), ("csrf", token.clone())], None)
+        .await
+        .unwrap();
+    assert_eq!(other_browser.status(), 403, "a token is good only with its own cookie");
+
+    // With both, the code opens a session: a cookie and a redirect that never carries the code.
+    let entered = enter(
+        vec![("code", code.clone()), ("csrf", token.clone())],
+        Some(cookie.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(entered.status(), 303);
+    assert_eq!(entered.headers()["location"], "/me");
+    let session = entered.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(session.starts_with("sc_session=") && session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+    assert!(!session.to_uppercase().contains(&plain(&code)));
+    let session_cookie = format!("{cookie}; {}", session.split(';').next().unwrap());
+    let me = http
+        .get(format!("{}/me", broker.base))
+        .header("cookie", &session_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert!(
+        !me.text().await.unwrap().contains(&code),
+        "the code is not in its control center"
+    );
+
+    // A public code entered on the home page opens its public page; a wrong code is counted.
+    let (public, _) = broker.public_child(&code).await;
+    let to_public = enter(
+        vec![("code", public.clone()), ("csrf", token.clone())],
+        Some(cookie.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(to_public.headers()["location"], format!("/p/{public}").as_str());
+    let wrong = enter(
+        vec![("code", "ZZZZ-ZZZZ".into()), ("csrf", token.clone())],
+        Some(cookie.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let security = broker.get("/v1/admin/security", Auth::Operator).await.expect(200);
+    assert_eq!(security.body["failed_presentations_total"], 1);
+    let unknown = http
+        .get(format!("{}/p/P-00000-00000", broker.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    broker.assert_ledger_ok().await;
+}
