@@ -499,3 +499,64 @@ async fn pages_carry_security_headers_and_refuse_forms_without_their_token() {
     assert_eq!(unknown.status(), 404);
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn the_control_center_sets_a_pin_rekeys_and_charts_income() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    let (seller, _) = broker.issue("3", "USD").await;
+    let (buyer, _) = broker.issue("2", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    broker.pay(&buyer, &shop, "0.40").await.expect(201);
+    broker.pay(&buyer, &shop, "0.10").await.expect(201);
+
+    let enter = |code: String, pin: &'static str| {
+        let browser = &browser;
+        let base = broker.base.clone();
+        async move {
+            browser.open(&base).await;
+            browser.fill("#code", &code).await;
+            browser.fill("#pin", pin).await;
+            browser.click("form[action='/enter'] button").await;
+        }
+    };
+    enter(seller.clone(), "").await;
+    assert_eq!(browser.text("#balance").await, "3.50 USD");
+    assert!(browser.exists(".chart svg rect").await, "income is charted");
+    let reports = browser.text("section.card:has(.chart)").await;
+    assert!(
+        reports.contains("Income by public code") && reports.contains(&shop),
+        "{reports}"
+    );
+    assert!(browser.text("table.history").await.contains("payment"));
+
+    // Set a PIN from the form; it is then needed to enter and for every change.
+    browser.fill("form[action='/me/pin'] input[name=new_pin]", "2468").await;
+    browser.click("form[action='/me/pin'] button").await;
+    assert!(browser.text(".notice").await.contains("The PIN is set"));
+    let me = broker.get("/v1/me", Auth::Code(&seller)).await.expect(200);
+    assert_eq!(me.body["pin_set"], true);
+    browser.click("form[action='/logout'] button").await;
+    enter(seller.clone(), "").await;
+    assert!(browser.text(".notice.error").await.contains("pin_required"));
+    browser.forget_refused_status().await;
+    enter(seller.clone(), "2468").await;
+    assert_eq!(browser.text("#balance").await, "3.50 USD");
+
+    // A new secret: shown once; the old one stops, the new one is the same code.
+    browser.click("form[action='/me/rekey'] button").await;
+    let new_code = browser.text("#new-code").await;
+    assert_ne!(plain(&new_code), plain(&seller));
+    broker
+        .get("/v1/me", Auth::Code(&seller))
+        .await
+        .refused(401, "invalid_code");
+    let me = broker.get("/v1/me", Auth::Code(&new_code)).await.expect(200);
+    assert_eq!(me.body["balance"]["amount"], "3.50");
+    assert_eq!(me.body["pin_set"], true, "the PIN stays");
+    // The session follows the new secret.
+    browser.open(&format!("{}/me", broker.base)).await;
+    assert_eq!(browser.text("#balance").await, "3.50 USD");
+    browser.check_page_basics("the control center with a PIN").await;
+    broker.assert_ledger_ok().await;
+}
