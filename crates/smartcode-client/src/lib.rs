@@ -519,6 +519,16 @@ impl Client {
         .await
     }
 
+    /// Operator: lets any code locked by wrong PINs work again.
+    pub async fn operator_unlock(&self, code_id: &str, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
+        Self::send(self.post(
+            &format!("/v1/admin/codes/{code_id}/unlock"),
+            &serde_json::json!({}),
+            idempotency_key,
+        ))
+        .await
+    }
+
     pub async fn transactions(&self, window: &Window) -> Result<Transactions, ClientError> {
         Self::send(self.request(Method::GET, "/v1/me/transactions").query(&window.pairs())).await
     }

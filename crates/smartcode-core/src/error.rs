@@ -47,7 +47,13 @@ pub enum OpError {
     /// The core needs the edge to check the presented PIN against this hash (argon2id, too costly
     /// for the store's writer), then resubmit. Never shown to callers.
     #[error("the PIN must be verified")]
-    VerifyPin { pin_hash: String, generation: u32 },
+    VerifyPin {
+        pin_hash: String,
+        generation: u32,
+        /// Wrong PINs counted since the last right one; a match must reset them even if the
+        /// command is then refused for another reason (and rolled back).
+        failures: u32,
+    },
     #[error("the code has expired")]
     Expired,
     #[error("{0}")]

@@ -154,10 +154,19 @@ pub enum Command {
         hash: CodeHash,
         generation: u32,
     },
+    /// The edge found a presented PIN right: the count of wrong ones starts again from zero.
+    PinMatched {
+        hash: CodeHash,
+        generation: u32,
+    },
     /// A parent lets a child locked by wrong PINs work again.
     Unlock {
         parent: Credential,
         child: CodeId,
+    },
+    /// The operator lets any code locked by wrong PINs work again (an issued code has no parent).
+    OperatorUnlock {
+        code: CodeId,
     },
     /// A new secret replaces the holder's; id, balance, tree, history and PIN stay.
     Rekey {
@@ -215,8 +224,8 @@ pub enum Outcome {
         codes_cancelled: u32,
     },
     Paid(Receipt),
-    /// A wrong PIN was counted; `locked` when that was one too many.
-    PinRefused {
+    /// A wrong PIN was counted (or a right one reset the count); `locked` when the code is locked.
+    PinCounted {
         locked: bool,
     },
     ExpiredSwept {
@@ -281,7 +290,9 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, command: &Comm
         Command::Pay(order) => pay(tx, now, order),
         Command::SetPin { holder, pin_hash } => set_pin(tx, now, holder, pin_hash),
         Command::PinFailed { hash, generation } => pin_failed(tx, hash, *generation),
+        Command::PinMatched { hash, generation } => pin_matched(tx, hash, *generation),
         Command::Unlock { parent, child } => unlock(tx, now, parent, child),
+        Command::OperatorUnlock { code } => operator_unlock(tx, now, code),
         Command::Rekey { holder, hash } => rekey(tx, now, holder, hash),
         Command::ExpireDue { limit } => expire_due(tx, now, *limit),
     }
@@ -498,7 +509,12 @@ fn fund_child(
             "a public code holds no value; fund a secret child".into(),
         ));
     }
-    require_active(&child, now)?;
+    // The parent's code is fine; it is the child that cannot take value any more.
+    match child.status_at(now) {
+        CodeStatus::Active => {}
+        CodeStatus::Expired => return Err(OpError::Expired),
+        CodeStatus::Cancelled => return Err(OpError::NotFound("child (it was cancelled)")),
+    }
     post(
         tx,
         new_transfer(
@@ -639,7 +655,19 @@ fn pin_failed(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u3
         record.pin.locked = record.pin.failures >= crate::controls::PIN_FAILURES_MAX;
         tx.set_pin(&record.id, &record.pin)?;
     }
-    Ok(Outcome::PinRefused {
+    Ok(Outcome::PinCounted {
+        locked: record.pin.locked,
+    })
+}
+
+fn pin_matched(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u32) -> Result<Outcome, OpError> {
+    let mut record = present(tx, hash)?;
+    // A locked code stays locked until its parent unlocks it, right PIN or not.
+    if record.pin.generation == generation && !record.pin.locked && record.pin.failures > 0 {
+        record.pin.failures = 0;
+        tx.set_pin(&record.id, &record.pin)?;
+    }
+    Ok(Outcome::PinCounted {
         locked: record.pin.locked,
     })
 }
@@ -656,6 +684,17 @@ fn unlock(
     child.pin.locked = false;
     tx.set_pin(&child.id, &child.pin)?;
     Ok(Outcome::Code(view(tx, now, child)?))
+}
+
+fn operator_unlock(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, id: &CodeId) -> Result<Outcome, OpError> {
+    let mut record = tx
+        .code_by_id(id)?
+        .filter(|r| r.kind == CodeKind::Secret && r.status != CodeStatus::Cancelled)
+        .ok_or(OpError::NotFound("code"))?;
+    record.pin.failures = 0;
+    record.pin.locked = false;
+    tx.set_pin(&record.id, &record.pin)?;
+    Ok(Outcome::Code(view(tx, now, record)?))
 }
 
 fn rekey(
@@ -680,21 +719,40 @@ fn expire_due(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, limit: u32) -> 
         if current.status != CodeStatus::Active {
             continue;
         }
-        let Some(parent_id) = current.parent_id.clone() else {
+        let Some(beneficiary) = revert_beneficiary(tx, now, &current)? else {
             continue;
         };
-        let beneficiary = tx.code_by_id(&parent_id)?.ok_or(OpError::NotFound("parent"))?;
         let closed = close_subtree(
             tx,
             now,
             &current,
-            &beneficiary.owner_id,
+            &beneficiary,
             TransferKind::Revert,
             CodeStatus::Expired,
         )?;
         codes += closed.codes;
     }
     Ok(Outcome::ExpiredSwept { codes })
+}
+
+/// Where an expired code's value reverts: its parent's owner, or, if that code was cancelled (an
+/// irrevocable child outlives its parent's cancel), the nearest ancestor still active. An issued
+/// code has no expiry and cannot be cancelled, so every line has one.
+fn revert_beneficiary(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    expired: &CodeRecord,
+) -> Result<Option<CodeId>, OpError> {
+    let mut next = expired.parent_id.clone();
+    while let Some(id) = next {
+        let ancestor = tx.code_by_id(&id)?.ok_or(OpError::NotFound("parent"))?;
+        let owner = tx.code_by_id(&ancestor.owner_id)?.ok_or(OpError::NotFound("owner"))?;
+        if owner.status_at(now) == CodeStatus::Active {
+            return Ok(Some(owner.id));
+        }
+        next = owner.parent_id;
+    }
+    Ok(None)
 }
 
 struct Closed {
@@ -1092,6 +1150,7 @@ fn authenticate(
         PinPresented::Unverified | PinPresented::Verified { .. } => Err(OpError::VerifyPin {
             pin_hash,
             generation: record.pin.generation,
+            failures: record.pin.failures,
         }),
     }
 }

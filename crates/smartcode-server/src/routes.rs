@@ -39,6 +39,7 @@ fn entries() -> Vec<Entry> {
     vec![
         (Method::POST, "/v1/admin/codes", post(issue)),
         (Method::POST, "/v1/admin/deposits", post(deposit)),
+        (Method::POST, "/v1/admin/codes/{id}/unlock", post(operator_unlock)),
         (Method::GET, "/v1/admin/ledger/check", get(ledger_check)),
         (Method::GET, "/v1/admin/security", get(security)),
         (Method::POST, "/v1/admin/clock", post(advance_clock)),
@@ -115,6 +116,10 @@ async fn submit(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(context.headers)?;
     let scope: &[u8] = context.holder.map_or(b"operator".as_slice(), |h| h.hash.0.as_slice());
+    let pin_bytes: &[u8] = context
+        .holder
+        .and_then(|h| h.pin.as_ref())
+        .map_or(b"".as_slice(), |pin| pin.expose().as_bytes());
     let mut presented = match context.holder {
         Some(holder) if holder.pin.is_some() => PinPresented::Unverified,
         _ => PinPresented::Absent,
@@ -125,7 +130,13 @@ async fn submit(
             let broker = state.clone();
             let secret = secret.clone();
             Idempotency {
-                key_hash: state.keys.fingerprint(&[b"idempotency-key", scope, key.as_bytes()]),
+                // Bound to the code and to the PIN presented with it: a replay may hand back a
+                // new secret (of a child, or after a rekey), so it needs the same proof as the
+                // first request did. Without the PIN the key names another slot, the command
+                // runs, and the PIN check refuses it.
+                key_hash: state
+                    .keys
+                    .fingerprint(&[b"idempotency-key", scope, pin_bytes, key.as_bytes()]),
                 fingerprint: state
                     .keys
                     .fingerprint(&[b"request", context.target.as_bytes(), context.body]),
@@ -146,9 +157,13 @@ async fn submit(
                 return replay(state, stored);
             }
             Err(OpError::CodeCollision) => continue,
-            Err(OpError::VerifyPin { pin_hash, generation }) => {
+            Err(OpError::VerifyPin {
+                pin_hash,
+                generation,
+                failures,
+            }) => {
                 let holder = context.holder.expect("only a holder's command has a PIN to check");
-                presented = verify_pin(state, holder, pin_hash, generation).await?;
+                presented = verify_pin(state, holder, pin_hash, generation, failures).await?;
             }
             Err(error) => return Err(refuse(state, context.holder.map(|h| h.caller), error).await),
         }
@@ -163,6 +178,7 @@ async fn verify_pin(
     holder: &Holder,
     pin_hash: String,
     generation: u32,
+    failures: u32,
 ) -> Result<PinPresented, ApiError> {
     let Some(pin) = holder.pin.clone() else {
         return Err(OpError::PinRequired.into());
@@ -171,6 +187,18 @@ async fn verify_pin(
         .await
         .unwrap_or(false);
     if matches {
+        if failures > 0 {
+            // Its own commit: the command may yet be refused and rolled back, the reset must not be.
+            let reset = Command::PinMatched {
+                hash: holder.hash,
+                generation,
+            };
+            answer(state.store.write(WriteRequest {
+                command: reset,
+                idempotency: None,
+            }))
+            .await?;
+        }
         return Ok(PinPresented::Verified { generation });
     }
     let command = Command::PinFailed {
@@ -182,7 +210,7 @@ async fn verify_pin(
         idempotency: None,
     }))
     .await?;
-    let locked = matches!(outcome, Written::Done(Outcome::PinRefused { locked: true }));
+    let locked = matches!(outcome, Written::Done(Outcome::PinCounted { locked: true }));
     let refusal = if locked {
         OpError::CodeLocked
     } else {
@@ -284,7 +312,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
             "codes_cancelled": codes_cancelled,
         }),
         Outcome::Paid(receipt) => json!({ "receipt": receipt_json(state, receipt) }),
-        Outcome::PinRefused { locked } => json!({ "locked": locked }),
+        Outcome::PinCounted { locked } => json!({ "locked": locked }),
         Outcome::ExpiredSwept { codes } => json!({ "codes_expired": codes }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
@@ -399,6 +427,28 @@ pub(crate) async fn deposit(
             },
             None,
         )
+    })
+    .await
+}
+
+/// `POST /v1/admin/codes/{id}/unlock`: a code locked by wrong PINs works again. For codes the
+/// operator issued, which have no parent to unlock them.
+async fn operator_unlock(
+    State(state): State<AppState>,
+    _: Operator,
+    Segment(id): Segment,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let code = CodeId::parse(&id).ok_or_else(|| ApiError::not_found("code"))?;
+    let context = WriteContext {
+        headers: &headers,
+        holder: None,
+        target: format!("POST /v1/admin/codes/{id}/unlock"),
+        body: &body.0,
+    };
+    submit(&state, context, StatusCode::OK, |_| {
+        (Command::OperatorUnlock { code: code.clone() }, None)
     })
     .await
 }
@@ -897,7 +947,11 @@ pub(crate) async fn set_pin(
     .await
 }
 
-pub(crate) async fn remove_pin(State(state): State<AppState>, holder: Holder, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) async fn remove_pin(
+    State(state): State<AppState>,
+    holder: Holder,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let context = WriteContext {
         headers: &headers,
         holder: Some(&holder),

@@ -190,8 +190,13 @@ enum Cmd {
     },
     /// Replace this code's secret with a new one; id, balance, children and history stay.
     Rekey,
-    /// Let a child locked by wrong PINs work again.
-    Unlock { child_id: String },
+    /// Let a child locked by wrong PINs work again (with --operator: any code, by the operator).
+    Unlock {
+        child_id: String,
+        /// Act as the operator: for an issued code, which has no parent to unlock it.
+        #[arg(long)]
+        operator: bool,
+    },
     /// Look up a public code: its profile and ancestry.
     Public { public_code: String },
     /// Look up a receipt by id.
@@ -641,8 +646,12 @@ async fn dispatch(args: Args) -> Result<()> {
             );
             Ok(())
         }
-        Cmd::Unlock { child_id } => {
-            let info = code_client(&args)?.unlock(child_id, key).await?;
+        Cmd::Unlock { child_id, operator } => {
+            let info = if *operator {
+                operator_client(&args)?.operator_unlock(child_id, key).await?
+            } else {
+                code_client(&args)?.unlock(child_id, key).await?
+            };
             if args.json {
                 return print_json(&info);
             }

@@ -6,6 +6,10 @@
 //! same thing, and the API's handler runs it (idempotency, PINs, the guessing defence, limits).
 //! Reads use the core's queries directly, so pages render typed values.
 
+// Helpers here return `Err(Response)`: the page or redirect to send instead, built once on a
+// request's refusal path; boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod chart;
 mod pages;
 pub mod session;

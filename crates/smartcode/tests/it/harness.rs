@@ -134,6 +134,7 @@ impl TestBroker {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        let method_name = method.as_str().to_owned();
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
         request = match auth {
             Auth::None => request,
@@ -152,12 +153,14 @@ impl TestBroker {
         let headers = response.headers().clone();
         let text = response.text().await.expect("a readable body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
+        let reply = Reply {
             status,
             headers,
             body,
             text,
-        }
+        };
+        contract::check(&method_name, path, &reply);
+        reply
     }
 
     pub async fn get(&self, path: &str, auth: Auth<'_>) -> Reply {
@@ -249,5 +252,296 @@ impl TestBroker {
 impl Drop for TestBroker {
     fn drop(&mut self) {
         self.kill_hard();
+    }
+}
+
+/// The OpenAPI document as a contract: every reply [`TestBroker::call_with`] gets must be one the
+/// document gives for its operation and status, with a body valid against that response's schema,
+/// the content type it names and the headers it requires. So the document cannot drift from what
+/// the broker does without some test failing.
+///
+/// In tests the document's object schemas are closed (`additionalProperties: false` wherever an
+/// object lists its `properties` and says nothing of others), so an undocumented field fails too.
+/// A 500 always fails: it is a server bug even though the document admits it can happen.
+mod contract {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, OnceLock};
+
+    use serde_json::{json, Value};
+
+    use super::Reply;
+
+    /// The file the broker serves at `/openapi.json` (it is compiled into the server the same way).
+    const OPENAPI_JSON: &str = include_str!("../../../smartcode-server/openapi.json");
+
+    const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+
+    struct Contract {
+        operations: Vec<Operation>,
+        /// For problem+json answers outside any operation: an unknown path (404) or method (405).
+        problem: Arc<jsonschema::Validator>,
+    }
+
+    struct Operation {
+        /// Upper case, as on the wire.
+        method: String,
+        template: String,
+        responses: BTreeMap<u16, Documented>,
+    }
+
+    struct Documented {
+        /// Media type (without parameters), and for a JSON media type the validator of its body.
+        content: Vec<(String, Option<Arc<jsonschema::Validator>>)>,
+        /// Header names, lower case.
+        required_headers: Vec<String>,
+    }
+
+    fn contract() -> &'static Contract {
+        static CONTRACT: OnceLock<Contract> = OnceLock::new();
+        CONTRACT.get_or_init(Contract::load)
+    }
+
+    impl Contract {
+        fn load() -> Contract {
+            // Schemas refer to each other as #/components/schemas/X; each validator below carries
+            // all of them under $defs, so the references become #/$defs/X.
+            let text = OPENAPI_JSON.replace("\"#/components/schemas/", "\"#/$defs/");
+            let document: Value = serde_json::from_str(&text).expect("openapi.json is JSON");
+            let mut defs = document["components"]["schemas"].clone();
+            close_objects(&mut defs);
+            let mut compiled: HashMap<String, Arc<jsonschema::Validator>> = HashMap::new();
+            let mut compile = |schema: &Value, what: &str| -> Arc<jsonschema::Validator> {
+                let mut schema = schema.clone();
+                close_objects(&mut schema);
+                let key = schema.to_string();
+                if let Some(validator) = compiled.get(&key) {
+                    return validator.clone();
+                }
+                let mut root = json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "$defs": defs.clone(),
+                });
+                match schema {
+                    Value::Object(map) => root.as_object_mut().unwrap().extend(map),
+                    other => root["allOf"] = json!([other]),
+                }
+                let validator = jsonschema::draft202012::options()
+                    .should_validate_formats(true)
+                    .build(&root)
+                    .unwrap_or_else(|error| panic!("openapi.json: the schema of {what} does not compile: {error}"));
+                let validator = Arc::new(validator);
+                compiled.insert(key, validator.clone());
+                validator
+            };
+            let resolve = |value: &Value, section: &str| -> Value {
+                match value.get("$ref").and_then(Value::as_str) {
+                    Some(reference) => {
+                        let name = reference
+                            .strip_prefix(&format!("#/components/{section}/"))
+                            .unwrap_or_else(|| panic!("openapi.json: {reference} is not in components/{section}"));
+                        document["components"][section]
+                            .get(name)
+                            .unwrap_or_else(|| panic!("openapi.json: {reference} does not exist"))
+                            .clone()
+                    }
+                    None => value.clone(),
+                }
+            };
+            let mut operations = Vec::new();
+            let paths = document["paths"].as_object().expect("openapi.json has paths");
+            for (template, item) in paths {
+                for method in METHODS {
+                    let Some(operation) = item.get(method) else { continue };
+                    let name = format!("{} {template}", method.to_ascii_uppercase());
+                    let mut responses = BTreeMap::new();
+                    let documented = operation["responses"].as_object().expect("responses");
+                    for (status, response) in documented {
+                        let status: u16 = status
+                            .parse()
+                            .unwrap_or_else(|_| panic!("openapi.json: {name} documents {status:?}; give every status"));
+                        let response = resolve(response, "responses");
+                        let mut content = Vec::new();
+                        for (media, body) in response["content"].as_object().into_iter().flatten() {
+                            let validator = media
+                                .ends_with("json")
+                                .then(|| compile(&body["schema"], &format!("{name} {status} {media}")));
+                            content.push((media.clone(), validator));
+                        }
+                        let required_headers = response["headers"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .filter(|(_, header)| resolve(header, "headers")["required"] == true)
+                            .map(|(header, _)| header.to_ascii_lowercase())
+                            .collect();
+                        responses.insert(
+                            status,
+                            Documented {
+                                content,
+                                required_headers,
+                            },
+                        );
+                    }
+                    operations.push(Operation {
+                        method: method.to_ascii_uppercase(),
+                        template: template.clone(),
+                        responses,
+                    });
+                }
+            }
+            let problem = compile(&json!({ "$ref": "#/$defs/Problem" }), "Problem");
+            Contract { operations, problem }
+        }
+    }
+
+    /// Closes every object schema that lists its properties and says nothing of others.
+    fn close_objects(schema: &mut Value) {
+        match schema {
+            Value::Object(map) => {
+                let closable = map.get("type").and_then(Value::as_str) == Some("object")
+                    && map.contains_key("properties")
+                    && !map.contains_key("additionalProperties")
+                    && !map.contains_key("unevaluatedProperties");
+                if closable {
+                    map.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                map.values_mut().for_each(close_objects);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close_objects),
+            _ => {}
+        }
+    }
+
+    /// Whether a concrete path (no query) fits a template such as `/v1/me/children/{id}/fund`.
+    fn fits(template: &str, path: &str) -> bool {
+        let template: Vec<&str> = template.split('/').collect();
+        let path: Vec<&str> = path.split('/').collect();
+        template.len() == path.len()
+            && template.iter().zip(&path).all(|(t, p)| {
+                let parameter = t.starts_with('{') && t.ends_with('}');
+                if parameter {
+                    !p.is_empty()
+                } else {
+                    t == p
+                }
+            })
+    }
+
+    fn media_type(reply: &Reply) -> String {
+        let value = reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    }
+
+    fn schema_errors(validator: &jsonschema::Validator, reply: &Reply) -> Option<String> {
+        if reply.body.is_null() {
+            return Some("the body is not JSON".into());
+        }
+        let errors: Vec<String> = validator
+            .iter_errors(&reply.body)
+            .map(|error| format!("  at {:?}: {error}", error.instance_path().to_string()))
+            .collect();
+        (!errors.is_empty()).then(|| errors.join("\n"))
+    }
+
+    /// Fails the test, with a message saying what disagrees, if `reply` is not what openapi.json
+    /// documents for `method` `path`.
+    pub(super) fn check(method: &str, path: &str, reply: &Reply) {
+        let contract = contract();
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let status = reply.status;
+        let request = format!("{method} {path}");
+        assert_ne!(
+            status, 500,
+            "{request} answered 500: the broker failed (a server bug); body: {}",
+            reply.text
+        );
+        let operation = contract
+            .operations
+            .iter()
+            .find(|op| op.method == method && fits(&op.template, path));
+        let Some(operation) = operation else {
+            // Not an operation of the document (the web pages, or the router's own 404 and 405):
+            // only a refusal in problem+json is held to the Problem schema.
+            if media_type(reply) == "application/problem+json" {
+                if let Some(errors) = schema_errors(&contract.problem, reply) {
+                    panic!(
+                        "{request}: the {status} refusal is not a Problem of openapi.json:\n{errors}\nbody: {}",
+                        reply.text
+                    );
+                }
+            }
+            return;
+        };
+        let operation_name = format!("{} {}", operation.method, operation.template);
+        let Some(documented) = operation.responses.get(&status) else {
+            let statuses: Vec<u16> = operation.responses.keys().copied().collect();
+            panic!(
+                "{request} answered {status}, which openapi.json does not document for {operation_name} \
+                 (it documents {statuses:?}); body: {}",
+                reply.text
+            );
+        };
+        let media = media_type(reply);
+        let Some((_, validator)) = documented.content.iter().find(|(documented, _)| *documented == media) else {
+            let documented: Vec<&str> = documented.content.iter().map(|(m, _)| m.as_str()).collect();
+            panic!(
+                "{request} answered {status} as {media:?}, but openapi.json documents {documented:?} for \
+                 {operation_name} {status}; body: {}",
+                reply.text
+            );
+        };
+        for header in &documented.required_headers {
+            assert!(
+                reply.headers.contains_key(header.as_str()),
+                "{request} answered {status} without the {header} header that openapi.json requires for {operation_name}"
+            );
+        }
+        if let Some(validator) = validator {
+            if let Some(errors) = schema_errors(validator, reply) {
+                panic!(
+                    "{request} answered {status} with a body that does not fit openapi.json's schema for \
+                     {operation_name} {status} {media}:\n{errors}\nbody: {}",
+                    reply.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_contract_compiles_and_closes_documented_objects() {
+        let contract = contract();
+        assert!(contract.operations.len() >= 20, "every operation is loaded");
+        let me = contract
+            .operations
+            .iter()
+            .find(|op| op.method == "GET" && op.template == "/v1/me")
+            .expect("GET /v1/me is documented");
+        let (_, validator) = &me.responses[&200].content[0];
+        let validator = validator.as_ref().expect("a JSON body");
+        let mut code = json!({
+            "id": "c_0000000000000000", "kind": "secret", "currency": "USD", "status": "active",
+            "parent_id": null, "label": null,
+            "profile": { "name": null, "description": null, "url": null, "contact": null, "show_stats": false },
+            "restrictions": {}, "expires_at": null, "irrevocable": false, "pin_set": false,
+            "children_count": 0, "created_at": "2026-11-24T12:00:00Z",
+            "balance": { "amount": "1.00", "currency": "USD" },
+            "available": { "amount": "1.00", "currency": "USD" },
+        });
+        assert!(validator.is_valid(&code), "a secret code fits");
+        code["colour"] = json!("red");
+        assert!(!validator.is_valid(&code), "an undocumented field does not");
+        code.as_object_mut().unwrap().remove("colour");
+        code["balance"]["amount"] = json!(1.0);
+        assert!(!validator.is_valid(&code), "an amount is a decimal string");
+        code["balance"]["amount"] = json!("1.00");
+        code.as_object_mut().unwrap().remove("available");
+        assert!(!validator.is_valid(&code), "a secret code shows what is available");
+        assert!(fits("/v1/me/children/{id}/fund", "/v1/me/children/c_1/fund"));
+        assert!(!fits("/v1/me/children/{id}/fund", "/v1/me/children//fund"));
+        assert!(!fits("/v1/me", "/v1/me/children"));
     }
 }

@@ -6,6 +6,9 @@ mod harness;
 
 mod api;
 mod cli;
+mod controls;
 mod crash;
+mod guessing;
 mod openapi;
 mod secrets;
+mod web;
