@@ -96,6 +96,7 @@ impl From<OpError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::metrics::METRICS.refused(self.code);
         let problem = Problem {
             kind: format!("https://smartcode.example/problems/{}", self.code.replace('_', "-")),
             title: self.status.canonical_reason().unwrap_or("Error"),

@@ -516,10 +516,11 @@ pub(crate) async fn security(State(state): State<AppState>, _: Operator) -> Resp
     )
 }
 
-/// Prometheus text: the guessing defence's counters (the speed issue adds payments and latency).
+/// Prometheus text: payments and their latency, refusals by `code` word, the store's commits and
+/// batch sizes, and the guessing defence's counters.
 async fn metrics(State(state): State<AppState>) -> Response {
     let report = state.guard.report();
-    let text = format!(
+    let mut text = format!(
         "# HELP smartcode_failed_presentations_total Failed presentations of secret codes and PINs.\n\
          # TYPE smartcode_failed_presentations_total counter\n\
          smartcode_failed_presentations_total {}\n\
@@ -537,6 +538,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         report.failures_in_window,
         u8::from(report.alarm_active)
     );
+    crate::metrics::METRICS.render(&state.store.stats(), &mut text);
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -1030,6 +1032,7 @@ pub(crate) async fn pay(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let request: PaymentRequest = body.json()?;
     let payer = state.holder(caller, &request.code, &headers).await?;
     let payee = parse_public(&state, &request.payee)?;
@@ -1041,7 +1044,7 @@ pub(crate) async fn pay(
         target: "POST /v1/payments".into(),
         body: &body.0,
     };
-    submit(&state, context, StatusCode::CREATED, |pin| {
+    let answer = submit(&state, context, StatusCode::CREATED, |pin| {
         let order = PaymentOrder {
             payer: payer.with(pin),
             payee: payee.clone(),
@@ -1053,7 +1056,11 @@ pub(crate) async fn pay(
         };
         (Command::Pay(order), None)
     })
-    .await
+    .await;
+    if answer.as_ref().is_ok_and(|r| r.status() == StatusCode::CREATED) {
+        crate::metrics::METRICS.paid(started.elapsed());
+    }
+    answer
 }
 
 async fn receipt(State(state): State<AppState>, Segment(id): Segment) -> Result<Response, ApiError> {

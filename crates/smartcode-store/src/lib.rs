@@ -1,5 +1,6 @@
-//! Where a broker keeps its codes and ledger: the [`Store`] trait that the HTTP layer talks to, and
-//! [`embedded::EmbeddedStore`], the default store on SQLite.
+//! Where a broker keeps its codes and ledger: the [`Store`] trait that the HTTP layer talks to,
+//! [`embedded::EmbeddedStore`], the default store on SQLite, and [`postgres::PostgresStore`], for
+//! several broker processes sharing one PostgreSQL database.
 //!
 //! Routes never see SQL. They hand a [`WriteRequest`] or a [`Query`] to the store and await the
 //! answer; the store runs the core's rules ([`smartcode_core::ledger`]) inside its own transactions.
@@ -7,8 +8,11 @@
 //! acknowledged only after the commit holding it is on disk.
 
 pub mod embedded;
+pub mod postgres;
 mod schema;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 use smartcode_core::error::OpError;
 use smartcode_core::ledger::{Command, Outcome, Query, QueryOutcome};
@@ -25,11 +29,12 @@ pub struct WriteRequest {
 
 /// The idempotency of one write. `key_hash` already binds the key to the caller's credential;
 /// `fingerprint` binds it to the request (method, path, body). `render` turns a fresh outcome into
-/// the exact response to replay later; it runs inside the same commit as the command.
+/// the exact response to replay later; it runs inside the same commit as the command, and again
+/// each time a store runs the command again (the PostgreSQL store does when its batch lost a race).
 pub struct Idempotency {
     pub key_hash: [u8; 32],
     pub fingerprint: [u8; 32],
-    pub render: Box<dyn FnOnce(&Outcome) -> StoredResponse + Send>,
+    pub render: Box<dyn Fn(&Outcome) -> StoredResponse + Send>,
 }
 
 /// A response as it was first sent, kept for replays.
@@ -53,6 +58,76 @@ pub trait Store: Send + Sync + 'static {
     fn read(&self, query: Query) -> Pending<QueryOutcome>;
     /// Which store this is, for logs and metadata (`"embedded"`, `"postgres"`).
     fn kind(&self) -> &'static str;
+    /// Counters of the write path since the store opened, for `/metrics` and `smartcode bench`.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+}
+
+/// Upper bounds of the batch-size histogram's buckets, in commands per commit.
+pub const BATCH_SIZE_BUCKETS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// How the writer has been committing: how often, and how many commands each commit carried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Commits (each one fsync on the embedded store).
+    pub commits: u64,
+    /// Commands committed (refused ones included: they were answered by that commit).
+    pub commands: u64,
+    /// Commits by batch size: `batches[i]` counts commits of at most `BATCH_SIZE_BUCKETS[i]` commands.
+    pub batches: [u64; BATCH_SIZE_BUCKETS.len()],
+}
+
+impl StoreStats {
+    /// What happened between `earlier` and these counters.
+    pub fn since(&self, earlier: &StoreStats) -> StoreStats {
+        let mut batches = self.batches;
+        for (now, before) in batches.iter_mut().zip(earlier.batches) {
+            *now = now.saturating_sub(before);
+        }
+        StoreStats {
+            commits: self.commits.saturating_sub(earlier.commits),
+            commands: self.commands.saturating_sub(earlier.commands),
+            batches,
+        }
+    }
+
+    /// Commands per commit: the group commit's efficiency.
+    pub fn commands_per_commit(&self) -> Option<f64> {
+        (self.commits > 0).then(|| self.commands as f64 / self.commits as f64)
+    }
+}
+
+/// The counters a writer thread updates and a store reads for [`Store::stats`].
+#[derive(Default)]
+pub struct StatCounters {
+    commits: std::sync::atomic::AtomicU64,
+    commands: std::sync::atomic::AtomicU64,
+    batches: [std::sync::atomic::AtomicU64; BATCH_SIZE_BUCKETS.len()],
+}
+
+impl StatCounters {
+    /// Counts one commit of `commands` commands.
+    pub fn committed(&self, commands: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let commands = commands as u64;
+        self.commits.fetch_add(1, Relaxed);
+        self.commands.fetch_add(commands, Relaxed);
+        let bucket = BATCH_SIZE_BUCKETS
+            .iter()
+            .position(|bound| commands <= *bound)
+            .unwrap_or(BATCH_SIZE_BUCKETS.len() - 1);
+        self.batches[bucket].fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StoreStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        StoreStats {
+            commits: self.commits.load(Relaxed),
+            commands: self.commands.load(Relaxed),
+            batches: std::array::from_fn(|i| self.batches[i].load(Relaxed)),
+        }
+    }
 }
 
 /// Awaits a pending answer; a store that went away mid-request is a storage failure.

@@ -1,17 +1,247 @@
-//! The embedded store under random sequences of operations: conservation holds after every one,
-//! no balance goes negative, and what the ledger says was issued is what the operator issued.
+//! The store behaviour suite, one and the same for both stores: every test in `behaviour_suite!`
+//! runs as `embedded::NAME` and as `postgres::NAME`, each on storage of its own (a temporary
+//! directory, a fresh PostgreSQL schema). Without a database the PostgreSQL half says loudly that
+//! it skipped, or fails under `CI=true` (see [`crate::testing`]). The tests named `postgres_*`
+//! run two PostgreSQL stores on one schema, as two broker processes would.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use smartcode_core::clock::{Clock, ManualClock, Timestamp};
 use smartcode_core::code::{BrokerKey, CodeHash, CodeId, PublicCode, SecretCode};
 use smartcode_core::error::OpError;
 use smartcode_core::ledger::{ChildOptions, CodeRef, Command, Credential, Outcome, PaymentOrder, Query, QueryOutcome};
+use smartcode_core::model::TransferKind;
 use smartcode_core::money::{Amount, Currency};
 
-use crate::embedded::EmbeddedStore;
-use crate::{Store, WriteRequest, Written};
+use crate::embedded::{EmbeddedStore, DATABASE_FILE};
+use crate::postgres::PostgresStore;
+use crate::testing::TestSchema;
+use crate::{Idempotency, Store, StoredResponse, WriteRequest, Written};
+
+/// Where one test's store keeps its data; the store can be opened on it as often as a test likes.
+trait Backend {
+    fn open(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store>;
+    /// Runs SQL behind the broker's back, as someone with the database open could.
+    fn raw(&self, sql: &str) -> Result<u64, String>;
+    /// Everything the store keeps, as text, to look for secrets in.
+    fn dump(&self) -> String;
+}
+
+/// Makes a backend with empty storage.
+type Fresh<'a> = &'a dyn Fn() -> Box<dyn Backend>;
+
+struct Embedded {
+    dir: tempfile::TempDir,
+}
+
+impl Backend for Embedded {
+    fn open(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store> {
+        Arc::new(EmbeddedStore::open(self.dir.path(), clock).expect("the embedded store opens"))
+    }
+
+    fn raw(&self, sql: &str) -> Result<u64, String> {
+        let connection = rusqlite::Connection::open(self.dir.path().join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+        connection
+            .execute(sql, [])
+            .map(|rows| rows as u64)
+            .map_err(|e| e.to_string())
+    }
+
+    fn dump(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        text
+    }
+}
+
+struct Postgres {
+    schema: TestSchema,
+}
+
+impl Backend for Postgres {
+    fn open(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store> {
+        Arc::new(PostgresStore::open(self.schema.url(), clock).expect("the postgres store opens"))
+    }
+
+    fn raw(&self, sql: &str) -> Result<u64, String> {
+        self.schema.execute(sql)
+    }
+
+    fn dump(&self) -> String {
+        let mut client = self.schema.client();
+        let tables = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+                &[&self.schema.name()],
+            )
+            .unwrap();
+        let mut text = String::new();
+        for table in tables {
+            let name: String = table.get(0);
+            let rows = client
+                .query_one(
+                    &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {name} t"),
+                    &[],
+                )
+                .unwrap();
+            text.push_str(&rows.get::<_, String>(0));
+        }
+        // What an operator's backup would hold, when the tool is here.
+        text.push_str(&self.schema.pg_dump().unwrap_or_default());
+        text
+    }
+}
+
+fn fresh_embedded() -> Box<dyn Backend> {
+    Box::new(Embedded {
+        dir: tempfile::tempdir().unwrap(),
+    })
+}
+
+fn fresh_postgres() -> Box<dyn Backend> {
+    let schema = TestSchema::create().expect("the suite checked that PostgreSQL is there");
+    Box::new(Postgres { schema })
+}
+
+/// Generates each named test twice: `embedded::NAME` and `postgres::NAME`.
+macro_rules! behaviour_suite {
+    ($($test:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&super::fresh_embedded)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    if crate::testing::postgres_available() {
+                        super::$test(&super::fresh_postgres)
+                    }
+                }
+            )*
+        }
+    };
+}
+
+behaviour_suite!(
+    random_operations_conserve_money_and_keep_balances_non_negative,
+    a_refused_command_in_a_batch_leaves_nothing_behind_and_others_still_commit,
+    reopening_a_store_keeps_everything_and_does_not_migrate_twice,
+    the_ledger_check_catches_a_tampered_balance,
+    a_code_holds_at_most_the_balance_limit,
+    a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing,
+    an_idempotency_key_replays_its_first_response_and_refuses_another_request,
+    an_expired_child_reverts_to_its_parent_by_itself,
+    usage_counted_across_a_line_is_never_lost,
+    reports_and_history_pages_read_the_same_on_both_stores,
+    the_store_holds_no_secret_code_in_clear,
+);
+
+fn test_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)))
+}
+
+fn usd() -> Currency {
+    Currency::parse("USD").unwrap()
+}
+
+fn cred(hash: CodeHash) -> Credential {
+    Credential::new(hash, false)
+}
+
+fn run(store: &dyn Store, command: Command) -> Result<Outcome, OpError> {
+    match store
+        .write(WriteRequest {
+            command,
+            idempotency: None,
+        })
+        .blocking_recv()
+        .expect("the store answers")?
+    {
+        Written::Done(outcome) => Ok(outcome),
+        Written::Replayed(_) => unreachable!("no idempotency key was sent"),
+    }
+}
+
+fn read(store: &dyn Store, query: Query) -> Result<QueryOutcome, OpError> {
+    store.read(query).blocking_recv().expect("the store answers")
+}
+
+fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
+    let QueryOutcome::LedgerCheck { ok, totals } = read(store, Query::LedgerCheck).expect("the check runs") else {
+        panic!("a ledger check answers with totals")
+    };
+    assert!(ok, "the ledger check failed: {totals:?}");
+    assert_eq!(totals.negative_balances, 0);
+    totals
+}
+
+fn issue(store: &dyn Store, hash: CodeHash, amount: &str) -> CodeId {
+    let command = Command::Issue {
+        hash,
+        amount: Amount::parse(amount).unwrap(),
+        currency: usd(),
+        label: None,
+    };
+    let Outcome::Code(view) = run(store, command).expect("the operator issues a code") else {
+        panic!("issuing answers with the code")
+    };
+    view.record.id
+}
+
+fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
+    let code = PublicCode::generate();
+    let command = Command::CreatePublicChild {
+        parent: cred(owner),
+        code: code.clone(),
+        label: None,
+        profile: Default::default(),
+        under: None,
+    };
+    run(store, command).expect("a public child is created");
+    code
+}
+
+fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Command {
+    Command::Pay(PaymentOrder {
+        payer: cred(payer),
+        payee: payee.clone(),
+        amount: Amount::from_units(units).unwrap(),
+        currency: None,
+        memo: None,
+        category: None,
+        item: None,
+    })
+}
+
+fn balance(store: &dyn Store, holder: CodeHash) -> i64 {
+    let QueryOutcome::Code(view) = read(store, Query::Me { holder }).expect("the code is there") else {
+        panic!("me answers with the code")
+    };
+    view.account.expect("a secret code has an account").balance_units
+}
+
+/// Waits (a bounded time) until `done` holds, for what a background thread does.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random operations.
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -67,7 +297,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 struct World {
-    store: EmbeddedStore,
+    store: Arc<dyn Store>,
     key: BrokerKey,
     secrets: Vec<(CodeHash, CodeId)>,
     publics: Vec<PublicCode>,
@@ -76,18 +306,7 @@ struct World {
 
 impl World {
     fn write(&self, command: Command) -> Result<Outcome, OpError> {
-        match self
-            .store
-            .write(WriteRequest {
-                command,
-                idempotency: None,
-            })
-            .blocking_recv()
-            .expect("the store answers")?
-        {
-            Written::Done(outcome) => Ok(outcome),
-            Written::Replayed(_) => panic!("no idempotency key was sent"),
-        }
+        run(self.store.as_ref(), command)
     }
 
     fn pick<T: Clone>(list: &[T], index: usize) -> Option<T> {
@@ -189,16 +408,7 @@ impl World {
                 else {
                     return;
                 };
-                let order = PaymentOrder {
-                    payer: cred(payer),
-                    payee,
-                    amount: amount(units),
-                    currency: None,
-                    memo: None,
-                    category: None,
-                    item: None,
-                };
-                let _ = self.write(Command::Pay(order));
+                let _ = self.write(pay_command(payer, &payee, units));
             }
             Op::Cancel { parent, child } => {
                 let (Some((parent, _)), Some((_, child))) =
@@ -215,17 +425,7 @@ impl World {
     }
 
     fn check(&self) {
-        let outcome = self
-            .store
-            .read(Query::LedgerCheck)
-            .blocking_recv()
-            .expect("the store answers")
-            .expect("the check runs");
-        let QueryOutcome::LedgerCheck { ok, totals } = outcome else {
-            panic!("a ledger check answers with totals")
-        };
-        assert!(ok, "the ledger check failed: {totals:?}");
-        assert_eq!(totals.negative_balances, 0);
+        let totals = check(self.store.as_ref());
         for currency in &totals.currencies {
             let index = usize::from(currency.currency.as_str() == "EUR");
             assert_eq!(
@@ -236,196 +436,113 @@ impl World {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
-
-    #[test]
-    fn random_operations_conserve_money_and_keep_balances_non_negative(ops in proptest::collection::vec(op(), 1..40)) {
-        let dir = tempfile::tempdir().unwrap();
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)));
-        let mut world = World { store: EmbeddedStore::open(dir.path(), clock).unwrap(), key: BrokerKey::generate(), secrets: Vec::new(), publics: Vec::new(), issued_units: [0, 0] };
+/// Conservation holds after every operation, no balance goes negative, and what the ledger says
+/// was issued is what the operator issued.
+fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh) {
+    let config = ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let outcome = runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
+        let backend = fresh();
+        let mut world = World {
+            store: backend.open(test_clock()),
+            key: BrokerKey::generate(),
+            secrets: Vec::new(),
+            publics: Vec::new(),
+            issued_units: [0, 0],
+        };
         for op in &ops {
             world.apply(op);
             world.check();
         }
-        world.store.close();
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
     }
 }
 
-#[test]
-fn a_refused_command_in_a_batch_leaves_nothing_behind_and_others_still_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)));
-    let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
+// ---------------------------------------------------------------------------------------------
+// Batches, limits, tampering.
+
+fn a_refused_command_in_a_batch_leaves_nothing_behind_and_others_still_commit(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
     let key = BrokerKey::generate();
-    let usd = Currency::parse("USD").unwrap();
     let (payer, payee_owner) = (
         key.hash_code(&SecretCode::generate()),
         key.hash_code(&SecretCode::generate()),
     );
     for hash in [payer, payee_owner] {
-        let issued = store.write(WriteRequest {
-            command: Command::Issue {
-                hash,
-                amount: Amount::parse("1").unwrap(),
-                currency: usd,
-                label: None,
-            },
-            idempotency: None,
-        });
-        issued.blocking_recv().unwrap().unwrap();
+        issue(store.as_ref(), hash, "1");
     }
-    let shop = PublicCode::generate();
-    let create = Command::CreatePublicChild {
-        parent: cred(payee_owner),
-        code: shop.clone(),
-        label: None,
-        profile: Default::default(),
-        under: None,
-    };
-    store
-        .write(WriteRequest {
-            command: create,
-            idempotency: None,
-        })
-        .blocking_recv()
-        .unwrap()
-        .unwrap();
+    let shop = public_child(store.as_ref(), payee_owner);
     // Queue many payments at once so they share commits; the ones beyond the balance are refused.
-    let pay = |units: i64| {
-        let order = PaymentOrder {
-            payer: cred(payer),
-            payee: shop.clone(),
-            amount: Amount::from_units(units).unwrap(),
-            currency: None,
-            memo: None,
-            category: None,
-            item: None,
-        };
-        store.write(WriteRequest {
-            command: Command::Pay(order),
-            idempotency: None,
+    let pending: Vec<_> = (0..15)
+        .map(|_| {
+            store.write(WriteRequest {
+                command: pay_command(payer, &shop, 100_000),
+                idempotency: None,
+            })
         })
-    };
-    let pending: Vec<_> = (0..15).map(|_| pay(100_000)).collect();
+        .collect();
     let results: Vec<_> = pending.into_iter().map(|p| p.blocking_recv().unwrap()).collect();
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
     assert!(results
         .iter()
         .filter(|r| r.is_err())
         .all(|r| matches!(r, Err(OpError::InsufficientFunds))));
-    let QueryOutcome::LedgerCheck { ok, totals } = store.read(Query::LedgerCheck).blocking_recv().unwrap().unwrap()
-    else {
-        panic!()
-    };
-    assert!(ok);
+    let totals = check(store.as_ref());
     assert_eq!(totals.currencies[0].transfers, 12);
 }
 
-#[test]
-fn reopening_a_store_keeps_everything_and_does_not_migrate_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)));
-    let key = BrokerKey::generate();
-    let hash = key.hash_code(&SecretCode::generate());
+fn reopening_a_store_keeps_everything_and_does_not_migrate_twice(fresh: Fresh) {
+    let backend = fresh();
+    let clock: Arc<dyn Clock> = test_clock();
+    let hash = BrokerKey::generate().hash_code(&SecretCode::generate());
     {
-        let store = EmbeddedStore::open(dir.path(), clock.clone()).unwrap();
-        let command = Command::Issue {
-            hash,
-            amount: Amount::parse("2").unwrap(),
-            currency: Currency::parse("USD").unwrap(),
-            label: None,
-        };
-        store
-            .write(WriteRequest {
-                command,
-                idempotency: None,
-            })
-            .blocking_recv()
-            .unwrap()
-            .unwrap();
-        store.close();
+        let store = backend.open(clock.clone());
+        issue(store.as_ref(), hash, "2");
     }
-    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
-    let QueryOutcome::Code(view) = store.read(Query::Me { holder: hash }).blocking_recv().unwrap().unwrap() else {
-        panic!()
-    };
-    assert_eq!(view.account.unwrap().balance_units, 2_000_000);
+    let store = backend.open(clock);
+    assert_eq!(balance(store.as_ref(), hash), 2_000_000);
 }
 
-#[test]
-fn the_ledger_check_catches_a_tampered_balance() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)));
-    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
+fn the_ledger_check_catches_a_tampered_balance(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
     let hash = BrokerKey::generate().hash_code(&SecretCode::generate());
-    let command = Command::Issue {
-        hash,
-        amount: Amount::parse("2").unwrap(),
-        currency: Currency::parse("USD").unwrap(),
-        label: None,
-    };
-    store
-        .write(WriteRequest {
-            command,
-            idempotency: None,
-        })
-        .blocking_recv()
-        .unwrap()
-        .unwrap();
-    let check = |store: &EmbeddedStore| match store.read(Query::LedgerCheck).blocking_recv().unwrap().unwrap() {
-        QueryOutcome::LedgerCheck { ok, totals } => (ok, totals),
-        other => panic!("unexpected {other:?}"),
-    };
-    assert!(check(&store).0);
+    issue(store.as_ref(), hash, "2");
+    check(store.as_ref());
     // Someone edits a balance behind the broker's back: the check must say so.
-    let raw = rusqlite::Connection::open(store.database_path()).unwrap();
-    raw.execute("UPDATE accounts SET balance = balance + 1 WHERE key LIKE 'code:%'", [])
+    backend
+        .raw("UPDATE accounts SET balance = balance + 1 WHERE key LIKE 'code:%'")
         .unwrap();
-    let (ok, totals) = check(&store);
+    let QueryOutcome::LedgerCheck { ok, totals } = read(store.as_ref(), Query::LedgerCheck).unwrap() else {
+        panic!()
+    };
     assert!(!ok);
     assert_eq!(totals.mismatched_accounts, 1);
     assert_eq!(totals.currencies[0].sum_units, 1);
     // Transfers are append-only, even for someone with the database open.
-    assert!(raw.execute("DELETE FROM transfers", []).is_err());
-    assert!(raw.execute("UPDATE transfers SET amount = 1", []).is_err());
+    assert!(backend.raw("DELETE FROM transfers").is_err());
+    assert!(backend.raw("UPDATE transfers SET amount = 1").is_err());
 }
 
-fn blank_store() -> EmbeddedStore {
-    let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)));
-    // The directory is removed when the test ends; the store keeps its files open until then.
-    let store = EmbeddedStore::open(dir.path(), clock).unwrap();
-    std::mem::forget(dir);
-    store
-}
-
-fn run(store: &EmbeddedStore, command: Command) -> Result<Outcome, OpError> {
-    match store
-        .write(WriteRequest {
-            command,
-            idempotency: None,
-        })
-        .blocking_recv()
-        .unwrap()?
-    {
-        Written::Done(outcome) => Ok(outcome),
-        Written::Replayed(_) => unreachable!("no idempotency key was sent"),
-    }
-}
-
-#[test]
-fn a_code_holds_at_most_the_balance_limit() {
-    let store = blank_store();
+fn a_code_holds_at_most_the_balance_limit(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
     let hash = BrokerKey::generate().hash_code(&SecretCode::generate());
-    let usd = Currency::parse("USD").unwrap();
     let most = Amount::from_units(smartcode_core::limits::AMOUNT_UNITS_MAX).unwrap();
     run(
-        &store,
+        store.as_ref(),
         Command::Issue {
             hash,
             amount: most,
-            currency: usd,
+            currency: usd(),
             label: None,
         },
     )
@@ -437,7 +554,7 @@ fn a_code_holds_at_most_the_balance_limit() {
             let command = Command::Deposit {
                 target: CodeRef::Hash(hash),
                 amount: most,
-                currency: usd,
+                currency: usd(),
             };
             store.write(WriteRequest {
                 command,
@@ -449,39 +566,26 @@ fn a_code_holds_at_most_the_balance_limit() {
         answer.blocking_recv().unwrap().unwrap();
     }
     let over = run(
-        &store,
+        store.as_ref(),
         Command::Deposit {
             target: CodeRef::Hash(hash),
             amount: Amount::from_units(1).unwrap(),
-            currency: usd,
+            currency: usd(),
         },
     );
     assert!(matches!(over, Err(OpError::LimitExceeded(_))), "{over:?}");
-    let QueryOutcome::LedgerCheck { ok, .. } = store.read(Query::LedgerCheck).blocking_recv().unwrap().unwrap() else {
-        panic!()
-    };
-    assert!(ok);
+    check(store.as_ref());
 }
 
-#[test]
-fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing() {
-    let store = blank_store();
+fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
     let key = BrokerKey::generate();
-    let usd = Currency::parse("USD").unwrap();
     let root = key.hash_code(&SecretCode::generate());
-    run(
-        &store,
-        Command::Issue {
-            hash: root,
-            amount: Amount::parse("100").unwrap(),
-            currency: usd,
-            label: None,
-        },
-    )
-    .unwrap();
+    issue(store.as_ref(), root, "100");
     let middle = key.hash_code(&SecretCode::generate());
     let Outcome::Code(middle_view) = run(
-        &store,
+        store.as_ref(),
         Command::CreateSecretChild {
             parent: cred(root),
             hash: middle,
@@ -502,7 +606,7 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing() {
             amount: Amount::from_units(1).unwrap(),
             options: ChildOptions::default(),
         };
-        run(&store, command).unwrap();
+        run(store.as_ref(), command).unwrap();
         branches.push(hash);
     }
     let pending: Vec<_> = branches
@@ -526,7 +630,7 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing() {
         answer.blocking_recv().unwrap().unwrap();
     }
     let refused = run(
-        &store,
+        store.as_ref(),
         Command::CancelChild {
             parent: cred(root),
             child: middle_view.record.id.clone(),
@@ -534,21 +638,13 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing() {
     );
     assert!(matches!(refused, Err(OpError::LimitExceeded(_))), "{refused:?}");
     // Nothing moved: the middle code still works and holds its value.
-    let QueryOutcome::Code(view) = store
-        .read(Query::Me { holder: middle })
-        .blocking_recv()
-        .unwrap()
-        .unwrap()
-    else {
-        panic!()
-    };
-    assert_eq!(view.account.unwrap().balance_units, 1_000_000 - 10);
+    assert_eq!(balance(store.as_ref(), middle), 1_000_000 - 10);
     // Cancelling a branch first brings the rest under the limit.
     let Outcome::Cancelled { codes_cancelled, .. } = run(
-        &store,
+        store.as_ref(),
         Command::CancelChild {
             parent: cred(middle),
-            child: first_child(&store, middle),
+            child: first_child(store.as_ref(), middle),
         },
     )
     .unwrap() else {
@@ -556,7 +652,7 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing() {
     };
     assert_eq!(codes_cancelled, 1_001);
     let Outcome::Cancelled { reclaimed_units, .. } = run(
-        &store,
+        store.as_ref(),
         Command::CancelChild {
             parent: cred(root),
             child: middle_view.record.id,
@@ -566,20 +662,662 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing() {
         panic!()
     };
     assert_eq!(reclaimed_units, 1_000_000);
+    check(store.as_ref());
 }
 
-fn first_child(store: &EmbeddedStore, parent: CodeHash) -> CodeId {
-    let QueryOutcome::Children(children) = store
-        .read(Query::Children { holder: parent })
-        .blocking_recv()
-        .unwrap()
-        .unwrap()
-    else {
+fn first_child(store: &dyn Store, parent: CodeHash) -> CodeId {
+    let QueryOutcome::Children(children) = read(store, Query::Children { holder: parent }).unwrap() else {
         panic!()
     };
     children[0].record.id.clone()
 }
 
-fn cred(hash: CodeHash) -> Credential {
-    Credential::new(hash, false)
+// ---------------------------------------------------------------------------------------------
+// Idempotency, expiry, usage, reports, secrets.
+
+fn keyed(command: Command, key: u8, fingerprint: u8) -> WriteRequest {
+    WriteRequest {
+        command,
+        idempotency: Some(Idempotency {
+            key_hash: [key; 32],
+            fingerprint: [fingerprint; 32],
+            render: Box::new(|outcome: &Outcome| StoredResponse {
+                status: 201,
+                body: format!("{outcome:?}").into_bytes(),
+            }),
+        }),
+    }
+}
+
+fn written(store: &dyn Store, request: WriteRequest) -> Result<Written, OpError> {
+    store.write(request).blocking_recv().expect("the store answers")
+}
+
+fn an_idempotency_key_replays_its_first_response_and_refuses_another_request(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
+    let key = BrokerKey::generate();
+    let (payer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    issue(store.as_ref(), payer, "1");
+    issue(store.as_ref(), seller, "1");
+    let shop = public_child(store.as_ref(), seller);
+
+    let first = written(store.as_ref(), keyed(pay_command(payer, &shop, 300_000), 7, 1)).unwrap();
+    let Written::Done(Outcome::Paid(receipt)) = first else {
+        panic!("the first payment runs: {first:?}")
+    };
+    let again = written(store.as_ref(), keyed(pay_command(payer, &shop, 300_000), 7, 1)).unwrap();
+    let Written::Replayed(stored) = again else {
+        panic!("the same request replays: {again:?}")
+    };
+    assert_eq!(stored.status, 201);
+    assert!(String::from_utf8(stored.body).unwrap().contains(&receipt.id));
+    let other = written(store.as_ref(), keyed(pay_command(payer, &shop, 1), 7, 2));
+    assert!(matches!(other, Err(OpError::IdempotencyConflict)), "{other:?}");
+    // A refused request leaves its key free: the same key with a payment that fits runs.
+    let refused = written(store.as_ref(), keyed(pay_command(payer, &shop, 5_000_000), 8, 3));
+    assert!(matches!(refused, Err(OpError::InsufficientFunds)), "{refused:?}");
+    let fits = written(store.as_ref(), keyed(pay_command(payer, &shop, 100_000), 8, 3)).unwrap();
+    assert!(matches!(fits, Written::Done(_)), "{fits:?}");
+    assert_eq!(balance(store.as_ref(), payer), 600_000);
+    check(store.as_ref());
+}
+
+fn an_expired_child_reverts_to_its_parent_by_itself(fresh: Fresh) {
+    let backend = fresh();
+    let clock = test_clock();
+    let store = backend.open(clock.clone());
+    let key = BrokerKey::generate();
+    let parent = key.hash_code(&SecretCode::generate());
+    issue(store.as_ref(), parent, "10");
+    let child = key.hash_code(&SecretCode::generate());
+    let options = ChildOptions {
+        expires_at: clock.now().plus_seconds(60),
+        ..ChildOptions::default()
+    };
+    run(
+        store.as_ref(),
+        Command::CreateSecretChild {
+            parent: cred(parent),
+            hash: child,
+            amount: Amount::parse("3").unwrap(),
+            options,
+        },
+    )
+    .unwrap();
+    assert_eq!(balance(store.as_ref(), parent), 7_000_000);
+    clock.advance_seconds(61);
+    eventually("the revert", || balance(store.as_ref(), parent) == 10_000_000);
+    let QueryOutcome::Transactions { entries, .. } = read(
+        store.as_ref(),
+        Query::Transactions {
+            holder: parent,
+            filter: smartcode_core::ledger::TransferFilter {
+                since: None,
+                until: None,
+                before_sequence: None,
+                limit: 50,
+            },
+        },
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let reverts = entries
+        .iter()
+        .filter(|e| e.transfer.kind == TransferKind::Revert)
+        .count();
+    assert_eq!(reverts, 1);
+    check(store.as_ref());
+}
+
+/// A parent limited to three uses, paid through by its children: the fourth payment is refused,
+/// however the payments are batched.
+fn usage_counted_across_a_line_is_never_lost(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
+    let key = BrokerKey::generate();
+    let (root, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    issue(store.as_ref(), root, "10");
+    issue(store.as_ref(), seller, "1");
+    let shop = public_child(store.as_ref(), seller);
+    let limited = key.hash_code(&SecretCode::generate());
+    let mut options = ChildOptions::default();
+    options.restrictions.uses_max = Some(3);
+    let created = run(
+        store.as_ref(),
+        Command::CreateSecretChild {
+            parent: cred(root),
+            hash: limited,
+            amount: Amount::parse("5").unwrap(),
+            options,
+        },
+    );
+    created.unwrap();
+    let children: Vec<CodeHash> = (0..3)
+        .map(|_| {
+            let hash = key.hash_code(&SecretCode::generate());
+            let command = Command::CreateSecretChild {
+                parent: cred(limited),
+                hash,
+                amount: Amount::parse("1").unwrap(),
+                options: ChildOptions::default(),
+            };
+            run(store.as_ref(), command).unwrap();
+            hash
+        })
+        .collect();
+    let pending: Vec<_> = children
+        .iter()
+        .cycle()
+        .take(6)
+        .map(|child| {
+            store.write(WriteRequest {
+                command: pay_command(*child, &shop, 10_000),
+                idempotency: None,
+            })
+        })
+        .collect();
+    let answers: Vec<_> = pending.into_iter().map(|p| p.blocking_recv().unwrap()).collect();
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 3, "{answers:?}");
+    assert!(answers
+        .iter()
+        .filter(|a| a.is_err())
+        .all(|a| matches!(a, Err(OpError::Restricted(_)))));
+    let QueryOutcome::Code(view) = read(store.as_ref(), Query::Me { holder: limited }).unwrap() else {
+        panic!()
+    };
+    assert_eq!(view.record.usage.uses, 3);
+    check(store.as_ref());
+}
+
+fn reports_and_history_pages_read_the_same_on_both_stores(fresh: Fresh) {
+    let backend = fresh();
+    let clock = test_clock();
+    let store = backend.open(clock.clone());
+    let key = BrokerKey::generate();
+    let (payer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    issue(store.as_ref(), payer, "10");
+    issue(store.as_ref(), seller, "1");
+    let (shop, stall) = (
+        public_child(store.as_ref(), seller),
+        public_child(store.as_ref(), seller),
+    );
+    // Five payments on one day, three on the next month's first day.
+    for units in 1..=5 {
+        run(store.as_ref(), pay_command(payer, &shop, units * 1_000)).unwrap();
+    }
+    clock.advance_seconds(40 * 24 * 3600);
+    for units in 1..=3 {
+        run(store.as_ref(), pay_command(payer, &stall, units * 10_000)).unwrap();
+    }
+    let filter = |limit| smartcode_core::ledger::TransferFilter {
+        since: None,
+        until: None,
+        before_sequence: None,
+        limit,
+    };
+    let report = |grouping| {
+        let query = Query::Report {
+            holder: seller,
+            grouping,
+            filter: filter(100),
+        };
+        let QueryOutcome::Report(rows) = read(store.as_ref(), query).unwrap() else {
+            panic!()
+        };
+        rows.into_iter()
+            .map(|r| (r.key, r.count, r.total_in_units, r.total_out_units))
+            .collect::<Vec<_>>()
+    };
+    use smartcode_core::model::ReportGrouping;
+    let start = Timestamp(1_800_000_000_000_000);
+    let later = Timestamp(start.0 + 40 * 24 * 3600 * 1_000_000);
+    let days = report(ReportGrouping::Day);
+    assert_eq!(
+        days,
+        vec![(start.day(), 6, 1_000_000 + 15_000, 0), (later.day(), 3, 60_000, 0)]
+    );
+    let months = report(ReportGrouping::Month);
+    assert_eq!(months.len(), 2);
+    assert_eq!(months[0].0, start.month());
+    let mut by_code = report(ReportGrouping::PublicCode);
+    by_code.sort();
+    let mut expected = vec![(shop.to_string(), 5, 15_000, 0), (stall.to_string(), 3, 60_000, 0)];
+    expected.sort();
+    assert_eq!(by_code, expected);
+    // History in pages of three, newest first, through the cursor.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::Transactions {
+            holder: payer,
+            filter: smartcode_core::ledger::TransferFilter {
+                before_sequence: cursor,
+                ..filter(3)
+            },
+        };
+        let QueryOutcome::Transactions { entries, next_cursor } = read(store.as_ref(), query).unwrap() else {
+            panic!()
+        };
+        seen.extend(entries.iter().map(|e| e.signed_units));
+        match next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![-30_000, -20_000, -10_000, -5_000, -4_000, -3_000, -2_000, -1_000, 10_000_000]
+    );
+    let window = Query::Transactions {
+        holder: payer,
+        filter: smartcode_core::ledger::TransferFilter {
+            since: Some(later),
+            ..filter(50)
+        },
+    };
+    let QueryOutcome::Transactions { entries, .. } = read(store.as_ref(), window).unwrap() else {
+        panic!()
+    };
+    assert_eq!(entries.len(), 3);
+}
+
+fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
+    let key = BrokerKey::generate();
+    let (payer, seller, child) = (SecretCode::generate(), SecretCode::generate(), SecretCode::generate());
+    issue(store.as_ref(), key.hash_code(&payer), "5");
+    issue(store.as_ref(), key.hash_code(&seller), "1");
+    let shop = public_child(store.as_ref(), key.hash_code(&seller));
+    run(
+        store.as_ref(),
+        Command::CreateSecretChild {
+            parent: cred(key.hash_code(&payer)),
+            hash: key.hash_code(&child),
+            amount: Amount::parse("1").unwrap(),
+            options: ChildOptions::default(),
+        },
+    )
+    .unwrap();
+    run(store.as_ref(), pay_command(key.hash_code(&child), &shop, 10_000)).unwrap();
+    let dump = backend.dump();
+    assert!(
+        dump.contains(shop.as_stored()),
+        "the dump holds the data: public codes are public"
+    );
+    for code in [&payer, &seller, &child] {
+        assert!(!dump.contains(code.expose()), "a secret code is stored in clear");
+        assert!(!dump.contains(&code.reveal()), "a secret code is stored in clear");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two PostgreSQL stores on one schema: two broker processes.
+
+/// Two broker processes on one schema. The stores are dropped (closed) before the schema.
+struct TwoProcesses {
+    a: Arc<PostgresStore>,
+    b: Arc<PostgresStore>,
+    clock: Arc<ManualClock>,
+    schema: TestSchema,
+}
+
+fn two_processes() -> Option<TwoProcesses> {
+    let schema = TestSchema::create()?;
+    let clock = test_clock();
+    let a = Arc::new(PostgresStore::open(schema.url(), clock.clone()).unwrap());
+    let b = Arc::new(PostgresStore::open(schema.url(), clock.clone()).unwrap());
+    Some(TwoProcesses { a, b, clock, schema })
+}
+
+#[test]
+fn postgres_two_processes_share_codes_and_idempotency_keys() {
+    let Some(processes) = two_processes() else {
+        return;
+    };
+    let (a, b) = (&processes.a, &processes.b);
+    let key = BrokerKey::generate();
+    let (payer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    // A code issued on one process works on the other at once.
+    issue(a.as_ref(), payer, "1");
+    assert_eq!(balance(b.as_ref(), payer), 1_000_000);
+    issue(b.as_ref(), seller, "1");
+    let shop = public_child(a.as_ref(), seller);
+    // A key used on one process replays on the other, and binds its request there too.
+    let first = written(a.as_ref(), keyed(pay_command(payer, &shop, 250_000), 9, 1)).unwrap();
+    assert!(matches!(first, Written::Done(_)), "{first:?}");
+    let again = written(b.as_ref(), keyed(pay_command(payer, &shop, 250_000), 9, 1)).unwrap();
+    assert!(matches!(again, Written::Replayed(_)), "{again:?}");
+    let other = written(b.as_ref(), keyed(pay_command(payer, &shop, 1), 9, 2));
+    assert!(matches!(other, Err(OpError::IdempotencyConflict)), "{other:?}");
+    // The same key on both at the same moment runs once.
+    let pending: Vec<_> = (0..20)
+        .map(|n| {
+            let store = if n % 2 == 0 { &a } else { &b };
+            store.write(keyed(pay_command(payer, &shop, 1_000), 10, 3))
+        })
+        .collect();
+    let results: Vec<_> = pending
+        .into_iter()
+        .map(|p| p.blocking_recv().unwrap().unwrap())
+        .collect();
+    let done = results.iter().filter(|r| matches!(r, Written::Done(_))).count();
+    assert_eq!(done, 1, "{results:?}");
+    assert_eq!(balance(a.as_ref(), payer), 1_000_000 - 250_000 - 1_000);
+    check(a.as_ref());
+    check(b.as_ref());
+}
+
+/// Many codes pay one hot payee through both processes at once, from many threads, each code
+/// through both processes and beyond its balance: every payment that fits lands exactly once,
+/// none overdraws, and the ledger check passes from either process.
+#[test]
+fn postgres_concurrent_payments_through_two_processes_land_exactly_once() {
+    let Some(processes) = two_processes() else {
+        return;
+    };
+    let (a, b, schema) = (&processes.a, &processes.b, &processes.schema);
+    const PAYERS: usize = 120;
+    const FITTING: usize = 10;
+    const TRIED: usize = 13;
+    const THREADS: usize = 8;
+    let key = BrokerKey::generate();
+    let seller = key.hash_code(&SecretCode::generate());
+    issue(a.as_ref(), seller, "1");
+    let shop = public_child(b.as_ref(), seller);
+    let payers: Vec<CodeHash> = (0..PAYERS).map(|_| key.hash_code(&SecretCode::generate())).collect();
+    let issued: Vec<_> = payers
+        .iter()
+        .enumerate()
+        .map(|(n, hash)| {
+            let store = if n % 2 == 0 { &a } else { &b };
+            store.write(WriteRequest {
+                command: Command::Issue {
+                    hash: *hash,
+                    amount: Amount::parse("1").unwrap(),
+                    currency: usd(),
+                    label: None,
+                },
+                idempotency: None,
+            })
+        })
+        .collect();
+    for answer in issued {
+        answer.blocking_recv().unwrap().unwrap();
+    }
+    // Each payment is a tenth of a payer's balance; each payer tries thirteen.
+    let each = 1_000_000 / FITTING as i64;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let (a, b, shop) = (a.clone(), b.clone(), shop.clone());
+            let mine: Vec<CodeHash> = payers.iter().skip(thread).step_by(THREADS).copied().collect();
+            std::thread::spawn(move || {
+                let mut outcomes = Vec::new();
+                for payer in mine {
+                    let pending: Vec<_> = (0..TRIED)
+                        .map(|n| {
+                            let store: &dyn Store = if n % 2 == 0 { a.as_ref() } else { b.as_ref() };
+                            store.write(WriteRequest {
+                                command: pay_command(payer, &shop, each),
+                                idempotency: None,
+                            })
+                        })
+                        .collect();
+                    let answers: Vec<_> = pending.into_iter().map(|p| p.blocking_recv().unwrap()).collect();
+                    outcomes.push((payer, answers));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    for thread in threads {
+        for (payer, answers) in thread.join().unwrap() {
+            let paid = answers.iter().filter(|r| r.is_ok()).count();
+            let refused = answers
+                .iter()
+                .filter(|r| matches!(r, Err(OpError::InsufficientFunds)))
+                .count();
+            assert_eq!((paid, refused), (FITTING, TRIED - FITTING), "{answers:?}");
+            assert_eq!(balance(a.as_ref(), payer), 0);
+        }
+    }
+    let expected = 1_000_000 + (PAYERS as i64) * 1_000_000;
+    assert_eq!(balance(b.as_ref(), seller), expected);
+    let mut client = schema.client();
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT id) FROM transfers WHERE kind = 'payment'",
+            &[],
+        )
+        .unwrap();
+    let (payments, distinct): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(payments, (PAYERS * FITTING) as i64);
+    assert_eq!(distinct, payments);
+    check(a.as_ref());
+    check(b.as_ref());
+}
+
+#[test]
+fn postgres_processes_starting_together_migrate_once() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let url = schema.url().to_owned();
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PostgresStore::open(&url, test_clock()).map(drop))
+        })
+        .collect();
+    for start in starts {
+        start.join().unwrap().expect("every process starts");
+    }
+    let mut client = schema.client();
+    let row = client
+        .query_one("SELECT count(*), max(version) FROM schema_version", &[])
+        .unwrap();
+    let (count, latest): (i64, i32) = (row.get(0), row.get(1));
+    assert_eq!(latest, crate::postgres::latest_version());
+    assert_eq!(count, i64::from(latest));
+    // A schema newer than this program is refused, not used.
+    client
+        .execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(latest + 1)])
+        .unwrap();
+    let newer = PostgresStore::open(&url, test_clock());
+    assert!(newer.is_err_and(|e| e.0.contains("newer")));
+}
+
+#[test]
+fn postgres_the_sweep_reverts_an_expired_child_once_across_processes() {
+    let Some(processes) = two_processes() else {
+        return;
+    };
+    let (a, b, clock, schema) = (&processes.a, &processes.b, &processes.clock, &processes.schema);
+    let key = BrokerKey::generate();
+    let parent = key.hash_code(&SecretCode::generate());
+    issue(a.as_ref(), parent, "10");
+    for store in [&a, &b, &a, &b] {
+        let options = ChildOptions {
+            expires_at: clock.now().plus_seconds(60),
+            ..ChildOptions::default()
+        };
+        let command = Command::CreateSecretChild {
+            parent: cred(parent),
+            hash: key.hash_code(&SecretCode::generate()),
+            amount: Amount::parse("1").unwrap(),
+            options,
+        };
+        run(store.as_ref(), command).unwrap();
+    }
+    assert_eq!(balance(a.as_ref(), parent), 6_000_000);
+    clock.advance_seconds(61);
+    eventually("the reverts", || balance(b.as_ref(), parent) == 10_000_000);
+    // Both sweeps have run a few more times since.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let row = schema
+        .client()
+        .query_one("SELECT count(*) FROM transfers WHERE kind = 'revert'", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 4);
+    check(a.as_ref());
+}
+
+/// A code cancelled on one process while another pays into it: the payment lands before the
+/// cancel (and is reclaimed) or is refused, never on the cancelled code.
+#[test]
+fn postgres_value_never_lands_on_a_code_another_process_closed() {
+    let Some(processes) = two_processes() else {
+        return;
+    };
+    let (a, b) = (&processes.a, &processes.b);
+    let key = BrokerKey::generate();
+    let (root, payer) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    issue(a.as_ref(), root, "100");
+    issue(a.as_ref(), payer, "100");
+    for _ in 0..10 {
+        let seller = key.hash_code(&SecretCode::generate());
+        let Outcome::Code(view) = run(
+            a.as_ref(),
+            Command::CreateSecretChild {
+                parent: cred(root),
+                hash: seller,
+                amount: Amount::from_units(1).unwrap(),
+                options: ChildOptions::default(),
+            },
+        )
+        .unwrap() else {
+            panic!()
+        };
+        let shop = public_child(a.as_ref(), seller);
+        let payments: Vec<_> = (0..20)
+            .map(|_| {
+                b.write(WriteRequest {
+                    command: pay_command(payer, &shop, 1_000),
+                    idempotency: None,
+                })
+            })
+            .collect();
+        let cancel = run(
+            a.as_ref(),
+            Command::CancelChild {
+                parent: cred(root),
+                child: view.record.id,
+            },
+        );
+        cancel.unwrap();
+        for payment in payments {
+            let _ = payment.blocking_recv().unwrap();
+        }
+        // Whatever was paid before the cancel went back to the root with it.
+        let QueryOutcome::Children(children) = read(a.as_ref(), Query::Children { holder: root }).unwrap() else {
+            panic!()
+        };
+        for child in children {
+            assert_eq!(child.account.map(|a| a.balance_units), Some(0), "{child:?}");
+        }
+    }
+    check(a.as_ref());
+}
+
+/// The broker opens, uses and closes the store from async code, where the blocking client may not
+/// start its own runtime; the test helpers are used from async tests the same way.
+#[test]
+fn postgres_the_store_works_from_async_code() {
+    if !crate::testing::postgres_available() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let schema = TestSchema::create().expect("the database is there");
+        let store = PostgresStore::open(schema.url(), test_clock()).expect("the store opens inside a runtime");
+        let hash = BrokerKey::generate().hash_code(&SecretCode::generate());
+        let command = Command::Issue {
+            hash,
+            amount: Amount::parse("1").unwrap(),
+            currency: usd(),
+            label: None,
+        };
+        let issued = crate::answer(store.write(WriteRequest {
+            command,
+            idempotency: None,
+        }))
+        .await;
+        assert!(matches!(issued, Ok(Written::Done(_))), "{issued:?}");
+        let rows = schema.execute("UPDATE accounts SET held = held WHERE key LIKE 'code:%'");
+        assert_eq!(rows, Ok(1));
+        drop(store);
+        drop(schema);
+    });
+}
+
+/// Someone else's transaction locks the two accounts of a payment in the opposite order to the
+/// store's: PostgreSQL breaks the deadlock by failing one side, and if that is the store's batch,
+/// the store runs it again. Either way the payment is answered once, and not with an error.
+#[test]
+fn postgres_a_deadlock_is_retried_inside_the_store() {
+    let Some(processes) = two_processes() else {
+        return;
+    };
+    let (store, schema) = (&processes.a, &processes.schema);
+    let key = BrokerKey::generate();
+    let (payer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    let payer_id = issue(store.as_ref(), payer, "1");
+    let seller_id = issue(store.as_ref(), seller, "1");
+    let shop = public_child(store.as_ref(), seller);
+    let mut accounts = [format!("code:{payer_id}"), format!("code:{seller_id}")];
+    accounts.sort();
+    let [first, last] = accounts;
+    let deadlocks = |client: &mut ::postgres::Client| -> i64 {
+        let row = client
+            .query_one(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .unwrap();
+        row.get(0)
+    };
+    let mut other = schema.client();
+    let before = deadlocks(&mut other);
+    other.batch_execute("BEGIN").unwrap();
+    other
+        .execute("SELECT 1 FROM accounts WHERE key = $1 FOR UPDATE", &[&last])
+        .unwrap();
+    // The store locks `first`, then waits for `last`; then the other side asks for `first`.
+    let payment = store.write(WriteRequest {
+        command: pay_command(payer, &shop, 100_000),
+        idempotency: None,
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let crossed = other.execute("SELECT 1 FROM accounts WHERE key = $1 FOR UPDATE", &[&first]);
+    let _ = other.batch_execute(if crossed.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let paid = payment.blocking_recv().unwrap();
+    assert!(matches!(paid, Ok(Written::Done(Outcome::Paid(_)))), "{paid:?}");
+    assert_eq!(balance(store.as_ref(), payer), 900_000);
+    // pg_stat_database is updated a moment after the fact.
+    eventually("the deadlock to be counted", || deadlocks(&mut other) > before);
+    check(store.as_ref());
 }

@@ -49,6 +49,8 @@ pub struct Args {
 enum Cmd {
     /// Run the broker.
     Serve(ServeArgs),
+    /// Measure payments per second and latency (of a broker it starts, or --remote at --broker).
+    Bench(crate::bench::BenchArgs),
     /// Operator: issue a new code for money received outside the system.
     Issue {
         #[arg(long)]
@@ -258,6 +260,10 @@ fn code_client(args: &Args) -> Result<Client> {
 }
 
 fn operator_client(args: &Args) -> Result<Client> {
+    Ok(Client::new(&args.broker).with_operator_token(&operator_token(args)?))
+}
+
+fn operator_token(args: &Args) -> Result<String> {
     let token = match (&args.operator_token_file, std::env::var("SMARTCODE_OPERATOR_TOKEN")) {
         (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         (None, Ok(token)) => token,
@@ -270,7 +276,7 @@ fn operator_client(args: &Args) -> Result<Client> {
             })?
         }
     };
-    Ok(Client::new(&args.broker).with_operator_token(token.trim()))
+    Ok(token.trim().to_owned())
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
@@ -319,9 +325,17 @@ async fn dispatch(args: Args) -> Result<()> {
     if let Cmd::Serve(serve_args) = args.command {
         return serve::serve(serve_args).await;
     }
+    if let Cmd::Bench(bench_args) = &args.command {
+        let token = if bench_args.remote {
+            Some(operator_token(&args)?)
+        } else {
+            None
+        };
+        return crate::bench::bench(bench_args.clone(), &args.broker, token, args.json).await;
+    }
     let key = args.idempotency_key.as_deref();
     match &args.command {
-        Cmd::Serve(_) => unreachable!("serve returned above"),
+        Cmd::Serve(_) | Cmd::Bench(_) => unreachable!("serve and bench returned above"),
         Cmd::Issue {
             amount,
             currency,

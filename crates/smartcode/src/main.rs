@@ -1,5 +1,6 @@
 //! `smartcode`: the broker (`smartcode serve`) and its command-line client (every other command).
 
+mod bench;
 mod cli;
 mod serve;
 

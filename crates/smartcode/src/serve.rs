@@ -1,5 +1,10 @@
 //! `smartcode serve`: the data directory (store, broker key, operator token), the listener and a
 //! graceful stop on SIGTERM or Ctrl-C.
+//!
+//! The store is the embedded one in the data directory, or PostgreSQL when `--database` is a
+//! `postgres://` URL. Several processes may share one PostgreSQL database; each keeps the broker
+//! key and operator token in its own data directory (or `--broker-key-file`), and they must all
+//! hold the same broker key: copy the files, never generate one per process.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -14,19 +19,22 @@ use smartcode_core::code::BrokerKey;
 use smartcode_server::keys::Keys;
 use smartcode_server::{Broker, BrokerConfig};
 use smartcode_store::embedded::EmbeddedStore;
+use smartcode_store::postgres::PostgresStore;
+use smartcode_store::Store;
 
 pub const BROKER_KEY_FILE: &str = "broker-key";
 pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// The data directory: the embedded store, the broker key and the operator token.
+    /// The data directory: the embedded store (unless --database), the broker key and the operator token.
     #[arg(long, default_value = "./smartcode-data", env = "SMARTCODE_DATA")]
     pub data: PathBuf,
     /// Address to listen on (`127.0.0.1:0` picks a free port and prints it).
     #[arg(long, default_value = "127.0.0.1:8080", env = "SMARTCODE_LISTEN")]
     pub listen: String,
-    /// A `postgres://` URL selects PostgreSQL instead of the embedded store.
+    /// A `postgres://` (or `postgresql://`) URL selects PostgreSQL instead of the embedded store.
+    /// Its `options` (such as `-csearch_path=NAME`) apply to every connection. No TLS yet.
     #[arg(long, env = "SMARTCODE_DATABASE")]
     pub database: Option<String>,
     /// The broker key file (default: DATA/broker-key). Back it up apart from the store.
@@ -48,9 +56,9 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
-    if let Some(url) = &args.database {
-        let scheme = url.split(':').next().unwrap_or("");
-        bail!("--database {scheme}://… is not supported by this version: it runs on its embedded store only (leave --database out)");
+    let database = args.database.as_deref().filter(|url| !url.trim().is_empty());
+    if let Some(url) = database {
+        check_database_url(url)?;
     }
     create_private_dir(&args.data)?;
     let key_path = args
@@ -69,9 +77,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => Arc::new(SystemClock),
     };
-    let store = Arc::new(
-        EmbeddedStore::open(&args.data, clock.clone()).map_err(|e| anyhow::anyhow!("opening the store: {e}"))?,
-    );
+    let store = OpenStore::open(database, &args.data, clock.clone())?;
     let config = BrokerConfig {
         name: args.name.clone(),
         domain: args.domain.clone(),
@@ -79,7 +85,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let state = Broker::new(
         config,
-        store.clone(),
+        store.shared(),
         Keys::derive(broker_key),
         clock,
         test_clock,
@@ -94,12 +100,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let banner = format!(
         "smartcode broker listening on http://{address}\n  web page:       http://{address}/\n  operator token: {}\n  store:          {}\n",
         token_path.display(),
-        store.database_path().display()
+        store.describe()
     );
     let _ = std::io::stdout()
         .write_all(banner.as_bytes())
         .and_then(|()| std::io::stdout().flush());
-    tracing::info!(listen = %address, store = "embedded", "broker started");
+    tracing::info!(listen = %address, store = store.kind(), "broker started");
 
     let app = smartcode_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
@@ -107,6 +113,71 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     store.close();
     tracing::info!("broker stopped");
     Ok(())
+}
+
+/// The store `serve` runs on.
+enum OpenStore {
+    Embedded(Arc<EmbeddedStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl OpenStore {
+    fn open(database: Option<&str>, data: &Path, clock: Arc<dyn Clock>) -> Result<OpenStore> {
+        match database {
+            None => {
+                let store = EmbeddedStore::open(data, clock).map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
+                Ok(OpenStore::Embedded(Arc::new(store)))
+            }
+            // The error never repeats the URL: it may hold a password.
+            Some(url) => {
+                let store = PostgresStore::open(url, clock)
+                    .map_err(|e| anyhow::anyhow!("opening the PostgreSQL store: {e}"))?;
+                Ok(OpenStore::Postgres(Arc::new(store)))
+            }
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            OpenStore::Embedded(store) => store.clone(),
+            OpenStore::Postgres(store) => store.clone(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        self.shared().kind()
+    }
+
+    /// Where the store is, for the banner: a file, or a database without its password.
+    fn describe(&self) -> String {
+        match self {
+            OpenStore::Embedded(store) => store.database_path().display().to_string(),
+            OpenStore::Postgres(store) => store.location().to_owned(),
+        }
+    }
+
+    fn close(&self) {
+        match self {
+            OpenStore::Embedded(store) => store.close(),
+            OpenStore::Postgres(store) => store.close(),
+        }
+    }
+}
+
+/// Only PostgreSQL is a database `serve` can use; anything else is refused before any file is made.
+fn check_database_url(url: &str) -> Result<()> {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    if scheme.eq_ignore_ascii_case("postgres") || scheme.eq_ignore_ascii_case("postgresql") {
+        return Ok(());
+    }
+    let shown = if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+        "that value".to_owned()
+    } else {
+        format!("a {scheme}:// URL")
+    };
+    bail!(
+        "--database takes a postgres:// or postgresql:// URL, not {shown}; leave it out to use the embedded store in the data directory"
+    )
 }
 
 async fn stop_signal() {

@@ -1147,3 +1147,35 @@ pub async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator
     use futures::StreamExt;
     futures::stream::iter(futures).buffered(64).collect().await
 }
+
+#[tokio::test]
+async fn metrics_count_payments_refusals_latency_and_commits() {
+    let broker = TestBroker::start().await;
+    let (buyer, _) = broker.issue("1", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    broker.pay(&buyer, &shop, "0.25").await.expect(201);
+    broker.pay(&buyer, &shop, "5").await.refused(402, "insufficient_funds");
+    let text = broker.get("/metrics", Auth::None).await.text;
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    assert_eq!(value("smartcode_payments_total"), 1);
+    assert_eq!(value("smartcode_payment_latency_seconds_count"), 1);
+    assert_eq!(value("smartcode_payment_latency_seconds_bucket{le=\"+Inf\"}"), 1);
+    assert_eq!(value("smartcode_refusals_total{code=\"insufficient_funds\"}"), 1);
+    assert!(
+        value("smartcode_store_commits_total") >= 4,
+        "issue, issue, child, payments"
+    );
+    assert!(value("smartcode_store_commands_total") >= value("smartcode_store_commits_total"));
+    assert_eq!(
+        value("smartcode_store_batch_commands_count"),
+        value("smartcode_store_commits_total")
+    );
+    broker.assert_ledger_ok().await;
+}

@@ -300,3 +300,30 @@ async fn code_controls_work_from_the_command_line() {
     assert!(check.starts_with("ledger OK"), "{check}");
     broker.assert_ledger_ok().await;
 }
+
+/// `smartcode bench` runs end to end, over HTTP against a broker of its own and in process; its
+/// figures are for BENCHMARKS.md, so only their shape is checked here, never their speed.
+#[tokio::test]
+async fn bench_measures_payments_over_http_and_in_process() {
+    for mode in [&["--json", "bench"][..], &["--json", "bench", "--in-process"][..]] {
+        let mut args = mode.to_vec();
+        args.extend_from_slice(&["--seconds", "1", "--connections", "4", "--payers", "8", "--payees", "2"]);
+        let output = Command::new(BINARY)
+            .args(&args)
+            .env("SMARTCODE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+        assert!(report["payments"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+        assert!(report["payments_per_commit"].as_f64().unwrap() >= 1.0, "{report}");
+        assert!(report["bytes_on_disk_per_code"].as_u64().unwrap() > 0, "{report}");
+        assert!(report["latency_ms_p99"].as_f64().unwrap() >= report["latency_ms_p50"].as_f64().unwrap());
+    }
+    let output = Command::new(BINARY)
+        .args(["bench", "--connections", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "a bound is refused");
+}

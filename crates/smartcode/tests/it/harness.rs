@@ -1,13 +1,16 @@
 //! `TestBroker`: a real broker process on a fresh data directory, and helpers to talk to it.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
+use smartcode_store::testing::TestSchema;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_smartcode");
 
@@ -16,8 +19,30 @@ pub struct TestBroker {
     pub base: String,
     pub data: PathBuf,
     pub token: String,
+    /// The PostgreSQL database this broker runs on, when the suite runs on PostgreSQL.
+    pub database: Option<Arc<TestSchema>>,
     _dir: Option<tempfile::TempDir>,
     http: reqwest::Client,
+}
+
+/// Set to `postgres` to run every broker of this test binary on PostgreSQL instead of the
+/// embedded store (`postgres::the_whole_suite_passes_on_postgresql` does, for the whole suite).
+pub const STORE_VAR: &str = "SMARTCODE_TEST_STORE";
+
+pub fn on_postgres() -> bool {
+    std::env::var(STORE_VAR).as_deref() == Ok("postgres")
+}
+
+/// The schema of each data directory's broker, so a restarted broker finds its database again.
+/// An entry goes when the last broker using it is dropped, and its schema with it.
+static SCHEMAS: Mutex<BTreeMap<PathBuf, Arc<TestSchema>>> = Mutex::new(BTreeMap::new());
+
+fn schema_for(data: &Path) -> Arc<TestSchema> {
+    let mut schemas = SCHEMAS.lock().unwrap_or_else(|p| p.into_inner());
+    schemas
+        .entry(data.to_owned())
+        .or_insert_with(|| Arc::new(TestSchema::create().expect("the PostgreSQL run was started only with a database")))
+        .clone()
 }
 
 /// A response, with its JSON body parsed (or `Value::Null` if it was not JSON).
@@ -77,11 +102,23 @@ impl TestBroker {
         broker
     }
 
-    /// Starts (or restarts) a broker on an existing or new data directory.
+    /// Starts (or restarts) a broker on an existing or new data directory (and, when the suite
+    /// runs on PostgreSQL, on that directory's database).
     pub async fn start_in(data: &Path) -> TestBroker {
-        let mut process = Command::new(BINARY)
+        let database = on_postgres().then(|| schema_for(data));
+        TestBroker::start_on(data, database).await
+    }
+
+    /// Starts a broker on a data directory and, if given, a PostgreSQL database.
+    pub async fn start_on(data: &Path, database: Option<Arc<TestSchema>>) -> TestBroker {
+        let mut command = Command::new(BINARY);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--test-clock", "--data"])
-            .arg(data)
+            .arg(data);
+        if let Some(schema) = &database {
+            command.arg("--database").arg(schema.url());
+        }
+        let mut process = command
             .env("SMARTCODE_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -110,6 +147,7 @@ impl TestBroker {
             base,
             data: data.to_owned(),
             token,
+            database,
             _dir: None,
             http: reqwest::Client::new(),
         };
@@ -241,6 +279,33 @@ impl TestBroker {
     }
 
     /// kill -9: the process dies at whatever instant it is in.
+    /// Everything the store holds, as text: the embedded store's files (database and write-ahead
+    /// log), or a `pg_dump` of this broker's PostgreSQL schema. As `(where, text)` pairs.
+    pub fn stored_text(&self) -> Vec<(String, String)> {
+        if let Some(schema) = &self.database {
+            let dump = Command::new("pg_dump")
+                .arg("--schema")
+                .arg(schema.name())
+                .arg(smartcode_store::testing::test_postgres_url())
+                .output()
+                .expect("pg_dump runs");
+            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+            return vec![(
+                format!("pg_dump of {}", schema.name()),
+                String::from_utf8_lossy(&dump.stdout).into_owned(),
+            )];
+        }
+        let mut stored = Vec::new();
+        for entry in std::fs::read_dir(&self.data).expect("the data directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.to_string_lossy().contains("smartcode.sqlite3") {
+                let bytes = std::fs::read(&path).expect("a store file");
+                stored.push((path.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+        stored
+    }
+
     pub fn kill_hard(&mut self) {
         if let Some(mut process) = self.process.take() {
             process.kill().expect("kill the broker");
@@ -252,6 +317,13 @@ impl TestBroker {
 impl Drop for TestBroker {
     fn drop(&mut self) {
         self.kill_hard();
+        if let Some(schema) = self.database.take() {
+            let mut schemas = SCHEMAS.lock().unwrap_or_else(|p| p.into_inner());
+            // Only the registry and this broker hold it: no broker of this directory is left.
+            if Arc::strong_count(&schema) == 2 {
+                schemas.remove(&self.data);
+            }
+        }
     }
 }
 

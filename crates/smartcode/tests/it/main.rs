@@ -10,5 +10,6 @@ mod controls;
 mod crash;
 mod guessing;
 mod openapi;
+mod postgres;
 mod secrets;
 mod web;

@@ -1,0 +1,141 @@
+//! The PostgreSQL store's schema, versioned. Each migration runs once, in order, in its own
+//! transaction, while the migrating process holds an advisory lock (so two processes starting at
+//! once do not race); the versions applied are rows of `schema_version`. Never edit a released
+//! migration: add the next one.
+//!
+//! The tables mirror the embedded store's (`crate::schema`), in PostgreSQL's types: ids and codes
+//! are `TEXT`, hashes `BYTEA`, amounts and instants (microseconds) `BIGINT`, restriction lists
+//! `TEXT[]`. Secret codes are never stored: `codes.code_hash` is their keyed hash, `pin_hash` an
+//! argon2id PHC string, and remembered responses (`idempotency.body`) arrive sealed by the server.
+
+/// The first statement every start runs (under the lock): where the applied versions are kept.
+pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (\
+     version INTEGER PRIMARY KEY, \
+     applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+pub const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE codes (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('secret', 'public')),
+    parent_id TEXT REFERENCES codes(id),
+    owner_id TEXT NOT NULL,
+    code_hash BYTEA UNIQUE,
+    public_code TEXT UNIQUE,
+    currency TEXT NOT NULL,
+    label TEXT,
+    profile_name TEXT,
+    profile_description TEXT,
+    profile_url TEXT,
+    profile_contact TEXT,
+    show_stats BOOLEAN NOT NULL DEFAULT false,
+    status TEXT NOT NULL CHECK (status IN ('active', 'expired', 'cancelled')),
+    status_changed_at BIGINT,
+    depth BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT,
+    irrevocable BOOLEAN NOT NULL,
+    -- Code controls: PIN (argon2id PHC string, never the PIN), lockout, restrictions and usage.
+    pin_hash TEXT,
+    pin_generation BIGINT NOT NULL DEFAULT 0,
+    pin_failures BIGINT NOT NULL DEFAULT 0,
+    locked BOOLEAN NOT NULL DEFAULT false,
+    allowed_categories TEXT[],
+    allowed_payees TEXT[],
+    allowed_items TEXT[],
+    amount_per_use_max BIGINT,
+    uses_max BIGINT,
+    spend_period_amount BIGINT,
+    spend_period_seconds BIGINT,
+    restricted_lineage BOOLEAN NOT NULL DEFAULT false,
+    uses BIGINT NOT NULL DEFAULT 0,
+    period_index BIGINT NOT NULL DEFAULT 0,
+    period_spent BIGINT NOT NULL DEFAULT 0,
+    CHECK ((kind = 'secret') = (code_hash IS NOT NULL)),
+    CHECK ((kind = 'public') = (public_code IS NOT NULL))
+);
+CREATE INDEX codes_by_parent ON codes (parent_id, created_at, id COLLATE "C");
+CREATE INDEX codes_by_expiry ON codes (expires_at, depth) WHERE status = 'active' AND expires_at IS NOT NULL;
+
+-- Balances are kept materialized for speed; the transfers below are the source of truth and the
+-- ledger check proves the two agree. The writer changes a balance only by adding to it
+-- (`balance = balance + delta`), and these checks refuse what a concurrent process would
+-- otherwise overdraw. The bound is BALANCE_UNITS_MAX (a unit test keeps the two equal).
+-- Balances change often: room on each page lets PostgreSQL update them in place (HOT).
+CREATE TABLE accounts (
+    key TEXT PRIMARY KEY,
+    currency TEXT NOT NULL,
+    balance BIGINT NOT NULL,
+    held BIGINT NOT NULL DEFAULT 0,
+    CHECK (key LIKE 'issuance:%'
+           OR (balance >= 0 AND held >= 0 AND held <= balance AND balance <= 1000000000000000000))
+) WITH (fillfactor = 70);
+
+CREATE TABLE transfers (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    at BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    debit TEXT NOT NULL,
+    credit TEXT NOT NULL,
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    memo TEXT,
+    public_code_id TEXT,
+    category TEXT,
+    item TEXT,
+    CHECK (debit <> credit)
+);
+CREATE INDEX transfers_by_debit ON transfers (debit, seq);
+CREATE INDEX transfers_by_credit ON transfers (credit, seq);
+CREATE INDEX transfers_by_public_code ON transfers (public_code_id) WHERE public_code_id IS NOT NULL;
+
+-- Transfers are append-only: no UPDATE, DELETE or TRUNCATE, whoever asks (short of someone who
+-- drops or disables the triggers, which a ledger check after the fact would not miss).
+CREATE FUNCTION transfers_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'transfers are append-only';
+END
+$$;
+CREATE TRIGGER transfers_are_never_changed BEFORE UPDATE OR DELETE ON transfers
+    FOR EACH ROW EXECUTE FUNCTION transfers_are_append_only();
+CREATE TRIGGER transfers_are_never_truncated BEFORE TRUNCATE ON transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION transfers_are_append_only();
+
+-- Value set aside by pending transfers (authorization codes, tickets, federated charges), posted
+-- or voided later. Unused until those arrive; the accounts' `held` column is their sum.
+CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'posted', 'voided'))
+);
+
+-- Shared by every broker process: a key used on one replays on another.
+CREATE TABLE idempotency (
+    key_hash BYTEA PRIMARY KEY,
+    fingerprint BYTEA NOT NULL,
+    status INTEGER NOT NULL,
+    body BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX idempotency_by_age ON idempotency (created_at);
+"#,
+)];
+
+pub fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |(version, _)| *version)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_schema_bounds_a_balance_by_the_core_limit() {
+        let bound = format!("balance <= {}", smartcode_core::limits::BALANCE_UNITS_MAX);
+        assert!(super::MIGRATIONS.iter().any(|(_, sql)| sql.contains(&bound)));
+    }
+}

@@ -1,0 +1,571 @@
+//! `smartcode bench`: how many payments a broker takes, so an operator can size one.
+//!
+//! Over HTTP it drives a running broker (`--broker`, with the operator token) or starts one of its
+//! own on a temporary embedded store; `--in-process` drives the store and the ledger directly,
+//! without HTTP, to show what the core itself can do. Either way every payment is durable: it is
+//! acknowledged only after the commit holding it is on disk.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use smartcode_core::clock::{Clock, SystemClock};
+use smartcode_core::code::{BrokerKey, CodeHash, PublicCode, SecretCode};
+use smartcode_core::ledger::{Command as LedgerCommand, Credential, Outcome, PaymentOrder};
+use smartcode_core::money::{Amount, Currency};
+use smartcode_store::embedded::EmbeddedStore;
+use smartcode_store::{answer, Store, WriteRequest, Written};
+
+/// Concurrent requests in flight at most.
+pub const CONNECTIONS_MAX: usize = 4_096;
+/// Payer and payee codes a run may create at most.
+pub const CODES_MAX: usize = 1_000_000;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Seconds of payments to send.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Requests in flight at once (keep-alive connections over HTTP).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Payer codes; each payment picks the next one in turn.
+    #[arg(long, default_value_t = 1_000)]
+    pub payers: usize,
+    /// Payees (public codes of distinct sellers) the payments are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub payees: usize,
+    /// Send every payment to one hot payee.
+    #[arg(long)]
+    pub hot: bool,
+    /// Drive the embedded store and the ledger directly, without HTTP.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Where the broker this command starts keeps its data (default: a temporary directory).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Benchmark the broker at --broker instead of starting one (needs the operator token).
+    #[arg(long)]
+    pub remote: bool,
+}
+
+/// What a run measured.
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub mode: &'static str,
+    pub store: String,
+    pub seconds: f64,
+    pub connections: usize,
+    pub payers: usize,
+    pub payees: usize,
+    pub hot_payee: bool,
+    pub payments: u64,
+    pub payments_per_second: u64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_max: f64,
+    pub errors: BTreeMap<String, u64>,
+    /// Payments per commit (each commit is one fsync), if the broker reports it.
+    pub payments_per_commit: Option<f64>,
+    pub bytes_on_disk_per_code: Option<u64>,
+    pub bytes_on_disk_per_payment: Option<u64>,
+}
+
+/// Latencies in microseconds and refusals by `code` word, shared by the workers.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Mutex<Vec<u32>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    done: AtomicU64,
+}
+
+impl Tally {
+    fn record(&self, started: Instant, result: std::result::Result<(), String>) {
+        let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        match result {
+            Ok(()) => {
+                self.latencies_us.lock().expect("tally").push(micros);
+                self.done.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(word) => *self.errors.lock().expect("tally").entry(word).or_default() += 1,
+        }
+    }
+}
+
+fn percentile_ms(sorted_us: &[u32], per_mille: usize) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted_us.len() - 1) * per_mille) / 1000;
+    f64::from(sorted_us[index]) / 1000.0
+}
+
+fn progress(seconds: u64) -> ProgressBar {
+    let bar = ProgressBar::new(seconds);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Runs workers until the time is up, showing progress, and returns how long they really ran.
+async fn run_for<F, Fut>(args: &BenchArgs, tally: Arc<Tally>, worker: F) -> Duration
+where
+    F: Fn(usize, Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..args.connections)
+        .map(|index| tokio::spawn(worker(index, stop.clone())))
+        .collect();
+    let bar = progress(args.seconds);
+    for second in 1..=args.seconds {
+        tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
+        let done = tally.done.load(Ordering::Relaxed);
+        bar.set_position(second);
+        bar.set_message(format!("{done} payments, {}/s", done / second));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for handle in handles {
+        let _ = handle.await;
+    }
+    bar.finish_and_clear();
+    started.elapsed()
+}
+
+fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally, elapsed: Duration) -> Report {
+    let mut latencies = std::mem::take(&mut *tally.latencies_us.lock().expect("tally"));
+    latencies.sort_unstable();
+    let payments = latencies.len() as u64;
+    let micros = elapsed.as_micros().max(1);
+    Report {
+        mode,
+        store,
+        seconds: elapsed.as_secs_f64(),
+        connections: args.connections,
+        payers: args.payers,
+        payees: if args.hot { 1 } else { args.payees },
+        hot_payee: args.hot,
+        payments,
+        payments_per_second: u64::try_from(u128::from(payments) * 1_000_000 / micros).unwrap_or(u64::MAX),
+        latency_ms_p50: percentile_ms(&latencies, 500),
+        latency_ms_p95: percentile_ms(&latencies, 950),
+        latency_ms_p99: percentile_ms(&latencies, 990),
+        latency_ms_max: latencies.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+        errors: std::mem::take(&mut *tally.errors.lock().expect("tally")),
+        payments_per_commit: None,
+        bytes_on_disk_per_code: None,
+        bytes_on_disk_per_payment: None,
+    }
+}
+
+fn check_args(args: &BenchArgs) -> Result<()> {
+    if args.connections == 0 || args.connections > CONNECTIONS_MAX {
+        bail!("--connections is 1 to {CONNECTIONS_MAX}");
+    }
+    if args.payers == 0 || args.payees == 0 || args.payers + args.payees > CODES_MAX {
+        bail!("--payers and --payees are at least 1 and together at most {CODES_MAX}");
+    }
+    if args.seconds == 0 {
+        bail!("--seconds is at least 1");
+    }
+    Ok(())
+}
+
+pub async fn bench(args: BenchArgs, broker: &str, operator_token: Option<String>, json: bool) -> Result<()> {
+    check_args(&args)?;
+    let report = if args.in_process {
+        in_process(&args).await?
+    } else {
+        over_http(&args, broker, operator_token).await?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "{} on the {} store: {} payments in {:.1} s, {} connections, {} payers, {} payee{}",
+        r.mode,
+        r.store,
+        r.payments,
+        r.seconds,
+        r.connections,
+        r.payers,
+        r.payees,
+        if r.hot_payee { " (hot)" } else { "s" }
+    );
+    println!("  payments/s:   {}", r.payments_per_second);
+    println!(
+        "  latency ms:   p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
+        r.latency_ms_p50, r.latency_ms_p95, r.latency_ms_p99, r.latency_ms_max
+    );
+    if let Some(per_commit) = r.payments_per_commit {
+        println!("  per commit:   {per_commit:.1} payments per fsync");
+    }
+    if let (Some(code), Some(payment)) = (r.bytes_on_disk_per_code, r.bytes_on_disk_per_payment) {
+        println!("  on disk:      {code} bytes per code, {payment} bytes per payment");
+    }
+    if r.errors.is_empty() {
+        println!("  errors:       none");
+    } else {
+        println!("  errors:       {:?}", r.errors);
+    }
+}
+
+/// The size of the store's files (the database, its WAL and shared memory).
+fn store_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("smartcode.sqlite3"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// In process: the store and the ledger, no HTTP.
+
+async fn in_process(args: &BenchArgs) -> Result<Report> {
+    let temporary = tempfile::tempdir()?;
+    let dir = args.data.clone().unwrap_or_else(|| temporary.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<EmbeddedStore> =
+        Arc::new(EmbeddedStore::open(&dir, clock).map_err(|e| anyhow!("opening the store: {e}"))?);
+    let key = BrokerKey::generate();
+    let currency = Currency::parse("USD").map_err(|e| anyhow!("{e}"))?;
+    eprintln!("creating {} payers and {} payees…", args.payers, args.payees);
+    let payers = issue_in_process(&store, &key, currency, args.payers).await?;
+    let sellers = issue_in_process(&store, &key, currency, args.payees).await?;
+    let mut payees = Vec::with_capacity(sellers.len());
+    for seller in &sellers {
+        let code = PublicCode::generate();
+        let command = LedgerCommand::CreatePublicChild {
+            parent: Credential::new(*seller, false),
+            code: code.clone(),
+            label: None,
+            profile: Default::default(),
+            under: None,
+        };
+        write(&store, command).await?;
+        payees.push(code);
+    }
+    let bytes_before = store_bytes(&dir);
+    let commits_before = store.stats();
+    let tally = Arc::new(Tally::default());
+    let payers = Arc::new(payers);
+    let payees = Arc::new(payees);
+    let amount = Amount::from_units(1).map_err(|e| anyhow!("{e:?}"))?;
+    let hot = args.hot;
+    let connections = args.connections;
+    let elapsed = run_for(args, tally.clone(), |index, stop| {
+        let (store, tally, payers, payees) = (store.clone(), tally.clone(), payers.clone(), payees.clone());
+        async move {
+            let mut turn = index;
+            while !stop.load(Ordering::Relaxed) {
+                let payer = payers[turn % payers.len()];
+                let payee = if hot {
+                    payees[0].clone()
+                } else {
+                    payees[turn % payees.len()].clone()
+                };
+                turn += connections;
+                let order = PaymentOrder {
+                    payer: Credential::new(payer, false),
+                    payee,
+                    amount,
+                    currency: None,
+                    memo: None,
+                    category: None,
+                    item: None,
+                };
+                let started = Instant::now();
+                let result = write(&store, LedgerCommand::Pay(order))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                tally.record(started, result);
+            }
+        }
+    })
+    .await;
+    let commits = store.stats().since(&commits_before);
+    let mut report = summarize(args, "in-process", "embedded".into(), &tally, elapsed);
+    report.payments_per_commit = commits.commands_per_commit();
+    let grown = store_bytes(&dir).saturating_sub(bytes_before);
+    report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
+    report.bytes_on_disk_per_code = Some(bytes_before / (args.payers + 2 * args.payees) as u64);
+    store.close();
+    Ok(report)
+}
+
+async fn write(store: &EmbeddedStore, command: LedgerCommand) -> Result<Outcome> {
+    match answer(store.write(WriteRequest {
+        command,
+        idempotency: None,
+    }))
+    .await
+    {
+        Ok(Written::Done(outcome)) => Ok(outcome),
+        Ok(Written::Replayed(_)) => Err(anyhow!("unexpected replay")),
+        Err(error) => Err(anyhow!("{error}")),
+    }
+}
+
+async fn issue_in_process(
+    store: &EmbeddedStore,
+    key: &BrokerKey,
+    currency: Currency,
+    count: usize,
+) -> Result<Vec<CodeHash>> {
+    let amount = Amount::parse("1000").map_err(|e| anyhow!("{e}"))?;
+    let mut pending = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let hash = key.hash_code(&SecretCode::generate());
+        hashes.push(hash);
+        pending.push(store.write(WriteRequest {
+            command: LedgerCommand::Issue {
+                hash,
+                amount,
+                currency,
+                label: None,
+            },
+            idempotency: None,
+        }));
+    }
+    for answer_of in pending {
+        answer(answer_of).await.map_err(|e| anyhow!("issuing a code: {e}"))?;
+    }
+    Ok(hashes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over HTTP.
+
+/// A broker this command started, stopped when dropped.
+struct OwnBroker {
+    process: Child,
+    base: String,
+    data: PathBuf,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.process.id().to_string())
+            .status();
+        let _ = self.process.wait();
+    }
+}
+
+fn start_broker(data: Option<PathBuf>) -> Result<OwnBroker> {
+    let temporary = if data.is_none() {
+        Some(tempfile::tempdir()?)
+    } else {
+        None
+    };
+    let data = data.unwrap_or_else(|| temporary.as_ref().expect("made above").path().join("data"));
+    let mut process = Command::new(std::env::current_exe()?)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("SMARTCODE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting a broker")?;
+    let stdout = process.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().ok_or_else(|| anyhow!("the broker printed nothing"))??;
+    let base = first.rsplit(' ').next().unwrap_or_default().to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Ok(OwnBroker {
+        process,
+        base,
+        data,
+        _temporary: temporary,
+    })
+}
+
+async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String>) -> Result<Report> {
+    let own = if args.remote {
+        None
+    } else {
+        Some(start_broker(args.data.clone())?)
+    };
+    let (base, token) = match &own {
+        Some(own) => {
+            let token = std::fs::read_to_string(own.data.join(crate::serve::OPERATOR_TOKEN_FILE))?;
+            (own.base.clone(), token.trim().to_owned())
+        }
+        None => (
+            broker.trim_end_matches('/').to_owned(),
+            operator_token.ok_or_else(|| anyhow!("--remote needs the operator token"))?,
+        ),
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .tcp_nodelay(true)
+        .build()?;
+    eprintln!("creating {} payers and {} payees at {base}…", args.payers, args.payees);
+    let payers = issue_http(&http, &base, &token, args.payers, args.connections).await?;
+    let sellers = issue_http(&http, &base, &token, args.payees, args.connections).await?;
+    let mut payees = Vec::with_capacity(sellers.len());
+    for seller in &sellers {
+        let created: serde_json::Value = http
+            .post(format!("{base}/v1/me/children"))
+            .header("Authorization", format!("Code {seller}"))
+            .json(&serde_json::json!({ "kind": "public" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        payees.push(created["public_code"].as_str().unwrap_or_default().to_owned());
+    }
+    let metrics_before = commit_metrics(&http, &base).await;
+    let bytes_before = own.as_ref().map(|o| store_bytes(&o.data));
+    let tally = Arc::new(Tally::default());
+    let payers = Arc::new(payers);
+    let payees = Arc::new(payees);
+    let hot = args.hot;
+    let connections = args.connections;
+    let url = Arc::new(format!("{base}/v1/payments"));
+    let elapsed = run_for(args, tally.clone(), |index, stop| {
+        let (http, tally, payers, payees, url) =
+            (http.clone(), tally.clone(), payers.clone(), payees.clone(), url.clone());
+        async move {
+            let mut turn = index;
+            while !stop.load(Ordering::Relaxed) {
+                let payer = &payers[turn % payers.len()];
+                let payee = if hot { &payees[0] } else { &payees[turn % payees.len()] };
+                turn += connections;
+                let body = format!(r#"{{"code":"{payer}","payee":"{payee}","amount":"0.000001"}}"#);
+                let started = Instant::now();
+                let result = match http
+                    .post(url.as_str())
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status().as_u16() == 201 => {
+                        let _ = response.bytes().await;
+                        Ok(())
+                    }
+                    Ok(response) => {
+                        let problem: serde_json::Value = response.json().await.unwrap_or_default();
+                        Err(problem["code"].as_str().unwrap_or("unreadable").to_owned())
+                    }
+                    Err(_) => Err("transport".to_owned()),
+                };
+                tally.record(started, result);
+            }
+        }
+    })
+    .await;
+    let metrics_after = commit_metrics(&http, &base).await;
+    let store = broker_store(&http, &base).await;
+    let mut report = summarize(args, "http", store, &tally, elapsed);
+    if let (Some((commits_0, commands_0)), Some((commits_1, commands_1))) = (metrics_before, metrics_after) {
+        let commits = commits_1.saturating_sub(commits_0);
+        if commits > 0 {
+            report.payments_per_commit = Some(commands_1.saturating_sub(commands_0) as f64 / commits as f64);
+        }
+    }
+    if let (Some(own), Some(before)) = (&own, bytes_before) {
+        let grown = store_bytes(&own.data).saturating_sub(before);
+        report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
+        report.bytes_on_disk_per_code = Some(before / (args.payers + 2 * args.payees) as u64);
+    }
+    Ok(report)
+}
+
+async fn issue_http(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    count: usize,
+    parallel: usize,
+) -> Result<Vec<String>> {
+    let mut codes = Vec::with_capacity(count);
+    let mut remaining = count;
+    while remaining > 0 {
+        let wave = remaining.min(parallel.max(1));
+        remaining -= wave;
+        let requests = (0..wave).map(|_| async {
+            let issued: serde_json::Value = http
+                .post(format!("{base}/v1/admin/codes"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "amount": "1000", "currency": "USD" }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            Ok::<_, anyhow::Error>(issued["code"].as_str().unwrap_or_default().to_owned())
+        });
+        for code in futures::future::join_all(requests).await {
+            codes.push(code?);
+        }
+    }
+    Ok(codes)
+}
+
+/// `(commits, commands)` from the broker's `/metrics`, if it reports them.
+async fn commit_metrics(http: &reqwest::Client, base: &str) -> Option<(u64, u64)> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((
+        value("smartcode_store_commits_total")?,
+        value("smartcode_store_commands_total")?,
+    ))
+}
+
+async fn broker_store(http: &reqwest::Client, base: &str) -> String {
+    let meta: Option<serde_json::Value> = async {
+        http.get(format!("{base}/.well-known/smartcode"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+    .await;
+    meta.and_then(|m| m["store"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}

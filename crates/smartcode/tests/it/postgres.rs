@@ -1,0 +1,351 @@
+//! PostgreSQL: the whole suite again on it, and what only several broker processes sharing one
+//! database can show — a code issued on one works on the other, idempotency keys replay across
+//! them, contention on a hot payee stays exact, a killed process loses nothing acknowledged, and
+//! background work happens once.
+//!
+//! Without a database these tests say loudly that they skipped; under `CI=true` they fail instead.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use smartcode_store::testing::{postgres_available, TestSchema};
+
+use crate::harness::{on_postgres, Auth, TestBroker, STORE_VAR};
+
+/// Runs this test binary again with every broker on PostgreSQL. The browser tests (the pages do
+/// not touch the store themselves) and the benchmark (which starts its own embedded broker) stay
+/// out of the second run.
+#[test]
+fn the_whole_suite_passes_on_postgresql() {
+    if on_postgres() || !postgres_available() {
+        return;
+    }
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .env(STORE_VAR, "postgres")
+        .args([
+            "--skip",
+            "web::",
+            "--skip",
+            "bench_measures",
+            "--skip",
+            "postgres::",
+            "--test-threads",
+            "6",
+        ])
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the suite failed on PostgreSQL:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = stdout.lines().rfind(|l| l.starts_with("test result:")).unwrap_or("");
+    eprintln!("on PostgreSQL: {summary}");
+}
+
+/// Two broker processes on one database, with one broker key and one operator token.
+struct Pair {
+    a: TestBroker,
+    b: TestBroker,
+    _dirs: tempfile::TempDir,
+}
+
+async fn pair() -> Option<Pair> {
+    if on_postgres() {
+        return None;
+    }
+    let schema = Arc::new(TestSchema::create()?);
+    let dirs = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (dirs.path().join("a"), dirs.path().join("b"));
+    let a = TestBroker::start_on(&data_a, Some(schema.clone())).await;
+    share_secrets(&data_a, &data_b);
+    let b = TestBroker::start_on(&data_b, Some(schema)).await;
+    Some(Pair { a, b, _dirs: dirs })
+}
+
+/// What README.md tells operators: every process gets the same broker key and operator token.
+fn share_secrets(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in ["broker-key", "operator-token"] {
+        std::fs::copy(from.join(file), to.join(file)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn two_processes_are_one_broker() {
+    let Some(pair) = pair().await else { return };
+    let (a, b) = (&pair.a, &pair.b);
+    let (code, id) = a.issue("5", "USD").await;
+    let me = b.get("/v1/me", Auth::Code(&code)).await.expect(200);
+    assert_eq!(
+        me.body["id"],
+        id.as_str(),
+        "a code issued on one process works on the other at once"
+    );
+
+    // An idempotency key used on one process replays on the other.
+    let (seller, _) = b.issue("1", "USD").await;
+    let (shop, _) = b.public_child(&seller).await;
+    let body = json!({ "code": code, "payee": shop, "amount": "0.75" });
+    let key = [("Idempotency-Key", "order-1")];
+    let first = a
+        .call_with(Method::POST, "/v1/payments", Auth::None, Some(body.clone()), &key)
+        .await
+        .expect(201);
+    let again = b
+        .call_with(Method::POST, "/v1/payments", Auth::None, Some(body), &key)
+        .await
+        .expect(201);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["receipt"]["id"], first.body["receipt"]["id"]);
+    assert_eq!(b.balance(&code).await, "4.25");
+    assert_eq!(a.balance(&seller).await, "1.75");
+    let receipt = format!("/v1/receipts/{}", first.body["receipt"]["id"].as_str().unwrap());
+    b.get(&receipt, Auth::None).await.expect(200);
+    let metadata = a.get("/.well-known/smartcode", Auth::None).await.expect(200);
+    assert_eq!(metadata.body["store"], "postgres");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_payments_through_two_processes_into_one_hot_payee_land_exactly_once() {
+    const PAYERS: usize = 40;
+    const PAYMENTS_EACH: usize = 10;
+    let Some(pair) = pair().await else { return };
+    let (seller, _) = pair.a.issue("0.01", "USD").await;
+    let (shop, _) = pair.a.public_child(&seller).await;
+    let mut payers = Vec::new();
+    for _ in 0..PAYERS {
+        payers.push(pair.b.issue("1", "USD").await.0);
+    }
+    let mut tasks = Vec::new();
+    for (index, payer) in payers.iter().enumerate() {
+        // Half the clients talk to each process.
+        let base = if index % 2 == 0 {
+            pair.a.base.clone()
+        } else {
+            pair.b.base.clone()
+        };
+        let (payer, shop) = (payer.clone(), shop.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut receipts = Vec::new();
+            for _ in 0..PAYMENTS_EACH {
+                let response = client
+                    .post(format!("{base}/v1/payments"))
+                    .json(&json!({ "code": payer, "payee": shop, "amount": "0.01" }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(status, 201, "no payment is refused or fails under contention: {body}");
+                receipts.push(body["receipt"]["id"].as_str().unwrap().to_owned());
+            }
+            receipts
+        }));
+    }
+    let mut receipts = Vec::new();
+    for task in tasks {
+        receipts.extend(task.await.unwrap());
+    }
+    receipts.sort();
+    receipts.dedup();
+    assert_eq!(receipts.len(), PAYERS * PAYMENTS_EACH, "every receipt is distinct");
+    assert_eq!(pair.a.balance(&seller).await, "4.01", "all 400 cents arrived, once");
+    for payer in &payers {
+        assert_eq!(pair.b.balance(payer).await, "0.90");
+    }
+    pair.a.assert_ledger_ok().await;
+    pair.b.assert_ledger_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_of_one_process_loses_no_acknowledged_payment() {
+    const PAYERS: usize = 6;
+    let Some(mut pair) = pair().await else { return };
+    let (seller, _) = pair.a.issue("0.01", "USD").await;
+    let (shop, _) = pair.a.public_child(&seller).await;
+    let mut payers = Vec::new();
+    for _ in 0..PAYERS {
+        payers.push(pair.a.issue("100", "USD").await.0);
+    }
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (index, payer) in payers.iter().enumerate() {
+        let base = if index % 2 == 0 {
+            pair.a.base.clone()
+        } else {
+            pair.b.base.clone()
+        };
+        let (payer, shop, stop, acknowledged) = (payer.clone(), shop.clone(), stop.clone(), acknowledged.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while !stop.load(Ordering::SeqCst) {
+                let sent = client
+                    .post(format!("{base}/v1/payments"))
+                    .json(&json!({ "code": payer, "payee": shop, "amount": "0.01" }))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                if response.status() != 201 {
+                    break;
+                }
+                let Ok(reply) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push(reply["receipt"]["id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    pair.a.kill_hard();
+    // The other process keeps serving.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let survivor = pair.b.get("/healthz", Auth::None).await;
+    assert_eq!(survivor.status, 200);
+    // The killed process restarts cleanly on the same database.
+    let schema = pair.a.database.clone();
+    let restarted = TestBroker::start_on(&pair.a.data.clone(), schema).await;
+    let receipts = acknowledged.lock().unwrap().clone();
+    assert!(
+        receipts.len() > PAYERS,
+        "payments flowed ({} acknowledged)",
+        receipts.len()
+    );
+    for id in &receipts {
+        restarted
+            .get(&format!("/v1/receipts/{id}"), Auth::None)
+            .await
+            .expect(200);
+    }
+    let landed_cents = (micro(&restarted.balance(&seller).await) - micro("0.01")) / 10_000;
+    assert!(landed_cents as usize >= receipts.len());
+    let mut paid = 0;
+    for payer in &payers {
+        paid += micro("100") - micro(&pair.b.balance(payer).await);
+    }
+    assert_eq!(
+        paid / 10_000,
+        landed_cents,
+        "what left the payers is what reached the seller"
+    );
+    restarted.assert_ledger_ok().await;
+    pair.b.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn an_expiry_reverts_once_with_two_processes_sweeping() {
+    let Some(pair) = pair().await else { return };
+    let (parent, _) = pair.a.issue("10", "USD").await;
+    let child = pair
+        .a
+        .post(
+            "/v1/me/children",
+            Auth::Code(&parent),
+            json!({ "amount": "3", "expires_in_seconds": 60 }),
+        )
+        .await
+        .expect(201);
+    let child_code = child.body["code"].as_str().unwrap().to_owned();
+    // Each process keeps its own test clock: move both past the expiry.
+    for broker in [&pair.a, &pair.b] {
+        broker
+            .post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": 61 }))
+            .await
+            .expect(200);
+    }
+    let mut balance = String::new();
+    for _ in 0..50 {
+        balance = pair.b.balance(&parent).await;
+        if balance == "10.00" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(balance, "10.00", "the child's value came back");
+    // Both sweepers have had time to run again: still exactly one revert.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let history = pair.a.get("/v1/me/transactions", Auth::Code(&parent)).await.expect(200);
+    let reverts = history.body["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "revert")
+        .count();
+    assert_eq!(reverts, 1);
+    assert_eq!(pair.a.balance(&parent).await, "10.00");
+    let me = pair.b.get("/v1/me", Auth::Code(&child_code)).await.expect(200);
+    assert_eq!(me.body["status"], "expired");
+    pair.b
+        .post("/v1/me/children", Auth::Code(&child_code), json!({ "kind": "public" }))
+        .await
+        .refused(410, "expired");
+    pair.a.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn pg_dump_holds_no_secret_code_and_no_pin() {
+    if on_postgres() {
+        return;
+    }
+    let Some(schema) = TestSchema::create() else { return };
+    let schema = Arc::new(schema);
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start_on(&dir.path().join("data"), Some(schema.clone())).await;
+    let (code, _) = broker.issue("5", "USD").await;
+    broker
+        .put("/v1/me/pin", Auth::Code(&code), json!({ "pin": "73915" }))
+        .await
+        .expect(200);
+    let child = broker
+        .call_with(
+            Method::POST,
+            "/v1/me/children",
+            Auth::Code(&code),
+            Some(json!({ "amount": "1" })),
+            &[("Smartcode-Pin", "73915"), ("Idempotency-Key", "child-1")],
+        )
+        .await
+        .expect(201);
+    let child_code = child.body["code"].as_str().unwrap().to_owned();
+    let dump = Command::new("pg_dump")
+        .arg("--schema")
+        .arg(schema.name())
+        .arg(smartcode_store::testing::test_postgres_url())
+        .output()
+        .expect("pg_dump runs");
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let text = String::from_utf8_lossy(&dump.stdout).to_uppercase();
+    assert!(text.contains("CREATE TABLE"), "the dump holds the schema");
+    for secret in [&code, &child_code] {
+        let plain = secret.replace('-', "");
+        assert!(
+            !text.contains(&plain) && !text.contains(secret.as_str()),
+            "a code is in the dump"
+        );
+    }
+    assert!(!text.contains("73915"), "the PIN is in the dump");
+    drop(broker);
+}
+
+fn micro(amount: &str) -> i64 {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    let fraction = format!("{fraction:0<6}");
+    whole.parse::<i64>().unwrap() * 1_000_000 + fraction.parse::<i64>().unwrap()
+}
