@@ -54,6 +54,9 @@ pub struct BenchArgs {
     /// Benchmark the broker at --broker instead of starting one (needs the operator token).
     #[arg(long)]
     pub remote: bool,
+    /// Start the broker on this PostgreSQL database instead of the embedded store.
+    #[arg(long, conflicts_with_all = ["remote", "in_process"])]
+    pub database: Option<String>,
 }
 
 /// What a run measured.
@@ -381,16 +384,19 @@ impl Drop for OwnBroker {
     }
 }
 
-fn start_broker(data: Option<PathBuf>) -> Result<OwnBroker> {
+fn start_broker(data: Option<PathBuf>, database: Option<&str>) -> Result<OwnBroker> {
     let temporary = if data.is_none() {
         Some(tempfile::tempdir()?)
     } else {
         None
     };
     let data = data.unwrap_or_else(|| temporary.as_ref().expect("made above").path().join("data"));
-    let mut process = Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(&data);
+    if let Some(url) = database {
+        command.arg("--database").arg(url);
+    }
+    let mut process = command
         .env("SMARTCODE_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -412,7 +418,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
     let own = if args.remote {
         None
     } else {
-        Some(start_broker(args.data.clone())?)
+        Some(start_broker(args.data.clone(), args.database.as_deref())?)
     };
     let (base, token) = match &own {
         Some(own) => {
@@ -494,7 +500,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
             report.payments_per_commit = Some(commands_1.saturating_sub(commands_0) as f64 / commits as f64);
         }
     }
-    if let (Some(own), Some(before)) = (&own, bytes_before) {
+    if let (Some(own), Some(before), None) = (&own, bytes_before, &args.database) {
         let grown = store_bytes(&own.data).saturating_sub(before);
         report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
         report.bytes_on_disk_per_code = Some(before / (args.payers + 2 * args.payees) as u64);

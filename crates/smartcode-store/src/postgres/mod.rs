@@ -1,6 +1,7 @@
 //! The PostgreSQL store, for operators who outgrow one machine: several broker processes, on
-//! several machines, share one database. It keeps the embedded store's shape — one writer thread
-//! per process that commits many commands at once (group commit), reader threads with their own
+//! several machines, share one database. It keeps the embedded store's shape — writer threads
+//! that each commit many commands at once (group commit; [`WRITER_CONNECTIONS`] per process,
+//! coordinating like separate processes), reader threads with their own
 //! connections, a sweep for expiries — and adds what sharing the database takes.
 //!
 //! # Durability
@@ -97,6 +98,10 @@ pub use self::schema::latest_version;
 use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX, SWEEP_INTERVAL_MS};
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
+/// Writer threads, each with its own connection, taking batches in turn. Each statement waits on
+/// the network, so while one writer waits for its COMMIT the others run theirs; they coordinate
+/// exactly as separate broker processes do (row locks in key order, checks, retries).
+pub const WRITER_CONNECTIONS: usize = 4;
 /// Reader threads, each with its own connection. More than the embedded store's: a remote
 /// database makes each read wait on the network, not on this machine's cores.
 pub const READER_CONNECTIONS: usize = 4;
@@ -160,7 +165,9 @@ impl PostgresStore {
         drop(setup);
 
         // Every connection first, so that a failure leaves no thread behind.
-        let writer_conn = connect(&config, &location)?;
+        let writer_conns = (0..WRITER_CONNECTIONS)
+            .map(|_| connect(&config, &location))
+            .collect::<Result<Vec<_>, _>>()?;
         let reader_conns = (0..READER_CONNECTIONS)
             .map(|_| connect(&config, &location))
             .collect::<Result<Vec<_>, _>>()?;
@@ -171,16 +178,19 @@ impl PostgresStore {
         let mut threads = Vec::new();
 
         let counters = Arc::new(StatCounters::default());
-        let writer = Writer {
-            conn: Some(writer_conn),
-            config: config.clone(),
-            scope,
-            counters: counters.clone(),
-        };
-        let writer_clock = clock.clone();
-        threads.push(spawn("smartcode-pg-writer", move || {
-            write_loop(writer, write_receiver, writer_clock)
-        }));
+        let write_receiver = Arc::new(Mutex::new(write_receiver));
+        for (index, conn) in writer_conns.into_iter().enumerate() {
+            let writer = Writer {
+                conn: Some(conn),
+                config: config.clone(),
+                scope,
+                counters: counters.clone(),
+            };
+            let (receiver, writer_clock) = (write_receiver.clone(), clock.clone());
+            threads.push(spawn(&format!("smartcode-pg-writer-{index}"), move || {
+                write_loop(writer, receiver, writer_clock)
+            }));
+        }
 
         let read_receiver = Arc::new(Mutex::new(read_receiver));
         for (index, conn) in reader_conns.into_iter().enumerate() {
@@ -383,16 +393,22 @@ impl Writer {
     }
 }
 
-fn write_loop(mut writer: Writer, receiver: Receiver<WriteJob>, clock: Arc<dyn Clock>) {
+fn write_loop(mut writer: Writer, receiver: Arc<Mutex<Receiver<WriteJob>>>, clock: Arc<dyn Clock>) {
     let mut last_purge = Instant::now();
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH_COMMANDS_MAX {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    loop {
+        // One writer at a time takes a batch; the others commit theirs meanwhile.
+        let batch = {
+            let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Ok(first) = receiver.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < BATCH_COMMANDS_MAX {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         let purge = last_purge.elapsed() >= Duration::from_secs(3600);
         if purge {
             last_purge = Instant::now();
