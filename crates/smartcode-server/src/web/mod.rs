@@ -84,6 +84,8 @@ pub async fn security_headers(mut response: Response) -> Response {
 // Plumbing: forms, CSRF, sessions, and calling the API's handlers.
 
 type Fields = HashMap<String, String>;
+/// A form as axum hands it over: a body that is not a form becomes an empty one in [`form_of`].
+type FormInput = Result<Form<Fields>, axum::extract::rejection::FormRejection>;
 
 /// A submitted form; a body that is not a form is treated as an empty one (and fails its CSRF check).
 struct WebForm(Fields);
@@ -135,7 +137,7 @@ impl WebForm {
     }
 }
 
-fn form_of(form: Result<Form<Fields>, axum::extract::rejection::FormRejection>) -> WebForm {
+fn form_of(form: FormInput) -> WebForm {
     WebForm(form.map(|Form(fields)| fields).unwrap_or_default())
 }
 
@@ -271,12 +273,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     page(StatusCode::OK, &csrf, pages::home(&state.config.name, &csrf, None))
 }
 
-async fn enter(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     if !session::csrf_valid(&state.keys, &headers, form.get("csrf").unwrap_or("")) {
         return csrf_refused(&state, &headers);
@@ -327,11 +324,7 @@ async fn enter(
     redirect_with_cookie("/me", &cookie)
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn logout(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     if !session::csrf_valid(&state.keys, &headers, form.get("csrf").unwrap_or("")) {
         return csrf_refused(&state, &headers);
@@ -446,12 +439,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
     })
 }
 
-async fn new_child(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn new_child(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
@@ -547,30 +535,57 @@ fn profile_body(form: &WebForm) -> Value {
     })
 }
 
-async fn fund_child(
-    State(state): State<AppState>,
+/// Runs one control-center form that maps to one API call: checks the CSRF token and the session,
+/// lets `call` build and make the API request, then goes back to the control center with the
+/// notice `done` writes from the answer (or the refusal).
+async fn center_form<Fut>(
+    state: AppState,
     caller: Caller,
     headers: HeaderMap,
-    Segment(id): Segment,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+    form: FormInput,
+    call: impl FnOnce(AppState, Holder, HeaderMap, &WebForm) -> Fut,
+    done: impl FnOnce(&Value) -> String,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let body = json_body(json!({ "amount": form.get("amount").unwrap_or("") }));
     let api_headers = form.api_headers(holder.pin.as_ref());
-    let result =
-        answer_json(routes::fund_child(State(state.clone()), holder, Segment(id), api_headers, body).await).await;
-    let notice = result.map(|v| {
+    let result = answer_json(call(state.clone(), holder, api_headers, &form).await).await;
+    back_to_me(&state, &current, None, result.map(|value| done(&value)))
+}
+
+/// `{"amount": "2.50", "currency": "USD"}` as `2.50 USD`.
+fn money_text(money: &Value) -> String {
+    format!(
+        "{} {}",
+        money["amount"].as_str().unwrap_or(""),
+        money["currency"].as_str().unwrap_or("")
+    )
+}
+
+async fn fund_child(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Segment(id): Segment,
+    form: FormInput,
+) -> Response {
+    let call = |state, holder, api_headers, form: &WebForm| {
+        let body = json_body(json!({ "amount": form.get("amount").unwrap_or("") }));
+        routes::fund_child(State(state), holder, Segment(id), api_headers, body)
+    };
+    let done = |v: &Value| {
         format!(
-            "Moved into the child; it now holds {} {}.",
-            v["child"]["balance"]["amount"].as_str().unwrap_or(""),
-            v["child"]["balance"]["currency"].as_str().unwrap_or("")
+            "Moved into the child; it now holds {}.",
+            money_text(&v["child"]["balance"])
         )
-    });
-    back_to_me(&state, &current, None, notice)
+    };
+    center_form(state, caller, headers, form, call, done).await
 }
 
 async fn cancel_child(
@@ -578,34 +593,19 @@ async fn cancel_child(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
+    form: FormInput,
 ) -> Response {
-    let form = form_of(form);
-    let (current, holder) = match code_form(&state, &headers, &form, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let call = |state, holder, api_headers, _: &WebForm| {
+        routes::cancel_child(State(state), holder, Segment(id), api_headers, json_body(json!({})))
     };
-    let api_headers = form.api_headers(holder.pin.as_ref());
-    let result = answer_json(
-        routes::cancel_child(
-            State(state.clone()),
-            holder,
-            Segment(id),
-            api_headers,
-            json_body(json!({})),
-        )
-        .await,
-    )
-    .await;
-    let notice = result.map(|v| {
+    let done = |v: &Value| {
         format!(
-            "Cancelled {} code(s) and took back {} {}.",
+            "Cancelled {} code(s) and took back {}.",
             v["codes_cancelled"],
-            v["reclaimed"]["amount"].as_str().unwrap_or(""),
-            v["reclaimed"]["currency"].as_str().unwrap_or("")
+            money_text(&v["reclaimed"])
         )
-    });
-    back_to_me(&state, &current, None, notice)
+    };
+    center_form(state, caller, headers, form, call, done).await
 }
 
 async fn unlock_child(
@@ -613,31 +613,15 @@ async fn unlock_child(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
+    form: FormInput,
 ) -> Response {
-    let form = form_of(form);
-    let (current, holder) = match code_form(&state, &headers, &form, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let call = |state, holder, api_headers, _: &WebForm| {
+        routes::unlock_child(State(state), holder, Segment(id), api_headers, json_body(json!({})))
     };
-    let api_headers = form.api_headers(holder.pin.as_ref());
-    let result = answer_json(
-        routes::unlock_child(
-            State(state.clone()),
-            holder,
-            Segment(id),
-            api_headers,
-            json_body(json!({})),
-        )
-        .await,
-    )
-    .await;
-    back_to_me(
-        &state,
-        &current,
-        None,
-        result.map(|_| "The child works again.".to_owned()),
-    )
+    center_form(state, caller, headers, form, call, |_| {
+        "The child works again.".to_owned()
+    })
+    .await
 }
 
 async fn child_profile(
@@ -645,49 +629,27 @@ async fn child_profile(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
+    form: FormInput,
 ) -> Response {
-    let form = form_of(form);
-    let (current, holder) = match code_form(&state, &headers, &form, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let call = |state, holder, api_headers, form: &WebForm| {
+        let body = json_body(profile_body(form));
+        routes::set_child_profile(State(state), holder, Segment(id), api_headers, body)
     };
-    let api_headers = form.api_headers(holder.pin.as_ref());
-    let body = json_body(profile_body(&form));
-    let result =
-        answer_json(routes::set_child_profile(State(state.clone()), holder, Segment(id), api_headers, body).await)
-            .await;
-    back_to_me(&state, &current, None, result.map(|_| "Profile saved.".to_owned()))
+    center_form(state, caller, headers, form, call, |_| "Profile saved.".to_owned()).await
 }
 
-async fn own_profile(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let form = form_of(form);
-    let (current, holder) = match code_form(&state, &headers, &form, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
+async fn own_profile(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
+    let call = |state, holder, api_headers, form: &WebForm| {
+        let body = json_body(profile_body(form));
+        routes::set_own_profile(State(state), holder, api_headers, body)
     };
-    let api_headers = form.api_headers(holder.pin.as_ref());
-    let body = json_body(profile_body(&form));
-    let result = answer_json(routes::set_own_profile(State(state.clone()), holder, api_headers, body).await).await;
-    back_to_me(
-        &state,
-        &current,
-        None,
-        result.map(|_| "Your profile is saved.".to_owned()),
-    )
+    center_form(state, caller, headers, form, call, |_| {
+        "Your profile is saved.".to_owned()
+    })
+    .await
 }
 
-async fn pin(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn pin(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
@@ -717,12 +679,7 @@ async fn pin(
     back_to_me(&state, &current, None, result.map(|_| done.to_owned()))
 }
 
-async fn rekey(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn rekey(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
@@ -835,7 +792,7 @@ async fn public_pay(
     caller: Caller,
     headers: HeaderMap,
     Segment(text): Segment,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
+    form: FormInput,
 ) -> Response {
     let form = form_of(form);
     if !session::csrf_valid(&state.keys, &headers, form.get("csrf").unwrap_or("")) {
@@ -891,11 +848,7 @@ async fn operator_console(State(state): State<AppState>, headers: HeaderMap) -> 
     )
 }
 
-async fn operator_login(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn operator_login(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     if !session::csrf_valid(&state.keys, &headers, form.get("csrf").unwrap_or("")) {
         return csrf_refused(&state, &headers);
@@ -937,11 +890,7 @@ fn back_to_console(
     Redirect::to("/operator").into_response()
 }
 
-async fn operator_issue(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn operator_issue(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     let current = match operator_form(&state, &headers, &form) {
         Ok(current) => current,
@@ -973,11 +922,7 @@ async fn operator_issue(
     }
 }
 
-async fn operator_deposit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
-) -> Response {
+async fn operator_deposit(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
     let form = form_of(form);
     let current = match operator_form(&state, &headers, &form) {
         Ok(current) => current,
