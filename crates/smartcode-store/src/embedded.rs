@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,8 +17,8 @@ use smartcode_core::clock::{Clock, Timestamp};
 use smartcode_core::error::{OpError, StorageFailure};
 use smartcode_core::ledger::{self, Command, Outcome, Query, QueryOutcome};
 use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
-use tokio::sync::oneshot;
 
+use crate::jobs::{enqueue_read, enqueue_write, Queue, ReadJob, WriteJob};
 use crate::schema::{latest_version, MIGRATIONS};
 use crate::sqlite::{failure, SqliteLedger};
 use crate::{Pending, StatCounters, Store, StoreStats, StoredResponse, WriteRequest, Written};
@@ -40,23 +40,9 @@ pub const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "smartcode.sqlite3";
 
-enum WriteJob {
-    Request {
-        request: WriteRequest,
-        reply: oneshot::Sender<Result<Written, OpError>>,
-    },
-    /// Background upkeep: revert expired codes, forget old idempotency keys.
-    Sweep,
-}
-
-struct ReadJob {
-    query: Query,
-    reply: oneshot::Sender<Result<QueryOutcome, OpError>>,
-}
-
 pub struct EmbeddedStore {
-    writes: Mutex<Option<SyncSender<WriteJob>>>,
-    reads: Mutex<Option<SyncSender<ReadJob>>>,
+    writes: Queue<WriteJob>,
+    reads: Queue<ReadJob>,
     clock: Arc<dyn Clock>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -143,42 +129,13 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .expect("the store can start its threads")
 }
 
-fn overloaded<T>(reply: oneshot::Sender<Result<T, OpError>>) {
-    let _ = reply.send(Err(OpError::Overloaded));
-}
-
 impl Store for EmbeddedStore {
     fn write(&self, request: WriteRequest) -> Pending<Written> {
-        let (reply, pending) = oneshot::channel();
-        let guard = self.writes.lock().expect("writes lock");
-        match guard.as_ref() {
-            None => overloaded(reply),
-            Some(sender) => match sender.try_send(WriteJob::Request { request, reply }) {
-                Ok(()) => {}
-                Err(
-                    TrySendError::Full(WriteJob::Request { reply, .. })
-                    | TrySendError::Disconnected(WriteJob::Request { reply, .. }),
-                ) => overloaded(reply),
-                Err(_) => {}
-            },
-        }
-        pending
+        enqueue_write(&self.writes, request)
     }
 
     fn read(&self, query: Query) -> Pending<QueryOutcome> {
-        let (reply, pending) = oneshot::channel();
-        let guard = self.reads.lock().expect("reads lock");
-        match guard.as_ref() {
-            None => overloaded(reply),
-            Some(sender) => {
-                if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
-                    sender.try_send(ReadJob { query, reply })
-                {
-                    overloaded(job.reply)
-                }
-            }
-        }
-        pending
+        enqueue_read(&self.reads, query)
     }
 
     fn kind(&self) -> &'static str {

@@ -8,6 +8,7 @@
 //! acknowledged only after the commit holding it is on disk.
 
 pub mod embedded;
+mod jobs;
 pub mod postgres;
 mod schema;
 mod sqlite;

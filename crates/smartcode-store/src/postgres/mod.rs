@@ -79,7 +79,7 @@ mod ledger;
 mod schema;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -89,13 +89,13 @@ use smartcode_core::clock::{Clock, Timestamp, MICROS_PER_SECOND};
 use smartcode_core::error::{OpError, StorageFailure};
 use smartcode_core::ledger::{execute, query, Command, Outcome, Query, QueryOutcome};
 use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
-use tokio::sync::oneshot;
 
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
 use self::ledger::{apply_balances, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
 use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX, SWEEP_INTERVAL_MS};
+use crate::jobs::{enqueue_read, enqueue_write, Queue, ReadJob, WriteJob};
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
 /// Writer threads, each with its own connection, taking batches in turn. Each statement waits on
@@ -115,23 +115,9 @@ pub const RECONNECT_WAIT_MS: u64 = 250;
 pub const MIGRATION_LOCK_CLASS: i32 = 0x5343_0001;
 pub const SWEEP_LOCK_CLASS: i32 = 0x5343_0002;
 
-enum WriteJob {
-    Request {
-        request: WriteRequest,
-        reply: oneshot::Sender<Result<Written, OpError>>,
-    },
-    /// Background upkeep: revert expired codes, forget old idempotency keys.
-    Sweep,
-}
-
-struct ReadJob {
-    query: Query,
-    reply: oneshot::Sender<Result<QueryOutcome, OpError>>,
-}
-
 pub struct PostgresStore {
-    writes: Mutex<Option<SyncSender<WriteJob>>>,
-    reads: Mutex<Option<SyncSender<ReadJob>>>,
+    writes: Queue<WriteJob>,
+    reads: Queue<ReadJob>,
     clock: Arc<dyn Clock>,
     stopping: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -248,36 +234,11 @@ impl Drop for PostgresStore {
 
 impl Store for PostgresStore {
     fn write(&self, request: WriteRequest) -> Pending<Written> {
-        let (reply, pending) = oneshot::channel();
-        let guard = self.writes.lock().expect("writes lock");
-        match guard.as_ref() {
-            None => overloaded(reply),
-            Some(sender) => match sender.try_send(WriteJob::Request { request, reply }) {
-                Ok(()) => {}
-                Err(
-                    TrySendError::Full(WriteJob::Request { reply, .. })
-                    | TrySendError::Disconnected(WriteJob::Request { reply, .. }),
-                ) => overloaded(reply),
-                Err(_) => {}
-            },
-        }
-        pending
+        enqueue_write(&self.writes, request)
     }
 
     fn read(&self, query: Query) -> Pending<QueryOutcome> {
-        let (reply, pending) = oneshot::channel();
-        let guard = self.reads.lock().expect("reads lock");
-        match guard.as_ref() {
-            None => overloaded(reply),
-            Some(sender) => {
-                if let Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) =
-                    sender.try_send(ReadJob { query, reply })
-                {
-                    overloaded(job.reply)
-                }
-            }
-        }
-        pending
+        enqueue_read(&self.reads, query)
     }
 
     fn kind(&self) -> &'static str {
@@ -294,10 +255,6 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .name(name.to_owned())
         .spawn(body)
         .expect("the store can start its threads")
-}
-
-fn overloaded<T>(reply: oneshot::Sender<Result<T, OpError>>) {
-    let _ = reply.send(Err(OpError::Overloaded));
 }
 
 fn connect(config: &Config, location: &str) -> Result<Conn, StorageFailure> {
