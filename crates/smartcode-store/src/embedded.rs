@@ -6,10 +6,9 @@
 //! answers every command of the batch. An answer therefore always means "on disk".
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -18,7 +17,7 @@ use smartcode_core::error::{OpError, StorageFailure};
 use smartcode_core::ledger::{self, Command, Outcome, Query, QueryOutcome};
 use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
 
-use crate::jobs::{enqueue_read, enqueue_write, Queue, ReadJob, WriteJob};
+use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
 use crate::schema::{latest_version, MIGRATIONS};
 use crate::sqlite::{failure, SqliteLedger};
 use crate::{Pending, StatCounters, Store, StoreStats, StoredResponse, WriteRequest, Written};
@@ -41,11 +40,8 @@ pub const STATEMENT_CACHE_CAPACITY: usize = 128;
 pub const DATABASE_FILE: &str = "smartcode.sqlite3";
 
 pub struct EmbeddedStore {
-    writes: Queue<WriteJob>,
-    reads: Queue<ReadJob>,
+    workers: Workers,
     clock: Arc<dyn Clock>,
-    stopping: Arc<AtomicBool>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
     path: PathBuf,
     counters: Arc<StatCounters>,
 }
@@ -85,11 +81,13 @@ impl EmbeddedStore {
         }));
 
         Ok(EmbeddedStore {
-            writes: Mutex::new(Some(write_sender)),
-            reads: Mutex::new(Some(read_sender)),
+            workers: Workers {
+                writes: Mutex::new(Some(write_sender)),
+                reads: Mutex::new(Some(read_sender)),
+                stopping,
+                threads: Mutex::new(threads),
+            },
             clock,
-            stopping,
-            threads: Mutex::new(threads),
             path,
             counters,
         })
@@ -106,13 +104,7 @@ impl EmbeddedStore {
     /// Stops taking requests, lets the writer finish and commit what it has queued, and joins
     /// every thread. Called on shutdown; dropping the store does the same.
     pub fn close(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.writes.lock().expect("writes lock").take();
-        self.reads.lock().expect("reads lock").take();
-        let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.workers.close();
     }
 }
 
@@ -122,20 +114,13 @@ impl Drop for EmbeddedStore {
     }
 }
 
-fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(body)
-        .expect("the store can start its threads")
-}
-
 impl Store for EmbeddedStore {
     fn write(&self, request: WriteRequest) -> Pending<Written> {
-        enqueue_write(&self.writes, request)
+        enqueue_write(&self.workers.writes, request)
     }
 
     fn read(&self, query: Query) -> Pending<QueryOutcome> {
-        enqueue_read(&self.reads, query)
+        enqueue_read(&self.workers.reads, query)
     }
 
     fn kind(&self) -> &'static str {
@@ -213,19 +198,6 @@ fn migrate(connection: &Connection) -> Result<(), StorageFailure> {
         tracing::info!(schema.version = version, "store migrated");
     }
     Ok(())
-}
-
-fn sweep_loop(sender: SyncSender<WriteJob>, stopping: Arc<AtomicBool>) {
-    let tick = Duration::from_millis(100);
-    let mut last = Instant::now();
-    while !stopping.load(Ordering::SeqCst) {
-        std::thread::sleep(tick);
-        if last.elapsed() >= Duration::from_millis(SWEEP_INTERVAL_MS) {
-            last = Instant::now();
-            // A full queue means the writer is busy; the next tick will try again.
-            let _ = sender.try_send(WriteJob::Sweep);
-        }
-    }
 }
 
 fn write_loop(connection: Connection, receiver: Receiver<WriteJob>, clock: Arc<dyn Clock>, counters: &StatCounters) {

@@ -1,13 +1,17 @@
 //! The jobs both stores' threads take from their bounded queues, and how a request becomes one:
 //! a full or closed queue answers `overloaded` at once instead of making the caller wait.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use smartcode_core::error::OpError;
 use smartcode_core::ledger::{Query, QueryOutcome};
 use tokio::sync::oneshot;
 
+use crate::embedded::SWEEP_INTERVAL_MS;
 use crate::{Pending, WriteRequest, Written};
 
 pub(crate) enum WriteJob {
@@ -61,4 +65,48 @@ pub(crate) fn enqueue_read(queue: &Queue<ReadJob>, query: Query) -> Pending<Quer
         overloaded(job.reply);
     }
     pending
+}
+
+/// A store's queues and threads: what closing it stops and joins.
+pub(crate) struct Workers {
+    pub writes: Queue<WriteJob>,
+    pub reads: Queue<ReadJob>,
+    pub stopping: Arc<AtomicBool>,
+    pub threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Workers {
+    /// Stops taking requests, lets the writers finish and commit what they have queued, and joins
+    /// every thread.
+    pub fn close(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.writes.lock().expect("writes lock").take();
+        self.reads.lock().expect("reads lock").take();
+        let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub(crate) fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .expect("the store can start its threads")
+}
+
+/// Asks the writers for a sweep (expiry reverts, old idempotency keys) every
+/// [`SWEEP_INTERVAL_MS`], until the store stops.
+pub(crate) fn sweep_loop(sender: SyncSender<WriteJob>, stopping: Arc<AtomicBool>) {
+    let tick = Duration::from_millis(100);
+    let mut last = Instant::now();
+    while !stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        if last.elapsed() >= Duration::from_millis(SWEEP_INTERVAL_MS) {
+            last = Instant::now();
+            // A full queue means the writer is busy; the next tick will try again.
+            let _ = sender.try_send(WriteJob::Sweep);
+        }
+    }
 }

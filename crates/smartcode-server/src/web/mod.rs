@@ -236,8 +236,10 @@ fn code_session(state: &AppState, headers: &HeaderMap, caller: Caller) -> Result
     Ok((current, Holder { hash, pin, caller }))
 }
 
-/// After a form: back to the control center with what happened.
-fn back_to_me(
+/// After a form: back to its page (`/me` or `/operator`) with what happened, and a new code to
+/// show once if there is one.
+fn back_to(
+    page: &str,
     state: &AppState,
     current: &Current,
     reveal: Option<Reveal>,
@@ -251,7 +253,16 @@ fn back_to_me(
         },
     };
     state.sessions.leave(&current.id, reveal, Some(notice));
-    Redirect::to("/me").into_response()
+    Redirect::to(page).into_response()
+}
+
+fn back_to_me(
+    state: &AppState,
+    current: &Current,
+    reveal: Option<Reveal>,
+    notice: Result<String, ApiError>,
+) -> Response {
+    back_to("/me", state, current, reveal, notice)
 }
 
 fn refusal_text(error: &ApiError) -> String {
@@ -879,15 +890,7 @@ fn back_to_console(
     reveal: Option<Reveal>,
     notice: Result<String, ApiError>,
 ) -> Response {
-    let notice = match notice {
-        Ok(text) => Notice { text, is_error: false },
-        Err(error) => Notice {
-            text: refusal_text(&error),
-            is_error: true,
-        },
-    };
-    state.sessions.leave(&current.id, reveal, Some(notice));
-    Redirect::to("/operator").into_response()
+    back_to("/operator", state, current, reveal, notice)
 }
 
 async fn operator_issue(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {

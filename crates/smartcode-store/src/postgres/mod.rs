@@ -78,10 +78,9 @@ mod conn;
 mod ledger;
 mod schema;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use postgres::Config;
@@ -94,8 +93,8 @@ use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
 use self::ledger::{apply_balances, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
-use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX, SWEEP_INTERVAL_MS};
-use crate::jobs::{enqueue_read, enqueue_write, Queue, ReadJob, WriteJob};
+use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX};
+use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
 /// Writer threads, each with its own connection, taking batches in turn. Each statement waits on
@@ -116,11 +115,8 @@ pub const MIGRATION_LOCK_CLASS: i32 = 0x5343_0001;
 pub const SWEEP_LOCK_CLASS: i32 = 0x5343_0002;
 
 pub struct PostgresStore {
-    writes: Queue<WriteJob>,
-    reads: Queue<ReadJob>,
+    workers: Workers,
     clock: Arc<dyn Clock>,
-    stopping: Arc<AtomicBool>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
     location: String,
     counters: Arc<StatCounters>,
 }
@@ -194,11 +190,13 @@ impl PostgresStore {
         tracing::info!(store.location = %location, schema.version = latest_version(), "postgres store opened");
 
         Ok(PostgresStore {
-            writes: Mutex::new(Some(write_sender)),
-            reads: Mutex::new(Some(read_sender)),
+            workers: Workers {
+                writes: Mutex::new(Some(write_sender)),
+                reads: Mutex::new(Some(read_sender)),
+                stopping,
+                threads: Mutex::new(threads),
+            },
             clock,
-            stopping,
-            threads: Mutex::new(threads),
             location,
             counters,
         })
@@ -216,13 +214,7 @@ impl PostgresStore {
     /// Stops taking requests, lets the writer finish and commit what it has queued, and joins
     /// every thread. Called on shutdown; dropping the store does the same.
     pub fn close(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.writes.lock().expect("writes lock").take();
-        self.reads.lock().expect("reads lock").take();
-        let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
-        for thread in threads {
-            let _ = thread.join();
-        }
+        self.workers.close();
     }
 }
 
@@ -234,11 +226,11 @@ impl Drop for PostgresStore {
 
 impl Store for PostgresStore {
     fn write(&self, request: WriteRequest) -> Pending<Written> {
-        enqueue_write(&self.writes, request)
+        enqueue_write(&self.workers.writes, request)
     }
 
     fn read(&self, query: Query) -> Pending<QueryOutcome> {
-        enqueue_read(&self.reads, query)
+        enqueue_read(&self.workers.reads, query)
     }
 
     fn kind(&self) -> &'static str {
@@ -248,13 +240,6 @@ impl Store for PostgresStore {
     fn stats(&self) -> StoreStats {
         self.counters.snapshot()
     }
-}
-
-fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(body)
-        .expect("the store can start its threads")
 }
 
 fn connect(config: &Config, location: &str) -> Result<Conn, StorageFailure> {
@@ -314,19 +299,6 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StorageFailure> {
         tracing::info!(schema.version = version, "store migrated");
     }
     Ok(())
-}
-
-fn sweep_loop(sender: SyncSender<WriteJob>, stopping: Arc<AtomicBool>) {
-    let tick = Duration::from_millis(100);
-    let mut last = Instant::now();
-    while !stopping.load(Ordering::SeqCst) {
-        std::thread::sleep(tick);
-        if last.elapsed() >= Duration::from_millis(SWEEP_INTERVAL_MS) {
-            last = Instant::now();
-            // A full queue means the writer is busy; the next tick will try again.
-            let _ = sender.try_send(WriteJob::Sweep);
-        }
-    }
 }
 
 struct Writer {
