@@ -1,0 +1,267 @@
+//! The embedded writer's memory of codes and accounts, so that a payment reads nothing from SQLite.
+//!
+//! The writer is the only one that ever changes the embedded store, so what it wrote is what the
+//! database holds: [`Cached`] answers the core's lookups of codes (by hash, id or public code) and
+//! balances from memory and writes every change through to SQLite *and* to memory. The other reads
+//! (children, history, expiries) go to SQLite, which always holds every write.
+//!
+//! Two moments make memory and database differ, and both forget instead of repair: a command that
+//! fails is rolled back to its savepoint, so the entries it wrote are dropped ([`WriterCache::forget_command`]);
+//! a commit that fails drops everything ([`WriterCache::clear`]). A dropped entry is read again
+//! from SQLite the next time it is needed.
+//!
+//! Not for the PostgreSQL store: there other processes write too, and only the database knows.
+
+use std::collections::HashMap;
+
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::error::StoreResult;
+use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
+use smartcode_core::model::*;
+use smartcode_core::money::Currency;
+
+/// Codes the writer remembers at most; past this it forgets them all after the batch and starts
+/// again (about 1 KiB each, so at most about 1 GiB).
+pub const CACHE_CODES_MAX: usize = 1_000_000;
+/// Accounts the writer remembers at most, likewise.
+pub const CACHE_ACCOUNTS_MAX: usize = 1_000_000;
+
+struct CachedCode {
+    record: CodeRecord,
+    /// The hash of a secret code, when the writer has seen it (a code read by id comes without).
+    hash: Option<CodeHash>,
+}
+
+/// What the writer remembers between batches.
+#[derive(Default)]
+pub struct WriterCache {
+    codes: HashMap<CodeId, CachedCode>,
+    by_hash: HashMap<CodeHash, CodeId>,
+    by_public: HashMap<PublicCode, CodeId>,
+    accounts: HashMap<AccountKey, AccountState>,
+    /// Codes and accounts written by the current command, to forget if it is rolled back.
+    written_codes: Vec<CodeId>,
+    written_accounts: Vec<AccountKey>,
+}
+
+impl WriterCache {
+    pub fn clear(&mut self) {
+        *self = WriterCache::default();
+    }
+
+    /// A command begins: what it writes is recorded from here on.
+    pub fn begin_command(&mut self) {
+        self.written_codes.clear();
+        self.written_accounts.clear();
+    }
+
+    /// The command was rolled back to its savepoint: forget what it wrote, so memory again agrees
+    /// with SQLite.
+    pub fn forget_command(&mut self) {
+        for id in std::mem::take(&mut self.written_codes) {
+            self.forget_code(&id);
+        }
+        for key in std::mem::take(&mut self.written_accounts) {
+            self.accounts.remove(&key);
+        }
+    }
+
+    /// Forgets everything once it holds more than its bounds; called between batches.
+    pub fn trim(&mut self) {
+        if self.codes.len() > CACHE_CODES_MAX || self.accounts.len() > CACHE_ACCOUNTS_MAX {
+            self.clear();
+        }
+    }
+
+    fn remember(&mut self, record: CodeRecord, hash: Option<CodeHash>) {
+        if let Some(hash) = hash {
+            self.by_hash.insert(hash, record.id.clone());
+        }
+        if let Some(public) = &record.public_code {
+            self.by_public.insert(public.clone(), record.id.clone());
+        }
+        let hash = hash.or_else(|| self.codes.get(&record.id).and_then(|cached| cached.hash));
+        self.codes.insert(record.id.clone(), CachedCode { record, hash });
+    }
+
+    fn forget_code(&mut self, id: &CodeId) {
+        if let Some(cached) = self.codes.remove(id) {
+            if let Some(hash) = cached.hash {
+                self.by_hash.remove(&hash);
+            }
+            if let Some(public) = cached.record.public_code {
+                self.by_public.remove(&public);
+            }
+        }
+    }
+}
+
+/// The core's store traits over `inner`, answered from and written through to `cache`.
+pub struct Cached<'a, L> {
+    pub inner: L,
+    pub cache: &'a mut WriterCache,
+}
+
+impl<L: LedgerTx> Cached<'_, L> {
+    /// Applies `change` to the remembered record of `id` after SQLite took it; a code not in
+    /// memory stays out (it is read from SQLite when needed).
+    fn change_code(&mut self, id: &CodeId, change: impl FnOnce(&mut CachedCode)) {
+        self.cache.written_codes.push(id.clone());
+        if let Some(cached) = self.cache.codes.get_mut(id) {
+            change(cached);
+        }
+    }
+}
+
+impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
+    fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
+        if let Some(cached) = self.cache.by_hash.get(hash).and_then(|id| self.cache.codes.get(id)) {
+            // A rekey leaves the old hash pointing at the code; the code's own hash says.
+            if cached.hash.as_ref() == Some(hash) {
+                return Ok(Some(cached.record.clone()));
+            }
+        }
+        let found = self.inner.code_by_hash(hash)?;
+        if let Some(record) = &found {
+            self.cache.remember(record.clone(), Some(*hash));
+        }
+        Ok(found)
+    }
+
+    fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>> {
+        if let Some(cached) = self.cache.codes.get(id) {
+            return Ok(Some(cached.record.clone()));
+        }
+        let found = self.inner.code_by_id(id)?;
+        if let Some(record) = &found {
+            self.cache.remember(record.clone(), None);
+        }
+        Ok(found)
+    }
+
+    fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>> {
+        if let Some(cached) = self.cache.by_public.get(code).and_then(|id| self.cache.codes.get(id)) {
+            return Ok(Some(cached.record.clone()));
+        }
+        let found = self.inner.code_by_public(code)?;
+        if let Some(record) = &found {
+            self.cache.remember(record.clone(), None);
+        }
+        Ok(found)
+    }
+
+    fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
+        if let Some(account) = self.cache.accounts.get(key) {
+            return Ok(Some(account.clone()));
+        }
+        let found = self.inner.account(key)?;
+        if let Some(account) = &found {
+            self.cache.accounts.insert(key.clone(), account.clone());
+        }
+        Ok(found)
+    }
+
+    fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        self.inner.children(parent, limit)
+    }
+
+    fn child_count(&mut self, parent: &CodeId) -> StoreResult<u32> {
+        self.inner.child_count(parent)
+    }
+
+    fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
+        self.inner.transfers_of(account, filter)
+    }
+
+    fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
+        self.inner.transfer_by_id(id)
+    }
+
+    fn report(
+        &mut self,
+        account: &AccountKey,
+        grouping: ReportGrouping,
+        filter: &TransferFilter,
+    ) -> StoreResult<Vec<ReportRow>> {
+        self.inner.report(account, grouping, filter)
+    }
+
+    fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
+        self.inner.public_code_stats(public_code)
+    }
+
+    fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        self.inner.ledger_totals()
+    }
+
+    fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        self.inner.due_expiries(now, limit)
+    }
+}
+
+impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
+    fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        self.inner.insert_code(record, hash)?;
+        self.cache.written_codes.push(record.id.clone());
+        self.cache.remember(record.clone(), hash.copied());
+        Ok(())
+    }
+
+    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        self.inner.open_account(key, currency)?;
+        self.cache.written_accounts.push(key.clone());
+        // An account already open keeps its balance; one not in memory is read when needed.
+        self.cache.accounts.remove(key);
+        Ok(())
+    }
+
+    fn append_transfer(&mut self, transfer: &Transfer) -> StoreResult<()> {
+        self.inner.append_transfer(transfer)?;
+        let units = transfer.amount.units();
+        for (key, delta) in [(&transfer.debit, -units), (&transfer.credit, units)] {
+            self.cache.written_accounts.push(key.clone());
+            if let Some(account) = self.cache.accounts.get_mut(key) {
+                // SQLite took the same sum, so it cannot overflow here; forget rather than panic.
+                match account.balance_units.checked_add(delta) {
+                    Some(balance) => account.balance_units = balance,
+                    None => {
+                        self.cache.accounts.remove(key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+        self.inner.set_status(id, status, at)?;
+        self.change_code(id, |cached| cached.record.status = status);
+        Ok(())
+    }
+
+    fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()> {
+        self.inner.set_profile(id, profile)?;
+        self.change_code(id, |cached| cached.record.profile = profile.clone());
+        Ok(())
+    }
+
+    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        self.inner.set_pin(id, pin)?;
+        self.change_code(id, |cached| cached.record.pin = pin.clone());
+        Ok(())
+    }
+
+    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        self.inner.set_code_hash(id, hash)?;
+        self.change_code(id, |cached| cached.hash = Some(*hash));
+        self.cache.by_hash.insert(*hash, id.clone());
+        Ok(())
+    }
+
+    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        self.inner.set_usage(id, usage)?;
+        self.change_code(id, |cached| cached.record.usage = usage.clone());
+        Ok(())
+    }
+}
