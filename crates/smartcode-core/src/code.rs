@@ -12,6 +12,8 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::Sha256;
 
+use crate::clock::Timestamp;
+
 /// Crockford's base32 alphabet: digits and upper-case letters without I, L, O and U.
 pub const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Symbols in a secret code.
@@ -199,21 +201,25 @@ impl BrokerKey {
     }
 }
 
-macro_rules! random_id {
+/// Symbols that begin an ordered id and spell when it was made: milliseconds since 1970 in base
+/// 32, most significant first (50 bits, enough for 35,000 years).
+const TIME_SYMBOLS: usize = 10;
+
+fn time_symbols(at: Timestamp) -> String {
+    let millis = u64::try_from(at.0 / 1_000).unwrap_or(0);
+    (0..TIME_SYMBOLS)
+        .rev()
+        .map(|place| char::from(ALPHABET[((millis >> (5 * place)) & 31) as usize]))
+        .collect()
+}
+
+macro_rules! id_type {
     ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
         #[doc = $doc]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
         pub struct $name(String);
 
         impl $name {
-            pub fn generate() -> $name {
-                $name(format!(
-                    "{}{}",
-                    $prefix,
-                    random_symbols($symbols).to_ascii_lowercase()
-                ))
-            }
-
             /// Accepts an id only if it has exactly the shape `generate` makes.
             pub fn parse(text: &str) -> Option<$name> {
                 let rest = text.strip_prefix($prefix)?;
@@ -237,16 +243,61 @@ macro_rules! random_id {
     };
 }
 
+/// An id of random symbols only.
+macro_rules! random_id {
+    ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
+        id_type!($name, $prefix, $symbols, $doc);
+
+        impl $name {
+            pub fn generate() -> $name {
+                $name(format!(
+                    "{}{}",
+                    $prefix,
+                    random_symbols($symbols).to_ascii_lowercase()
+                ))
+            }
+        }
+    };
+}
+
+/// An id that begins with the time it was made and ends in random symbols: ids made one after
+/// the other sort one after the other, so the store's index of them grows at its end (a few pages
+/// per commit) instead of touching a random page for each new id.
+macro_rules! ordered_id {
+    ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
+        id_type!($name, $prefix, $symbols, $doc);
+
+        impl $name {
+            pub fn generate_at(at: Timestamp) -> $name {
+                $name(
+                    format!(
+                        "{}{}{}",
+                        $prefix,
+                        time_symbols(at),
+                        random_symbols($symbols - TIME_SYMBOLS)
+                    )
+                    .to_ascii_lowercase(),
+                )
+            }
+        }
+    };
+}
+
 random_id!(
     CodeId,
     "c_",
     16,
     "A code's stable, non-secret id (80 random bits). Never usable to spend."
 );
-random_id!(TransferId, "t_", 16, "One ledger transfer's id.");
 random_id!(
+    TransferId,
+    "t_",
+    16,
+    "One ledger transfer's id (80 random bits). A payment's transfer has its receipt's id instead."
+);
+ordered_id!(
     ReceiptId,
     "r_",
     26,
-    "A payment's receipt id (130 random bits: whoever holds it may read the receipt)."
+    "A payment's receipt id: the time of the payment, then 80 random bits (whoever holds it may read the receipt, so it cannot be guessed)."
 );

@@ -598,7 +598,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &PaymentOrder) 
         ));
     }
     let counted = crate::controls::check_payment(tx, now, &payer, order)?;
-    let receipt_id = ReceiptId::generate().to_string();
+    let receipt_id = ReceiptId::generate_at(now).to_string();
     let transfer = Transfer {
         id: receipt_id.clone(),
         at: now,

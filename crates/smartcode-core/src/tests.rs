@@ -128,9 +128,22 @@ fn ids_parse_only_in_the_shape_they_are_made() {
     assert_eq!(CodeId::parse(&id.as_str().to_uppercase()), None);
     assert_eq!(CodeId::parse("c_short"), None);
     assert_eq!(CodeId::parse("x_0000000000000000"), None);
-    let receipt = ReceiptId::generate();
+    let receipt = ReceiptId::generate_at(Timestamp(1_795_000_000_123_456));
     assert_eq!(receipt.as_str().len(), 28);
     assert_eq!(ReceiptId::parse(receipt.as_str()), Some(receipt));
+}
+
+#[test]
+fn ordered_ids_sort_by_the_time_they_were_made() {
+    let mut previous = ReceiptId::generate_at(Timestamp(0));
+    for at in [1_000, 1_001_000, 1_795_000_000_123_456, 1_795_000_000_124_000] {
+        let id = ReceiptId::generate_at(Timestamp(at));
+        assert!(id > previous, "{id} sorts after {previous}");
+        previous = id;
+    }
+    // Within one millisecond they differ in their 80 random bits.
+    let at = Timestamp(1_795_000_000_123_456);
+    assert_ne!(ReceiptId::generate_at(at), ReceiptId::generate_at(at));
 }
 
 #[test]

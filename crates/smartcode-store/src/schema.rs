@@ -110,6 +110,23 @@ ALTER TABLE codes ADD COLUMN period_index INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE codes ADD COLUMN period_spent INTEGER NOT NULL DEFAULT 0;
 "#,
     ),
+    (
+        3,
+        r#"
+-- What a public page shows of its payments, kept as running totals: one small row per public code
+-- instead of an index entry per payment (which put a random page into every commit, and made a
+-- popular public code's page count all its payments).
+CREATE TABLE public_code_stats (
+    code_id TEXT PRIMARY KEY,
+    payments INTEGER NOT NULL,
+    units INTEGER NOT NULL
+);
+INSERT INTO public_code_stats (code_id, payments, units)
+    SELECT public_code_id, count(*), sum(amount) FROM transfers
+    WHERE public_code_id IS NOT NULL GROUP BY public_code_id;
+DROP INDEX transfers_by_public_code;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -286,11 +286,13 @@ impl LedgerRead for SqliteLedger<'_> {
     fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
         let mut statement = self
             .conn
-            .prepare_cached("SELECT count(*), coalesce(sum(amount), 0) FROM transfers WHERE public_code_id = ?1")
+            .prepare_cached("SELECT payments, units FROM public_code_stats WHERE code_id = ?1")
             .map_err(failure)?;
-        statement
+        let stats = statement
             .query_row([public_code.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-            .map_err(failure)
+            .optional()
+            .map_err(failure)?;
+        Ok(stats.unwrap_or((0, 0)))
     }
 
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
@@ -455,6 +457,18 @@ impl LedgerTx for SqliteLedger<'_> {
         let credited = move_value.execute(params![credit, t.amount.units()]).map_err(failure)?;
         if debited != 1 || credited != 1 {
             return Err(StorageFailure(format!("transfer {} names a missing account", t.id)));
+        }
+        if let Some(public_code) = &t.public_code_id {
+            let mut count = self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, 1, ?2) \
+                     ON CONFLICT (code_id) DO UPDATE SET payments = payments + 1, units = units + excluded.units",
+                )
+                .map_err(failure)?;
+            count
+                .execute(params![public_code.as_str(), t.amount.units()])
+                .map_err(failure)?;
         }
         Ok(())
     }

@@ -963,6 +963,47 @@ fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The embedded store alone.
+
+#[test]
+fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    {
+        // A store as schema version 2 left it, with three payments through two public codes.
+        let old = rusqlite::Connection::open(&path).unwrap();
+        for (_, sql) in crate::schema::MIGRATIONS.iter().filter(|(version, _)| *version <= 2) {
+            old.execute_batch(sql).unwrap();
+        }
+        old.execute_batch(
+            "INSERT INTO meta VALUES ('schema_version', '2');
+             INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, public_code_id) VALUES
+               ('t_1', 1, 'payment', 'code:a', 'code:b', 100, 'USD', 'c_p'),
+               ('t_2', 2, 'payment', 'code:a', 'code:b', 250, 'USD', 'c_p'),
+               ('t_3', 3, 'payment', 'code:a', 'code:c', 7, 'USD', 'c_q'),
+               ('t_4', 4, 'deposit', 'issuance:USD', 'code:a', 9, 'USD', NULL);",
+        )
+        .unwrap();
+    }
+    drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
+    let upgraded = rusqlite::Connection::open(&path).unwrap();
+    let stats: Vec<(String, i64, i64)> = upgraded
+        .prepare("SELECT code_id, payments, units FROM public_code_stats ORDER BY code_id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stats, vec![("c_p".into(), 2, 350), ("c_q".into(), 1, 7)]);
+    let version: String = upgraded
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(version, crate::schema::latest_version().to_string());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Two PostgreSQL stores on one schema: two broker processes.
 
 /// Two broker processes on one schema. The stores are dropped (closed) before the schema.

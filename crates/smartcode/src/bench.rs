@@ -27,6 +27,8 @@ use smartcode_store::{answer, Store, WriteRequest, Written};
 pub const CONNECTIONS_MAX: usize = 4_096;
 /// Payer and payee codes a run may create at most.
 pub const CODES_MAX: usize = 1_000_000;
+/// Spent codes `--codes` may add at most.
+pub const SEEDED_CODES_MAX: u64 = 100_000_000;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -57,6 +59,10 @@ pub struct BenchArgs {
     /// Start the broker on this PostgreSQL database instead of the embedded store.
     #[arg(long, conflicts_with_all = ["remote", "in_process"])]
     pub database: Option<String>,
+    /// First add this many spent codes to the store, in bulk, to measure a large store (the
+    /// embedded store this command starts; with --data, they stay there for the next run).
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["remote", "database"])]
+    pub codes: u64,
 }
 
 /// What a run measured.
@@ -68,6 +74,8 @@ pub struct Report {
     pub connections: usize,
     pub payers: usize,
     pub payees: usize,
+    /// Spent codes added to the store before the run (`--codes`).
+    pub seeded_codes: u64,
     pub hot_payee: bool,
     pub payments: u64,
     pub payments_per_second: u64,
@@ -159,6 +167,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         connections: args.connections,
         payers: args.payers,
         payees: if args.hot { 1 } else { args.payees },
+        seeded_codes: args.codes,
         hot_payee: args.hot,
         payments,
         payments_per_second: u64::try_from(u128::from(payments) * 1_000_000 / micros).unwrap_or(u64::MAX),
@@ -183,6 +192,32 @@ fn check_args(args: &BenchArgs) -> Result<()> {
     if args.seconds == 0 {
         bail!("--seconds is at least 1");
     }
+    if args.codes > SEEDED_CODES_MAX {
+        bail!("--codes is at most {SEEDED_CODES_MAX}");
+    }
+    Ok(())
+}
+
+/// Adds `--codes` spent codes to the store in `dir`, showing how far it got.
+fn seed(args: &BenchArgs, dir: &Path) -> Result<()> {
+    if args.codes == 0 {
+        return Ok(());
+    }
+    let bar = ProgressBar::new(args.codes).with_style(
+        ProgressStyle::with_template("seeding {pos}/{len} codes {wide_bar} {eta}").expect("a valid template"),
+    );
+    let currency = Currency::parse("USD").map_err(|e| anyhow!("{e}"))?;
+    let started = Instant::now();
+    smartcode_store::embedded::seed_spent_codes(dir, args.codes, currency, SystemClock.now(), |done| {
+        bar.set_position(done)
+    })
+    .map_err(|e| anyhow!("seeding codes: {e}"))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "seeded {} codes in {:.0} s",
+        args.codes,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -213,6 +248,12 @@ fn print_report(r: &Report) {
         r.payees,
         if r.hot_payee { " (hot)" } else { "s" }
     );
+    if r.seeded_codes > 0 {
+        println!(
+            "  store:        {} spent codes besides the payers and payees",
+            r.seeded_codes
+        );
+    }
     println!("  payments/s:   {}", r.payments_per_second);
     println!(
         "  latency ms:   p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
@@ -252,6 +293,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     let temporary = tempfile::tempdir()?;
     let dir = args.data.clone().unwrap_or_else(|| temporary.path().to_owned());
     std::fs::create_dir_all(&dir)?;
+    seed(args, &dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<EmbeddedStore> =
         Arc::new(EmbeddedStore::open(&dir, clock).map_err(|e| anyhow!("opening the store: {e}"))?);
@@ -317,7 +359,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     report.payments_per_commit = commits.commands_per_commit();
     let grown = store_bytes(&dir).saturating_sub(bytes_before);
     report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
-    report.bytes_on_disk_per_code = Some(bytes_before / (args.payers + 2 * args.payees) as u64);
+    report.bytes_on_disk_per_code = Some(bytes_before / (args.payers as u64 + 2 * args.payees as u64 + args.codes));
     store.close();
     Ok(report)
 }
@@ -384,13 +426,17 @@ impl Drop for OwnBroker {
     }
 }
 
-fn start_broker(data: Option<PathBuf>, database: Option<&str>) -> Result<OwnBroker> {
-    let temporary = if data.is_none() {
+fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
+    let temporary = if args.data.is_none() {
         Some(tempfile::tempdir()?)
     } else {
         None
     };
-    let data = data.unwrap_or_else(|| temporary.as_ref().expect("made above").path().join("data"));
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| temporary.as_ref().expect("made above").path().join("data"));
+    seed(args, &data)?;
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(&data);
     if let Some(url) = database {
@@ -418,7 +464,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
     let own = if args.remote {
         None
     } else {
-        Some(start_broker(args.data.clone(), args.database.as_deref())?)
+        Some(start_broker(args, args.database.as_deref())?)
     };
     let (base, token) = match &own {
         Some(own) => {
@@ -503,7 +549,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
     if let (Some(own), Some(before), None) = (&own, bytes_before, &args.database) {
         let grown = store_bytes(&own.data).saturating_sub(before);
         report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
-        report.bytes_on_disk_per_code = Some(before / (args.payers + 2 * args.payees) as u64);
+        report.bytes_on_disk_per_code = Some(before / (args.payers as u64 + 2 * args.payees as u64 + args.codes));
     }
     Ok(report)
 }
