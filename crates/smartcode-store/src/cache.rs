@@ -153,11 +153,11 @@ impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
 
     fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
         if let Some(account) = self.cache.accounts.get(key) {
-            return Ok(Some(account.clone()));
+            return Ok(Some(*account));
         }
         let found = self.inner.account(key)?;
         if let Some(account) = &found {
-            self.cache.accounts.insert(key.clone(), account.clone());
+            self.cache.accounts.insert(key.clone(), *account);
         }
         Ok(found)
     }
@@ -261,7 +261,7 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
 
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
         self.inner.set_usage(id, usage)?;
-        self.change_code(id, |cached| cached.record.usage = usage.clone());
+        self.change_code(id, |cached| cached.record.usage = *usage);
         Ok(())
     }
 }

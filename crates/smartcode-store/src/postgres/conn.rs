@@ -120,6 +120,16 @@ impl Conn {
         })
     }
 
+    /// A connection for a writer. The writer only ever reads and writes rows by key, so it tells
+    /// the planner never to scan a whole table where an index serves: otherwise a statement first
+    /// planned while a table was small (or before autovacuum has analyzed it) keeps a plan that
+    /// scans the table, and a batch's `= ANY($1)` lookups slow down as the table grows.
+    pub fn connect_writer(config: &Config) -> Result<Conn, postgres::Error> {
+        let mut conn = Conn::connect(config)?;
+        conn.client.batch_execute("SET enable_seqscan = off")?;
+        Ok(conn)
+    }
+
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }

@@ -45,6 +45,19 @@ impl Contended {
     }
 }
 
+/// Rows the writer read in bulk when its batch began ([`PgLedger::prefetch`]): the codes and
+/// balances its payments name, read in three statements instead of five per payment. A row the
+/// batch changes is dropped from here, so the batch then reads its own change from the database.
+#[derive(Default)]
+struct Prefetched {
+    /// By id: the record and its version (`xmin`).
+    codes: HashMap<String, (CodeRecord, i64)>,
+    by_hash: HashMap<[u8; 32], String>,
+    by_public: HashMap<String, String>,
+    /// By stored key: currency, stored balance, held.
+    accounts: HashMap<String, (Currency, i64, i64)>,
+}
+
 /// What the writer knows of its open batch beyond what the database holds.
 pub struct BatchState {
     /// Net balance change per account of the commands kept so far; applied at the end.
@@ -56,10 +69,24 @@ pub struct BatchState {
     contended: Contended,
     /// Why this attempt cannot commit, if it cannot.
     conflict: Option<String>,
+    prefetched: Prefetched,
+    /// Transfers of the kept commands, not yet written: [`write_transfers`] inserts them all in
+    /// one statement before the balances are applied.
+    transfers: Vec<Transfer>,
 }
 
 #[derive(Default)]
 struct CommandState {
+    /// Between `begin_command` and `end_command`.
+    running: bool,
+    /// The command opened its savepoint, as it does just before its first statement. A command
+    /// that sends none (a payment whose rows were prefetched) needs none: if it is refused, there
+    /// is nothing in the database to roll back.
+    savepoint: bool,
+    /// Its transfers, not yet written.
+    transfers: Vec<Transfer>,
+    /// It made the batch write its pending transfers inside its savepoint (see `read_transfers`).
+    wrote_batch_transfers: bool,
     deltas: HashMap<String, i64>,
     statuses_read: HashMap<String, CodeStatus>,
     statuses_set: HashMap<String, CodeStatus>,
@@ -77,11 +104,27 @@ impl BatchState {
             command: CommandState::default(),
             contended,
             conflict: None,
+            prefetched: Prefetched::default(),
+            transfers: Vec::new(),
         }
     }
 
     pub fn begin_command(&mut self) {
-        self.command = CommandState::default();
+        self.command = CommandState {
+            running: true,
+            ..CommandState::default()
+        };
+    }
+
+    /// Whether the running command opened its savepoint (so its end must release or roll back).
+    pub fn savepoint_open(&self) -> bool {
+        self.command.savepoint
+    }
+
+    /// Whether rolling the running command back would also undo transfers of commands kept before
+    /// it (written inside its savepoint): then only running the whole batch again is right.
+    pub fn rollback_undoes_others(&self) -> bool {
+        self.command.wrote_batch_transfers
     }
 
     /// Ends the running command: `kept` when it was released into the batch, not rolled back.
@@ -90,6 +133,7 @@ impl BatchState {
         if !kept {
             return;
         }
+        self.transfers.extend(command.transfers);
         for (key, delta) in command.deltas {
             *self.deltas.entry(key).or_insert(0) += delta;
         }
@@ -280,7 +324,23 @@ impl PgLedger<'_> {
         StorageFailure(format!("postgres: a concurrent change: {reason}"))
     }
 
+    /// Opens the running command's savepoint before its first statement.
+    fn savepoint(&mut self) -> StoreResult<()> {
+        let Some(batch) = self.batch.as_deref_mut() else {
+            return Ok(());
+        };
+        if !batch.command.running || batch.command.savepoint {
+            return Ok(());
+        }
+        batch.command.savepoint = true;
+        match self.conn.batch("SAVEPOINT command") {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.fail(error)),
+        }
+    }
+
     fn query(&mut self, sql: &str, params: &[Param]) -> StoreResult<Vec<Row>> {
+        self.savepoint()?;
         match self.conn.query(sql, params) {
             Ok(rows) => Ok(rows),
             Err(error) => Err(self.fail(error)),
@@ -288,6 +348,7 @@ impl PgLedger<'_> {
     }
 
     fn query_opt(&mut self, sql: &str, params: &[Param]) -> StoreResult<Option<Row>> {
+        self.savepoint()?;
         match self.conn.query_opt(sql, params) {
             Ok(row) => Ok(row),
             Err(error) => Err(self.fail(error)),
@@ -295,6 +356,7 @@ impl PgLedger<'_> {
     }
 
     fn query_one(&mut self, sql: &str, params: &[Param]) -> StoreResult<Row> {
+        self.savepoint()?;
         match self.conn.query_one(sql, params) {
             Ok(row) => Ok(row),
             Err(error) => Err(self.fail(error)),
@@ -302,6 +364,7 @@ impl PgLedger<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[Param]) -> StoreResult<u64> {
+        self.savepoint()?;
         match self.conn.execute(sql, params) {
             Ok(rows) => Ok(rows),
             Err(error) => Err(self.fail(error)),
@@ -324,6 +387,150 @@ impl PgLedger<'_> {
                 .entry(id.to_owned())
                 .or_insert(record.status);
         }
+    }
+
+    /// Reads in bulk the codes that secret-code `hashes` and `publics` codes name, the owners of
+    /// those public codes, and the balances of all the secret codes among them. Rows contended on
+    /// an earlier attempt are left to be read under lock, one by one.
+    pub fn prefetch(&mut self, hashes: &[&[u8]], publics: &[&str]) -> StoreResult<()> {
+        if hashes.is_empty() && publics.is_empty() {
+            return Ok(());
+        }
+        // Two arms, not one `OR`: a generic plan of the `OR` scans the whole table.
+        let sql = format!(
+            "SELECT {CODE_COLUMNS}, code_hash FROM codes WHERE code_hash = ANY($1) \
+             UNION ALL SELECT {CODE_COLUMNS}, code_hash FROM codes WHERE public_code = ANY($2)"
+        );
+        let rows = self.query(&sql, &[&hashes, &publics])?;
+        let mut fetched = self.remember_prefetched(&rows)?;
+        let owners: Vec<String> = fetched
+            .iter()
+            .filter(|record| record.kind == CodeKind::Public)
+            .map(|record| record.owner_id.as_str().to_owned())
+            .filter(|owner| !fetched.iter().any(|record| record.id.as_str() == owner))
+            .collect();
+        if !owners.is_empty() {
+            let sql = format!("SELECT {CODE_COLUMNS}, code_hash FROM codes WHERE id = ANY($1)");
+            let rows = self.query(&sql, &[&owners])?;
+            fetched.extend(self.remember_prefetched(&rows)?);
+        }
+        let keys: Vec<String> = fetched
+            .iter()
+            .filter(|record| record.kind == CodeKind::Secret)
+            .map(|record| AccountKey::Code(record.id.clone()).to_stored())
+            .collect();
+        let rows = self.query(
+            "SELECT key, currency, balance, held FROM accounts WHERE key = ANY($1)",
+            &[&keys],
+        )?;
+        let Some(batch) = self.batch.as_deref_mut() else {
+            return Ok(());
+        };
+        for row in &rows {
+            let key: String = get(row, 0)?;
+            if batch.contended.accounts.contains(&key) {
+                continue;
+            }
+            let currency = Currency::parse(&get::<String>(row, 1)?).map_err(|_| corrupt("currency"))?;
+            batch
+                .prefetched
+                .accounts
+                .insert(key, (currency, get(row, 2)?, get(row, 3)?));
+        }
+        Ok(())
+    }
+
+    fn remember_prefetched(&mut self, rows: &[Row]) -> StoreResult<Vec<CodeRecord>> {
+        let mut records = Vec::with_capacity(rows.len());
+        let Some(batch) = self.batch.as_deref_mut() else {
+            return Ok(records);
+        };
+        for row in rows {
+            let (record, version) = code_from_row(row)?;
+            let id = record.id.as_str().to_owned();
+            if batch.contended.codes.contains(&id) {
+                continue;
+            }
+            let hash: Option<Vec<u8>> = get(row, 33)?;
+            if let Some(hash) = hash.and_then(|h| <[u8; 32]>::try_from(h).ok()) {
+                batch.prefetched.by_hash.insert(hash, id.clone());
+            }
+            if let Some(public) = &record.public_code {
+                batch
+                    .prefetched
+                    .by_public
+                    .insert(public.as_stored().to_owned(), id.clone());
+            }
+            batch.prefetched.codes.insert(id, (record.clone(), version));
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// A code the batch prefetched and has not changed since, as if read now.
+    fn prefetched_code(&mut self, id: Option<String>) -> Option<CodeRecord> {
+        let (record, version) = self.batch.as_ref()?.prefetched.codes.get(&id?)?.clone();
+        self.saw_code(&record, version);
+        Some(record)
+    }
+
+    /// Before a read of transfers in the writer, writes the batch's pending transfers, so the
+    /// read sees them. No command does this today (only queries read transfers); if one does, its
+    /// savepoint then holds other commands' transfers, and refusing it means running the batch again.
+    fn read_transfers(&mut self) -> StoreResult<()> {
+        let pending = self
+            .batch
+            .as_ref()
+            .is_some_and(|b| !b.transfers.is_empty() || !b.command.transfers.is_empty());
+        if !pending {
+            return Ok(());
+        }
+        self.savepoint()?;
+        let batch = self.batch.as_deref_mut().expect("pending transfers are a batch's");
+        batch.command.wrote_batch_transfers = !batch.transfers.is_empty();
+        let mut transfers = std::mem::take(&mut batch.transfers);
+        transfers.append(&mut batch.command.transfers);
+        self.insert_transfers(&transfers)
+    }
+
+    /// Inserts transfers in one statement, in order (their sequence numbers follow it).
+    fn insert_transfers(&mut self, transfers: &[Transfer]) -> StoreResult<()> {
+        if transfers.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = transfers.iter().map(|t| t.id.as_str()).collect();
+        let ats: Vec<i64> = transfers.iter().map(|t| t.at.0).collect();
+        let kinds: Vec<&str> = transfers.iter().map(|t| t.kind.as_str()).collect();
+        let debits: Vec<String> = transfers.iter().map(|t| t.debit.to_stored()).collect();
+        let credits: Vec<String> = transfers.iter().map(|t| t.credit.to_stored()).collect();
+        let amounts: Vec<i64> = transfers.iter().map(|t| t.amount.units()).collect();
+        let currencies: Vec<&str> = transfers.iter().map(|t| t.currency.as_str()).collect();
+        let memos: Vec<Option<&str>> = transfers.iter().map(|t| t.memo.as_deref()).collect();
+        let publics: Vec<Option<&str>> = transfers
+            .iter()
+            .map(|t| t.public_code_id.as_ref().map(CodeId::as_str))
+            .collect();
+        let categories: Vec<Option<&str>> = transfers.iter().map(|t| t.category.as_deref()).collect();
+        let items: Vec<Option<&str>> = transfers.iter().map(|t| t.item.as_deref()).collect();
+        self.execute(
+            "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item) \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
+                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
+            &[
+                &ids,
+                &ats,
+                &kinds,
+                &debits,
+                &credits,
+                &amounts,
+                &currencies,
+                &memos,
+                &publics,
+                &categories,
+                &items,
+            ],
+        )?;
+        Ok(())
     }
 
     fn one_code(&mut self, condition: &str, value: Param) -> StoreResult<Option<CodeRecord>> {
@@ -356,6 +563,9 @@ impl PgLedger<'_> {
              RETURNING xmin::text::bigint, kind"
         );
         let id_text = id.as_str();
+        if let Some(batch) = self.batch.as_deref_mut() {
+            batch.prefetched.codes.remove(id_text);
+        }
         let mut params: Vec<Param> = vec![&id_text, &version];
         params.extend_from_slice(values);
         let Some(row) = self.query_opt(&sql, &params)? else {
@@ -448,14 +658,31 @@ impl PgLedger<'_> {
 
 impl LedgerRead for PgLedger<'_> {
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
+        let id = self
+            .batch
+            .as_ref()
+            .and_then(|b| b.prefetched.by_hash.get(&hash.0).cloned());
+        if let Some(record) = self.prefetched_code(id) {
+            return Ok(Some(record));
+        }
         self.one_code("code_hash = $1", &hash.0.as_slice())
     }
 
     fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>> {
+        if let Some(record) = self.prefetched_code(Some(id.as_str().to_owned())) {
+            return Ok(Some(record));
+        }
         self.one_code("id = $1", &id.as_str())
     }
 
     fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>> {
+        let id = self
+            .batch
+            .as_ref()
+            .and_then(|b| b.prefetched.by_public.get(code.as_stored()).cloned());
+        if let Some(record) = self.prefetched_code(id) {
+            return Ok(Some(record));
+        }
         self.one_code("public_code = $1", &code.as_stored())
     }
 
@@ -465,16 +692,25 @@ impl LedgerRead for PgLedger<'_> {
             .batch
             .as_ref()
             .is_some_and(|b| b.contended.accounts.contains(&stored));
-        let sql = if locked {
-            "SELECT currency, balance, held FROM accounts WHERE key = $1 FOR UPDATE"
-        } else {
-            "SELECT currency, balance, held FROM accounts WHERE key = $1"
+        let prefetched = self
+            .batch
+            .as_ref()
+            .and_then(|b| b.prefetched.accounts.get(&stored).copied());
+        let (currency, stored_balance, held_units) = match prefetched {
+            Some(prefetched) => prefetched,
+            None => {
+                let sql = if locked {
+                    "SELECT currency, balance, held FROM accounts WHERE key = $1 FOR UPDATE"
+                } else {
+                    "SELECT currency, balance, held FROM accounts WHERE key = $1"
+                };
+                let Some(row) = self.query_opt(sql, &[&stored])? else {
+                    return Ok(None);
+                };
+                let currency = Currency::parse(&get::<String>(&row, 0)?).map_err(|_| corrupt("currency"))?;
+                (currency, get(&row, 1)?, get(&row, 2)?)
+            }
         };
-        let Some(row) = self.query_opt(sql, &[&stored])? else {
-            return Ok(None);
-        };
-        let currency = Currency::parse(&get::<String>(&row, 0)?).map_err(|_| corrupt("currency"))?;
-        let stored_balance: i64 = get(&row, 1)?;
         let mut balance_units = stored_balance;
         if let Some(batch) = self.batch.as_deref_mut() {
             batch.command.balances_read.insert(stored.clone(), stored_balance);
@@ -485,7 +721,7 @@ impl LedgerRead for PgLedger<'_> {
         Ok(Some(AccountState {
             currency,
             balance_units,
-            held_units: get(&row, 2)?,
+            held_units,
         }))
     }
 
@@ -517,6 +753,7 @@ impl LedgerRead for PgLedger<'_> {
     }
 
     fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
+        self.read_transfers()?;
         let sql = format!(
             "SELECT {TRANSFER_COLUMNS} FROM ({} UNION ALL {}) page ORDER BY seq DESC LIMIT $5",
             history_arm("debit"),
@@ -536,6 +773,7 @@ impl LedgerRead for PgLedger<'_> {
     }
 
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
+        self.read_transfers()?;
         let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
         let row = self.query_opt(&sql, &[&id])?;
         row.map(|row| transfer_from_row(&row).map(|(_, transfer)| transfer))
@@ -548,6 +786,7 @@ impl LedgerRead for PgLedger<'_> {
         grouping: ReportGrouping,
         filter: &TransferFilter,
     ) -> StoreResult<Vec<ReportRow>> {
+        self.read_transfers()?;
         let key = match grouping {
             ReportGrouping::Day => "to_char(to_timestamp(at / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
             ReportGrouping::Month => "to_char(to_timestamp(at / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM')",
@@ -589,6 +828,7 @@ impl LedgerRead for PgLedger<'_> {
     }
 
     fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
+        self.read_transfers()?;
         let row = self.query_one(
             "SELECT count(*), coalesce(sum(amount), 0)::bigint FROM transfers WHERE public_code_id = $1",
             &[&public_code.as_str()],
@@ -597,6 +837,7 @@ impl LedgerRead for PgLedger<'_> {
     }
 
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        self.read_transfers()?;
         let rows = self.query(
             "SELECT a.currency, sum(a.balance)::bigint, \
                     coalesce(-sum(a.balance) FILTER (WHERE a.key LIKE 'issuance:%'), 0)::bigint, \
@@ -731,30 +972,16 @@ impl LedgerTx for PgLedger<'_> {
         let debit = t.debit.to_stored();
         let credit = t.credit.to_stored();
         let units = t.amount.units();
-        self.execute(
-            "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                &t.id,
-                &t.at.0,
-                &t.kind.as_str(),
-                &debit,
-                &credit,
-                &units,
-                &t.currency.as_str(),
-                &t.memo,
-                &t.public_code_id.as_ref().map(CodeId::as_str),
-                &t.category,
-                &t.item,
-            ],
-        )?;
         match self.batch.as_deref_mut() {
-            // The writer: the balances change when the batch ends (see `apply_balances`).
+            // The writer: the transfer is written and the balances change when the batch ends
+            // (see `write_transfers` and `apply_balances`).
             Some(batch) => {
+                batch.command.transfers.push(t.clone());
                 *batch.command.deltas.entry(debit).or_insert(0) -= units;
                 *batch.command.deltas.entry(credit).or_insert(0) += units;
             }
             None => {
+                self.insert_transfers(std::slice::from_ref(t))?;
                 let moved = "UPDATE accounts SET balance = balance + $2 WHERE key = $1";
                 let debited = self.execute(moved, &[&debit, &-units])?;
                 let credited = self.execute(moved, &[&credit, &units])?;
@@ -813,6 +1040,25 @@ impl LedgerTx for PgLedger<'_> {
         )?;
         Ok(())
     }
+}
+
+/// Writes the transfers of the batch's kept commands, in one statement.
+pub fn write_transfers(conn: &mut Conn, batch: &mut BatchState) -> StoreResult<()> {
+    let transfers = std::mem::take(&mut batch.transfers);
+    let mut ledger = PgLedger {
+        conn,
+        batch: Some(batch),
+    };
+    ledger.insert_transfers(&transfers)
+}
+
+/// Prefetches the rows the batch's payments name (see [`PgLedger::prefetch`]).
+pub fn prefetch(conn: &mut Conn, batch: &mut BatchState, hashes: &[&[u8]], publics: &[&str]) -> StoreResult<()> {
+    let mut ledger = PgLedger {
+        conn,
+        batch: Some(batch),
+    };
+    ledger.prefetch(hashes, publics)
 }
 
 /// Applies the batch's balance changes, the last step before COMMIT: locks every account it

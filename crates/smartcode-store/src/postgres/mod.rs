@@ -91,7 +91,7 @@ use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, W
 
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
-use self::ledger::{apply_balances, BatchState, Contended, PgLedger};
+use self::ledger::{apply_balances, prefetch, write_transfers, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
 use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX};
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
@@ -148,7 +148,10 @@ impl PostgresStore {
 
         // Every connection first, so that a failure leaves no thread behind.
         let writer_conns = (0..WRITER_CONNECTIONS)
-            .map(|_| connect(&config, &location))
+            .map(|_| {
+                Conn::connect_writer(&config)
+                    .map_err(|error| StorageFailure(format!("connecting to {location}: {}", describe(&error))))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let reader_conns = (0..READER_CONNECTIONS)
             .map(|_| connect(&config, &location))
@@ -314,7 +317,7 @@ impl Writer {
     fn connection(&mut self) -> Result<&mut Conn, StorageFailure> {
         if unusable(&self.conn) {
             self.conn = None;
-            let conn = Conn::connect(&self.config).map_err(|error| failure(&error))?;
+            let conn = Conn::connect_writer(&self.config).map_err(|error| failure(&error))?;
             tracing::info!("store writer reconnected");
             self.conn = Some(conn);
         }
@@ -435,8 +438,25 @@ fn attempt_batch(
     state: &mut BatchState,
     scope: i32,
 ) -> Attempt {
-    if let Err(error) = conn.batch("BEGIN ISOLATION LEVEL READ COMMITTED; SAVEPOINT command") {
+    if let Err(error) = conn.batch("BEGIN ISOLATION LEVEL READ COMMITTED") {
         return abandon(conn, &error);
+    }
+    // The rows the payments name, in three statements for the whole batch.
+    let (mut hashes, mut publics): (Vec<&[u8]>, Vec<&str>) = (Vec::new(), Vec::new());
+    for job in jobs {
+        if let WriteJob::Request { request, .. } = job {
+            if let Command::Pay(order) = &request.command {
+                hashes.push(order.payer.hash.0.as_slice());
+                publics.push(order.payee.as_stored());
+            }
+        }
+    }
+    if let Err(failure) = prefetch(conn, state, &hashes, &publics) {
+        rollback(conn);
+        return match state.conflict() {
+            Some(reason) => Attempt::Retry(reason.to_owned()),
+            None => Attempt::Failed(failure),
+        };
     }
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -467,18 +487,23 @@ fn attempt_batch(
             rollback(conn);
             return Attempt::Retry(reason);
         }
-        state.end_command(kept);
-        let boundary = if kept {
-            "RELEASE SAVEPOINT command; SAVEPOINT command"
-        } else {
-            "ROLLBACK TO SAVEPOINT command"
+        if !kept && state.rollback_undoes_others() {
+            rollback(conn);
+            return Attempt::Retry("a refused command held other commands' transfers".into());
+        }
+        let boundary = match (state.savepoint_open(), kept) {
+            (false, _) => None,
+            (true, true) => Some("RELEASE SAVEPOINT command"),
+            (true, false) => Some("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command"),
         };
-        if let Err(error) = conn.batch(boundary) {
+        state.end_command(kept);
+        if let Some(Err(error)) = boundary.map(|sql| conn.batch(sql)) {
             return abandon(conn, &error);
         }
         answers.push(result);
     }
-    if let Err(failure) = apply_balances(conn, state) {
+    let finished = write_transfers(conn, state).and_then(|()| apply_balances(conn, state));
+    if let Err(failure) = finished {
         rollback(conn);
         return match state.conflict() {
             Some(reason) => Attempt::Retry(reason.to_owned()),
