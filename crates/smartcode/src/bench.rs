@@ -27,6 +27,8 @@ use smartcode_store::{answer, Store, WriteRequest, Written};
 pub const CONNECTIONS_MAX: usize = 4_096;
 /// Payer and payee codes a run may create at most.
 pub const CODES_MAX: usize = 1_000_000;
+/// Payments per second `--rate` may ask for at most.
+pub const RATE_MAX: u64 = 10_000_000;
 /// Spent codes `--codes` may add at most.
 pub const SEEDED_CODES_MAX: u64 = 100_000_000;
 
@@ -63,6 +65,44 @@ pub struct BenchArgs {
     /// embedded store this command starts; with --data, they stay there for the next run).
     #[arg(long, default_value_t = 0, conflicts_with_all = ["remote", "database"])]
     pub codes: u64,
+    /// Send this many payments per second in all, on a fixed schedule (open loop: a payment's
+    /// latency counts from when it was due, so a slow answer cannot hide the payments it delayed).
+    /// 0: each connection sends its next payment as soon as the last is answered.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+}
+
+/// The schedule of one connection under `--rate`: connection `index` of `connections` sends at
+/// `epoch + (index + n * connections) / rate`.
+struct Pace {
+    next: Instant,
+    every: Duration,
+}
+
+impl Pace {
+    fn new(args: &BenchArgs, index: usize, epoch: Instant) -> Option<Pace> {
+        if args.rate == 0 {
+            return None;
+        }
+        let nanos = 1_000_000_000 / u128::from(args.rate);
+        let every = Duration::from_nanos(u64::try_from(nanos * args.connections as u128).unwrap_or(u64::MAX));
+        let offset = Duration::from_nanos(u64::try_from(nanos * index as u128).unwrap_or(u64::MAX));
+        Some(Pace {
+            next: epoch + offset,
+            every,
+        })
+    }
+
+    /// Waits until the next payment is due (at once if it is late) and returns when it was due.
+    async fn due(pace: &mut Option<Pace>) -> Instant {
+        let Some(pace) = pace else {
+            return Instant::now();
+        };
+        let due = pace.next;
+        tokio::time::sleep_until(due.into()).await;
+        pace.next += pace.every;
+        due
+    }
 }
 
 /// What a run measured.
@@ -74,6 +114,8 @@ pub struct Report {
     pub connections: usize,
     pub payers: usize,
     pub payees: usize,
+    /// The payments per second asked for (`--rate`), 0 when as fast as answered.
+    pub rate: u64,
     /// Spent codes added to the store before the run (`--codes`).
     pub seeded_codes: u64,
     pub hot_payee: bool,
@@ -167,6 +209,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         connections: args.connections,
         payers: args.payers,
         payees: if args.hot { 1 } else { args.payees },
+        rate: args.rate,
         seeded_codes: args.codes,
         hot_payee: args.hot,
         payments,
@@ -194,6 +237,9 @@ fn check_args(args: &BenchArgs) -> Result<()> {
     }
     if args.codes > SEEDED_CODES_MAX {
         bail!("--codes is at most {SEEDED_CODES_MAX}");
+    }
+    if args.rate > RATE_MAX {
+        bail!("--rate is at most {RATE_MAX} payments per second");
     }
     Ok(())
 }
@@ -248,6 +294,9 @@ fn print_report(r: &Report) {
         r.payees,
         if r.hot_payee { " (hot)" } else { "s" }
     );
+    if r.rate > 0 {
+        println!("  asked for:    {} payments/s (open loop)", r.rate);
+    }
     if r.seeded_codes > 0 {
         println!(
             "  store:        {} spent codes besides the payers and payees",
@@ -323,8 +372,10 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     let amount = Amount::from_units(1).map_err(|e| anyhow!("{e:?}"))?;
     let hot = args.hot;
     let connections = args.connections;
+    let epoch = Instant::now();
     let elapsed = run_for(args, tally.clone(), |index, stop| {
         let (store, tally, payers, payees) = (store.clone(), tally.clone(), payers.clone(), payees.clone());
+        let mut pace = Pace::new(args, index, epoch);
         async move {
             let mut turn = index;
             while !stop.load(Ordering::Relaxed) {
@@ -344,7 +395,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
                     category: None,
                     item: None,
                 };
-                let started = Instant::now();
+                let started = Pace::due(&mut pace).await;
                 let result = write(&store, LedgerCommand::Pay(order))
                     .await
                     .map(|_| ())
@@ -504,9 +555,11 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
     let hot = args.hot;
     let connections = args.connections;
     let url = Arc::new(format!("{base}/v1/payments"));
+    let epoch = Instant::now();
     let elapsed = run_for(args, tally.clone(), |index, stop| {
         let (http, tally, payers, payees, url) =
             (http.clone(), tally.clone(), payers.clone(), payees.clone(), url.clone());
+        let mut pace = Pace::new(args, index, epoch);
         async move {
             let mut turn = index;
             while !stop.load(Ordering::Relaxed) {
@@ -514,7 +567,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
                 let payee = if hot { &payees[0] } else { &payees[turn % payees.len()] };
                 turn += connections;
                 let body = format!(r#"{{"code":"{payer}","payee":"{payee}","amount":"0.000001"}}"#);
-                let started = Instant::now();
+                let started = Pace::due(&mut pace).await;
                 let result = match http
                     .post(url.as_str())
                     .header("content-type", "application/json")

@@ -13,8 +13,18 @@
 //!
 //! # One batch
 //! The writer takes every waiting job (up to [`BATCH_COMMANDS_MAX`]), opens one READ COMMITTED
-//! transaction, runs each command in a `SAVEPOINT` (a refused command is rolled back to it and
-//! leaves nothing), then applies the batch's balance changes, commits once, and only then answers.
+//! transaction, reads in bulk the rows its payments name (payers by hash, payees by public code,
+//! the payees' owners, their balances: three statements for the whole batch), runs each command in
+//! a `SAVEPOINT` (a refused command is rolled back to it and leaves nothing), then writes the
+//! batch's transfers in one statement, applies its balance changes, commits once, and only then
+//! answers.
+//!
+//! Round trips are what a batch costs, so a command opens its savepoint only just before its first
+//! statement: a payment whose rows were prefetched sends none (its transfer waits in memory for
+//! the batch's one insert), and if the core refuses it there is nothing in the database to undo.
+//! Prefetched rows are as good as rows read at that moment: the checks below, not the moment of
+//! reading, are what make the batch's decisions hold; a code the batch changes is dropped from the
+//! prefetched rows, so the batch reads its own change from the database.
 //!
 //! # Concurrency between processes: READ COMMITTED, balances added at the end, retries
 //! The choice is READ COMMITTED with row locks and checks, not REPEATABLE READ or SERIALIZABLE.
@@ -72,7 +82,8 @@
 //!
 //! # Not yet
 //! TLS to the database is not supported (the client connects with `NoTls`): run PostgreSQL on the
-//! same host, a private network or a tunnel. Statements are not pipelined: each costs a round trip.
+//! same host, a private network or a tunnel. Commands other than payments still read and write row
+//! by row, a round trip each.
 
 mod conn;
 mod ledger;

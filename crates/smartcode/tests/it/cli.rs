@@ -321,9 +321,55 @@ async fn bench_measures_payments_over_http_and_in_process() {
         assert!(report["bytes_on_disk_per_code"].as_u64().unwrap() > 0, "{report}");
         assert!(report["latency_ms_p99"].as_f64().unwrap() >= report["latency_ms_p50"].as_f64().unwrap());
     }
+    for bound in [
+        &["--connections", "0"][..],
+        &["--rate", "10000001"],
+        &["--codes", "100000001"],
+    ] {
+        let output = Command::new(BINARY).arg("bench").args(bound).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{bound:?} is refused");
+    }
+}
+
+/// `--rate` sends on a schedule, not as fast as answered, and `--codes` seeds a larger store first.
+#[tokio::test]
+async fn bench_paces_payments_and_seeds_a_large_store() {
+    let data = tempfile::tempdir().unwrap();
     let output = Command::new(BINARY)
-        .args(["bench", "--connections", "0"])
+        .args(["--json", "bench", "--in-process", "--seconds", "2", "--rate", "20"])
+        .args([
+            "--connections",
+            "2",
+            "--payers",
+            "4",
+            "--payees",
+            "2",
+            "--codes",
+            "5000",
+            "--data",
+        ])
+        .arg(data.path())
+        .env("SMARTCODE_LOG", "error")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "a bound is refused");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+    // Two seconds at 20 a second: 40 payments were due (a few more may be sent as the run stops).
+    let payments = report["payments"].as_u64().unwrap();
+    assert!((1..=44).contains(&payments), "{report}");
+    assert_eq!(report["rate"], 20, "{report}");
+    assert_eq!(report["seeded_codes"], 5000, "{report}");
+    let store = rusqlite::Connection::open(data.path().join("smartcode.sqlite3")).unwrap();
+    let codes: i64 = store
+        .query_row("SELECT count(*) FROM codes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        codes,
+        5000 + 4 + 2 * 2,
+        "the seeded codes, the payers, the sellers and their public codes"
+    );
+    let zero: i64 = store
+        .query_row("SELECT count(*) FROM accounts WHERE balance = 0", [], |row| row.get(0))
+        .unwrap();
+    assert!(zero >= 5000, "seeded codes hold nothing");
 }

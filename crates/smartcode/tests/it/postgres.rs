@@ -31,7 +31,7 @@ fn the_whole_suite_passes_on_postgresql() {
             "--skip",
             "web::",
             "--skip",
-            "bench_measures",
+            "cli::bench_",
             "--skip",
             "postgres::",
             "--test-threads",
