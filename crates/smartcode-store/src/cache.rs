@@ -265,3 +265,160 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use smartcode_core::code::{BrokerKey, SecretCode};
+    use smartcode_core::ledger::{LedgerRead, LedgerTx};
+
+    use super::*;
+    use crate::sqlite::SqliteLedger;
+
+    fn database() -> Connection {
+        let connection = Connection::open_in_memory().unwrap();
+        for (_, sql) in crate::schema::MIGRATIONS {
+            connection.execute_batch(sql).unwrap();
+        }
+        connection
+    }
+
+    fn secret_code(currency: Currency) -> CodeRecord {
+        let id = CodeId::generate();
+        CodeRecord {
+            id: id.clone(),
+            kind: CodeKind::Secret,
+            parent_id: None,
+            owner_id: id,
+            public_code: None,
+            currency,
+            label: None,
+            profile: Profile::default(),
+            status: CodeStatus::Active,
+            depth: 1,
+            created_at: Timestamp(1),
+            expires_at: None,
+            irrevocable: false,
+            restrictions: Restrictions::default(),
+            restricted_lineage: false,
+            usage: Usage::default(),
+            pin: PinState::default(),
+        }
+    }
+
+    fn hash() -> CodeHash {
+        BrokerKey::generate().hash_code(&SecretCode::generate())
+    }
+
+    /// What SQLite itself holds, bypassing the memory.
+    fn stored(connection: &Connection, id: &CodeId) -> CodeRecord {
+        SqliteLedger { conn: connection }.code_by_id(id).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_rolled_back_command_is_forgotten_and_read_again_from_sqlite() {
+        let connection = database();
+        let mut cache = WriterCache::default();
+        let usd = Currency::parse("USD").unwrap();
+        let record = secret_code(usd);
+        let key = AccountKey::Code(record.id.clone());
+        {
+            let mut ledger = Cached {
+                inner: SqliteLedger { conn: &connection },
+                cache: &mut cache,
+            };
+            ledger.insert_code(&record, Some(&hash())).unwrap();
+            ledger.open_account(&key, usd).unwrap();
+            assert_eq!(ledger.account(&key).unwrap().unwrap().balance_units, 0);
+        }
+        connection.execute_batch("SAVEPOINT command").unwrap();
+        cache.begin_command();
+        let counted = Usage {
+            uses: 3,
+            period_index: 1,
+            period_spent_units: 7,
+        };
+        {
+            let mut ledger = Cached {
+                inner: SqliteLedger { conn: &connection },
+                cache: &mut cache,
+            };
+            ledger.set_usage(&record.id, &counted).unwrap();
+            assert_eq!(ledger.code_by_id(&record.id).unwrap().unwrap().usage, counted);
+        }
+        connection
+            .execute_batch("ROLLBACK TO command; RELEASE command")
+            .unwrap();
+        cache.forget_command();
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        let read = ledger.code_by_id(&record.id).unwrap().unwrap();
+        assert_eq!(read.usage, Usage::default());
+        assert_eq!(read, stored(&connection, &record.id));
+    }
+
+    #[test]
+    fn a_rekeyed_code_is_found_by_its_new_hash_only() {
+        let connection = database();
+        let mut cache = WriterCache::default();
+        let record = secret_code(Currency::parse("EUR").unwrap());
+        let (old, new) = (hash(), hash());
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.insert_code(&record, Some(&old)).unwrap();
+        assert_eq!(ledger.code_by_hash(&old).unwrap().unwrap().id, record.id);
+        ledger.set_code_hash(&record.id, &new).unwrap();
+        assert_eq!(ledger.code_by_hash(&old).unwrap(), None);
+        assert_eq!(ledger.code_by_hash(&new).unwrap().unwrap().id, record.id);
+        // Forgotten (as after a failed commit), the code is read again from SQLite the same way.
+        ledger.cache.clear();
+        assert_eq!(ledger.code_by_hash(&old).unwrap(), None);
+        assert_eq!(ledger.code_by_hash(&new).unwrap().unwrap().id, record.id);
+    }
+
+    #[test]
+    fn balances_in_memory_follow_the_transfers_sqlite_took() {
+        let connection = database();
+        let mut cache = WriterCache::default();
+        let usd = Currency::parse("USD").unwrap();
+        let (payer, payee) = (secret_code(usd), secret_code(usd));
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        let issuance = AccountKey::Issuance(usd);
+        ledger.open_account(&issuance, usd).unwrap();
+        for record in [&payer, &payee] {
+            ledger.insert_code(record, Some(&hash())).unwrap();
+            ledger.open_account(&AccountKey::Code(record.id.clone()), usd).unwrap();
+        }
+        let (from, to) = (AccountKey::Code(payer.id.clone()), AccountKey::Code(payee.id.clone()));
+        for key in [&issuance, &from, &to] {
+            ledger.account(key).unwrap();
+        }
+        let transfer = |id: &str, debit: &AccountKey, credit: &AccountKey, units| Transfer {
+            id: id.into(),
+            at: Timestamp(2),
+            kind: TransferKind::Payment,
+            debit: debit.clone(),
+            credit: credit.clone(),
+            amount: smartcode_core::money::Amount::from_units(units).unwrap(),
+            currency: usd,
+            memo: None,
+            public_code_id: None,
+            category: None,
+            item: None,
+        };
+        ledger.append_transfer(&transfer("t_1", &issuance, &from, 500)).unwrap();
+        ledger.append_transfer(&transfer("t_2", &from, &to, 120)).unwrap();
+        for (key, units) in [(&issuance, -500), (&from, 380), (&to, 120)] {
+            assert_eq!(ledger.account(key).unwrap().unwrap().balance_units, units);
+            let in_sqlite = SqliteLedger { conn: &connection }.account(key).unwrap().unwrap();
+            assert_eq!(in_sqlite.balance_units, units);
+        }
+    }
+}

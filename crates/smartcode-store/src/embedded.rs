@@ -48,10 +48,11 @@ pub const MMAP_BYTES: u64 = 1 << 30;
 pub const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "smartcode.sqlite3";
-/// WAL pages after which a commit copies the WAL back into the database file (a checkpoint).
-/// SQLite's default is 1,000; a longer WAL lets a checkpoint write each hot page once for many
-/// commits instead of once for every few.
-pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+/// How often the checkpointer thread copies the WAL back into the database file (a checkpoint).
+pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
+/// WAL pages past which the writer, between two batches, finishes the checkpointer's work itself,
+/// so that its next commit starts the WAL again from the beginning.
+pub const WAL_RESTART_PAGES: u64 = 8_192;
 /// Committed batches that may wait for the syncer at once; a slower disk makes the writer wait.
 pub const SYNC_QUEUE_DEPTH_MAX: usize = 64;
 
@@ -115,9 +116,8 @@ impl EmbeddedStore {
         let path = data_dir.join(DATABASE_FILE);
         let writer = open_connection(&path)?;
         migrate(&writer)?;
-        writer
-            .execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}"))
-            .map_err(failure)?;
+        // Checkpoints run beside the writer, not inside its commits (see `checkpoint_loop`).
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(failure)?;
         let (write_sender, write_receiver) = mpsc::sync_channel(WRITE_QUEUE_DEPTH_MAX);
         let (read_sender, read_receiver) = mpsc::sync_channel::<ReadJob>(READ_QUEUE_DEPTH_MAX);
         let stopping = Arc::new(AtomicBool::new(false));
@@ -133,10 +133,24 @@ impl EmbeddedStore {
             sync_loop(&wal_path, sync_receiver, &syncer_durability, &syncer_counters)
         }));
 
+        let wal_pages = Arc::new(AtomicU64::new(0));
+        let checkpointer = open_connection(&path)?;
+        let (checkpoint_stopping, checkpoint_pages) = (stopping.clone(), wal_pages.clone());
+        threads.push(spawn("smartcode-checkpoint", move || {
+            checkpoint_loop(&checkpointer, &checkpoint_stopping, &checkpoint_pages)
+        }));
+
         let writer_clock = clock.clone();
         let writer_durability = durability.clone();
         threads.push(spawn("smartcode-writer", move || {
-            write_loop(writer, write_receiver, writer_clock, sync_sender, &writer_durability)
+            write_loop(
+                writer,
+                write_receiver,
+                writer_clock,
+                sync_sender,
+                &writer_durability,
+                &wal_pages,
+            )
         }));
 
         let read_receiver = Arc::new(Mutex::new(read_receiver));
@@ -243,14 +257,19 @@ pub fn seed_spent_codes(
             connection.execute_batch("BEGIN IMMEDIATE")?;
             let mut code = connection.prepare_cached(
                 "INSERT INTO codes (id, kind, owner_id, code_hash, currency, status, depth, created_at, irrevocable) \
-                 VALUES (?1, 'secret', ?1, ?2, ?3, 'active', 1, ?4, 0)",
+                 VALUES (?1, 'secret', ?1, ?2, ?3, 'active', 1, ?4, 0) ON CONFLICT DO NOTHING",
             )?;
             let mut account = connection
                 .prepare_cached("INSERT INTO accounts (key, currency, balance, held) VALUES (?1, ?2, 0, 0)")?;
             for _ in 0..chunk {
-                let id = CodeId::generate();
-                let hash = key.hash_code(&SecretCode::generate());
-                code.execute(params![id.as_str(), hash.0.as_slice(), currency.as_str(), now.0])?;
+                // A drawn code (40 bits) that is already taken is drawn again, as the broker does.
+                let id = loop {
+                    let id = CodeId::generate();
+                    let hash = key.hash_code(&SecretCode::generate());
+                    if code.execute(params![id.as_str(), hash.0.as_slice(), currency.as_str(), now.0])? == 1 {
+                        break id;
+                    }
+                };
                 account.execute(params![AccountKey::Code(id).to_stored(), currency.as_str()])?;
             }
             connection.execute_batch("COMMIT")
@@ -344,6 +363,7 @@ fn write_loop(
     clock: Arc<dyn Clock>,
     syncer: SyncSender<Committed>,
     durability: &Durability,
+    wal_pages: &AtomicU64,
 ) {
     let mut last_purge = Instant::now();
     let mut cache = WriterCache::default();
@@ -364,6 +384,38 @@ fn write_loop(
         cache.trim();
         if syncer.send(committed).is_err() {
             return;
+        }
+        if wal_pages.load(Ordering::Relaxed) > WAL_RESTART_PAGES {
+            // The checkpointer copied nearly all of the WAL; copying the rest between two batches
+            // lets the next commit start the WAL again. Passive: it never waits for anyone.
+            match checkpoint(&connection, "PASSIVE") {
+                Ok((_, log, copied)) if log == copied => wal_pages.store(0, Ordering::Relaxed),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "checkpoint failed; the next one will try again"),
+            }
+        }
+    }
+}
+
+/// Runs a checkpoint: `(busy, pages in the WAL, pages copied to the database file)`.
+fn checkpoint(connection: &Connection, mode: &str) -> rusqlite::Result<(bool, u64, u64)> {
+    connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        let pages = |index| row.get::<_, i64>(index).map(|n| u64::try_from(n).unwrap_or(0));
+        Ok((row.get(0)?, pages(1)?, pages(2)?))
+    })
+}
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_INTERVAL_MS`], beside the
+/// writer, so that no commit waits for a checkpoint. A passive checkpoint copies what no reader
+/// still needs, never blocks the writer, and (with `synchronous=NORMAL`) syncs the WAL before it
+/// writes the database file, so that file never holds a commit the WAL could lose. The WAL's length
+/// goes to `wal_pages`, for the writer to finish the job when the WAL grows long.
+fn checkpoint_loop(connection: &Connection, stopping: &AtomicBool, wal_pages: &AtomicU64) {
+    while !stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(CHECKPOINT_INTERVAL_MS));
+        match checkpoint(connection, "PASSIVE") {
+            Ok((_, log, _)) => wal_pages.store(log, Ordering::Relaxed),
+            Err(error) => tracing::warn!(error = %error, "checkpoint failed; the next one will try again"),
         }
     }
 }
