@@ -127,6 +127,33 @@ INSERT INTO public_code_stats (code_id, payments, units)
 DROP INDEX transfers_by_public_code;
 "#,
     ),
+    (
+        4,
+        r#"
+-- History by chains instead of indexes: each transfer names, for each of its two accounts, the
+-- previous transfer of that account, and each account its latest. A payment then rewrites the two
+-- account rows it changes anyway, instead of inserting into two indexes ordered by account (a
+-- random page of each per payment, most of what a commit wrote). A history page or a report walks
+-- an account's chain from its newest transfer.
+ALTER TABLE transfers ADD COLUMN debit_prev INTEGER;
+ALTER TABLE transfers ADD COLUMN credit_prev INTEGER;
+ALTER TABLE accounts ADD COLUMN last_seq INTEGER;
+CREATE TEMP TABLE links AS
+    SELECT seq, account, lag(seq) OVER (PARTITION BY account ORDER BY seq) AS prev
+    FROM (SELECT seq, debit AS account FROM transfers UNION ALL SELECT seq, credit FROM transfers);
+CREATE INDEX temp.links_by_seq ON links (seq, account);
+DROP TRIGGER transfers_are_never_updated;
+UPDATE transfers SET debit_prev = l.prev FROM links l WHERE l.seq = transfers.seq AND l.account = transfers.debit;
+UPDATE transfers SET credit_prev = l.prev FROM links l WHERE l.seq = transfers.seq AND l.account = transfers.credit;
+CREATE TRIGGER transfers_are_never_updated BEFORE UPDATE ON transfers
+BEGIN SELECT RAISE(ABORT, 'transfers are append-only'); END;
+UPDATE accounts SET last_seq = m.seq
+    FROM (SELECT account, max(seq) AS seq FROM links GROUP BY account) m WHERE m.account = accounts.key;
+DROP TABLE links;
+DROP INDEX transfers_by_debit;
+DROP INDEX transfers_by_credit;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

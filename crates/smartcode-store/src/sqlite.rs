@@ -158,6 +158,51 @@ impl SqliteLedger<'_> {
 /// The `WHERE` fragment shared by history pages and reports: one account, an optional window.
 const ACCOUNT_WINDOW: &str = "(debit = ?1 OR credit = ?1) AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)";
 
+impl SqliteLedger<'_> {
+    /// The account's newest transfer.
+    fn last_seq(&self, key: &str) -> StoreResult<Option<i64>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT last_seq FROM accounts WHERE key = ?1")
+            .map_err(failure)?;
+        let found: Option<Option<i64>> = statement
+            .query_row([key], |row| row.get(0))
+            .optional()
+            .map_err(failure)?;
+        Ok(found.flatten())
+    }
+
+    /// Transfer `seq` with the link to the previous transfer of account `key`, if it is one of
+    /// `key`'s: `(sequence, previous)`.
+    fn link(&self, seq: i64, key: &str) -> StoreResult<Option<(i64, Option<i64>)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, CASE WHEN debit = ?2 THEN debit_prev ELSE credit_prev END FROM transfers \
+                 WHERE seq = ?1 AND (debit = ?2 OR credit = ?2)",
+            )
+            .map_err(failure)?;
+        statement
+            .query_row(params![seq, key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+            .map_err(failure)
+    }
+
+    /// One transfer of account `key`'s chain and the link to the one before it.
+    fn chained(&self, seq: i64, key: &str) -> StoreResult<(Transfer, Option<i64>)> {
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS}, CASE WHEN debit = ?2 THEN debit_prev ELSE credit_prev END FROM transfers WHERE seq = ?1"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .query_row(params![seq, key], |row| {
+                let (_, transfer) = transfer_from_row(row)?;
+                Ok((transfer, row.get(12)?))
+            })
+            .map_err(failure)
+    }
+}
+
 impl LedgerRead for SqliteLedger<'_> {
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         self.one_code("code_hash = ?1", &hash.0.as_slice())
@@ -209,23 +254,34 @@ impl LedgerRead for SqliteLedger<'_> {
     }
 
     fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
-        let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {ACCOUNT_WINDOW} AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?5"
-        );
-        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
-        let rows = statement
-            .query_map(
-                params![
-                    account.to_stored(),
-                    filter.since.map(|t| t.0),
-                    filter.until.map(|t| t.0),
-                    filter.before_sequence,
-                    filter.limit
-                ],
-                transfer_from_row,
-            )
-            .map_err(failure)?;
-        rows.collect::<Result<_, _>>().map_err(failure)
+        let key = account.to_stored();
+        // Where the page starts: after the cursor's transfer (found in one step when it is this
+        // account's, as the cursors this store hands out are), else at the account's newest.
+        let mut next = match filter.before_sequence {
+            Some(cursor) => match self.link(cursor, &key)? {
+                Some((_, prev)) => prev,
+                None => self.last_seq(&key)?,
+            },
+            None => self.last_seq(&key)?,
+        };
+        let mut page = Vec::new();
+        while let Some(seq) = next {
+            if page.len() >= filter.limit as usize {
+                break;
+            }
+            let (transfer, prev) = self.chained(seq, &key)?;
+            next = prev;
+            if filter.before_sequence.is_some_and(|cursor| seq >= cursor)
+                || filter.until.is_some_and(|until| transfer.at >= until)
+            {
+                continue;
+            }
+            if filter.since.is_some_and(|since| transfer.at < since) {
+                break;
+            }
+            page.push((seq, transfer));
+        }
+        Ok(page)
     }
 
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
@@ -254,11 +310,18 @@ impl LedgerRead for SqliteLedger<'_> {
         } else {
             ""
         };
+        // The account's chain, newest first, down to the first transfer before the window.
         let sql = format!(
-            "SELECT {key} AS k, count(*), \
+            "WITH RECURSIVE chain(seq) AS ( \
+                 SELECT last_seq FROM accounts WHERE key = ?1 \
+                 UNION ALL \
+                 SELECT CASE WHEN t.debit = ?1 THEN t.debit_prev ELSE t.credit_prev END \
+                 FROM transfers t JOIN chain ON t.seq = chain.seq WHERE ?2 IS NULL OR t.at >= ?2) \
+             SELECT {key} AS k, count(*), \
                     coalesce(sum(CASE WHEN credit = ?1 THEN amount END), 0), \
                     coalesce(sum(CASE WHEN debit = ?1 THEN amount END), 0) \
-             FROM transfers WHERE {ACCOUNT_WINDOW} {only_payments} GROUP BY k ORDER BY k LIMIT ?4"
+             FROM transfers WHERE seq IN (SELECT seq FROM chain) AND {ACCOUNT_WINDOW} {only_payments} \
+             GROUP BY k ORDER BY k LIMIT ?4"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         let rows = statement
@@ -425,11 +488,14 @@ impl LedgerTx for SqliteLedger<'_> {
     }
 
     fn append_transfer(&mut self, t: &Transfer) -> StoreResult<()> {
+        // Each side links to its account's previous transfer; the account then points here.
         let mut insert = self
             .conn
             .prepare_cached(
-                "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item, \
+                                        debit_prev, credit_prev) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                         (SELECT last_seq FROM accounts WHERE key = ?4), (SELECT last_seq FROM accounts WHERE key = ?5))",
             )
             .map_err(failure)?;
         let debit = t.debit.to_stored();
@@ -449,12 +515,17 @@ impl LedgerTx for SqliteLedger<'_> {
                 t.item,
             ])
             .map_err(failure)?;
+        let seq = self.conn.last_insert_rowid();
         let mut move_value = self
             .conn
-            .prepare_cached("UPDATE accounts SET balance = balance + ?2 WHERE key = ?1")
+            .prepare_cached("UPDATE accounts SET balance = balance + ?2, last_seq = ?3 WHERE key = ?1")
             .map_err(failure)?;
-        let debited = move_value.execute(params![debit, -t.amount.units()]).map_err(failure)?;
-        let credited = move_value.execute(params![credit, t.amount.units()]).map_err(failure)?;
+        let debited = move_value
+            .execute(params![debit, -t.amount.units(), seq])
+            .map_err(failure)?;
+        let credited = move_value
+            .execute(params![credit, t.amount.units(), seq])
+            .map_err(failure)?;
         if debited != 1 || credited != 1 {
             return Err(StorageFailure(format!("transfer {} names a missing account", t.id)));
         }

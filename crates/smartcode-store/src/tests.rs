@@ -1003,6 +1003,116 @@ fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats(
     assert_eq!(version, crate::schema::latest_version().to_string());
 }
 
+#[test]
+fn embedded_an_upgrade_links_every_account_s_history_into_a_chain() {
+    use smartcode_core::ledger::{LedgerRead, TransferFilter};
+    use smartcode_core::model::AccountKey;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    {
+        // A store as schema version 3 left it: history found through indexes by account.
+        let old = rusqlite::Connection::open(&path).unwrap();
+        for (_, sql) in crate::schema::MIGRATIONS.iter().filter(|(version, _)| *version <= 3) {
+            old.execute_batch(sql).unwrap();
+        }
+        old.execute_batch(
+            "INSERT INTO meta VALUES ('schema_version', '3');
+             INSERT INTO accounts (key, currency, balance) VALUES
+               ('issuance:USD', 'USD', -100), ('code:c_aaaaaaaaaaaaaaaa', 'USD', 88),
+               ('code:c_bbbbbbbbbbbbbbbb', 'USD', 7), ('code:c_cccccccccccccccc', 'USD', 5),
+               ('code:c_dddddddddddddddd', 'USD', 0);
+             INSERT INTO transfers (seq, id, at, kind, debit, credit, amount, currency) VALUES
+               (1, 't_1', 1, 'issue', 'issuance:USD', 'code:c_aaaaaaaaaaaaaaaa', 100, 'USD'),
+               (2, 't_2', 2, 'payment', 'code:c_aaaaaaaaaaaaaaaa', 'code:c_bbbbbbbbbbbbbbbb', 10, 'USD'),
+               (3, 't_3', 3, 'payment', 'code:c_aaaaaaaaaaaaaaaa', 'code:c_cccccccccccccccc', 5, 'USD'),
+               (4, 't_4', 4, 'payment', 'code:c_bbbbbbbbbbbbbbbb', 'code:c_aaaaaaaaaaaaaaaa', 3, 'USD');",
+        )
+        .unwrap();
+    }
+    drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
+    let upgraded = rusqlite::Connection::open(&path).unwrap();
+    let links: Vec<(i64, Option<i64>, Option<i64>)> = upgraded
+        .prepare("SELECT seq, debit_prev, credit_prev FROM transfers ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        links,
+        vec![
+            (1, None, None),
+            (2, Some(1), None),
+            (3, Some(2), None),
+            (4, Some(2), Some(3))
+        ]
+    );
+    let mut ledger = crate::sqlite::SqliteLedger { conn: &upgraded };
+    let history = |ledger: &mut crate::sqlite::SqliteLedger, id: &str, filter: TransferFilter| -> Vec<i64> {
+        let account = AccountKey::Code(CodeId::parse(id).unwrap());
+        ledger
+            .transfers_of(&account, &filter)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect()
+    };
+    let all = TransferFilter {
+        since: None,
+        until: None,
+        before_sequence: None,
+        limit: 10,
+    };
+    assert_eq!(
+        history(&mut ledger, "c_aaaaaaaaaaaaaaaa", all.clone()),
+        vec![4, 3, 2, 1]
+    );
+    assert_eq!(history(&mut ledger, "c_bbbbbbbbbbbbbbbb", all.clone()), vec![4, 2]);
+    assert_eq!(history(&mut ledger, "c_cccccccccccccccc", all.clone()), vec![3]);
+    assert_eq!(
+        history(&mut ledger, "c_dddddddddddddddd", all.clone()),
+        Vec::<i64>::new()
+    );
+    // Pages, cursors and windows walk the same chain.
+    let page = TransferFilter {
+        limit: 2,
+        ..all.clone()
+    };
+    assert_eq!(history(&mut ledger, "c_aaaaaaaaaaaaaaaa", page.clone()), vec![4, 3]);
+    let next = TransferFilter {
+        before_sequence: Some(3),
+        ..page
+    };
+    assert_eq!(history(&mut ledger, "c_aaaaaaaaaaaaaaaa", next), vec![2, 1]);
+    // A cursor that is not one of the account's transfers still starts the page below it.
+    let foreign = TransferFilter {
+        before_sequence: Some(4),
+        ..all.clone()
+    };
+    assert_eq!(history(&mut ledger, "c_cccccccccccccccc", foreign), vec![3]);
+    let beyond = TransferFilter {
+        before_sequence: Some(3),
+        ..all.clone()
+    };
+    assert_eq!(history(&mut ledger, "c_cccccccccccccccc", beyond), Vec::<i64>::new());
+    let window = TransferFilter {
+        since: Some(Timestamp(2)),
+        until: Some(Timestamp(4)),
+        ..all
+    };
+    assert_eq!(history(&mut ledger, "c_aaaaaaaaaaaaaaaa", window), vec![3, 2]);
+    // A new transfer continues the chains where the upgrade left them.
+    let last: Option<i64> = upgraded
+        .query_row(
+            "SELECT last_seq FROM accounts WHERE key = 'code:c_cccccccccccccccc'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(last, Some(3));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Two PostgreSQL stores on one schema: two broker processes.
 
