@@ -965,26 +965,32 @@ fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
 // ---------------------------------------------------------------------------------------------
 // The embedded store alone.
 
-#[test]
-fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats() {
+/// An embedded store's directory as schema `version` left it, holding what `rows` inserts, and
+/// the path of its database; opening an `EmbeddedStore` on it upgrades it.
+fn embedded_store_at(version: u32, rows: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DATABASE_FILE);
-    {
-        // A store as schema version 2 left it, with three payments through two public codes.
-        let old = rusqlite::Connection::open(&path).unwrap();
-        for (_, sql) in crate::schema::MIGRATIONS.iter().filter(|(version, _)| *version <= 2) {
-            old.execute_batch(sql).unwrap();
-        }
-        old.execute_batch(
-            "INSERT INTO meta VALUES ('schema_version', '2');
-             INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, public_code_id) VALUES
+    let old = rusqlite::Connection::open(&path).unwrap();
+    for (_, sql) in crate::schema::MIGRATIONS.iter().filter(|(v, _)| *v <= version) {
+        old.execute_batch(sql).unwrap();
+    }
+    old.execute("INSERT INTO meta VALUES ('schema_version', ?1)", [version.to_string()])
+        .unwrap();
+    old.execute_batch(rows).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats() {
+    // A store as schema version 2 left it, with three payments through two public codes.
+    let (dir, path) = embedded_store_at(
+        2,
+        "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, public_code_id) VALUES
                ('t_1', 1, 'payment', 'code:a', 'code:b', 100, 'USD', 'c_p'),
                ('t_2', 2, 'payment', 'code:a', 'code:b', 250, 'USD', 'c_p'),
                ('t_3', 3, 'payment', 'code:a', 'code:c', 7, 'USD', 'c_q'),
                ('t_4', 4, 'deposit', 'issuance:USD', 'code:a', 9, 'USD', NULL);",
-        )
-        .unwrap();
-    }
+    );
     drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
     let upgraded = rusqlite::Connection::open(&path).unwrap();
     let stats: Vec<(String, i64, i64)> = upgraded
@@ -1008,17 +1014,10 @@ fn embedded_an_upgrade_links_every_account_s_history_into_a_chain() {
     use smartcode_core::ledger::{LedgerRead, TransferFilter};
     use smartcode_core::model::AccountKey;
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DATABASE_FILE);
-    {
-        // A store as schema version 3 left it: history found through indexes by account.
-        let old = rusqlite::Connection::open(&path).unwrap();
-        for (_, sql) in crate::schema::MIGRATIONS.iter().filter(|(version, _)| *version <= 3) {
-            old.execute_batch(sql).unwrap();
-        }
-        old.execute_batch(
-            "INSERT INTO meta VALUES ('schema_version', '3');
-             INSERT INTO accounts (key, currency, balance) VALUES
+    // A store as schema version 3 left it: history found through indexes by account.
+    let (dir, path) = embedded_store_at(
+        3,
+        "INSERT INTO accounts (key, currency, balance) VALUES
                ('issuance:USD', 'USD', -100), ('code:c_aaaaaaaaaaaaaaaa', 'USD', 88),
                ('code:c_bbbbbbbbbbbbbbbb', 'USD', 7), ('code:c_cccccccccccccccc', 'USD', 5),
                ('code:c_dddddddddddddddd', 'USD', 0);
@@ -1027,9 +1026,7 @@ fn embedded_an_upgrade_links_every_account_s_history_into_a_chain() {
                (2, 't_2', 2, 'payment', 'code:c_aaaaaaaaaaaaaaaa', 'code:c_bbbbbbbbbbbbbbbb', 10, 'USD'),
                (3, 't_3', 3, 'payment', 'code:c_aaaaaaaaaaaaaaaa', 'code:c_cccccccccccccccc', 5, 'USD'),
                (4, 't_4', 4, 'payment', 'code:c_bbbbbbbbbbbbbbbb', 'code:c_aaaaaaaaaaaaaaaa', 3, 'USD');",
-        )
-        .unwrap();
-    }
+    );
     drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
     let upgraded = rusqlite::Connection::open(&path).unwrap();
     let links: Vec<(i64, Option<i64>, Option<i64>)> = upgraded

@@ -92,7 +92,7 @@ struct CommandState {
     statuses_set: HashMap<String, CodeStatus>,
     /// The version (`xmin`) of each code row as this command first read it or last wrote it.
     versions: HashMap<String, i64>,
-    /// Each account's stored balance as this command last read it (without pending changes).
+    /// Each account's stored balance as this command first read it (without pending changes).
     balances_read: HashMap<String, i64>,
 }
 
@@ -713,7 +713,13 @@ impl LedgerRead for PgLedger<'_> {
         };
         let mut balance_units = stored_balance;
         if let Some(batch) = self.batch.as_deref_mut() {
-            batch.command.balances_read.insert(stored.clone(), stored_balance);
+            // The first read is what the core decided on: a later read that differs means another
+            // process moved value meanwhile, which `verify_balance_unchanged` must then see.
+            batch
+                .command
+                .balances_read
+                .entry(stored.clone())
+                .or_insert(stored_balance);
             balance_units = balance_units
                 .checked_add(batch.pending(&stored))
                 .ok_or_else(|| corrupt("balance"))?;
