@@ -1384,6 +1384,41 @@ fn postgres_value_never_lands_on_a_code_another_process_closed() {
     check(a.as_ref());
 }
 
+#[test]
+fn postgres_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    // A database as schema version 1 left it, with three payments through two public codes.
+    let (_, version_1) = crate::postgres::schema::MIGRATIONS[0];
+    schema
+        .client()
+        .batch_execute(&format!(
+            "{}; {version_1}; INSERT INTO schema_version (version) VALUES (1);",
+            crate::postgres::schema::VERSION_TABLE
+        ))
+        .unwrap();
+    schema
+        .execute(
+            "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, public_code_id) VALUES \
+               ('t_1', 1, 'payment', 'code:a', 'code:b', 100, 'USD', 'c_p'), \
+               ('t_2', 2, 'payment', 'code:a', 'code:b', 250, 'USD', 'c_p'), \
+               ('t_3', 3, 'payment', 'code:a', 'code:c', 7, 'USD', 'c_q'), \
+               ('t_4', 4, 'deposit', 'issuance:USD', 'code:a', 9, 'USD', NULL)",
+        )
+        .unwrap();
+    drop(PostgresStore::open(schema.url(), test_clock()).unwrap());
+    let rows = schema
+        .client()
+        .query(
+            "SELECT code_id, payments, units FROM public_code_stats ORDER BY code_id",
+            &[],
+        )
+        .unwrap();
+    let stats: Vec<(String, i64, i64)> = rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    assert_eq!(stats, vec![("c_p".into(), 2, 350), ("c_q".into(), 1, 7)]);
+}
+
 /// The broker opens, uses and closes the store from async code, where the blocking client may not
 /// start its own runtime; the test helpers are used from async tests the same way.
 #[test]

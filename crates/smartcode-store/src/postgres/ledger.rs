@@ -5,7 +5,7 @@
 //! processes write to the same database while the batch runs (see the module doc of
 //! [`crate::postgres`] for the whole design):
 //! - balance changes are not written at once but kept per account in the [`BatchState`] (reads add
-//!   them in) and applied once, at the end of the batch, in key order, by [`apply_balances`];
+//!   them in) and applied once, at the end of the batch, in key order, by `PgLedger::apply` (in [`finish_batch`]);
 //! - each code row carries its version (`xmin`); an update of a code names the version the command
 //!   first read, so a change by another process since then is found, not overwritten;
 //! - a lost race is recorded as a conflict: the writer rolls the whole batch back and runs it again,
@@ -70,8 +70,8 @@ pub struct BatchState {
     /// Why this attempt cannot commit, if it cannot.
     conflict: Option<String>,
     prefetched: Prefetched,
-    /// Transfers of the kept commands, not yet written: [`write_transfers`] inserts them all in
-    /// one statement before the balances are applied.
+    /// Transfers of the kept commands, not yet written: [`finish_batch`] inserts them all in
+    /// one statement before the balances are applied (`finish_batch`).
     transfers: Vec<Transfer>,
 }
 
@@ -493,6 +493,39 @@ impl PgLedger<'_> {
         self.insert_transfers(&transfers)
     }
 
+    /// Adds payments through public codes to those codes' running totals: one row per public
+    /// code, in key order (every process locks them in the same order), as the last step before
+    /// COMMIT, so a popular public code's row is locked only for that moment, like its owner's
+    /// balance.
+    fn count_public_payments(&mut self, transfers: &[Transfer]) -> StoreResult<()> {
+        let mut totals: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for transfer in transfers {
+            if let Some(public_code) = &transfer.public_code_id {
+                let total = totals.entry(public_code.as_str()).or_insert((0, 0));
+                total.0 += 1;
+                total.1 = total
+                    .1
+                    .checked_add(transfer.amount.units())
+                    .ok_or_else(|| StorageFailure("a public code's total overflows".into()))?;
+            }
+        }
+        if totals.is_empty() {
+            return Ok(());
+        }
+        let codes: Vec<&str> = totals.keys().copied().collect();
+        let payments: Vec<i64> = totals.values().map(|total| total.0).collect();
+        let units: Vec<i64> = totals.values().map(|total| total.1).collect();
+        self.execute(
+            "INSERT INTO public_code_stats (code_id, payments, units) \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(code_id, payments, units) \
+             ORDER BY t.code_id COLLATE \"C\" \
+             ON CONFLICT (code_id) DO UPDATE SET payments = public_code_stats.payments + excluded.payments, \
+                                                  units = public_code_stats.units + excluded.units",
+            &[&codes, &payments, &units],
+        )?;
+        Ok(())
+    }
+
     /// Inserts transfers in one statement, in order (their sequence numbers follow it).
     fn insert_transfers(&mut self, transfers: &[Transfer]) -> StoreResult<()> {
         if transfers.is_empty() {
@@ -835,11 +868,14 @@ impl LedgerRead for PgLedger<'_> {
 
     fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
         self.read_transfers()?;
-        let row = self.query_one(
-            "SELECT count(*), coalesce(sum(amount), 0)::bigint FROM transfers WHERE public_code_id = $1",
+        let row = self.query_opt(
+            "SELECT payments, units FROM public_code_stats WHERE code_id = $1",
             &[&public_code.as_str()],
         )?;
-        Ok((count(&row, 0)?, get(&row, 1)?))
+        match row {
+            Some(row) => Ok((count(&row, 0)?, get(&row, 1)?)),
+            None => Ok((0, 0)),
+        }
     }
 
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
@@ -980,7 +1016,7 @@ impl LedgerTx for PgLedger<'_> {
         let units = t.amount.units();
         match self.batch.as_deref_mut() {
             // The writer: the transfer is written and the balances change when the batch ends
-            // (see `write_transfers` and `apply_balances`).
+            // (see `finish_batch`).
             Some(batch) => {
                 batch.command.transfers.push(t.clone());
                 *batch.command.deltas.entry(debit).or_insert(0) -= units;
@@ -1048,14 +1084,18 @@ impl LedgerTx for PgLedger<'_> {
     }
 }
 
-/// Writes the transfers of the batch's kept commands, in one statement.
-pub fn write_transfers(conn: &mut Conn, batch: &mut BatchState) -> StoreResult<()> {
+/// What a batch does after its commands and before COMMIT: writes the kept commands' transfers in
+/// one statement, applies the balance changes ([`PgLedger::apply`]), and counts the payments into
+/// their public codes' totals ([`PgLedger::count_public_payments`]).
+pub fn finish_batch(conn: &mut Conn, batch: &mut BatchState) -> StoreResult<()> {
     let transfers = std::mem::take(&mut batch.transfers);
     let mut ledger = PgLedger {
         conn,
         batch: Some(batch),
     };
-    ledger.insert_transfers(&transfers)
+    ledger.insert_transfers(&transfers)?;
+    ledger.apply()?;
+    ledger.count_public_payments(&transfers)
 }
 
 /// Prefetches the rows the batch's payments name (see [`PgLedger::prefetch`]).
@@ -1067,20 +1107,12 @@ pub fn prefetch(conn: &mut Conn, batch: &mut BatchState, hashes: &[&[u8]], publi
     ledger.prefetch(hashes, publics)
 }
 
-/// Applies the batch's balance changes, the last step before COMMIT: locks every account it
-/// touches in key order (so two processes never wait on each other in a cycle here), checks the
-/// bounds against the balances as they stand now (another process may have moved value since the
-/// core read them), adds the changes in one statement, and checks that no code it touched was
-/// closed by another process meanwhile. A failed check is a conflict: the batch runs again.
-pub fn apply_balances(conn: &mut Conn, batch: &mut BatchState) -> StoreResult<()> {
-    let mut ledger = PgLedger {
-        conn,
-        batch: Some(batch),
-    };
-    ledger.apply()
-}
-
 impl PgLedger<'_> {
+    /// Applies the batch's balance changes: locks every account it touches in key order (so two
+    /// processes never wait on each other in a cycle here), checks the bounds against the balances
+    /// as they stand now (another process may have moved value since the core read them), adds the
+    /// changes in one statement, and checks that no code it touched was closed by another process
+    /// meanwhile. A failed check is a conflict: the batch runs again.
     fn apply(&mut self) -> StoreResult<()> {
         let Some(batch) = self.batch.as_deref() else {
             return Ok(());

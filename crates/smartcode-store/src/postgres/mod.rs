@@ -16,8 +16,8 @@
 //! transaction, reads in bulk the rows its payments name (payers by hash, payees by public code,
 //! the payees' owners, their balances: three statements for the whole batch), runs each command in
 //! a `SAVEPOINT` (a refused command is rolled back to it and leaves nothing), then writes the
-//! batch's transfers in one statement, applies its balance changes, commits once, and only then
-//! answers.
+//! batch's transfers in one statement, applies its balance changes, adds its payments to their
+//! public codes' running totals (one row per public code), commits once, and only then answers.
 //!
 //! Round trips are what a batch costs, so a command opens its savepoint only just before its first
 //! statement: a payment whose rows were prefetched sends none (its transfer waits in memory for
@@ -33,7 +33,7 @@
 //! batch of the second process would fail, over and over. So instead:
 //! - **Balances are only ever added to.** During the batch, `PgLedger` does not write balances;
 //!   it keeps each account's net change of the batch (reads add it in, so the core sees its own
-//!   effects), and just before COMMIT `apply_balances` locks the touched account rows in
+//!   effects), and just before COMMIT `finish_batch` locks the touched account rows in
 //!   key order (`SELECT … ORDER BY key FOR UPDATE`: every process locks in the same order, so this
 //!   step cannot deadlock), checks each new balance against the rows as they stand *now* (not
 //!   below zero or the held amount, not above `BALANCE_UNITS_MAX`), and adds every change in one
@@ -87,7 +87,7 @@
 
 mod conn;
 mod ledger;
-mod schema;
+pub(crate) mod schema;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver};
@@ -102,7 +102,7 @@ use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, W
 
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
-use self::ledger::{apply_balances, prefetch, write_transfers, BatchState, Contended, PgLedger};
+use self::ledger::{finish_batch, prefetch, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
 use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX};
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
@@ -513,8 +513,7 @@ fn attempt_batch(
         }
         answers.push(result);
     }
-    let finished = write_transfers(conn, state).and_then(|()| apply_balances(conn, state));
-    if let Err(failure) = finished {
+    if let Err(failure) = finish_batch(conn, state) {
         rollback(conn);
         return match state.conflict() {
             Some(reason) => Attempt::Retry(reason.to_owned()),

@@ -13,9 +13,10 @@ pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (\
      version INTEGER PRIMARY KEY, \
      applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
 
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE codes (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('secret', 'public')),
@@ -125,7 +126,24 @@ CREATE TABLE idempotency (
 );
 CREATE INDEX idempotency_by_age ON idempotency (created_at);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- What a public page shows of its payments, kept as running totals (as in the embedded store):
+-- counting a popular public code's payments on every view read all of them.
+CREATE TABLE public_code_stats (
+    code_id TEXT PRIMARY KEY,
+    payments BIGINT NOT NULL,
+    units BIGINT NOT NULL
+);
+INSERT INTO public_code_stats (code_id, payments, units)
+    SELECT public_code_id, count(*), sum(amount) FROM transfers
+    WHERE public_code_id IS NOT NULL GROUP BY public_code_id;
+DROP INDEX transfers_by_public_code;
+"#,
+    ),
+];
 
 pub fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |(version, _)| *version)
