@@ -674,3 +674,39 @@ fn read_snapshot(connection: &Connection, now: Timestamp, query: &Query) -> Resu
     let _ = connection.execute_batch("COMMIT");
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Durability;
+
+    /// A read that may have seen batch 2 answers only once the syncer has put batch 2 on disk.
+    #[test]
+    fn a_read_waits_for_the_sync_of_what_it_may_have_seen() {
+        let durability = Arc::new(Durability::default());
+        durability.advance(1);
+        durability.visible.store(2, Ordering::SeqCst);
+        let reader = {
+            let durability = durability.clone();
+            std::thread::spawn(move || durability.wait_synced())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!reader.is_finished(), "the read answered before its batch was on disk");
+        durability.advance(2);
+        assert!(reader.join().unwrap().is_ok());
+        // Nothing newer is visible: the next read answers at once.
+        assert!(durability.wait_synced().is_ok());
+    }
+
+    /// After a failed fsync nobody knows what is on disk: reads and writes are refused.
+    #[test]
+    fn after_a_failed_sync_reads_are_refused() {
+        let durability = Durability::default();
+        durability.failed.store(true, Ordering::SeqCst);
+        durability.advance(1);
+        assert!(durability.wait_synced().is_err());
+    }
+}
