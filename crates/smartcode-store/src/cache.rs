@@ -43,6 +43,8 @@ pub struct WriterCache {
     /// Codes and accounts written by the current command, to forget if it is rolled back.
     written_codes: Vec<CodeId>,
     written_accounts: Vec<AccountKey>,
+    /// The current command sent SQLite a write (even one that failed).
+    wrote: bool,
 }
 
 impl WriterCache {
@@ -54,6 +56,18 @@ impl WriterCache {
     pub fn begin_command(&mut self) {
         self.written_codes.clear();
         self.written_accounts.clear();
+        self.wrote = false;
+    }
+
+    /// The current command is about to write to SQLite (through [`Cached`] or beside it).
+    pub fn writing(&mut self) {
+        self.wrote = true;
+    }
+
+    /// Whether the current command sent SQLite any write: if it then failed, only rolling back
+    /// undoes what it left.
+    pub fn command_wrote(&self) -> bool {
+        self.wrote
     }
 
     /// The command was rolled back to its savepoint: forget what it wrote, so memory again agrees
@@ -202,6 +216,7 @@ impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
 
 impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
     fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.insert_code(record, hash)?;
         self.cache.written_codes.push(record.id.clone());
         self.cache.remember(record.clone(), hash.copied());
@@ -209,6 +224,7 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
     }
 
     fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.open_account(key, currency)?;
         self.cache.written_accounts.push(key.clone());
         // An account already open keeps its balance; one not in memory is read when needed.
@@ -217,6 +233,7 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
     }
 
     fn append_transfer(&mut self, transfer: &Transfer) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.append_transfer(transfer)?;
         let units = transfer.amount.units();
         for (key, delta) in [(&transfer.debit, -units), (&transfer.credit, units)] {
@@ -235,24 +252,28 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
     }
 
     fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.set_status(id, status, at)?;
         self.change_code(id, |cached| cached.record.status = status);
         Ok(())
     }
 
     fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.set_profile(id, profile)?;
         self.change_code(id, |cached| cached.record.profile = profile.clone());
         Ok(())
     }
 
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.set_pin(id, pin)?;
         self.change_code(id, |cached| cached.record.pin = pin.clone());
         Ok(())
     }
 
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.set_code_hash(id, hash)?;
         self.change_code(id, |cached| cached.hash = Some(*hash));
         self.cache.by_hash.insert(*hash, id.clone());
@@ -260,6 +281,7 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
     }
 
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        self.cache.writing();
         self.inner.set_usage(id, usage)?;
         self.change_code(id, |cached| cached.record.usage = *usage);
         Ok(())

@@ -2,8 +2,10 @@
 //! commands at once (group commit), one syncer thread that puts the commits on disk, and a few
 //! reader threads.
 //!
-//! The writer takes every command waiting in its queue (up to [`BATCH_COMMANDS_MAX`]), runs each in
-//! its own savepoint so a refused command leaves nothing behind, and commits once. It hands the
+//! The writer takes every command waiting in its queue (up to [`BATCH_COMMANDS_MAX`]), runs them,
+//! and commits once. A refused command leaves nothing behind: most are refused before they write,
+//! and a command that fails after writing makes the writer roll the batch back and run it again
+//! with each command in a savepoint of its own (see `Savepoints`). It hands the
 //! batch's answers to the syncer and goes on with the next batch at once: while the disk syncs one
 //! batch, the writer already runs the next (a pipeline of two). The syncer `fdatasync`s the WAL file
 //! (covering every batch committed so far) and only then sends the answers. An answer therefore
@@ -463,19 +465,27 @@ fn run_batch(
         tracing::error!(error = %failure, "store could not begin a write transaction");
         return refuse_all(batch, OpError::Storage(failure));
     }
+    let results = match run_jobs(connection, cache, now, &batch, purge, Savepoints::OnlyIfNeeded) {
+        Some(results) => results,
+        None => {
+            // A command failed after it had written: run the batch again from its beginning,
+            // each command in a savepoint of its own this time.
+            cache.clear();
+            let again = connection.execute_batch("ROLLBACK; BEGIN IMMEDIATE");
+            if let Err(error) = again {
+                let failure = failure(error);
+                tracing::error!(error = %failure, "store could not begin a write transaction");
+                let _ = connection.execute_batch("ROLLBACK");
+                return refuse_all(batch, OpError::Storage(failure));
+            }
+            run_jobs(connection, cache, now, &batch, purge, Savepoints::Always)
+                .expect("with savepoints, no command needs the batch run again")
+        }
+    };
     let mut answers = Vec::with_capacity(batch.len());
-    for job in batch {
-        match job {
-            WriteJob::Request { request, reply } => {
-                let result = in_savepoint(connection, cache, |conn, cache| run_request(conn, cache, now, request));
-                answers.push((reply, result));
-            }
-            WriteJob::Sweep => {
-                let swept = in_savepoint(connection, cache, |conn, cache| sweep(conn, cache, now, purge));
-                if let Err(error) = swept {
-                    tracing::error!(error = %error, "expiry sweep failed; it will run again");
-                }
-            }
+    for (job, result) in batch.into_iter().zip(results) {
+        if let (WriteJob::Request { reply, .. }, Some(result)) = (job, result) {
+            answers.push((reply, result));
         }
     }
     // From here on a reader may see this batch, so it must wait for the batch's fsync.
@@ -546,6 +556,55 @@ fn sync_wal(path: &Path, wal: &mut Option<File>) -> std::io::Result<()> {
     wal.as_ref().map_or(Ok(()), File::sync_data)
 }
 
+/// When the writer opens a savepoint for a command.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Savepoints {
+    /// Never, at first: most commands either succeed or are refused before they write anything
+    /// (an unknown code, too little money), and then there is nothing to roll back. A command that
+    /// fails after writing makes the whole batch run again with `Always`. Saves two statements
+    /// per command.
+    OnlyIfNeeded,
+    /// Around every command.
+    Always,
+}
+
+/// Runs a batch's jobs inside the open transaction: each request's result (`None` for a sweep),
+/// or `None` for all of them if, without savepoints, a command failed after it had written.
+fn run_jobs(
+    connection: &Connection,
+    cache: &mut WriterCache,
+    now: Timestamp,
+    batch: &[WriteJob],
+    purge: bool,
+    savepoints: Savepoints,
+) -> Option<Vec<Option<Result<Written, OpError>>>> {
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job {
+            WriteJob::Request { request, .. } if savepoints == Savepoints::OnlyIfNeeded => {
+                cache.begin_command();
+                let result = run_request(connection, cache, now, request);
+                if result.is_err() && cache.command_wrote() {
+                    return None;
+                }
+                results.push(Some(result));
+            }
+            WriteJob::Request { request, .. } => {
+                let result = in_savepoint(connection, cache, |conn, cache| run_request(conn, cache, now, request));
+                results.push(Some(result));
+            }
+            WriteJob::Sweep => {
+                let swept = in_savepoint(connection, cache, |conn, cache| sweep(conn, cache, now, purge));
+                if let Err(error) = swept {
+                    tracing::error!(error = %error, "expiry sweep failed; it will run again");
+                }
+                results.push(None);
+            }
+        }
+    }
+    Some(results)
+}
+
 /// Runs one command in its own savepoint: if it fails, the database and the writer's memory are
 /// as they were before it.
 fn in_savepoint<T>(
@@ -578,11 +637,11 @@ fn run_request(
     connection: &Connection,
     cache: &mut WriterCache,
     now: Timestamp,
-    request: WriteRequest,
+    request: &WriteRequest,
 ) -> Result<Written, OpError> {
     let WriteRequest { command, idempotency } = request;
     let Some(idempotency) = idempotency else {
-        return execute(connection, cache, now, &command).map(Written::Done);
+        return execute(connection, cache, now, command).map(Written::Done);
     };
     let stored: Option<(Vec<u8>, u16, Vec<u8>)> = connection
         .query_row(
@@ -598,8 +657,9 @@ fn run_request(
         }
         return Ok(Written::Replayed(StoredResponse { status, body }));
     }
-    let outcome = execute(connection, cache, now, &command)?;
+    let outcome = execute(connection, cache, now, command)?;
     let response = (idempotency.render)(&outcome);
+    cache.writing();
     connection
         .execute(
             "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
