@@ -297,9 +297,7 @@ pub fn seed_spent_codes(
         done += chunk;
         progress(done);
     }
-    connection
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .map_err(failure)?;
+    checkpoint(&connection, "TRUNCATE").map_err(failure)?;
     Ok(())
 }
 

@@ -159,10 +159,7 @@ impl PostgresStore {
 
         // Every connection first, so that a failure leaves no thread behind.
         let writer_conns = (0..WRITER_CONNECTIONS)
-            .map(|_| {
-                Conn::connect_writer(&config)
-                    .map_err(|error| StorageFailure(format!("connecting to {location}: {}", describe(&error))))
-            })
+            .map(|_| connected(Conn::connect_writer(&config), &location))
             .collect::<Result<Vec<_>, _>>()?;
         let reader_conns = (0..READER_CONNECTIONS)
             .map(|_| connect(&config, &location))
@@ -257,7 +254,12 @@ impl Store for PostgresStore {
 }
 
 fn connect(config: &Config, location: &str) -> Result<Conn, StorageFailure> {
-    Conn::connect(config).map_err(|error| StorageFailure(format!("connecting to {location}: {}", describe(&error))))
+    connected(Conn::connect(config), location)
+}
+
+/// A connection made, or why not, saying where to.
+fn connected(made: Result<Conn, postgres::Error>, location: &str) -> Result<Conn, StorageFailure> {
+    made.map_err(|error| StorageFailure(format!("connecting to {location}: {}", describe(&error))))
 }
 
 /// The second key of this store's advisory locks: the hash of the schema its tables live in.
