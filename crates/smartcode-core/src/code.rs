@@ -91,20 +91,29 @@ pub fn parse_code(text: &str, local_broker: &str) -> Result<ParsedCode, CodeForm
     }
 }
 
-fn random_symbols(count: usize) -> String {
+/// `count` random symbols from `rng`, upper-case.
+fn random_symbols(rng: &mut impl RngCore, count: usize) -> String {
     // 32 symbols divide 256 evenly, so taking the low five bits of each byte has no bias.
     let mut bytes = vec![0u8; count];
-    OsRng.fill_bytes(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     bytes
         .iter()
         .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
         .collect()
 }
 
+/// `count` random symbols for an id, lower-case. Ids must not be guessable either (a receipt id
+/// lets its holder read the receipt), but they are made for every transfer: they come from the
+/// thread's generator (a CSPRNG seeded from the operating system and reseeded as it goes) instead
+/// of a system call each. Secret codes and keys still come straight from the operating system.
+fn id_symbols(count: usize) -> String {
+    random_symbols(&mut rand::thread_rng(), count).to_ascii_lowercase()
+}
+
 impl SecretCode {
     /// Draws a new secret code from the operating system's cryptographic random generator.
     pub fn generate() -> SecretCode {
-        SecretCode(random_symbols(SECRET_CODE_SYMBOLS))
+        SecretCode(random_symbols(&mut OsRng, SECRET_CODE_SYMBOLS))
     }
 
     /// The code for showing once to its holder, grouped for reading: `7KQ2-M9XD`.
@@ -126,7 +135,7 @@ impl fmt::Debug for SecretCode {
 
 impl PublicCode {
     pub fn generate() -> PublicCode {
-        PublicCode(format!("P{}", random_symbols(PUBLIC_CODE_SYMBOLS)))
+        PublicCode(format!("P{}", random_symbols(&mut OsRng, PUBLIC_CODE_SYMBOLS)))
     }
 
     /// Rebuilds a public code read back from the store, where it was kept normalized.
@@ -250,11 +259,7 @@ macro_rules! random_id {
 
         impl $name {
             pub fn generate() -> $name {
-                $name(format!(
-                    "{}{}",
-                    $prefix,
-                    random_symbols($symbols).to_ascii_lowercase()
-                ))
+                $name(format!("{}{}", $prefix, id_symbols($symbols)))
             }
         }
     };
@@ -269,15 +274,12 @@ macro_rules! ordered_id {
 
         impl $name {
             pub fn generate_at(at: Timestamp) -> $name {
-                $name(
-                    format!(
-                        "{}{}{}",
-                        $prefix,
-                        time_symbols(at),
-                        random_symbols($symbols - TIME_SYMBOLS)
-                    )
-                    .to_ascii_lowercase(),
-                )
+                $name(format!(
+                    "{}{}{}",
+                    $prefix,
+                    time_symbols(at).to_ascii_lowercase(),
+                    id_symbols($symbols - TIME_SYMBOLS)
+                ))
             }
         }
     };

@@ -5,6 +5,13 @@
 //! balances from memory and writes every change through to SQLite *and* to memory. The other reads
 //! (children, history, expiries) go to SQLite, which always holds every write.
 //!
+//! Balances and public-code totals are the exception: a transfer is inserted at once, but the
+//! new balances of its two accounts and the payee's totals stay in memory until
+//! [`WriterCache::flush`] writes each changed account and total once. The writer flushes before it
+//! commits, before and after a savepoint, and before any read of accounts, history or totals goes
+//! to SQLite, so SQLite is behind memory only where nobody looks. A busy payee's account is then
+//! written once per batch instead of once per payment.
+//!
 //! Two moments make memory and database differ, and both forget instead of repair: a command that
 //! fails is rolled back to its savepoint, so the entries it wrote are dropped ([`WriterCache::forget_command`]);
 //! a commit that fails drops everything ([`WriterCache::clear`]). A dropped entry is read again
@@ -16,10 +23,12 @@ use std::collections::HashMap;
 
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
-use smartcode_core::error::StoreResult;
+use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::Currency;
+
+use crate::sqlite::{AccountRow, SqliteLedger};
 
 /// Codes the writer remembers at most; past this it forgets them all after the batch and starts
 /// again (about 1 KiB each, so at most about 1 GiB).
@@ -33,18 +42,35 @@ struct CachedCode {
     hash: Option<CodeHash>,
 }
 
+#[derive(Clone, Copy)]
+struct CachedAccount {
+    state: AccountState,
+    /// Where its row is and which transfer ends its chain (row ids of `accounts` are stable: the
+    /// store is never vacuumed).
+    row: AccountRow,
+    /// Memory holds a balance and chain end SQLite does not have yet.
+    unwritten: bool,
+}
+
 /// What the writer remembers between batches.
 #[derive(Default)]
 pub struct WriterCache {
     codes: HashMap<CodeId, CachedCode>,
     by_hash: HashMap<CodeHash, CodeId>,
     by_public: HashMap<PublicCode, CodeId>,
-    accounts: HashMap<AccountKey, AccountState>,
+    accounts: HashMap<AccountKey, CachedAccount>,
     /// Codes and accounts written by the current command, to forget if it is rolled back.
     written_codes: Vec<CodeId>,
     written_accounts: Vec<AccountKey>,
     /// The current command sent SQLite a write (even one that failed).
     wrote: bool,
+    /// Accounts whose balance SQLite does not have yet, in the order they changed.
+    unwritten_accounts: Vec<AccountKey>,
+    /// Payments to public codes SQLite has not counted yet: `(payments, units)`.
+    uncounted_payments: HashMap<CodeId, (i64, i64)>,
+    /// A flush failed: the transaction no longer holds what memory says, so the batch must not
+    /// commit.
+    flush_failed: Option<StorageFailure>,
 }
 
 impl WriterCache {
@@ -70,9 +96,43 @@ impl WriterCache {
         self.wrote
     }
 
+    /// Writes what memory holds and SQLite does not yet: each changed balance once, each public
+    /// code's new payments once. A failure also marks the batch as not to be committed.
+    pub fn flush(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
+        let result = self.write_unwritten(ledger);
+        if let Err(error) = &result {
+            self.flush_failed.get_or_insert_with(|| error.clone());
+        }
+        result
+    }
+
+    fn write_unwritten(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
+        if let Some(error) = &self.flush_failed {
+            return Err(error.clone());
+        }
+        for key in std::mem::take(&mut self.unwritten_accounts) {
+            if let Some(account) = self.accounts.get_mut(&key).filter(|account| account.unwritten) {
+                ledger.write_account(account.row.rowid, account.state.balance_units, account.row.last_seq)?;
+                account.unwritten = false;
+            }
+        }
+        for (code, (payments, units)) in std::mem::take(&mut self.uncounted_payments) {
+            ledger.count_public_payments(&code, payments, units)?;
+        }
+        Ok(())
+    }
+
+    /// Why the batch must not commit, if a flush failed.
+    pub fn flush_failure(&self) -> Option<&StorageFailure> {
+        self.flush_failed.as_ref()
+    }
+
     /// The command was rolled back to its savepoint: forget what it wrote, so memory again agrees
-    /// with SQLite.
+    /// with SQLite. The writer flushed before the savepoint, so whatever is unwritten is the
+    /// command's own and goes too.
     pub fn forget_command(&mut self) {
+        self.unwritten_accounts.clear();
+        self.uncounted_payments.clear();
         for id in std::mem::take(&mut self.written_codes) {
             self.forget_code(&id);
         }
@@ -112,12 +172,28 @@ impl WriterCache {
 }
 
 /// The core's store traits over `inner`, answered from and written through to `cache`.
-pub struct Cached<'a, L> {
-    pub inner: L,
+pub struct Cached<'a, 'c> {
+    pub inner: SqliteLedger<'c>,
     pub cache: &'a mut WriterCache,
 }
 
-impl<L: LedgerTx> Cached<'_, L> {
+impl Cached<'_, '_> {
+    /// The account of `key` as memory holds it, read from SQLite first if it is not there.
+    fn cached_account(&mut self, key: &AccountKey) -> StoreResult<Option<CachedAccount>> {
+        if let Some(account) = self.cache.accounts.get(key) {
+            return Ok(Some(*account));
+        }
+        let found = self.inner.account_row(key)?.map(|(state, row)| CachedAccount {
+            state,
+            row,
+            unwritten: false,
+        });
+        if let Some(account) = found {
+            self.cache.accounts.insert(key.clone(), account);
+        }
+        Ok(found)
+    }
+
     /// Applies `change` to the remembered record of `id` after SQLite took it; a code not in
     /// memory stays out (it is read from SQLite when needed).
     fn change_code(&mut self, id: &CodeId, change: impl FnOnce(&mut CachedCode)) {
@@ -128,7 +204,7 @@ impl<L: LedgerTx> Cached<'_, L> {
     }
 }
 
-impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
+impl LedgerRead for Cached<'_, '_> {
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         if let Some(cached) = self.cache.by_hash.get(hash).and_then(|id| self.cache.codes.get(id)) {
             // A rekey leaves the old hash pointing at the code; the code's own hash says.
@@ -166,14 +242,7 @@ impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
     }
 
     fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
-        if let Some(account) = self.cache.accounts.get(key) {
-            return Ok(Some(*account));
-        }
-        let found = self.inner.account(key)?;
-        if let Some(account) = &found {
-            self.cache.accounts.insert(key.clone(), *account);
-        }
-        Ok(found)
+        Ok(self.cached_account(key)?.map(|account| account.state))
     }
 
     fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>> {
@@ -185,6 +254,7 @@ impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
     }
 
     fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
+        self.cache.flush(&self.inner)?;
         self.inner.transfers_of(account, filter)
     }
 
@@ -198,14 +268,17 @@ impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
         grouping: ReportGrouping,
         filter: &TransferFilter,
     ) -> StoreResult<Vec<ReportRow>> {
+        self.cache.flush(&self.inner)?;
         self.inner.report(account, grouping, filter)
     }
 
     fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
+        self.cache.flush(&self.inner)?;
         self.inner.public_code_stats(public_code)
     }
 
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        self.cache.flush(&self.inner)?;
         self.inner.ledger_totals()
     }
 
@@ -214,7 +287,7 @@ impl<L: LedgerTx> LedgerRead for Cached<'_, L> {
     }
 }
 
-impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
+impl LedgerTx for Cached<'_, '_> {
     fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
         self.cache.writing();
         self.inner.insert_code(record, hash)?;
@@ -226,27 +299,38 @@ impl<L: LedgerTx> LedgerTx for Cached<'_, L> {
     fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
         self.cache.writing();
         self.inner.open_account(key, currency)?;
+        // An account already open keeps its balance, so what memory holds of it stays true; one
+        // not in memory is read when needed.
         self.cache.written_accounts.push(key.clone());
-        // An account already open keeps its balance; one not in memory is read when needed.
-        self.cache.accounts.remove(key);
         Ok(())
     }
 
     fn append_transfer(&mut self, transfer: &Transfer) -> StoreResult<()> {
-        self.cache.writing();
-        self.inner.append_transfer(transfer)?;
+        let missing = || StorageFailure(format!("transfer {} names a missing account", transfer.id));
+        let debit = self.cached_account(&transfer.debit)?.ok_or_else(missing)?;
+        let credit = self.cached_account(&transfer.credit)?.ok_or_else(missing)?;
         let units = transfer.amount.units();
-        for (key, delta) in [(&transfer.debit, -units), (&transfer.credit, units)] {
+        let overflow = || StorageFailure(format!("transfer {} overflows a balance", transfer.id));
+        let debit_after = debit.state.balance_units.checked_sub(units).ok_or_else(overflow)?;
+        let credit_after = credit.state.balance_units.checked_add(units).ok_or_else(overflow)?;
+        self.cache.writing();
+        let seq = self
+            .inner
+            .insert_transfer(transfer, debit.row.last_seq, credit.row.last_seq)?;
+        for (key, balance) in [(&transfer.debit, debit_after), (&transfer.credit, credit_after)] {
             self.cache.written_accounts.push(key.clone());
-            if let Some(account) = self.cache.accounts.get_mut(key) {
-                // SQLite took the same sum, so it cannot overflow here; forget rather than panic.
-                match account.balance_units.checked_add(delta) {
-                    Some(balance) => account.balance_units = balance,
-                    None => {
-                        self.cache.accounts.remove(key);
-                    }
-                }
+            let account = self.cache.accounts.get_mut(key).expect("read just above");
+            account.state.balance_units = balance;
+            account.row.last_seq = Some(seq);
+            if !account.unwritten {
+                account.unwritten = true;
+                self.cache.unwritten_accounts.push(key.clone());
             }
+        }
+        if let Some(public_code) = &transfer.public_code_id {
+            let counted = self.cache.uncounted_payments.entry(public_code.clone()).or_default();
+            counted.0 += 1;
+            counted.1 = counted.1.checked_add(units).ok_or_else(overflow)?;
         }
         Ok(())
     }
@@ -402,15 +486,13 @@ mod tests {
         assert_eq!(ledger.code_by_hash(&new).unwrap().unwrap().id, record.id);
     }
 
-    #[test]
-    fn balances_in_memory_follow_the_transfers_sqlite_took() {
-        let connection = database();
-        let mut cache = WriterCache::default();
+    /// A ledger of three accounts (issuance, a payer, a payee) with every account in memory.
+    fn three_accounts(connection: &Connection, cache: &mut WriterCache) -> [AccountKey; 3] {
         let usd = Currency::parse("USD").unwrap();
         let (payer, payee) = (secret_code(usd), secret_code(usd));
         let mut ledger = Cached {
-            inner: SqliteLedger { conn: &connection },
-            cache: &mut cache,
+            inner: SqliteLedger { conn: connection },
+            cache,
         };
         let issuance = AccountKey::Issuance(usd);
         ledger.open_account(&issuance, usd).unwrap();
@@ -418,29 +500,173 @@ mod tests {
             ledger.insert_code(record, Some(&hash())).unwrap();
             ledger.open_account(&AccountKey::Code(record.id.clone()), usd).unwrap();
         }
-        let (from, to) = (AccountKey::Code(payer.id.clone()), AccountKey::Code(payee.id.clone()));
-        for key in [&issuance, &from, &to] {
+        let keys = [issuance, AccountKey::Code(payer.id), AccountKey::Code(payee.id)];
+        for key in &keys {
             ledger.account(key).unwrap();
         }
-        let transfer = |id: &str, debit: &AccountKey, credit: &AccountKey, units| Transfer {
+        keys
+    }
+
+    fn transfer(
+        id: &str,
+        debit: &AccountKey,
+        credit: &AccountKey,
+        units: i64,
+        public_code: Option<&CodeId>,
+    ) -> Transfer {
+        Transfer {
             id: id.into(),
             at: Timestamp(2),
             kind: TransferKind::Payment,
             debit: debit.clone(),
             credit: credit.clone(),
             amount: smartcode_core::money::Amount::from_units(units).unwrap(),
-            currency: usd,
+            currency: Currency::parse("USD").unwrap(),
             memo: None,
-            public_code_id: None,
+            public_code_id: public_code.cloned(),
             category: None,
             item: None,
+        }
+    }
+
+    fn balance_in_sqlite(connection: &Connection, key: &AccountKey) -> i64 {
+        SqliteLedger { conn: connection }
+            .account(key)
+            .unwrap()
+            .unwrap()
+            .balance_units
+    }
+
+    #[test]
+    fn balances_in_memory_reach_sqlite_when_flushed() {
+        let connection = database();
+        let mut cache = WriterCache::default();
+        let [issuance, from, to] = three_accounts(&connection, &mut cache);
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
         };
-        ledger.append_transfer(&transfer("t_1", &issuance, &from, 500)).unwrap();
-        ledger.append_transfer(&transfer("t_2", &from, &to, 120)).unwrap();
+        ledger
+            .append_transfer(&transfer("t_1", &issuance, &from, 500, None))
+            .unwrap();
+        ledger.append_transfer(&transfer("t_2", &from, &to, 120, None)).unwrap();
         for (key, units) in [(&issuance, -500), (&from, 380), (&to, 120)] {
             assert_eq!(ledger.account(key).unwrap().unwrap().balance_units, units);
-            let in_sqlite = SqliteLedger { conn: &connection }.account(key).unwrap().unwrap();
-            assert_eq!(in_sqlite.balance_units, units);
+            assert_eq!(balance_in_sqlite(&connection, key), 0, "not written before the flush");
         }
+        ledger.cache.flush(&ledger.inner).unwrap();
+        for (key, units) in [(&issuance, -500), (&from, 380), (&to, 120)] {
+            assert_eq!(balance_in_sqlite(&connection, key), units);
+        }
+        // The chains were linked from memory: each account's history, newest first.
+        let history = |key: &AccountKey| -> Vec<String> {
+            let mut ledger = SqliteLedger { conn: &connection };
+            let filter = TransferFilter {
+                since: None,
+                until: None,
+                before_sequence: None,
+                limit: 10,
+            };
+            ledger
+                .transfers_of(key, &filter)
+                .unwrap()
+                .into_iter()
+                .map(|(_, t)| t.id)
+                .collect()
+        };
+        assert_eq!(history(&from), ["t_2", "t_1"]);
+        assert_eq!(history(&to), ["t_2"]);
+        assert_eq!(history(&issuance), ["t_1"]);
+    }
+
+    #[test]
+    fn a_busy_payee_is_written_once_per_flush_and_reads_through_sqlite_flush_first() {
+        let connection = database();
+        let mut cache = WriterCache::default();
+        let [issuance, from, to] = three_accounts(&connection, &mut cache);
+        let public_code = CodeId::generate();
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger
+            .append_transfer(&transfer("t_0", &issuance, &from, 1000, None))
+            .unwrap();
+        for n in 1..=10 {
+            let id = format!("t_{n}");
+            ledger
+                .append_transfer(&transfer(&id, &from, &to, 7, Some(&public_code)))
+                .unwrap();
+        }
+        let before = connection.total_changes();
+        // A read of the totals goes to SQLite, so memory is written first: three balances and one
+        // public code's totals, one row each however many payments they took.
+        assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (10, 70));
+        assert_eq!(connection.total_changes() - before, 4);
+        assert_eq!(balance_in_sqlite(&connection, &to), 70);
+        assert_eq!(balance_in_sqlite(&connection, &from), 930);
+        // Nothing is left to write.
+        ledger.cache.flush(&ledger.inner).unwrap();
+        assert_eq!(connection.total_changes() - before, 4);
+    }
+
+    #[test]
+    fn a_forgotten_command_takes_its_unwritten_balances_with_it() {
+        let connection = database();
+        let mut cache = WriterCache::default();
+        let [issuance, from, to] = three_accounts(&connection, &mut cache);
+        let public_code = CodeId::generate();
+        {
+            let mut ledger = Cached {
+                inner: SqliteLedger { conn: &connection },
+                cache: &mut cache,
+            };
+            ledger
+                .append_transfer(&transfer("t_1", &issuance, &from, 500, None))
+                .unwrap();
+            ledger.cache.flush(&ledger.inner).unwrap();
+        }
+        connection.execute_batch("SAVEPOINT command").unwrap();
+        cache.begin_command();
+        {
+            let mut ledger = Cached {
+                inner: SqliteLedger { conn: &connection },
+                cache: &mut cache,
+            };
+            ledger
+                .append_transfer(&transfer("t_2", &from, &to, 120, Some(&public_code)))
+                .unwrap();
+        }
+        connection
+            .execute_batch("ROLLBACK TO command; RELEASE command")
+            .unwrap();
+        cache.forget_command();
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.cache.flush(&ledger.inner).unwrap();
+        for (key, units) in [(&issuance, -500), (&from, 500), (&to, 0)] {
+            assert_eq!(ledger.account(key).unwrap().unwrap().balance_units, units);
+            assert_eq!(balance_in_sqlite(&connection, key), units);
+        }
+        assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (0, 0));
+        // The next transfer links to the last one SQLite kept, not to the forgotten one.
+        ledger.append_transfer(&transfer("t_3", &from, &to, 50, None)).unwrap();
+        ledger.cache.flush(&ledger.inner).unwrap();
+        let mut sqlite = SqliteLedger { conn: &connection };
+        let filter = TransferFilter {
+            since: None,
+            until: None,
+            before_sequence: None,
+            limit: 10,
+        };
+        let ids: Vec<String> = sqlite
+            .transfers_of(&from, &filter)
+            .unwrap()
+            .into_iter()
+            .map(|(_, t)| t.id)
+            .collect();
+        assert_eq!(ids, ["t_3", "t_1"]);
     }
 }

@@ -486,6 +486,17 @@ fn run_batch(
             answers.push((reply, result));
         }
     }
+    // The balances and totals the batch changed, each written once.
+    let _ = cache.flush(&SqliteLedger { conn: connection });
+    if let Some(failure) = cache.flush_failure().cloned() {
+        tracing::error!(error = %failure, batch.size = answers.len(), "store could not write the batch's balances; no command of the batch happened");
+        let _ = connection.execute_batch("ROLLBACK");
+        cache.clear();
+        for answer in &mut answers {
+            answer.1 = Err(OpError::Storage(failure.clone()));
+        }
+        return Committed { batch: number, answers };
+    }
     // From here on a reader may see this batch, so it must wait for the batch's fsync.
     durability.visible.store(number, Ordering::SeqCst);
     if let Err(error) = connection.execute_batch("COMMIT") {
@@ -617,9 +628,19 @@ fn in_savepoint<T>(
             .map(|_| ())
             .map_err(|e| OpError::Storage(failure(e)))
     };
+    // What earlier commands left unwritten is written first, so that what is unwritten at a
+    // rollback is this command's own.
+    cache
+        .flush(&SqliteLedger { conn: connection })
+        .map_err(OpError::Storage)?;
     run("SAVEPOINT command")?;
     cache.begin_command();
-    let result = body(connection, cache);
+    let result = body(connection, cache).and_then(|done| {
+        cache
+            .flush(&SqliteLedger { conn: connection })
+            .map_err(OpError::Storage)?;
+        Ok(done)
+    });
     if result.is_err() {
         cache.forget_command();
         if let Err(error) = run("ROLLBACK TO command") {

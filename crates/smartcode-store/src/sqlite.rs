@@ -203,6 +203,101 @@ impl SqliteLedger<'_> {
     }
 }
 
+/// Where an account's row is and which transfer ends its chain: what a transfer needs to link
+/// itself in and move the balance without looking the account up by its key again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    pub rowid: i64,
+    pub last_seq: Option<i64>,
+}
+
+impl SqliteLedger<'_> {
+    /// An account's balance and where its row is.
+    pub fn account_row(&self, key: &AccountKey) -> StoreResult<Option<(AccountState, AccountRow)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT currency, balance, held, rowid, last_seq FROM accounts WHERE key = ?1")
+            .map_err(failure)?;
+        statement
+            .query_row([key.to_stored()], |row| {
+                let currency: String = row.get(0)?;
+                let state = AccountState {
+                    currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+                    balance_units: row.get(1)?,
+                    held_units: row.get(2)?,
+                };
+                Ok((
+                    state,
+                    AccountRow {
+                        rowid: row.get(3)?,
+                        last_seq: row.get(4)?,
+                    },
+                ))
+            })
+            .optional()
+            .map_err(failure)
+    }
+
+    /// Records `t` after the last transfers of its two accounts (`debit_prev`, `credit_prev`);
+    /// returns its sequence number. The balances and the payee's totals are left to the caller.
+    pub fn insert_transfer(&self, t: &Transfer, debit_prev: Option<i64>, credit_prev: Option<i64>) -> StoreResult<i64> {
+        let mut insert = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item, \
+                                        debit_prev, credit_prev) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .map_err(failure)?;
+        insert
+            .execute(params![
+                t.id,
+                t.at.0,
+                t.kind.as_str(),
+                t.debit.to_stored(),
+                t.credit.to_stored(),
+                t.amount.units(),
+                t.currency.as_str(),
+                t.memo,
+                t.public_code_id.as_ref().map(CodeId::as_str),
+                t.category,
+                t.item,
+                debit_prev,
+                credit_prev,
+            ])
+            .map_err(failure)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Sets the balance of the account at `rowid` and the transfer that now ends its chain.
+    pub fn write_account(&self, rowid: i64, balance_units: i64, last_seq: Option<i64>) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1")
+            .map_err(failure)?;
+        match statement.execute(params![rowid, balance_units, last_seq]) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(StorageFailure(format!("account row {rowid} is missing"))),
+            Err(error) => Err(failure(error)),
+        }
+    }
+
+    /// Adds `payments` payments of `units` in all to a public code's totals.
+    pub fn count_public_payments(&self, public_code: &CodeId, payments: i64, units: i64) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (code_id) DO UPDATE SET payments = payments + excluded.payments, units = units + excluded.units",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![public_code.as_str(), payments, units])
+            .map_err(failure)?;
+        Ok(())
+    }
+}
+
 impl LedgerRead for SqliteLedger<'_> {
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         self.one_code("code_hash = ?1", &hash.0.as_slice())
@@ -217,21 +312,7 @@ impl LedgerRead for SqliteLedger<'_> {
     }
 
     fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT currency, balance, held FROM accounts WHERE key = ?1")
-            .map_err(failure)?;
-        statement
-            .query_row([key.to_stored()], |row| {
-                let currency: String = row.get(0)?;
-                Ok(AccountState {
-                    currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
-                    balance_units: row.get(1)?,
-                    held_units: row.get(2)?,
-                })
-            })
-            .optional()
-            .map_err(failure)
+        Ok(self.account_row(key)?.map(|(state, _)| state))
     }
 
     fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>> {
@@ -488,58 +569,18 @@ impl LedgerTx for SqliteLedger<'_> {
     }
 
     fn append_transfer(&mut self, t: &Transfer) -> StoreResult<()> {
-        // Each side links to its account's previous transfer; the account then points here.
-        let mut insert = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item, \
-                                        debit_prev, credit_prev) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                         (SELECT last_seq FROM accounts WHERE key = ?4), (SELECT last_seq FROM accounts WHERE key = ?5))",
-            )
-            .map_err(failure)?;
-        let debit = t.debit.to_stored();
-        let credit = t.credit.to_stored();
-        insert
-            .execute(params![
-                t.id,
-                t.at.0,
-                t.kind.as_str(),
-                debit,
-                credit,
-                t.amount.units(),
-                t.currency.as_str(),
-                t.memo,
-                t.public_code_id.as_ref().map(CodeId::as_str),
-                t.category,
-                t.item,
-            ])
-            .map_err(failure)?;
-        let seq = self.conn.last_insert_rowid();
-        let mut move_value = self
-            .conn
-            .prepare_cached("UPDATE accounts SET balance = balance + ?2, last_seq = ?3 WHERE key = ?1")
-            .map_err(failure)?;
-        let debited = move_value
-            .execute(params![debit, -t.amount.units(), seq])
-            .map_err(failure)?;
-        let credited = move_value
-            .execute(params![credit, t.amount.units(), seq])
-            .map_err(failure)?;
-        if debited != 1 || credited != 1 {
-            return Err(StorageFailure(format!("transfer {} names a missing account", t.id)));
-        }
+        let missing = || StorageFailure(format!("transfer {} names a missing account", t.id));
+        let (debit, debit_row) = self.account_row(&t.debit)?.ok_or_else(missing)?;
+        let (credit, credit_row) = self.account_row(&t.credit)?.ok_or_else(missing)?;
+        let seq = self.insert_transfer(t, debit_row.last_seq, credit_row.last_seq)?;
+        let units = t.amount.units();
+        let overflow = || StorageFailure(format!("transfer {} overflows a balance", t.id));
+        let debit_after = debit.balance_units.checked_sub(units).ok_or_else(overflow)?;
+        let credit_after = credit.balance_units.checked_add(units).ok_or_else(overflow)?;
+        self.write_account(debit_row.rowid, debit_after, Some(seq))?;
+        self.write_account(credit_row.rowid, credit_after, Some(seq))?;
         if let Some(public_code) = &t.public_code_id {
-            let mut count = self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, 1, ?2) \
-                     ON CONFLICT (code_id) DO UPDATE SET payments = payments + 1, units = units + excluded.units",
-                )
-                .map_err(failure)?;
-            count
-                .execute(params![public_code.as_str(), t.amount.units()])
-                .map_err(failure)?;
+            self.count_public_payments(public_code, 1, units)?;
         }
         Ok(())
     }
