@@ -6,6 +6,7 @@
 //! so the two never look alike and a public code can never be taken for a payment code.
 
 use std::fmt;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
@@ -29,7 +30,7 @@ pub struct SecretCode(String);
 
 /// A public code, normalized (`P` followed by ten symbols, without hyphens).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicCode(String);
+pub struct PublicCode(Arc<str>);
 
 /// What a presented code turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub fn parse_code(text: &str, local_broker: &str) -> Result<ParsedCode, CodeForm
     match normalized.len() {
         SECRET_CODE_SYMBOLS => Ok(ParsedCode::Secret(SecretCode(normalized))),
         n if n == PUBLIC_CODE_SYMBOLS + 1 && normalized.starts_with('P') => {
-            Ok(ParsedCode::Public(PublicCode(normalized)))
+            Ok(ParsedCode::Public(PublicCode(normalized.into())))
         }
         _ => Err(CodeFormatError::Malformed),
     }
@@ -93,21 +94,37 @@ pub fn parse_code(text: &str, local_broker: &str) -> Result<ParsedCode, CodeForm
 
 /// `count` random symbols from `rng`, upper-case.
 fn random_symbols(rng: &mut impl RngCore, count: usize) -> String {
-    // 32 symbols divide 256 evenly, so taking the low five bits of each byte has no bias.
-    let mut bytes = vec![0u8; count];
-    rng.fill_bytes(&mut bytes);
-    bytes
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
-        .collect()
+    let mut symbols = String::with_capacity(count);
+    push_random_symbols(&mut symbols, rng, count);
+    symbols
 }
 
-/// `count` random symbols for an id, lower-case. Ids must not be guessable either (a receipt id
-/// lets its holder read the receipt), but they are made for every transfer: they come from the
-/// thread's generator (a CSPRNG seeded from the operating system and reseeded as it goes) instead
-/// of a system call each. Secret codes and keys still come straight from the operating system.
-fn id_symbols(count: usize) -> String {
-    random_symbols(&mut rand::thread_rng(), count).to_ascii_lowercase()
+fn push_random_symbols(out: &mut String, rng: &mut impl RngCore, count: usize) {
+    // 32 symbols divide 256 evenly, so taking the low five bits of each byte has no bias.
+    let mut bytes = [0u8; 32];
+    let mut left = count;
+    while left > 0 {
+        let chunk = &mut bytes[..left.min(32)];
+        rng.fill_bytes(chunk);
+        out.extend(chunk.iter().map(|b| char::from(ALPHABET[usize::from(b & 31)])));
+        left -= chunk.len();
+    }
+}
+
+/// A new id: `prefix`, the time `at` if given, then `random` random symbols, all lower-case. Ids
+/// must not be guessable either (a receipt id lets its holder read the receipt), but one is made
+/// for every transfer: the symbols come from the thread's generator (a CSPRNG seeded from the
+/// operating system and reseeded as it goes) instead of a system call each. Secret codes and keys
+/// still come straight from the operating system.
+fn new_id(prefix: &str, at: Option<Timestamp>, random: usize) -> String {
+    let mut id = String::with_capacity(prefix.len() + TIME_SYMBOLS + random);
+    id.push_str(prefix);
+    if let Some(at) = at {
+        push_time_symbols(&mut id, at);
+    }
+    push_random_symbols(&mut id, &mut rand::thread_rng(), random);
+    id.make_ascii_lowercase();
+    id
 }
 
 impl SecretCode {
@@ -135,7 +152,7 @@ impl fmt::Debug for SecretCode {
 
 impl PublicCode {
     pub fn generate() -> PublicCode {
-        PublicCode(format!("P{}", random_symbols(&mut OsRng, PUBLIC_CODE_SYMBOLS)))
+        PublicCode(format!("P{}", random_symbols(&mut OsRng, PUBLIC_CODE_SYMBOLS)).into())
     }
 
     /// Rebuilds a public code read back from the store, where it was kept normalized.
@@ -214,19 +231,23 @@ impl BrokerKey {
 /// 32, most significant first (50 bits, enough for 35,000 years).
 const TIME_SYMBOLS: usize = 10;
 
-fn time_symbols(at: Timestamp) -> String {
+fn push_time_symbols(out: &mut String, at: Timestamp) {
     let millis = u64::try_from(at.0 / 1_000).unwrap_or(0);
-    (0..TIME_SYMBOLS)
-        .rev()
-        .map(|place| char::from(ALPHABET[((millis >> (5 * place)) & 31) as usize]))
-        .collect()
+    out.extend(
+        (0..TIME_SYMBOLS)
+            .rev()
+            .map(|place| char::from(ALPHABET[((millis >> (5 * place)) & 31) as usize])),
+    );
 }
 
 macro_rules! id_type {
     ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
         #[doc = $doc]
+        ///
+        /// Shared, not copied: a clone is a reference count (ids are copied into every record,
+        /// transfer and receipt that names them).
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Accepts an id only if it has exactly the shape `generate` makes.
@@ -236,7 +257,7 @@ macro_rules! id_type {
                     && rest
                         .bytes()
                         .all(|b| ALPHABET.contains(&b.to_ascii_uppercase()) && !b.is_ascii_uppercase());
-                well_formed.then(|| $name(text.to_owned()))
+                well_formed.then(|| $name(text.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -259,7 +280,7 @@ macro_rules! random_id {
 
         impl $name {
             pub fn generate() -> $name {
-                $name(format!("{}{}", $prefix, id_symbols($symbols)))
+                $name(new_id($prefix, None, $symbols).into())
             }
         }
     };
@@ -274,12 +295,7 @@ macro_rules! ordered_id {
 
         impl $name {
             pub fn generate_at(at: Timestamp) -> $name {
-                $name(format!(
-                    "{}{}{}",
-                    $prefix,
-                    time_symbols(at).to_ascii_lowercase(),
-                    id_symbols($symbols - TIME_SYMBOLS)
-                ))
+                $name(new_id($prefix, Some(at), $symbols - TIME_SYMBOLS).into())
             }
         }
     };

@@ -28,7 +28,7 @@ use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::Currency;
 
-use crate::sqlite::{AccountRow, SqliteLedger};
+use crate::sqlite::{self, AccountRow, HotStatements, SqliteLedger};
 
 /// Codes the writer remembers at most; past this it forgets them all after the batch and starts
 /// again (about 1 KiB each, so at most about 1 GiB).
@@ -54,7 +54,10 @@ struct CachedAccount {
 
 /// What the writer remembers between batches.
 #[derive(Default)]
-pub struct WriterCache {
+pub struct WriterCache<'c> {
+    /// The writer's prepared statements for every payment; without them (in tests) the
+    /// connection's statement cache serves.
+    statements: Option<HotStatements<'c>>,
     codes: HashMap<CodeId, CachedCode>,
     by_hash: HashMap<CodeHash, CodeId>,
     by_public: HashMap<PublicCode, CodeId>,
@@ -73,9 +76,21 @@ pub struct WriterCache {
     flush_failed: Option<StorageFailure>,
 }
 
-impl WriterCache {
+impl<'c> WriterCache<'c> {
+    pub fn new(statements: HotStatements<'c>) -> WriterCache<'c> {
+        WriterCache {
+            statements: Some(statements),
+            ..WriterCache::default()
+        }
+    }
+
+    /// Forgets everything remembered (the statements stay).
     pub fn clear(&mut self) {
-        *self = WriterCache::default();
+        let statements = self.statements.take();
+        *self = WriterCache {
+            statements,
+            ..WriterCache::default()
+        };
     }
 
     /// A command begins: what it writes is recorded from here on.
@@ -112,12 +127,19 @@ impl WriterCache {
         }
         for key in std::mem::take(&mut self.unwritten_accounts) {
             if let Some(account) = self.accounts.get_mut(&key).filter(|account| account.unwritten) {
-                ledger.write_account(account.row.rowid, account.state.balance_units, account.row.last_seq)?;
+                let (rowid, balance, last_seq) = (account.row.rowid, account.state.balance_units, account.row.last_seq);
+                match &mut self.statements {
+                    Some(hot) => sqlite::write_account(&mut hot.write_account, rowid, balance, last_seq)?,
+                    None => ledger.write_account(rowid, balance, last_seq)?,
+                }
                 account.unwritten = false;
             }
         }
         for (code, (payments, units)) in std::mem::take(&mut self.uncounted_payments) {
-            ledger.count_public_payments(&code, payments, units)?;
+            match &mut self.statements {
+                Some(hot) => sqlite::count_public_payments(&mut hot.count_public_payments, &code, payments, units)?,
+                None => ledger.count_public_payments(&code, payments, units)?,
+            }
         }
         Ok(())
     }
@@ -172,12 +194,12 @@ impl WriterCache {
 }
 
 /// The core's store traits over `inner`, answered from and written through to `cache`.
-pub struct Cached<'a, 'c> {
+pub struct Cached<'a, 'c, 's> {
     pub inner: SqliteLedger<'c>,
-    pub cache: &'a mut WriterCache,
+    pub cache: &'a mut WriterCache<'s>,
 }
 
-impl Cached<'_, '_> {
+impl Cached<'_, '_, '_> {
     /// The account of `key` as memory holds it, read from SQLite first if it is not there.
     fn cached_account(&mut self, key: &AccountKey) -> StoreResult<Option<CachedAccount>> {
         if let Some(account) = self.cache.accounts.get(key) {
@@ -204,7 +226,7 @@ impl Cached<'_, '_> {
     }
 }
 
-impl LedgerRead for Cached<'_, '_> {
+impl LedgerRead for Cached<'_, '_, '_> {
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         if let Some(cached) = self.cache.by_hash.get(hash).and_then(|id| self.cache.codes.get(id)) {
             // A rekey leaves the old hash pointing at the code; the code's own hash says.
@@ -287,7 +309,7 @@ impl LedgerRead for Cached<'_, '_> {
     }
 }
 
-impl LedgerTx for Cached<'_, '_> {
+impl LedgerTx for Cached<'_, '_, '_> {
     fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
         self.cache.writing();
         self.inner.insert_code(record, hash)?;
@@ -314,9 +336,11 @@ impl LedgerTx for Cached<'_, '_> {
         let debit_after = debit.state.balance_units.checked_sub(units).ok_or_else(overflow)?;
         let credit_after = credit.state.balance_units.checked_add(units).ok_or_else(overflow)?;
         self.cache.writing();
-        let seq = self
-            .inner
-            .insert_transfer(transfer, debit.row.last_seq, credit.row.last_seq)?;
+        let (debit_prev, credit_prev) = (debit.row.last_seq, credit.row.last_seq);
+        let seq = match &mut self.cache.statements {
+            Some(hot) => sqlite::insert_transfer(&mut hot.insert_transfer, transfer, debit_prev, credit_prev)?,
+            None => self.inner.insert_transfer(transfer, debit_prev, credit_prev)?,
+        };
         for (key, balance) in [(&transfer.debit, debit_after), (&transfer.credit, credit_after)] {
             self.cache.written_accounts.push(key.clone());
             let account = self.cache.accounts.get_mut(key).expect("read just above");

@@ -31,7 +31,7 @@ use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, W
 use crate::cache::{Cached, WriterCache};
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
 use crate::schema::{latest_version, MIGRATIONS};
-use crate::sqlite::{failure, SqliteLedger};
+use crate::sqlite::{failure, HotStatements, SqliteLedger};
 use crate::{Pending, StatCounters, Store, StoreStats, StoredResponse, WriteRequest, Written};
 
 /// Reader threads, each with its own connection.
@@ -380,7 +380,13 @@ fn write_loop(
     wal_pages: &AtomicU64,
 ) {
     let mut last_purge = Instant::now();
-    let mut cache = WriterCache::default();
+    let mut cache = match HotStatements::prepare(&connection) {
+        Ok(statements) => WriterCache::new(statements),
+        Err(error) => {
+            tracing::error!(error = %error, "the writer could not prepare its statements; it runs without them");
+            WriterCache::default()
+        }
+    };
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_COMMANDS_MAX {

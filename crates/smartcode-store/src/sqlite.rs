@@ -1,6 +1,6 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
@@ -241,61 +241,98 @@ impl SqliteLedger<'_> {
     /// Records `t` after the last transfers of its two accounts (`debit_prev`, `credit_prev`);
     /// returns its sequence number. The balances and the payee's totals are left to the caller.
     pub fn insert_transfer(&self, t: &Transfer, debit_prev: Option<i64>, credit_prev: Option<i64>) -> StoreResult<i64> {
-        let mut insert = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, public_code_id, category, item, \
-                                        debit_prev, credit_prev) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )
-            .map_err(failure)?;
-        insert
-            .execute(params![
-                t.id,
-                t.at.0,
-                t.kind.as_str(),
-                t.debit.to_stored(),
-                t.credit.to_stored(),
-                t.amount.units(),
-                t.currency.as_str(),
-                t.memo,
-                t.public_code_id.as_ref().map(CodeId::as_str),
-                t.category,
-                t.item,
-                debit_prev,
-                credit_prev,
-            ])
-            .map_err(failure)?;
-        Ok(self.conn.last_insert_rowid())
+        let mut statement = self.conn.prepare_cached(INSERT_TRANSFER).map_err(failure)?;
+        insert_transfer(&mut statement, t, debit_prev, credit_prev)
     }
 
     /// Sets the balance of the account at `rowid` and the transfer that now ends its chain.
     pub fn write_account(&self, rowid: i64, balance_units: i64, last_seq: Option<i64>) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached("UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1")
-            .map_err(failure)?;
-        match statement.execute(params![rowid, balance_units, last_seq]) {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(StorageFailure(format!("account row {rowid} is missing"))),
-            Err(error) => Err(failure(error)),
-        }
+        let mut statement = self.conn.prepare_cached(WRITE_ACCOUNT).map_err(failure)?;
+        write_account(&mut statement, rowid, balance_units, last_seq)
     }
 
     /// Adds `payments` payments of `units` in all to a public code's totals.
     pub fn count_public_payments(&self, public_code: &CodeId, payments: i64, units: i64) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (code_id) DO UPDATE SET payments = payments + excluded.payments, units = units + excluded.units",
-            )
-            .map_err(failure)?;
-        statement
-            .execute(params![public_code.as_str(), payments, units])
-            .map_err(failure)?;
-        Ok(())
+        let mut statement = self.conn.prepare_cached(COUNT_PUBLIC_PAYMENTS).map_err(failure)?;
+        count_public_payments(&mut statement, public_code, payments, units)
     }
+}
+
+/// The statements every payment runs, prepared once for the writer's life ([`HotStatements`]) or
+/// found in the connection's statement cache by their text.
+pub const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
+     public_code_id, category, item, debit_prev, credit_prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+pub const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
+pub const COUNT_PUBLIC_PAYMENTS: &str = "INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (code_id) DO UPDATE SET payments = payments + excluded.payments, units = units + excluded.units";
+
+/// The writer's statements for what every payment does, prepared once: looking a statement up by
+/// its text in rusqlite's cache (hashing and comparing the text, twice per use) cost more than
+/// some of the statements themselves.
+pub struct HotStatements<'c> {
+    pub insert_transfer: Statement<'c>,
+    pub write_account: Statement<'c>,
+    pub count_public_payments: Statement<'c>,
+}
+
+impl<'c> HotStatements<'c> {
+    pub fn prepare(conn: &'c Connection) -> StoreResult<HotStatements<'c>> {
+        Ok(HotStatements {
+            insert_transfer: conn.prepare(INSERT_TRANSFER).map_err(failure)?,
+            write_account: conn.prepare(WRITE_ACCOUNT).map_err(failure)?,
+            count_public_payments: conn.prepare(COUNT_PUBLIC_PAYMENTS).map_err(failure)?,
+        })
+    }
+}
+
+pub fn insert_transfer(
+    statement: &mut Statement<'_>,
+    t: &Transfer,
+    debit_prev: Option<i64>,
+    credit_prev: Option<i64>,
+) -> StoreResult<i64> {
+    statement
+        .insert(params![
+            t.id,
+            t.at.0,
+            t.kind.as_str(),
+            t.debit.to_stored(),
+            t.credit.to_stored(),
+            t.amount.units(),
+            t.currency.as_str(),
+            t.memo,
+            t.public_code_id.as_ref().map(CodeId::as_str),
+            t.category,
+            t.item,
+            debit_prev,
+            credit_prev,
+        ])
+        .map_err(failure)
+}
+
+pub fn write_account(
+    statement: &mut Statement<'_>,
+    rowid: i64,
+    balance_units: i64,
+    last_seq: Option<i64>,
+) -> StoreResult<()> {
+    match statement.execute(params![rowid, balance_units, last_seq]) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(StorageFailure(format!("account row {rowid} is missing"))),
+        Err(error) => Err(failure(error)),
+    }
+}
+
+pub fn count_public_payments(
+    statement: &mut Statement<'_>,
+    public_code: &CodeId,
+    payments: i64,
+    units: i64,
+) -> StoreResult<()> {
+    statement
+        .execute(params![public_code.as_str(), payments, units])
+        .map_err(failure)?;
+    Ok(())
 }
 
 impl LedgerRead for SqliteLedger<'_> {
