@@ -19,7 +19,9 @@
 //!
 //! Not for the PostgreSQL store: there other processes write too, and only the database knows.
 
-use std::collections::HashMap;
+// The keys are ids, hashes and public codes the broker made itself (a code hash is an HMAC under
+// the broker's key), never text a client chose, so a fast hash without flooding resistance is safe.
+use rustc_hash::FxHashMap as HashMap;
 
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
