@@ -42,10 +42,15 @@ pub const READ_QUEUE_DEPTH_MAX: usize = 16_384;
 pub const SWEEP_INTERVAL_MS: u64 = 1_000;
 /// Codes one sweep reverts at most; the next sweep takes the rest.
 pub const SWEEP_CODES_MAX: u32 = 1_000;
-/// Each connection's page cache, in KiB.
-pub const PAGE_CACHE_KIB: u64 = 64 * 1024;
-/// How much of the database file each connection reads through a memory map, in bytes.
-pub const MMAP_BYTES: u64 = 1 << 30;
+/// Each connection's page cache, in KiB. Small on purpose: reads come through the memory map, so
+/// the cache mostly holds the pages a transaction changes; and SQLite scans the writer's whole
+/// cache at every commit once a B-tree split has renumbered a page (`pcache1TruncateUnsafe`), so a
+/// large cache costs every commit (64 MiB cost a seventh of the writer).
+pub const PAGE_CACHE_KIB: u64 = 8 * 1024;
+/// How much of the database file each connection reads through a memory map, in bytes: address
+/// space, not memory (only the pages read are resident). `.cargo/config.toml` lifts SQLite's
+/// compiled-in cap of 2 GiB.
+pub const MMAP_BYTES: u64 = 1 << 38;
 /// Prepared statements each connection keeps.
 pub const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// The database file inside the data directory.
