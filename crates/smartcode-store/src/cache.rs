@@ -35,7 +35,7 @@ use crate::sqlite::{self, AccountRow, HotStatements, SqliteLedger};
 /// Codes the writer remembers at most; past this it forgets them all after the batch and starts
 /// again (about 1 KiB each, so at most about 1 GiB).
 pub const CACHE_CODES_MAX: usize = 1_000_000;
-/// Accounts the writer remembers at most, likewise.
+/// Accounts (and public codes' totals) the writer remembers at most, likewise.
 pub const CACHE_ACCOUNTS_MAX: usize = 1_000_000;
 
 struct CachedCode {
@@ -51,6 +51,17 @@ struct CachedAccount {
     /// store is never vacuumed).
     row: AccountRow,
     /// Memory holds a balance and chain end SQLite does not have yet.
+    unwritten: bool,
+}
+
+/// A public code's payment totals.
+#[derive(Clone, Copy)]
+struct CachedTotals {
+    /// Where its row is; `None` until the code's first payment is written.
+    rowid: Option<i64>,
+    payments: i64,
+    units: i64,
+    /// Memory holds totals SQLite does not have yet.
     unwritten: bool,
 }
 
@@ -71,8 +82,10 @@ pub struct WriterCache<'c> {
     wrote: bool,
     /// Accounts whose balance SQLite does not have yet, in the order they changed.
     unwritten_accounts: Vec<AccountKey>,
-    /// Payments to public codes SQLite has not counted yet: `(payments, units)`.
-    uncounted_payments: HashMap<CodeId, (i64, i64)>,
+    /// Public codes' payment totals, and those written by the current command and not yet to SQLite.
+    public_totals: HashMap<CodeId, CachedTotals>,
+    written_totals: Vec<CodeId>,
+    unwritten_totals: Vec<CodeId>,
     /// A flush failed: the transaction no longer holds what memory says, so the batch must not
     /// commit.
     flush_failed: Option<StorageFailure>,
@@ -99,6 +112,7 @@ impl<'c> WriterCache<'c> {
     pub fn begin_command(&mut self) {
         self.written_codes.clear();
         self.written_accounts.clear();
+        self.written_totals.clear();
         self.wrote = false;
     }
 
@@ -137,11 +151,18 @@ impl<'c> WriterCache<'c> {
                 account.unwritten = false;
             }
         }
-        for (code, (payments, units)) in std::mem::take(&mut self.uncounted_payments) {
-            match &mut self.statements {
-                Some(hot) => sqlite::count_public_payments(&mut hot.count_public_payments, &code, payments, units)?,
-                None => ledger.count_public_payments(&code, payments, units)?,
+        for code in std::mem::take(&mut self.unwritten_totals) {
+            let Some(totals) = self.public_totals.get_mut(&code).filter(|totals| totals.unwritten) else {
+                continue;
+            };
+            match (totals.rowid, &mut self.statements) {
+                (Some(rowid), Some(hot)) => {
+                    sqlite::write_public_totals(&mut hot.write_public_totals, rowid, totals.payments, totals.units)?
+                }
+                (Some(rowid), None) => ledger.write_public_totals(rowid, totals.payments, totals.units)?,
+                (None, _) => totals.rowid = Some(ledger.insert_public_totals(&code, totals.payments, totals.units)?),
             }
+            totals.unwritten = false;
         }
         Ok(())
     }
@@ -156,7 +177,10 @@ impl<'c> WriterCache<'c> {
     /// command's own and goes too.
     pub fn forget_command(&mut self) {
         self.unwritten_accounts.clear();
-        self.uncounted_payments.clear();
+        self.unwritten_totals.clear();
+        for code in std::mem::take(&mut self.written_totals) {
+            self.public_totals.remove(&code);
+        }
         for id in std::mem::take(&mut self.written_codes) {
             self.forget_code(&id);
         }
@@ -167,7 +191,10 @@ impl<'c> WriterCache<'c> {
 
     /// Forgets everything once it holds more than its bounds; called between batches.
     pub fn trim(&mut self) {
-        if self.codes.len() > CACHE_CODES_MAX || self.accounts.len() > CACHE_ACCOUNTS_MAX {
+        if self.codes.len() > CACHE_CODES_MAX
+            || self.accounts.len() > CACHE_ACCOUNTS_MAX
+            || self.public_totals.len() > CACHE_ACCOUNTS_MAX
+        {
             self.clear();
         }
     }
@@ -202,6 +229,25 @@ pub struct Cached<'a, 'c, 's> {
 }
 
 impl Cached<'_, '_, '_> {
+    /// A public code's totals as memory holds them, read from SQLite first if they are not there.
+    fn cached_totals(&mut self, public_code: &CodeId) -> StoreResult<CachedTotals> {
+        if let Some(totals) = self.cache.public_totals.get(public_code) {
+            return Ok(*totals);
+        }
+        let (rowid, payments, units) = match self.inner.public_totals_row(public_code)? {
+            Some((rowid, payments, units)) => (Some(rowid), payments, units),
+            None => (None, 0, 0),
+        };
+        let totals = CachedTotals {
+            rowid,
+            payments,
+            units,
+            unwritten: false,
+        };
+        self.cache.public_totals.insert(public_code.clone(), totals);
+        Ok(totals)
+    }
+
     /// The account of `key` as memory holds it, read from SQLite first if it is not there.
     fn cached_account(&mut self, key: &AccountKey) -> StoreResult<Option<CachedAccount>> {
         if let Some(account) = self.cache.accounts.get(key) {
@@ -337,6 +383,14 @@ impl LedgerTx for Cached<'_, '_, '_> {
         let overflow = || StorageFailure(format!("transfer {} overflows a balance", transfer.id));
         let debit_after = debit.state.balance_units.checked_sub(units).ok_or_else(overflow)?;
         let credit_after = credit.state.balance_units.checked_add(units).ok_or_else(overflow)?;
+        let counted = match &transfer.public_code_id {
+            Some(public_code) => Some((public_code, self.cached_totals(public_code)?)),
+            None => None,
+        };
+        let total_units = match counted {
+            Some((_, totals)) => totals.units.checked_add(units).ok_or_else(overflow)?,
+            None => 0,
+        };
         self.cache.writing();
         let (debit_prev, credit_prev) = (debit.row.last_seq, credit.row.last_seq);
         let seq = match &mut self.cache.statements {
@@ -353,10 +407,15 @@ impl LedgerTx for Cached<'_, '_, '_> {
                 self.cache.unwritten_accounts.push(key.clone());
             }
         }
-        if let Some(public_code) = &transfer.public_code_id {
-            let counted = self.cache.uncounted_payments.entry(public_code.clone()).or_default();
-            counted.0 += 1;
-            counted.1 = counted.1.checked_add(units).ok_or_else(overflow)?;
+        if let Some((public_code, mut totals)) = counted {
+            totals.payments += 1;
+            totals.units = total_units;
+            if !totals.unwritten {
+                totals.unwritten = true;
+                self.cache.unwritten_totals.push(public_code.clone());
+            }
+            self.cache.written_totals.push(public_code.clone());
+            self.cache.public_totals.insert(public_code.clone(), totals);
         }
         Ok(())
     }
@@ -634,6 +693,17 @@ mod tests {
         // Nothing is left to write.
         ledger.cache.flush(&ledger.inner).unwrap();
         assert_eq!(connection.total_changes() - before, 4);
+        // The totals' row now exists and is updated in place; forgotten memory reads it back.
+        ledger
+            .append_transfer(&transfer("t_11", &from, &to, 5, Some(&public_code)))
+            .unwrap();
+        assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (11, 75));
+        ledger.cache.clear();
+        ledger
+            .append_transfer(&transfer("t_12", &from, &to, 5, Some(&public_code)))
+            .unwrap();
+        assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (12, 80));
+        assert_eq!(balance_in_sqlite(&connection, &to), 80);
     }
 
     #[test]

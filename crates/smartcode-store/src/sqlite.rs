@@ -251,10 +251,36 @@ impl SqliteLedger<'_> {
         write_account(&mut statement, rowid, balance_units, last_seq)
     }
 
-    /// Adds `payments` payments of `units` in all to a public code's totals.
-    pub fn count_public_payments(&self, public_code: &CodeId, payments: i64, units: i64) -> StoreResult<()> {
-        let mut statement = self.conn.prepare_cached(COUNT_PUBLIC_PAYMENTS).map_err(failure)?;
-        count_public_payments(&mut statement, public_code, payments, units)
+    /// A public code's totals and where their row is: `(rowid, payments, units)`, if it has been
+    /// paid before.
+    pub fn public_totals_row(&self, public_code: &CodeId) -> StoreResult<Option<(i64, i64, i64)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT rowid, payments, units FROM public_code_stats WHERE code_id = ?1")
+            .map_err(failure)?;
+        statement
+            .query_row([public_code.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+            .map_err(failure)
+    }
+
+    /// Gives a public code paid for the first time its totals row; returns where it is.
+    pub fn insert_public_totals(&self, public_code: &CodeId, payments: i64, units: i64) -> StoreResult<i64> {
+        let mut statement = self
+            .conn
+            .prepare_cached("INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, ?2, ?3)")
+            .map_err(failure)?;
+        statement
+            .insert(params![public_code.as_str(), payments, units])
+            .map_err(failure)
+    }
+
+    /// Sets the totals of the public code whose row is at `rowid`.
+    pub fn write_public_totals(&self, rowid: i64, payments: i64, units: i64) -> StoreResult<()> {
+        let mut statement = self.conn.prepare_cached(WRITE_PUBLIC_TOTALS).map_err(failure)?;
+        write_public_totals(&mut statement, rowid, payments, units)
     }
 }
 
@@ -263,8 +289,7 @@ impl SqliteLedger<'_> {
 pub const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
      public_code_id, category, item, debit_prev, credit_prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 pub const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
-pub const COUNT_PUBLIC_PAYMENTS: &str = "INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (code_id) DO UPDATE SET payments = payments + excluded.payments, units = units + excluded.units";
+pub const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, units = ?3 WHERE rowid = ?1";
 
 /// The writer's statements for what every payment does, prepared once: looking a statement up by
 /// its text in rusqlite's cache (hashing and comparing the text, twice per use) cost more than
@@ -272,7 +297,7 @@ pub const COUNT_PUBLIC_PAYMENTS: &str = "INSERT INTO public_code_stats (code_id,
 pub struct HotStatements<'c> {
     pub insert_transfer: Statement<'c>,
     pub write_account: Statement<'c>,
-    pub count_public_payments: Statement<'c>,
+    pub write_public_totals: Statement<'c>,
 }
 
 impl<'c> HotStatements<'c> {
@@ -280,7 +305,7 @@ impl<'c> HotStatements<'c> {
         Ok(HotStatements {
             insert_transfer: conn.prepare(INSERT_TRANSFER).map_err(failure)?,
             write_account: conn.prepare(WRITE_ACCOUNT).map_err(failure)?,
-            count_public_payments: conn.prepare(COUNT_PUBLIC_PAYMENTS).map_err(failure)?,
+            write_public_totals: conn.prepare(WRITE_PUBLIC_TOTALS).map_err(failure)?,
         })
     }
 }
@@ -323,16 +348,12 @@ pub fn write_account(
     }
 }
 
-pub fn count_public_payments(
-    statement: &mut Statement<'_>,
-    public_code: &CodeId,
-    payments: i64,
-    units: i64,
-) -> StoreResult<()> {
-    statement
-        .execute(params![public_code.as_str(), payments, units])
-        .map_err(failure)?;
-    Ok(())
+pub fn write_public_totals(statement: &mut Statement<'_>, rowid: i64, payments: i64, units: i64) -> StoreResult<()> {
+    match statement.execute(params![rowid, payments, units]) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(StorageFailure(format!("public-code totals row {rowid} is missing"))),
+        Err(error) => Err(failure(error)),
+    }
 }
 
 impl LedgerRead for SqliteLedger<'_> {
@@ -617,7 +638,15 @@ impl LedgerTx for SqliteLedger<'_> {
         self.write_account(debit_row.rowid, debit_after, Some(seq))?;
         self.write_account(credit_row.rowid, credit_after, Some(seq))?;
         if let Some(public_code) = &t.public_code_id {
-            self.count_public_payments(public_code, 1, units)?;
+            match self.public_totals_row(public_code)? {
+                Some((rowid, payments, total)) => {
+                    let total = total.checked_add(units).ok_or_else(overflow)?;
+                    self.write_public_totals(rowid, payments + 1, total)?;
+                }
+                None => {
+                    self.insert_public_totals(public_code, 1, units)?;
+                }
+            }
         }
         Ok(())
     }
