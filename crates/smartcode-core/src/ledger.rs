@@ -207,16 +207,19 @@ pub struct PaymentOrder {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Code views are boxed: an outcome is moved several times on its way from the writer to the
+/// caller (batch results, the syncer, the reply), and a payment's receipt is a fifth of a view.
 pub enum Outcome {
     /// A code was created or changed; here is how it stands now.
-    Code(CodeView),
+    Code(Box<CodeView>),
     Deposited {
         transfer_id: String,
-        code: CodeView,
+        code: Box<CodeView>,
     },
     Funded {
-        child: CodeView,
-        parent: CodeView,
+        child: Box<CodeView>,
+        parent: Box<CodeView>,
     },
     Cancelled {
         reclaimed_units: i64,
@@ -345,7 +348,7 @@ fn issue(
             currency,
         ),
     )?;
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn deposit(
@@ -379,7 +382,7 @@ fn deposit(
     post(tx, transfer)?;
     Ok(Outcome::Deposited {
         transfer_id,
-        code: view(tx, now, record)?,
+        code: Box::new(view(tx, now, record)?),
     })
 }
 
@@ -438,7 +441,7 @@ fn create_secret_child(
             record.currency,
         ),
     )?;
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn create_public_child(
@@ -492,7 +495,7 @@ fn create_public_child(
         pin: PinState::default(),
     };
     tx.insert_code(&record, None)?;
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn fund_child(
@@ -527,8 +530,8 @@ fn fund_child(
         ),
     )?;
     Ok(Outcome::Funded {
-        child: view(tx, now, child)?,
-        parent: view(tx, now, parent)?,
+        child: Box::new(view(tx, now, child)?),
+        parent: Box::new(view(tx, now, parent)?),
     })
 }
 
@@ -573,7 +576,7 @@ fn set_profile(
     };
     tx.set_profile(&record.id, profile)?;
     record.profile = profile.clone();
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn pay(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &PaymentOrder) -> Result<Outcome, OpError> {
@@ -644,7 +647,7 @@ fn set_pin(
         locked: false,
     };
     tx.set_pin(&record.id, &record.pin)?;
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn pin_failed(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u32) -> Result<Outcome, OpError> {
@@ -683,7 +686,7 @@ fn unlock(
     child.pin.failures = 0;
     child.pin.locked = false;
     tx.set_pin(&child.id, &child.pin)?;
-    Ok(Outcome::Code(view(tx, now, child)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, child)?)))
 }
 
 fn operator_unlock(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, id: &CodeId) -> Result<Outcome, OpError> {
@@ -694,7 +697,7 @@ fn operator_unlock(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, id: &CodeI
     record.pin.failures = 0;
     record.pin.locked = false;
     tx.set_pin(&record.id, &record.pin)?;
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn rekey(
@@ -708,7 +711,7 @@ fn rekey(
         return Err(OpError::CodeCollision);
     }
     tx.set_code_hash(&record.id, hash)?;
-    Ok(Outcome::Code(view(tx, now, record)?))
+    Ok(Outcome::Code(Box::new(view(tx, now, record)?)))
 }
 
 fn expire_due(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, limit: u32) -> Result<Outcome, OpError> {

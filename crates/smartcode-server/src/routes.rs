@@ -291,7 +291,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
     let value = match outcome {
         Outcome::Code(view) => serde_json::to_value(CreatedJson {
             code: secret.map(SecretCode::reveal),
-            view: CodeJson::from(view),
+            view: CodeJson::from(&**view),
         })
         .expect("code JSON serializes"),
         Outcome::Deposited { transfer_id, code } => json!({
@@ -300,7 +300,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
             "balance": code.account.map(|a| Money::new(a.balance_units, code.record.currency)),
         }),
         Outcome::Funded { child, parent } => json!({
-            "child": CodeJson::from(child),
+            "child": CodeJson::from(&**child),
             "balance": parent.account.map(|a| Money::new(a.balance_units, parent.record.currency)),
         }),
         Outcome::Cancelled {
