@@ -324,6 +324,21 @@ fn print_report(r: &Report) {
 /// The size of the store's files (the database, its WAL and shared memory), after copying the WAL
 /// into the database file: otherwise the WAL's length of the moment (up to tens of MB) would be
 /// counted as if the codes and payments took it.
+/// What a store already held before this run added its codes: nothing for a new store (which is
+/// not opened here, so it is not created either).
+fn bytes_already_there(dir: &Path) -> u64 {
+    if dir.join("smartcode.sqlite3").exists() {
+        store_bytes(dir)
+    } else {
+        0
+    }
+}
+
+/// Bytes on disk per code this run added (payers, sellers, their public codes, seeded codes).
+fn bytes_per_code(args: &BenchArgs, already_there: u64, before_payments: u64) -> u64 {
+    before_payments.saturating_sub(already_there) / (args.payers as u64 + 2 * args.payees as u64 + args.codes)
+}
+
 fn store_bytes(dir: &Path) -> u64 {
     if let Err(error) = smartcode_store::embedded::checkpoint_file(dir) {
         eprintln!("could not checkpoint the store before measuring it: {error}");
@@ -347,6 +362,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     let temporary = tempfile::tempdir()?;
     let dir = args.data.clone().unwrap_or_else(|| temporary.path().to_owned());
     std::fs::create_dir_all(&dir)?;
+    let already_there = bytes_already_there(&dir);
     seed(args, &dir)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store: Arc<EmbeddedStore> =
@@ -415,7 +431,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     report.payments_per_commit = commits.commands_per_commit();
     let grown = store_bytes(&dir).saturating_sub(bytes_before);
     report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
-    report.bytes_on_disk_per_code = Some(bytes_before / (args.payers as u64 + 2 * args.payees as u64 + args.codes));
+    report.bytes_on_disk_per_code = Some(bytes_per_code(args, already_there, bytes_before));
     store.close();
     Ok(report)
 }
@@ -469,6 +485,8 @@ struct OwnBroker {
     process: Child,
     base: String,
     data: PathBuf,
+    /// Bytes the store held before this run added codes to it.
+    already_there: u64,
     _temporary: Option<tempfile::TempDir>,
 }
 
@@ -492,6 +510,7 @@ fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
         .data
         .clone()
         .unwrap_or_else(|| temporary.as_ref().expect("made above").path().join("data"));
+    let already_there = bytes_already_there(&data);
     seed(args, &data)?;
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(&data);
@@ -512,6 +531,7 @@ fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
         process,
         base,
         data,
+        already_there,
         _temporary: temporary,
     })
 }
@@ -608,7 +628,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
     if let (Some(own), Some(before), None) = (&own, bytes_before, &args.database) {
         let grown = store_bytes(&own.data).saturating_sub(before);
         report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
-        report.bytes_on_disk_per_code = Some(before / (args.payers as u64 + 2 * args.payees as u64 + args.codes));
+        report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
     }
     Ok(report)
 }
