@@ -39,7 +39,10 @@ pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 pub const IDEMPOTENCY_KEY_KEPT_SECONDS: i64 = 48 * 3600;
 /// Requests that may wait for the writer at once before new ones are refused as overloaded.
 pub const WRITE_QUEUE_DEPTH_MAX: usize = 16_384;
-/// Commands the writer puts into one commit (group commit).
-pub const BATCH_COMMANDS_MAX: usize = 1_024;
+/// Commands the embedded writer puts into one commit (group commit). What a commit costs beyond
+/// its payments (the WAL pages of the accounts it touched, the sync) is shared by all of them, so
+/// under heavy load larger batches make each payment cheaper; under light load a batch is only
+/// what is waiting.
+pub const BATCH_COMMANDS_MAX: usize = 4_096;
 /// Entries in one restriction list (categories, payees, items).
 pub const RESTRICTION_ENTRIES_MAX: usize = 100;

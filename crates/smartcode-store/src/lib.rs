@@ -67,7 +67,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Upper bounds of the batch-size histogram's buckets, in commands per commit.
-pub const BATCH_SIZE_BUCKETS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+pub const BATCH_SIZE_BUCKETS: [u64; 13] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
 
 /// How the writer has been committing: how often, and how many commands each commit carried.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -98,13 +98,17 @@ use postgres::Config;
 use smartcode_core::clock::{Clock, Timestamp, MICROS_PER_SECOND};
 use smartcode_core::error::{OpError, StorageFailure};
 use smartcode_core::ledger::{execute, query, Command, Outcome, Query, QueryOutcome};
-use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
+use smartcode_core::limits::{IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
 
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
 use self::ledger::{finish_batch, prefetch, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
 use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX};
+
+/// Commands one PostgreSQL writer puts into one transaction. Smaller than the embedded writer's:
+/// a batch that loses a race with another process runs again whole.
+pub const BATCH_COMMANDS_MAX: usize = 1_024;
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
