@@ -614,6 +614,23 @@ mod tests {
         }
     }
 
+    /// The ids of an account's transfers as SQLite's history chain gives them, newest first.
+    fn history(connection: &Connection, key: &AccountKey) -> Vec<String> {
+        let filter = TransferFilter {
+            since: None,
+            until: None,
+            before_sequence: None,
+            limit: 10,
+        };
+        let mut ledger = SqliteLedger { conn: connection };
+        ledger
+            .transfers_of(key, &filter)
+            .unwrap()
+            .into_iter()
+            .map(|(_, t)| t.id)
+            .collect()
+    }
+
     fn balance_in_sqlite(connection: &Connection, key: &AccountKey) -> i64 {
         SqliteLedger { conn: connection }
             .account(key)
@@ -644,24 +661,9 @@ mod tests {
             assert_eq!(balance_in_sqlite(&connection, key), units);
         }
         // The chains were linked from memory: each account's history, newest first.
-        let history = |key: &AccountKey| -> Vec<String> {
-            let mut ledger = SqliteLedger { conn: &connection };
-            let filter = TransferFilter {
-                since: None,
-                until: None,
-                before_sequence: None,
-                limit: 10,
-            };
-            ledger
-                .transfers_of(key, &filter)
-                .unwrap()
-                .into_iter()
-                .map(|(_, t)| t.id)
-                .collect()
-        };
-        assert_eq!(history(&from), ["t_2", "t_1"]);
-        assert_eq!(history(&to), ["t_2"]);
-        assert_eq!(history(&issuance), ["t_1"]);
+        assert_eq!(history(&connection, &from), ["t_2", "t_1"]);
+        assert_eq!(history(&connection, &to), ["t_2"]);
+        assert_eq!(history(&connection, &issuance), ["t_1"]);
     }
 
     #[test]
@@ -750,19 +752,6 @@ mod tests {
         // The next transfer links to the last one SQLite kept, not to the forgotten one.
         ledger.append_transfer(&transfer("t_3", &from, &to, 50, None)).unwrap();
         ledger.cache.flush(&ledger.inner).unwrap();
-        let mut sqlite = SqliteLedger { conn: &connection };
-        let filter = TransferFilter {
-            since: None,
-            until: None,
-            before_sequence: None,
-            limit: 10,
-        };
-        let ids: Vec<String> = sqlite
-            .transfers_of(&from, &filter)
-            .unwrap()
-            .into_iter()
-            .map(|(_, t)| t.id)
-            .collect();
-        assert_eq!(ids, ["t_3", "t_1"]);
+        assert_eq!(history(&connection, &from), ["t_3", "t_1"]);
     }
 }
