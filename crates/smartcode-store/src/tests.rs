@@ -1001,6 +1001,40 @@ fn embedded_store_at(version: u32, rows: &str) -> (tempfile::TempDir, std::path:
 }
 
 #[test]
+fn embedded_a_batch_whose_balances_cannot_be_written_happens_not_at_all() {
+    let backend = fresh_embedded();
+    let store = backend.open(test_clock());
+    let key = BrokerKey::generate();
+    let (payer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    issue(store.as_ref(), payer, "2");
+    issue(store.as_ref(), seller, "1");
+    let payee = public_child(store.as_ref(), seller);
+    // The database refuses the payer's new balance when the writer flushes it at the end of the
+    // batch (a trigger stands in for a failing disk).
+    backend
+        .raw(
+            "CREATE TRIGGER refuse BEFORE UPDATE OF balance ON accounts WHEN NEW.balance = 1500000 \
+             BEGIN SELECT RAISE(ABORT, 'the disk refused'); END",
+        )
+        .unwrap();
+    let refused = run(store.as_ref(), pay_command(payer, &payee, 500_000));
+    assert!(matches!(refused, Err(OpError::Storage(_))), "{refused:?}");
+    // Nothing of the payment happened: not in SQLite, and not in the writer's memory either,
+    // or the next payment would start from the balance the failed one left there.
+    assert_eq!(balance(store.as_ref(), payer), 2_000_000);
+    assert_eq!(balance(store.as_ref(), seller), 1_000_000);
+    backend.raw("DROP TRIGGER refuse").unwrap();
+    run(store.as_ref(), pay_command(payer, &payee, 500_000)).expect("the store goes on");
+    run(store.as_ref(), pay_command(payer, &payee, 250_000)).expect("the store goes on");
+    assert_eq!(balance(store.as_ref(), payer), 1_250_000);
+    assert_eq!(balance(store.as_ref(), seller), 1_750_000);
+    check(store.as_ref());
+}
+
+#[test]
 fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats() {
     // A store as schema version 2 left it, with three payments through two public codes.
     let (dir, path) = embedded_store_at(
