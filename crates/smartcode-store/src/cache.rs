@@ -2,8 +2,8 @@
 //!
 //! The writer is the only one that ever changes the embedded store, so what it wrote is what the
 //! database holds: [`Cached`] answers the core's lookups of codes (by hash, id or public code) and
-//! balances from memory and writes every change through to SQLite *and* to memory. The other reads
-//! (children, history, expiries) go to SQLite, which always holds every write.
+//! balances from memory and writes every change to SQLite *and* to memory. The other reads
+//! (children, history, expiries) go to SQLite.
 //!
 //! Balances and public-code totals are the exception: a transfer is inserted at once, but the
 //! new balances of its two accounts and the payee's totals stay in memory until
@@ -14,7 +14,7 @@
 //!
 //! Two moments make memory and database differ, and both forget instead of repair: a command that
 //! fails is rolled back to its savepoint, so the entries it wrote are dropped ([`WriterCache::forget_command`]);
-//! a commit that fails drops everything ([`WriterCache::clear`]). A dropped entry is read again
+//! a flush or commit that fails drops everything ([`WriterCache::clear`]). A dropped entry is read again
 //! from SQLite the next time it is needed.
 //!
 //! Not for the PostgreSQL store: there other processes write too, and only the database knows.
@@ -67,10 +67,7 @@ struct CachedTotals {
 
 /// What the writer remembers between batches.
 #[derive(Default)]
-pub struct WriterCache<'c> {
-    /// The writer's prepared statements for every payment; without them (in tests) the
-    /// connection's statement cache serves.
-    statements: Option<HotStatements<'c>>,
+struct Memory {
     codes: HashMap<CodeId, CachedCode>,
     by_hash: HashMap<CodeHash, CodeId>,
     by_public: HashMap<PublicCode, CodeId>,
@@ -91,40 +88,42 @@ pub struct WriterCache<'c> {
     flush_failed: Option<StorageFailure>,
 }
 
+/// The writer's memory and the statements it writes payments with.
+pub struct WriterCache<'c> {
+    statements: HotStatements<'c>,
+    memory: Memory,
+}
+
 impl<'c> WriterCache<'c> {
     pub fn new(statements: HotStatements<'c>) -> WriterCache<'c> {
         WriterCache {
-            statements: Some(statements),
-            ..WriterCache::default()
+            statements,
+            memory: Memory::default(),
         }
     }
 
     /// Forgets everything remembered (the statements stay).
     pub fn clear(&mut self) {
-        let statements = self.statements.take();
-        *self = WriterCache {
-            statements,
-            ..WriterCache::default()
-        };
+        self.memory = Memory::default();
     }
 
     /// A command begins: what it writes is recorded from here on.
     pub fn begin_command(&mut self) {
-        self.written_codes.clear();
-        self.written_accounts.clear();
-        self.written_totals.clear();
-        self.wrote = false;
+        self.memory.written_codes.clear();
+        self.memory.written_accounts.clear();
+        self.memory.written_totals.clear();
+        self.memory.wrote = false;
     }
 
     /// The current command is about to write to SQLite (through [`Cached`] or beside it).
     pub fn writing(&mut self) {
-        self.wrote = true;
+        self.memory.wrote = true;
     }
 
     /// Whether the current command sent SQLite any write: if it then failed, only rolling back
     /// undoes what it left.
     pub fn command_wrote(&self) -> bool {
-        self.wrote
+        self.memory.wrote
     }
 
     /// Writes what memory holds and SQLite does not yet: each changed balance once, each public
@@ -132,35 +131,33 @@ impl<'c> WriterCache<'c> {
     pub fn flush(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
         let result = self.write_unwritten(ledger);
         if let Err(error) = &result {
-            self.flush_failed.get_or_insert_with(|| error.clone());
+            self.memory.flush_failed.get_or_insert_with(|| error.clone());
         }
         result
     }
 
     fn write_unwritten(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
-        if let Some(error) = &self.flush_failed {
+        let (memory, hot) = (&mut self.memory, &mut self.statements);
+        if let Some(error) = &memory.flush_failed {
             return Err(error.clone());
         }
-        for key in std::mem::take(&mut self.unwritten_accounts) {
-            if let Some(account) = self.accounts.get_mut(&key).filter(|account| account.unwritten) {
-                let (rowid, balance, last_seq) = (account.row.rowid, account.state.balance_units, account.row.last_seq);
-                match &mut self.statements {
-                    Some(hot) => sqlite::write_account(&mut hot.write_account, rowid, balance, last_seq)?,
-                    None => ledger.write_account(rowid, balance, last_seq)?,
-                }
+        for key in std::mem::take(&mut memory.unwritten_accounts) {
+            if let Some(account) = memory.accounts.get_mut(&key).filter(|account| account.unwritten) {
+                let (balance, last_seq) = (account.state.balance_units, account.row.last_seq);
+                sqlite::write_account(&mut hot.write_account, account.row.rowid, balance, last_seq)?;
                 account.unwritten = false;
             }
         }
-        for code in std::mem::take(&mut self.unwritten_totals) {
-            let Some(totals) = self.public_totals.get_mut(&code).filter(|totals| totals.unwritten) else {
+        for code in std::mem::take(&mut memory.unwritten_totals) {
+            let Some(totals) = memory.public_totals.get_mut(&code).filter(|totals| totals.unwritten) else {
                 continue;
             };
-            match (totals.rowid, &mut self.statements) {
-                (Some(rowid), Some(hot)) => {
+            match totals.rowid {
+                Some(rowid) => {
                     sqlite::write_public_totals(&mut hot.write_public_totals, rowid, totals.payments, totals.units)?
                 }
-                (Some(rowid), None) => ledger.write_public_totals(rowid, totals.payments, totals.units)?,
-                (None, _) => totals.rowid = Some(ledger.insert_public_totals(&code, totals.payments, totals.units)?),
+                // A public code's first payment ever: rare, so no statement of its own is kept.
+                None => totals.rowid = Some(ledger.insert_public_totals(&code, totals.payments, totals.units)?),
             }
             totals.unwritten = false;
         }
@@ -169,31 +166,31 @@ impl<'c> WriterCache<'c> {
 
     /// Why the batch must not commit, if a flush failed.
     pub fn flush_failure(&self) -> Option<&StorageFailure> {
-        self.flush_failed.as_ref()
+        self.memory.flush_failed.as_ref()
     }
 
     /// The command was rolled back to its savepoint: forget what it wrote, so memory again agrees
     /// with SQLite. The writer flushed before the savepoint, so whatever is unwritten is the
     /// command's own and goes too.
     pub fn forget_command(&mut self) {
-        self.unwritten_accounts.clear();
-        self.unwritten_totals.clear();
-        for code in std::mem::take(&mut self.written_totals) {
-            self.public_totals.remove(&code);
+        self.memory.unwritten_accounts.clear();
+        self.memory.unwritten_totals.clear();
+        for code in std::mem::take(&mut self.memory.written_totals) {
+            self.memory.public_totals.remove(&code);
         }
-        for id in std::mem::take(&mut self.written_codes) {
+        for id in std::mem::take(&mut self.memory.written_codes) {
             self.forget_code(&id);
         }
-        for key in std::mem::take(&mut self.written_accounts) {
-            self.accounts.remove(&key);
+        for key in std::mem::take(&mut self.memory.written_accounts) {
+            self.memory.accounts.remove(&key);
         }
     }
 
     /// Forgets everything once it holds more than its bounds; called between batches.
     pub fn trim(&mut self) {
-        if self.codes.len() > CACHE_CODES_MAX
-            || self.accounts.len() > CACHE_ACCOUNTS_MAX
-            || self.public_totals.len() > CACHE_ACCOUNTS_MAX
+        if self.memory.codes.len() > CACHE_CODES_MAX
+            || self.memory.accounts.len() > CACHE_ACCOUNTS_MAX
+            || self.memory.public_totals.len() > CACHE_ACCOUNTS_MAX
         {
             self.clear();
         }
@@ -201,22 +198,22 @@ impl<'c> WriterCache<'c> {
 
     fn remember(&mut self, record: CodeRecord, hash: Option<CodeHash>) {
         if let Some(hash) = hash {
-            self.by_hash.insert(hash, record.id.clone());
+            self.memory.by_hash.insert(hash, record.id.clone());
         }
         if let Some(public) = &record.public_code {
-            self.by_public.insert(public.clone(), record.id.clone());
+            self.memory.by_public.insert(public.clone(), record.id.clone());
         }
-        let hash = hash.or_else(|| self.codes.get(&record.id).and_then(|cached| cached.hash));
-        self.codes.insert(record.id.clone(), CachedCode { record, hash });
+        let hash = hash.or_else(|| self.memory.codes.get(&record.id).and_then(|cached| cached.hash));
+        self.memory.codes.insert(record.id.clone(), CachedCode { record, hash });
     }
 
     fn forget_code(&mut self, id: &CodeId) {
-        if let Some(cached) = self.codes.remove(id) {
+        if let Some(cached) = self.memory.codes.remove(id) {
             if let Some(hash) = cached.hash {
-                self.by_hash.remove(&hash);
+                self.memory.by_hash.remove(&hash);
             }
             if let Some(public) = cached.record.public_code {
-                self.by_public.remove(&public);
+                self.memory.by_public.remove(&public);
             }
         }
     }
@@ -231,7 +228,7 @@ pub struct Cached<'a, 'c, 's> {
 impl Cached<'_, '_, '_> {
     /// A public code's totals as memory holds them, read from SQLite first if they are not there.
     fn cached_totals(&mut self, public_code: &CodeId) -> StoreResult<CachedTotals> {
-        if let Some(totals) = self.cache.public_totals.get(public_code) {
+        if let Some(totals) = self.cache.memory.public_totals.get(public_code) {
             return Ok(*totals);
         }
         let (rowid, payments, units) = match self.inner.public_totals_row(public_code)? {
@@ -244,13 +241,13 @@ impl Cached<'_, '_, '_> {
             units,
             unwritten: false,
         };
-        self.cache.public_totals.insert(public_code.clone(), totals);
+        self.cache.memory.public_totals.insert(public_code.clone(), totals);
         Ok(totals)
     }
 
     /// The account of `key` as memory holds it, read from SQLite first if it is not there.
     fn cached_account(&mut self, key: &AccountKey) -> StoreResult<Option<CachedAccount>> {
-        if let Some(account) = self.cache.accounts.get(key) {
+        if let Some(account) = self.cache.memory.accounts.get(key) {
             return Ok(Some(*account));
         }
         let found = self.inner.account_row(key)?.map(|(state, row)| CachedAccount {
@@ -259,7 +256,7 @@ impl Cached<'_, '_, '_> {
             unwritten: false,
         });
         if let Some(account) = found {
-            self.cache.accounts.insert(key.clone(), account);
+            self.cache.memory.accounts.insert(key.clone(), account);
         }
         Ok(found)
     }
@@ -267,8 +264,8 @@ impl Cached<'_, '_, '_> {
     /// Applies `change` to the remembered record of `id` after SQLite took it; a code not in
     /// memory stays out (it is read from SQLite when needed).
     fn change_code(&mut self, id: &CodeId, change: impl FnOnce(&mut CachedCode)) {
-        self.cache.written_codes.push(id.clone());
-        if let Some(cached) = self.cache.codes.get_mut(id) {
+        self.cache.memory.written_codes.push(id.clone());
+        if let Some(cached) = self.cache.memory.codes.get_mut(id) {
             change(cached);
         }
     }
@@ -276,7 +273,13 @@ impl Cached<'_, '_, '_> {
 
 impl LedgerRead for Cached<'_, '_, '_> {
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
-        if let Some(cached) = self.cache.by_hash.get(hash).and_then(|id| self.cache.codes.get(id)) {
+        if let Some(cached) = self
+            .cache
+            .memory
+            .by_hash
+            .get(hash)
+            .and_then(|id| self.cache.memory.codes.get(id))
+        {
             // A rekey leaves the old hash pointing at the code; the code's own hash says.
             if cached.hash.as_ref() == Some(hash) {
                 return Ok(Some(cached.record.clone()));
@@ -290,7 +293,7 @@ impl LedgerRead for Cached<'_, '_, '_> {
     }
 
     fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>> {
-        if let Some(cached) = self.cache.codes.get(id) {
+        if let Some(cached) = self.cache.memory.codes.get(id) {
             return Ok(Some(cached.record.clone()));
         }
         let found = self.inner.code_by_id(id)?;
@@ -301,7 +304,13 @@ impl LedgerRead for Cached<'_, '_, '_> {
     }
 
     fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>> {
-        if let Some(cached) = self.cache.by_public.get(code).and_then(|id| self.cache.codes.get(id)) {
+        if let Some(cached) = self
+            .cache
+            .memory
+            .by_public
+            .get(code)
+            .and_then(|id| self.cache.memory.codes.get(id))
+        {
             return Ok(Some(cached.record.clone()));
         }
         let found = self.inner.code_by_public(code)?;
@@ -361,7 +370,7 @@ impl LedgerTx for Cached<'_, '_, '_> {
     fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
         self.cache.writing();
         self.inner.insert_code(record, hash)?;
-        self.cache.written_codes.push(record.id.clone());
+        self.cache.memory.written_codes.push(record.id.clone());
         self.cache.remember(record.clone(), hash.copied());
         Ok(())
     }
@@ -371,7 +380,7 @@ impl LedgerTx for Cached<'_, '_, '_> {
         self.inner.open_account(key, currency)?;
         // An account already open keeps its balance, so what memory holds of it stays true; one
         // not in memory is read when needed.
-        self.cache.written_accounts.push(key.clone());
+        self.cache.memory.written_accounts.push(key.clone());
         Ok(())
     }
 
@@ -393,18 +402,20 @@ impl LedgerTx for Cached<'_, '_, '_> {
         };
         self.cache.writing();
         let (debit_prev, credit_prev) = (debit.row.last_seq, credit.row.last_seq);
-        let seq = match &mut self.cache.statements {
-            Some(hot) => sqlite::insert_transfer(&mut hot.insert_transfer, transfer, debit_prev, credit_prev)?,
-            None => self.inner.insert_transfer(transfer, debit_prev, credit_prev)?,
-        };
+        let seq = sqlite::insert_transfer(
+            &mut self.cache.statements.insert_transfer,
+            transfer,
+            debit_prev,
+            credit_prev,
+        )?;
         for (key, balance) in [(&transfer.debit, debit_after), (&transfer.credit, credit_after)] {
-            self.cache.written_accounts.push(key.clone());
-            let account = self.cache.accounts.get_mut(key).expect("read just above");
+            self.cache.memory.written_accounts.push(key.clone());
+            let account = self.cache.memory.accounts.get_mut(key).expect("read just above");
             account.state.balance_units = balance;
             account.row.last_seq = Some(seq);
             if !account.unwritten {
                 account.unwritten = true;
-                self.cache.unwritten_accounts.push(key.clone());
+                self.cache.memory.unwritten_accounts.push(key.clone());
             }
         }
         if let Some((public_code, mut totals)) = counted {
@@ -412,10 +423,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
             totals.units = total_units;
             if !totals.unwritten {
                 totals.unwritten = true;
-                self.cache.unwritten_totals.push(public_code.clone());
+                self.cache.memory.unwritten_totals.push(public_code.clone());
             }
-            self.cache.written_totals.push(public_code.clone());
-            self.cache.public_totals.insert(public_code.clone(), totals);
+            self.cache.memory.written_totals.push(public_code.clone());
+            self.cache.memory.public_totals.insert(public_code.clone(), totals);
         }
         Ok(())
     }
@@ -445,7 +456,7 @@ impl LedgerTx for Cached<'_, '_, '_> {
         self.cache.writing();
         self.inner.set_code_hash(id, hash)?;
         self.change_code(id, |cached| cached.hash = Some(*hash));
-        self.cache.by_hash.insert(*hash, id.clone());
+        self.cache.memory.by_hash.insert(*hash, id.clone());
         Ok(())
     }
 
@@ -509,7 +520,7 @@ mod tests {
     #[test]
     fn a_rolled_back_command_is_forgotten_and_read_again_from_sqlite() {
         let connection = database();
-        let mut cache = WriterCache::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
         let usd = Currency::parse("USD").unwrap();
         let record = secret_code(usd);
         let key = AccountKey::Code(record.id.clone());
@@ -553,7 +564,7 @@ mod tests {
     #[test]
     fn a_rekeyed_code_is_found_by_its_new_hash_only() {
         let connection = database();
-        let mut cache = WriterCache::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
         let record = secret_code(Currency::parse("EUR").unwrap());
         let (old, new) = (hash(), hash());
         let mut ledger = Cached {
@@ -642,7 +653,7 @@ mod tests {
     #[test]
     fn balances_in_memory_reach_sqlite_when_flushed() {
         let connection = database();
-        let mut cache = WriterCache::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
         let [issuance, from, to] = three_accounts(&connection, &mut cache);
         let mut ledger = Cached {
             inner: SqliteLedger { conn: &connection },
@@ -669,7 +680,7 @@ mod tests {
     #[test]
     fn a_busy_payee_is_written_once_per_flush_and_reads_through_sqlite_flush_first() {
         let connection = database();
-        let mut cache = WriterCache::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
         let [issuance, from, to] = three_accounts(&connection, &mut cache);
         let public_code = CodeId::generate();
         let mut ledger = Cached {
@@ -711,7 +722,7 @@ mod tests {
     #[test]
     fn a_forgotten_command_takes_its_unwritten_balances_with_it() {
         let connection = database();
-        let mut cache = WriterCache::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
         let [issuance, from, to] = three_accounts(&connection, &mut cache);
         let public_code = CodeId::generate();
         {

@@ -388,8 +388,13 @@ fn write_loop(
     let mut cache = match HotStatements::prepare(&connection) {
         Ok(statements) => WriterCache::new(statements),
         Err(error) => {
-            tracing::error!(error = %error, "the writer could not prepare its statements; it runs without them");
-            WriterCache::default()
+            tracing::error!(error = %error, "the writer could not prepare its statements; it refuses every write");
+            for job in receiver.iter() {
+                if let WriteJob::Request { reply, .. } = job {
+                    let _ = reply.send(Err(OpError::Storage(error.clone())));
+                }
+            }
+            return;
         }
     };
     while let Ok(first) = receiver.recv() {

@@ -4,7 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
-use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
+use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
 
@@ -238,19 +238,6 @@ impl SqliteLedger<'_> {
             .map_err(failure)
     }
 
-    /// Records `t` after the last transfers of its two accounts (`debit_prev`, `credit_prev`);
-    /// returns its sequence number. The balances and the payee's totals are left to the caller.
-    pub fn insert_transfer(&self, t: &Transfer, debit_prev: Option<i64>, credit_prev: Option<i64>) -> StoreResult<i64> {
-        let mut statement = self.conn.prepare_cached(INSERT_TRANSFER).map_err(failure)?;
-        insert_transfer(&mut statement, t, debit_prev, credit_prev)
-    }
-
-    /// Sets the balance of the account at `rowid` and the transfer that now ends its chain.
-    pub fn write_account(&self, rowid: i64, balance_units: i64, last_seq: Option<i64>) -> StoreResult<()> {
-        let mut statement = self.conn.prepare_cached(WRITE_ACCOUNT).map_err(failure)?;
-        write_account(&mut statement, rowid, balance_units, last_seq)
-    }
-
     /// A public code's totals and where their row is: `(rowid, payments, units)`, if it has been
     /// paid before.
     pub fn public_totals_row(&self, public_code: &CodeId) -> StoreResult<Option<(i64, i64, i64)>> {
@@ -276,20 +263,13 @@ impl SqliteLedger<'_> {
             .insert(params![public_code.as_str(), payments, units])
             .map_err(failure)
     }
-
-    /// Sets the totals of the public code whose row is at `rowid`.
-    pub fn write_public_totals(&self, rowid: i64, payments: i64, units: i64) -> StoreResult<()> {
-        let mut statement = self.conn.prepare_cached(WRITE_PUBLIC_TOTALS).map_err(failure)?;
-        write_public_totals(&mut statement, rowid, payments, units)
-    }
 }
 
-/// The statements every payment runs, prepared once for the writer's life ([`HotStatements`]) or
-/// found in the connection's statement cache by their text.
-pub const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
+/// The statements every payment runs, prepared once for the writer's life ([`HotStatements`]).
+const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
      public_code_id, category, item, debit_prev, credit_prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-pub const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
-pub const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, units = ?3 WHERE rowid = ?1";
+const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
+const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, units = ?3 WHERE rowid = ?1";
 
 /// The writer's statements for what every payment does, prepared once: looking a statement up by
 /// its text in rusqlite's cache (hashing and comparing the text, twice per use) cost more than
@@ -562,8 +542,10 @@ impl LedgerRead for SqliteLedger<'_> {
     }
 }
 
-impl LedgerTx for SqliteLedger<'_> {
-    fn insert_code(&mut self, r: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+/// The writes the writer's [`crate::cache::Cached`] passes on to SQLite. Transfers and balances are
+/// not among them: `Cached` writes those itself, with the writer's prepared statements.
+impl SqliteLedger<'_> {
+    pub fn insert_code(&mut self, r: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
         let placeholders: Vec<String> = (1..=33).map(|n| format!("?{n}")).collect();
         let sql = format!(
             "INSERT INTO codes ({CODE_COLUMNS}, code_hash) VALUES ({})",
@@ -615,7 +597,7 @@ impl LedgerTx for SqliteLedger<'_> {
         Ok(())
     }
 
-    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+    pub fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
         let mut statement = self
             .conn
             .prepare_cached("INSERT INTO accounts (key, currency, balance, held) VALUES (?1, ?2, 0, 0) ON CONFLICT (key) DO NOTHING")
@@ -626,32 +608,7 @@ impl LedgerTx for SqliteLedger<'_> {
         Ok(())
     }
 
-    fn append_transfer(&mut self, t: &Transfer) -> StoreResult<()> {
-        let missing = || StorageFailure(format!("transfer {} names a missing account", t.id));
-        let (debit, debit_row) = self.account_row(&t.debit)?.ok_or_else(missing)?;
-        let (credit, credit_row) = self.account_row(&t.credit)?.ok_or_else(missing)?;
-        let seq = self.insert_transfer(t, debit_row.last_seq, credit_row.last_seq)?;
-        let units = t.amount.units();
-        let overflow = || StorageFailure(format!("transfer {} overflows a balance", t.id));
-        let debit_after = debit.balance_units.checked_sub(units).ok_or_else(overflow)?;
-        let credit_after = credit.balance_units.checked_add(units).ok_or_else(overflow)?;
-        self.write_account(debit_row.rowid, debit_after, Some(seq))?;
-        self.write_account(credit_row.rowid, credit_after, Some(seq))?;
-        if let Some(public_code) = &t.public_code_id {
-            match self.public_totals_row(public_code)? {
-                Some((rowid, payments, total)) => {
-                    let total = total.checked_add(units).ok_or_else(overflow)?;
-                    self.write_public_totals(rowid, payments + 1, total)?;
-                }
-                None => {
-                    self.insert_public_totals(public_code, 1, units)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+    pub fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
         let mut statement = self
             .conn
             .prepare_cached("UPDATE codes SET status = ?2, status_changed_at = ?3 WHERE id = ?1")
@@ -662,7 +619,7 @@ impl LedgerTx for SqliteLedger<'_> {
         Ok(())
     }
 
-    fn set_profile(&mut self, id: &CodeId, p: &Profile) -> StoreResult<()> {
+    pub fn set_profile(&mut self, id: &CodeId, p: &Profile) -> StoreResult<()> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -683,7 +640,7 @@ impl LedgerTx for SqliteLedger<'_> {
         Ok(())
     }
 
-    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+    pub fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -696,7 +653,7 @@ impl LedgerTx for SqliteLedger<'_> {
         Ok(())
     }
 
-    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+    pub fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
         let mut statement = self
             .conn
             .prepare_cached("UPDATE codes SET code_hash = ?2 WHERE id = ?1")
@@ -707,7 +664,7 @@ impl LedgerTx for SqliteLedger<'_> {
         Ok(())
     }
 
-    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+    pub fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
         let mut statement = self
             .conn
             .prepare_cached("UPDATE codes SET uses = ?2, period_index = ?3, period_spent = ?4 WHERE id = ?1")
