@@ -83,9 +83,9 @@ struct Memory {
     public_totals: HashMap<CodeId, CachedTotals>,
     written_totals: Vec<CodeId>,
     unwritten_totals: Vec<CodeId>,
-    /// A flush failed: the transaction no longer holds what memory says, so the batch must not
-    /// commit.
-    flush_failed: Option<StorageFailure>,
+    /// Why the batch must not commit: a flush failed, or a savepoint could not be rolled back or
+    /// released, so the transaction no longer holds what memory and the answers say.
+    lost: Option<StorageFailure>,
 }
 
 /// The writer's memory and the statements it writes payments with.
@@ -127,18 +127,29 @@ impl<'c> WriterCache<'c> {
     }
 
     /// Writes what memory holds and SQLite does not yet: each changed balance once, each public
-    /// code's new payments once. A failure also marks the batch as not to be committed.
+    /// code's new payments once. A failure also loses the batch (see [`WriterCache::lose_batch`]).
     pub fn flush(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
         let result = self.write_unwritten(ledger);
         if let Err(error) = &result {
-            self.memory.flush_failed.get_or_insert_with(|| error.clone());
+            self.lose_batch(error.clone());
         }
         result
     }
 
+    /// The batch's transaction no longer holds what memory and the answers say: it must not
+    /// commit, and no command of it happens. The first reason is kept.
+    pub fn lose_batch(&mut self, why: StorageFailure) {
+        self.memory.lost.get_or_insert(why);
+    }
+
+    /// Why the batch must not commit, if it must not.
+    pub fn batch_lost(&self) -> Option<&StorageFailure> {
+        self.memory.lost.as_ref()
+    }
+
     fn write_unwritten(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
         let (memory, hot) = (&mut self.memory, &mut self.statements);
-        if let Some(error) = &memory.flush_failed {
+        if let Some(error) = &memory.lost {
             return Err(error.clone());
         }
         for key in std::mem::take(&mut memory.unwritten_accounts) {
@@ -162,11 +173,6 @@ impl<'c> WriterCache<'c> {
             totals.unwritten = false;
         }
         Ok(())
-    }
-
-    /// Why the batch must not commit, if a flush failed.
-    pub fn flush_failure(&self) -> Option<&StorageFailure> {
-        self.memory.flush_failed.as_ref()
     }
 
     /// The command was rolled back to its savepoint: forget what it wrote, so memory again agrees

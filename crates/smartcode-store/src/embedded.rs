@@ -479,22 +479,30 @@ fn run_batch(
         tracing::error!(error = %failure, "store could not begin a write transaction");
         return refuse_all(batch, OpError::Storage(failure));
     }
-    let results = match run_jobs(connection, cache, now, &batch, purge, Savepoints::OnlyIfNeeded) {
-        Some(results) => results,
-        None => {
-            // A command failed after it had written: run the batch again from its beginning,
-            // each command in a savepoint of its own this time.
-            cache.clear();
-            let again = connection.execute_batch("ROLLBACK; BEGIN IMMEDIATE");
-            if let Err(error) = again {
-                let failure = failure(error);
-                tracing::error!(error = %failure, "store could not begin a write transaction");
-                let _ = connection.execute_batch("ROLLBACK");
-                return refuse_all(batch, OpError::Storage(failure));
-            }
-            run_jobs(connection, cache, now, &batch, purge, Savepoints::Always)
-                .expect("with savepoints, no command needs the batch run again")
+    let mut ran = run_jobs(connection, cache, now, &batch, purge, Savepoints::OnlyIfNeeded);
+    if matches!(ran, Ran::Again) {
+        // A command failed after it had written: run the batch again from its beginning, each
+        // command in a savepoint of its own this time.
+        cache.clear();
+        if let Err(error) = connection.execute_batch("ROLLBACK; BEGIN IMMEDIATE") {
+            let failure = failure(error);
+            tracing::error!(error = %failure, "store could not begin a write transaction");
+            let _ = connection.execute_batch("ROLLBACK");
+            return refuse_all(batch, OpError::Storage(failure));
         }
+        ran = run_jobs(connection, cache, now, &batch, purge, Savepoints::Always);
+    }
+    let results = match ran {
+        Ran::Done(results) => results,
+        Ran::Lost(failure) => {
+            tracing::error!(error = %failure, batch.size = batch.len(), "the store lost the batch's transaction; no command of the batch happened");
+            cache.clear();
+            if !connection.is_autocommit() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+            return refuse_all(batch, OpError::Storage(failure));
+        }
+        Ran::Again => unreachable!("with savepoints, no command needs the batch run again"),
     };
     let mut answers = Vec::with_capacity(batch.len());
     for (job, result) in batch.into_iter().zip(results) {
@@ -504,7 +512,7 @@ fn run_batch(
     }
     // The balances and totals the batch changed, each written once.
     let _ = cache.flush(&SqliteLedger { conn: connection });
-    if let Some(failure) = cache.flush_failure().cloned() {
+    if let Some(failure) = cache.batch_lost().cloned() {
         tracing::error!(error = %failure, batch.size = answers.len(), "store could not write the batch's balances; no command of the batch happened");
         let _ = connection.execute_batch("ROLLBACK");
         cache.clear();
@@ -553,7 +561,9 @@ fn sync_loop(wal_path: &Path, receiver: Receiver<Committed>, durability: &Durabi
         counters.committed(commands);
         for committed in ready {
             for (reply, result) in committed.answers {
-                let _ = reply.send(if synced.is_ok() {
+                // After a failed fsync, no later sync makes a batch safe: its log follows pages
+                // the disk may have dropped.
+                let _ = reply.send(if synced.is_ok() && !durability.failed.load(Ordering::SeqCst) {
                     result
                 } else {
                     Err(Durability::broken())
@@ -593,8 +603,20 @@ enum Savepoints {
     Always,
 }
 
-/// Runs a batch's jobs inside the open transaction: each request's result (`None` for a sweep),
-/// or `None` for all of them if, without savepoints, a command failed after it had written.
+/// How running a batch's jobs inside its transaction went.
+enum Ran {
+    /// Each request's result (`None` for a sweep), ready to commit.
+    Done(Vec<Option<Result<Written, OpError>>>),
+    /// Without savepoints, a command failed after it had written: only running the batch again,
+    /// with savepoints, can undo it alone.
+    Again,
+    /// The transaction no longer holds what the commands did (SQLite rolled it back itself, as it
+    /// does on a full disk or an I/O error, or a savepoint could not be undone or released): none
+    /// of the batch may commit. The remaining jobs are not run, as they would run outside any
+    /// transaction.
+    Lost(StorageFailure),
+}
+
 fn run_jobs(
     connection: &Connection,
     cache: &mut WriterCache,
@@ -602,15 +624,15 @@ fn run_jobs(
     batch: &[WriteJob],
     purge: bool,
     savepoints: Savepoints,
-) -> Option<Vec<Option<Result<Written, OpError>>>> {
+) -> Ran {
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         match job {
             WriteJob::Request { request, .. } if savepoints == Savepoints::OnlyIfNeeded => {
                 cache.begin_command();
                 let result = run_request(connection, cache, now, request);
-                if result.is_err() && cache.command_wrote() {
-                    return None;
+                if result.is_err() && cache.command_wrote() && !transaction_lost(connection, cache) {
+                    return Ran::Again;
                 }
                 results.push(Some(result));
             }
@@ -626,8 +648,21 @@ fn run_jobs(
                 results.push(None);
             }
         }
+        if transaction_lost(connection, cache) {
+            let why = cache
+                .batch_lost()
+                .cloned()
+                .unwrap_or_else(|| StorageFailure("the database rolled the batch's transaction back".to_owned()));
+            return Ran::Lost(why);
+        }
     }
-    Some(results)
+    Ran::Done(results)
+}
+
+/// Whether the batch's transaction is gone (SQLite is back in autocommit mode) or no longer to be
+/// committed.
+fn transaction_lost(connection: &Connection, cache: &WriterCache) -> bool {
+    connection.is_autocommit() || cache.batch_lost().is_some()
 }
 
 /// Runs one command in its own savepoint: if it fails, the database and the writer's memory are
@@ -660,11 +695,20 @@ fn in_savepoint<T>(
     if result.is_err() {
         cache.forget_command();
         if let Err(error) = run("ROLLBACK TO command") {
-            cache.clear();
+            // The command's writes may stay in the transaction: it must not commit.
+            if let OpError::Storage(failure) = &error {
+                cache.lose_batch(failure.clone());
+            }
             return Err(error);
         }
     }
-    run("RELEASE command")?;
+    if let Err(error) = run("RELEASE command") {
+        // The savepoint stays open, and what a command answered with an error may commit.
+        if let OpError::Storage(failure) = &error {
+            cache.lose_batch(failure.clone());
+        }
+        return Err(error);
+    }
     result
 }
 
@@ -773,10 +817,25 @@ fn read_snapshot(connection: &Connection, now: Timestamp, query: &Query) -> Resu
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
-    use std::sync::Arc;
+    use std::sync::{mpsc, Arc};
     use std::time::Duration;
 
-    use super::Durability;
+    use rusqlite::Connection;
+    use smartcode_core::clock::Timestamp;
+    use smartcode_core::code::{BrokerKey, CodeHash, CodeId, PublicCode, SecretCode};
+    use smartcode_core::error::OpError;
+    use smartcode_core::ledger::{ChildOptions, Command, Credential, Outcome, Query, QueryOutcome};
+    use smartcode_core::model::{AccountKey, Profile};
+    use smartcode_core::money::{Amount, Currency};
+
+    use super::{
+        migrate, open_connection, run_batch, sync_loop, Committed, Durability, StatCounters, WriteJob, Written,
+        DATABASE_FILE,
+    };
+    use crate::cache::WriterCache;
+    use crate::sqlite::{HotStatements, SqliteLedger};
+    use crate::tests::pay_command;
+    use crate::WriteRequest;
 
     /// A read that may have seen batch 2 answers only once the syncer has put batch 2 on disk.
     #[test]
@@ -803,5 +862,243 @@ mod tests {
         durability.failed.store(true, Ordering::SeqCst);
         durability.advance(1);
         assert!(durability.wait_synced().is_err());
+    }
+
+    const NOW: Timestamp = Timestamp(1_800_000_000_000_000);
+
+    /// A writer's connection on a new store, as `EmbeddedStore::open` makes it.
+    fn writer() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = open_connection(&dir.path().join(DATABASE_FILE)).unwrap();
+        migrate(&connection).unwrap();
+        (dir, connection)
+    }
+
+    /// Runs exactly these jobs as one batch and returns the requests' answers, in order.
+    fn batch(
+        connection: &Connection,
+        cache: &mut WriterCache,
+        durability: &Durability,
+        commands: Vec<Option<Command>>,
+    ) -> Vec<Result<Written, OpError>> {
+        let jobs = commands
+            .into_iter()
+            .map(|command| match command {
+                Some(command) => {
+                    let (reply, _) = tokio::sync::oneshot::channel();
+                    let request = WriteRequest {
+                        command,
+                        idempotency: None,
+                    };
+                    WriteJob::Request { request, reply }
+                }
+                None => WriteJob::Sweep,
+            })
+            .collect();
+        let committed = run_batch(connection, cache, NOW, jobs, false, durability);
+        committed.answers.into_iter().map(|(_, result)| result).collect()
+    }
+
+    fn balance(connection: &Connection, id: &CodeId) -> i64 {
+        use smartcode_core::ledger::LedgerRead;
+        let mut ledger = SqliteLedger { conn: connection };
+        ledger
+            .account(&AccountKey::Code(id.clone()))
+            .unwrap()
+            .unwrap()
+            .balance_units
+    }
+
+    fn ledger_checks(connection: &Connection) -> bool {
+        let mut ledger = SqliteLedger { conn: connection };
+        match smartcode_core::ledger::query(&mut ledger, NOW, &Query::LedgerCheck).unwrap() {
+            QueryOutcome::LedgerCheck { ok, .. } => ok,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A payer holding 2 USD, and a seller's public code.
+    fn payer_and_shop(
+        connection: &Connection,
+        cache: &mut WriterCache,
+        durability: &Durability,
+    ) -> (CodeHash, CodeId, PublicCode) {
+        let key = BrokerKey::generate();
+        let (payer, seller) = (
+            key.hash_code(&SecretCode::generate()),
+            key.hash_code(&SecretCode::generate()),
+        );
+        let usd = Currency::parse("USD").unwrap();
+        let issue = |hash| Command::Issue {
+            hash,
+            amount: Amount::from_units(2_000_000).unwrap(),
+            currency: usd,
+            label: None,
+        };
+        let shop = PublicCode::generate();
+        let public = Command::CreatePublicChild {
+            parent: Credential::new(seller, false),
+            code: shop.clone(),
+            label: None,
+            profile: Profile::default(),
+            under: None,
+        };
+        let answers = batch(
+            connection,
+            cache,
+            durability,
+            vec![Some(issue(payer)), Some(issue(seller)), Some(public)],
+        );
+        let Ok(Written::Done(Outcome::Code(payer_view))) = &answers[0] else {
+            panic!("{answers:?}");
+        };
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        (payer, payer_view.record.id.clone(), shop)
+    }
+
+    /// Stands in for an error after which SQLite rolls the whole transaction back by itself (a
+    /// full disk, an I/O error, no memory): a trigger on `table` that raises ROLLBACK `when`.
+    fn rollback_by_sqlite(connection: &Connection, on: &str) {
+        connection
+            .execute_batch(&format!(
+                "CREATE TRIGGER stand_in_for_io_error BEFORE UPDATE OF {on} \
+                 BEGIN SELECT RAISE(ROLLBACK, 'stand-in for an I/O error'); END"
+            ))
+            .unwrap();
+    }
+
+    /// A batch running again with savepoints meets a statement after which SQLite rolls back the
+    /// whole transaction. The batch is refused whole, and nothing after it runs outside the
+    /// transaction: the payment answered with an error moved no money.
+    #[test]
+    fn a_transaction_sqlite_rolls_back_in_a_savepoint_run_refuses_the_batch_whole() {
+        let (_dir, connection) = writer();
+        let durability = Durability::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+        let (payer, payer_id, shop) = payer_and_shop(&connection, &mut cache, &durability);
+        rollback_by_sqlite(&connection, "profile_name ON codes");
+        let too_much = Command::CreateSecretChild {
+            parent: Credential::new(payer, false),
+            hash: BrokerKey::generate().hash_code(&SecretCode::generate()),
+            amount: Amount::from_units(5_000_000).unwrap(),
+            options: ChildOptions::default(),
+        };
+        let rename = Command::SetProfile {
+            holder: Credential::new(payer, false),
+            target: None,
+            profile: Profile {
+                name: Some("x".into()),
+                ..Profile::default()
+            },
+        };
+        // The child fails after writing its code, so the batch runs again with savepoints; then
+        // the renaming loses the transaction.
+        let answers = batch(
+            &connection,
+            &mut cache,
+            &durability,
+            vec![Some(too_much), Some(rename), Some(pay_command(payer, &shop, 500_000))],
+        );
+        assert!(
+            answers.iter().all(|answer| matches!(answer, Err(OpError::Storage(_)))),
+            "{answers:?}"
+        );
+        assert!(connection.is_autocommit());
+        assert_eq!(
+            balance(&connection, &payer_id),
+            2_000_000,
+            "a refused payment moved money"
+        );
+        assert!(ledger_checks(&connection));
+        goes_on(&connection, &mut cache, &durability, (payer, &payer_id), &shop);
+    }
+
+    /// Without savepoints, a flush (here the sweep's) meets a statement after which SQLite rolls
+    /// back the whole transaction. The payment after it does not run outside the transaction
+    /// (where it would link itself to a transfer that no longer exists), and memory forgets the
+    /// payment before it.
+    #[test]
+    fn a_transaction_sqlite_rolls_back_at_a_flush_leaves_no_transfer_behind() {
+        let (_dir, connection) = writer();
+        let durability = Durability::default();
+        let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+        let (payer, payer_id, shop) = payer_and_shop(&connection, &mut cache, &durability);
+        rollback_by_sqlite(&connection, "balance ON accounts WHEN NEW.balance = 1500000");
+        let answers = batch(
+            &connection,
+            &mut cache,
+            &durability,
+            vec![
+                Some(pay_command(payer, &shop, 500_000)),
+                None,
+                Some(pay_command(payer, &shop, 250_000)),
+            ],
+        );
+        assert!(answers.iter().all(Result::is_err), "{answers:?}");
+        let transfers: i64 = connection
+            .query_row("SELECT count(*) FROM transfers WHERE kind = 'payment'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(transfers, 0, "refused payments left transfers behind");
+        assert_eq!(balance(&connection, &payer_id), 2_000_000);
+        assert!(ledger_checks(&connection));
+        goes_on(&connection, &mut cache, &durability, (payer, &payer_id), &shop);
+    }
+
+    /// Once the stand-in error is gone, the writer goes on from what SQLite holds: its memory
+    /// forgot the lost batch, so a payment of 2 USD, the payer's whole balance, happens once.
+    fn goes_on(
+        connection: &Connection,
+        cache: &mut WriterCache,
+        durability: &Durability,
+        (payer, payer_id): (CodeHash, &CodeId),
+        shop: &PublicCode,
+    ) {
+        connection.execute_batch("DROP TRIGGER stand_in_for_io_error").unwrap();
+        let answers = batch(
+            connection,
+            cache,
+            durability,
+            vec![Some(pay_command(payer, shop, 2_000_000))],
+        );
+        assert!(answers[0].is_ok(), "{answers:?}");
+        assert_eq!(balance(connection, payer_id), 0);
+        assert!(ledger_checks(connection));
+    }
+
+    /// Once an fsync of the log failed, a batch committed before the writer heard of it is not
+    /// answered as done when a later fsync succeeds: the log before it may be gone from the disk.
+    #[test]
+    fn no_batch_is_answered_done_after_a_failed_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("wal");
+        // A link to itself: opening it fails, as the first sync will.
+        std::os::unix::fs::symlink(&wal, &wal).unwrap();
+        let durability = Arc::new(Durability::default());
+        let (sender, receiver) = mpsc::sync_channel(4);
+        let syncer = {
+            let (durability, wal) = (durability.clone(), wal.clone());
+            std::thread::spawn(move || sync_loop(&wal, receiver, &durability, &StatCounters::default()))
+        };
+        let answer = |batch: u64| {
+            let (reply, answered) = tokio::sync::oneshot::channel();
+            let done = Ok(Written::Done(Outcome::ExpiredSwept { codes: 0 }));
+            sender
+                .send(Committed {
+                    batch,
+                    answers: vec![(reply, done)],
+                })
+                .unwrap();
+            answered.blocking_recv().unwrap()
+        };
+        assert!(answer(1).is_err());
+        assert!(durability.failed.load(Ordering::SeqCst));
+        std::fs::remove_file(&wal).unwrap();
+        std::fs::write(&wal, b"").unwrap();
+        let second = answer(2);
+        drop(sender);
+        syncer.join().unwrap();
+        assert!(second.is_err(), "answered {second:?} after the log was known broken");
     }
 }

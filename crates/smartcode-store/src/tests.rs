@@ -212,7 +212,7 @@ fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
     code
 }
 
-fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Command {
+pub(crate) fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Command {
     Command::Pay(PaymentOrder {
         payer: cred(payer),
         payee: payee.clone(),
