@@ -543,7 +543,7 @@ fn cancel_child(
 ) -> Result<Outcome, OpError> {
     let parent = authenticate(tx, parent, now)?;
     let child = descendant(tx, &parent, child_id)?;
-    if child.irrevocable {
+    if below_irrevocable(tx, &parent, &child)? {
         return Err(OpError::NotRevocable);
     }
     let closed = close_subtree(
@@ -1180,6 +1180,24 @@ fn descendant(tx: &mut (impl LedgerRead + ?Sized), ancestor: &CodeRecord, id: &C
         cursor = tx.code_by_id(&parent_id)?.ok_or(OpError::NotFound("child"))?;
     }
     Err(OpError::NotFound("child"))
+}
+
+/// Whether `record` or a code between it and its ancestor `ancestor` is irrevocable: what lies
+/// below an irrevocable code is its holder's for good, and no code above it may cancel any of it.
+fn below_irrevocable(
+    tx: &mut (impl LedgerRead + ?Sized),
+    ancestor: &CodeRecord,
+    record: &CodeRecord,
+) -> Result<bool, OpError> {
+    let mut cursor = record.clone();
+    while cursor.id != ancestor.id {
+        if cursor.irrevocable {
+            return Ok(true);
+        }
+        let parent_id = cursor.parent_id.clone().ok_or(OpError::NotFound("child"))?;
+        cursor = tx.code_by_id(&parent_id)?.ok_or(OpError::NotFound("child"))?;
+    }
+    Ok(false)
 }
 
 fn check_room_for_child(tx: &mut (impl LedgerRead + ?Sized), parent: &CodeRecord) -> Result<(), OpError> {

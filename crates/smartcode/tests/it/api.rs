@@ -649,6 +649,27 @@ async fn irrevocable_children_cannot_be_cancelled_and_keep_their_value() {
         )
         .await
         .refused(403, "not_revocable");
+    // Nor can anything below it be cancelled from above: it is the gift's holder's.
+    let (_, below_gift_id) = broker.secret_child(&gift, "1").await;
+    broker
+        .post(
+            &format!("/v1/me/children/{below_gift_id}/cancel"),
+            Auth::Code(&root),
+            json!({}),
+        )
+        .await
+        .refused(403, "not_revocable");
+    assert_eq!(broker.balance(&root).await, "8.00");
+    // The gift's holder still may.
+    let cancelled = broker
+        .post(
+            &format!("/v1/me/children/{below_gift_id}/cancel"),
+            Auth::Code(&gift),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cancelled.body["reclaimed"]["amount"], "1.00");
     // An irrevocable grandchild survives the cancel of its revocable parent.
     let (middle, middle_id) = broker.secret_child(&root, "3").await;
     let reply = broker
