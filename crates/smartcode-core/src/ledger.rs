@@ -33,7 +33,10 @@ pub trait LedgerRead {
     /// Payments received through one public code: `(count, total units)`.
     fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)>;
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals>;
-    /// Active codes whose expiry is at or before `now`, earliest first, at most `limit`.
+    /// Active codes whose expiry is at or before `now`, at most `limit`: earliest first, and of
+    /// those expiring together the deepest first. A child expires no later than its parent, so by
+    /// the time a code is closed its descendants are, and however large its tree, closing it stops
+    /// a single code (a whole tree at once could exceed what one cancel may stop).
     fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>>;
 }
 

@@ -142,6 +142,7 @@ behaviour_suite!(
     a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing,
     an_idempotency_key_replays_its_first_response_and_refuses_another_request,
     an_expired_child_reverts_to_its_parent_by_itself,
+    a_tree_larger_than_a_cancel_may_stop_still_expires,
     usage_counted_across_a_line_is_never_lost,
     reports_and_history_pages_read_the_same_on_both_stores,
     the_store_holds_no_secret_code_in_clear,
@@ -791,6 +792,66 @@ fn an_expired_child_reverts_to_its_parent_by_itself(fresh: Fresh) {
         .filter(|e| e.transfer.kind == TransferKind::Revert)
         .count();
     assert_eq!(reverts, 1);
+    check(store.as_ref());
+}
+
+/// A cancel stops at most `CANCEL_SUBTREE_CODES_MAX` codes, but expiry has no one to refuse: an
+/// expiring code with more descendants than that still expires, with all of them, and its whole
+/// value reverts (the sweep takes the deepest codes first, so no code it closes has more than its
+/// own not yet expired descendants to stop).
+fn a_tree_larger_than_a_cancel_may_stop_still_expires(fresh: Fresh) {
+    let backend = fresh();
+    let clock = test_clock();
+    let store = backend.open(clock.clone());
+    let key = BrokerKey::generate();
+    let root = key.hash_code(&SecretCode::generate());
+    issue(store.as_ref(), root, "1");
+    let child = |parent, hash, amount: &str| Command::CreateSecretChild {
+        parent: cred(parent),
+        hash,
+        amount: Amount::parse(amount).unwrap(),
+        options: ChildOptions::default(),
+    };
+    let expiring = key.hash_code(&SecretCode::generate());
+    let top = Command::CreateSecretChild {
+        parent: cred(root),
+        hash: expiring,
+        amount: Amount::parse("0.5").unwrap(),
+        options: ChildOptions {
+            expires_at: clock.now().plus_seconds(60),
+            ..ChildOptions::default()
+        },
+    };
+    run(store.as_ref(), top).unwrap();
+    // 11 children of 1,000 children each: 11,012 codes in the expiring tree.
+    let middles: Vec<CodeHash> = (0..11).map(|_| key.hash_code(&SecretCode::generate())).collect();
+    for middle in &middles {
+        run(store.as_ref(), child(expiring, *middle, "0.01")).unwrap();
+    }
+    const _: () = assert!(11 * 1_001 + 1 > smartcode_core::limits::CANCEL_SUBTREE_CODES_MAX);
+    for middle in &middles {
+        let pending: Vec<_> = (0..1_000)
+            .map(|_| {
+                let command = child(*middle, key.hash_code(&SecretCode::generate()), "0.000001");
+                store.write(WriteRequest {
+                    command,
+                    idempotency: None,
+                })
+            })
+            .collect();
+        for answer in pending {
+            answer
+                .blocking_recv()
+                .expect("the store answers")
+                .expect("a grandchild is made");
+        }
+    }
+    assert_eq!(balance(store.as_ref(), root), 500_000);
+    clock.advance_seconds(61);
+    // What the sweeper does in steps, at once.
+    let swept = run(store.as_ref(), Command::ExpireDue { limit: 20_000 });
+    assert!(swept.is_ok(), "{swept:?}");
+    eventually("the revert", || balance(store.as_ref(), root) == 1_000_000);
     check(store.as_ref());
 }
 

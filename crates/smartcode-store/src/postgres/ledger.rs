@@ -928,7 +928,7 @@ impl LedgerRead for PgLedger<'_> {
     fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>> {
         let sql = format!(
             "SELECT {CODE_COLUMNS} FROM codes WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 \
-             ORDER BY expires_at, depth LIMIT $2"
+             ORDER BY expires_at, depth DESC LIMIT $2"
         );
         let rows = self.query(&sql, &[&now.0, &i64::from(limit)])?;
         let mut due = Vec::with_capacity(rows.len());
