@@ -1142,6 +1142,13 @@ fn authenticate(
         return Err(OpError::CodeLocked);
     }
     let Some(pin_hash) = record.pin.hash.clone() else {
+        // A PIN sent with a code that has none is a client's mistake, not a proof: taken silently,
+        // each different PIN would name another idempotency slot for the same request.
+        if credential.pin != PinPresented::Absent {
+            return Err(OpError::InvalidRequest(
+                "this code has no PIN: send the request without one".into(),
+            ));
+        }
         return Ok(record);
     };
     match credential.pin {

@@ -1217,6 +1217,51 @@ async fn a_replayed_rekey_needs_the_pin_like_the_rekey_itself() {
     broker.assert_ledger_ok().await;
 }
 
+/// A PIN sent with a code that has none is refused, not ignored: otherwise each different PIN named
+/// another idempotency slot, and one payment retried with the same key happened once per PIN.
+#[tokio::test]
+async fn a_pin_sent_with_a_code_that_has_none_is_refused() {
+    let broker = TestBroker::start().await;
+    let (payer, _) = broker.issue("5", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    let body = json!({ "code": payer, "payee": shop, "amount": "1" });
+    for pin in ["0000", "1111", "123456789012"] {
+        broker
+            .call_with(
+                Method::POST,
+                "/v1/payments",
+                Auth::None,
+                Some(body.clone()),
+                &[("Smartcode-Pin", pin), ("Idempotency-Key", "pay-once")],
+            )
+            .await
+            .refused(400, "invalid_request");
+    }
+    broker
+        .call_with(
+            Method::POST,
+            "/v1/payments",
+            Auth::None,
+            Some(body.clone()),
+            &[("Idempotency-Key", "pay-once")],
+        )
+        .await
+        .expect(201);
+    broker
+        .call_with(
+            Method::POST,
+            "/v1/payments",
+            Auth::None,
+            Some(body),
+            &[("Idempotency-Key", "pay-once")],
+        )
+        .await
+        .expect(201);
+    assert_eq!(broker.balance(&payer).await, "4.00");
+    broker.assert_ledger_ok().await;
+}
+
 /// An issued code has no parent: when wrong PINs lock it, the operator unlocks it.
 #[tokio::test]
 async fn the_operator_unlocks_an_issued_code_locked_by_wrong_pins() {
