@@ -31,6 +31,9 @@ pub const TRANSACTIONS_PAGE_MAX: u32 = 500;
 pub const TRANSACTIONS_PAGE_DEFAULT: u32 = 50;
 /// Rows in one report; a longer report says it was truncated.
 pub const REPORT_ROWS_MAX: u32 = 10_000;
+/// Seconds a connection may take to send a request's headers, and may stay idle between two
+/// requests, before the broker closes it: a client that trickles bytes cannot hold a connection.
+pub const HEADER_READ_TIMEOUT_SECONDS: u64 = 30;
 /// Bytes in one request body.
 pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024;
 /// Characters in an Idempotency-Key.

@@ -7,6 +7,7 @@
 pub mod extract;
 pub mod guard;
 pub mod keys;
+pub mod listen;
 pub mod metrics;
 pub mod problem;
 mod routes;

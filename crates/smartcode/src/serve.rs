@@ -107,8 +107,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .and_then(|()| std::io::stdout().flush());
     tracing::info!(listen = %address, store = store.kind(), "broker started");
 
-    let app = smartcode_server::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
+    smartcode_server::listen::serve(listener, smartcode_server::router(state), stop_signal()).await;
     // Requests in flight are done; let the writer commit what it holds, then stop.
     store.close();
     tracing::info!("broker stopped");

@@ -1200,3 +1200,37 @@ async fn metrics_count_payments_refusals_latency_and_commits() {
     );
     broker.assert_ledger_ok().await;
 }
+
+/// A client that sends half a request's headers and stops does not hold its connection: the broker
+/// closes it after `HEADER_READ_TIMEOUT_SECONDS`, and answers everyone else meanwhile.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use smartcode_core::limits::HEADER_READ_TIMEOUT_SECONDS;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let broker = TestBroker::start().await;
+    let address = broker.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    broker.get("/healthz", Auth::None).await.expect(200);
+    let limit = std::time::Duration::from_secs(HEADER_READ_TIMEOUT_SECONDS + 10);
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(limit, slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection was still open after {limit:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(HEADER_READ_TIMEOUT_SECONDS - 1),
+        "closed after {:?}, before the timeout",
+        started.elapsed()
+    );
+    // A client that sends its headers whole is answered, on a connection of its own (the
+    // harness's pooled one went idle as long as the slow one, so it was closed too).
+    let mut whole = tokio::net::TcpStream::connect(&address).await.unwrap();
+    whole
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    whole.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
