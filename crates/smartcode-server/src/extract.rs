@@ -26,13 +26,22 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Body, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|_| {
+        let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("a request body may have at most {REQUEST_BODY_BYTES_MAX} bytes"),
             )
-        })?;
+        };
+        // A length announced over the limit is refused at once, not after waiting for the bytes.
+        let announced = request.headers().get(axum::http::header::CONTENT_LENGTH);
+        if announced
+            .and_then(|length| length.to_str().ok()?.trim().parse::<u64>().ok())
+            .is_some_and(|length| length > REQUEST_BODY_BYTES_MAX as u64)
+        {
+            return Err(too_large());
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|_| too_large())?;
         Ok(Body(bytes))
     }
 }
