@@ -34,6 +34,8 @@ pub const REPORT_ROWS_MAX: u32 = 10_000;
 /// Seconds a connection may take to send a request's headers, and may stay idle between two
 /// requests, before the broker closes it: a client that trickles bytes cannot hold a connection.
 pub const HEADER_READ_TIMEOUT_SECONDS: u64 = 30;
+/// Seconds a request's body may take to arrive once its headers have (`408 request_timeout`).
+pub const BODY_READ_TIMEOUT_SECONDS: u64 = 30;
 /// Bytes in one request body.
 pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024;
 /// Characters in an Idempotency-Key.

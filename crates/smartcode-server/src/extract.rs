@@ -14,7 +14,7 @@ use smartcode_core::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
 use smartcode_core::ledger::{Credential, PinPresented};
 
 use crate::guard::{RetryAfter, Source};
-use smartcode_core::limits::{IDEMPOTENCY_KEY_CHARS_MAX, REQUEST_BODY_BYTES_MAX};
+use smartcode_core::limits::{BODY_READ_TIMEOUT_SECONDS, IDEMPOTENCY_KEY_CHARS_MAX, REQUEST_BODY_BYTES_MAX};
 
 use crate::problem::ApiError;
 use crate::AppState;
@@ -41,7 +41,19 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         {
             return Err(too_large());
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|_| too_large())?;
+        // A body must arrive as a whole within the time its headers had, or a client trickling
+        // bytes would hold its connection and request forever.
+        let limit = std::time::Duration::from_secs(BODY_READ_TIMEOUT_SECONDS);
+        let read = tokio::time::timeout(limit, Bytes::from_request(request, state)).await;
+        let bytes = read
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("a request body must arrive within {BODY_READ_TIMEOUT_SECONDS} seconds"),
+                )
+            })?
+            .map_err(|_| too_large())?;
         Ok(Body(bytes))
     }
 }

@@ -1258,3 +1258,28 @@ async fn a_body_announced_over_the_limit_is_refused_before_it_arrives() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("payload_too_large"), "{answer}");
 }
+
+/// A body that trickles in slower than `BODY_READ_TIMEOUT_SECONDS` is refused with 408, and the
+/// request never runs.
+#[tokio::test]
+async fn a_body_that_never_finishes_is_refused_with_a_timeout() {
+    use smartcode_core::limits::BODY_READ_TIMEOUT_SECONDS;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let broker = TestBroker::start().await;
+    let address = broker.base.trim_start_matches("http://").to_owned();
+    let mut client = tokio::net::TcpStream::connect(&address).await.unwrap();
+    client
+        .write_all(
+            b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    let limit = std::time::Duration::from_secs(BODY_READ_TIMEOUT_SECONDS + 10);
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(limit, client.read(&mut answer)).await;
+    let read = read.expect("an answer once the body's time is up").unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
