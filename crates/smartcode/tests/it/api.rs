@@ -1,5 +1,7 @@
 //! Every endpoint of API.md through the real server, refusals included.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -1206,32 +1208,27 @@ async fn metrics_count_payments_refusals_latency_and_commits() {
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_headers_is_closed() {
     use smartcode_core::limits::HEADER_READ_TIMEOUT_SECONDS;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let broker = TestBroker::start().await;
-    let address = broker.base.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     let started = std::time::Instant::now();
-    broker.get("/healthz", Auth::None).await.expect(200);
-    let limit = std::time::Duration::from_secs(HEADER_READ_TIMEOUT_SECONDS + 10);
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(limit, slow.read_to_end(&mut rest)).await;
-    assert!(read.is_ok(), "the connection was still open after {limit:?}");
+    let limit = Duration::from_secs(HEADER_READ_TIMEOUT_SECONDS + 10);
+    let slow = broker.raw_exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\n", limit);
+    let (slow, others) = tokio::join!(slow, broker.get("/healthz", Auth::None));
+    others.expect(200);
+    assert_eq!(
+        slow.as_deref(),
+        Some(""),
+        "the connection was still open after {limit:?}"
+    );
     assert!(
-        started.elapsed() >= std::time::Duration::from_secs(HEADER_READ_TIMEOUT_SECONDS - 1),
+        started.elapsed() >= Duration::from_secs(HEADER_READ_TIMEOUT_SECONDS - 1),
         "closed after {:?}, before the timeout",
         started.elapsed()
     );
-    // A client that sends its headers whole is answered, on a connection of its own (the
+    // A client that sends its headers whole is answered (on a connection of its own: the
     // harness's pooled one went idle as long as the slow one, so it was closed too).
-    let mut whole = tokio::net::TcpStream::connect(&address).await.unwrap();
-    whole
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    whole.read_to_string(&mut answer).await.unwrap();
+    let whole = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = broker.raw_exchange(whole, Duration::from_secs(10)).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
@@ -1239,22 +1236,11 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
 /// come.
 #[tokio::test]
 async fn a_body_announced_over_the_limit_is_refused_before_it_arrives() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let broker = TestBroker::start().await;
-    let address = broker.base.trim_start_matches("http://").to_owned();
-    let mut client = tokio::net::TcpStream::connect(&address).await.unwrap();
-    client
-        .write_all(
-            b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-              Content-Length: 100000000\r\n\r\n{}",
-        )
-        .await
-        .unwrap();
-    let mut answer = vec![0; 4096];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(10), client.read(&mut answer)).await;
-    let read = read.expect("an answer before the body's bytes arrive").unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]);
+    let request = b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                    Content-Length: 100000000\r\n\r\n{}";
+    let answer = broker.raw_exchange(request, Duration::from_secs(10)).await;
+    let answer = answer.expect("an answer before the body's bytes arrive");
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("payload_too_large"), "{answer}");
 }
@@ -1264,22 +1250,14 @@ async fn a_body_announced_over_the_limit_is_refused_before_it_arrives() {
 #[tokio::test]
 async fn a_body_that_never_finishes_is_refused_with_a_timeout() {
     use smartcode_core::limits::BODY_READ_TIMEOUT_SECONDS;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let broker = TestBroker::start().await;
-    let address = broker.base.trim_start_matches("http://").to_owned();
-    let mut client = tokio::net::TcpStream::connect(&address).await.unwrap();
-    client
-        .write_all(
-            b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n{",
-        )
-        .await
-        .unwrap();
-    let limit = std::time::Duration::from_secs(BODY_READ_TIMEOUT_SECONDS + 10);
-    let mut answer = vec![0; 4096];
-    let read = tokio::time::timeout(limit, client.read(&mut answer)).await;
-    let read = read.expect("an answer once the body's time is up").unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]);
+    let request = b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                    Content-Length: 64\r\n\r\n{";
+    let answer = broker
+        .raw_exchange(request, Duration::from_secs(BODY_READ_TIMEOUT_SECONDS + 10))
+        .await;
+    let answer = answer.expect("an answer once the body's time is up");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
 }

@@ -266,6 +266,21 @@ impl TestBroker {
         .await
     }
 
+    /// Sends `request` as raw bytes on a connection of its own and returns all the broker sent
+    /// back until it closed the connection, or `None` if it had not closed it `within` that time.
+    pub async fn raw_exchange(&self, request: &[u8], within: std::time::Duration) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.base.trim_start_matches("http://");
+        let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
+        connection.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(within, connection.read_to_end(&mut answer))
+            .await
+            .ok()?
+            .ok()?;
+        Some(String::from_utf8_lossy(&answer).into_owned())
+    }
+
     pub async fn balance(&self, code: &str) -> String {
         let reply = self.get("/v1/me", Auth::Code(code)).await.expect(200);
         reply.body["balance"]["amount"].as_str().unwrap().to_owned()
