@@ -545,8 +545,8 @@ fn cancel_child(
     child_id: &CodeId,
 ) -> Result<Outcome, OpError> {
     let parent = authenticate(tx, parent, now)?;
-    let child = descendant(tx, &parent, child_id)?;
-    if below_irrevocable(tx, &parent, &child)? {
+    let (child, irrevocable) = descendant_line(tx, &parent, child_id)?;
+    if irrevocable {
         return Err(OpError::NotRevocable);
     }
     let closed = close_subtree(
@@ -1178,36 +1178,31 @@ fn require_active(record: &CodeRecord, now: Timestamp) -> Result<(), OpError> {
 
 /// Finds `id` below `ancestor` in the tree; anything else (or unknown) is not found.
 fn descendant(tx: &mut (impl LedgerRead + ?Sized), ancestor: &CodeRecord, id: &CodeId) -> Result<CodeRecord, OpError> {
+    descendant_line(tx, ancestor, id).map(|(record, _)| record)
+}
+
+/// The code `id` if it is a descendant of `ancestor`, and whether it or a code between them is
+/// irrevocable: what lies below an irrevocable code is its holder's for good, and no code above it
+/// may cancel any of it.
+fn descendant_line(
+    tx: &mut (impl LedgerRead + ?Sized),
+    ancestor: &CodeRecord,
+    id: &CodeId,
+) -> Result<(CodeRecord, bool), OpError> {
     let record = tx.code_by_id(id)?.ok_or(OpError::NotFound("child"))?;
+    let mut irrevocable = record.irrevocable;
     let mut cursor = record.clone();
     while cursor.depth > ancestor.depth {
         let Some(parent_id) = cursor.parent_id.clone() else {
             break;
         };
         if parent_id == ancestor.id {
-            return Ok(record);
+            return Ok((record, irrevocable));
         }
         cursor = tx.code_by_id(&parent_id)?.ok_or(OpError::NotFound("child"))?;
+        irrevocable |= cursor.irrevocable;
     }
     Err(OpError::NotFound("child"))
-}
-
-/// Whether `record` or a code between it and its ancestor `ancestor` is irrevocable: what lies
-/// below an irrevocable code is its holder's for good, and no code above it may cancel any of it.
-fn below_irrevocable(
-    tx: &mut (impl LedgerRead + ?Sized),
-    ancestor: &CodeRecord,
-    record: &CodeRecord,
-) -> Result<bool, OpError> {
-    let mut cursor = record.clone();
-    while cursor.id != ancestor.id {
-        if cursor.irrevocable {
-            return Ok(true);
-        }
-        let parent_id = cursor.parent_id.clone().ok_or(OpError::NotFound("child"))?;
-        cursor = tx.code_by_id(&parent_id)?.ok_or(OpError::NotFound("child"))?;
-    }
-    Ok(false)
 }
 
 fn check_room_for_child(tx: &mut (impl LedgerRead + ?Sized), parent: &CodeRecord) -> Result<(), OpError> {

@@ -672,19 +672,19 @@ fn in_savepoint<T>(
     cache: &mut WriterCache,
     body: impl FnOnce(&Connection, &mut WriterCache) -> Result<T, OpError>,
 ) -> Result<T, OpError> {
-    let run = |sql: &str| -> Result<(), OpError> {
+    let run = |sql: &str| -> Result<(), StorageFailure> {
         connection
             .prepare_cached(sql)
             .and_then(|mut statement| statement.execute([]))
             .map(|_| ())
-            .map_err(|e| OpError::Storage(failure(e)))
+            .map_err(failure)
     };
     // What earlier commands left unwritten is written first, so that what is unwritten at a
     // rollback is this command's own.
     cache
         .flush(&SqliteLedger { conn: connection })
         .map_err(OpError::Storage)?;
-    run("SAVEPOINT command")?;
+    run("SAVEPOINT command").map_err(OpError::Storage)?;
     cache.begin_command();
     let result = body(connection, cache).and_then(|done| {
         cache
@@ -694,20 +694,19 @@ fn in_savepoint<T>(
     });
     if result.is_err() {
         cache.forget_command();
-        if let Err(error) = run("ROLLBACK TO command") {
-            // The command's writes may stay in the transaction: it must not commit.
-            if let OpError::Storage(failure) = &error {
-                cache.lose_batch(failure.clone());
-            }
-            return Err(error);
-        }
     }
-    if let Err(error) = run("RELEASE command") {
-        // The savepoint stays open, and what a command answered with an error may commit.
-        if let OpError::Storage(failure) = &error {
+    // A savepoint that cannot be undone or released leaves in the transaction what a command
+    // answered with an error did, or keeps it open past the batch's COMMIT: the batch is lost.
+    let end: &[&str] = if result.is_err() {
+        &["ROLLBACK TO command", "RELEASE command"]
+    } else {
+        &["RELEASE command"]
+    };
+    for sql in end {
+        if let Err(failure) = run(sql) {
             cache.lose_batch(failure.clone());
+            return Err(OpError::Storage(failure));
         }
-        return Err(error);
     }
     result
 }
