@@ -21,8 +21,7 @@ pub const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub const SECRET_CODE_SYMBOLS: usize = 8;
 /// Symbols in a public code after its `P`.
 pub const PUBLIC_CODE_SYMBOLS: usize = 10;
-/// Characters a presented code may have before normalization (spaces and hyphens included).
-pub const CODE_INPUT_CHARS_MAX: usize = 64;
+pub use crate::limits::CODE_INPUT_CHARS_MAX;
 
 /// A secret code, normalized. Its `Debug` never shows the code.
 #[derive(Clone, PartialEq, Eq)]
@@ -111,18 +110,18 @@ fn push_random_symbols(out: &mut String, rng: &mut impl RngCore, count: usize) {
     }
 }
 
-/// A new id: `prefix`, the time `at` if given, then `random` random symbols, all lower-case. Ids
-/// must not be guessable either (a receipt id lets its holder read the receipt), but one is made
-/// for every transfer: the symbols come from the thread's generator (a CSPRNG seeded from the
-/// operating system and reseeded as it goes) instead of a system call each. Secret codes and keys
-/// still come straight from the operating system.
-fn new_id(prefix: &str, at: Option<Timestamp>, random: usize) -> String {
+/// A new id: `prefix`, the time `at` if given, then `random` symbols from `rng`, all lower-case.
+/// Ids must not be guessable either (a receipt id lets its holder read the receipt), so `rng` is a
+/// CSPRNG: the ledger's [`crate::ledger::Draws`], seeded by the caller from the thread's generator
+/// (itself seeded from the operating system and reseeded as it goes) instead of a system call
+/// each. Secret codes and keys still come straight from the operating system.
+fn new_id(prefix: &str, at: Option<Timestamp>, random: usize, rng: &mut impl RngCore) -> String {
     let mut id = String::with_capacity(prefix.len() + TIME_SYMBOLS + random);
     id.push_str(prefix);
     if let Some(at) = at {
         push_time_symbols(&mut id, at);
     }
-    push_random_symbols(&mut id, &mut rand::thread_rng(), random);
+    push_random_symbols(&mut id, rng, random);
     id.make_ascii_lowercase();
     id
 }
@@ -279,8 +278,14 @@ macro_rules! random_id {
         id_type!($name, $prefix, $symbols, $doc);
 
         impl $name {
+            /// A new id of symbols drawn from `rng` (a CSPRNG).
+            pub fn draw(rng: &mut impl RngCore) -> $name {
+                $name(new_id($prefix, None, $symbols, rng).into())
+            }
+
+            /// A new id from the thread's generator, for callers outside the ledger.
             pub fn generate() -> $name {
-                $name(new_id($prefix, None, $symbols).into())
+                $name::draw(&mut rand::thread_rng())
             }
         }
     };
@@ -294,8 +299,14 @@ macro_rules! ordered_id {
         id_type!($name, $prefix, $symbols, $doc);
 
         impl $name {
+            /// A new id for time `at`, its random symbols drawn from `rng` (a CSPRNG).
+            pub fn draw_at(at: Timestamp, rng: &mut impl RngCore) -> $name {
+                $name(new_id($prefix, Some(at), $symbols - TIME_SYMBOLS, rng).into())
+            }
+
+            /// A new id for time `at` from the thread's generator, for callers outside the ledger.
             pub fn generate_at(at: Timestamp) -> $name {
-                $name(new_id($prefix, Some(at), $symbols - TIME_SYMBOLS).into())
+                $name::draw_at(at, &mut rand::thread_rng())
             }
         }
     };

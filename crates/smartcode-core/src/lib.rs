@@ -13,7 +13,6 @@
 
 pub mod clock;
 pub mod code;
-pub mod controls;
 pub mod error;
 pub mod ledger;
 pub mod limits;

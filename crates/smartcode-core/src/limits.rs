@@ -1,4 +1,6 @@
-//! Every bound the broker keeps, named, with its unit last. A refusal of each is tested.
+//! Every bound the broker keeps, named, with its unit last, one meaning per name. A refusal of
+//! each is tested. The core's rules come first, then the HTTP edge, the guessing defence, the
+//! stores and the pages; bounds that must agree are checked at compile time at the end.
 
 /// The largest amount one operation may move: one thousand million currency units, in micro-units.
 /// Far below `i64::MAX`, so sums of many such amounts stay exact for a very long time.
@@ -48,6 +50,127 @@ pub const WRITE_QUEUE_DEPTH_MAX: usize = 16_384;
 /// its payments (the WAL pages of the accounts it touched, the sync) is shared by all of them, so
 /// under heavy load larger batches make each payment cheaper; under light load a batch is only
 /// what is waiting.
-pub const BATCH_COMMANDS_MAX: usize = 4_096;
+pub const EMBEDDED_BATCH_COMMANDS_MAX: usize = 4_096;
+/// Commands one PostgreSQL writer puts into one transaction. Smaller than the embedded writer's:
+/// a batch that loses a race with another process runs again whole.
+pub const POSTGRES_BATCH_COMMANDS_MAX: usize = 1_024;
 /// Entries in one restriction list (categories, payees, items).
 pub const RESTRICTION_ENTRIES_MAX: usize = 100;
+/// The longest expiry a child may be given, and the longest period of a spending limit, in
+/// seconds (ten years).
+pub const EXPIRY_SECONDS_MAX: i64 = 10 * 366 * 24 * 3600;
+/// Consecutive wrong PINs after which a code is locked until its parent unlocks it.
+pub const PIN_FAILURES_MAX: u32 = 5;
+/// A PIN is this many decimal digits, at least and at most.
+pub const PIN_DIGITS_MIN: usize = 4;
+pub const PIN_DIGITS_MAX: usize = 12;
+/// Characters of a presented code before it is even read (spaces, hyphens and a `@broker` suffix
+/// included).
+pub const CODE_INPUT_CHARS_MAX: usize = 64;
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP edge.
+
+/// Times the edge submits one request's command: a PIN to verify first, or a newly drawn code
+/// that collided with an existing one, each cost one more attempt.
+pub const WRITE_ATTEMPTS_MAX: usize = 6;
+/// The furthest the operator may move a test clock in one step, in seconds.
+pub const TEST_CLOCK_ADVANCE_SECONDS_MAX: i64 = EXPIRY_SECONDS_MAX;
+/// Milliseconds the accept loop waits after a failed accept (out of file descriptors, mostly).
+pub const ACCEPT_RETRY_MS: u64 = 50;
+
+// ---------------------------------------------------------------------------------------------
+// The guessing defence.
+
+/// The window every count covers, in seconds (a day).
+pub const GUESS_WINDOW_SECONDS: i64 = 24 * 3600;
+/// Failures in the window after which each further failure of a source is answered slowly.
+pub const SOURCE_FAILURES_SLOW_AFTER: usize = 3;
+/// The slowdown per failure beyond [`SOURCE_FAILURES_SLOW_AFTER`], and its ceiling.
+pub const SLOWDOWN_PER_FAILURE_MS: u64 = 250;
+pub const SLOWDOWN_MAX_MS: u64 = 2_000;
+/// Failures in the window after which a source is refused (NIST SP 800-63B allows up to 100).
+pub const SOURCE_FAILURES_MAX: usize = 10;
+/// Failures across all sources in the window that raise the alarm.
+pub const ALARM_FAILURES_PER_DAY: usize = 300;
+/// Under alarm, the failures a source that has presented a valid code may still make.
+pub const PROVEN_FAILURES_MAX_UNDER_ALARM: usize = 3;
+/// Sources remembered at once; beyond it, the quietest are forgotten first.
+pub const SOURCES_TRACKED_MAX: usize = 100_000;
+/// Alarms kept for the operator to read.
+pub const ALARMS_KEPT_MAX: usize = 100;
+
+// ---------------------------------------------------------------------------------------------
+// The stores.
+
+/// Reads that may wait for a reader at once.
+pub const READ_QUEUE_DEPTH_MAX: usize = 16_384;
+/// Committed batches that may wait for the embedded syncer at once; a slower disk makes the
+/// writer wait.
+pub const SYNC_QUEUE_DEPTH_MAX: usize = 64;
+/// How often the background sweep looks for expired codes.
+pub const SWEEP_INTERVAL_MS: u64 = 1_000;
+/// How often the sweep timer wakes to see whether a sweep is due or the store is stopping.
+pub const SWEEP_TICK_MS: u64 = 100;
+/// Codes one sweep reverts at most; the next sweep takes the rest.
+pub const SWEEP_CODES_MAX: u32 = 1_000;
+/// How often a writer purges idempotency keys older than [`IDEMPOTENCY_KEY_KEPT_SECONDS`].
+pub const IDEMPOTENCY_PURGE_INTERVAL_SECONDS: u64 = 3_600;
+/// How often the embedded checkpointer copies the WAL back into the database file.
+pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
+/// Codes and accounts the embedded writer remembers at once; beyond them it forgets and reads
+/// from SQLite again.
+pub const CACHE_CODES_MAX: usize = 1_000_000;
+pub const CACHE_ACCOUNTS_MAX: usize = 1_000_000;
+/// Times one PostgreSQL batch is run before its commands are answered with a storage failure.
+pub const BATCH_ATTEMPTS_MAX: u32 = 10;
+/// Pause before the n-th new attempt of a PostgreSQL batch: n times this.
+pub const RETRY_BACKOFF_MS: u64 = 2;
+/// Pause after a failed attempt to reconnect to PostgreSQL, before the next batch.
+pub const RECONNECT_WAIT_MS: u64 = 250;
+/// The longest a PostgreSQL statement waits for a row lock before the batch runs again.
+pub const LOCK_WAIT_MS_MAX: u64 = 5_000;
+/// The longest the PostgreSQL store waits to connect.
+pub const CONNECT_TIMEOUT_SECONDS: u64 = 10;
+
+// ---------------------------------------------------------------------------------------------
+// The pages.
+
+/// Minutes of quiet after which a page session is forgotten, in seconds.
+pub const SESSION_IDLE_SECONDS: u64 = 15 * 60;
+/// Page sessions kept at once; beyond it, the least recently used is forgotten.
+pub const SESSIONS_MAX: usize = 10_000;
+/// Rows of history on one page of the control center.
+pub const HISTORY_PAGE_ROWS: u32 = 20;
+
+// ---------------------------------------------------------------------------------------------
+// Bounds that must agree.
+
+const _: () = assert!(AMOUNT_UNITS_MAX <= BALANCE_UNITS_MAX, "one payment fits in a balance");
+const _: () = assert!(TRANSACTIONS_PAGE_DEFAULT <= TRANSACTIONS_PAGE_MAX);
+const _: () = assert!(HISTORY_PAGE_ROWS <= TRANSACTIONS_PAGE_MAX);
+const _: () = assert!(PIN_DIGITS_MIN <= PIN_DIGITS_MAX);
+const _: () = assert!(SOURCE_FAILURES_SLOW_AFTER < SOURCE_FAILURES_MAX);
+const _: () = assert!(PROVEN_FAILURES_MAX_UNDER_ALARM <= SOURCE_FAILURES_MAX);
+const _: () = assert!(SLOWDOWN_PER_FAILURE_MS <= SLOWDOWN_MAX_MS);
+const _: () = assert!(
+    IDEMPOTENCY_KEY_KEPT_SECONDS >= 24 * 3600,
+    "API.md promises idempotency keys are kept at least 24 hours"
+);
+const _: () = assert!(
+    EMBEDDED_BATCH_COMMANDS_MAX <= WRITE_QUEUE_DEPTH_MAX && POSTGRES_BATCH_COMMANDS_MAX <= WRITE_QUEUE_DEPTH_MAX,
+    "a batch is taken from the write queue"
+);
+const _: () = assert!(
+    SWEEP_CODES_MAX as usize <= CANCEL_SUBTREE_CODES_MAX,
+    "a sweep closes no more codes than one cancel may stop"
+);
+const _: () = assert!(SWEEP_TICK_MS <= SWEEP_INTERVAL_MS);
+const _: () = assert!(
+    (CHILDREN_PER_CODE_MAX as usize) <= CANCEL_SUBTREE_CODES_MAX,
+    "a parent's direct children can always be cancelled one by one"
+);
+const _: () = assert!(
+    CODE_INPUT_CHARS_MAX >= 2 * crate::code::PUBLIC_CODE_SYMBOLS,
+    "a spaced-out public code still fits the input bound"
+);

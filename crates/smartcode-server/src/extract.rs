@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use smartcode_core::code::{parse_code, CodeHash, ParsedCode};
-use smartcode_core::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
+use smartcode_core::ledger::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
 use smartcode_core::ledger::{Credential, PinPresented};
 
 use crate::guard::{RetryAfter, Source};

@@ -20,23 +20,10 @@ use std::time::Duration;
 
 use smartcode_core::clock::{Clock, Timestamp, MICROS_PER_SECOND};
 
-/// The window every count covers, in seconds (a day).
-pub const GUESS_WINDOW_SECONDS: i64 = 24 * 3600;
-/// Failures in the window after which each further failure of a source is answered slowly.
-pub const SOURCE_FAILURES_SLOW_AFTER: usize = 3;
-/// The slowdown per failure beyond [`SOURCE_FAILURES_SLOW_AFTER`], and its ceiling.
-pub const SLOWDOWN_PER_FAILURE_MS: u64 = 250;
-pub const SLOWDOWN_MAX_MS: u64 = 2_000;
-/// Failures in the window after which a source is refused (NIST SP 800-63B allows up to 100).
-pub const SOURCE_FAILURES_MAX: usize = 10;
-/// Failures across all sources in the window that raise the alarm.
-pub const ALARM_FAILURES_PER_DAY: usize = 300;
-/// Under alarm, the failures a source that has presented a valid code may still make.
-pub const PROVEN_FAILURES_MAX_UNDER_ALARM: usize = 3;
-/// Sources remembered at once; beyond it, the quietest are forgotten first.
-pub const SOURCES_TRACKED_MAX: usize = 100_000;
-/// Alarms kept for the operator to read.
-pub const ALARMS_KEPT_MAX: usize = 100;
+pub use smartcode_core::limits::{
+    ALARMS_KEPT_MAX, ALARM_FAILURES_PER_DAY, GUESS_WINDOW_SECONDS, PROVEN_FAILURES_MAX_UNDER_ALARM, SLOWDOWN_MAX_MS,
+    SLOWDOWN_PER_FAILURE_MS, SOURCES_TRACKED_MAX, SOURCE_FAILURES_MAX, SOURCE_FAILURES_SLOW_AFTER,
+};
 
 /// Where a presentation comes from: an IPv4 address, or the /64 of an IPv6 address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -86,7 +86,7 @@ impl Keys {
 
 /// Hashes a PIN with argon2id and a fresh random salt, as a PHC string. Costly by design: call it
 /// off the async threads (`spawn_blocking`).
-pub fn hash_pin(pin: &smartcode_core::controls::Pin) -> String {
+pub fn hash_pin(pin: &smartcode_core::ledger::controls::Pin) -> String {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     argon2::Argon2::default()
@@ -96,7 +96,7 @@ pub fn hash_pin(pin: &smartcode_core::controls::Pin) -> String {
 }
 
 /// Checks a PIN against its stored PHC string. A malformed stored hash never matches.
-pub fn verify_pin(pin: &smartcode_core::controls::Pin, pin_hash: &str) -> bool {
+pub fn verify_pin(pin: &smartcode_core::ledger::controls::Pin, pin_hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(pin_hash).is_ok_and(|parsed| {
         argon2::Argon2::default()

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use smartcode_core::limits::HEADER_READ_TIMEOUT_SECONDS;
+use smartcode_core::limits::{ACCEPT_RETRY_MS, HEADER_READ_TIMEOUT_SECONDS};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -29,7 +29,7 @@ pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Outp
                 Err(error) => {
                     // Out of file descriptors, mostly: wait rather than spin.
                     tracing::warn!(error = %error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
                     continue;
                 }
             },

@@ -8,8 +8,13 @@ use axum::Router;
 use serde_json::json;
 use smartcode_core::code::{parse_code, CodeId, ParsedCode, PublicCode, SecretCode};
 use smartcode_core::error::OpError;
+use smartcode_core::ledger::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
+use smartcode_core::ledger::issuance::CodeRef;
+use smartcode_core::ledger::payments::PaymentOrder;
+use smartcode_core::ledger::tree::ChildOptions;
 use smartcode_core::ledger::{
-    ChildOptions, CodeRef, Command, Outcome, PaymentOrder, PinPresented, Query, QueryOutcome, TransferFilter,
+    controls, expiry, issuance, payments, reports, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
+    TransferFilter,
 };
 use smartcode_core::limits::{REPORT_ROWS_MAX, TRANSACTIONS_PAGE_DEFAULT, TRANSACTIONS_PAGE_MAX};
 use smartcode_core::model::ReportGrouping;
@@ -22,13 +27,8 @@ use crate::keys;
 use crate::problem::ApiError;
 use crate::wire::*;
 use crate::{AppState, Broker};
-use smartcode_core::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
 
-/// How many times a write is tried: a new code drawn on a collision, a PIN checked.
-const WRITE_ATTEMPTS_MAX: usize = 6;
-
-/// The most one call may move the test clock, in seconds (ten years).
-const TEST_CLOCK_ADVANCE_SECONDS_MAX: i64 = 10 * 366 * 24 * 3600;
+use smartcode_core::limits::{TEST_CLOCK_ADVANCE_SECONDS_MAX, WRITE_ATTEMPTS_MAX};
 
 /// The OpenAPI 3.1 document describing these routes; a test keeps the two in step.
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
@@ -108,11 +108,11 @@ struct WriteContext<'a> {
 /// Submits a write: with the caller's idempotency key, drawing a new code when one collides, and
 /// checking the holder's PIN when the core asks for it. `build` makes the command for what is
 /// known of the PIN so far.
-async fn submit(
+async fn submit<C: Into<Command>>(
     state: &AppState,
     context: WriteContext<'_>,
     status: StatusCode,
-    build: impl Fn(PinPresented) -> (Command, Option<SecretCode>),
+    build: impl Fn(PinPresented) -> (C, Option<SecretCode>),
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(context.headers)?;
     let scope: &[u8] = context.holder.map_or(b"operator".as_slice(), |h| h.hash.0.as_slice());
@@ -146,7 +146,12 @@ async fn submit(
                 }),
             }
         });
-        let written = answer(state.store.write(WriteRequest { command, idempotency })).await;
+        let written = answer(
+            state
+                .store
+                .write(WriteRequest::new(command).with_idempotency(idempotency)),
+        )
+        .await;
         match written {
             Ok(Written::Done(outcome)) => {
                 presented_well(state, context.holder);
@@ -189,28 +194,23 @@ async fn verify_pin(
     if matches {
         if failures > 0 {
             // Its own commit: the command may yet be refused and rolled back, the reset must not be.
-            let reset = Command::PinMatched {
+            let reset = controls::Command::PinMatched {
                 hash: holder.hash,
                 generation,
             };
-            answer(state.store.write(WriteRequest {
-                command: reset,
-                idempotency: None,
-            }))
-            .await?;
+            answer(state.store.write(WriteRequest::new(reset))).await?;
         }
         return Ok(PinPresented::Verified { generation });
     }
-    let command = Command::PinFailed {
+    let command = controls::Command::PinFailed {
         hash: holder.hash,
         generation,
     };
-    let outcome = answer(state.store.write(WriteRequest {
-        command,
-        idempotency: None,
-    }))
-    .await?;
-    let locked = matches!(outcome, Written::Done(Outcome::PinCounted { locked: true }));
+    let outcome = answer(state.store.write(WriteRequest::new(command))).await?;
+    let locked = matches!(
+        outcome,
+        Written::Done(Outcome::Controls(controls::Outcome::PinCounted { locked: true }))
+    );
     let refusal = if locked {
         OpError::CodeLocked
     } else {
@@ -245,13 +245,18 @@ async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiEr
     }
 }
 
-pub(crate) async fn read(state: &AppState, caller: Option<Caller>, query: Query) -> Result<QueryOutcome, ApiError> {
-    match answer(state.store.read(query)).await {
+/// Runs a query of one capability and answers with that capability's outcome.
+pub(crate) async fn read<O: TryFrom<QueryOutcome>>(
+    state: &AppState,
+    caller: Option<Caller>,
+    query: impl Into<Query>,
+) -> Result<O, ApiError> {
+    match answer(state.store.read(query.into())).await {
         Ok(outcome) => {
             if let Some(caller) = caller {
                 state.guard.succeeded(caller.source);
             }
-            Ok(outcome)
+            O::try_from(outcome).map_err(|_| unexpected())
         }
         Err(error) => Err(refuse(state, caller, error).await),
     }
@@ -288,32 +293,37 @@ fn json_value(status: StatusCode, value: serde_json::Value) -> Response {
 
 /// The JSON of every write's outcome, in one place so first answers and replays agree.
 fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>) -> Vec<u8> {
-    let value = match outcome {
-        Outcome::Code(view) => serde_json::to_value(CreatedJson {
+    let created = |view: &CodeView| {
+        serde_json::to_value(CreatedJson {
             code: secret.map(SecretCode::reveal),
-            view: CodeJson::from(&**view),
+            view: CodeJson::from(view),
         })
-        .expect("code JSON serializes"),
-        Outcome::Deposited { transfer_id, code } => json!({
+        .expect("code JSON serializes")
+    };
+    let value = match outcome {
+        Outcome::Issuance(issuance::Outcome::Issued(view))
+        | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
+        | Outcome::Controls(controls::Outcome::Changed(view)) => created(view),
+        Outcome::Issuance(issuance::Outcome::Deposited { transfer_id, code }) => json!({
             "id": transfer_id,
             "code_id": code.record.id.to_string(),
             "balance": code.account.map(|a| Money::new(a.balance_units, code.record.currency)),
         }),
-        Outcome::Funded { child, parent } => json!({
+        Outcome::Tree(tree::Outcome::Funded { child, parent }) => json!({
             "child": CodeJson::from(&**child),
             "balance": parent.account.map(|a| Money::new(a.balance_units, parent.record.currency)),
         }),
-        Outcome::Cancelled {
+        Outcome::Tree(tree::Outcome::Cancelled {
             reclaimed_units,
             currency,
             codes_cancelled,
-        } => json!({
+        }) => json!({
             "reclaimed": Money::new(*reclaimed_units, *currency),
             "codes_cancelled": codes_cancelled,
         }),
-        Outcome::Paid(receipt) => json!({ "receipt": receipt_json(state, receipt) }),
-        Outcome::PinCounted { locked } => json!({ "locked": locked }),
-        Outcome::ExpiredSwept { codes } => json!({ "codes_expired": codes }),
+        Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Controls(controls::Outcome::PinCounted { locked }) => json!({ "locked": locked }),
+        Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }
@@ -387,7 +397,7 @@ pub(crate) async fn issue(
     };
     submit(&state, context, StatusCode::CREATED, |_| {
         let code = SecretCode::generate();
-        let command = Command::Issue {
+        let command = issuance::Command::Issue {
             hash: state.keys.hash_code(&code),
             amount,
             currency,
@@ -420,7 +430,7 @@ pub(crate) async fn deposit(
     };
     submit(&state, context, StatusCode::CREATED, |_| {
         (
-            Command::Deposit {
+            issuance::Command::Deposit {
                 target: target.clone(),
                 amount,
                 currency,
@@ -448,13 +458,14 @@ async fn operator_unlock(
         body: &body.0,
     };
     submit(&state, context, StatusCode::OK, |_| {
-        (Command::OperatorUnlock { code: code.clone() }, None)
+        (controls::Command::OperatorUnlock { code: code.clone() }, None)
     })
     .await
 }
 
 pub(crate) async fn ledger_check(State(state): State<AppState>, _: Operator) -> Result<Response, ApiError> {
-    let QueryOutcome::LedgerCheck { ok, totals } = read(&state, None, Query::LedgerCheck).await? else {
+    let reports::QueryOutcome::LedgerCheck { ok, totals } = read(&state, None, reports::Query::LedgerCheck).await?
+    else {
         return Err(unexpected());
     };
     let currencies: Vec<_> = totals
@@ -570,7 +581,9 @@ async fn advance_clock(State(state): State<AppState>, _: Operator, body: Body) -
 // A secret code.
 
 pub(crate) async fn me(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
-    let QueryOutcome::Code(view) = read(&state, Some(holder.caller), Query::Me { holder: holder.hash }).await? else {
+    let reports::QueryOutcome::Code(view) =
+        read(&state, Some(holder.caller), reports::Query::Me { holder: holder.hash }).await?
+    else {
         return Err(unexpected());
     };
     Ok(json_value(
@@ -580,8 +593,12 @@ pub(crate) async fn me(State(state): State<AppState>, holder: Holder) -> Result<
 }
 
 pub(crate) async fn children(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
-    let QueryOutcome::Children(views) =
-        read(&state, Some(holder.caller), Query::Children { holder: holder.hash }).await?
+    let reports::QueryOutcome::Children(views) = read(
+        &state,
+        Some(holder.caller),
+        reports::Query::Children { holder: holder.hash },
+    )
+    .await?
     else {
         return Err(unexpected());
     };
@@ -641,7 +658,7 @@ pub(crate) async fn create_child(
             };
             submit(&state, context, StatusCode::CREATED, |pin| {
                 let code = SecretCode::generate();
-                let command = Command::CreateSecretChild {
+                let command = tree::Command::CreateSecretChild {
                     parent: holder.with(pin),
                     hash: state.keys.hash_code(&code),
                     amount,
@@ -669,7 +686,7 @@ pub(crate) async fn create_child(
                 .transpose()?;
             let profile = request.profile.clone().unwrap_or_default().into_profile();
             submit(&state, context, StatusCode::CREATED, |pin| {
-                let command = Command::CreatePublicChild {
+                let command = tree::Command::CreatePublicChild {
                     parent: holder.with(pin),
                     code: PublicCode::generate(),
                     label: request.label.clone(),
@@ -702,7 +719,7 @@ pub(crate) async fn fund_child(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::FundChild {
+            tree::Command::FundChild {
                 parent: holder.with(pin),
                 child: child.clone(),
                 amount,
@@ -729,7 +746,7 @@ pub(crate) async fn cancel_child(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::CancelChild {
+            tree::Command::CancelChild {
                 parent: holder.with(pin),
                 child: child.clone(),
             },
@@ -754,7 +771,7 @@ pub(crate) async fn set_own_profile(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::SetProfile {
+            tree::Command::SetProfile {
                 holder: holder.with(pin),
                 target: None,
                 profile: profile.clone(),
@@ -782,7 +799,7 @@ pub(crate) async fn set_child_profile(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::SetProfile {
+            tree::Command::SetProfile {
                 holder: holder.with(pin),
                 target: Some(child.clone()),
                 profile: profile.clone(),
@@ -831,10 +848,10 @@ pub(crate) async fn transactions(
         })
         .transpose()?;
     let filter = window(&params.since, &params.until, limit, cursor)?;
-    let QueryOutcome::Transactions { entries, next_cursor } = read(
+    let reports::QueryOutcome::Transactions { entries, next_cursor } = read(
         &state,
         Some(holder.caller),
-        Query::Transactions {
+        reports::Query::Transactions {
             holder: holder.hash,
             filter,
         },
@@ -864,10 +881,10 @@ pub(crate) async fn report(
         _ => return Err(ApiError::invalid_request("group_by is day, month or public_code")),
     };
     let filter = window(&params.since, &params.until, REPORT_ROWS_MAX, None)?;
-    let QueryOutcome::Report(rows) = read(
+    let reports::QueryOutcome::Report(rows) = read(
         &state,
         Some(holder.caller),
-        Query::Report {
+        reports::Query::Report {
             holder: holder.hash,
             grouping,
             filter,
@@ -939,7 +956,7 @@ pub(crate) async fn set_pin(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::SetPin {
+            controls::Command::SetPin {
                 holder: holder.with(pin),
                 pin_hash: Some(pin_hash.clone()),
             },
@@ -962,7 +979,7 @@ pub(crate) async fn remove_pin(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::SetPin {
+            controls::Command::SetPin {
                 holder: holder.with(pin),
                 pin_hash: None,
             },
@@ -987,7 +1004,7 @@ pub(crate) async fn rekey(
     submit(&state, context, StatusCode::OK, |pin| {
         let code = SecretCode::generate();
         (
-            Command::Rekey {
+            controls::Command::Rekey {
                 holder: holder.with(pin),
                 hash: state.keys.hash_code(&code),
             },
@@ -1013,7 +1030,7 @@ pub(crate) async fn unlock_child(
     };
     submit(&state, context, StatusCode::OK, |pin| {
         (
-            Command::Unlock {
+            controls::Command::Unlock {
                 parent: holder.with(pin),
                 child: child.clone(),
             },
@@ -1054,7 +1071,7 @@ pub(crate) async fn pay(
             category: request.category.clone(),
             item: request.item.clone(),
         };
-        (Command::Pay(order), None)
+        (payments::Command::Pay(order), None)
     })
     .await;
     if answer.as_ref().is_ok_and(|r| r.status() == StatusCode::CREATED) {
@@ -1064,9 +1081,7 @@ pub(crate) async fn pay(
 }
 
 async fn receipt(State(state): State<AppState>, Segment(id): Segment) -> Result<Response, ApiError> {
-    let QueryOutcome::Receipt(receipt) = read(&state, None, Query::Receipt { id }).await? else {
-        return Err(unexpected());
-    };
+    let payments::QueryOutcome::Receipt(receipt) = read(&state, None, payments::Query::Receipt { id }).await?;
     Ok(json_value(
         StatusCode::OK,
         json!({ "receipt": receipt_json(&state, &receipt) }),
@@ -1078,7 +1093,7 @@ async fn receipt(State(state): State<AppState>, Segment(id): Segment) -> Result<
 
 async fn public_code(State(state): State<AppState>, Segment(text): Segment) -> Result<Response, ApiError> {
     let code = parse_public(&state, &text).map_err(|_| ApiError::not_found("public code"))?;
-    let QueryOutcome::Public(view) = read(&state, None, Query::Public { code }).await? else {
+    let reports::QueryOutcome::Public(view) = read(&state, None, reports::Query::Public { code }).await? else {
         return Err(unexpected());
     };
     let mut ancestry: Vec<AncestorJson> = view

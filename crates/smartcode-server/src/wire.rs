@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
-use smartcode_core::ledger::{CodeView, Entry};
+use smartcode_core::ledger::reports::Entry;
+use smartcode_core::ledger::CodeView;
 use smartcode_core::model::{CodeKind, CodeStatus, Profile, Receipt, ReportRow, Restrictions, SpendLimit};
 use smartcode_core::money::{format_units, Amount, AmountError, Currency};
 

@@ -26,17 +26,12 @@ use rustc_hash::FxHashMap as HashMap;
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
-use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
+use smartcode_core::ledger::{LedgerRead, LedgerTx, Posted, TransferFilter};
+pub use smartcode_core::limits::{CACHE_ACCOUNTS_MAX, CACHE_CODES_MAX};
 use smartcode_core::model::*;
 use smartcode_core::money::Currency;
 
 use crate::sqlite::{self, AccountRow, HotStatements, SqliteLedger};
-
-/// Codes the writer remembers at most; past this it forgets them all after the batch and starts
-/// again (about 1 KiB each, so at most about 1 GiB).
-pub const CACHE_CODES_MAX: usize = 1_000_000;
-/// Accounts (and public codes' totals) the writer remembers at most, likewise.
-pub const CACHE_ACCOUNTS_MAX: usize = 1_000_000;
 
 struct CachedCode {
     record: CodeRecord,
@@ -390,7 +385,8 @@ impl LedgerTx for Cached<'_, '_, '_> {
         Ok(())
     }
 
-    fn append_transfer(&mut self, transfer: &Transfer) -> StoreResult<()> {
+    fn append_transfer(&mut self, posted: &Posted) -> StoreResult<()> {
+        let transfer = posted.transfer();
         let missing = || StorageFailure(format!("transfer {} names a missing account", transfer.id));
         let debit = self.cached_account(&transfer.debit)?.ok_or_else(missing)?;
         let credit = self.cached_account(&transfer.credit)?.ok_or_else(missing)?;
@@ -478,7 +474,7 @@ impl LedgerTx for Cached<'_, '_, '_> {
 mod tests {
     use rusqlite::Connection;
     use smartcode_core::code::{BrokerKey, SecretCode};
-    use smartcode_core::ledger::{LedgerRead, LedgerTx};
+    use smartcode_core::ledger::{post, LedgerRead, LedgerTx};
 
     use super::*;
     use crate::sqlite::SqliteLedger;
@@ -665,10 +661,8 @@ mod tests {
             inner: SqliteLedger { conn: &connection },
             cache: &mut cache,
         };
-        ledger
-            .append_transfer(&transfer("t_1", &issuance, &from, 500, None))
-            .unwrap();
-        ledger.append_transfer(&transfer("t_2", &from, &to, 120, None)).unwrap();
+        post(&mut ledger, transfer("t_1", &issuance, &from, 500, None)).unwrap();
+        post(&mut ledger, transfer("t_2", &from, &to, 120, None)).unwrap();
         for (key, units) in [(&issuance, -500), (&from, 380), (&to, 120)] {
             assert_eq!(ledger.account(key).unwrap().unwrap().balance_units, units);
             assert_eq!(balance_in_sqlite(&connection, key), 0, "not written before the flush");
@@ -693,14 +687,10 @@ mod tests {
             inner: SqliteLedger { conn: &connection },
             cache: &mut cache,
         };
-        ledger
-            .append_transfer(&transfer("t_0", &issuance, &from, 1000, None))
-            .unwrap();
+        post(&mut ledger, transfer("t_0", &issuance, &from, 1000, None)).unwrap();
         for n in 1..=10 {
             let id = format!("t_{n}");
-            ledger
-                .append_transfer(&transfer(&id, &from, &to, 7, Some(&public_code)))
-                .unwrap();
+            post(&mut ledger, transfer(&id, &from, &to, 7, Some(&public_code))).unwrap();
         }
         let before = connection.total_changes();
         // A read of the totals goes to SQLite, so memory is written first: three balances and one
@@ -713,14 +703,10 @@ mod tests {
         ledger.cache.flush(&ledger.inner).unwrap();
         assert_eq!(connection.total_changes() - before, 4);
         // The totals' row now exists and is updated in place; forgotten memory reads it back.
-        ledger
-            .append_transfer(&transfer("t_11", &from, &to, 5, Some(&public_code)))
-            .unwrap();
+        post(&mut ledger, transfer("t_11", &from, &to, 5, Some(&public_code))).unwrap();
         assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (11, 75));
         ledger.cache.clear();
-        ledger
-            .append_transfer(&transfer("t_12", &from, &to, 5, Some(&public_code)))
-            .unwrap();
+        post(&mut ledger, transfer("t_12", &from, &to, 5, Some(&public_code))).unwrap();
         assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (12, 80));
         assert_eq!(balance_in_sqlite(&connection, &to), 80);
     }
@@ -736,9 +722,7 @@ mod tests {
                 inner: SqliteLedger { conn: &connection },
                 cache: &mut cache,
             };
-            ledger
-                .append_transfer(&transfer("t_1", &issuance, &from, 500, None))
-                .unwrap();
+            post(&mut ledger, transfer("t_1", &issuance, &from, 500, None)).unwrap();
             ledger.cache.flush(&ledger.inner).unwrap();
         }
         connection.execute_batch("SAVEPOINT command").unwrap();
@@ -748,9 +732,7 @@ mod tests {
                 inner: SqliteLedger { conn: &connection },
                 cache: &mut cache,
             };
-            ledger
-                .append_transfer(&transfer("t_2", &from, &to, 120, Some(&public_code)))
-                .unwrap();
+            post(&mut ledger, transfer("t_2", &from, &to, 120, Some(&public_code))).unwrap();
         }
         connection
             .execute_batch("ROLLBACK TO command; RELEASE command")
@@ -767,7 +749,7 @@ mod tests {
         }
         assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (0, 0));
         // The next transfer links to the last one SQLite kept, not to the forgotten one.
-        ledger.append_transfer(&transfer("t_3", &from, &to, 50, None)).unwrap();
+        post(&mut ledger, transfer("t_3", &from, &to, 50, None)).unwrap();
         ledger.cache.flush(&ledger.inner).unwrap();
         assert_eq!(history(&connection, &from), ["t_3", "t_1"]);
     }

@@ -2,7 +2,7 @@
 //! commands at once (group commit), one syncer thread that puts the commits on disk, and a few
 //! reader threads.
 //!
-//! The writer takes every command waiting in its queue (up to [`BATCH_COMMANDS_MAX`]), runs them,
+//! The writer takes every command waiting in its queue (up to [`EMBEDDED_BATCH_COMMANDS_MAX`]), runs them,
 //! and commits once. A refused command leaves nothing behind: most are refused before they write,
 //! and a command that fails after writing makes the writer roll the batch back and run it again
 //! with each command in a savepoint of its own (see `Savepoints`). It hands the
@@ -25,8 +25,12 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension};
 use smartcode_core::clock::{Clock, Timestamp};
 use smartcode_core::error::{OpError, StorageFailure};
-use smartcode_core::ledger::{self, Command, Outcome, Query, QueryOutcome};
-use smartcode_core::limits::{BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
+use smartcode_core::ledger::{self, expiry, Command, Context, Outcome, Query, QueryOutcome, Seed};
+pub use smartcode_core::limits::{
+    CHECKPOINT_INTERVAL_MS, EMBEDDED_BATCH_COMMANDS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS,
+    IDEMPOTENCY_PURGE_INTERVAL_SECONDS, READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX, SWEEP_INTERVAL_MS, SYNC_QUEUE_DEPTH_MAX,
+    WRITE_QUEUE_DEPTH_MAX,
+};
 
 use crate::cache::{Cached, WriterCache};
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
@@ -36,12 +40,6 @@ use crate::{Pending, StatCounters, Store, StoreStats, StoredResponse, WriteReque
 
 /// Reader threads, each with its own connection.
 pub const READER_THREADS: usize = 2;
-/// Reads that may wait for a reader at once.
-pub const READ_QUEUE_DEPTH_MAX: usize = 16_384;
-/// How often the background sweep looks for expired codes.
-pub const SWEEP_INTERVAL_MS: u64 = 1_000;
-/// Codes one sweep reverts at most; the next sweep takes the rest.
-pub const SWEEP_CODES_MAX: u32 = 1_000;
 /// Each connection's page cache, in KiB. Small on purpose: reads come through the memory map, so
 /// the cache mostly holds the pages a transaction changes; and SQLite scans the writer's whole
 /// cache at every commit once a B-tree split has renumbered a page (`pcache1TruncateUnsafe`), so a
@@ -55,13 +53,9 @@ pub const MMAP_BYTES: u64 = 1 << 38;
 pub const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "smartcode.sqlite3";
-/// How often the checkpointer thread copies the WAL back into the database file (a checkpoint).
-pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
 /// WAL pages past which the writer, between two batches, finishes the checkpointer's work itself,
 /// so that its next commit starts the WAL again from the beginning.
 pub const WAL_RESTART_PAGES: u64 = 8_192;
-/// Committed batches that may wait for the syncer at once; a slower disk makes the writer wait.
-pub const SYNC_QUEUE_DEPTH_MAX: usize = 64;
 
 /// The answers of one committed batch, which the syncer sends once the batch is on disk.
 struct Committed {
@@ -399,14 +393,14 @@ fn write_loop(
     };
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
-        while batch.len() < BATCH_COMMANDS_MAX {
+        while batch.len() < EMBEDDED_BATCH_COMMANDS_MAX {
             match receiver.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
         let now = clock.now();
-        let purge = last_purge.elapsed() >= Duration::from_secs(3600);
+        let purge = last_purge.elapsed() >= Duration::from_secs(IDEMPOTENCY_PURGE_INTERVAL_SECONDS);
         if purge {
             last_purge = Instant::now();
         }
@@ -717,9 +711,14 @@ fn run_request(
     now: Timestamp,
     request: &WriteRequest,
 ) -> Result<Written, OpError> {
-    let WriteRequest { command, idempotency } = request;
+    let WriteRequest {
+        command,
+        seed,
+        idempotency,
+    } = request;
+    let mut cx = Context::new(now, *seed);
     let Some(idempotency) = idempotency else {
-        return execute(connection, cache, now, command).map(Written::Done);
+        return execute(connection, cache, &mut cx, command).map(Written::Done);
     };
     let stored: Option<(Vec<u8>, u16, Vec<u8>)> = connection
         .query_row(
@@ -735,7 +734,7 @@ fn run_request(
         }
         return Ok(Written::Replayed(StoredResponse { status, body }));
     }
-    let outcome = execute(connection, cache, now, command)?;
+    let outcome = execute(connection, cache, &mut cx, command)?;
     let response = (idempotency.render)(&outcome);
     cache.writing();
     connection
@@ -756,19 +755,20 @@ fn run_request(
 fn execute(
     connection: &Connection,
     cache: &mut WriterCache,
-    now: Timestamp,
+    cx: &mut Context,
     command: &Command,
 ) -> Result<Outcome, OpError> {
     let mut ledger = Cached {
         inner: SqliteLedger { conn: connection },
         cache,
     };
-    ledger::execute(&mut ledger, now, command)
+    ledger::execute(&mut ledger, cx, command)
 }
 
 fn sweep(connection: &Connection, cache: &mut WriterCache, now: Timestamp, purge: bool) -> Result<(), OpError> {
-    let expire = Command::ExpireDue { limit: SWEEP_CODES_MAX };
-    if let Outcome::ExpiredSwept { codes } = execute(connection, cache, now, &expire)? {
+    let expire = expiry::Command::ExpireDue { limit: SWEEP_CODES_MAX }.into();
+    let mut cx = Context::new(now, Seed::random());
+    if let Outcome::Expiry(expiry::Outcome::Swept { codes }) = execute(connection, cache, &mut cx, &expire)? {
         if codes > 0 {
             tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
         }
@@ -823,7 +823,10 @@ mod tests {
     use smartcode_core::clock::Timestamp;
     use smartcode_core::code::{BrokerKey, CodeHash, CodeId, PublicCode, SecretCode};
     use smartcode_core::error::OpError;
-    use smartcode_core::ledger::{ChildOptions, Command, Credential, Outcome, Query, QueryOutcome};
+    use smartcode_core::ledger::tree::ChildOptions;
+    use smartcode_core::ledger::{
+        expiry, issuance, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
+    };
     use smartcode_core::model::{AccountKey, Profile};
     use smartcode_core::money::{Amount, Currency};
 
@@ -886,6 +889,7 @@ mod tests {
                 Some(command) => {
                     let (reply, _) = tokio::sync::oneshot::channel();
                     let request = WriteRequest {
+                        seed: Seed::random(),
                         command,
                         idempotency: None,
                     };
@@ -910,8 +914,8 @@ mod tests {
 
     fn ledger_checks(connection: &Connection) -> bool {
         let mut ledger = SqliteLedger { conn: connection };
-        match smartcode_core::ledger::query(&mut ledger, NOW, &Query::LedgerCheck).unwrap() {
-            QueryOutcome::LedgerCheck { ok, .. } => ok,
+        match smartcode_core::ledger::query(&mut ledger, NOW, &Query::Reports(reports::Query::LedgerCheck)).unwrap() {
+            QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok, .. }) => ok,
             other => panic!("{other:?}"),
         }
     }
@@ -928,27 +932,29 @@ mod tests {
             key.hash_code(&SecretCode::generate()),
         );
         let usd = Currency::parse("USD").unwrap();
-        let issue = |hash| Command::Issue {
-            hash,
-            amount: Amount::from_units(2_000_000).unwrap(),
-            currency: usd,
-            label: None,
+        let issue = |hash| {
+            Command::Issuance(issuance::Command::Issue {
+                hash,
+                amount: Amount::from_units(2_000_000).unwrap(),
+                currency: usd,
+                label: None,
+            })
         };
         let shop = PublicCode::generate();
-        let public = Command::CreatePublicChild {
+        let public = Command::Tree(tree::Command::CreatePublicChild {
             parent: Credential::new(seller, false),
             code: shop.clone(),
             label: None,
             profile: Profile::default(),
             under: None,
-        };
+        });
         let answers = batch(
             connection,
             cache,
             durability,
             vec![Some(issue(payer)), Some(issue(seller)), Some(public)],
         );
-        let Ok(Written::Done(Outcome::Code(payer_view))) = &answers[0] else {
+        let Ok(Written::Done(Outcome::Issuance(issuance::Outcome::Issued(payer_view)))) = &answers[0] else {
             panic!("{answers:?}");
         };
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
@@ -976,20 +982,20 @@ mod tests {
         let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
         let (payer, payer_id, shop) = payer_and_shop(&connection, &mut cache, &durability);
         rollback_by_sqlite(&connection, "profile_name ON codes");
-        let too_much = Command::CreateSecretChild {
+        let too_much = Command::Tree(tree::Command::CreateSecretChild {
             parent: Credential::new(payer, false),
             hash: BrokerKey::generate().hash_code(&SecretCode::generate()),
             amount: Amount::from_units(5_000_000).unwrap(),
             options: ChildOptions::default(),
-        };
-        let rename = Command::SetProfile {
+        });
+        let rename = Command::Tree(tree::Command::SetProfile {
             holder: Credential::new(payer, false),
             target: None,
             profile: Profile {
                 name: Some("x".into()),
                 ..Profile::default()
             },
-        };
+        });
         // The child fails after writing its code, so the batch runs again with savepoints; then
         // the renaming loses the transaction.
         let answers = batch(
@@ -1082,7 +1088,7 @@ mod tests {
         };
         let answer = |batch: u64| {
             let (reply, answered) = tokio::sync::oneshot::channel();
-            let done = Ok(Written::Done(Outcome::ExpiredSwept { codes: 0 }));
+            let done = Ok(Written::Done(Outcome::Expiry(expiry::Outcome::Swept { codes: 0 })));
             sender
                 .send(Committed {
                     batch,

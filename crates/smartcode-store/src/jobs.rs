@@ -11,8 +11,8 @@ use smartcode_core::error::OpError;
 use smartcode_core::ledger::{Query, QueryOutcome};
 use tokio::sync::oneshot;
 
-use crate::embedded::SWEEP_INTERVAL_MS;
 use crate::{Pending, WriteRequest, Written};
+use smartcode_core::limits::{SWEEP_INTERVAL_MS, SWEEP_TICK_MS};
 
 pub(crate) enum WriteJob {
     Request {
@@ -99,7 +99,7 @@ pub(crate) fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> JoinHan
 /// Asks the writers for a sweep (expiry reverts, old idempotency keys) every
 /// [`SWEEP_INTERVAL_MS`], until the store stops.
 pub(crate) fn sweep_loop(sender: SyncSender<WriteJob>, stopping: Arc<AtomicBool>) {
-    let tick = Duration::from_millis(100);
+    let tick = Duration::from_millis(SWEEP_TICK_MS);
     let mut last = Instant::now();
     while !stopping.load(Ordering::SeqCst) {
         std::thread::sleep(tick);

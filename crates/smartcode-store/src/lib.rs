@@ -17,16 +17,35 @@ mod sqlite;
 pub mod testing;
 
 use smartcode_core::error::OpError;
-use smartcode_core::ledger::{Command, Outcome, Query, QueryOutcome};
+use smartcode_core::ledger::{Command, Outcome, Query, QueryOutcome, Seed};
 use tokio::sync::oneshot;
 
 /// An answer that will arrive when the store has committed (or refused) the request.
 pub type Pending<T> = oneshot::Receiver<Result<T, OpError>>;
 
-/// One write: a command, and if the caller sent an `Idempotency-Key`, what to remember of it.
+/// One write: a command, the seed of every id it makes, and if the caller sent an
+/// `Idempotency-Key`, what to remember of it. A store runs the command with this seed however many
+/// times it runs the batch, so a command makes the same ids each time.
 pub struct WriteRequest {
     pub command: Command,
+    pub seed: Seed,
     pub idempotency: Option<Idempotency>,
+}
+
+impl WriteRequest {
+    /// A request for `command` with a fresh seed and no idempotency key.
+    pub fn new(command: impl Into<Command>) -> WriteRequest {
+        WriteRequest {
+            command: command.into(),
+            seed: Seed::random(),
+            idempotency: None,
+        }
+    }
+
+    pub fn with_idempotency(mut self, idempotency: Option<Idempotency>) -> WriteRequest {
+        self.idempotency = idempotency;
+        self
+    }
 }
 
 /// The idempotency of one write. `key_hash` already binds the key to the caller's credential;

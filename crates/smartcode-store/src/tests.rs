@@ -12,7 +12,12 @@ use proptest::test_runner::TestRunner;
 use smartcode_core::clock::{Clock, ManualClock, Timestamp};
 use smartcode_core::code::{BrokerKey, CodeHash, CodeId, PublicCode, SecretCode};
 use smartcode_core::error::OpError;
-use smartcode_core::ledger::{ChildOptions, CodeRef, Command, Credential, Outcome, PaymentOrder, Query, QueryOutcome};
+use smartcode_core::ledger::issuance::CodeRef;
+use smartcode_core::ledger::payments::PaymentOrder;
+use smartcode_core::ledger::tree::ChildOptions;
+use smartcode_core::ledger::{
+    expiry, issuance, payments, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
+};
 use smartcode_core::model::TransferKind;
 use smartcode_core::money::{Amount, Currency};
 
@@ -163,6 +168,7 @@ fn cred(hash: CodeHash) -> Credential {
 fn run(store: &dyn Store, command: Command) -> Result<Outcome, OpError> {
     match store
         .write(WriteRequest {
+            seed: Seed::random(),
             command,
             idempotency: None,
         })
@@ -179,7 +185,9 @@ fn read(store: &dyn Store, query: Query) -> Result<QueryOutcome, OpError> {
 }
 
 fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
-    let QueryOutcome::LedgerCheck { ok, totals } = read(store, Query::LedgerCheck).expect("the check runs") else {
+    let QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok, totals }) =
+        read(store, Query::Reports(reports::Query::LedgerCheck)).expect("the check runs")
+    else {
         panic!("a ledger check answers with totals")
     };
     assert!(ok, "the ledger check failed: {totals:?}");
@@ -188,13 +196,16 @@ fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
 }
 
 fn issue(store: &dyn Store, hash: CodeHash, amount: &str) -> CodeId {
-    let command = Command::Issue {
+    let command = Command::Issuance(issuance::Command::Issue {
         hash,
         amount: Amount::parse(amount).unwrap(),
         currency: usd(),
         label: None,
-    };
-    let Outcome::Code(view) = run(store, command).expect("the operator issues a code") else {
+    });
+    let Some(view) = run(store, command)
+        .expect("the operator issues a code")
+        .into_code_view()
+    else {
         panic!("issuing answers with the code")
     };
     view.record.id
@@ -202,19 +213,19 @@ fn issue(store: &dyn Store, hash: CodeHash, amount: &str) -> CodeId {
 
 fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
     let code = PublicCode::generate();
-    let command = Command::CreatePublicChild {
+    let command = Command::Tree(tree::Command::CreatePublicChild {
         parent: cred(owner),
         code: code.clone(),
         label: None,
         profile: Default::default(),
         under: None,
-    };
+    });
     run(store, command).expect("a public child is created");
     code
 }
 
 pub(crate) fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Command {
-    Command::Pay(PaymentOrder {
+    Command::Payments(payments::Command::Pay(PaymentOrder {
         payer: cred(payer),
         payee: payee.clone(),
         amount: Amount::from_units(units).unwrap(),
@@ -222,11 +233,13 @@ pub(crate) fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Co
         memo: None,
         category: None,
         item: None,
-    })
+    }))
 }
 
 fn balance(store: &dyn Store, holder: CodeHash) -> i64 {
-    let QueryOutcome::Code(view) = read(store, Query::Me { holder }).expect("the code is there") else {
+    let QueryOutcome::Reports(reports::QueryOutcome::Code(view)) =
+        read(store, Query::Reports(reports::Query::Me { holder })).expect("the code is there")
+    else {
         panic!("me answers with the code")
     };
     view.account.expect("a secret code has an account").balance_units
@@ -325,12 +338,14 @@ impl World {
             Op::Issue { units, euro } => {
                 let currency = Currency::parse(if euro { "EUR" } else { "USD" }).unwrap();
                 let (hash, _) = self.new_secret();
-                if let Ok(Outcome::Code(view)) = self.write(Command::Issue {
-                    hash,
-                    amount: amount(units),
-                    currency,
-                    label: None,
-                }) {
+                if let Ok(Outcome::Issuance(issuance::Outcome::Issued(view))) =
+                    self.write(Command::Issuance(issuance::Command::Issue {
+                        hash,
+                        amount: amount(units),
+                        currency,
+                        label: None,
+                    }))
+                {
                     self.secrets.push((hash, view.record.id));
                     self.issued_units[usize::from(euro)] += units;
                 }
@@ -342,11 +357,11 @@ impl World {
                 for (index, name) in ["USD", "EUR"].iter().enumerate() {
                     let currency = Currency::parse(name).unwrap();
                     if self
-                        .write(Command::Deposit {
+                        .write(Command::Issuance(issuance::Command::Deposit {
                             target: CodeRef::Hash(hash),
                             amount: amount(units),
                             currency,
-                        })
+                        }))
                         .is_ok()
                     {
                         self.issued_units[index] += units;
@@ -366,12 +381,14 @@ impl World {
                     irrevocable,
                     ..ChildOptions::default()
                 };
-                if let Ok(Outcome::Code(view)) = self.write(Command::CreateSecretChild {
-                    parent: cred(parent),
-                    hash,
-                    amount: amount(units),
-                    options,
-                }) {
+                if let Ok(Outcome::Tree(tree::Outcome::Created(view))) =
+                    self.write(Command::Tree(tree::Command::CreateSecretChild {
+                        parent: cred(parent),
+                        hash,
+                        amount: amount(units),
+                        options,
+                    }))
+                {
                     self.secrets.push((hash, view.record.id));
                 }
             }
@@ -380,13 +397,13 @@ impl World {
                     return;
                 };
                 let code = PublicCode::generate();
-                let command = Command::CreatePublicChild {
+                let command = Command::Tree(tree::Command::CreatePublicChild {
                     parent: cred(parent),
                     code: code.clone(),
                     label: None,
                     profile: Default::default(),
                     under: None,
-                };
+                });
                 if self.write(command).is_ok() {
                     self.publics.push(code);
                 }
@@ -397,11 +414,11 @@ impl World {
                 else {
                     return;
                 };
-                let _ = self.write(Command::FundChild {
+                let _ = self.write(Command::Tree(tree::Command::FundChild {
                     parent: cred(parent),
                     child,
                     amount: amount(units),
-                });
+                }));
             }
             Op::Pay { payer, payee, units } => {
                 let (Some((payer, _)), Some(payee)) =
@@ -417,10 +434,10 @@ impl World {
                 else {
                     return;
                 };
-                let _ = self.write(Command::CancelChild {
+                let _ = self.write(Command::Tree(tree::Command::CancelChild {
                     parent: cred(parent),
                     child,
-                });
+                }));
             }
         }
     }
@@ -485,6 +502,7 @@ fn a_refused_command_in_a_batch_leaves_nothing_behind_and_others_still_commit(fr
     let pending: Vec<_> = (0..15)
         .map(|_| {
             store.write(WriteRequest {
+                seed: Seed::random(),
                 command: pay_command(payer, &shop, 100_000),
                 idempotency: None,
             })
@@ -522,7 +540,9 @@ fn the_ledger_check_catches_a_tampered_balance(fresh: Fresh) {
     backend
         .raw("UPDATE accounts SET balance = balance + 1 WHERE key LIKE 'code:%'")
         .unwrap();
-    let QueryOutcome::LedgerCheck { ok, totals } = read(store.as_ref(), Query::LedgerCheck).unwrap() else {
+    let QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok, totals }) =
+        read(store.as_ref(), Query::Reports(reports::Query::LedgerCheck)).unwrap()
+    else {
         panic!()
     };
     assert!(!ok);
@@ -540,24 +560,25 @@ fn a_code_holds_at_most_the_balance_limit(fresh: Fresh) {
     let most = Amount::from_units(smartcode_core::limits::AMOUNT_UNITS_MAX).unwrap();
     run(
         store.as_ref(),
-        Command::Issue {
+        Command::Issuance(issuance::Command::Issue {
             hash,
             amount: most,
             currency: usd(),
             label: None,
-        },
+        }),
     )
     .unwrap();
     let deposits_to_the_limit =
         smartcode_core::limits::BALANCE_UNITS_MAX / smartcode_core::limits::AMOUNT_UNITS_MAX - 1;
     let pending: Vec<_> = (0..deposits_to_the_limit)
         .map(|_| {
-            let command = Command::Deposit {
+            let command = Command::Issuance(issuance::Command::Deposit {
                 target: CodeRef::Hash(hash),
                 amount: most,
                 currency: usd(),
-            };
+            });
             store.write(WriteRequest {
+                seed: Seed::random(),
                 command,
                 idempotency: None,
             })
@@ -568,11 +589,11 @@ fn a_code_holds_at_most_the_balance_limit(fresh: Fresh) {
     }
     let over = run(
         store.as_ref(),
-        Command::Deposit {
+        Command::Issuance(issuance::Command::Deposit {
             target: CodeRef::Hash(hash),
             amount: Amount::from_units(1).unwrap(),
             currency: usd(),
-        },
+        }),
     );
     assert!(matches!(over, Err(OpError::LimitExceeded(_))), "{over:?}");
     check(store.as_ref());
@@ -585,14 +606,14 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
     let root = key.hash_code(&SecretCode::generate());
     issue(store.as_ref(), root, "100");
     let middle = key.hash_code(&SecretCode::generate());
-    let Outcome::Code(middle_view) = run(
+    let Outcome::Tree(tree::Outcome::Created(middle_view)) = run(
         store.as_ref(),
-        Command::CreateSecretChild {
+        Command::Tree(tree::Command::CreateSecretChild {
             parent: cred(root),
             hash: middle,
             amount: Amount::parse("1").unwrap(),
             options: ChildOptions::default(),
-        },
+        }),
     )
     .unwrap() else {
         panic!()
@@ -601,12 +622,12 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
     let mut branches = Vec::new();
     for _ in 0..10 {
         let hash = key.hash_code(&SecretCode::generate());
-        let command = Command::CreateSecretChild {
+        let command = Command::Tree(tree::Command::CreateSecretChild {
             parent: cred(middle),
             hash,
             amount: Amount::from_units(1).unwrap(),
             options: ChildOptions::default(),
-        };
+        });
         run(store.as_ref(), command).unwrap();
         branches.push(hash);
     }
@@ -614,14 +635,15 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
         .iter()
         .flat_map(|branch| (0..1_000).map(move |_| *branch))
         .map(|branch| {
-            let command = Command::CreatePublicChild {
+            let command = Command::Tree(tree::Command::CreatePublicChild {
                 parent: cred(branch),
                 code: PublicCode::generate(),
                 label: None,
                 profile: Default::default(),
                 under: None,
-            };
+            });
             store.write(WriteRequest {
+                seed: Seed::random(),
                 command,
                 idempotency: None,
             })
@@ -635,20 +657,22 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
     let root_before = balance(store.as_ref(), root);
     let deposit = |units| {
         store.write(WriteRequest {
-            command: Command::Deposit {
+            seed: Seed::random(),
+            command: Command::Issuance(issuance::Command::Deposit {
                 target: CodeRef::Hash(root),
                 amount: Amount::from_units(units).unwrap(),
                 currency: usd(),
-            },
+            }),
             idempotency: None,
         })
     };
     let first = deposit(7);
     let refused = store.write(WriteRequest {
-        command: Command::CancelChild {
+        seed: Seed::random(),
+        command: Command::Tree(tree::Command::CancelChild {
             parent: cred(root),
             child: middle_view.record.id.clone(),
-        },
+        }),
         idempotency: None,
     });
     let last = deposit(11);
@@ -661,23 +685,23 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
     // Nothing moved: the middle code still works and holds its value.
     assert_eq!(balance(store.as_ref(), middle), 1_000_000 - 10);
     // Cancelling a branch first brings the rest under the limit.
-    let Outcome::Cancelled { codes_cancelled, .. } = run(
+    let Outcome::Tree(tree::Outcome::Cancelled { codes_cancelled, .. }) = run(
         store.as_ref(),
-        Command::CancelChild {
+        Command::Tree(tree::Command::CancelChild {
             parent: cred(middle),
             child: first_child(store.as_ref(), middle),
-        },
+        }),
     )
     .unwrap() else {
         panic!()
     };
     assert_eq!(codes_cancelled, 1_001);
-    let Outcome::Cancelled { reclaimed_units, .. } = run(
+    let Outcome::Tree(tree::Outcome::Cancelled { reclaimed_units, .. }) = run(
         store.as_ref(),
-        Command::CancelChild {
+        Command::Tree(tree::Command::CancelChild {
             parent: cred(root),
             child: middle_view.record.id,
-        },
+        }),
     )
     .unwrap() else {
         panic!()
@@ -687,7 +711,9 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
 }
 
 fn first_child(store: &dyn Store, parent: CodeHash) -> CodeId {
-    let QueryOutcome::Children(children) = read(store, Query::Children { holder: parent }).unwrap() else {
+    let QueryOutcome::Reports(reports::QueryOutcome::Children(children)) =
+        read(store, Query::Reports(reports::Query::Children { holder: parent })).unwrap()
+    else {
         panic!()
     };
     children[0].record.id.clone()
@@ -698,6 +724,7 @@ fn first_child(store: &dyn Store, parent: CodeHash) -> CodeId {
 
 fn keyed(command: Command, key: u8, fingerprint: u8) -> WriteRequest {
     WriteRequest {
+        seed: Seed::random(),
         command,
         idempotency: Some(Idempotency {
             key_hash: [key; 32],
@@ -727,7 +754,7 @@ fn an_idempotency_key_replays_its_first_response_and_refuses_another_request(fre
     let shop = public_child(store.as_ref(), seller);
 
     let first = written(store.as_ref(), keyed(pay_command(payer, &shop, 300_000), 7, 1)).unwrap();
-    let Written::Done(Outcome::Paid(receipt)) = first else {
+    let Written::Done(Outcome::Payments(payments::Outcome::Paid(receipt))) = first else {
         panic!("the first payment runs: {first:?}")
     };
     let again = written(store.as_ref(), keyed(pay_command(payer, &shop, 300_000), 7, 1)).unwrap();
@@ -761,20 +788,20 @@ fn an_expired_child_reverts_to_its_parent_by_itself(fresh: Fresh) {
     };
     run(
         store.as_ref(),
-        Command::CreateSecretChild {
+        Command::Tree(tree::Command::CreateSecretChild {
             parent: cred(parent),
             hash: child,
             amount: Amount::parse("3").unwrap(),
             options,
-        },
+        }),
     )
     .unwrap();
     assert_eq!(balance(store.as_ref(), parent), 7_000_000);
     clock.advance_seconds(61);
     eventually("the revert", || balance(store.as_ref(), parent) == 10_000_000);
-    let QueryOutcome::Transactions { entries, .. } = read(
+    let QueryOutcome::Reports(reports::QueryOutcome::Transactions { entries, .. }) = read(
         store.as_ref(),
-        Query::Transactions {
+        Query::Reports(reports::Query::Transactions {
             holder: parent,
             filter: smartcode_core::ledger::TransferFilter {
                 since: None,
@@ -782,7 +809,7 @@ fn an_expired_child_reverts_to_its_parent_by_itself(fresh: Fresh) {
                 before_sequence: None,
                 limit: 50,
             },
-        },
+        }),
     )
     .unwrap() else {
         panic!()
@@ -806,14 +833,16 @@ fn a_tree_larger_than_a_cancel_may_stop_still_expires(fresh: Fresh) {
     let key = BrokerKey::generate();
     let root = key.hash_code(&SecretCode::generate());
     issue(store.as_ref(), root, "1");
-    let child = |parent, hash, amount: &str| Command::CreateSecretChild {
-        parent: cred(parent),
-        hash,
-        amount: Amount::parse(amount).unwrap(),
-        options: ChildOptions::default(),
+    let child = |parent, hash, amount: &str| {
+        Command::Tree(tree::Command::CreateSecretChild {
+            parent: cred(parent),
+            hash,
+            amount: Amount::parse(amount).unwrap(),
+            options: ChildOptions::default(),
+        })
     };
     let expiring = key.hash_code(&SecretCode::generate());
-    let top = Command::CreateSecretChild {
+    let top = Command::Tree(tree::Command::CreateSecretChild {
         parent: cred(root),
         hash: expiring,
         amount: Amount::parse("0.5").unwrap(),
@@ -821,7 +850,7 @@ fn a_tree_larger_than_a_cancel_may_stop_still_expires(fresh: Fresh) {
             expires_at: clock.now().plus_seconds(60),
             ..ChildOptions::default()
         },
-    };
+    });
     run(store.as_ref(), top).unwrap();
     // 11 children of 1,000 children each: 11,012 codes in the expiring tree.
     let middles: Vec<CodeHash> = (0..11).map(|_| key.hash_code(&SecretCode::generate())).collect();
@@ -834,6 +863,7 @@ fn a_tree_larger_than_a_cancel_may_stop_still_expires(fresh: Fresh) {
             .map(|_| {
                 let command = child(*middle, key.hash_code(&SecretCode::generate()), "0.000001");
                 store.write(WriteRequest {
+                    seed: Seed::random(),
                     command,
                     idempotency: None,
                 })
@@ -849,7 +879,10 @@ fn a_tree_larger_than_a_cancel_may_stop_still_expires(fresh: Fresh) {
     assert_eq!(balance(store.as_ref(), root), 500_000);
     clock.advance_seconds(61);
     // What the sweeper does in steps, at once.
-    let swept = run(store.as_ref(), Command::ExpireDue { limit: 20_000 });
+    let swept = run(
+        store.as_ref(),
+        Command::Expiry(expiry::Command::ExpireDue { limit: 20_000 }),
+    );
     assert!(swept.is_ok(), "{swept:?}");
     eventually("the revert", || balance(store.as_ref(), root) == 1_000_000);
     check(store.as_ref());
@@ -873,23 +906,23 @@ fn usage_counted_across_a_line_is_never_lost(fresh: Fresh) {
     options.restrictions.uses_max = Some(3);
     let created = run(
         store.as_ref(),
-        Command::CreateSecretChild {
+        Command::Tree(tree::Command::CreateSecretChild {
             parent: cred(root),
             hash: limited,
             amount: Amount::parse("5").unwrap(),
             options,
-        },
+        }),
     );
     created.unwrap();
     let children: Vec<CodeHash> = (0..3)
         .map(|_| {
             let hash = key.hash_code(&SecretCode::generate());
-            let command = Command::CreateSecretChild {
+            let command = Command::Tree(tree::Command::CreateSecretChild {
                 parent: cred(limited),
                 hash,
                 amount: Amount::parse("1").unwrap(),
                 options: ChildOptions::default(),
-            };
+            });
             run(store.as_ref(), command).unwrap();
             hash
         })
@@ -900,6 +933,7 @@ fn usage_counted_across_a_line_is_never_lost(fresh: Fresh) {
         .take(6)
         .map(|child| {
             store.write(WriteRequest {
+                seed: Seed::random(),
                 command: pay_command(*child, &shop, 10_000),
                 idempotency: None,
             })
@@ -911,7 +945,9 @@ fn usage_counted_across_a_line_is_never_lost(fresh: Fresh) {
         .iter()
         .filter(|a| a.is_err())
         .all(|a| matches!(a, Err(OpError::Restricted(_)))));
-    let QueryOutcome::Code(view) = read(store.as_ref(), Query::Me { holder: limited }).unwrap() else {
+    let QueryOutcome::Reports(reports::QueryOutcome::Code(view)) =
+        read(store.as_ref(), Query::Reports(reports::Query::Me { holder: limited })).unwrap()
+    else {
         panic!()
     };
     assert_eq!(view.record.usage.uses, 3);
@@ -948,12 +984,12 @@ fn reports_and_history_pages_read_the_same_on_both_stores(fresh: Fresh) {
         limit,
     };
     let report = |grouping| {
-        let query = Query::Report {
+        let query = Query::Reports(reports::Query::Report {
             holder: seller,
             grouping,
             filter: filter(100),
-        };
-        let QueryOutcome::Report(rows) = read(store.as_ref(), query).unwrap() else {
+        });
+        let QueryOutcome::Reports(reports::QueryOutcome::Report(rows)) = read(store.as_ref(), query).unwrap() else {
             panic!()
         };
         rows.into_iter()
@@ -980,14 +1016,16 @@ fn reports_and_history_pages_read_the_same_on_both_stores(fresh: Fresh) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let query = Query::Transactions {
+        let query = Query::Reports(reports::Query::Transactions {
             holder: payer,
             filter: smartcode_core::ledger::TransferFilter {
                 before_sequence: cursor,
                 ..filter(3)
             },
-        };
-        let QueryOutcome::Transactions { entries, next_cursor } = read(store.as_ref(), query).unwrap() else {
+        });
+        let QueryOutcome::Reports(reports::QueryOutcome::Transactions { entries, next_cursor }) =
+            read(store.as_ref(), query).unwrap()
+        else {
             panic!()
         };
         seen.extend(entries.iter().map(|e| e.signed_units));
@@ -1000,14 +1038,16 @@ fn reports_and_history_pages_read_the_same_on_both_stores(fresh: Fresh) {
         seen,
         vec![-30_000, -20_000, -10_000, -5_000, -4_000, -3_000, -2_000, -1_000, 10_000_000]
     );
-    let window = Query::Transactions {
+    let window = Query::Reports(reports::Query::Transactions {
         holder: payer,
         filter: smartcode_core::ledger::TransferFilter {
             since: Some(later),
             ..filter(50)
         },
-    };
-    let QueryOutcome::Transactions { entries, .. } = read(store.as_ref(), window).unwrap() else {
+    });
+    let QueryOutcome::Reports(reports::QueryOutcome::Transactions { entries, .. }) =
+        read(store.as_ref(), window).unwrap()
+    else {
         panic!()
     };
     assert_eq!(entries.len(), 3);
@@ -1023,12 +1063,12 @@ fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
     let shop = public_child(store.as_ref(), key.hash_code(&seller));
     run(
         store.as_ref(),
-        Command::CreateSecretChild {
+        Command::Tree(tree::Command::CreateSecretChild {
             parent: cred(key.hash_code(&payer)),
             hash: key.hash_code(&child),
             amount: Amount::parse("1").unwrap(),
             options: ChildOptions::default(),
-        },
+        }),
     )
     .unwrap();
     run(store.as_ref(), pay_command(key.hash_code(&child), &shop, 10_000)).unwrap();
@@ -1309,12 +1349,13 @@ fn postgres_concurrent_payments_through_two_processes_land_exactly_once() {
         .map(|(n, hash)| {
             let store = if n % 2 == 0 { &a } else { &b };
             store.write(WriteRequest {
-                command: Command::Issue {
+                seed: Seed::random(),
+                command: Command::Issuance(issuance::Command::Issue {
                     hash: *hash,
                     amount: Amount::parse("1").unwrap(),
                     currency: usd(),
                     label: None,
-                },
+                }),
                 idempotency: None,
             })
         })
@@ -1335,6 +1376,7 @@ fn postgres_concurrent_payments_through_two_processes_land_exactly_once() {
                         .map(|n| {
                             let store: &dyn Store = if n % 2 == 0 { a.as_ref() } else { b.as_ref() };
                             store.write(WriteRequest {
+                                seed: Seed::random(),
                                 command: pay_command(payer, &shop, each),
                                 idempotency: None,
                             })
@@ -1418,12 +1460,12 @@ fn postgres_the_sweep_reverts_an_expired_child_once_across_processes() {
             expires_at: clock.now().plus_seconds(60),
             ..ChildOptions::default()
         };
-        let command = Command::CreateSecretChild {
+        let command = Command::Tree(tree::Command::CreateSecretChild {
             parent: cred(parent),
             hash: key.hash_code(&SecretCode::generate()),
             amount: Amount::parse("1").unwrap(),
             options,
-        };
+        });
         run(store.as_ref(), command).unwrap();
     }
     assert_eq!(balance(a.as_ref(), parent), 6_000_000);
@@ -1456,14 +1498,14 @@ fn postgres_value_never_lands_on_a_code_another_process_closed() {
     issue(a.as_ref(), payer, "100");
     for _ in 0..10 {
         let seller = key.hash_code(&SecretCode::generate());
-        let Outcome::Code(view) = run(
+        let Outcome::Tree(tree::Outcome::Created(view)) = run(
             a.as_ref(),
-            Command::CreateSecretChild {
+            Command::Tree(tree::Command::CreateSecretChild {
                 parent: cred(root),
                 hash: seller,
                 amount: Amount::from_units(1).unwrap(),
                 options: ChildOptions::default(),
-            },
+            }),
         )
         .unwrap() else {
             panic!()
@@ -1472,6 +1514,7 @@ fn postgres_value_never_lands_on_a_code_another_process_closed() {
         let payments: Vec<_> = (0..20)
             .map(|_| {
                 b.write(WriteRequest {
+                    seed: Seed::random(),
                     command: pay_command(payer, &shop, 1_000),
                     idempotency: None,
                 })
@@ -1479,17 +1522,19 @@ fn postgres_value_never_lands_on_a_code_another_process_closed() {
             .collect();
         let cancel = run(
             a.as_ref(),
-            Command::CancelChild {
+            Command::Tree(tree::Command::CancelChild {
                 parent: cred(root),
                 child: view.record.id,
-            },
+            }),
         );
         cancel.unwrap();
         for payment in payments {
             let _ = payment.blocking_recv().unwrap();
         }
         // Whatever was paid before the cancel went back to the root with it.
-        let QueryOutcome::Children(children) = read(a.as_ref(), Query::Children { holder: root }).unwrap() else {
+        let QueryOutcome::Reports(reports::QueryOutcome::Children(children)) =
+            read(a.as_ref(), Query::Reports(reports::Query::Children { holder: root })).unwrap()
+        else {
             panic!()
         };
         for child in children {
@@ -1550,13 +1595,14 @@ fn postgres_the_store_works_from_async_code() {
         let schema = TestSchema::create().expect("the database is there");
         let store = PostgresStore::open(schema.url(), test_clock()).expect("the store opens inside a runtime");
         let hash = BrokerKey::generate().hash_code(&SecretCode::generate());
-        let command = Command::Issue {
+        let command = Command::Issuance(issuance::Command::Issue {
             hash,
             amount: Amount::parse("1").unwrap(),
             currency: usd(),
             label: None,
-        };
+        });
         let issued = crate::answer(store.write(WriteRequest {
+            seed: Seed::random(),
             command,
             idempotency: None,
         }))
@@ -1606,6 +1652,7 @@ fn postgres_a_deadlock_is_retried_inside_the_store() {
         .unwrap();
     // The store locks `first`, then waits for `last`; then the other side asks for `first`.
     let payment = store.write(WriteRequest {
+        seed: Seed::random(),
         command: pay_command(payer, &shop, 100_000),
         idempotency: None,
     });
@@ -1613,7 +1660,10 @@ fn postgres_a_deadlock_is_retried_inside_the_store() {
     let crossed = other.execute("SELECT 1 FROM accounts WHERE key = $1 FOR UPDATE", &[&first]);
     let _ = other.batch_execute(if crossed.is_ok() { "COMMIT" } else { "ROLLBACK" });
     let paid = payment.blocking_recv().unwrap();
-    assert!(matches!(paid, Ok(Written::Done(Outcome::Paid(_)))), "{paid:?}");
+    assert!(
+        matches!(paid, Ok(Written::Done(Outcome::Payments(payments::Outcome::Paid(_))))),
+        "{paid:?}"
+    );
     assert_eq!(balance(store.as_ref(), payer), 900_000);
     // pg_stat_database is updated a moment after the fact.
     eventually("the deadlock to be counted", || deadlocks(&mut other) > before);

@@ -18,7 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use smartcode_core::clock::{Clock, SystemClock};
 use smartcode_core::code::{BrokerKey, CodeHash, PublicCode, SecretCode};
-use smartcode_core::ledger::{Command as LedgerCommand, Credential, Outcome, PaymentOrder};
+use smartcode_core::ledger::payments::{self, PaymentOrder};
+use smartcode_core::ledger::{issuance, tree, Command as LedgerCommand, Credential, Outcome};
 use smartcode_core::money::{Amount, Currency};
 use smartcode_store::embedded::EmbeddedStore;
 use smartcode_store::{answer, Store, WriteRequest, Written};
@@ -375,14 +376,14 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     let mut payees = Vec::with_capacity(sellers.len());
     for seller in &sellers {
         let code = PublicCode::generate();
-        let command = LedgerCommand::CreatePublicChild {
+        let command = tree::Command::CreatePublicChild {
             parent: Credential::new(*seller, false),
             code: code.clone(),
             label: None,
             profile: Default::default(),
             under: None,
         };
-        write(&store, command).await?;
+        write(&store, command.into()).await?;
         payees.push(code);
     }
     let bytes_before = store_bytes(&dir);
@@ -417,7 +418,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
                     item: None,
                 };
                 let started = Pace::due(&mut pace).await;
-                let result = write(&store, LedgerCommand::Pay(order))
+                let result = write(&store, payments::Command::Pay(order).into())
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string());
@@ -437,12 +438,7 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
 }
 
 async fn write(store: &EmbeddedStore, command: LedgerCommand) -> Result<Outcome> {
-    match answer(store.write(WriteRequest {
-        command,
-        idempotency: None,
-    }))
-    .await
-    {
+    match answer(store.write(WriteRequest::new(command))).await {
         Ok(Written::Done(outcome)) => Ok(outcome),
         Ok(Written::Replayed(_)) => Err(anyhow!("unexpected replay")),
         Err(error) => Err(anyhow!("{error}")),
@@ -461,15 +457,12 @@ async fn issue_in_process(
     for _ in 0..count {
         let hash = key.hash_code(&SecretCode::generate());
         hashes.push(hash);
-        pending.push(store.write(WriteRequest {
-            command: LedgerCommand::Issue {
-                hash,
-                amount,
-                currency,
-                label: None,
-            },
-            idempotency: None,
-        }));
+        pending.push(store.write(WriteRequest::new(issuance::Command::Issue {
+            hash,
+            amount,
+            currency,
+            label: None,
+        })));
     }
     for answer_of in pending {
         answer(answer_of).await.map_err(|e| anyhow!("issuing a code: {e}"))?;

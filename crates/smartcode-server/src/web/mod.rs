@@ -23,8 +23,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use smartcode_core::code::{parse_code, ParsedCode, SecretCode};
-use smartcode_core::controls::Pin;
-use smartcode_core::ledger::{Query, QueryOutcome, TransferFilter};
+use smartcode_core::ledger::controls::Pin;
+use smartcode_core::ledger::{reports, TransferFilter};
 use smartcode_core::limits::REPORT_ROWS_MAX;
 use smartcode_core::model::ReportGrouping;
 
@@ -34,8 +34,7 @@ use crate::routes;
 use crate::AppState;
 use session::{Current, Identity, Notice, Reveal};
 
-/// Transactions on one page of the control center's history.
-pub const HISTORY_PAGE_ROWS: u32 = 20;
+pub use smartcode_core::limits::HISTORY_PAGE_ROWS;
 
 /// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -314,9 +313,9 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
         Ok(holder) => holder,
         Err(error) => return refused(error),
     };
-    let outcome = routes::read(&state, Some(caller), Query::Me { holder: holder.hash }).await;
+    let outcome = routes::read(&state, Some(caller), reports::Query::Me { holder: holder.hash }).await;
     let view = match outcome {
-        Ok(QueryOutcome::Code(view)) => view,
+        Ok(reports::QueryOutcome::Code(view)) => view,
         Ok(_) => return refused(routes::unexpected()),
         Err(error) => return refused(error),
     };
@@ -392,7 +391,7 @@ pub struct CenterData {
     pub view: smartcode_core::ledger::CodeView,
     pub tree: Vec<smartcode_core::ledger::CodeView>,
     pub tree_truncated: bool,
-    pub history: Vec<smartcode_core::ledger::Entry>,
+    pub history: Vec<smartcode_core::ledger::reports::Entry>,
     pub next_cursor: Option<i64>,
     /// This page of history is not the newest.
     pub paged: bool,
@@ -403,10 +402,12 @@ pub struct CenterData {
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
     let caller = Some(holder.caller);
     let hash = holder.hash;
-    let QueryOutcome::Code(view) = routes::read(state, caller, Query::Me { holder: hash }).await? else {
+    let reports::QueryOutcome::Code(view) = routes::read(state, caller, reports::Query::Me { holder: hash }).await?
+    else {
         return Err(routes::unexpected());
     };
-    let QueryOutcome::Tree { nodes, truncated } = routes::read(state, caller, Query::Tree { holder: hash }).await?
+    let reports::QueryOutcome::Tree { nodes, truncated } =
+        routes::read(state, caller, reports::Query::Tree { holder: hash }).await?
     else {
         return Err(routes::unexpected());
     };
@@ -416,12 +417,12 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         before_sequence: cursor,
         limit: HISTORY_PAGE_ROWS,
     };
-    let QueryOutcome::Transactions { entries, next_cursor } =
-        routes::read(state, caller, Query::Transactions { holder: hash, filter }).await?
+    let reports::QueryOutcome::Transactions { entries, next_cursor } =
+        routes::read(state, caller, reports::Query::Transactions { holder: hash, filter }).await?
     else {
         return Err(routes::unexpected());
     };
-    let report = |grouping| Query::Report {
+    let report = |grouping| reports::Query::Report {
         holder: hash,
         grouping,
         filter: TransferFilter {
@@ -431,10 +432,11 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
             limit: REPORT_ROWS_MAX,
         },
     };
-    let QueryOutcome::Report(by_day) = routes::read(state, caller, report(ReportGrouping::Day)).await? else {
+    let reports::QueryOutcome::Report(by_day) = routes::read(state, caller, report(ReportGrouping::Day)).await? else {
         return Err(routes::unexpected());
     };
-    let QueryOutcome::Report(by_public_code) = routes::read(state, caller, report(ReportGrouping::PublicCode)).await?
+    let reports::QueryOutcome::Report(by_public_code) =
+        routes::read(state, caller, report(ReportGrouping::PublicCode)).await?
     else {
         return Err(routes::unexpected());
     };
@@ -773,8 +775,8 @@ async fn render_public(state: &AppState, headers: &HeaderMap, text: &str, refusa
             )
         }
     };
-    let view = match routes::read(state, None, Query::Public { code }).await {
-        Ok(QueryOutcome::Public(view)) => view,
+    let view = match routes::read(state, None, reports::Query::Public { code }).await {
+        Ok(reports::QueryOutcome::Public(view)) => view,
         _ => {
             return page(
                 StatusCode::NOT_FOUND,

@@ -5,7 +5,8 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 use smartcode_core::code::PublicCode;
-use smartcode_core::ledger::{CodeView, Entry, PublicView};
+use smartcode_core::ledger::reports::{Entry, PublicView};
+use smartcode_core::ledger::CodeView;
 use smartcode_core::model::{CodeKind, Profile};
 use smartcode_core::money::format_units;
 

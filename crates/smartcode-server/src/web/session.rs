@@ -16,14 +16,11 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderMap};
 use rand::RngCore;
 use smartcode_core::code::{CodeHash, SecretCode};
-use smartcode_core::controls::Pin;
+use smartcode_core::ledger::controls::Pin;
 
 use crate::keys::Keys;
 
-/// A session unused this long is forgotten, in seconds.
-pub const SESSION_IDLE_SECONDS: u64 = 15 * 60;
-/// Sessions kept at once; beyond it, the longest idle is forgotten first.
-pub const SESSIONS_MAX: usize = 10_000;
+pub use smartcode_core::limits::{SESSIONS_MAX, SESSION_IDLE_SECONDS};
 
 pub const SESSION_COOKIE: &str = "sc_session";
 pub const CSRF_COOKIE: &str = "sc_csrf";

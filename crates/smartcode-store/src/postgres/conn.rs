@@ -7,11 +7,7 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Row, Statement};
 use smartcode_core::error::StorageFailure;
-
-/// How long a statement may wait for a row lock before its batch is rolled back and run again.
-pub const LOCK_WAIT_MS_MAX: u64 = 5_000;
-/// How long connecting may take, when the URL does not say.
-pub const CONNECT_TIMEOUT_SECONDS: u64 = 10;
+pub use smartcode_core::limits::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
 
 /// What the store does after an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use postgres::Row;
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
-use smartcode_core::ledger::{LedgerRead, LedgerTx, TransferFilter};
+use smartcode_core::ledger::{LedgerRead, LedgerTx, Posted, TransferFilter};
 use smartcode_core::limits::BALANCE_UNITS_MAX;
 use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
@@ -1010,7 +1010,8 @@ impl LedgerTx for PgLedger<'_> {
         Ok(())
     }
 
-    fn append_transfer(&mut self, t: &Transfer) -> StoreResult<()> {
+    fn append_transfer(&mut self, posted: &Posted) -> StoreResult<()> {
+        let t = posted.transfer();
         let debit = t.debit.to_stored();
         let credit = t.credit.to_stored();
         let units = t.amount.units();

@@ -12,7 +12,7 @@
 //! a storage failure and a client retrying with its `Idempotency-Key` gets the truth.
 //!
 //! # One batch
-//! The writer takes every waiting job (up to [`BATCH_COMMANDS_MAX`]), opens one READ COMMITTED
+//! The writer takes every waiting job (up to [`POSTGRES_BATCH_COMMANDS_MAX`]), opens one READ COMMITTED
 //! transaction, reads in bulk the rows its payments name (payers by hash, payees by public code,
 //! the payees' owners, their balances: three statements for the whole batch), runs each command in
 //! a `SAVEPOINT` (a refused command is rolled back to it and leaves nothing), then writes the
@@ -45,7 +45,7 @@
 //!   batch's commands run. Two processes crediting the same payee wait for each other only for
 //!   that moment: the commits of their batches queue on the row, while the work of the batches
 //!   (reading codes, checking rules, appending transfers) runs side by side. One commit can carry
-//!   up to `BATCH_COMMANDS_MAX` payments to the same payee, so the row lock is not the limit.
+//!   up to `POSTGRES_BATCH_COMMANDS_MAX` payments to the same payee, so the row lock is not the limit.
 //! - **Code rows** (status, usage counters, PIN state, hash) are updated only if they are still the
 //!   version (`xmin`) the command read; a change by another process in between is a conflict, not
 //!   a lost update. Closing a code (cancel, expiry) also checks under lock that its balance is still
@@ -97,18 +97,17 @@ use std::time::{Duration, Instant};
 use postgres::Config;
 use smartcode_core::clock::{Clock, Timestamp, MICROS_PER_SECOND};
 use smartcode_core::error::{OpError, StorageFailure};
-use smartcode_core::ledger::{execute, query, Command, Outcome, Query, QueryOutcome};
-use smartcode_core::limits::{IDEMPOTENCY_KEY_KEPT_SECONDS, WRITE_QUEUE_DEPTH_MAX};
+use smartcode_core::ledger::{execute, expiry, query, Context, Outcome, Query, QueryOutcome, Seed, Touches};
+pub use smartcode_core::limits::{
+    BATCH_ATTEMPTS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, IDEMPOTENCY_PURGE_INTERVAL_SECONDS, POSTGRES_BATCH_COMMANDS_MAX,
+    READ_QUEUE_DEPTH_MAX, RECONNECT_WAIT_MS, RETRY_BACKOFF_MS, SWEEP_CODES_MAX, WRITE_QUEUE_DEPTH_MAX,
+};
 
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
 use self::ledger::{finish_batch, prefetch, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
-use crate::embedded::{READ_QUEUE_DEPTH_MAX, SWEEP_CODES_MAX};
 
-/// Commands one PostgreSQL writer puts into one transaction. Smaller than the embedded writer's:
-/// a batch that loses a race with another process runs again whole.
-pub const BATCH_COMMANDS_MAX: usize = 1_024;
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
@@ -119,12 +118,6 @@ pub const WRITER_CONNECTIONS: usize = 4;
 /// Reader threads, each with its own connection. More than the embedded store's: a remote
 /// database makes each read wait on the network, not on this machine's cores.
 pub const READER_CONNECTIONS: usize = 4;
-/// Times one batch is run before its commands are answered with a storage failure.
-pub const BATCH_ATTEMPTS_MAX: u32 = 10;
-/// Pause before the n-th new attempt of a batch: n times this.
-pub const RETRY_BACKOFF_MS: u64 = 2;
-/// Pause after a failed attempt to reconnect, before the writer takes its next batch.
-pub const RECONNECT_WAIT_MS: u64 = 250;
 /// First keys of the advisory locks (the second is the schema's hash).
 pub const MIGRATION_LOCK_CLASS: i32 = 0x5343_0001;
 pub const SWEEP_LOCK_CLASS: i32 = 0x5343_0002;
@@ -350,7 +343,7 @@ fn write_loop(mut writer: Writer, receiver: Arc<Mutex<Receiver<WriteJob>>>, cloc
             let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let Ok(first) = receiver.recv() else { return };
             let mut batch = vec![first];
-            while batch.len() < BATCH_COMMANDS_MAX {
+            while batch.len() < POSTGRES_BATCH_COMMANDS_MAX {
                 match receiver.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
@@ -358,7 +351,7 @@ fn write_loop(mut writer: Writer, receiver: Arc<Mutex<Receiver<WriteJob>>>, cloc
             }
             batch
         };
-        let purge = last_purge.elapsed() >= Duration::from_secs(3600);
+        let purge = last_purge.elapsed() >= Duration::from_secs(IDEMPOTENCY_PURGE_INTERVAL_SECONDS);
         if purge {
             last_purge = Instant::now();
         }
@@ -459,15 +452,14 @@ fn attempt_batch(
         return abandon(conn, &error);
     }
     // The rows the payments name, in three statements for the whole batch.
-    let (mut hashes, mut publics): (Vec<&[u8]>, Vec<&str>) = (Vec::new(), Vec::new());
+    let mut touches = Touches::default();
     for job in jobs {
         if let WriteJob::Request { request, .. } = job {
-            if let Command::Pay(order) = &request.command {
-                hashes.push(order.payer.hash.0.as_slice());
-                publics.push(order.payee.as_stored());
-            }
+            request.command.touches(&mut touches);
         }
     }
+    let hashes: Vec<&[u8]> = touches.codes.iter().map(|hash| hash.0.as_slice()).collect();
+    let publics: Vec<&str> = touches.public_codes.iter().map(|code| code.as_stored()).collect();
     if let Err(failure) = prefetch(conn, state, &hashes, &publics) {
         rollback(conn);
         return match state.conflict() {
@@ -556,8 +548,9 @@ fn rollback(conn: &mut Conn) {
 }
 
 fn run_request(ledger: &mut PgLedger, now: Timestamp, request: &WriteRequest) -> Result<Written, OpError> {
+    let mut cx = Context::new(now, request.seed);
     let Some(idempotency) = &request.idempotency else {
-        return execute(ledger, now, &request.command).map(Written::Done);
+        return execute(ledger, &mut cx, &request.command).map(Written::Done);
     };
     let earlier = ledger.claim_idempotency(&idempotency.key_hash, &idempotency.fingerprint, now)?;
     if let Some(earlier) = earlier {
@@ -566,7 +559,7 @@ fn run_request(ledger: &mut PgLedger, now: Timestamp, request: &WriteRequest) ->
         }
         return Ok(Written::Replayed(earlier.response));
     }
-    let outcome = execute(ledger, now, &request.command)?;
+    let outcome = execute(ledger, &mut cx, &request.command)?;
     let response = (idempotency.render)(&outcome);
     ledger.remember_response(&idempotency.key_hash, &response)?;
     Ok(Written::Done(outcome))
@@ -577,8 +570,9 @@ fn sweep(ledger: &mut PgLedger, now: Timestamp, purge: bool, scope: i32) -> Resu
         // Another process is sweeping; what is due will be there for the next sweep.
         return Ok(());
     }
-    let swept = execute(ledger, now, &Command::ExpireDue { limit: SWEEP_CODES_MAX })?;
-    if let Outcome::ExpiredSwept { codes } = swept {
+    let expire = expiry::Command::ExpireDue { limit: SWEEP_CODES_MAX }.into();
+    let swept = execute(ledger, &mut Context::new(now, Seed::random()), &expire)?;
+    if let Outcome::Expiry(expiry::Outcome::Swept { codes }) = swept {
         if codes > 0 {
             tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
         }

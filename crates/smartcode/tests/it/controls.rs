@@ -6,8 +6,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 use smartcode_core::clock::Timestamp;
-use smartcode_core::controls::PIN_FAILURES_MAX;
-use smartcode_core::ledger::EXPIRY_SECONDS_MAX;
+use smartcode_core::ledger::controls::PIN_FAILURES_MAX;
+use smartcode_core::limits::EXPIRY_SECONDS_MAX;
 
 use crate::guessing::Peer;
 use crate::harness::{Auth, Reply, TestBroker};

@@ -1,5 +1,5 @@
-//! Code controls: restrictions that only narrow down a tree, usage counted across a code's line,
-//! and the PIN rules. Called from [`crate::ledger`]; no I/O of its own.
+//! Restrictions that only narrow down a tree, usage counted across a code's line, and the PIN's
+//! shape. Called from the tree (a child's rules), payments (what a payment may do) and controls.
 //!
 //! Static rules (categories, payees, items, amount per use) are narrowed when a child is created
 //! and stored on the child already intersected with its parent's, so a payment checks only the
@@ -10,15 +10,13 @@
 use crate::clock::Timestamp;
 use crate::code::CodeId;
 use crate::error::OpError;
-use crate::ledger::{LedgerRead, PaymentOrder, UsageLeft, EXPIRY_SECONDS_MAX};
-use crate::limits::{CATEGORY_CHARS_MAX, RESTRICTION_ENTRIES_MAX, TREE_DEPTH_MAX};
-use crate::model::{CodeRecord, Restrictions, Usage};
+use crate::limits::{CATEGORY_CHARS_MAX, EXPIRY_SECONDS_MAX, RESTRICTION_ENTRIES_MAX, TREE_DEPTH_MAX};
 
-/// Consecutive wrong PINs after which a code is locked until its parent unlocks it.
-pub const PIN_FAILURES_MAX: u32 = 5;
-/// A PIN is this many decimal digits, at least and at most.
-pub const PIN_DIGITS_MIN: usize = 4;
-pub const PIN_DIGITS_MAX: usize = 12;
+use super::payments::PaymentOrder;
+use super::{LedgerRead, UsageLeft};
+
+pub use crate::limits::{PIN_DIGITS_MAX, PIN_DIGITS_MIN, PIN_FAILURES_MAX};
+use crate::model::{CodeRecord, Restrictions, Usage};
 
 /// A PIN as presented: digits only. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]

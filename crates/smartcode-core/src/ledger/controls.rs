@@ -1,0 +1,139 @@
+//! Controls a holder keeps over its code and its children: the PIN (set, removed, counted when
+//! wrong, locking the code at [`restrictions::PIN_FAILURES_MAX`]), unlocking a locked code, and
+//! rekeying (a new secret for the same account). Restrictions and usage rules are in
+//! [`restrictions`].
+
+use crate::clock::Timestamp;
+use crate::code::{CodeHash, CodeId};
+use crate::error::OpError;
+use crate::model::*;
+
+use super::restrictions;
+use super::rules::{authenticate, descendant, present, view};
+use super::{CodeView, Context, Credential, LedgerTx};
+
+pub use super::restrictions::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN, PIN_FAILURES_MAX};
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Sets (`Some`, an argon2id PHC string) or removes (`None`) the holder's PIN.
+    SetPin {
+        holder: Credential,
+        pin_hash: Option<String>,
+    },
+    /// The edge found a presented PIN wrong: count it, and lock the code at the limit.
+    PinFailed { hash: CodeHash, generation: u32 },
+    /// The edge found a presented PIN right: the count of wrong ones starts again from zero.
+    PinMatched { hash: CodeHash, generation: u32 },
+    /// A parent lets a child locked by wrong PINs work again.
+    Unlock { parent: Credential, child: CodeId },
+    /// The operator lets any code locked by wrong PINs work again (an issued code has no parent).
+    OperatorUnlock { code: CodeId },
+    /// A new secret replaces the holder's; id, balance, tree, history and PIN stay.
+    Rekey { holder: Credential, hash: CodeHash },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A code's controls changed; here is how it stands now.
+    Changed(Box<CodeView>),
+    /// A wrong PIN was counted (or a right one reset the count); `locked` when the code is locked.
+    PinCounted { locked: bool },
+}
+
+pub(super) fn execute(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    command: &Command,
+) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    match command {
+        Command::SetPin { holder, pin_hash } => set_pin(tx, now, holder, pin_hash),
+        Command::PinFailed { hash, generation } => pin_failed(tx, hash, *generation),
+        Command::PinMatched { hash, generation } => pin_matched(tx, hash, *generation),
+        Command::Unlock { parent, child } => unlock(tx, now, parent, child),
+        Command::OperatorUnlock { code } => operator_unlock(tx, now, code),
+        Command::Rekey { holder, hash } => rekey(tx, now, holder, hash),
+    }
+}
+
+fn set_pin(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    holder: &Credential,
+    pin_hash: &Option<String>,
+) -> Result<Outcome, OpError> {
+    let mut record = authenticate(tx, holder, now)?;
+    record.pin = PinState {
+        hash: pin_hash.clone(),
+        generation: record.pin.generation + 1,
+        failures: 0,
+        locked: false,
+    };
+    tx.set_pin(&record.id, &record.pin)?;
+    Ok(Outcome::Changed(Box::new(view(tx, now, record)?)))
+}
+
+fn pin_failed(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u32) -> Result<Outcome, OpError> {
+    let mut record = present(tx, hash)?;
+    // A PIN changed since it was checked is not this PIN's failure.
+    if record.pin.generation == generation && record.pin.hash.is_some() && !record.pin.locked {
+        record.pin.failures += 1;
+        record.pin.locked = record.pin.failures >= restrictions::PIN_FAILURES_MAX;
+        tx.set_pin(&record.id, &record.pin)?;
+    }
+    Ok(Outcome::PinCounted {
+        locked: record.pin.locked,
+    })
+}
+
+fn pin_matched(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u32) -> Result<Outcome, OpError> {
+    let mut record = present(tx, hash)?;
+    // A locked code stays locked until its parent unlocks it, right PIN or not.
+    if record.pin.generation == generation && !record.pin.locked && record.pin.failures > 0 {
+        record.pin.failures = 0;
+        tx.set_pin(&record.id, &record.pin)?;
+    }
+    Ok(Outcome::PinCounted {
+        locked: record.pin.locked,
+    })
+}
+
+fn unlock(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    parent: &Credential,
+    child: &CodeId,
+) -> Result<Outcome, OpError> {
+    let parent = authenticate(tx, parent, now)?;
+    let mut child = descendant(tx, &parent, child)?;
+    child.pin.failures = 0;
+    child.pin.locked = false;
+    tx.set_pin(&child.id, &child.pin)?;
+    Ok(Outcome::Changed(Box::new(view(tx, now, child)?)))
+}
+
+fn operator_unlock(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, id: &CodeId) -> Result<Outcome, OpError> {
+    let mut record = tx
+        .code_by_id(id)?
+        .filter(|r| r.kind == CodeKind::Secret && r.status != CodeStatus::Cancelled)
+        .ok_or(OpError::NotFound("code"))?;
+    record.pin.failures = 0;
+    record.pin.locked = false;
+    tx.set_pin(&record.id, &record.pin)?;
+    Ok(Outcome::Changed(Box::new(view(tx, now, record)?)))
+}
+
+fn rekey(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    holder: &Credential,
+    hash: &CodeHash,
+) -> Result<Outcome, OpError> {
+    let record = authenticate(tx, holder, now)?;
+    if tx.code_by_hash(hash)?.is_some() {
+        return Err(OpError::CodeCollision);
+    }
+    tx.set_code_hash(&record.id, hash)?;
+    Ok(Outcome::Changed(Box::new(view(tx, now, record)?)))
+}

@@ -1,0 +1,298 @@
+//! The rules of the broker, written once over the [`LedgerRead`] and [`LedgerTx`] traits that each
+//! store implements. Nothing here does I/O of its own: a store hands in a transaction, the core
+//! decides, and the store commits (or rolls back) what the core wrote.
+//!
+//! One module per capability, each with its commands, outcomes, queries and rules:
+//! [`issuance`] (issue, deposit), [`tree`] (children, funding, cancel, profiles), [`payments`]
+//! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
+//! [`expiry`] (the sweep) and [`reports`] (what a holder, the public and the operator read).
+//! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
+//!
+//! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
+//! every id a command makes comes from the caller's seed, so a run can be replayed exactly.
+//!
+//! Every change of value goes through [`post`], which checks that the debited code can afford it,
+//! that no balance leaves its bounds, and only then asks the store to append the transfer: what
+//! [`LedgerTx::append_transfer`] takes, a [`Posted`], only `post` can make.
+
+pub mod controls;
+pub mod expiry;
+pub mod issuance;
+pub mod payments;
+mod post;
+pub mod reports;
+pub mod restrictions;
+mod rules;
+pub mod tree;
+
+pub use post::{post, Posted};
+pub use rules::{check_text, CodeView, Credential, PinPresented, UsageLeft};
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::clock::Timestamp;
+use crate::code::{CodeHash, CodeId, PublicCode, ReceiptId, TransferId};
+use crate::error::{OpError, StoreResult};
+use crate::model::*;
+use crate::money::Currency;
+
+/// What the core reads from a store. All reads of one operation see one consistent snapshot.
+pub trait LedgerRead {
+    fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>>;
+    fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>>;
+    fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>>;
+    fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>>;
+    /// Direct children, oldest first, at most `limit`.
+    fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>>;
+    fn child_count(&mut self, parent: &CodeId) -> StoreResult<u32>;
+    /// Transfers touching `account`, newest first, as `(sequence, transfer)`.
+    fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>>;
+    fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>>;
+    fn report(
+        &mut self,
+        account: &AccountKey,
+        grouping: ReportGrouping,
+        filter: &TransferFilter,
+    ) -> StoreResult<Vec<ReportRow>>;
+    /// Payments received through one public code: `(count, total units)`.
+    fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)>;
+    fn ledger_totals(&mut self) -> StoreResult<LedgerTotals>;
+    /// Active codes whose expiry is at or before `now`, at most `limit`: earliest first, and of
+    /// those expiring together the deepest first. A child expires no later than its parent, so by
+    /// the time a code is closed its descendants are, and however large its tree, closing it stops
+    /// a single code (a whole tree at once could exceed what one cancel may stop).
+    fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>>;
+}
+
+/// What the core writes. A store applies these inside the transaction of the current operation.
+pub trait LedgerTx: LedgerRead {
+    /// Inserts a code; `hash` is the keyed hash of a secret code and `None` for a public code.
+    fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()>;
+    /// Opens an account with a zero balance, or does nothing if it is open already.
+    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()>;
+    /// Appends the transfer and moves its amount from the debit to the credit account's balance.
+    /// Only [`post`] makes a [`Posted`], after checking every bound.
+    fn append_transfer(&mut self, transfer: &Posted) -> StoreResult<()>;
+    fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()>;
+    fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()>;
+    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()>;
+    /// Replaces a secret code's hash (rekey): the old code stops working at once.
+    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()>;
+    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()>;
+}
+
+/// A window and page over a code's transfers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferFilter {
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only transfers with a sequence number below this (the page cursor).
+    pub before_sequence: Option<i64>,
+    pub limit: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The random values of one command.
+
+/// The seed of every id one command makes: 256 bits drawn by the caller, the way the caller reads
+/// the clock. The same seed, state and time give the same ids, so a batch run again (a store that
+/// lost a race, or rolled back to savepoints) makes the same ids, and a run can be replayed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Seed(pub [u8; 32]);
+
+impl Seed {
+    /// A fresh seed from the thread's CSPRNG (seeded from the operating system).
+    pub fn random() -> Seed {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        Seed(bytes)
+    }
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Ids are unguessable only while their seed is unknown.
+        f.write_str("Seed(<redacted>)")
+    }
+}
+
+/// Where a command's ids come from: a CSPRNG (ChaCha) expanded from the command's [`Seed`].
+pub struct Draws {
+    rng: StdRng,
+}
+
+impl Draws {
+    pub fn new(seed: Seed) -> Draws {
+        Draws {
+            rng: StdRng::from_seed(seed.0),
+        }
+    }
+
+    pub fn code_id(&mut self) -> CodeId {
+        CodeId::draw(&mut self.rng)
+    }
+
+    pub fn transfer_id(&mut self) -> TransferId {
+        TransferId::draw(&mut self.rng)
+    }
+
+    pub fn receipt_id(&mut self, at: Timestamp) -> ReceiptId {
+        ReceiptId::draw_at(at, &mut self.rng)
+    }
+}
+
+/// What one command runs with besides the store: the time and the random values it is given.
+pub struct Context {
+    pub now: Timestamp,
+    pub draws: Draws,
+}
+
+impl Context {
+    pub fn new(now: Timestamp, seed: Seed) -> Context {
+        Context {
+            now,
+            draws: Draws::new(seed),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands: everything that writes, one variant per capability.
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    Issuance(issuance::Command),
+    Tree(tree::Command),
+    Payments(payments::Command),
+    Controls(controls::Command),
+    Expiry(expiry::Command),
+}
+
+/// What a command did, one variant per capability.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Issuance(issuance::Outcome),
+    Tree(tree::Outcome),
+    Payments(payments::Outcome),
+    Controls(controls::Outcome),
+    Expiry(expiry::Outcome),
+}
+
+impl Outcome {
+    /// The code a command made or changed, for the outcomes that answer with one.
+    pub fn code_view(&self) -> Option<&CodeView> {
+        match self {
+            Outcome::Issuance(issuance::Outcome::Issued(view))
+            | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
+            | Outcome::Controls(controls::Outcome::Changed(view)) => Some(view),
+            _ => None,
+        }
+    }
+
+    /// Like [`Outcome::code_view`], taking the outcome.
+    pub fn into_code_view(self) -> Option<CodeView> {
+        match self {
+            Outcome::Issuance(issuance::Outcome::Issued(view))
+            | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
+            | Outcome::Controls(controls::Outcome::Changed(view)) => Some(*view),
+            _ => None,
+        }
+    }
+}
+
+/// Runs one command inside the store's transaction. On `Err`, the store rolls back everything the
+/// command wrote, so a refusal never leaves a partial effect.
+pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Command) -> Result<Outcome, OpError> {
+    match command {
+        Command::Issuance(command) => issuance::execute(tx, cx, command).map(Outcome::Issuance),
+        Command::Tree(command) => tree::execute(tx, cx, command).map(Outcome::Tree),
+        Command::Payments(command) => payments::execute(tx, cx, command).map(Outcome::Payments),
+        Command::Controls(command) => controls::execute(tx, cx, command).map(Outcome::Controls),
+        Command::Expiry(command) => expiry::execute(tx, cx, command).map(Outcome::Expiry),
+    }
+}
+
+/// What a batch of commands will read, so a store can fetch it in bulk before the batch runs (the
+/// PostgreSQL store's prefetch). Only a hint: a command reads whatever it needs either way.
+#[derive(Clone, Debug, Default)]
+pub struct Touches {
+    /// Secret codes presented, by hash.
+    pub codes: Vec<CodeHash>,
+    /// Public codes named (a payment's payee).
+    pub public_codes: Vec<PublicCode>,
+}
+
+impl Command {
+    /// Adds what this command will read to `touches`.
+    pub fn touches(&self, touches: &mut Touches) {
+        if let Command::Payments(command) = self {
+            command.touches(touches);
+        }
+    }
+}
+
+macro_rules! from_capability {
+    ($($variant:ident => $module:ident),*) => {$(
+        impl From<$module::Command> for Command {
+            fn from(command: $module::Command) -> Command {
+                Command::$variant(command)
+            }
+        }
+    )*};
+}
+
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry);
+
+// ---------------------------------------------------------------------------------------------
+// Queries: everything that only reads, one variant per capability.
+
+#[derive(Clone, Debug)]
+pub enum Query {
+    Reports(reports::Query),
+    Payments(payments::Query),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Reports(reports::QueryOutcome),
+    Payments(payments::QueryOutcome),
+}
+
+pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
+    match query {
+        Query::Reports(query) => reports::query(tx, now, query).map(QueryOutcome::Reports),
+        Query::Payments(query) => payments::query(tx, query).map(QueryOutcome::Payments),
+    }
+}
+
+impl From<reports::Query> for Query {
+    fn from(query: reports::Query) -> Query {
+        Query::Reports(query)
+    }
+}
+
+impl From<payments::Query> for Query {
+    fn from(query: payments::Query) -> Query {
+        Query::Payments(query)
+    }
+}
+
+macro_rules! query_outcome_of {
+    ($($variant:ident => $module:ident),*) => {$(
+        impl TryFrom<QueryOutcome> for $module::QueryOutcome {
+            type Error = QueryOutcome;
+
+            /// The capability's own outcome, or the outcome back if it is another's.
+            fn try_from(outcome: QueryOutcome) -> Result<$module::QueryOutcome, QueryOutcome> {
+                match outcome {
+                    QueryOutcome::$variant(outcome) => Ok(outcome),
+                    #[allow(unreachable_patterns)]
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+query_outcome_of!(Reports => reports, Payments => payments);

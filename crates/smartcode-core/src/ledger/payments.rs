@@ -1,0 +1,147 @@
+//! Payments: a buyer's secret code pays a seller's public code, under the code's restrictions,
+//! and the broker keeps the receipt, which anyone holding its id may read.
+
+use crate::code::PublicCode;
+use crate::error::OpError;
+use crate::limits::*;
+use crate::model::*;
+use crate::money::{Amount, Currency};
+
+use super::restrictions;
+use super::rules::authenticate;
+use super::{check_text, post, Context, Credential, LedgerRead, LedgerTx, Touches};
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    Pay(PaymentOrder),
+}
+
+#[derive(Clone, Debug)]
+pub struct PaymentOrder {
+    pub payer: Credential,
+    pub payee: PublicCode,
+    pub amount: Amount,
+    pub currency: Option<Currency>,
+    pub memo: Option<String>,
+    pub category: Option<String>,
+    pub item: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Paid(Receipt),
+}
+
+#[derive(Clone, Debug)]
+pub enum Query {
+    Receipt { id: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Receipt(Receipt),
+}
+
+impl Command {
+    pub(super) fn touches(&self, touches: &mut Touches) {
+        let Command::Pay(order) = self;
+        touches.codes.push(order.payer.hash);
+        touches.public_codes.push(order.payee.clone());
+    }
+}
+
+pub(super) fn execute(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    command: &Command,
+) -> Result<Outcome, OpError> {
+    match command {
+        Command::Pay(order) => pay(tx, cx, order),
+    }
+}
+
+pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Result<QueryOutcome, OpError> {
+    match query {
+        Query::Receipt { id } => receipt(tx, id).map(QueryOutcome::Receipt),
+    }
+}
+
+fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    let payer = authenticate(tx, &order.payer, now)?;
+    check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
+    check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
+    check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;
+    let payee = tx.code_by_public(&order.payee)?.ok_or(OpError::NotFound("payee"))?;
+    if payee.status_at(now) != CodeStatus::Active {
+        return Err(OpError::NotFound("payee"));
+    }
+    let owner = tx.code_by_id(&payee.owner_id)?.ok_or(OpError::NotFound("payee"))?;
+    if owner.status_at(now) != CodeStatus::Active {
+        return Err(OpError::NotFound("payee"));
+    }
+    if order.currency.is_some_and(|c| c != payer.currency) || payer.currency != owner.currency {
+        return Err(OpError::CurrencyMismatch);
+    }
+    if owner.id == payer.id {
+        return Err(OpError::InvalidRequest(
+            "a code cannot pay into its own public code".into(),
+        ));
+    }
+    let counted = restrictions::check_payment(tx, now, &payer, order)?;
+    let receipt_id = cx.draws.receipt_id(now).to_string();
+    let transfer = Transfer {
+        id: receipt_id.clone(),
+        at: now,
+        kind: TransferKind::Payment,
+        debit: AccountKey::Code(payer.id.clone()),
+        credit: AccountKey::Code(owner.id.clone()),
+        amount: order.amount,
+        currency: payer.currency,
+        memo: order.memo.clone(),
+        public_code_id: Some(payee.id.clone()),
+        category: order.category.clone(),
+        item: order.item.clone(),
+    };
+    post(tx, transfer)?;
+    for (id, usage) in &counted {
+        tx.set_usage(id, usage)?;
+    }
+    Ok(Outcome::Paid(Receipt {
+        id: receipt_id,
+        payer_id: payer.id,
+        payee: order.payee.clone(),
+        payee_id: payee.id,
+        amount: order.amount,
+        currency: payer.currency,
+        memo: order.memo.clone(),
+        category: order.category.clone(),
+        item: order.item.clone(),
+        created_at: now,
+    }))
+}
+
+fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpError> {
+    let transfer = tx
+        .transfer_by_id(id)?
+        .filter(|t| t.kind == TransferKind::Payment)
+        .ok_or(OpError::NotFound("receipt"))?;
+    let payee_id = transfer.public_code_id.clone().ok_or(OpError::NotFound("receipt"))?;
+    let payee = tx
+        .code_by_id(&payee_id)?
+        .and_then(|r| r.public_code)
+        .ok_or(OpError::NotFound("receipt"))?;
+    let payer_id = transfer.debit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
+    Ok(Receipt {
+        id: transfer.id,
+        payer_id,
+        payee,
+        payee_id,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        memo: transfer.memo,
+        category: transfer.category,
+        item: transfer.item,
+        created_at: transfer.at,
+    })
+}

@@ -1,0 +1,218 @@
+//! The queries and reports: what a holder reads of its code (itself, its children, its tree, its
+//! history, its reports), what the public reads of a public code, and the operator's ledger check.
+
+use crate::clock::Timestamp;
+use crate::code::{CodeHash, CodeId, PublicCode};
+use crate::error::OpError;
+use crate::limits::*;
+use crate::model::*;
+
+use super::rules::{present, view};
+use super::{CodeView, LedgerRead, TransferFilter};
+
+#[derive(Clone, Debug)]
+pub enum Query {
+    Me {
+        holder: CodeHash,
+    },
+    Children {
+        holder: CodeHash,
+    },
+    /// The holder's descendants, breadth first, at most [`TREE_VIEW_CODES_MAX`].
+    Tree {
+        holder: CodeHash,
+    },
+    Transactions {
+        holder: CodeHash,
+        filter: TransferFilter,
+    },
+    Report {
+        holder: CodeHash,
+        grouping: ReportGrouping,
+        filter: TransferFilter,
+    },
+    Public {
+        code: PublicCode,
+    },
+    LedgerCheck,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Code(CodeView),
+    Children(Vec<CodeView>),
+    Tree {
+        /// Each descendant with the id of its parent, parents before their children.
+        nodes: Vec<CodeView>,
+        /// The tree had more codes than one view shows.
+        truncated: bool,
+    },
+    Transactions {
+        entries: Vec<Entry>,
+        next_cursor: Option<i64>,
+    },
+    Report(Vec<ReportRow>),
+    Public(PublicView),
+    LedgerCheck {
+        ok: bool,
+        totals: LedgerTotals,
+    },
+}
+
+/// One transfer as seen from one code: the amount is signed (negative when value left the code).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub transfer: Transfer,
+    pub signed_units: i64,
+    /// The code on the other side; `None` when it is the broker (issue, deposit).
+    pub counterparty_id: Option<CodeId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicView {
+    pub record: CodeRecord,
+    /// From the nearest ancestor up to the depth-1 code; the broker's root is added by the edge.
+    pub ancestry: Vec<Ancestor>,
+    /// `(payments received, total units)`, only if the owner chose to show statistics.
+    pub stats: Option<(u64, i64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ancestor {
+    pub depth: u32,
+    pub kind: CodeKind,
+    /// `None` when the ancestor has no public profile.
+    pub profile: Option<Profile>,
+}
+
+pub(super) fn query(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    query: &Query,
+) -> Result<QueryOutcome, OpError> {
+    match query {
+        Query::Me { holder } => {
+            let record = present(tx, holder)?;
+            Ok(QueryOutcome::Code(view(tx, now, record)?))
+        }
+        Query::Children { holder } => {
+            let record = present(tx, holder)?;
+            let children = tx.children(&record.id, CHILDREN_PER_CODE_MAX)?;
+            let views = children
+                .into_iter()
+                .map(|child| view(tx, now, child))
+                .collect::<Result<_, _>>()?;
+            Ok(QueryOutcome::Children(views))
+        }
+        Query::Tree { holder } => {
+            let record = present(tx, holder)?;
+            tree(tx, now, &record)
+        }
+        Query::Transactions { holder, filter } => {
+            let record = present(tx, holder)?;
+            let account = AccountKey::Code(record.id.clone());
+            let rows = tx.transfers_of(&account, filter)?;
+            let next_cursor = if rows.len() as u32 == filter.limit {
+                rows.last().map(|(sequence, _)| *sequence)
+            } else {
+                None
+            };
+            let entries = rows
+                .into_iter()
+                .map(|(_, transfer)| entry_for(&account, transfer))
+                .collect();
+            Ok(QueryOutcome::Transactions { entries, next_cursor })
+        }
+        Query::Report {
+            holder,
+            grouping,
+            filter,
+        } => {
+            let record = present(tx, holder)?;
+            Ok(QueryOutcome::Report(tx.report(
+                &AccountKey::Code(record.id),
+                *grouping,
+                filter,
+            )?))
+        }
+        Query::Public { code } => public_view(tx, now, code).map(QueryOutcome::Public),
+        Query::LedgerCheck => {
+            let totals = tx.ledger_totals()?;
+            let ok = totals.negative_balances == 0
+                && totals.mismatched_accounts == 0
+                && totals
+                    .currencies
+                    .iter()
+                    .all(|c| c.sum_units == 0 && c.held_by_codes_units == c.issued_units);
+            Ok(QueryOutcome::LedgerCheck { ok, totals })
+        }
+    }
+}
+
+fn tree(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, root: &CodeRecord) -> Result<QueryOutcome, OpError> {
+    let mut nodes = Vec::new();
+    let mut pending = std::collections::VecDeque::from([root.id.clone()]);
+    let mut truncated = false;
+    while let Some(parent) = pending.pop_front() {
+        for child in tx.children(&parent, CHILDREN_PER_CODE_MAX)? {
+            if nodes.len() == TREE_VIEW_CODES_MAX {
+                truncated = true;
+                break;
+            }
+            pending.push_back(child.id.clone());
+            nodes.push(view(tx, now, child)?);
+        }
+        if truncated {
+            break;
+        }
+    }
+    Ok(QueryOutcome::Tree { nodes, truncated })
+}
+
+fn entry_for(account: &AccountKey, transfer: Transfer) -> Entry {
+    let outgoing = &transfer.debit == account;
+    let (signed_units, other) = if outgoing {
+        (-transfer.amount.units(), &transfer.credit)
+    } else {
+        (transfer.amount.units(), &transfer.debit)
+    };
+    let counterparty_id = other.code_id().cloned();
+    Entry {
+        transfer,
+        signed_units,
+        counterparty_id,
+    }
+}
+
+fn public_view(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, code: &PublicCode) -> Result<PublicView, OpError> {
+    let record = tx.code_by_public(code)?.ok_or(OpError::NotFound("public code"))?;
+    if record.status_at(now) == CodeStatus::Cancelled {
+        return Err(OpError::NotFound("public code"));
+    }
+    let mut ancestry = Vec::new();
+    let mut next = record.parent_id.clone();
+    while let Some(id) = next {
+        let ancestor = tx.code_by_id(&id)?.ok_or(OpError::NotFound("ancestor"))?;
+        let profile = (!ancestor.profile.is_empty()).then(|| ancestor.profile.clone());
+        ancestry.push(Ancestor {
+            depth: ancestor.depth,
+            kind: ancestor.kind,
+            profile,
+        });
+        next = ancestor.parent_id;
+        assert!(
+            ancestry.len() <= TREE_DEPTH_MAX as usize + 1,
+            "the code tree has no cycles"
+        );
+    }
+    let stats = if record.profile.show_stats {
+        Some(tx.public_code_stats(&record.id)?)
+    } else {
+        None
+    };
+    Ok(PublicView {
+        record,
+        ancestry,
+        stats,
+    })
+}
