@@ -21,10 +21,80 @@ impl fmt::Display for StorageFailure {
 
 pub type StoreResult<T> = Result<T, StorageFailure>;
 
+/// Why a request is malformed in a way only the core can see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("a code cannot pay into its own public code")]
+    PayOwnPublicCode,
+    #[error("a public code holds no value; fund a secret child")]
+    FundPublicCode,
+    #[error("this code has no PIN: send the request without one")]
+    PinWithoutPin,
+    #[error("expiry must be in the future")]
+    ExpiryInPast,
+    #[error("period_seconds is 1 to {max}")]
+    PeriodOutOfRange { max: i64 },
+    #[error("uses_max must be at least 1")]
+    UsesMaxZero,
+    #[error("each of {field} is 1 to {chars_max} characters without control characters")]
+    ListEntry { field: &'static str, chars_max: usize },
+    #[error("{field} holds control characters")]
+    ControlCharacters { field: &'static str },
+    #[error("profile url must be an http:// or https:// address")]
+    ProfileUrl,
+}
+
+/// Which rule of a code (or of an ancestor) forbids a use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Restriction {
+    #[error("{field}: an ancestor allows none of the {field} asked for")]
+    NoneAllowed { field: &'static str },
+    #[error("payees: this code may not pay this public code")]
+    Payee,
+    #[error("amount_per_use_max: this code may pay at most {} per payment", crate::money::format_units(*max_units))]
+    AmountPerUse { max_units: i64 },
+    #[error("uses_max: all {uses_max} uses are spent")]
+    UsesSpent { uses_max: u32 },
+    #[error("spend_per_period: at most {} per {period_seconds} seconds", crate::money::format_units(*amount_units))]
+    SpendPerPeriod { amount_units: i64, period_seconds: i64 },
+    #[error("{field}: this code pays only for named {field} values; the payment names none")]
+    Unnamed { field: &'static str },
+    #[error("{field}: this code may not pay for this {field}")]
+    NotAllowed { field: &'static str },
+}
+
+/// Which named bound (see [`crate::limits`]) a request would cross.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Limit {
+    #[error("a cancel may stop at most {} codes", crate::limits::CANCEL_SUBTREE_CODES_MAX)]
+    CancelSubtree,
+    #[error("a code may have at most {} children", crate::limits::CHILDREN_PER_CODE_MAX)]
+    ChildrenPerCode,
+    #[error("a code tree is at most {} generations deep", crate::limits::TREE_DEPTH_MAX)]
+    TreeDepth,
+    #[error(
+        "a code may hold at most {} units",
+        crate::money::format_units(crate::limits::BALANCE_UNITS_MAX)
+    )]
+    Balance,
+    #[error("issuance limit reached")]
+    Issuance,
+    #[error("balance limit reached")]
+    BalanceOverflow,
+    #[error("reclaimed value overflows")]
+    ReclaimOverflow,
+    #[error("expiry may be at most {} seconds away", crate::limits::EXPIRY_SECONDS_MAX)]
+    ExpiryTooFar,
+    #[error("{field} may list at most {} entries", crate::limits::RESTRICTION_ENTRIES_MAX)]
+    ListEntries { field: &'static str },
+    #[error("{field} is longer than {chars_max} characters")]
+    TextTooLong { field: &'static str, chars_max: usize },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpError {
     #[error("{0}")]
-    InvalidRequest(String),
+    InvalidRequest(Invalid),
     #[error("no usable secret code matches")]
     InvalidCode,
     #[error("the code's available balance is below the amount")]
@@ -43,7 +113,7 @@ pub enum OpError {
     CodeLocked,
     /// Which rule forbids the use, named for the caller.
     #[error("{0}")]
-    Restricted(String),
+    Restricted(Restriction),
     /// The core needs the edge to check the presented PIN against this hash (argon2id, too costly
     /// for the store's writer), then resubmit. Never shown to callers.
     #[error("the PIN must be verified")]
@@ -57,7 +127,7 @@ pub enum OpError {
     #[error("the code has expired")]
     Expired,
     #[error("{0}")]
-    LimitExceeded(String),
+    LimitExceeded(Limit),
     /// A newly drawn secret or public code collided with an existing one; the caller draws again.
     #[error("a new code collided with an existing one")]
     CodeCollision,

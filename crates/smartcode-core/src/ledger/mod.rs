@@ -25,6 +25,9 @@ pub mod restrictions;
 mod rules;
 pub mod tree;
 
+#[cfg(test)]
+mod tests;
+
 pub use post::{post, Posted};
 pub use rules::{check_text, CodeView, Credential, PinPresented, UsageLeft};
 

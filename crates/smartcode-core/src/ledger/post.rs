@@ -1,6 +1,6 @@
 //! [`post`], the only way value moves, and [`Posted`], the only thing a store appends.
 
-use crate::error::OpError;
+use crate::error::{Limit, OpError};
 use crate::limits::BALANCE_UNITS_MAX;
 use crate::model::{AccountKey, Transfer, TransferKind};
 use crate::money::{Amount, Currency};
@@ -39,19 +39,16 @@ pub fn post(tx: &mut (impl LedgerTx + ?Sized), transfer: Transfer) -> Result<(),
     let debit_after = debit
         .balance_units
         .checked_sub(units)
-        .ok_or_else(|| OpError::LimitExceeded("issuance limit reached".into()))?;
+        .ok_or(OpError::LimitExceeded(Limit::Issuance))?;
     let credit_after = credit
         .balance_units
         .checked_add(units)
-        .ok_or_else(|| OpError::LimitExceeded("balance limit reached".into()))?;
+        .ok_or(OpError::LimitExceeded(Limit::BalanceOverflow))?;
     if matches!(transfer.debit, AccountKey::Code(_)) && debit.available_units() < units {
         return Err(OpError::InsufficientFunds);
     }
     if matches!(transfer.credit, AccountKey::Code(_)) && credit_after > BALANCE_UNITS_MAX {
-        return Err(OpError::LimitExceeded(format!(
-            "a code may hold at most {} units",
-            crate::money::format_units(BALANCE_UNITS_MAX)
-        )));
+        return Err(OpError::LimitExceeded(Limit::Balance));
     }
     debug_assert!(debit_after >= 0 || matches!(transfer.debit, AccountKey::Issuance(_)));
     Ok(tx.append_transfer(&Posted(transfer))?)

@@ -9,7 +9,7 @@
 
 use crate::clock::Timestamp;
 use crate::code::CodeId;
-use crate::error::OpError;
+use crate::error::{Invalid, Limit, OpError, Restriction};
 use crate::limits::{CATEGORY_CHARS_MAX, EXPIRY_SECONDS_MAX, RESTRICTION_ENTRIES_MAX, TREE_DEPTH_MAX};
 
 use super::payments::PaymentOrder;
@@ -46,15 +46,14 @@ pub fn check_requested(requested: &Restrictions) -> Result<(), OpError> {
     for (field, list) in [("categories", &requested.categories), ("items", &requested.items)] {
         let Some(list) = list else { continue };
         if list.len() > RESTRICTION_ENTRIES_MAX {
-            return Err(OpError::LimitExceeded(format!(
-                "{field} may list at most {RESTRICTION_ENTRIES_MAX} entries"
-            )));
+            return Err(OpError::LimitExceeded(Limit::ListEntries { field }));
         }
         for entry in list {
             if entry.is_empty() || entry.chars().count() > CATEGORY_CHARS_MAX || entry.chars().any(char::is_control) {
-                return Err(OpError::InvalidRequest(format!(
-                    "each of {field} is 1 to {CATEGORY_CHARS_MAX} characters without control characters"
-                )));
+                return Err(OpError::InvalidRequest(Invalid::ListEntry {
+                    field,
+                    chars_max: CATEGORY_CHARS_MAX,
+                }));
             }
         }
     }
@@ -63,18 +62,16 @@ pub fn check_requested(requested: &Restrictions) -> Result<(), OpError> {
         .as_ref()
         .is_some_and(|p| p.len() > RESTRICTION_ENTRIES_MAX)
     {
-        return Err(OpError::LimitExceeded(format!(
-            "payees may list at most {RESTRICTION_ENTRIES_MAX} entries"
-        )));
+        return Err(OpError::LimitExceeded(Limit::ListEntries { field: "payees" }));
     }
     if requested.uses_max == Some(0) {
-        return Err(OpError::InvalidRequest("uses_max must be at least 1".into()));
+        return Err(OpError::InvalidRequest(Invalid::UsesMaxZero));
     }
     if let Some(limit) = requested.spend_per_period {
         if limit.period_seconds < 1 || limit.period_seconds > EXPIRY_SECONDS_MAX {
-            return Err(OpError::InvalidRequest(format!(
-                "period_seconds is 1 to {EXPIRY_SECONDS_MAX}"
-            )));
+            return Err(OpError::InvalidRequest(Invalid::PeriodOutOfRange {
+                max: EXPIRY_SECONDS_MAX,
+            }));
         }
     }
     Ok(())
@@ -98,7 +95,7 @@ pub fn narrow(parent: &CodeRecord, requested: &Restrictions) -> Result<Restricti
 }
 
 fn intersect<T: Clone + PartialEq>(
-    field: &str,
+    field: &'static str,
     allowed: &Option<Vec<T>>,
     asked: &Option<Vec<T>>,
 ) -> Result<Option<Vec<T>>, OpError> {
@@ -108,9 +105,7 @@ fn intersect<T: Clone + PartialEq>(
         (Some(allowed), Some(asked)) => {
             let both: Vec<T> = asked.iter().filter(|entry| allowed.contains(entry)).cloned().collect();
             if both.is_empty() {
-                return Err(OpError::Restricted(format!(
-                    "{field}: an ancestor allows none of the {field} asked for"
-                )));
+                return Err(OpError::Restricted(Restriction::NoneAllowed { field }));
             }
             Ok(Some(both))
         }
@@ -130,17 +125,14 @@ pub fn check_payment(
     check_named("item", &rules.items, order.item.as_deref())?;
     if let Some(payees) = &rules.payees {
         if !payees.contains(&order.payee) {
-            return Err(OpError::Restricted(
-                "payees: this code may not pay this public code".into(),
-            ));
+            return Err(OpError::Restricted(Restriction::Payee));
         }
     }
     if let Some(max) = rules.amount_per_use_max {
         if order.amount > max {
-            return Err(OpError::Restricted(format!(
-                "amount_per_use_max: this code may pay at most {} per payment",
-                crate::money::format_units(max.units())
-            )));
+            return Err(OpError::Restricted(Restriction::AmountPerUse {
+                max_units: max.units(),
+            }));
         }
     }
     let mut counted = Vec::new();
@@ -148,18 +140,17 @@ pub fn check_payment(
         let mut usage = code.usage_at(now);
         if let Some(uses_max) = code.restrictions.uses_max {
             if usage.uses >= uses_max {
-                return Err(OpError::Restricted(format!("uses_max: all {uses_max} uses are spent")));
+                return Err(OpError::Restricted(Restriction::UsesSpent { uses_max }));
             }
             usage.uses += 1;
         }
         if let Some(limit) = code.restrictions.spend_per_period {
             let spent = usage.period_spent_units.saturating_add(order.amount.units());
             if spent > limit.amount.units() {
-                return Err(OpError::Restricted(format!(
-                    "spend_per_period: at most {} per {} seconds",
-                    crate::money::format_units(limit.amount.units()),
-                    limit.period_seconds
-                )));
+                return Err(OpError::Restricted(Restriction::SpendPerPeriod {
+                    amount_units: limit.amount.units(),
+                    period_seconds: limit.period_seconds,
+                }));
             }
             usage.period_spent_units = spent;
         }
@@ -168,16 +159,12 @@ pub fn check_payment(
     Ok(counted)
 }
 
-fn check_named(field: &str, allowed: &Option<Vec<String>>, named: Option<&str>) -> Result<(), OpError> {
+fn check_named(field: &'static str, allowed: &Option<Vec<String>>, named: Option<&str>) -> Result<(), OpError> {
     let Some(allowed) = allowed else { return Ok(()) };
     match named {
-        None => Err(OpError::Restricted(format!(
-            "{field}: this code pays only for named {field} values; the payment names none"
-        ))),
+        None => Err(OpError::Restricted(Restriction::Unnamed { field })),
         Some(name) if allowed.iter().any(|a| a == name) => Ok(()),
-        Some(_) => Err(OpError::Restricted(format!(
-            "{field}: this code may not pay for this {field}"
-        ))),
+        Some(_) => Err(OpError::Restricted(Restriction::NotAllowed { field })),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::clock::Timestamp;
 use crate::code::{CodeHash, CodeId};
-use crate::error::OpError;
+use crate::error::{Invalid, Limit, OpError};
 use crate::limits::*;
 use crate::model::*;
 
@@ -88,9 +88,7 @@ pub(super) fn authenticate(
         // A PIN sent with a code that has none is a client's mistake, not a proof: taken silently,
         // each different PIN would name another idempotency slot for the same request.
         if credential.pin != PinPresented::Absent {
-            return Err(OpError::InvalidRequest(
-                "this code has no PIN: send the request without one".into(),
-            ));
+            return Err(OpError::InvalidRequest(Invalid::PinWithoutPin));
         }
         return Ok(record);
     };
@@ -154,29 +152,23 @@ pub(super) fn descendant_line(
 
 pub(super) fn check_room_for_child(tx: &mut (impl LedgerRead + ?Sized), parent: &CodeRecord) -> Result<(), OpError> {
     if parent.depth >= TREE_DEPTH_MAX {
-        return Err(OpError::LimitExceeded(format!(
-            "a code tree is at most {TREE_DEPTH_MAX} generations deep"
-        )));
+        return Err(OpError::LimitExceeded(Limit::TreeDepth));
     }
     if tx.child_count(&parent.id)? >= CHILDREN_PER_CODE_MAX {
-        return Err(OpError::LimitExceeded(format!(
-            "a code may have at most {CHILDREN_PER_CODE_MAX} children"
-        )));
+        return Err(OpError::LimitExceeded(Limit::ChildrenPerCode));
     }
     Ok(())
 }
 
 pub(super) fn check_expiry(now: Timestamp, at: Timestamp) -> Result<Timestamp, OpError> {
     if at <= now {
-        return Err(OpError::InvalidRequest("expiry must be in the future".into()));
+        return Err(OpError::InvalidRequest(Invalid::ExpiryInPast));
     }
     let latest = now
         .plus_seconds(EXPIRY_SECONDS_MAX)
         .expect("ten years from now is representable");
     if at > latest {
-        return Err(OpError::LimitExceeded(format!(
-            "expiry may be at most {EXPIRY_SECONDS_MAX} seconds away"
-        )));
+        return Err(OpError::LimitExceeded(Limit::ExpiryTooFar));
     }
     Ok(at)
 }
@@ -189,15 +181,13 @@ pub(super) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Tim
 }
 
 /// Refuses text longer than `chars_max` characters, or holding control characters.
-pub fn check_text(field: &str, text: Option<&str>, chars_max: usize) -> Result<(), OpError> {
+pub fn check_text(field: &'static str, text: Option<&str>, chars_max: usize) -> Result<(), OpError> {
     let Some(text) = text else { return Ok(()) };
     if text.chars().count() > chars_max {
-        return Err(OpError::LimitExceeded(format!(
-            "{field} is longer than {chars_max} characters"
-        )));
+        return Err(OpError::LimitExceeded(Limit::TextTooLong { field, chars_max }));
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(OpError::InvalidRequest(format!("{field} holds control characters")));
+        return Err(OpError::InvalidRequest(Invalid::ControlCharacters { field }));
     }
     Ok(())
 }
@@ -214,9 +204,7 @@ pub(super) fn check_profile(profile: &Profile) -> Result<(), OpError> {
     if let Some(url) = &profile.url {
         let web = url.starts_with("https://") || url.starts_with("http://");
         if !web || url.contains(char::is_whitespace) {
-            return Err(OpError::InvalidRequest(
-                "profile url must be an http:// or https:// address".into(),
-            ));
+            return Err(OpError::InvalidRequest(Invalid::ProfileUrl));
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! edits their public profiles, and cancels a lost child to take back what its subtree held.
 
 use crate::code::{CodeHash, CodeId, PublicCode};
-use crate::error::OpError;
+use crate::error::{Invalid, Limit, OpError};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
@@ -223,9 +223,7 @@ fn fund_child(
     let parent = authenticate(tx, parent, cx.now)?;
     let child = descendant(tx, &parent, child_id)?;
     if child.kind != CodeKind::Secret {
-        return Err(OpError::InvalidRequest(
-            "a public code holds no value; fund a secret child".into(),
-        ));
+        return Err(OpError::InvalidRequest(Invalid::FundPublicCode));
     }
     // The parent's code is fine; it is the child that cannot take value any more.
     match child.status_at(cx.now) {
@@ -315,9 +313,7 @@ pub(super) fn close_subtree(
         }
         closed.codes += 1;
         if closed.codes as usize > CANCEL_SUBTREE_CODES_MAX {
-            return Err(OpError::LimitExceeded(format!(
-                "a cancel may stop at most {CANCEL_SUBTREE_CODES_MAX} codes"
-            )));
+            return Err(OpError::LimitExceeded(Limit::CancelSubtree));
         }
         if record.kind == CodeKind::Secret {
             let key = AccountKey::Code(record.id.clone());
@@ -337,7 +333,7 @@ pub(super) fn close_subtree(
                 closed.value_units = closed
                     .value_units
                     .checked_add(amount.units())
-                    .ok_or_else(|| OpError::LimitExceeded("reclaimed value overflows".into()))?;
+                    .ok_or(OpError::LimitExceeded(Limit::ReclaimOverflow))?;
             }
         }
         tx.set_status(&record.id, status, cx.now)?;

@@ -1,0 +1,281 @@
+//! The ledger's rules on a plain in-memory store ([`Memory`]): a run is a function of the state,
+//! the time and the seeds it is given, and refusals are typed. The stores' behaviour suite
+//! (smartcode-store) runs the same rules on SQLite and PostgreSQL.
+
+use std::collections::BTreeMap;
+
+use crate::clock::Timestamp;
+use crate::code::{BrokerKey, CodeHash, CodeId, PublicCode, SecretCode};
+use crate::error::{OpError, Restriction, StoreResult};
+use crate::model::*;
+use crate::money::{Amount, Currency};
+
+use super::payments::PaymentOrder;
+use super::tree::ChildOptions;
+use super::*;
+
+/// Everything a store keeps, in maps; no transactions (a refused command here may leave writes,
+/// which is why the real stores roll back, and why these tests only compare whole runs).
+#[derive(Default, Clone, PartialEq, Debug)]
+struct Memory {
+    codes: BTreeMap<CodeId, CodeRecord>,
+    hashes: BTreeMap<[u8; 32], CodeId>,
+    accounts: BTreeMap<String, AccountState>,
+    transfers: Vec<Transfer>,
+}
+
+impl LedgerRead for Memory {
+    fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
+        Ok(self.hashes.get(&hash.0).and_then(|id| self.codes.get(id)).cloned())
+    }
+    fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>> {
+        Ok(self.codes.get(id).cloned())
+    }
+    fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>> {
+        Ok(self
+            .codes
+            .values()
+            .find(|r| r.public_code.as_ref() == Some(code))
+            .cloned())
+    }
+    fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
+        Ok(self.accounts.get(&key.to_stored()).copied())
+    }
+    fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        let children = self.codes.values().filter(|r| r.parent_id.as_ref() == Some(parent));
+        Ok(children.take(limit as usize).cloned().collect())
+    }
+    fn child_count(&mut self, parent: &CodeId) -> StoreResult<u32> {
+        Ok(self.children(parent, u32::MAX)?.len() as u32)
+    }
+    fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
+        let touching = self.transfers.iter().enumerate().rev();
+        let rows = touching.filter(|(_, t)| &t.debit == account || &t.credit == account);
+        Ok(rows
+            .take(filter.limit as usize)
+            .map(|(i, t)| (i as i64, t.clone()))
+            .collect())
+    }
+    fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
+        Ok(self.transfers.iter().find(|t| t.id == id).cloned())
+    }
+    fn report(&mut self, _: &AccountKey, _: ReportGrouping, _: &TransferFilter) -> StoreResult<Vec<ReportRow>> {
+        Ok(Vec::new())
+    }
+    fn public_code_stats(&mut self, _: &CodeId) -> StoreResult<(u64, i64)> {
+        Ok((0, 0))
+    }
+    fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        unreachable!("the stores' suite checks the ledger; these tests sum balances themselves")
+    }
+    fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        let mut due: Vec<CodeRecord> = self
+            .codes
+            .values()
+            .filter(|r| r.status == CodeStatus::Active && r.expires_at.is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| (r.expires_at, std::cmp::Reverse(r.depth)));
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+}
+
+impl LedgerTx for Memory {
+    fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        if let Some(hash) = hash {
+            self.hashes.insert(hash.0, record.id.clone());
+        }
+        self.codes.insert(record.id.clone(), record.clone());
+        Ok(())
+    }
+    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        let empty = AccountState {
+            currency,
+            balance_units: 0,
+            held_units: 0,
+        };
+        self.accounts.entry(key.to_stored()).or_insert(empty);
+        Ok(())
+    }
+    fn append_transfer(&mut self, posted: &Posted) -> StoreResult<()> {
+        let transfer = posted.transfer().clone();
+        let units = transfer.amount.units();
+        self.accounts
+            .get_mut(&transfer.debit.to_stored())
+            .unwrap()
+            .balance_units -= units;
+        self.accounts
+            .get_mut(&transfer.credit.to_stored())
+            .unwrap()
+            .balance_units += units;
+        self.transfers.push(transfer);
+        Ok(())
+    }
+    fn set_status(&mut self, id: &CodeId, status: CodeStatus, _: Timestamp) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().status = status;
+        Ok(())
+    }
+    fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().profile = profile.clone();
+        Ok(())
+    }
+    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().pin = pin.clone();
+        Ok(())
+    }
+    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        self.hashes.retain(|_, code| code != id);
+        self.hashes.insert(hash.0, id.clone());
+        Ok(())
+    }
+    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().usage = usage.clone();
+        Ok(())
+    }
+}
+
+const START: Timestamp = Timestamp(1_800_000_000_000_000);
+
+fn usd() -> Currency {
+    Currency::parse("USD").unwrap()
+}
+
+fn units(units: i64) -> Amount {
+    Amount::from_units(units).unwrap()
+}
+
+/// A fixed script of commands: issue, a restricted child with one use, a shop, two payments (the
+/// second refused), a cancel. Its codes and seeds are given, so two runs see the same inputs.
+fn script(key: &BrokerKey, codes: &[SecretCode; 3], shop: &PublicCode) -> Vec<Command> {
+    let [root, seller, child] = codes.each_ref().map(|code| key.hash_code(code));
+    let order = |units_paid| PaymentOrder {
+        payer: Credential::new(child, false),
+        payee: shop.clone(),
+        amount: units(units_paid),
+        currency: None,
+        memo: None,
+        category: None,
+        item: None,
+    };
+    let one_use = ChildOptions {
+        restrictions: Restrictions {
+            uses_max: Some(1),
+            ..Restrictions::default()
+        },
+        ..ChildOptions::default()
+    };
+    vec![
+        issuance::Command::Issue {
+            hash: root,
+            amount: units(10_000_000),
+            currency: usd(),
+            label: None,
+        }
+        .into(),
+        issuance::Command::Issue {
+            hash: seller,
+            amount: units(1),
+            currency: usd(),
+            label: None,
+        }
+        .into(),
+        tree::Command::CreatePublicChild {
+            parent: Credential::new(seller, false),
+            code: shop.clone(),
+            label: None,
+            profile: Profile::default(),
+            under: None,
+        }
+        .into(),
+        tree::Command::CreateSecretChild {
+            parent: Credential::new(root, false),
+            hash: child,
+            amount: units(2_000_000),
+            options: one_use,
+        }
+        .into(),
+        payments::Command::Pay(order(250_000)).into(),
+        payments::Command::Pay(order(250_000)).into(),
+    ]
+}
+
+fn run(commands: &[Command], seeds: &[Seed]) -> (Memory, Vec<Result<Outcome, OpError>>) {
+    let mut memory = Memory::default();
+    let outcomes = commands
+        .iter()
+        .zip(seeds)
+        .enumerate()
+        .map(|(i, (command, seed))| {
+            let mut cx = Context::new(START.plus_seconds(i as i64).unwrap(), *seed);
+            execute(&mut memory, &mut cx, command)
+        })
+        .collect();
+    (memory, outcomes)
+}
+
+#[test]
+fn a_run_is_a_function_of_state_time_and_seeds() {
+    let key = BrokerKey::generate();
+    let codes = [SecretCode::generate(), SecretCode::generate(), SecretCode::generate()];
+    let commands = script(&key, &codes, &PublicCode::generate());
+    let seeds: Vec<Seed> = commands.iter().map(|_| Seed::random()).collect();
+    let (first_state, first) = run(&commands, &seeds);
+    let (again_state, again) = run(&commands, &seeds);
+    assert_eq!(first, again, "the same inputs give the same outcomes, ids included");
+    assert_eq!(first_state, again_state, "and the same state");
+    let (_, other) = run(&commands, &commands.iter().map(|_| Seed::random()).collect::<Vec<_>>());
+    let receipt_id = |outcomes: &[Result<Outcome, OpError>]| match &outcomes[4] {
+        Ok(Outcome::Payments(payments::Outcome::Paid(receipt))) => receipt.id.clone(),
+        other => panic!("the first payment is paid: {other:?}"),
+    };
+    assert_ne!(receipt_id(&first), receipt_id(&other), "other seeds draw other ids");
+}
+
+#[test]
+fn refusals_name_their_rule_in_a_type() {
+    let key = BrokerKey::generate();
+    let codes = [SecretCode::generate(), SecretCode::generate(), SecretCode::generate()];
+    let commands = script(&key, &codes, &PublicCode::generate());
+    let (memory, outcomes) = run(&commands, &commands.iter().map(|_| Seed::random()).collect::<Vec<_>>());
+    assert_eq!(
+        outcomes[5],
+        Err(OpError::Restricted(Restriction::UsesSpent { uses_max: 1 })),
+        "the second payment of a one-use code is refused by that rule"
+    );
+    let total: i64 = memory.accounts.values().map(|a| a.balance_units).sum();
+    assert_eq!(total, 0, "every transfer is double entry: the accounts sum to zero");
+}
+
+#[test]
+fn a_childs_expiry_is_cut_to_its_parents() {
+    let key = BrokerKey::generate();
+    let [root, middle, leaf] = [(); 3].map(|_| key.hash_code(&SecretCode::generate()));
+    let child = |parent, hash, expires_in: i64| {
+        tree::Command::CreateSecretChild {
+            parent: Credential::new(parent, false),
+            hash,
+            amount: units(1),
+            options: ChildOptions {
+                expires_at: START.plus_seconds(expires_in),
+                ..ChildOptions::default()
+            },
+        }
+        .into()
+    };
+    let issue = issuance::Command::Issue {
+        hash: root,
+        amount: units(10),
+        currency: usd(),
+        label: None,
+    }
+    .into();
+    let commands = [issue, child(root, middle, 60), child(middle, leaf, 3_600)];
+    let (_, outcomes) = run(&commands, &[Seed::random(), Seed::random(), Seed::random()]);
+    let expiry_of = |i: usize| outcomes[i].as_ref().unwrap().code_view().unwrap().record.expires_at;
+    assert_eq!(
+        expiry_of(2),
+        expiry_of(1),
+        "the leaf asked for an hour and got its parent's minute"
+    );
+}
