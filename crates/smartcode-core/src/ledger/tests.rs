@@ -130,7 +130,7 @@ impl LedgerTx for Memory {
         Ok(())
     }
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
-        self.codes.get_mut(id).unwrap().usage = usage.clone();
+        self.codes.get_mut(id).unwrap().usage = *usage;
         Ok(())
     }
 }
