@@ -63,17 +63,21 @@ pub fn postgres_available() -> bool {
             panic!("PostgreSQL tests need a database and CI=true forbids skipping them: {reason} ({TEST_POSTGRES_VAR})")
         }
         Err(reason) => {
-            // Straight to the process's stderr: the test harness captures `eprintln!`, and a skip
-            // must be seen.
-            let test = std::thread::current().name().unwrap_or("a test").to_owned();
-            let line = format!(
-                "*** SKIPPED: PostgreSQL tests (no database at {}: {reason}; set {TEST_POSTGRES_VAR}): {test} ***\n",
+            skipped(&format!(
+                "PostgreSQL tests (no database at {}: {reason}; set {TEST_POSTGRES_VAR})",
                 redact(&url)
-            );
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            ));
             false
         }
     }
+}
+
+/// Says loudly that the current test skipped `what`, in a line that shows on a passing run too:
+/// straight to the process's stderr, since the test harness captures `eprintln!`.
+pub fn skipped(what: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let line = format!("*** SKIPPED: {what}: {test} ***\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
 
 /// A URL without its password, if it has one.

@@ -19,7 +19,8 @@ use serde::Serialize;
 use smartcode_core::clock::{Clock, SystemClock};
 use smartcode_core::code::{BrokerKey, CodeHash, PublicCode, SecretCode};
 use smartcode_core::ledger::payments::{self, PaymentOrder};
-use smartcode_core::ledger::{issuance, tree, Command as LedgerCommand, Credential, Outcome};
+use smartcode_core::ledger::QueryOutcome::Reports;
+use smartcode_core::ledger::{issuance, reports, tree, Command as LedgerCommand, Credential, Outcome};
 use smartcode_core::money::{Amount, Currency};
 use smartcode_store::embedded::EmbeddedStore;
 use smartcode_store::{answer, Store, WriteRequest, Written};
@@ -131,6 +132,8 @@ pub struct Report {
     pub payments_per_commit: Option<f64>,
     pub bytes_on_disk_per_code: Option<u64>,
     pub bytes_on_disk_per_payment: Option<u64>,
+    /// The ledger check after the run: every currency sums to zero and no balance is negative.
+    pub ledger_ok: bool,
 }
 
 /// Latencies in microseconds and refusals by `code` word, shared by the workers.
@@ -223,6 +226,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         payments_per_commit: None,
         bytes_on_disk_per_code: None,
         bytes_on_disk_per_payment: None,
+        ledger_ok: false,
     }
 }
 
@@ -280,6 +284,9 @@ pub async fn bench(args: BenchArgs, broker: &str, operator_token: Option<String>
     } else {
         print_report(&report);
     }
+    if !report.ledger_ok {
+        bail!("the ledger check failed after the run");
+    }
     Ok(())
 }
 
@@ -305,6 +312,7 @@ fn print_report(r: &Report) {
         );
     }
     println!("  payments/s:   {}", r.payments_per_second);
+    println!("  ledger check: {}", if r.ledger_ok { "ok" } else { "FAILED" });
     println!(
         "  latency ms:   p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
         r.latency_ms_p50, r.latency_ms_p95, r.latency_ms_p99, r.latency_ms_max
@@ -433,6 +441,8 @@ async fn in_process(args: &BenchArgs) -> Result<Report> {
     let grown = store_bytes(&dir).saturating_sub(bytes_before);
     report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
     report.bytes_on_disk_per_code = Some(bytes_per_code(args, already_there, bytes_before));
+    let check = answer(store.read(reports::Query::LedgerCheck.into())).await;
+    report.ledger_ok = matches!(check, Ok(Reports(reports::QueryOutcome::LedgerCheck { ok: true, .. })));
     store.close();
     Ok(report)
 }
@@ -612,6 +622,7 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
     let metrics_after = commit_metrics(&http, &base).await;
     let store = broker_store(&http, &base).await;
     let mut report = summarize(args, "http", store, &tally, elapsed);
+    report.ledger_ok = ledger_ok_http(&http, &base, &token).await;
     if let (Some((commits_0, commands_0)), Some((commits_1, commands_1))) = (metrics_before, metrics_after) {
         let commits = commits_1.saturating_sub(commits_0);
         if commits > 0 {
@@ -624,6 +635,22 @@ async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String
         report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
     }
     Ok(report)
+}
+
+/// Whether the broker's ledger check passes (`GET /v1/admin/ledger/check`).
+async fn ledger_ok_http(http: &reqwest::Client, base: &str, token: &str) -> bool {
+    let checked = http
+        .get(format!("{base}/v1/admin/ledger/check"))
+        .bearer_auth(token)
+        .send()
+        .await;
+    match checked {
+        Ok(response) => {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            body["ok"] == true
+        }
+        Err(_) => false,
+    }
 }
 
 async fn issue_http(

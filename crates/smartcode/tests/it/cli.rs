@@ -320,6 +320,10 @@ async fn bench_measures_payments_over_http_and_in_process() {
         assert!(report["payments_per_commit"].as_f64().unwrap() >= 1.0, "{report}");
         assert!(report["bytes_on_disk_per_code"].as_u64().unwrap() > 0, "{report}");
         assert!(report["latency_ms_p99"].as_f64().unwrap() >= report["latency_ms_p50"].as_f64().unwrap());
+        assert_eq!(
+            report["ledger_ok"], true,
+            "the bench ends with the ledger check: {report}"
+        );
     }
     for bound in [
         &["--connections", "0"][..],
@@ -357,6 +361,10 @@ async fn bench_paces_payments_and_seeds_a_large_store() {
     // Two seconds at 20 a second: 40 payments were due (a few more may be sent as the run stops).
     let payments = report["payments"].as_u64().unwrap();
     assert!((1..=44).contains(&payments), "{report}");
+    assert_eq!(
+        report["ledger_ok"], true,
+        "the bench ends with the ledger check: {report}"
+    );
     assert_eq!(report["rate"], 20, "{report}");
     assert_eq!(report["seeded_codes"], 5000, "{report}");
     let store = rusqlite::Connection::open(data.path().join("smartcode.sqlite3")).unwrap();

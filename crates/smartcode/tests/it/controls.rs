@@ -311,6 +311,7 @@ async fn pins_are_stored_as_argon2id_with_a_salt_of_their_own() {
         2,
         "one argon2id hash per code, salted differently: {hashes:?}"
     );
+    broker.assert_ledger_ok().await;
 }
 
 #[tokio::test]

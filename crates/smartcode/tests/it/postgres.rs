@@ -341,6 +341,7 @@ async fn pg_dump_holds_no_secret_code_and_no_pin() {
         );
     }
     assert!(!text.contains("73915"), "the PIN is in the dump");
+    broker.assert_ledger_ok().await;
     drop(broker);
 }
 

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::{Auth, TestBroker, BINARY};
 
@@ -121,6 +121,16 @@ async fn no_secret_appears_in_the_log() {
         .send()
         .await
         .unwrap();
+    let checked: Value = client
+        .get(format!("{base}/v1/admin/ledger/check"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(checked["ok"], true, "{checked}");
     process.kill().unwrap();
     process.wait().unwrap();
     let logged = std::fs::read_to_string(&log_path).unwrap();

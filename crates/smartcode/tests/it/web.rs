@@ -38,7 +38,9 @@ async fn browser() -> Option<Browser> {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but Chromium is missing: install chromium and chromium-driver"
         );
-        eprintln!("\n*** SKIPPED: web tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver) ***\n");
+        smartcode_store::testing::skipped(&format!(
+            "web tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        ));
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
