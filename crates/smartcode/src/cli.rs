@@ -284,9 +284,8 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn money(m: &Option<Money>) -> String {
-    m.as_ref()
-        .map_or_else(|| "-".to_owned(), |m| format!("{} {}", m.amount, m.currency))
+fn money(m: Option<&Money>) -> String {
+    m.map_or_else(|| "-".to_owned(), |m| format!("{} {}", m.amount, m.currency))
 }
 
 fn print_code(info: &CodeInfo) {
@@ -301,7 +300,7 @@ fn print_code(info: &CodeInfo) {
     println!("  kind:     {}", info.kind);
     println!("  status:   {}", info.status);
     if info.kind == "secret" {
-        println!("  balance:  {}", money(&info.balance));
+        println!("  balance:  {}", money(info.balance.as_ref()));
     }
     if let Some(label) = &info.label {
         println!("  label:    {label}");
@@ -478,7 +477,7 @@ async fn dispatch(args: Args) -> Result<()> {
                 println!("no children");
             }
             for c in &children.children {
-                let shown = c.public_code.clone().unwrap_or_else(|| money(&c.balance));
+                let shown = c.public_code.clone().unwrap_or_else(|| money(c.balance.as_ref()));
                 println!(
                     "{}  {:6}  {:9}  {}  {}",
                     c.id,
@@ -498,7 +497,7 @@ async fn dispatch(args: Args) -> Result<()> {
             println!(
                 "Child {} now holds {}; this code holds {} {}",
                 funded.child.id,
-                money(&funded.child.balance),
+                money(funded.child.balance.as_ref()),
                 funded.balance.amount,
                 funded.balance.currency
             );

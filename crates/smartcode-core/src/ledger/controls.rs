@@ -48,7 +48,7 @@ pub(super) fn execute(
 ) -> Result<Outcome, OpError> {
     let now = cx.now;
     match command {
-        Command::SetPin { holder, pin_hash } => set_pin(tx, now, holder, pin_hash),
+        Command::SetPin { holder, pin_hash } => set_pin(tx, now, holder, pin_hash.as_ref()),
         Command::PinFailed { hash, generation } => pin_failed(tx, hash, *generation),
         Command::PinMatched { hash, generation } => pin_matched(tx, hash, *generation),
         Command::Unlock { parent, child } => unlock(tx, now, parent, child),
@@ -61,11 +61,11 @@ fn set_pin(
     tx: &mut (impl LedgerTx + ?Sized),
     now: Timestamp,
     holder: &Credential,
-    pin_hash: &Option<String>,
+    pin_hash: Option<&String>,
 ) -> Result<Outcome, OpError> {
     let mut record = authenticate(tx, holder, now)?;
     record.pin = PinState {
-        hash: pin_hash.clone(),
+        hash: pin_hash.cloned(),
         generation: record.pin.generation + 1,
         failures: 0,
         locked: false,

@@ -53,7 +53,7 @@ pub(super) fn execute(
             amount,
             currency,
             label,
-        } => issue(tx, cx, hash, *amount, *currency, label),
+        } => issue(tx, cx, hash, *amount, *currency, label.as_ref()),
         Command::Deposit {
             target,
             amount,
@@ -68,9 +68,9 @@ fn issue(
     hash: &CodeHash,
     amount: Amount,
     currency: Currency,
-    label: &Option<String>,
+    label: Option<&String>,
 ) -> Result<Outcome, OpError> {
-    check_text("label", label.as_deref(), LABEL_CHARS_MAX)?;
+    check_text("label", label.map(String::as_str), LABEL_CHARS_MAX)?;
     if tx.code_by_hash(hash)?.is_some() {
         return Err(OpError::CodeCollision);
     }
@@ -82,7 +82,7 @@ fn issue(
         owner_id: id.clone(),
         public_code: None,
         currency,
-        label: label.clone(),
+        label: label.cloned(),
         profile: Profile::default(),
         status: CodeStatus::Active,
         depth: 1,

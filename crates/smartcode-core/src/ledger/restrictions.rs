@@ -82,9 +82,9 @@ pub fn check_requested(requested: &Restrictions) -> Result<(), OpError> {
 pub fn narrow(parent: &CodeRecord, requested: &Restrictions) -> Result<Restrictions, OpError> {
     let allowed = &parent.restrictions;
     Ok(Restrictions {
-        categories: intersect("categories", &allowed.categories, &requested.categories)?,
-        payees: intersect("payees", &allowed.payees, &requested.payees)?,
-        items: intersect("items", &allowed.items, &requested.items)?,
+        categories: intersect("categories", allowed.categories.as_ref(), requested.categories.as_ref())?,
+        payees: intersect("payees", allowed.payees.as_ref(), requested.payees.as_ref())?,
+        items: intersect("items", allowed.items.as_ref(), requested.items.as_ref())?,
         amount_per_use_max: match (allowed.amount_per_use_max, requested.amount_per_use_max) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -96,11 +96,11 @@ pub fn narrow(parent: &CodeRecord, requested: &Restrictions) -> Result<Restricti
 
 fn intersect<T: Clone + PartialEq>(
     field: &'static str,
-    allowed: &Option<Vec<T>>,
-    asked: &Option<Vec<T>>,
+    allowed: Option<&Vec<T>>,
+    asked: Option<&Vec<T>>,
 ) -> Result<Option<Vec<T>>, OpError> {
     match (allowed, asked) {
-        (None, asked) => Ok(asked.clone()),
+        (None, asked) => Ok(asked.cloned()),
         (Some(allowed), None) => Ok(Some(allowed.clone())),
         (Some(allowed), Some(asked)) => {
             let both: Vec<T> = asked.iter().filter(|entry| allowed.contains(entry)).cloned().collect();
@@ -121,8 +121,8 @@ pub fn check_payment(
     order: &PaymentOrder,
 ) -> Result<Vec<(CodeId, Usage)>, OpError> {
     let rules = &payer.restrictions;
-    check_named("category", &rules.categories, order.category.as_deref())?;
-    check_named("item", &rules.items, order.item.as_deref())?;
+    check_named("category", rules.categories.as_ref(), order.category.as_deref())?;
+    check_named("item", rules.items.as_ref(), order.item.as_deref())?;
     if let Some(payees) = &rules.payees {
         if !payees.contains(&order.payee) {
             return Err(OpError::Restricted(Restriction::Payee));
@@ -159,7 +159,7 @@ pub fn check_payment(
     Ok(counted)
 }
 
-fn check_named(field: &'static str, allowed: &Option<Vec<String>>, named: Option<&str>) -> Result<(), OpError> {
+fn check_named(field: &'static str, allowed: Option<&Vec<String>>, named: Option<&str>) -> Result<(), OpError> {
     let Some(allowed) = allowed else { return Ok(()) };
     match named {
         None => Err(OpError::Restricted(Restriction::Unnamed { field })),

@@ -88,7 +88,7 @@ pub(super) fn execute(
             label,
             profile,
             under,
-        } => create_public_child(tx, cx, parent, code, label, profile, under.as_ref()),
+        } => create_public_child(tx, cx, parent, code, label.as_ref(), profile, under.as_ref()),
         Command::FundChild { parent, child, amount } => fund_child(tx, cx, parent, child, *amount),
         Command::CancelChild { parent, child } => cancel_child(tx, cx, parent, child),
         Command::SetProfile {
@@ -163,12 +163,12 @@ fn create_public_child(
     cx: &mut Context,
     parent: &Credential,
     code: &PublicCode,
-    label: &Option<String>,
+    label: Option<&String>,
     profile: &Profile,
     under: Option<&CodeId>,
 ) -> Result<Outcome, OpError> {
     let owner = authenticate(tx, parent, cx.now)?;
-    check_text("label", label.as_deref(), LABEL_CHARS_MAX)?;
+    check_text("label", label.map(String::as_str), LABEL_CHARS_MAX)?;
     check_profile(profile)?;
     let parent = match under {
         None => owner.clone(),
@@ -196,7 +196,7 @@ fn create_public_child(
         owner_id: owner.id.clone(),
         public_code: Some(code.clone()),
         currency: owner.currency,
-        label: label.clone(),
+        label: label.cloned(),
         profile: profile.clone(),
         status: CodeStatus::Active,
         depth: parent.depth + 1,
