@@ -1,0 +1,242 @@
+//! `smartcode bench` over HTTP: against a running broker (`--broker`, with the operator token) or
+//! one this command starts on a temporary store of its own.
+
+use super::*;
+
+/// A broker this command started, stopped when dropped.
+struct OwnBroker {
+    process: Child,
+    base: String,
+    data: PathBuf,
+    /// Bytes the store held before this run added codes to it.
+    already_there: u64,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.process.id().to_string())
+            .status();
+        let _ = self.process.wait();
+    }
+}
+
+fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
+    let temporary = if args.data.is_none() {
+        Some(tempfile::tempdir()?)
+    } else {
+        None
+    };
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| temporary.as_ref().expect("made above").path().join("data"));
+    let already_there = bytes_already_there(&data);
+    seed(args, &data)?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(&data);
+    if let Some(url) = database {
+        command.arg("--database").arg(url);
+    }
+    let mut process = command
+        .env("SMARTCODE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting a broker")?;
+    let stdout = process.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().ok_or_else(|| anyhow!("the broker printed nothing"))??;
+    let base = first.rsplit(' ').next().unwrap_or_default().to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Ok(OwnBroker {
+        process,
+        base,
+        data,
+        already_there,
+        _temporary: temporary,
+    })
+}
+
+pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String>) -> Result<Report> {
+    let own = if args.remote {
+        None
+    } else {
+        Some(start_broker(args, args.database.as_deref())?)
+    };
+    let (base, token) = match &own {
+        Some(own) => {
+            let token = std::fs::read_to_string(own.data.join(crate::serve::OPERATOR_TOKEN_FILE))?;
+            (own.base.clone(), token.trim().to_owned())
+        }
+        None => (
+            broker.trim_end_matches('/').to_owned(),
+            operator_token.ok_or_else(|| anyhow!("--remote needs the operator token"))?,
+        ),
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .tcp_nodelay(true)
+        .build()?;
+    eprintln!("creating {} payers and {} payees at {base}…", args.payers, args.payees);
+    let payers = issue_http(&http, &base, &token, args.payers, args.connections).await?;
+    let sellers = issue_http(&http, &base, &token, args.payees, args.connections).await?;
+    let mut payees = Vec::with_capacity(sellers.len());
+    for seller in &sellers {
+        let created: serde_json::Value = http
+            .post(format!("{base}/v1/me/children"))
+            .header("Authorization", format!("Code {seller}"))
+            .json(&serde_json::json!({ "kind": "public" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        payees.push(created["public_code"].as_str().unwrap_or_default().to_owned());
+    }
+    let metrics_before = commit_metrics(&http, &base).await;
+    let bytes_before = own.as_ref().map(|o| store_bytes(&o.data));
+    let tally = Arc::new(Tally::default());
+    let payers = Arc::new(payers);
+    let payees = Arc::new(payees);
+    let hot = args.hot;
+    let connections = args.connections;
+    // Parsed once: reqwest would parse (and IDNA-check) a string on every request.
+    let url = Arc::new(reqwest::Url::parse(&format!("{base}/v1/payments"))?);
+    let epoch = Instant::now();
+    let elapsed = run_for(args, tally.clone(), |index, stop| {
+        let (http, tally, payers, payees, url) =
+            (http.clone(), tally.clone(), payers.clone(), payees.clone(), url.clone());
+        let mut pace = Pace::new(args, index, epoch);
+        async move {
+            let mut turn = index;
+            while !stop.load(Ordering::Relaxed) {
+                let payer = &payers[turn % payers.len()];
+                let payee = if hot { &payees[0] } else { &payees[turn % payees.len()] };
+                turn += connections;
+                let body = format!(r#"{{"code":"{payer}","payee":"{payee}","amount":"0.000001"}}"#);
+                let started = Pace::due(&mut pace).await;
+                let result = match http
+                    .post(url.as_ref().clone())
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status().as_u16() == 201 => {
+                        let _ = response.bytes().await;
+                        Ok(())
+                    }
+                    Ok(response) => {
+                        let problem: serde_json::Value = response.json().await.unwrap_or_default();
+                        Err(problem["code"].as_str().unwrap_or("unreadable").to_owned())
+                    }
+                    Err(_) => Err("transport".to_owned()),
+                };
+                tally.record(started, result);
+            }
+        }
+    })
+    .await;
+    let metrics_after = commit_metrics(&http, &base).await;
+    let store = broker_store(&http, &base).await;
+    let mut report = summarize(args, "http", store, &tally, elapsed);
+    report.ledger_ok = ledger_ok_http(&http, &base, &token).await;
+    if let (Some((commits_0, commands_0)), Some((commits_1, commands_1))) = (metrics_before, metrics_after) {
+        let commits = commits_1.saturating_sub(commits_0);
+        if commits > 0 {
+            report.payments_per_commit = Some(commands_1.saturating_sub(commands_0) as f64 / commits as f64);
+        }
+    }
+    if let (Some(own), Some(before), None) = (&own, bytes_before, &args.database) {
+        let grown = store_bytes(&own.data).saturating_sub(before);
+        report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
+        report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
+    }
+    Ok(report)
+}
+
+/// Whether the broker's ledger check passes (`GET /v1/admin/ledger/check`).
+async fn ledger_ok_http(http: &reqwest::Client, base: &str, token: &str) -> bool {
+    let checked = http
+        .get(format!("{base}/v1/admin/ledger/check"))
+        .bearer_auth(token)
+        .send()
+        .await;
+    match checked {
+        Ok(response) => {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            body["ok"] == true
+        }
+        Err(_) => false,
+    }
+}
+
+async fn issue_http(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    count: usize,
+    parallel: usize,
+) -> Result<Vec<String>> {
+    let mut codes = Vec::with_capacity(count);
+    let mut remaining = count;
+    while remaining > 0 {
+        let wave = remaining.min(parallel.max(1));
+        remaining -= wave;
+        let requests = (0..wave).map(|_| async {
+            let issued: serde_json::Value = http
+                .post(format!("{base}/v1/admin/codes"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "amount": "1000", "currency": "USD" }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            Ok::<_, anyhow::Error>(issued["code"].as_str().unwrap_or_default().to_owned())
+        });
+        for code in futures::future::join_all(requests).await {
+            codes.push(code?);
+        }
+    }
+    Ok(codes)
+}
+
+/// `(commits, commands)` from the broker's `/metrics`, if it reports them.
+async fn commit_metrics(http: &reqwest::Client, base: &str) -> Option<(u64, u64)> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| {
+        text.lines()
+            .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((
+        value("smartcode_store_commits_total")?,
+        value("smartcode_store_commands_total")?,
+    ))
+}
+
+async fn broker_store(http: &reqwest::Client, base: &str) -> String {
+    let meta: Option<serde_json::Value> = async {
+        http.get(format!("{base}/.well-known/smartcode"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+    .await;
+    meta.and_then(|m| m["store"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,131 @@
+//! `smartcode bench --in-process`: the embedded store and the ledger driven directly, without
+//! HTTP, to show what the core itself can do.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use smartcode_core::clock::{Clock, SystemClock};
+use smartcode_core::code::{BrokerKey, CodeHash, PublicCode, SecretCode};
+use smartcode_core::ledger::payments::{self, PaymentOrder};
+use smartcode_core::ledger::QueryOutcome::Reports;
+use smartcode_core::ledger::{issuance, reports, tree, Command as LedgerCommand, Credential, Outcome};
+use smartcode_core::money::{Amount, Currency};
+use smartcode_store::embedded::EmbeddedStore;
+use smartcode_store::{answer, Store, WriteRequest, Written};
+
+use super::*;
+
+pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
+    let temporary = tempfile::tempdir()?;
+    let dir = args.data.clone().unwrap_or_else(|| temporary.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let already_there = bytes_already_there(&dir);
+    seed(args, &dir)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<EmbeddedStore> =
+        Arc::new(EmbeddedStore::open(&dir, clock).map_err(|e| anyhow!("opening the store: {e}"))?);
+    let key = BrokerKey::generate();
+    let currency = Currency::parse("USD").map_err(|e| anyhow!("{e}"))?;
+    eprintln!("creating {} payers and {} payees…", args.payers, args.payees);
+    let payers = issue_in_process(&store, &key, currency, args.payers).await?;
+    let sellers = issue_in_process(&store, &key, currency, args.payees).await?;
+    let mut payees = Vec::with_capacity(sellers.len());
+    for seller in &sellers {
+        let code = PublicCode::generate();
+        let command = tree::Command::CreatePublicChild {
+            parent: Credential::new(*seller, false),
+            code: code.clone(),
+            label: None,
+            profile: Default::default(),
+            under: None,
+        };
+        write(&store, command.into()).await?;
+        payees.push(code);
+    }
+    let bytes_before = store_bytes(&dir);
+    let commits_before = store.stats();
+    let tally = Arc::new(Tally::default());
+    let payers = Arc::new(payers);
+    let payees = Arc::new(payees);
+    let amount = Amount::from_units(1).map_err(|e| anyhow!("{e:?}"))?;
+    let hot = args.hot;
+    let connections = args.connections;
+    let epoch = Instant::now();
+    let elapsed = run_for(args, tally.clone(), |index, stop| {
+        let (store, tally, payers, payees) = (store.clone(), tally.clone(), payers.clone(), payees.clone());
+        let mut pace = Pace::new(args, index, epoch);
+        async move {
+            let mut turn = index;
+            while !stop.load(Ordering::Relaxed) {
+                let payer = payers[turn % payers.len()];
+                let payee = if hot {
+                    payees[0].clone()
+                } else {
+                    payees[turn % payees.len()].clone()
+                };
+                turn += connections;
+                let order = PaymentOrder {
+                    payer: Credential::new(payer, false),
+                    payee,
+                    amount,
+                    currency: None,
+                    memo: None,
+                    category: None,
+                    item: None,
+                };
+                let started = Pace::due(&mut pace).await;
+                let result = write(&store, payments::Command::Pay(order).into())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                tally.record(started, result);
+            }
+        }
+    })
+    .await;
+    let commits = store.stats().since(&commits_before);
+    let mut report = summarize(args, "in-process", "embedded".into(), &tally, elapsed);
+    report.payments_per_commit = commits.commands_per_commit();
+    let grown = store_bytes(&dir).saturating_sub(bytes_before);
+    report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
+    report.bytes_on_disk_per_code = Some(bytes_per_code(args, already_there, bytes_before));
+    let check = answer(store.read(reports::Query::LedgerCheck.into())).await;
+    report.ledger_ok = matches!(check, Ok(Reports(reports::QueryOutcome::LedgerCheck { ok: true, .. })));
+    store.close();
+    Ok(report)
+}
+
+async fn write(store: &EmbeddedStore, command: LedgerCommand) -> Result<Outcome> {
+    match answer(store.write(WriteRequest::new(command))).await {
+        Ok(Written::Done(outcome)) => Ok(outcome),
+        Ok(Written::Replayed(_)) => Err(anyhow!("unexpected replay")),
+        Err(error) => Err(anyhow!("{error}")),
+    }
+}
+
+async fn issue_in_process(
+    store: &EmbeddedStore,
+    key: &BrokerKey,
+    currency: Currency,
+    count: usize,
+) -> Result<Vec<CodeHash>> {
+    let amount = Amount::parse("1000").map_err(|e| anyhow!("{e}"))?;
+    let mut pending = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let hash = key.hash_code(&SecretCode::generate());
+        hashes.push(hash);
+        pending.push(store.write(WriteRequest::new(issuance::Command::Issue {
+            hash,
+            amount,
+            currency,
+            label: None,
+        })));
+    }
+    for answer_of in pending {
+        answer(answer_of).await.map_err(|e| anyhow!("issuing a code: {e}"))?;
+    }
+    Ok(hashes)
+}
