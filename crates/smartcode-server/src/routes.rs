@@ -183,9 +183,7 @@ async fn verify_pin(
     let Some(pin) = holder.pin.clone() else {
         return Err(OpError::PinRequired.into());
     };
-    let matches = tokio::task::spawn_blocking(move || keys::verify_pin(&pin, &pin_hash))
-        .await
-        .unwrap_or(false);
+    let matches = pin_checked(tokio::task::spawn_blocking(move || keys::verify_pin(&pin, &pin_hash)).await)?;
     if matches {
         if failures > 0 {
             // Its own commit: the command may yet be refused and rolled back, the reset must not be.
@@ -217,6 +215,16 @@ async fn verify_pin(
         OpError::PinInvalid
     };
     Err(state.failed_presentation(holder.caller, refusal.into()).await)
+}
+
+/// What the PIN check's task came back with: whether the PIN matched, or, when the task itself
+/// failed (it panicked, or was cancelled), the broker's own failure: a 500 that counts nothing,
+/// neither against the code nor against its source, for the PIN was never judged.
+fn pin_checked(result: Result<bool, tokio::task::JoinError>) -> Result<bool, ApiError> {
+    result.map_err(|error| {
+        tracing::error!(error = %error, "the PIN check failed inside the broker; nothing was counted");
+        ApiError::internal()
+    })
 }
 
 fn presented_well(state: &Broker, holder: Option<&Holder>) {
@@ -1152,4 +1160,30 @@ pub(crate) fn unexpected() -> ApiError {
         "internal",
         "the broker failed; nothing was changed",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PIN check whose task panics or is cancelled is the broker's failure: a 500, never a wrong
+    /// PIN (which `verify_pin` would count against the code and its source).
+    #[tokio::test]
+    async fn a_failed_pin_check_task_is_a_server_error_not_a_wrong_pin() {
+        let panicked = tokio::task::spawn_blocking(|| -> bool { panic!("the PIN check failed") }).await;
+        assert!(panicked.as_ref().is_err_and(|e| e.is_panic()));
+        let cancelled = {
+            let task = tokio::spawn(std::future::pending::<bool>());
+            task.abort();
+            task.await
+        };
+        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+        for result in [panicked, cancelled] {
+            let error = pin_checked(result).expect_err("a failed task is not an answer");
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.code, "internal");
+        }
+        assert!(matches!(pin_checked(Ok(true)), Ok(true)));
+        assert!(matches!(pin_checked(Ok(false)), Ok(false)));
+    }
 }
