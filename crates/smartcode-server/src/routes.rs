@@ -154,7 +154,7 @@ async fn submit(
             }
             Ok(Written::Replayed(stored)) => {
                 presented_well(state, context.holder);
-                return replay(state, stored);
+                return replay(&state.keys, stored);
             }
             Err(OpError::CodeCollision) => continue,
             Err(OpError::VerifyPin {
@@ -265,16 +265,22 @@ pub(crate) async fn read(state: &AppState, caller: Option<Caller>, query: Query)
     }
 }
 
-fn replay(state: &AppState, stored: StoredResponse) -> Result<Response, ApiError> {
-    let body = state.keys.open(&stored.body).ok_or_else(|| {
+fn replay(keys: &keys::Keys, stored: StoredResponse) -> Result<Response, ApiError> {
+    let body = keys.open(&stored.body).ok_or_else(|| {
         tracing::error!("a remembered response could not be decrypted; was the broker key replaced?");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the broker failed; nothing was changed",
-        )
+        ApiError::internal()
     })?;
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    // Only a write's success is remembered: any other status was not written by this broker.
+    let status = StatusCode::from_u16(stored.status)
+        .ok()
+        .filter(StatusCode::is_success)
+        .ok_or_else(|| {
+            tracing::error!(
+                status = stored.status,
+                "a remembered response has a status the broker never gives"
+            );
+            ApiError::internal()
+        })?;
     let mut response = json_bytes(status, body);
     response
         .headers_mut()
@@ -1185,5 +1191,37 @@ mod tests {
         }
         assert!(matches!(pin_checked(Ok(true)), Ok(true)));
         assert!(matches!(pin_checked(Ok(false)), Ok(false)));
+    }
+
+    /// A remembered answer is replayed as it was first given; one the broker cannot read back (not
+    /// sealed by its key, or with a status it never remembers) is the broker's failure, a 500.
+    #[test]
+    fn a_remembered_answer_the_broker_cannot_read_is_a_server_error() {
+        let keys = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
+        let replayed = replay(
+            &keys,
+            StoredResponse {
+                status: 201,
+                body: keys.seal(b"{}"),
+            },
+        )
+        .expect("a readable answer replays");
+        assert_eq!(replayed.status(), StatusCode::CREATED);
+        assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+        let other = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
+        let unreadable = [
+            (201, other.seal(b"{}")),
+            (200, b"not sealed".to_vec()),
+            (200, Vec::new()),
+        ];
+        let unknown_status = [0, 99, 1000, 600, 302, 404, 500].map(|status| (status, keys.seal(b"{}")));
+        for (status, body) in unreadable.into_iter().chain(unknown_status) {
+            let error = replay(&keys, StoredResponse { status, body })
+                .err()
+                .unwrap_or_else(|| panic!("a remembered answer with status {status} replayed"));
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR, "status {status}");
+            assert_eq!(error.code, "internal");
+        }
     }
 }
