@@ -337,15 +337,29 @@ fn migrate(connection: &Connection) -> Result<(), StorageFailure> {
             |row| row.get(0),
         )
         .map_err(failure)?;
+    // `meta` and its version are made by the first migration, in one transaction: a store with
+    // `meta` but no readable version is damaged, not new, and migrating it again could only harm.
     let current: u32 = if has_meta {
-        connection
+        let recorded = connection
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| {
                 row.get::<_, String>(0)
             })
             .optional()
-            .map_err(failure)?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .map_err(|error| StorageFailure(format!("the store's schema version cannot be read: {error}")))?;
+        match recorded.as_deref().map(|text| (text, text.parse::<u32>())) {
+            Some((_, Ok(version))) if version > 0 => version,
+            Some((text, _)) => {
+                return Err(StorageFailure(format!(
+                    "the store's schema version cannot be read (meta.schema_version is {text:?}); refusing to open it"
+                )))
+            }
+            None => {
+                return Err(StorageFailure(
+                    "the store's schema version cannot be read (meta has no schema_version); refusing to open it"
+                        .into(),
+                ))
+            }
+        }
     } else {
         0
     };
