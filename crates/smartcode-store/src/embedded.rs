@@ -735,10 +735,12 @@ fn run_request(
     let Some(idempotency) = idempotency else {
         return execute(connection, cache, now, command).map(Written::Done);
     };
+    // A key older than the window is forgotten, whether or not the sweep has deleted it yet.
+    let kept_since = now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * smartcode_core::clock::MICROS_PER_SECOND;
     let stored: Option<(Vec<u8>, u16, Vec<u8>)> = connection
         .query_row(
-            "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = ?1",
-            [idempotency.key_hash.as_slice()],
+            "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = ?1 AND created_at >= ?2",
+            params![idempotency.key_hash.as_slice(), kept_since],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()
@@ -754,7 +756,9 @@ fn run_request(
     cache.writing();
     connection
         .execute(
-            "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (key_hash) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, \
+             body = excluded.body, created_at = excluded.created_at",
             params![
                 idempotency.key_hash.as_slice(),
                 idempotency.fingerprint.as_slice(),
