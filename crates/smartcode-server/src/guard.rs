@@ -122,11 +122,19 @@ impl GuessGuard {
         let mut state = self.locked();
         prune_global(&mut state, now);
         let alarm = alarm_active(&state);
+        // When the alarm clears if no failure is added: its failures no longer reach the level.
+        let alarm_clears = lapses(&state.recent, ALARM_FAILURES_PER_DAY);
         let Some(record) = state.sources.get_mut(&source) else {
-            return if alarm { self.refuse(now, None) } else { Ok(()) };
+            return match alarm_clears {
+                Some(at) if alarm => self.refuse(now, at),
+                _ => Ok(()),
+            };
         };
         prune(record, now);
-        let proven = record.last_success.is_some_and(|at| at >= window_start(now));
+        let proven_until = record
+            .last_success
+            .map(|at| Timestamp(at.0 + GUESS_WINDOW_SECONDS * MICROS_PER_SECOND));
+        let proven = proven_until.is_some_and(|until| until >= now);
         let allowed = match (alarm, proven) {
             (false, _) => SOURCE_FAILURES_MAX,
             (true, true) => PROVEN_FAILURES_MAX_UNDER_ALARM,
@@ -135,17 +143,29 @@ impl GuessGuard {
         if record.failures.len() < allowed {
             return Ok(());
         }
-        let oldest = record.failures.front().copied();
-        self.refuse(now, oldest)
+        // The first instant the source is admitted again if nothing else happens: its failures
+        // lapse below the limit, or (under alarm) the alarm clears and they are below the usual one.
+        let below_limit = lapses(&record.failures, SOURCE_FAILURES_MAX);
+        let after_alarm = match (alarm_clears, below_limit) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b).unwrap_or(now),
+        };
+        let admitted_at = match (alarm, proven) {
+            (false, _) => below_limit.unwrap_or(now),
+            (true, true) => match lapses(&record.failures, PROVEN_FAILURES_MAX_UNDER_ALARM) {
+                Some(at) if proven_until.is_some_and(|until| at <= until) => at.min(after_alarm),
+                _ => after_alarm,
+            },
+            (true, false) => after_alarm,
+        };
+        self.refuse(now, admitted_at)
     }
 
-    fn refuse(&self, now: Timestamp, oldest_failure: Option<Timestamp>) -> Result<(), RetryAfter> {
+    fn refuse(&self, now: Timestamp, admitted_at: Timestamp) -> Result<(), RetryAfter> {
         self.refusals_total.fetch_add(1, Ordering::Relaxed);
-        let frees_at = oldest_failure.map_or(now.0 + GUESS_WINDOW_SECONDS * MICROS_PER_SECOND, |at| {
-            at.0 + GUESS_WINDOW_SECONDS * MICROS_PER_SECOND
-        });
-        let seconds = ((frees_at - now.0) / MICROS_PER_SECOND).max(1);
-        Err(RetryAfter(seconds as u64))
+        // Rounded up: a client that waits exactly `Retry-After` is admitted.
+        let seconds = (admitted_at.0 - now.0 + MICROS_PER_SECOND - 1) / MICROS_PER_SECOND;
+        Err(RetryAfter(seconds.max(1) as u64))
     }
 
     /// Counts a failed presentation; returns how long to hold the answer back.
@@ -153,7 +173,9 @@ impl GuessGuard {
         let now = self.clock.now();
         self.failures_total.fetch_add(1, Ordering::Relaxed);
         let mut state = self.locked();
-        make_room(&mut state, now);
+        if !state.sources.contains_key(&source) {
+            make_room(&mut state, now);
+        }
         let record = state.sources.entry(source).or_default();
         prune(record, now);
         record.failures.push_back(now);
@@ -229,6 +251,19 @@ fn alarm_active(state: &GuardState) -> bool {
     state.alarms.back().is_some_and(|alarm| alarm.cleared_at.is_none())
 }
 
+/// The first instant at which fewer than `limit` of `failures` (oldest first) are in the window,
+/// if no failure is added; `None` if fewer are already.
+fn lapses(failures: &VecDeque<Timestamp>, limit: usize) -> Option<Timestamp> {
+    debug_assert!(limit > 0, "fewer than none is never");
+    let count = failures.len();
+    if count < limit {
+        return None;
+    }
+    // A failure counts while it is no older than the window (`prune`), so it lapses just after.
+    let deciding = failures.get(count - limit)?;
+    Some(Timestamp(deciding.0 + GUESS_WINDOW_SECONDS * MICROS_PER_SECOND + 1))
+}
+
 fn prune(record: &mut SourceRecord, now: Timestamp) {
     let start = window_start(now);
     while record.failures.front().is_some_and(|at| *at < start) {
@@ -265,13 +300,17 @@ fn make_room(state: &mut GuardState, now: Timestamp) {
         !record.failures.is_empty() || record.last_success.is_some_and(|at| at >= start)
     });
     if state.sources.len() >= SOURCES_TRACKED_MAX {
+        // Quietest: whose last presentation, failed or valid, is oldest.
         let quietest = state
             .sources
             .iter()
-            .min_by_key(|(_, r)| r.failures.back().copied())
+            .min_by_key(|(_, r)| r.failures.back().copied().max(r.last_success))
             .map(|(source, _)| *source);
         if let Some(source) = quietest {
             state.sources.remove(&source);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -57,6 +57,15 @@ impl ApiError {
         error
     }
 
+    /// The broker's own failure, opaque to the caller; whoever returns it logs what happened.
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the broker failed; nothing was changed",
+        )
+    }
+
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }

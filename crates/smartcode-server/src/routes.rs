@@ -159,7 +159,7 @@ async fn submit<C: Into<Command>>(
             }
             Ok(Written::Replayed(stored)) => {
                 presented_well(state, context.holder);
-                return replay(state, stored);
+                return replay(&state.keys, stored);
             }
             Err(OpError::CodeCollision) => continue,
             Err(OpError::VerifyPin {
@@ -188,9 +188,7 @@ async fn verify_pin(
     let Some(pin) = holder.pin.clone() else {
         return Err(OpError::PinRequired.into());
     };
-    let matches = tokio::task::spawn_blocking(move || keys::verify_pin(&pin, &pin_hash))
-        .await
-        .unwrap_or(false);
+    let matches = pin_checked(tokio::task::spawn_blocking(move || keys::verify_pin(&pin, &pin_hash)).await)?;
     if matches {
         if failures > 0 {
             // Its own commit: the command may yet be refused and rolled back, the reset must not be.
@@ -217,6 +215,16 @@ async fn verify_pin(
         OpError::PinInvalid
     };
     Err(state.failed_presentation(holder.caller, refusal.into()).await)
+}
+
+/// What the PIN check's task came back with: whether the PIN matched, or, when the task itself
+/// failed (it panicked, or was cancelled), the broker's own failure: a 500 that counts nothing,
+/// neither against the code nor against its source, for the PIN was never judged.
+fn pin_checked(result: Result<bool, tokio::task::JoinError>) -> Result<bool, ApiError> {
+    result.map_err(|error| {
+        tracing::error!(error = %error, "the PIN check failed inside the broker; nothing was counted");
+        ApiError::internal()
+    })
 }
 
 fn presented_well(state: &Broker, holder: Option<&Holder>) {
@@ -262,16 +270,22 @@ pub(crate) async fn read<O: TryFrom<QueryOutcome>>(
     }
 }
 
-fn replay(state: &AppState, stored: StoredResponse) -> Result<Response, ApiError> {
-    let body = state.keys.open(&stored.body).ok_or_else(|| {
+fn replay(keys: &keys::Keys, stored: StoredResponse) -> Result<Response, ApiError> {
+    let body = keys.open(&stored.body).ok_or_else(|| {
         tracing::error!("a remembered response could not be decrypted; was the broker key replaced?");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the broker failed; nothing was changed",
-        )
+        ApiError::internal()
     })?;
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    // Only a write's success is remembered: any other status was not written by this broker.
+    let status = StatusCode::from_u16(stored.status)
+        .ok()
+        .filter(StatusCode::is_success)
+        .ok_or_else(|| {
+            tracing::error!(
+                status = stored.status,
+                "a remembered response has a status the broker never gives"
+            );
+            ApiError::internal()
+        })?;
     let mut response = json_bytes(status, body);
     response
         .headers_mut()
@@ -1167,4 +1181,62 @@ pub(crate) fn unexpected() -> ApiError {
         "internal",
         "the broker failed; nothing was changed",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PIN check whose task panics or is cancelled is the broker's failure: a 500, never a wrong
+    /// PIN (which `verify_pin` would count against the code and its source).
+    #[tokio::test]
+    async fn a_failed_pin_check_task_is_a_server_error_not_a_wrong_pin() {
+        let panicked = tokio::task::spawn_blocking(|| -> bool { panic!("the PIN check failed") }).await;
+        assert!(panicked.as_ref().is_err_and(|e| e.is_panic()));
+        let cancelled = {
+            let task = tokio::spawn(std::future::pending::<bool>());
+            task.abort();
+            task.await
+        };
+        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+        for result in [panicked, cancelled] {
+            let error = pin_checked(result).expect_err("a failed task is not an answer");
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.code, "internal");
+        }
+        assert!(matches!(pin_checked(Ok(true)), Ok(true)));
+        assert!(matches!(pin_checked(Ok(false)), Ok(false)));
+    }
+
+    /// A remembered answer is replayed as it was first given; one the broker cannot read back (not
+    /// sealed by its key, or with a status it never remembers) is the broker's failure, a 500.
+    #[test]
+    fn a_remembered_answer_the_broker_cannot_read_is_a_server_error() {
+        let keys = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
+        let replayed = replay(
+            &keys,
+            StoredResponse {
+                status: 201,
+                body: keys.seal(b"{}"),
+            },
+        )
+        .expect("a readable answer replays");
+        assert_eq!(replayed.status(), StatusCode::CREATED);
+        assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+        let other = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
+        let unreadable = [
+            (201, other.seal(b"{}")),
+            (200, b"not sealed".to_vec()),
+            (200, Vec::new()),
+        ];
+        let unknown_status = [0, 99, 1000, 600, 302, 404, 500].map(|status| (status, keys.seal(b"{}")));
+        for (status, body) in unreadable.into_iter().chain(unknown_status) {
+            let error = replay(&keys, StoredResponse { status, body })
+                .err()
+                .unwrap_or_else(|| panic!("a remembered answer with status {status} replayed"));
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR, "status {status}");
+            assert_eq!(error.code, "internal");
+        }
+    }
 }

@@ -331,15 +331,29 @@ fn migrate(connection: &Connection) -> Result<(), StorageFailure> {
             |row| row.get(0),
         )
         .map_err(failure)?;
+    // `meta` and its version are made by the first migration, in one transaction: a store with
+    // `meta` but no readable version is damaged, not new, and migrating it again could only harm.
     let current: u32 = if has_meta {
-        connection
+        let recorded = connection
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| {
                 row.get::<_, String>(0)
             })
             .optional()
-            .map_err(failure)?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .map_err(|error| StorageFailure(format!("the store's schema version cannot be read: {error}")))?;
+        match recorded.as_deref().map(|text| (text, text.parse::<u32>())) {
+            Some((_, Ok(version))) if version > 0 => version,
+            Some((text, _)) => {
+                return Err(StorageFailure(format!(
+                    "the store's schema version cannot be read (meta.schema_version is {text:?}); refusing to open it"
+                )))
+            }
+            None => {
+                return Err(StorageFailure(
+                    "the store's schema version cannot be read (meta has no schema_version); refusing to open it"
+                        .into(),
+                ))
+            }
+        }
     } else {
         0
     };
@@ -720,10 +734,12 @@ fn run_request(
     let Some(idempotency) = idempotency else {
         return execute(connection, cache, &mut cx, command).map(Written::Done);
     };
+    // A key older than the window is forgotten, whether or not the sweep has deleted it yet.
+    let kept_since = now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * smartcode_core::clock::MICROS_PER_SECOND;
     let stored: Option<(Vec<u8>, u16, Vec<u8>)> = connection
         .query_row(
-            "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = ?1",
-            [idempotency.key_hash.as_slice()],
+            "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = ?1 AND created_at >= ?2",
+            params![idempotency.key_hash.as_slice(), kept_since],
             |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()
@@ -739,7 +755,9 @@ fn run_request(
     cache.writing();
     connection
         .execute(
-            "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (key_hash) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, \
+             body = excluded.body, created_at = excluded.created_at",
             params![
                 idempotency.key_hash.as_slice(),
                 idempotency.fingerprint.as_slice(),

@@ -1136,6 +1136,50 @@ fn embedded_a_batch_whose_balances_cannot_be_written_happens_not_at_all() {
 }
 
 #[test]
+fn embedded_an_unreadable_schema_version_refuses_to_open() {
+    use rusqlite::OptionalExtension;
+
+    // A store at version 2 whose recorded version is gone or garbled: it must not be taken as 0
+    // (which reruns the first migration), but refused with an error that says what is wrong.
+    for garbled in [Some(""), Some("two"), Some("-1"), Some("2.0"), None] {
+        let (dir, path) = embedded_store_at(2, "");
+        let old = rusqlite::Connection::open(&path).unwrap();
+        match garbled {
+            Some(value) => old
+                .execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [value])
+                .unwrap(),
+            None => old
+                .execute("DELETE FROM meta WHERE key = 'schema_version'", [])
+                .unwrap(),
+        };
+        drop(old);
+        let error = EmbeddedStore::open(dir.path(), test_clock())
+            .err()
+            .unwrap_or_else(|| panic!("a store whose version is {garbled:?} opened"));
+        assert!(
+            error.0.contains("schema version") && error.0.contains("cannot be read"),
+            "{garbled:?}: {error}"
+        );
+        let after = rusqlite::Connection::open(&path).unwrap();
+        let kept: Option<String> = after
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .unwrap();
+        assert_eq!(kept.as_deref(), garbled, "the recorded version is left as it was");
+        let stats_table: i64 = after
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'public_code_stats'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(stats_table, 0, "no migration ran");
+    }
+}
+
+#[test]
 fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats() {
     // A store as schema version 2 left it, with three payments through two public codes.
     let (dir, path) = embedded_store_at(
@@ -1542,6 +1586,43 @@ fn postgres_value_never_lands_on_a_code_another_process_closed() {
         }
     }
     check(a.as_ref());
+}
+
+#[test]
+fn postgres_a_store_whose_schema_version_is_unreadable_refuses_to_open() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    drop(PostgresStore::open(schema.url(), test_clock()).unwrap());
+    // The store's tables are there, but the versions that made them are gone: that is not a
+    // store at version 0, and the first migration must not run again.
+    schema.execute("DELETE FROM schema_version").unwrap();
+    let error = PostgresStore::open(schema.url(), test_clock())
+        .err()
+        .expect("a store with no recorded version opened");
+    assert!(
+        error.0.contains("schema version") && error.0.contains("cannot be read"),
+        "{error}"
+    );
+    let versions = schema
+        .client()
+        .query_one("SELECT count(*) FROM schema_version", &[])
+        .unwrap();
+    assert_eq!(versions.get::<_, i64>(0), 0, "no migration ran");
+    // A version table of another shape is refused the same way, not read as something else.
+    schema
+        .execute("ALTER TABLE schema_version ALTER COLUMN version TYPE BIGINT")
+        .unwrap();
+    schema
+        .execute("INSERT INTO schema_version (version) VALUES (1)")
+        .unwrap();
+    let error = PostgresStore::open(schema.url(), test_clock())
+        .err()
+        .expect("a store whose version table has another shape opened");
+    assert!(
+        error.0.contains("schema version") && error.0.contains("cannot be read"),
+        "{error}"
+    );
 }
 
 #[test]

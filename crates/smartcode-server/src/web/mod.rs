@@ -140,13 +140,20 @@ fn form_of(form: FormInput) -> WebForm {
     WebForm(form.map(|Form(fields)| fields).unwrap_or_default())
 }
 
-/// The JSON of a successful API answer, or the API's refusal.
+/// The JSON of a successful API answer, or the API's refusal. An answer the page cannot read is
+/// the broker's own failure (a 500), not the visitor's.
 async fn answer_json(result: Result<Response, ApiError>) -> Result<Value, ApiError> {
     let response = result?;
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
-        .map_err(|_| ApiError::invalid_request("the answer could not be read"))?;
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_request("the answer was not JSON"))
+        .map_err(|error| {
+            tracing::error!(error = %error, "a page could not read the answer of the API");
+            ApiError::internal()
+        })?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        tracing::error!(error = %error, "a page got an answer from the API that is not JSON");
+        ApiError::internal()
+    })
 }
 
 fn json_body(value: Value) -> Body {
@@ -973,4 +980,24 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page that cannot read the answer of the API handler it called has failed itself: a 500,
+    /// not a refusal of the visitor's request.
+    #[tokio::test]
+    async fn an_api_answer_a_page_cannot_read_is_a_server_error() {
+        let read = answer_json(Ok((StatusCode::OK, "{\"ok\":true}").into_response())).await;
+        assert_eq!(read.expect("JSON is read")["ok"], true);
+        let not_json = answer_json(Ok((StatusCode::OK, "not JSON").into_response())).await;
+        let error = not_json.expect_err("not JSON is not an answer");
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.code, "internal");
+        // The API's own refusals pass through as they are.
+        let refused = answer_json(Err(ApiError::invalid_request("no"))).await;
+        assert_eq!(refused.expect_err("a refusal").code, "invalid_request");
+    }
 }

@@ -642,10 +642,16 @@ impl PgLedger<'_> {
         now: Timestamp,
     ) -> StoreResult<Option<Remembered>> {
         let (key, print) = (key_hash.as_slice(), fingerprint.as_slice());
+        // A key older than the window is forgotten, whether or not the sweep has deleted it yet:
+        // claimed again as if new.
+        let kept_since =
+            now.0 - smartcode_core::limits::IDEMPOTENCY_KEY_KEPT_SECONDS * smartcode_core::clock::MICROS_PER_SECOND;
         let claimed = self.execute(
             "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) \
-             VALUES ($1, $2, 0, ''::bytea, $3) ON CONFLICT (key_hash) DO NOTHING",
-            &[&key, &print, &now.0],
+             VALUES ($1, $2, 0, ''::bytea, $3) ON CONFLICT (key_hash) DO UPDATE \
+             SET fingerprint = excluded.fingerprint, status = 0, body = ''::bytea, created_at = excluded.created_at \
+             WHERE idempotency.created_at < $4",
+            &[&key, &print, &now.0, &kept_since],
         )?;
         if claimed == 1 {
             return Ok(None);

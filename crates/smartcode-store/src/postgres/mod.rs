@@ -285,10 +285,7 @@ fn migrate(conn: &mut Conn, scope: i32) -> Result<(), StorageFailure> {
 
 fn migrate_locked(conn: &mut Conn) -> Result<(), StorageFailure> {
     conn.batch(schema::VERSION_TABLE).map_err(|error| failure(&error))?;
-    let current: i32 = conn
-        .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
-        .map_err(|error| failure(&error))?
-        .get(0);
+    let current = recorded_version(conn)?;
     if current > latest_version() {
         return Err(StorageFailure(format!(
             "the store has schema version {current}, newer than this program's {}; run a newer smartcode",
@@ -312,6 +309,29 @@ fn migrate_locked(conn: &mut Conn) -> Result<(), StorageFailure> {
         tracing::info!(schema.version = version, "store migrated");
     }
     Ok(())
+}
+
+/// The version `schema_version` records, 0 for a new store. A version table of another shape, or
+/// one that records nothing while the store's tables exist, is refused: taken as 0, it would run
+/// the first migration again.
+fn recorded_version(conn: &mut Conn) -> Result<i32, StorageFailure> {
+    let unreadable = |why: String| StorageFailure(format!("the store's schema version cannot be read: {why}"));
+    let row = conn
+        .query_one(
+            "SELECT max(version), to_regclass('codes') IS NOT NULL FROM schema_version",
+            &[],
+        )
+        .map_err(|error| unreadable(describe(&error)))?;
+    let version: Option<i32> = row.try_get(0).map_err(|error| unreadable(error.to_string()))?;
+    let tables_exist: bool = row.try_get(1).map_err(|error| unreadable(error.to_string()))?;
+    match version {
+        Some(version) if version > 0 => Ok(version),
+        None if !tables_exist => Ok(0),
+        Some(version) => Err(unreadable(format!("schema_version records version {version}"))),
+        None => Err(unreadable(
+            "schema_version records none, yet the store's tables exist; refusing to migrate them again".into(),
+        )),
+    }
 }
 
 struct Writer {

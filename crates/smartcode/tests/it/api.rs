@@ -490,6 +490,58 @@ async fn a_retried_payment_with_the_same_idempotency_key_happens_once() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_replays_for_48_hours_and_is_then_forgotten() {
+    use smartcode_core::limits::IDEMPOTENCY_KEY_KEPT_SECONDS;
+    // The test clock also moves with real time: keep a margin for the time the test itself takes.
+    const MARGIN_SECONDS: i64 = 30;
+    let broker = TestBroker::start().await;
+    let (buyer, _) = broker.issue("1", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    let body = json!({ "code": buyer, "payee": shop, "amount": "0.30" });
+    let key = [("Idempotency-Key", "order-48h")];
+    let pay = || broker.call_with(Method::POST, "/v1/payments", Auth::None, Some(body.clone()), &key);
+    let advance = |seconds: i64| broker.post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": seconds }));
+    let first = pay().await.expect(201);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+
+    // Just inside the window: the first answer again, and nothing moves.
+    advance(IDEMPOTENCY_KEY_KEPT_SECONDS - MARGIN_SECONDS).await.expect(200);
+    let inside = pay().await.expect(201);
+    assert_eq!(inside.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(inside.body, first.body);
+    assert_eq!(broker.balance(&buyer).await, "0.70");
+
+    // Just outside it the key is forgotten (README: "Keys are kept 48 hours"): the same request
+    // is a new one, and pays again, whether or not the store has swept the old key away yet.
+    advance(2 * MARGIN_SECONDS).await.expect(200);
+    let outside = pay().await.expect(201);
+    assert!(
+        outside.headers.get("idempotent-replayed").is_none(),
+        "replayed after 48 hours"
+    );
+    assert_ne!(outside.body["receipt"]["id"], first.body["receipt"]["id"]);
+    assert_eq!(broker.balance(&buyer).await, "0.40");
+    // The key now names the new payment, for another 48 hours.
+    let again = pay().await.expect(201);
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.body, outside.body);
+    // And a forgotten key conflicts with nothing: another request under it is new too.
+    let other_key = [("Idempotency-Key", "order-48h-other")];
+    let other = || broker.call_with(Method::POST, "/v1/payments", Auth::None, Some(body.clone()), &other_key);
+    other().await.expect(201);
+    advance(IDEMPOTENCY_KEY_KEPT_SECONDS + MARGIN_SECONDS).await.expect(200);
+    let changed = json!({ "code": buyer, "payee": shop, "amount": "0.05" });
+    broker
+        .call_with(Method::POST, "/v1/payments", Auth::None, Some(changed), &other_key)
+        .await
+        .expect(201);
+    assert_eq!(broker.balance(&buyer).await, "0.05");
+    assert_eq!(broker.balance(&seller).await, "1.95");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
 async fn a_retried_child_creation_returns_the_same_child_once() {
     let broker = TestBroker::start().await;
     let (parent, _) = broker.issue("3", "USD").await;
