@@ -1,12 +1,21 @@
-//! A typed HTTP client for a smartcode broker, as used by the `smartcode` command line.
+//! A typed HTTP client for a smartcode broker, as used by the `smartcode` command line. It
+//! speaks in the shapes of `smartcode-api`, the same ones the broker writes its answers from,
+//! and re-exports them so a caller needs only this crate.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), smartcode_client::ClientError> {
 //! use smartcode_client::{Client, PaymentRequest};
 //! let broker = Client::new("http://127.0.0.1:8080");
-//! let paid = broker
-//!     .pay(&PaymentRequest { code: "7KQ2-M9XD".into(), payee: "P-4WZ8N-K3QJD".into(), amount: "0.25".into(), ..Default::default() }, None)
-//!     .await?;
+//! let request = PaymentRequest {
+//!     code: "7KQ2-M9XD".into(),
+//!     payee: "P-4WZ8N-K3QJD".into(),
+//!     amount: "0.25".into(),
+//!     currency: None,
+//!     memo: None,
+//!     category: None,
+//!     item: None,
+//! };
+//! let paid = broker.pay(&request, None).await?;
 //! println!("receipt {}", paid.receipt.id);
 //! # Ok(()) }
 //! ```
@@ -14,7 +23,9 @@
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use smartcode_api::*;
 
 /// How the client proves who it is.
 #[derive(Clone)]
@@ -42,295 +53,6 @@ impl ClientError {
             ClientError::Problem { code, .. } => Some(code),
             _ => None,
         }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Money {
-    pub amount: String,
-    pub currency: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct Profile {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact: Option<String>,
-    #[serde(default)]
-    pub show_stats: bool,
-}
-
-/// A code as its holder (or its parent) sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeInfo {
-    pub id: String,
-    pub kind: String,
-    /// The secret, present only in the answer that created the code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub balance: Option<Money>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub available: Option<Money>,
-    pub currency: String,
-    pub status: String,
-    pub parent_id: Option<String>,
-    pub label: Option<String>,
-    pub profile: Profile,
-    /// The code's effective rules and what is left of them (uses, spending in this period).
-    #[serde(default)]
-    pub restrictions: serde_json::Value,
-    pub expires_at: Option<String>,
-    pub irrevocable: bool,
-    pub pin_set: bool,
-    pub children_count: u32,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Deposited {
-    pub id: String,
-    pub code_id: String,
-    pub balance: Money,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Children {
-    pub children: Vec<CodeInfo>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Funded {
-    pub child: CodeInfo,
-    pub balance: Money,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Cancelled {
-    pub reclaimed: Money,
-    pub codes_cancelled: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Receipt {
-    pub id: String,
-    pub payer_id: String,
-    pub payee: String,
-    pub payee_id: String,
-    pub amount: Money,
-    pub memo: Option<String>,
-    pub category: Option<String>,
-    pub item: Option<String>,
-    pub created_at: String,
-    pub broker: String,
-    pub signature: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Paid {
-    pub receipt: Receipt,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Transaction {
-    pub id: String,
-    pub at: String,
-    pub kind: String,
-    pub amount: String,
-    pub currency: String,
-    pub counterparty_id: Option<String>,
-    pub memo: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_code_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Transactions {
-    pub transactions: Vec<Transaction>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReportRow {
-    pub key: String,
-    pub count: u64,
-    pub total_in: String,
-    pub total_out: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    pub group_by: String,
-    pub rows: Vec<ReportRow>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CurrencyCheck {
-    pub currency: String,
-    pub issued: String,
-    pub held_by_codes: String,
-    pub sum: String,
-    pub accounts: u64,
-    pub transfers: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LedgerCheck {
-    pub ok: bool,
-    pub currencies: Vec<CurrencyCheck>,
-    pub negative_balances: u64,
-    pub mismatched_accounts: u64,
-    pub checked_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Ancestor {
-    pub depth: u32,
-    pub kind: String,
-    pub profile: Option<Profile>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Stats {
-    pub payments: u64,
-    pub total: Money,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PublicInfo {
-    pub public_code: String,
-    pub id: String,
-    pub currency: String,
-    pub status: String,
-    pub profile: Profile,
-    pub ancestry: Vec<Ancestor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stats: Option<Stats>,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct IssueRequest {
-    pub amount: String,
-    pub currency: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct DepositRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_id: Option<String>,
-    pub amount: String,
-    pub currency: String,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct ChildRequest {
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_in_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub irrevocable: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<Profile>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub under: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restrictions: Option<Restrictions>,
-}
-
-/// The rules of a new secret child; every field optional, and a child is never allowed more
-/// than its parent.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Restrictions {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub categories: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payees: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_per_use_max: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uses_max: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spend_per_period: Option<SpendPerPeriod>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SpendPerPeriod {
-    pub amount: String,
-    pub period_seconds: i64,
-}
-
-/// The answer to a rekey: the new secret, shown this once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rekeyed {
-    pub code: String,
-    pub id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct PaymentRequest {
-    pub code: String,
-    pub payee: String,
-    pub amount: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memo: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub item: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Problem {
-    code: String,
-    detail: String,
-}
-
-/// A window and page over history or a report.
-#[derive(Debug, Clone, Default)]
-pub struct Window {
-    pub since: Option<String>,
-    pub until: Option<String>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-impl Window {
-    fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut pairs = Vec::new();
-        if let Some(since) = &self.since {
-            pairs.push(("since", since.clone()));
-        }
-        if let Some(until) = &self.until {
-            pairs.push(("until", until.clone()));
-        }
-        if let Some(limit) = self.limit {
-            pairs.push(("limit", limit.to_string()));
-        }
-        if let Some(cursor) = &self.cursor {
-            pairs.push(("cursor", cursor.clone()));
-        }
-        pairs
     }
 }
 
@@ -404,16 +126,7 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        match serde_json::from_slice::<Problem>(&bytes) {
-            Ok(problem) => Err(ClientError::Problem {
-                status: status.as_u16(),
-                code: problem.code,
-                detail: problem.detail,
-            }),
-            Err(_) => Err(ClientError::Unexpected {
-                status: status.as_u16(),
-            }),
-        }
+        Err(refusal(status, &bytes))
     }
 
     fn post<B: Serialize>(&self, path: &str, body: &B, idempotency_key: Option<&str>) -> RequestBuilder {
@@ -424,7 +137,11 @@ impl Client {
         request
     }
 
-    pub async fn issue(&self, request: &IssueRequest, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
+    pub async fn issue(
+        &self,
+        request: &IssueRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedJson, ClientError> {
         Self::send(self.post("/v1/admin/codes", request, idempotency_key)).await
     }
 
@@ -432,11 +149,11 @@ impl Client {
         &self,
         request: &DepositRequest,
         idempotency_key: Option<&str>,
-    ) -> Result<Deposited, ClientError> {
+    ) -> Result<DepositedJson, ClientError> {
         Self::send(self.post("/v1/admin/deposits", request, idempotency_key)).await
     }
 
-    pub async fn ledger_check(&self) -> Result<LedgerCheck, ClientError> {
+    pub async fn ledger_check(&self) -> Result<LedgerCheckJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/admin/ledger/check")).await
     }
 
@@ -444,7 +161,7 @@ impl Client {
         Self::send(self.request(Method::GET, "/v1/admin/security")).await
     }
 
-    pub async fn me(&self) -> Result<CodeInfo, ClientError> {
+    pub async fn me(&self) -> Result<CodeJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/me")).await
     }
 
@@ -452,11 +169,11 @@ impl Client {
         &self,
         request: &ChildRequest,
         idempotency_key: Option<&str>,
-    ) -> Result<CodeInfo, ClientError> {
+    ) -> Result<CreatedJson, ClientError> {
         Self::send(self.post("/v1/me/children", request, idempotency_key)).await
     }
 
-    pub async fn children(&self) -> Result<Children, ClientError> {
+    pub async fn children(&self) -> Result<ChildrenJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/me/children")).await
     }
 
@@ -465,12 +182,12 @@ impl Client {
         child_id: &str,
         amount: &str,
         idempotency_key: Option<&str>,
-    ) -> Result<Funded, ClientError> {
-        let body = serde_json::json!({ "amount": amount });
+    ) -> Result<FundedJson, ClientError> {
+        let body = FundRequest { amount: amount.into() };
         Self::send(self.post(&format!("/v1/me/children/{child_id}/fund"), &body, idempotency_key)).await
     }
 
-    pub async fn cancel(&self, child_id: &str, idempotency_key: Option<&str>) -> Result<Cancelled, ClientError> {
+    pub async fn cancel(&self, child_id: &str, idempotency_key: Option<&str>) -> Result<CancelledJson, ClientError> {
         Self::send(self.post(
             &format!("/v1/me/children/{child_id}/cancel"),
             &serde_json::json!({}),
@@ -480,7 +197,11 @@ impl Client {
     }
 
     /// Sets the profile of a public child (`Some(id)`) or of this code itself (`None`).
-    pub async fn set_profile(&self, child_id: Option<&str>, profile: &Profile) -> Result<CodeInfo, ClientError> {
+    pub async fn set_profile(
+        &self,
+        child_id: Option<&str>,
+        profile: &ProfileRequest,
+    ) -> Result<CreatedJson, ClientError> {
         let path = match child_id {
             Some(id) => format!("/v1/me/children/{id}/profile"),
             None => "/v1/me/profile".to_owned(),
@@ -489,10 +210,11 @@ impl Client {
     }
 
     /// Sets or changes this code's PIN (a PIN already set goes with [`Client::with_pin`]).
-    pub async fn set_pin(&self, new_pin: &str, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
-        let mut request = self
-            .request(Method::PUT, "/v1/me/pin")
-            .json(&serde_json::json!({ "pin": new_pin }));
+    pub async fn set_pin(&self, new_pin: &str, idempotency_key: Option<&str>) -> Result<CreatedJson, ClientError> {
+        let body = PinRequest {
+            pin: new_pin.to_owned(),
+        };
+        let mut request = self.request(Method::PUT, "/v1/me/pin").json(&body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
@@ -500,17 +222,17 @@ impl Client {
     }
 
     /// Removes this code's PIN; the current one goes with [`Client::with_pin`].
-    pub async fn remove_pin(&self) -> Result<CodeInfo, ClientError> {
+    pub async fn remove_pin(&self) -> Result<CreatedJson, ClientError> {
         Self::send(self.request(Method::DELETE, "/v1/me/pin")).await
     }
 
-    /// Replaces this code's secret with a new one; the old one stops working at once.
-    pub async fn rekey(&self, idempotency_key: Option<&str>) -> Result<Rekeyed, ClientError> {
+    /// Replaces this code's secret with a new one (in `code`); the old one stops working at once.
+    pub async fn rekey(&self, idempotency_key: Option<&str>) -> Result<CreatedJson, ClientError> {
         Self::send(self.post("/v1/me/rekey", &serde_json::json!({}), idempotency_key)).await
     }
 
     /// Lets a child locked by wrong PINs work again.
-    pub async fn unlock(&self, child_id: &str, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
+    pub async fn unlock(&self, child_id: &str, idempotency_key: Option<&str>) -> Result<CreatedJson, ClientError> {
         Self::send(self.post(
             &format!("/v1/me/children/{child_id}/unlock"),
             &serde_json::json!({}),
@@ -520,7 +242,11 @@ impl Client {
     }
 
     /// Operator: lets any code locked by wrong PINs work again.
-    pub async fn operator_unlock(&self, code_id: &str, idempotency_key: Option<&str>) -> Result<CodeInfo, ClientError> {
+    pub async fn operator_unlock(
+        &self,
+        code_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedJson, ClientError> {
         Self::send(self.post(
             &format!("/v1/admin/codes/{code_id}/unlock"),
             &serde_json::json!({}),
@@ -529,56 +255,57 @@ impl Client {
         .await
     }
 
-    pub async fn transactions(&self, window: &Window) -> Result<Transactions, ClientError> {
-        Self::send(self.request(Method::GET, "/v1/me/transactions").query(&window.pairs())).await
+    pub async fn transactions(&self, params: &TransactionsParams) -> Result<TransactionsJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/transactions").query(params)).await
     }
 
-    pub async fn report(&self, group_by: &str, window: &Window) -> Result<Report, ClientError> {
-        let mut pairs = window.pairs();
-        pairs.push(("group_by", group_by.to_owned()));
-        Self::send(self.request(Method::GET, "/v1/me/report").query(&pairs)).await
+    pub async fn report(&self, params: &ReportParams) -> Result<ReportJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/report").query(params)).await
     }
 
     /// The report as CSV text.
-    pub async fn report_csv(&self, group_by: &str, window: &Window) -> Result<String, ClientError> {
-        let mut pairs = window.pairs();
-        pairs.push(("group_by", group_by.to_owned()));
+    pub async fn report_csv(&self, params: &ReportParams) -> Result<String, ClientError> {
         let response = self
             .request(Method::GET, "/v1/me/report")
-            .query(&pairs)
+            .query(params)
             .header("Accept", "text/csv")
             .send()
             .await?;
         let status = response.status();
         if status != StatusCode::OK {
             let bytes = response.bytes().await?;
-            return match serde_json::from_slice::<Problem>(&bytes) {
-                Ok(problem) => Err(ClientError::Problem {
-                    status: status.as_u16(),
-                    code: problem.code,
-                    detail: problem.detail,
-                }),
-                Err(_) => Err(ClientError::Unexpected {
-                    status: status.as_u16(),
-                }),
-            };
+            return Err(refusal(status, &bytes));
         }
         Ok(response.text().await?)
     }
 
-    pub async fn pay(&self, request: &PaymentRequest, idempotency_key: Option<&str>) -> Result<Paid, ClientError> {
+    pub async fn pay(&self, request: &PaymentRequest, idempotency_key: Option<&str>) -> Result<PaidJson, ClientError> {
         Self::send(self.post("/v1/payments", request, idempotency_key)).await
     }
 
-    pub async fn receipt(&self, id: &str) -> Result<Paid, ClientError> {
+    pub async fn receipt(&self, id: &str) -> Result<PaidJson, ClientError> {
         Self::send(self.request(Method::GET, &format!("/v1/receipts/{id}"))).await
     }
 
-    pub async fn public(&self, public_code: &str) -> Result<PublicInfo, ClientError> {
+    pub async fn public(&self, public_code: &str) -> Result<PublicJson, ClientError> {
         Self::send(self.request(Method::GET, &format!("/v1/public/{public_code}"))).await
     }
 
     pub async fn metadata(&self) -> Result<serde_json::Value, ClientError> {
         Self::send(self.request(Method::GET, "/.well-known/smartcode")).await
+    }
+}
+
+/// A refusal: the broker's problem+json, or, if the body is not one, the bare status.
+fn refusal(status: StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ProblemJson>(body) {
+        Ok(problem) => ClientError::Problem {
+            status: status.as_u16(),
+            code: problem.code,
+            detail: problem.detail,
+        },
+        Err(_) => ClientError::Unexpected {
+            status: status.as_u16(),
+        },
     }
 }

@@ -1121,7 +1121,7 @@ async fn public_code(State(state): State<AppState>, Segment(text): Segment) -> R
         .collect();
     ancestry.push(AncestorJson {
         depth: 0,
-        kind: "broker",
+        kind: "broker".to_owned(),
         profile: Some(ProfileJson {
             name: Some(state.config.name.clone()),
             description: None,

@@ -1,29 +1,26 @@
-//! The JSON shapes of the API (serde structs), and their conversion to and from domain types.
-//! Domain types never derive serde: this module is the only place where JSON meets the core.
+//! Where JSON meets the core on the server: the shapes come from `smartcode-api` (re-exported
+//! here, so handlers import them from one place), and this module reads requests into domain
+//! types, refusing bad input with the server's `ApiError`. Domain types never derive serde.
 
-use serde::{Deserialize, Serialize};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
-use smartcode_core::ledger::reports::Entry;
-use smartcode_core::ledger::CodeView;
-use smartcode_core::model::{CodeKind, CodeStatus, Profile, Receipt, ReportRow, Restrictions, SpendLimit};
-use smartcode_core::money::{format_units, Amount, AmountError, Currency};
+use smartcode_core::model::{CodeKind, Profile, Restrictions, SpendLimit};
+use smartcode_core::money::{Amount, AmountError, Currency};
+
+pub use smartcode_api::*;
 
 use crate::problem::ApiError;
 
-/// An amount as a request may give it: a decimal string (`"0.25"`) or a whole number (`10`).
-#[derive(Deserialize, Debug, Clone)]
-#[serde(untagged)]
-pub enum WireAmount {
-    Text(String),
-    Whole(u64),
+/// Reads a request's amount into an `Amount`.
+pub trait ParseAmount {
+    fn parse(&self) -> Result<Amount, ApiError>;
 }
 
-impl WireAmount {
-    pub fn parse(&self) -> Result<Amount, ApiError> {
+impl ParseAmount for RequestAmount {
+    fn parse(&self) -> Result<Amount, ApiError> {
         let parsed = match self {
-            WireAmount::Text(text) => Amount::parse(text),
-            WireAmount::Whole(whole) => Amount::parse(&whole.to_string()),
+            RequestAmount::Text(text) => Amount::parse(text),
+            RequestAmount::Whole(whole) => Amount::parse(&whole.to_string()),
         };
         parsed.map_err(|error| match error {
             AmountError::TooLarge => {
@@ -44,59 +41,14 @@ pub fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssueRequest {
-    pub amount: WireAmount,
-    pub currency: String,
-    pub label: Option<String>,
+/// Reads the rules asked for a new secret child into `Restrictions`; payees must be public codes
+/// of this broker (`domain`).
+pub trait ParseRestrictions {
+    fn parse(&self, domain: &str) -> Result<Restrictions, ApiError>;
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DepositRequest {
-    /// The secret code to credit. Either this or `code_id`.
-    pub code: Option<String>,
-    pub code_id: Option<String>,
-    pub amount: WireAmount,
-    pub currency: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChildRequest {
-    pub kind: Option<String>,
-    pub amount: Option<WireAmount>,
-    pub label: Option<String>,
-    pub expires_at: Option<String>,
-    pub expires_in_seconds: Option<i64>,
-    pub irrevocable: Option<bool>,
-    pub profile: Option<ProfileRequest>,
-    pub under: Option<String>,
-    pub restrictions: Option<RestrictionsRequest>,
-}
-
-/// The rules asked for a new secret child (API.md's restrictions object).
-#[derive(Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct RestrictionsRequest {
-    pub categories: Option<Vec<String>>,
-    pub payees: Option<Vec<String>>,
-    pub items: Option<Vec<String>>,
-    pub amount_per_use_max: Option<WireAmount>,
-    pub uses_max: Option<u32>,
-    pub spend_per_period: Option<SpendRequest>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct SpendRequest {
-    pub amount: WireAmount,
-    pub period_seconds: i64,
-}
-
-impl RestrictionsRequest {
-    pub fn parse(&self, domain: &str) -> Result<Restrictions, ApiError> {
+impl ParseRestrictions for RestrictionsRequest {
+    fn parse(&self, domain: &str) -> Result<Restrictions, ApiError> {
         let payees = match &self.payees {
             None => None,
             Some(list) => Some(
@@ -112,7 +64,7 @@ impl RestrictionsRequest {
             categories: self.categories.clone(),
             payees,
             items: self.items.clone(),
-            amount_per_use_max: self.amount_per_use_max.as_ref().map(WireAmount::parse).transpose()?,
+            amount_per_use_max: self.amount_per_use_max.as_ref().map(ParseAmount::parse).transpose()?,
             uses_max: self.uses_max,
             spend_per_period: match &self.spend_per_period {
                 None => None,
@@ -125,78 +77,14 @@ impl RestrictionsRequest {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClockRequest {
-    pub advance_seconds: i64,
+/// Reads a profile request into a `Profile`.
+pub trait IntoProfile {
+    fn into_profile(self) -> Profile;
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PinRequest {
-    pub pin: String,
-}
-
-/// A code's effective rules and what is left of them, as its holder sees them.
-#[derive(Serialize, Default)]
-pub struct RestrictionsJson {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub categories: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payees: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_per_use_max: Option<Money>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uses_max: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spend_per_period: Option<SpendJson>,
-    /// The fewest uses left over this code and its ancestors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uses_left: Option<u32>,
-    /// The least spending left in the current periods of this code and its ancestors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spend_left: Option<Money>,
-}
-
-#[derive(Serialize)]
-pub struct SpendJson {
-    pub amount: Money,
-    pub period_seconds: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FundRequest {
-    pub amount: WireAmount,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentRequest {
-    pub code: String,
-    pub payee: String,
-    pub amount: WireAmount,
-    pub currency: Option<String>,
-    pub memo: Option<String>,
-    pub category: Option<String>,
-    pub item: Option<String>,
-}
-
-#[derive(Deserialize, Serialize, Default, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileRequest {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub url: Option<String>,
-    pub contact: Option<String>,
-    pub show_stats: Option<bool>,
-}
-
-impl ProfileRequest {
+impl IntoProfile for ProfileRequest {
     /// Empty strings mean "no value", so a form can clear a field.
-    pub fn into_profile(self) -> Profile {
+    fn into_profile(self) -> Profile {
         let present = |text: Option<String>| text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         Profile {
             name: present(self.name),
@@ -208,235 +96,6 @@ impl ProfileRequest {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransactionsParams {
-    pub since: Option<String>,
-    pub until: Option<String>,
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReportParams {
-    pub group_by: Option<String>,
-    pub since: Option<String>,
-    pub until: Option<String>,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Responses.
-
-#[derive(Serialize, Clone, Debug)]
-pub struct Money {
-    pub amount: String,
-    pub currency: String,
-}
-
-impl Money {
-    pub fn new(units: i64, currency: Currency) -> Money {
-        Money {
-            amount: format_units(units),
-            currency: currency.to_string(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct ProfileJson {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub url: Option<String>,
-    pub contact: Option<String>,
-    pub show_stats: bool,
-}
-
-impl From<&Profile> for ProfileJson {
-    fn from(p: &Profile) -> ProfileJson {
-        ProfileJson {
-            name: p.name.clone(),
-            description: p.description.clone(),
-            url: p.url.clone(),
-            contact: p.contact.clone(),
-            show_stats: p.show_stats,
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct CodeJson {
-    pub id: String,
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub balance: Option<Money>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub available: Option<Money>,
-    pub currency: String,
-    pub status: &'static str,
-    pub parent_id: Option<String>,
-    pub label: Option<String>,
-    pub profile: ProfileJson,
-    pub restrictions: RestrictionsJson,
-    pub expires_at: Option<String>,
-    pub irrevocable: bool,
-    pub pin_set: bool,
-    pub children_count: u32,
-    pub created_at: String,
-}
-
-impl From<&CodeView> for CodeJson {
-    fn from(view: &CodeView) -> CodeJson {
-        let r = &view.record;
-        let money = |units: i64| Money::new(units, r.currency);
-        CodeJson {
-            id: r.id.to_string(),
-            kind: r.kind.as_str(),
-            public_code: r.public_code.as_ref().map(ToString::to_string),
-            balance: view.account.map(|a| money(a.balance_units)),
-            available: view.account.map(|a| money(a.available_units())),
-            currency: r.currency.to_string(),
-            status: if r.pin.locked && view.status == CodeStatus::Active {
-                "locked"
-            } else {
-                view.status.as_str()
-            },
-            parent_id: r.parent_id.as_ref().map(ToString::to_string),
-            label: r.label.clone(),
-            profile: ProfileJson::from(&r.profile),
-            restrictions: restrictions_json(view),
-            expires_at: r.expires_at.map(Timestamp::to_rfc3339),
-            irrevocable: r.irrevocable,
-            pin_set: r.pin.hash.is_some(),
-            children_count: view.children,
-            created_at: r.created_at.to_rfc3339(),
-        }
-    }
-}
-
-/// A code just created: its view, and for a secret code the secret, shown this once.
-#[derive(Serialize)]
-pub struct CreatedJson {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(flatten)]
-    pub view: CodeJson,
-}
-
-#[derive(Serialize)]
-pub struct ReceiptJson {
-    pub id: String,
-    pub payer_id: String,
-    pub payee: String,
-    pub payee_id: String,
-    pub amount: Money,
-    pub memo: Option<String>,
-    pub category: Option<String>,
-    pub item: Option<String>,
-    pub created_at: String,
-    /// The broker that signed it, and an Ed25519 signature over [`receipt_message`], checkable with
-    /// the public key at `/.well-known/smartcode`.
-    pub broker: String,
-    pub signature: String,
-}
-
-/// The exact bytes a receipt's signature covers.
-pub fn receipt_message(receipt: &Receipt) -> String {
-    format!(
-        "smartcode-receipt-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
-        receipt.id,
-        receipt.payer_id,
-        receipt.payee,
-        format_units(receipt.amount.units()),
-        receipt.currency,
-        receipt.created_at.to_rfc3339()
-    )
-}
-
-#[derive(Serialize)]
-pub struct EntryJson {
-    pub id: String,
-    pub at: String,
-    pub kind: &'static str,
-    pub amount: String,
-    pub currency: String,
-    pub counterparty_id: Option<String>,
-    pub memo: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_code_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub item: Option<String>,
-}
-
-impl From<&Entry> for EntryJson {
-    fn from(entry: &Entry) -> EntryJson {
-        let t = &entry.transfer;
-        EntryJson {
-            id: t.id.clone(),
-            at: t.at.to_rfc3339(),
-            kind: t.kind.as_str(),
-            amount: format_units(entry.signed_units),
-            currency: t.currency.to_string(),
-            counterparty_id: entry.counterparty_id.as_ref().map(ToString::to_string),
-            memo: t.memo.clone(),
-            public_code_id: t.public_code_id.as_ref().map(ToString::to_string),
-            category: t.category.clone(),
-            item: t.item.clone(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct ReportRowJson {
-    pub key: String,
-    pub count: u64,
-    pub total_in: String,
-    pub total_out: String,
-}
-
-impl From<&ReportRow> for ReportRowJson {
-    fn from(row: &ReportRow) -> ReportRowJson {
-        ReportRowJson {
-            key: row.key.clone(),
-            count: row.count,
-            total_in: format_units(row.total_in_units),
-            total_out: format_units(row.total_out_units),
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct AncestorJson {
-    pub depth: u32,
-    pub kind: &'static str,
-    pub profile: Option<ProfileJson>,
-}
-
-pub fn kind_word(kind: CodeKind) -> &'static str {
-    kind.as_str()
-}
-
-fn restrictions_json(view: &CodeView) -> RestrictionsJson {
-    let r = &view.record.restrictions;
-    let currency = view.record.currency;
-    RestrictionsJson {
-        categories: r.categories.clone(),
-        payees: r.payees.as_ref().map(|p| p.iter().map(ToString::to_string).collect()),
-        items: r.items.clone(),
-        amount_per_use_max: r.amount_per_use_max.map(|a| Money::new(a.units(), currency)),
-        uses_max: r.uses_max,
-        spend_per_period: r.spend_per_period.map(|l| SpendJson {
-            amount: Money::new(l.amount.units(), currency),
-            period_seconds: l.period_seconds,
-        }),
-        uses_left: view.usage_left.and_then(|u| u.uses),
-        spend_left: view
-            .usage_left
-            .and_then(|u| u.spend_units)
-            .map(|units| Money::new(units, currency)),
-    }
+pub fn kind_word(kind: CodeKind) -> String {
+    kind.as_str().to_owned()
 }

@@ -112,7 +112,7 @@ enum Cmd {
         per_use: Option<String>,
         /// The most the child may spend per period: AMOUNT/SECONDS, or AMOUNT/hour|day|week.
         #[arg(long, conflicts_with = "public", value_parser = parse_per_period)]
-        per_period: Option<SpendPerPeriod>,
+        per_period: Option<SpendRequest>,
         /// Nest the new public code under one of this code's public codes (its id).
         #[arg(long, requires = "public")]
         under: Option<String>,
@@ -223,7 +223,7 @@ struct NewPin {
 }
 
 /// Reads `AMOUNT/SECONDS` or `AMOUNT/hour|day|week`.
-fn parse_per_period(text: &str) -> Result<SpendPerPeriod, String> {
+fn parse_per_period(text: &str) -> Result<SpendRequest, String> {
     let (amount, period) = text
         .split_once('/')
         .ok_or_else(|| "write AMOUNT/SECONDS or AMOUNT/hour|day|week, such as 5/day".to_owned())?;
@@ -235,8 +235,8 @@ fn parse_per_period(text: &str) -> Result<SpendPerPeriod, String> {
             .parse::<i64>()
             .map_err(|_| format!("{seconds:?} is not a number of seconds, hour, day or week"))?,
     };
-    Ok(SpendPerPeriod {
-        amount: amount.to_owned(),
+    Ok(SpendRequest {
+        amount: amount.into(),
         period_seconds,
     })
 }
@@ -288,8 +288,9 @@ fn money(m: Option<&Money>) -> String {
     m.map_or_else(|| "-".to_owned(), |m| format!("{} {}", m.amount, m.currency))
 }
 
-fn print_code(info: &CodeInfo) {
-    if let Some(code) = &info.code {
+/// Prints a code; `secret` is the new secret of a code just made (or rekeyed), shown this once.
+fn print_code(secret: Option<&str>, info: &CodeJson) {
+    if let Some(code) = secret {
         println!("New secret code: {code}");
         println!("  It is shown only this once. Keep it secret: whoever holds it can spend it.");
     }
@@ -311,8 +312,10 @@ fn print_code(info: &CodeInfo) {
     if info.irrevocable {
         println!("  irrevocable");
     }
-    if info.restrictions.as_object().is_some_and(|rules| !rules.is_empty()) {
-        println!("  rules:    {}", info.restrictions);
+    if !info.restrictions.is_empty() {
+        // As a JSON value, so the line reads as it always has (keys in the same order).
+        let rules = serde_json::to_value(&info.restrictions).unwrap_or_default();
+        println!("  rules:    {rules}");
     }
     if info.pin_set {
         println!("  PIN set");
@@ -341,7 +344,7 @@ async fn dispatch(args: Args) -> Result<()> {
             label,
         } => {
             let request = IssueRequest {
-                amount: amount.clone(),
+                amount: amount.as_str().into(),
                 currency: currency.clone(),
                 label: label.clone(),
             };
@@ -349,7 +352,7 @@ async fn dispatch(args: Args) -> Result<()> {
             if args.json {
                 print_json(&info)
             } else {
-                print_code(&info);
+                print_code(info.code.as_deref(), &info.view);
                 Ok(())
             }
         }
@@ -362,7 +365,7 @@ async fn dispatch(args: Args) -> Result<()> {
             let request = DepositRequest {
                 code: to.clone(),
                 code_id: code_id.clone(),
-                amount: amount.clone(),
+                amount: amount.as_str().into(),
                 currency: currency.clone(),
             };
             let deposited = operator_client(&args)?.deposit(&request, key).await?;
@@ -404,7 +407,7 @@ async fn dispatch(args: Args) -> Result<()> {
             if args.json {
                 print_json(&info)
             } else {
-                print_code(&info);
+                print_code(None, &info);
                 Ok(())
             }
         }
@@ -426,13 +429,13 @@ async fn dispatch(args: Args) -> Result<()> {
             description,
         } => {
             let request = if *public {
-                let profile = (name.is_some() || description.is_some()).then(|| Profile {
+                let profile = (name.is_some() || description.is_some()).then(|| ProfileRequest {
                     name: name.clone(),
                     description: description.clone(),
                     ..Default::default()
                 });
                 ChildRequest {
-                    kind: "public".into(),
+                    kind: Some("public".into()),
                     label: label.clone(),
                     under: under.clone(),
                     profile,
@@ -443,17 +446,17 @@ async fn dispatch(args: Args) -> Result<()> {
                     .clone()
                     .ok_or_else(|| anyhow!("a secret child needs --amount (or use --public)"))?;
                 ChildRequest {
-                    kind: "secret".into(),
-                    amount: Some(amount),
+                    kind: Some("secret".into()),
+                    amount: Some(amount.into()),
                     label: label.clone(),
                     expires_in_seconds: *expires_in,
                     expires_at: expires.clone(),
                     irrevocable: irrevocable.then_some(true),
-                    restrictions: Some(Restrictions {
+                    restrictions: Some(RestrictionsRequest {
                         categories: (!categories.is_empty()).then(|| categories.clone()),
                         payees: (!payees.is_empty()).then(|| payees.clone()),
                         items: (!items.is_empty()).then(|| items.clone()),
-                        amount_per_use_max: per_use.clone(),
+                        amount_per_use_max: per_use.clone().map(Into::into),
                         uses_max: *uses,
                         spend_per_period: per_period.clone(),
                     }),
@@ -464,7 +467,7 @@ async fn dispatch(args: Args) -> Result<()> {
             if args.json {
                 print_json(&info)
             } else {
-                print_code(&info);
+                print_code(info.code.as_deref(), &info.view);
                 Ok(())
             }
         }
@@ -529,7 +532,7 @@ async fn dispatch(args: Args) -> Result<()> {
             let request = PaymentRequest {
                 code,
                 payee: payee.clone(),
-                amount: amount.clone(),
+                amount: amount.as_str().into(),
                 currency: currency.clone(),
                 memo: memo.clone(),
                 category: category.clone(),
@@ -554,13 +557,13 @@ async fn dispatch(args: Args) -> Result<()> {
             limit,
             cursor,
         } => {
-            let window = Window {
+            let params = TransactionsParams {
                 since: since.clone(),
                 until: until.clone(),
                 limit: *limit,
                 cursor: cursor.clone(),
             };
-            let page = code_client(&args)?.transactions(&window).await?;
+            let page = code_client(&args)?.transactions(&params).await?;
             if args.json {
                 return print_json(&page);
             }
@@ -587,17 +590,17 @@ async fn dispatch(args: Args) -> Result<()> {
             until,
             csv,
         } => {
-            let window = Window {
+            let params = ReportParams {
+                group_by: Some(group_by.clone()),
                 since: since.clone(),
                 until: until.clone(),
-                ..Default::default()
             };
             let client = code_client(&args)?;
             if *csv {
-                print!("{}", client.report_csv(group_by, &window).await?);
+                print!("{}", client.report_csv(&params).await?);
                 return Ok(());
             }
-            let report = client.report(group_by, &window).await?;
+            let report = client.report(&params).await?;
             if args.json {
                 return print_json(&report);
             }
@@ -618,18 +621,18 @@ async fn dispatch(args: Args) -> Result<()> {
             contact,
             show_stats,
         } => {
-            let profile = Profile {
+            let profile = ProfileRequest {
                 name: name.clone(),
                 description: description.clone(),
                 url: url.clone(),
                 contact: contact.clone(),
-                show_stats: *show_stats,
+                show_stats: Some(*show_stats),
             };
             let info = code_client(&args)?.set_profile(child.as_deref(), &profile).await?;
             if args.json {
                 print_json(&info)
             } else {
-                println!("Profile of {} saved", info.id);
+                println!("Profile of {} saved", info.view.id);
                 Ok(())
             }
         }
@@ -642,8 +645,8 @@ async fn dispatch(args: Args) -> Result<()> {
             if args.json {
                 return print_json(&info);
             }
-            let state = if info.pin_set { "has a PIN" } else { "has no PIN" };
-            println!("Code {} now {state}", info.id);
+            let state = if info.view.pin_set { "has a PIN" } else { "has no PIN" };
+            println!("Code {} now {state}", info.view.id);
             Ok(())
         }
         Cmd::Rekey => {
@@ -651,11 +654,15 @@ async fn dispatch(args: Args) -> Result<()> {
             if args.json {
                 return print_json(&rekeyed);
             }
-            println!("New secret code: {}", rekeyed.code);
+            let code = rekeyed
+                .code
+                .as_deref()
+                .ok_or_else(|| anyhow!("the broker's answer to a rekey carried no new code"))?;
+            println!("New secret code: {code}");
             println!("  It replaces the old one, which no longer works. It is shown only this once.");
             println!(
                 "  id: {} (unchanged, with its balance, children and history)",
-                rekeyed.id
+                rekeyed.view.id
             );
             Ok(())
         }
@@ -668,7 +675,7 @@ async fn dispatch(args: Args) -> Result<()> {
             if args.json {
                 return print_json(&info);
             }
-            println!("Child {} is {} again", info.id, info.status);
+            println!("Child {} is {} again", info.view.id, info.view.status);
             Ok(())
         }
         Cmd::Public { public_code } => {

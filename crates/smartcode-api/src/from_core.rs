@@ -1,0 +1,128 @@
+//! The one place the core's types fill the response shapes. Only this direction lives here:
+//! a domain value always has a JSON form, so these conversions cannot fail. The other direction,
+//! reading a request into domain types, can be refused, and the refusal is the server's to word.
+
+use smartcode_core::clock::Timestamp;
+use smartcode_core::ledger::reports::Entry;
+use smartcode_core::ledger::CodeView;
+use smartcode_core::model::{CodeStatus, Profile, Receipt, ReportRow};
+use smartcode_core::money::{format_units, Currency};
+
+use crate::{CodeJson, EntryJson, Money, ProfileJson, ReportRowJson, RestrictionsJson, SpendJson};
+
+impl Money {
+    /// `units` micro-units of `currency`, written as a decimal string (`250000` is `"0.25"`).
+    pub fn new(units: i64, currency: Currency) -> Money {
+        Money {
+            amount: format_units(units),
+            currency: currency.to_string(),
+        }
+    }
+}
+
+impl From<&Profile> for ProfileJson {
+    fn from(p: &Profile) -> ProfileJson {
+        ProfileJson {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            url: p.url.clone(),
+            contact: p.contact.clone(),
+            show_stats: p.show_stats,
+        }
+    }
+}
+
+impl From<&CodeView> for CodeJson {
+    fn from(view: &CodeView) -> CodeJson {
+        let r = &view.record;
+        let money = |units: i64| Money::new(units, r.currency);
+        // A locked code is active underneath: its parent's unlock makes it work again.
+        let status = if r.pin.locked && view.status == CodeStatus::Active {
+            "locked"
+        } else {
+            view.status.as_str()
+        };
+        CodeJson {
+            id: r.id.to_string(),
+            kind: r.kind.as_str().to_owned(),
+            public_code: r.public_code.as_ref().map(ToString::to_string),
+            balance: view.account.map(|a| money(a.balance_units)),
+            available: view.account.map(|a| money(a.available_units())),
+            currency: r.currency.to_string(),
+            status: status.to_owned(),
+            parent_id: r.parent_id.as_ref().map(ToString::to_string),
+            label: r.label.clone(),
+            profile: ProfileJson::from(&r.profile),
+            restrictions: restrictions_json(view),
+            expires_at: r.expires_at.map(Timestamp::to_rfc3339),
+            irrevocable: r.irrevocable,
+            pin_set: r.pin.hash.is_some(),
+            children_count: view.children,
+            created_at: r.created_at.to_rfc3339(),
+        }
+    }
+}
+
+fn restrictions_json(view: &CodeView) -> RestrictionsJson {
+    let r = &view.record.restrictions;
+    let currency = view.record.currency;
+    RestrictionsJson {
+        categories: r.categories.clone(),
+        payees: r.payees.as_ref().map(|p| p.iter().map(ToString::to_string).collect()),
+        items: r.items.clone(),
+        amount_per_use_max: r.amount_per_use_max.map(|a| Money::new(a.units(), currency)),
+        uses_max: r.uses_max,
+        spend_per_period: r.spend_per_period.map(|l| SpendJson {
+            amount: Money::new(l.amount.units(), currency),
+            period_seconds: l.period_seconds,
+        }),
+        uses_left: view.usage_left.and_then(|u| u.uses),
+        spend_left: view
+            .usage_left
+            .and_then(|u| u.spend_units)
+            .map(|units| Money::new(units, currency)),
+    }
+}
+
+impl From<&Entry> for EntryJson {
+    fn from(entry: &Entry) -> EntryJson {
+        let t = &entry.transfer;
+        EntryJson {
+            id: t.id.clone(),
+            at: t.at.to_rfc3339(),
+            kind: t.kind.as_str().to_owned(),
+            amount: format_units(entry.signed_units),
+            currency: t.currency.to_string(),
+            counterparty_id: entry.counterparty_id.as_ref().map(ToString::to_string),
+            memo: t.memo.clone(),
+            public_code_id: t.public_code_id.as_ref().map(ToString::to_string),
+            category: t.category.clone(),
+            item: t.item.clone(),
+        }
+    }
+}
+
+impl From<&ReportRow> for ReportRowJson {
+    fn from(row: &ReportRow) -> ReportRowJson {
+        ReportRowJson {
+            key: row.key.clone(),
+            count: row.count,
+            total_in: format_units(row.total_in_units),
+            total_out: format_units(row.total_out_units),
+        }
+    }
+}
+
+/// The exact bytes a receipt's signature covers (`ReceiptJson::signature`). Versioned by its
+/// first line: a change of these bytes is a new version, never an edit of this one.
+pub fn receipt_message(receipt: &Receipt) -> String {
+    format!(
+        "smartcode-receipt-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
+        receipt.id,
+        receipt.payer_id,
+        receipt.payee,
+        format_units(receipt.amount.units()),
+        receipt.currency,
+        receipt.created_at.to_rfc3339()
+    )
+}

@@ -1,0 +1,255 @@
+//! What a broker answers. The server writes them; the client reads them and ignores fields it
+//! does not know, so a broker may add fields (API.md welcomes extras) without breaking clients.
+//!
+//! Words with a closed list on the server (`kind`, `status`) are strings here, not enums: a
+//! client built against this crate keeps working when a newer broker adds a word.
+
+use serde::{Deserialize, Serialize};
+
+/// Money in a response: a decimal string with at most 6 fractional digits, and its currency.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Money {
+    pub amount: String,
+    pub currency: String,
+}
+
+/// A code's public information, as its holder set it. Absent fields are `null`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileJson {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub contact: Option<String>,
+    pub show_stats: bool,
+}
+
+/// A code's effective rules and what is left of them, as its holder sees them.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestrictionsJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payees: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_per_use_max: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend_per_period: Option<SpendJson>,
+    /// The fewest uses left over this code and its ancestors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses_left: Option<u32>,
+    /// The least spending left in the current periods of this code and its ancestors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend_left: Option<Money>,
+}
+
+impl RestrictionsJson {
+    /// True when the code has no rule of its own or inherited.
+    pub fn is_empty(&self) -> bool {
+        *self == RestrictionsJson::default()
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SpendJson {
+    pub amount: Money,
+    pub period_seconds: i64,
+}
+
+/// A code as its holder (or its parent) sees it: `GET /v1/me`, each of `GET /v1/me/children`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CodeJson {
+    pub id: String,
+    /// `secret` or `public`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_code: Option<String>,
+    /// Absent for a public code, which holds no value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<Money>,
+    pub currency: String,
+    /// `active`, `expired`, `cancelled` or `locked`.
+    pub status: String,
+    pub parent_id: Option<String>,
+    pub label: Option<String>,
+    pub profile: ProfileJson,
+    pub restrictions: RestrictionsJson,
+    pub expires_at: Option<String>,
+    pub irrevocable: bool,
+    pub pin_set: bool,
+    pub children_count: u32,
+    pub created_at: String,
+}
+
+/// The answer of every write that makes or changes a code (issue, new child, profile, PIN,
+/// unlock, rekey): its view, and for a new secret the secret itself, shown this once.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CreatedJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(flatten)]
+    pub view: CodeJson,
+}
+
+/// `GET /v1/me/children`: this code's direct children.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ChildrenJson {
+    pub children: Vec<CodeJson>,
+}
+
+/// `POST /v1/admin/deposits`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DepositedJson {
+    /// The deposit's transfer.
+    pub id: String,
+    pub code_id: String,
+    pub balance: Money,
+}
+
+/// `POST /v1/me/children/{id}/fund`: the child after, and what this code holds now.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FundedJson {
+    pub child: CodeJson,
+    pub balance: Money,
+}
+
+/// `POST /v1/me/children/{id}/cancel`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CancelledJson {
+    pub reclaimed: Money,
+    pub codes_cancelled: u32,
+}
+
+/// A payment's receipt, signed by the payee's broker.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptJson {
+    pub id: String,
+    pub payer_id: String,
+    pub payee: String,
+    pub payee_id: String,
+    pub amount: Money,
+    pub memo: Option<String>,
+    pub category: Option<String>,
+    pub item: Option<String>,
+    pub created_at: String,
+    /// The broker that signed it, and an Ed25519 signature over
+    /// [`receipt_message`](crate::receipt_message), checkable with the public key at
+    /// `/.well-known/smartcode`.
+    pub broker: String,
+    pub signature: String,
+}
+
+/// `POST /v1/payments` and `GET /v1/receipts/{id}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PaidJson {
+    pub receipt: ReceiptJson,
+}
+
+/// One line of a code's history, seen from that code: `amount` is signed (`"-0.25"` went out).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EntryJson {
+    pub id: String,
+    pub at: String,
+    pub kind: String,
+    pub amount: String,
+    pub currency: String,
+    pub counterparty_id: Option<String>,
+    pub memo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_code_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+}
+
+/// `GET /v1/me/transactions`: a page, newest first; `next_cursor` asks for the next one.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct TransactionsJson {
+    pub transactions: Vec<EntryJson>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReportRowJson {
+    pub key: String,
+    pub count: u64,
+    pub total_in: String,
+    pub total_out: String,
+}
+
+/// `GET /v1/me/report`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReportJson {
+    pub group_by: String,
+    pub rows: Vec<ReportRowJson>,
+    /// True when the window held more groups than one report shows.
+    pub truncated: bool,
+}
+
+/// One currency of the ledger check; `sum` is zero when the ledger is whole.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyCheckJson {
+    pub currency: String,
+    pub issued: String,
+    pub held_by_codes: String,
+    pub sum: String,
+    pub accounts: u64,
+    pub transfers: u64,
+}
+
+/// `GET /v1/admin/ledger/check`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LedgerCheckJson {
+    pub ok: bool,
+    pub currencies: Vec<CurrencyCheckJson>,
+    pub negative_balances: u64,
+    pub mismatched_accounts: u64,
+    pub checked_at: String,
+}
+
+/// One generation above a public code, as the public sees it; the last is the broker itself.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AncestorJson {
+    pub depth: u32,
+    /// `secret`, `public` or `broker`.
+    pub kind: String,
+    pub profile: Option<ProfileJson>,
+}
+
+/// A public code's payments, shown when its holder allows it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StatsJson {
+    pub payments: u64,
+    pub total: Money,
+}
+
+/// `GET /v1/public/{public_code}`: what anyone may know about a public code.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PublicJson {
+    pub public_code: String,
+    pub id: String,
+    pub currency: String,
+    pub status: String,
+    pub profile: ProfileJson,
+    pub ancestry: Vec<AncestorJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsJson>,
+}
+
+/// Every refusal, as `application/problem+json` (RFC 9457). `code` is the stable word to match
+/// on; `detail` is for people and never carries a secret code or PIN.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ProblemJson {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+}

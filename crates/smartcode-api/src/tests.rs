@@ -1,0 +1,326 @@
+//! Every shape goes through JSON and back unchanged, and the JSON is exactly what the contract
+//! (API.md) says. Each case goes through `check`, so a change of format is one snapshot to edit.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{parse_code, CodeId, ParsedCode};
+use smartcode_core::model::Receipt;
+use smartcode_core::money::{Amount, Currency};
+
+use crate::*;
+
+/// Serializes `value`, compares the JSON with `expected`, reads it back and compares it with
+/// `value`.
+#[track_caller]
+fn check<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T, expected: &str) {
+    let json = serde_json::to_string_pretty(value).expect("a shape serializes");
+    assert_eq!(json, expected.trim(), "the JSON changed");
+    let back: T = serde_json::from_str(&json).expect("a shape reads its own JSON");
+    assert_eq!(&back, value, "the round trip changed the value");
+}
+
+fn usd(amount: &str) -> Money {
+    Money {
+        amount: amount.into(),
+        currency: "USD".into(),
+    }
+}
+
+fn receipt() -> ReceiptJson {
+    ReceiptJson {
+        id: "r_01jd5v3qz8a7kq2m9xd4wz8nk3".into(),
+        payer_id: "c_7kq2m9xd4wz8nk3q".into(),
+        payee: "P-4WZ8N-K3QJD".into(),
+        payee_id: "c_0a1b2c3d4e5f6g7h".into(),
+        amount: usd("0.25"),
+        memo: Some("a song".into()),
+        category: None,
+        item: None,
+        created_at: "2026-11-24T12:00:00Z".into(),
+        broker: "broker.example".into(),
+        signature: "5f0c".into(),
+    }
+}
+
+#[test]
+fn a_receipt_keeps_its_exact_json() {
+    check(
+        &PaidJson { receipt: receipt() },
+        r#"
+{
+  "receipt": {
+    "id": "r_01jd5v3qz8a7kq2m9xd4wz8nk3",
+    "payer_id": "c_7kq2m9xd4wz8nk3q",
+    "payee": "P-4WZ8N-K3QJD",
+    "payee_id": "c_0a1b2c3d4e5f6g7h",
+    "amount": {
+      "amount": "0.25",
+      "currency": "USD"
+    },
+    "memo": "a song",
+    "category": null,
+    "item": null,
+    "created_at": "2026-11-24T12:00:00Z",
+    "broker": "broker.example",
+    "signature": "5f0c"
+  }
+}"#,
+    );
+}
+
+#[test]
+fn the_signed_message_of_a_receipt_is_fixed_by_its_version() {
+    let ParsedCode::Public(payee) = parse_code("P-4WZ8N-K3QJD", "broker.example").unwrap() else {
+        panic!("a public code parses as one");
+    };
+    let receipt = Receipt {
+        id: "r_01jd5v3qz8a7kq2m9xd4wz8nk3".into(),
+        payer_id: CodeId::parse("c_7kq2m9xd4wz8nk3q").unwrap(),
+        payee,
+        payee_id: CodeId::parse("c_0a1b2c3d4e5f6g7h").unwrap(),
+        amount: Amount::parse("0.25").unwrap(),
+        currency: Currency::parse("USD").unwrap(),
+        memo: Some("not signed".into()),
+        category: None,
+        item: None,
+        created_at: Timestamp::parse_rfc3339("2026-11-24T12:00:00Z").unwrap(),
+    };
+    assert_eq!(
+        receipt_message(&receipt),
+        "smartcode-receipt-v1\nr_01jd5v3qz8a7kq2m9xd4wz8nk3\nc_7kq2m9xd4wz8nk3q\nP-4WZ8N-K3QJD\n0.25\nUSD\n\
+         2026-11-24T12:00:00Z\n",
+    );
+}
+
+fn code() -> CodeJson {
+    CodeJson {
+        id: "c_7kq2m9xd4wz8nk3q".into(),
+        kind: "secret".into(),
+        public_code: None,
+        balance: Some(usd("1.75")),
+        available: Some(usd("1.75")),
+        currency: "USD".into(),
+        status: "active".into(),
+        parent_id: Some("c_0a1b2c3d4e5f6g7h".into()),
+        label: Some("pocket money".into()),
+        profile: ProfileJson::default(),
+        restrictions: RestrictionsJson {
+            uses_max: Some(2),
+            uses_left: Some(1),
+            ..Default::default()
+        },
+        expires_at: None,
+        irrevocable: false,
+        pin_set: true,
+        children_count: 0,
+        created_at: "2026-11-24T12:00:00Z".into(),
+    }
+}
+
+#[test]
+fn a_new_code_carries_its_secret_beside_its_view_and_a_shown_code_does_not() {
+    let created = CreatedJson {
+        code: Some("7KQ2-M9XD".into()),
+        view: code(),
+    };
+    check(
+        &created,
+        r#"
+{
+  "code": "7KQ2-M9XD",
+  "id": "c_7kq2m9xd4wz8nk3q",
+  "kind": "secret",
+  "balance": {
+    "amount": "1.75",
+    "currency": "USD"
+  },
+  "available": {
+    "amount": "1.75",
+    "currency": "USD"
+  },
+  "currency": "USD",
+  "status": "active",
+  "parent_id": "c_0a1b2c3d4e5f6g7h",
+  "label": "pocket money",
+  "profile": {
+    "name": null,
+    "description": null,
+    "url": null,
+    "contact": null,
+    "show_stats": false
+  },
+  "restrictions": {
+    "uses_max": 2,
+    "uses_left": 1
+  },
+  "expires_at": null,
+  "irrevocable": false,
+  "pin_set": true,
+  "children_count": 0,
+  "created_at": "2026-11-24T12:00:00Z"
+}"#,
+    );
+    let shown: CreatedJson = serde_json::from_str(&serde_json::to_string(&code()).unwrap()).unwrap();
+    assert_eq!(shown.code, None);
+    assert_eq!(shown.view, code());
+}
+
+#[test]
+fn every_other_answer_goes_through_json_and_back() {
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T) {
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value, "{json}");
+    }
+    round_trip(ChildrenJson { children: vec![code()] });
+    round_trip(DepositedJson {
+        id: "t_0a1b2c3d4e5f6g7h".into(),
+        code_id: "c_7kq2m9xd4wz8nk3q".into(),
+        balance: usd("13.00"),
+    });
+    round_trip(FundedJson {
+        child: code(),
+        balance: usd("8.25"),
+    });
+    round_trip(CancelledJson {
+        reclaimed: usd("2.75"),
+        codes_cancelled: 3,
+    });
+    round_trip(TransactionsJson {
+        transactions: vec![EntryJson {
+            id: "r_01jd5v3qz8a7kq2m9xd4wz8nk3".into(),
+            at: "2026-11-24T12:00:00Z".into(),
+            kind: "payment".into(),
+            amount: "-0.25".into(),
+            currency: "USD".into(),
+            counterparty_id: Some("c_0a1b2c3d4e5f6g7h".into()),
+            memo: None,
+            public_code_id: None,
+            category: Some("music".into()),
+            item: None,
+        }],
+        next_cursor: Some("42".into()),
+    });
+    round_trip(ReportJson {
+        group_by: "month".into(),
+        rows: vec![ReportRowJson {
+            key: "2026-11".into(),
+            count: 1,
+            total_in: "1.25".into(),
+            total_out: "0.00".into(),
+        }],
+        truncated: false,
+    });
+    round_trip(LedgerCheckJson {
+        ok: true,
+        currencies: vec![CurrencyCheckJson {
+            currency: "USD".into(),
+            issued: "-11.00".into(),
+            held_by_codes: "11.00".into(),
+            sum: "0.00".into(),
+            accounts: 3,
+            transfers: 4,
+        }],
+        negative_balances: 0,
+        mismatched_accounts: 0,
+        checked_at: "2026-11-24T12:00:00Z".into(),
+    });
+    round_trip(PublicJson {
+        public_code: "P-4WZ8N-K3QJD".into(),
+        id: "c_0a1b2c3d4e5f6g7h".into(),
+        currency: "USD".into(),
+        status: "active".into(),
+        profile: ProfileJson {
+            name: Some("Ann".into()),
+            show_stats: true,
+            ..Default::default()
+        },
+        ancestry: vec![AncestorJson {
+            depth: 0,
+            kind: "broker".into(),
+            profile: None,
+        }],
+        stats: Some(StatsJson {
+            payments: 1,
+            total: usd("0.25"),
+        }),
+    });
+}
+
+#[test]
+fn a_problem_writes_its_kind_as_type() {
+    check(
+        &ProblemJson {
+            kind: "https://smartcode.example/problems/insufficient-funds".into(),
+            title: "Payment Required".into(),
+            status: 402,
+            detail: "the code's available balance is below the amount".into(),
+            code: "insufficient_funds".into(),
+        },
+        r#"
+{
+  "type": "https://smartcode.example/problems/insufficient-funds",
+  "title": "Payment Required",
+  "status": 402,
+  "detail": "the code's available balance is below the amount",
+  "code": "insufficient_funds"
+}"#,
+    );
+}
+
+#[test]
+fn an_answer_with_fields_this_crate_does_not_know_still_reads() {
+    let mut json = serde_json::to_value(CancelledJson {
+        reclaimed: usd("1.00"),
+        codes_cancelled: 1,
+    })
+    .unwrap();
+    json["added_by_a_newer_broker"] = serde_json::json!(true);
+    let read: CancelledJson = serde_json::from_value(json).unwrap();
+    assert_eq!(read.codes_cancelled, 1);
+}
+
+#[test]
+fn a_request_leaves_out_what_it_does_not_say_and_reads_back_the_same() {
+    let request = ChildRequest {
+        kind: Some("secret".into()),
+        amount: Some("2".into()),
+        restrictions: Some(RestrictionsRequest {
+            categories: Some(vec!["music".into()]),
+            spend_per_period: Some(SpendRequest {
+                amount: "1.50".into(),
+                period_seconds: 86_400,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let json = serde_json::to_string(&request).unwrap();
+    assert_eq!(
+        json,
+        r#"{"kind":"secret","amount":"2","restrictions":{"categories":["music"],"spend_per_period":{"amount":"1.50","period_seconds":86400}}}"#
+    );
+    assert_eq!(serde_json::from_str::<ChildRequest>(&json).unwrap(), request);
+}
+
+#[test]
+fn a_request_amount_is_a_decimal_string_or_a_whole_number() {
+    let text: FundRequest = serde_json::from_str(r#"{"amount": "0.25"}"#).unwrap();
+    assert_eq!(text.amount, RequestAmount::Text("0.25".into()));
+    let whole: FundRequest = serde_json::from_str(r#"{"amount": 10}"#).unwrap();
+    assert_eq!(whole.amount, RequestAmount::Whole(10));
+    assert_eq!(serde_json::to_string(&whole).unwrap(), r#"{"amount":10}"#);
+    assert!(
+        serde_json::from_str::<FundRequest>(r#"{"amount": 0.25}"#).is_err(),
+        "never a float"
+    );
+}
+
+#[test]
+fn a_request_with_a_misspelt_field_is_refused() {
+    let misspelt =
+        serde_json::from_str::<PaymentRequest>(r#"{"code":"7KQ2-M9XD","payee":"P-4WZ8N-K3QJD","amont":"1"}"#);
+    assert!(misspelt.is_err());
+    let profile = serde_json::from_str::<ProfileRequest>(r#"{"nmae":"Ann"}"#);
+    assert!(profile.is_err());
+}
