@@ -16,7 +16,7 @@ use smartcode_core::ledger::{Credential, PinPresented};
 use crate::guard::{RetryAfter, Source};
 use smartcode_core::limits::{BODY_READ_TIMEOUT_SECONDS, IDEMPOTENCY_KEY_CHARS_MAX, REQUEST_BODY_BYTES_MAX};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::AppState;
 
 /// A request body, at most [`REQUEST_BODY_BYTES_MAX`] bytes, kept raw for fingerprints.
@@ -29,7 +29,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ProblemCode::PayloadTooLarge,
                 format!("a request body may have at most {REQUEST_BODY_BYTES_MAX} bytes"),
             )
         };
@@ -49,7 +49,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .map_err(|_| {
                 ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
+                    ProblemCode::RequestTimeout,
                     format!("a request body must arrive within {BODY_READ_TIMEOUT_SECONDS} seconds"),
                 )
             })?
@@ -169,7 +169,7 @@ impl FromRequestParts<AppState> for Holder {
         let Some(text) = strip_scheme(header, "Code") else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_code",
+                ProblemCode::InvalidCode,
                 "send the secret code as Authorization: Code <code>",
             ));
         };
@@ -203,7 +203,7 @@ impl FromRequestParts<AppState> for Operator {
         if !state.operator_token_matches(token) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ProblemCode::Unauthorized,
                 "missing or wrong operator token",
             ));
         }
@@ -235,10 +235,14 @@ impl crate::Broker {
             }
             Ok(ParsedCode::Public(_)) => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_code",
+                ProblemCode::InvalidCode,
                 "a public code cannot pay or manage anything; use a secret code",
             ),
-            Err(error) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code_format", error.to_string()),
+            Err(error) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::InvalidCodeFormat,
+                error.to_string(),
+            ),
         };
         Err(self.failed_presentation(caller, refusal).await)
     }

@@ -24,7 +24,7 @@ use smartcode_store::{answer, Idempotency, StoredResponse, WriteRequest, Written
 use crate::extract::{idempotency_key, Body, Caller, Holder, Operator, Params, Segment};
 use crate::guard;
 use crate::keys;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
 use crate::{AppState, Broker};
 
@@ -86,7 +86,7 @@ pub fn build(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ProblemCode::MethodNotAllowed,
                 "this endpoint does not take that method",
             )
         })
@@ -267,7 +267,7 @@ fn replay(state: &AppState, stored: StoredResponse) -> Result<Response, ApiError
         tracing::error!("a remembered response could not be decrypted; was the broker key replaced?");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ProblemCode::Internal,
             "the broker failed; nothing was changed",
         )
     })?;
@@ -352,7 +352,7 @@ fn parse_secret_for_operator(state: &Broker, text: &str) -> Result<SecretCode, A
         Ok(ParsedCode::Public(_)) => Err(ApiError::invalid_code()),
         Err(error) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_code_format",
+            ProblemCode::InvalidCodeFormat,
             error.to_string(),
         )),
     }
@@ -371,7 +371,7 @@ fn parse_public(state: &Broker, text: &str) -> Result<PublicCode, ApiError> {
         )),
         Err(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_code_format",
+            ProblemCode::InvalidCodeFormat,
             "a public code is P- and ten letters or digits",
         )),
     }
@@ -833,7 +833,7 @@ pub(crate) async fn transactions(
     if limit == 0 || limit > TRANSACTIONS_PAGE_MAX {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "limit_exceeded",
+            ProblemCode::LimitExceeded,
             format!("limit is 1 to {TRANSACTIONS_PAGE_MAX}"),
         ));
     }
@@ -1164,7 +1164,7 @@ pub(crate) fn unexpected() -> ApiError {
     tracing::error!("the store answered a query with the wrong kind of outcome");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        ProblemCode::Internal,
         "the broker failed; nothing was changed",
     )
 }

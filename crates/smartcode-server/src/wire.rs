@@ -9,7 +9,7 @@ use smartcode_core::ledger::CodeView;
 use smartcode_core::model::{CodeKind, CodeStatus, Profile, Receipt, ReportRow, Restrictions, SpendLimit};
 use smartcode_core::money::{format_units, Amount, AmountError, Currency};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 
 /// An amount as a request may give it: a decimal string (`"0.25"`) or a whole number (`10`).
 #[derive(Deserialize, Debug, Clone)]
@@ -26,9 +26,11 @@ impl WireAmount {
             WireAmount::Whole(whole) => Amount::parse(&whole.to_string()),
         };
         parsed.map_err(|error| match error {
-            AmountError::TooLarge => {
-                ApiError::new(axum::http::StatusCode::BAD_REQUEST, "limit_exceeded", error.to_string())
-            }
+            AmountError::TooLarge => ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                ProblemCode::LimitExceeded,
+                error.to_string(),
+            ),
             other => ApiError::invalid_request(other.to_string()),
         })
     }

@@ -29,7 +29,7 @@ use smartcode_core::limits::REPORT_ROWS_MAX;
 use smartcode_core::model::ReportGrouping;
 
 use crate::extract::{Body, Caller, Holder, Operator, Segment};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::routes;
 use crate::AppState;
 use session::{Current, Identity, Notice, Reveal};
@@ -322,7 +322,7 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
     if view.record.pin.hash.is_some() && holder.pin.is_none() {
         return refused(ApiError::new(
             StatusCode::FORBIDDEN,
-            "pin_required",
+            ProblemCode::PinRequired,
             "this code has a PIN: enter it with the code",
         ));
     }
