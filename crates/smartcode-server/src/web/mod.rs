@@ -28,9 +28,9 @@ use smartcode_core::ledger::{reports, TransferFilter};
 use smartcode_core::limits::REPORT_ROWS_MAX;
 use smartcode_core::model::ReportGrouping;
 
-use crate::extract::{Body, Caller, Holder, Operator, Segment};
+use crate::api;
+use crate::extract::{Body, Caller, Holder, Operator, Segment, Target};
 use crate::problem::{ApiError, ProblemCode};
-use crate::routes;
 use crate::AppState;
 use session::{Current, Identity, Notice, Reveal};
 
@@ -313,10 +313,10 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
         Ok(holder) => holder,
         Err(error) => return refused(error),
     };
-    let outcome = routes::read(&state, Some(caller), reports::Query::Me { holder: holder.hash }).await;
+    let outcome = api::read(&state, Some(caller), reports::Query::Me { holder: holder.hash }).await;
     let view = match outcome {
         Ok(reports::QueryOutcome::Code(view)) => view,
-        Ok(_) => return refused(routes::unexpected()),
+        Ok(_) => return refused(api::unexpected()),
         Err(error) => return refused(error),
     };
     if view.record.pin.hash.is_some() && holder.pin.is_none() {
@@ -402,14 +402,13 @@ pub struct CenterData {
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
     let caller = Some(holder.caller);
     let hash = holder.hash;
-    let reports::QueryOutcome::Code(view) = routes::read(state, caller, reports::Query::Me { holder: hash }).await?
-    else {
-        return Err(routes::unexpected());
+    let reports::QueryOutcome::Code(view) = api::read(state, caller, reports::Query::Me { holder: hash }).await? else {
+        return Err(api::unexpected());
     };
     let reports::QueryOutcome::Tree { nodes, truncated } =
-        routes::read(state, caller, reports::Query::Tree { holder: hash }).await?
+        api::read(state, caller, reports::Query::Tree { holder: hash }).await?
     else {
-        return Err(routes::unexpected());
+        return Err(api::unexpected());
     };
     let filter = TransferFilter {
         since: None,
@@ -418,9 +417,9 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         limit: HISTORY_PAGE_ROWS,
     };
     let reports::QueryOutcome::Transactions { entries, next_cursor } =
-        routes::read(state, caller, reports::Query::Transactions { holder: hash, filter }).await?
+        api::read(state, caller, reports::Query::Transactions { holder: hash, filter }).await?
     else {
-        return Err(routes::unexpected());
+        return Err(api::unexpected());
     };
     let report = |grouping| reports::Query::Report {
         holder: hash,
@@ -432,13 +431,13 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
             limit: REPORT_ROWS_MAX,
         },
     };
-    let reports::QueryOutcome::Report(by_day) = routes::read(state, caller, report(ReportGrouping::Day)).await? else {
-        return Err(routes::unexpected());
+    let reports::QueryOutcome::Report(by_day) = api::read(state, caller, report(ReportGrouping::Day)).await? else {
+        return Err(api::unexpected());
     };
     let reports::QueryOutcome::Report(by_public_code) =
-        routes::read(state, caller, report(ReportGrouping::PublicCode)).await?
+        api::read(state, caller, report(ReportGrouping::PublicCode)).await?
     else {
-        return Err(routes::unexpected());
+        return Err(api::unexpected());
     };
     Ok(CenterData {
         view,
@@ -452,7 +451,13 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
     })
 }
 
-async fn new_child(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
+async fn new_child(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
@@ -465,7 +470,7 @@ async fn new_child(State(state): State<AppState>, caller: Caller, headers: Heade
     let api_headers = form.api_headers(holder.pin.as_ref());
     let public = form.get("kind") == Some("public");
     let result =
-        answer_json(routes::create_child(State(state.clone()), holder, api_headers, json_body(body)).await).await;
+        answer_json(api::create_child(State(state.clone()), holder, target, api_headers, json_body(body)).await).await;
     match result {
         Ok(value) if public => {
             let code = value["public_code"].as_str().unwrap_or("");
@@ -555,8 +560,9 @@ async fn center_form<Fut>(
     state: AppState,
     caller: Caller,
     headers: HeaderMap,
+    target: Target,
     form: FormInput,
-    call: impl FnOnce(AppState, Holder, HeaderMap, &WebForm) -> Fut,
+    call: impl FnOnce(AppState, Holder, Target, HeaderMap, &WebForm) -> Fut,
     done: impl FnOnce(&Value) -> String,
 ) -> Response
 where
@@ -568,7 +574,7 @@ where
         Err(response) => return response,
     };
     let api_headers = form.api_headers(holder.pin.as_ref());
-    let result = answer_json(call(state.clone(), holder, api_headers, &form).await).await;
+    let result = answer_json(call(state.clone(), holder, target, api_headers, &form).await).await;
     back_to_me(&state, &current, None, result.map(|value| done(&value)))
 }
 
@@ -586,11 +592,12 @@ async fn fund_child(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
+    target: Target,
     form: FormInput,
 ) -> Response {
-    let call = |state, holder, api_headers, form: &WebForm| {
+    let call = |state, holder, target, api_headers, form: &WebForm| {
         let body = json_body(json!({ "amount": form.get("amount").unwrap_or("") }));
-        routes::fund_child(State(state), holder, Segment(id), api_headers, body)
+        api::fund_child(State(state), holder, Segment(id), target, api_headers, body)
     };
     let done = |v: &Value| {
         format!(
@@ -598,7 +605,7 @@ async fn fund_child(
             money_text(&v["child"]["balance"])
         )
     };
-    center_form(state, caller, headers, form, call, done).await
+    center_form(state, caller, headers, target, form, call, done).await
 }
 
 async fn cancel_child(
@@ -606,10 +613,18 @@ async fn cancel_child(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
+    target: Target,
     form: FormInput,
 ) -> Response {
-    let call = |state, holder, api_headers, _: &WebForm| {
-        routes::cancel_child(State(state), holder, Segment(id), api_headers, json_body(json!({})))
+    let call = |state, holder, target, api_headers, _: &WebForm| {
+        api::cancel_child(
+            State(state),
+            holder,
+            Segment(id),
+            target,
+            api_headers,
+            json_body(json!({})),
+        )
     };
     let done = |v: &Value| {
         format!(
@@ -618,7 +633,7 @@ async fn cancel_child(
             money_text(&v["reclaimed"])
         )
     };
-    center_form(state, caller, headers, form, call, done).await
+    center_form(state, caller, headers, target, form, call, done).await
 }
 
 async fn unlock_child(
@@ -626,12 +641,20 @@ async fn unlock_child(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
+    target: Target,
     form: FormInput,
 ) -> Response {
-    let call = |state, holder, api_headers, _: &WebForm| {
-        routes::unlock_child(State(state), holder, Segment(id), api_headers, json_body(json!({})))
+    let call = |state, holder, target, api_headers, _: &WebForm| {
+        api::unlock_child(
+            State(state),
+            holder,
+            Segment(id),
+            target,
+            api_headers,
+            json_body(json!({})),
+        )
     };
-    center_form(state, caller, headers, form, call, |_| {
+    center_form(state, caller, headers, target, form, call, |_| {
         "The child works again.".to_owned()
     })
     .await
@@ -642,27 +665,43 @@ async fn child_profile(
     caller: Caller,
     headers: HeaderMap,
     Segment(id): Segment,
+    target: Target,
     form: FormInput,
 ) -> Response {
-    let call = |state, holder, api_headers, form: &WebForm| {
+    let call = |state, holder, target, api_headers, form: &WebForm| {
         let body = json_body(profile_body(form));
-        routes::set_child_profile(State(state), holder, Segment(id), api_headers, body)
+        api::set_child_profile(State(state), holder, Segment(id), target, api_headers, body)
     };
-    center_form(state, caller, headers, form, call, |_| "Profile saved.".to_owned()).await
+    center_form(state, caller, headers, target, form, call, |_| {
+        "Profile saved.".to_owned()
+    })
+    .await
 }
 
-async fn own_profile(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
-    let call = |state, holder, api_headers, form: &WebForm| {
+async fn own_profile(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let call = |state, holder, target, api_headers, form: &WebForm| {
         let body = json_body(profile_body(form));
-        routes::set_own_profile(State(state), holder, api_headers, body)
+        api::set_own_profile(State(state), holder, target, api_headers, body)
     };
-    center_form(state, caller, headers, form, call, |_| {
+    center_form(state, caller, headers, target, form, call, |_| {
         "Your profile is saved.".to_owned()
     })
     .await
 }
 
-async fn pin(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
+async fn pin(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
@@ -673,10 +712,10 @@ async fn pin(State(state): State<AppState>, caller: Caller, headers: HeaderMap, 
     let removing = form.get("action") == Some("remove");
     let new_pin = form.get("new_pin").unwrap_or("").to_owned();
     let result = if removing {
-        answer_json(routes::remove_pin(State(state.clone()), holder, api_headers).await).await
+        answer_json(api::remove_pin(State(state.clone()), holder, target, api_headers).await).await
     } else {
         let body = json_body(json!({ "pin": new_pin }));
-        answer_json(routes::set_pin(State(state.clone()), holder, api_headers, body).await).await
+        answer_json(api::set_pin(State(state.clone()), holder, target, api_headers, body).await).await
     };
     if result.is_ok() {
         let pin = if removing { None } else { Pin::parse(&new_pin) };
@@ -692,7 +731,13 @@ async fn pin(State(state): State<AppState>, caller: Caller, headers: HeaderMap, 
     back_to_me(&state, &current, None, result.map(|_| done.to_owned()))
 }
 
-async fn rekey(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
+async fn rekey(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
     let form = form_of(form);
     let (current, holder) = match code_form(&state, &headers, &form, caller) {
         Ok(found) => found,
@@ -701,7 +746,7 @@ async fn rekey(State(state): State<AppState>, caller: Caller, headers: HeaderMap
     let pin = holder.pin.clone();
     let api_headers = form.api_headers(pin.as_ref());
     let result =
-        answer_json(routes::rekey(State(state.clone()), holder, api_headers, json_body(json!({}))).await).await;
+        answer_json(api::rekey(State(state.clone()), holder, target, api_headers, json_body(json!({}))).await).await;
     match result.map(|value| new_code(&value)) {
         Ok(Some(code)) => {
             let hash = state.keys.hash_code(&code);
@@ -714,7 +759,7 @@ async fn rekey(State(state): State<AppState>, caller: Caller, headers: HeaderMap
             };
             back_to_me(&state, &current, Some(reveal), Ok("The code has a new secret.".into()))
         }
-        Ok(None) => back_to_me(&state, &current, None, Err(routes::unexpected())),
+        Ok(None) => back_to_me(&state, &current, None, Err(api::unexpected())),
         Err(error) => back_to_me(&state, &current, None, Err(error)),
     }
 }
@@ -742,7 +787,7 @@ async fn report_csv(
         since: None,
         until: None,
     };
-    match routes::report(
+    match api::report(
         State(state.clone()),
         holder,
         api_headers,
@@ -775,7 +820,7 @@ async fn render_public(state: &AppState, headers: &HeaderMap, text: &str, refusa
             )
         }
     };
-    let view = match routes::read(state, None, reports::Query::Public { code }).await {
+    let view = match api::read(state, None, reports::Query::Public { code }).await {
         Ok(reports::QueryOutcome::Public(view)) => view,
         _ => {
             return page(
@@ -805,6 +850,7 @@ async fn public_pay(
     caller: Caller,
     headers: HeaderMap,
     Segment(text): Segment,
+    target: Target,
     form: FormInput,
 ) -> Response {
     let form = form_of(form);
@@ -825,7 +871,7 @@ async fn public_pay(
         return render_public(&state, &headers, &text, Some(&error)).await;
     }
     let api_headers = form.api_headers(pin.as_ref());
-    let result = answer_json(routes::pay(State(state.clone()), caller, api_headers, json_body(body)).await).await;
+    let result = answer_json(api::pay(State(state.clone()), caller, target, api_headers, json_body(body)).await).await;
     match result {
         Ok(value) => {
             let csrf = Csrf::of(&state, &headers);
@@ -850,8 +896,8 @@ async fn operator_console(State(state): State<AppState>, headers: HeaderMap) -> 
     let Some(current) = operator_session(&state, &headers) else {
         return page(StatusCode::OK, &csrf, pages::operator_login(&csrf, None));
     };
-    let check = answer_json(routes::ledger_check(State(state.clone()), Operator).await).await;
-    let security = answer_json(Ok(routes::security(State(state.clone()), Operator).await)).await;
+    let check = answer_json(api::ledger_check(State(state.clone()), Operator).await).await;
+    let security = answer_json(Ok(api::security(State(state.clone()), Operator).await)).await;
     let check = check.unwrap_or_else(|e| json!({ "error": refusal_text(&e) }));
     let security = security.unwrap_or_else(|e| json!({ "error": refusal_text(&e) }));
     page(
@@ -895,7 +941,12 @@ fn back_to_console(
     back_to("/operator", state, current, reveal, notice)
 }
 
-async fn operator_issue(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
+async fn operator_issue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
     let form = form_of(form);
     let current = match operator_form(&state, &headers, &form) {
         Ok(current) => current,
@@ -909,7 +960,8 @@ async fn operator_issue(State(state): State<AppState>, headers: HeaderMap, form:
         body["label"] = json!(label);
     }
     let api_headers = form.api_headers(None);
-    let result = answer_json(routes::issue(State(state.clone()), Operator, api_headers, json_body(body)).await).await;
+    let result =
+        answer_json(api::issue(State(state.clone()), Operator, target, api_headers, json_body(body)).await).await;
     match result {
         Ok(value) => {
             let reveal = new_code(&value).map(|code| Reveal {
@@ -927,7 +979,12 @@ async fn operator_issue(State(state): State<AppState>, headers: HeaderMap, form:
     }
 }
 
-async fn operator_deposit(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
+async fn operator_deposit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    route: Target,
+    form: FormInput,
+) -> Response {
     let form = form_of(form);
     let current = match operator_form(&state, &headers, &form) {
         Ok(current) => current,
@@ -944,7 +1001,8 @@ async fn operator_deposit(State(state): State<AppState>, headers: HeaderMap, for
         body["code"] = json!(target);
     }
     let api_headers = form.api_headers(None);
-    let result = answer_json(routes::deposit(State(state.clone()), Operator, api_headers, json_body(body)).await).await;
+    let result =
+        answer_json(api::deposit(State(state.clone()), Operator, route, api_headers, json_body(body)).await).await;
     let notice = result.map(|v| {
         format!(
             "Deposited into {}; it now holds {} {}.",

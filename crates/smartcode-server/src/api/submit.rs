@@ -1,0 +1,259 @@
+//! The single path of every write ([`submit`]: the idempotency key and the request's fingerprint,
+//! code-collision redraws, the PIN check) and of every read ([`read`]), with what both share: how
+//! a refusal counts for the guessing defence ([`refuse`]), how a remembered answer is replayed,
+//! and the JSON of every write's outcome, so that first answers and replays agree.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use smartcode_core::code::SecretCode;
+use smartcode_core::error::OpError;
+use smartcode_core::ledger::{
+    controls, expiry, issuance, payments, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
+};
+use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
+use smartcode_store::{answer, Idempotency, StoredResponse, WriteRequest, Written};
+
+use super::{json_bytes, unexpected};
+use crate::extract::{idempotency_key, Caller, Holder, Target};
+use crate::keys;
+use crate::problem::{ApiError, ProblemCode};
+use crate::wire::*;
+use crate::{AppState, Broker};
+
+pub(super) struct WriteContext<'a> {
+    pub headers: &'a HeaderMap,
+    /// The code presenting the request; `None` for the operator. Idempotency keys live per credential.
+    pub holder: Option<&'a Holder>,
+    /// Method and path as requested (the matched route with its parameters), part of the
+    /// request's fingerprint.
+    pub target: &'a Target,
+    pub body: &'a [u8],
+}
+
+/// Submits a write: with the caller's idempotency key, drawing a new code when one collides, and
+/// checking the holder's PIN when the core asks for it. `build` makes the command for what is
+/// known of the PIN so far.
+pub(super) async fn submit<C: Into<Command>>(
+    state: &AppState,
+    context: WriteContext<'_>,
+    status: StatusCode,
+    build: impl Fn(PinPresented) -> (C, Option<SecretCode>),
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(context.headers)?;
+    let scope: &[u8] = context.holder.map_or(b"operator".as_slice(), |h| h.hash.0.as_slice());
+    let pin_bytes: &[u8] = context
+        .holder
+        .and_then(|h| h.pin.as_ref())
+        .map_or(b"".as_slice(), |pin| pin.expose().as_bytes());
+    let mut presented = match context.holder {
+        Some(holder) if holder.pin.is_some() => PinPresented::Unverified,
+        _ => PinPresented::Absent,
+    };
+    for _ in 0..WRITE_ATTEMPTS_MAX {
+        let (command, secret) = build(presented);
+        let idempotency = key.as_ref().map(|key| {
+            let broker = state.clone();
+            let secret = secret.clone();
+            Idempotency {
+                // Bound to the code and to the PIN presented with it: a replay may hand back a
+                // new secret (of a child, or after a rekey), so it needs the same proof as the
+                // first request did. Without the PIN the key names another slot, the command
+                // runs, and the PIN check refuses it.
+                key_hash: state
+                    .keys
+                    .fingerprint(&[b"idempotency-key", scope, pin_bytes, key.as_bytes()]),
+                fingerprint: state
+                    .keys
+                    .fingerprint(&[b"request", context.target.as_str().as_bytes(), context.body]),
+                render: Box::new(move |outcome: &Outcome| StoredResponse {
+                    status: status.as_u16(),
+                    body: broker.keys.seal(&render_outcome(&broker, outcome, secret.as_ref())),
+                }),
+            }
+        });
+        let written = answer(
+            state
+                .store
+                .write(WriteRequest::new(command).with_idempotency(idempotency)),
+        )
+        .await;
+        match written {
+            Ok(Written::Done(outcome)) => {
+                presented_well(state, context.holder);
+                return Ok(json_bytes(status, render_outcome(state, &outcome, secret.as_ref())));
+            }
+            Ok(Written::Replayed(stored)) => {
+                presented_well(state, context.holder);
+                return replay(state, stored);
+            }
+            Err(OpError::CodeCollision) => continue,
+            Err(OpError::VerifyPin {
+                pin_hash,
+                generation,
+                failures,
+            }) => {
+                let holder = context.holder.expect("only a holder's command has a PIN to check");
+                presented = verify_pin(state, holder, pin_hash, generation, failures).await?;
+            }
+            Err(error) => return Err(refuse(state, context.holder.map(|h| h.caller), error).await),
+        }
+    }
+    Err(OpError::CodeCollision.into())
+}
+
+/// Checks the presented PIN off the async threads. A match lets the command run; a miss is
+/// counted on the code (locking it at the limit) and against the caller's source.
+async fn verify_pin(
+    state: &AppState,
+    holder: &Holder,
+    pin_hash: String,
+    generation: u32,
+    failures: u32,
+) -> Result<PinPresented, ApiError> {
+    let Some(pin) = holder.pin.clone() else {
+        return Err(OpError::PinRequired.into());
+    };
+    let matches = tokio::task::spawn_blocking(move || keys::verify_pin(&pin, &pin_hash))
+        .await
+        .unwrap_or(false);
+    if matches {
+        if failures > 0 {
+            // Its own commit: the command may yet be refused and rolled back, the reset must not be.
+            let reset = controls::Command::PinMatched {
+                hash: holder.hash,
+                generation,
+            };
+            answer(state.store.write(WriteRequest::new(reset))).await?;
+        }
+        return Ok(PinPresented::Verified { generation });
+    }
+    let command = controls::Command::PinFailed {
+        hash: holder.hash,
+        generation,
+    };
+    let outcome = answer(state.store.write(WriteRequest::new(command))).await?;
+    let locked = matches!(
+        outcome,
+        Written::Done(Outcome::Controls(controls::Outcome::PinCounted { locked: true }))
+    );
+    let refusal = if locked {
+        OpError::CodeLocked
+    } else {
+        OpError::PinInvalid
+    };
+    Err(state.failed_presentation(holder.caller, refusal.into()).await)
+}
+
+fn presented_well(state: &Broker, holder: Option<&Holder>) {
+    if let Some(holder) = holder {
+        state.guard.succeeded(holder.caller.source);
+    }
+}
+
+/// Turns a refusal into an API error. An unusable code counts as a failed presentation of its
+/// source; a refusal that proves the code was real counts as a good one.
+async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiError {
+    let Some(caller) = caller else { return error.into() };
+    match error {
+        OpError::InvalidCode | OpError::PinInvalid => state.failed_presentation(caller, error.into()).await,
+        OpError::InsufficientFunds
+        | OpError::Restricted(_)
+        | OpError::PinRequired
+        | OpError::CodeLocked
+        | OpError::Expired
+        | OpError::NotRevocable
+        | OpError::CurrencyMismatch => {
+            state.guard.succeeded(caller.source);
+            error.into()
+        }
+        other => other.into(),
+    }
+}
+
+/// Runs a query of one capability and answers with that capability's outcome.
+pub(crate) async fn read<O: TryFrom<QueryOutcome>>(
+    state: &AppState,
+    caller: Option<Caller>,
+    query: impl Into<Query>,
+) -> Result<O, ApiError> {
+    match answer(state.store.read(query.into())).await {
+        Ok(outcome) => {
+            if let Some(caller) = caller {
+                state.guard.succeeded(caller.source);
+            }
+            O::try_from(outcome).map_err(|_| unexpected())
+        }
+        Err(error) => Err(refuse(state, caller, error).await),
+    }
+}
+
+fn replay(state: &AppState, stored: StoredResponse) -> Result<Response, ApiError> {
+    let body = state.keys.open(&stored.body).ok_or_else(|| {
+        tracing::error!("a remembered response could not be decrypted; was the broker key replaced?");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemCode::Internal,
+            "the broker failed; nothing was changed",
+        )
+    })?;
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = json_bytes(status, body);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+/// The JSON of every write's outcome, in one place so first answers and replays agree.
+fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>) -> Vec<u8> {
+    let created = |view: &CodeView| {
+        serde_json::to_value(CreatedJson {
+            code: secret.map(SecretCode::reveal),
+            view: CodeJson::from(view),
+        })
+        .expect("code JSON serializes")
+    };
+    let value = match outcome {
+        Outcome::Issuance(issuance::Outcome::Issued(view))
+        | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
+        | Outcome::Controls(controls::Outcome::Changed(view)) => created(view),
+        Outcome::Issuance(issuance::Outcome::Deposited { transfer_id, code }) => json!({
+            "id": transfer_id,
+            "code_id": code.record.id.to_string(),
+            "balance": code.account.map(|a| Money::new(a.balance_units, code.record.currency)),
+        }),
+        Outcome::Tree(tree::Outcome::Funded { child, parent }) => json!({
+            "child": CodeJson::from(&**child),
+            "balance": parent.account.map(|a| Money::new(a.balance_units, parent.record.currency)),
+        }),
+        Outcome::Tree(tree::Outcome::Cancelled {
+            reclaimed_units,
+            currency,
+            codes_cancelled,
+        }) => json!({
+            "reclaimed": Money::new(*reclaimed_units, *currency),
+            "codes_cancelled": codes_cancelled,
+        }),
+        Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Controls(controls::Outcome::PinCounted { locked }) => json!({ "locked": locked }),
+        Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
+    };
+    serde_json::to_vec(&value).expect("JSON values serialize")
+}
+
+pub(super) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
+    ReceiptJson {
+        id: receipt.id.clone(),
+        payer_id: receipt.payer_id.to_string(),
+        payee: receipt.payee.to_string(),
+        payee_id: receipt.payee_id.to_string(),
+        amount: Money::new(receipt.amount.units(), receipt.currency),
+        memo: receipt.memo.clone(),
+        category: receipt.category.clone(),
+        item: receipt.item.clone(),
+        created_at: receipt.created_at.to_rfc3339(),
+        broker: state.config.domain.clone(),
+        signature: state.keys.sign(receipt_message(receipt).as_bytes()),
+    }
+}
