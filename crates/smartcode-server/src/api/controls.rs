@@ -9,7 +9,7 @@ use smartcode_core::code::{CodeId, SecretCode};
 use smartcode_core::ledger::controls;
 
 use super::parse_id;
-use super::{submit, unexpected, Entry, WriteContext};
+use super::{submit, unexpected, Asked, Entry, Reply, WriteContext};
 use crate::extract::{Body, Holder, Operator, Segment, Target};
 use crate::keys;
 use crate::problem::ApiError;
@@ -19,15 +19,15 @@ use smartcode_core::ledger::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
-        (Method::PUT, "/v1/me/pin", put(set_pin)),
-        (Method::DELETE, "/v1/me/pin", delete(remove_pin)),
-        (Method::POST, "/v1/me/rekey", post(rekey)),
-        (Method::POST, "/v1/me/children/{id}/unlock", post(unlock_child)),
+        (Method::PUT, "/v1/me/pin", put(handle_set_pin)),
+        (Method::DELETE, "/v1/me/pin", delete(handle_remove_pin)),
+        (Method::POST, "/v1/me/rekey", post(handle_rekey)),
+        (Method::POST, "/v1/me/children/{id}/unlock", post(handle_unlock_child)),
         (Method::POST, "/v1/admin/codes/{id}/unlock", post(operator_unlock)),
     ]
 }
 
-pub(crate) async fn set_pin(
+async fn handle_set_pin(
     State(state): State<AppState>,
     holder: Holder,
     target: Target,
@@ -35,18 +35,27 @@ pub(crate) async fn set_pin(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: PinRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    set_pin(&state, &holder, &request, asked).await?.respond(&state)
+}
+
+/// Sets or changes the holder's PIN (the one presented, if the code has one, must match).
+pub(crate) async fn set_pin(
+    state: &AppState,
+    holder: &Holder,
+    request: &PinRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
     let pin = Pin::parse(&request.pin)
         .ok_or_else(|| ApiError::invalid_request(format!("a PIN is {PIN_DIGITS_MIN} to {PIN_DIGITS_MAX} digits")))?;
     let pin_hash = tokio::task::spawn_blocking(move || keys::hash_pin(&pin))
         .await
         .map_err(|_| unexpected())?;
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         (
             controls::Command::SetPin {
                 holder: holder.with(pin),
@@ -58,19 +67,23 @@ pub(crate) async fn set_pin(
     .await
 }
 
-pub(crate) async fn remove_pin(
+async fn handle_remove_pin(
     State(state): State<AppState>,
     holder: Holder,
     target: Target,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let asked = Asked::of(&headers, &target, b"");
+    remove_pin(&state, &holder, asked).await?.respond(&state)
+}
+
+/// Removes the holder's PIN.
+pub(crate) async fn remove_pin(state: &AppState, holder: &Holder, asked: Asked<'_>) -> Result<Reply, ApiError> {
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: b"",
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         (
             controls::Command::SetPin {
                 holder: holder.with(pin),
@@ -82,20 +95,24 @@ pub(crate) async fn remove_pin(
     .await
 }
 
-pub(crate) async fn rekey(
+async fn handle_rekey(
     State(state): State<AppState>,
     holder: Holder,
     target: Target,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let asked = Asked::of(&headers, &target, &body.0);
+    rekey(&state, &holder, asked).await?.respond(&state)
+}
+
+/// Gives the holder's code a new secret; the old one stops working at once.
+pub(crate) async fn rekey(state: &AppState, holder: &Holder, asked: Asked<'_>) -> Result<Reply, ApiError> {
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         let code = SecretCode::generate();
         (
             controls::Command::Rekey {
@@ -108,7 +125,7 @@ pub(crate) async fn rekey(
     .await
 }
 
-pub(crate) async fn unlock_child(
+async fn handle_unlock_child(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -116,14 +133,23 @@ pub(crate) async fn unlock_child(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let child = parse_id(&id)?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    unlock_child(&state, &holder, &id, asked).await?.respond(&state)
+}
+
+/// Unlocks a descendant locked by wrong PINs.
+pub(crate) async fn unlock_child(
+    state: &AppState,
+    holder: &Holder,
+    id: &str,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let child = parse_id(id)?;
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         (
             controls::Command::Unlock {
                 parent: holder.with(pin),
@@ -147,13 +173,12 @@ async fn operator_unlock(
 ) -> Result<Response, ApiError> {
     let code = CodeId::parse(&id).ok_or_else(|| ApiError::not_found("code"))?;
     let context = WriteContext {
-        headers: &headers,
         holder: None,
-        target: &target,
-        body: &body.0,
+        asked: Asked::of(&headers, &target, &body.0),
     };
     submit(&state, context, StatusCode::OK, |_| {
         (controls::Command::OperatorUnlock { code: code.clone() }, None)
     })
-    .await
+    .await?
+    .respond(&state)
 }

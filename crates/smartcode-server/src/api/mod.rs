@@ -3,27 +3,26 @@
 //! metrics) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
-//! Every write goes through [`submit`] (idempotency, code-collision redraws, the PIN check), every
-//! read through [`read`]; refusals count for the guessing defence in [`refuse`]. Handlers are short:
-//! parse, submit or read, render.
+//! Each capability module holds typed service functions (`tree::me`, `payments::pay`, …) that
+//! both its JSON handlers (`handle_…`) and the pages ([`crate::web`]) call: a handler reads the
+//! request, calls the service and renders JSON; a page reads its form, calls the same service and
+//! renders markup. Every write goes through [`submit`] (idempotency, code-collision redraws, the
+//! PIN check) and answers a [`Reply`]; every read goes through [`read`]; refusals count for the
+//! guessing defence in `submit::refuse`.
 
-mod controls;
-mod issuance;
-mod operator;
-mod payments;
-mod public;
-mod reports;
+mod answer;
+pub(crate) mod controls;
+pub(crate) mod issuance;
+pub(crate) mod operator;
+pub(crate) mod payments;
+pub(crate) mod public;
+pub(crate) mod reports;
 mod submit;
-mod tree;
+pub(crate) mod tree;
 
-pub(crate) use controls::{rekey, remove_pin, set_pin, unlock_child};
-pub(crate) use issuance::{deposit, issue};
-pub(crate) use operator::{ledger_check, security};
-pub(crate) use payments::pay;
-pub(crate) use reports::report;
-pub(crate) use submit::read;
+pub(crate) use answer::{Answer, AnswerReceipt};
+pub(crate) use submit::{read, Asked, Reply};
 use submit::{submit, WriteContext};
-pub(crate) use tree::{cancel_child, create_child, fund_child, set_child_profile, set_own_profile};
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

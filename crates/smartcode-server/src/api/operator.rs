@@ -10,27 +10,41 @@ use smartcode_core::ledger::reports;
 
 use super::{json_value, read, unexpected, Entry};
 use crate::extract::{Body, Operator};
-use crate::guard;
+use crate::guard::{self, GuardReport};
 use crate::problem::ApiError;
 use crate::wire::*;
 use crate::AppState;
 use smartcode_core::limits::TEST_CLOCK_ADVANCE_SECONDS_MAX;
+use smartcode_core::model::LedgerTotals;
 use smartcode_core::money::format_units;
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
-        (Method::GET, "/v1/admin/ledger/check", get(ledger_check)),
-        (Method::GET, "/v1/admin/security", get(security)),
+        (Method::GET, "/v1/admin/ledger/check", get(handle_ledger_check)),
+        (Method::GET, "/v1/admin/security", get(handle_security)),
         (Method::POST, "/v1/admin/clock", post(advance_clock)),
         (Method::GET, "/metrics", get(metrics)),
     ]
 }
 
-pub(crate) async fn ledger_check(State(state): State<AppState>, _: Operator) -> Result<Response, ApiError> {
-    let reports::QueryOutcome::LedgerCheck { ok, totals } = read(&state, None, reports::Query::LedgerCheck).await?
+/// What the ledger check found: `ok` when every currency sums to zero, no code balance is
+/// negative and every kept balance is the sum of its transfers.
+pub(crate) struct LedgerCheck {
+    pub ok: bool,
+    pub totals: LedgerTotals,
+}
+
+/// Recomputes every balance from the transfers and compares.
+pub(crate) async fn ledger_check(state: &AppState, _: Operator) -> Result<LedgerCheck, ApiError> {
+    let reports::QueryOutcome::LedgerCheck { ok, totals } = read(state, None, reports::Query::LedgerCheck).await?
     else {
         return Err(unexpected());
     };
+    Ok(LedgerCheck { ok, totals })
+}
+
+async fn handle_ledger_check(State(state): State<AppState>, operator: Operator) -> Result<Response, ApiError> {
+    let LedgerCheck { ok, totals } = ledger_check(&state, operator).await?;
     let currencies: Vec<_> = totals
         .currencies
         .iter()
@@ -57,8 +71,13 @@ pub(crate) async fn ledger_check(State(state): State<AppState>, _: Operator) -> 
     ))
 }
 
-pub(crate) async fn security(State(state): State<AppState>, _: Operator) -> Response {
-    let report = state.guard.report();
+/// The guessing defence's counters, alarms and busiest failing sources.
+pub(crate) fn security(state: &AppState, _: Operator) -> GuardReport {
+    state.guard.report()
+}
+
+async fn handle_security(State(state): State<AppState>, operator: Operator) -> Response {
+    let report = security(&state, operator);
     let alarms: Vec<_> = report
         .alarms
         .iter()

@@ -10,8 +10,8 @@ use smartcode_core::ledger::payments;
 
 use super::parse_public;
 use super::submit::receipt_json;
-use super::{json_value, read, submit, Entry, WriteContext};
-use crate::extract::{Body, Caller, Segment, Target};
+use super::{json_value, read, submit, Asked, Entry, Reply, WriteContext};
+use crate::extract::{Body, Caller, Holder, Segment, Target};
 use crate::problem::ApiError;
 use crate::wire::*;
 use crate::AppState;
@@ -19,31 +19,41 @@ use smartcode_core::ledger::payments::PaymentOrder;
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
-        (Method::POST, "/v1/payments", post(pay)),
+        (Method::POST, "/v1/payments", post(handle_pay)),
         (Method::GET, "/v1/receipts/{id}", get(receipt)),
     ]
 }
 
-pub(crate) async fn pay(
+async fn handle_pay(
     State(state): State<AppState>,
     caller: Caller,
     target: Target,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let started = std::time::Instant::now();
     let request: PaymentRequest = body.json()?;
     let payer = state.holder(caller, &request.code, &headers).await?;
-    let payee = parse_public(&state, &request.payee)?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    pay(&state, &payer, &request, asked).await?.respond(&state)
+}
+
+/// Pays a public code from the payer's code (`payer` is `request.code` as presented, with its
+/// PIN). A payment answered 201, now or in a replay, counts in the metrics.
+pub(crate) async fn pay(
+    state: &AppState,
+    payer: &Holder,
+    request: &PaymentRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let started = std::time::Instant::now();
+    let payee = parse_public(state, &request.payee)?;
     let amount = request.amount.parse()?;
     let currency = request.currency.as_deref().map(parse_currency).transpose()?;
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&payer),
-        target: &target,
-        body: &body.0,
+        holder: Some(payer),
+        asked,
     };
-    let answer = submit(&state, context, StatusCode::CREATED, |pin| {
+    let reply = submit(state, context, StatusCode::CREATED, |pin| {
         let order = PaymentOrder {
             payer: payer.with(pin),
             payee: payee.clone(),
@@ -55,11 +65,15 @@ pub(crate) async fn pay(
         };
         (payments::Command::Pay(order), None)
     })
-    .await;
-    if answer.as_ref().is_ok_and(|r| r.status() == StatusCode::CREATED) {
+    .await?;
+    let created = match &reply {
+        Reply::Done { status, .. } => *status == StatusCode::CREATED,
+        Reply::Replayed(stored) => stored.status == StatusCode::CREATED.as_u16(),
+    };
+    if created {
         crate::metrics::METRICS.paid(started.elapsed());
     }
-    answer
+    Ok(reply)
 }
 
 async fn receipt(State(state): State<AppState>, Segment(id): Segment) -> Result<Response, ApiError> {

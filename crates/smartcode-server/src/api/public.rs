@@ -6,7 +6,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::json;
-use smartcode_core::ledger::reports;
+use smartcode_core::code::PublicCode;
+use smartcode_core::ledger::reports::{self, PublicView};
 
 use super::{json_bytes, json_value, read, unexpected, Entry};
 use super::{parse_public, OPENAPI_JSON};
@@ -17,7 +18,7 @@ use crate::AppState;
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
-        (Method::GET, "/v1/public/{public_code}", get(public_code)),
+        (Method::GET, "/v1/public/{public_code}", get(handle_public_code)),
         (Method::GET, "/.well-known/smartcode", get(well_known)),
         (Method::GET, "/openapi.json", get(openapi)),
         (Method::GET, "/healthz", get(healthz)),
@@ -25,11 +26,17 @@ pub(super) fn routes() -> Vec<Entry> {
     ]
 }
 
-async fn public_code(State(state): State<AppState>, Segment(text): Segment) -> Result<Response, ApiError> {
-    let code = parse_public(&state, &text).map_err(|_| ApiError::not_found("public code"))?;
-    let reports::QueryOutcome::Public(view) = read(&state, None, reports::Query::Public { code }).await? else {
+/// What anyone sees of a public code: its profile, its ancestry and, if shown, its statistics.
+pub(crate) async fn public_code(state: &AppState, code: PublicCode) -> Result<PublicView, ApiError> {
+    let reports::QueryOutcome::Public(view) = read(state, None, reports::Query::Public { code }).await? else {
         return Err(unexpected());
     };
+    Ok(view)
+}
+
+async fn handle_public_code(State(state): State<AppState>, Segment(text): Segment) -> Result<Response, ApiError> {
+    let code = parse_public(&state, &text).map_err(|_| ApiError::not_found("public code"))?;
+    let view = public_code(&state, code).await?;
     let mut ancestry: Vec<AncestorJson> = view
         .ancestry
         .iter()

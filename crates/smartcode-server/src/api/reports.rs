@@ -15,12 +15,12 @@ use crate::wire::*;
 use crate::AppState;
 use smartcode_core::ledger::TransferFilter;
 use smartcode_core::limits::{REPORT_ROWS_MAX, TRANSACTIONS_PAGE_DEFAULT, TRANSACTIONS_PAGE_MAX};
-use smartcode_core::model::ReportGrouping;
+use smartcode_core::model::{ReportGrouping, ReportRow};
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
-        (Method::GET, "/v1/me/transactions", get(transactions)),
-        (Method::GET, "/v1/me/report", get(report)),
+        (Method::GET, "/v1/me/transactions", get(handle_transactions)),
+        (Method::GET, "/v1/me/report", get(handle_report)),
     ]
 }
 
@@ -38,7 +38,7 @@ fn window(
     })
 }
 
-pub(crate) async fn transactions(
+async fn handle_transactions(
     State(state): State<AppState>,
     holder: Holder,
     Params(params): Params<TransactionsParams>,
@@ -62,8 +62,22 @@ pub(crate) async fn transactions(
         })
         .transpose()?;
     let filter = window(&params.since, &params.until, limit, cursor)?;
+    let (entries, next_cursor) = transactions(&state, &holder, filter).await?;
+    let transactions: Vec<EntryJson> = entries.iter().map(EntryJson::from).collect();
+    Ok(json_value(
+        StatusCode::OK,
+        json!({ "transactions": transactions, "next_cursor": next_cursor.map(|c| c.to_string()) }),
+    ))
+}
+
+/// A page of the holder's transactions, newest first, and the cursor of the next page.
+pub(crate) async fn transactions(
+    state: &AppState,
+    holder: &Holder,
+    filter: TransferFilter,
+) -> Result<(Vec<reports::Entry>, Option<i64>), ApiError> {
     let reports::QueryOutcome::Transactions { entries, next_cursor } = read(
-        &state,
+        state,
         Some(holder.caller),
         reports::Query::Transactions {
             holder: holder.hash,
@@ -74,29 +88,58 @@ pub(crate) async fn transactions(
     else {
         return Err(unexpected());
     };
-    let transactions: Vec<EntryJson> = entries.iter().map(EntryJson::from).collect();
-    Ok(json_value(
-        StatusCode::OK,
-        json!({ "transactions": transactions, "next_cursor": next_cursor.map(|c| c.to_string()) }),
-    ))
+    Ok((entries, next_cursor))
 }
 
-pub(crate) async fn report(
+async fn handle_report(
     State(state): State<AppState>,
     holder: Holder,
     headers: HeaderMap,
     Params(params): Params<ReportParams>,
 ) -> Result<Response, ApiError> {
+    let rows = report(&state, &holder, &params).await?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if wants_csv {
+        return Ok(csv(&rows));
+    }
     let group_by = params.group_by.as_deref().unwrap_or("day");
-    let grouping = match group_by {
+    let rows: Vec<ReportRowJson> = rows.iter().map(ReportRowJson::from).collect();
+    let truncated = rows.len() >= REPORT_ROWS_MAX as usize;
+    Ok(json_value(
+        StatusCode::OK,
+        json!({ "group_by": group_by, "rows": rows, "truncated": truncated }),
+    ))
+}
+
+/// The holder's report, grouped by day (the default), month or public code, at most
+/// [`REPORT_ROWS_MAX`] rows.
+pub(crate) async fn report(
+    state: &AppState,
+    holder: &Holder,
+    params: &ReportParams,
+) -> Result<Vec<ReportRow>, ApiError> {
+    let grouping = match params.group_by.as_deref().unwrap_or("day") {
         "day" => ReportGrouping::Day,
         "month" => ReportGrouping::Month,
         "public_code" => ReportGrouping::PublicCode,
         _ => return Err(ApiError::invalid_request("group_by is day, month or public_code")),
     };
     let filter = window(&params.since, &params.until, REPORT_ROWS_MAX, None)?;
+    rows(state, holder, grouping, filter).await
+}
+
+/// The holder's report rows in one grouping over one window.
+pub(crate) async fn rows(
+    state: &AppState,
+    holder: &Holder,
+    grouping: ReportGrouping,
+    filter: TransferFilter,
+) -> Result<Vec<ReportRow>, ApiError> {
     let reports::QueryOutcome::Report(rows) = read(
-        &state,
+        state,
         Some(holder.caller),
         reports::Query::Report {
             holder: holder.hash,
@@ -108,38 +151,31 @@ pub(crate) async fn report(
     else {
         return Err(unexpected());
     };
-    let rows: Vec<ReportRowJson> = rows.iter().map(ReportRowJson::from).collect();
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/csv"));
-    if wants_csv {
-        let mut csv = String::from("key,count,total_in,total_out\r\n");
-        for row in &rows {
-            csv.push_str(&format!(
-                "{},{},{},{}\r\n",
-                csv_field(&row.key),
-                row.count,
-                row.total_in,
-                row.total_out
-            ));
-        }
-        let mut response = (StatusCode::OK, csv).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        response.headers_mut().insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"report.csv\""),
-        );
-        return Ok(response);
+    Ok(rows)
+}
+
+/// A report as a CSV download.
+pub(crate) fn csv(rows: &[ReportRow]) -> Response {
+    let mut csv = String::from("key,count,total_in,total_out\r\n");
+    for row in rows.iter().map(ReportRowJson::from) {
+        csv.push_str(&format!(
+            "{},{},{},{}\r\n",
+            csv_field(&row.key),
+            row.count,
+            row.total_in,
+            row.total_out
+        ));
     }
-    let truncated = rows.len() >= REPORT_ROWS_MAX as usize;
-    Ok(json_value(
-        StatusCode::OK,
-        json!({ "group_by": group_by, "rows": rows, "truncated": truncated }),
-    ))
+    let mut response = (StatusCode::OK, csv).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"report.csv\""),
+    );
+    response
 }
 
 fn csv_field(text: &str) -> String {

@@ -14,21 +14,75 @@ use smartcode_core::ledger::{
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_store::{answer, Idempotency, StoredResponse, WriteRequest, Written};
 
-use super::{json_bytes, unexpected};
+use super::{json_bytes, unexpected, Answer};
 use crate::extract::{idempotency_key, Caller, Holder, Target};
 use crate::keys;
 use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
 use crate::{AppState, Broker};
 
-pub(super) struct WriteContext<'a> {
-    pub headers: &'a HeaderMap,
-    /// The code presenting the request; `None` for the operator. Idempotency keys live per credential.
-    pub holder: Option<&'a Holder>,
+/// A write as its caller asked for it: the Idempotency-Key (or the refusal of an unusable one,
+/// raised only when the write is submitted, after its body was read), and the request the key's
+/// fingerprint binds. A page asks with its form's one-time nonce as the key.
+pub(crate) struct Asked<'a> {
+    pub key: Result<Option<String>, ApiError>,
     /// Method and path as requested (the matched route with its parameters), part of the
     /// request's fingerprint.
     pub target: &'a Target,
     pub body: &'a [u8],
+}
+
+impl<'a> Asked<'a> {
+    /// An API request: its `Idempotency-Key` header.
+    pub(crate) fn of(headers: &HeaderMap, target: &'a Target, body: &'a [u8]) -> Asked<'a> {
+        Asked {
+            key: idempotency_key(headers),
+            target,
+            body,
+        }
+    }
+}
+
+pub(super) struct WriteContext<'a> {
+    /// The code presenting the request; `None` for the operator. Idempotency keys live per credential.
+    pub holder: Option<&'a Holder>,
+    pub asked: Asked<'a>,
+}
+
+/// What a write answered: what it did now, or the answer remembered from its first time.
+pub(crate) enum Reply {
+    Done {
+        status: StatusCode,
+        outcome: Outcome,
+        /// A new secret code the outcome holds (a new child, an issued code, a rekey).
+        secret: Option<SecretCode>,
+    },
+    Replayed(StoredResponse),
+}
+
+impl Reply {
+    /// The HTTP answer: the outcome's JSON, or the remembered answer replayed.
+    pub(crate) fn respond(self, state: &AppState) -> Result<Response, ApiError> {
+        match self {
+            Reply::Done {
+                status,
+                outcome,
+                secret,
+            } => Ok(json_bytes(status, render_outcome(state, &outcome, secret.as_ref()))),
+            Reply::Replayed(stored) => replay(state, stored),
+        }
+    }
+
+    /// The answer a page shows, typed. A replayed write exists only as the answer remembered the
+    /// first time, so first answers and replays are both read from the answer the API sends:
+    /// a form sent twice shows the same result twice (a new secret included).
+    pub(crate) async fn answer(self, state: &AppState) -> Result<Answer, ApiError> {
+        let response = self.respond(state)?;
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|_| unexpected())?;
+        serde_json::from_slice(&bytes).map_err(|_| unexpected())
+    }
 }
 
 /// Submits a write: with the caller's idempotency key, drawing a new code when one collides, and
@@ -39,8 +93,8 @@ pub(super) async fn submit<C: Into<Command>>(
     context: WriteContext<'_>,
     status: StatusCode,
     build: impl Fn(PinPresented) -> (C, Option<SecretCode>),
-) -> Result<Response, ApiError> {
-    let key = idempotency_key(context.headers)?;
+) -> Result<Reply, ApiError> {
+    let key = context.asked.key?;
     let scope: &[u8] = context.holder.map_or(b"operator".as_slice(), |h| h.hash.0.as_slice());
     let pin_bytes: &[u8] = context
         .holder
@@ -63,9 +117,11 @@ pub(super) async fn submit<C: Into<Command>>(
                 key_hash: state
                     .keys
                     .fingerprint(&[b"idempotency-key", scope, pin_bytes, key.as_bytes()]),
-                fingerprint: state
-                    .keys
-                    .fingerprint(&[b"request", context.target.as_str().as_bytes(), context.body]),
+                fingerprint: state.keys.fingerprint(&[
+                    b"request",
+                    context.asked.target.as_str().as_bytes(),
+                    context.asked.body,
+                ]),
                 render: Box::new(move |outcome: &Outcome| StoredResponse {
                     status: status.as_u16(),
                     body: broker.keys.seal(&render_outcome(&broker, outcome, secret.as_ref())),
@@ -81,11 +137,15 @@ pub(super) async fn submit<C: Into<Command>>(
         match written {
             Ok(Written::Done(outcome)) => {
                 presented_well(state, context.holder);
-                return Ok(json_bytes(status, render_outcome(state, &outcome, secret.as_ref())));
+                return Ok(Reply::Done {
+                    status,
+                    outcome,
+                    secret,
+                });
             }
             Ok(Written::Replayed(stored)) => {
                 presented_well(state, context.holder);
-                return replay(state, stored);
+                return Ok(Reply::Replayed(stored));
             }
             Err(OpError::CodeCollision) => continue,
             Err(OpError::VerifyPin {

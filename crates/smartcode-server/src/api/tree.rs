@@ -7,10 +7,10 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use serde_json::json;
 use smartcode_core::code::{CodeId, PublicCode, SecretCode};
-use smartcode_core::ledger::{reports, tree};
+use smartcode_core::ledger::{reports, tree, CodeView};
 
 use super::parse_id;
-use super::{json_value, read, submit, unexpected, Entry, WriteContext};
+use super::{json_value, read, submit, unexpected, Asked, Entry, Reply, WriteContext};
 use crate::extract::{Body, Holder, Segment, Target};
 use crate::problem::ApiError;
 use crate::wire::*;
@@ -19,29 +19,39 @@ use smartcode_core::ledger::tree::ChildOptions;
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
-        (Method::GET, "/v1/me", get(me)),
-        (Method::PUT, "/v1/me/profile", put(set_own_profile)),
-        (Method::GET, "/v1/me/children", get(children)),
-        (Method::POST, "/v1/me/children", post(create_child)),
-        (Method::POST, "/v1/me/children/{id}/fund", post(fund_child)),
-        (Method::POST, "/v1/me/children/{id}/cancel", post(cancel_child)),
-        (Method::PUT, "/v1/me/children/{id}/profile", put(set_child_profile)),
+        (Method::GET, "/v1/me", get(handle_me)),
+        (Method::PUT, "/v1/me/profile", put(handle_set_own_profile)),
+        (Method::GET, "/v1/me/children", get(handle_children)),
+        (Method::POST, "/v1/me/children", post(handle_create_child)),
+        (Method::POST, "/v1/me/children/{id}/fund", post(handle_fund_child)),
+        (Method::POST, "/v1/me/children/{id}/cancel", post(handle_cancel_child)),
+        (
+            Method::PUT,
+            "/v1/me/children/{id}/profile",
+            put(handle_set_child_profile),
+        ),
     ]
 }
 
-pub(crate) async fn me(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
-    let reports::QueryOutcome::Code(view) =
-        read(&state, Some(holder.caller), reports::Query::Me { holder: holder.hash }).await?
-    else {
-        return Err(unexpected());
-    };
+async fn handle_me(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
+    let view = me(&state, &holder).await?;
     Ok(json_value(
         StatusCode::OK,
         serde_json::to_value(CodeJson::from(&view)).expect("serializes"),
     ))
 }
 
-pub(crate) async fn children(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
+/// The code presented, as its holder sees it.
+pub(crate) async fn me(state: &AppState, holder: &Holder) -> Result<CodeView, ApiError> {
+    let reports::QueryOutcome::Code(view) =
+        read(state, Some(holder.caller), reports::Query::Me { holder: holder.hash }).await?
+    else {
+        return Err(unexpected());
+    };
+    Ok(view)
+}
+
+async fn handle_children(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
     let reports::QueryOutcome::Children(views) = read(
         &state,
         Some(holder.caller),
@@ -55,7 +65,17 @@ pub(crate) async fn children(State(state): State<AppState>, holder: Holder) -> R
     Ok(json_value(StatusCode::OK, json!({ "children": children })))
 }
 
-pub(crate) async fn create_child(
+/// The holder's whole tree below it, breadth first, and whether it was cut at the page's bound.
+pub(crate) async fn tree(state: &AppState, holder: &Holder) -> Result<(Vec<CodeView>, bool), ApiError> {
+    let reports::QueryOutcome::Tree { nodes, truncated } =
+        read(state, Some(holder.caller), reports::Query::Tree { holder: holder.hash }).await?
+    else {
+        return Err(unexpected());
+    };
+    Ok((nodes, truncated))
+}
+
+async fn handle_create_child(
     State(state): State<AppState>,
     holder: Holder,
     target: Target,
@@ -63,11 +83,21 @@ pub(crate) async fn create_child(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: ChildRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    create_child(&state, &holder, &request, asked).await?.respond(&state)
+}
+
+/// Creates a secret child (funded from the holder's value) or a public child (a code to be paid
+/// through, with a profile).
+pub(crate) async fn create_child(
+    state: &AppState,
+    holder: &Holder,
+    request: &ChildRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
     match request.kind.as_deref().unwrap_or("secret") {
         "secret" => {
@@ -106,7 +136,7 @@ pub(crate) async fn create_child(
                 irrevocable: request.irrevocable.unwrap_or(false),
                 restrictions,
             };
-            submit(&state, context, StatusCode::CREATED, |pin| {
+            submit(state, context, StatusCode::CREATED, |pin| {
                 let code = SecretCode::generate();
                 let command = tree::Command::CreateSecretChild {
                     parent: holder.with(pin),
@@ -135,7 +165,7 @@ pub(crate) async fn create_child(
                 .map(|id| CodeId::parse(id).ok_or_else(|| ApiError::not_found("public code to nest under")))
                 .transpose()?;
             let profile = request.profile.clone().unwrap_or_default().into_profile();
-            submit(&state, context, StatusCode::CREATED, |pin| {
+            submit(state, context, StatusCode::CREATED, |pin| {
                 let command = tree::Command::CreatePublicChild {
                     parent: holder.with(pin),
                     code: PublicCode::generate(),
@@ -151,7 +181,7 @@ pub(crate) async fn create_child(
     }
 }
 
-pub(crate) async fn fund_child(
+async fn handle_fund_child(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -160,15 +190,25 @@ pub(crate) async fn fund_child(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: FundRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    fund_child(&state, &holder, &id, &request, asked).await?.respond(&state)
+}
+
+/// Moves value from the holder into one of its descendants.
+pub(crate) async fn fund_child(
+    state: &AppState,
+    holder: &Holder,
+    id: &str,
+    request: &FundRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
     let amount = request.amount.parse()?;
-    let child = parse_id(&id)?;
+    let child = parse_id(id)?;
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         (
             tree::Command::FundChild {
                 parent: holder.with(pin),
@@ -181,7 +221,7 @@ pub(crate) async fn fund_child(
     .await
 }
 
-pub(crate) async fn cancel_child(
+async fn handle_cancel_child(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -189,14 +229,23 @@ pub(crate) async fn cancel_child(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let child = parse_id(&id)?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    cancel_child(&state, &holder, &id, asked).await?.respond(&state)
+}
+
+/// Cancels a descendant and its subtree; their value goes back to the holder.
+pub(crate) async fn cancel_child(
+    state: &AppState,
+    holder: &Holder,
+    id: &str,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let child = parse_id(id)?;
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         (
             tree::Command::CancelChild {
                 parent: holder.with(pin),
@@ -208,34 +257,21 @@ pub(crate) async fn cancel_child(
     .await
 }
 
-pub(crate) async fn set_own_profile(
+async fn handle_set_own_profile(
     State(state): State<AppState>,
     holder: Holder,
     target: Target,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let profile = body.json::<ProfileRequest>()?.into_profile();
-    let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
-    };
-    submit(&state, context, StatusCode::OK, |pin| {
-        (
-            tree::Command::SetProfile {
-                holder: holder.with(pin),
-                target: None,
-                profile: profile.clone(),
-            },
-            None,
-        )
-    })
-    .await
+    let request: ProfileRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    set_profile(&state, &holder, None, request, asked)
+        .await?
+        .respond(&state)
 }
 
-pub(crate) async fn set_child_profile(
+async fn handle_set_child_profile(
     State(state): State<AppState>,
     holder: Holder,
     Segment(id): Segment,
@@ -243,19 +279,32 @@ pub(crate) async fn set_child_profile(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let profile = body.json::<ProfileRequest>()?.into_profile();
-    let child = parse_id(&id)?;
+    let request: ProfileRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    set_profile(&state, &holder, Some(&id), request, asked)
+        .await?
+        .respond(&state)
+}
+
+/// Sets the profile of the holder's own public code (`child` is `None`) or of a descendant.
+pub(crate) async fn set_profile(
+    state: &AppState,
+    holder: &Holder,
+    child: Option<&str>,
+    request: ProfileRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let profile = request.into_profile();
+    let child = child.map(parse_id).transpose()?;
     let context = WriteContext {
-        headers: &headers,
-        holder: Some(&holder),
-        target: &target,
-        body: &body.0,
+        holder: Some(holder),
+        asked,
     };
-    submit(&state, context, StatusCode::OK, |pin| {
+    submit(state, context, StatusCode::OK, |pin| {
         (
             tree::Command::SetProfile {
                 holder: holder.with(pin),
-                target: Some(child.clone()),
+                target: child.clone(),
                 profile: profile.clone(),
             },
             None,
