@@ -1,8 +1,9 @@
 //! Extractors that turn raw requests into domain values, refusing with problem+json (never axum's
-//! plain-text rejections): bodies, query strings, path segments, credentials, idempotency keys.
+//! plain-text rejections): bodies, query strings, path segments, credentials, idempotency keys,
+//! and the [`Target`] a request's fingerprint names.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -16,7 +17,7 @@ use smartcode_core::ledger::{Credential, PinPresented};
 use crate::guard::{RetryAfter, Source};
 use smartcode_core::limits::{BODY_READ_TIMEOUT_SECONDS, IDEMPOTENCY_KEY_CHARS_MAX, REQUEST_BODY_BYTES_MAX};
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::AppState;
 
 /// A request body, at most [`REQUEST_BODY_BYTES_MAX`] bytes, kept raw for fingerprints.
@@ -29,7 +30,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ProblemCode::PayloadTooLarge,
                 format!("a request body may have at most {REQUEST_BODY_BYTES_MAX} bytes"),
             )
         };
@@ -49,7 +50,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .map_err(|_| {
                 ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
+                    ProblemCode::RequestTimeout,
                     format!("a request body must arrive within {BODY_READ_TIMEOUT_SECONDS} seconds"),
                 )
             })?
@@ -96,6 +97,44 @@ impl<S: Send + Sync> FromRequestParts<S> for Segment {
             .await
             .map_err(|_| ApiError::invalid_request("bad path"))?;
         Ok(Segment(value))
+    }
+}
+
+/// A request as its idempotency fingerprint names it: the method and the matched route with its
+/// path parameters filled in (`POST /v1/me/children/<id>/fund`), so two children never share a
+/// fingerprint. Taken from the router, never typed by hand in a handler.
+pub struct Target(String);
+
+impl Target {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Target, ApiError> {
+        let Some(route) = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_owned()) else {
+            tracing::error!("a write was routed without a matched path");
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ProblemCode::Internal,
+                "the broker failed; nothing was changed",
+            ));
+        };
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid_request("bad path"))?;
+        let path: Vec<&str> = route
+            .split('/')
+            .map(|segment| {
+                let name = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
+                name.and_then(|name| params.iter().find(|(param, _)| *param == name))
+                    .map_or(segment, |(_, value)| value)
+            })
+            .collect();
+        Ok(Target(format!("{} {}", parts.method, path.join("/"))))
     }
 }
 
@@ -169,7 +208,7 @@ impl FromRequestParts<AppState> for Holder {
         let Some(text) = strip_scheme(header, "Code") else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_code",
+                ProblemCode::InvalidCode,
                 "send the secret code as Authorization: Code <code>",
             ));
         };
@@ -203,7 +242,7 @@ impl FromRequestParts<AppState> for Operator {
         if !state.operator_token_matches(token) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ProblemCode::Unauthorized,
                 "missing or wrong operator token",
             ));
         }
@@ -235,10 +274,14 @@ impl crate::Broker {
             }
             Ok(ParsedCode::Public(_)) => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_code",
+                ProblemCode::InvalidCode,
                 "a public code cannot pay or manage anything; use a secret code",
             ),
-            Err(error) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_code_format", error.to_string()),
+            Err(error) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::InvalidCodeFormat,
+                error.to_string(),
+            ),
         };
         Err(self.failed_presentation(caller, refusal).await)
     }

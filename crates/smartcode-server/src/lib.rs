@@ -4,13 +4,13 @@
 //! the [`Store`], and render the answer. They never see SQL, and every refusal leaves through
 //! [`problem::ApiError`] as problem+json.
 
+mod api;
 pub mod extract;
 pub mod guard;
 pub mod keys;
 pub mod listen;
 pub mod metrics;
 pub mod problem;
-mod routes;
 pub mod web;
 pub mod wire;
 
@@ -24,7 +24,7 @@ use smartcode_core::clock::{Clock, ShiftedClock};
 use smartcode_store::Store;
 use tower_http::trace::TraceLayer;
 
-pub use routes::route_table;
+pub use api::route_table;
 
 use crate::guard::GuessGuard;
 use crate::keys::Keys;
@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Router {
             .to_owned();
         tracing::info_span!("request", http.method = %request.method(), http.route = %route)
     });
-    routes::build(state)
+    api::build(state)
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(trace)
 }

@@ -6,10 +6,72 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use smartcode_core::error::OpError;
 
+/// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
+/// the OpenAPI document): a variant may be added, never renamed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProblemCode {
+    InvalidRequest,
+    InvalidCode,
+    InvalidCodeFormat,
+    InsufficientFunds,
+    NotRevocable,
+    NotFound,
+    CurrencyMismatch,
+    Expired,
+    PinRequired,
+    PinInvalid,
+    CodeLocked,
+    Restricted,
+    LimitExceeded,
+    IdempotencyConflict,
+    Overloaded,
+    RateLimited,
+    Unauthorized,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestTimeout,
+    Internal,
+}
+
+impl ProblemCode {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::InvalidRequest => "invalid_request",
+            ProblemCode::InvalidCode => "invalid_code",
+            ProblemCode::InvalidCodeFormat => "invalid_code_format",
+            ProblemCode::InsufficientFunds => "insufficient_funds",
+            ProblemCode::NotRevocable => "not_revocable",
+            ProblemCode::NotFound => "not_found",
+            ProblemCode::CurrencyMismatch => "currency_mismatch",
+            ProblemCode::Expired => "expired",
+            ProblemCode::PinRequired => "pin_required",
+            ProblemCode::PinInvalid => "pin_invalid",
+            ProblemCode::CodeLocked => "code_locked",
+            ProblemCode::Restricted => "restricted",
+            ProblemCode::LimitExceeded => "limit_exceeded",
+            ProblemCode::IdempotencyConflict => "idempotency_conflict",
+            ProblemCode::Overloaded => "overloaded",
+            ProblemCode::RateLimited => "rate_limited",
+            ProblemCode::Unauthorized => "unauthorized",
+            ProblemCode::MethodNotAllowed => "method_not_allowed",
+            ProblemCode::PayloadTooLarge => "payload_too_large",
+            ProblemCode::RequestTimeout => "request_timeout",
+            ProblemCode::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ProblemCode,
     pub detail: String,
     /// Seconds to send in `Retry-After`.
     pub retry_after_seconds: Option<u64>,
@@ -26,7 +88,7 @@ struct Problem<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -36,13 +98,13 @@ impl ApiError {
     }
 
     pub fn invalid_request(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+        ApiError::new(StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest, detail)
     }
 
     pub fn invalid_code() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_code",
+            ProblemCode::InvalidCode,
             "no usable secret code matches",
         )
     }
@@ -50,7 +112,7 @@ impl ApiError {
     pub fn rate_limited(seconds: u64) -> ApiError {
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ProblemCode::RateLimited,
             "too many failed presentations from this address; try again later",
         );
         error.retry_after_seconds = Some(seconds);
@@ -61,40 +123,45 @@ impl ApiError {
     pub fn internal() -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ProblemCode::Internal,
             "the broker failed; nothing was changed",
         )
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+            format!("{what} not found"),
+        )
     }
 }
 
 impl From<OpError> for ApiError {
     fn from(error: OpError) -> ApiError {
         let detail = error.to_string();
+        use ProblemCode as P;
         let (status, code) = match &error {
-            OpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            OpError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
-            OpError::InsufficientFunds => (StatusCode::PAYMENT_REQUIRED, "insufficient_funds"),
-            OpError::NotRevocable => (StatusCode::FORBIDDEN, "not_revocable"),
-            OpError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            OpError::CurrencyMismatch => (StatusCode::CONFLICT, "currency_mismatch"),
-            OpError::Expired => (StatusCode::GONE, "expired"),
-            OpError::PinRequired => (StatusCode::FORBIDDEN, "pin_required"),
-            OpError::PinInvalid => (StatusCode::FORBIDDEN, "pin_invalid"),
-            OpError::CodeLocked => (StatusCode::LOCKED, "code_locked"),
-            OpError::Restricted(_) => (StatusCode::FORBIDDEN, "restricted"),
-            OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "limit_exceeded"),
-            OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_conflict"),
-            OpError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            OpError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, P::InvalidRequest),
+            OpError::InvalidCode => (StatusCode::UNAUTHORIZED, P::InvalidCode),
+            OpError::InsufficientFunds => (StatusCode::PAYMENT_REQUIRED, P::InsufficientFunds),
+            OpError::NotRevocable => (StatusCode::FORBIDDEN, P::NotRevocable),
+            OpError::NotFound(_) => (StatusCode::NOT_FOUND, P::NotFound),
+            OpError::CurrencyMismatch => (StatusCode::CONFLICT, P::CurrencyMismatch),
+            OpError::Expired => (StatusCode::GONE, P::Expired),
+            OpError::PinRequired => (StatusCode::FORBIDDEN, P::PinRequired),
+            OpError::PinInvalid => (StatusCode::FORBIDDEN, P::PinInvalid),
+            OpError::CodeLocked => (StatusCode::LOCKED, P::CodeLocked),
+            OpError::Restricted(_) => (StatusCode::FORBIDDEN, P::Restricted),
+            OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
+            OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),
+            OpError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, P::Overloaded),
             OpError::CodeCollision | OpError::VerifyPin { .. } | OpError::Storage(_) => {
                 // Complete in the log, opaque to the caller.
                 tracing::error!(error = ?error, "request failed inside the broker");
                 return ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ProblemCode::Internal,
                     "the broker failed; nothing was changed",
                 );
             }
@@ -105,13 +172,16 @@ impl From<OpError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        crate::metrics::METRICS.refused(self.code);
+        crate::metrics::METRICS.refused(self.code.as_str());
         let problem = Problem {
-            kind: format!("https://smartcode.example/problems/{}", self.code.replace('_', "-")),
+            kind: format!(
+                "https://smartcode.example/problems/{}",
+                self.code.as_str().replace('_', "-")
+            ),
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             detail: &self.detail,
-            code: self.code,
+            code: self.code.as_str(),
         };
         let body = serde_json::to_vec(&problem).expect("a problem serializes");
         let mut response = (self.status, body).into_response();

@@ -9,7 +9,7 @@ use smartcode_core::money::{Amount, AmountError, Currency};
 
 pub use smartcode_api::*;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 
 /// Reads a request's amount into an `Amount`.
 pub trait ParseAmount {
@@ -23,9 +23,11 @@ impl ParseAmount for RequestAmount {
             RequestAmount::Whole(whole) => Amount::parse(&whole.to_string()),
         };
         parsed.map_err(|error| match error {
-            AmountError::TooLarge => {
-                ApiError::new(axum::http::StatusCode::BAD_REQUEST, "limit_exceeded", error.to_string())
-            }
+            AmountError::TooLarge => ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                ProblemCode::LimitExceeded,
+                error.to_string(),
+            ),
             other => ApiError::invalid_request(other.to_string()),
         })
     }

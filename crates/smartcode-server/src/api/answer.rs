@@ -1,0 +1,49 @@
+//! [`Answer`]: what a page shows of a write's answer, typed. A page reads the very answer the API
+//! sends (see [`super::Reply::answer`]), so a form sent twice shows what the first one did; the
+//! fields are those of API.md's answers that some page shows.
+
+use serde::Deserialize;
+
+/// The answer of any write, as far as a page shows it.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct Answer {
+    /// A new secret code, shown this once (a new child, an issued code, a rekey).
+    pub code: Option<String>,
+    /// A new code's id, or a deposit's transfer id.
+    pub id: Option<String>,
+    /// The code a deposit credited.
+    pub code_id: Option<String>,
+    pub public_code: Option<String>,
+    pub label: Option<String>,
+    pub balance: Option<AnswerMoney>,
+    /// The child a funding moved value into.
+    pub child: Option<Box<Answer>>,
+    pub reclaimed: Option<AnswerMoney>,
+    pub codes_cancelled: Option<u64>,
+    pub receipt: Option<AnswerReceipt>,
+}
+
+/// An amount and its currency, as the API writes them.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct AnswerMoney {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl std::fmt::Display for AnswerMoney {
+    /// `2.50 USD`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.amount, self.currency)
+    }
+}
+
+/// A payment's receipt, as far as the receipt page shows it.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct AnswerReceipt {
+    pub id: String,
+    pub payee: String,
+    pub amount: AnswerMoney,
+    pub memo: Option<String>,
+    pub created_at: String,
+    pub broker: String,
+}

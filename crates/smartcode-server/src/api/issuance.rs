@@ -1,0 +1,99 @@
+//! Issuance: the operator issues codes and deposits value into them (`/v1/admin/codes`,
+//! `/v1/admin/deposits`).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use smartcode_core::code::{CodeId, SecretCode};
+use smartcode_core::ledger::issuance;
+
+use super::parse_secret_for_operator;
+use super::{submit, Asked, Entry, Reply, WriteContext};
+use crate::extract::{Body, Operator, Target};
+use crate::problem::ApiError;
+use crate::wire::*;
+use crate::AppState;
+use smartcode_core::ledger::issuance::CodeRef;
+
+pub(super) fn routes() -> Vec<Entry> {
+    vec![
+        (Method::POST, "/v1/admin/codes", post(handle_issue)),
+        (Method::POST, "/v1/admin/deposits", post(handle_deposit)),
+    ]
+}
+
+async fn handle_issue(
+    State(state): State<AppState>,
+    operator: Operator,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: IssueRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    issue(&state, operator, &request, asked).await?.respond(&state)
+}
+
+/// Issues a new code holding value from the issuance account.
+pub(crate) async fn issue(
+    state: &AppState,
+    _: Operator,
+    request: &IssueRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let amount = request.amount.parse()?;
+    let currency = parse_currency(&request.currency)?;
+    let context = WriteContext { holder: None, asked };
+    submit(state, context, StatusCode::CREATED, |_| {
+        let code = SecretCode::generate();
+        let command = issuance::Command::Issue {
+            hash: state.keys.hash_code(&code),
+            amount,
+            currency,
+            label: request.label.clone(),
+        };
+        (command, Some(code))
+    })
+    .await
+}
+
+async fn handle_deposit(
+    State(state): State<AppState>,
+    operator: Operator,
+    route: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: DepositRequest = body.json()?;
+    let asked = Asked::of(&headers, &route, &body.0);
+    deposit(&state, operator, &request, asked).await?.respond(&state)
+}
+
+/// Adds value from the issuance account to a code named by its secret or its id.
+pub(crate) async fn deposit(
+    state: &AppState,
+    _: Operator,
+    request: &DepositRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let amount = request.amount.parse()?;
+    let currency = parse_currency(&request.currency)?;
+    let target = match (&request.code, &request.code_id) {
+        (Some(code), None) => CodeRef::Hash(state.keys.hash_code(&parse_secret_for_operator(state, code)?)),
+        (None, Some(id)) => CodeRef::Id(CodeId::parse(id).ok_or_else(|| ApiError::not_found("code"))?),
+        _ => return Err(ApiError::invalid_request("give exactly one of code or code_id")),
+    };
+    let context = WriteContext { holder: None, asked };
+    submit(state, context, StatusCode::CREATED, |_| {
+        (
+            issuance::Command::Deposit {
+                target: target.clone(),
+                amount,
+                currency,
+            },
+            None,
+        )
+    })
+    .await
+}

@@ -1,0 +1,102 @@
+//! What anyone may read: a public code's page data, the broker's metadata (`/.well-known/smartcode`),
+//! the OpenAPI document, the health check, and the home page.
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::json;
+use smartcode_core::code::PublicCode;
+use smartcode_core::ledger::reports::{self, PublicView};
+
+use super::{json_bytes, json_value, read, unexpected, Entry};
+use super::{parse_public, OPENAPI_JSON};
+use crate::extract::Segment;
+use crate::problem::ApiError;
+use crate::wire::*;
+use crate::AppState;
+
+pub(super) fn routes() -> Vec<Entry> {
+    vec![
+        (Method::GET, "/v1/public/{public_code}", get(handle_public_code)),
+        (Method::GET, "/.well-known/smartcode", get(well_known)),
+        (Method::GET, "/openapi.json", get(openapi)),
+        (Method::GET, "/healthz", get(healthz)),
+        (Method::GET, "/", get(crate::web::home)),
+    ]
+}
+
+/// What anyone sees of a public code: its profile, its ancestry and, if shown, its statistics.
+pub(crate) async fn public_code(state: &AppState, code: PublicCode) -> Result<PublicView, ApiError> {
+    let reports::QueryOutcome::Public(view) = read(state, None, reports::Query::Public { code }).await? else {
+        return Err(unexpected());
+    };
+    Ok(view)
+}
+
+async fn handle_public_code(State(state): State<AppState>, Segment(text): Segment) -> Result<Response, ApiError> {
+    let code = parse_public(&state, &text).map_err(|_| ApiError::not_found("public code"))?;
+    let view = public_code(&state, code).await?;
+    let mut ancestry: Vec<AncestorJson> = view
+        .ancestry
+        .iter()
+        .map(|a| AncestorJson {
+            depth: a.depth,
+            kind: kind_word(a.kind),
+            profile: a.profile.as_ref().map(ProfileJson::from),
+        })
+        .collect();
+    ancestry.push(AncestorJson {
+        depth: 0,
+        kind: "broker".to_owned(),
+        profile: Some(ProfileJson {
+            name: Some(state.config.name.clone()),
+            description: None,
+            url: None,
+            contact: None,
+            show_stats: false,
+        }),
+    });
+    let currency = view.record.currency;
+    let mut body = json!({
+        "public_code": view.record.public_code.as_ref().map(ToString::to_string),
+        "id": view.record.id.to_string(),
+        "currency": currency.to_string(),
+        "status": view.record.status_at(state.clock.now()).as_str(),
+        "profile": ProfileJson::from(&view.record.profile),
+        "ancestry": ancestry,
+    });
+    if let Some((payments, total_units)) = view.stats {
+        body["stats"] = json!({ "payments": payments, "total": Money::new(total_units, currency) });
+    }
+    Ok(json_value(StatusCode::OK, body))
+}
+
+async fn well_known(State(state): State<AppState>) -> Response {
+    json_value(
+        StatusCode::OK,
+        json!({
+            "name": state.config.name,
+            "domain": state.config.domain,
+            "api_base": "/v1",
+            "openapi": "/openapi.json",
+            "version": env!("CARGO_PKG_VERSION"),
+            "store": state.store.kind(),
+            "code_formats": {
+                "secret": { "alphabet": "crockford-base32", "symbols": smartcode_core::code::SECRET_CODE_SYMBOLS, "example": "7KQ2-M9XD" },
+                "public": { "prefix": "P-", "alphabet": "crockford-base32", "symbols": smartcode_core::code::PUBLIC_CODE_SYMBOLS, "example": "P-4WZ8N-K3QJD" },
+            },
+            "amount_decimals": smartcode_core::money::DECIMALS,
+            "currencies": "any ISO 4217 style three-letter code; each code holds one",
+            "receipt_signature": { "algorithm": "ed25519", "public_key": hex::encode(state.keys.verifying_key().to_bytes()), "message": "smartcode-receipt-v1" },
+        }),
+    )
+}
+
+async fn openapi() -> Response {
+    json_bytes(StatusCode::OK, OPENAPI_JSON.as_bytes().to_vec())
+}
+
+async fn healthz() -> Response {
+    json_value(StatusCode::OK, json!({ "ok": true }))
+}

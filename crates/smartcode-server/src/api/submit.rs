@@ -1,0 +1,416 @@
+//! The single path of every write ([`submit`]: the idempotency key and the request's fingerprint,
+//! code-collision redraws, the PIN check) and of every read ([`read`]), with what both share: how
+//! a refusal counts for the guessing defence ([`refuse`]), how a remembered answer is replayed,
+//! and the JSON of every write's outcome, so that first answers and replays agree.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::json;
+use smartcode_core::code::SecretCode;
+use smartcode_core::error::OpError;
+use smartcode_core::ledger::{
+    controls, expiry, issuance, payments, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
+};
+use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
+use smartcode_store::{answer, Idempotency, StoredResponse, WriteRequest, Written};
+
+use super::{json_bytes, unexpected, Answer};
+use crate::extract::{idempotency_key, Caller, Holder, Target};
+use crate::keys;
+use crate::problem::ApiError;
+use crate::wire::*;
+use crate::{AppState, Broker};
+
+/// A write as its caller asked for it: the Idempotency-Key (or the refusal of an unusable one,
+/// raised only when the write is submitted, after its body was read), and the request the key's
+/// fingerprint binds. A page asks with its form's one-time nonce as the key.
+pub(crate) struct Asked<'a> {
+    pub key: Result<Option<String>, ApiError>,
+    /// Method and path as requested (the matched route with its parameters), part of the
+    /// request's fingerprint.
+    pub target: &'a Target,
+    pub body: &'a [u8],
+}
+
+impl<'a> Asked<'a> {
+    /// An API request: its `Idempotency-Key` header.
+    pub(crate) fn of(headers: &HeaderMap, target: &'a Target, body: &'a [u8]) -> Asked<'a> {
+        Asked {
+            key: idempotency_key(headers),
+            target,
+            body,
+        }
+    }
+}
+
+pub(super) struct WriteContext<'a> {
+    /// The code presenting the request; `None` for the operator. Idempotency keys live per credential.
+    pub holder: Option<&'a Holder>,
+    pub asked: Asked<'a>,
+}
+
+/// What a write answered: what it did now, or the answer remembered from its first time.
+pub(crate) enum Reply {
+    Done {
+        status: StatusCode,
+        outcome: Outcome,
+        /// A new secret code the outcome holds (a new child, an issued code, a rekey).
+        secret: Option<SecretCode>,
+    },
+    Replayed(StoredResponse),
+}
+
+impl Reply {
+    /// The HTTP answer: the outcome's JSON, or the remembered answer replayed.
+    pub(crate) fn respond(self, state: &AppState) -> Result<Response, ApiError> {
+        match self {
+            Reply::Done {
+                status,
+                outcome,
+                secret,
+            } => Ok(json_bytes(status, render_outcome(state, &outcome, secret.as_ref()))),
+            Reply::Replayed(stored) => replay(&state.keys, stored),
+        }
+    }
+
+    /// The answer a page shows, typed. A replayed write exists only as the answer remembered the
+    /// first time, so first answers and replays are both read from the answer the API sends:
+    /// a form sent twice shows the same result twice (a new secret included).
+    pub(crate) async fn answer(self, state: &AppState) -> Result<Answer, ApiError> {
+        read_answer(self.respond(state)?).await
+    }
+}
+
+/// The typed answer in a response the broker itself made. One the page cannot read is the
+/// broker's own failure (a 500), never a refusal of the visitor's request.
+async fn read_answer(response: Response) -> Result<Answer, ApiError> {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|error| {
+            tracing::error!(error = %error, "a page could not read the broker's answer");
+            ApiError::internal()
+        })?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        tracing::error!(error = %error, "a page got an answer from the broker it cannot read");
+        ApiError::internal()
+    })
+}
+
+/// Submits a write: with the caller's idempotency key, drawing a new code when one collides, and
+/// checking the holder's PIN when the core asks for it. `build` makes the command for what is
+/// known of the PIN so far.
+pub(super) async fn submit<C: Into<Command>>(
+    state: &AppState,
+    context: WriteContext<'_>,
+    status: StatusCode,
+    build: impl Fn(PinPresented) -> (C, Option<SecretCode>),
+) -> Result<Reply, ApiError> {
+    let key = context.asked.key?;
+    let scope: &[u8] = context.holder.map_or(b"operator".as_slice(), |h| h.hash.0.as_slice());
+    let pin_bytes: &[u8] = context
+        .holder
+        .and_then(|h| h.pin.as_ref())
+        .map_or(b"".as_slice(), |pin| pin.expose().as_bytes());
+    let mut presented = match context.holder {
+        Some(holder) if holder.pin.is_some() => PinPresented::Unverified,
+        _ => PinPresented::Absent,
+    };
+    for _ in 0..WRITE_ATTEMPTS_MAX {
+        let (command, secret) = build(presented);
+        let idempotency = key.as_ref().map(|key| {
+            let broker = state.clone();
+            let secret = secret.clone();
+            Idempotency {
+                // Bound to the code and to the PIN presented with it: a replay may hand back a
+                // new secret (of a child, or after a rekey), so it needs the same proof as the
+                // first request did. Without the PIN the key names another slot, the command
+                // runs, and the PIN check refuses it.
+                key_hash: state
+                    .keys
+                    .fingerprint(&[b"idempotency-key", scope, pin_bytes, key.as_bytes()]),
+                fingerprint: state.keys.fingerprint(&[
+                    b"request",
+                    context.asked.target.as_str().as_bytes(),
+                    context.asked.body,
+                ]),
+                render: Box::new(move |outcome: &Outcome| StoredResponse {
+                    status: status.as_u16(),
+                    body: broker.keys.seal(&render_outcome(&broker, outcome, secret.as_ref())),
+                }),
+            }
+        });
+        let written = answer(
+            state
+                .store
+                .write(WriteRequest::new(command).with_idempotency(idempotency)),
+        )
+        .await;
+        match written {
+            Ok(Written::Done(outcome)) => {
+                presented_well(state, context.holder);
+                return Ok(Reply::Done {
+                    status,
+                    outcome,
+                    secret,
+                });
+            }
+            Ok(Written::Replayed(stored)) => {
+                presented_well(state, context.holder);
+                return Ok(Reply::Replayed(stored));
+            }
+            Err(OpError::CodeCollision) => continue,
+            Err(OpError::VerifyPin {
+                pin_hash,
+                generation,
+                failures,
+            }) => {
+                let holder = context.holder.expect("only a holder's command has a PIN to check");
+                presented = verify_pin(state, holder, pin_hash, generation, failures).await?;
+            }
+            Err(error) => return Err(refuse(state, context.holder.map(|h| h.caller), error).await),
+        }
+    }
+    Err(OpError::CodeCollision.into())
+}
+
+/// Checks the presented PIN off the async threads. A match lets the command run; a miss is
+/// counted on the code (locking it at the limit) and against the caller's source.
+async fn verify_pin(
+    state: &AppState,
+    holder: &Holder,
+    pin_hash: String,
+    generation: u32,
+    failures: u32,
+) -> Result<PinPresented, ApiError> {
+    let Some(pin) = holder.pin.clone() else {
+        return Err(OpError::PinRequired.into());
+    };
+    let matches = pin_checked(tokio::task::spawn_blocking(move || keys::verify_pin(&pin, &pin_hash)).await)?;
+    if matches {
+        if failures > 0 {
+            // Its own commit: the command may yet be refused and rolled back, the reset must not be.
+            let reset = controls::Command::PinMatched {
+                hash: holder.hash,
+                generation,
+            };
+            answer(state.store.write(WriteRequest::new(reset))).await?;
+        }
+        return Ok(PinPresented::Verified { generation });
+    }
+    let command = controls::Command::PinFailed {
+        hash: holder.hash,
+        generation,
+    };
+    let outcome = answer(state.store.write(WriteRequest::new(command))).await?;
+    let locked = matches!(
+        outcome,
+        Written::Done(Outcome::Controls(controls::Outcome::PinCounted { locked: true }))
+    );
+    let refusal = if locked {
+        OpError::CodeLocked
+    } else {
+        OpError::PinInvalid
+    };
+    Err(state.failed_presentation(holder.caller, refusal.into()).await)
+}
+
+fn presented_well(state: &Broker, holder: Option<&Holder>) {
+    if let Some(holder) = holder {
+        state.guard.succeeded(holder.caller.source);
+    }
+}
+
+/// Turns a refusal into an API error. An unusable code counts as a failed presentation of its
+/// source; a refusal that proves the code was real counts as a good one.
+async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiError {
+    let Some(caller) = caller else { return error.into() };
+    match error {
+        OpError::InvalidCode | OpError::PinInvalid => state.failed_presentation(caller, error.into()).await,
+        OpError::InsufficientFunds
+        | OpError::Restricted(_)
+        | OpError::PinRequired
+        | OpError::CodeLocked
+        | OpError::Expired
+        | OpError::NotRevocable
+        | OpError::CurrencyMismatch => {
+            state.guard.succeeded(caller.source);
+            error.into()
+        }
+        other => other.into(),
+    }
+}
+
+/// Runs a query of one capability and answers with that capability's outcome.
+pub(crate) async fn read<O: TryFrom<QueryOutcome>>(
+    state: &AppState,
+    caller: Option<Caller>,
+    query: impl Into<Query>,
+) -> Result<O, ApiError> {
+    match answer(state.store.read(query.into())).await {
+        Ok(outcome) => {
+            if let Some(caller) = caller {
+                state.guard.succeeded(caller.source);
+            }
+            O::try_from(outcome).map_err(|_| unexpected())
+        }
+        Err(error) => Err(refuse(state, caller, error).await),
+    }
+}
+
+/// What the PIN check's task came back with: whether the PIN matched, or, when the task itself
+/// failed (it panicked, or was cancelled), the broker's own failure: a 500 that counts nothing,
+/// neither against the code nor against its source, for the PIN was never judged.
+fn pin_checked(result: Result<bool, tokio::task::JoinError>) -> Result<bool, ApiError> {
+    result.map_err(|error| {
+        tracing::error!(error = %error, "the PIN check failed inside the broker; nothing was counted");
+        ApiError::internal()
+    })
+}
+
+fn replay(keys: &keys::Keys, stored: StoredResponse) -> Result<Response, ApiError> {
+    let body = keys.open(&stored.body).ok_or_else(|| {
+        tracing::error!("a remembered response could not be decrypted; was the broker key replaced?");
+        ApiError::internal()
+    })?;
+    // Only a write's success is remembered: any other status was not written by this broker.
+    let status = StatusCode::from_u16(stored.status)
+        .ok()
+        .filter(StatusCode::is_success)
+        .ok_or_else(|| {
+            tracing::error!(
+                status = stored.status,
+                "a remembered response has a status the broker never gives"
+            );
+            ApiError::internal()
+        })?;
+    let mut response = json_bytes(status, body);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+/// The JSON of every write's outcome, in one place so first answers and replays agree.
+fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>) -> Vec<u8> {
+    let created = |view: &CodeView| {
+        serde_json::to_value(CreatedJson {
+            code: secret.map(SecretCode::reveal),
+            view: CodeJson::from(view),
+        })
+        .expect("code JSON serializes")
+    };
+    let value = match outcome {
+        Outcome::Issuance(issuance::Outcome::Issued(view))
+        | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
+        | Outcome::Controls(controls::Outcome::Changed(view)) => created(view),
+        Outcome::Issuance(issuance::Outcome::Deposited { transfer_id, code }) => json!({
+            "id": transfer_id,
+            "code_id": code.record.id.to_string(),
+            "balance": code.account.map(|a| Money::new(a.balance_units, code.record.currency)),
+        }),
+        Outcome::Tree(tree::Outcome::Funded { child, parent }) => json!({
+            "child": CodeJson::from(&**child),
+            "balance": parent.account.map(|a| Money::new(a.balance_units, parent.record.currency)),
+        }),
+        Outcome::Tree(tree::Outcome::Cancelled {
+            reclaimed_units,
+            currency,
+            codes_cancelled,
+        }) => json!({
+            "reclaimed": Money::new(*reclaimed_units, *currency),
+            "codes_cancelled": codes_cancelled,
+        }),
+        Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Controls(controls::Outcome::PinCounted { locked }) => json!({ "locked": locked }),
+        Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
+    };
+    serde_json::to_vec(&value).expect("JSON values serialize")
+}
+
+pub(super) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
+    ReceiptJson {
+        id: receipt.id.clone(),
+        payer_id: receipt.payer_id.to_string(),
+        payee: receipt.payee.to_string(),
+        payee_id: receipt.payee_id.to_string(),
+        amount: Money::new(receipt.amount.units(), receipt.currency),
+        memo: receipt.memo.clone(),
+        category: receipt.category.clone(),
+        item: receipt.item.clone(),
+        created_at: receipt.created_at.to_rfc3339(),
+        broker: state.config.domain.clone(),
+        signature: state.keys.sign(receipt_message(receipt).as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::ProblemCode;
+
+    /// A page that cannot read the answer the broker made for it has failed itself: a 500, not a
+    /// refusal of the visitor's request.
+    #[tokio::test]
+    async fn an_answer_a_page_cannot_read_is_a_server_error() {
+        for body in ["not JSON", "{\"unexpected\": ["] {
+            let error = read_answer(axum::response::IntoResponse::into_response((StatusCode::OK, body)))
+                .await
+                .expect_err("an unreadable answer is not an answer");
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.code, ProblemCode::Internal);
+        }
+    }
+
+    /// A PIN check whose task panics or is cancelled is the broker's failure: a 500, never a wrong
+    /// PIN (which `verify_pin` would count against the code and its source).
+    #[tokio::test]
+    async fn a_failed_pin_check_task_is_a_server_error_not_a_wrong_pin() {
+        let panicked = tokio::task::spawn_blocking(|| -> bool { panic!("the PIN check failed") }).await;
+        assert!(panicked.as_ref().is_err_and(|e| e.is_panic()));
+        let cancelled = {
+            let task = tokio::spawn(std::future::pending::<bool>());
+            task.abort();
+            task.await
+        };
+        assert!(cancelled.as_ref().is_err_and(|e| e.is_cancelled()));
+        for result in [panicked, cancelled] {
+            let error = pin_checked(result).expect_err("a failed task is not an answer");
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(error.code, ProblemCode::Internal);
+        }
+        assert!(matches!(pin_checked(Ok(true)), Ok(true)));
+        assert!(matches!(pin_checked(Ok(false)), Ok(false)));
+    }
+
+    /// A remembered answer is replayed as it was first given; one the broker cannot read back (not
+    /// sealed by its key, or with a status it never remembers) is the broker's failure, a 500.
+    #[test]
+    fn a_remembered_answer_the_broker_cannot_read_is_a_server_error() {
+        let keys = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
+        let replayed = replay(
+            &keys,
+            StoredResponse {
+                status: 201,
+                body: keys.seal(b"{}"),
+            },
+        )
+        .expect("a readable answer replays");
+        assert_eq!(replayed.status(), StatusCode::CREATED);
+        assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+        let other = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
+        let unreadable = [
+            (201, other.seal(b"{}")),
+            (200, b"not sealed".to_vec()),
+            (200, Vec::new()),
+        ];
+        let unknown_status = [0, 99, 1000, 600, 302, 404, 500].map(|status| (status, keys.seal(b"{}")));
+        for (status, body) in unreadable.into_iter().chain(unknown_status) {
+            let error = replay(&keys, StoredResponse { status, body })
+                .err()
+                .unwrap_or_else(|| panic!("a remembered answer with status {status} replayed"));
+            assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR, "status {status}");
+            assert_eq!(error.code, ProblemCode::Internal);
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The pages' markup (maud). Every value is escaped by maud; the only raw markup is the QR code's
+//! SVG, which the qrcode crate draws from our own text. No inline script and no inline style:
+//! the Content-Security-Policy forbids both.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use smartcode_core::code::PublicCode;
+use smartcode_core::ledger::reports::PublicView;
+use smartcode_core::model::Profile;
+use smartcode_core::money::format_units;
+
+mod center;
+
+pub use center::control_center;
+
+use super::session::{Current, Notice, Reveal};
+use super::Csrf;
+use crate::api::operator::LedgerCheck;
+use crate::api::AnswerReceipt;
+use crate::guard::GuardReport;
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · smartcode" }
+                link rel="stylesheet" href="/assets/style.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "smartcode" }
+                }
+                main { (body) }
+                footer {
+                    "Codes are shown once. Keep yours secret: whoever holds a secret code can spend it."
+                }
+            }
+        }
+    }
+}
+
+/// The hidden fields every form carries: the CSRF token and a one-time key against double submits.
+fn guard_fields(csrf: &Csrf) -> Markup {
+    html! {
+        input type="hidden" name="csrf" value=(csrf.token);
+        input type="hidden" name="nonce" value=(super::session::form_nonce());
+    }
+}
+
+fn notice(notice: Option<&Notice>) -> Markup {
+    html! {
+        @if let Some(n) = notice {
+            @if n.is_error {
+                p.notice.error role="alert" { (n.text) }
+            } @else {
+                p.notice role="status" { (n.text) }
+            }
+        }
+    }
+}
+
+fn error_box(text: Option<&str>) -> Markup {
+    html! {
+        @if let Some(text) = text {
+            p.notice.error role="alert" { (text) }
+        }
+    }
+}
+
+/// A text field with its label.
+fn field(name: &str, label: &str, kind: &str, hint: Option<&str>) -> Markup {
+    field_with(name, label, kind, hint, "")
+}
+
+fn field_with(name: &str, label: &str, kind: &str, hint: Option<&str>, value: &str) -> Markup {
+    let id = format!("f-{name}-{}", super::session::form_nonce().get(..6).unwrap_or("x"));
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(kind) value=(value) autocomplete="off";
+            @if let Some(hint) = hint { small { (hint) } }
+        }
+    }
+}
+
+fn checkbox(name: &str, label: &str, checked: bool) -> Markup {
+    let id = format!("f-{name}-{}", super::session::form_nonce().get(..6).unwrap_or("x"));
+    html! {
+        div.field.check {
+            input id=(id) name=(name) type="checkbox" value="on" checked[checked];
+            label for=(id) { (label) }
+        }
+    }
+}
+
+pub fn message(title: &str, text: &str) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 { (title) }
+            p { (text) }
+            p { a href="/" { "Back to the start" } }
+        },
+    )
+}
+
+pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>) -> Markup {
+    layout(
+        broker_name,
+        html! {
+            h1 { (broker_name) }
+            p.lead {
+                "smartcode is a micropayment broker: a short secret code holds money and pays sellers, with no account and no password. "
+                "Enter a secret code to manage it, or a seller's public code to see their page and pay them."
+            }
+            (error_box(error))
+            form.card method="post" action="/enter" {
+                (guard_fields(csrf))
+                div.field {
+                    label for="code" { "Your code" }
+                    input #code name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required placeholder="7KQ2-M9XD or P-4WZ8N-K3QJD";
+                }
+                div.field {
+                    label for="pin" { "PIN, if the code has one" }
+                    input #pin name="pin" type="password" inputmode="numeric" autocomplete="off";
+                }
+                button type="submit" { "Open" }
+            }
+            p.small { "Operators: " a href="/operator" { "the operator's console" } "." }
+        },
+    )
+}
+
+fn reveal_box(reveal: &Reveal) -> Markup {
+    let formatted = reveal.code.reveal();
+    html! {
+        section.reveal aria-labelledby="reveal-title" {
+            h2 #reveal-title { (reveal.what) }
+            p.secret #new-code { (formatted) }
+            div.qr { (qr_svg(&formatted)) }
+            button type="button" data-copy=(formatted) { "Copy the code" }
+            p.warning { strong { "Write it down now. " } "It will not be shown again, and whoever holds it can spend it." }
+        }
+    }
+}
+
+fn qr_svg(text: &str) -> Markup {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color>()
+                .min_dimensions(180, 180)
+                .quiet_zone(true)
+                .build();
+            // The renderer's own output, from our own text; drop its XML declaration to inline it.
+            let start = svg.find("<svg").unwrap_or(0);
+            PreEscaped(svg[start..].to_owned())
+        }
+        Err(_) => html! {},
+    }
+}
+
+pub fn public_page(broker_name: &str, view: &PublicView, csrf: &Csrf, host: &str, error: Option<&str>) -> Markup {
+    let code: &PublicCode = view
+        .record
+        .public_code
+        .as_ref()
+        .expect("a public view is of a public code");
+    let profile = &view.record.profile;
+    let title = profile.name.clone().unwrap_or_else(|| format!("Public code {code}"));
+    let address = format!("http://{host}/p/{code}");
+    layout(
+        &title,
+        html! {
+            h1 { (title) }
+            p.public-code { "Public code " code { (code.to_string()) } " · " (view.record.currency) }
+            section.card.profile {
+                @if let Some(description) = &profile.description { p.description { (description) } }
+                dl {
+                    @if let Some(url) = &profile.url {
+                        dt { "Web" } dd { a href=(url) rel="nofollow noopener noreferrer" { (url) } }
+                    }
+                    @if let Some(contact) = &profile.contact { dt { "Contact" } dd { (contact) } }
+                }
+                @if let Some((payments, total)) = view.stats {
+                    p.stats #stats { "Received " (payments) (if payments == 1 { " payment, " } else { " payments, " }) (format_units(total)) " " (view.record.currency) " in all." }
+                }
+            }
+            section.card {
+                h2 { "Pay" }
+                (error_box(error))
+                form.grid method="post" action=(format!("/p/{code}/pay")) {
+                    (guard_fields(csrf))
+                    div.field {
+                        label for="pay-code" { "Your secret code" }
+                        input #pay-code name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required;
+                    }
+                    div.field {
+                        label for="pay-amount" { "Amount (" (view.record.currency) ")" }
+                        input #pay-amount name="amount" type="text" inputmode="decimal" required;
+                    }
+                    div.field {
+                        label for="pay-memo" { "Memo (optional)" }
+                        input #pay-memo name="memo" type="text";
+                    }
+                    div.field {
+                        label for="pay-pin" { "PIN, if your code has one" }
+                        input #pay-pin name="pin" type="password" inputmode="numeric" autocomplete="off";
+                    }
+                    button type="submit" { "Pay" }
+                }
+            }
+            section.card {
+                h2 { "Who stands behind it" }
+                ol.ancestry {
+                    @for a in &view.ancestry {
+                        li { (ancestor(a.kind.as_str(), a.profile.as_ref())) }
+                    }
+                    li { strong { (broker_name) } " — the broker" }
+                }
+            }
+            section.card.qr-card {
+                h2 { "This page" }
+                div.qr { (qr_svg(&address)) }
+                p.small { (address) }
+            }
+        },
+    )
+}
+
+fn ancestor(kind: &str, profile: Option<&Profile>) -> Markup {
+    html! {
+        @match profile {
+            Some(p) => {
+                strong { (p.name.as_deref().unwrap_or("(unnamed)")) }
+                " (" (kind) " code)"
+                @if let Some(d) = &p.description { br; span.small { (d) } }
+                @if let Some(url) = &p.url { br; a href=(url) rel="nofollow noopener noreferrer" { (url) } }
+            }
+            None => { span.small { "a " (kind) " code with no public profile" } }
+        }
+    }
+}
+
+pub fn receipt(receipt: &AnswerReceipt) -> Markup {
+    layout(
+        "Paid",
+        html! {
+            h1 { "Paid" }
+            section.card.receipt #receipt {
+                p.balance { (receipt.amount) }
+                dl {
+                    dt { "To" } dd { code { (receipt.payee) } }
+                    dt { "Receipt" } dd { code #receipt-id { (receipt.id) } }
+                    dt { "When" } dd { (receipt.created_at) }
+                    @if let Some(memo) = &receipt.memo { dt { "Memo" } dd { (memo) } }
+                    dt { "Signed by" } dd { (receipt.broker) }
+                }
+                p.small { "Anyone holding the receipt id can check it at /v1/receipts/<id>." }
+            }
+            p { a href=(format!("/p/{}", receipt.payee)) { "Back to the seller's page" } }
+        },
+    )
+}
+
+pub fn operator_login(csrf: &Csrf, error: Option<&str>) -> Markup {
+    layout(
+        "Operator",
+        html! {
+            h1 { "Operator's console" }
+            (error_box(error))
+            form.card method="post" action="/operator/login" {
+                (guard_fields(csrf))
+                div.field {
+                    label for="token" { "Operator token" }
+                    input #token name="token" type="password" autocomplete="off" required;
+                    small { "From the operator-token file in the broker's data directory." }
+                }
+                button type="submit" { "Enter" }
+            }
+        },
+    )
+}
+
+pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerCheck>, security: &GuardReport) -> Markup {
+    let ok = check.is_some_and(|check| check.ok);
+    let currencies = check.map_or(&[][..], |check| &check.totals.currencies[..]);
+    layout(
+        "Operator",
+        html! {
+            h1 { "Operator's console" }
+            (notice(current.notice.as_ref()))
+            @if let Some(reveal) = &current.reveal { (reveal_box(reveal)) }
+            section.card {
+                h2 { "Issue a code" }
+                p.small { "For money received outside the system." }
+                form.grid method="post" action="/operator/issue" {
+                    (guard_fields(csrf))
+                    (field("amount", "Amount", "text", None))
+                    (field_with("currency", "Currency", "text", None, "USD"))
+                    (field("label", "Label", "text", None))
+                    button type="submit" { "Issue" }
+                }
+            }
+            section.card {
+                h2 { "Deposit" }
+                form.grid method="post" action="/operator/deposit" {
+                    (guard_fields(csrf))
+                    (field("target", "Secret code or code id", "text", None))
+                    (field("amount", "Amount", "text", None))
+                    (field_with("currency", "Currency", "text", None, "USD"))
+                    button type="submit" { "Deposit" }
+                }
+            }
+            section.card #ledger {
+                h2 { "Ledger check" }
+                p #ledger-ok { @if ok { "OK: every currency sums to zero." } @else { "NOT OK" } }
+                div.scroll {
+                    table {
+                        thead { tr { th { "Currency" } th.num { "Issued" } th.num { "Held by codes" } th.num { "Sum" } th.num { "Transfers" } } }
+                        tbody {
+                            @for c in currencies {
+                                tr {
+                                    td { (c.currency) }
+                                    td.num { (format_units(c.issued_units)) }
+                                    td.num { (format_units(c.held_by_codes_units)) }
+                                    td.num { (format_units(c.sum_units)) }
+                                    td.num { (c.transfers) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card #security {
+                h2 { "Guessing defence" }
+                dl {
+                    dt { "Failed presentations" } dd { (security.failures_total) }
+                    dt { "In the last day" } dd { (security.failures_in_window) }
+                    dt { "Refused" } dd { (security.refusals_total) }
+                    dt { "Alarm" } dd { (if security.alarm_active { "RAISED" } else { "none" }) }
+                }
+                @for alarm in &security.alarms {
+                    p.notice.error { (alarm.raised_at.to_rfc3339()) ": " (alarm.reason) }
+                }
+                @if !security.busiest_sources.is_empty() {
+                    h3 { "Busiest failing sources" }
+                    ul { @for (source, failures) in &security.busiest_sources { li { (source) ": " (failures) } } }
+                }
+            }
+            form method="post" action="/logout" {
+                (guard_fields(csrf))
+                button.secondary type="submit" { "Log out" }
+            }
+        },
+    )
+}
