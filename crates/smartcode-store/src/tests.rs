@@ -528,6 +528,7 @@ fn reopening_a_store_keeps_everything_and_does_not_migrate_twice(fresh: Fresh) {
     }
     let store = backend.open(clock);
     assert_eq!(balance(store.as_ref(), hash), 2_000_000);
+    check(store.as_ref());
 }
 
 fn the_ledger_check_catches_a_tampered_balance(fresh: Fresh) {
@@ -1051,6 +1052,7 @@ fn reports_and_history_pages_read_the_same_on_both_stores(fresh: Fresh) {
         panic!()
     };
     assert_eq!(entries.len(), 3);
+    check(store.as_ref());
 }
 
 fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
@@ -1081,6 +1083,7 @@ fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
         assert!(!dump.contains(code.expose()), "a secret code is stored in clear");
         assert!(!dump.contains(&code.reveal()), "a secret code is stored in clear");
     }
+    check(store.as_ref());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1610,6 +1613,16 @@ fn postgres_the_store_works_from_async_code() {
         assert!(matches!(issued, Ok(Written::Done(_))), "{issued:?}");
         let rows = schema.execute("UPDATE accounts SET held = held WHERE key LIKE 'code:%'");
         assert_eq!(rows, Ok(1));
+        // The ledger check, awaited: `check` blocks, which async code may not.
+        let checked = crate::answer(store.read(Query::Reports(reports::Query::LedgerCheck))).await;
+        assert!(
+            matches!(
+                &checked,
+                Ok(QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok: true, totals }))
+                    if totals.negative_balances == 0
+            ),
+            "{checked:?}"
+        );
         drop(store);
         drop(schema);
     });
