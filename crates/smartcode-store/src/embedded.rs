@@ -274,8 +274,9 @@ pub fn seed_spent_codes(
                 "INSERT INTO codes (id, kind, owner_id, code_hash, currency, status, depth, created_at, irrevocable) \
                  VALUES (?1, 'secret', ?1, ?2, ?3, 'active', 1, ?4, 0) ON CONFLICT DO NOTHING",
             )?;
-            let mut account = connection
-                .prepare_cached("INSERT INTO accounts (key, currency, balance, held) VALUES (?1, ?2, 0, 0)")?;
+            let mut account = connection.prepare_cached(
+                "INSERT INTO accounts (key, kind, currency, balance, held) VALUES (?1, 'code', ?2, 0, 0)",
+            )?;
             for _ in 0..chunk {
                 // A drawn code (40 bits) that is already taken is drawn again, as the broker does.
                 let id = loop {

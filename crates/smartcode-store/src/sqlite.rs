@@ -8,6 +8,8 @@ use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
 
+use crate::rows::account_kind;
+
 pub struct SqliteLedger<'c> {
     pub conn: &'c Connection,
 }
@@ -482,8 +484,8 @@ impl LedgerRead for SqliteLedger<'_> {
             .conn
             .prepare(
                 "SELECT a.currency, sum(a.balance), \
-                        coalesce(-sum(CASE WHEN a.key LIKE 'issuance:%' THEN a.balance END), 0), \
-                        coalesce(sum(CASE WHEN a.key LIKE 'code:%' THEN a.balance END), 0), \
+                        coalesce(-sum(CASE WHEN a.kind = 'issuance' THEN a.balance END), 0), \
+                        coalesce(sum(CASE WHEN a.kind = 'code' THEN a.balance END), 0), \
                         count(*), (SELECT count(*) FROM transfers t WHERE t.currency = a.currency) \
                  FROM accounts a GROUP BY a.currency ORDER BY a.currency",
             )
@@ -506,7 +508,7 @@ impl LedgerRead for SqliteLedger<'_> {
         let negative_balances = self
             .conn
             .query_row(
-                "SELECT count(*) FROM accounts WHERE key LIKE 'code:%' AND balance < 0",
+                "SELECT count(*) FROM accounts WHERE kind = 'code' AND balance < 0",
                 [],
                 |row| row.get(0),
             )
@@ -604,10 +606,13 @@ impl SqliteLedger<'_> {
     pub fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
         let mut statement = self
             .conn
-            .prepare_cached("INSERT INTO accounts (key, currency, balance, held) VALUES (?1, ?2, 0, 0) ON CONFLICT (key) DO NOTHING")
+            .prepare_cached(
+                "INSERT INTO accounts (key, kind, currency, balance, held) VALUES (?1, ?2, ?3, 0, 0) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
             .map_err(failure)?;
         statement
-            .execute(params![key.to_stored(), currency.as_str()])
+            .execute(params![key.to_stored(), account_kind(key), currency.as_str()])
             .map_err(failure)?;
         Ok(())
     }

@@ -25,6 +25,7 @@ use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
 
 use super::conn::{classify, describe, Conn, ErrorKind};
+use crate::rows::account_kind;
 use crate::StoredResponse;
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -882,8 +883,8 @@ impl LedgerRead for PgLedger<'_> {
         self.read_transfers()?;
         let rows = self.query(
             "SELECT a.currency, sum(a.balance)::bigint, \
-                    coalesce(-sum(a.balance) FILTER (WHERE a.key LIKE 'issuance:%'), 0)::bigint, \
-                    coalesce(sum(a.balance) FILTER (WHERE a.key LIKE 'code:%'), 0)::bigint, \
+                    coalesce(-sum(a.balance) FILTER (WHERE a.kind = 'issuance'), 0)::bigint, \
+                    coalesce(sum(a.balance) FILTER (WHERE a.kind = 'code'), 0)::bigint, \
                     count(*), (SELECT count(*) FROM transfers t WHERE t.currency = a.currency) \
              FROM accounts a GROUP BY a.currency ORDER BY a.currency COLLATE \"C\"",
             &[],
@@ -901,10 +902,7 @@ impl LedgerRead for PgLedger<'_> {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let row = self.query_one(
-            "SELECT count(*) FROM accounts WHERE key LIKE 'code:%' AND balance < 0",
-            &[],
-        )?;
+        let row = self.query_one("SELECT count(*) FROM accounts WHERE kind = 'code' AND balance < 0", &[])?;
         let negative_balances = count(&row, 0)?;
         // Every kept balance must equal what its recorded transfers add up to.
         let row = self.query_one(
@@ -1004,8 +1002,9 @@ impl LedgerTx for PgLedger<'_> {
 
     fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
         self.execute(
-            "INSERT INTO accounts (key, currency, balance, held) VALUES ($1, $2, 0, 0) ON CONFLICT (key) DO NOTHING",
-            &[&key.to_stored(), &currency.as_str()],
+            "INSERT INTO accounts (key, kind, currency, balance, held) VALUES ($1, $2, $3, 0, 0) \
+             ON CONFLICT (key) DO NOTHING",
+            &[&key.to_stored(), &account_kind(key), &currency.as_str()],
         )?;
         Ok(())
     }
@@ -1129,18 +1128,24 @@ impl PgLedger<'_> {
         }
         let keys: Vec<&str> = changes.keys().map(String::as_str).collect();
         let rows = self.query(
-            "SELECT key, balance, held FROM accounts WHERE key = ANY($1) ORDER BY key COLLATE \"C\" FOR UPDATE",
+            "SELECT key, balance, held, kind FROM accounts WHERE key = ANY($1) ORDER BY key COLLATE \"C\" FOR UPDATE",
             &[&keys],
         )?;
         if rows.len() != keys.len() {
             return Err(StorageFailure("a transfer names a missing account".into()));
         }
+        let mut codes = Vec::new();
         for row in &rows {
             let key: String = get(row, 0)?;
             let (balance, held): (i64, i64) = (get(row, 1)?, get(row, 2)?);
+            let is_code = get::<String>(row, 3)? == "code";
+            if is_code {
+                let id = AccountKey::from_stored(&key).and_then(|key| key.code_id().cloned());
+                codes.push(id.ok_or_else(|| corrupt("account key"))?);
+            }
             let after = balance.checked_add(changes[&key]);
             let within = match after {
-                Some(after) if key.starts_with("code:") => after >= held && (0..=BALANCE_UNITS_MAX).contains(&after),
+                Some(after) if is_code => after >= held && (0..=BALANCE_UNITS_MAX).contains(&after),
                 Some(_) => true,
                 None => false,
             };
@@ -1160,12 +1165,12 @@ impl PgLedger<'_> {
         if updated != keys.len() as u64 {
             return Err(StorageFailure("a transfer names a missing account".into()));
         }
-        self.check_statuses(&keys)
+        self.check_statuses(&codes)
     }
 
     /// Every code whose balance the batch changes must still have the status the batch saw.
-    fn check_statuses(&mut self, keys: &[&str]) -> StoreResult<()> {
-        let ids: Vec<&str> = keys.iter().filter_map(|key| key.strip_prefix("code:")).collect();
+    fn check_statuses(&mut self, codes: &[CodeId]) -> StoreResult<()> {
+        let ids: Vec<&str> = codes.iter().map(CodeId::as_str).collect();
         if ids.is_empty() {
             return Ok(());
         }
