@@ -11,6 +11,8 @@ mod cache;
 pub mod embedded;
 mod jobs;
 pub mod postgres;
+mod protocol;
+mod rows;
 mod schema;
 mod sqlite;
 #[doc(hidden)]

@@ -528,6 +528,7 @@ fn reopening_a_store_keeps_everything_and_does_not_migrate_twice(fresh: Fresh) {
     }
     let store = backend.open(clock);
     assert_eq!(balance(store.as_ref(), hash), 2_000_000);
+    check(store.as_ref());
 }
 
 fn the_ledger_check_catches_a_tampered_balance(fresh: Fresh) {
@@ -538,7 +539,7 @@ fn the_ledger_check_catches_a_tampered_balance(fresh: Fresh) {
     check(store.as_ref());
     // Someone edits a balance behind the broker's back: the check must say so.
     backend
-        .raw("UPDATE accounts SET balance = balance + 1 WHERE key LIKE 'code:%'")
+        .raw("UPDATE accounts SET balance = balance + 1 WHERE kind = 'code'")
         .unwrap();
     let QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok, totals }) =
         read(store.as_ref(), Query::Reports(reports::Query::LedgerCheck)).unwrap()
@@ -1051,6 +1052,7 @@ fn reports_and_history_pages_read_the_same_on_both_stores(fresh: Fresh) {
         panic!()
     };
     assert_eq!(entries.len(), 3);
+    check(store.as_ref());
 }
 
 fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
@@ -1081,6 +1083,7 @@ fn the_store_holds_no_secret_code_in_clear(fresh: Fresh) {
         assert!(!dump.contains(code.expose()), "a secret code is stored in clear");
         assert!(!dump.contains(&code.reveal()), "a secret code is stored in clear");
     }
+    check(store.as_ref());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1206,6 +1209,44 @@ fn embedded_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats(
         })
         .unwrap();
     assert_eq!(version, crate::schema::latest_version().to_string());
+}
+
+#[test]
+fn embedded_an_upgrade_gives_every_account_its_kind_and_keeps_its_row() {
+    let (dir, path) = embedded_store_at(
+        4,
+        "INSERT INTO accounts (key, currency, balance) VALUES
+               ('issuance:USD', 'USD', -7), ('code:c_aaaaaaaaaaaaaaaa', 'USD', 7);",
+    );
+    let rows = |connection: &rusqlite::Connection, columns: &str| -> Vec<(i64, String, String)> {
+        connection
+            .prepare(&format!("SELECT rowid, key, {columns} FROM accounts ORDER BY key"))
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = rows(&rusqlite::Connection::open(&path).unwrap(), "currency");
+    drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
+    let upgraded = rusqlite::Connection::open(&path).unwrap();
+    let after = rows(&upgraded, "kind");
+    assert_eq!(
+        after,
+        vec![
+            (before[0].0, "code:c_aaaaaaaaaaaaaaaa".into(), "code".into()),
+            (before[1].0, "issuance:USD".into(), "issuance".into()),
+        ],
+        "every account keeps its row id (the writer's memory finds rows by it) and gets its kind"
+    );
+    // A kind the schema does not know, or a key that does not begin with its kind, is refused.
+    for (key, kind) in [("peer:x", "peer"), ("code:c_bbbbbbbbbbbbbbbb", "issuance")] {
+        let inserted = upgraded.execute(
+            "INSERT INTO accounts (key, kind, currency, balance) VALUES (?1, ?2, 'USD', 0)",
+            [key, kind],
+        );
+        assert!(inserted.is_err(), "{key} as {kind}");
+    }
 }
 
 #[test]
@@ -1660,6 +1701,53 @@ fn postgres_an_upgrade_counts_the_payments_made_before_it_into_the_public_stats(
     assert_eq!(stats, vec![("c_p".into(), 2, 350), ("c_q".into(), 1, 7)]);
 }
 
+#[test]
+fn postgres_an_upgrade_gives_every_account_its_kind() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    // A database as schema version 2 left it, with an issuance account and a code's account.
+    let migrations = &crate::postgres::schema::MIGRATIONS[..2];
+    let mut setup = crate::postgres::schema::VERSION_TABLE.to_owned();
+    for (version, sql) in migrations {
+        setup.push_str(&format!(
+            "; {sql}; INSERT INTO schema_version (version) VALUES ({version})"
+        ));
+    }
+    schema.client().batch_execute(&setup).unwrap();
+    schema
+        .execute(
+            "INSERT INTO accounts (key, currency, balance) VALUES \
+               ('issuance:USD', 'USD', -7), ('code:c_aaaaaaaaaaaaaaaa', 'USD', 7)",
+        )
+        .unwrap();
+    drop(PostgresStore::open(schema.url(), test_clock()).unwrap());
+    let rows = schema
+        .client()
+        .query("SELECT key, kind FROM accounts ORDER BY key COLLATE \"C\"", &[])
+        .unwrap();
+    let kinds: Vec<(String, String)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("code:c_aaaaaaaaaaaaaaaa".into(), "code".into()),
+            ("issuance:USD".into(), "issuance".into())
+        ]
+    );
+    // A kind the schema does not know, or a key that does not begin with its kind, is refused;
+    // a code's balance still may not go below zero.
+    for (key, kind, balance) in [
+        ("peer:x", "peer", 0),
+        ("code:c_bbbbbbbbbbbbbbbb", "issuance", 0),
+        ("code:c_cccccccccccccccc", "code", -1),
+    ] {
+        let inserted = schema.execute(&format!(
+            "INSERT INTO accounts (key, kind, currency, balance) VALUES ('{key}', '{kind}', 'USD', {balance})"
+        ));
+        assert!(inserted.is_err(), "{key} as {kind} with {balance}");
+    }
+}
+
 /// The broker opens, uses and closes the store from async code, where the blocking client may not
 /// start its own runtime; the test helpers are used from async tests the same way.
 #[test]
@@ -1689,8 +1777,18 @@ fn postgres_the_store_works_from_async_code() {
         }))
         .await;
         assert!(matches!(issued, Ok(Written::Done(_))), "{issued:?}");
-        let rows = schema.execute("UPDATE accounts SET held = held WHERE key LIKE 'code:%'");
+        let rows = schema.execute("UPDATE accounts SET held = held WHERE kind = 'code'");
         assert_eq!(rows, Ok(1));
+        // The ledger check, awaited: `check` blocks, which async code may not.
+        let checked = crate::answer(store.read(Query::Reports(reports::Query::LedgerCheck))).await;
+        assert!(
+            matches!(
+                &checked,
+                Ok(QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok: true, totals }))
+                    if totals.negative_balances == 0
+            ),
+            "{checked:?}"
+        );
         drop(store);
         drop(schema);
     });

@@ -95,9 +95,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::Config;
-use smartcode_core::clock::{Clock, Timestamp, MICROS_PER_SECOND};
+use smartcode_core::clock::{Clock, Timestamp};
 use smartcode_core::error::{OpError, StorageFailure};
-use smartcode_core::ledger::{execute, expiry, query, Context, Outcome, Query, QueryOutcome, Seed, Touches};
+use smartcode_core::ledger::{query, Query, QueryOutcome, Touches};
 pub use smartcode_core::limits::{
     BATCH_ATTEMPTS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, IDEMPOTENCY_PURGE_INTERVAL_SECONDS, POSTGRES_BATCH_COMMANDS_MAX,
     READ_QUEUE_DEPTH_MAX, RECONNECT_WAIT_MS, RETRY_BACKOFF_MS, SWEEP_CODES_MAX, WRITE_QUEUE_DEPTH_MAX,
@@ -109,6 +109,7 @@ use self::ledger::{finish_batch, prefetch, BatchState, Contended, PgLedger};
 pub use self::schema::latest_version;
 
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
+use crate::protocol;
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
 /// Writer threads, each with its own connection, taking batches in turn. Each statement waits on
@@ -497,7 +498,7 @@ fn attempt_batch(
             };
             match job {
                 WriteJob::Request { request, .. } => {
-                    let result = run_request(&mut ledger, now, request);
+                    let result = protocol::run_request(&mut ledger, now, request);
                     (result.is_ok(), Some(result))
                 }
                 WriteJob::Sweep => match sweep(&mut ledger, now, purge, scope) {
@@ -567,41 +568,14 @@ fn rollback(conn: &mut Conn) {
     }
 }
 
-fn run_request(ledger: &mut PgLedger, now: Timestamp, request: &WriteRequest) -> Result<Written, OpError> {
-    let mut cx = Context::new(now, request.seed);
-    let Some(idempotency) = &request.idempotency else {
-        return execute(ledger, &mut cx, &request.command).map(Written::Done);
-    };
-    let earlier = ledger.claim_idempotency(&idempotency.key_hash, &idempotency.fingerprint, now)?;
-    if let Some(earlier) = earlier {
-        if earlier.fingerprint != idempotency.fingerprint {
-            return Err(OpError::IdempotencyConflict);
-        }
-        return Ok(Written::Replayed(earlier.response));
-    }
-    let outcome = execute(ledger, &mut cx, &request.command)?;
-    let response = (idempotency.render)(&outcome);
-    ledger.remember_response(&idempotency.key_hash, &response)?;
-    Ok(Written::Done(outcome))
-}
-
+/// The shared sweep ([`protocol::sweep`]), in one process at a time: under an advisory lock held
+/// until the batch commits.
 fn sweep(ledger: &mut PgLedger, now: Timestamp, purge: bool, scope: i32) -> Result<(), OpError> {
     if !ledger.try_sweep_lock(SWEEP_LOCK_CLASS, scope)? {
         // Another process is sweeping; what is due will be there for the next sweep.
         return Ok(());
     }
-    let expire = expiry::Command::ExpireDue { limit: SWEEP_CODES_MAX }.into();
-    let swept = execute(ledger, &mut Context::new(now, Seed::random()), &expire)?;
-    if let Outcome::Expiry(expiry::Outcome::Swept { codes }) = swept {
-        if codes > 0 {
-            tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
-        }
-    }
-    if purge {
-        let cutoff = now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * MICROS_PER_SECOND;
-        ledger.forget_idempotency_before(cutoff)?;
-    }
-    Ok(())
+    protocol::sweep(ledger, now, purge)
 }
 
 /// Whether a connection must be made (again) before use.

@@ -143,6 +143,24 @@ INSERT INTO public_code_stats (code_id, payments, units)
 DROP INDEX transfers_by_public_code;
 "#,
     ),
+    (
+        3,
+        r#"
+-- An account's kind is a column of its own, not the prefix of its key (as in the embedded store),
+-- so that queries and checks name it and the kinds to come (peer and exchange accounts) are one
+-- more word in the CHECK. The key still begins with its kind; a CHECK keeps the two from
+-- disagreeing. The bounds of a balance now name the kind too. Transfers are not touched.
+ALTER TABLE accounts ADD COLUMN kind TEXT;
+UPDATE accounts SET kind = split_part(key, ':', 1);
+ALTER TABLE accounts
+    ALTER COLUMN kind SET NOT NULL,
+    ADD CONSTRAINT accounts_kind_known CHECK (kind IN ('code', 'issuance')),
+    ADD CONSTRAINT accounts_key_begins_with_kind CHECK (left(key, length(kind) + 1) = kind || ':'),
+    DROP CONSTRAINT accounts_check,
+    ADD CONSTRAINT accounts_balance_within_bounds CHECK (kind = 'issuance'
+        OR (balance >= 0 AND held >= 0 AND held <= balance AND balance <= 1000000000000000000));
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -1,12 +1,18 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Statement};
+mod writes;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{CodeHash, CodeId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
+
+use crate::rows::{CodeColumns, CODE_COLUMNS};
+
+pub use self::writes::{insert_transfer, write_account, write_public_totals, HotStatements};
 
 pub struct SqliteLedger<'c> {
     pub conn: &'c Connection,
@@ -20,24 +26,11 @@ fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnName(format!("unreadable stored {what}"))
 }
 
-const CODE_COLUMNS: &str =
-    "id, kind, parent_id, owner_id, public_code, currency, label, profile_name, profile_description, \
-     profile_url, profile_contact, show_stats, status, depth, created_at, expires_at, irrevocable, \
-     pin_hash, pin_generation, pin_failures, locked, allowed_categories, allowed_payees, allowed_items, \
-     amount_per_use_max, uses_max, spend_period_amount, spend_period_seconds, restricted_lineage, \
-     uses, period_index, period_spent";
-
 /// Entries of a stored list are joined by this separator, which no entry may hold.
 const LIST_SEPARATOR: &str = "\u{1f}";
 
-fn join_list<T: AsRef<str>>(list: &Option<Vec<T>>) -> Option<String> {
-    list.as_ref().map(|entries| {
-        entries
-            .iter()
-            .map(AsRef::as_ref)
-            .collect::<Vec<_>>()
-            .join(LIST_SEPARATOR)
-    })
+fn join_list(list: Option<&[String]>) -> Option<String> {
+    list.map(|entries| entries.join(LIST_SEPARATOR))
 }
 
 fn split_list(text: Option<String>) -> Option<Vec<String>> {
@@ -50,74 +43,45 @@ fn split_list(text: Option<String>) -> Option<Vec<String>> {
     })
 }
 
-fn amount_column(units: Option<i64>) -> rusqlite::Result<Option<Amount>> {
-    units
-        .map(|u| Amount::from_units(u).map_err(|_| corrupt("amount")))
-        .transpose()
-}
-
+/// A code's row as [`CODE_COLUMNS`] selects it, its lists joined into text.
 fn code_from_row(row: &Row<'_>) -> rusqlite::Result<CodeRecord> {
-    let id: String = row.get(0)?;
-    let kind: String = row.get(1)?;
-    let parent_id: Option<String> = row.get(2)?;
-    let owner_id: String = row.get(3)?;
-    let public_code: Option<String> = row.get(4)?;
-    let currency: String = row.get(5)?;
-    let status: String = row.get(12)?;
-    Ok(CodeRecord {
-        id: CodeId::parse(&id).ok_or_else(|| corrupt("code id"))?,
-        kind: CodeKind::parse(&kind).ok_or_else(|| corrupt("code kind"))?,
-        parent_id: parent_id
-            .map(|p| CodeId::parse(&p).ok_or_else(|| corrupt("parent id")))
-            .transpose()?,
-        owner_id: CodeId::parse(&owner_id).ok_or_else(|| corrupt("owner id"))?,
-        public_code: public_code
-            .map(|p| PublicCode::from_stored(&p).ok_or_else(|| corrupt("public code")))
-            .transpose()?,
-        currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
+    let columns = CodeColumns {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        parent_id: row.get(2)?,
+        owner_id: row.get(3)?,
+        public_code: row.get(4)?,
+        currency: row.get(5)?,
         label: row.get(6)?,
-        profile: Profile {
-            name: row.get(7)?,
-            description: row.get(8)?,
-            url: row.get(9)?,
-            contact: row.get(10)?,
-            show_stats: row.get(11)?,
-        },
-        status: CodeStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        profile_name: row.get(7)?,
+        profile_description: row.get(8)?,
+        profile_url: row.get(9)?,
+        profile_contact: row.get(10)?,
+        show_stats: row.get(11)?,
+        status: row.get(12)?,
         depth: row.get(13)?,
-        created_at: Timestamp(row.get(14)?),
-        expires_at: row.get::<_, Option<i64>>(15)?.map(Timestamp),
+        created_at: row.get(14)?,
+        expires_at: row.get(15)?,
         irrevocable: row.get(16)?,
-        pin: PinState {
-            hash: row.get(17)?,
-            generation: row.get(18)?,
-            failures: row.get(19)?,
-            locked: row.get(20)?,
-        },
-        restrictions: Restrictions {
-            categories: split_list(row.get(21)?),
-            payees: split_list(row.get(22)?)
-                .map(|list| {
-                    list.iter()
-                        .map(|p| PublicCode::from_stored(p).ok_or_else(|| corrupt("payee")))
-                        .collect()
-                })
-                .transpose()?,
-            items: split_list(row.get(23)?),
-            amount_per_use_max: amount_column(row.get(24)?)?,
-            uses_max: row.get(25)?,
-            spend_per_period: match (amount_column(row.get(26)?)?, row.get::<_, Option<i64>>(27)?) {
-                (Some(amount), Some(period_seconds)) => Some(SpendLimit { amount, period_seconds }),
-                _ => None,
-            },
-        },
+        pin_hash: row.get(17)?,
+        pin_generation: row.get(18)?,
+        pin_failures: row.get(19)?,
+        locked: row.get(20)?,
+        allowed_categories: split_list(row.get(21)?),
+        allowed_payees: split_list(row.get(22)?),
+        allowed_items: split_list(row.get(23)?),
+        amount_per_use_max: row.get(24)?,
+        uses_max: row.get(25)?,
+        spend_period_amount: row.get(26)?,
+        spend_period_seconds: row.get(27)?,
         restricted_lineage: row.get(28)?,
-        usage: Usage {
-            uses: row.get(29)?,
-            period_index: row.get(30)?,
-            period_spent_units: row.get(31)?,
-        },
-    })
+        uses: row.get(29)?,
+        period_index: row.get(30)?,
+        period_spent: row.get(31)?,
+    };
+    columns
+        .into_record()
+        .map_err(|unreadable| rusqlite::Error::InvalidColumnName(unreadable.0))
 }
 
 const TRANSFER_COLUMNS: &str =
@@ -262,77 +226,6 @@ impl SqliteLedger<'_> {
         statement
             .insert(params![public_code.as_str(), payments, units])
             .map_err(failure)
-    }
-}
-
-/// The statements every payment runs, prepared once for the writer's life ([`HotStatements`]).
-const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
-     public_code_id, category, item, debit_prev, credit_prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
-const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
-const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, units = ?3 WHERE rowid = ?1";
-
-/// The writer's statements for what every payment does, prepared once: looking a statement up by
-/// its text in rusqlite's cache (hashing and comparing the text, twice per use) cost more than
-/// some of the statements themselves.
-pub struct HotStatements<'c> {
-    pub insert_transfer: Statement<'c>,
-    pub write_account: Statement<'c>,
-    pub write_public_totals: Statement<'c>,
-}
-
-impl<'c> HotStatements<'c> {
-    pub fn prepare(conn: &'c Connection) -> StoreResult<HotStatements<'c>> {
-        Ok(HotStatements {
-            insert_transfer: conn.prepare(INSERT_TRANSFER).map_err(failure)?,
-            write_account: conn.prepare(WRITE_ACCOUNT).map_err(failure)?,
-            write_public_totals: conn.prepare(WRITE_PUBLIC_TOTALS).map_err(failure)?,
-        })
-    }
-}
-
-pub fn insert_transfer(
-    statement: &mut Statement<'_>,
-    t: &Transfer,
-    debit_prev: Option<i64>,
-    credit_prev: Option<i64>,
-) -> StoreResult<i64> {
-    statement
-        .insert(params![
-            t.id,
-            t.at.0,
-            t.kind.as_str(),
-            t.debit.to_stored(),
-            t.credit.to_stored(),
-            t.amount.units(),
-            t.currency.as_str(),
-            t.memo,
-            t.public_code_id.as_ref().map(CodeId::as_str),
-            t.category,
-            t.item,
-            debit_prev,
-            credit_prev,
-        ])
-        .map_err(failure)
-}
-
-pub fn write_account(
-    statement: &mut Statement<'_>,
-    rowid: i64,
-    balance_units: i64,
-    last_seq: Option<i64>,
-) -> StoreResult<()> {
-    match statement.execute(params![rowid, balance_units, last_seq]) {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(StorageFailure(format!("account row {rowid} is missing"))),
-        Err(error) => Err(failure(error)),
-    }
-}
-
-pub fn write_public_totals(statement: &mut Statement<'_>, rowid: i64, payments: i64, units: i64) -> StoreResult<()> {
-    match statement.execute(params![rowid, payments, units]) {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(StorageFailure(format!("public-code totals row {rowid} is missing"))),
-        Err(error) => Err(failure(error)),
     }
 }
 
@@ -482,8 +375,8 @@ impl LedgerRead for SqliteLedger<'_> {
             .conn
             .prepare(
                 "SELECT a.currency, sum(a.balance), \
-                        coalesce(-sum(CASE WHEN a.key LIKE 'issuance:%' THEN a.balance END), 0), \
-                        coalesce(sum(CASE WHEN a.key LIKE 'code:%' THEN a.balance END), 0), \
+                        coalesce(-sum(CASE WHEN a.kind = 'issuance' THEN a.balance END), 0), \
+                        coalesce(sum(CASE WHEN a.kind = 'code' THEN a.balance END), 0), \
                         count(*), (SELECT count(*) FROM transfers t WHERE t.currency = a.currency) \
                  FROM accounts a GROUP BY a.currency ORDER BY a.currency",
             )
@@ -506,7 +399,7 @@ impl LedgerRead for SqliteLedger<'_> {
         let negative_balances = self
             .conn
             .query_row(
-                "SELECT count(*) FROM accounts WHERE key LIKE 'code:%' AND balance < 0",
+                "SELECT count(*) FROM accounts WHERE kind = 'code' AND balance < 0",
                 [],
                 |row| row.get(0),
             )
@@ -548,169 +441,5 @@ const MISMATCHED_ACCOUNTS: &str = "\
 
 /// The writes the writer's [`crate::cache::Cached`] passes on to SQLite. Transfers and balances are
 /// not among them: `Cached` writes those itself, with the writer's prepared statements.
-impl SqliteLedger<'_> {
-    pub fn insert_code(&mut self, r: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
-        let placeholders: Vec<String> = (1..=33).map(|n| format!("?{n}")).collect();
-        let sql = format!(
-            "INSERT INTO codes ({CODE_COLUMNS}, code_hash) VALUES ({})",
-            placeholders.join(", ")
-        );
-        let payees: Option<Vec<&str>> = r
-            .restrictions
-            .payees
-            .as_ref()
-            .map(|p| p.iter().map(PublicCode::as_stored).collect());
-        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
-        statement
-            .execute(params![
-                r.id.as_str(),
-                r.kind.as_str(),
-                r.parent_id.as_ref().map(CodeId::as_str),
-                r.owner_id.as_str(),
-                r.public_code.as_ref().map(PublicCode::as_stored),
-                r.currency.as_str(),
-                r.label,
-                r.profile.name,
-                r.profile.description,
-                r.profile.url,
-                r.profile.contact,
-                r.profile.show_stats,
-                r.status.as_str(),
-                r.depth,
-                r.created_at.0,
-                r.expires_at.map(|t| t.0),
-                r.irrevocable,
-                r.pin.hash,
-                r.pin.generation,
-                r.pin.failures,
-                r.pin.locked,
-                join_list(&r.restrictions.categories),
-                join_list(&payees),
-                join_list(&r.restrictions.items),
-                r.restrictions.amount_per_use_max.map(Amount::units),
-                r.restrictions.uses_max,
-                r.restrictions.spend_per_period.map(|l| l.amount.units()),
-                r.restrictions.spend_per_period.map(|l| l.period_seconds),
-                r.restricted_lineage,
-                r.usage.uses,
-                r.usage.period_index,
-                r.usage.period_spent_units,
-                hash.map(|h| h.0.to_vec()),
-            ])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached("INSERT INTO accounts (key, currency, balance, held) VALUES (?1, ?2, 0, 0) ON CONFLICT (key) DO NOTHING")
-            .map_err(failure)?;
-        statement
-            .execute(params![key.to_stored(), currency.as_str()])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached("UPDATE codes SET status = ?2, status_changed_at = ?3 WHERE id = ?1")
-            .map_err(failure)?;
-        statement
-            .execute(params![id.as_str(), status.as_str(), at.0])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn set_profile(&mut self, id: &CodeId, p: &Profile) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "UPDATE codes SET profile_name = ?2, profile_description = ?3, profile_url = ?4, profile_contact = ?5, show_stats = ?6 \
-                 WHERE id = ?1",
-            )
-            .map_err(failure)?;
-        statement
-            .execute(params![
-                id.as_str(),
-                p.name,
-                p.description,
-                p.url,
-                p.contact,
-                p.show_stats
-            ])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "UPDATE codes SET pin_hash = ?2, pin_generation = ?3, pin_failures = ?4, locked = ?5 WHERE id = ?1",
-            )
-            .map_err(failure)?;
-        statement
-            .execute(params![id.as_str(), pin.hash, pin.generation, pin.failures, pin.locked])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached("UPDATE codes SET code_hash = ?2 WHERE id = ?1")
-            .map_err(failure)?;
-        statement
-            .execute(params![id.as_str(), hash.0.as_slice()])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached("UPDATE codes SET uses = ?2, period_index = ?3, period_spent = ?4 WHERE id = ?1")
-            .map_err(failure)?;
-        statement
-            .execute(params![
-                id.as_str(),
-                usage.uses,
-                usage.period_index,
-                usage.period_spent_units
-            ])
-            .map_err(failure)?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use rusqlite::Connection;
-
-    /// The ledger check reads the transfers in one pass, whatever the number of accounts: its plan
-    /// has no subquery run once per account (a correlated scan of every transfer for each account
-    /// took minutes on a store of 30,000 transfers, and held a reader all that time).
-    #[test]
-    fn the_ledger_check_sums_the_transfers_once() {
-        let connection = Connection::open_in_memory().unwrap();
-        for (_, sql) in crate::schema::MIGRATIONS {
-            connection.execute_batch(sql).unwrap();
-        }
-        let mut statement = connection
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::MISMATCHED_ACCOUNTS))
-            .unwrap();
-        let plan: Vec<String> = statement
-            .query_map([], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            !plan.iter().any(|step| step.contains("CORRELATED")),
-            "a subquery runs once per account: {plan:#?}"
-        );
-        let transfer_scans = plan.iter().filter(|step| step.contains("transfers")).count();
-        assert!(transfer_scans <= 2, "{plan:#?}");
-    }
-}
+mod tests;

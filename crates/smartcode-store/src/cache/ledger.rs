@@ -1,0 +1,202 @@
+//! The core's store traits and the idempotency records over the writer's memory: lookups of codes
+//! and balances answered from memory (read from SQLite once), every write sent through
+//! `Cached::write`, and the reads that go to SQLite flushed first.
+
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::error::{StorageFailure, StoreResult};
+use smartcode_core::ledger::{LedgerRead, LedgerTx, Posted, TransferFilter};
+use smartcode_core::model::*;
+use smartcode_core::money::Currency;
+
+use super::Cached;
+use crate::protocol::{IdempotencyRecords, Remembered};
+use crate::sqlite;
+use crate::StoredResponse;
+
+impl LedgerRead for Cached<'_, '_, '_> {
+    fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
+        if let Some(record) = self.cache.memory.code_by_hash(hash) {
+            return Ok(Some(record.clone()));
+        }
+        let found = self.inner.code_by_hash(hash)?;
+        if let Some(record) = &found {
+            self.cache.memory.saw_code(record.clone(), Some(*hash));
+        }
+        Ok(found)
+    }
+
+    fn code_by_id(&mut self, id: &CodeId) -> StoreResult<Option<CodeRecord>> {
+        if let Some(record) = self.cache.memory.code(id) {
+            return Ok(Some(record.clone()));
+        }
+        let found = self.inner.code_by_id(id)?;
+        if let Some(record) = &found {
+            self.cache.memory.saw_code(record.clone(), None);
+        }
+        Ok(found)
+    }
+
+    fn code_by_public(&mut self, code: &PublicCode) -> StoreResult<Option<CodeRecord>> {
+        if let Some(record) = self.cache.memory.code_by_public(code) {
+            return Ok(Some(record.clone()));
+        }
+        let found = self.inner.code_by_public(code)?;
+        if let Some(record) = &found {
+            self.cache.memory.saw_code(record.clone(), None);
+        }
+        Ok(found)
+    }
+
+    fn account(&mut self, key: &AccountKey) -> StoreResult<Option<AccountState>> {
+        Ok(self.cached_account(key)?.map(|account| account.state))
+    }
+
+    fn children(&mut self, parent: &CodeId, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        self.inner.children(parent, limit)
+    }
+
+    fn child_count(&mut self, parent: &CodeId) -> StoreResult<u32> {
+        self.inner.child_count(parent)
+    }
+
+    fn transfers_of(&mut self, account: &AccountKey, filter: &TransferFilter) -> StoreResult<Vec<(i64, Transfer)>> {
+        self.cache.flush(&self.inner)?;
+        self.inner.transfers_of(account, filter)
+    }
+
+    fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
+        self.inner.transfer_by_id(id)
+    }
+
+    fn report(
+        &mut self,
+        account: &AccountKey,
+        grouping: ReportGrouping,
+        filter: &TransferFilter,
+    ) -> StoreResult<Vec<ReportRow>> {
+        self.cache.flush(&self.inner)?;
+        self.inner.report(account, grouping, filter)
+    }
+
+    fn public_code_stats(&mut self, public_code: &CodeId) -> StoreResult<(u64, i64)> {
+        self.cache.flush(&self.inner)?;
+        self.inner.public_code_stats(public_code)
+    }
+
+    fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
+        self.cache.flush(&self.inner)?;
+        self.inner.ledger_totals()
+    }
+
+    fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>> {
+        self.inner.due_expiries(now, limit)
+    }
+}
+
+impl LedgerTx for Cached<'_, '_, '_> {
+    fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.insert_code(record, hash),
+            |memory, ()| memory.inserted_code(record, hash.copied()),
+        )
+    }
+
+    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.open_account(key, currency),
+            |memory, ()| memory.opened_account(key),
+        )
+    }
+
+    fn append_transfer(&mut self, posted: &Posted) -> StoreResult<()> {
+        let transfer = posted.transfer();
+        let missing = || StorageFailure(format!("transfer {} names a missing account", transfer.id));
+        let debit = self.cached_account(&transfer.debit)?.ok_or_else(missing)?;
+        let credit = self.cached_account(&transfer.credit)?.ok_or_else(missing)?;
+        let units = transfer.amount.units();
+        let overflow = || StorageFailure(format!("transfer {} overflows a balance", transfer.id));
+        let debit_after = debit.state.balance_units.checked_sub(units).ok_or_else(overflow)?;
+        let credit_after = credit.state.balance_units.checked_add(units).ok_or_else(overflow)?;
+        let counted = match &transfer.public_code_id {
+            Some(public_code) => {
+                let totals = self.cached_totals(public_code)?;
+                let units = totals.units.checked_add(units).ok_or_else(overflow)?;
+                Some((public_code, totals.payments + 1, units))
+            }
+            None => None,
+        };
+        let (debit_prev, credit_prev) = (debit.row.last_seq, credit.row.last_seq);
+        self.write(
+            |_, hot| sqlite::insert_transfer(&mut hot.insert_transfer, transfer, debit_prev, credit_prev),
+            |memory, &seq| {
+                memory.moved(&transfer.debit, debit_after, seq);
+                memory.moved(&transfer.credit, credit_after, seq);
+                if let Some((public_code, payments, units)) = counted {
+                    memory.counted(public_code, payments, units);
+                }
+            },
+        )?;
+        Ok(())
+    }
+
+    fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_status(id, status, at),
+            |memory, ()| memory.changed_code(id, |record| record.status = status),
+        )
+    }
+
+    fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_profile(id, profile),
+            |memory, ()| memory.changed_code(id, |record| record.profile = profile.clone()),
+        )
+    }
+
+    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_pin(id, pin),
+            |memory, ()| memory.changed_code(id, |record| record.pin = pin.clone()),
+        )
+    }
+
+    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_code_hash(id, hash),
+            |memory, ()| memory.rekeyed(id, *hash),
+        )
+    }
+
+    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_usage(id, usage),
+            |memory, ()| memory.changed_code(id, |record| record.usage = *usage),
+        )
+    }
+}
+
+/// The embedded store's idempotency keys: a key is looked up when its request runs and inserted
+/// with its response, in the same transaction (the writer is the only one that writes them).
+impl IdempotencyRecords for Cached<'_, '_, '_> {
+    fn claim(&mut self, key_hash: &[u8; 32], _: &[u8; 32], now: Timestamp) -> StoreResult<Option<Remembered>> {
+        self.inner.idempotency_record(key_hash, now)
+    }
+
+    fn remember(
+        &mut self,
+        key_hash: &[u8; 32],
+        fingerprint: &[u8; 32],
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.insert_idempotency_record(key_hash, fingerprint, response, now),
+            |_, ()| {},
+        )
+    }
+
+    fn forget_before(&mut self, cutoff: Timestamp) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.forget_idempotency_before(cutoff), |_, ()| {})
+    }
+}

@@ -1,0 +1,297 @@
+//! What the writer remembers of codes, accounts and public-code totals, and the only ways to change
+//! it: [`Memory::saw_code`] and its kin record what was read from SQLite, as SQLite has it; a
+//! command's own writes reach memory only through a [`Writes`] (which `Cached::write` hands out
+//! once SQLite took the write), and every entry a `Writes` changes is recorded as the running
+//! command's, so that [`Memory::forget_command`] can forget all of it. The fields are private to
+//! this module: nothing else can change memory without that record.
+
+// The keys are ids, hashes and public codes the broker made itself (a code hash is an HMAC under
+// the broker's key), never text a client chose, so a fast hash without flooding resistance is safe.
+use rustc_hash::FxHashMap as HashMap;
+
+use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::error::{StorageFailure, StoreResult};
+use smartcode_core::limits::{CACHE_ACCOUNTS_MAX, CACHE_CODES_MAX};
+use smartcode_core::model::*;
+
+use crate::sqlite::AccountRow;
+
+struct CachedCode {
+    record: CodeRecord,
+    /// The hash of a secret code, when the writer has seen it (a code read by id comes without).
+    hash: Option<CodeHash>,
+}
+
+/// An account as memory holds it.
+#[derive(Clone, Copy)]
+pub struct CachedAccount {
+    pub state: AccountState,
+    /// Where its row is and which transfer ends its chain (row ids of `accounts` are stable: the
+    /// store is never vacuumed, and the migration that rebuilt the table kept them).
+    pub row: AccountRow,
+    /// Memory holds a balance and chain end SQLite does not have yet.
+    unwritten: bool,
+}
+
+/// A public code's payment totals.
+#[derive(Clone, Copy)]
+pub struct CachedTotals {
+    /// Where its row is; `None` until the code's first payment is written.
+    pub rowid: Option<i64>,
+    pub payments: i64,
+    pub units: i64,
+    /// Memory holds totals SQLite does not have yet.
+    unwritten: bool,
+}
+
+/// What the writer remembers between batches.
+#[derive(Default)]
+pub struct Memory {
+    codes: HashMap<CodeId, CachedCode>,
+    by_hash: HashMap<CodeHash, CodeId>,
+    by_public: HashMap<PublicCode, CodeId>,
+    accounts: HashMap<AccountKey, CachedAccount>,
+    /// Codes and accounts written by the current command, to forget if it is rolled back.
+    written_codes: Vec<CodeId>,
+    written_accounts: Vec<AccountKey>,
+    /// The current command sent SQLite a write (even one that failed).
+    wrote: bool,
+    /// Accounts whose balance SQLite does not have yet, in the order they changed.
+    unwritten_accounts: Vec<AccountKey>,
+    /// Public codes' payment totals, and those written by the current command and not yet to SQLite.
+    public_totals: HashMap<CodeId, CachedTotals>,
+    written_totals: Vec<CodeId>,
+    unwritten_totals: Vec<CodeId>,
+    /// Why the batch must not commit: a flush failed, or a savepoint could not be rolled back or
+    /// released, so the transaction no longer holds what memory and the answers say.
+    lost: Option<StorageFailure>,
+}
+
+impl Memory {
+    // -----------------------------------------------------------------------------------------
+    // Reads.
+
+    /// The code `hash` names, if memory holds it under that hash (a rekey leaves the old hash
+    /// pointing at the code; the code's own hash says which is current).
+    pub fn code_by_hash(&self, hash: &CodeHash) -> Option<&CodeRecord> {
+        let cached = self.by_hash.get(hash).and_then(|id| self.codes.get(id))?;
+        (cached.hash.as_ref() == Some(hash)).then_some(&cached.record)
+    }
+
+    pub fn code(&self, id: &CodeId) -> Option<&CodeRecord> {
+        self.codes.get(id).map(|cached| &cached.record)
+    }
+
+    pub fn code_by_public(&self, code: &PublicCode) -> Option<&CodeRecord> {
+        self.by_public.get(code).and_then(|id| self.code(id))
+    }
+
+    pub fn account(&self, key: &AccountKey) -> Option<CachedAccount> {
+        self.accounts.get(key).copied()
+    }
+
+    pub fn totals(&self, public_code: &CodeId) -> Option<CachedTotals> {
+        self.public_totals.get(public_code).copied()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // What was read from SQLite, remembered as SQLite holds it.
+
+    pub fn saw_code(&mut self, record: CodeRecord, hash: Option<CodeHash>) {
+        if let Some(hash) = hash {
+            self.by_hash.insert(hash, record.id.clone());
+        }
+        if let Some(public) = &record.public_code {
+            self.by_public.insert(public.clone(), record.id.clone());
+        }
+        let hash = hash.or_else(|| self.codes.get(&record.id).and_then(|cached| cached.hash));
+        self.codes.insert(record.id.clone(), CachedCode { record, hash });
+    }
+
+    pub fn saw_account(&mut self, key: &AccountKey, state: AccountState, row: AccountRow) -> CachedAccount {
+        let account = CachedAccount {
+            state,
+            row,
+            unwritten: false,
+        };
+        self.accounts.insert(key.clone(), account);
+        account
+    }
+
+    pub fn saw_totals(&mut self, public_code: &CodeId, rowid: Option<i64>, payments: i64, units: i64) -> CachedTotals {
+        let totals = CachedTotals {
+            rowid,
+            payments,
+            units,
+            unwritten: false,
+        };
+        self.public_totals.insert(public_code.clone(), totals);
+        totals
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Commands.
+
+    /// A command begins: what it writes is recorded from here on.
+    pub fn begin_command(&mut self) {
+        self.written_codes.clear();
+        self.written_accounts.clear();
+        self.written_totals.clear();
+        self.wrote = false;
+    }
+
+    /// The current command is about to send SQLite a write.
+    pub fn writing(&mut self) {
+        self.wrote = true;
+    }
+
+    pub fn command_wrote(&self) -> bool {
+        self.wrote
+    }
+
+    /// The handle through which the current command's writes change memory.
+    pub fn writes(&mut self) -> Writes<'_> {
+        Writes { memory: self }
+    }
+
+    /// The command was rolled back to its savepoint: forget what it wrote, so memory again agrees
+    /// with SQLite. The writer flushed before the savepoint, so whatever is unwritten is the
+    /// command's own and goes too.
+    pub fn forget_command(&mut self) {
+        self.unwritten_accounts.clear();
+        self.unwritten_totals.clear();
+        for code in std::mem::take(&mut self.written_totals) {
+            self.public_totals.remove(&code);
+        }
+        for id in std::mem::take(&mut self.written_codes) {
+            self.forget_code(&id);
+        }
+        for key in std::mem::take(&mut self.written_accounts) {
+            self.accounts.remove(&key);
+        }
+    }
+
+    fn forget_code(&mut self, id: &CodeId) {
+        if let Some(cached) = self.codes.remove(id) {
+            if let Some(hash) = cached.hash {
+                self.by_hash.remove(&hash);
+            }
+            if let Some(public) = cached.record.public_code {
+                self.by_public.remove(&public);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Batches.
+
+    /// Writes what memory holds and SQLite does not yet: `account` gets each changed account's
+    /// row and balance once; `totals` each changed public code's totals once, with their row if
+    /// they have one, and answers where their row is.
+    pub fn flush_with(
+        &mut self,
+        mut account: impl FnMut(AccountRow, i64) -> StoreResult<()>,
+        mut totals: impl FnMut(&CodeId, Option<i64>, i64, i64) -> StoreResult<i64>,
+    ) -> StoreResult<()> {
+        if let Some(error) = &self.lost {
+            return Err(error.clone());
+        }
+        for key in std::mem::take(&mut self.unwritten_accounts) {
+            if let Some(cached) = self.accounts.get_mut(&key).filter(|cached| cached.unwritten) {
+                account(cached.row, cached.state.balance_units)?;
+                cached.unwritten = false;
+            }
+        }
+        for code in std::mem::take(&mut self.unwritten_totals) {
+            if let Some(cached) = self.public_totals.get_mut(&code).filter(|cached| cached.unwritten) {
+                cached.rowid = Some(totals(&code, cached.rowid, cached.payments, cached.units)?);
+                cached.unwritten = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's transaction no longer holds what memory and the answers say. The first reason
+    /// is kept.
+    pub fn lose_batch(&mut self, why: StorageFailure) {
+        self.lost.get_or_insert(why);
+    }
+
+    pub fn batch_lost(&self) -> Option<&StorageFailure> {
+        self.lost.as_ref()
+    }
+
+    /// Whether memory holds more than its bounds.
+    pub fn too_large(&self) -> bool {
+        self.codes.len() > CACHE_CODES_MAX
+            || self.accounts.len() > CACHE_ACCOUNTS_MAX
+            || self.public_totals.len() > CACHE_ACCOUNTS_MAX
+    }
+}
+
+/// The running command's writes, as they reach memory after SQLite took them. Each method records
+/// what it changes as the command's, so that a rollback forgets it.
+pub struct Writes<'m> {
+    memory: &'m mut Memory,
+}
+
+impl Writes<'_> {
+    pub fn inserted_code(&mut self, record: &CodeRecord, hash: Option<CodeHash>) {
+        self.memory.written_codes.push(record.id.clone());
+        self.memory.saw_code(record.clone(), hash);
+    }
+
+    /// Applies `change` to the remembered record of `id`; a code not in memory stays out (it is
+    /// read from SQLite when needed).
+    pub fn changed_code(&mut self, id: &CodeId, change: impl FnOnce(&mut CodeRecord)) {
+        self.memory.written_codes.push(id.clone());
+        if let Some(cached) = self.memory.codes.get_mut(id) {
+            change(&mut cached.record);
+        }
+    }
+
+    /// The code `id` is now found by `hash` only.
+    pub fn rekeyed(&mut self, id: &CodeId, hash: CodeHash) {
+        self.memory.written_codes.push(id.clone());
+        if let Some(cached) = self.memory.codes.get_mut(id) {
+            cached.hash = Some(hash);
+        }
+        self.memory.by_hash.insert(hash, id.clone());
+    }
+
+    /// An account was opened, or was open already and kept its balance, so what memory holds of it
+    /// stays true; one not in memory is read when needed.
+    pub fn opened_account(&mut self, key: &AccountKey) {
+        self.memory.written_accounts.push(key.clone());
+    }
+
+    /// A transfer moved an account (which memory holds: it was read to check the transfer) to
+    /// `balance_units`, and transfer `seq` now ends its chain. SQLite has it after the next flush.
+    pub fn moved(&mut self, key: &AccountKey, balance_units: i64, seq: i64) {
+        self.memory.written_accounts.push(key.clone());
+        let account = self
+            .memory
+            .accounts
+            .get_mut(key)
+            .expect("a transfer's accounts were read first");
+        account.state.balance_units = balance_units;
+        account.row.last_seq = Some(seq);
+        if !account.unwritten {
+            account.unwritten = true;
+            self.memory.unwritten_accounts.push(key.clone());
+        }
+    }
+
+    /// A payment through `public_code` (whose totals memory holds: they were read first) brought its
+    /// totals to `payments` and `units`. SQLite has them after the next flush.
+    pub fn counted(&mut self, public_code: &CodeId, payments: i64, units: i64) {
+        self.memory.written_totals.push(public_code.clone());
+        let totals = (self.memory.public_totals.get_mut(public_code)).expect("a payment's totals were read first");
+        totals.payments = payments;
+        totals.units = units;
+        if !totals.unwritten {
+            totals.unwritten = true;
+            self.memory.unwritten_totals.push(public_code.clone());
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The writer's memory against an in-memory SQLite: what it remembers, writes through, flushes and
+//! forgets.
+
+use rusqlite::Connection;
+use smartcode_core::code::{BrokerKey, SecretCode};
+use smartcode_core::ledger::{post, LedgerRead, LedgerTx};
+
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeHash, CodeId};
+use smartcode_core::ledger::TransferFilter;
+use smartcode_core::model::*;
+use smartcode_core::money::Currency;
+
+use super::{Cached, WriterCache};
+use crate::sqlite::HotStatements;
+use crate::sqlite::SqliteLedger;
+
+fn database() -> Connection {
+    let connection = Connection::open_in_memory().unwrap();
+    for (_, sql) in crate::schema::MIGRATIONS {
+        connection.execute_batch(sql).unwrap();
+    }
+    connection
+}
+
+fn secret_code(currency: Currency) -> CodeRecord {
+    let id = CodeId::generate();
+    CodeRecord {
+        id: id.clone(),
+        kind: CodeKind::Secret,
+        parent_id: None,
+        owner_id: id,
+        public_code: None,
+        currency,
+        label: None,
+        profile: Profile::default(),
+        status: CodeStatus::Active,
+        depth: 1,
+        created_at: Timestamp(1),
+        expires_at: None,
+        irrevocable: false,
+        restrictions: Restrictions::default(),
+        restricted_lineage: false,
+        usage: Usage::default(),
+        pin: PinState::default(),
+    }
+}
+
+fn hash() -> CodeHash {
+    BrokerKey::generate().hash_code(&SecretCode::generate())
+}
+
+/// What SQLite itself holds, bypassing the memory.
+fn stored(connection: &Connection, id: &CodeId) -> CodeRecord {
+    SqliteLedger { conn: connection }.code_by_id(id).unwrap().unwrap()
+}
+
+#[test]
+fn a_rolled_back_command_is_forgotten_and_read_again_from_sqlite() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let usd = Currency::parse("USD").unwrap();
+    let record = secret_code(usd);
+    let key = AccountKey::Code(record.id.clone());
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.insert_code(&record, Some(&hash())).unwrap();
+        ledger.open_account(&key, usd).unwrap();
+        assert_eq!(ledger.account(&key).unwrap().unwrap().balance_units, 0);
+    }
+    connection.execute_batch("SAVEPOINT command").unwrap();
+    cache.begin_command();
+    let counted = Usage {
+        uses: 3,
+        period_index: 1,
+        period_spent_units: 7,
+    };
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.set_usage(&record.id, &counted).unwrap();
+        assert_eq!(ledger.code_by_id(&record.id).unwrap().unwrap().usage, counted);
+    }
+    connection
+        .execute_batch("ROLLBACK TO command; RELEASE command")
+        .unwrap();
+    cache.forget_command();
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut cache,
+    };
+    let read = ledger.code_by_id(&record.id).unwrap().unwrap();
+    assert_eq!(read.usage, Usage::default());
+    assert_eq!(read, stored(&connection, &record.id));
+}
+
+#[test]
+fn a_rekeyed_code_is_found_by_its_new_hash_only() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let record = secret_code(Currency::parse("EUR").unwrap());
+    let (old, new) = (hash(), hash());
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut cache,
+    };
+    ledger.insert_code(&record, Some(&old)).unwrap();
+    assert_eq!(ledger.code_by_hash(&old).unwrap().unwrap().id, record.id);
+    ledger.set_code_hash(&record.id, &new).unwrap();
+    assert_eq!(ledger.code_by_hash(&old).unwrap(), None);
+    assert_eq!(ledger.code_by_hash(&new).unwrap().unwrap().id, record.id);
+    // Forgotten (as after a failed commit), the code is read again from SQLite the same way.
+    ledger.cache.clear();
+    assert_eq!(ledger.code_by_hash(&old).unwrap(), None);
+    assert_eq!(ledger.code_by_hash(&new).unwrap().unwrap().id, record.id);
+}
+
+/// A ledger of three accounts (issuance, a payer, a payee) with every account in memory.
+fn three_accounts(connection: &Connection, cache: &mut WriterCache) -> [AccountKey; 3] {
+    let usd = Currency::parse("USD").unwrap();
+    let (payer, payee) = (secret_code(usd), secret_code(usd));
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: connection },
+        cache,
+    };
+    let issuance = AccountKey::Issuance(usd);
+    ledger.open_account(&issuance, usd).unwrap();
+    for record in [&payer, &payee] {
+        ledger.insert_code(record, Some(&hash())).unwrap();
+        ledger.open_account(&AccountKey::Code(record.id.clone()), usd).unwrap();
+    }
+    let keys = [issuance, AccountKey::Code(payer.id), AccountKey::Code(payee.id)];
+    for key in &keys {
+        ledger.account(key).unwrap();
+    }
+    keys
+}
+
+fn transfer(id: &str, debit: &AccountKey, credit: &AccountKey, units: i64, public_code: Option<&CodeId>) -> Transfer {
+    Transfer {
+        id: id.into(),
+        at: Timestamp(2),
+        kind: TransferKind::Payment,
+        debit: debit.clone(),
+        credit: credit.clone(),
+        amount: smartcode_core::money::Amount::from_units(units).unwrap(),
+        currency: Currency::parse("USD").unwrap(),
+        memo: None,
+        public_code_id: public_code.cloned(),
+        category: None,
+        item: None,
+    }
+}
+
+/// The ids of an account's transfers as SQLite's history chain gives them, newest first.
+fn history(connection: &Connection, key: &AccountKey) -> Vec<String> {
+    let filter = TransferFilter {
+        since: None,
+        until: None,
+        before_sequence: None,
+        limit: 10,
+    };
+    let mut ledger = SqliteLedger { conn: connection };
+    ledger
+        .transfers_of(key, &filter)
+        .unwrap()
+        .into_iter()
+        .map(|(_, t)| t.id)
+        .collect()
+}
+
+fn balance_in_sqlite(connection: &Connection, key: &AccountKey) -> i64 {
+    SqliteLedger { conn: connection }
+        .account(key)
+        .unwrap()
+        .unwrap()
+        .balance_units
+}
+
+#[test]
+fn balances_in_memory_reach_sqlite_when_flushed() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let [issuance, from, to] = three_accounts(&connection, &mut cache);
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut cache,
+    };
+    post(&mut ledger, transfer("t_1", &issuance, &from, 500, None)).unwrap();
+    post(&mut ledger, transfer("t_2", &from, &to, 120, None)).unwrap();
+    for (key, units) in [(&issuance, -500), (&from, 380), (&to, 120)] {
+        assert_eq!(ledger.account(key).unwrap().unwrap().balance_units, units);
+        assert_eq!(balance_in_sqlite(&connection, key), 0, "not written before the flush");
+    }
+    ledger.cache.flush(&ledger.inner).unwrap();
+    for (key, units) in [(&issuance, -500), (&from, 380), (&to, 120)] {
+        assert_eq!(balance_in_sqlite(&connection, key), units);
+    }
+    // The chains were linked from memory: each account's history, newest first.
+    assert_eq!(history(&connection, &from), ["t_2", "t_1"]);
+    assert_eq!(history(&connection, &to), ["t_2"]);
+    assert_eq!(history(&connection, &issuance), ["t_1"]);
+}
+
+#[test]
+fn a_busy_payee_is_written_once_per_flush_and_reads_through_sqlite_flush_first() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let [issuance, from, to] = three_accounts(&connection, &mut cache);
+    let public_code = CodeId::generate();
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut cache,
+    };
+    post(&mut ledger, transfer("t_0", &issuance, &from, 1000, None)).unwrap();
+    for n in 1..=10 {
+        let id = format!("t_{n}");
+        post(&mut ledger, transfer(&id, &from, &to, 7, Some(&public_code))).unwrap();
+    }
+    let before = connection.total_changes();
+    // A read of the totals goes to SQLite, so memory is written first: three balances and one
+    // public code's totals, one row each however many payments they took.
+    assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (10, 70));
+    assert_eq!(connection.total_changes() - before, 4);
+    assert_eq!(balance_in_sqlite(&connection, &to), 70);
+    assert_eq!(balance_in_sqlite(&connection, &from), 930);
+    // Nothing is left to write.
+    ledger.cache.flush(&ledger.inner).unwrap();
+    assert_eq!(connection.total_changes() - before, 4);
+    // The totals' row now exists and is updated in place; forgotten memory reads it back.
+    post(&mut ledger, transfer("t_11", &from, &to, 5, Some(&public_code))).unwrap();
+    assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (11, 75));
+    ledger.cache.clear();
+    post(&mut ledger, transfer("t_12", &from, &to, 5, Some(&public_code))).unwrap();
+    assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (12, 80));
+    assert_eq!(balance_in_sqlite(&connection, &to), 80);
+}
+
+#[test]
+fn a_forgotten_command_takes_its_unwritten_balances_with_it() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let [issuance, from, to] = three_accounts(&connection, &mut cache);
+    let public_code = CodeId::generate();
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        post(&mut ledger, transfer("t_1", &issuance, &from, 500, None)).unwrap();
+        ledger.cache.flush(&ledger.inner).unwrap();
+    }
+    connection.execute_batch("SAVEPOINT command").unwrap();
+    cache.begin_command();
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        post(&mut ledger, transfer("t_2", &from, &to, 120, Some(&public_code))).unwrap();
+    }
+    connection
+        .execute_batch("ROLLBACK TO command; RELEASE command")
+        .unwrap();
+    cache.forget_command();
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut cache,
+    };
+    ledger.cache.flush(&ledger.inner).unwrap();
+    for (key, units) in [(&issuance, -500), (&from, 500), (&to, 0)] {
+        assert_eq!(ledger.account(key).unwrap().unwrap().balance_units, units);
+        assert_eq!(balance_in_sqlite(&connection, key), units);
+    }
+    assert_eq!(ledger.public_code_stats(&public_code).unwrap(), (0, 0));
+    // The next transfer links to the last one SQLite kept, not to the forgotten one.
+    post(&mut ledger, transfer("t_3", &from, &to, 50, None)).unwrap();
+    ledger.cache.flush(&ledger.inner).unwrap();
+    assert_eq!(history(&connection, &from), ["t_3", "t_1"]);
+}

@@ -1,0 +1,154 @@
+//! The core's writes over PostgreSQL: codes are inserted and updated at once (an update only if
+//! the row is still the version read), while in the writer transfers and balance changes wait in
+//! the batch's state for [`super::finish_batch`].
+
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeHash, CodeId};
+use smartcode_core::error::{StorageFailure, StoreResult};
+use smartcode_core::ledger::{LedgerTx, Posted};
+use smartcode_core::model::*;
+use smartcode_core::money::Currency;
+
+use crate::rows::{account_kind, CodeColumns, CODE_COLUMNS, CODE_COLUMN_COUNT};
+
+use super::*;
+
+impl LedgerTx for PgLedger<'_> {
+    fn insert_code(&mut self, r: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=CODE_COLUMN_COUNT + 1).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "INSERT INTO codes ({CODE_COLUMNS}, code_hash) VALUES ({}) RETURNING {VERSION}",
+            placeholders.join(", ")
+        );
+        let c = CodeColumns::from_record(r);
+        let hash = hash.map(|h| h.0.as_slice());
+        let row = self.query_one(
+            &sql,
+            &[
+                &c.id,
+                &c.kind,
+                &c.parent_id,
+                &c.owner_id,
+                &c.public_code,
+                &c.currency,
+                &c.label,
+                &c.profile_name,
+                &c.profile_description,
+                &c.profile_url,
+                &c.profile_contact,
+                &c.show_stats,
+                &c.status,
+                &c.depth,
+                &c.created_at,
+                &c.expires_at,
+                &c.irrevocable,
+                &c.pin_hash,
+                &c.pin_generation,
+                &c.pin_failures,
+                &c.locked,
+                &c.allowed_categories,
+                &c.allowed_payees,
+                &c.allowed_items,
+                &c.amount_per_use_max,
+                &c.uses_max,
+                &c.spend_period_amount,
+                &c.spend_period_seconds,
+                &c.restricted_lineage,
+                &c.uses,
+                &c.period_index,
+                &c.period_spent,
+                &hash,
+            ],
+        )?;
+        let version: i64 = get(&row, 0)?;
+        if let Some(batch) = self.batch.as_deref_mut() {
+            let id = r.id.as_str().to_owned();
+            batch.command.versions.insert(id.clone(), version);
+            batch.command.statuses_set.insert(id, r.status);
+        }
+        Ok(())
+    }
+
+    fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO accounts (key, kind, currency, balance, held) VALUES ($1, $2, $3, 0, 0) \
+             ON CONFLICT (key) DO NOTHING",
+            &[&key.to_stored(), &account_kind(key), &currency.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn append_transfer(&mut self, posted: &Posted) -> StoreResult<()> {
+        let t = posted.transfer();
+        let debit = t.debit.to_stored();
+        let credit = t.credit.to_stored();
+        let units = t.amount.units();
+        match self.batch.as_deref_mut() {
+            // The writer: the transfer is written and the balances change when the batch ends
+            // (see `finish_batch`).
+            Some(batch) => {
+                batch.command.transfers.push(t.clone());
+                *batch.command.deltas.entry(debit).or_insert(0) -= units;
+                *batch.command.deltas.entry(credit).or_insert(0) += units;
+            }
+            None => {
+                self.insert_transfers(std::slice::from_ref(t))?;
+                let moved = "UPDATE accounts SET balance = balance + $2 WHERE key = $1";
+                let debited = self.execute(moved, &[&debit, &-units])?;
+                let credited = self.execute(moved, &[&credit, &units])?;
+                if debited != 1 || credited != 1 {
+                    return Err(StorageFailure(format!("transfer {} names a missing account", t.id)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+        let kind = self.update_code(id, "status = $3, status_changed_at = $4", &[&status.as_str(), &at.0])?;
+        if let Some(batch) = self.batch.as_deref_mut() {
+            batch.command.statuses_set.insert(id.as_str().to_owned(), status);
+        }
+        if kind == CodeKind::Secret {
+            self.verify_balance_unchanged(&AccountKey::Code(id.clone()).to_stored())?;
+        }
+        Ok(())
+    }
+
+    fn set_profile(&mut self, id: &CodeId, p: &Profile) -> StoreResult<()> {
+        self.update_code(
+            id,
+            "profile_name = $3, profile_description = $4, profile_url = $5, profile_contact = $6, show_stats = $7",
+            &[&p.name, &p.description, &p.url, &p.contact, &p.show_stats],
+        )?;
+        Ok(())
+    }
+
+    fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        self.update_code(
+            id,
+            "pin_hash = $3, pin_generation = $4, pin_failures = $5, locked = $6",
+            &[
+                &pin.hash,
+                &i64::from(pin.generation),
+                &i64::from(pin.failures),
+                &pin.locked,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        self.update_code(id, "code_hash = $3", &[&hash.0.as_slice()])?;
+        Ok(())
+    }
+
+    fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        self.update_code(
+            id,
+            "uses = $3, period_index = $4, period_spent = $5",
+            &[&i64::from(usage.uses), &usage.period_index, &usage.period_spent_units],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! How both stores write a domain value into columns and read it back, written once: an account's
+//! kind, and a code's columns ([`CodeColumns`]) as a neutral row that each store fills from, and
+//! binds to, its own SQL types.
+
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeId, PublicCode};
+use smartcode_core::error::{StorageFailure, StoreResult};
+use smartcode_core::model::*;
+use smartcode_core::money::{Amount, Currency};
+
+/// The word in `accounts.kind` for an account: the CHECK of both schemas lists every word, and a
+/// key always begins with its kind and a colon (`code:…`, `issuance:…`).
+pub fn account_kind(key: &AccountKey) -> &'static str {
+    match key {
+        AccountKey::Code(_) => "code",
+        AccountKey::Issuance(_) => "issuance",
+    }
+}
+
+/// A code's columns in both schemas, in the order both stores select and insert them (the
+/// PostgreSQL store appends the row's version, `xmin`, when it selects).
+pub const CODE_COLUMNS: &str =
+    "id, kind, parent_id, owner_id, public_code, currency, label, profile_name, profile_description, \
+     profile_url, profile_contact, show_stats, status, depth, created_at, expires_at, irrevocable, \
+     pin_hash, pin_generation, pin_failures, locked, allowed_categories, allowed_payees, allowed_items, \
+     amount_per_use_max, uses_max, spend_period_amount, spend_period_seconds, restricted_lineage, \
+     uses, period_index, period_spent";
+
+/// How many columns [`CODE_COLUMNS`] names.
+pub const CODE_COLUMN_COUNT: usize = 32;
+
+/// A code's row as plain values, between a store's row type and a [`CodeRecord`]: a store reads
+/// these from its row ([`CodeColumns::into_record`] parses them) or binds them from a record
+/// ([`CodeColumns::from_record`]). Lists are lists here; the embedded store joins them into text.
+pub struct CodeColumns {
+    pub id: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub owner_id: String,
+    pub public_code: Option<String>,
+    pub currency: String,
+    pub label: Option<String>,
+    pub profile_name: Option<String>,
+    pub profile_description: Option<String>,
+    pub profile_url: Option<String>,
+    pub profile_contact: Option<String>,
+    pub show_stats: bool,
+    pub status: String,
+    pub depth: i64,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub irrevocable: bool,
+    pub pin_hash: Option<String>,
+    pub pin_generation: i64,
+    pub pin_failures: i64,
+    pub locked: bool,
+    pub allowed_categories: Option<Vec<String>>,
+    pub allowed_payees: Option<Vec<String>>,
+    pub allowed_items: Option<Vec<String>>,
+    pub amount_per_use_max: Option<i64>,
+    pub uses_max: Option<i64>,
+    pub spend_period_amount: Option<i64>,
+    pub spend_period_seconds: Option<i64>,
+    pub restricted_lineage: bool,
+    pub uses: i64,
+    pub period_index: i64,
+    pub period_spent: i64,
+}
+
+fn corrupt(what: &str) -> StorageFailure {
+    StorageFailure(format!("unreadable stored {what}"))
+}
+
+fn code_id(text: &str, what: &str) -> StoreResult<CodeId> {
+    CodeId::parse(text).ok_or_else(|| corrupt(what))
+}
+
+fn public_code(text: &str, what: &str) -> StoreResult<PublicCode> {
+    PublicCode::from_stored(text).ok_or_else(|| corrupt(what))
+}
+
+fn small(value: i64, what: &str) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| corrupt(what))
+}
+
+fn amount(units: Option<i64>) -> StoreResult<Option<Amount>> {
+    units
+        .map(|u| Amount::from_units(u).map_err(|_| corrupt("amount")))
+        .transpose()
+}
+
+impl CodeColumns {
+    /// Parses the columns into a record; a value no record can hold is a storage failure.
+    pub fn into_record(self) -> StoreResult<CodeRecord> {
+        let spend_per_period = match (amount(self.spend_period_amount)?, self.spend_period_seconds) {
+            (Some(amount), Some(period_seconds)) => Some(SpendLimit { amount, period_seconds }),
+            _ => None,
+        };
+        Ok(CodeRecord {
+            id: code_id(&self.id, "code id")?,
+            kind: CodeKind::parse(&self.kind).ok_or_else(|| corrupt("code kind"))?,
+            parent_id: self.parent_id.map(|p| code_id(&p, "parent id")).transpose()?,
+            owner_id: code_id(&self.owner_id, "owner id")?,
+            public_code: self.public_code.map(|p| public_code(&p, "public code")).transpose()?,
+            currency: Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
+            label: self.label,
+            profile: Profile {
+                name: self.profile_name,
+                description: self.profile_description,
+                url: self.profile_url,
+                contact: self.profile_contact,
+                show_stats: self.show_stats,
+            },
+            status: CodeStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            depth: small(self.depth, "depth")?,
+            created_at: Timestamp(self.created_at),
+            expires_at: self.expires_at.map(Timestamp),
+            irrevocable: self.irrevocable,
+            pin: PinState {
+                hash: self.pin_hash,
+                generation: small(self.pin_generation, "pin generation")?,
+                failures: small(self.pin_failures, "pin failures")?,
+                locked: self.locked,
+            },
+            restrictions: Restrictions {
+                categories: self.allowed_categories,
+                payees: self
+                    .allowed_payees
+                    .map(|list| list.iter().map(|p| public_code(p, "payee")).collect())
+                    .transpose()?,
+                items: self.allowed_items,
+                amount_per_use_max: amount(self.amount_per_use_max)?,
+                uses_max: self.uses_max.map(|u| small(u, "uses_max")).transpose()?,
+                spend_per_period,
+            },
+            restricted_lineage: self.restricted_lineage,
+            usage: Usage {
+                uses: small(self.uses, "uses")?,
+                period_index: self.period_index,
+                period_spent_units: self.period_spent,
+            },
+        })
+    }
+
+    /// The columns of a record, for an insert.
+    pub fn from_record(r: &CodeRecord) -> CodeColumns {
+        let restrictions = &r.restrictions;
+        CodeColumns {
+            id: r.id.as_str().to_owned(),
+            kind: r.kind.as_str().to_owned(),
+            parent_id: r.parent_id.as_ref().map(|p| p.as_str().to_owned()),
+            owner_id: r.owner_id.as_str().to_owned(),
+            public_code: r.public_code.as_ref().map(|p| p.as_stored().to_owned()),
+            currency: r.currency.as_str().to_owned(),
+            label: r.label.clone(),
+            profile_name: r.profile.name.clone(),
+            profile_description: r.profile.description.clone(),
+            profile_url: r.profile.url.clone(),
+            profile_contact: r.profile.contact.clone(),
+            show_stats: r.profile.show_stats,
+            status: r.status.as_str().to_owned(),
+            depth: i64::from(r.depth),
+            created_at: r.created_at.0,
+            expires_at: r.expires_at.map(|t| t.0),
+            irrevocable: r.irrevocable,
+            pin_hash: r.pin.hash.clone(),
+            pin_generation: i64::from(r.pin.generation),
+            pin_failures: i64::from(r.pin.failures),
+            locked: r.pin.locked,
+            allowed_categories: restrictions.categories.clone(),
+            allowed_payees: (restrictions.payees.as_ref())
+                .map(|list| list.iter().map(|p| p.as_stored().to_owned()).collect()),
+            allowed_items: restrictions.items.clone(),
+            amount_per_use_max: restrictions.amount_per_use_max.map(Amount::units),
+            uses_max: restrictions.uses_max.map(i64::from),
+            spend_period_amount: restrictions.spend_per_period.map(|l| l.amount.units()),
+            spend_period_seconds: restrictions.spend_per_period.map(|l| l.period_seconds),
+            restricted_lineage: r.restricted_lineage,
+            uses: i64::from(r.usage.uses),
+            period_index: r.usage.period_index,
+            period_spent: r.usage.period_spent_units,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_columns_list_as_many_columns_as_a_row_has() {
+        assert_eq!(CODE_COLUMNS.split(',').count(), CODE_COLUMN_COUNT);
+    }
+}

@@ -1,0 +1,286 @@
+//! The writes of the SQLite ledger: the statements every payment runs, prepared once for the
+//! writer's life ([`HotStatements`]), and the writes [`crate::cache::Cached`] passes on to SQLite
+//! (codes, accounts, idempotency records). Transfers and balances are written by `Cached` itself,
+//! with the hot statements.
+
+use rusqlite::{params, Connection, OptionalExtension, Statement};
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeHash, CodeId};
+use smartcode_core::error::{StorageFailure, StoreResult};
+use smartcode_core::limits::IDEMPOTENCY_KEY_KEPT_SECONDS;
+use smartcode_core::model::*;
+use smartcode_core::money::Currency;
+
+use crate::protocol::Remembered;
+use crate::rows::{account_kind, CodeColumns, CODE_COLUMNS, CODE_COLUMN_COUNT};
+use crate::StoredResponse;
+
+use super::{failure, join_list, SqliteLedger};
+
+/// The statements every payment runs, prepared once for the writer's life ([`HotStatements`]).
+const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
+     public_code_id, category, item, debit_prev, credit_prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
+const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, units = ?3 WHERE rowid = ?1";
+
+/// The writer's statements for what every payment does, prepared once: looking a statement up by
+/// its text in rusqlite's cache (hashing and comparing the text, twice per use) cost more than
+/// some of the statements themselves.
+pub struct HotStatements<'c> {
+    pub insert_transfer: Statement<'c>,
+    pub write_account: Statement<'c>,
+    pub write_public_totals: Statement<'c>,
+}
+
+impl<'c> HotStatements<'c> {
+    pub fn prepare(conn: &'c Connection) -> StoreResult<HotStatements<'c>> {
+        Ok(HotStatements {
+            insert_transfer: conn.prepare(INSERT_TRANSFER).map_err(failure)?,
+            write_account: conn.prepare(WRITE_ACCOUNT).map_err(failure)?,
+            write_public_totals: conn.prepare(WRITE_PUBLIC_TOTALS).map_err(failure)?,
+        })
+    }
+}
+
+pub fn insert_transfer(
+    statement: &mut Statement<'_>,
+    t: &Transfer,
+    debit_prev: Option<i64>,
+    credit_prev: Option<i64>,
+) -> StoreResult<i64> {
+    statement
+        .insert(params![
+            t.id,
+            t.at.0,
+            t.kind.as_str(),
+            t.debit.to_stored(),
+            t.credit.to_stored(),
+            t.amount.units(),
+            t.currency.as_str(),
+            t.memo,
+            t.public_code_id.as_ref().map(CodeId::as_str),
+            t.category,
+            t.item,
+            debit_prev,
+            credit_prev,
+        ])
+        .map_err(failure)
+}
+
+pub fn write_account(
+    statement: &mut Statement<'_>,
+    rowid: i64,
+    balance_units: i64,
+    last_seq: Option<i64>,
+) -> StoreResult<()> {
+    match statement.execute(params![rowid, balance_units, last_seq]) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(StorageFailure(format!("account row {rowid} is missing"))),
+        Err(error) => Err(failure(error)),
+    }
+}
+
+pub fn write_public_totals(statement: &mut Statement<'_>, rowid: i64, payments: i64, units: i64) -> StoreResult<()> {
+    match statement.execute(params![rowid, payments, units]) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(StorageFailure(format!("public-code totals row {rowid} is missing"))),
+        Err(error) => Err(failure(error)),
+    }
+}
+
+impl SqliteLedger<'_> {
+    pub fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=CODE_COLUMN_COUNT + 1).map(|n| format!("?{n}")).collect();
+        let sql = format!(
+            "INSERT INTO codes ({CODE_COLUMNS}, code_hash) VALUES ({})",
+            placeholders.join(", ")
+        );
+        let c = CodeColumns::from_record(record);
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .execute(params![
+                c.id,
+                c.kind,
+                c.parent_id,
+                c.owner_id,
+                c.public_code,
+                c.currency,
+                c.label,
+                c.profile_name,
+                c.profile_description,
+                c.profile_url,
+                c.profile_contact,
+                c.show_stats,
+                c.status,
+                c.depth,
+                c.created_at,
+                c.expires_at,
+                c.irrevocable,
+                c.pin_hash,
+                c.pin_generation,
+                c.pin_failures,
+                c.locked,
+                join_list(c.allowed_categories.as_deref()),
+                join_list(c.allowed_payees.as_deref()),
+                join_list(c.allowed_items.as_deref()),
+                c.amount_per_use_max,
+                c.uses_max,
+                c.spend_period_amount,
+                c.spend_period_seconds,
+                c.restricted_lineage,
+                c.uses,
+                c.period_index,
+                c.period_spent,
+                hash.map(|h| h.0.to_vec()),
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    /// What the first request under an idempotency key left, if one did within the window: a key
+    /// older than the window is forgotten, whether or not the sweep has deleted it yet.
+    pub fn idempotency_record(&self, key_hash: &[u8; 32], now: Timestamp) -> StoreResult<Option<Remembered>> {
+        let kept_since = now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * smartcode_core::clock::MICROS_PER_SECOND;
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = ?1 AND created_at >= ?2",
+            )
+            .map_err(failure)?;
+        let row = statement
+            .query_row(params![key_hash.as_slice(), kept_since], |row| {
+                Ok(Remembered {
+                    fingerprint: row.get(0)?,
+                    response: StoredResponse {
+                        status: row.get(1)?,
+                        body: row.get(2)?,
+                    },
+                })
+            })
+            .optional()
+            .map_err(failure)?;
+        Ok(row)
+    }
+
+    pub fn insert_idempotency_record(
+        &mut self,
+        key_hash: &[u8; 32],
+        fingerprint: &[u8; 32],
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO idempotency (key_hash, fingerprint, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (key_hash) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, \
+                 body = excluded.body, created_at = excluded.created_at",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                key_hash.as_slice(),
+                fingerprint.as_slice(),
+                response.status,
+                response.body,
+                now.0
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn forget_idempotency_before(&mut self, cutoff: Timestamp) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("DELETE FROM idempotency WHERE created_at < ?1")
+            .map_err(failure)?;
+        statement.execute([cutoff.0]).map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn open_account(&mut self, key: &AccountKey, currency: Currency) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO accounts (key, kind, currency, balance, held) VALUES (?1, ?2, ?3, 0, 0) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![key.to_stored(), account_kind(key), currency.as_str()])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET status = ?2, status_changed_at = ?3 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![id.as_str(), status.as_str(), at.0])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_profile(&mut self, id: &CodeId, p: &Profile) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "UPDATE codes SET profile_name = ?2, profile_description = ?3, profile_url = ?4, profile_contact = ?5, show_stats = ?6 \
+                 WHERE id = ?1",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                id.as_str(),
+                p.name,
+                p.description,
+                p.url,
+                p.contact,
+                p.show_stats
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "UPDATE codes SET pin_hash = ?2, pin_generation = ?3, pin_failures = ?4, locked = ?5 WHERE id = ?1",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![id.as_str(), pin.hash, pin.generation, pin.failures, pin.locked])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET code_hash = ?2 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![id.as_str(), hash.0.as_slice()])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET uses = ?2, period_index = ?3, period_spent = ?4 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                id.as_str(),
+                usage.uses,
+                usage.period_index,
+                usage.period_spent_units
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+}
