@@ -246,8 +246,12 @@ fn balance(store: &dyn Store, holder: CodeHash) -> i64 {
 }
 
 /// Waits (a bounded time) until `done` holds, for what a background thread does.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+fn eventually(what: &str, done: impl FnMut() -> bool) {
+    eventually_within(Duration::from_secs(15), what, done)
+}
+
+fn eventually_within(bound: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
     while !done() {
         assert!(Instant::now() < deadline, "{what} did not happen in time");
         std::thread::sleep(Duration::from_millis(50));
@@ -879,13 +883,18 @@ fn a_tree_larger_than_a_cancel_may_stop_still_expires(fresh: Fresh) {
     }
     assert_eq!(balance(store.as_ref(), root), 500_000);
     clock.advance_seconds(61);
-    // What the sweeper does in steps, at once.
+    // What the sweeper does in steps, at once. The background sweeper runs beside it, so on
+    // PostgreSQL this batch may lose its race with it every time (the codes changed under it);
+    // what it must never do is hit the cancel's limit. The sweeper then finishes the tree, a
+    // thousand codes a second.
     let swept = run(
         store.as_ref(),
         Command::Expiry(expiry::Command::ExpireDue { limit: 20_000 }),
     );
-    assert!(swept.is_ok(), "{swept:?}");
-    eventually("the revert", || balance(store.as_ref(), root) == 1_000_000);
+    assert!(matches!(swept, Ok(_) | Err(OpError::Storage(_))), "{swept:?}");
+    eventually_within(Duration::from_secs(120), "the revert", || {
+        balance(store.as_ref(), root) == 1_000_000
+    });
     check(store.as_ref());
 }
 
