@@ -163,4 +163,6 @@ pub async fn answer<T>(pending: Pending<T>) -> Result<T, OpError> {
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;

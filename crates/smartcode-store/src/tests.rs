@@ -27,7 +27,7 @@ use crate::testing::TestSchema;
 use crate::{Idempotency, Store, StoredResponse, WriteRequest, Written};
 
 /// Where one test's store keeps its data; the store can be opened on it as often as a test likes.
-trait Backend {
+pub(crate) trait Backend {
     fn open(&self, clock: Arc<dyn Clock>) -> Arc<dyn Store>;
     /// Runs SQL behind the broker's back, as someone with the database open could.
     fn raw(&self, sql: &str) -> Result<u64, String>;
@@ -36,7 +36,7 @@ trait Backend {
 }
 
 /// Makes a backend with empty storage.
-type Fresh<'a> = &'a dyn Fn() -> Box<dyn Backend>;
+pub(crate) type Fresh<'a> = &'a dyn Fn() -> Box<dyn Backend>;
 
 struct Embedded {
     dir: tempfile::TempDir,
@@ -103,13 +103,13 @@ impl Backend for Postgres {
     }
 }
 
-fn fresh_embedded() -> Box<dyn Backend> {
+pub(crate) fn fresh_embedded() -> Box<dyn Backend> {
     Box::new(Embedded {
         dir: tempfile::tempdir().unwrap(),
     })
 }
 
-fn fresh_postgres() -> Box<dyn Backend> {
+pub(crate) fn fresh_postgres() -> Box<dyn Backend> {
     let schema = TestSchema::create().expect("the suite checked that PostgreSQL is there");
     Box::new(Postgres { schema })
 }
@@ -153,19 +153,19 @@ behaviour_suite!(
     the_store_holds_no_secret_code_in_clear,
 );
 
-fn test_clock() -> Arc<ManualClock> {
+pub(crate) fn test_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(Timestamp(1_800_000_000_000_000)))
 }
 
-fn usd() -> Currency {
+pub(crate) fn usd() -> Currency {
     Currency::parse("USD").unwrap()
 }
 
-fn cred(hash: CodeHash) -> Credential {
+pub(crate) fn cred(hash: CodeHash) -> Credential {
     Credential::new(hash, false)
 }
 
-fn run(store: &dyn Store, command: Command) -> Result<Outcome, OpError> {
+pub(crate) fn run(store: &dyn Store, command: Command) -> Result<Outcome, OpError> {
     match store
         .write(WriteRequest {
             seed: Seed::random(),
@@ -180,11 +180,11 @@ fn run(store: &dyn Store, command: Command) -> Result<Outcome, OpError> {
     }
 }
 
-fn read(store: &dyn Store, query: Query) -> Result<QueryOutcome, OpError> {
+pub(crate) fn read(store: &dyn Store, query: Query) -> Result<QueryOutcome, OpError> {
     store.read(query).blocking_recv().expect("the store answers")
 }
 
-fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
+pub(crate) fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
     let QueryOutcome::Reports(reports::QueryOutcome::LedgerCheck { ok, totals }) =
         read(store, Query::Reports(reports::Query::LedgerCheck)).expect("the check runs")
     else {
@@ -195,7 +195,7 @@ fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
     totals
 }
 
-fn issue(store: &dyn Store, hash: CodeHash, amount: &str) -> CodeId {
+pub(crate) fn issue(store: &dyn Store, hash: CodeHash, amount: &str) -> CodeId {
     let command = Command::Issuance(issuance::Command::Issue {
         hash,
         amount: Amount::parse(amount).unwrap(),
@@ -211,7 +211,7 @@ fn issue(store: &dyn Store, hash: CodeHash, amount: &str) -> CodeId {
     view.record.id
 }
 
-fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
+pub(crate) fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
     let code = PublicCode::generate();
     let command = Command::Tree(tree::Command::CreatePublicChild {
         parent: cred(owner),
@@ -236,7 +236,7 @@ pub(crate) fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Co
     }))
 }
 
-fn balance(store: &dyn Store, holder: CodeHash) -> i64 {
+pub(crate) fn balance(store: &dyn Store, holder: CodeHash) -> i64 {
     let QueryOutcome::Reports(reports::QueryOutcome::Code(view)) =
         read(store, Query::Reports(reports::Query::Me { holder })).expect("the code is there")
     else {
@@ -246,7 +246,7 @@ fn balance(store: &dyn Store, holder: CodeHash) -> i64 {
 }
 
 /// Waits (a bounded time) until `done` holds, for what a background thread does.
-fn eventually(what: &str, done: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, done: impl FnMut() -> bool) {
     eventually_within(Duration::from_secs(15), what, done)
 }
 
