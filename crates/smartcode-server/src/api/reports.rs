@@ -25,14 +25,14 @@ pub(super) fn routes() -> Vec<Entry> {
 }
 
 fn window(
-    since: &Option<String>,
-    until: &Option<String>,
+    since: Option<&str>,
+    until: Option<&str>,
     limit: u32,
     cursor: Option<i64>,
 ) -> Result<TransferFilter, ApiError> {
     Ok(TransferFilter {
-        since: since.as_deref().map(|t| parse_time("since", t)).transpose()?,
-        until: until.as_deref().map(|t| parse_time("until", t)).transpose()?,
+        since: since.map(|t| parse_time("since", t)).transpose()?,
+        until: until.map(|t| parse_time("until", t)).transpose()?,
         before_sequence: cursor,
         limit,
     })
@@ -61,7 +61,7 @@ async fn handle_transactions(
                 .ok_or_else(|| ApiError::invalid_request("cursor is the next_cursor of an earlier page"))
         })
         .transpose()?;
-    let filter = window(&params.since, &params.until, limit, cursor)?;
+    let filter = window(params.since.as_deref(), params.until.as_deref(), limit, cursor)?;
     let (entries, next_cursor) = transactions(&state, &holder, filter).await?;
     let transactions: Vec<EntryJson> = entries.iter().map(EntryJson::from).collect();
     Ok(json_value(
@@ -127,7 +127,7 @@ pub(crate) async fn report(
         "public_code" => ReportGrouping::PublicCode,
         _ => return Err(ApiError::invalid_request("group_by is day, month or public_code")),
     };
-    let filter = window(&params.since, &params.until, REPORT_ROWS_MAX, None)?;
+    let filter = window(params.since.as_deref(), params.until.as_deref(), REPORT_ROWS_MAX, None)?;
     rows(state, holder, grouping, filter).await
 }
 

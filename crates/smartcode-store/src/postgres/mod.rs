@@ -346,7 +346,7 @@ struct Writer {
 impl Writer {
     /// The writer's connection, made again if it was lost (a restarted or failed-over server).
     fn connection(&mut self) -> Result<&mut Conn, StorageFailure> {
-        if unusable(&self.conn) {
+        if unusable(self.conn.as_ref()) {
             self.conn = None;
             let conn = Conn::connect_writer(&self.config).map_err(|error| failure(&error))?;
             tracing::info!("store writer reconnected");
@@ -579,8 +579,8 @@ fn sweep(ledger: &mut PgLedger, now: Timestamp, purge: bool, scope: i32) -> Resu
 }
 
 /// Whether a connection must be made (again) before use.
-fn unusable(conn: &Option<Conn>) -> bool {
-    !matches!(conn, Some(conn) if !conn.is_closed())
+fn unusable(conn: Option<&Conn>) -> bool {
+    conn.is_none_or(|conn| conn.is_closed())
 }
 
 fn read_loop(config: Config, mut conn: Option<Conn>, receiver: Arc<Mutex<Receiver<ReadJob>>>, clock: Arc<dyn Clock>) {
@@ -594,7 +594,7 @@ fn read_loop(config: Config, mut conn: Option<Conn>, receiver: Arc<Mutex<Receive
         };
         let now = clock.now();
         let mut result = read_snapshot(&config, &mut conn, now, &query);
-        if result.is_err() && unusable(&conn) {
+        if result.is_err() && unusable(conn.as_ref()) {
             // A read is safe to repeat: once more on a new connection.
             result = read_snapshot(&config, &mut conn, now, &query);
         }
@@ -609,7 +609,7 @@ fn read_snapshot(
     now: Timestamp,
     query_: &Query,
 ) -> Result<QueryOutcome, OpError> {
-    if unusable(slot) {
+    if unusable(slot.as_ref()) {
         *slot = None;
         *slot = Some(Conn::connect(config).map_err(|error| failure(&error))?);
     }

@@ -12,4 +12,5 @@ mod guessing;
 mod openapi;
 mod postgres;
 mod secrets;
+mod tidy;
 mod web;

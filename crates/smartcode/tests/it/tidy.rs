@@ -32,7 +32,11 @@ fn rust_files() -> Vec<PathBuf> {
 
 fn is_test_file(path: &Path) -> bool {
     let text = path.to_string_lossy();
-    text.contains("/tests/") || path.file_name().is_some_and(|n| n == "tests.rs" || n == "testing.rs")
+    text.contains("/tests/")
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n == "tests.rs" || n == "testing.rs" || n.ends_with("_tests.rs"))
 }
 
 fn relative(path: &Path) -> String {

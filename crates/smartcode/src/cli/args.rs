@@ -1,0 +1,239 @@
+//! The command line's arguments, as clap reads them: the first of its two stages (the second,
+//! in `cli/mod.rs`, turns them into client calls and prints the answers).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use smartcode_client::*;
+
+use crate::serve::ServeArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smartcode",
+    version,
+    about = "A micropayment broker: short secret codes that hold money, and the client to use them."
+)]
+pub struct Args {
+    /// The broker to talk to.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        env = "SMARTCODE_BROKER"
+    )]
+    pub(super) broker: String,
+    /// The secret code to act with. Prefer the SMARTCODE_CODE variable: arguments are visible to other local users.
+    #[arg(long, global = true, env = "SMARTCODE_CODE", hide_env_values = true)]
+    pub(super) code: Option<String>,
+    /// The code's PIN, if it has one. Prefer the SMARTCODE_PIN variable.
+    #[arg(long, global = true, env = "SMARTCODE_PIN", hide_env_values = true)]
+    pub(super) pin: Option<String>,
+    /// A file holding the operator token (default: ./smartcode-data/operator-token if it exists).
+    #[arg(long, global = true, env = "SMARTCODE_OPERATOR_TOKEN_FILE")]
+    pub(super) operator_token_file: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub(super) json: bool,
+    /// Send this Idempotency-Key, so a retried command happens once.
+    #[arg(long, global = true)]
+    pub(super) idempotency_key: Option<String>,
+    #[command(subcommand)]
+    pub(super) command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum Cmd {
+    /// Run the broker.
+    Serve(ServeArgs),
+    /// Measure payments per second and latency (of a broker it starts, or --remote at --broker).
+    Bench(crate::bench::BenchArgs),
+    /// Operator: issue a new code for money received outside the system.
+    Issue {
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Operator: add money to an existing code (by its secret with --to, or by --code-id).
+    Deposit {
+        #[arg(long, conflicts_with = "code_id")]
+        to: Option<String>,
+        #[arg(long)]
+        code_id: Option<String>,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: String,
+    },
+    /// Operator: prove that every currency sums to zero and no balance is negative.
+    Check,
+    /// Operator: failed code presentations and alarms.
+    Security,
+    /// A code's balance and status.
+    #[command(alias = "show")]
+    Balance,
+    /// Create a child: secret with --amount, or public with --public.
+    Child {
+        #[arg(long, conflicts_with = "public")]
+        amount: Option<String>,
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        label: Option<String>,
+        /// Seconds until the child expires and its value reverts to this code.
+        #[arg(long, conflicts_with_all = ["public", "expires"])]
+        expires_in: Option<i64>,
+        /// When the child expires (RFC 3339, such as 2027-01-31T00:00:00Z).
+        #[arg(long, conflicts_with = "public")]
+        expires: Option<String>,
+        /// The child cannot be cancelled by this code: its value is its holder's for good.
+        #[arg(long, conflicts_with = "public")]
+        irrevocable: bool,
+        /// How many payments the child may make.
+        #[arg(long, conflicts_with = "public")]
+        uses: Option<u32>,
+        /// A category the child may pay for (repeat for several).
+        #[arg(long = "category", conflicts_with = "public")]
+        categories: Vec<String>,
+        /// A public code the child may pay (repeat for several).
+        #[arg(long = "payee", conflicts_with = "public")]
+        payees: Vec<String>,
+        /// An item the child may pay for (repeat for several).
+        #[arg(long = "item", conflicts_with = "public")]
+        items: Vec<String>,
+        /// The most one payment may be.
+        #[arg(long, conflicts_with = "public")]
+        per_use: Option<String>,
+        /// The most the child may spend per period: AMOUNT/SECONDS, or AMOUNT/hour|day|week.
+        #[arg(long, conflicts_with = "public", value_parser = parse_per_period)]
+        per_period: Option<SpendRequest>,
+        /// Nest the new public code under one of this code's public codes (its id).
+        #[arg(long, requires = "public")]
+        under: Option<String>,
+        /// Profile name shown on the public code's page.
+        #[arg(long, requires = "public")]
+        name: Option<String>,
+        #[arg(long, requires = "public")]
+        description: Option<String>,
+    },
+    /// This code's direct children.
+    Children,
+    /// Move more value into a child.
+    Fund {
+        child_id: String,
+        #[arg(long)]
+        amount: String,
+    },
+    /// Cancel a child and everything below it, and take back what they held.
+    Cancel { child_id: String },
+    /// Pay a public code with this code (--code or SMARTCODE_CODE is the buyer's code).
+    Pay {
+        #[arg(long)]
+        payee: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        memo: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        item: Option<String>,
+    },
+    /// This code's transactions, newest first.
+    History {
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Totals in and out, by day, month or public code.
+    Report {
+        #[arg(long = "by", default_value = "day", value_parser = ["day", "month", "public_code"])]
+        group_by: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Print CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Edit the public profile of this code, or of one of its public codes with --child.
+    Profile {
+        #[arg(long)]
+        child: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        contact: Option<String>,
+        #[arg(long)]
+        show_stats: bool,
+    },
+    /// Set, change or remove this code's PIN (the current one goes in --pin or SMARTCODE_PIN).
+    Pin {
+        #[command(subcommand)]
+        action: PinAction,
+    },
+    /// Replace this code's secret with a new one; id, balance, children and history stay.
+    Rekey,
+    /// Let a child locked by wrong PINs work again (with --operator: any code, by the operator).
+    Unlock {
+        child_id: String,
+        /// Act as the operator: for an issued code, which has no parent to unlock it.
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Look up a public code: its profile and ancestry.
+    Public { public_code: String },
+    /// Look up a receipt by id.
+    Receipt { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum PinAction {
+    /// Give a code without a PIN its first one.
+    Set(NewPin),
+    /// Replace the PIN; the current one goes in --pin or SMARTCODE_PIN.
+    Change(NewPin),
+    /// Remove the PIN; the current one goes in --pin or SMARTCODE_PIN.
+    Remove,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct NewPin {
+    /// The new PIN, 4 to 12 digits. Prefer the SMARTCODE_NEW_PIN variable.
+    #[arg(long, env = "SMARTCODE_NEW_PIN", hide_env_values = true)]
+    pub(super) new_pin: String,
+}
+
+/// Reads `AMOUNT/SECONDS` or `AMOUNT/hour|day|week`.
+fn parse_per_period(text: &str) -> Result<SpendRequest, String> {
+    let (amount, period) = text
+        .split_once('/')
+        .ok_or_else(|| "write AMOUNT/SECONDS or AMOUNT/hour|day|week, such as 5/day".to_owned())?;
+    let period_seconds = match period {
+        "hour" => 3_600,
+        "day" => 86_400,
+        "week" => 7 * 86_400,
+        seconds => seconds
+            .parse::<i64>()
+            .map_err(|_| format!("{seconds:?} is not a number of seconds, hour, day or week"))?,
+    };
+    Ok(SpendRequest {
+        amount: amount.into(),
+        period_seconds,
+    })
+}
