@@ -25,6 +25,11 @@ pub type StoreResult<T> = Result<T, StorageFailure>;
 pub enum OpError {
     #[error("{0}")]
     InvalidRequest(String),
+    /// A well-formed request that the state of the codes (or the clock) rules out: a PIN sent for
+    /// a code that has none, funding a public child, paying one's own public code, an expiry in
+    /// the past. Not `InvalidRequest`: a 400 means the request broke the API's document.
+    #[error("{0}")]
+    Conflict(String),
     #[error("no usable secret code matches")]
     InvalidCode,
     #[error("the code's available balance is below the amount")]

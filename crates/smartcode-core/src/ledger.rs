@@ -511,7 +511,7 @@ fn fund_child(
     let parent = authenticate(tx, parent, now)?;
     let child = descendant(tx, &parent, child_id)?;
     if child.kind != CodeKind::Secret {
-        return Err(OpError::InvalidRequest(
+        return Err(OpError::Conflict(
             "a public code holds no value; fund a secret child".into(),
         ));
     }
@@ -599,9 +599,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &PaymentOrder) 
         return Err(OpError::CurrencyMismatch);
     }
     if owner.id == payer.id {
-        return Err(OpError::InvalidRequest(
-            "a code cannot pay into its own public code".into(),
-        ));
+        return Err(OpError::Conflict("a code cannot pay into its own public code".into()));
     }
     let counted = crate::controls::check_payment(tx, now, &payer, order)?;
     let receipt_id = ReceiptId::generate_at(now).to_string();
@@ -1145,7 +1143,7 @@ fn authenticate(
         // A PIN sent with a code that has none is a client's mistake, not a proof: taken silently,
         // each different PIN would name another idempotency slot for the same request.
         if credential.pin != PinPresented::Absent {
-            return Err(OpError::InvalidRequest(
+            return Err(OpError::Conflict(
                 "this code has no PIN: send the request without one".into(),
             ));
         }
@@ -1221,13 +1219,13 @@ fn check_room_for_child(tx: &mut (impl LedgerRead + ?Sized), parent: &CodeRecord
 
 fn check_expiry(now: Timestamp, at: Timestamp) -> Result<Timestamp, OpError> {
     if at <= now {
-        return Err(OpError::InvalidRequest("expiry must be in the future".into()));
+        return Err(OpError::Conflict("expiry must be in the future".into()));
     }
     let latest = now
         .plus_seconds(EXPIRY_SECONDS_MAX)
         .expect("ten years from now is representable");
     if at > latest {
-        return Err(OpError::LimitExceeded(format!(
+        return Err(OpError::Conflict(format!(
             "expiry may be at most {EXPIRY_SECONDS_MAX} seconds away"
         )));
     }

@@ -72,6 +72,7 @@ impl From<OpError> for ApiError {
             OpError::NotRevocable => (StatusCode::FORBIDDEN, "not_revocable"),
             OpError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             OpError::CurrencyMismatch => (StatusCode::CONFLICT, "currency_mismatch"),
+            OpError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             OpError::Expired => (StatusCode::GONE, "expired"),
             OpError::PinRequired => (StatusCode::FORBIDDEN, "pin_required"),
             OpError::PinInvalid => (StatusCode::FORBIDDEN, "pin_invalid"),

@@ -10,6 +10,7 @@ use smartcode_core::code::{parse_code, CodeId, ParsedCode, PublicCode, SecretCod
 use smartcode_core::error::OpError;
 use smartcode_core::ledger::{
     ChildOptions, CodeRef, Command, Outcome, PaymentOrder, PinPresented, Query, QueryOutcome, TransferFilter,
+    EXPIRY_SECONDS_MAX,
 };
 use smartcode_core::limits::{REPORT_ROWS_MAX, TRANSACTIONS_PAGE_DEFAULT, TRANSACTIONS_PAGE_MAX};
 use smartcode_core::model::ReportGrouping;
@@ -619,6 +620,18 @@ pub(crate) async fn create_child(
                     ))
                 }
                 (Some(at), None) => Some(parse_time("expires_at", at)?),
+                // A relative expiry is checked against the document here, so only an absolute
+                // one can conflict with the clock.
+                (None, Some(seconds)) if seconds < 1 => {
+                    return Err(ApiError::invalid_request("expires_in_seconds is at least 1"))
+                }
+                (None, Some(seconds)) if seconds > EXPIRY_SECONDS_MAX => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "limit_exceeded",
+                        format!("expires_in_seconds is at most {EXPIRY_SECONDS_MAX}"),
+                    ))
+                }
                 (None, Some(seconds)) => Some(
                     state
                         .clock

@@ -1,7 +1,7 @@
 //! The JSON shapes of the API (serde structs), and their conversion to and from domain types.
 //! Domain types never derive serde: this module is the only place where JSON meets the core.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
 use smartcode_core::ledger::{CodeView, Entry};
@@ -10,27 +10,62 @@ use smartcode_core::money::{format_units, Amount, AmountError, Currency};
 
 use crate::problem::ApiError;
 
-/// An amount as a request may give it: a decimal string (`"0.25"`) or a whole number (`10`).
+/// An amount as a request gives it: a decimal string (`"0.25"`). A JSON number is refused, as
+/// API.md and openapi.json say amounts are strings.
 #[derive(Deserialize, Debug, Clone)]
-#[serde(untagged)]
-pub enum WireAmount {
-    Text(String),
-    Whole(u64),
-}
+#[serde(transparent)]
+pub struct WireAmount(pub String);
 
 impl WireAmount {
     pub fn parse(&self) -> Result<Amount, ApiError> {
-        let parsed = match self {
-            WireAmount::Text(text) => Amount::parse(text),
-            WireAmount::Whole(whole) => Amount::parse(&whole.to_string()),
-        };
-        parsed.map_err(|error| match error {
+        Amount::parse(&self.0).map_err(|error| match error {
             AmountError::TooLarge => {
                 ApiError::new(axum::http::StatusCode::BAD_REQUEST, "limit_exceeded", error.to_string())
             }
             other => ApiError::invalid_request(other.to_string()),
         })
     }
+}
+
+/// A whole number as JSON gives it: `484` or `484.0`. JSON has one kind of number and JSON Schema's
+/// `integer` (what openapi.json says) takes both; a fraction, or a number out of range, is refused.
+fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
+    struct WholeVisitor;
+
+    impl serde::de::Visitor<'_> for WholeVisitor {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+            // The cast is exact: the value is whole and inside the range of i64.
+            let in_range = value >= i64::MIN as f64 && value < i64::MAX as f64;
+            if value.fract() == 0.0 && in_range {
+                return Ok(value as i64);
+            }
+            Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+        }
+    }
+
+    let value = deserializer.deserialize_any(WholeVisitor)?;
+    T::try_from(value)
+        .map_err(|_| serde::de::Error::invalid_value(serde::de::Unexpected::Signed(value), &"a number in range"))
+}
+
+fn optional_whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped<T: TryFrom<i64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Wrapped<T>>::deserialize(deserializer)?.map(|Wrapped(value)| value))
 }
 
 pub fn parse_currency(text: &str) -> Result<Currency, ApiError> {
@@ -68,6 +103,7 @@ pub struct ChildRequest {
     pub amount: Option<WireAmount>,
     pub label: Option<String>,
     pub expires_at: Option<String>,
+    #[serde(default, deserialize_with = "optional_whole")]
     pub expires_in_seconds: Option<i64>,
     pub irrevocable: Option<bool>,
     pub profile: Option<ProfileRequest>,
@@ -83,6 +119,7 @@ pub struct RestrictionsRequest {
     pub payees: Option<Vec<String>>,
     pub items: Option<Vec<String>>,
     pub amount_per_use_max: Option<WireAmount>,
+    #[serde(default, deserialize_with = "optional_whole")]
     pub uses_max: Option<u32>,
     pub spend_per_period: Option<SpendRequest>,
 }
@@ -91,6 +128,7 @@ pub struct RestrictionsRequest {
 #[serde(deny_unknown_fields)]
 pub struct SpendRequest {
     pub amount: WireAmount,
+    #[serde(deserialize_with = "whole")]
     pub period_seconds: i64,
 }
 
@@ -127,6 +165,7 @@ impl RestrictionsRequest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClockRequest {
+    #[serde(deserialize_with = "whole")]
     pub advance_seconds: i64,
 }
 

@@ -11,5 +11,6 @@ mod crash;
 mod guessing;
 mod openapi;
 mod postgres;
+mod schemathesis;
 mod secrets;
 mod web;
