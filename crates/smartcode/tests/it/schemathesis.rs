@@ -19,16 +19,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::harness::{on_postgres, Auth, TestBroker};
+use crate::harness::{on_postgres, TestBroker};
 
 /// The Schemathesis release this test is written for; `.ci/run` installs it.
 pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
 /// The seed of every run, so a failure replays.
 const SEED: &str = "20261202";
 /// Test cases per operation and phase.
-const MAX_EXAMPLES: &str = "40";
+const MAX_EXAMPLES: &str = "10";
 
 /// Checks that hold for every request, fitting the document or not, and the one for fitting ones.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
@@ -42,6 +42,9 @@ fn config(shop: &str, receipt: &str, payer: &str) -> String {
         r#"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "402", "403", "404", "408", "409", "410", "413", "422", "423", "429"]
+
+[phases.stateful]
+max-steps = 10
 
 [dictionaries.payers]
 values = ["{payer}"]
@@ -131,16 +134,29 @@ fn run(program: &str, work: &Path, broker: &TestBroker, what: &str, header: Opti
     );
 }
 
+/// A request on a connection of its own: the harness's pooled connection has been idle through a
+/// run, longer than the broker keeps an idle connection open, and a request sent on it as the
+/// broker closes it is lost.
+async fn operator_request(broker: &TestBroker, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client");
+    let mut request = client
+        .request(method, format!("{}{path}", broker.base))
+        .bearer_auth(&broker.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the broker answers");
+    assert_eq!(response.status(), 200, "{path} answers 200");
+    response.json().await.expect("a JSON body")
+}
+
 /// Moves the broker's test clock a day and a second on, past the guessing defence's window.
 async fn forget_failures(broker: &TestBroker) {
-    broker
-        .post(
-            "/v1/admin/clock",
-            Auth::Operator,
-            json!({ "advance_seconds": 24 * 3600 + 1 }),
-        )
-        .await
-        .expect(200);
+    let body = json!({ "advance_seconds": 24 * 3600 + 1 });
+    operator_request(broker, reqwest::Method::POST, "/v1/admin/clock", Some(body)).await;
 }
 
 #[tokio::test]
@@ -217,5 +233,6 @@ async fn schemathesis_finds_nothing_the_document_does_not_allow() {
         &mut std::io::stderr(),
         format!("schemathesis: all runs passed in {:.0?}\n", started.elapsed()).as_bytes(),
     );
-    broker.assert_ledger_ok().await;
+    let check = operator_request(&broker, reqwest::Method::GET, "/v1/admin/ledger/check", None).await;
+    assert_eq!(check["ok"], true, "the ledger check fails after Schemathesis: {check}");
 }
