@@ -1262,3 +1262,38 @@ async fn a_body_that_never_finishes_is_refused_with_a_timeout() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
 }
+
+/// JSON has one kind of number, and openapi.json's `integer` takes `3600.0` as well as `3600`:
+/// a whole number written with a zero fraction is that number (found by Schemathesis, which sent
+/// `{"advance_seconds": 484.0}` and was refused with 400). A real fraction is still refused.
+#[tokio::test]
+async fn whole_numbers_may_be_written_with_a_zero_fraction() {
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("10", "USD").await;
+    let body = json!({
+        "amount": "1",
+        "expires_in_seconds": 3600.0,
+        "restrictions": { "uses_max": 2.0, "spend_per_period": { "amount": "1", "period_seconds": 60.0 } },
+    });
+    let child = broker
+        .post("/v1/me/children", Auth::Code(&code), body)
+        .await
+        .expect(201);
+    assert_eq!(child.body["restrictions"]["uses_max"], 2);
+    assert_eq!(child.body["restrictions"]["spend_per_period"]["period_seconds"], 60);
+    for bad in [json!(3600.5), json!("3600"), json!(-1.0)] {
+        broker
+            .post(
+                "/v1/me/children",
+                Auth::Code(&code),
+                json!({ "amount": "1", "expires_in_seconds": bad }),
+            )
+            .await
+            .refused(400, "invalid_request");
+    }
+    broker
+        .post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": 1.0 }))
+        .await
+        .expect(200);
+    broker.assert_ledger_ok().await;
+}
