@@ -6,25 +6,23 @@
 //! `Restrictions`, ...) refuses bad input with the server's problem words, so it stays in the
 //! server's `wire` module.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-/// An amount as a request may give it: a decimal string (`"0.25"`) or a whole number (`10`).
+/// An amount as a request gives it: a decimal string (`"0.25"`). A JSON number is refused, as
+/// API.md and openapi.json say amounts are strings (a number would invite floating point).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum RequestAmount {
-    Text(String),
-    Whole(u64),
-}
+#[serde(transparent)]
+pub struct RequestAmount(pub String);
 
 impl From<&str> for RequestAmount {
     fn from(text: &str) -> RequestAmount {
-        RequestAmount::Text(text.to_owned())
+        RequestAmount(text.to_owned())
     }
 }
 
 impl From<String> for RequestAmount {
     fn from(text: String) -> RequestAmount {
-        RequestAmount::Text(text)
+        RequestAmount(text)
     }
 }
 
@@ -65,6 +63,7 @@ pub struct ChildRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub expires_in_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub irrevocable: Option<bool>,
@@ -90,6 +89,7 @@ pub struct RestrictionsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_per_use_max: Option<RequestAmount>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub uses_max: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spend_per_period: Option<SpendRequest>,
@@ -100,6 +100,7 @@ pub struct RestrictionsRequest {
 #[serde(deny_unknown_fields)]
 pub struct SpendRequest {
     pub amount: RequestAmount,
+    #[serde(deserialize_with = "whole")]
     pub period_seconds: i64,
 }
 
@@ -138,6 +139,7 @@ pub struct PinRequest {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ClockRequest {
+    #[serde(deserialize_with = "whole")]
     pub advance_seconds: i64,
 }
 
@@ -183,4 +185,46 @@ pub struct ReportParams {
     pub since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+}
+
+/// A whole number as JSON gives it: `484` or `484.0`. JSON has one kind of number and JSON Schema's
+/// `integer` (what openapi.json says) takes both; a fraction, or a number out of range, is refused.
+/// Only counts and seconds are read this way, never money.
+fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
+    struct WholeVisitor;
+
+    impl serde::de::Visitor<'_> for WholeVisitor {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+            // The cast is exact: the value is whole and inside the range of i64.
+            let in_range = value >= i64::MIN as f64 && value < i64::MAX as f64;
+            if value.fract() == 0.0 && in_range {
+                return Ok(value as i64);
+            }
+            Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+        }
+    }
+
+    let value = deserializer.deserialize_any(WholeVisitor)?;
+    T::try_from(value)
+        .map_err(|_| serde::de::Error::invalid_value(serde::de::Unexpected::Signed(value), &"a number in range"))
+}
+
+fn optional_whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped<T: TryFrom<i64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Wrapped<T>>::deserialize(deserializer)?.map(|Wrapped(value)| value))
 }

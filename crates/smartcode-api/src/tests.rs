@@ -304,16 +304,22 @@ fn a_request_leaves_out_what_it_does_not_say_and_reads_back_the_same() {
 }
 
 #[test]
-fn a_request_amount_is_a_decimal_string_or_a_whole_number() {
+fn a_request_amount_is_a_decimal_string_and_counts_are_whole_numbers() {
     let text: FundRequest = serde_json::from_str(r#"{"amount": "0.25"}"#).unwrap();
-    assert_eq!(text.amount, RequestAmount::Text("0.25".into()));
-    let whole: FundRequest = serde_json::from_str(r#"{"amount": 10}"#).unwrap();
-    assert_eq!(whole.amount, RequestAmount::Whole(10));
-    assert_eq!(serde_json::to_string(&whole).unwrap(), r#"{"amount":10}"#);
-    assert!(
-        serde_json::from_str::<FundRequest>(r#"{"amount": 0.25}"#).is_err(),
-        "never a float"
+    assert_eq!(text.amount, RequestAmount("0.25".into()));
+    assert_eq!(serde_json::to_string(&text).unwrap(), r#"{"amount":"0.25"}"#);
+    for number in [r#"{"amount": 10}"#, r#"{"amount": 0.25}"#] {
+        assert!(
+            serde_json::from_str::<FundRequest>(number).is_err(),
+            "never a number: {number}"
+        );
+    }
+    let clock: ClockRequest = serde_json::from_str(r#"{"advance_seconds": 484.0}"#).unwrap();
+    assert_eq!(
+        clock.advance_seconds, 484,
+        "a whole number may be written with a zero fraction"
     );
+    assert!(serde_json::from_str::<ClockRequest>(r#"{"advance_seconds": 1.5}"#).is_err());
 }
 
 #[test]

@@ -21,9 +21,10 @@ impl fmt::Display for StorageFailure {
 
 pub type StoreResult<T> = Result<T, StorageFailure>;
 
-/// Why a request is malformed in a way only the core can see.
+/// A well-formed request that the state of the codes (or the clock) rules out. Not
+/// [`Invalid`]: a 400 means the request broke the API's document, and these fit it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Invalid {
+pub enum Conflict {
     #[error("a code cannot pay into its own public code")]
     PayOwnPublicCode,
     #[error("a public code holds no value; fund a secret child")]
@@ -32,6 +33,13 @@ pub enum Invalid {
     PinWithoutPin,
     #[error("expiry must be in the future")]
     ExpiryInPast,
+    #[error("expiry may be at most {} seconds away", crate::limits::EXPIRY_SECONDS_MAX)]
+    ExpiryTooFar,
+}
+
+/// Why a request is malformed in a way only the core can see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
     #[error("period_seconds is 1 to {max}")]
     PeriodOutOfRange { max: i64 },
     #[error("uses_max must be at least 1")]
@@ -83,8 +91,6 @@ pub enum Limit {
     BalanceOverflow,
     #[error("reclaimed value overflows")]
     ReclaimOverflow,
-    #[error("expiry may be at most {} seconds away", crate::limits::EXPIRY_SECONDS_MAX)]
-    ExpiryTooFar,
     #[error("{field} may list at most {} entries", crate::limits::RESTRICTION_ENTRIES_MAX)]
     ListEntries { field: &'static str },
     #[error("{field} is longer than {chars_max} characters")]
@@ -95,6 +101,8 @@ pub enum Limit {
 pub enum OpError {
     #[error("{0}")]
     InvalidRequest(Invalid),
+    #[error("{0}")]
+    Conflict(Conflict),
     #[error("no usable secret code matches")]
     InvalidCode,
     #[error("the code's available balance is below the amount")]

@@ -18,11 +18,7 @@ pub trait ParseAmount {
 
 impl ParseAmount for RequestAmount {
     fn parse(&self) -> Result<Amount, ApiError> {
-        let parsed = match self {
-            RequestAmount::Text(text) => Amount::parse(text),
-            RequestAmount::Whole(whole) => Amount::parse(&whole.to_string()),
-        };
-        parsed.map_err(|error| match error {
+        Amount::parse(&self.0).map_err(|error| match error {
             AmountError::TooLarge => ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 ProblemCode::LimitExceeded,

@@ -27,7 +27,8 @@ pub fn test_postgres_url() -> String {
         .unwrap_or_else(|| TEST_POSTGRES_DEFAULT.to_owned())
 }
 
-fn in_ci() -> bool {
+/// Whether skipping is forbidden (`CI=true` or `CI=1`): then a test that cannot run fails.
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
 }
 

@@ -2,7 +2,7 @@
 //! and the broker keeps the receipt, which anyone holding its id may read.
 
 use crate::code::PublicCode;
-use crate::error::{Invalid, OpError};
+use crate::error::{Conflict, OpError};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
@@ -84,7 +84,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
         return Err(OpError::CurrencyMismatch);
     }
     if owner.id == payer.id {
-        return Err(OpError::InvalidRequest(Invalid::PayOwnPublicCode));
+        return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
     let counted = restrictions::check_payment(tx, now, &payer, order)?;
     let receipt_id = cx.draws.receipt_id(now).to_string();

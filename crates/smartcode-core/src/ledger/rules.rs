@@ -4,7 +4,7 @@
 
 use crate::clock::Timestamp;
 use crate::code::{CodeHash, CodeId};
-use crate::error::{Invalid, Limit, OpError};
+use crate::error::{Conflict, Invalid, Limit, OpError};
 use crate::limits::*;
 use crate::model::*;
 
@@ -88,7 +88,7 @@ pub(super) fn authenticate(
         // A PIN sent with a code that has none is a client's mistake, not a proof: taken silently,
         // each different PIN would name another idempotency slot for the same request.
         if credential.pin != PinPresented::Absent {
-            return Err(OpError::InvalidRequest(Invalid::PinWithoutPin));
+            return Err(OpError::Conflict(Conflict::PinWithoutPin));
         }
         return Ok(record);
     };
@@ -162,13 +162,13 @@ pub(super) fn check_room_for_child(tx: &mut (impl LedgerRead + ?Sized), parent: 
 
 pub(super) fn check_expiry(now: Timestamp, at: Timestamp) -> Result<Timestamp, OpError> {
     if at <= now {
-        return Err(OpError::InvalidRequest(Invalid::ExpiryInPast));
+        return Err(OpError::Conflict(Conflict::ExpiryInPast));
     }
     let latest = now
         .plus_seconds(EXPIRY_SECONDS_MAX)
         .expect("ten years from now is representable");
     if at > latest {
-        return Err(OpError::LimitExceeded(Limit::ExpiryTooFar));
+        return Err(OpError::Conflict(Conflict::ExpiryTooFar));
     }
     Ok(at)
 }

@@ -3,7 +3,7 @@
 //! edits their public profiles, and cancels a lost child to take back what its subtree held.
 
 use crate::code::{CodeHash, CodeId, PublicCode};
-use crate::error::{Invalid, Limit, OpError};
+use crate::error::{Conflict, Limit, OpError};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
@@ -223,7 +223,7 @@ fn fund_child(
     let parent = authenticate(tx, parent, cx.now)?;
     let child = descendant(tx, &parent, child_id)?;
     if child.kind != CodeKind::Secret {
-        return Err(OpError::InvalidRequest(Invalid::FundPublicCode));
+        return Err(OpError::Conflict(Conflict::FundPublicCode));
     }
     // The parent's code is fine; it is the child that cannot take value any more.
     match child.status_at(cx.now) {

@@ -12,10 +12,11 @@ use smartcode_core::ledger::{reports, tree, CodeView};
 use super::parse_id;
 use super::{json_value, read, submit, unexpected, Asked, Entry, Reply, WriteContext};
 use crate::extract::{Body, Holder, Segment, Target};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
 use crate::AppState;
 use smartcode_core::ledger::tree::ChildOptions;
+use smartcode_core::limits::EXPIRY_SECONDS_MAX;
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
@@ -116,6 +117,18 @@ pub(crate) async fn create_child(
                     ))
                 }
                 (Some(at), None) => Some(parse_time("expires_at", at)?),
+                // A relative expiry is checked against the document here, so only an absolute
+                // one can conflict with the clock.
+                (None, Some(seconds)) if seconds < 1 => {
+                    return Err(ApiError::invalid_request("expires_in_seconds is at least 1"))
+                }
+                (None, Some(seconds)) if seconds > EXPIRY_SECONDS_MAX => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        ProblemCode::LimitExceeded,
+                        format!("expires_in_seconds is at most {EXPIRY_SECONDS_MAX}"),
+                    ))
+                }
                 (None, Some(seconds)) => Some(
                     state
                         .clock

@@ -11,6 +11,7 @@ mod crash;
 mod guessing;
 mod openapi;
 mod postgres;
+mod schemathesis;
 mod secrets;
 mod tidy;
 mod web;

@@ -71,7 +71,7 @@ async fn every_operation_answers_as_the_document_says() {
         .post(
             "/v1/admin/deposits",
             Auth::Operator,
-            json!({ "code_id": root_id, "amount": 5, "currency": "usd" }),
+            json!({ "code_id": root_id, "amount": "5", "currency": "usd" }),
         )
         .await
         .expect(201);
