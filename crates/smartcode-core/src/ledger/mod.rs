@@ -120,28 +120,73 @@ impl std::fmt::Debug for Seed {
     }
 }
 
-/// Where a command's ids come from: a CSPRNG (ChaCha) expanded from the command's [`Seed`].
+/// Where a command's ids come from, all from the command's [`Seed`]: the first draw of up to 16
+/// bytes (most commands make one id, a payment its receipt id) is the seed's own first bytes; any
+/// later draw comes from a CSPRNG (ChaCha) keyed by SHA-256 of the seed, so ids shown to a caller
+/// never reveal the key of the ones that follow. Starting the CSPRNG costs a block of ChaCha, which
+/// a payment does not pay.
 pub struct Draws {
-    rng: StdRng,
+    seed: [u8; 32],
+    first_taken: bool,
+    stream: Option<StdRng>,
 }
+
+/// The longest first draw served from the seed itself: one id's random symbols.
+const FIRST_DRAW_BYTES_MAX: usize = 16;
 
 impl Draws {
     pub fn new(seed: Seed) -> Draws {
         Draws {
-            rng: StdRng::from_seed(seed.0),
+            seed: seed.0,
+            first_taken: false,
+            stream: None,
         }
     }
 
     pub fn code_id(&mut self) -> CodeId {
-        CodeId::draw(&mut self.rng)
+        CodeId::draw(self)
     }
 
     pub fn transfer_id(&mut self) -> TransferId {
-        TransferId::draw(&mut self.rng)
+        TransferId::draw(self)
     }
 
     pub fn receipt_id(&mut self, at: Timestamp) -> ReceiptId {
-        ReceiptId::draw_at(at, &mut self.rng)
+        ReceiptId::draw_at(at, self)
+    }
+
+    fn stream(&mut self) -> &mut StdRng {
+        let seed = self.seed;
+        self.stream
+            .get_or_insert_with(|| StdRng::from_seed(<sha2::Sha256 as sha2::Digest>::digest(seed).into()))
+    }
+}
+
+impl RngCore for Draws {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        let first = !std::mem::replace(&mut self.first_taken, true);
+        if first && dest.len() <= FIRST_DRAW_BYTES_MAX {
+            dest.copy_from_slice(&self.seed[..dest.len()]);
+            return;
+        }
+        self.stream().fill_bytes(dest);
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        let mut bytes = [0u8; 4];
+        self.fill_bytes(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.fill_bytes(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.fill_bytes(dest);
+        Ok(())
     }
 }
 

@@ -279,3 +279,22 @@ fn a_childs_expiry_is_cut_to_its_parents() {
         "the leaf asked for an hour and got its parent's minute"
     );
 }
+
+#[test]
+fn the_ids_of_one_command_differ_and_follow_from_its_seed() {
+    let seed = Seed::random();
+    let draw = || {
+        let mut draws = Draws::new(seed);
+        let mut ids = vec![draws.receipt_id(START).to_string()];
+        ids.extend((0..20).map(|_| draws.transfer_id().to_string()));
+        ids
+    };
+    let ids = draw();
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "no two ids of one command are the same: {ids:?}"
+    );
+    assert_eq!(draw(), ids, "the same seed draws the same ids");
+}
