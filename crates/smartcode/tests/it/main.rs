@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod controls;
 mod crash;
+mod forms;
 mod guessing;
 mod openapi;
 mod postgres;

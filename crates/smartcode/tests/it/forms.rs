@@ -1,0 +1,226 @@
+//! Every POST form of the pages, without a browser: refused without its CSRF token (and then
+//! changing nothing), and acting once when the same form (its one-time nonce) is sent twice.
+
+use serde_json::Value;
+
+use crate::harness::{Auth, TestBroker};
+
+/// A browser as far as the forms care: its CSRF cookie and token, and a session cookie once in.
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    token: String,
+}
+
+impl Visitor {
+    /// Opens the home page: the broker sets the CSRF cookie and puts its token in the forms.
+    async fn arrive(broker: &TestBroker) -> Visitor {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let home = http.get(&broker.base).send().await.unwrap();
+        let set_cookie = home.headers()["set-cookie"].to_str().unwrap().to_owned();
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        let page = home.text().await.unwrap();
+        let token = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the home page's form carries the CSRF token")
+            .to_owned();
+        Visitor {
+            http,
+            base: broker.base.clone(),
+            cookie,
+            token,
+        }
+    }
+
+    /// Sends a form as a browser would; `with_token` says whether the CSRF token goes with it.
+    async fn post(&self, path: &str, fields: &[(&str, &str)], with_token: bool) -> reqwest::Response {
+        let mut form: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if with_token {
+            form.push(("csrf".into(), self.token.clone()));
+        }
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in through `path` (a code's `/enter` or the operator's login) and keeps the session.
+    async fn log_in(&mut self, path: &str, fields: &[(&str, &str)]) {
+        let entered = self.post(path, fields, true).await;
+        assert_eq!(entered.status(), 303, "{path} opens a session");
+        let session = entered.headers()["set-cookie"].to_str().unwrap().to_owned();
+        self.cookie = format!("{}; {}", self.cookie, session.split(';').next().unwrap());
+    }
+}
+
+async fn children(broker: &TestBroker, code: &str) -> Vec<Value> {
+    let reply = broker.get("/v1/me/children", Auth::Code(code)).await.expect(200);
+    reply.body["children"].as_array().unwrap().clone()
+}
+
+async fn issued(broker: &TestBroker) -> Value {
+    let check = broker.get("/v1/admin/ledger/check", Auth::Operator).await.expect(200);
+    check.body["currencies"].clone()
+}
+
+#[tokio::test]
+async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("5", "USD").await;
+    let (child, child_id) = broker.secret_child(&code, "1").await;
+    let (shop, _) = broker.public_child(&code).await;
+    let mut visitor = Visitor::arrive(&broker).await;
+    visitor.log_in("/enter", &[("code", &code)]).await;
+    let fund = format!("/me/children/{child_id}/fund");
+    let cancel = format!("/me/children/{child_id}/cancel");
+    let unlock = format!("/me/children/{child_id}/unlock");
+    let profile = format!("/me/children/{child_id}/profile");
+    let pay = format!("/p/{shop}/pay");
+    let forms: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("/enter", vec![("code", &code)]),
+        ("/logout", vec![]),
+        ("/me/children", vec![("amount", "0.5"), ("nonce", "n-child")]),
+        (&fund, vec![("amount", "0.5"), ("nonce", "n-fund")]),
+        (&cancel, vec![("nonce", "n-cancel")]),
+        (&unlock, vec![("nonce", "n-unlock")]),
+        (&profile, vec![("name", "forged"), ("nonce", "n-profile")]),
+        ("/me/profile", vec![("name", "forged"), ("nonce", "n-own-profile")]),
+        ("/me/pin", vec![("new_pin", "482916"), ("nonce", "n-pin")]),
+        ("/me/rekey", vec![("nonce", "n-rekey")]),
+        (&pay, vec![("code", &child), ("amount", "0.25"), ("nonce", "n-pay")]),
+        ("/operator/login", vec![("token", &broker.token)]),
+        (
+            "/operator/issue",
+            vec![("amount", "1"), ("currency", "USD"), ("nonce", "n-issue")],
+        ),
+        (
+            "/operator/deposit",
+            vec![
+                ("target", &code),
+                ("amount", "1"),
+                ("currency", "USD"),
+                ("nonce", "n-deposit"),
+            ],
+        ),
+    ];
+    let before = (
+        broker.balance(&code).await,
+        broker.balance(&child).await,
+        children(&broker, &code).await,
+    );
+    for (path, fields) in &forms {
+        let refused = visitor.post(path, fields, false).await;
+        assert_eq!(refused.status(), 403, "{path} without its CSRF token is refused");
+    }
+    let after = (
+        broker.balance(&code).await,
+        broker.balance(&child).await,
+        children(&broker, &code).await,
+    );
+    assert_eq!(before, after, "a refused form changed nothing");
+    let me = broker.get("/v1/me", Auth::Code(&code)).await.expect(200);
+    assert_eq!(me.body["pin_set"], false, "nor set a PIN");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_form_sent_twice_acts_once() {
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("5", "USD").await;
+    let (buyer, _) = broker.issue("2", "USD").await;
+    let (shop, _) = broker.public_child(&code).await;
+    let mut visitor = Visitor::arrive(&broker).await;
+    visitor.log_in("/enter", &[("code", &code)]).await;
+
+    // A new child, twice with one nonce: one child, its value taken once.
+    for _ in 0..2 {
+        let sent = visitor
+            .post("/me/children", &[("amount", "0.5"), ("nonce", "twice-child")], true)
+            .await;
+        assert!(
+            sent.status().is_success() || sent.status().is_redirection(),
+            "{}",
+            sent.status()
+        );
+    }
+    let made = children(&broker, &code).await;
+    let secret: Vec<&Value> = made.iter().filter(|c| c["kind"] == "secret").collect();
+    assert_eq!(secret.len(), 1, "one child: {made:?}");
+    assert_eq!(broker.balance(&code).await, "4.50");
+
+    // Funding it, twice with one nonce: funded once.
+    let child_id = secret[0]["id"].as_str().unwrap().to_owned();
+    let fund = format!("/me/children/{child_id}/fund");
+    for _ in 0..2 {
+        visitor
+            .post(&fund, &[("amount", "0.25"), ("nonce", "twice-fund")], true)
+            .await;
+    }
+    assert_eq!(broker.balance(&code).await, "4.25");
+
+    // Paying on the public page, twice with one nonce: paid once.
+    let pay = format!("/p/{shop}/pay");
+    for _ in 0..2 {
+        let paid = visitor
+            .post(
+                &pay,
+                &[("code", &buyer), ("amount", "0.5"), ("nonce", "twice-pay")],
+                true,
+            )
+            .await;
+        assert_eq!(paid.status(), 200, "the receipt page, first and again");
+    }
+    assert_eq!(broker.balance(&buyer).await, "1.50");
+    assert_eq!(broker.balance(&code).await, "4.75");
+
+    // The operator's issue and deposit, twice each with one nonce: once each.
+    let mut operator = Visitor::arrive(&broker).await;
+    operator.log_in("/operator/login", &[("token", &broker.token)]).await;
+    let before = issued(&broker).await;
+    for _ in 0..2 {
+        operator
+            .post(
+                "/operator/issue",
+                &[("amount", "3"), ("currency", "USD"), ("nonce", "twice-issue")],
+                true,
+            )
+            .await;
+        operator
+            .post(
+                "/operator/deposit",
+                &[
+                    ("target", &buyer),
+                    ("amount", "1"),
+                    ("currency", "USD"),
+                    ("nonce", "twice-deposit"),
+                ],
+                true,
+            )
+            .await;
+    }
+    assert_eq!(broker.balance(&buyer).await, "2.50", "deposited once");
+    let after = issued(&broker).await;
+    assert_eq!(
+        micro_units(&after) - micro_units(&before),
+        4_000_000,
+        "one issue of 3 and one deposit of 1: {before} -> {after}"
+    );
+    broker.assert_ledger_ok().await;
+}
+
+/// What the ledger check says was issued in the first currency, in micro-units (exact, no float).
+fn micro_units(currencies: &Value) -> i64 {
+    let issued = &currencies[0]["issued"];
+    let text = issued["amount"].as_str().or(issued.as_str()).expect("an issued amount");
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    whole.parse::<i64>().unwrap() * 1_000_000 + format!("{fraction:0<6}").parse::<i64>().unwrap()
+}
