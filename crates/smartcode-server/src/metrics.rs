@@ -94,6 +94,12 @@ impl Metrics {
         let _ = writeln!(out, "smartcode_store_commands_total {}", store.commands);
         let _ = writeln!(
             out,
+            "# HELP smartcode_store_sweeps_total Expiry sweeps committed by this process's writers."
+        );
+        let _ = writeln!(out, "# TYPE smartcode_store_sweeps_total counter");
+        let _ = writeln!(out, "smartcode_store_sweeps_total {}", store.sweeps);
+        let _ = writeln!(
+            out,
             "# HELP smartcode_store_batch_commands Commands per commit (group commit)."
         );
         let _ = writeln!(out, "# TYPE smartcode_store_batch_commands histogram");

@@ -99,6 +99,8 @@ pub struct StoreStats {
     pub commands: u64,
     /// Commits by batch size: `batches[i]` counts commits of at most `BATCH_SIZE_BUCKETS[i]` commands.
     pub batches: [u64; BATCH_SIZE_BUCKETS.len()],
+    /// Expiry sweeps committed, whether or not they found a code to expire.
+    pub sweeps: u64,
 }
 
 impl StoreStats {
@@ -112,6 +114,7 @@ impl StoreStats {
             commits: self.commits.saturating_sub(earlier.commits),
             commands: self.commands.saturating_sub(earlier.commands),
             batches,
+            sweeps: self.sweeps.saturating_sub(earlier.sweeps),
         }
     }
 
@@ -127,6 +130,7 @@ pub struct StatCounters {
     commits: std::sync::atomic::AtomicU64,
     commands: std::sync::atomic::AtomicU64,
     batches: [std::sync::atomic::AtomicU64; BATCH_SIZE_BUCKETS.len()],
+    sweeps: std::sync::atomic::AtomicU64,
 }
 
 impl StatCounters {
@@ -143,12 +147,19 @@ impl StatCounters {
         self.batches[bucket].fetch_add(1, Relaxed);
     }
 
+    /// Counts `sweeps` expiry sweeps whose commit is on disk.
+    pub fn swept(&self, sweeps: usize) {
+        self.sweeps
+            .fetch_add(sweeps as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> StoreStats {
         use std::sync::atomic::Ordering::Relaxed;
         StoreStats {
             commits: self.commits.load(Relaxed),
             commands: self.commands.load(Relaxed),
             batches: std::array::from_fn(|i| self.batches[i].load(Relaxed)),
+            sweeps: self.sweeps.load(Relaxed),
         }
     }
 }

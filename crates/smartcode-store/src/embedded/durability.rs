@@ -16,6 +16,8 @@ use crate::{StatCounters, Written};
 /// The answers of one committed batch, which the syncer sends once the batch is on disk.
 pub(super) struct Committed {
     pub(super) batch: u64,
+    /// Expiry sweeps the batch ran, counted once its commit is on disk.
+    pub(super) sweeps: usize,
     pub(super) answers: Vec<(Reply, Result<Written, OpError>)>,
 }
 
@@ -89,6 +91,9 @@ pub(super) fn sync_loop(
         durability.advance(last);
         let commands: usize = ready.iter().map(|committed| committed.answers.len()).sum();
         counters.committed(commands);
+        if synced.is_ok() {
+            counters.swept(ready.iter().map(|committed| committed.sweeps).sum());
+        }
         for committed in ready {
             for (reply, result) in committed.answers {
                 // After a failed fsync, no later sync makes a batch safe: its log follows pages

@@ -278,6 +278,7 @@ fn no_batch_is_answered_done_after_a_failed_sync() {
         let done = Ok(Written::Done(Outcome::Expiry(expiry::Outcome::Swept { codes: 0 })));
         sender
             .send(Committed {
+                sweeps: 0,
                 batch,
                 answers: vec![(reply, done)],
             })

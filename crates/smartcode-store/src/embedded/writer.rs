@@ -83,8 +83,10 @@ pub(super) fn run_batch(
     durability: &Durability,
 ) -> Committed {
     let number = durability.visible.load(Ordering::SeqCst) + 1;
+    let sweeps = batch.iter().filter(|job| matches!(job, WriteJob::Sweep)).count();
     let refuse_all = |batch: Vec<WriteJob>, error: OpError| Committed {
         batch: number,
+        sweeps: 0,
         answers: batch
             .into_iter()
             .filter_map(|job| match job {
@@ -141,7 +143,11 @@ pub(super) fn run_batch(
         for answer in &mut answers {
             answer.1 = Err(OpError::Storage(failure.clone()));
         }
-        return Committed { batch: number, answers };
+        return Committed {
+            batch: number,
+            sweeps: 0,
+            answers,
+        };
     }
     // From here on a reader may see this batch, so it must wait for the batch's fsync.
     durability.visible.store(number, Ordering::SeqCst);
@@ -153,8 +159,17 @@ pub(super) fn run_batch(
         for answer in &mut answers {
             answer.1 = Err(OpError::Storage(failure.clone()));
         }
+        return Committed {
+            batch: number,
+            sweeps: 0,
+            answers,
+        };
     }
-    Committed { batch: number, answers }
+    Committed {
+        batch: number,
+        sweeps,
+        answers,
+    }
 }
 
 /// When the writer opens a savepoint for a command.

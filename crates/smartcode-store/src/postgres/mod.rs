@@ -416,6 +416,9 @@ fn run_batch(writer: &mut Writer, clock: &dyn Clock, jobs: Vec<WriteJob>, purge:
             Attempt::Committed(answers) => {
                 let requests = jobs.iter().filter(|job| matches!(job, WriteJob::Request { .. }));
                 writer.counters.committed(requests.count());
+                writer
+                    .counters
+                    .swept(jobs.iter().filter(|job| matches!(job, WriteJob::Sweep)).count());
                 if attempt > 1 {
                     tracing::debug!(
                         batch.attempts = attempt,

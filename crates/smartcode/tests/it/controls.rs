@@ -948,8 +948,8 @@ async fn at_expiry_a_child_and_its_descendants_stop_and_their_value_reverts_once
 
     // The sweep returns what they held to the parent, as recorded reverts.
     wait_for_balance(&broker, &parent, "9.50").await;
-    // Exactly once: a few more sweeps change nothing.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Exactly once: two more sweeps change nothing.
+    broker.wait_for_sweeps(2).await;
     assert_eq!(
         balances(&broker, &[&parent, &child, &grandchild, &great, &buyer, &seller]).await,
         ["9.50", "0.00", "0.00", "0.00", "0.90", "1.60"]

@@ -286,6 +286,31 @@ impl TestBroker {
         reply.body["balance"]["amount"].as_str().unwrap().to_owned()
     }
 
+    /// Expiry sweeps this broker's store has committed (`smartcode_store_sweeps_total`).
+    pub async fn sweeps(&self) -> u64 {
+        let metrics = self.get("/metrics", Auth::None).await.expect(200);
+        metrics
+            .text
+            .lines()
+            .find_map(|line| line.strip_prefix("smartcode_store_sweeps_total "))
+            .and_then(|count| count.trim().parse().ok())
+            .expect("/metrics counts sweeps")
+    }
+
+    /// Waits (at most a minute) until the broker has committed `more` sweeps after this call:
+    /// whatever they were going to do is then done.
+    pub async fn wait_for_sweeps(&self, more: u64) {
+        let target = self.sweeps().await + more;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.sweeps().await < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{more} more sweeps did not run in time"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The ledger check every money-moving test ends with.
     pub async fn assert_ledger_ok(&self) -> Value {
         let reply = self.get("/v1/admin/ledger/check", Auth::Operator).await.expect(200);

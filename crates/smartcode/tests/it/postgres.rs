@@ -279,8 +279,9 @@ async fn an_expiry_reverts_once_with_two_processes_sweeping() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(balance, "10.00", "the child's value came back");
-    // Both sweepers have had time to run again: still exactly one revert.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // Both sweepers have run twice more: still exactly one revert.
+    pair.a.wait_for_sweeps(2).await;
+    pair.b.wait_for_sweeps(2).await;
     let history = pair.a.get("/v1/me/transactions", Auth::Code(&parent)).await.expect(200);
     let reverts = history.body["transactions"]
         .as_array()
