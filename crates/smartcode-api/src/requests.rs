@@ -208,19 +208,43 @@ fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<
             i64::try_from(value).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
         }
 
+        // serde hands `484.0` over as an IEEE 754 double; its bits are read with integer
+        // arithmetic only, so no floating-point operation ever touches a request.
         fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
-            // The cast is exact: the value is whole and inside the range of i64.
-            let in_range = value >= i64::MIN as f64 && value < i64::MAX as f64;
-            if value.fract() == 0.0 && in_range {
-                return Ok(value as i64);
-            }
-            Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+            whole_from_bits(value.to_bits()).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Float(value), &self))
         }
     }
 
     let value = deserializer.deserialize_any(WholeVisitor)?;
     T::try_from(value)
         .map_err(|_| serde::de::Error::invalid_value(serde::de::Unexpected::Signed(value), &"a number in range"))
+}
+
+/// The whole number a double's bits stand for (sign, exponent, 52-bit fraction), by integer
+/// arithmetic: `None` for a fraction, an infinity, NaN, or a value beyond `i64`.
+pub(crate) fn whole_from_bits(bits: u64) -> Option<i64> {
+    const FRACTION_BITS: u32 = 52;
+    let negative = bits >> 63 == 1;
+    let exponent = i64::try_from((bits >> FRACTION_BITS) & 0x7ff).ok()?;
+    let fraction = bits & ((1 << FRACTION_BITS) - 1);
+    match exponent {
+        // Zero, or a subnormal (always a fraction).
+        0 => return (fraction == 0).then_some(0),
+        0x7ff => return None,
+        _ => {}
+    }
+    let mantissa = fraction | (1 << FRACTION_BITS);
+    // The value is mantissa × 2^(exponent − 1075).
+    let shift = exponent - 1075;
+    let magnitude = if shift >= 0 {
+        // mantissa < 2^53, so up to 2^10 more stays below 2^63.
+        (shift <= 10).then(|| mantissa << shift)?
+    } else {
+        let right = u32::try_from(-shift).ok().filter(|right| *right <= FRACTION_BITS)?;
+        (mantissa & ((1 << right) - 1) == 0).then(|| mantissa >> right)?
+    };
+    let magnitude = i64::try_from(magnitude).ok()?;
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 fn optional_whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {

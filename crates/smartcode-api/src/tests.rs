@@ -330,3 +330,26 @@ fn a_request_with_a_misspelt_field_is_refused() {
     let profile = serde_json::from_str::<ProfileRequest>(r#"{"nmae":"Ann"}"#);
     assert!(profile.is_err());
 }
+
+#[test]
+fn a_double_is_read_as_a_whole_number_from_its_bits() {
+    use crate::requests::whole_from_bits;
+    let cases = [
+        (0.0_f64, Some(0)),
+        (-0.0, Some(0)),
+        (1.0, Some(1)),
+        (484.0, Some(484)),
+        (-60.0, Some(-60)),
+        (4_503_599_627_370_496.0, Some(4_503_599_627_370_496)),
+        (9_007_199_254_740_992.0, Some(9_007_199_254_740_992)),
+        (0.5, None),
+        (3600.5, None),
+        (1e-300, None),
+        (1e300, None),
+        (f64::INFINITY, None),
+        (f64::NAN, None),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(whole_from_bits(value.to_bits()), expected, "{value}");
+    }
+}

@@ -87,6 +87,7 @@
 
 mod conn;
 mod ledger;
+mod readers;
 pub(crate) mod schema;
 
 use std::sync::atomic::AtomicBool;
@@ -97,7 +98,7 @@ use std::time::{Duration, Instant};
 use postgres::Config;
 use smartcode_core::clock::{Clock, Timestamp};
 use smartcode_core::error::{OpError, StorageFailure};
-use smartcode_core::ledger::{query, Query, QueryOutcome, Touches};
+use smartcode_core::ledger::{Query, QueryOutcome, Touches};
 pub use smartcode_core::limits::{
     BATCH_ATTEMPTS_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, IDEMPOTENCY_PURGE_INTERVAL_SECONDS, POSTGRES_BATCH_COMMANDS_MAX,
     READ_QUEUE_DEPTH_MAX, RECONNECT_WAIT_MS, RETRY_BACKOFF_MS, SWEEP_CODES_MAX, WRITE_QUEUE_DEPTH_MAX,
@@ -106,6 +107,7 @@ pub use smartcode_core::limits::{
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
 use self::ledger::{finish_batch, prefetch, BatchState, Contended, PgLedger};
+use self::readers::{read_loop, unusable};
 pub use self::schema::latest_version;
 
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
@@ -579,48 +581,4 @@ fn sweep(ledger: &mut PgLedger, now: Timestamp, purge: bool, scope: i32) -> Resu
         return Ok(());
     }
     protocol::sweep(ledger, now, purge)
-}
-
-/// Whether a connection must be made (again) before use.
-fn unusable(conn: Option<&Conn>) -> bool {
-    conn.is_none_or(|conn| conn.is_closed())
-}
-
-fn read_loop(config: Config, mut conn: Option<Conn>, receiver: Arc<Mutex<Receiver<ReadJob>>>, clock: Arc<dyn Clock>) {
-    loop {
-        let job = {
-            let guard = receiver.lock().expect("read queue lock");
-            guard.recv()
-        };
-        let Ok(ReadJob { query, reply }) = job else {
-            return;
-        };
-        let now = clock.now();
-        let mut result = read_snapshot(&config, &mut conn, now, &query);
-        if result.is_err() && unusable(conn.as_ref()) {
-            // A read is safe to repeat: once more on a new connection.
-            result = read_snapshot(&config, &mut conn, now, &query);
-        }
-        let _ = reply.send(result);
-    }
-}
-
-/// Runs one query in one read-only snapshot, so all its reads see the same committed state.
-fn read_snapshot(
-    config: &Config,
-    slot: &mut Option<Conn>,
-    now: Timestamp,
-    query_: &Query,
-) -> Result<QueryOutcome, OpError> {
-    if unusable(slot.as_ref()) {
-        *slot = None;
-        *slot = Some(Conn::connect(config).map_err(|error| failure(&error))?);
-    }
-    let conn = slot.as_mut().expect("connected above");
-    conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .map_err(|error| failure(&error))?;
-    let result = query(&mut PgLedger { conn, batch: None }, now, query_);
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let _ = conn.batch(end);
-    result
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// Lines of production code in one file: code before its `#[cfg(test)]` module, tests excluded.
-const PRODUCTION_LINES_MAX: usize = 650;
+const PRODUCTION_LINES_MAX: usize = 600;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
