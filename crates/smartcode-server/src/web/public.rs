@@ -1,14 +1,21 @@
 //! A public code's page (`/p/{public_code}`): its profile, ancestry, statistics and QR code, and
 //! the pay form, which runs the very payment of `POST /v1/payments` ([`crate::api::payments::pay`]).
+//!
+//! A seller links to the page with an order: `?amount=&memo=&return=` fill the form in, and after
+//! paying the buyer goes back to `return` with the receipt id, but only if `return` lies under the
+//! `url` of the public code's profile ([`return_allowed`]); any other address is ignored, and the
+//! page says so.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
-use smartcode_core::code::{parse_code, ParsedCode};
+use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
 use smartcode_core::ledger::controls::Pin;
+use smartcode_core::ledger::reports::PublicView;
 
 use super::forms::{form_of, json_body, FormInput};
+use super::pages::{PayForm, ReturnTo};
 use super::{csrf_refused, page, pages, refusal_text, session, Csrf};
 use crate::api;
 use crate::extract::{Caller, Segment, Target};
@@ -16,39 +23,97 @@ use crate::problem::ApiError;
 use crate::wire::PaymentRequest;
 use crate::AppState;
 
-pub(super) async fn public_page(State(state): State<AppState>, headers: HeaderMap, Segment(text): Segment) -> Response {
-    render_public(&state, &headers, &text, None).await
+/// The order a seller's link carries: every field optional, each only fills the form in.
+#[derive(serde::Deserialize, Default)]
+pub(super) struct PayLink {
+    amount: Option<String>,
+    memo: Option<String>,
+    #[serde(rename = "return")]
+    return_to: Option<String>,
 }
 
-/// The public page, with a refusal of the pay form if there was one.
-async fn render_public(state: &AppState, headers: &HeaderMap, text: &str, refusal: Option<&ApiError>) -> Response {
+pub(super) async fn public_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Segment(text): Segment,
+    link: Result<Query<PayLink>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    // A link that cannot be read opens the plain form: the order is the seller's convenience.
+    let Query(link) = link.unwrap_or_default();
+    let form = PayForm {
+        code: String::new(),
+        amount: link.amount.unwrap_or_default(),
+        memo: link.memo.unwrap_or_default(),
+        return_to: link.return_to.filter(|r| !r.trim().is_empty()),
+    };
+    render_public(&state, &headers, &text, form, None).await
+}
+
+/// The public code and its page's data, or `None` when there is no such (live) public code.
+async fn public_view(state: &AppState, text: &str) -> Option<(PublicCode, PublicView)> {
+    let Ok(ParsedCode::Public(code)) = parse_code(text, &state.config.domain) else {
+        return None;
+    };
+    let view = api::public::public_code(state, code.clone()).await.ok()?;
+    Some((code, view))
+}
+
+/// The public page, with what the form holds and the refusal of the pay form if there was one.
+async fn render_public(
+    state: &AppState,
+    headers: &HeaderMap,
+    text: &str,
+    form: PayForm,
+    refusal: Option<&ApiError>,
+) -> Response {
     let csrf = Csrf::of(state, headers);
-    let not_found = || {
-        page(
+    let Some((_, view)) = public_view(state, text).await else {
+        return page(
             StatusCode::NOT_FOUND,
             &csrf,
             pages::message("No such public code", "Check the code and try again."),
-        )
-    };
-    let Ok(ParsedCode::Public(code)) = parse_code(text, &state.config.domain) else {
-        return not_found();
-    };
-    let Ok(view) = api::public::public_code(state, code).await else {
-        return not_found();
+        );
     };
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let status = refusal.map_or(StatusCode::OK, |e| e.status);
+    let return_to = form.return_to.as_deref().map(|target| ReturnTo {
+        allowed: return_allowed(view.record.profile.url.as_deref(), target).is_some(),
+        url: target.to_owned(),
+    });
     let markup = pages::public_page(
         &state.config.name,
         &view,
         &csrf,
         host,
+        &form,
+        return_to.as_ref(),
         refusal.map(refusal_text).as_deref(),
     );
     page(status, &csrf, markup)
+}
+
+/// Where a buyer may be sent back to after paying: `target` if it lies under the seller's `site`
+/// (the profile's `url`): the same scheme, host and port, and a path that is the site's path or
+/// below it. An address with a user name or password, or of another scheme, never is.
+pub(super) fn return_allowed(site: Option<&str>, target: &str) -> Option<url::Url> {
+    let site = url::Url::parse(site?).ok()?;
+    let target = url::Url::parse(target.trim()).ok()?;
+    let same_origin = matches!(target.scheme(), "http" | "https")
+        && target.scheme() == site.scheme()
+        && target.host_str().is_some()
+        && target.host_str() == site.host_str()
+        && target.port_or_known_default() == site.port_or_known_default();
+    let no_credentials = target.username().is_empty() && target.password().is_none();
+    // Both paths are normalized by the parser (dot segments resolved), so a prefix is a real one.
+    let base = site.path();
+    let path = target.path();
+    let under = path == base
+        || (base.ends_with('/') && path.starts_with(base))
+        || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'));
+    (same_origin && no_credentials && under).then_some(target)
 }
 
 pub(super) async fn public_pay(
@@ -63,6 +128,12 @@ pub(super) async fn public_pay(
     if !session::csrf_valid(&state.keys, &headers, form.get("csrf").unwrap_or("")) {
         return csrf_refused(&state, &headers);
     }
+    let typed = PayForm {
+        code: form.get("code").unwrap_or("").to_owned(),
+        amount: form.get("amount").unwrap_or("").to_owned(),
+        memo: form.get("memo").unwrap_or("").to_owned(),
+        return_to: form.text("return"),
+    };
     let mut body = json!({
         "code": form.get("code").unwrap_or(""),
         "payee": text,
@@ -74,7 +145,7 @@ pub(super) async fn public_pay(
     let pin = form.get("pin").and_then(Pin::parse);
     if form.get("pin").is_some() && pin.is_none() {
         let error = ApiError::invalid_request("a PIN is 4 to 12 digits");
-        return render_public(&state, &headers, &text, Some(&error)).await;
+        return render_public(&state, &headers, &text, typed, Some(&error)).await;
     }
     let mut pin_headers = HeaderMap::new();
     if let Some(pin) = pin.as_ref().and_then(|p| HeaderValue::from_str(p.expose()).ok()) {
@@ -89,13 +160,27 @@ pub(super) async fn public_pay(
     };
     match paid.await {
         Ok(answer) => {
+            let receipt = answer.receipt.unwrap_or_default();
+            if let Some(back) = return_after_paying(&state, &text, typed.return_to.as_deref(), &receipt.id).await {
+                return Redirect::to(back.as_str()).into_response();
+            }
             let csrf = Csrf::of(&state, &headers);
-            page(
-                StatusCode::OK,
-                &csrf,
-                pages::receipt(&answer.receipt.unwrap_or_default()),
-            )
+            page(StatusCode::OK, &csrf, pages::receipt(&receipt))
         }
-        Err(error) => render_public(&state, &headers, &text, Some(&error)).await,
+        Err(error) => render_public(&state, &headers, &text, typed, Some(&error)).await,
     }
+}
+
+/// The seller's address to send the buyer back to, with the receipt id, if the form carried one
+/// that lies under the seller's site (checked again here: a form is the browser's word).
+async fn return_after_paying(
+    state: &AppState,
+    text: &str,
+    return_to: Option<&str>,
+    receipt_id: &str,
+) -> Option<url::Url> {
+    let (_, view) = public_view(state, text).await?;
+    let mut back = return_allowed(view.record.profile.url.as_deref(), return_to?)?;
+    back.query_pairs_mut().append_pair("receipt", receipt_id);
+    Some(back)
 }

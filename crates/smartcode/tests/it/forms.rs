@@ -6,16 +6,16 @@ use serde_json::Value;
 use crate::harness::{Auth, TestBroker};
 
 /// A browser as far as the forms care: its CSRF cookie and token, and a session cookie once in.
-struct Visitor {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    token: String,
+pub(crate) struct Visitor {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) cookie: String,
+    pub(crate) token: String,
 }
 
 impl Visitor {
     /// Opens the home page: the broker sets the CSRF cookie and puts its token in the forms.
-    async fn arrive(broker: &TestBroker) -> Visitor {
+    pub(crate) async fn arrive(broker: &TestBroker) -> Visitor {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -39,7 +39,7 @@ impl Visitor {
     }
 
     /// Sends a form as a browser would; `with_token` says whether the CSRF token goes with it.
-    async fn post(&self, path: &str, fields: &[(&str, &str)], with_token: bool) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)], with_token: bool) -> reqwest::Response {
         let mut form: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if with_token {
             form.push(("csrf".into(), self.token.clone()));
@@ -54,7 +54,7 @@ impl Visitor {
     }
 
     /// Logs in through `path` (a code's `/enter` or the operator's login) and keeps the session.
-    async fn log_in(&mut self, path: &str, fields: &[(&str, &str)]) {
+    pub(crate) async fn log_in(&mut self, path: &str, fields: &[(&str, &str)]) {
         let entered = self.post(path, fields, true).await;
         assert_eq!(entered.status(), 303, "{path} opens a session");
         let session = entered.headers()["set-cookie"].to_str().unwrap().to_owned();

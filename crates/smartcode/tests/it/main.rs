@@ -11,6 +11,7 @@ mod crash;
 mod forms;
 mod guessing;
 mod openapi;
+mod pages;
 mod postgres;
 mod schemathesis;
 mod secrets;

@@ -17,8 +17,8 @@ use crate::harness::{Auth, TestBroker};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -31,7 +31,7 @@ impl Drop for Browser {
 }
 
 /// A fresh headless Chromium, or `None` (after saying so) where none is installed.
-async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
     let installed = std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
     if !installed {
         assert!(
@@ -100,11 +100,11 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
 }
 
 impl Browser {
-    async fn open(&self, url: &str) {
+    pub(crate) async fn open(&self, url: &str) {
         self.client.goto(url).await.expect("the page loads");
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let element = self
             .client
             .wait()
@@ -115,15 +115,15 @@ impl Browser {
         element.text().await.unwrap()
     }
 
-    async fn exists(&self, css: &str) -> bool {
+    pub(crate) async fn exists(&self, css: &str) -> bool {
         !self.client.find_all(Locator::Css(css)).await.unwrap().is_empty()
     }
 
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.expect("the script runs")
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
         let field = self
             .client
             .find(Locator::Css(css))
@@ -134,7 +134,7 @@ impl Browser {
     }
 
     /// Clicks, and when the click loads a new page, waits until the old one is gone.
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let navigates = self
             .js(&format!(
                 "return document.querySelector({css:?}).closest('form, a') !== null"
@@ -161,7 +161,7 @@ impl Browser {
         panic!("clicking {css} did not load a page");
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let png = self.client.screenshot().await.unwrap();
@@ -169,7 +169,7 @@ impl Browser {
     }
 
     /// The console's errors since the last call: script errors and Content-Security-Policy violations.
-    async fn console_errors(&self) -> Vec<String> {
+    pub(crate) async fn console_errors(&self) -> Vec<String> {
         let log = self.client.issue_cmd(BrowserLog).await.expect("the browser log");
         log.as_array()
             .into_iter()
@@ -182,7 +182,7 @@ impl Browser {
     }
 
     /// After a deliberate refusal: the browser logs the page's 4xx status, and nothing else.
-    async fn forget_refused_status(&self) {
+    pub(crate) async fn forget_refused_status(&self) {
         for error in self.console_errors().await {
             assert!(
                 error.contains("Failed to load resource: the server responded with a status of 4"),
@@ -192,7 +192,7 @@ impl Browser {
     }
 
     /// One `h1`, a label for every visible input, no console error.
-    async fn check_page_basics(&self, page: &str) {
+    pub(crate) async fn check_page_basics(&self, page: &str) {
         let h1 = self.js("return document.querySelectorAll('h1').length").await;
         assert_eq!(h1, 1, "{page} has exactly one h1");
         let unlabelled = self
@@ -206,7 +206,7 @@ impl Browser {
     }
 }
 
-fn plain(code: &str) -> String {
+pub(crate) fn plain(code: &str) -> String {
     code.replace('-', "")
 }
 

@@ -163,7 +163,32 @@ fn qr_svg(text: &str) -> Markup {
     }
 }
 
-pub fn public_page(broker_name: &str, view: &PublicView, csrf: &Csrf, host: &str, error: Option<&str>) -> Markup {
+/// What the pay form of a public page holds: what a seller's link filled in, or what the buyer
+/// typed before a refusal (never the PIN).
+#[derive(Default)]
+pub struct PayForm {
+    pub code: String,
+    pub amount: String,
+    pub memo: String,
+    /// The seller's address to go back to after paying, as the link or the form gave it.
+    pub return_to: Option<String>,
+}
+
+/// A link's `return` address, and whether it lies under the seller's site.
+pub struct ReturnTo {
+    pub url: String,
+    pub allowed: bool,
+}
+
+pub fn public_page(
+    broker_name: &str,
+    view: &PublicView,
+    csrf: &Csrf,
+    host: &str,
+    form: &PayForm,
+    return_to: Option<&ReturnTo>,
+    error: Option<&str>,
+) -> Markup {
     let code: &PublicCode = view
         .record
         .public_code
@@ -192,19 +217,32 @@ pub fn public_page(broker_name: &str, view: &PublicView, csrf: &Csrf, host: &str
             section.card {
                 h2 { "Pay" }
                 (error_box(error))
+                @if let Some(back) = return_to {
+                    @if back.allowed {
+                        p.small #return-note { "After paying you go back to " code { (back.url) } " with your receipt." }
+                    } @else {
+                        p.notice #return-note role="status" {
+                            "The link asked to send you to " code { (back.url) } " after paying. "
+                            "That address is not on this seller's own site, so it is ignored: you will stay here and see your receipt."
+                        }
+                    }
+                }
                 form.grid method="post" action=(format!("/p/{code}/pay")) {
                     (guard_fields(csrf))
+                    @if let Some(back) = return_to.filter(|back| back.allowed) {
+                        input type="hidden" name="return" value=(back.url);
+                    }
                     div.field {
                         label for="pay-code" { "Your secret code" }
-                        input #pay-code name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required;
+                        input #pay-code name="code" type="text" value=(form.code) autocomplete="off" autocapitalize="characters" spellcheck="false" required;
                     }
                     div.field {
                         label for="pay-amount" { "Amount (" (view.record.currency) ")" }
-                        input #pay-amount name="amount" type="text" inputmode="decimal" required;
+                        input #pay-amount name="amount" type="text" value=(form.amount) inputmode="decimal" required;
                     }
                     div.field {
                         label for="pay-memo" { "Memo (optional)" }
-                        input #pay-memo name="memo" type="text";
+                        input #pay-memo name="memo" type="text" value=(form.memo);
                     }
                     div.field {
                         label for="pay-pin" { "PIN, if your code has one" }
