@@ -21,7 +21,7 @@ mod submit;
 pub(crate) mod tree;
 
 pub(crate) use answer::{Answer, AnswerReceipt};
-pub(crate) use submit::{read, Asked, Reply};
+pub(crate) use submit::{check_sent_pin, read, Asked, Reply};
 use submit::{submit, WriteContext};
 
 use axum::http::{header, HeaderValue, Method, StatusCode};

@@ -7,11 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 use smartcode_core::code::SecretCode;
-use smartcode_core::error::OpError;
+use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
     controls, expiry, issuance, payments, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
+use smartcode_core::model::CodeRecord;
 use smartcode_store::{answer, Idempotency, StoredResponse, WriteRequest, Written};
 
 use super::{json_bytes, unexpected, Answer};
@@ -212,6 +213,25 @@ async fn verify_pin(
         OpError::PinInvalid
     };
     Err(state.failed_presentation(holder.caller, refusal.into()).await)
+}
+
+/// A read that was sent a PIN checks it as a change would: a wrong PIN is refused and counted (on
+/// the code, locking it at the limit, and against the caller's source), a PIN sent for a code that
+/// has none is refused, and a locked code's PIN is not judged at all. A read sent no PIN needs none.
+/// `GET /v1/me` and the page's login go through here, so both answer alike.
+pub(crate) async fn check_sent_pin(state: &AppState, holder: &Holder, record: &CodeRecord) -> Result<(), ApiError> {
+    if holder.pin.is_none() {
+        return Ok(());
+    }
+    let Some(pin_hash) = record.pin.hash.clone() else {
+        return Err(OpError::Conflict(Conflict::PinWithoutPin).into());
+    };
+    if record.pin.locked {
+        return Err(OpError::CodeLocked.into());
+    }
+    verify_pin(state, holder, pin_hash, record.pin.generation, record.pin.failures)
+        .await
+        .map(|_| ())
 }
 
 fn presented_well(state: &Broker, holder: Option<&Holder>) {

@@ -36,6 +36,7 @@ pub(super) fn routes() -> Vec<Entry> {
 
 async fn handle_me(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
     let view = me(&state, &holder).await?;
+    super::check_sent_pin(&state, &holder, &view.record).await?;
     Ok(json_value(
         StatusCode::OK,
         serde_json::to_value(CodeJson::from(&view)).expect("serializes"),

@@ -193,10 +193,15 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
         Ok(holder) => holder,
         Err(error) => return refused(error),
     };
+    // The PIN is checked as `GET /v1/me` with it would: a wrong one is refused here and counted,
+    // not carried into the session to spend a try on every later form.
     let view = match api::tree::me(&state, &holder).await {
         Ok(view) => view,
         Err(error) => return refused(error),
     };
+    if let Err(error) = api::check_sent_pin(&state, &holder, &view.record).await {
+        return refused(error);
+    }
     if view.record.pin.hash.is_some() && holder.pin.is_none() {
         return refused(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -224,3 +224,106 @@ fn micro_units(currencies: &Value) -> i64 {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     whole.parse::<i64>().unwrap() * 1_000_000 + format!("{fraction:0<6}").parse::<i64>().unwrap()
 }
+
+/// Whether a response opened a page session (set its cookie).
+fn opened_session(response: &reqwest::Response) -> bool {
+    response.headers().get_all("set-cookie").iter().any(|value| {
+        value.to_str().unwrap_or("").starts_with("sc_session=") && !value.to_str().unwrap().contains("Max-Age=0")
+    })
+}
+
+#[tokio::test]
+async fn the_login_checks_the_pin_as_get_me_with_it_would() {
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("5", "USD").await;
+    broker
+        .put("/v1/me/pin", Auth::Code(&code), serde_json::json!({ "pin": "2468" }))
+        .await
+        .expect(200);
+    let visitor = Visitor::arrive(&broker).await;
+
+    // The API: no PIN reads, the right one reads, a wrong one is refused.
+    broker.get("/v1/me", Auth::Code(&code)).await.expect(200);
+    let me = |pin: &'static str| {
+        let broker = &broker;
+        let code = code.clone();
+        async move {
+            broker
+                .call_with(
+                    reqwest::Method::GET,
+                    "/v1/me",
+                    Auth::Code(&code),
+                    None,
+                    &[("smartcode-pin", pin)],
+                )
+                .await
+        }
+    };
+    me("2468").await.expect(200);
+
+    // A wrong PIN at the login is refused there, and counts as a try: five lock the code, as five
+    // wrong PINs through the API would. Before, each opened a session.
+    for attempt in 1..=5 {
+        let entered = visitor.post("/enter", &[("code", &code), ("pin", "1357")], true).await;
+        assert!(!opened_session(&entered), "wrong PIN {attempt} opened no session");
+        let expected = if attempt < 5 { 403 } else { 423 };
+        assert_eq!(entered.status(), expected, "wrong PIN {attempt} at the login");
+    }
+    let locked = broker.get("/v1/me", Auth::Code(&code)).await.expect(200);
+    assert_eq!(
+        locked.body["status"], "locked",
+        "five wrong PINs at the login lock the code"
+    );
+    let right = visitor.post("/enter", &[("code", &code), ("pin", "2468")], true).await;
+    assert_eq!(right.status(), 423, "a locked code's PIN is not judged at the login");
+    assert!(!opened_session(&right));
+    me("2468").await.refused(423, "code_locked");
+
+    // A code with a PIN: the API refuses a wrong one; the login needs the PIN and takes the right one.
+    let (other, _) = broker.issue("1", "USD").await;
+    broker
+        .put("/v1/me/pin", Auth::Code(&other), serde_json::json!({ "pin": "97531" }))
+        .await
+        .expect(200);
+    broker
+        .call_with(
+            reqwest::Method::GET,
+            "/v1/me",
+            Auth::Code(&other),
+            None,
+            &[("smartcode-pin", "13579")],
+        )
+        .await
+        .refused(403, "pin_invalid");
+    let without = visitor.post("/enter", &[("code", &other)], true).await;
+    assert_eq!(without.status(), 403, "a code with a PIN needs it at the login");
+    assert!(!opened_session(&without));
+    let entered = visitor
+        .post("/enter", &[("code", &other), ("pin", "97531")], true)
+        .await;
+    assert_eq!(entered.status(), 303, "the right PIN opens the session");
+    assert!(opened_session(&entered));
+
+    // A PIN for a code that has none: refused by the API and at the login alike.
+    let (plain, _) = broker.issue("1", "USD").await;
+    broker
+        .call_with(
+            reqwest::Method::GET,
+            "/v1/me",
+            Auth::Code(&plain),
+            None,
+            &[("smartcode-pin", "1234")],
+        )
+        .await
+        .refused(409, "conflict");
+    let entered = visitor.post("/enter", &[("code", &plain), ("pin", "1234")], true).await;
+    assert_eq!(
+        entered.status(),
+        409,
+        "a PIN for a code without one is refused at the login"
+    );
+    assert!(!opened_session(&entered));
+    let entered = visitor.post("/enter", &[("code", &plain)], true).await;
+    assert_eq!(entered.status(), 303, "without a PIN it opens");
+    broker.assert_ledger_ok().await;
+}
