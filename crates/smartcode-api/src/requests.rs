@@ -49,6 +49,20 @@ pub struct DepositRequest {
     pub currency: String,
 }
 
+/// `POST /v1/admin/payouts`: the operator pays value out of a code to its holder outside the
+/// system; the value goes back to the issuance account.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequest {
+    pub code_id: String,
+    pub amount: RequestAmount,
+    /// The code's currency, if the caller wants it checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// The operator's record of the payment made outside the system (a bank transfer's reference).
+    pub reference: String,
+}
+
 /// `POST /v1/me/children`: a secret child (`kind` absent or `"secret"`, with an amount) or a
 /// public child (`"public"`, with an optional profile and `under`).
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]

@@ -111,6 +111,18 @@ pub struct DepositedJson {
     pub balance: Money,
 }
 
+/// `POST /v1/admin/payouts`: the payout's transfer and what the code holds after it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PaidOutJson {
+    /// The payout's transfer.
+    pub id: String,
+    pub code_id: String,
+    pub amount: Money,
+    pub reference: String,
+    pub balance: Money,
+    pub created_at: String,
+}
+
 /// `POST /v1/me/children/{id}/fund`: the child after, and what this code holds now.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct FundedJson {
@@ -192,11 +204,17 @@ pub struct ReportJson {
     pub truncated: bool,
 }
 
-/// One currency of the ledger check; `sum` is zero when the ledger is whole.
+/// One currency of the ledger check. When the ledger is whole, `sum` is zero and `issued` less
+/// `paid_out` is `outstanding` (what the issuance account owes) and all of it is `held_by_codes`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyCheckJson {
     pub currency: String,
+    /// Everything issued or deposited.
     pub issued: String,
+    /// Everything paid out.
+    pub paid_out: String,
+    /// Minus the issuance account's balance.
+    pub outstanding: String,
     pub held_by_codes: String,
     pub sum: String,
     pub accounts: u64,

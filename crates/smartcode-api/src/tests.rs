@@ -178,6 +178,14 @@ fn every_other_answer_goes_through_json_and_back() {
         code_id: "c_7kq2m9xd4wz8nk3q".into(),
         balance: usd("13.00"),
     });
+    round_trip(PaidOutJson {
+        id: "t_0a1b2c3d4e5f6g7h".into(),
+        code_id: "c_7kq2m9xd4wz8nk3q".into(),
+        amount: usd("2.00"),
+        reference: "bank transfer 2026-118".into(),
+        balance: usd("11.00"),
+        created_at: "2026-11-24T12:00:00Z".into(),
+    });
     round_trip(FundedJson {
         child: code(),
         balance: usd("8.25"),
@@ -215,7 +223,9 @@ fn every_other_answer_goes_through_json_and_back() {
         ok: true,
         currencies: vec![CurrencyCheckJson {
             currency: "USD".into(),
-            issued: "-11.00".into(),
+            issued: "12.00".into(),
+            paid_out: "1.00".into(),
+            outstanding: "11.00".into(),
             held_by_codes: "11.00".into(),
             sum: "0.00".into(),
             accounts: 3,

@@ -153,6 +153,14 @@ impl Client {
         Self::send(self.post("/v1/admin/deposits", request, idempotency_key)).await
     }
 
+    pub async fn payout(
+        &self,
+        request: &PayoutRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<PaidOutJson, ClientError> {
+        Self::send(self.post("/v1/admin/payouts", request, idempotency_key)).await
+    }
+
     pub async fn ledger_check(&self) -> Result<LedgerCheckJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/admin/ledger/check")).await
     }

@@ -35,6 +35,8 @@ pub enum Conflict {
     ExpiryInPast,
     #[error("expiry may be at most {} seconds away", crate::limits::EXPIRY_SECONDS_MAX)]
     ExpiryTooFar,
+    #[error("this code was cancelled: what it held went back to the code that cancelled it")]
+    CodeCancelled,
 }
 
 /// Why a request is malformed in a way only the core can see.
@@ -50,6 +52,8 @@ pub enum Invalid {
     ControlCharacters { field: &'static str },
     #[error("profile url must be an http:// or https:// address")]
     ProfileUrl,
+    #[error("{field} must not be empty")]
+    EmptyText { field: &'static str },
 }
 
 /// Which rule of a code (or of an ancestor) forbids a use.

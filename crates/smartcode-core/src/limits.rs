@@ -11,6 +11,8 @@ pub const BALANCE_UNITS_MAX: i64 = 1_000_000_000_000 * crate::money::UNITS_PER_W
 pub const LABEL_CHARS_MAX: usize = 100;
 /// A payment's memo, in characters.
 pub const MEMO_CHARS_MAX: usize = 500;
+/// A payout's reference (the operator's record of the payment outside the system), in characters.
+pub const REFERENCE_CHARS_MAX: usize = 200;
 /// A payment's category or item, in characters.
 pub const CATEGORY_CHARS_MAX: usize = 100;
 /// Profile fields, in characters.

@@ -238,6 +238,9 @@ pub enum TransferKind {
     Reclaim,
     /// A child expired and its unused value went back to its parent.
     Revert,
+    /// The operator paid value out of a code to its holder outside the system: the value goes
+    /// back to the issuance account.
+    Payout,
 }
 
 impl TransferKind {
@@ -249,6 +252,7 @@ impl TransferKind {
             TransferKind::Payment => "payment",
             TransferKind::Reclaim => "reclaim",
             TransferKind::Revert => "revert",
+            TransferKind::Payout => "payout",
         }
     }
 
@@ -260,6 +264,7 @@ impl TransferKind {
             TransferKind::Payment,
             TransferKind::Reclaim,
             TransferKind::Revert,
+            TransferKind::Payout,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -322,8 +327,12 @@ pub struct CurrencyTotals {
     pub currency: Currency,
     /// Sum of every account's balance, issuance included: zero when the ledger is right.
     pub sum_units: i64,
-    /// Minus the issuance account's balance: everything ever issued or deposited.
+    /// Everything ever issued or deposited: the sum of the `issue` and `deposit` transfers.
     pub issued_units: i64,
+    /// Everything ever paid out: the sum of the `payout` transfers.
+    pub paid_out_units: i64,
+    /// Minus the issuance account's balance: what the broker owes holders, issued less paid out.
+    pub outstanding_units: i64,
     /// Sum of code balances.
     pub held_by_codes_units: i64,
     pub accounts: u64,

@@ -293,6 +293,10 @@ enum Op {
         parent: usize,
         child: usize,
     },
+    Payout {
+        code: usize,
+        units: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -309,8 +313,9 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (0usize..64).prop_map(|owner| Op::Public { owner }),
         (0usize..64, 0usize..64, units.clone()).prop_map(|(parent, child, units)| Op::Fund { parent, child, units }),
-        (0usize..64, 0usize..64, units).prop_map(|(payer, payee, units)| Op::Pay { payer, payee, units }),
+        (0usize..64, 0usize..64, units.clone()).prop_map(|(payer, payee, units)| Op::Pay { payer, payee, units }),
         (0usize..64, 0usize..64).prop_map(|(parent, child)| Op::Cancel { parent, child }),
+        (0usize..64, units).prop_map(|(code, units)| Op::Payout { code, units }),
     ]
 }
 
@@ -320,6 +325,7 @@ struct World {
     secrets: Vec<(CodeHash, CodeId)>,
     publics: Vec<PublicCode>,
     issued_units: [i64; 2],
+    paid_out_units: [i64; 2],
 }
 
 impl World {
@@ -443,6 +449,20 @@ impl World {
                     child,
                 }));
             }
+            Op::Payout { code, units } => {
+                let Some((_, code_id)) = Self::pick(&self.secrets, code) else {
+                    return;
+                };
+                let outcome = self.write(Command::Issuance(issuance::Command::Payout {
+                    code_id,
+                    amount: amount(units),
+                    currency: None,
+                    reference: "bank".into(),
+                }));
+                if let Ok(Outcome::Issuance(issuance::Outcome::PaidOut { transfer, .. })) = outcome {
+                    self.paid_out_units[usize::from(transfer.currency.as_str() == "EUR")] += units;
+                }
+            }
         }
     }
 
@@ -454,12 +474,21 @@ impl World {
                 currency.issued_units, self.issued_units[index],
                 "issued is what the operator issued"
             );
+            assert_eq!(
+                currency.paid_out_units, self.paid_out_units[index],
+                "paid out is what the operator paid out"
+            );
+            assert_eq!(
+                currency.held_by_codes_units,
+                self.issued_units[index] - self.paid_out_units[index],
+                "the codes hold what was issued less what was paid out"
+            );
         }
     }
 }
 
 /// Conservation holds after every operation, no balance goes negative, and what the ledger says
-/// was issued is what the operator issued.
+/// was issued and paid out is what the operator issued and paid out.
 fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh) {
     let config = ProptestConfig {
         cases: 24,
@@ -475,6 +504,7 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
             secrets: Vec::new(),
             publics: Vec::new(),
             issued_units: [0, 0],
+            paid_out_units: [0, 0],
         };
         for op in &ops {
             world.apply(op);

@@ -1,10 +1,11 @@
-//! Issuance and deposits: the operator puts money received outside the system into a new code at
-//! the top of a tree, or into an existing one. Both debit the currency's issuance account, the
-//! only account whose balance goes below zero.
+//! Issuance, deposits and payouts: the operator puts money received outside the system into a new
+//! code at the top of a tree, or into an existing one (both debit the currency's issuance account,
+//! the only account whose balance goes below zero), and pays value out of a code to someone
+//! outside the system (a payout credits the issuance account back).
 
 use crate::code::{CodeHash, CodeId};
-use crate::error::OpError;
-use crate::limits::LABEL_CHARS_MAX;
+use crate::error::{Conflict, Invalid, OpError};
+use crate::limits::{LABEL_CHARS_MAX, REFERENCE_CHARS_MAX};
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
@@ -25,6 +26,16 @@ pub enum Command {
         amount: Amount,
         currency: Currency,
     },
+    /// Value leaves the system: from a code back to the issuance account, for money the operator
+    /// pays its holder outside the system. `reference` is the operator's record of that payment
+    /// (a bank transfer's reference), kept as the transfer's memo.
+    Payout {
+        code_id: CodeId,
+        amount: Amount,
+        /// When given, it must be the code's currency.
+        currency: Option<Currency>,
+        reference: String,
+    },
 }
 
 /// How the operator names the code a deposit goes to.
@@ -39,7 +50,15 @@ pub enum CodeRef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Issued(Box<CodeView>),
-    Deposited { transfer_id: String, code: Box<CodeView> },
+    Deposited {
+        transfer_id: String,
+        code: Box<CodeView>,
+    },
+    /// The payout's transfer (its memo is the reference) and the code after it.
+    PaidOut {
+        transfer: Box<Transfer>,
+        code: Box<CodeView>,
+    },
 }
 
 pub(super) fn execute(
@@ -59,6 +78,12 @@ pub(super) fn execute(
             amount,
             currency,
         } => deposit(tx, cx, target, *amount, *currency),
+        Command::Payout {
+            code_id,
+            amount,
+            currency,
+            reference,
+        } => payout(tx, cx, code_id, *amount, *currency, reference),
     }
 }
 
@@ -143,5 +168,54 @@ fn deposit(
     Ok(Outcome::Deposited {
         transfer_id,
         code: Box::new(view(tx, cx.now, record)?),
+    })
+}
+
+fn payout(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    code_id: &CodeId,
+    amount: Amount,
+    currency: Option<Currency>,
+    reference: &str,
+) -> Result<Outcome, OpError> {
+    if reference.trim().is_empty() {
+        return Err(OpError::InvalidRequest(Invalid::EmptyText { field: "reference" }));
+    }
+    check_text("reference", Some(reference), REFERENCE_CHARS_MAX)?;
+    let record = tx
+        .code_by_id(code_id)?
+        .filter(|r| r.kind == CodeKind::Secret)
+        .ok_or(OpError::NotFound("code"))?;
+    match record.status_at(cx.now) {
+        CodeStatus::Active => {}
+        // Before the sweep reverts it, an expired code's value is its parent's already.
+        CodeStatus::Expired => return Err(OpError::Expired),
+        CodeStatus::Cancelled => return Err(OpError::Conflict(Conflict::CodeCancelled)),
+    }
+    if currency.is_some_and(|c| c != record.currency) {
+        return Err(OpError::CurrencyMismatch);
+    }
+    let currency = record.currency;
+    tx.open_account(&AccountKey::Issuance(currency), currency)?;
+    let mut transfer = new_transfer(
+        cx,
+        TransferKind::Payout,
+        AccountKey::Code(record.id.clone()),
+        AccountKey::Issuance(currency),
+        amount,
+        currency,
+    );
+    transfer.memo = Some(reference.to_owned());
+    // `post` refuses a payout above the code's available value (balance less open holds).
+    post(tx, transfer.clone())?;
+    let code = view(tx, cx.now, record)?;
+    assert!(
+        code.account.is_some_and(|a| a.available_units() >= 0),
+        "a payout leaves the code a non-negative available balance"
+    );
+    Ok(Outcome::PaidOut {
+        transfer: Box::new(transfer),
+        code: Box::new(code),
     })
 }

@@ -140,13 +140,21 @@ pub(super) fn query(
             let totals = tx.ledger_totals()?;
             let ok = totals.negative_balances == 0
                 && totals.mismatched_accounts == 0
-                && totals
-                    .currencies
-                    .iter()
-                    .all(|c| c.sum_units == 0 && c.held_by_codes_units == c.issued_units);
+                && totals.currencies.iter().all(currency_balances);
             Ok(QueryOutcome::LedgerCheck { ok, totals })
         }
     }
+}
+
+/// Whether one currency's books balance: every account together sums to zero, the issuance
+/// account owes exactly what was issued less what was paid out (its transfers, judged by their
+/// kinds), and the codes hold all of it: no other account (a peer's, an exchange's) exists yet to
+/// hold the rest.
+fn currency_balances(totals: &CurrencyTotals) -> bool {
+    let owed = totals.issued_units.checked_sub(totals.paid_out_units);
+    totals.sum_units == 0
+        && owed == Some(totals.outstanding_units)
+        && totals.held_by_codes_units == totals.outstanding_units
 }
 
 fn tree(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, root: &CodeRecord) -> Result<QueryOutcome, OpError> {

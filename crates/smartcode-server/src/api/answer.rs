@@ -9,12 +9,14 @@ use serde::Deserialize;
 pub(crate) struct Answer {
     /// A new secret code, shown this once (a new child, an issued code, a rekey).
     pub code: Option<String>,
-    /// A new code's id, or a deposit's transfer id.
+    /// A new code's id, or a deposit's or payout's transfer id.
     pub id: Option<String>,
-    /// The code a deposit credited.
+    /// The code a deposit credited or a payout debited.
     pub code_id: Option<String>,
     pub public_code: Option<String>,
     pub label: Option<String>,
+    /// What a payout paid out.
+    pub amount: Option<AnswerMoney>,
     pub balance: Option<AnswerMoney>,
     /// The child a funding moved value into.
     pub child: Option<Box<Answer>>,

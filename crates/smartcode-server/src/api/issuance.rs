@@ -1,5 +1,5 @@
-//! Issuance: the operator issues codes and deposits value into them (`/v1/admin/codes`,
-//! `/v1/admin/deposits`).
+//! Issuance: the operator issues codes, deposits value into them and pays value out of them
+//! (`/v1/admin/codes`, `/v1/admin/deposits`, `/v1/admin/payouts`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -20,6 +20,7 @@ pub(super) fn routes() -> Vec<Entry> {
     vec![
         (Method::POST, "/v1/admin/codes", post(handle_issue)),
         (Method::POST, "/v1/admin/deposits", post(handle_deposit)),
+        (Method::POST, "/v1/admin/payouts", post(handle_payout)),
     ]
 }
 
@@ -91,6 +92,44 @@ pub(crate) async fn deposit(
                 target: target.clone(),
                 amount,
                 currency,
+            },
+            None,
+        )
+    })
+    .await
+}
+
+async fn handle_payout(
+    State(state): State<AppState>,
+    operator: Operator,
+    route: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: PayoutRequest = body.json()?;
+    let asked = Asked::of(&headers, &route, &body.0);
+    payout(&state, operator, &request, asked).await?.respond(&state)
+}
+
+/// Pays value out of a code (named by its id) back to the issuance account, for money the
+/// operator pays its holder outside the system.
+pub(crate) async fn payout(
+    state: &AppState,
+    _: Operator,
+    request: &PayoutRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let code_id = CodeId::parse(request.code_id.trim()).ok_or_else(|| ApiError::not_found("code"))?;
+    let amount = request.amount.parse()?;
+    let currency = request.currency.as_deref().map(parse_currency).transpose()?;
+    let context = WriteContext { holder: None, asked };
+    submit(state, context, StatusCode::CREATED, |_| {
+        (
+            issuance::Command::Payout {
+                code_id: code_id.clone(),
+                amount,
+                currency,
+                reference: request.reference.clone(),
             },
             None,
         )

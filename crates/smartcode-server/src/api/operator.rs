@@ -27,7 +27,8 @@ pub(super) fn routes() -> Vec<Entry> {
     ]
 }
 
-/// What the ledger check found: `ok` when every currency sums to zero, no code balance is
+/// What the ledger check found: `ok` when every currency sums to zero, what was issued less what
+/// was paid out is what the issuance account owes and what the codes hold, no code balance is
 /// negative and every kept balance is the sum of its transfers.
 pub(crate) struct LedgerCheck {
     pub ok: bool,
@@ -52,6 +53,8 @@ async fn handle_ledger_check(State(state): State<AppState>, operator: Operator) 
             json!({
                 "currency": c.currency.to_string(),
                 "issued": format_units(c.issued_units),
+                "paid_out": format_units(c.paid_out_units),
+                "outstanding": format_units(c.outstanding_units),
                 "held_by_codes": format_units(c.held_by_codes_units),
                 "sum": format_units(c.sum_units),
                 "accounts": c.accounts,

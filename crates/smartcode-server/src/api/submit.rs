@@ -328,6 +328,18 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
             "code_id": code.record.id.to_string(),
             "balance": code.account.map(|a| Money::new(a.balance_units, code.record.currency)),
         }),
+        Outcome::Issuance(issuance::Outcome::PaidOut { transfer, code }) => {
+            let currency = code.record.currency;
+            serde_json::to_value(PaidOutJson {
+                id: transfer.id.clone(),
+                code_id: code.record.id.to_string(),
+                amount: Money::new(transfer.amount.units(), currency),
+                reference: transfer.memo.clone().unwrap_or_default(),
+                balance: Money::new(code.account.map_or(0, |a| a.balance_units), currency),
+                created_at: transfer.at.to_rfc3339(),
+            })
+            .expect("payout JSON serializes")
+        }
         Outcome::Tree(tree::Outcome::Funded { child, parent }) => json!({
             "child": CodeJson::from(&**child),
             "balance": parent.account.map(|a| Money::new(a.balance_units, parent.record.currency)),

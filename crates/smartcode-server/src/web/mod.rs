@@ -39,7 +39,7 @@ use center::{
     unlock_child,
 };
 use forms::{form_of, FormInput};
-use operator::{operator_console, operator_deposit, operator_issue, operator_login};
+use operator::{operator_console, operator_deposit, operator_issue, operator_login, operator_payout};
 use public::{public_page, public_pay};
 use session::Identity;
 
@@ -70,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/operator/login", post(operator_login))
         .route("/operator/issue", post(operator_issue))
         .route("/operator/deposit", post(operator_deposit))
+        .route("/operator/payout", post(operator_payout))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
 }

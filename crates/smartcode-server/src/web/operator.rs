@@ -1,5 +1,5 @@
 //! The operator's console (`/operator`): log in with the operator token, issue codes, deposit,
-//! and read the ledger check and the guessing defence's report, through the same typed services
+//! pay out, and read the ledger check and the guessing defence's report, through the same typed services
 //! as the operator's endpoints.
 
 use axum::extract::State;
@@ -13,7 +13,7 @@ use super::{csrf_refused, page, pages, redirect_with_cookie, secure, Csrf};
 use crate::api;
 use crate::extract::{Operator, Target};
 use crate::problem::ApiError;
-use crate::wire::{DepositRequest, IssueRequest};
+use crate::wire::{DepositRequest, IssueRequest, PayoutRequest};
 use crate::AppState;
 
 fn operator_session(state: &AppState, headers: &HeaderMap) -> Option<Current> {
@@ -142,6 +142,38 @@ pub(super) async fn operator_deposit(
     let notice = deposited.await.map(|answer| {
         format!(
             "Deposited into {}; it now holds {}.",
+            answer.code_id.unwrap_or_default(),
+            answer.balance.unwrap_or_default()
+        )
+    });
+    back_to_console(&state, &current, None, notice)
+}
+
+pub(super) async fn operator_payout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    route: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let current = match operator_form(&state, &headers, &form) {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let body = json_body(json!({
+        "code_id": form.get("code_id").unwrap_or(""),
+        "amount": form.get("amount").unwrap_or(""),
+        "reference": form.get("reference").unwrap_or(""),
+    }));
+    let paid_out = async {
+        let request: PayoutRequest = body.json()?;
+        let reply = api::issuance::payout(&state, Operator, &request, form.asked(&route, &body)).await?;
+        reply.answer(&state).await
+    };
+    let notice = paid_out.await.map(|answer| {
+        format!(
+            "Paid {} out of {}; it now holds {}.",
+            answer.amount.unwrap_or_default(),
             answer.code_id.unwrap_or_default(),
             answer.balance.unwrap_or_default()
         )

@@ -371,26 +371,19 @@ impl LedgerRead for SqliteLedger<'_> {
     }
 
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT a.currency, sum(a.balance), \
-                        coalesce(-sum(CASE WHEN a.kind = 'issuance' THEN a.balance END), 0), \
-                        coalesce(sum(CASE WHEN a.kind = 'code' THEN a.balance END), 0), \
-                        count(*), (SELECT count(*) FROM transfers t WHERE t.currency = a.currency) \
-                 FROM accounts a GROUP BY a.currency ORDER BY a.currency",
-            )
-            .map_err(failure)?;
+        let mut statement = self.conn.prepare(LEDGER_TOTALS).map_err(failure)?;
         let currencies = statement
             .query_map([], |row| {
                 let currency: String = row.get(0)?;
                 Ok(CurrencyTotals {
                     currency: Currency::parse(&currency).map_err(|_| corrupt("currency"))?,
                     sum_units: row.get(1)?,
-                    issued_units: row.get(2)?,
+                    outstanding_units: row.get(2)?,
                     held_by_codes_units: row.get(3)?,
                     accounts: row.get(4)?,
                     transfers: row.get(5)?,
+                    issued_units: row.get(6)?,
+                    paid_out_units: row.get(7)?,
                 })
             })
             .map_err(failure)?
@@ -428,6 +421,24 @@ impl LedgerRead for SqliteLedger<'_> {
         rows.collect::<Result<_, _>>().map_err(failure)
     }
 }
+
+/// Per currency: the accounts' sums, then one pass over the transfers for their count and what was
+/// issued (and deposited) and paid out, judged by the transfers' kinds.
+const LEDGER_TOTALS: &str = "\
+    WITH held AS ( \
+        SELECT currency, sum(balance) AS total, \
+               coalesce(-sum(CASE WHEN kind = 'issuance' THEN balance END), 0) AS outstanding, \
+               coalesce(sum(CASE WHEN kind = 'code' THEN balance END), 0) AS by_codes, \
+               count(*) AS accounts \
+        FROM accounts GROUP BY currency), \
+    moved AS ( \
+        SELECT currency, count(*) AS transfers, \
+               coalesce(sum(CASE WHEN kind IN ('issue', 'deposit') THEN amount END), 0) AS issued, \
+               coalesce(sum(CASE WHEN kind = 'payout' THEN amount END), 0) AS paid_out \
+        FROM transfers GROUP BY currency) \
+    SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
+           coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0) \
+    FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency";
 
 /// Accounts whose kept balance differs from the sum of their transfers. One pass over the
 /// transfers, grouped by account: there is no index of transfers by account (an account's history

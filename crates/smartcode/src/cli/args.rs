@@ -68,7 +68,20 @@ pub(super) enum Cmd {
         #[arg(long)]
         currency: String,
     },
-    /// Operator: prove that every currency sums to zero and no balance is negative.
+    /// Operator: pay value out of a code to its holder outside the system (it goes back to the issuance account).
+    Payout {
+        /// The code to pay out of, by its id (c_…).
+        code_id: String,
+        #[arg(long)]
+        amount: String,
+        /// Your record of the payment outside the system, such as a bank transfer's reference.
+        #[arg(long)]
+        reference: String,
+        /// The code's currency, checked if given.
+        #[arg(long)]
+        currency: Option<String>,
+    },
+    /// Operator: prove that every currency sums to zero, that what was issued less what was paid out is held by codes, and that no balance is negative.
     Check,
     /// Operator: failed code presentations and alarms.
     Security,

@@ -11,6 +11,7 @@ use smartcode_client::*;
 use crate::serve;
 
 mod args;
+mod operator;
 
 pub use args::Args;
 use args::{Cmd, PinAction};
@@ -152,6 +153,20 @@ async fn dispatch(args: Args) -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Payout {
+            code_id,
+            amount,
+            reference,
+            currency,
+        } => {
+            let request = PayoutRequest {
+                code_id: code_id.clone(),
+                amount: amount.as_str().into(),
+                currency: currency.clone(),
+                reference: reference.clone(),
+            };
+            operator::payout(&operator_client(&args)?, &request, key, args.json).await
+        }
         Cmd::Check => {
             let check = operator_client(&args)?.ledger_check().await?;
             if args.json {
@@ -160,8 +175,8 @@ async fn dispatch(args: Args) -> Result<()> {
                 println!("ledger {}", if check.ok { "OK" } else { "NOT OK" });
                 for c in &check.currencies {
                     println!(
-                        "  {}: issued {}, held by codes {}, sum {} ({} accounts, {} transfers)",
-                        c.currency, c.issued, c.held_by_codes, c.sum, c.accounts, c.transfers
+                        "  {}: issued {}, paid out {}, held by codes {}, sum {} ({} accounts, {} transfers)",
+                        c.currency, c.issued, c.paid_out, c.held_by_codes, c.sum, c.accounts, c.transfers
                     );
                 }
                 println!(

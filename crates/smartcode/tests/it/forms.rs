@@ -75,7 +75,7 @@ async fn issued(broker: &TestBroker) -> Value {
 #[tokio::test]
 async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
     let broker = TestBroker::start().await;
-    let (code, _) = broker.issue("5", "USD").await;
+    let (code, code_id) = broker.issue("5", "USD").await;
     let (child, child_id) = broker.secret_child(&code, "1").await;
     let (shop, _) = broker.public_child(&code).await;
     let mut visitor = Visitor::arrive(&broker).await;
@@ -111,6 +111,15 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
                 ("nonce", "n-deposit"),
             ],
         ),
+        (
+            "/operator/payout",
+            vec![
+                ("code_id", &code_id),
+                ("amount", "1"),
+                ("reference", "forged"),
+                ("nonce", "n-payout"),
+            ],
+        ),
     ];
     let before = (
         broker.balance(&code).await,
@@ -136,7 +145,7 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
 async fn a_form_sent_twice_acts_once() {
     let broker = TestBroker::start().await;
     let (code, _) = broker.issue("5", "USD").await;
-    let (buyer, _) = broker.issue("2", "USD").await;
+    let (buyer, buyer_id) = broker.issue("2", "USD").await;
     let (shop, _) = broker.public_child(&code).await;
     let mut visitor = Visitor::arrive(&broker).await;
     visitor.log_in("/enter", &[("code", &code)]).await;
@@ -210,17 +219,37 @@ async fn a_form_sent_twice_acts_once() {
     assert_eq!(broker.balance(&buyer).await, "2.50", "deposited once");
     let after = issued(&broker).await;
     assert_eq!(
-        micro_units(&after) - micro_units(&before),
+        micro_units(&after, "issued") - micro_units(&before, "issued"),
         4_000_000,
         "one issue of 3 and one deposit of 1: {before} -> {after}"
     );
+
+    // A payout, twice with one nonce: paid out once.
+    for _ in 0..2 {
+        let sent = operator
+            .post(
+                "/operator/payout",
+                &[
+                    ("code_id", &buyer_id),
+                    ("amount", "0.75"),
+                    ("reference", "bank 3"),
+                    ("nonce", "twice-payout"),
+                ],
+                true,
+            )
+            .await;
+        assert_eq!(sent.status(), 303, "back to the console");
+    }
+    assert_eq!(broker.balance(&buyer).await, "1.75", "paid out once");
+    assert_eq!(micro_units(&issued(&broker).await, "paid_out"), 750_000);
     broker.assert_ledger_ok().await;
 }
 
-/// What the ledger check says was issued in the first currency, in micro-units (exact, no float).
-fn micro_units(currencies: &Value) -> i64 {
-    let issued = &currencies[0]["issued"];
-    let text = issued["amount"].as_str().or(issued.as_str()).expect("an issued amount");
+/// What the ledger check says of the first currency (`field`: issued, paid out), in micro-units
+/// (exact, no float).
+fn micro_units(currencies: &Value, field: &str) -> i64 {
+    let value = &currencies[0][field];
+    let text = value["amount"].as_str().or(value.as_str()).expect("an amount");
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     whole.parse::<i64>().unwrap() * 1_000_000 + format!("{fraction:0<6}").parse::<i64>().unwrap()
 }

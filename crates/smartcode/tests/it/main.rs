@@ -12,6 +12,7 @@ mod forms;
 mod guessing;
 mod openapi;
 mod pages;
+mod payout;
 mod postgres;
 mod schemathesis;
 mod secrets;

@@ -75,6 +75,22 @@ async fn every_operation_answers_as_the_document_says() {
         )
         .await
         .expect(201);
+    broker
+        .post(
+            "/v1/admin/payouts",
+            Auth::Operator,
+            json!({ "code_id": root_id, "amount": "1", "currency": null, "reference": "bank transfer 1" }),
+        )
+        .await
+        .expect(201);
+    broker
+        .post(
+            "/v1/admin/payouts",
+            Auth::Operator,
+            json!({ "code_id": root_id, "amount": "1000", "reference": "too much" }),
+        )
+        .await
+        .refused(402, "insufficient_funds");
     broker.get("/v1/admin/security", Auth::Operator).await.expect(200);
     broker
         .put(

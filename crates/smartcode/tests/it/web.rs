@@ -394,6 +394,39 @@ async fn the_operator_console_issues_deposits_and_checks_the_ledger() {
     assert!(browser.text(".notice").await.contains("13.00 USD"));
     assert_eq!(broker.balance(&code).await, "13.00");
     assert!(browser.text("#ledger").await.contains("13.00"));
+
+    let id = broker.get("/v1/me", Auth::Code(&code)).await.expect(200).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let payout = "form[action='/operator/payout']";
+    browser.fill(&format!("{payout} input[name=code_id]"), &id).await;
+    browser.fill(&format!("{payout} input[name=amount]"), "20").await;
+    browser
+        .fill(&format!("{payout} input[name=reference]"), "bank transfer 5")
+        .await;
+    browser.click(&format!("{payout} button")).await;
+    assert!(
+        browser.exists(".notice.error").await,
+        "more than the code holds is refused"
+    );
+    assert_eq!(broker.balance(&code).await, "13.00");
+    browser.forget_refused_status().await;
+    browser.fill(&format!("{payout} input[name=code_id]"), &id).await;
+    browser.fill(&format!("{payout} input[name=amount]"), "3").await;
+    browser
+        .fill(&format!("{payout} input[name=reference]"), "bank transfer 5")
+        .await;
+    browser.click(&format!("{payout} button")).await;
+    let notice = browser.text(".notice").await;
+    assert!(
+        notice.contains("Paid 3.00 USD out of") && notice.contains("10.00 USD"),
+        "{notice}"
+    );
+    assert_eq!(broker.balance(&code).await, "10.00");
+    let ledger = browser.text("#ledger").await;
+    assert!(ledger.contains("Paid out") && ledger.contains("3.00"), "{ledger}");
+    assert!(browser.text("#ledger-ok").await.starts_with("OK"));
     assert!(browser.text("#security").await.contains("Failed presentations"));
     browser.check_page_basics("the operator console").await;
     browser.screenshot("operator").await;

@@ -353,17 +353,32 @@ pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerChe
                     button type="submit" { "Deposit" }
                 }
             }
+            section.card {
+                h2 { "Pay out" }
+                p.small { "For money paid to a code's holder outside the system: the value leaves the code." }
+                form.grid method="post" action="/operator/payout" {
+                    (guard_fields(csrf))
+                    (field("code_id", "Code id", "text", Some("c_…, as the code's page or the CLI shows it.")))
+                    (field("amount", "Amount", "text", None))
+                    (field("reference", "Reference", "text", Some("Your record of the payment, such as a bank transfer's reference.")))
+                    button type="submit" { "Pay out" }
+                }
+            }
             section.card #ledger {
                 h2 { "Ledger check" }
-                p #ledger-ok { @if ok { "OK: every currency sums to zero." } @else { "NOT OK" } }
+                p #ledger-ok {
+                    @if ok { "OK: every currency sums to zero, and what was issued less what was paid out is held by codes." }
+                    @else { "NOT OK" }
+                }
                 div.scroll {
                     table {
-                        thead { tr { th { "Currency" } th.num { "Issued" } th.num { "Held by codes" } th.num { "Sum" } th.num { "Transfers" } } }
+                        thead { tr { th { "Currency" } th.num { "Issued" } th.num { "Paid out" } th.num { "Held by codes" } th.num { "Sum" } th.num { "Transfers" } } }
                         tbody {
                             @for c in currencies {
                                 tr {
                                     td { (c.currency) }
                                     td.num { (format_units(c.issued_units)) }
+                                    td.num { (format_units(c.paid_out_units)) }
                                     td.num { (format_units(c.held_by_codes_units)) }
                                     td.num { (format_units(c.sum_units)) }
                                     td.num { (c.transfers) }

@@ -205,11 +205,20 @@ impl LedgerRead for PgLedger<'_> {
     fn ledger_totals(&mut self) -> StoreResult<LedgerTotals> {
         self.read_transfers()?;
         let rows = self.query(
-            "SELECT a.currency, sum(a.balance)::bigint, \
-                    coalesce(-sum(a.balance) FILTER (WHERE a.kind = 'issuance'), 0)::bigint, \
-                    coalesce(sum(a.balance) FILTER (WHERE a.kind = 'code'), 0)::bigint, \
-                    count(*), (SELECT count(*) FROM transfers t WHERE t.currency = a.currency) \
-             FROM accounts a GROUP BY a.currency ORDER BY a.currency COLLATE \"C\"",
+            "WITH held AS ( \
+                 SELECT currency, sum(balance)::bigint AS total, \
+                        coalesce(-sum(balance) FILTER (WHERE kind = 'issuance'), 0)::bigint AS outstanding, \
+                        coalesce(sum(balance) FILTER (WHERE kind = 'code'), 0)::bigint AS by_codes, \
+                        count(*) AS accounts \
+                 FROM accounts GROUP BY currency), \
+             moved AS ( \
+                 SELECT currency, count(*) AS transfers, \
+                        coalesce(sum(amount) FILTER (WHERE kind IN ('issue', 'deposit')), 0)::bigint AS issued, \
+                        coalesce(sum(amount) FILTER (WHERE kind = 'payout'), 0)::bigint AS paid_out \
+                 FROM transfers GROUP BY currency) \
+             SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
+                    coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0) \
+             FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency COLLATE \"C\"",
             &[],
         )?;
         let currencies = rows
@@ -218,10 +227,12 @@ impl LedgerRead for PgLedger<'_> {
                 Ok(CurrencyTotals {
                     currency: Currency::parse(&get::<String>(row, 0)?).map_err(|_| corrupt("currency"))?,
                     sum_units: get(row, 1)?,
-                    issued_units: get(row, 2)?,
+                    outstanding_units: get(row, 2)?,
                     held_by_codes_units: get(row, 3)?,
                     accounts: count(row, 4)?,
                     transfers: count(row, 5)?,
+                    issued_units: get(row, 6)?,
+                    paid_out_units: get(row, 7)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
