@@ -94,8 +94,11 @@ impl From<&Entry> for EntryJson {
             amount: format_units(entry.signed_units),
             currency: t.currency.to_string(),
             counterparty_id: entry.counterparty_id.as_ref().map(ToString::to_string),
+            counterparty: entry.counterparty.clone(),
             memo: t.memo.clone(),
             public_code_id: t.public_code_id.as_ref().map(ToString::to_string),
+            public_code: entry.public_code.as_ref().map(ToString::to_string),
+            receipt_id: entry.receipt_id.clone(),
             category: t.category.clone(),
             item: t.item.clone(),
         }

@@ -171,9 +171,18 @@ pub struct EntryJson {
     pub amount: String,
     pub currency: String,
     pub counterparty_id: Option<String>,
+    /// The other side as people know it: `broker`, a child's label, an ancestor's profile name,
+    /// the public code a payment went to; `null` where this code may know only the id.
+    #[serde(default)]
+    pub counterparty: Option<String>,
     pub memo: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_code_id: Option<String>,
+    /// For a payment: the public code paid into (`P-…`) and the receipt's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

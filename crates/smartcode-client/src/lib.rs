@@ -267,14 +267,24 @@ impl Client {
         Self::send(self.request(Method::GET, "/v1/me/transactions").query(params)).await
     }
 
+    /// The transactions as CSV text (every one in the window, up to the broker's bound, without
+    /// a `limit`).
+    pub async fn transactions_csv(&self, params: &TransactionsParams) -> Result<String, ClientError> {
+        self.csv("/v1/me/transactions", params).await
+    }
+
     pub async fn report(&self, params: &ReportParams) -> Result<ReportJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/me/report").query(params)).await
     }
 
     /// The report as CSV text.
     pub async fn report_csv(&self, params: &ReportParams) -> Result<String, ClientError> {
+        self.csv("/v1/me/report", params).await
+    }
+
+    async fn csv(&self, path: &str, params: &impl serde::Serialize) -> Result<String, ClientError> {
         let response = self
-            .request(Method::GET, "/v1/me/report")
+            .request(Method::GET, path)
             .query(params)
             .header("Accept", "text/csv")
             .send()

@@ -33,6 +33,9 @@ pub const TREE_VIEW_CODES_MAX: usize = 500;
 /// Transactions on one page of history.
 pub const TRANSACTIONS_PAGE_MAX: u32 = 500;
 pub const TRANSACTIONS_PAGE_DEFAULT: u32 = 50;
+/// Transactions in one CSV download (`Accept: text/csv` without a `limit`); the rest of the window
+/// starts at the cursor its `Smartcode-Next-Cursor` header names.
+pub const TRANSACTIONS_CSV_ROWS_MAX: u32 = 10_000;
 /// Rows in one report; a longer report says it was truncated.
 pub const REPORT_ROWS_MAX: u32 = 10_000;
 /// Seconds a connection may take to send a request's headers, and may stay idle between two

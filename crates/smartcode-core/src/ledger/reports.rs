@@ -66,7 +66,15 @@ pub struct Entry {
     pub signed_units: i64,
     /// The code on the other side; `None` when it is the broker (issue, deposit).
     pub counterparty_id: Option<CodeId>,
+    /// The other side as people know it, where this code may know it (see [`counterparty_name`]).
+    pub counterparty: Option<String>,
+    /// For a payment: the public code paid into, and its receipt's id.
+    pub public_code: Option<PublicCode>,
+    pub receipt_id: Option<String>,
 }
+
+/// The word an entry names the broker by, when value came from or went to the issuance account.
+pub const BROKER_COUNTERPARTY: &str = "broker";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicView {
@@ -117,10 +125,11 @@ pub(super) fn query(
             } else {
                 None
             };
+            let mut known = Known::default();
             let entries = rows
                 .into_iter()
-                .map(|(_, transfer)| entry_for(&account, transfer))
-                .collect();
+                .map(|(_, transfer)| entry_for(tx, &mut known, &account, transfer))
+                .collect::<Result<_, _>>()?;
             Ok(QueryOutcome::Transactions { entries, next_cursor })
         }
         Query::Report {
@@ -177,7 +186,26 @@ fn tree(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, root: &CodeRecord) 
     Ok(QueryOutcome::Tree { nodes, truncated })
 }
 
-fn entry_for(account: &AccountKey, transfer: Transfer) -> Entry {
+/// The codes a page of history names, each read once.
+#[derive(Default)]
+struct Known(std::collections::HashMap<CodeId, Option<CodeRecord>>);
+
+impl Known {
+    fn code(&mut self, tx: &mut (impl LedgerRead + ?Sized), id: &CodeId) -> Result<Option<&CodeRecord>, OpError> {
+        if !self.0.contains_key(id) {
+            let record = tx.code_by_id(id)?;
+            self.0.insert(id.clone(), record);
+        }
+        Ok(self.0.get(id).and_then(Option::as_ref))
+    }
+}
+
+fn entry_for(
+    tx: &mut (impl LedgerRead + ?Sized),
+    known: &mut Known,
+    account: &AccountKey,
+    transfer: Transfer,
+) -> Result<Entry, OpError> {
     let outgoing = &transfer.debit == account;
     let (signed_units, other) = if outgoing {
         (-transfer.amount.units(), &transfer.credit)
@@ -185,10 +213,47 @@ fn entry_for(account: &AccountKey, transfer: Transfer) -> Entry {
         (transfer.amount.units(), &transfer.debit)
     };
     let counterparty_id = other.code_id().cloned();
-    Entry {
+    let public_code = match &transfer.public_code_id {
+        Some(id) => known.code(tx, id)?.and_then(|record| record.public_code.clone()),
+        None => None,
+    };
+    let counterparty = match &counterparty_id {
+        None => Some(BROKER_COUNTERPARTY.to_owned()),
+        Some(id) => {
+            let record = known.code(tx, id)?;
+            counterparty_name(transfer.kind, outgoing, record, public_code.as_ref())
+        }
+    };
+    let receipt_id = (transfer.kind == TransferKind::Payment).then(|| transfer.id.clone());
+    Ok(Entry {
         transfer,
         signed_units,
         counterparty_id,
+        counterparty,
+        public_code,
+        receipt_id,
+    })
+}
+
+/// How an entry names the code on the other side, by what this code may know of it: a code it
+/// made (a child it funds, a descendant whose value comes back) by the label it gave it; a code
+/// above it (whose label is its own holder's business) by its public profile name, if it has one;
+/// a seller by the public code paid. A payer is someone else's code and keeps its id only.
+pub fn counterparty_name(
+    kind: TransferKind,
+    outgoing: bool,
+    other: Option<&CodeRecord>,
+    public_code: Option<&PublicCode>,
+) -> Option<String> {
+    let below = matches!(
+        (kind, outgoing),
+        (TransferKind::Fund, true) | (TransferKind::Reclaim, false) | (TransferKind::Revert, false)
+    );
+    match kind {
+        TransferKind::Payment if outgoing => public_code.map(ToString::to_string),
+        TransferKind::Payment => None,
+        _ if below => other.and_then(|record| record.label.clone()),
+        _ => other.and_then(|record| record.profile.name.clone()),
     }
 }
 

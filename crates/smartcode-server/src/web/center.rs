@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use smartcode_core::ledger::controls::Pin;
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::{CodeView, TransferFilter};
-use smartcode_core::limits::REPORT_ROWS_MAX;
+use smartcode_core::limits::{REPORT_ROWS_MAX, TRANSACTIONS_CSV_ROWS_MAX};
 use smartcode_core::model::{ReportGrouping, ReportRow};
 
 use super::forms::{back_to, code_form, code_session, form_of, json_body, new_code, FormInput, WebForm};
@@ -434,6 +434,24 @@ pub(super) async fn report_csv(
     };
     match api::reports::report(&state, &holder, &params).await {
         Ok(rows) => api::reports::csv(&rows),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The whole history as a CSV download (`GET /v1/me/transactions` with `Accept: text/csv`).
+pub(super) async fn transactions_csv(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
+    let (_, holder) = match code_session(&state, &headers, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let all = TransferFilter {
+        since: None,
+        until: None,
+        before_sequence: None,
+        limit: TRANSACTIONS_CSV_ROWS_MAX,
+    };
+    match api::reports::transactions_up_to(&state, &holder, all).await {
+        Ok((entries, next_cursor)) => api::reports::transactions_csv(&entries, next_cursor),
         Err(error) => error.into_response(),
     }
 }

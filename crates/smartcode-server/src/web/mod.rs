@@ -36,7 +36,7 @@ use crate::problem::{ApiError, ProblemCode};
 use crate::AppState;
 use center::{
     cancel_child, child_profile, control_center, fund_child, new_child, own_profile, pin, rekey, report_csv,
-    unlock_child,
+    transactions_csv, unlock_child,
 };
 use forms::{form_of, FormInput};
 use operator::{operator_console, operator_deposit, operator_issue, operator_login, operator_payout};
@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/pin", post(pin))
         .route("/me/rekey", post(rekey))
         .route("/me/report.csv", get(report_csv))
+        .route("/me/transactions.csv", get(transactions_csv))
         .route("/p/{public_code}", get(public_page))
         .route("/p/{public_code}/pay", post(public_pay))
         .route("/operator", get(operator_console))

@@ -167,6 +167,9 @@ pub(super) enum Cmd {
         limit: Option<u32>,
         #[arg(long)]
         cursor: Option<String>,
+        /// Print every transaction of the window as CSV (up to 10,000; without --limit).
+        #[arg(long)]
+        csv: bool,
     },
     /// Totals in and out, by day, month or public code.
     Report {

@@ -345,6 +345,7 @@ async fn dispatch(args: Args) -> Result<()> {
             until,
             limit,
             cursor,
+            csv,
         } => {
             let params = TransactionsParams {
                 since: since.clone(),
@@ -352,19 +353,29 @@ async fn dispatch(args: Args) -> Result<()> {
                 limit: *limit,
                 cursor: cursor.clone(),
             };
-            let page = code_client(&args)?.transactions(&params).await?;
+            let client = code_client(&args)?;
+            if *csv {
+                print!("{}", client.transactions_csv(&params).await?);
+                return Ok(());
+            }
+            let page = client.transactions(&params).await?;
             if args.json {
                 return print_json(&page);
             }
             for t in &page.transactions {
-                let other = t.counterparty_id.as_deref().unwrap_or("broker");
+                let other = t
+                    .counterparty
+                    .as_deref()
+                    .or(t.counterparty_id.as_deref())
+                    .unwrap_or("broker");
                 println!(
-                    "{}  {:8}  {:>14} {}  {}  {}",
+                    "{}  {:8}  {:>14} {}  {}  {}  {}",
                     t.at,
                     t.kind,
                     t.amount,
                     t.currency,
                     other,
+                    t.receipt_id.as_deref().unwrap_or(""),
                     t.memo.as_deref().unwrap_or("")
                 );
             }

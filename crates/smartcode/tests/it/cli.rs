@@ -6,12 +6,12 @@ use serde_json::Value;
 
 use crate::harness::{TestBroker, BINARY};
 
-struct Cli<'a> {
-    broker: &'a TestBroker,
+pub(crate) struct Cli<'a> {
+    pub(crate) broker: &'a TestBroker,
 }
 
 impl Cli<'_> {
-    fn run(&self, code: Option<&str>, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, code: Option<&str>, args: &[&str]) -> Output {
         let token_file = self.broker.data.join("operator-token");
         let mut command = Command::new(BINARY);
         command
@@ -32,7 +32,7 @@ impl Cli<'_> {
     }
 
     #[track_caller]
-    fn json(&self, code: Option<&str>, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, code: Option<&str>, args: &[&str]) -> Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let output = self.run(code, &all);
@@ -45,7 +45,7 @@ impl Cli<'_> {
     }
 
     #[track_caller]
-    fn text(&self, code: Option<&str>, args: &[&str]) -> String {
+    pub(crate) fn text(&self, code: Option<&str>, args: &[&str]) -> String {
         let output = self.run(code, args);
         assert!(
             output.status.success(),

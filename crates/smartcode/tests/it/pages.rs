@@ -157,3 +157,200 @@ async fn a_return_address_is_followed_only_under_the_sellers_site() {
     assert_eq!(broker.balance(&buyer).await, "4.80");
     broker.assert_ledger_ok().await;
 }
+
+/// RFC 4180 rows: quoted fields may hold commas, doubled quotes and line breaks.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(field.is_empty() && row.is_empty(), "every row ends with CRLF");
+    rows
+}
+
+#[tokio::test]
+async fn history_names_the_other_side_carries_receipts_and_comes_as_csv() {
+    let broker = TestBroker::start().await;
+    let (parent, _) = broker.issue("10", "USD").await;
+    broker
+        .put("/v1/me/profile", Auth::Code(&parent), json!({ "name": "Mom" }))
+        .await
+        .expect(200);
+    let child = broker
+        .post(
+            "/v1/me/children",
+            Auth::Code(&parent),
+            json!({ "kind": "secret", "amount": "2", "label": "pocket" }),
+        )
+        .await
+        .expect(201);
+    let child = child.body["code"].as_str().unwrap().to_owned();
+    let (seller, _) = broker.issue("1", "USD").await;
+    let shop = shop_with_site(&broker, &seller, "https://ann.example/shop").await;
+    let memo = "=HYPERLINK(\"x\"), \"a song\"\nline two";
+    let paid = broker
+        .post(
+            "/v1/payments",
+            Auth::None,
+            json!({ "code": child, "payee": shop, "amount": "0.25", "memo": memo }),
+        )
+        .await
+        .expect(201);
+    let receipt_id = paid.body["receipt"]["id"].as_str().unwrap().to_owned();
+
+    // The buyer: the shop paid by its public code, the receipt, the parent by its profile name.
+    let history = broker.get("/v1/me/transactions", Auth::Code(&child)).await.expect(200);
+    let [payment, funded] = &history.body["transactions"].as_array().unwrap()[..] else {
+        panic!("two transactions: {}", history.body)
+    };
+    assert_eq!(payment["counterparty"], shop.as_str());
+    assert_eq!(payment["public_code"], shop.as_str());
+    assert_eq!(payment["receipt_id"], receipt_id.as_str());
+    assert_eq!(funded["kind"], "fund");
+    assert_eq!(funded["counterparty"], "Mom", "a code above by its public name");
+    assert!(funded.get("receipt_id").is_none());
+    // The parent: its child by the label it gave it, the issue by the broker.
+    let history = broker.get("/v1/me/transactions", Auth::Code(&parent)).await.expect(200);
+    let names: Vec<&str> = history.body["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["counterparty"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pocket", "broker"]);
+    // The seller: the payment through its public code, with its receipt; the payer by id only.
+    let history = broker.get("/v1/me/transactions", Auth::Code(&seller)).await.expect(200);
+    let received = &history.body["transactions"][0];
+    assert_eq!(received["public_code"], shop.as_str());
+    assert_eq!(received["receipt_id"], receipt_id.as_str());
+    assert_eq!(
+        received["counterparty"],
+        json!(null),
+        "a payer's label is not the seller's to see"
+    );
+
+    // As CSV: the same rows, quoted where they must be, and a memo a spreadsheet will not run.
+    let csv = broker
+        .call_with(
+            http::Method::GET,
+            "/v1/me/transactions",
+            Auth::Code(&child),
+            None,
+            &[("Accept", "text/csv")],
+        )
+        .await
+        .expect(200);
+    assert!(csv.headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let rows = parse_csv(&csv.text);
+    assert_eq!(
+        rows[0].join(","),
+        "id,at,kind,amount,currency,counterparty,counterparty_id,public_code,receipt_id,memo,category,item"
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1][0], receipt_id);
+    assert_eq!(rows[1][2..6], ["payment", "-0.25", "USD", shop.as_str()]);
+    assert_eq!(rows[1][7..9], [shop.as_str(), receipt_id.as_str()]);
+    assert_eq!(rows[1][9], format!("'{memo}"));
+    assert_eq!(rows[2][2..6], ["fund", "2.00", "USD", "Mom"]);
+
+    // The command line prints the same CSV.
+    let cli = crate::cli::Cli { broker: &broker };
+    assert_eq!(cli.text(Some(&child), &["history", "--csv"]), csv.text);
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn the_history_reads_as_a_list_on_a_phone_in_local_time() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    let (buyer, _) = broker.issue("5", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let shop = shop_with_site(&broker, &seller, "https://ann.example/shop").await;
+    let paid = broker.pay(&buyer, &shop, "0.25").await.expect(201);
+    let receipt_id = paid.body["receipt"]["id"].as_str().unwrap().to_owned();
+    let created_at = paid.body["receipt"]["created_at"].as_str().unwrap().to_owned();
+
+    // Without script the page says UTC, and says it is UTC.
+    let mut visitor = Visitor::arrive(&broker).await;
+    visitor.log_in("/enter", &[("code", &buyer)]).await;
+    let html = visitor
+        .http
+        .get(format!("{}/me", broker.base))
+        .header("cookie", &visitor.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("{} UTC</time>", created_at[..16].replace('T', " "));
+    assert!(html.contains(&label), "the time is labelled UTC: {label}");
+    let csv = visitor
+        .http
+        .get(format!("{}/me/transactions.csv", broker.base))
+        .header("cookie", &visitor.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("id,at,kind") && csv.contains(&receipt_id), "{csv}");
+
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.open(&broker.base).await;
+    browser.fill("#code", &buyer).await;
+    browser.click("form[action='/enter'] button").await;
+    let row = browser.text("table.history tbody tr").await;
+    assert!(row.contains(&shop) && row.contains(&receipt_id), "{row}");
+    assert!(browser.exists("a[href='/me/transactions.csv']").await);
+    // In the browser's time zone (chromedriver runs at UTC+05:30), with the UTC time as its title.
+    let shown = browser
+        .js("var t = document.querySelector('table.history time'); return [t.textContent, t.title, new Date(t.dateTime).getTimezoneOffset()]")
+        .await;
+    assert_eq!(shown[2], -330, "the browser runs half an hour off UTC");
+    let (local, title) = (shown[0].as_str().unwrap(), shown[1].as_str().unwrap());
+    assert!(title.ends_with(" UTC") && !local.contains("UTC"), "{shown}");
+    let minutes_utc = &created_at[14..16];
+    let minutes_local = format!("{:02}", (created_at[14..16].parse::<u32>().unwrap() + 30) % 60);
+    assert!(
+        local.contains(&format!(":{minutes_local}")),
+        "{local} is local time (UTC minutes {minutes_utc})"
+    );
+    // A list, not a six-column table: each cell a line of its own, no sideways scroll.
+    let layout = browser
+        .js(
+            "var cells = Array.from(document.querySelectorAll('table.history tbody tr:first-child td'));
+             return [getComputedStyle(cells[0]).display,
+                     Math.max.apply(null, cells.map(c => c.getBoundingClientRect().height)),
+                     document.documentElement.scrollWidth - document.documentElement.clientWidth]",
+        )
+        .await;
+    assert_eq!(layout[0], "block", "{layout}");
+    assert!(
+        layout[1].as_f64().unwrap() < 60.0,
+        "no cell wraps a letter at a time: {layout}"
+    );
+    assert!(layout[2].as_i64().unwrap() <= 0, "no sideways scrolling: {layout}");
+    browser.check_page_basics("the control center on a phone").await;
+    browser
+        .js("document.querySelector('table.history').scrollIntoView(); return true")
+        .await;
+    browser.screenshot("history-phone").await;
+    broker.assert_ledger_ok().await;
+}

@@ -44,7 +44,9 @@ pub(crate) async fn browser() -> Option<Browser> {
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A time zone half an hour off UTC, so a page that shows local times visibly does.
     let driver = Command::new(CHROMEDRIVER)
+        .env("TZ", "Asia/Kolkata")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -9,7 +9,7 @@ use smartcode_core::money::format_units;
 
 use super::super::session::Current;
 use super::super::{chart, CenterData, Csrf};
-use super::{checkbox, field, field_with, guard_fields, layout, notice, reveal_box};
+use super::{checkbox, field, field_with, guard_fields, layout, notice, reveal_box, utc_time};
 use crate::wire::CodeJson;
 
 pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Markup {
@@ -32,7 +32,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     @if let Some(available) = &me.available {
                         dt { "Available" } dd { (available.amount) " " (available.currency) }
                     }
-                    @if let Some(at) = &me.expires_at { dt { "Expires" } dd { (at) } }
+                    @if let Some(at) = &me.expires_at { dt { "Expires" } dd { (utc_time(at)) } }
                     dt { "PIN" } dd { (if me.pin_set { "set" } else { "none" }) }
                     @if me.irrevocable { dt { "Irrevocable" } dd { "yes: its parent cannot cancel it" } }
                 }
@@ -94,6 +94,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
             section.card {
                 h2 { "History" }
                 (history(&data.history))
+                p { a href="/me/transactions.csv" download { "Download every transaction as CSV" } }
                 nav.pager {
                     @if data.paged {
                         a href="/me" { "Newest" }
@@ -234,7 +235,7 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
             }
             dl {
                 dt { "Id" } dd { code { (c.id) } }
-                @if let Some(at) = &c.expires_at { dt { "Expires" } dd { (at) } }
+                @if let Some(at) = &c.expires_at { dt { "Expires" } dd { (utc_time(at)) } }
                 @if c.irrevocable { dt { "Irrevocable" } dd { "yes" } }
                 @if c.kind == "public" {
                     @if let Some(public) = &c.public_code {
@@ -315,24 +316,72 @@ fn history(entries: &[Entry]) -> Markup {
         @if entries.is_empty() {
             p { "No transactions yet." }
         } @else {
-            div.scroll {
-                table.history {
-                    thead { tr { th { "When" } th { "What" } th.num { "Amount" } th { "With" } th { "Memo" } } }
-                    tbody {
-                        @for e in entries {
-                            tr {
-                                td { (e.transfer.at.to_rfc3339()) }
-                                td { (e.transfer.kind.as_str()) }
-                                td.num class=(if e.signed_units < 0 { "num out" } else { "num in" }) {
-                                    (format_units(e.signed_units)) " " (e.transfer.currency)
-                                }
-                                td { code { (e.counterparty_id.as_ref().map_or_else(|| "broker".to_owned(), ToString::to_string)) } }
-                                td { (e.transfer.memo.as_deref().unwrap_or("")) }
+            div.scroll { table.history {
+                thead { tr { th { "When" } th { "What" } th.num { "Amount" } th { "With" } th { "Memo" } th { "Receipt" } } }
+                tbody {
+                    @for e in entries {
+                        tr {
+                            td data-label="When" { (utc_time(&e.transfer.at.to_rfc3339())) }
+                            td data-label="What" { (kind_words(e)) }
+                            td.num data-label="Amount" class=(if e.signed_units < 0 { "num out" } else { "num in" }) {
+                                (format_units(e.signed_units)) " " (e.transfer.currency)
+                            }
+                            td data-label="With" { (counterparty(e)) }
+                            td data-label="Memo" { (e.transfer.memo.as_deref().unwrap_or("")) }
+                            td data-label="Receipt" {
+                                @if let Some(id) = &e.receipt_id { code.receipt-id { (id) } }
                             }
                         }
                     }
                 }
-            }
+            } }
         }
     }
+}
+
+/// What a transfer was, from this code's side.
+fn kind_words(e: &Entry) -> &'static str {
+    let outgoing = e.signed_units < 0;
+    match (e.transfer.kind.as_str(), outgoing) {
+        ("issue", _) => "issued",
+        ("deposit", _) => "deposit",
+        ("fund", true) => "moved to a child",
+        ("fund", false) => "funded",
+        ("payment", true) => "paid",
+        ("payment", false) => "payment received",
+        ("reclaim", true) => "taken back by a code above",
+        ("reclaim", false) => "taken back from a child",
+        ("revert", true) => "expired, value returned",
+        ("revert", false) => "returned by an expired child",
+        ("payout", _) => "paid out",
+        _ => "transfer",
+    }
+}
+
+/// The other side, by name where this code may know one.
+fn counterparty(e: &Entry) -> Markup {
+    let payment_in = e.receipt_id.is_some() && e.signed_units > 0;
+    html! {
+        @if payment_in {
+            "a buyer"
+            @if let Some(public) = &e.public_code { ", through " code { (public.to_string()) } }
+        } @else if let Some(name) = &e.counterparty {
+            @if e.counterparty_id.is_none() { "the broker" }
+            @else if e.public_code.is_some() { code { (name) } }
+            @else { (name) }
+        } @else if let Some(id) = &e.counterparty_id {
+            @if below(e) { "a child with no label " small { code { (id.to_string()) } } }
+            @else { "the code above this one" }
+        }
+    }
+}
+
+/// Whether the other side of a transfer is a code below this one (a child it funds, a descendant
+/// whose value comes back).
+fn below(e: &Entry) -> bool {
+    let outgoing = e.signed_units < 0;
+    matches!(
+        (e.transfer.kind.as_str(), outgoing),
+        ("fund", true) | ("reclaim", false) | ("revert", false)
+    )
 }

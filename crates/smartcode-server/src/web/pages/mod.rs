@@ -42,6 +42,13 @@ fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// A moment in UTC, labelled as such; the pages' script shows it in the browser's own time zone
+/// (keeping the UTC label as its title).
+fn utc_time(rfc3339: &str) -> Markup {
+    let minutes = rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ");
+    html! { time datetime=(rfc3339) { (minutes) " UTC" } }
+}
+
 /// The hidden fields every form carries: the CSRF token and a one-time key against double submits.
 fn guard_fields(csrf: &Csrf) -> Markup {
     html! {
@@ -293,7 +300,7 @@ pub fn receipt(receipt: &AnswerReceipt) -> Markup {
                 dl {
                     dt { "To" } dd { code { (receipt.payee) } }
                     dt { "Receipt" } dd { code #receipt-id { (receipt.id) } }
-                    dt { "When" } dd { (receipt.created_at) }
+                    dt { "When" } dd { (utc_time(&receipt.created_at)) }
                     @if let Some(memo) = &receipt.memo { dt { "Memo" } dd { (memo) } }
                     dt { "Signed by" } dd { (receipt.broker) }
                 }
