@@ -15,9 +15,11 @@ pub mod web;
 pub mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request};
+use axum::response::Response;
 use axum::Router;
 use sha2::{Digest, Sha256};
 use smartcode_core::clock::{Clock, ShiftedClock};
@@ -93,6 +95,16 @@ pub fn router(state: AppState) -> Router {
             .map_or("<unmatched>", |m| m.as_str())
             .to_owned();
         tracing::info_span!("request", http.method = %request.method(), http.route = %route)
+    });
+    // One line per request at `info`, inside the span above (so it names the method and route):
+    // the status and how long the answer took, in milliseconds with microseconds.
+    let trace = trace.on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
+        let micros = latency.as_micros();
+        tracing::info!(
+            http.status = response.status().as_u16(),
+            duration_ms = %format_args!("{}.{:03}", micros / 1_000, micros % 1_000),
+            "answered"
+        );
     });
     api::build(state)
         .layer(axum::middleware::map_response(web::security_headers))

@@ -97,11 +97,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     // Written with errors ignored: a closed stdout must not stop a broker.
-    let banner = format!(
-        "smartcode broker listening on http://{address}\n  web page:       http://{address}/\n  operator token: {}\n  store:          {}\n",
-        token_path.display(),
-        store.describe()
-    );
+    let banner = banner(address, &token_path, &store.describe());
     let _ = std::io::stdout()
         .write_all(banner.as_bytes())
         .and_then(|()| std::io::stdout().flush());
@@ -112,6 +108,32 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     store.close();
     tracing::info!("broker stopped");
     Ok(())
+}
+
+/// What `serve` prints when it listens: where it is, where the operator token and the store are,
+/// and the lines to paste into another terminal so the client talks to this broker (from any
+/// directory: the token file's path is absolute there).
+fn banner(address: std::net::SocketAddr, token_path: &Path, store: &str) -> String {
+    let url = format!("http://{}", reachable(address));
+    let token_file = fs::canonicalize(token_path).unwrap_or_else(|_| token_path.to_owned());
+    format!(
+        "smartcode broker listening on http://{address}\n  web page:       {url}/\n  operator token: {}\n  store:          {store}\n\n\
+         To use this broker from another terminal, paste:\n  export SMARTCODE_BROKER={url}\n  export SMARTCODE_OPERATOR_TOKEN_FILE={}\n",
+        token_path.display(),
+        token_file.display(),
+    )
+}
+
+/// An address a client on this machine can connect to: a wildcard listen address (`0.0.0.0`,
+/// `[::]`) becomes the loopback address of its family.
+fn reachable(address: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, address.port())
 }
 
 /// The store `serve` runs on.

@@ -16,5 +16,6 @@ mod payout;
 mod postgres;
 mod schemathesis;
 mod secrets;
+mod serve;
 mod tidy;
 mod web;
