@@ -8,7 +8,7 @@ use smartcode_core::ledger::CodeView;
 use smartcode_core::model::{CodeStatus, Profile, Receipt, ReportRow};
 use smartcode_core::money::{format_units, Currency};
 
-use crate::{CodeJson, EntryJson, Money, ProfileJson, ReportRowJson, RestrictionsJson, SpendJson};
+use crate::{CodeJson, EntryJson, Money, ProfileJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson};
 
 impl Money {
     /// `units` micro-units of `currency`, written as a decimal string (`250000` is `"0.25"`).
@@ -116,16 +116,25 @@ impl From<&ReportRow> for ReportRowJson {
     }
 }
 
-/// The exact bytes a receipt's signature covers (`ReceiptJson::signature`). Versioned by its
-/// first line: a change of these bytes is a new version, never an edit of this one.
-pub fn receipt_message(receipt: &Receipt) -> String {
-    format!(
-        "smartcode-receipt-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
-        receipt.id,
-        receipt.payer_id,
-        receipt.payee,
-        format_units(receipt.amount.units()),
-        receipt.currency,
-        receipt.created_at.to_rfc3339()
-    )
+impl ReceiptJson {
+    /// A receipt as `broker` shows it, with `payer_id` as its reader may see it (the payer's id, or
+    /// the pseudonym its seller knows it by), not yet signed: signing fills `version`, `signature`
+    /// and `batch` (the crate `smartcode-receipt` signs and checks them).
+    pub fn unsigned(receipt: &Receipt, broker: &str, payer_id: String) -> ReceiptJson {
+        ReceiptJson {
+            id: receipt.id.clone(),
+            payer_id,
+            payee: receipt.payee.to_string(),
+            payee_id: receipt.payee_id.to_string(),
+            amount: Money::new(receipt.amount.units(), receipt.currency),
+            memo: receipt.memo.clone(),
+            category: receipt.category.clone(),
+            item: receipt.item.clone(),
+            created_at: receipt.created_at.to_rfc3339(),
+            broker: broker.to_owned(),
+            version: None,
+            signature: String::new(),
+            batch: None,
+        }
+    }
 }

@@ -24,7 +24,8 @@
 //!     "payee": "P-4WZ8N-K3QJD", "payee_id": "c_0000000000000001",
 //!     "amount": {"amount": "0.25", "currency": "USD"},
 //!     "memo": "a song", "category": null, "item": null,
-//!     "created_at": "2026-11-24T12:00:00Z", "broker": "broker.example", "signature": "00"
+//!     "created_at": "2026-11-24T12:00:00Z", "broker": "broker.example", "version": "smartcode-receipt-v2", "signature": "00",
+//!     "batch": {"root": "00", "size": 1, "index": 0, "path": []}
 //! }}"#;
 //! let paid: PaidJson = serde_json::from_str(answer)?;
 //! assert_eq!(paid.receipt.amount.amount, "0.25");
@@ -34,7 +35,7 @@
 //! **API boundary.** This crate knows serde and the core's domain types, nothing else: no axum,
 //! no reqwest, no store, no server. It depends on `smartcode-core` so that the conversions from
 //! domain values into response shapes (`From<&CodeView> for CodeJson`, [`Money::new`],
-//! [`receipt_message`]) live beside the shapes they fill and change with them; the core does no
+//! `ReceiptJson::unsigned`) live beside the shapes they fill and change with them; the core does no
 //! I/O, so a client pays for it only in compile time. Those conversions cannot fail. Reading a
 //! request into domain types can, and the refusal (status and problem `code` word) is the
 //! server's, so that half stays in the server's `wire` module.
@@ -47,7 +48,6 @@ mod from_core;
 mod requests;
 mod responses;
 
-pub use from_core::receipt_message;
 pub use requests::*;
 pub use responses::*;
 

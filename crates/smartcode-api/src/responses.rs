@@ -149,11 +149,34 @@ pub struct ReceiptJson {
     pub category: Option<String>,
     pub item: Option<String>,
     pub created_at: String,
-    /// The broker that signed it, and an Ed25519 signature over
-    /// [`receipt_message`](crate::receipt_message), checkable with the public key at
-    /// `/.well-known/smartcode`.
+    /// The broker that signed it, checkable with the public key at `/.well-known/smartcode`.
     pub broker: String,
+    /// What the signature covers, by version: `smartcode-receipt-v2` (every field above, through
+    /// the root of its signing batch, see `batch`); absent on a receipt of version 1, whose
+    /// signature covers its id, payer, payee, amount and time alone. The crate
+    /// `smartcode-receipt` writes each version's message and checks a receipt offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Ed25519, hex: over the batch's root message (v2) or over the receipt's message (v1).
     pub signature: String,
+    /// Version 2: where this receipt sits in the Merkle tree of its signing batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<ReceiptBatchJson>,
+}
+
+/// A receipt's place in its signing batch: the broker signs the root of a Merkle tree over the
+/// batch's receipts once, and each receipt carries the hashes that lead from it to that root.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptBatchJson {
+    /// The tree's root, hex (SHA-256).
+    pub root: String,
+    /// Receipts in the batch.
+    pub size: u64,
+    /// This receipt's position among them, from 0.
+    pub index: u64,
+    /// The sibling hashes from this receipt's leaf up to the root, hex, leaf level first; a level
+    /// where this receipt's node has no sibling (the last of an odd count) has no entry.
+    pub path: Vec<String>,
 }
 
 /// `POST /v1/payments` and `GET /v1/receipts/{id}`.

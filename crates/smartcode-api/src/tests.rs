@@ -27,7 +27,7 @@ fn usd(amount: &str) -> Money {
     }
 }
 
-fn receipt() -> ReceiptJson {
+fn receipt_json() -> ReceiptJson {
     ReceiptJson {
         id: "r_01jd5v3qz8a7kq2m9xd4wz8nk3".into(),
         payer_id: "c_7kq2m9xd4wz8nk3q".into(),
@@ -39,14 +39,23 @@ fn receipt() -> ReceiptJson {
         item: None,
         created_at: "2026-11-24T12:00:00Z".into(),
         broker: "broker.example".into(),
+        version: Some("smartcode-receipt-v2".into()),
         signature: "5f0c".into(),
+        batch: Some(ReceiptBatchJson {
+            root: "9a1e".into(),
+            size: 3,
+            index: 2,
+            path: vec!["77c4".into()],
+        }),
     }
 }
 
 #[test]
 fn a_receipt_keeps_its_exact_json() {
     check(
-        &PaidJson { receipt: receipt() },
+        &PaidJson {
+            receipt: receipt_json(),
+        },
         r#"
 {
   "receipt": {
@@ -63,14 +72,34 @@ fn a_receipt_keeps_its_exact_json() {
     "item": null,
     "created_at": "2026-11-24T12:00:00Z",
     "broker": "broker.example",
-    "signature": "5f0c"
+    "version": "smartcode-receipt-v2",
+    "signature": "5f0c",
+    "batch": {
+      "root": "9a1e",
+      "size": 3,
+      "index": 2,
+      "path": [
+        "77c4"
+      ]
+    }
   }
 }"#,
     );
 }
 
+/// A receipt of version 1 (no `version`, no `batch`) still reads.
 #[test]
-fn the_signed_message_of_a_receipt_is_fixed_by_its_version() {
+fn a_version_1_receipt_still_reads() {
+    let old = r#"{"id": "r_1", "payer_id": "c_1", "payee": "P-4WZ8N-K3QJD", "payee_id": "c_2",
+        "amount": {"amount": "0.25", "currency": "USD"}, "memo": null, "category": null, "item": null,
+        "created_at": "2026-11-24T12:00:00Z", "broker": "broker.example", "signature": "5f0c"}"#;
+    let read: ReceiptJson = serde_json::from_str(old).unwrap();
+    assert_eq!((read.version, read.batch), (None, None));
+}
+
+/// The unsigned receipt a broker signs holds the transfer's fields and the payer as given.
+#[test]
+fn an_unsigned_receipt_holds_every_field_of_the_payment() {
     let ParsedCode::Public(payee) = parse_code("P-4WZ8N-K3QJD", "broker.example").unwrap() else {
         panic!("a public code parses as one");
     };
@@ -81,15 +110,18 @@ fn the_signed_message_of_a_receipt_is_fixed_by_its_version() {
         payee_id: CodeId::parse("c_0a1b2c3d4e5f6g7h").unwrap(),
         amount: Amount::parse("0.25").unwrap(),
         currency: Currency::parse("USD").unwrap(),
-        memo: Some("not signed".into()),
+        memo: Some("a song".into()),
         category: None,
         item: None,
         created_at: Timestamp::parse_rfc3339("2026-11-24T12:00:00Z").unwrap(),
     };
+    let mut expected = receipt_json();
+    expected.version = None;
+    expected.signature = String::new();
+    expected.batch = None;
     assert_eq!(
-        receipt_message(&receipt),
-        "smartcode-receipt-v1\nr_01jd5v3qz8a7kq2m9xd4wz8nk3\nc_7kq2m9xd4wz8nk3q\nP-4WZ8N-K3QJD\n0.25\nUSD\n\
-         2026-11-24T12:00:00Z\n",
+        ReceiptJson::unsigned(&receipt, "broker.example", "c_7kq2m9xd4wz8nk3q".into()),
+        expected
     );
 }
 

@@ -59,6 +59,11 @@ pub const EMBEDDED_BATCH_COMMANDS_MAX: usize = 4_096;
 /// Commands one PostgreSQL writer puts into one transaction. Smaller than the embedded writer's:
 /// a batch that loses a race with another process runs again whole.
 pub const POSTGRES_BATCH_COMMANDS_MAX: usize = 1_024;
+/// Receipts signed together under one signature (the leaves of one Merkle tree): every receipt
+/// waiting to be signed, up to this many. Each receipt's proof is about log2 of it hashes long.
+pub const RECEIPT_BATCH_RECEIPTS_MAX: usize = 4_096;
+/// Receipts that may wait for the signer at once; a handler with one more waits for room.
+pub const RECEIPT_SIGN_QUEUE_MAX: usize = 16_384;
 /// Entries in one restriction list (categories, payees, items).
 pub const RESTRICTION_ENTRIES_MAX: usize = 100;
 /// The longest expiry a child may be given, and the longest period of a spending limit, in

@@ -75,8 +75,15 @@ impl Keys {
         self.responses.decrypt(Nonce::from_slice(nonce), cipher).ok()
     }
 
+    /// Signs `message` alone (hex). Receipts are signed in batches by [`crate::receipts`]; this
+    /// signs what must stand on its own.
     pub fn sign(&self, message: &[u8]) -> String {
         hex::encode(self.signing.sign(message).to_bytes())
+    }
+
+    /// The receipt signing key, for the signer's thread.
+    pub fn receipt_signing_key(&self) -> SigningKey {
+        self.signing.clone()
     }
 
     pub fn verifying_key(&self) -> VerifyingKey {

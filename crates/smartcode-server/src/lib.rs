@@ -11,6 +11,7 @@ pub mod keys;
 pub mod listen;
 pub mod metrics;
 pub mod problem;
+pub mod receipts;
 pub mod web;
 pub mod wire;
 
@@ -52,6 +53,8 @@ pub struct Broker {
     pub guard: GuessGuard,
     /// Browser sessions of the web pages.
     pub sessions: web::session::Sessions,
+    /// Signs receipts, a batch at a time.
+    pub signer: receipts::ReceiptSigner,
     operator_token_digest: [u8; 32],
 }
 
@@ -67,6 +70,7 @@ impl Broker {
         operator_token: &str,
     ) -> AppState {
         Arc::new(Broker {
+            signer: receipts::ReceiptSigner::start(keys.receipt_signing_key()),
             config,
             store,
             keys,

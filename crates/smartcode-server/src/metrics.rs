@@ -1,5 +1,6 @@
 //! Counters for `/metrics` (Prometheus text format): payments and their latency, refusals by
-//! `code` word. The store's commit counters and the guessing defence's come from their owners.
+//! `code` word, receipts signed and the signatures that signed them. The store's commit counters
+//! and the guessing defence's come from their owners.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -20,6 +21,8 @@ pub struct Metrics {
     /// Cumulative, as Prometheus wants: `latency[i]` counts payments at most `LATENCY_BUCKETS_US[i]`.
     latency: [AtomicU64; LATENCY_BUCKETS_US.len()],
     refusals: Mutex<BTreeMap<&'static str, u64>>,
+    receipts_signed: AtomicU64,
+    receipt_signatures: AtomicU64,
 }
 
 pub static METRICS: Metrics = Metrics {
@@ -27,6 +30,8 @@ pub static METRICS: Metrics = Metrics {
     latency_us_sum: AtomicU64::new(0),
     latency: [const { AtomicU64::new(0) }; LATENCY_BUCKETS_US.len()],
     refusals: Mutex::new(BTreeMap::new()),
+    receipts_signed: AtomicU64::new(0),
+    receipt_signatures: AtomicU64::new(0),
 };
 
 impl Metrics {
@@ -40,6 +45,12 @@ impl Metrics {
                 bucket.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// One signature made over a batch of `receipts`.
+    pub fn receipts_signed(&self, receipts: usize) {
+        self.receipts_signed.fetch_add(receipts as u64, Ordering::Relaxed);
+        self.receipt_signatures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A refusal went out with this `code` word.
@@ -83,6 +94,26 @@ impl Metrics {
         for (code, count) in refusals.iter() {
             let _ = writeln!(out, "smartcode_refusals_total{{code=\"{code}\"}} {count}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP smartcode_receipts_signed_total Receipts signed (each in a batch)."
+        );
+        let _ = writeln!(out, "# TYPE smartcode_receipts_signed_total counter");
+        let _ = writeln!(
+            out,
+            "smartcode_receipts_signed_total {}",
+            self.receipts_signed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP smartcode_receipt_signatures_total Ed25519 signatures made over batches of receipts."
+        );
+        let _ = writeln!(out, "# TYPE smartcode_receipt_signatures_total counter");
+        let _ = writeln!(
+            out,
+            "smartcode_receipt_signatures_total {}",
+            self.receipt_signatures.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP smartcode_store_commits_total Commits of the store's writer (one fsync each on the embedded store).");
         let _ = writeln!(out, "# TYPE smartcode_store_commits_total counter");
         let _ = writeln!(out, "smartcode_store_commits_total {}", store.commits);

@@ -1,5 +1,6 @@
 //! Payments: a secret code pays a public code (`POST /v1/payments`), and anyone holding a
-//! receipt's id reads the signed receipt (`GET /v1/receipts/{id}`).
+//! receipt's id reads the signed receipt (`GET /v1/receipts/{id}`). Receipts are signed after
+//! the commit, in batches ([`crate::receipts`]).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -65,9 +66,11 @@ pub(crate) async fn pay(
         };
         (payments::Command::Pay(order), None)
     })
+    .await?
+    .signed(state)
     .await?;
     let created = match &reply {
-        Reply::Done { status, .. } => *status == StatusCode::CREATED,
+        Reply::Done { status, .. } | Reply::Rendered { status, .. } => *status == StatusCode::CREATED,
         Reply::Replayed(stored) => stored.status == StatusCode::CREATED.as_u16(),
     };
     if created {
@@ -77,9 +80,12 @@ pub(crate) async fn pay(
 }
 
 async fn receipt(State(state): State<AppState>, Segment(id): Segment) -> Result<Response, ApiError> {
-    let payments::QueryOutcome::Receipt(receipt) = read(&state, None, payments::Query::Receipt { id }).await?;
-    Ok(json_value(
-        StatusCode::OK,
-        json!({ "receipt": receipt_json(&state, &receipt) }),
-    ))
+    let receipt = signed_receipt(&state, id).await?;
+    Ok(json_value(StatusCode::OK, json!({ "receipt": receipt })))
+}
+
+/// A receipt as anyone holding its id reads it, signed in the next batch.
+pub(crate) async fn signed_receipt(state: &AppState, id: String) -> Result<ReceiptJson, ApiError> {
+    let payments::QueryOutcome::Receipt(receipt) = read(state, None, payments::Query::Receipt { id }).await?;
+    state.signer.seal(receipt_json(state, &receipt)).await
 }

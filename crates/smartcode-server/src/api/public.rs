@@ -88,9 +88,56 @@ async fn well_known(State(state): State<AppState>) -> Response {
             },
             "amount_decimals": smartcode_core::money::DECIMALS,
             "currencies": "any ISO 4217 style three-letter code; each code holds one",
-            "receipt_signature": { "algorithm": "ed25519", "public_key": hex::encode(state.keys.verifying_key().to_bytes()), "message": "smartcode-receipt-v1" },
+            "receipt_signature": receipt_signature(state.keys.verifying_key()),
         }),
     )
+}
+
+/// The receipt whose message `/.well-known/smartcode` shows as an example.
+fn example_receipt() -> ReceiptJson {
+    ReceiptJson {
+        id: "r_1".into(),
+        payer_id: "pp_1".into(),
+        payee: "P-4WZ8N-K3QJD".into(),
+        payee_id: "c_1".into(),
+        amount: Money {
+            amount: "0.25".into(),
+            currency: "USD".into(),
+        },
+        memo: Some("a song".into()),
+        category: None,
+        item: None,
+        created_at: "2026-12-02T08:00:00Z".into(),
+        broker: "broker.example".into(),
+        version: None,
+        signature: String::new(),
+        batch: None,
+    }
+}
+
+/// How a receipt is checked, exactly: what `smartcode-receipt` implements, written for anyone
+/// who checks one with other tools.
+fn receipt_signature(key: ed25519_dalek::VerifyingKey) -> serde_json::Value {
+    json!({
+        "algorithm": "ed25519",
+        "public_key": hex::encode(key.to_bytes()),
+        "message": smartcode_receipt::V2,
+        "versions": {
+            "smartcode-receipt-v2": {
+                "message": "the line 'smartcode-receipt-v2', then one line per field in this order: id, broker, payer_id, payee, payee_id, amount, currency, memo, category, item, created_at (amount and currency are the fields of the receipt's amount object). A field's line is its name, a space, the byte length of its value (UTF-8, as in the JSON) in decimal, a space, the value and a newline; a null field is its name, a space, '-' and a newline.",
+                "example": String::from_utf8(smartcode_receipt::message_v2(&example_receipt())).expect("UTF-8 in, UTF-8 out"),
+                "leaf": "SHA-256(0x00 || message)",
+                "node": "SHA-256(0x01 || left || right)",
+                "tree": "the leaves of a signing batch in order (batch.index), paired level by level; the last node of a level with an odd count goes up unchanged; batch.path lists the sibling hashes (hex) from the leaf up, none for a level where the node has no sibling",
+                "signed": "smartcode-receipt-v2-root\n{batch.size}\n{root, lowercase hex}\n",
+                "signature": "the receipt's signature field: Ed25519 over the signed root message, hex; batch.root is the root it names",
+            },
+            "smartcode-receipt-v1": {
+                "message": "smartcode-receipt-v1\n{id}\n{payer_id}\n{payee}\n{amount}\n{currency}\n{created_at}\n",
+                "signature": "Ed25519 over the message, hex; a receipt without a version field is of version 1; no longer issued, still verifiable",
+            },
+        },
+    })
 }
 
 async fn openapi() -> Response {

@@ -59,6 +59,12 @@ pub(crate) enum Reply {
         secret: Option<SecretCode>,
     },
     Replayed(StoredResponse),
+    /// An answer rendered already: a payment's, whose receipt is signed after its commit.
+    Rendered {
+        status: StatusCode,
+        body: Vec<u8>,
+        replayed: bool,
+    },
 }
 
 impl Reply {
@@ -70,8 +76,45 @@ impl Reply {
                 outcome,
                 secret,
             } => Ok(json_bytes(status, render_outcome(state, &outcome, secret.as_ref()))),
-            Reply::Replayed(stored) => replay(&state.keys, stored),
+            Reply::Replayed(stored) => {
+                let (status, body) = open_stored(&state.keys, stored)?;
+                Ok(replayed(json_bytes(status, body)))
+            }
+            Reply::Rendered {
+                status,
+                body,
+                replayed: again,
+            } => {
+                let response = json_bytes(status, body);
+                Ok(if again { replayed(response) } else { response })
+            }
         }
+    }
+
+    /// Signs the receipt of a payment's answer, first or replayed. The answer remembered for
+    /// replays holds the receipt unsigned (the store remembers it inside the batch's commit,
+    /// before any signing), so a replay's receipt is signed again, in the batch it is answered in:
+    /// the same fields, a proof of its own that verifies as well.
+    pub(crate) async fn signed(self, state: &AppState) -> Result<Reply, ApiError> {
+        let (status, receipt, replayed) = match self {
+            Reply::Done {
+                status,
+                outcome: Outcome::Payments(payments::Outcome::Paid(receipt)),
+                ..
+            } => (status, receipt_json(state, &receipt), false),
+            Reply::Replayed(stored) => {
+                let (status, body) = open_stored(&state.keys, stored)?;
+                let paid: PaidJson = serde_json::from_slice(&body).map_err(|error| {
+                    tracing::error!(error = %error, "a remembered payment's answer holds no receipt");
+                    ApiError::internal()
+                })?;
+                (status, paid.receipt, true)
+            }
+            other => return Ok(other),
+        };
+        let receipt = state.signer.seal(receipt).await?;
+        let body = serde_json::to_vec(&PaidJson { receipt }).expect("a receipt serializes");
+        Ok(Reply::Rendered { status, body, replayed })
     }
 
     /// The answer a page shows, typed. A replayed write exists only as the answer remembered the
@@ -287,7 +330,8 @@ fn pin_checked(result: Result<bool, tokio::task::JoinError>) -> Result<bool, Api
     })
 }
 
-fn replay(keys: &keys::Keys, stored: StoredResponse) -> Result<Response, ApiError> {
+/// A remembered answer's status and body, decrypted.
+fn open_stored(keys: &keys::Keys, stored: StoredResponse) -> Result<(StatusCode, Vec<u8>), ApiError> {
     let body = keys.open(&stored.body).ok_or_else(|| {
         tracing::error!("a remembered response could not be decrypted; was the broker key replaced?");
         ApiError::internal()
@@ -303,11 +347,14 @@ fn replay(keys: &keys::Keys, stored: StoredResponse) -> Result<Response, ApiErro
             );
             ApiError::internal()
         })?;
-    let mut response = json_bytes(status, body);
+    Ok((status, body))
+}
+
+fn replayed(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    Ok(response)
+    response
 }
 
 /// The JSON of every write's outcome, in one place so first answers and replays agree.
@@ -359,20 +406,9 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
     serde_json::to_vec(&value).expect("JSON values serialize")
 }
 
+/// A receipt as the seller sees it, unsigned (see [`Reply::signed`]).
 pub(super) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
-    ReceiptJson {
-        id: receipt.id.clone(),
-        payer_id: receipt.payer_id.to_string(),
-        payee: receipt.payee.to_string(),
-        payee_id: receipt.payee_id.to_string(),
-        amount: Money::new(receipt.amount.units(), receipt.currency),
-        memo: receipt.memo.clone(),
-        category: receipt.category.clone(),
-        item: receipt.item.clone(),
-        created_at: receipt.created_at.to_rfc3339(),
-        broker: state.config.domain.clone(),
-        signature: state.keys.sign(receipt_message(receipt).as_bytes()),
-    }
+    ReceiptJson::unsigned(receipt, &state.config.domain, receipt.payer_id.to_string())
 }
 
 #[cfg(test)]
@@ -419,7 +455,7 @@ mod tests {
     #[test]
     fn a_remembered_answer_the_broker_cannot_read_is_a_server_error() {
         let keys = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
-        let replayed = replay(
+        let (status, body) = open_stored(
             &keys,
             StoredResponse {
                 status: 201,
@@ -427,8 +463,7 @@ mod tests {
             },
         )
         .expect("a readable answer replays");
-        assert_eq!(replayed.status(), StatusCode::CREATED);
-        assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+        assert_eq!((status, body.as_slice()), (StatusCode::CREATED, b"{}".as_slice()));
 
         let other = keys::Keys::derive(smartcode_core::code::BrokerKey::generate());
         let unreadable = [
@@ -438,7 +473,7 @@ mod tests {
         ];
         let unknown_status = [0, 99, 1000, 600, 302, 404, 500].map(|status| (status, keys.seal(b"{}")));
         for (status, body) in unreadable.into_iter().chain(unknown_status) {
-            let error = replay(&keys, StoredResponse { status, body })
+            let error = open_stored(&keys, StoredResponse { status, body })
                 .err()
                 .unwrap_or_else(|| panic!("a remembered answer with status {status} replayed"));
             assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR, "status {status}");

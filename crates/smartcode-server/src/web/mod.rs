@@ -8,7 +8,7 @@
 //! JSON: reads answer domain values, writes a typed [`crate::api::Answer`].
 //!
 //! One module per area: [`center`] (a code's control center and its forms), [`public`] (a public
-//! code's page and its pay form), [`operator`] (the operator's console); [`forms`] holds what
+//! code's page and its pay form), [`receipt`] (a receipt's page), [`operator`] (the operator's console); [`forms`] holds what
 //! every form shares, this module the routes, the CSRF token, page helpers, home and entering.
 
 // Helpers here return `Err(Response)`: the page or redirect to send instead, built once on a
@@ -21,6 +21,7 @@ mod forms;
 mod operator;
 mod pages;
 mod public;
+mod receipt;
 pub mod session;
 
 use axum::extract::State;
@@ -67,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/transactions.csv", get(transactions_csv))
         .route("/p/{public_code}", get(public_page))
         .route("/p/{public_code}/pay", post(public_pay))
+        .route("/r/{id}", get(receipt::receipt_page))
         .route("/operator", get(operator_console))
         .route("/operator/login", post(operator_login))
         .route("/operator/issue", post(operator_issue))

@@ -214,8 +214,20 @@ pub(super) enum Cmd {
     },
     /// Look up a public code: its profile and ancestry.
     Public { public_code: String },
-    /// Look up a receipt by id.
-    Receipt { id: String },
+    /// Look up a receipt by id, or read one from a JSON file; --verify checks its signature offline.
+    Receipt {
+        /// A receipt id (`r_…`), or the path of a file holding a receipt's JSON (as the broker
+        /// answered it, or the receipt object alone).
+        receipt: String,
+        /// Check the signature here, against the broker's published key: fails (exit 1) if it
+        /// does not verify.
+        #[arg(long)]
+        verify: bool,
+        /// The broker's public key (hex) to check against, instead of fetching
+        /// `/.well-known/smartcode` from --broker.
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

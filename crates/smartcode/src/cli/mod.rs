@@ -12,6 +12,7 @@ use crate::serve;
 
 mod args;
 mod operator;
+mod receipt;
 
 pub use args::Args;
 use args::{Cmd, PinAction};
@@ -504,18 +505,6 @@ async fn dispatch(args: Args) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Receipt { id } => {
-            let paid = Client::new(&args.broker).receipt(id).await?;
-            if args.json {
-                return print_json(&paid);
-            }
-            let r = &paid.receipt;
-            println!(
-                "Receipt {}: {} {} from {} to {} at {}",
-                r.id, r.amount.amount, r.amount.currency, r.payer_id, r.payee, r.created_at
-            );
-            println!("  signed by {}: {}", r.broker, r.signature);
-            Ok(())
-        }
+        Cmd::Receipt { receipt, verify, key } => receipt::run(&args, receipt, *verify, key.as_deref()).await,
     }
 }

@@ -9,8 +9,10 @@ use smartcode_core::model::Profile;
 use smartcode_core::money::format_units;
 
 mod center;
+mod receipt;
 
 pub use center::control_center;
+pub use receipt::receipt_page;
 
 use super::session::{Current, Notice, Reveal};
 use super::Csrf;
@@ -304,7 +306,7 @@ pub fn receipt(receipt: &AnswerReceipt) -> Markup {
                     @if let Some(memo) = &receipt.memo { dt { "Memo" } dd { (memo) } }
                     dt { "Signed by" } dd { (receipt.broker) }
                 }
-                p.small { "Anyone holding the receipt id can check it at /v1/receipts/<id>." }
+                p.small { a #receipt-link href=(format!("/r/{}", receipt.id)) { "The receipt's own page" } ": anyone holding its id can see and check it." }
             }
             p { a href=(format!("/p/{}", receipt.payee)) { "Back to the seller's page" } }
         },
