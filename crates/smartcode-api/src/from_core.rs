@@ -93,7 +93,7 @@ impl From<&Entry> for EntryJson {
             kind: t.kind.as_str().to_owned(),
             amount: format_units(entry.signed_units),
             currency: t.currency.to_string(),
-            counterparty_id: entry.counterparty_id.as_ref().map(ToString::to_string),
+            counterparty_id: entry.counterparty_shown(),
             counterparty: entry.counterparty.clone(),
             memo: t.memo.clone(),
             public_code_id: t.public_code_id.as_ref().map(ToString::to_string),

@@ -106,6 +106,7 @@ fn an_unsigned_receipt_holds_every_field_of_the_payment() {
     let receipt = Receipt {
         id: "r_01jd5v3qz8a7kq2m9xd4wz8nk3".into(),
         payer_id: CodeId::parse("c_7kq2m9xd4wz8nk3q").unwrap(),
+        owner_id: CodeId::parse("c_0000000000000002").unwrap(),
         payee,
         payee_id: CodeId::parse("c_0a1b2c3d4e5f6g7h").unwrap(),
         amount: Amount::parse("0.25").unwrap(),

@@ -294,6 +294,8 @@ pub struct Transfer {
 pub struct Receipt {
     pub id: String,
     pub payer_id: CodeId,
+    /// The payee's owner: the secret code credited, the seller a payer pseudonym is made for.
+    pub owner_id: CodeId,
     pub payee: PublicCode,
     pub payee_id: CodeId,
     pub amount: Amount,

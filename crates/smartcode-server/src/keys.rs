@@ -1,5 +1,5 @@
-//! Everything the broker derives from its broker key: code hashes, request fingerprints, the
-//! cipher for remembered responses and the receipt signing key. Each use has its own subkey
+//! Everything the broker derives from its broker key: code hashes, request fingerprints, payer
+//! pseudonyms, the cipher for remembered responses and the receipt signing key. Each use has its own subkey
 //! (HKDF-SHA256 with a distinct label), so no two uses ever share key material.
 
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -9,11 +9,15 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use smartcode_core::code::{BrokerKey, CodeHash, SecretCode};
+use smartcode_core::code::{BrokerKey, CodeHash, CodeId, SecretCode, ALPHABET};
+
+/// Symbols of a payer pseudonym after its `pp_`, five bits each.
+const PSEUDONYM_SYMBOLS: usize = 16;
 
 pub struct Keys {
     broker: BrokerKey,
     fingerprint: [u8; 32],
+    pseudonyms: [u8; 32],
     responses: ChaCha20Poly1305,
     signing: SigningKey,
 }
@@ -31,9 +35,11 @@ impl Keys {
         let responses = ChaCha20Poly1305::new(&subkey(&broker, "smartcode remembered responses v1").into());
         let signing = SigningKey::from_bytes(&subkey(&broker, "smartcode receipt signing v1"));
         let fingerprint = subkey(&broker, "smartcode request fingerprints v1");
+        let pseudonyms = subkey(&broker, "smartcode payer pseudonyms v1");
         Keys {
             broker,
             fingerprint,
+            pseudonyms,
             responses,
             signing,
         }
@@ -52,6 +58,24 @@ impl Keys {
             mac.update(part);
         }
         mac.finalize().into_bytes().into()
+    }
+
+    /// What a seller sees of a payer: `pp_` and 16 symbols (80 bits) of an HMAC-SHA256, under a key
+    /// derived from the broker key, of the seller's code id (the payee's owner) and the payer's.
+    /// The same for one seller every time, so refunds and disputes can name the payer; unrelated
+    /// between two sellers, so they cannot tell that one code paid both; and not reversible
+    /// without the broker key (code ids are not secret, so a plain hash could be tried).
+    pub fn payer_pseudonym(&self, seller: &CodeId, payer: &CodeId) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.pseudonyms).expect("HMAC takes any key length");
+        for part in [seller.as_str(), payer.as_str()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        let digest = mac.finalize().into_bytes();
+        let symbols = digest[..PSEUDONYM_SYMBOLS]
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(b & 31)].to_ascii_lowercase()));
+        format!("pp_{}", symbols.collect::<String>())
     }
 
     /// Encrypts a response before it is remembered for replays: it may hold a new secret code.

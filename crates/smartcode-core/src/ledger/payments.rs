@@ -108,6 +108,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
     Ok(Outcome::Paid(Receipt {
         id: receipt_id,
         payer_id: payer.id,
+        owner_id: owner.id,
         payee: order.payee.clone(),
         payee_id: payee.id,
         amount: order.amount,
@@ -130,9 +131,11 @@ fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpE
         .and_then(|r| r.public_code)
         .ok_or(OpError::NotFound("receipt"))?;
     let payer_id = transfer.debit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
+    let owner_id = transfer.credit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
     Ok(Receipt {
         id: transfer.id,
         payer_id,
+        owner_id,
         payee,
         payee_id,
         amount: transfer.amount,

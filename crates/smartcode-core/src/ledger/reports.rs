@@ -64,13 +64,32 @@ pub enum QueryOutcome {
 pub struct Entry {
     pub transfer: Transfer,
     pub signed_units: i64,
-    /// The code on the other side; `None` when it is the broker (issue, deposit).
+    /// The code on the other side; `None` when it is the broker (issue, deposit), and when the
+    /// broker's edge hides a payer from its seller behind `payer_pseudonym`.
     pub counterparty_id: Option<CodeId>,
     /// The other side as people know it, where this code may know it (see [`counterparty_name`]).
     pub counterparty: Option<String>,
     /// For a payment: the public code paid into, and its receipt's id.
     pub public_code: Option<PublicCode>,
     pub receipt_id: Option<String>,
+    /// For a payment into this code: the payer as its seller sees it, a pseudonym per seller that
+    /// the broker's edge fills in (the core holds no key to make one). Shown instead of an id.
+    pub payer_pseudonym: Option<String>,
+}
+
+impl Entry {
+    /// Whom this entry names on the other side by id, as its reader may see it: the payer's
+    /// pseudonym for a payment received, otherwise the counterparty's id; `None` for the broker.
+    pub fn counterparty_shown(&self) -> Option<String> {
+        self.payer_pseudonym
+            .clone()
+            .or_else(|| self.counterparty_id.as_ref().map(ToString::to_string))
+    }
+
+    /// A payment into this code: its counterparty is a payer, whom the seller sees by pseudonym.
+    pub fn is_payment_received(&self) -> bool {
+        self.transfer.kind == TransferKind::Payment && self.signed_units > 0
+    }
 }
 
 /// The word an entry names the broker by, when value came from or went to the issuance account.
@@ -232,6 +251,7 @@ fn entry_for(
         counterparty,
         public_code,
         receipt_id,
+        payer_pseudonym: None,
     })
 }
 

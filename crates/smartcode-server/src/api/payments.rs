@@ -1,5 +1,6 @@
 //! Payments: a secret code pays a public code (`POST /v1/payments`), and anyone holding a
-//! receipt's id reads the signed receipt (`GET /v1/receipts/{id}`). Receipts are signed after
+//! receipt's id reads the signed receipt (`GET /v1/receipts/{id}`): the seller and anyone else
+//! see the payer by its pseudonym for that seller, the payer and the operator by its id. Receipts are signed after
 //! the commit, in batches ([`crate::receipts`]).
 
 use axum::extract::State;
@@ -13,7 +14,7 @@ use super::parse_public;
 use super::submit::receipt_json;
 use super::{json_value, read, submit, Asked, Entry, Reply, WriteContext};
 use crate::extract::{Body, Caller, Holder, Segment, Target};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
 use crate::AppState;
 use smartcode_core::ledger::payments::PaymentOrder;
@@ -79,13 +80,60 @@ pub(crate) async fn pay(
     Ok(reply)
 }
 
-async fn receipt(State(state): State<AppState>, Segment(id): Segment) -> Result<Response, ApiError> {
-    let receipt = signed_receipt(&state, id).await?;
+async fn receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Segment(id): Segment,
+) -> Result<Response, ApiError> {
+    let reader = reader(&state, caller, &headers).await?;
+    let receipt = signed_receipt(&state, id, &reader).await?;
     Ok(json_value(StatusCode::OK, json!({ "receipt": receipt })))
 }
 
-/// A receipt as anyone holding its id reads it, signed in the next batch.
-pub(crate) async fn signed_receipt(state: &AppState, id: String) -> Result<ReceiptJson, ApiError> {
+/// Who reads a receipt. Anyone holding its id may (the seller first); the payer (presenting its
+/// own code) and the operator see the payer's id, anyone else the payer's pseudonym for the seller.
+pub(crate) enum Reader {
+    Anyone,
+    Holder(Holder),
+    Operator,
+}
+
+/// The reader a request's `Authorization` names: none, a code (checked, a wrong one counted like
+/// any failed presentation) or the operator's token.
+async fn reader(state: &AppState, caller: Caller, headers: &HeaderMap) -> Result<Reader, ApiError> {
+    let Some(header) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(Reader::Anyone);
+    };
+    match header.to_str().unwrap_or("").split_once(' ') {
+        Some((scheme, code)) if scheme.eq_ignore_ascii_case("code") => {
+            Ok(Reader::Holder(state.holder(caller, code.trim(), headers).await?))
+        }
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && state.operator_token_matches(token.trim()) =>
+        {
+            Ok(Reader::Operator)
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ProblemCode::Unauthorized,
+            "send no Authorization, or the payer's Authorization: Code <code>, or the operator's Bearer token",
+        )),
+    }
+}
+
+/// A receipt as `reader` may see it, signed in the next batch.
+pub(crate) async fn signed_receipt(state: &AppState, id: String, reader: &Reader) -> Result<ReceiptJson, ApiError> {
     let payments::QueryOutcome::Receipt(receipt) = read(state, None, payments::Query::Receipt { id }).await?;
-    state.signer.seal(receipt_json(state, &receipt)).await
+    let payer_reads = match reader {
+        Reader::Anyone => false,
+        Reader::Operator => true,
+        Reader::Holder(holder) => super::tree::me(state, holder).await?.record.id == receipt.payer_id,
+    };
+    let shown = if payer_reads {
+        ReceiptJson::unsigned(&receipt, &state.config.domain, receipt.payer_id.to_string())
+    } else {
+        receipt_json(state, &receipt)
+    };
+    state.signer.seal(shown).await
 }

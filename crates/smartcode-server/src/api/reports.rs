@@ -99,7 +99,17 @@ pub(crate) async fn transactions(
     else {
         return Err(unexpected());
     };
-    Ok((entries, next_cursor))
+    Ok((entries.into_iter().map(|e| hide_payer(state, e)).collect(), next_cursor))
+}
+
+/// A seller sees who paid it by the payer's pseudonym for that seller, never by the payer's id.
+fn hide_payer(state: &AppState, mut entry: reports::Entry) -> reports::Entry {
+    if entry.is_payment_received() {
+        if let (Some(seller), Some(payer)) = (entry.transfer.credit.code_id(), entry.counterparty_id.take()) {
+            entry.payer_pseudonym = Some(state.keys.payer_pseudonym(seller, &payer));
+        }
+    }
+    entry
 }
 
 /// The holder's transactions in `filter`'s window, up to `filter.limit` of them (which may be more

@@ -406,9 +406,12 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
     serde_json::to_vec(&value).expect("JSON values serialize")
 }
 
-/// A receipt as the seller sees it, unsigned (see [`Reply::signed`]).
+/// A receipt as its seller sees it, unsigned (see [`Reply::signed`]): the payer by its pseudonym
+/// for that seller ([`keys::Keys::payer_pseudonym`]), never by its id. A payment's answer goes to
+/// whoever presented the buyer's code, a seller's server first.
 pub(super) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
-    ReceiptJson::unsigned(receipt, &state.config.domain, receipt.payer_id.to_string())
+    let payer = state.keys.payer_pseudonym(&receipt.owner_id, &receipt.payer_id);
+    ReceiptJson::unsigned(receipt, &state.config.domain, payer)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::AppState;
 
 pub(super) async fn receipt_page(State(state): State<AppState>, headers: HeaderMap, Segment(id): Segment) -> Response {
     let csrf = Csrf::of(&state, &headers);
-    let Ok(receipt) = api::payments::signed_receipt(&state, id).await else {
+    let Ok(receipt) = api::payments::signed_receipt(&state, id, &api::payments::Reader::Anyone).await else {
         return page(
             StatusCode::NOT_FOUND,
             &csrf,

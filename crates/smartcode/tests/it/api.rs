@@ -304,7 +304,11 @@ async fn a_payment_moves_money_to_the_owner_of_the_public_code_with_a_verifiable
         .await
         .expect(201);
     let receipt = &reply.body["receipt"];
-    assert_eq!(receipt["payer_id"], buyer_id.as_str());
+    assert!(
+        receipt["payer_id"].as_str().unwrap().starts_with("pp_"),
+        "the seller sees a pseudonym"
+    );
+    assert_ne!(receipt["payer_id"], buyer_id.as_str());
     assert_eq!(receipt["payee"], shop.as_str());
     assert_eq!(receipt["payee_id"], shop_id.as_str());
     assert_eq!(receipt["amount"], json!({ "amount": "0.25", "currency": "USD" }));

@@ -257,3 +257,97 @@ async fn the_receipt_page_shows_the_payment_its_checked_signature_and_a_qr_code_
     assert!(missing.text.contains("No such receipt"));
     broker.assert_ledger_ok().await;
 }
+
+/// What a seller sees of a payer is a pseudonym per seller: two shops of different owners paid by
+/// the same code see different payer ids, none of them the payer's id; one seller sees the same
+/// pseudonym every time (in its receipts and its history, whichever of its shops was paid); the
+/// payer and the operator see the payer's id. Every one of these receipts verifies.
+#[tokio::test]
+async fn each_seller_sees_a_payer_by_a_pseudonym_of_its_own_and_the_payer_by_its_id() {
+    let broker = TestBroker::start().await;
+    let (buyer, buyer_id) = broker.issue("5", "USD").await;
+    let (ann, _) = broker.issue("1", "USD").await;
+    let (bob, _) = broker.issue("1", "USD").await;
+    let (ann_songs, _) = broker.public_child(&ann).await;
+    let (ann_books, _) = broker.public_child(&ann).await;
+    let (bob_bakery, _) = broker.public_child(&bob).await;
+    let key = published_key(&broker).await;
+    let mut paid = Vec::new();
+    for shop in [&ann_songs, &bob_bakery, &ann_songs, &ann_books] {
+        let receipt = receipt_of(&broker.pay(&buyer, shop, "0.10").await.expect(201).body);
+        assert_eq!(verify(&receipt, &key), Ok(Version::V2));
+        paid.push(receipt);
+    }
+    let (ann_sees, bob_sees) = (&paid[0].payer_id, &paid[1].payer_id);
+    assert!(
+        ann_sees.starts_with("pp_") && bob_sees.starts_with("pp_"),
+        "{ann_sees} {bob_sees}"
+    );
+    assert_ne!(ann_sees, bob_sees, "two sellers cannot tell that one code paid both");
+    assert_ne!(ann_sees, &buyer_id);
+    assert_eq!(
+        &paid[2].payer_id, ann_sees,
+        "the same seller sees the same pseudonym twice"
+    );
+    assert_eq!(&paid[3].payer_id, ann_sees, "and on another of its shops");
+    for receipt in &paid {
+        assert!(!serde_json::to_string(receipt).unwrap().contains(&buyer_id));
+    }
+
+    // The seller's history names the payer by the same pseudonym, never by its id.
+    let history = broker.get("/v1/me/transactions", Auth::Code(&ann)).await.expect(200);
+    let received: Vec<&Value> = history.body["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "payment")
+        .collect();
+    assert_eq!(received.len(), 3);
+    assert!(received.iter().all(|t| t["counterparty_id"] == ann_sees.as_str()));
+    assert!(
+        !history.text.contains(&buyer_id),
+        "the seller's history never holds the payer's id"
+    );
+
+    // Anyone reading a receipt by its id sees the seller's view; the payer and the operator the id.
+    let path = format!("/v1/receipts/{}", paid[1].id);
+    let anyone = receipt_of(&broker.get(&path, Auth::None).await.expect(200).body);
+    assert_eq!(&anyone.payer_id, bob_sees);
+    let seller = receipt_of(&broker.get(&path, Auth::Code(&bob)).await.expect(200).body);
+    assert_eq!(&seller.payer_id, bob_sees);
+    let payer = receipt_of(&broker.get(&path, Auth::Code(&buyer)).await.expect(200).body);
+    assert_eq!(payer.payer_id, buyer_id, "the buyer sees its real id");
+    let operator = receipt_of(&broker.get(&path, Auth::Operator).await.expect(200).body);
+    assert_eq!(operator.payer_id, buyer_id, "the operator sees the real id");
+    for receipt in [&anyone, &seller, &payer, &operator] {
+        assert_eq!(
+            verify(receipt, &key),
+            Ok(Version::V2),
+            "every view of a receipt verifies"
+        );
+    }
+    broker
+        .get(&path, Auth::Raw("Bearer wrong"))
+        .await
+        .refused(401, "unauthorized");
+    let history = broker.get("/v1/me/transactions", Auth::Code(&buyer)).await.expect(200);
+    assert_eq!(
+        history.body["transactions"].as_array().unwrap().len(),
+        5,
+        "issue and four payments"
+    );
+
+    // The CLI shows the payer its own id when it reads with its code.
+    let output = Command::new(BINARY)
+        .args(["--broker", &broker.base, "receipt", &paid[0].id, "--verify"])
+        .env("SMARTCODE_CODE", &buyer)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout(&output).contains(&format!("from {buyer_id} ")),
+        "{}",
+        stdout(&output)
+    );
+    broker.assert_ledger_ok().await;
+}

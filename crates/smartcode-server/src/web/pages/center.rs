@@ -365,6 +365,7 @@ fn counterparty(e: &Entry) -> Markup {
         @if payment_in {
             "a buyer"
             @if let Some(public) = &e.public_code { ", through " code { (public.to_string()) } }
+            @if let Some(pseudonym) = &e.payer_pseudonym { " " small { code { (pseudonym) } } }
         } @else if let Some(name) = &e.counterparty {
             @if e.counterparty_id.is_none() { "the broker" }
             @else if e.public_code.is_some() { code { (name) } }
