@@ -297,7 +297,7 @@ fn every_other_answer_goes_through_json_and_back() {
 fn a_problem_writes_its_kind_as_type() {
     check(
         &ProblemJson {
-            kind: "https://smartcode.example/problems/insufficient-funds".into(),
+            kind: "/problems/insufficient_funds".into(),
             title: "Payment Required".into(),
             status: 402,
             detail: "the code's available balance is below the amount".into(),
@@ -305,7 +305,7 @@ fn a_problem_writes_its_kind_as_type() {
         },
         r#"
 {
-  "type": "https://smartcode.example/problems/insufficient-funds",
+  "type": "/problems/insufficient_funds",
   "title": "Payment Required",
   "status": 402,
   "detail": "the code's available balance is below the amount",

@@ -178,10 +178,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         crate::metrics::METRICS.refused(self.code.as_str());
         let problem = Problem {
-            kind: format!(
-                "https://smartcode.example/problems/{}",
-                self.code.as_str().replace('_', "-")
-            ),
+            // A reference resolved against the broker's own address (RFC 9457 allows it): the
+            // broker serves the word's page there (`web::problems`).
+            kind: format!("/problems/{}", self.code.as_str()),
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             detail: &self.detail,

@@ -66,7 +66,7 @@ pub fn build(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             smartcode_core::limits::REQUEST_BODY_BYTES_MAX,
         ))
-        .fallback(|| async { ApiError::not_found("endpoint") })
+        .fallback(crate::web::not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,

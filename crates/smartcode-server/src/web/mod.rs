@@ -20,6 +20,7 @@ mod chart;
 mod forms;
 mod operator;
 mod pages;
+mod problems;
 mod public;
 mod receipt;
 pub mod session;
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         .route("/operator/issue", post(operator_issue))
         .route("/operator/deposit", post(operator_deposit))
         .route("/operator/payout", post(operator_payout))
+        .route("/problems", get(problems::problems_index))
+        .route("/problems/{code}", get(problems::problem_page))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
 }
@@ -91,6 +94,26 @@ pub async fn security_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// What the broker answers at an address it does not serve: problem+json for the API (a path
+/// under `/v1/`, or a client that asks for JSON), a page for everyone else.
+pub async fn not_found(State(state): State<AppState>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if wants_json(uri.path(), &headers) {
+        return ApiError::not_found("endpoint").into_response();
+    }
+    let csrf = Csrf::of(&state, &headers);
+    page(StatusCode::NOT_FOUND, &csrf, pages::not_found(uri.path()))
+}
+
+/// Whether a refusal of this request is problem+json rather than a page.
+pub fn wants_json(path: &str, headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/json") || v.contains("application/problem+json"));
+    path == "/v1" || path.starts_with("/v1/") || accept
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ mod openapi;
 mod pages;
 mod payout;
 mod postgres;
+mod problems;
 mod receipts;
 mod schemathesis;
 mod secrets;

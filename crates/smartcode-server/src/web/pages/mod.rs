@@ -9,9 +9,11 @@ use smartcode_core::model::Profile;
 use smartcode_core::money::format_units;
 
 mod center;
+mod problems;
 mod receipt;
 
 pub use center::control_center;
+pub use problems::{not_found, problem, problems};
 pub use receipt::receipt_page;
 
 use super::session::{Current, Notice, Reveal};

@@ -1,0 +1,208 @@
+//! The broker's own documentation of its refusals: `GET /problems/{code}`, one page per `code`
+//! word, which is where a problem's `type` (`/problems/insufficient_funds`, a reference resolved
+//! against the broker's address) leads. Each word has a human explanation and what to do next;
+//! [`explain`] matches every [`ProblemCode`], so a new word cannot be added without its page.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::{page, pages, Csrf};
+use crate::problem::ProblemCode;
+use crate::AppState;
+
+/// What a page says of one refusal: its usual HTTP status, what it means, and what to do.
+pub struct Explanation {
+    pub status: u16,
+    pub meaning: &'static str,
+    pub remedy: &'static str,
+}
+
+/// Every word, in the order of the page that lists them.
+pub const ALL: &[ProblemCode] = &[
+    ProblemCode::InvalidRequest,
+    ProblemCode::InvalidCodeFormat,
+    ProblemCode::LimitExceeded,
+    ProblemCode::InvalidCode,
+    ProblemCode::Unauthorized,
+    ProblemCode::InsufficientFunds,
+    ProblemCode::PinRequired,
+    ProblemCode::PinInvalid,
+    ProblemCode::Restricted,
+    ProblemCode::NotRevocable,
+    ProblemCode::NotFound,
+    ProblemCode::MethodNotAllowed,
+    ProblemCode::CurrencyMismatch,
+    ProblemCode::Conflict,
+    ProblemCode::Expired,
+    ProblemCode::PayloadTooLarge,
+    ProblemCode::RequestTimeout,
+    ProblemCode::IdempotencyConflict,
+    ProblemCode::CodeLocked,
+    ProblemCode::RateLimited,
+    ProblemCode::Internal,
+    ProblemCode::Overloaded,
+];
+
+/// The word's code, if it is one of the broker's.
+pub fn parse(word: &str) -> Option<ProblemCode> {
+    ALL.iter().copied().find(|code| code.as_str() == word)
+}
+
+pub fn explain(code: ProblemCode) -> Explanation {
+    use ProblemCode as P;
+    let (status, meaning, remedy) = match code {
+        P::InvalidRequest => (
+            400,
+            "The request does not fit the API: malformed JSON, a field missing, unknown or of the wrong type, or an amount the broker cannot take (zero, negative, a number instead of a decimal string, or more than 6 decimal places). Nothing happened.",
+            "Read the detail, which names what is wrong, and send the request again corrected. The OpenAPI document at /openapi.json describes every field.",
+        ),
+        P::InvalidCodeFormat => (
+            400,
+            "The text given as a code cannot be a code of this broker: the wrong length or letters, or a code that names another broker after @.",
+            "Check the code as written on its card or screen. Case, spaces and hyphens do not matter, and O, I and L read as 0, 1 and 1.",
+        ),
+        P::LimitExceeded => (
+            400,
+            "The request would pass one of the broker's named bounds: a text too long, a tree too deep, too many children of one code, a cancel of too many codes, or more than a balance may hold.",
+            "The detail names the bound. Split the work (cancel lower branches first, use shorter text) or use smaller amounts.",
+        ),
+        P::InvalidCode => (
+            401,
+            "No usable secret code matches: the code is unknown, was cancelled, or is a public code, which can receive payments but never make them. Every such try counts as a guess.",
+            "Check the code. A cancelled code no longer works; its parent took back what it held.",
+        ),
+        P::Unauthorized => (
+            401,
+            "The operator's token is missing or wrong.",
+            "Send it as Authorization: Bearer <token>; the token is the operator-token file in the broker's data directory.",
+        ),
+        P::InsufficientFunds => (
+            402,
+            "The code's available balance (its balance less any value set aside) is below the amount. Nothing was paid.",
+            "Pay a smaller amount, or add value to the code: its parent can fund it, or the operator can deposit into it.",
+        ),
+        P::PinRequired => (
+            403,
+            "This code has a PIN, and the request did not give it.",
+            "Send the PIN with the code: the Smartcode-Pin header, --pin or SMARTCODE_PIN on the command line, or the PIN field of the page.",
+        ),
+        P::PinInvalid => (
+            403,
+            "The PIN given is not the code's. Wrong PINs in a row lock the code.",
+            "Try again with the right PIN. A forgotten PIN cannot be recovered: the code's parent can cancel it and take back its value.",
+        ),
+        P::Restricted => (
+            403,
+            "One of the code's rules (or an ancestor's) forbids this use: a category, payee or item it may not pay for, an amount above its per-payment limit, its uses spent, or its spending per period reached.",
+            "The detail names the rule. The code's holder sees its rules and what is left of them on the code's page or with smartcode balance.",
+        ),
+        P::NotRevocable => (
+            403,
+            "This child was created irrevocable: no code above it may cancel it or anything below it. Its value is its holder's for good.",
+            "Nothing to retry; only the child's own holder decides what happens to it.",
+        ),
+        P::NotFound => (
+            404,
+            "There is no such thing here, or it is not visible to the credential that asked: an id, a public code, a receipt, or an endpoint.",
+            "Check the id or address. A code's children are found only through that code or its ancestors.",
+        ),
+        P::MethodNotAllowed => (
+            405,
+            "This endpoint exists but does not take that HTTP method.",
+            "The OpenAPI document at /openapi.json lists the methods of each endpoint.",
+        ),
+        P::CurrencyMismatch => (
+            409,
+            "The codes involved hold different currencies, or the currency named is not the code's. Value never crosses currencies silently.",
+            "Use a code of the right currency.",
+        ),
+        P::Conflict => (
+            409,
+            "The request is well formed, but the state of the codes rules it out: a PIN sent for a code that has none, paying one's own public code, funding a public code, an expiry in the past or too far ahead, or a payout from a cancelled code.",
+            "The detail says which. Change the request to fit the codes as they are.",
+        ),
+        P::Expired => (
+            410,
+            "The code has expired. What it held went, or is going, back to its parent by itself.",
+            "Use another code; the parent may make a new child.",
+        ),
+        P::PayloadTooLarge => (
+            413,
+            "The request's body is larger than the broker takes (16 KiB).",
+            "Send a smaller body.",
+        ),
+        P::RequestTimeout => (
+            408,
+            "The request's body took too long to arrive.",
+            "Send it again over a better connection.",
+        ),
+        P::IdempotencyConflict => (
+            422,
+            "This Idempotency-Key was already used with a different request. A key names one request, so a retry happens once.",
+            "Send the same request again with that key, or a new request with a new key.",
+        ),
+        P::CodeLocked => (
+            423,
+            "Too many wrong PINs in a row: the code is locked, even for the right PIN. Payments into its public codes still work.",
+            "Its parent can unlock it (the code's page, or smartcode unlock <id>); an issued code is unlocked by the operator.",
+        ),
+        P::RateLimited => (
+            429,
+            "This source has failed to present a valid code too often, and the broker refuses it for a while: guessing codes is how codes are stolen.",
+            "Wait as long as the Retry-After header says, then try again with the right code.",
+        ),
+        P::Internal => (
+            500,
+            "The broker failed inside. Nothing was changed, and the operator's log has what happened.",
+            "Try again later; if it persists, tell the broker's operator.",
+        ),
+        P::Overloaded => (
+            503,
+            "The broker has more work waiting than it takes on. Nothing was changed.",
+            "Try again shortly, as Retry-After says; with an Idempotency-Key a retry happens once.",
+        ),
+    };
+    Explanation {
+        status,
+        meaning,
+        remedy,
+    }
+}
+
+/// `GET /problems/{code}`: the page of one word, or 404 for a word the broker does not use.
+pub(super) async fn problem_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(word): Path<String>,
+) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    // The type URLs of earlier brokers wrote the word with hyphens.
+    match parse(&word.replace('-', "_")) {
+        Some(code) => page(StatusCode::OK, &csrf, pages::problem(code, &explain(code))),
+        None => page(StatusCode::NOT_FOUND, &csrf, pages::problems(Some(&word))),
+    }
+}
+
+/// `GET /problems`: every word, with a line each.
+pub(super) async fn problems_index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    page(StatusCode::OK, &csrf, pages::problems(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_word_reads_back_and_has_its_own_explanation() {
+        let mut meanings = std::collections::BTreeSet::new();
+        for &code in ALL {
+            assert_eq!(parse(code.as_str()), Some(code));
+            let explanation = explain(code);
+            assert!((400..600).contains(&explanation.status), "{code}");
+            assert!(meanings.insert(explanation.meaning), "{code} has a meaning of its own");
+        }
+        assert_eq!(parse("no_such_word"), None);
+    }
+}
