@@ -228,6 +228,19 @@ pub(super) enum Cmd {
         #[arg(long, value_name = "HEX")]
         key: Option<String>,
     },
+    /// Print shell completions: `smartcode completions bash > ~/.local/share/bash-completion/completions/smartcode`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(super) enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand, Debug)]

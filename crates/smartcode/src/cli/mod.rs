@@ -1,5 +1,6 @@
 //! The command line: arguments in two stages (clap structs, then client calls), human output by
-//! default and `--json` for scripts. Refusals print the broker's detail and `code` word and exit 1.
+//! default and `--json` for scripts. Refusals print the broker's detail and `code` word and exit 1
+//! (with `--json`, as one JSON object on stderr: `{"error": {"code", "status", "detail"}}`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,15 +14,21 @@ use crate::serve;
 mod args;
 mod operator;
 mod receipt;
+mod shell;
 
 pub use args::Args;
 use args::{Cmd, PinAction};
 
 pub async fn run(args: Args) -> ExitCode {
+    let json = args.json;
     match dispatch(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            if json {
+                eprintln!("{}", shell::error_json(&error));
+            } else {
+                eprintln!("error: {error:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -103,6 +110,9 @@ async fn dispatch(args: Args) -> Result<()> {
     if let Cmd::Serve(serve_args) = args.command {
         return serve::serve(serve_args).await;
     }
+    if let Cmd::Completions { shell } = args.command {
+        return shell::print_completions(shell);
+    }
     if let Cmd::Bench(bench_args) = &args.command {
         let token = if bench_args.remote {
             Some(operator_token(&args)?)
@@ -113,7 +123,9 @@ async fn dispatch(args: Args) -> Result<()> {
     }
     let key = args.idempotency_key.as_deref();
     match &args.command {
-        Cmd::Serve(_) | Cmd::Bench(_) => unreachable!("serve and bench returned above"),
+        Cmd::Serve(_) | Cmd::Bench(_) | Cmd::Completions { .. } => {
+            unreachable!("serve, bench and completions returned above")
+        }
         Cmd::Issue {
             amount,
             currency,

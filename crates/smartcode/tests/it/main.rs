@@ -19,5 +19,6 @@ mod receipts;
 mod schemathesis;
 mod secrets;
 mod serve;
+mod shell;
 mod tidy;
 mod web;
