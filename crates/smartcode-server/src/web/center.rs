@@ -147,6 +147,7 @@ pub(super) async fn new_child(
         Ok(answer) => {
             let reveal = new_code(answer.code.as_deref()).map(|code| Reveal {
                 code,
+                broker: state.config.domain.clone(),
                 what: format!(
                     "New secret child {} holding {}",
                     answer.label.unwrap_or_default(),
@@ -403,6 +404,7 @@ pub(super) async fn rekey(
                 .replace_identity(&current.id, Identity::Code { hash, pin });
             let reveal = Reveal {
                 code,
+                broker: state.config.domain.clone(),
                 what: "Your new secret code: the old one no longer works".into(),
             };
             back_to_me(&state, &current, Some(reveal), Ok("The code has a new secret.".into()))

@@ -100,6 +100,7 @@ pub(super) async fn operator_issue(
         Ok(answer) => {
             let reveal = new_code(answer.code.as_deref()).map(|code| Reveal {
                 code,
+                broker: state.config.domain.clone(),
                 what: format!(
                     "New code {} holding {}",
                     answer.id.unwrap_or_default(),

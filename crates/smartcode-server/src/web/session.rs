@@ -40,6 +40,9 @@ pub enum Identity {
 pub struct Reveal {
     pub code: SecretCode,
     pub what: String,
+    /// The broker's domain: the QR code carries the code with it (`7KQ2-M9XD@broker.example`),
+    /// so whoever scans it knows which broker the code belongs to.
+    pub broker: String,
 }
 
 /// A message for the next page: what the last form did, or why it was refused.

@@ -388,6 +388,11 @@ async fn the_operator_console_issues_deposits_and_checks_the_ledger() {
     browser.click(&format!("{issue} button")).await;
     let code = browser.text("#new-code").await;
     assert_eq!(broker.balance(&code).await, "12.50");
+    let scanned = browser.text("#new-code-qr-text").await;
+    assert!(
+        scanned.contains(&format!("{code}@localhost")),
+        "the QR code carries the broker: {scanned}"
+    );
 
     let deposit = "form[action='/operator/deposit']";
     browser.fill(&format!("{deposit} input[name=target]"), &code).await;

@@ -147,11 +147,14 @@ pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>) -> Markup {
 
 fn reveal_box(reveal: &Reveal) -> Markup {
     let formatted = reveal.code.reveal();
+    // The code with its broker, as the broker's forgiving reader takes it back anywhere.
+    let scanned = format!("{formatted}@{}", reveal.broker);
     html! {
         section.reveal aria-labelledby="reveal-title" {
             h2 #reveal-title { (reveal.what) }
             p.secret #new-code { (formatted) }
-            div.qr { (qr_svg(&formatted)) }
+            div.qr #new-code-qr { (qr_svg(&scanned)) }
+            p.small #new-code-qr-text { "The QR code holds " (scanned) ": the code and its broker." }
             button type="button" data-copy=(formatted) { "Copy the code" }
             p.warning { strong { "Write it down now. " } "It will not be shown again, and whoever holds it can spend it." }
         }
@@ -421,4 +424,37 @@ pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerChe
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smartcode_core::code::{parse_code, ParsedCode, SecretCode};
+
+    /// The QR code of a new code holds the code with its broker's domain, which the broker reads
+    /// back as the same code.
+    #[test]
+    fn a_new_codes_qr_code_carries_its_broker() {
+        let code = SecretCode::generate();
+        let reveal = Reveal {
+            code: code.clone(),
+            what: "New code".into(),
+            broker: "broker.example".into(),
+        };
+        let page = reveal_box(&reveal).into_string();
+        let scanned = format!("{}@broker.example", code.reveal());
+        assert!(
+            page.contains(&qr_svg(&scanned).into_string()),
+            "the QR code is of {scanned}"
+        );
+        assert!(
+            !page.contains(&qr_svg(&code.reveal()).into_string()),
+            "not of the bare code"
+        );
+        assert!(page.contains(&format!("The QR code holds {scanned}")));
+        match parse_code(&scanned, "broker.example") {
+            Ok(ParsedCode::Secret(read)) => assert_eq!(read.reveal(), code.reveal()),
+            _ => panic!("the broker reads the scanned text back as the code"),
+        }
+    }
 }
