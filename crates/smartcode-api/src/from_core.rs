@@ -5,10 +5,12 @@
 use smartcode_core::clock::Timestamp;
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::CodeView;
-use smartcode_core::model::{CodeStatus, Profile, Receipt, ReportRow};
+use smartcode_core::model::{Catalog, CodeKind, CodeStatus, Profile, Receipt, ReportRow};
 use smartcode_core::money::{format_units, Currency};
 
-use crate::{CodeJson, EntryJson, Money, ProfileJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson};
+use crate::{
+    CatalogJson, CodeJson, EntryJson, Money, ProfileJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
+};
 
 impl Money {
     /// `units` micro-units of `currency`, written as a decimal string (`250000` is `"0.25"`).
@@ -28,6 +30,15 @@ impl From<&Profile> for ProfileJson {
             url: p.url.clone(),
             contact: p.contact.clone(),
             show_stats: p.show_stats,
+        }
+    }
+}
+
+impl From<&Catalog> for CatalogJson {
+    fn from(c: &Catalog) -> CatalogJson {
+        CatalogJson {
+            categories: c.categories.clone(),
+            items: c.items.clone(),
         }
     }
 }
@@ -53,6 +64,7 @@ impl From<&CodeView> for CodeJson {
             parent_id: r.parent_id.as_ref().map(ToString::to_string),
             label: r.label.clone(),
             profile: ProfileJson::from(&r.profile),
+            catalog: (r.kind == CodeKind::Public).then(|| CatalogJson::from(&r.catalog)),
             restrictions: restrictions_json(view),
             expires_at: r.expires_at.map(Timestamp::to_rfc3339),
             irrevocable: r.irrevocable,

@@ -87,6 +87,12 @@ pub struct ChildRequest {
     pub under: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restrictions: Option<RestrictionsRequest>,
+    /// What a public child sells (its owner declares it; a payment into it is stamped with one).
+    /// A secret child's rules go in `restrictions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
 }
 
 /// The rules asked for a new secret child (API.md's restrictions object). Every field is
@@ -172,6 +178,11 @@ pub struct ProfileRequest {
     pub contact: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub show_stats: Option<bool>,
+    /// What a public code sells; a secret code's own profile has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
 }
 
 /// The query string of `GET /v1/me/transactions`.

@@ -23,6 +23,15 @@ pub struct ProfileJson {
     pub show_stats: bool,
 }
 
+/// What a public code sells: the categories and items a payment into it is stamped with.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+}
+
 /// A code's effective rules and what is left of them, as its holder sees them.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct RestrictionsJson {
@@ -78,6 +87,9 @@ pub struct CodeJson {
     pub parent_id: Option<String>,
     pub label: Option<String>,
     pub profile: ProfileJson,
+    /// For a public code, what its owner declared it sells; absent for a secret code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogJson>,
     pub restrictions: RestrictionsJson,
     pub expires_at: Option<String>,
     pub irrevocable: bool,
@@ -287,6 +299,10 @@ pub struct PublicJson {
     pub currency: String,
     pub status: String,
     pub profile: ProfileJson,
+    /// What it sells, bounded by the public codes it is nested under: a payment into it is
+    /// stamped with one of these.
+    #[serde(default)]
+    pub catalog: CatalogJson,
     pub ancestry: Vec<AncestorJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<StatsJson>,

@@ -138,6 +138,7 @@ fn code() -> CodeJson {
         parent_id: Some("c_0a1b2c3d4e5f6g7h".into()),
         label: Some("pocket money".into()),
         profile: ProfileJson::default(),
+        catalog: None,
         restrictions: RestrictionsJson {
             uses_max: Some(2),
             uses_left: Some(1),
@@ -280,6 +281,10 @@ fn every_other_answer_goes_through_json_and_back() {
             name: Some("Ann".into()),
             show_stats: true,
             ..Default::default()
+        },
+        catalog: CatalogJson {
+            categories: Some(vec!["music".into()]),
+            items: None,
         },
         ancestry: vec![AncestorJson {
             depth: 0,

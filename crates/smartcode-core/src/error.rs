@@ -33,6 +33,10 @@ pub enum Conflict {
     PinWithoutPin,
     #[error("expiry must be in the future")]
     ExpiryInPast,
+    #[error("{field}: a public code nested under another sells only what that one sells ({allowed})")]
+    OutsideEnclosingCatalog { field: &'static str, allowed: String },
+    #[error("categories and items are what a public code sells; a secret code's own profile has none")]
+    CatalogOfSecretCode,
     #[error("expiry may be at most {} seconds away", crate::limits::EXPIRY_SECONDS_MAX)]
     ExpiryTooFar,
     #[error("this code was cancelled: what it held went back to the code that cancelled it")]
@@ -69,10 +73,12 @@ pub enum Restriction {
     UsesSpent { uses_max: u32 },
     #[error("spend_per_period: at most {} per {period_seconds} seconds", crate::money::format_units(*amount_units))]
     SpendPerPeriod { amount_units: i64, period_seconds: i64 },
-    #[error("{field}: this code pays only for named {field} values; the payment names none")]
-    Unnamed { field: &'static str },
-    #[error("{field}: this code may not pay for this {field}")]
+    #[error("{field}: this code may pay only for some {field}, and this public code declares none")]
+    Undeclared { field: &'static str },
+    #[error("{field}: this code may not pay for what this public code sells")]
     NotAllowed { field: &'static str },
+    #[error("{field}: this public code does not sell what the payment names; it sells {sold}")]
+    NotSold { field: &'static str, sold: String },
 }
 
 /// Which named bound (see [`crate::limits`]) a request would cross.

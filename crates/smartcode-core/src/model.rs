@@ -73,6 +73,23 @@ impl Profile {
     }
 }
 
+/// What a public code sells, declared by its owner: the categories and the items a payment into
+/// it may be for. The broker stamps a payment's category and item from here, never from the
+/// payer's word (a payer may name one, and it is checked against these). A public code nested
+/// under another sells at most what that one sells (see `ledger::rules::effective_catalog`).
+/// `None` means "nothing declared"; a secret code's catalog is always empty.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Catalog {
+    pub categories: Option<Vec<String>>,
+    pub items: Option<Vec<String>>,
+}
+
+impl Catalog {
+    pub fn is_empty(&self) -> bool {
+        *self == Catalog::default()
+    }
+}
+
 /// What a code may pay for. The sets and the per-use maximum are stored already narrowed by every
 /// ancestor's (they are the code's effective rules); `uses_max` and `spend_per_period` are the
 /// code's own, and a payment must also fit every ancestor's (see `CodeRecord::restricted_lineage`).
@@ -136,6 +153,8 @@ pub struct CodeRecord {
     pub currency: Currency,
     pub label: Option<String>,
     pub profile: Profile,
+    /// What a public code sells, as its owner declared it (not yet bounded by enclosing public codes).
+    pub catalog: Catalog,
     pub status: CodeStatus,
     /// Generations below the broker's root: an issued code has depth 1.
     pub depth: u32,

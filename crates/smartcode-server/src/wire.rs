@@ -4,7 +4,7 @@
 
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
-use smartcode_core::model::{CodeKind, Profile, Restrictions, SpendLimit};
+use smartcode_core::model::{Catalog, CodeKind, Profile, Restrictions, SpendLimit};
 use smartcode_core::money::{Amount, AmountError, Currency};
 
 pub use smartcode_api::*;
@@ -91,6 +91,15 @@ impl IntoProfile for ProfileRequest {
             contact: present(self.contact),
             show_stats: self.show_stats.unwrap_or(false),
         }
+    }
+}
+
+/// What a public code sells, as a request declares it. An empty list declares nothing.
+pub fn catalog_of(categories: Option<Vec<String>>, items: Option<Vec<String>>) -> Catalog {
+    let declared = |list: Option<Vec<String>>| list.filter(|entries| !entries.is_empty());
+    Catalog {
+        categories: declared(categories),
+        items: declared(items),
     }
 }
 

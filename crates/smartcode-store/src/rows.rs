@@ -24,10 +24,10 @@ pub const CODE_COLUMNS: &str =
      profile_url, profile_contact, show_stats, status, depth, created_at, expires_at, irrevocable, \
      pin_hash, pin_generation, pin_failures, locked, allowed_categories, allowed_payees, allowed_items, \
      amount_per_use_max, uses_max, spend_period_amount, spend_period_seconds, restricted_lineage, \
-     uses, period_index, period_spent";
+     uses, period_index, period_spent, catalog_categories, catalog_items";
 
 /// How many columns [`CODE_COLUMNS`] names.
-pub const CODE_COLUMN_COUNT: usize = 32;
+pub const CODE_COLUMN_COUNT: usize = 34;
 
 /// A code's row as plain values, between a store's row type and a [`CodeRecord`]: a store reads
 /// these from its row ([`CodeColumns::into_record`] parses them) or binds them from a record
@@ -65,6 +65,8 @@ pub struct CodeColumns {
     pub uses: i64,
     pub period_index: i64,
     pub period_spent: i64,
+    pub catalog_categories: Option<Vec<String>>,
+    pub catalog_items: Option<Vec<String>>,
 }
 
 fn corrupt(what: &str) -> StorageFailure {
@@ -110,6 +112,10 @@ impl CodeColumns {
                 url: self.profile_url,
                 contact: self.profile_contact,
                 show_stats: self.show_stats,
+            },
+            catalog: Catalog {
+                categories: self.catalog_categories,
+                items: self.catalog_items,
             },
             status: CodeStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             depth: small(self.depth, "depth")?,
@@ -179,6 +185,8 @@ impl CodeColumns {
             uses: i64::from(r.usage.uses),
             period_index: r.usage.period_index,
             period_spent: r.usage.period_spent_units,
+            catalog_categories: r.catalog.categories.clone(),
+            catalog_items: r.catalog.items.clone(),
         }
     }
 }

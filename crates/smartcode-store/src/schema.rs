@@ -178,6 +178,15 @@ DROP TABLE accounts;
 ALTER TABLE accounts_with_kind RENAME TO accounts;
 "#,
     ),
+    (
+        6,
+        r#"
+-- What a public code sells, declared by its owner (its categories and items, lists joined as in
+-- migration 2): a payment's category and item are stamped from it, never taken from the payer.
+ALTER TABLE codes ADD COLUMN catalog_categories TEXT;
+ALTER TABLE codes ADD COLUMN catalog_items TEXT;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -218,6 +218,7 @@ pub(crate) fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
         code: code.clone(),
         label: None,
         profile: Default::default(),
+        catalog: Default::default(),
         under: None,
     });
     run(store, command).expect("a public child is created");
@@ -412,6 +413,7 @@ impl World {
                     code: code.clone(),
                     label: None,
                     profile: Default::default(),
+                    catalog: Default::default(),
                     under: None,
                 });
                 if self.write(command).is_ok() {
@@ -675,6 +677,7 @@ fn a_cancel_stops_at_most_the_subtree_limit_and_otherwise_changes_nothing(fresh:
                 code: PublicCode::generate(),
                 label: None,
                 profile: Default::default(),
+                catalog: Default::default(),
                 under: None,
             });
             store.write(WriteRequest {

@@ -109,6 +109,7 @@ fn issue(
         currency,
         label: label.cloned(),
         profile: Profile::default(),
+        catalog: Catalog::default(),
         status: CodeStatus::Active,
         depth: 1,
         created_at: cx.now,

@@ -79,6 +79,8 @@ pub trait LedgerTx: LedgerRead {
     fn append_transfer(&mut self, transfer: &Posted) -> StoreResult<()>;
     fn set_status(&mut self, id: &CodeId, status: CodeStatus, at: Timestamp) -> StoreResult<()>;
     fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()>;
+    /// Replaces what a public code sells.
+    fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()>;
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()>;
     /// Replaces a secret code's hash (rekey): the old code stops working at once.
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()>;

@@ -8,7 +8,7 @@ use crate::model::*;
 use crate::money::{Amount, Currency};
 
 use super::restrictions;
-use super::rules::authenticate;
+use super::rules::{authenticate, effective_catalog};
 use super::{check_text, post, Context, Credential, LedgerRead, LedgerTx, Touches};
 
 #[derive(Clone, Debug)]
@@ -23,6 +23,8 @@ pub struct PaymentOrder {
     pub amount: Amount,
     pub currency: Option<Currency>,
     pub memo: Option<String>,
+    /// What the payer says the payment is for: checked against what the payee sells, never
+    /// trusted on its own (see `restrictions::check_payment`).
     pub category: Option<String>,
     pub item: Option<String>,
 }
@@ -86,7 +88,8 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
     if owner.id == payer.id {
         return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
-    let counted = restrictions::check_payment(tx, now, &payer, order)?;
+    let sold = effective_catalog(tx, &payee)?;
+    let restrictions::Checked { stamped, counted } = restrictions::check_payment(tx, now, &payer, order, &sold)?;
     let receipt_id = cx.draws.receipt_id(now).to_string();
     let transfer = Transfer {
         id: receipt_id.clone(),
@@ -98,8 +101,8 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
         currency: payer.currency,
         memo: order.memo.clone(),
         public_code_id: Some(payee.id.clone()),
-        category: order.category.clone(),
-        item: order.item.clone(),
+        category: stamped.category.clone(),
+        item: stamped.item.clone(),
     };
     post(tx, transfer)?;
     for (id, usage) in &counted {
@@ -114,8 +117,8 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
         amount: order.amount,
         currency: payer.currency,
         memo: order.memo.clone(),
-        category: order.category.clone(),
-        item: order.item.clone(),
+        category: stamped.category,
+        item: stamped.item,
         created_at: now,
     }))
 }

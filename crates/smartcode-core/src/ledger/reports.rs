@@ -7,7 +7,7 @@ use crate::error::OpError;
 use crate::limits::*;
 use crate::model::*;
 
-use super::rules::{present, view};
+use super::rules::{effective_catalog, present, view};
 use super::{CodeView, LedgerRead, TransferFilter};
 
 #[derive(Clone, Debug)]
@@ -98,6 +98,8 @@ pub const BROKER_COUNTERPARTY: &str = "broker";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicView {
     pub record: CodeRecord,
+    /// What it sells, bounded by the public codes it is nested under.
+    pub catalog: Catalog,
     /// From the nearest ancestor up to the depth-1 code; the broker's root is added by the edge.
     pub ancestry: Vec<Ancestor>,
     /// `(payments received, total units)`, only if the owner chose to show statistics.
@@ -303,8 +305,10 @@ fn public_view(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, code: &Publi
     } else {
         None
     };
+    let catalog = effective_catalog(tx, &record)?;
     Ok(PublicView {
         record,
+        catalog,
         ancestry,
         stats,
     })

@@ -16,7 +16,7 @@ use super::payments::PaymentOrder;
 use super::{LedgerRead, UsageLeft};
 
 pub use crate::limits::{PIN_DIGITS_MAX, PIN_DIGITS_MIN, PIN_FAILURES_MAX};
-use crate::model::{CodeRecord, Restrictions, Usage};
+use crate::model::{Catalog, CodeRecord, Restrictions, Usage};
 
 /// A PIN as presented: digits only. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,22 +41,34 @@ impl std::fmt::Debug for Pin {
     }
 }
 
-/// Checks the rules a holder asked for a new child: bounded lists of sane entries, positive counts.
-pub fn check_requested(requested: &Restrictions) -> Result<(), OpError> {
-    for (field, list) in [("categories", &requested.categories), ("items", &requested.items)] {
-        let Some(list) = list else { continue };
-        if list.len() > RESTRICTION_ENTRIES_MAX {
-            return Err(OpError::LimitExceeded(Limit::ListEntries { field }));
-        }
-        for entry in list {
-            if entry.is_empty() || entry.chars().count() > CATEGORY_CHARS_MAX || entry.chars().any(char::is_control) {
-                return Err(OpError::InvalidRequest(Invalid::ListEntry {
-                    field,
-                    chars_max: CATEGORY_CHARS_MAX,
-                }));
-            }
+/// Checks a list of categories or items, asked as a rule or declared as a catalog: bounded, of
+/// sane entries.
+fn check_list(field: &'static str, list: Option<&Vec<String>>) -> Result<(), OpError> {
+    let Some(list) = list else { return Ok(()) };
+    if list.len() > RESTRICTION_ENTRIES_MAX {
+        return Err(OpError::LimitExceeded(Limit::ListEntries { field }));
+    }
+    for entry in list {
+        if entry.is_empty() || entry.chars().count() > CATEGORY_CHARS_MAX || entry.chars().any(char::is_control) {
+            return Err(OpError::InvalidRequest(Invalid::ListEntry {
+                field,
+                chars_max: CATEGORY_CHARS_MAX,
+            }));
         }
     }
+    Ok(())
+}
+
+/// Checks what an owner declares a public code sells: bounded lists of sane entries.
+pub fn check_catalog(catalog: &Catalog) -> Result<(), OpError> {
+    check_list("categories", catalog.categories.as_ref())?;
+    check_list("items", catalog.items.as_ref())
+}
+
+/// Checks the rules a holder asked for a new child: bounded lists of sane entries, positive counts.
+pub fn check_requested(requested: &Restrictions) -> Result<(), OpError> {
+    check_list("categories", requested.categories.as_ref())?;
+    check_list("items", requested.items.as_ref())?;
     if requested
         .payees
         .as_ref()
@@ -112,22 +124,50 @@ fn intersect<T: Clone + PartialEq>(
     }
 }
 
-/// Checks a payment against the payer's rules and its ancestors' usage rules. Returns the usage
-/// to record for each code that counts it, to be written after the payment posts.
+/// What a payment is for, as the broker stamps it from the payee's catalog.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stamped {
+    pub category: Option<String>,
+    pub item: Option<String>,
+}
+
+/// A payment checked against the payer's rules: what it is for, and the usage to record.
+pub struct Checked {
+    pub stamped: Stamped,
+    /// The usage to record for each code that counts it, written after the payment posts.
+    pub counted: Vec<(CodeId, Usage)>,
+}
+
+/// Checks a payment against the payer's rules and its ancestors' usage rules. Its category and
+/// item come from `sold`, the payee's effective catalog: a payer's rule on categories or items is
+/// judged against what the seller declared, never against what the payer says.
 pub fn check_payment(
     tx: &mut (impl LedgerRead + ?Sized),
     now: Timestamp,
     payer: &CodeRecord,
     order: &PaymentOrder,
-) -> Result<Vec<(CodeId, Usage)>, OpError> {
+    sold: &Catalog,
+) -> Result<Checked, OpError> {
     let rules = &payer.restrictions;
-    check_named("category", rules.categories.as_ref(), order.category.as_deref())?;
-    check_named("item", rules.items.as_ref(), order.item.as_deref())?;
     if let Some(payees) = &rules.payees {
         if !payees.contains(&order.payee) {
             return Err(OpError::Restricted(Restriction::Payee));
         }
     }
+    let stamped = Stamped {
+        category: stamp(
+            "categories",
+            sold.categories.as_ref(),
+            rules.categories.as_ref(),
+            order.category.as_deref(),
+        )?,
+        item: stamp(
+            "items",
+            sold.items.as_ref(),
+            rules.items.as_ref(),
+            order.item.as_deref(),
+        )?,
+    };
     if let Some(max) = rules.amount_per_use_max {
         if order.amount > max {
             return Err(OpError::Restricted(Restriction::AmountPerUse {
@@ -156,15 +196,57 @@ pub fn check_payment(
         }
         counted.push((code.id.clone(), usage));
     }
-    Ok(counted)
+    Ok(Checked { stamped, counted })
 }
 
-fn check_named(field: &'static str, allowed: Option<&Vec<String>>, named: Option<&str>) -> Result<(), OpError> {
-    let Some(allowed) = allowed else { return Ok(()) };
-    match named {
-        None => Err(OpError::Restricted(Restriction::Unnamed { field })),
-        Some(name) if allowed.iter().any(|a| a == name) => Ok(()),
-        Some(_) => Err(OpError::Restricted(Restriction::NotAllowed { field })),
+/// A payment's category (or item), stamped from what the payee sells, and checked against what
+/// the payer may pay for (`allowed`, `None` for no rule).
+///
+/// - A payee that declares nothing gives the payment none; a name the payer gives proves nothing
+///   and is dropped, and a payer restricted to some is refused.
+/// - A name the payer gives must be one the payee sells (else refused), and is then the stamp.
+/// - Otherwise the stamp is what the payee sells and the payer may pay for: the one such entry, or
+///   when there are several, the first if the payer's rule needs one and none if it has no rule
+///   (the broker does not guess which of a seller's categories an unrestricted payment was for).
+fn stamp(
+    field: &'static str,
+    sold: Option<&Vec<String>>,
+    allowed: Option<&Vec<String>>,
+    named: Option<&str>,
+) -> Result<Option<String>, OpError> {
+    let Some(sold) = sold else {
+        return match allowed {
+            Some(_) => Err(OpError::Restricted(Restriction::Undeclared { field })),
+            None => Ok(None),
+        };
+    };
+    let stamped = match named {
+        Some(name) if sold.iter().any(|s| s == name) => Some(name.to_owned()),
+        Some(_) => {
+            return Err(OpError::Restricted(Restriction::NotSold {
+                field,
+                sold: if sold.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    sold.join(", ")
+                },
+            }))
+        }
+        None => {
+            let mut payable = sold.iter().filter(|s| allowed.is_none_or(|a| a.contains(s)));
+            match (payable.next(), payable.next()) {
+                (Some(only), None) => Some(only.clone()),
+                (Some(first), Some(_)) if allowed.is_some() => Some(first.clone()),
+                _ => None,
+            }
+        }
+    };
+    match (allowed, &stamped) {
+        (Some(allowed), Some(entry)) if !allowed.contains(entry) => {
+            Err(OpError::Restricted(Restriction::NotAllowed { field }))
+        }
+        (Some(_), None) => Err(OpError::Restricted(Restriction::NotAllowed { field })),
+        _ => Ok(stamped),
     }
 }
 

@@ -109,6 +109,66 @@ pub(super) fn authenticate(
     }
 }
 
+/// What a public code sells, bounded by every public code it is nested under: each declared list
+/// is intersected with the enclosing ones', and a list it does not declare is theirs. Only a nested
+/// public code reads more than itself: the walk stops at the first secret ancestor.
+pub(super) fn effective_catalog(tx: &mut (impl LedgerRead + ?Sized), record: &CodeRecord) -> Result<Catalog, OpError> {
+    let mut catalog = record.catalog.clone();
+    let mut cursor = record.parent_id.clone();
+    let mut steps = 0;
+    while let Some(parent_id) = cursor {
+        if record.kind != CodeKind::Public || parent_id == record.owner_id {
+            break;
+        }
+        let parent = tx
+            .code_by_id(&parent_id)?
+            .ok_or(OpError::NotFound("enclosing public code"))?;
+        if parent.kind != CodeKind::Public {
+            break;
+        }
+        catalog.categories = bounded(catalog.categories, parent.catalog.categories.as_ref());
+        catalog.items = bounded(catalog.items, parent.catalog.items.as_ref());
+        cursor = parent.parent_id;
+        steps += 1;
+        assert!(steps <= TREE_DEPTH_MAX, "the code tree has no cycles");
+    }
+    Ok(catalog)
+}
+
+fn bounded(own: Option<Vec<String>>, bound: Option<&Vec<String>>) -> Option<Vec<String>> {
+    match (own, bound) {
+        (own, None) => own,
+        (None, Some(bound)) => Some(bound.clone()),
+        (Some(own), Some(bound)) => Some(own.into_iter().filter(|entry| bound.contains(entry)).collect()),
+    }
+}
+
+/// Checks that what a public code declares fits what the public code it is nested under sells
+/// (`enclosing`, that code's effective catalog; `None` when it is not nested).
+pub(super) fn check_within(catalog: &Catalog, enclosing: Option<&Catalog>) -> Result<(), OpError> {
+    let Some(enclosing) = enclosing else { return Ok(()) };
+    let pairs = [
+        ("categories", &catalog.categories, &enclosing.categories),
+        ("items", &catalog.items, &enclosing.items),
+    ];
+    for (field, own, bound) in pairs {
+        let (Some(own), Some(bound)) = (own, bound) else {
+            continue;
+        };
+        if own.iter().any(|entry| !bound.contains(entry)) {
+            return Err(OpError::Conflict(Conflict::OutsideEnclosingCatalog {
+                field,
+                allowed: if bound.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    bound.join(", ")
+                },
+            }));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn require_active(record: &CodeRecord, now: Timestamp) -> Result<(), OpError> {
     match record.status_at(now) {
         CodeStatus::Active => Ok(()),

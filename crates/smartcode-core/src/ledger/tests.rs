@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::clock::Timestamp;
 use crate::code::{BrokerKey, CodeHash, CodeId, PublicCode, SecretCode};
-use crate::error::{OpError, Restriction, StoreResult};
+use crate::error::{Conflict, OpError, Restriction, StoreResult};
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
@@ -120,6 +120,10 @@ impl LedgerTx for Memory {
         self.codes.get_mut(id).unwrap().profile = profile.clone();
         Ok(())
     }
+    fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().catalog = catalog.clone();
+        Ok(())
+    }
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
         self.codes.get_mut(id).unwrap().pin = pin.clone();
         Ok(())
@@ -185,6 +189,7 @@ fn script(key: &BrokerKey, codes: &[SecretCode; 3], shop: &PublicCode) -> Vec<Co
             code: shop.clone(),
             label: None,
             profile: Profile::default(),
+            catalog: Catalog::default(),
             under: None,
         }
         .into(),
@@ -297,4 +302,112 @@ fn the_ids_of_one_command_differ_and_follow_from_its_seed() {
         "no two ids of one command are the same: {ids:?}"
     );
     assert_eq!(draw(), ids, "the same seed draws the same ids");
+}
+
+/// A catalog of categories only.
+fn sells(categories: &[&str]) -> Catalog {
+    Catalog {
+        categories: Some(categories.iter().map(|c| c.to_string()).collect()),
+        items: None,
+    }
+}
+
+#[test]
+fn a_payments_category_is_the_payees_and_the_payers_word_is_only_checked() {
+    let key = BrokerKey::generate();
+    let [root, seller, child] = [(); 3].map(|_| key.hash_code(&SecretCode::generate()));
+    let [bakery, records, corner] = [(); 3].map(|_| PublicCode::generate());
+    let mut memory = Memory::default();
+    let step = std::cell::Cell::new(0);
+    let run_one = |memory: &mut Memory, command: Command| {
+        step.set(step.get() + 1);
+        let mut cx = Context::new(START.plus_seconds(step.get()).unwrap(), Seed::random());
+        execute(memory, &mut cx, &command)
+    };
+    let issue = |hash| issuance::Command::Issue {
+        hash,
+        amount: units(10_000_000),
+        currency: usd(),
+        label: None,
+    };
+    let shop = |code: &PublicCode, catalog: Catalog, under: Option<CodeId>| tree::Command::CreatePublicChild {
+        parent: Credential::new(seller, false),
+        code: code.clone(),
+        label: None,
+        profile: Profile::default(),
+        catalog,
+        under,
+    };
+    run_one(&mut memory, issue(root).into()).unwrap();
+    run_one(&mut memory, issue(seller).into()).unwrap();
+    run_one(&mut memory, shop(&bakery, sells(&["food"]), None).into()).unwrap();
+    let made = run_one(&mut memory, shop(&records, sells(&["music", "books"]), None).into()).unwrap();
+    let records_id = made.code_view().unwrap().record.id.clone();
+    let music_only = ChildOptions {
+        restrictions: Restrictions {
+            categories: Some(vec!["music".into()]),
+            ..Restrictions::default()
+        },
+        ..ChildOptions::default()
+    };
+    let child_made = tree::Command::CreateSecretChild {
+        parent: Credential::new(root, false),
+        hash: child,
+        amount: units(5_000_000),
+        options: music_only,
+    };
+    run_one(&mut memory, child_made.into()).unwrap();
+    let pay = |memory: &mut Memory, payee: &PublicCode, category: Option<&str>| {
+        let order = PaymentOrder {
+            payer: Credential::new(child, false),
+            payee: payee.clone(),
+            amount: units(100_000),
+            currency: None,
+            memo: None,
+            category: category.map(str::to_owned),
+            item: None,
+        };
+        match run_one(memory, payments::Command::Pay(order).into()) {
+            Ok(Outcome::Payments(payments::Outcome::Paid(receipt))) => Ok(receipt.category),
+            Ok(other) => panic!("a payment answers a receipt: {other:?}"),
+            Err(error) => Err(error),
+        }
+    };
+    let refused = |field| Err(OpError::Restricted(Restriction::NotAllowed { field }));
+    let not_sold = |sold: &str| {
+        Err(OpError::Restricted(Restriction::NotSold {
+            field: "categories",
+            sold: sold.into(),
+        }))
+    };
+    assert_eq!(
+        pay(&mut memory, &bakery, Some("music")),
+        not_sold("food"),
+        "the bakery attack"
+    );
+    assert_eq!(pay(&mut memory, &bakery, None), refused("categories"));
+    assert_eq!(pay(&mut memory, &records, None), Ok(Some("music".into())), "stamped");
+    assert_eq!(pay(&mut memory, &records, Some("music")), Ok(Some("music".into())));
+    assert_eq!(pay(&mut memory, &records, Some("books")), refused("categories"));
+    assert_eq!(pay(&mut memory, &records, Some("jazz")), not_sold("music, books"));
+
+    // Nested under the record shop: bounded by what it sells, and inheriting it when silent.
+    let outside = run_one(
+        &mut memory,
+        shop(&corner, sells(&["food"]), Some(records_id.clone())).into(),
+    );
+    assert!(
+        matches!(
+            outside,
+            Err(OpError::Conflict(Conflict::OutsideEnclosingCatalog {
+                field: "categories",
+                ..
+            }))
+        ),
+        "{outside:?}"
+    );
+    run_one(&mut memory, shop(&corner, Catalog::default(), Some(records_id)).into()).unwrap();
+    assert_eq!(pay(&mut memory, &corner, None), Ok(Some("music".into())), "inherited");
+    let total: i64 = memory.accounts.values().map(|a| a.balance_units).sum();
+    assert_eq!(total, 0, "every transfer is double entry: the accounts sum to zero");
 }

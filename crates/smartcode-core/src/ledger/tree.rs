@@ -26,6 +26,8 @@ pub enum Command {
         code: PublicCode,
         label: Option<String>,
         profile: Profile,
+        /// What it sells, as its owner declares it.
+        catalog: Catalog,
         under: Option<CodeId>,
     },
     FundChild {
@@ -37,10 +39,13 @@ pub enum Command {
         parent: Credential,
         child: CodeId,
     },
+    /// Replaces a code's profile, and for a public code what it sells (a secret code sells
+    /// nothing: its catalog must be empty).
     SetProfile {
         holder: Credential,
         target: Option<CodeId>,
         profile: Profile,
+        catalog: Catalog,
     },
 }
 
@@ -87,15 +92,17 @@ pub(super) fn execute(
             code,
             label,
             profile,
+            catalog,
             under,
-        } => create_public_child(tx, cx, parent, code, label.as_ref(), profile, under.as_ref()),
+        } => create_public_child(tx, cx, parent, code, label.as_ref(), (profile, catalog), under.as_ref()),
         Command::FundChild { parent, child, amount } => fund_child(tx, cx, parent, child, *amount),
         Command::CancelChild { parent, child } => cancel_child(tx, cx, parent, child),
         Command::SetProfile {
             holder,
             target,
             profile,
-        } => set_profile(tx, cx, holder, target.as_ref(), profile),
+            catalog,
+        } => set_profile(tx, cx, holder, target.as_ref(), profile, catalog),
     }
 }
 
@@ -129,6 +136,7 @@ fn create_secret_child(
         currency: parent.currency,
         label: options.label.clone(),
         profile: Profile::default(),
+        catalog: Catalog::default(),
         status: CodeStatus::Active,
         depth: parent.depth + 1,
         created_at: cx.now,
@@ -164,12 +172,13 @@ fn create_public_child(
     parent: &Credential,
     code: &PublicCode,
     label: Option<&String>,
-    profile: &Profile,
+    (profile, catalog): (&Profile, &Catalog),
     under: Option<&CodeId>,
 ) -> Result<Outcome, OpError> {
     let owner = authenticate(tx, parent, cx.now)?;
     check_text("label", label.map(String::as_str), LABEL_CHARS_MAX)?;
     check_profile(profile)?;
+    restrictions::check_catalog(catalog)?;
     let parent = match under {
         None => owner.clone(),
         Some(id) => {
@@ -182,6 +191,7 @@ fn create_public_child(
             if !usable {
                 return Err(OpError::NotFound("public code to nest under"));
             }
+            check_within(catalog, Some(&effective_catalog(tx, &under)?))?;
             under
         }
     };
@@ -198,6 +208,7 @@ fn create_public_child(
         currency: owner.currency,
         label: label.cloned(),
         profile: profile.clone(),
+        catalog: catalog.clone(),
         status: CodeStatus::Active,
         depth: parent.depth + 1,
         created_at: cx.now,
@@ -273,16 +284,44 @@ fn set_profile(
     holder: &Credential,
     target: Option<&CodeId>,
     profile: &Profile,
+    catalog: &Catalog,
 ) -> Result<Outcome, OpError> {
     let holder = authenticate(tx, holder, cx.now)?;
     check_profile(profile)?;
+    restrictions::check_catalog(catalog)?;
     let mut record = match target {
         None => holder,
         Some(id) => descendant(tx, &holder, id)?,
     };
+    if record.kind == CodeKind::Secret && !catalog.is_empty() {
+        return Err(OpError::Conflict(Conflict::CatalogOfSecretCode));
+    }
+    if record.kind == CodeKind::Public {
+        let enclosing = enclosing_public_code(tx, &record)?;
+        let bound = enclosing.map(|e| effective_catalog(tx, &e)).transpose()?;
+        check_within(catalog, bound.as_ref())?;
+        if record.catalog != *catalog {
+            tx.set_catalog(&record.id, catalog)?;
+            record.catalog = catalog.clone();
+        }
+    }
     tx.set_profile(&record.id, profile)?;
     record.profile = profile.clone();
     Ok(Outcome::ProfileSet(Box::new(view(tx, cx.now, record)?)))
+}
+
+/// The public code a public code is nested under, if it is.
+fn enclosing_public_code(
+    tx: &mut (impl LedgerTx + ?Sized),
+    record: &CodeRecord,
+) -> Result<Option<CodeRecord>, OpError> {
+    let Some(parent_id) = record.parent_id.as_ref().filter(|p| **p != record.owner_id) else {
+        return Ok(None);
+    };
+    let parent = tx
+        .code_by_id(parent_id)?
+        .ok_or(OpError::NotFound("enclosing public code"))?;
+    Ok((parent.kind == CodeKind::Public).then_some(parent))
 }
 
 pub(super) struct Closed {

@@ -64,6 +64,7 @@ async fn handle_public_code(State(state): State<AppState>, Segment(text): Segmen
         "currency": currency.to_string(),
         "status": view.record.status_at(state.clock.now()).as_str(),
         "profile": ProfileJson::from(&view.record.profile),
+        "catalog": CatalogJson::from(&view.catalog),
         "ancestry": ancestry,
     });
     if let Some((payments, total_units)) = view.stats {

@@ -106,6 +106,11 @@ pub(crate) async fn create_child(
             if request.profile.is_some() || request.under.is_some() {
                 return Err(ApiError::invalid_request("profile and under belong to public children"));
             }
+            if request.categories.is_some() || request.items.is_some() {
+                return Err(ApiError::invalid_request(
+                    "categories and items are what a public child sells; a secret child's go in restrictions",
+                ));
+            }
             let amount = request
                 .amount
                 .as_ref()
@@ -178,13 +183,20 @@ pub(crate) async fn create_child(
                 .as_deref()
                 .map(|id| CodeId::parse(id).ok_or_else(|| ApiError::not_found("public code to nest under")))
                 .transpose()?;
-            let profile = request.profile.clone().unwrap_or_default().into_profile();
+            // Beside the profile (as API.md has it) or in it (as `PUT …/profile` takes it); beside wins.
+            let mut profile = request.profile.clone().unwrap_or_default();
+            let catalog = catalog_of(
+                request.categories.clone().or(profile.categories.take()),
+                request.items.clone().or(profile.items.take()),
+            );
+            let profile = profile.into_profile();
             submit(state, context, StatusCode::CREATED, |pin| {
                 let command = tree::Command::CreatePublicChild {
                     parent: holder.with(pin),
                     code: PublicCode::generate(),
                     label: request.label.clone(),
                     profile: profile.clone(),
+                    catalog: catalog.clone(),
                     under: under.clone(),
                 };
                 (command, None)
@@ -308,6 +320,8 @@ pub(crate) async fn set_profile(
     request: ProfileRequest,
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
+    let mut request = request;
+    let catalog = catalog_of(request.categories.take(), request.items.take());
     let profile = request.into_profile();
     let child = child.map(parse_id).transpose()?;
     let context = WriteContext {
@@ -320,6 +334,7 @@ pub(crate) async fn set_profile(
                 holder: holder.with(pin),
                 target: child.clone(),
                 profile: profile.clone(),
+                catalog: catalog.clone(),
             },
             None,
         )

@@ -171,6 +171,11 @@ fn child_body(form: &WebForm) -> Result<Value, ApiError> {
         if let Some(under) = form.text("under") {
             body["under"] = json!(under);
         }
+        for field in ["categories", "items"] {
+            if let Some(list) = form.list(field) {
+                body[field] = json!(list);
+            }
+        }
         return Ok(body);
     }
     body["amount"] = json!(form.get("amount").unwrap_or(""));
@@ -313,7 +318,13 @@ pub(super) async fn child_profile(
     form: FormInput,
 ) -> Response {
     let act = move |state: AppState, holder: Holder, form: WebForm| async move {
-        let body = json_body(profile_body(&form));
+        let mut profile = profile_body(&form);
+        for field in ["categories", "items"] {
+            if let Some(list) = form.list(field) {
+                profile[field] = json!(list);
+            }
+        }
+        let body = json_body(profile);
         let request: ProfileRequest = body.json()?;
         api::tree::set_profile(&state, &holder, Some(&id), request, form.asked(&target, &body)).await
     };

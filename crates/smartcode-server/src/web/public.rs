@@ -142,6 +142,10 @@ pub(super) async fn public_pay(
     if let Some(memo) = form.text("memo") {
         body["memo"] = json!(memo);
     }
+    // No category field: the broker stamps the payment with what the seller declared it sells.
+    if let Some(item) = form.text("item") {
+        body["item"] = json!(item);
+    }
     let pin = form.get("pin").and_then(Pin::parse);
     if form.get("pin").is_some() && pin.is_none() {
         let error = ApiError::invalid_request("a PIN is 4 to 12 digits");

@@ -154,6 +154,13 @@ impl LedgerTx for Cached<'_, '_, '_> {
         )
     }
 
+    fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_catalog(id, catalog),
+            |memory, ()| memory.changed_code(id, |record| record.catalog = catalog.clone()),
+        )
+    }
+
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
         self.write(
             |sqlite, _| sqlite.set_pin(id, pin),

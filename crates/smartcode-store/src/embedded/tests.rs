@@ -133,6 +133,7 @@ fn payer_and_shop(
         code: shop.clone(),
         label: None,
         profile: Profile::default(),
+        catalog: Default::default(),
         under: None,
     });
     let answers = batch(
@@ -182,6 +183,7 @@ fn a_transaction_sqlite_rolls_back_in_a_savepoint_run_refuses_the_batch_whole() 
             name: Some("x".into()),
             ..Profile::default()
         },
+        catalog: Default::default(),
     });
     // The child fails after writing its code, so the batch runs again with savepoints; then
     // the renaming loses the transaction.

@@ -161,6 +161,14 @@ ALTER TABLE accounts
         OR (balance >= 0 AND held >= 0 AND held <= balance AND balance <= 1000000000000000000));
 "#,
     ),
+    (
+        4,
+        r#"
+-- What a public code sells, declared by its owner (its categories and items): a payment's
+-- category and item are stamped from it, never taken from the payer.
+ALTER TABLE codes ADD COLUMN catalog_categories TEXT[], ADD COLUMN catalog_items TEXT[];
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

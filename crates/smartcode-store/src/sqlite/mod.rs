@@ -78,6 +78,8 @@ fn code_from_row(row: &Row<'_>) -> rusqlite::Result<CodeRecord> {
         uses: row.get(29)?,
         period_index: row.get(30)?,
         period_spent: row.get(31)?,
+        catalog_categories: split_list(row.get(32)?),
+        catalog_items: split_list(row.get(33)?),
     };
     columns
         .into_record()

@@ -131,6 +131,8 @@ impl SqliteLedger<'_> {
                 c.uses,
                 c.period_index,
                 c.period_spent,
+                join_list(c.catalog_categories.as_deref()),
+                join_list(c.catalog_items.as_deref()),
                 hash.map(|h| h.0.to_vec()),
             ])
             .map_err(failure)?;
@@ -239,6 +241,21 @@ impl SqliteLedger<'_> {
                 p.url,
                 p.contact,
                 p.show_stats
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET catalog_categories = ?2, catalog_items = ?3 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                id.as_str(),
+                join_list(catalog.categories.as_deref()),
+                join_list(catalog.items.as_deref()),
             ])
             .map_err(failure)?;
         Ok(())

@@ -39,6 +39,7 @@ pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
             code: code.clone(),
             label: None,
             profile: Default::default(),
+            catalog: Default::default(),
             under: None,
         };
         write(&store, command.into()).await?;

@@ -108,14 +108,16 @@ pub(super) enum Cmd {
         /// How many payments the child may make.
         #[arg(long, conflicts_with = "public")]
         uses: Option<u32>,
-        /// A category the child may pay for (repeat for several).
-        #[arg(long = "category", conflicts_with = "public")]
+        /// A secret child: a category it may pay for. A public code: a category it sells, which
+        /// the broker stamps on each payment into it (repeat for several).
+        #[arg(long = "category")]
         categories: Vec<String>,
         /// A public code the child may pay (repeat for several).
         #[arg(long = "payee", conflicts_with = "public")]
         payees: Vec<String>,
-        /// An item the child may pay for (repeat for several).
-        #[arg(long = "item", conflicts_with = "public")]
+        /// A secret child: an item it may pay for. A public code: an item it sells (repeat for
+        /// several).
+        #[arg(long = "item")]
         items: Vec<String>,
         /// The most one payment may be.
         #[arg(long, conflicts_with = "public")]
@@ -152,8 +154,11 @@ pub(super) enum Cmd {
         currency: Option<String>,
         #[arg(long)]
         memo: Option<String>,
+        /// Which of the payee's categories this is for; checked against what the payee sells
+        /// (the broker stamps the payee's category, never the payer's word).
         #[arg(long)]
         category: Option<String>,
+        /// Which of the payee's items this buys; checked against what the payee sells.
         #[arg(long)]
         item: Option<String>,
     },
@@ -197,6 +202,13 @@ pub(super) enum Cmd {
         contact: Option<String>,
         #[arg(long)]
         show_stats: bool,
+        /// A category the public code sells (repeat for several); the profile is replaced whole,
+        /// so give every category each time.
+        #[arg(long = "category", requires = "child")]
+        categories: Vec<String>,
+        /// An item the public code sells (repeat for several).
+        #[arg(long = "item", requires = "child")]
+        items: Vec<String>,
     },
     /// Set, change or remove this code's PIN (the current one goes in --pin or SMARTCODE_PIN).
     Pin {

@@ -241,6 +241,8 @@ async fn dispatch(args: Args) -> Result<()> {
                     label: label.clone(),
                     under: under.clone(),
                     profile,
+                    categories: (!categories.is_empty()).then(|| categories.clone()),
+                    items: (!items.is_empty()).then(|| items.clone()),
                     ..Default::default()
                 }
             } else {
@@ -433,6 +435,8 @@ async fn dispatch(args: Args) -> Result<()> {
             url,
             contact,
             show_stats,
+            categories,
+            items,
         } => {
             let profile = ProfileRequest {
                 name: name.clone(),
@@ -440,6 +444,8 @@ async fn dispatch(args: Args) -> Result<()> {
                 url: url.clone(),
                 contact: contact.clone(),
                 show_stats: Some(*show_stats),
+                categories: (!categories.is_empty()).then(|| categories.clone()),
+                items: (!items.is_empty()).then(|| items.clone()),
             };
             let info = code_client(&args)?.set_profile(child.as_deref(), &profile).await?;
             if args.json {

@@ -298,9 +298,15 @@ async fn a_payment_moves_money_to_the_owner_of_the_public_code_with_a_verifiable
     let broker = TestBroker::start().await;
     let (buyer, buyer_id) = broker.issue("5", "USD").await;
     let (seller, _) = broker.issue("1", "USD").await;
-    let (shop, shop_id) = broker.public_child(&seller).await;
+    // The category and item on a receipt are the shop's (it declares what it sells), stamped.
+    let (shop, shop_id) = broker
+        .public_child_selling(
+            &seller,
+            json!({ "categories": ["music"], "items": ["song-1", "song-2"] }),
+        )
+        .await;
     let reply = broker
-        .post("/v1/payments", Auth::None, json!({ "code": buyer, "payee": shop, "amount": "0.25", "currency": "USD", "memo": "a song", "category": "music", "item": "song-1" }))
+        .post("/v1/payments", Auth::None, json!({ "code": buyer, "payee": shop, "amount": "0.25", "currency": "USD", "memo": "a song", "item": "song-1" }))
         .await
         .expect(201);
     let receipt = &reply.body["receipt"];

@@ -538,8 +538,13 @@ async fn each_restriction_refuses_a_payment_that_breaks_it_naming_the_rule_and_m
     let broker = TestBroker::start().await;
     let (root, _) = broker.issue("20", "USD").await;
     let (seller, _) = broker.issue("1", "USD").await;
-    let (shop, _) = broker.public_child(&seller).await;
-    let (other_shop, _) = broker.public_child(&seller).await;
+    // What a payment is for is the seller's word: each shop declares what it sells.
+    let (shop, _) = broker
+        .public_child_selling(&seller, json!({ "categories": ["music"], "items": ["novel", "song"] }))
+        .await;
+    let (other_shop, _) = broker
+        .public_child_selling(&seller, json!({ "categories": ["games"] }))
+        .await;
     let child =
         |restrictions: Value| child_with(&broker, &root, json!({ "amount": "2", "restrictions": restrictions }));
     let (books, _, _) = child(json!({ "categories": ["books", "music"] })).await;
@@ -558,11 +563,14 @@ async fn each_restriction_refuses_a_payment_that_breaks_it_naming_the_rule_and_m
     assert_eq!(unchanged, ["10.00", "2.00", "2.00", "2.00", "2.00", "2.00", "1.00"]);
 
     let refusals = [
-        (&books, &shop, "0.1", json!({ "category": "games" }), "category"),
-        (&books, &shop, "0.1", json!({}), "category"),
+        // The games shop sells nothing a books-and-music code may pay for, and naming music
+        // (which it does not sell) does not make it so.
+        (&books, &other_shop, "0.1", json!({}), "categories"),
+        (&books, &other_shop, "0.1", json!({ "category": "music" }), "categories"),
+        (&books, &shop, "0.1", json!({ "category": "games" }), "categories"),
         (&one_shop, &other_shop, "0.1", json!({}), "payees"),
-        (&novels, &shop, "0.1", json!({ "item": "poem" }), "item"),
-        (&novels, &shop, "0.1", json!({ "category": "novel" }), "item"),
+        (&novels, &shop, "0.1", json!({ "item": "poem" }), "items"),
+        (&novels, &other_shop, "0.1", json!({}), "items"),
         (&small, &shop, "0.500001", json!({}), "amount_per_use_max"),
     ];
     for (code, payee, amount, extra, rule) in &refusals {
@@ -570,13 +578,14 @@ async fn each_restriction_refuses_a_payment_that_breaks_it_naming_the_rule_and_m
     }
     assert_eq!(balances(&broker, &all).await, unchanged, "refusals move nothing");
 
-    pay_with(&broker, &books, &shop, "0.1", json!({ "category": "music" }), &[])
-        .await
-        .expect(201);
+    let paid = broker.pay(&books, &shop, "0.1").await.expect(201);
+    assert_eq!(paid.body["receipt"]["category"], "music", "stamped from the shop");
     broker.pay(&one_shop, &shop, "0.2").await.expect(201);
-    pay_with(&broker, &novels, &shop, "0.3", json!({ "item": "novel" }), &[])
-        .await
-        .expect(201);
+    let paid = broker.pay(&novels, &shop, "0.3").await.expect(201);
+    assert_eq!(
+        paid.body["receipt"]["item"], "novel",
+        "the one item the code may buy there"
+    );
     broker.pay(&small, &shop, "0.5").await.expect(201);
     broker.pay(&twice, &shop, "0.01").await.expect(201);
     assert_eq!(me(&broker, &twice).await["restrictions"]["uses_left"], 1);
@@ -654,9 +663,16 @@ async fn restrictions_only_narrow_down_a_tree() {
     let broker = TestBroker::start().await;
     let (root, _) = broker.issue("20", "USD").await;
     let (seller, _) = broker.issue("1", "USD").await;
-    let (a, _) = broker.public_child(&seller).await;
-    let (b, _) = broker.public_child(&seller).await;
-    let (x, _) = broker.public_child(&seller).await;
+    let sells = |categories: &[&str], items: &[&str]| json!({ "categories": categories, "items": items });
+    let (a, _) = broker
+        .public_child_selling(&seller, sells(&["books", "games"], &["novel"]))
+        .await;
+    let (b, _) = broker
+        .public_child_selling(&seller, sells(&["music", "books"], &["song", "poem"]))
+        .await;
+    let (x, _) = broker
+        .public_child_selling(&seller, sells(&["books"], &["novel"]))
+        .await;
     let (parent, _, _) = child_with(
         &broker,
         &root,
@@ -737,7 +753,7 @@ async fn restrictions_only_narrow_down_a_tree() {
             &b,
             "0.1",
             json!({ "category": "books", "item": "song" }),
-            "category",
+            "categories",
         ),
         (
             &narrow,
@@ -746,13 +762,13 @@ async fn restrictions_only_narrow_down_a_tree() {
             json!({ "category": "music", "item": "poem" }),
             "item",
         ),
-        (&plain, &a, "0.1", json!({}), "category"),
+        (&plain, &a, "0.1", json!({ "item": "film" }), "items"),
         (
             &plain,
             &a,
             "0.1",
             json!({ "category": "games", "item": "novel" }),
-            "category",
+            "categories",
         ),
         (
             &plain,
@@ -786,7 +802,11 @@ async fn restrictions_only_narrow_down_a_tree() {
     // A grandchild that names no rule is as restricted as its parent.
     let (grandchild, _, created) = child_with(&broker, &narrow, json!({ "amount": "0.5" })).await;
     assert_eq!(created["restrictions"], effective);
-    assert_restricted(broker.pay(&grandchild, &a, "0.1").await, "category");
+    assert_restricted(broker.pay(&grandchild, &a, "0.1").await, "payees");
+    assert_restricted(
+        pay_with(&broker, &grandchild, &b, "0.1", json!({ "category": "books" }), &[]).await,
+        "categories",
+    );
     pay_with(&broker, &grandchild, &b, "0.25", rules, &[]).await.expect(201);
 
     assert_eq!(

@@ -257,6 +257,19 @@ impl TestBroker {
         )
     }
 
+    /// A public code of `owner` that sells what `catalog` says (`{categories?, items?}`).
+    pub async fn public_child_selling(&self, owner: &str, catalog: Value) -> (String, String) {
+        let mut body = json!({ "kind": "public" });
+        for (field, value) in catalog.as_object().expect("a catalog is an object") {
+            body[field] = value.clone();
+        }
+        let reply = self.post("/v1/me/children", Auth::Code(owner), body).await.expect(201);
+        (
+            reply.body["public_code"].as_str().unwrap().to_owned(),
+            reply.body["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
     pub async fn pay(&self, code: &str, payee: &str, amount: &str) -> Reply {
         self.post(
             "/v1/payments",

@@ -5,6 +5,7 @@
 mod harness;
 
 mod api;
+mod catalog;
 mod cli;
 mod controls;
 mod crash;

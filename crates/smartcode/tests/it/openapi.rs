@@ -107,7 +107,7 @@ async fn every_operation_answers_as_the_document_says() {
         .post(
             "/v1/me/children",
             Auth::Code(&seller),
-            json!({ "kind": "public", "label": "shop", "profile": { "name": "Shop", "show_stats": true } }),
+            json!({ "kind": "public", "label": "shop", "categories": ["music", "books"], "profile": { "name": "Shop", "show_stats": true } }),
         )
         .await
         .expect(201);
@@ -126,7 +126,7 @@ async fn every_operation_answers_as_the_document_says() {
         .put(
             &format!("/v1/me/children/{nested_id}/profile"),
             Auth::Code(&seller),
-            json!({ "description": "Nested" }),
+            json!({ "description": "Nested", "categories": ["music"] }),
         )
         .await
         .expect(200);
@@ -171,7 +171,11 @@ async fn every_operation_answers_as_the_document_says() {
         .await
         .expect(200);
     broker
-        .pay(&child_code, &shop_code, "0.5")
+        .post(
+            "/v1/payments",
+            Auth::None,
+            json!({ "code": child_code, "payee": shop_code, "amount": "0.5", "category": "books" }),
+        )
         .await
         .refused(403, "restricted");
     let me = broker.get("/v1/me", Auth::Code(&child_code)).await.expect(200);

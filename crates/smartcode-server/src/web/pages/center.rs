@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::CodeView;
-use smartcode_core::model::{CodeKind, Profile};
+use smartcode_core::model::{Catalog, CodeKind, Profile};
 use smartcode_core::money::format_units;
 
 use super::super::session::Current;
@@ -86,6 +86,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     (field("description", "Description", "text", None))
                     (field("url", "Web address", "url", None))
                     (field("contact", "Contact", "text", None))
+                    (catalog_fields(&Catalog::default()))
                     (public_parent_select(data))
                     (checkbox("show_stats", "Show payment statistics on its page", false))
                     button type="submit" { "Create the public code" }
@@ -241,6 +242,8 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
                     @if let Some(public) = &c.public_code {
                         dt { "Page" } dd { a href=(format!("/p/{public}")) { "/p/" (public) } }
                     }
+                    @if let Some(list) = &child.record.catalog.categories { dt { "Sells (categories)" } dd { (list.join(", ")) } }
+                    @if let Some(list) = &child.record.catalog.items { dt { "Sells (items)" } dd { (list.join(", ")) } }
                 }
             }
             (restrictions(&c))
@@ -269,6 +272,7 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
                     form.grid method="post" action=(format!("/me/children/{}/profile", c.id)) {
                         (guard_fields(csrf))
                         (profile_fields(&child.record.profile))
+                        (catalog_fields(&child.record.catalog))
                         button type="submit" { "Save" }
                     }
                 }
@@ -285,6 +289,17 @@ fn profile_fields(profile: &Profile) -> Markup {
         (field_with("url", "Web address", "url", None, profile.url.as_deref().unwrap_or("")))
         (field_with("contact", "Contact", "text", None, profile.contact.as_deref().unwrap_or("")))
         (checkbox("show_stats", "Show payment statistics publicly", profile.show_stats))
+    }
+}
+
+/// What a public code sells: the broker stamps each payment into it with one of these, so a
+/// buyer's code restricted to categories or items pays it without naming any.
+fn catalog_fields(catalog: &Catalog) -> Markup {
+    let joined = |list: Option<&Vec<String>>| list.map(|l| l.join(", ")).unwrap_or_default();
+    let hint = Some("what it sells, comma-separated: each payment into it is for one of these");
+    html! {
+        (field_with("categories", "Categories it sells", "text", hint, &joined(catalog.categories.as_ref())))
+        (field_with("items", "Items it sells", "text", None, &joined(catalog.items.as_ref())))
     }
 }
 

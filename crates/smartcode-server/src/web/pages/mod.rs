@@ -223,6 +223,9 @@ pub fn public_page(
                         dt { "Web" } dd { a href=(url) rel="nofollow noopener noreferrer" { (url) } }
                     }
                     @if let Some(contact) = &profile.contact { dt { "Contact" } dd { (contact) } }
+                    @if let Some(list) = view.catalog.categories.as_ref().filter(|l| !l.is_empty()) {
+                        dt { "Sells" } dd #sells { (list.join(", ")) }
+                    }
                 }
                 @if let Some((payments, total)) = view.stats {
                     p.stats #stats { "Received " (payments) (if payments == 1 { " payment, " } else { " payments, " }) (format_units(total)) " " (view.record.currency) " in all." }
@@ -257,6 +260,15 @@ pub fn public_page(
                     div.field {
                         label for="pay-memo" { "Memo (optional)" }
                         input #pay-memo name="memo" type="text" value=(form.memo);
+                    }
+                    @if let Some(items) = view.catalog.items.as_ref().filter(|l| !l.is_empty()) {
+                        div.field {
+                            label for="pay-item" { "What you buy" }
+                            select #pay-item name="item" {
+                                option value="" { "(choose, or let your code's rules pick)" }
+                                @for item in items { option value=(item) { (item) } }
+                            }
+                        }
                     }
                     div.field {
                         label for="pay-pin" { "PIN, if your code has one" }

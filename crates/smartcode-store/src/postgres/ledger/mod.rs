@@ -228,6 +228,8 @@ fn code_from_row(row: &Row) -> StoreResult<(CodeRecord, i64)> {
         uses: get(row, 29)?,
         period_index: get(row, 30)?,
         period_spent: get(row, 31)?,
+        catalog_categories: get(row, 32)?,
+        catalog_items: get(row, 33)?,
     };
     Ok((columns.into_record()?, get(row, CODE_COLUMN_COUNT)?))
 }

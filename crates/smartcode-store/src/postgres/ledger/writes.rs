@@ -57,6 +57,8 @@ impl LedgerTx for PgLedger<'_> {
                 &c.uses,
                 &c.period_index,
                 &c.period_spent,
+                &c.catalog_categories,
+                &c.catalog_items,
                 &hash,
             ],
         )?;
@@ -120,6 +122,15 @@ impl LedgerTx for PgLedger<'_> {
             id,
             "profile_name = $3, profile_description = $4, profile_url = $5, profile_contact = $6, show_stats = $7",
             &[&p.name, &p.description, &p.url, &p.contact, &p.show_stats],
+        )?;
+        Ok(())
+    }
+
+    fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()> {
+        self.update_code(
+            id,
+            "catalog_categories = $3, catalog_items = $4",
+            &[&catalog.categories, &catalog.items],
         )?;
         Ok(())
     }
