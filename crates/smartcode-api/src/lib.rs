@@ -44,6 +44,7 @@
 //! responses ignore unknown fields when read, so a newer broker may add fields. Amounts are
 //! decimal strings throughout, never floating point.
 
+pub mod challenge;
 mod from_core;
 mod requests;
 mod responses;

@@ -318,4 +318,10 @@ pub struct ProblemJson {
     pub status: u16,
     pub detail: String,
     pub code: String,
+    /// Free tries of a code or PIN left to whoever sent it, on refusals of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<i64>,
+    /// On `challenge_required`: the bits of work the challenge in `Smartcode-Challenge` asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty_bits: Option<u32>,
 }

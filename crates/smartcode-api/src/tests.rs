@@ -307,6 +307,8 @@ fn a_problem_writes_its_kind_as_type() {
             status: 402,
             detail: "the code's available balance is below the amount".into(),
             code: "insufficient_funds".into(),
+            tries_left: None,
+            difficulty_bits: None,
         },
         r#"
 {

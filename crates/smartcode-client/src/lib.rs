@@ -63,7 +63,16 @@ pub struct Client {
     credential: Credential,
     /// Sent as `Smartcode-Pin` with every request, for a code that has a PIN.
     pin: Option<String>,
+    /// Sent as `Smartcode-Proof`: a proof of an earlier success, so the guessing defence counts
+    /// this client as its tree, not its address.
+    proof: Option<String>,
+    /// Sent as `Smartcode-Seller`: a seller's server presenting its buyers' codes.
+    seller_key: Option<String>,
 }
+
+/// The most work the client does by itself to answer a broker's challenge: 2^28 hashes, a few
+/// seconds of one core. A broker under a larger attack is answered with its refusal.
+pub const CHALLENGE_BITS_MAX: u32 = 28;
 
 impl Client {
     pub fn new(base: &str) -> Client {
@@ -72,6 +81,24 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             credential: Credential::None,
             pin: None,
+            proof: None,
+            seller_key: None,
+        }
+    }
+
+    /// The same client, sending this proof of an earlier success (see [`Client::proof`]).
+    pub fn with_proof(&self, proof: Option<&str>) -> Client {
+        Client {
+            proof: proof.map(str::to_owned),
+            ..self.clone()
+        }
+    }
+
+    /// The same client, as a seller's server (see [`Client::seller_key`]).
+    pub fn with_seller_key(&self, key: Option<&str>) -> Client {
+        Client {
+            seller_key: key.map(str::to_owned),
+            ..self.clone()
         }
     }
 
@@ -112,13 +139,39 @@ impl Client {
         if let Some(pin) = self.pin.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
             headers.insert("smartcode-pin", pin);
         }
+        if let Some(proof) = self.proof.as_deref().and_then(|p| HeaderValue::from_str(p).ok()) {
+            headers.insert("smartcode-proof", proof);
+        }
+        if let Some(key) = self.seller_key.as_deref().and_then(|k| HeaderValue::from_str(k).ok()) {
+            headers.insert("smartcode-seller", key);
+        }
         self.http
             .request(method, format!("{}{}", self.base, path))
             .headers(headers)
     }
 
+    /// Sends a request; answers a challenge by itself (within [`CHALLENGE_BITS_MAX`]) and sends
+    /// the request once more with the answer.
     async fn send<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, ClientError> {
-        let response = request.send().await?;
+        let again = request.try_clone();
+        let mut response = request.send().await?;
+        let challenge = (response.status() == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| response.headers().get(challenge::CHALLENGE_HEADER)?.to_str().ok())
+            .flatten()
+            .and_then(challenge::ChallengeJson::from_header)
+            .filter(|c| c.difficulty_bits <= CHALLENGE_BITS_MAX);
+        if let (Some(challenge), Some(again)) = (challenge, again) {
+            let answer = tokio::task::spawn_blocking(move || challenge.answer(CHALLENGE_BITS_MAX))
+                .await
+                .ok()
+                .flatten();
+            if let Some(answer) = answer {
+                response = again
+                    .header(challenge::CHALLENGE_RESPONSE_HEADER, answer)
+                    .send()
+                    .await?;
+            }
+        }
         let status = response.status();
         let bytes = response.bytes().await?;
         if status.is_success() {
@@ -167,6 +220,28 @@ impl Client {
 
     pub async fn security(&self) -> Result<serde_json::Value, ClientError> {
         Self::send(self.request(Method::GET, "/v1/admin/security")).await
+    }
+
+    /// Operator: forgets the failures of an address, a network or a tree.
+    pub async fn forgive(&self, source: &str) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({ "source": source });
+        Self::send(self.request(Method::POST, "/v1/admin/security/forgive").json(&body)).await
+    }
+
+    /// Operator: ends the guessing alarm.
+    pub async fn end_alarm(&self) -> Result<serde_json::Value, ClientError> {
+        Self::send(self.request(Method::DELETE, "/v1/admin/security/alarm")).await
+    }
+
+    /// A proof that this code was presented successfully (`proof`, `expires_at`): keep it and send
+    /// it with [`Client::with_proof`].
+    pub async fn proof(&self) -> Result<serde_json::Value, ClientError> {
+        Self::send(self.post("/v1/me/proof", &serde_json::json!({}), None)).await
+    }
+
+    /// The seller key of this code's tree (`seller_key`), for a server that presents its buyers' codes.
+    pub async fn seller_key(&self) -> Result<serde_json::Value, ClientError> {
+        Self::send(self.post("/v1/me/seller-key", &serde_json::json!({}), None)).await
     }
 
     pub async fn me(&self) -> Result<CodeJson, ClientError> {

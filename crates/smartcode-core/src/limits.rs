@@ -92,21 +92,53 @@ pub const ACCEPT_RETRY_MS: u64 = 50;
 // ---------------------------------------------------------------------------------------------
 // The guessing defence.
 
-/// The window every count covers, in seconds (a day).
+/// The span every budget refills over, in seconds (a day): a budget of N a day refills one try
+/// every day/N, continuously, never all at once.
 pub const GUESS_WINDOW_SECONDS: i64 = 24 * 3600;
-/// Failures in the window after which each further failure of a source is answered slowly.
-pub const SOURCE_FAILURES_SLOW_AFTER: usize = 3;
+/// Free failures a day of one source (an IPv4 address, an IPv6 /64) that shows no proof
+/// (NIST SP 800-63B allows up to 100). It is also the most a source saves up.
+pub const SOURCE_FREE_FAILURES_PER_DAY: i64 = 10;
+/// Free failures a day of all sources without a proof together: the global budget that keeps
+/// the bound whatever the number of addresses (README, "The guessing defence").
+pub const UNKNOWN_FREE_FAILURES_PER_DAY: i64 = 200;
+/// Free failures a day of a holder that shows a proof of an earlier success, per tree.
+pub const HOLDER_FREE_FAILURES_PER_DAY: i64 = 2;
+/// Free failures a day of a seller's server that shows its seller key, per seller's tree.
+pub const SELLER_FREE_FAILURES_PER_DAY: i64 = 6;
+/// Trees (issued codes) an attacker is assumed to have bought, in the README's arithmetic.
+pub const ATTACKER_TREES_ASSUMED: i64 = 5;
+/// Addresses the attacker of the README's arithmetic has.
+pub const ATTACKER_ADDRESSES_ASSUMED: i64 = 10_000;
+/// SHA-256 hashes a second of one attacker's core, in the README's arithmetic (2^24: native
+/// code with SHA extensions; a phone's browser does about 2^19).
+pub const ATTACKER_HASHES_PER_SECOND_PER_CORE: i64 = 1 << 24;
+/// The proof of work asked when free tries are used up, with no attack under way: 2^16 hashes,
+/// a moment for the CLI and well under a second in a browser.
+pub const POW_BASE_BITS: u32 = 16;
+/// Failures paid with a proof of work that add one bit (double the work) to every next one.
+pub const POW_FAILURES_PER_BIT: i64 = 64;
+/// How fast that pressure drains, in failures a day: in the long run, the failures paid with
+/// work are at most this many a day, however much the attacker computes.
+pub const POW_PRESSURE_DRAIN_PER_DAY: i64 = 50;
+/// The most bits a challenge asks: beyond it the pressure saturates (2^60 hashes is out of reach).
+pub const POW_BITS_MAX: u32 = 60;
+/// How long a challenge may be answered, in seconds.
+pub const CHALLENGE_SECONDS: i64 = 300;
+/// Challenges remembered as used at once; when full of unexpired ones, answers are refused.
+pub const CHALLENGES_REDEEMED_MAX: usize = 100_000;
+/// How long a proof of an earlier success is good for, in seconds (90 days).
+pub const PROOF_VALID_SECONDS: i64 = 90 * 24 * 3600;
+/// Failures after which each further failure of a budget is answered slowly.
+pub const SOURCE_FAILURES_SLOW_AFTER: i64 = 3;
 /// The slowdown per failure beyond [`SOURCE_FAILURES_SLOW_AFTER`], and its ceiling.
 pub const SLOWDOWN_PER_FAILURE_MS: u64 = 250;
 pub const SLOWDOWN_MAX_MS: u64 = 2_000;
-/// Failures in the window after which a source is refused (NIST SP 800-63B allows up to 100).
-pub const SOURCE_FAILURES_MAX: usize = 10;
-/// Failures across all sources in the window that raise the alarm.
-pub const ALARM_FAILURES_PER_DAY: usize = 300;
-/// Under alarm, the failures a source that has presented a valid code may still make.
-pub const PROVEN_FAILURES_MAX_UNDER_ALARM: usize = 3;
-/// Sources remembered at once; beyond it, the quietest are forgotten first.
-pub const SOURCES_TRACKED_MAX: usize = 100_000;
+/// Counters kept in memory at once; beyond it, those that have refilled are forgotten first.
+pub const GUARD_COUNTERS_MAX: usize = 100_000;
+/// Counters of one kind the operator's report lists.
+pub const SECURITY_SOURCES_LISTED_MAX: usize = 50;
+/// Jobs waiting for the PostgreSQL counters' connections; beyond it, `overloaded`.
+pub const GUARD_QUEUE_DEPTH_MAX: usize = 4096;
 /// Alarms kept for the operator to read.
 pub const ALARMS_KEPT_MAX: usize = 100;
 
@@ -160,8 +192,31 @@ const _: () = assert!(AMOUNT_UNITS_MAX <= BALANCE_UNITS_MAX, "one payment fits i
 const _: () = assert!(TRANSACTIONS_PAGE_DEFAULT <= TRANSACTIONS_PAGE_MAX);
 const _: () = assert!(HISTORY_PAGE_ROWS <= TRANSACTIONS_PAGE_MAX);
 const _: () = assert!(PIN_DIGITS_MIN <= PIN_DIGITS_MAX);
-const _: () = assert!(SOURCE_FAILURES_SLOW_AFTER < SOURCE_FAILURES_MAX);
-const _: () = assert!(PROVEN_FAILURES_MAX_UNDER_ALARM <= SOURCE_FAILURES_MAX);
+const _: () = assert!(SOURCE_FAILURES_SLOW_AFTER < SOURCE_FREE_FAILURES_PER_DAY);
+const _: () = assert!(SOURCE_FREE_FAILURES_PER_DAY <= UNKNOWN_FREE_FAILURES_PER_DAY);
+const _: () = assert!(POW_BASE_BITS < POW_BITS_MAX && POW_BITS_MAX < 256);
+const _: () = assert!(POW_FAILURES_PER_BIT > 0 && POW_PRESSURE_DRAIN_PER_DAY > 0);
+const _: () = assert!(
+    guessing_failures_a_year_max() <= GUESSING_FAILURES_A_YEAR_BOUND,
+    "the README's bound: at most 109,500 failures a year, 0.1 codes a year of 10^6"
+);
+
+/// Failures a year that keep the README's bound: 0.1 codes found among 10^6 live codes of 32^8.
+pub const GUESSING_FAILURES_A_YEAR_BOUND: i64 = 109_500;
+
+/// The most failed presentations a year the guessing defence lets through, against the README's
+/// attacker: every free budget spent every day (the pool of unknown sources, the drain of the
+/// work's pressure, each of its trees' holder and seller budgets), the pressure's climb from the
+/// base to the ceiling once, and beyond the ceiling what all its cores compute in a year.
+pub const fn guessing_failures_a_year_max() -> i64 {
+    let per_day = UNKNOWN_FREE_FAILURES_PER_DAY
+        + POW_PRESSURE_DRAIN_PER_DAY
+        + ATTACKER_TREES_ASSUMED * (HOLDER_FREE_FAILURES_PER_DAY + SELLER_FREE_FAILURES_PER_DAY);
+    let climb = POW_FAILURES_PER_BIT * (POW_BITS_MAX - POW_BASE_BITS) as i64;
+    let hashes_a_year = ATTACKER_ADDRESSES_ASSUMED as i128 * ATTACKER_HASHES_PER_SECOND_PER_CORE as i128 * 365 * 86_400;
+    let beyond = ((hashes_a_year + (1i128 << POW_BITS_MAX) - 1) >> POW_BITS_MAX) as i64;
+    365 * per_day + climb + beyond
+}
 const _: () = assert!(SLOWDOWN_PER_FAILURE_MS <= SLOWDOWN_MAX_MS);
 const _: () = assert!(
     IDEMPOTENCY_KEY_KEPT_SECONDS >= 24 * 3600,

@@ -14,7 +14,8 @@ use smartcode_core::code::{parse_code, CodeHash, ParsedCode};
 use smartcode_core::ledger::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
 use smartcode_core::ledger::{Credential, PinPresented};
 
-use crate::guard::{RetryAfter, Source};
+use crate::guard::{tokens, Admission, Principal, Source};
+use smartcode_api::challenge::CHALLENGE_RESPONSE_HEADER;
 use smartcode_core::limits::{BODY_READ_TIMEOUT_SECONDS, IDEMPOTENCY_KEY_CHARS_MAX, REQUEST_BODY_BYTES_MAX};
 
 use crate::problem::{ApiError, ProblemCode};
@@ -138,11 +139,33 @@ impl<S: Send + Sync> FromRequestParts<S> for Target {
     }
 }
 
-/// Where a request comes from, for the guessing defence: the connection's address, or the
-/// address a trusted proxy forwarded.
-#[derive(Clone, Copy, Debug)]
+/// Who a request is, for the guessing defence: where it comes from (the connection's address, or
+/// the address a trusted proxy forwarded), the tree it proved with `Smartcode-Proof` (or the
+/// pages' proof cookie) or its seller key (`Smartcode-Seller`), and the answer to a challenge it
+/// sent. Once a presentation is admitted, how it was (what a failure of it spends).
+#[derive(Clone, Debug)]
 pub struct Caller {
     pub source: Source,
+    pub proven: Option<String>,
+    pub seller: Option<String>,
+    pub answer: Option<String>,
+    pub admission: Option<Admission>,
+}
+
+/// The header and the pages' cookie a proof of an earlier success comes in.
+pub const PROOF_HEADER: &str = "smartcode-proof";
+pub const PROOF_COOKIE: &str = "smartcode_proof";
+pub const SELLER_HEADER: &str = "smartcode-seller";
+
+impl Caller {
+    /// Whom a failure is counted against: a seller key first, then a proof, then the address.
+    pub fn principal(&self) -> Principal {
+        match (&self.seller, &self.proven) {
+            (Some(tree), _) => Principal::Seller(tree.clone()),
+            (None, Some(tree)) => Principal::Holder(tree.clone()),
+            (None, None) => Principal::Source(self.source),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -153,8 +176,17 @@ impl FromRequestParts<AppState> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(address)| address.ip());
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let now = state.clock.now();
+        // A proof or seller key that does not check is ignored, not refused: the request is then
+        // only its address, as it would be without one.
+        let proof = header(PROOF_HEADER).or_else(|| crate::web::session::cookie(&parts.headers, PROOF_COOKIE));
         Ok(Caller {
             source: Source::of(client_address(peer, &parts.headers, &state.config.trusted_proxies)),
+            proven: proof.and_then(|text| tokens::check_proof(&state.keys, text, now)),
+            seller: header(SELLER_HEADER).and_then(|text| tokens::check_seller_key(&state.keys, text)),
+            answer: header(CHALLENGE_RESPONSE_HEADER).map(str::to_owned),
+            admission: None,
         })
     }
 }
@@ -259,10 +291,16 @@ impl crate::Broker {
     /// A holder from a presented code text: admitted by the guessing defence, then parsed. A
     /// public code, or text that cannot be a code, is refused and counted as a failed
     /// presentation; the refusal never repeats the text.
-    pub async fn holder(&self, caller: Caller, text: &str, headers: &HeaderMap) -> Result<Holder, ApiError> {
-        self.guard
-            .admit(caller.source)
-            .map_err(|RetryAfter(seconds)| ApiError::rate_limited(seconds))?;
+    pub async fn holder(&self, mut caller: Caller, text: &str, headers: &HeaderMap) -> Result<Holder, ApiError> {
+        let principal = caller.principal();
+        match self
+            .guard
+            .admit(&self.keys, &principal, caller.answer.as_deref())
+            .await?
+        {
+            Ok(admission) => caller.admission = Some(admission),
+            Err(challenge) => return Err(ApiError::challenge_required(&challenge)),
+        }
         let refusal = match parse_code(text, &self.config.domain) {
             Ok(ParsedCode::Secret(code)) => {
                 let pin = pin_header(headers)?;
@@ -283,16 +321,33 @@ impl crate::Broker {
                 error.to_string(),
             ),
         };
-        Err(self.failed_presentation(caller, refusal).await)
+        Err(self.failed_presentation(&caller, refusal).await)
     }
 
-    /// Counts a failed presentation and holds the answer back as long as the defence says.
-    pub async fn failed_presentation(&self, caller: Caller, refusal: ApiError) -> ApiError {
-        let delay = self.guard.failed(caller.source);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    /// Counts a failed presentation against what admitted it (a page session's requests were
+    /// admitted at login: they count against their principal), says how many free tries are
+    /// left, and holds the answer back as long as the defence says.
+    pub async fn failed_presentation(&self, caller: &Caller, refusal: ApiError) -> ApiError {
+        let admission = caller
+            .admission
+            .clone()
+            .unwrap_or_else(|| Admission::Free(caller.principal()));
+        let failure = match self.guard.failed(&admission).await {
+            Ok(failure) => failure,
+            // Not counted, so not answered: a refusal the defence could not count must not let
+            // the caller try again at once.
+            Err(error) => return error.into(),
+        };
+        if !failure.delay.is_zero() {
+            tokio::time::sleep(failure.delay).await;
         }
-        refusal
+        // A refusal that already says what is left (a wrong PIN: the code's own tries before it
+        // locks) keeps its word; others say the free tries the defence has left for the sender.
+        if refusal.tries_left.is_some() {
+            refusal
+        } else {
+            refusal.with_tries_left(failure.tries_left)
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Keys {
     pseudonyms: [u8; 32],
     responses: ChaCha20Poly1305,
     signing: SigningKey,
+    guard: [u8; 32],
 }
 
 fn subkey(broker: &BrokerKey, label: &str) -> [u8; 32] {
@@ -30,13 +31,26 @@ fn subkey(broker: &BrokerKey, label: &str) -> [u8; 32] {
     out
 }
 
+/// HMAC-SHA256 under `key` over the parts, each prefixed with its length so no two lists of
+/// parts give the same input.
+fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 impl Keys {
     pub fn derive(broker: BrokerKey) -> Keys {
         let responses = ChaCha20Poly1305::new(&subkey(&broker, "smartcode remembered responses v1").into());
         let signing = SigningKey::from_bytes(&subkey(&broker, "smartcode receipt signing v1"));
         let fingerprint = subkey(&broker, "smartcode request fingerprints v1");
         let pseudonyms = subkey(&broker, "smartcode payer pseudonyms v1");
+        let guard = subkey(&broker, "smartcode guessing defence tokens v1");
         Keys {
+            guard,
             broker,
             fingerprint,
             pseudonyms,
@@ -52,12 +66,13 @@ impl Keys {
     /// A keyed digest of the given parts. Keyed, because request bodies may hold a secret code and
     /// a plain hash of a short code could be reversed by trying every code.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.fingerprint).expect("HMAC takes any key length");
-        for part in parts {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
+        tag(&self.fingerprint, parts)
+    }
+
+    /// The tag of a token the guessing defence hands out (a proof, a seller key, a challenge):
+    /// HMAC-SHA256 over the length-prefixed parts, under a subkey of its own.
+    pub fn guard_tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+        tag(&self.guard, parts)
     }
 
     /// What a seller sees of a payer: `pp_` and 16 symbols (80 bits) of an HMAC-SHA256, under a key

@@ -72,9 +72,9 @@ impl Broker {
         Arc::new(Broker {
             signer: receipts::ReceiptSigner::start(keys.receipt_signing_key()),
             config,
-            store,
             keys,
-            guard: GuessGuard::new(clock.clone()),
+            guard: GuessGuard::new(clock.clone(), store.guard_counters()),
+            store,
             sessions: web::session::Sessions::default(),
             clock,
             test_clock,

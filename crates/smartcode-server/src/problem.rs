@@ -28,6 +28,8 @@ pub enum ProblemCode {
     IdempotencyConflict,
     Overloaded,
     RateLimited,
+    /// Free tries are used up: answer the `Smartcode-Challenge` (a proof of work) or wait.
+    ChallengeRequired,
     Unauthorized,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -56,6 +58,7 @@ impl ProblemCode {
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
             ProblemCode::RateLimited => "rate_limited",
+            ProblemCode::ChallengeRequired => "challenge_required",
             ProblemCode::Unauthorized => "unauthorized",
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::PayloadTooLarge => "payload_too_large",
@@ -78,6 +81,10 @@ pub struct ApiError {
     pub detail: String,
     /// Seconds to send in `Retry-After`.
     pub retry_after_seconds: Option<u64>,
+    /// Free tries of a code or PIN left to whoever sent it (`tries_left` in the problem).
+    pub tries_left: Option<i64>,
+    /// The `Smartcode-Challenge` to send, base64url.
+    pub challenge: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -88,6 +95,10 @@ struct Problem<'a> {
     status: u16,
     detail: &'a str,
     code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tries_left: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    difficulty_bits: Option<u32>,
 }
 
 impl ApiError {
@@ -97,7 +108,36 @@ impl ApiError {
             code,
             detail: detail.into(),
             retry_after_seconds: None,
+            tries_left: None,
+            challenge: None,
         }
+    }
+
+    /// Says how many free tries are left; the detail says it too, for people.
+    pub fn with_tries_left(mut self, tries: i64) -> ApiError {
+        let tries = tries.max(0);
+        let plural = if tries == 1 { "try" } else { "tries" };
+        self.detail = format!("{} ({tries} {plural} left today)", self.detail);
+        self.tries_left = Some(tries);
+        self
+    }
+
+    /// Free tries are used up: a challenge to answer, or the seconds until a free try.
+    pub fn challenge_required(required: &crate::guard::ChallengeRequired) -> ApiError {
+        let minutes = required.retry_after_seconds.div_ceil(60);
+        let mut detail = format!(
+            "too many wrong codes were tried lately; answer the challenge in Smartcode-Challenge \
+             ({} bits of work) or try again in {minutes} minutes",
+            required.challenge.difficulty_bits
+        );
+        if let Some(why) = required.answer_refused {
+            detail = format!("{why}; {detail}");
+        }
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ProblemCode::ChallengeRequired, detail);
+        error.retry_after_seconds = Some(required.retry_after_seconds);
+        error.tries_left = Some(0);
+        error.challenge = Some(required.challenge.to_header());
+        error
     }
 
     pub fn invalid_request(detail: impl Into<String>) -> ApiError {
@@ -110,16 +150,6 @@ impl ApiError {
             ProblemCode::InvalidCode,
             "no usable secret code matches",
         )
-    }
-
-    pub fn rate_limited(seconds: u64) -> ApiError {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ProblemCode::RateLimited,
-            "too many failed presentations from this address; try again later",
-        );
-        error.retry_after_seconds = Some(seconds);
-        error
     }
 
     /// The broker's own failure, opaque to the caller; whoever returns it logs what happened.
@@ -185,6 +215,12 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: &self.detail,
             code: self.code.as_str(),
+            tries_left: self.tries_left,
+            difficulty_bits: self
+                .challenge
+                .as_deref()
+                .and_then(smartcode_api::challenge::ChallengeJson::from_header)
+                .map(|c| c.difficulty_bits),
         };
         let body = serde_json::to_vec(&problem).expect("a problem serializes");
         let mut response = (self.status, body).into_response();
@@ -199,6 +235,11 @@ impl IntoResponse for ApiError {
         };
         if let Some(seconds) = retry_after_seconds {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        }
+        if let Some(value) = self.challenge.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+            response
+                .headers_mut()
+                .insert(smartcode_api::challenge::CHALLENGE_HEADER, value);
         }
         response
     }

@@ -8,6 +8,7 @@
 //! acknowledged only after the commit holding it is on disk.
 
 mod cache;
+pub mod counters;
 pub mod embedded;
 mod jobs;
 pub mod postgres;
@@ -81,6 +82,9 @@ pub trait Store: Send + Sync + 'static {
     fn read(&self, query: Query) -> Pending<QueryOutcome>;
     /// Which store this is, for logs and metadata (`"embedded"`, `"postgres"`).
     fn kind(&self) -> &'static str;
+    /// Where the guessing defence keeps its counters: this process's memory, or the database
+    /// that several processes share.
+    fn guard_counters(&self) -> std::sync::Arc<dyn counters::GuardCounters>;
     /// Counters of the write path since the store opened, for `/metrics` and `smartcode bench`.
     fn stats(&self) -> StoreStats {
         StoreStats::default()

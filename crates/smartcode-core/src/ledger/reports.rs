@@ -34,6 +34,11 @@ pub enum Query {
     Public {
         code: PublicCode,
     },
+    /// The code's tree: its issued ancestor (itself, for an issued code). The guessing defence
+    /// counts a holder's failures per tree, so children made for the purpose add no budget.
+    TreeRoot {
+        holder: CodeHash,
+    },
     LedgerCheck,
 }
 
@@ -53,6 +58,10 @@ pub enum QueryOutcome {
     },
     Report(Vec<ReportRow>),
     Public(PublicView),
+    TreeRoot {
+        id: CodeId,
+        root: CodeId,
+    },
     LedgerCheck {
         ok: bool,
         totals: LedgerTotals,
@@ -166,6 +175,17 @@ pub(super) fn query(
             )?))
         }
         Query::Public { code } => public_view(tx, now, code).map(QueryOutcome::Public),
+        Query::TreeRoot { holder } => {
+            let record = present(tx, holder)?;
+            let mut root = record.id.clone();
+            let mut next = record.parent_id;
+            for _ in 0..=TREE_DEPTH_MAX {
+                let Some(parent) = next else { break };
+                let ancestor = tx.code_by_id(&parent)?.ok_or(OpError::NotFound("ancestor"))?;
+                (root, next) = (ancestor.id, ancestor.parent_id);
+            }
+            Ok(QueryOutcome::TreeRoot { id: record.id, root })
+        }
         Query::LedgerCheck => {
             let totals = tx.ledger_totals()?;
             let ok = totals.negative_balances == 0

@@ -1,6 +1,6 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`controls`], [`payments`], [`reports`], plus [`operator`] (ledger check, security, test clock,
-//! metrics) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
+//! [`controls`], [`payments`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
 //! Each capability module holds typed service functions (`tree::me`, `payments::pay`, …) that
@@ -17,6 +17,7 @@ pub(crate) mod operator;
 pub(crate) mod payments;
 pub(crate) mod public;
 pub(crate) mod reports;
+pub(crate) mod security;
 mod submit;
 pub(crate) mod tree;
 
@@ -46,6 +47,7 @@ fn entries() -> Vec<Entry> {
         payments::routes(),
         reports::routes(),
         operator::routes(),
+        security::routes(),
         public::routes(),
     ]
     .concat()

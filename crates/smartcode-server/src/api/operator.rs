@@ -1,5 +1,5 @@
-//! The operator's endpoints that belong to no capability: the ledger check, the guessing
-//! defence's report, the test clock, and the Prometheus metrics.
+//! The operator's endpoints that belong to no capability: the ledger check, the test clock, and
+//! the Prometheus metrics (the guessing defence's are in [`super::security`]).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -10,7 +10,6 @@ use smartcode_core::ledger::reports;
 
 use super::{json_value, read, unexpected, Entry};
 use crate::extract::{Body, Operator};
-use crate::guard::{self, GuardReport};
 use crate::problem::ApiError;
 use crate::wire::*;
 use crate::AppState;
@@ -21,7 +20,6 @@ use smartcode_core::money::format_units;
 pub(super) fn routes() -> Vec<Entry> {
     vec![
         (Method::GET, "/v1/admin/ledger/check", get(handle_ledger_check)),
-        (Method::GET, "/v1/admin/security", get(handle_security)),
         (Method::POST, "/v1/admin/clock", post(advance_clock)),
         (Method::GET, "/metrics", get(metrics)),
     ]
@@ -74,65 +72,31 @@ async fn handle_ledger_check(State(state): State<AppState>, operator: Operator) 
     ))
 }
 
-/// The guessing defence's counters, alarms and busiest failing sources.
-pub(crate) fn security(state: &AppState, _: Operator) -> GuardReport {
-    state.guard.report()
-}
-
-async fn handle_security(State(state): State<AppState>, operator: Operator) -> Response {
-    let report = security(&state, operator);
-    let alarms: Vec<_> = report
-        .alarms
-        .iter()
-        .map(|a| json!({ "raised_at": a.raised_at.to_rfc3339(), "cleared_at": a.cleared_at.map(|t| t.to_rfc3339()), "reason": a.reason }))
-        .collect();
-    let busiest: Vec<_> = report
-        .busiest_sources
-        .iter()
-        .map(|(source, failures)| json!({ "source": source, "failures": failures }))
-        .collect();
-    json_value(
-        StatusCode::OK,
-        json!({
-            "failed_presentations_total": report.failures_total,
-            "refused_presentations_total": report.refusals_total,
-            "failed_presentations_in_window": report.failures_in_window,
-            "window_seconds": guard::GUESS_WINDOW_SECONDS,
-            "alarm_active": report.alarm_active,
-            "alarms": alarms,
-            "sources_tracked": report.sources_tracked,
-            "busiest_sources": busiest,
-            "limits": {
-                "source_failures_slow_after": guard::SOURCE_FAILURES_SLOW_AFTER,
-                "source_failures_max": guard::SOURCE_FAILURES_MAX,
-                "alarm_failures_per_day": guard::ALARM_FAILURES_PER_DAY,
-                "proven_failures_max_under_alarm": guard::PROVEN_FAILURES_MAX_UNDER_ALARM,
-            },
-        }),
-    )
-}
-
 /// Prometheus text: payments and their latency, refusals by `code` word, the store's commits and
 /// batch sizes, and the guessing defence's counters.
-async fn metrics(State(state): State<AppState>) -> Response {
-    let report = state.guard.report();
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let report = state.guard.report().await?;
     let mut text = format!(
         "# HELP smartcode_failed_presentations_total Failed presentations of secret codes and PINs.\n\
          # TYPE smartcode_failed_presentations_total counter\n\
          smartcode_failed_presentations_total {}\n\
-         # HELP smartcode_refused_presentations_total Presentations refused by the guessing defence.\n\
-         # TYPE smartcode_refused_presentations_total counter\n\
-         smartcode_refused_presentations_total {}\n\
-         # HELP smartcode_failed_presentations_window Failed presentations in the last day.\n\
-         # TYPE smartcode_failed_presentations_window gauge\n\
-         smartcode_failed_presentations_window {}\n\
+         # HELP smartcode_challenges_total Challenges (proofs of work) asked by the guessing defence.\n\
+         # TYPE smartcode_challenges_total counter\n\
+         smartcode_challenges_total {}\n\
+         # HELP smartcode_challenges_answered_total Challenges answered and taken.\n\
+         # TYPE smartcode_challenges_answered_total counter\n\
+         smartcode_challenges_answered_total {}\n\
+         # HELP smartcode_challenge_difficulty_bits Bits of work the next challenge asks.\n\
+         # TYPE smartcode_challenge_difficulty_bits gauge\n\
+         smartcode_challenge_difficulty_bits {}\n\
          # HELP smartcode_guessing_alarm 1 while the guessing alarm is raised.\n\
          # TYPE smartcode_guessing_alarm gauge\n\
          smartcode_guessing_alarm {}\n",
         report.failures_total,
-        report.refusals_total,
-        report.failures_in_window,
-        u8::from(report.alarm_active)
+        report.challenges_total,
+        report.paid_total,
+        report.difficulty_bits,
+        u8::from(report.alarm_since.is_some())
     );
     crate::metrics::METRICS.render(&state.store.stats(), &mut text);
     let mut response = (StatusCode::OK, text).into_response();
@@ -140,7 +104,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
-    response
+    Ok(response)
 }
 
 /// `POST /v1/admin/clock {advance_seconds}`: only under `serve --test-clock`, for tests of expiry,

@@ -89,7 +89,7 @@ pub(crate) async fn transactions(
 ) -> Result<(Vec<reports::Entry>, Option<i64>), ApiError> {
     let reports::QueryOutcome::Transactions { entries, next_cursor } = read(
         state,
-        Some(holder.caller),
+        Some(&holder.caller),
         reports::Query::Transactions {
             holder: holder.hash,
             filter,
@@ -182,7 +182,7 @@ pub(crate) async fn rows(
 ) -> Result<Vec<ReportRow>, ApiError> {
     let reports::QueryOutcome::Report(rows) = read(
         state,
-        Some(holder.caller),
+        Some(&holder.caller),
         reports::Query::Report {
             holder: holder.hash,
             grouping,

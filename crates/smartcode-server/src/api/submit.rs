@@ -191,7 +191,6 @@ pub(super) async fn submit<C: Into<Command>>(
         .await;
         match written {
             Ok(Written::Done(outcome)) => {
-                presented_well(state, context.holder);
                 return Ok(Reply::Done {
                     status,
                     outcome,
@@ -199,7 +198,6 @@ pub(super) async fn submit<C: Into<Command>>(
                 });
             }
             Ok(Written::Replayed(stored)) => {
-                presented_well(state, context.holder);
                 return Ok(Reply::Replayed(stored));
             }
             Err(OpError::CodeCollision) => continue,
@@ -211,7 +209,7 @@ pub(super) async fn submit<C: Into<Command>>(
                 let holder = context.holder.expect("only a holder's command has a PIN to check");
                 presented = verify_pin(state, holder, pin_hash, generation, failures).await?;
             }
-            Err(error) => return Err(refuse(state, context.holder.map(|h| h.caller), error).await),
+            Err(error) => return Err(refuse(state, context.holder.map(|h| &h.caller), error).await),
         }
     }
     Err(OpError::CodeCollision.into())
@@ -255,7 +253,7 @@ async fn verify_pin(
     } else {
         OpError::PinInvalid
     };
-    Err(state.failed_presentation(holder.caller, refusal.into()).await)
+    Err(state.failed_presentation(&holder.caller, refusal.into()).await)
 }
 
 /// A read that was sent a PIN checks it as a change would: a wrong PIN is refused and counted (on
@@ -277,15 +275,9 @@ pub(crate) async fn check_sent_pin(state: &AppState, holder: &Holder, record: &C
         .map(|_| ())
 }
 
-fn presented_well(state: &Broker, holder: Option<&Holder>) {
-    if let Some(holder) = holder {
-        state.guard.succeeded(holder.caller.source);
-    }
-}
-
 /// Turns a refusal into an API error. An unusable code counts as a failed presentation of its
-/// source; a refusal that proves the code was real counts as a good one.
-async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiError {
+/// source; a refusal that proves the code was real counts nothing.
+async fn refuse(state: &Broker, caller: Option<&Caller>, error: OpError) -> ApiError {
     let Some(caller) = caller else { return error.into() };
     match error {
         OpError::InvalidCode | OpError::PinInvalid => state.failed_presentation(caller, error.into()).await,
@@ -295,10 +287,7 @@ async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiEr
         | OpError::CodeLocked
         | OpError::Expired
         | OpError::NotRevocable
-        | OpError::CurrencyMismatch => {
-            state.guard.succeeded(caller.source);
-            error.into()
-        }
+        | OpError::CurrencyMismatch => error.into(),
         other => other.into(),
     }
 }
@@ -306,16 +295,11 @@ async fn refuse(state: &Broker, caller: Option<Caller>, error: OpError) -> ApiEr
 /// Runs a query of one capability and answers with that capability's outcome.
 pub(crate) async fn read<O: TryFrom<QueryOutcome>>(
     state: &AppState,
-    caller: Option<Caller>,
+    caller: Option<&Caller>,
     query: impl Into<Query>,
 ) -> Result<O, ApiError> {
     match answer(state.store.read(query.into())).await {
-        Ok(outcome) => {
-            if let Some(caller) = caller {
-                state.guard.succeeded(caller.source);
-            }
-            O::try_from(outcome).map_err(|_| unexpected())
-        }
+        Ok(outcome) => O::try_from(outcome).map_err(|_| unexpected()),
         Err(error) => Err(refuse(state, caller, error).await),
     }
 }

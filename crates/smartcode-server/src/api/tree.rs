@@ -46,7 +46,7 @@ async fn handle_me(State(state): State<AppState>, holder: Holder) -> Result<Resp
 /// The code presented, as its holder sees it.
 pub(crate) async fn me(state: &AppState, holder: &Holder) -> Result<CodeView, ApiError> {
     let reports::QueryOutcome::Code(view) =
-        read(state, Some(holder.caller), reports::Query::Me { holder: holder.hash }).await?
+        read(state, Some(&holder.caller), reports::Query::Me { holder: holder.hash }).await?
     else {
         return Err(unexpected());
     };
@@ -56,7 +56,7 @@ pub(crate) async fn me(state: &AppState, holder: &Holder) -> Result<CodeView, Ap
 async fn handle_children(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
     let reports::QueryOutcome::Children(views) = read(
         &state,
-        Some(holder.caller),
+        Some(&holder.caller),
         reports::Query::Children { holder: holder.hash },
     )
     .await?
@@ -69,8 +69,12 @@ async fn handle_children(State(state): State<AppState>, holder: Holder) -> Resul
 
 /// The holder's whole tree below it, breadth first, and whether it was cut at the page's bound.
 pub(crate) async fn tree(state: &AppState, holder: &Holder) -> Result<(Vec<CodeView>, bool), ApiError> {
-    let reports::QueryOutcome::Tree { nodes, truncated } =
-        read(state, Some(holder.caller), reports::Query::Tree { holder: holder.hash }).await?
+    let reports::QueryOutcome::Tree { nodes, truncated } = read(
+        state,
+        Some(&holder.caller),
+        reports::Query::Tree { holder: holder.hash },
+    )
+    .await?
     else {
         return Err(unexpected());
     };

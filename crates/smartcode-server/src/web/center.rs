@@ -55,7 +55,7 @@ pub(super) async fn control_center(
             page(
                 error.status,
                 &csrf,
-                pages::home(&state.config.name, &csrf, Some(&refusal_text(&error))),
+                pages::home(&state.config.name, &csrf, Some(&refusal_text(&error)), None),
             )
         }
     }

@@ -41,7 +41,10 @@ use center::{
     transactions_csv, unlock_child,
 };
 use forms::{form_of, FormInput};
-use operator::{operator_console, operator_deposit, operator_issue, operator_login, operator_payout};
+use operator::{
+    operator_console, operator_deposit, operator_end_alarm, operator_forgive, operator_issue, operator_login,
+    operator_payout,
+};
 use public::{public_page, public_pay};
 use session::Identity;
 
@@ -77,6 +80,8 @@ pub fn routes() -> Router<AppState> {
         .route("/operator/payout", post(operator_payout))
         .route("/problems", get(problems::problems_index))
         .route("/problems/{code}", get(problems::problem_page))
+        .route("/operator/security/forgive", post(operator_forgive))
+        .route("/operator/security/end-alarm", post(operator_end_alarm))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
 }
@@ -185,9 +190,39 @@ fn refusal_text(error: &ApiError) -> String {
 // ---------------------------------------------------------------------------------------------
 // Home and entering a code.
 
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn home(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
     let csrf = Csrf::of(&state, &headers);
-    page(StatusCode::OK, &csrf, pages::home(&state.config.name, &csrf, None))
+    let challenge = challenge_for(&state, &caller).await;
+    page(
+        StatusCode::OK,
+        &csrf,
+        pages::home(&state.config.name, &csrf, None, challenge.as_deref()),
+    )
+}
+
+/// The challenge a form shown to `caller` must carry: one if its free tries are used up.
+async fn challenge_for(state: &AppState, caller: &Caller) -> Option<String> {
+    match state.guard.admit(&state.keys, &caller.principal(), None).await {
+        Ok(Err(required)) => Some(required.challenge.to_header()),
+        _ => None,
+    }
+}
+
+/// Takes a form's answer to its challenge into the caller, as if sent in the header.
+fn with_answer(mut caller: Caller, form: &forms::WebForm) -> Caller {
+    if let Some(answer) = form.get("challenge_response").filter(|a| !a.is_empty()) {
+        caller.answer = Some(answer.to_owned());
+    }
+    caller
+}
+
+/// The cookie that keeps a proof of this browser's success: a code it presents later is counted
+/// against that code's tree, not against its address.
+async fn proof_cookie(state: &AppState, holder: &crate::extract::Holder, headers: &HeaderMap) -> Option<HeaderValue> {
+    let (proof, _) = api::security::proof(state, holder).await.ok()?;
+    let cookie = session::set_cookie(crate::extract::PROOF_COOKIE, &proof, secure(state, headers));
+    let max_age = smartcode_core::limits::PROOF_VALID_SECONDS;
+    HeaderValue::from_str(&format!("{cookie}; Max-Age={max_age}")).ok()
 }
 
 async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap, form: FormInput) -> Response {
@@ -205,7 +240,12 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
         let mut response = page(
             status,
             &csrf,
-            pages::home(&state.config.name, &csrf, Some(&refusal_text(&error))),
+            pages::home(
+                &state.config.name,
+                &csrf,
+                Some(&refusal_text(&error)),
+                error.challenge.as_deref(),
+            ),
         );
         if let Some(seconds) = error.retry_after_seconds {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
@@ -216,7 +256,7 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
     if let Some(pin) = form.get("pin").and_then(|p| HeaderValue::from_str(p).ok()) {
         pin_headers.insert(HeaderName::from_static("smartcode-pin"), pin);
     }
-    let holder = match state.holder(caller, text, &pin_headers).await {
+    let holder = match state.holder(with_answer(caller, &form), text, &pin_headers).await {
         Ok(holder) => holder,
         Err(error) => return refused(error),
     };
@@ -236,12 +276,17 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
             "this code has a PIN: enter it with the code",
         ));
     }
+    let proof = proof_cookie(&state, &holder, &headers).await;
     let id = state.sessions.start(Identity::Code {
         hash: holder.hash,
         pin: holder.pin,
     });
     let cookie = session::set_cookie(session::SESSION_COOKIE, &id, secure(&state, &headers));
-    redirect_with_cookie("/me", &cookie)
+    let mut response = redirect_with_cookie("/me", &cookie);
+    if let Some(proof) = proof {
+        response.headers_mut().append(header::SET_COOKIE, proof);
+    }
+    response
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {

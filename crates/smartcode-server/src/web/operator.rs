@@ -30,7 +30,7 @@ pub(super) async fn operator_console(State(state): State<AppState>, headers: Hea
     };
     // A check that could not run shows as not OK, with no rows.
     let check = api::operator::ledger_check(&state, Operator).await.ok();
-    let security = api::operator::security(&state, Operator);
+    let security = api::security::security(&state, Operator).await.unwrap_or_default();
     page(
         StatusCode::OK,
         &csrf,
@@ -178,6 +178,35 @@ pub(super) async fn operator_payout(
             answer.code_id.unwrap_or_default(),
             answer.balance.unwrap_or_default()
         )
+    });
+    back_to_console(&state, &current, None, notice)
+}
+
+pub(super) async fn operator_forgive(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
+    let form = form_of(form);
+    let current = match operator_form(&state, &headers, &form) {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let source = form.get("source").unwrap_or("").trim().to_owned();
+    let forgiven = api::security::forgive(&state, Operator, &source).await;
+    let notice = forgiven.map(|n| format!("Forgave {source}: {n} budgets are full again."));
+    back_to_console(&state, &current, None, notice)
+}
+
+pub(super) async fn operator_end_alarm(State(state): State<AppState>, headers: HeaderMap, form: FormInput) -> Response {
+    let form = form_of(form);
+    let current = match operator_form(&state, &headers, &form) {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let ended = api::security::end_alarm(&state, Operator).await;
+    let notice = ended.map(|was| {
+        if was {
+            "The alarm is over: unknown sources have their free tries again.".to_owned()
+        } else {
+            "There was no alarm.".to_owned()
+        }
     });
     back_to_console(&state, &current, None, notice)
 }

@@ -40,6 +40,7 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::IdempotencyConflict,
     ProblemCode::CodeLocked,
     ProblemCode::RateLimited,
+    ProblemCode::ChallengeRequired,
     ProblemCode::Internal,
     ProblemCode::Overloaded,
 ];
@@ -149,8 +150,13 @@ pub fn explain(code: ProblemCode) -> Explanation {
         ),
         P::RateLimited => (
             429,
-            "This source has failed to present a valid code too often, and the broker refuses it for a while: guessing codes is how codes are stolen.",
-            "Wait as long as the Retry-After header says, then try again with the right code.",
+            "Too many requests for now. (The guessing defence no longer answers this: it asks for a proof of work, challenge_required.)",
+            "Wait as long as the Retry-After header says, then try again.",
+        ),
+        P::ChallengeRequired => (
+            429,
+            "Many wrong codes were tried lately from where this request came (or with its proof or seller key), so the broker asks for a moment of work before it tries this code: guessing codes is how codes are stolen, and the work makes guessing dear while honest customers still get in.",
+            "Send the same request again with Smartcode-Challenge-Response: <id>:<nonce>, the answer to the Smartcode-Challenge header (the pages and the smartcode CLI do it by themselves), or wait as long as Retry-After says for a free try. Keeping the proof the broker gives after a success (POST /v1/me/proof) spares the work next time.",
         ),
         P::Internal => (
             500,

@@ -34,6 +34,7 @@ pub(super) struct PayLink {
 
 pub(super) async fn public_page(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Segment(text): Segment,
     link: Result<Query<PayLink>, axum::extract::rejection::QueryRejection>,
@@ -45,8 +46,10 @@ pub(super) async fn public_page(
         amount: link.amount.unwrap_or_default(),
         memo: link.memo.unwrap_or_default(),
         return_to: link.return_to.filter(|r| !r.trim().is_empty()),
+        challenge: None,
     };
-    render_public(&state, &headers, &text, form, None).await
+    let challenge = super::challenge_for(&state, &caller).await;
+    render_public(&state, &headers, &text, form, None, challenge).await
 }
 
 /// The public code and its page's data, or `None` when there is no such (live) public code.
@@ -63,9 +66,11 @@ async fn render_public(
     state: &AppState,
     headers: &HeaderMap,
     text: &str,
-    form: PayForm,
+    mut form: PayForm,
     refusal: Option<&ApiError>,
+    challenge: Option<String>,
 ) -> Response {
+    form.challenge = challenge.or_else(|| refusal.and_then(|e| e.challenge.clone()));
     let csrf = Csrf::of(state, headers);
     let Some((_, view)) = public_view(state, text).await else {
         return page(
@@ -133,6 +138,7 @@ pub(super) async fn public_pay(
         amount: form.get("amount").unwrap_or("").to_owned(),
         memo: form.get("memo").unwrap_or("").to_owned(),
         return_to: form.text("return"),
+        challenge: None,
     };
     let mut body = json!({
         "code": form.get("code").unwrap_or(""),
@@ -149,7 +155,7 @@ pub(super) async fn public_pay(
     let pin = form.get("pin").and_then(Pin::parse);
     if form.get("pin").is_some() && pin.is_none() {
         let error = ApiError::invalid_request("a PIN is 4 to 12 digits");
-        return render_public(&state, &headers, &text, typed, Some(&error)).await;
+        return render_public(&state, &headers, &text, typed, Some(&error), None).await;
     }
     let mut pin_headers = HeaderMap::new();
     if let Some(pin) = pin.as_ref().and_then(|p| HeaderValue::from_str(p.expose()).ok()) {
@@ -158,20 +164,28 @@ pub(super) async fn public_pay(
     let body = json_body(body);
     let paid = async {
         let request: PaymentRequest = body.json()?;
-        let payer = state.holder(caller, &request.code, &pin_headers).await?;
+        let payer = state
+            .holder(super::with_answer(caller, &form), &request.code, &pin_headers)
+            .await?;
         let reply = api::payments::pay(&state, &payer, &request, form.asked(&target, &body)).await?;
-        reply.answer(&state).await
+        Ok::<_, ApiError>((
+            reply.answer(&state).await?,
+            super::proof_cookie(&state, &payer, &headers).await,
+        ))
     };
     match paid.await {
-        Ok(answer) => {
+        Ok((answer, proof)) => {
             let receipt = answer.receipt.unwrap_or_default();
-            if let Some(back) = return_after_paying(&state, &text, typed.return_to.as_deref(), &receipt.id).await {
-                return Redirect::to(back.as_str()).into_response();
+            let mut response = match return_after_paying(&state, &text, typed.return_to.as_deref(), &receipt.id).await {
+                Some(back) => Redirect::to(back.as_str()).into_response(),
+                None => page(StatusCode::OK, &Csrf::of(&state, &headers), pages::receipt(&receipt)),
+            };
+            if let Some(proof) = proof {
+                response.headers_mut().append(header::SET_COOKIE, proof);
             }
-            let csrf = Csrf::of(&state, &headers);
-            page(StatusCode::OK, &csrf, pages::receipt(&receipt))
+            response
         }
-        Err(error) => render_public(&state, &headers, &text, typed, Some(&error)).await,
+        Err(error) => render_public(&state, &headers, &text, typed, Some(&error), None).await,
     }
 }
 

@@ -39,6 +39,7 @@ pub use smartcode_core::limits::{
     WRITE_QUEUE_DEPTH_MAX,
 };
 
+use crate::counters::{GuardCounters, MemoryCounters};
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers};
 use crate::schema::{latest_version, MIGRATIONS};
 use crate::sqlite::{failure, SqliteLedger};
@@ -68,6 +69,8 @@ pub struct EmbeddedStore {
     clock: Arc<dyn Clock>,
     path: PathBuf,
     counters: Arc<StatCounters>,
+    /// One process: the guessing defence's counters live in its memory.
+    guard: Arc<MemoryCounters>,
 }
 
 impl EmbeddedStore {
@@ -140,6 +143,7 @@ impl EmbeddedStore {
             clock,
             path,
             counters,
+            guard: Arc::default(),
         })
     }
 
@@ -175,6 +179,10 @@ impl Store for EmbeddedStore {
 
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+
+    fn guard_counters(&self) -> Arc<dyn GuardCounters> {
+        self.guard.clone()
     }
 
     fn stats(&self) -> StoreStats {

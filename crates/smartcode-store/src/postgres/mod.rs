@@ -86,6 +86,7 @@
 //! by row, a round trip each.
 
 mod conn;
+mod counters;
 mod ledger;
 mod readers;
 pub(crate) mod schema;
@@ -106,10 +107,12 @@ pub use smartcode_core::limits::{
 
 use self::conn::{classify, describe, failure, Conn, ErrorKind};
 pub use self::conn::{CONNECT_TIMEOUT_SECONDS, LOCK_WAIT_MS_MAX};
+use self::counters::PgCounters;
 use self::ledger::{finish_batch, prefetch, BatchState, Contended, PgLedger};
 use self::readers::{read_loop, unusable};
 pub use self::schema::latest_version;
 
+use crate::counters::GuardCounters;
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
 use crate::protocol;
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
@@ -130,6 +133,7 @@ pub struct PostgresStore {
     clock: Arc<dyn Clock>,
     location: String,
     counters: Arc<StatCounters>,
+    guard: Arc<PgCounters>,
 }
 
 impl PostgresStore {
@@ -164,6 +168,9 @@ impl PostgresStore {
         let reader_conns = (0..READER_CONNECTIONS)
             .map(|_| connect(&config, &location))
             .collect::<Result<Vec<_>, _>>()?;
+        let counter_conns = (0..counters::COUNTER_CONNECTIONS)
+            .map(|_| connect(&config, &location))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let (write_sender, write_receiver) = mpsc::sync_channel(WRITE_QUEUE_DEPTH_MAX);
         let (read_sender, read_receiver) = mpsc::sync_channel::<ReadJob>(READ_QUEUE_DEPTH_MAX);
@@ -193,6 +200,9 @@ impl PostgresStore {
             }));
         }
 
+        let (guard, guard_threads) = PgCounters::start(&config, counter_conns);
+        threads.extend(guard_threads);
+
         let sweep_sender = write_sender.clone();
         let sweep_stopping = stopping.clone();
         threads.push(spawn("smartcode-pg-sweep", move || {
@@ -210,6 +220,7 @@ impl PostgresStore {
             clock,
             location,
             counters,
+            guard: Arc::new(guard),
         })
     }
 
@@ -225,6 +236,7 @@ impl PostgresStore {
     /// Stops taking requests, lets the writer finish and commit what it has queued, and joins
     /// every thread. Called on shutdown; dropping the store does the same.
     pub fn close(&self) {
+        self.guard.close();
         self.workers.close();
     }
 }
@@ -246,6 +258,10 @@ impl Store for PostgresStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn guard_counters(&self) -> Arc<dyn GuardCounters> {
+        self.guard.clone()
     }
 
     fn stats(&self) -> StoreStats {

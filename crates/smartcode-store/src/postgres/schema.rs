@@ -169,6 +169,24 @@ ALTER TABLE accounts
 ALTER TABLE codes ADD COLUMN catalog_categories TEXT[], ADD COLUMN catalog_items TEXT[];
 "#,
     ),
+    (
+        5,
+        r#"
+-- The guessing defence's counters, shared by every broker process on this database: a level in
+-- thousandths of a try and when it was set (the defence computes refills and drains), and the
+-- challenges already answered, each kept until it expires.
+CREATE TABLE guard_counters (
+    key TEXT PRIMARY KEY,
+    level BIGINT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE TABLE guard_challenges (
+    id TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX guard_challenges_by_expiry ON guard_challenges (expires_at);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -32,6 +32,14 @@ pub struct Args {
     /// A file holding the operator token (default: ./smartcode-data/operator-token if it exists).
     #[arg(long, global = true, env = "SMARTCODE_OPERATOR_TOKEN_FILE")]
     pub(super) operator_token_file: Option<PathBuf>,
+    /// A seller key (`smartcode seller-key`): presents buyers' codes as that seller's server, whose
+    /// wrong codes count against the seller, not the address. Prefer SMARTCODE_SELLER_KEY.
+    #[arg(long, global = true, env = "SMARTCODE_SELLER_KEY", hide_env_values = true)]
+    pub(super) seller_key: Option<String>,
+    /// Where proofs of earlier successes are kept, one per broker (default: the XDG state
+    /// directory, ~/.local/state/smartcode/proofs.json).
+    #[arg(long, global = true, env = "SMARTCODE_PROOF_FILE")]
+    pub(super) proof_file: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub(super) json: bool,
@@ -83,8 +91,13 @@ pub(super) enum Cmd {
     },
     /// Operator: prove that every currency sums to zero, that what was issued less what was paid out is held by codes, and that no balance is negative.
     Check,
-    /// Operator: failed code presentations and alarms.
-    Security,
+    /// Operator: the guessing defence: who failed lately, the alarm, and what to do about them.
+    Security {
+        #[command(subcommand)]
+        action: Option<SecurityAction>,
+    },
+    /// The seller key of this code's tree, for a server that presents its buyers' codes.
+    SellerKey,
     /// A code's balance and status.
     #[command(alias = "show")]
     Balance,
@@ -253,6 +266,14 @@ pub(super) enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum SecurityAction {
+    /// Forget the failures of an address (192.0.2.7), a network (192.0.2.0/24) or a tree (c_…).
+    Forgive { source: String },
+    /// End the alarm: unknown sources get their free tries back, and no work is asked.
+    EndAlarm,
 }
 
 #[derive(Subcommand, Debug)]

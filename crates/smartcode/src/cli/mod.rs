@@ -14,6 +14,7 @@ use crate::serve;
 mod args;
 mod operator;
 mod receipt;
+mod security;
 mod shell;
 
 pub use args::Args;
@@ -39,7 +40,12 @@ fn code_client(args: &Args) -> Result<Client> {
         .code
         .as_deref()
         .ok_or_else(|| anyhow!("this command needs a secret code: set SMARTCODE_CODE or pass --code"))?;
-    Ok(Client::new(&args.broker).with_code(code).with_pin(args.pin.as_deref()))
+    let proof = security::saved_proof(args);
+    Ok(Client::new(&args.broker)
+        .with_code(code)
+        .with_pin(args.pin.as_deref())
+        .with_proof(proof.as_deref())
+        .with_seller_key(args.seller_key.as_deref()))
 }
 
 fn operator_client(args: &Args) -> Result<Client> {
@@ -203,9 +209,12 @@ async fn dispatch(args: Args) -> Result<()> {
                 Err(anyhow!("the ledger check failed"))
             }
         }
-        Cmd::Security => print_json(&operator_client(&args)?.security().await?),
+        Cmd::Security { action } => security::security(&args, action.as_ref()).await,
+        Cmd::SellerKey => security::seller_key(&args).await,
         Cmd::Balance => {
-            let info = code_client(&args)?.me().await?;
+            let client = code_client(&args)?;
+            let info = client.me().await?;
+            security::keep_proof(&args, &client).await;
             if args.json {
                 print_json(&info)
             } else {
@@ -344,6 +353,8 @@ async fn dispatch(args: Args) -> Result<()> {
             };
             let paid = Client::new(&args.broker)
                 .with_pin(args.pin.as_deref())
+                .with_proof(security::saved_proof(&args).as_deref())
+                .with_seller_key(args.seller_key.as_deref())
                 .pay(&request, key)
                 .await?;
             if args.json {

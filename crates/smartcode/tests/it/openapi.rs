@@ -93,6 +93,34 @@ async fn every_operation_answers_as_the_document_says() {
         .refused(402, "insufficient_funds");
     broker.get("/v1/admin/security", Auth::Operator).await.expect(200);
     broker
+        .post(
+            "/v1/admin/security/forgive",
+            Auth::Operator,
+            json!({ "source": "192.0.2.0/24" }),
+        )
+        .await
+        .expect(200);
+    broker
+        .post(
+            "/v1/admin/security/forgive",
+            Auth::Operator,
+            json!({ "source": "somewhere" }),
+        )
+        .await
+        .refused(400, "invalid_request");
+    broker
+        .call(Method::DELETE, "/v1/admin/security/alarm", Auth::Operator, None)
+        .await
+        .expect(200);
+    broker
+        .post("/v1/me/proof", Auth::Code(&root), json!({}))
+        .await
+        .expect(200);
+    broker
+        .post("/v1/me/seller-key", Auth::Code(&root), json!({}))
+        .await
+        .expect(200);
+    broker
         .put(
             "/v1/me/profile",
             Auth::Code(&root),
@@ -316,7 +344,7 @@ async fn every_operation_answers_as_the_document_says() {
     for _ in 0..12 {
         let reply = broker.get("/v1/me", Auth::Code("ZZZZ-ZZZZ")).await;
         if reply.status == 429 {
-            reply.refused(429, "rate_limited");
+            reply.refused(429, "challenge_required");
             limited = true;
             break;
         }

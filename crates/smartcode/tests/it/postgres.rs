@@ -351,3 +351,54 @@ fn micro(amount: &str) -> i64 {
     let fraction = format!("{fraction:0<6}");
     whole.parse::<i64>().unwrap() * 1_000_000 + fraction.parse::<i64>().unwrap()
 }
+
+/// The guessing defence's budgets are the database's: wrong codes sent to two processes in turn
+/// spend one budget (each process alone would have allowed all of them again), and what the
+/// operator forgives on one is forgiven on the other.
+#[tokio::test]
+async fn two_processes_share_the_guessing_counters() {
+    use crate::guessing::Peer;
+    use smartcode_server::guard::SOURCE_FREE_FAILURES_PER_DAY;
+    let Some(pair) = pair().await else { return };
+    let (a, b) = (&pair.a, &pair.b);
+    let (code, _) = a.issue("1", "USD").await;
+    let (on_a, on_b) = (Peer::of(a, "127.0.0.7"), Peer::of(b, "127.0.0.7"));
+    for i in 0..SOURCE_FREE_FAILURES_PER_DAY {
+        let peer = if i % 2 == 0 { &on_a } else { &on_b };
+        let guess = smartcode_core::code::SecretCode::generate().reveal();
+        let refusal = peer
+            .get("/v1/me", Auth::Code(&guess))
+            .await
+            .refused(401, "invalid_code");
+        assert_eq!(
+            refusal.body["tries_left"],
+            SOURCE_FREE_FAILURES_PER_DAY - 1 - i,
+            "{}",
+            refusal.text
+        );
+    }
+    for peer in [&on_a, &on_b] {
+        peer.get("/v1/me", Auth::Code(&code))
+            .await
+            .refused(429, "challenge_required");
+    }
+    let report = a.get("/v1/admin/security", Auth::Operator).await.expect(200);
+    let listed = report.body["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "127.0.0.7")
+        .cloned();
+    assert_eq!(
+        listed.expect("listed on the other process")["failures"],
+        SOURCE_FREE_FAILURES_PER_DAY
+    );
+    b.post(
+        "/v1/admin/security/forgive",
+        Auth::Operator,
+        json!({ "source": "127.0.0.7" }),
+    )
+    .await
+    .expect(200);
+    on_a.get("/v1/me", Auth::Code(&code)).await.expect(200);
+}

@@ -10,7 +10,7 @@
 //! code every later request presents), payments (whose body carries a code, so they feed the
 //! guessing defence), and the operator's operations (`Authorization: Bearer`). Between runs the
 //! test clock moves a day on, so the guessing defence forgets the failures of the run before: a
-//! `429 rate_limited` within a run is expected and documented on every operation that takes a code.
+//! `429 challenge_required` within a run is expected and documented on every operation that takes a code.
 //!
 //! Without Schemathesis (`pip install schemathesis==VERSION`) the test prints a loud SKIPPED line
 //! and passes; under `CI=true` it fails (the rule of `smartcode_store::testing`).

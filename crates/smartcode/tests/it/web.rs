@@ -602,3 +602,58 @@ async fn the_control_center_sets_a_pin_rekeys_and_charts_income() {
     browser.check_page_basics("the control center with a PIN").await;
     broker.assert_ledger_ok().await;
 }
+
+/// During an attack (the pool of unknown sources spent from 20 other addresses), a browser that
+/// never presented a code here is not refused: the login form carries a challenge, the pages'
+/// script does the work while the code is typed, and the holder is in. The browser keeps a proof,
+/// so the next login asks no work at all.
+#[tokio::test]
+async fn during_an_attack_a_new_browser_logs_in_after_its_script_does_the_work() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("10", "USD").await;
+    let guessers: Vec<_> = (1..=20)
+        .map(|i| crate::guessing::Peer::of(&broker, &format!("127.0.6.{i}")))
+        .collect();
+    let attack = guessers.iter().map(|peer| async move {
+        for _ in 0..smartcode_server::guard::SOURCE_FREE_FAILURES_PER_DAY {
+            let guess = smartcode_core::code::SecretCode::generate().reveal();
+            peer.get("/v1/me", Auth::Code(&guess)).await;
+        }
+    });
+    futures::future::join_all(attack).await;
+    let report = broker.get("/v1/admin/security", Auth::Operator).await.expect(200);
+    assert_eq!(report.body["alarm_active"], true, "{}", report.text);
+
+    browser.open(&broker.base).await;
+    assert!(
+        browser.exists("form[data-challenge]").await,
+        "the form carries a challenge"
+    );
+    assert!(browser.text(".challenge").await.to_lowercase().contains("your browser"));
+    browser.fill("#code", &code).await;
+    // How long the work took, for the README's "well under a second" (printed, never asserted).
+    let took = browser.text("form[data-challenge-ms] .challenge").await;
+    let ms = browser
+        .js("return document.querySelector('form').getAttribute('data-challenge-ms')")
+        .await;
+    eprintln!(
+        "the browser answered a {}-bit challenge in {ms} ms ({took})",
+        smartcode_core::limits::POW_BASE_BITS
+    );
+    browser.click("button[type=submit]").await;
+    assert_eq!(browser.text("#balance").await, "10.00 USD");
+    let url = browser.client.current_url().await.unwrap().to_string();
+    assert!(url.ends_with("/me"), "{url}");
+    let answered = broker.get("/metrics", Auth::None).await.text;
+    assert!(answered.contains("smartcode_challenges_answered_total 1"), "{answered}");
+
+    // Logged out and back at the start: the proof cookie makes this browser its code's tree.
+    browser.click("form[action='/logout'] button").await;
+    browser.open(&broker.base).await;
+    assert!(
+        !browser.exists("form[data-challenge]").await,
+        "a proven browser is asked no work"
+    );
+    assert!(browser.console_errors().await.is_empty());
+}

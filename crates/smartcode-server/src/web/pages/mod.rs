@@ -11,6 +11,7 @@ use smartcode_core::money::format_units;
 mod center;
 mod problems;
 mod receipt;
+mod security;
 
 pub use center::control_center;
 pub use problems::{not_found, problem, problems};
@@ -58,6 +59,19 @@ fn guard_fields(csrf: &Csrf) -> Markup {
     html! {
         input type="hidden" name="csrf" value=(csrf.token);
         input type="hidden" name="nonce" value=(super::session::form_nonce());
+    }
+}
+
+/// The answer to a form's challenge, filled in by the pages' script; and what the page says meanwhile.
+fn challenge_field(challenge: Option<&str>) -> Markup {
+    html! {
+        @if challenge.is_some() {
+            input type="hidden" name="challenge_response" value="";
+            p.small.challenge role="status" {
+                "Many wrong codes were tried here lately, so your browser does a moment of work before your code is tried. "
+                "This needs JavaScript; without it, try again later."
+            }
+        }
     }
 }
 
@@ -118,7 +132,9 @@ pub fn message(title: &str, text: &str) -> Markup {
     )
 }
 
-pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>) -> Markup {
+/// `challenge`: the `Smartcode-Challenge` the form must answer, when the broker asks this browser
+/// for work before it tries a code (the pages' script does it while the code is typed).
+pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>, challenge: Option<&str>) -> Markup {
     layout(
         broker_name,
         html! {
@@ -128,8 +144,9 @@ pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>) -> Markup {
                 "Enter a secret code to manage it, or a seller's public code to see their page and pay them."
             }
             (error_box(error))
-            form.card method="post" action="/enter" {
+            form.card method="post" action="/enter" data-challenge=[challenge] {
                 (guard_fields(csrf))
+                (challenge_field(challenge))
                 div.field {
                     label for="code" { "Your code" }
                     input #code name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required placeholder="7KQ2-M9XD or P-4WZ8N-K3QJD";
@@ -186,6 +203,8 @@ pub struct PayForm {
     pub memo: String,
     /// The seller's address to go back to after paying, as the link or the form gave it.
     pub return_to: Option<String>,
+    /// The `Smartcode-Challenge` the form must answer, when the broker asks this browser for work.
+    pub challenge: Option<String>,
 }
 
 /// A link's `return` address, and whether it lies under the seller's site.
@@ -203,6 +222,7 @@ pub fn public_page(
     return_to: Option<&ReturnTo>,
     error: Option<&str>,
 ) -> Markup {
+    let challenge = form.challenge.as_deref();
     let code: &PublicCode = view
         .record
         .public_code
@@ -244,8 +264,9 @@ pub fn public_page(
                         }
                     }
                 }
-                form.grid method="post" action=(format!("/p/{code}/pay")) {
+                form.grid method="post" action=(format!("/p/{code}/pay")) data-challenge=[challenge] {
                     (guard_fields(csrf))
+                    (challenge_field(challenge))
                     @if let Some(back) = return_to.filter(|back| back.allowed) {
                         input type="hidden" name="return" value=(back.url);
                     }
@@ -414,22 +435,7 @@ pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerChe
                     }
                 }
             }
-            section.card #security {
-                h2 { "Guessing defence" }
-                dl {
-                    dt { "Failed presentations" } dd { (security.failures_total) }
-                    dt { "In the last day" } dd { (security.failures_in_window) }
-                    dt { "Refused" } dd { (security.refusals_total) }
-                    dt { "Alarm" } dd { (if security.alarm_active { "RAISED" } else { "none" }) }
-                }
-                @for alarm in &security.alarms {
-                    p.notice.error { (alarm.raised_at.to_rfc3339()) ": " (alarm.reason) }
-                }
-                @if !security.busiest_sources.is_empty() {
-                    h3 { "Busiest failing sources" }
-                    ul { @for (source, failures) in &security.busiest_sources { li { (source) ": " (failures) } } }
-                }
-            }
+            (security::security_card(csrf, security))
             form method="post" action="/logout" {
                 (guard_fields(csrf))
                 button.secondary type="submit" { "Log out" }
