@@ -85,6 +85,8 @@ pub struct ApiError {
     pub tries_left: Option<i64>,
     /// The `Smartcode-Challenge` to send, base64url.
     pub challenge: Option<String>,
+    /// What the code has available, on a refusal for want of funds (`available` in the problem).
+    pub available: Option<Box<smartcode_api::Money>>,
 }
 
 #[derive(Serialize)]
@@ -99,6 +101,8 @@ struct Problem<'a> {
     tries_left: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     difficulty_bits: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    available: Option<&'a smartcode_api::Money>,
 }
 
 impl ApiError {
@@ -110,6 +114,7 @@ impl ApiError {
             retry_after_seconds: None,
             tries_left: None,
             challenge: None,
+            available: None,
         }
     }
 
@@ -138,6 +143,26 @@ impl ApiError {
         error.tries_left = Some(0);
         error.challenge = Some(required.challenge.to_header());
         error
+    }
+
+    /// A wrong PIN: how many more wrong ones the code takes before it locks.
+    pub fn pin_invalid(tries_left: i64) -> ApiError {
+        let tries_left = tries_left.max(0);
+        let plural = if tries_left == 1 { "try" } else { "tries" };
+        let mut error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            ProblemCode::PinInvalid,
+            format!("the PIN is wrong: {tries_left} {plural} left before the code locks"),
+        );
+        error.tries_left = Some(tries_left);
+        error
+    }
+
+    /// Too little available: says how much there is.
+    pub fn with_available(mut self, available: smartcode_api::Money) -> ApiError {
+        self.detail = format!("{}: {} {} available", self.detail, available.amount, available.currency);
+        self.available = Some(Box::new(available));
+        self
     }
 
     pub fn invalid_request(detail: impl Into<String>) -> ApiError {
@@ -221,6 +246,7 @@ impl IntoResponse for ApiError {
                 .as_deref()
                 .and_then(smartcode_api::challenge::ChallengeJson::from_header)
                 .map(|c| c.difficulty_bits),
+            available: self.available.as_deref(),
         };
         let body = serde_json::to_vec(&problem).expect("a problem serializes");
         let mut response = (self.status, body).into_response();

@@ -38,7 +38,8 @@ pub enum Outcome {
     /// A code's controls changed; here is how it stands now.
     Changed(Box<CodeView>),
     /// A wrong PIN was counted (or a right one reset the count); `locked` when the code is locked.
-    PinCounted { locked: bool },
+    /// Wrong PINs in a row the code now counts, and whether they locked it.
+    PinCounted { locked: bool, failures: u32 },
 }
 
 pub(super) fn execute(
@@ -84,6 +85,7 @@ fn pin_failed(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u3
     }
     Ok(Outcome::PinCounted {
         locked: record.pin.locked,
+        failures: record.pin.failures,
     })
 }
 
@@ -96,6 +98,7 @@ fn pin_matched(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u
     }
     Ok(Outcome::PinCounted {
         locked: record.pin.locked,
+        failures: record.pin.failures,
     })
 }
 

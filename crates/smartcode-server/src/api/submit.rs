@@ -209,6 +209,10 @@ pub(super) async fn submit<C: Into<Command>>(
                 let holder = context.holder.expect("only a holder's command has a PIN to check");
                 presented = verify_pin(state, holder, pin_hash, generation, failures).await?;
             }
+            Err(OpError::InsufficientFunds) => {
+                let refusal = refuse(state, context.holder.map(|h| &h.caller), OpError::InsufficientFunds).await;
+                return Err(with_available(state, context.holder, refusal).await);
+            }
             Err(error) => return Err(refuse(state, context.holder.map(|h| &h.caller), error).await),
         }
     }
@@ -244,16 +248,31 @@ async fn verify_pin(
         generation,
     };
     let outcome = answer(state.store.write(WriteRequest::new(command))).await?;
-    let locked = matches!(
-        outcome,
-        Written::Done(Outcome::Controls(controls::Outcome::PinCounted { locked: true }))
-    );
-    let refusal = if locked {
-        OpError::CodeLocked
-    } else {
-        OpError::PinInvalid
+    let (locked, failures) = match outcome {
+        Written::Done(Outcome::Controls(controls::Outcome::PinCounted { locked, failures })) => (locked, failures),
+        _ => (false, failures + 1),
     };
-    Err(state.failed_presentation(&holder.caller, refusal.into()).await)
+    let refusal = if locked {
+        OpError::CodeLocked.into()
+    } else {
+        ApiError::pin_invalid(i64::from(controls::PIN_FAILURES_MAX.saturating_sub(failures)))
+    };
+    Err(state.failed_presentation(&holder.caller, refusal).await)
+}
+
+/// A refusal for want of funds says what the code has available: its holder may read that anyway.
+async fn with_available(state: &AppState, holder: Option<&Holder>, refusal: ApiError) -> ApiError {
+    let Some(holder) = holder else { return refusal };
+    let me = smartcode_core::ledger::reports::Query::Me { holder: holder.hash };
+    match answer(state.store.read(me.into())).await {
+        Ok(QueryOutcome::Reports(smartcode_core::ledger::reports::QueryOutcome::Code(view))) => {
+            match CodeJson::from(&view).available {
+                Some(available) => refusal.with_available(available),
+                None => refusal,
+            }
+        }
+        _ => refusal,
+    }
 }
 
 /// A read that was sent a PIN checks it as a change would: a wrong PIN is refused and counted (on
@@ -384,7 +403,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
             "codes_cancelled": codes_cancelled,
         }),
         Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
-        Outcome::Controls(controls::Outcome::PinCounted { locked }) => json!({ "locked": locked }),
+        Outcome::Controls(controls::Outcome::PinCounted { locked, .. }) => json!({ "locked": locked }),
         Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")

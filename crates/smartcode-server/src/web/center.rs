@@ -14,9 +14,11 @@ use smartcode_core::ledger::{CodeView, TransferFilter};
 use smartcode_core::limits::{REPORT_ROWS_MAX, TRANSACTIONS_CSV_ROWS_MAX};
 use smartcode_core::model::{ReportGrouping, ReportRow};
 
-use super::forms::{back_to, code_form, code_session, form_of, json_body, new_code, FormInput, WebForm};
+use super::forms::{
+    back_to, back_with, code_form, code_session, form_of, json_body, kept, new_code, FormInput, WebForm,
+};
 use super::session::{Current, Identity, Reveal};
-use super::{page, pages, refusal_text, Csrf, HISTORY_PAGE_ROWS};
+use super::{page, pages, Csrf, HISTORY_PAGE_ROWS};
 use crate::api::{self, Answer, Reply};
 use crate::extract::{Caller, Holder, Segment, Target};
 use crate::problem::ApiError;
@@ -34,15 +36,16 @@ pub(super) async fn control_center(
     headers: HeaderMap,
     params: Result<axum::extract::Query<CenterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let (current, holder) = match code_session(&state, &headers, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
     let cursor = params
         .ok()
         .and_then(|axum::extract::Query(p)| p.cursor)
         .and_then(|c| c.parse::<i64>().ok())
         .filter(|c| *c > 0);
+    let here = cursor.map_or("/me".to_owned(), |c| format!("/me?cursor={c}"));
+    let (current, holder) = match code_session(&state, &headers, caller, &here) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
     match center_data(&state, &holder, cursor).await {
         Ok(data) => {
             let csrf = Csrf::of(&state, &headers);
@@ -52,11 +55,11 @@ pub(super) async fn control_center(
             // The code stopped working (cancelled, rekeyed elsewhere): the session ends with it.
             state.sessions.end(&current.id);
             let csrf = Csrf::of(&state, &headers);
-            page(
-                error.status,
-                &csrf,
-                pages::home(&state.config.name, &csrf, Some(&refusal_text(&error)), None),
-            )
+            let form = pages::HomeForm {
+                refusal: Some(super::refusal::for_people(&error)),
+                ..Default::default()
+            };
+            page(error.status, &csrf, pages::home(&state.config.name, &csrf, &form))
         }
     }
 }
@@ -130,11 +133,16 @@ pub(super) async fn new_child(
         Ok(found) => found,
         Err(response) => return response,
     };
+    let public = form.get("kind") == Some("public");
+    let id = if public { "child-public" } else { "child-secret" };
+    let refused = |error: ApiError| {
+        let kept = kept(&form, id, &error);
+        back_with("/me", &state, &current, None, Err((error, Some(kept))))
+    };
     let body = match child_body(&form) {
         Ok(body) => json_body(body),
-        Err(error) => return back_to_me(&state, &current, None, Err(error)),
+        Err(error) => return refused(error),
     };
-    let public = form.get("kind") == Some("public");
     let reply = match body.json::<ChildRequest>() {
         Ok(request) => api::tree::create_child(&state, &holder, &request, form.asked(&target, &body)).await,
         Err(error) => Err(error),
@@ -156,7 +164,7 @@ pub(super) async fn new_child(
             });
             back_to_me(&state, &current, reveal, Ok("New secret child created.".into()))
         }
-        Err(error) => back_to_me(&state, &current, None, Err(error)),
+        Err(error) => refused(error),
     }
 }
 
@@ -229,11 +237,12 @@ fn profile_body(form: &WebForm) -> Value {
 /// Runs one control-center form that is one write: checks the CSRF token and the session, lets
 /// `act` make the write, then goes back to the control center with the notice `done` writes from
 /// the answer (or the refusal).
+/// `id` names the form on the page: a refusal shows it again as typed, the page scrolled to it.
 async fn center_form<Fut>(
     state: AppState,
     caller: Caller,
     headers: HeaderMap,
-    form: FormInput,
+    (id, form): (String, FormInput),
     act: impl FnOnce(AppState, Holder, WebForm) -> Fut,
     done: impl FnOnce(Answer) -> String,
 ) -> Response
@@ -245,8 +254,13 @@ where
         Ok(found) => found,
         Err(response) => return response,
     };
+    let values = WebForm(form.0.clone());
     let result = answered(&state, act(state.clone(), holder, form).await).await;
-    back_to_me(&state, &current, None, result.map(done))
+    let notice = result.map(done).map_err(|error| {
+        let kept = kept(&values, &id, &error);
+        (error, Some(kept))
+    });
+    back_with("/me", &state, &current, None, notice)
 }
 
 pub(super) async fn fund_child(
@@ -257,6 +271,7 @@ pub(super) async fn fund_child(
     target: Target,
     form: FormInput,
 ) -> Response {
+    let id_form = id.clone();
     let act = move |state: AppState, holder: Holder, form: WebForm| async move {
         let body = json_body(json!({ "amount": form.get("amount").unwrap_or("") }));
         let request: FundRequest = body.json()?;
@@ -266,6 +281,7 @@ pub(super) async fn fund_child(
         let balance = answer.child.unwrap_or_default().balance.unwrap_or_default();
         format!("Moved into the child; it now holds {balance}.")
     };
+    let form = (format!("fund-{id_form}"), form);
     center_form(state, caller, headers, form, act, done).await
 }
 
@@ -277,6 +293,11 @@ pub(super) async fn cancel_child(
     target: Target,
     form: FormInput,
 ) -> Response {
+    let form = form_of(form);
+    if form.get("confirm") != Some("yes") {
+        return confirm_cancel(&state, &headers, &form, caller, &id).await;
+    }
+    let form = Ok(axum::extract::Form(form.0));
     let act = move |state: AppState, holder: Holder, form: WebForm| async move {
         let body = json_body(json!({}));
         api::tree::cancel_child(&state, &holder, &id, form.asked(&target, &body)).await
@@ -288,7 +309,25 @@ pub(super) async fn cancel_child(
             answer.reclaimed.unwrap_or_default()
         )
     };
-    center_form(state, caller, headers, form, act, done).await
+    center_form(state, caller, headers, ("tree".to_owned(), form), act, done).await
+}
+
+/// Before a cancel: what it will do, and a button that does it (a page of its own, so it works
+/// without script).
+async fn confirm_cancel(state: &AppState, headers: &HeaderMap, form: &WebForm, caller: Caller, id: &str) -> Response {
+    let (current, holder) = match code_form(state, headers, form, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let tree = match api::tree::tree(state, &holder).await {
+        Ok((tree, _)) => tree,
+        Err(error) => return back_to_me(state, &current, None, Err(error)),
+    };
+    let Some(child) = tree.iter().find(|v| v.record.id.to_string() == id) else {
+        return back_to_me(state, &current, None, Err(ApiError::not_found("child")));
+    };
+    let csrf = Csrf::of(state, headers);
+    page(StatusCode::OK, &csrf, pages::confirm_cancel(child, &csrf))
 }
 
 pub(super) async fn unlock_child(
@@ -303,7 +342,7 @@ pub(super) async fn unlock_child(
         let body = json_body(json!({}));
         api::controls::unlock_child(&state, &holder, &id, form.asked(&target, &body)).await
     };
-    center_form(state, caller, headers, form, act, |_| {
+    center_form(state, caller, headers, ("tree".to_owned(), form), act, |_| {
         "The child works again.".to_owned()
     })
     .await
@@ -317,6 +356,7 @@ pub(super) async fn child_profile(
     target: Target,
     form: FormInput,
 ) -> Response {
+    let id_form = id.clone();
     let act = move |state: AppState, holder: Holder, form: WebForm| async move {
         let mut profile = profile_body(&form);
         for field in ["categories", "items"] {
@@ -328,6 +368,7 @@ pub(super) async fn child_profile(
         let request: ProfileRequest = body.json()?;
         api::tree::set_profile(&state, &holder, Some(&id), request, form.asked(&target, &body)).await
     };
+    let form = (format!("profile-{id_form}"), form);
     center_form(state, caller, headers, form, act, |_| "Profile saved.".to_owned()).await
 }
 
@@ -343,7 +384,7 @@ pub(super) async fn own_profile(
         let request: ProfileRequest = body.json()?;
         api::tree::set_profile(&state, &holder, None, request, form.asked(&target, &body)).await
     };
-    center_form(state, caller, headers, form, act, |_| {
+    center_form(state, caller, headers, ("profile".to_owned(), form), act, |_| {
         "Your profile is saved.".to_owned()
     })
     .await
@@ -364,6 +405,15 @@ pub(super) async fn pin(
     let hash = holder.hash;
     let removing = form.get("action") == Some("remove");
     let new_pin = form.get("new_pin").unwrap_or("").to_owned();
+    let refused = |error: ApiError, field: Option<&'static str>| {
+        let mut kept = kept(&form, "pin", &error);
+        kept.field = field.or(kept.field.map(|f| if f == "pin" { "new_pin" } else { f }));
+        back_with("/me", &state, &current, None, Err((error, Some(kept))))
+    };
+    if !removing && form.get("new_pin_again").unwrap_or("") != new_pin {
+        let error = ApiError::invalid_request("the two PINs differ: type the same new PIN twice");
+        return refused(error, Some("new_pin_again"));
+    }
     let reply = if removing {
         let body = crate::extract::Body(Default::default());
         api::controls::remove_pin(&state, &holder, form.asked(&target, &body)).await
@@ -386,7 +436,10 @@ pub(super) async fn pin(
     } else {
         "The PIN is set."
     };
-    back_to_me(&state, &current, None, result.map(|_| done.to_owned()))
+    match result {
+        Ok(_) => back_to_me(&state, &current, None, Ok(done.to_owned())),
+        Err(error) => refused(error, None),
+    }
 }
 
 pub(super) async fn rekey(
@@ -401,6 +454,10 @@ pub(super) async fn rekey(
         Ok(found) => found,
         Err(response) => return response,
     };
+    if form.get("confirm") != Some("yes") {
+        let csrf = Csrf::of(&state, &headers);
+        return page(StatusCode::OK, &csrf, pages::confirm_rekey(&csrf));
+    }
     let pin = holder.pin.clone();
     let body = json_body(json!({}));
     let reply = api::controls::rekey(&state, &holder, form.asked(&target, &body)).await;
@@ -436,7 +493,7 @@ pub(super) async fn report_csv(
     headers: HeaderMap,
     params: Result<axum::extract::Query<CsvParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let (_, holder) = match code_session(&state, &headers, caller) {
+    let (_, holder) = match code_session(&state, &headers, caller, "/me") {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -453,7 +510,7 @@ pub(super) async fn report_csv(
 
 /// The whole history as a CSV download (`GET /v1/me/transactions` with `Accept: text/csv`).
 pub(super) async fn transactions_csv(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
-    let (_, holder) = match code_session(&state, &headers, caller) {
+    let (_, holder) = match code_session(&state, &headers, caller, "/me") {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use smartcode_core::code::{parse_code, ParsedCode, SecretCode};
 
-use super::session::{self, Current, Identity, Notice, Reveal};
+use super::refusal::for_people;
+use super::session::{self, Current, Identity, KeptForm, Notice, Reveal};
 use super::{csrf_refused, refusal_text};
 use crate::api::Asked;
 use crate::extract::{Body, Caller, Holder, Target};
@@ -22,7 +23,7 @@ type Fields = HashMap<String, String>;
 pub(super) type FormInput = Result<Form<Fields>, axum::extract::rejection::FormRejection>;
 
 /// A submitted form; a body that is not a form is treated as an empty one (and fails its CSRF check).
-pub(super) struct WebForm(Fields);
+pub(super) struct WebForm(pub(super) Fields);
 
 impl WebForm {
     pub(super) fn get(&self, name: &str) -> Option<&str> {
@@ -90,21 +91,50 @@ pub(super) fn code_form(
     if !session::csrf_valid(&state.keys, headers, form.get("csrf").unwrap_or("")) {
         return Err(csrf_refused(state, headers));
     }
-    code_session(state, headers, caller)
+    code_session(state, headers, caller, "/me")
 }
 
+/// A code's session, or the home page to log in again: one that says the session ended, if it
+/// did, and comes back to `here` (the page the browser was on) once the code is entered again.
 pub(super) fn code_session(
     state: &AppState,
     headers: &HeaderMap,
     caller: Caller,
+    here: &str,
 ) -> Result<(Current, Holder), Response> {
     let Some(current) = state.sessions.current(headers) else {
-        return Err(Redirect::to("/").into_response());
+        let ended = if state.sessions.ended(headers) { "ended=1&" } else { "" };
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        return Err(Redirect::to(&format!("/?{ended}next={next}")).into_response());
     };
     let Identity::Code { hash, pin } = current.identity.clone() else {
         return Err(Redirect::to("/").into_response());
     };
     Ok((current, Holder { hash, pin, caller }))
+}
+
+/// Where a login may go on to: a page of the control center, never another site.
+pub(super) fn next_page(next: Option<&str>) -> &str {
+    next.filter(|next| {
+        (*next == "/me" || next.starts_with("/me?") || next.starts_with("/me/"))
+            && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    })
+    .unwrap_or("/me")
+}
+
+/// What a refused form held, to show it again: every field but the secrets.
+pub(super) fn kept(form: &WebForm, id: &str, error: &ApiError) -> KeptForm {
+    let secret = |name: &str| matches!(name, "csrf" | "nonce" | "pin" | "new_pin" | "new_pin_again" | "token");
+    KeptForm {
+        form: id.to_owned(),
+        field: for_people(error).field,
+        values: form
+            .0
+            .iter()
+            .filter(|(name, _)| !secret(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+    }
 }
 
 /// After a form: back to its page (`/me` or `/operator`) with what happened, and a new code to
@@ -116,15 +146,38 @@ pub(super) fn back_to(
     reveal: Option<Reveal>,
     notice: Result<String, ApiError>,
 ) -> Response {
-    let notice = match notice {
-        Ok(text) => Notice { text, is_error: false },
-        Err(error) => Notice {
-            text: refusal_text(&error),
-            is_error: true,
-        },
+    back_with(page, state, current, reveal, notice.map_err(|error| (error, None)))
+}
+
+/// [`back_to`], and a refused form shown again as it was typed ([`kept`]), the page scrolled to it.
+pub(super) fn back_with(
+    page: &str,
+    state: &AppState,
+    current: &Current,
+    reveal: Option<Reveal>,
+    notice: Result<String, (ApiError, Option<KeptForm>)>,
+) -> Response {
+    let (notice, anchor) = match notice {
+        Ok(text) => (
+            Notice {
+                text,
+                is_error: false,
+                kept: None,
+            },
+            String::new(),
+        ),
+        Err((error, kept)) => {
+            let anchor = kept.as_ref().map_or(String::new(), |k| format!("#{}", k.form));
+            let notice = Notice {
+                text: refusal_text(&error),
+                is_error: true,
+                kept,
+            };
+            (notice, anchor)
+        }
     };
     state.sessions.leave(&current.id, reveal, Some(notice));
-    Redirect::to(page).into_response()
+    Redirect::to(&format!("{page}{anchor}")).into_response()
 }
 
 /// A new secret code in an answer, to show once.

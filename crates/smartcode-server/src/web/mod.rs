@@ -23,6 +23,7 @@ mod pages;
 mod problems;
 mod public;
 mod receipt;
+mod refusal;
 pub mod session;
 
 use axum::extract::State;
@@ -183,21 +184,37 @@ fn csrf_refused(state: &AppState, headers: &HeaderMap) -> Response {
     )
 }
 
+/// A refusal in words for people ([`refusal::for_people`]).
 fn refusal_text(error: &ApiError) -> String {
-    format!("{} ({})", error.detail, error.code)
+    refusal::for_people(error).text
 }
 
 // ---------------------------------------------------------------------------------------------
 // Home and entering a code.
 
-pub async fn home(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
+/// Where the home page came from: `next`, the page to go on to once the code is entered (set
+/// when a session was needed), and `ended`, when the session before it ended.
+#[derive(serde::Deserialize, Default)]
+pub struct HomeParams {
+    next: Option<String>,
+    ended: Option<String>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<HomeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let csrf = Csrf::of(&state, &headers);
-    let challenge = challenge_for(&state, &caller).await;
-    page(
-        StatusCode::OK,
-        &csrf,
-        pages::home(&state.config.name, &csrf, None, challenge.as_deref()),
-    )
+    let axum::extract::Query(params) = params.unwrap_or_default();
+    let form = pages::HomeForm {
+        next: params.next.map(|next| forms::next_page(Some(&next)).to_owned()),
+        ended: params.ended.is_some(),
+        challenge: challenge_for(&state, &caller).await,
+        ..Default::default()
+    };
+    page(StatusCode::OK, &csrf, pages::home(&state.config.name, &csrf, &form))
 }
 
 /// The challenge a form shown to `caller` must carry: one if its free tries are used up.
@@ -234,19 +251,18 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
     if let Ok(ParsedCode::Public(public)) = parse_code(text, &state.config.domain) {
         return Redirect::to(&format!("/p/{public}")).into_response();
     }
+    let next = forms::next_page(form.get("next")).to_owned();
     let refused = |error: ApiError| {
         let csrf = Csrf::of(&state, &headers);
         let status = error.status;
-        let mut response = page(
-            status,
-            &csrf,
-            pages::home(
-                &state.config.name,
-                &csrf,
-                Some(&refusal_text(&error)),
-                error.challenge.as_deref(),
-            ),
-        );
+        let typed = pages::HomeForm {
+            refusal: Some(refusal::for_people(&error)),
+            code: text.to_owned(),
+            next: Some(next.clone()),
+            ended: false,
+            challenge: error.challenge.clone(),
+        };
+        let mut response = page(status, &csrf, pages::home(&state.config.name, &csrf, &typed));
         if let Some(seconds) = error.retry_after_seconds {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
@@ -282,7 +298,7 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
         pin: holder.pin,
     });
     let cookie = session::set_cookie(session::SESSION_COOKIE, &id, secure(&state, &headers));
-    let mut response = redirect_with_cookie("/me", &cookie);
+    let mut response = redirect_with_cookie(&next, &cookie);
     if let Some(proof) = proof {
         response.headers_mut().append(header::SET_COOKIE, proof);
     }

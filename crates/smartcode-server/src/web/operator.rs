@@ -48,7 +48,7 @@ pub(super) async fn operator_login(State(state): State<AppState>, headers: Heade
         return page(
             StatusCode::UNAUTHORIZED,
             &csrf,
-            pages::operator_login(&csrf, Some("That is not the operator token (unauthorized).")),
+            pages::operator_login(&csrf, Some("That is not the operator token.")),
         );
     }
     let id = state.sessions.start(Identity::Operator);

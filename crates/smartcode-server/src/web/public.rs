@@ -16,7 +16,7 @@ use smartcode_core::ledger::reports::PublicView;
 
 use super::forms::{form_of, json_body, FormInput};
 use super::pages::{PayForm, ReturnTo};
-use super::{csrf_refused, page, pages, refusal_text, session, Csrf};
+use super::{csrf_refused, page, pages, session, Csrf};
 use crate::api;
 use crate::extract::{Caller, Segment, Target};
 use crate::problem::ApiError;
@@ -95,7 +95,7 @@ async fn render_public(
         host,
         &form,
         return_to.as_ref(),
-        refusal.map(refusal_text).as_deref(),
+        refusal.map(super::refusal::for_people).as_ref(),
     );
     page(status, &csrf, markup)
 }

@@ -50,6 +50,17 @@ pub struct Reveal {
 pub struct Notice {
     pub text: String,
     pub is_error: bool,
+    /// A refused form, to show again as it was typed, with the message beside the wrong field.
+    pub kept: Option<KeptForm>,
+}
+
+/// A refused form: which one (its id on the page), the field the refusal names, and what was
+/// typed (never a PIN or a token).
+#[derive(Clone, Default)]
+pub struct KeptForm {
+    pub form: String,
+    pub field: Option<&'static str>,
+    pub values: HashMap<String, String>,
 }
 
 struct Session {
@@ -140,6 +151,12 @@ impl Sessions {
         if let Some(session) = self.locked().get_mut(id) {
             session.identity = identity;
         }
+    }
+
+    /// Whether the request names a session this process no longer has (it idled out, or the
+    /// broker restarted): the page then says the session ended, rather than nothing.
+    pub fn ended(&self, headers: &HeaderMap) -> bool {
+        cookie(headers, SESSION_COOKIE).is_some_and(|id| !id.is_empty() && !self.locked().contains_key(id))
     }
 
     pub fn end(&self, id: &str) {

@@ -29,9 +29,24 @@ pub async fn run(args: Args) -> ExitCode {
                 eprintln!("{}", shell::error_json(&error));
             } else {
                 eprintln!("error: {error:#}");
+                if let Some(hint) = hint(&error) {
+                    eprintln!("hint: {hint}");
+                }
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What to do about a refusal, in the command line's own words (the broker's detail names the
+/// HTTP header; here the PIN comes from a flag or the environment).
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    let code = error.chain().find_map(|e| e.downcast_ref::<ClientError>())?.code()?;
+    match code {
+        "pin_required" => Some("this code has a PIN: give it with --pin or set SMARTCODE_PIN"),
+        "pin_invalid" => Some("check the PIN given with --pin or SMARTCODE_PIN; a few more wrong ones lock the code"),
+        "code_locked" => Some("the code it was made from can unlock it: smartcode unlock <id>"),
+        _ => None,
     }
 }
 

@@ -354,3 +354,229 @@ async fn the_history_reads_as_a_list_on_a_phone_in_local_time() {
     browser.screenshot("history-phone").await;
     broker.assert_ledger_ok().await;
 }
+
+/// A code of `amount` USD with the PIN 2468.
+async fn code_with_pin(broker: &TestBroker, amount: &str) -> String {
+    let (code, _) = broker.issue(amount, "USD").await;
+    broker
+        .put("/v1/me/pin", Auth::Code(&code), json!({ "pin": "2468" }))
+        .await
+        .expect(200);
+    code
+}
+
+#[tokio::test]
+async fn a_wrong_pin_says_how_many_tries_remain_and_too_little_says_what_is_available() {
+    let broker = TestBroker::start().await;
+    let buyer = code_with_pin(&broker, "2").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    let pay = |amount: &'static str, pin: &'static str| {
+        let body = json!({ "code": buyer, "payee": shop, "amount": amount });
+        let broker = &broker;
+        async move {
+            broker
+                .call_with(
+                    http::Method::POST,
+                    "/v1/payments",
+                    Auth::None,
+                    Some(body),
+                    &[("Smartcode-Pin", pin)],
+                )
+                .await
+        }
+    };
+    let wrong = pay("0.10", "1111").await.refused(403, "pin_invalid");
+    assert_eq!(wrong.body["tries_left"], 4, "{}", wrong.body);
+    assert!(wrong.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("4 tries left before the code locks"));
+    let wrong = pay("0.10", "1112").await.refused(403, "pin_invalid");
+    assert_eq!(wrong.body["tries_left"], 3);
+    let short = pay("5", "2468").await.refused(402, "insufficient_funds");
+    assert_eq!(short.body["available"], json!({ "amount": "2.00", "currency": "USD" }));
+    assert!(short.body["detail"].as_str().unwrap().contains("2.00 USD available"));
+    // The right PIN starts the count again.
+    pay("0.10", "2468").await.expect(201);
+    let wrong = pay("0.10", "1113").await.refused(403, "pin_invalid");
+    assert_eq!(wrong.body["tries_left"], 4);
+
+    // The command line names its own ways to give the PIN.
+    let cli = crate::cli::Cli { broker: &broker };
+    let refused = cli.run(Some(&buyer), &["pay", "--payee", &shop, "--amount", "0.10"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--pin") && said.contains("SMARTCODE_PIN"), "{said}");
+    assert_eq!(broker.balance(&buyer).await, "1.90");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn forms_keep_what_was_typed_name_the_wrong_field_and_speak_to_people() {
+    let Some(browser) = browser().await else { return };
+    let broker = TestBroker::start().await;
+    let buyer = code_with_pin(&broker, "2").await;
+    let (seller, _) = broker.issue("3", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    let api_words = [
+        "pin_invalid",
+        "insufficient_funds",
+        "invalid_request",
+        "Smartcode-Pin",
+        "Idempotency-Key",
+    ];
+    let no_api_words = |html: String| {
+        for word in api_words {
+            assert!(!html.contains(word), "a page for people says {word}");
+        }
+    };
+
+    // The pay form: a wrong PIN keeps the rest, says how many tries remain, and marks the PIN.
+    browser.open(&format!("{}/p/{shop}", broker.base)).await;
+    browser.fill("#pay-code", &buyer).await;
+    browser.fill("#pay-amount", "0.30").await;
+    browser.fill("#pay-memo", "order 5").await;
+    browser.fill("#pay-pin", "1111").await;
+    browser.click("form[action$='/pay'] button").await;
+    assert_eq!(
+        browser.text("#pay-error").await,
+        "That PIN is wrong: 4 tries left before the code locks."
+    );
+    let form = browser
+        .js("var v = id => document.getElementById(id); return [v('pay-code').value, v('pay-amount').value, v('pay-memo').value,
+             v('pay-pin').value, v('pay-pin').getAttribute('aria-invalid'), v('pay-pin').getAttribute('aria-describedby'),
+             v('pay-amount').getAttribute('aria-invalid')]")
+        .await;
+    assert_eq!(form, json!([buyer, "0.30", "order 5", "", "true", "pay-error", null]));
+    no_api_words(browser.client.source().await.unwrap());
+    browser.forget_refused_status().await;
+    // Too much: says what is there, and marks the amount.
+    browser.fill("#pay-amount", "9").await;
+    browser.fill("#pay-pin", "2468").await;
+    browser.click("form[action$='/pay'] button").await;
+    assert!(browser.text("#pay-error").await.contains("2.00 USD is available"));
+    assert_eq!(
+        browser
+            .js("return document.getElementById('pay-amount').getAttribute('aria-describedby')")
+            .await,
+        "pay-error"
+    );
+    browser.forget_refused_status().await;
+    browser.screenshot("pay-form-refused").await;
+
+    // The control center: a child form refused keeps its fields and points at the amount.
+    browser.open(&broker.base).await;
+    browser.fill("#code", &seller).await;
+    browser.click("form[action='/enter'] button").await;
+    browser.fill("#child-secret-amount", "2.5.0").await;
+    browser.fill("#child-secret-label", "pocket").await;
+    browser.click("#child-secret button[type=submit]").await;
+    let url = browser.client.current_url().await.unwrap();
+    assert_eq!(url.fragment(), Some("child-secret"), "the page opens at the form");
+    let child = browser
+        .js("var v = id => document.getElementById(id); return [v('child-secret-label').value, v('child-secret-amount').value,
+             v('child-secret-amount').getAttribute('aria-invalid'), v('child-secret-amount').getAttribute('aria-describedby'),
+             v('child-secret-error').textContent]")
+        .await;
+    assert_eq!(child[0], "pocket");
+    assert_eq!(child[1], "2.5.0");
+    assert_eq!(child[2], "true");
+    assert_eq!(child[3], "child-secret-error");
+    assert!(child[4].as_str().unwrap().contains("such as 0.25"), "{child}");
+    no_api_words(browser.client.source().await.unwrap());
+    // A new PIN typed twice, differently: refused, the second one marked.
+    browser.fill("#pin-new_pin", "1234").await;
+    browser.fill("#pin-new_pin_again", "1243").await;
+    browser.click("#pin button[type=submit]").await;
+    assert!(browser.text("#pin-error").await.contains("two PINs differ"));
+    assert_eq!(
+        browser
+            .js("return document.getElementById('pin-new_pin_again').getAttribute('aria-invalid')")
+            .await,
+        "true"
+    );
+    let me = broker.get("/v1/me", Auth::Code(&seller)).await.expect(200);
+    assert_eq!(me.body["pin_set"], false, "no PIN was set");
+    // A public code is closed, not "cancelled and its value taken back": it holds none.
+    let buttons = browser
+        .js("return Array.from(document.querySelectorAll('details.node form[action$=\"/cancel\"] button')).map(b => b.textContent)")
+        .await;
+    assert_eq!(buttons, json!(["Close this public code…"]));
+    browser.check_page_basics("the control center after refusals").await;
+    assert_eq!(broker.balance(&seller).await, "3.00");
+    assert_eq!(broker.balance(&buyer).await, "2.00");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn an_ended_session_says_so_and_cancel_and_rekey_ask_first() {
+    let broker = TestBroker::start().await;
+    let (code, _) = broker.issue("5", "USD").await;
+    let (child, child_id) = broker.secret_child(&code, "1").await;
+
+    // A session the broker no longer has: the start page says so, and leads back to the page.
+    let mut stale = Visitor::arrive(&broker).await;
+    stale.cookie = format!("{}; sc_session={}", stale.cookie, "ab".repeat(32));
+    let me = stale
+        .http
+        .get(format!("{}/me?cursor=5", broker.base))
+        .header("cookie", &stale.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 303);
+    let location = me.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, "/?ended=1&next=%2Fme%3Fcursor%3D5");
+    let home = stale
+        .http
+        .get(format!("{}{location}", broker.base))
+        .send()
+        .await
+        .unwrap();
+    let html = home.text().await.unwrap();
+    assert!(html.contains("Your session ended"), "{html}");
+    assert!(html.contains("name=\"next\" value=\"/me?cursor=5\""));
+    let entered = stale
+        .post("/enter", &[("code", &code), ("next", "/me?cursor=5")], true)
+        .await;
+    assert_eq!(entered.headers()["location"], "/me?cursor=5");
+    let elsewhere = stale
+        .post("/enter", &[("code", &code), ("next", "https://evil.example/")], true)
+        .await;
+    assert_eq!(
+        elsewhere.headers()["location"],
+        "/me",
+        "a login goes on only to the control center"
+    );
+
+    // Cancel asks first, and the question changes nothing.
+    let mut visitor = Visitor::arrive(&broker).await;
+    visitor.log_in("/enter", &[("code", &code)]).await;
+    let cancel = format!("/me/children/{child_id}/cancel");
+    let asked = visitor.post(&cancel, &[("nonce", "ask-cancel")], true).await;
+    assert_eq!(asked.status(), 200);
+    let page = asked.text().await.unwrap();
+    assert!(
+        page.contains("name=\"confirm\" value=\"yes\"") && page.contains("1.00 USD"),
+        "{page}"
+    );
+    assert_eq!(broker.balance(&child).await, "1.00", "still working");
+    let done = visitor
+        .post(&cancel, &[("nonce", "do-cancel"), ("confirm", "yes")], true)
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(broker.balance(&code).await, "5.00", "the value came back");
+    // So does a rekey: the old secret works until it is confirmed.
+    let asked = visitor.post("/me/rekey", &[("nonce", "ask-rekey")], true).await;
+    assert!(asked.text().await.unwrap().contains("Replace the secret?"));
+    broker.get("/v1/me", Auth::Code(&code)).await.expect(200);
+    visitor
+        .post("/me/rekey", &[("nonce", "do-rekey"), ("confirm", "yes")], true)
+        .await;
+    broker
+        .get("/v1/me", Auth::Code(&code))
+        .await
+        .refused(401, "invalid_code");
+    broker.assert_ledger_ok().await;
+}

@@ -285,6 +285,9 @@ async fn a_holder_enters_a_code_sees_the_balance_and_manages_children() {
     assert!(browser.text(".notice").await.contains("New public code P-"));
     browser.click("details.node summary").await;
     browser.click("details.node form[action$='/cancel'] button").await;
+    // A confirmation first, on a page of its own.
+    assert!(browser.text("#confirm").await.contains("2.50 USD"));
+    browser.click("#confirm button").await;
     assert!(browser.text(".notice").await.contains("took back 2.50 USD"));
     assert_eq!(browser.text("#balance").await, "10.00 USD");
     browser.check_page_basics("the control center after changes").await;
@@ -340,7 +343,7 @@ async fn a_buyer_pays_on_a_public_page_and_merchant_text_stays_inert() {
     browser.fill("#pay-code", &buyer).await;
     browser.fill("#pay-amount", "9").await;
     browser.click("form[action$='/pay'] button").await;
-    assert!(browser.text(".notice.error").await.contains("insufficient_funds"));
+    assert!(browser.text(".notice.error").await.contains("5.00 USD is available"));
     browser.forget_refused_status().await;
     assert_eq!(broker.balance(&buyer).await, "5.00");
 
@@ -374,7 +377,7 @@ async fn the_operator_console_issues_deposits_and_checks_the_ledger() {
     browser.check_page_basics("the operator login").await;
     browser.fill("#token", "wrong").await;
     browser.click("form[action='/operator/login'] button").await;
-    assert!(browser.text(".notice.error").await.contains("unauthorized"));
+    assert!(browser.text(".notice.error").await.contains("not the operator token"));
     browser.forget_refused_status().await;
     browser.fill("#token", &broker.token).await;
     browser.click("form[action='/operator/login'] button").await;
@@ -574,19 +577,23 @@ async fn the_control_center_sets_a_pin_rekeys_and_charts_income() {
 
     // Set a PIN from the form; it is then needed to enter and for every change.
     browser.fill("form[action='/me/pin'] input[name=new_pin]", "2468").await;
+    browser
+        .fill("form[action='/me/pin'] input[name=new_pin_again]", "2468")
+        .await;
     browser.click("form[action='/me/pin'] button").await;
     assert!(browser.text(".notice").await.contains("The PIN is set"));
     let me = broker.get("/v1/me", Auth::Code(&seller)).await.expect(200);
     assert_eq!(me.body["pin_set"], true);
     browser.click("form[action='/logout'] button").await;
     enter(seller.clone(), "").await;
-    assert!(browser.text(".notice.error").await.contains("pin_required"));
+    assert!(browser.text(".notice.error").await.contains("This code has a PIN"));
     browser.forget_refused_status().await;
     enter(seller.clone(), "2468").await;
     assert_eq!(browser.text("#balance").await, "3.50 USD");
 
     // A new secret: shown once; the old one stops, the new one is the same code.
     browser.click("form[action='/me/rekey'] button").await;
+    browser.click("#confirm button").await;
     let new_code = browser.text("#new-code").await;
     assert_ne!(plain(&new_code), plain(&seller));
     broker

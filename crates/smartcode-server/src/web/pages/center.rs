@@ -7,19 +7,24 @@ use smartcode_core::ledger::CodeView;
 use smartcode_core::model::{Catalog, CodeKind, Profile};
 use smartcode_core::money::format_units;
 
-use super::super::session::Current;
+use super::super::session::{Current, Notice};
 use super::super::{chart, CenterData, Csrf};
-use super::{checkbox, field, field_with, guard_fields, layout, notice, reveal_box, utc_time};
+use super::{field_with, guard_fields, layout, reveal_box, utc_time, FormView};
 use crate::wire::CodeJson;
 
 pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Markup {
     let me = CodeJson::from(&data.view);
     let title = me.label.clone().unwrap_or_else(|| "Your code".to_owned());
+    let notice = current.notice.as_ref();
+    let secret = FormView::of("child-secret", notice);
+    let public = FormView::of("child-public", notice);
+    let pin = FormView::of("pin", notice);
+    let own_profile = FormView::of("profile", notice);
     layout(
         &title,
         html! {
             h1 { (title) }
-            (notice(current.notice.as_ref()))
+            (super::notice(notice))
             @if let Some(reveal) = &current.reveal { (reveal_box(reveal)) }
             section.card.summary {
                 p.balance {
@@ -44,21 +49,22 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
             }
             section.card {
                 h2 { "Children" }
-                (tree(data, csrf))
+                (tree(data, csrf, notice))
             }
             section.card {
                 h2 { "New secret child" }
                 p.small { "It carries part of this code's value. Rules only narrow: a child may never do more than this code." }
-                form.grid method="post" action="/me/children" {
+                form.grid #child-secret method="post" action="/me/children" {
+                    (secret.error())
                     (guard_fields(csrf))
                     input type="hidden" name="kind" value="secret";
-                    (field("amount", "Amount", "text", Some("such as 2.50")))
-                    (field("label", "Label", "text", None))
-                    (field("expires_in_hours", "Expires in (hours)", "number", None))
-                    (field("expires_at", "Or expires at (UTC)", "datetime-local", None))
-                    (field("uses_max", "Number of uses", "number", None))
-                    (field("amount_per_use_max", "Most per payment", "text", None))
-                    (field("spend_amount", "Most spent per period", "text", None))
+                    (secret.field("amount", "Amount", "text", Some("such as 2.50")))
+                    (secret.field("label", "Label", "text", None))
+                    (secret.field("expires_in_hours", "Expires in (hours)", "number", None))
+                    (secret.field("expires_at", "Or expires at (UTC)", "datetime-local", None))
+                    (secret.field("uses_max", "Number of uses", "number", None))
+                    (secret.field("amount_per_use_max", "Most per payment", "text", None))
+                    (secret.field("spend_amount", "Most spent per period", "text", None))
                     div.field {
                         label for="spend-period" { "Period" }
                         select #spend-period name="spend_period_seconds" {
@@ -68,27 +74,28 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                             option value="2592000" { "30 days" }
                         }
                     }
-                    (field("categories", "Categories (comma-separated)", "text", None))
-                    (field("payees", "Payees: public codes (comma-separated)", "text", None))
-                    (field("items", "Items (comma-separated)", "text", None))
-                    (checkbox("irrevocable", "Irrevocable: this code can never cancel it", false))
+                    (secret.field("categories", "Categories (comma-separated)", "text", None))
+                    (secret.field("payees", "Payees: public codes (comma-separated)", "text", None))
+                    (secret.field("items", "Items (comma-separated)", "text", None))
+                    (secret.checkbox("irrevocable", "Irrevocable: this code can never cancel it", false))
                     button type="submit" { "Create the secret child" }
                 }
             }
             section.card {
                 h2 { "New public code" }
                 p.small { "A code to publish: anyone can pay into it and the money lands here." }
-                form.grid method="post" action="/me/children" {
+                form.grid #child-public method="post" action="/me/children" {
+                    (public.error())
                     (guard_fields(csrf))
                     input type="hidden" name="kind" value="public";
-                    (field("label", "Label", "text", None))
-                    (field("name", "Name shown on its page", "text", None))
-                    (field("description", "Description", "text", None))
-                    (field("url", "Web address", "url", None))
-                    (field("contact", "Contact", "text", None))
+                    (public.field("label", "Label", "text", None))
+                    (public.field("name", "Name shown on its page", "text", None))
+                    (public.field("description", "Description", "text", None))
+                    (public.field("url", "Web address", "url", None))
+                    (public.field("contact", "Contact", "text", None))
                     (catalog_fields(&Catalog::default()))
                     (public_parent_select(data))
-                    (checkbox("show_stats", "Show payment statistics on its page", false))
+                    (public.checkbox("show_stats", "Show payment statistics on its page", false))
                     button type="submit" { "Create the public code" }
                 }
             }
@@ -125,10 +132,12 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
             section.card {
                 h2 { "PIN" }
                 p.small { "A PIN is asked for every payment and every change. If it is forgotten, the parent code can cancel this code and take back its value." }
-                form method="post" action="/me/pin" {
+                form #pin method="post" action="/me/pin" {
+                    (pin.error())
                     (guard_fields(csrf))
                     input type="hidden" name="action" value="set";
-                    (field("new_pin", if me.pin_set { "New PIN (4 to 12 digits)" } else { "PIN (4 to 12 digits)" }, "password", None))
+                    (pin.field("new_pin", if me.pin_set { "New PIN (4 to 12 digits)" } else { "PIN (4 to 12 digits)" }, "password", None))
+                    (pin.field("new_pin_again", "The same PIN again", "password", None))
                     button type="submit" { (if me.pin_set { "Change the PIN" } else { "Set a PIN" }) }
                 }
                 @if me.pin_set {
@@ -142,9 +151,10 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
             section.card {
                 h2 { "Your public profile" }
                 p.small { "Shown to everyone in the ancestry of the public codes below this one." }
-                form.grid method="post" action="/me/profile" {
+                form.grid #profile method="post" action="/me/profile" {
+                    (own_profile.error())
                     (guard_fields(csrf))
-                    (profile_fields(&data.view.record.profile))
+                    (profile_fields(&own_profile, &data.view.record.profile))
                     button type="submit" { "Save the profile" }
                 }
             }
@@ -153,7 +163,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                 p.small { "If the code may have been seen, replace its secret: the old one stops at once; balance, children and history stay." }
                 form method="post" action="/me/rekey" {
                     (guard_fields(csrf))
-                    button.danger type="submit" { "Replace the secret" }
+                    button.danger type="submit" { "Replace the secret…" }
                 }
             }
         },
@@ -187,19 +197,19 @@ fn restrictions(me: &CodeJson) -> Markup {
     }
 }
 
-fn tree(data: &CenterData, csrf: &Csrf) -> Markup {
+fn tree(data: &CenterData, csrf: &Csrf, notice: Option<&Notice>) -> Markup {
     let root = data.view.record.id.clone();
     html! {
         @if data.tree.is_empty() {
             p { "No children yet." }
         } @else {
-            (subtree(data, &root, csrf))
+            (subtree(data, &root, csrf, notice))
             @if data.tree_truncated { p.small { "The tree is larger than one page shows." } }
         }
     }
 }
 
-fn subtree(data: &CenterData, parent: &smartcode_core::code::CodeId, csrf: &Csrf) -> Markup {
+fn subtree(data: &CenterData, parent: &smartcode_core::code::CodeId, csrf: &Csrf, notice: Option<&Notice>) -> Markup {
     let children: Vec<&CodeView> = data
         .tree
         .iter()
@@ -209,22 +219,25 @@ fn subtree(data: &CenterData, parent: &smartcode_core::code::CodeId, csrf: &Csrf
         @if !children.is_empty() {
             ul.tree {
                 @for child in children {
-                    li { (node(data, child, csrf)) }
+                    li { (node(data, child, csrf, notice)) }
                 }
             }
         }
     }
 }
 
-fn node(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
+fn node(data: &CenterData, child: &CodeView, csrf: &Csrf, notice: Option<&Notice>) -> Markup {
     let c = CodeJson::from(child);
     let name = c
         .label
         .clone()
         .unwrap_or_else(|| c.public_code.clone().unwrap_or_else(|| c.id.clone()));
     let active = c.status == "active";
+    let fund = FormView::of(format!("fund-{}", c.id), notice);
+    let profile = FormView::of(format!("profile-{}", c.id), notice);
+    let open = fund.is_kept() || profile.is_kept();
     html! {
-        details.node data-id=(c.id) {
+        details.node data-id=(c.id) open[open] {
             summary {
                 span.name { (name) }
                 " "
@@ -248,9 +261,10 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
             }
             (restrictions(&c))
             @if active && c.kind == "secret" {
-                form.inline method="post" action=(format!("/me/children/{}/fund", c.id)) {
+                form.inline id=(fund.id) method="post" action=(format!("/me/children/{}/fund", c.id)) {
+                    (fund.error())
                     (guard_fields(csrf))
-                    (field("amount", "Move more value in", "text", None))
+                    (fund.field("amount", "Move more value in", "text", None))
                     button type="submit" { "Fund" }
                 }
             }
@@ -263,32 +277,37 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
             @if (active || c.status == "locked") && !c.irrevocable {
                 form.inline method="post" action=(format!("/me/children/{}/cancel", c.id)) {
                     (guard_fields(csrf))
-                    button.danger type="submit" { "Cancel and take back its value" }
+                    @if c.kind == "public" {
+                        button.danger type="submit" { "Close this public code…" }
+                    } @else {
+                        button.danger type="submit" { "Cancel and take back its value…" }
+                    }
                 }
             }
             @if active && c.kind == "public" {
-                details.edit {
+                details.edit open[profile.is_kept()] {
                     summary { "Edit its public page" }
-                    form.grid method="post" action=(format!("/me/children/{}/profile", c.id)) {
+                    form.grid id=(profile.id) method="post" action=(format!("/me/children/{}/profile", c.id)) {
+                        (profile.error())
                         (guard_fields(csrf))
-                        (profile_fields(&child.record.profile))
+                        (profile_fields(&profile, &child.record.profile))
                         (catalog_fields(&child.record.catalog))
                         button type="submit" { "Save" }
                     }
                 }
             }
-            (subtree(data, &child.record.id, csrf))
+            (subtree(data, &child.record.id, csrf, notice))
         }
     }
 }
 
-fn profile_fields(profile: &Profile) -> Markup {
+fn profile_fields(form: &FormView, profile: &Profile) -> Markup {
     html! {
-        (field_with("name", "Name", "text", None, profile.name.as_deref().unwrap_or("")))
-        (field_with("description", "Description", "text", None, profile.description.as_deref().unwrap_or("")))
-        (field_with("url", "Web address", "url", None, profile.url.as_deref().unwrap_or("")))
-        (field_with("contact", "Contact", "text", None, profile.contact.as_deref().unwrap_or("")))
-        (checkbox("show_stats", "Show payment statistics publicly", profile.show_stats))
+        (form.field_with("name", "Name", "text", None, profile.name.as_deref().unwrap_or("")))
+        (form.field_with("description", "Description", "text", None, profile.description.as_deref().unwrap_or("")))
+        (form.field_with("url", "Web address", "url", None, profile.url.as_deref().unwrap_or("")))
+        (form.field_with("contact", "Contact", "text", None, profile.contact.as_deref().unwrap_or("")))
+        (form.checkbox("show_stats", "Show payment statistics publicly", profile.show_stats))
     }
 }
 
@@ -399,5 +418,62 @@ fn below(e: &Entry) -> bool {
     matches!(
         (e.transfer.kind.as_str(), outgoing),
         ("fund", true) | ("reclaim", false) | ("revert", false)
+    )
+}
+
+/// Before a cancel: what it stops and what comes back, and the button that does it.
+pub fn confirm_cancel(child: &CodeView, csrf: &Csrf) -> Markup {
+    let c = CodeJson::from(child);
+    let name = c
+        .label
+        .clone()
+        .unwrap_or_else(|| c.public_code.clone().unwrap_or_else(|| c.id.clone()));
+    let public = c.kind == "public";
+    let title = if public {
+        format!("Close the public code {name}?")
+    } else {
+        format!("Cancel {name}?")
+    };
+    layout(
+        &title,
+        html! {
+            h1 { (title) }
+            section.card #confirm {
+                @if public {
+                    p { "Payments into " code { (c.public_code.clone().unwrap_or_default()) } " stop for good, and so do the codes below it. A public code holds no value, so nothing comes back." }
+                } @else {
+                    p {
+                        "The code and every code below it stop working for good. What they hold"
+                        @if let Some(balance) = &c.balance { " (" (balance.amount) " " (balance.currency) " in this one)" }
+                        " comes back to your code."
+                    }
+                }
+                form.inline method="post" action=(format!("/me/children/{}/cancel", c.id)) {
+                    (guard_fields(csrf))
+                    input type="hidden" name="confirm" value="yes";
+                    button.danger type="submit" { (if public { "Yes, close it" } else { "Yes, cancel it" }) }
+                    a href="/me" { "No, keep it" }
+                }
+            }
+        },
+    )
+}
+
+/// Before a rekey: what changes, and the button that does it.
+pub fn confirm_rekey(csrf: &Csrf) -> Markup {
+    layout(
+        "Replace the secret?",
+        html! {
+            h1 { "Replace the secret?" }
+            section.card #confirm {
+                p { "A new secret code replaces this one, and the old one stops at once: anyone holding it, you included, can no longer use it. Balance, children, history and PIN stay. The new secret is shown once: have a way to write it down." }
+                form.inline method="post" action="/me/rekey" {
+                    (guard_fields(csrf))
+                    input type="hidden" name="confirm" value="yes";
+                    button.danger type="submit" { "Yes, replace the secret" }
+                    a href="/me" { "No, keep this one" }
+                }
+            }
+        },
     )
 }

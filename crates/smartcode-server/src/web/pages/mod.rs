@@ -9,14 +9,17 @@ use smartcode_core::model::Profile;
 use smartcode_core::money::format_units;
 
 mod center;
+mod fields;
 mod problems;
 mod receipt;
 mod security;
 
-pub use center::control_center;
+pub use center::{confirm_cancel, confirm_rekey, control_center};
+pub use fields::FormView;
 pub use problems::{not_found, problem, problems};
 pub use receipt::receipt_page;
 
+use super::refusal::Refusal;
 use super::session::{Current, Notice, Reveal};
 use super::Csrf;
 use crate::api::operator::LedgerCheck;
@@ -77,7 +80,7 @@ fn challenge_field(challenge: Option<&str>) -> Markup {
 
 fn notice(notice: Option<&Notice>) -> Markup {
     html! {
-        @if let Some(n) = notice {
+        @if let Some(n) = notice.filter(|n| n.kept.is_none()) {
             @if n.is_error {
                 p.notice.error role="alert" { (n.text) }
             } @else {
@@ -87,10 +90,10 @@ fn notice(notice: Option<&Notice>) -> Markup {
     }
 }
 
-fn error_box(text: Option<&str>) -> Markup {
+fn error_box(refusal: Option<&Refusal>, id: &str) -> Markup {
     html! {
-        @if let Some(text) = text {
-            p.notice.error role="alert" { (text) }
+        @if let Some(refusal) = refusal {
+            p.notice.error role="alert" id=(id) { (refusal.text) }
         }
     }
 }
@@ -111,16 +114,6 @@ fn field_with(name: &str, label: &str, kind: &str, hint: Option<&str>, value: &s
     }
 }
 
-fn checkbox(name: &str, label: &str, checked: bool) -> Markup {
-    let id = format!("f-{name}-{}", super::session::form_nonce().get(..6).unwrap_or("x"));
-    html! {
-        div.field.check {
-            input id=(id) name=(name) type="checkbox" value="on" checked[checked];
-            label for=(id) { (label) }
-        }
-    }
-}
-
 pub fn message(title: &str, text: &str) -> Markup {
     layout(
         title,
@@ -132,9 +125,23 @@ pub fn message(title: &str, text: &str) -> Markup {
     )
 }
 
-/// `challenge`: the `Smartcode-Challenge` the form must answer, when the broker asks this browser
-/// for work before it tries a code (the pages' script does it while the code is typed).
-pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>, challenge: Option<&str>) -> Markup {
+/// What the home page's form shows: a refusal and the code as typed, the page to go on to once
+/// the code is entered, and whether a session just ended.
+#[derive(Default)]
+pub struct HomeForm {
+    pub refusal: Option<Refusal>,
+    pub code: String,
+    pub next: Option<String>,
+    pub ended: bool,
+    /// The `Smartcode-Challenge` the form must answer, when the broker asks this browser for
+    /// work before it tries a code (the pages' script does it while the code is typed).
+    pub challenge: Option<String>,
+}
+
+pub fn home(broker_name: &str, csrf: &Csrf, form: &HomeForm) -> Markup {
+    let refusal = form.refusal.as_ref();
+    let (code_invalid, code_described) = fields::marks(refusal, "code", "enter-error");
+    let (pin_invalid, pin_described) = fields::marks(refusal, "pin", "enter-error");
     layout(
         broker_name,
         html! {
@@ -143,17 +150,26 @@ pub fn home(broker_name: &str, csrf: &Csrf, error: Option<&str>, challenge: Opti
                 "smartcode is a micropayment broker: a short secret code holds money and pays sellers, with no account and no password. "
                 "Enter a secret code to manage it, or a seller's public code to see their page and pay them."
             }
-            (error_box(error))
-            form.card method="post" action="/enter" data-challenge=[challenge] {
+            @if form.ended {
+                p.notice #session-ended role="status" {
+                    "Your session ended (15 minutes without use, or the broker restarted). "
+                    "Enter your code again to go back to where you were."
+                }
+            }
+            (error_box(refusal, "enter-error"))
+            form.card method="post" action="/enter" data-challenge=[form.challenge.as_deref()] {
                 (guard_fields(csrf))
-                (challenge_field(challenge))
+                (challenge_field(form.challenge.as_deref()))
+                @if let Some(next) = &form.next { input type="hidden" name="next" value=(next); }
                 div.field {
                     label for="code" { "Your code" }
-                    input #code name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required placeholder="7KQ2-M9XD or P-4WZ8N-K3QJD";
+                    input #code name="code" type="text" value=(form.code) autocomplete="off" autocapitalize="characters" spellcheck="false" required placeholder="7KQ2-M9XD or P-4WZ8N-K3QJD"
+                        aria-invalid=[code_invalid] aria-describedby=[code_described];
                 }
                 div.field {
                     label for="pin" { "PIN, if the code has one" }
-                    input #pin name="pin" type="password" inputmode="numeric" autocomplete="off";
+                    input #pin name="pin" type="password" inputmode="numeric" autocomplete="off"
+                        aria-invalid=[pin_invalid] aria-describedby=[pin_described];
                 }
                 button type="submit" { "Open" }
             }
@@ -220,9 +236,14 @@ pub fn public_page(
     host: &str,
     form: &PayForm,
     return_to: Option<&ReturnTo>,
-    error: Option<&str>,
+    refusal: Option<&Refusal>,
 ) -> Markup {
     let challenge = form.challenge.as_deref();
+    let mark = |name: &str| fields::marks(refusal, name, "pay-error");
+    let (code_invalid, code_described) = mark("code");
+    let (amount_invalid, amount_described) = mark("amount");
+    let (memo_invalid, memo_described) = mark("memo");
+    let (pin_invalid, pin_described) = mark("pin");
     let code: &PublicCode = view
         .record
         .public_code
@@ -253,7 +274,7 @@ pub fn public_page(
             }
             section.card {
                 h2 { "Pay" }
-                (error_box(error))
+                (error_box(refusal, "pay-error"))
                 @if let Some(back) = return_to {
                     @if back.allowed {
                         p.small #return-note { "After paying you go back to " code { (back.url) } " with your receipt." }
@@ -272,15 +293,18 @@ pub fn public_page(
                     }
                     div.field {
                         label for="pay-code" { "Your secret code" }
-                        input #pay-code name="code" type="text" value=(form.code) autocomplete="off" autocapitalize="characters" spellcheck="false" required;
+                        input #pay-code name="code" type="text" value=(form.code) autocomplete="off" autocapitalize="characters" spellcheck="false" required
+                            aria-invalid=[code_invalid] aria-describedby=[code_described];
                     }
                     div.field {
                         label for="pay-amount" { "Amount (" (view.record.currency) ")" }
-                        input #pay-amount name="amount" type="text" value=(form.amount) inputmode="decimal" required;
+                        input #pay-amount name="amount" type="text" value=(form.amount) inputmode="decimal" required
+                            aria-invalid=[amount_invalid] aria-describedby=[amount_described];
                     }
                     div.field {
                         label for="pay-memo" { "Memo (optional)" }
-                        input #pay-memo name="memo" type="text" value=(form.memo);
+                        input #pay-memo name="memo" type="text" value=(form.memo)
+                            aria-invalid=[memo_invalid] aria-describedby=[memo_described];
                     }
                     @if let Some(items) = view.catalog.items.as_ref().filter(|l| !l.is_empty()) {
                         div.field {
@@ -293,7 +317,8 @@ pub fn public_page(
                     }
                     div.field {
                         label for="pay-pin" { "PIN, if your code has one" }
-                        input #pay-pin name="pin" type="password" inputmode="numeric" autocomplete="off";
+                        input #pay-pin name="pin" type="password" inputmode="numeric" autocomplete="off"
+                            aria-invalid=[pin_invalid] aria-describedby=[pin_described];
                     }
                     button type="submit" { "Pay" }
                 }
@@ -356,7 +381,7 @@ pub fn operator_login(csrf: &Csrf, error: Option<&str>) -> Markup {
         "Operator",
         html! {
             h1 { "Operator's console" }
-            (error_box(error))
+            @if let Some(text) = error { p.notice.error role="alert" { (text) } }
             form.card method="post" action="/operator/login" {
                 (guard_fields(csrf))
                 div.field {
