@@ -169,9 +169,20 @@ pub struct GuardReport {
     pub counted: Vec<Counted>,
 }
 
+/// How long an admission trusts a counter it read (or wrote) before reading it again: with several
+/// processes, another's failures are seen within this. A failure always updates the store itself,
+/// so a stale read can only admit a presentation free a moment late, and its failure is still
+/// spent (a budget overdrawn so is repaid from its refills).
+const ADMISSION_CACHE: std::time::Duration = std::time::Duration::from_millis(250);
+
+type Cached = std::collections::HashMap<String, (Option<StoredCounter>, std::time::Instant)>;
+
 pub struct GuessGuard {
     clock: Arc<dyn Clock>,
     counters: Arc<dyn GuardCounters>,
+    /// What admissions read lately, so a payment does not wait on the store for counters that
+    /// are nearly always absent (nobody failed) or shared by all (the pool, the pressure).
+    cache: std::sync::Mutex<Cached>,
     failures_total: AtomicU64,
     challenges_total: AtomicU64,
     paid_total: AtomicU64,
@@ -182,6 +193,7 @@ impl GuessGuard {
         GuessGuard {
             clock,
             counters,
+            cache: std::sync::Mutex::default(),
             failures_total: AtomicU64::new(0),
             challenges_total: AtomicU64::new(0),
             paid_total: AtomicU64::new(0),
@@ -201,7 +213,7 @@ impl GuessGuard {
         if principal.draws_on_pool() {
             names.push(POOL_KEY.to_owned());
         }
-        let stored = answer(self.counters.load(names)).await?;
+        let stored = self.load_for_admission(names).await?;
         let own = principal.rule().level(stored[0], now);
         let pressure = budget::pressure().level(stored[1], now);
         let pool = stored.get(2).map_or(i64::MAX, |pool| budget::pool().level(*pool, now));
@@ -238,6 +250,53 @@ impl GuessGuard {
         }))
     }
 
+    fn cached(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The counters an admission decides on: from the cache where fresh, the rest from the store.
+    async fn load_for_admission(&self, names: Vec<String>) -> Result<Vec<Option<StoredCounter>>, OpError> {
+        let now = std::time::Instant::now();
+        let mut found: Vec<Option<Option<StoredCounter>>> = {
+            let cache = self.cached();
+            names
+                .iter()
+                .map(|name| {
+                    cache
+                        .get(name)
+                        .filter(|(_, at)| now.duration_since(*at) < ADMISSION_CACHE)
+                        .map(|(value, _)| *value)
+                })
+                .collect()
+        };
+        let missing: Vec<String> = names
+            .iter()
+            .zip(&found)
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !missing.is_empty() {
+            let loaded = answer(self.counters.load(missing.clone())).await?;
+            self.remember(&missing, &loaded);
+            let mut loaded = loaded.into_iter();
+            for slot in found.iter_mut().filter(|slot| slot.is_none()) {
+                *slot = Some(loaded.next().flatten());
+            }
+        }
+        Ok(found.into_iter().map(Option::flatten).collect())
+    }
+
+    fn remember(&self, names: &[String], values: &[Option<StoredCounter>]) {
+        let now = std::time::Instant::now();
+        let mut cache = self.cached();
+        if cache.len() >= GUARD_COUNTERS_MAX {
+            cache.clear();
+        }
+        for (name, value) in names.iter().zip(values) {
+            cache.insert(name.clone(), (*value, now));
+        }
+    }
+
     /// Counts a failed presentation admitted as `admission`.
     pub async fn failed(&self, admission: &Admission) -> Result<Failure, OpError> {
         let now = self.clock.now();
@@ -263,6 +322,7 @@ impl GuessGuard {
         let seen_pool = pool_after.clone();
         let rule = principal.as_ref().map(Principal::rule);
         let pooled = principal.as_ref().is_some_and(Principal::draws_on_pool);
+        let written = names.clone();
         let after = answer(self.counters.update(
             names,
             Box::new(move |index, stored| match (index, rule) {
@@ -285,6 +345,7 @@ impl GuessGuard {
             }),
         ))
         .await?;
+        self.remember(&written, &after);
         let raised = after.last().copied().flatten().is_some_and(|alarm| alarm.at == now);
         if raised {
             tracing::warn!("guessing alarm raised: free tries of unknown sources ran out, or work is being paid");
@@ -394,6 +455,7 @@ impl GuessGuard {
             }),
         ))
         .await?;
+        self.cached().clear();
         if at_rest.load(Ordering::Relaxed) {
             tracing::info!("guessing alarm over");
         }
@@ -423,6 +485,7 @@ impl GuessGuard {
         if !names.is_empty() {
             answer(self.counters.update(names, Box::new(|_, _| None))).await?;
         }
+        self.cached().clear();
         tracing::info!(forgiven = forgiven, "the operator forgave failed presentations");
         Ok(Some(forgiven))
     }
@@ -439,6 +502,7 @@ impl GuessGuard {
             None
         };
         answer(self.counters.update(names, Box::new(forget))).await?;
+        self.cached().clear();
         let was_on = on.load(Ordering::Relaxed);
         tracing::info!(was_on = was_on, "the operator ended the guessing alarm");
         Ok(was_on)
