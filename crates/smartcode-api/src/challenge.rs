@@ -79,7 +79,8 @@ fn leading_zero_bits(digest: &[u8]) -> u32 {
     bits
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+/// The bytes of a hex text (a challenge's salt), or `None` if it is not hex.
+pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }

@@ -14,7 +14,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use smartcode_api::challenge::{work_bits, ChallengeJson};
+use smartcode_api::challenge::{decode_hex, work_bits, ChallengeJson};
 use smartcode_core::clock::{Timestamp, MICROS_PER_SECOND};
 use smartcode_core::limits::{CHALLENGE_SECONDS, PROOF_VALID_SECONDS};
 
@@ -143,11 +143,7 @@ pub fn check_answer(keys: &Keys, text: &str, now: Timestamp) -> Result<Answered,
         return Err(BadAnswer::Expired);
     }
     let nonce_ok = !nonce.is_empty() && nonce.len() <= 20 && nonce.bytes().all(|b| b.is_ascii_digit());
-    let salt_bytes: Option<Vec<u8>> = (0..salt.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(salt.get(i..i + 2)?, 16).ok())
-        .collect();
-    match salt_bytes {
+    match decode_hex(salt) {
         Some(salt) if nonce_ok && work_bits(&salt, nonce) >= bits => Ok(Answered {
             id: id.to_owned(),
             bits,
@@ -195,10 +191,7 @@ mod tests {
         let keys = keys();
         let now = Timestamp(1_700_000_000 * MICROS_PER_SECOND);
         let challenge = make_challenge(&keys, 8, now);
-        let salt: Vec<u8> = (0..challenge.salt.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&challenge.salt[i..i + 2], 16).unwrap())
-            .collect();
+        let salt = decode_hex(&challenge.salt).unwrap();
         let nonce = solve(&salt, 8);
         let answer = format!("{}:{nonce}", challenge.id);
         let answered = check_answer(&keys, &answer, now).expect("a right answer");
