@@ -3,13 +3,15 @@
 //! reading a request into domain types, can be refused, and the refusal is the server's to word.
 
 use smartcode_core::clock::Timestamp;
+use smartcode_core::ledger::checks::{CheckView, CheckedBy};
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::CodeView;
 use smartcode_core::model::{Catalog, CodeKind, CodeStatus, Profile, Receipt, ReportRow};
 use smartcode_core::money::{format_units, Currency};
 
 use crate::{
-    CatalogJson, CodeJson, EntryJson, Money, ProfileJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
+    CatalogJson, CheckJson, CodeJson, EntryJson, Money, ProfileJson, ReceiptJson, ReportRowJson, RestrictionsJson,
+    SpendJson,
 };
 
 impl Money {
@@ -30,6 +32,33 @@ impl From<&Profile> for ProfileJson {
             url: p.url.clone(),
             contact: p.contact.clone(),
             show_stats: p.show_stats,
+            checked: None,
+        }
+    }
+}
+
+impl ProfileJson {
+    /// A profile with the check that stands on it, if one does.
+    pub fn checked(p: &Profile, check: Option<&CheckView>) -> ProfileJson {
+        ProfileJson {
+            checked: check.map(CheckJson::from),
+            ..ProfileJson::from(p)
+        }
+    }
+}
+
+impl From<&CheckView> for CheckJson {
+    fn from(check: &CheckView) -> CheckJson {
+        let (by, depth, name) = match &check.by {
+            CheckedBy::Broker => ("broker", 0, None),
+            CheckedBy::Ancestor { depth, name } => ("ancestor", *depth, name.clone()),
+        };
+        CheckJson {
+            by: by.to_owned(),
+            depth,
+            name,
+            at: check.at.to_rfc3339(),
+            reaches_broker: check.reaches_broker,
         }
     }
 }
@@ -63,7 +92,7 @@ impl From<&CodeView> for CodeJson {
             status: status.to_owned(),
             parent_id: r.parent_id.as_ref().map(ToString::to_string),
             label: r.label.clone(),
-            profile: ProfileJson::from(&r.profile),
+            profile: ProfileJson::checked(&r.profile, view.check.as_ref()),
             catalog: (r.kind == CodeKind::Public).then(|| CatalogJson::from(&r.catalog)),
             restrictions: restrictions_json(view),
             expires_at: r.expires_at.map(Timestamp::to_rfc3339),

@@ -63,6 +63,14 @@ pub struct PayoutRequest {
     pub reference: String,
 }
 
+/// `PUT /v1/me/children/{id}/check` and `PUT /v1/admin/codes/{id}/check`: the checker names the
+/// name it checked, and the broker marks the profile only if that is its name now.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    pub name: String,
+}
+
 /// `POST /v1/me/children`: a secret child (`kind` absent or `"secret"`, with an amount) or a
 /// public child (`"public"`, with an optional profile and `under`).
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]

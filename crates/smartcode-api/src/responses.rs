@@ -21,6 +21,24 @@ pub struct ProfileJson {
     pub url: Option<String>,
     pub contact: Option<String>,
     pub show_stats: bool,
+    /// Who stands behind the name and web address; `null` when they are only what the holder
+    /// declared (an older broker sends no such field).
+    #[serde(default)]
+    pub checked: Option<CheckJson>,
+}
+
+/// A check of a profile's name and web address: by the broker, or by a code above it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CheckJson {
+    /// `broker` or `ancestor`.
+    pub by: String,
+    /// The checker's place in the ancestry: 0 for the broker.
+    pub depth: u32,
+    /// The checking code's profile name (`null` if it has none, and for the broker).
+    pub name: Option<String>,
+    pub at: String,
+    /// Made by the broker, or by a code whose own name is checked by a check that reaches the broker.
+    pub reaches_broker: bool,
 }
 
 /// What a public code sells: the categories and items a payment into it is stamped with.

@@ -280,6 +280,13 @@ fn every_other_answer_goes_through_json_and_back() {
         profile: ProfileJson {
             name: Some("Ann".into()),
             show_stats: true,
+            checked: Some(CheckJson {
+                by: "ancestor".into(),
+                depth: 1,
+                name: Some("Ann's shops".into()),
+                at: "2026-11-24T12:00:00Z".into(),
+                reaches_broker: false,
+            }),
             ..Default::default()
         },
         catalog: CatalogJson {

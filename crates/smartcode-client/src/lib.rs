@@ -338,6 +338,30 @@ impl Client {
         .await
     }
 
+    /// Marks a code's profile as checked, naming the name checked (`Some`), or withdraws the mark
+    /// (`None`): a descendant's, as this code; or any code's, as the broker, with an operator token.
+    pub async fn set_check(
+        &self,
+        code: &str,
+        name: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreatedJson, ClientError> {
+        let path = match self.credential {
+            Credential::Operator(_) => format!("/v1/admin/codes/{code}/check"),
+            _ => format!("/v1/me/children/{code}/check"),
+        };
+        let mut request = match name {
+            Some(name) => self
+                .request(Method::PUT, &path)
+                .json(&CheckRequest { name: name.to_owned() }),
+            None => self.request(Method::DELETE, &path),
+        };
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        Self::send(request).await
+    }
+
     pub async fn transactions(&self, params: &TransactionsParams) -> Result<TransactionsJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/me/transactions").query(params)).await
     }

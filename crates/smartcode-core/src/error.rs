@@ -41,6 +41,12 @@ pub enum Conflict {
     ExpiryTooFar,
     #[error("this code was cancelled: what it held went back to the code that cancelled it")]
     CodeCancelled,
+    #[error("this profile has no name to check")]
+    NoNameToCheck,
+    #[error("the profile's name is now {current:?}, not the name you checked: look at it again")]
+    NameNotChecked { current: String },
+    #[error("this profile is checked by the broker or by a code above yours; only that checker changes its check")]
+    CheckedAbove,
 }
 
 /// Why a request is malformed in a way only the core can see.

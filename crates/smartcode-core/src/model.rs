@@ -73,6 +73,39 @@ impl Profile {
     }
 }
 
+/// Who marked a profile as checked: the broker's operator, or a code above it in its tree (an
+/// organization vouching for a branch it gave a code to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checker {
+    Broker,
+    Ancestor(CodeId),
+}
+
+impl Checker {
+    /// How it is stored: `broker`, or the ancestor's id (`c_…`, never the word `broker`).
+    pub fn as_stored(&self) -> &str {
+        match self {
+            Checker::Broker => "broker",
+            Checker::Ancestor(id) => id.as_str(),
+        }
+    }
+
+    pub fn parse_stored(text: &str) -> Option<Checker> {
+        match text {
+            "broker" => Some(Checker::Broker),
+            id => CodeId::parse(id).map(Checker::Ancestor),
+        }
+    }
+}
+
+/// A mark that someone looked at a profile's name and web address and stands behind them. It
+/// covers exactly those: an edit of either ends it (see `ledger::checks`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileCheck {
+    pub by: Checker,
+    pub at: Timestamp,
+}
+
 /// What a public code sells, declared by its owner: the categories and the items a payment into
 /// it may be for. The broker stamps a payment's category and item from here, never from the
 /// payer's word (a payer may name one, and it is checked against these). A public code nested
@@ -153,6 +186,9 @@ pub struct CodeRecord {
     pub currency: Currency,
     pub label: Option<String>,
     pub profile: Profile,
+    /// Who checked the profile's name and web address, if anyone did; otherwise they are only
+    /// what the holder declared.
+    pub check: Option<ProfileCheck>,
     /// What a public code sells, as its owner declared it (not yet bounded by enclosing public codes).
     pub catalog: Catalog,
     pub status: CodeStatus,

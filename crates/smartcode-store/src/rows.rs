@@ -24,10 +24,10 @@ pub const CODE_COLUMNS: &str =
      profile_url, profile_contact, show_stats, status, depth, created_at, expires_at, irrevocable, \
      pin_hash, pin_generation, pin_failures, locked, allowed_categories, allowed_payees, allowed_items, \
      amount_per_use_max, uses_max, spend_period_amount, spend_period_seconds, restricted_lineage, \
-     uses, period_index, period_spent, catalog_categories, catalog_items";
+     uses, period_index, period_spent, catalog_categories, catalog_items, checked_by, checked_at";
 
 /// How many columns [`CODE_COLUMNS`] names.
-pub const CODE_COLUMN_COUNT: usize = 34;
+pub const CODE_COLUMN_COUNT: usize = 36;
 
 /// A code's row as plain values, between a store's row type and a [`CodeRecord`]: a store reads
 /// these from its row ([`CodeColumns::into_record`] parses them) or binds them from a record
@@ -67,6 +67,9 @@ pub struct CodeColumns {
     pub period_spent: i64,
     pub catalog_categories: Option<Vec<String>>,
     pub catalog_items: Option<Vec<String>>,
+    /// `broker` or the checking ancestor's id; `None` when the profile is only declared.
+    pub checked_by: Option<String>,
+    pub checked_at: Option<i64>,
 }
 
 fn corrupt(what: &str) -> StorageFailure {
@@ -116,6 +119,14 @@ impl CodeColumns {
             catalog: Catalog {
                 categories: self.catalog_categories,
                 items: self.catalog_items,
+            },
+            check: match (self.checked_by, self.checked_at) {
+                (Some(by), Some(at)) => Some(ProfileCheck {
+                    by: Checker::parse_stored(&by).ok_or_else(|| corrupt("checked_by"))?,
+                    at: Timestamp(at),
+                }),
+                (None, None) => None,
+                _ => return Err(corrupt("check")),
             },
             status: CodeStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             depth: small(self.depth, "depth")?,
@@ -187,6 +198,8 @@ impl CodeColumns {
             period_spent: r.usage.period_spent_units,
             catalog_categories: r.catalog.categories.clone(),
             catalog_items: r.catalog.items.clone(),
+            checked_by: r.check.as_ref().map(|c| c.by.as_stored().to_owned()),
+            checked_at: r.check.as_ref().map(|c| c.at.0),
         }
     }
 }

@@ -187,6 +187,15 @@ ALTER TABLE codes ADD COLUMN catalog_categories TEXT;
 ALTER TABLE codes ADD COLUMN catalog_items TEXT;
 "#,
     ),
+    (
+        7,
+        r#"
+-- Who checked a profile's name and web address: 'broker' or the checking ancestor's id, and
+-- when (both or neither). Without them the profile is only what its holder declared.
+ALTER TABLE codes ADD COLUMN checked_by TEXT;
+ALTER TABLE codes ADD COLUMN checked_at INTEGER;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -109,6 +109,7 @@ fn issue(
         currency,
         label: label.cloned(),
         profile: Profile::default(),
+        check: None,
         catalog: Catalog::default(),
         status: CodeStatus::Active,
         depth: 1,

@@ -3,7 +3,8 @@
 //! decides, and the store commits (or rolls back) what the core wrote.
 //!
 //! One module per capability, each with its commands, outcomes, queries and rules:
-//! [`issuance`] (issue, deposit), [`tree`] (children, funding, cancel, profiles), [`payments`]
+//! [`issuance`] (issue, deposit), [`tree`] (children, funding, cancel, profiles, and who checked
+//! them: [`checks`]), [`payments`]
 //! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
 //! [`expiry`] (the sweep) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
@@ -15,6 +16,7 @@
 //! that no balance leaves its bounds, and only then asks the store to append the transfer: what
 //! [`LedgerTx::append_transfer`] takes, a [`Posted`], only `post` can make.
 
+pub mod checks;
 pub mod controls;
 pub mod expiry;
 pub mod issuance;
@@ -81,6 +83,8 @@ pub trait LedgerTx: LedgerRead {
     fn set_profile(&mut self, id: &CodeId, profile: &Profile) -> StoreResult<()>;
     /// Replaces what a public code sells.
     fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()>;
+    /// Sets or removes the check of a code's profile.
+    fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()>;
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()>;
     /// Replaces a secret code's hash (rekey): the old code stops working at once.
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()>;

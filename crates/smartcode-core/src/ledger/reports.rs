@@ -7,6 +7,7 @@ use crate::error::OpError;
 use crate::limits::*;
 use crate::model::*;
 
+use super::checks::{standing, CheckView};
 use super::rules::{effective_catalog, present, view};
 use super::{CodeView, LedgerRead, TransferFilter};
 
@@ -107,6 +108,8 @@ pub const BROKER_COUNTERPARTY: &str = "broker";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicView {
     pub record: CodeRecord,
+    /// Who stands behind its profile's name, if anyone does now.
+    pub check: Option<CheckView>,
     /// What it sells, bounded by the public codes it is nested under.
     pub catalog: Catalog,
     /// From the nearest ancestor up to the depth-1 code; the broker's root is added by the edge.
@@ -121,6 +124,8 @@ pub struct Ancestor {
     pub kind: CodeKind,
     /// `None` when the ancestor has no public profile.
     pub profile: Option<Profile>,
+    /// Who stands behind that profile's name, if anyone does now.
+    pub check: Option<CheckView>,
 }
 
 pub(super) fn query(
@@ -309,10 +314,12 @@ fn public_view(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, code: &Publi
     while let Some(id) = next {
         let ancestor = tx.code_by_id(&id)?.ok_or(OpError::NotFound("ancestor"))?;
         let profile = (!ancestor.profile.is_empty()).then(|| ancestor.profile.clone());
+        let check = standing(tx, now, &ancestor)?;
         ancestry.push(Ancestor {
             depth: ancestor.depth,
             kind: ancestor.kind,
             profile,
+            check,
         });
         next = ancestor.parent_id;
         assert!(
@@ -326,7 +333,9 @@ fn public_view(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, code: &Publi
         None
     };
     let catalog = effective_catalog(tx, &record)?;
+    let check = standing(tx, now, &record)?;
     Ok(PublicView {
+        check,
         record,
         catalog,
         ancestry,

@@ -54,6 +54,8 @@ pub struct CodeView {
     pub children: u32,
     /// What is left of the usage rules of this code and its ancestors; `None` if there are none.
     pub usage_left: Option<UsageLeft>,
+    /// Who stands behind the profile's name, if anyone does now.
+    pub check: Option<super::checks::CheckView>,
 }
 
 /// The tightest of a code's and its ancestors' usage rules, as of now.
@@ -284,7 +286,9 @@ pub(super) fn view(
     };
     let children = tx.child_count(&record.id)?;
     let usage_left = super::restrictions::usage_left(tx, now, &record)?;
+    let check = super::checks::standing(tx, now, &record)?;
     Ok(CodeView {
+        check,
         status: record.status_at(now),
         record,
         account,

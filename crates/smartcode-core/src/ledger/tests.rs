@@ -124,6 +124,10 @@ impl LedgerTx for Memory {
         self.codes.get_mut(id).unwrap().catalog = catalog.clone();
         Ok(())
     }
+    fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().check = check.cloned();
+        Ok(())
+    }
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
         self.codes.get_mut(id).unwrap().pin = pin.clone();
         Ok(())
@@ -410,4 +414,106 @@ fn a_payments_category_is_the_payees_and_the_payers_word_is_only_checked() {
     assert_eq!(pay(&mut memory, &corner, None), Ok(Some("music".into())), "inherited");
     let total: i64 = memory.accounts.values().map(|a| a.balance_units).sum();
     assert_eq!(total, 0, "every transfer is double entry: the accounts sum to zero");
+}
+
+fn named(name: &str) -> Profile {
+    Profile {
+        name: Some(name.into()),
+        url: Some("https://unicef.example/".into()),
+        ..Profile::default()
+    }
+}
+
+#[test]
+fn a_check_stands_while_its_name_does_and_authority_runs_down_the_tree() {
+    use super::checks::{By, CheckedBy, Mark, Target};
+    let key = BrokerKey::generate();
+    let [unicef, branch, impostor] = [(); 3].map(|_| key.hash_code(&SecretCode::generate()));
+    let mut memory = Memory::default();
+    let step = std::cell::Cell::new(0);
+    let mut run_one = |command: Command| {
+        step.set(step.get() + 1);
+        let mut cx = Context::new(START.plus_seconds(step.get()).unwrap(), Seed::random());
+        execute(&mut memory, &mut cx, &command).map(|o| o.into_code_view().expect("answers a code"))
+    };
+    let id_of = |view: CodeView| view.record.id;
+    let issue = |hash| issuance::Command::Issue {
+        hash,
+        amount: units(10_000_000),
+        currency: usd(),
+        label: None,
+    };
+    let unicef_id = id_of(run_one(issue(unicef).into()).unwrap());
+    let impostor_id = id_of(run_one(issue(impostor).into()).unwrap());
+    let child = |parent| tree::Command::CreateSecretChild {
+        parent: Credential::new(parent, false),
+        hash: branch,
+        amount: units(1_000_000),
+        options: ChildOptions::default(),
+    };
+    let branch_id = id_of(run_one(child(unicef).into()).unwrap());
+    let name = |holder, target: Option<&CodeId>, text: &str| tree::Command::SetProfile {
+        holder: Credential::new(holder, false),
+        target: target.cloned(),
+        profile: named(text),
+        catalog: Catalog::default(),
+    };
+    run_one(name(unicef, None, "UNICEF").into()).unwrap();
+    run_one(name(impostor, None, "UNICEF").into()).unwrap();
+    run_one(name(branch, None, "UNICEF India").into()).unwrap();
+    let check = |by: By, target: &CodeId, mark: Mark| tree::Command::SetCheck {
+        by,
+        target: Target::Id(target.clone()),
+        mark,
+    };
+    let checked = |name: &str| Mark::Checked { name: name.into() };
+    let as_code = |hash| By::Ancestor(Credential::new(hash, false));
+
+    // UNICEF checks its branch before the broker checked UNICEF: a check, but not the broker's.
+    let view = run_one(check(as_code(unicef), &branch_id, checked("UNICEF India")).into()).unwrap();
+    let by_unicef = view.check.expect("checked");
+    assert_eq!(
+        by_unicef.by,
+        CheckedBy::Ancestor {
+            depth: 1,
+            name: Some("UNICEF".into())
+        }
+    );
+    assert!(!by_unicef.reaches_broker, "UNICEF's own name is only declared");
+    let view = run_one(check(By::Operator, &unicef_id, checked("UNICEF")).into()).unwrap();
+    assert_eq!(
+        view.check.map(|c| (c.by, c.reaches_broker)),
+        Some((CheckedBy::Broker, true))
+    );
+    let view = run_one(name(branch, None, "UNICEF India").into()).unwrap();
+    assert!(
+        view.check
+            .expect("an edit that keeps name and url keeps the check")
+            .reaches_broker
+    );
+
+    // Nobody checks a name it did not see, itself, or a code outside its tree.
+    let stale = run_one(check(By::Operator, &impostor_id, checked("UNICEF Intl")).into());
+    assert_eq!(
+        stale.unwrap_err(),
+        OpError::Conflict(Conflict::NameNotChecked {
+            current: "UNICEF".into()
+        })
+    );
+    let outside = run_one(check(as_code(impostor), &branch_id, checked("UNICEF India")).into());
+    assert_eq!(outside.unwrap_err(), OpError::NotFound("child"));
+    let own = run_one(check(as_code(unicef), &unicef_id, checked("UNICEF")).into());
+    assert_eq!(own.unwrap_err(), OpError::NotFound("child"));
+
+    // The broker's check outranks UNICEF's: UNICEF can neither replace nor withdraw it.
+    run_one(check(By::Operator, &branch_id, checked("UNICEF India")).into()).unwrap();
+    let withdrawn = run_one(check(as_code(unicef), &branch_id, Mark::Withdrawn).into());
+    assert_eq!(withdrawn.unwrap_err(), OpError::Conflict(Conflict::CheckedAbove));
+    run_one(check(By::Operator, &branch_id, Mark::Withdrawn).into()).unwrap();
+    run_one(check(as_code(unicef), &branch_id, checked("UNICEF India")).into()).unwrap();
+
+    // Renaming (or a new web address) ends the check: it covered what the checker saw.
+    let renamed = run_one(name(branch, None, "UNICEF Global").into()).unwrap();
+    assert_eq!(renamed.check, None);
+    assert_eq!(memory.codes[&branch_id].check, None, "and it is gone from the store");
 }

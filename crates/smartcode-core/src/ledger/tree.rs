@@ -1,6 +1,6 @@
 //! Children and the tree: a code makes secret children with part of its value (narrowed
 //! restrictions, an expiry no later than its own) and public children to receive into, funds them,
-//! edits their public profiles, and cancels a lost child to take back what its subtree held.
+//! edits their public profiles (and checks them: [`checks`]), and cancels a lost child to take back what its subtree held.
 
 use crate::code::{CodeHash, CodeId, PublicCode};
 use crate::error::{Conflict, Limit, OpError};
@@ -8,6 +8,7 @@ use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
+use super::checks;
 use super::post::new_transfer;
 use super::restrictions;
 use super::rules::*;
@@ -46,6 +47,12 @@ pub enum Command {
         target: Option<CodeId>,
         profile: Profile,
         catalog: Catalog,
+    },
+    /// Marks a profile's name and web address as checked, or withdraws the mark (see [`checks`]).
+    SetCheck {
+        by: checks::By,
+        target: checks::Target,
+        mark: checks::Mark,
     },
 }
 
@@ -103,6 +110,7 @@ pub(super) fn execute(
             profile,
             catalog,
         } => set_profile(tx, cx, holder, target.as_ref(), profile, catalog),
+        Command::SetCheck { by, target, mark } => checks::set_check(tx, cx, by, target, mark),
     }
 }
 
@@ -136,6 +144,7 @@ fn create_secret_child(
         currency: parent.currency,
         label: options.label.clone(),
         profile: Profile::default(),
+        check: None,
         catalog: Catalog::default(),
         status: CodeStatus::Active,
         depth: parent.depth + 1,
@@ -208,6 +217,7 @@ fn create_public_child(
         currency: owner.currency,
         label: label.cloned(),
         profile: profile.clone(),
+        check: None,
         catalog: catalog.clone(),
         status: CodeStatus::Active,
         depth: parent.depth + 1,
@@ -304,6 +314,10 @@ fn set_profile(
             tx.set_catalog(&record.id, catalog)?;
             record.catalog = catalog.clone();
         }
+    }
+    if record.check.is_some() && checks::edit_ends_check(&record.profile, profile) {
+        tx.set_check(&record.id, None)?;
+        record.check = None;
     }
     tx.set_profile(&record.id, profile)?;
     record.profile = profile.clone();

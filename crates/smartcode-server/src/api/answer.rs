@@ -23,6 +23,15 @@ pub(crate) struct Answer {
     pub reclaimed: Option<AnswerMoney>,
     pub codes_cancelled: Option<u64>,
     pub receipt: Option<AnswerReceipt>,
+    /// A code's profile, as far as a page names it after an edit or a check.
+    pub profile: Option<AnswerProfile>,
+}
+
+/// A code's profile name, and whether someone checked it.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct AnswerProfile {
+    pub name: Option<String>,
+    pub checked: Option<serde_json::Value>,
 }
 
 /// An amount and its currency, as the API writes them.

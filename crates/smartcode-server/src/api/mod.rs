@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`controls`], [`payments`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -11,6 +11,7 @@
 //! guessing defence in `submit::refuse`.
 
 mod answer;
+pub(crate) mod checks;
 pub(crate) mod controls;
 pub(crate) mod issuance;
 pub(crate) mod operator;
@@ -43,6 +44,7 @@ fn entries() -> Vec<Entry> {
     [
         issuance::routes(),
         tree::routes(),
+        checks::routes(),
         controls::routes(),
         payments::routes(),
         reports::routes(),

@@ -43,7 +43,7 @@ async fn handle_public_code(State(state): State<AppState>, Segment(text): Segmen
         .map(|a| AncestorJson {
             depth: a.depth,
             kind: kind_word(a.kind),
-            profile: a.profile.as_ref().map(ProfileJson::from),
+            profile: a.profile.as_ref().map(|p| ProfileJson::checked(p, a.check.as_ref())),
         })
         .collect();
     ancestry.push(AncestorJson {
@@ -55,6 +55,7 @@ async fn handle_public_code(State(state): State<AppState>, Segment(text): Segmen
             url: None,
             contact: None,
             show_stats: false,
+            checked: None,
         }),
     });
     let currency = view.record.currency;
@@ -63,7 +64,7 @@ async fn handle_public_code(State(state): State<AppState>, Segment(text): Segmen
         "id": view.record.id.to_string(),
         "currency": currency.to_string(),
         "status": view.record.status_at(state.clock.now()).as_str(),
-        "profile": ProfileJson::from(&view.record.profile),
+        "profile": ProfileJson::checked(&view.record.profile, view.check.as_ref()),
         "catalog": CatalogJson::from(&view.catalog),
         "ancestry": ancestry,
     });

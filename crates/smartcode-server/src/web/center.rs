@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use smartcode_core::ledger::checks::Mark;
 use smartcode_core::ledger::controls::Pin;
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::{CodeView, TransferFilter};
@@ -75,6 +76,8 @@ pub struct CenterData {
     pub paged: bool,
     pub by_day: Vec<ReportRow>,
     pub by_public_code: Vec<ReportRow>,
+    /// The broker's name, for the marks of names it checked.
+    pub broker_name: String,
 }
 
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
@@ -104,6 +107,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         paged: cursor.is_some(),
         by_day,
         by_public_code,
+        broker_name: state.config.name.clone(),
     })
 }
 
@@ -345,6 +349,46 @@ pub(super) async fn unlock_child(
     center_form(state, caller, headers, ("tree".to_owned(), form), act, |_| {
         "The child works again.".to_owned()
     })
+    .await
+}
+
+/// Vouch for a descendant's name (the form carries the name the page showed), or withdraw.
+pub(super) async fn child_check(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Segment(id): Segment,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let act = move |state: AppState, holder: Holder, form: WebForm| async move {
+        let name = form.text("name");
+        let withdraw = form.get("withdraw") == Some("yes");
+        let body = json_body(match (&name, withdraw) {
+            (Some(name), false) => json!({ "name": name }),
+            _ => json!({}),
+        });
+        let mark = match name.filter(|_| !withdraw) {
+            Some(name) => Mark::Checked { name },
+            None => Mark::Withdrawn,
+        };
+        api::checks::set_check(&state, Some(&holder), &id, mark, form.asked(&target, &body)).await
+    };
+    center_form(
+        state,
+        caller,
+        headers,
+        ("tree".to_owned(), form),
+        act,
+        |answer| match answer
+            .profile
+            .as_ref()
+            .and_then(|p| p.name.as_deref().filter(|_| p.checked.is_some()))
+        {
+            Some(name) => format!("You stand behind “{name}” now: its pages show it as checked by you."),
+            None => "Your check is withdrawn: its name is only what its holder declared.".to_owned(),
+        },
+    )
     .await
 }
 

@@ -38,13 +38,13 @@ use crate::extract::Caller;
 use crate::problem::{ApiError, ProblemCode};
 use crate::AppState;
 use center::{
-    cancel_child, child_profile, control_center, fund_child, new_child, own_profile, pin, rekey, report_csv,
-    transactions_csv, unlock_child,
+    cancel_child, child_check, child_profile, control_center, fund_child, new_child, own_profile, pin, rekey,
+    report_csv, transactions_csv, unlock_child,
 };
 use forms::{form_of, FormInput};
 use operator::{
-    operator_console, operator_deposit, operator_end_alarm, operator_forgive, operator_issue, operator_login,
-    operator_payout,
+    operator_check, operator_console, operator_deposit, operator_end_alarm, operator_forgive, operator_issue,
+    operator_login, operator_payout,
 };
 use public::{public_page, public_pay};
 use session::Identity;
@@ -66,6 +66,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/children/{id}/cancel", post(cancel_child))
         .route("/me/children/{id}/unlock", post(unlock_child))
         .route("/me/children/{id}/profile", post(child_profile))
+        .route("/me/children/{id}/check", post(child_check))
         .route("/me/profile", post(own_profile))
         .route("/me/pin", post(pin))
         .route("/me/rekey", post(rekey))
@@ -79,6 +80,7 @@ pub fn routes() -> Router<AppState> {
         .route("/operator/issue", post(operator_issue))
         .route("/operator/deposit", post(operator_deposit))
         .route("/operator/payout", post(operator_payout))
+        .route("/operator/check", post(operator_check))
         .route("/problems", get(problems::problems_index))
         .route("/problems/{code}", get(problems::problem_page))
         .route("/operator/security/forgive", post(operator_forgive))

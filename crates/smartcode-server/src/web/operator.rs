@@ -15,6 +15,7 @@ use crate::extract::{Operator, Target};
 use crate::problem::ApiError;
 use crate::wire::{DepositRequest, IssueRequest, PayoutRequest};
 use crate::AppState;
+use smartcode_core::ledger::checks::Mark;
 
 fn operator_session(state: &AppState, headers: &HeaderMap) -> Option<Current> {
     state
@@ -178,6 +179,40 @@ pub(super) async fn operator_payout(
             answer.code_id.unwrap_or_default(),
             answer.balance.unwrap_or_default()
         )
+    });
+    back_to_console(&state, &current, None, notice)
+}
+
+/// Marks a code's profile as checked by the broker (the form names the name checked), or
+/// withdraws its check.
+pub(super) async fn operator_check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    route: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let current = match operator_form(&state, &headers, &form) {
+        Ok(current) => current,
+        Err(response) => return response,
+    };
+    let code = form.get("code").unwrap_or("").trim().to_owned();
+    let name = form.text("name").filter(|_| form.get("withdraw") != Some("yes"));
+    let body = json_body(name.as_ref().map_or(json!({}), |name| json!({ "name": name })));
+    let mark = match &name {
+        Some(name) => Mark::Checked { name: name.clone() },
+        None => Mark::Withdrawn,
+    };
+    let checked = async {
+        let reply = api::checks::set_check(&state, None, &code, mark, form.asked(&route, &body)).await?;
+        reply.answer(&state).await
+    };
+    let notice = checked.await.map(|answer| match name {
+        Some(name) => format!(
+            "“{name}” ({}) is checked by the broker now.",
+            answer.id.unwrap_or_default()
+        ),
+        None => format!("{} is no longer checked.", answer.id.unwrap_or_default()),
     });
     back_to_console(&state, &current, None, notice)
 }

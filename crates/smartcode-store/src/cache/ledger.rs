@@ -161,6 +161,13 @@ impl LedgerTx for Cached<'_, '_, '_> {
         )
     }
 
+    fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_check(id, check),
+            |memory, ()| memory.changed_code(id, |record| record.check = check.cloned()),
+        )
+    }
+
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {
         self.write(
             |sqlite, _| sqlite.set_pin(id, pin),

@@ -34,6 +34,7 @@ fn secret_code(currency: Currency) -> CodeRecord {
         currency,
         label: None,
         profile: Profile::default(),
+        check: None,
         catalog: Catalog::default(),
         status: CodeStatus::Active,
         depth: 1,

@@ -187,6 +187,15 @@ CREATE TABLE guard_challenges (
 CREATE INDEX guard_challenges_by_expiry ON guard_challenges (expires_at);
 "#,
     ),
+    (
+        6,
+        r#"
+-- Who checked a profile's name and web address: 'broker' or the checking ancestor's id, and
+-- when (both or neither). Without them the profile is only what its holder declared.
+ALTER TABLE codes ADD COLUMN checked_by TEXT, ADD COLUMN checked_at BIGINT,
+    ADD CONSTRAINT codes_check_whole CHECK ((checked_by IS NULL) = (checked_at IS NULL));
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

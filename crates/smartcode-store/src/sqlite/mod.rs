@@ -80,6 +80,8 @@ fn code_from_row(row: &Row<'_>) -> rusqlite::Result<CodeRecord> {
         period_spent: row.get(31)?,
         catalog_categories: split_list(row.get(32)?),
         catalog_items: split_list(row.get(33)?),
+        checked_by: row.get(34)?,
+        checked_at: row.get(35)?,
     };
     columns
         .into_record()

@@ -133,6 +133,8 @@ impl SqliteLedger<'_> {
                 c.period_spent,
                 join_list(c.catalog_categories.as_deref()),
                 join_list(c.catalog_items.as_deref()),
+                c.checked_by,
+                c.checked_at,
                 hash.map(|h| h.0.to_vec()),
             ])
             .map_err(failure)?;
@@ -256,6 +258,21 @@ impl SqliteLedger<'_> {
                 id.as_str(),
                 join_list(catalog.categories.as_deref()),
                 join_list(catalog.items.as_deref()),
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE codes SET checked_by = ?2, checked_at = ?3 WHERE id = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                id.as_str(),
+                check.map(|c| c.by.as_stored()),
+                check.map(|c| c.at.0),
             ])
             .map_err(failure)?;
         Ok(())

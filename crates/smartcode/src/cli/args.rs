@@ -237,7 +237,23 @@ pub(super) enum Cmd {
         #[arg(long)]
         operator: bool,
     },
-    /// Look up a public code: its profile and ancestry.
+    /// Stand behind a name: mark a descendant's profile as checked by this code (with --operator,
+    /// any code's, by the broker). Its pages then show the name as checked, not self-declared.
+    Vouch {
+        /// The code whose profile you checked: its id (c_…) or, for a public code, the public code.
+        #[arg(value_name = "CODE")]
+        target: String,
+        /// The name you checked; refused if the profile's name is another by now.
+        #[arg(long, required_unless_present = "withdraw")]
+        name: Option<String>,
+        /// Take the mark back (yours, or one made below you).
+        #[arg(long, conflicts_with = "name")]
+        withdraw: bool,
+        /// Act as the operator: check as the broker, any code.
+        #[arg(long)]
+        operator: bool,
+    },
+    /// Look up a public code: its profile and ancestry, and who checked each name.
     Public { public_code: String },
     /// Look up a receipt by id, or read one from a JSON file; --verify checks its signature offline.
     Receipt {

@@ -12,6 +12,7 @@ use smartcode_client::*;
 use crate::serve;
 
 mod args;
+mod checks;
 mod operator;
 mod receipt;
 mod security;
@@ -523,31 +524,19 @@ async fn dispatch(args: Args) -> Result<()> {
             println!("Child {} is {} again", info.view.id, info.view.status);
             Ok(())
         }
-        Cmd::Public { public_code } => {
-            let info = Client::new(&args.broker).public(public_code).await?;
-            if args.json {
-                return print_json(&info);
-            }
-            println!("{}  ({})", info.public_code, info.status);
-            println!("  name:  {}", info.profile.name.as_deref().unwrap_or("-"));
-            if let Some(description) = &info.profile.description {
-                println!("  about: {description}");
-            }
-            for a in &info.ancestry {
-                let name = a
-                    .profile
-                    .as_ref()
-                    .and_then(|p| p.name.as_deref())
-                    .unwrap_or("(no public profile)");
-                println!("  ancestor at depth {}: {} {}", a.depth, a.kind, name);
-            }
-            if let Some(stats) = &info.stats {
-                println!(
-                    "  received {} payments, {} {}",
-                    stats.payments, stats.total.amount, stats.total.currency
-                );
-            }
-            Ok(())
+        Cmd::Public { public_code } => checks::public(&args.broker, public_code, args.json).await,
+        Cmd::Vouch {
+            target,
+            name,
+            withdraw: _,
+            operator,
+        } => {
+            let client = if *operator {
+                operator_client(&args)?
+            } else {
+                code_client(&args)?
+            };
+            checks::vouch(&client, target, name.as_deref(), key, args.json).await
         }
         Cmd::Receipt { receipt, verify, key } => receipt::run(&args, receipt, *verify, key.as_deref()).await,
     }

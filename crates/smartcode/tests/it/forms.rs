@@ -1,7 +1,7 @@
 //! Every POST form of the pages, without a browser: refused without its CSRF token (and then
 //! changing nothing), and acting once when the same form (its one-time nonce) is sent twice.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::harness::{Auth, TestBroker};
 
@@ -78,9 +78,17 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
     let (code, code_id) = broker.issue("5", "USD").await;
     let (child, child_id) = broker.secret_child(&code, "1").await;
     let (shop, _) = broker.public_child(&code).await;
+    for named in [&code, &child] {
+        let profile = json!({ "name": "Ann" });
+        broker
+            .put("/v1/me/profile", Auth::Code(named), profile)
+            .await
+            .expect(200);
+    }
     let mut visitor = Visitor::arrive(&broker).await;
     visitor.log_in("/enter", &[("code", &code)]).await;
     let fund = format!("/me/children/{child_id}/fund");
+    let check = format!("/me/children/{child_id}/check");
     let cancel = format!("/me/children/{child_id}/cancel");
     let unlock = format!("/me/children/{child_id}/unlock");
     let profile = format!("/me/children/{child_id}/profile");
@@ -93,6 +101,7 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
         (&cancel, vec![("nonce", "n-cancel")]),
         (&unlock, vec![("nonce", "n-unlock")]),
         (&profile, vec![("name", "forged"), ("nonce", "n-profile")]),
+        (&check, vec![("name", "Ann"), ("nonce", "n-check")]),
         ("/me/profile", vec![("name", "forged"), ("nonce", "n-own-profile")]),
         ("/me/pin", vec![("new_pin", "482916"), ("nonce", "n-pin")]),
         ("/me/rekey", vec![("nonce", "n-rekey")]),
@@ -120,6 +129,10 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
                 ("nonce", "n-payout"),
             ],
         ),
+        (
+            "/operator/check",
+            vec![("code", &code_id), ("name", "Ann"), ("nonce", "n-operator-check")],
+        ),
     ];
     let before = (
         broker.balance(&code).await,
@@ -138,6 +151,7 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
     assert_eq!(before, after, "a refused form changed nothing");
     let me = broker.get("/v1/me", Auth::Code(&code)).await.expect(200);
     assert_eq!(me.body["pin_set"], false, "nor set a PIN");
+    assert_eq!(me.body["profile"]["checked"], Value::Null, "nor checked a name");
     broker.assert_ledger_ok().await;
 }
 

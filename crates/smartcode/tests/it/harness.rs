@@ -650,7 +650,7 @@ mod contract {
         let mut code = json!({
             "id": "c_0000000000000000", "kind": "secret", "currency": "USD", "status": "active",
             "parent_id": null, "label": null,
-            "profile": { "name": null, "description": null, "url": null, "contact": null, "show_stats": false },
+            "profile": { "name": null, "description": null, "url": null, "contact": null, "show_stats": false, "checked": null },
             "restrictions": {}, "expires_at": null, "irrevocable": false, "pin_set": false,
             "children_count": 0, "created_at": "2026-11-24T12:00:00Z",
             "balance": { "amount": "1.00", "currency": "USD" },

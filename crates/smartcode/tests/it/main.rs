@@ -6,6 +6,7 @@ mod harness;
 
 mod api;
 mod catalog;
+mod checks;
 mod cli;
 mod controls;
 mod crash;

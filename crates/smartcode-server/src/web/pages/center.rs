@@ -9,8 +9,9 @@ use smartcode_core::money::format_units;
 
 use super::super::session::{Current, Notice};
 use super::super::{chart, CenterData, Csrf};
-use super::{field_with, guard_fields, layout, reveal_box, utc_time, FormView};
+use super::{field_with, guard_fields, layout, reveal_box, standing, utc_time, FormView};
 use crate::wire::CodeJson;
+use smartcode_core::ledger::checks::CheckedBy;
 
 pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Markup {
     let me = CodeJson::from(&data.view);
@@ -151,6 +152,12 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
             section.card {
                 h2 { "Your public profile" }
                 p.small { "Shown to everyone in the ancestry of the public codes below this one." }
+                @if let Some(name) = &data.view.record.profile.name {
+                    p #own-standing { (standing::name(name, data.view.check.as_ref(), &data.broker_name)) }
+                    @if data.view.check.is_none() {
+                        p.small { "To have it shown as checked, ask the broker's operator (or the code above yours) to check who you are; give them your code id and this exact name. Editing the name or web address ends a check." }
+                    }
+                }
                 form.grid #profile method="post" action="/me/profile" {
                     (own_profile.error())
                     (guard_fields(csrf))
@@ -249,6 +256,9 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf, notice: Option<&Notice
             }
             dl {
                 dt { "Id" } dd { code { (c.id) } }
+                @if let Some(name) = &child.record.profile.name {
+                    dt { "Name" } dd.child-name { (standing::name(name, child.check.as_ref(), &data.broker_name)) }
+                }
                 @if let Some(at) = &c.expires_at { dt { "Expires" } dd { (utc_time(at)) } }
                 @if c.irrevocable { dt { "Irrevocable" } dd { "yes" } }
                 @if c.kind == "public" {
@@ -260,6 +270,7 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf, notice: Option<&Notice
                 }
             }
             (restrictions(&c))
+            @if active { (vouch_forms(data, child, csrf)) }
             @if active && c.kind == "secret" {
                 form.inline id=(fund.id) method="post" action=(format!("/me/children/{}/fund", c.id)) {
                     (fund.error())
@@ -297,6 +308,38 @@ fn node(data: &CenterData, child: &CodeView, csrf: &Csrf, notice: Option<&Notice
                 }
             }
             (subtree(data, &child.record.id, csrf, notice))
+        }
+    }
+}
+
+/// Whether this code may vouch for a descendant's name, and whether it may withdraw the check
+/// that stands: a check made by the broker or a code above this one is not this code's to change.
+fn vouch_forms(data: &CenterData, child: &CodeView, csrf: &Csrf) -> Markup {
+    let Some(name) = &child.record.profile.name else {
+        return html! {};
+    };
+    let mine = data.view.record.depth;
+    let (may_vouch, may_withdraw) = match child.check.as_ref().map(|c| &c.by) {
+        None => (true, false),
+        Some(CheckedBy::Broker) => (false, false),
+        Some(CheckedBy::Ancestor { depth, .. }) if *depth == mine => (false, true),
+        Some(CheckedBy::Ancestor { depth, .. }) => (*depth > mine, *depth > mine),
+    };
+    let action = format!("/me/children/{}/check", child.record.id);
+    html! {
+        @if may_vouch {
+            form.inline.vouch method="post" action=(action) {
+                (guard_fields(csrf))
+                input type="hidden" name="name" value=(name);
+                button.secondary type="submit" { "I checked “" (name) "”: vouch for it" }
+            }
+        }
+        @if may_withdraw {
+            form.inline.withdraw method="post" action=(action) {
+                (guard_fields(csrf))
+                input type="hidden" name="withdraw" value="yes";
+                button.secondary type="submit" { "Withdraw the check" }
+            }
         }
     }
 }

@@ -4,8 +4,7 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use smartcode_core::code::PublicCode;
-use smartcode_core::ledger::reports::PublicView;
-use smartcode_core::model::Profile;
+use smartcode_core::ledger::reports::{Ancestor, PublicView};
 use smartcode_core::money::format_units;
 
 mod center;
@@ -13,6 +12,7 @@ mod fields;
 mod problems;
 mod receipt;
 mod security;
+mod standing;
 
 pub use center::{confirm_cancel, confirm_rekey, control_center};
 pub use fields::FormView;
@@ -255,8 +255,17 @@ pub fn public_page(
     layout(
         &title,
         html! {
-            h1 { (title) }
+            @if let Some(name) = &profile.name {
+                h1 #name data-standing=(standing::standing_word(view.check.as_ref())) {
+                    @if view.check.is_some() { (name) } @else { "“" (name) "”" }
+                }
+                p #standing { (standing::mark(view.check.as_ref(), broker_name)) }
+            } @else {
+                h1 { (title) }
+            }
             p.public-code { "Public code " code { (code.to_string()) } " · " (view.record.currency) }
+            @if profile.description.is_some() || profile.url.is_some() || profile.contact.is_some()
+                || view.catalog.categories.as_ref().is_some_and(|l| !l.is_empty()) || view.stats.is_some() {
             section.card.profile {
                 @if let Some(description) = &profile.description { p.description { (description) } }
                 dl {
@@ -271,6 +280,7 @@ pub fn public_page(
                 @if let Some((payments, total)) = view.stats {
                     p.stats #stats { "Received " (payments) (if payments == 1 { " payment, " } else { " payments, " }) (format_units(total)) " " (view.record.currency) " in all." }
                 }
+            }
             }
             section.card {
                 h2 { "Pay" }
@@ -327,7 +337,7 @@ pub fn public_page(
                 h2 { "Who stands behind it" }
                 ol.ancestry {
                     @for a in &view.ancestry {
-                        li { (ancestor(a.kind.as_str(), a.profile.as_ref())) }
+                        li { (ancestor(a, broker_name)) }
                     }
                     li { strong { (broker_name) } " — the broker" }
                 }
@@ -341,11 +351,15 @@ pub fn public_page(
     )
 }
 
-fn ancestor(kind: &str, profile: Option<&Profile>) -> Markup {
+fn ancestor(a: &Ancestor, broker_name: &str) -> Markup {
+    let kind = a.kind.as_str();
     html! {
-        @match profile {
+        @match &a.profile {
             Some(p) => {
-                strong { (p.name.as_deref().unwrap_or("(unnamed)")) }
+                @match &p.name {
+                    Some(name) => { (standing::name(name, a.check.as_ref(), broker_name)) }
+                    None => { strong { "(unnamed)" } }
+                }
                 " (" (kind) " code)"
                 @if let Some(d) = &p.description { br; span.small { (d) } }
                 @if let Some(url) = &p.url { br; a href=(url) rel="nofollow noopener noreferrer" { (url) } }
@@ -434,6 +448,22 @@ pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerChe
                     (field("amount", "Amount", "text", None))
                     (field("reference", "Reference", "text", Some("Your record of the payment, such as a bank transfer's reference.")))
                     button type="submit" { "Pay out" }
+                }
+            }
+            section.card #checks {
+                h2 { "Check a profile" }
+                p.small { "Stand behind a name: once you have checked who holds a code (documents, a call to the address on their own site), mark its profile as checked by the broker. Pages then show the name as checked instead of self-declared, and so does the ancestry of every code below it. An edit of the name or web address ends the check." }
+                form.grid #check-profile method="post" action="/operator/check" {
+                    (guard_fields(csrf))
+                    (field("code", "Code id or public code", "text", Some("c_… or P-…")))
+                    (field("name", "The name you checked", "text", Some("Refused if the profile's name is another by now.")))
+                    button type="submit" { "Mark as checked" }
+                }
+                form.inline #withdraw-check method="post" action="/operator/check" {
+                    (guard_fields(csrf))
+                    input type="hidden" name="withdraw" value="yes";
+                    (field("code", "Code id or public code", "text", None))
+                    button.secondary type="submit" { "Withdraw its check" }
                 }
             }
             section.card #ledger {

@@ -230,6 +230,8 @@ fn code_from_row(row: &Row) -> StoreResult<(CodeRecord, i64)> {
         period_spent: get(row, 31)?,
         catalog_categories: get(row, 32)?,
         catalog_items: get(row, 33)?,
+        checked_by: get(row, 34)?,
+        checked_at: get(row, 35)?,
     };
     Ok((columns.into_record()?, get(row, CODE_COLUMN_COUNT)?))
 }

@@ -59,6 +59,8 @@ impl LedgerTx for PgLedger<'_> {
                 &c.period_spent,
                 &c.catalog_categories,
                 &c.catalog_items,
+                &c.checked_by,
+                &c.checked_at,
                 &hash,
             ],
         )?;
@@ -132,6 +134,13 @@ impl LedgerTx for PgLedger<'_> {
             "catalog_categories = $3, catalog_items = $4",
             &[&catalog.categories, &catalog.items],
         )?;
+        Ok(())
+    }
+
+    fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()> {
+        let by = check.map(|c| c.by.as_stored());
+        let at = check.map(|c| c.at.0);
+        self.update_code(id, "checked_by = $3, checked_at = $4", &[&by, &at])?;
         Ok(())
     }
 
