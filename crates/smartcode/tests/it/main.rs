@@ -17,6 +17,7 @@ mod pages;
 mod payout;
 mod postgres;
 mod problems;
+mod readme;
 mod receipts;
 mod schemathesis;
 mod secrets;
