@@ -182,7 +182,8 @@ fn a_new_code_carries_its_secret_beside_its_view_and_a_shown_code_does_not() {
     "description": null,
     "url": null,
     "contact": null,
-    "show_stats": false
+    "show_stats": false,
+    "checked": null
   },
   "restrictions": {
     "uses_max": 2,
