@@ -6,12 +6,12 @@ use smartcode_core::clock::Timestamp;
 use smartcode_core::ledger::checks::{CheckView, CheckedBy};
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::CodeView;
-use smartcode_core::model::{Catalog, CodeKind, CodeStatus, Profile, Receipt, ReportRow};
-use smartcode_core::money::{format_units, Currency};
+use smartcode_core::model::{Catalog, CodeKind, CodeStatus, HoldRecord, HoldState, Profile, Receipt, ReportRow};
+use smartcode_core::money::{format_units, Amount, Currency};
 
 use crate::{
-    CatalogJson, CheckJson, CodeJson, EntryJson, Money, ProfileJson, ReceiptJson, ReportRowJson, RestrictionsJson,
-    SpendJson,
+    CatalogJson, CheckJson, CodeJson, EntryJson, HoldJson, Money, ProfileJson, ReceiptJson, ReportRowJson,
+    RestrictionsJson, SpendJson,
 };
 
 impl Money {
@@ -63,6 +63,29 @@ impl From<&CheckView> for CheckJson {
     }
 }
 
+impl HoldJson {
+    /// A hold in `state` (its state as of now), its payer shown as `payer` (the id, or a
+    /// pseudonym for the seller).
+    pub fn of(h: &HoldRecord, state: HoldState, payer: String) -> HoldJson {
+        let money = |amount: Amount| Money::new(amount.units(), h.currency);
+        HoldJson {
+            id: h.id.to_string(),
+            payer_id: payer,
+            payee: h.payee.to_string(),
+            amount: money(h.amount),
+            status: state.as_str().to_owned(),
+            expires_at: h.expires_at.to_rfc3339(),
+            created_at: h.created_at.to_rfc3339(),
+            memo: h.memo.clone(),
+            category: h.category.clone(),
+            item: h.item.clone(),
+            captured: h.captured.map(money),
+            receipt_id: h.receipt_id.clone(),
+            resolved_at: h.resolved_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
 impl From<&Catalog> for CatalogJson {
     fn from(c: &Catalog) -> CatalogJson {
         CatalogJson {
@@ -100,6 +123,11 @@ impl From<&CodeView> for CodeJson {
             pin_set: r.pin.hash.is_some(),
             children_count: view.children,
             created_at: r.created_at.to_rfc3339(),
+            holds: view
+                .holds
+                .iter()
+                .map(|h| HoldJson::of(h, HoldState::Pending, h.payer_id.to_string()))
+                .collect(),
         }
     }
 }

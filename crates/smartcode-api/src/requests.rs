@@ -156,6 +156,34 @@ pub struct PaymentRequest {
     pub item: Option<String>,
 }
 
+/// `POST /v1/holds`: the payment's fields, and how long the hold stays pending.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    pub code: String,
+    pub payee: String,
+    pub amount: RequestAmount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "optional_whole")]
+    pub expires_in_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+}
+
+/// `POST /v1/holds/{id}/capture`: how much to take (the whole hold when absent).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<RequestAmount>,
+}
+
 /// `PUT /v1/me/pin`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

@@ -114,6 +114,9 @@ pub struct CodeJson {
     pub pin_set: bool,
     pub children_count: u32,
     pub created_at: String,
+    /// The holds that set value aside on this code now (its `available` is its balance less them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<HoldJson>,
 }
 
 /// The answer of every write that makes or changes a code (issue, new child, profile, PIN,
@@ -215,6 +218,39 @@ pub struct PaidJson {
     pub receipt: ReceiptJson,
 }
 
+/// A hold: value set aside on a buyer's code for a seller, captured or voided later.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HoldJson {
+    pub id: String,
+    /// The buyer's code id for the buyer; for anyone else, its pseudonym for the seller.
+    pub payer_id: String,
+    pub payee: String,
+    pub amount: Money,
+    /// `pending`, `captured` or `voided` (a pending hold past `expires_at` is `voided`).
+    pub status: String,
+    pub expires_at: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// What a capture took, and its receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+}
+
+/// `POST /v1/holds`, `POST /v1/holds/{id}/void`, `GET /v1/holds/{id}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HeldJson {
+    pub hold: HoldJson,
+}
+
 /// One line of a code's history, seen from that code: `amount` is signed (`"-0.25"` went out).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct EntryJson {
@@ -290,6 +326,9 @@ pub struct LedgerCheckJson {
     pub currencies: Vec<CurrencyCheckJson>,
     pub negative_balances: u64,
     pub mismatched_accounts: u64,
+    /// Code accounts whose held value is not exactly their pending holds, or more than their balance.
+    #[serde(default)]
+    pub uncovered_holds: u64,
     pub checked_at: String,
 }
 

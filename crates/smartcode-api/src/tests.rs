@@ -149,6 +149,7 @@ fn code() -> CodeJson {
         pin_set: true,
         children_count: 0,
         created_at: "2026-11-24T12:00:00Z".into(),
+        holds: Vec::new(),
     }
 }
 
@@ -271,6 +272,7 @@ fn every_other_answer_goes_through_json_and_back() {
         }],
         negative_balances: 0,
         mismatched_accounts: 0,
+        uncovered_holds: 0,
         checked_at: "2026-11-24T12:00:00Z".into(),
     });
     round_trip(PublicJson {

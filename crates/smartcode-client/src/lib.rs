@@ -400,6 +400,34 @@ impl Client {
         Self::send(self.post("/v1/payments", request, idempotency_key)).await
     }
 
+    /// Sets value aside on the code in `request` for its payee.
+    pub async fn hold(&self, request: &HoldRequest, idempotency_key: Option<&str>) -> Result<HeldJson, ClientError> {
+        Self::send(self.post("/v1/holds", request, idempotency_key)).await
+    }
+
+    /// As the seller (this client's code owns the payee): takes `amount` of a hold, or all of it.
+    pub async fn capture(
+        &self,
+        hold_id: &str,
+        amount: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<PaidJson, ClientError> {
+        let request = CaptureRequest {
+            amount: amount.map(Into::into),
+        };
+        Self::send(self.post(&format!("/v1/holds/{hold_id}/capture"), &request, idempotency_key)).await
+    }
+
+    /// As the seller: gives a hold back whole.
+    pub async fn void(&self, hold_id: &str, idempotency_key: Option<&str>) -> Result<HeldJson, ClientError> {
+        Self::send(self.post(
+            &format!("/v1/holds/{hold_id}/void"),
+            &serde_json::json!({}),
+            idempotency_key,
+        ))
+        .await
+    }
+
     pub async fn receipt(&self, id: &str) -> Result<PaidJson, ClientError> {
         Self::send(self.request(Method::GET, &format!("/v1/receipts/{id}"))).await
     }

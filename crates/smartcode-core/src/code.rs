@@ -324,6 +324,12 @@ random_id!(
     16,
     "One ledger transfer's id (80 random bits). A payment's transfer has its receipt's id instead."
 );
+random_id!(
+    HoldId,
+    "h_",
+    16,
+    "A hold's id (80 random bits); the buyer's and the seller's codes read it, nobody else."
+);
 ordered_id!(
     ReceiptId,
     "r_",

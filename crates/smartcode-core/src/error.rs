@@ -49,6 +49,15 @@ pub enum Conflict {
     CheckedAbove,
 }
 
+/// Why a hold cannot do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldRefusal {
+    #[error("this hold is {state}: only a pending hold can be captured or voided")]
+    NotPending { state: &'static str },
+    #[error("a capture takes at most the hold's amount ({})", crate::money::format_units(*held_units))]
+    MoreThanHeld { held_units: i64 },
+}
+
 /// Why a request is malformed in a way only the core can see.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
@@ -64,6 +73,8 @@ pub enum Invalid {
     ProfileUrl,
     #[error("{field} must not be empty")]
     EmptyText { field: &'static str },
+    #[error("a hold expires 1 to {max} seconds from now")]
+    HoldExpiry { max: i64 },
 }
 
 /// Which rule of a code (or of an ancestor) forbids a use.
@@ -111,6 +122,8 @@ pub enum Limit {
     ListEntries { field: &'static str },
     #[error("{field} is longer than {chars_max} characters")]
     TextTooLong { field: &'static str, chars_max: usize },
+    #[error("a code may have at most {} pending holds", crate::limits::HOLDS_PER_CODE_MAX)]
+    HoldsPerCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +136,8 @@ pub enum OpError {
     InvalidCode,
     #[error("the code's available balance is below the amount")]
     InsufficientFunds,
+    #[error("{0}")]
+    Hold(HoldRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

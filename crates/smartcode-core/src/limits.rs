@@ -71,6 +71,15 @@ pub const RESTRICTION_ENTRIES_MAX: usize = 100;
 pub const EXPIRY_SECONDS_MAX: i64 = 10 * 366 * 24 * 3600;
 /// Consecutive wrong PINs after which a code is locked until its parent unlocks it.
 pub const PIN_FAILURES_MAX: u32 = 5;
+/// How long a hold stays pending when its request names no expiry.
+pub const HOLD_SECONDS_DEFAULT: i64 = 3600;
+/// The longest a hold may stay pending.
+pub const HOLD_SECONDS_MAX: i64 = 30 * 24 * 3600;
+/// The most pending holds one code may have at once (each is read when the code's expired holds
+/// are released, and listed in `GET /v1/me`).
+pub const HOLDS_PER_CODE_MAX: u32 = 100;
+/// Expired holds one sweep records as voided.
+pub const HOLD_SWEEP_BATCH_MAX: u32 = 500;
 /// A PIN is this many decimal digits, at least and at most.
 pub const PIN_DIGITS_MIN: usize = 4;
 pub const PIN_DIGITS_MAX: usize = 12;

@@ -361,6 +361,78 @@ pub struct Receipt {
     pub created_at: Timestamp,
 }
 
+/// Where a hold stands. A pending hold past its `expires_at` is already void (see
+/// [`HoldRecord::state_at`]); the sweep only records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldState {
+    Pending,
+    Captured,
+    Voided,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Pending => "pending",
+            HoldState::Captured => "captured",
+            HoldState::Voided => "voided",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HoldState> {
+        match text {
+            "pending" => Some(HoldState::Pending),
+            "captured" => Some(HoldState::Captured),
+            "voided" => Some(HoldState::Voided),
+            _ => None,
+        }
+    }
+}
+
+/// Value a seller set aside on a buyer's code: it counts against the code's `available` (the
+/// account's `held`) while pending and unexpired, and becomes a payment when captured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRecord {
+    pub id: crate::code::HoldId,
+    pub payer_id: CodeId,
+    /// The payee's owner: the secret code that may capture or void it.
+    pub owner_id: CodeId,
+    pub payee: PublicCode,
+    pub payee_id: CodeId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub memo: Option<String>,
+    /// Stamped from the payee's catalog when the hold was made, as a payment's are.
+    pub category: Option<String>,
+    pub item: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub state: HoldState,
+    /// When it was captured or voided (or, for an expired hold, when the sweep recorded it).
+    pub resolved_at: Option<Timestamp>,
+    /// What a capture took, and the receipt of that payment.
+    pub captured: Option<Amount>,
+    pub receipt_id: Option<String>,
+    /// Where released value goes when the held code was closed (cancelled or expired) while the
+    /// hold was pending: the code that took back the rest.
+    pub release_to: Option<CodeId>,
+}
+
+impl HoldRecord {
+    /// The state as of `now`: a pending hold past its expiry is void even before the sweep.
+    pub fn state_at(&self, now: Timestamp) -> HoldState {
+        match self.state {
+            HoldState::Pending if self.expires_at <= now => HoldState::Voided,
+            state => state,
+        }
+    }
+
+    /// Whether it still sets value aside at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.state_at(now) == HoldState::Pending
+    }
+}
+
 /// How a report groups transfers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportGrouping {
@@ -403,4 +475,7 @@ pub struct LedgerTotals {
     pub negative_balances: u64,
     /// Accounts whose kept balance differs from the sum of their recorded transfers (must be none).
     pub mismatched_accounts: u64,
+    /// Code accounts whose `held` is not the sum of their pending holds, or exceeds the balance:
+    /// a hold not covered by what the code has (must be none).
+    pub uncovered_holds: u64,
 }

@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::OpError;
+use smartcode_core::error::{HoldRefusal, OpError};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.
@@ -24,6 +24,10 @@ pub enum ProblemCode {
     PinInvalid,
     CodeLocked,
     Restricted,
+    /// A hold that is captured, voided or expired cannot be captured or voided.
+    HoldNotPending,
+    /// An amount other than the one the instrument is for (a capture over its hold).
+    AmountMismatch,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -54,6 +58,8 @@ impl ProblemCode {
             ProblemCode::PinInvalid => "pin_invalid",
             ProblemCode::CodeLocked => "code_locked",
             ProblemCode::Restricted => "restricted",
+            ProblemCode::HoldNotPending => "hold_not_pending",
+            ProblemCode::AmountMismatch => "amount_mismatch",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -212,6 +218,8 @@ impl From<OpError> for ApiError {
             OpError::PinInvalid => (StatusCode::FORBIDDEN, P::PinInvalid),
             OpError::CodeLocked => (StatusCode::LOCKED, P::CodeLocked),
             OpError::Restricted(_) => (StatusCode::FORBIDDEN, P::Restricted),
+            OpError::Hold(HoldRefusal::NotPending { .. }) => (StatusCode::CONFLICT, P::HoldNotPending),
+            OpError::Hold(HoldRefusal::MoreThanHeld { .. }) => (StatusCode::CONFLICT, P::AmountMismatch),
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),
             OpError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, P::Overloaded),

@@ -9,8 +9,8 @@
 
 use smartcode_core::clock::{Timestamp, MICROS_PER_SECOND};
 use smartcode_core::error::{OpError, StoreResult};
-use smartcode_core::ledger::{self, expiry, Context, LedgerTx, Outcome, Seed};
-use smartcode_core::limits::{IDEMPOTENCY_KEY_KEPT_SECONDS, SWEEP_CODES_MAX};
+use smartcode_core::ledger::{self, expiry, holds, Context, LedgerTx, Outcome, Seed};
+use smartcode_core::limits::{HOLD_SWEEP_BATCH_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, SWEEP_CODES_MAX};
 
 use crate::{StoredResponse, WriteRequest, Written};
 
@@ -61,7 +61,8 @@ where
     Ok(Written::Done(outcome))
 }
 
-/// The sweep: reverts up to [`SWEEP_CODES_MAX`] codes whose expiry is due, and if `purge`,
+/// The sweep: reverts up to [`SWEEP_CODES_MAX`] codes whose expiry is due, records up to
+/// [`HOLD_SWEEP_BATCH_MAX`] expired holds as voided (their value is available already), and if `purge`,
 /// forgets the idempotency keys older than [`IDEMPOTENCY_KEY_KEPT_SECONDS`].
 pub fn sweep<L>(ledger: &mut L, now: Timestamp, purge: bool) -> Result<(), OpError>
 where
@@ -72,6 +73,16 @@ where
     if let Outcome::Expiry(expiry::Outcome::Swept { codes }) = swept {
         if codes > 0 {
             tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
+        }
+    }
+    let release = holds::Command::ExpireDue {
+        limit: HOLD_SWEEP_BATCH_MAX,
+    }
+    .into();
+    let released = ledger::execute(ledger, &mut Context::new(now, Seed::random()), &release)?;
+    if let Outcome::Holds(holds::Outcome::Swept { holds }) = released {
+        if holds > 0 {
+            tracing::info!(holds.expired = holds, "expired holds recorded as voided");
         }
     }
     if purge {

@@ -204,6 +204,80 @@ impl CodeColumns {
     }
 }
 
+/// A hold's columns in both schemas, in the order both stores select and insert them.
+pub const HOLD_COLUMNS: &str = "id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category, item, \
+     created_at, expires_at, state, resolved_at, captured, receipt_id, release_to";
+
+/// How many columns [`HOLD_COLUMNS`] names.
+pub const HOLD_COLUMN_COUNT: usize = 17;
+
+/// A hold's row as plain values, as [`CodeColumns`] is a code's.
+pub struct HoldColumns {
+    pub id: String,
+    pub payer_id: String,
+    pub owner_id: String,
+    pub payee: String,
+    pub payee_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub memo: Option<String>,
+    pub category: Option<String>,
+    pub item: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub state: String,
+    pub resolved_at: Option<i64>,
+    pub captured: Option<i64>,
+    pub receipt_id: Option<String>,
+    pub release_to: Option<String>,
+}
+
+impl HoldColumns {
+    pub fn into_record(self) -> StoreResult<HoldRecord> {
+        Ok(HoldRecord {
+            id: smartcode_core::code::HoldId::parse(&self.id).ok_or_else(|| corrupt("hold id"))?,
+            payer_id: code_id(&self.payer_id, "hold payer")?,
+            owner_id: code_id(&self.owner_id, "hold owner")?,
+            payee: public_code(&self.payee, "hold payee")?,
+            payee_id: code_id(&self.payee_id, "hold payee id")?,
+            amount: amount(Some(self.amount))?.ok_or_else(|| corrupt("hold amount"))?,
+            currency: Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
+            memo: self.memo,
+            category: self.category,
+            item: self.item,
+            created_at: Timestamp(self.created_at),
+            expires_at: Timestamp(self.expires_at),
+            state: HoldState::parse(&self.state).ok_or_else(|| corrupt("hold state"))?,
+            resolved_at: self.resolved_at.map(Timestamp),
+            captured: amount(self.captured)?,
+            receipt_id: self.receipt_id,
+            release_to: self.release_to.map(|id| code_id(&id, "hold release_to")).transpose()?,
+        })
+    }
+
+    pub fn from_record(h: &HoldRecord) -> HoldColumns {
+        HoldColumns {
+            id: h.id.as_str().to_owned(),
+            payer_id: h.payer_id.as_str().to_owned(),
+            owner_id: h.owner_id.as_str().to_owned(),
+            payee: h.payee.as_stored().to_owned(),
+            payee_id: h.payee_id.as_str().to_owned(),
+            amount: h.amount.units(),
+            currency: h.currency.as_str().to_owned(),
+            memo: h.memo.clone(),
+            category: h.category.clone(),
+            item: h.item.clone(),
+            created_at: h.created_at.0,
+            expires_at: h.expires_at.0,
+            state: h.state.as_str().to_owned(),
+            resolved_at: h.resolved_at.map(|t| t.0),
+            captured: h.captured.map(Amount::units),
+            receipt_id: h.receipt_id.clone(),
+            release_to: h.release_to.as_ref().map(|id| id.as_str().to_owned()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +285,6 @@ mod tests {
     #[test]
     fn code_columns_list_as_many_columns_as_a_row_has() {
         assert_eq!(CODE_COLUMNS.split(',').count(), CODE_COLUMN_COUNT);
+        assert_eq!(HOLD_COLUMNS.split(',').count(), HOLD_COLUMN_COUNT);
     }
 }

@@ -16,7 +16,7 @@ use smartcode_core::ledger::issuance::CodeRef;
 use smartcode_core::ledger::payments::PaymentOrder;
 use smartcode_core::ledger::tree::ChildOptions;
 use smartcode_core::ledger::{
-    expiry, issuance, payments, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
+    expiry, holds, issuance, payments, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
 };
 use smartcode_core::model::TransferKind;
 use smartcode_core::money::{Amount, Currency};
@@ -192,6 +192,7 @@ pub(crate) fn check(store: &dyn Store) -> smartcode_core::model::LedgerTotals {
     };
     assert!(ok, "the ledger check failed: {totals:?}");
     assert_eq!(totals.negative_balances, 0);
+    assert_eq!(totals.uncovered_holds, 0, "every pending hold is covered");
     totals
 }
 
@@ -298,6 +299,19 @@ enum Op {
         code: usize,
         units: i64,
     },
+    Hold {
+        payer: usize,
+        payee: usize,
+        units: i64,
+        seconds: i64,
+    },
+    Capture {
+        hold: usize,
+        units: Option<i64>,
+    },
+    Void {
+        hold: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -316,7 +330,15 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..64, 0usize..64, units.clone()).prop_map(|(parent, child, units)| Op::Fund { parent, child, units }),
         (0usize..64, 0usize..64, units.clone()).prop_map(|(payer, payee, units)| Op::Pay { payer, payee, units }),
         (0usize..64, 0usize..64).prop_map(|(parent, child)| Op::Cancel { parent, child }),
-        (0usize..64, units).prop_map(|(code, units)| Op::Payout { code, units }),
+        (0usize..64, units.clone()).prop_map(|(code, units)| Op::Payout { code, units }),
+        (0usize..64, 0usize..64, units.clone(), 1i64..7_200).prop_map(|(payer, payee, units, seconds)| Op::Hold {
+            payer,
+            payee,
+            units,
+            seconds
+        }),
+        (0usize..64, proptest::option::of(units)).prop_map(|(hold, units)| Op::Capture { hold, units }),
+        (0usize..64).prop_map(|hold| Op::Void { hold }),
     ]
 }
 
@@ -324,7 +346,9 @@ struct World {
     store: Arc<dyn Store>,
     key: BrokerKey,
     secrets: Vec<(CodeHash, CodeId)>,
-    publics: Vec<PublicCode>,
+    /// Each public code with its owner's hash (the seller who captures).
+    publics: Vec<(PublicCode, CodeHash)>,
+    holds: Vec<(smartcode_core::code::HoldId, CodeHash)>,
     issued_units: [i64; 2],
     paid_out_units: [i64; 2],
 }
@@ -417,7 +441,7 @@ impl World {
                     under: None,
                 });
                 if self.write(command).is_ok() {
-                    self.publics.push(code);
+                    self.publics.push((code, parent));
                 }
             }
             Op::Fund { parent, child, units } => {
@@ -438,7 +462,7 @@ impl World {
                 else {
                     return;
                 };
-                let _ = self.write(pay_command(payer, &payee, units));
+                let _ = self.write(pay_command(payer, &payee.0, units));
             }
             Op::Cancel { parent, child } => {
                 let (Some((parent, _)), Some((_, child))) =
@@ -464,6 +488,47 @@ impl World {
                 if let Ok(Outcome::Issuance(issuance::Outcome::PaidOut { transfer, .. })) = outcome {
                     self.paid_out_units[usize::from(transfer.currency.as_str() == "EUR")] += units;
                 }
+            }
+            Op::Hold {
+                payer,
+                payee,
+                units,
+                seconds,
+            } => {
+                let (Some((payer, _)), Some((payee, seller))) =
+                    (Self::pick(&self.secrets, payer), Self::pick(&self.publics, payee))
+                else {
+                    return;
+                };
+                let Command::Payments(payments::Command::Pay(order)) = pay_command(payer, &payee, units) else {
+                    unreachable!("pay_command makes a payment")
+                };
+                let command = Command::Holds(holds::Command::Hold {
+                    order,
+                    expires_in_seconds: seconds,
+                });
+                if let Ok(Outcome::Holds(holds::Outcome::Held(hold))) = self.write(command) {
+                    self.holds.push((hold.id, seller));
+                }
+            }
+            Op::Capture { hold, units } => {
+                let Some((id, seller)) = Self::pick(&self.holds, hold) else {
+                    return;
+                };
+                let _ = self.write(Command::Holds(holds::Command::Capture {
+                    seller: cred(seller),
+                    hold: id,
+                    amount: units.map(amount),
+                }));
+            }
+            Op::Void { hold } => {
+                let Some((id, seller)) = Self::pick(&self.holds, hold) else {
+                    return;
+                };
+                let _ = self.write(Command::Holds(holds::Command::Void {
+                    seller: cred(seller),
+                    hold: id,
+                }));
             }
         }
     }
@@ -505,6 +570,7 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
             key: BrokerKey::generate(),
             secrets: Vec::new(),
             publics: Vec::new(),
+            holds: Vec::new(),
             issued_units: [0, 0],
             paid_out_units: [0, 0],
         };

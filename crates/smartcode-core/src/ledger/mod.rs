@@ -6,7 +6,7 @@
 //! [`issuance`] (issue, deposit), [`tree`] (children, funding, cancel, profiles, and who checked
 //! them: [`checks`]), [`payments`]
 //! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
-//! [`expiry`] (the sweep) and [`reports`] (what a holder, the public and the operator read).
+//! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -19,6 +19,7 @@
 pub mod checks;
 pub mod controls;
 pub mod expiry;
+pub mod holds;
 pub mod issuance;
 pub mod payments;
 mod post;
@@ -37,7 +38,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::clock::Timestamp;
-use crate::code::{CodeHash, CodeId, PublicCode, ReceiptId, TransferId};
+use crate::code::{CodeHash, CodeId, HoldId, PublicCode, ReceiptId, TransferId};
 use crate::error::{OpError, StoreResult};
 use crate::model::*;
 use crate::money::Currency;
@@ -68,6 +69,11 @@ pub trait LedgerRead {
     /// the time a code is closed its descendants are, and however large its tree, closing it stops
     /// a single code (a whole tree at once could exceed what one cancel may stop).
     fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>>;
+    fn hold_by_id(&mut self, id: &HoldId) -> StoreResult<Option<HoldRecord>>;
+    /// The holds on `code` whose stored state is pending (expired ones included), oldest first.
+    fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>>;
+    /// Pending holds whose expiry is at or before `now`, earliest first, at most `limit`.
+    fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.
@@ -89,6 +95,11 @@ pub trait LedgerTx: LedgerRead {
     /// Replaces a secret code's hash (rekey): the old code stops working at once.
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()>;
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()>;
+    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()>;
+    /// Writes a hold's state, resolution and `release_to` (its other fields never change).
+    fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()>;
+    /// Adds `delta_units` (negative to release) to what an account holds aside.
+    fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()>;
 }
 
 /// A window and page over a code's transfers.
@@ -221,6 +232,7 @@ pub enum Command {
     Payments(payments::Command),
     Controls(controls::Command),
     Expiry(expiry::Command),
+    Holds(holds::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -231,6 +243,7 @@ pub enum Outcome {
     Payments(payments::Outcome),
     Controls(controls::Outcome),
     Expiry(expiry::Outcome),
+    Holds(holds::Outcome),
 }
 
 impl Outcome {
@@ -264,6 +277,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Payments(command) => payments::execute(tx, cx, command).map(Outcome::Payments),
         Command::Controls(command) => controls::execute(tx, cx, command).map(Outcome::Controls),
         Command::Expiry(command) => expiry::execute(tx, cx, command).map(Outcome::Expiry),
+        Command::Holds(command) => holds::execute(tx, cx, command).map(Outcome::Holds),
     }
 }
 
@@ -280,8 +294,10 @@ pub struct Touches {
 impl Command {
     /// Adds what this command will read to `touches`.
     pub fn touches(&self, touches: &mut Touches) {
-        if let Command::Payments(command) = self {
-            command.touches(touches);
+        match self {
+            Command::Payments(command) => command.touches(touches),
+            Command::Holds(command) => command.touches(touches),
+            _ => {}
         }
     }
 }
@@ -296,7 +312,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -305,18 +321,21 @@ from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Contr
 pub enum Query {
     Reports(reports::Query),
     Payments(payments::Query),
+    Holds(holds::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryOutcome {
     Reports(reports::QueryOutcome),
     Payments(payments::QueryOutcome),
+    Holds(holds::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
     match query {
         Query::Reports(query) => reports::query(tx, now, query).map(QueryOutcome::Reports),
         Query::Payments(query) => payments::query(tx, query).map(QueryOutcome::Payments),
+        Query::Holds(query) => holds::query(tx, query).map(QueryOutcome::Holds),
     }
 }
 
@@ -329,6 +348,12 @@ impl From<reports::Query> for Query {
 impl From<payments::Query> for Query {
     fn from(query: payments::Query) -> Query {
         Query::Payments(query)
+    }
+}
+
+impl From<holds::Query> for Query {
+    fn from(query: holds::Query) -> Query {
+        Query::Holds(query)
     }
 }
 
@@ -349,4 +374,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds);

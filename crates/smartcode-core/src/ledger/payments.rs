@@ -1,7 +1,7 @@
 //! Payments: a buyer's secret code pays a seller's public code, under the code's restrictions,
 //! and the broker keeps the receipt, which anyone holding its id may read.
 
-use crate::code::PublicCode;
+use crate::code::{CodeId, PublicCode};
 use crate::error::{Conflict, OpError};
 use crate::limits::*;
 use crate::model::*;
@@ -68,8 +68,21 @@ pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Resul
     }
 }
 
-fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder) -> Result<Outcome, OpError> {
-    let now = cx.now;
+/// Who pays whom, checked: what a payment and a hold both establish before value moves or is set
+/// aside (the payer usable now, the payee and its owner active, one currency, the payer's rules,
+/// the category and item stamped from what the payee sells).
+pub(super) struct Parties {
+    pub payer: CodeRecord,
+    pub payee: CodeRecord,
+    pub owner: CodeRecord,
+    pub checked: restrictions::Checked,
+}
+
+pub(super) fn parties(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    order: &PaymentOrder,
+) -> Result<Parties, OpError> {
     let payer = authenticate(tx, &order.payer, now)?;
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
@@ -89,38 +102,89 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
         return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
     let sold = effective_catalog(tx, &payee)?;
-    let restrictions::Checked { stamped, counted } = restrictions::check_payment(tx, now, &payer, order, &sold)?;
+    let checked = restrictions::check_payment(tx, now, &payer, order, &sold)?;
+    Ok(Parties {
+        payer,
+        payee,
+        owner,
+        checked,
+    })
+}
+
+/// The payment transfer from `payer` to the payee's owner, with its receipt id and what it is for.
+pub(super) struct Paying<'a> {
+    pub payer: &'a CodeId,
+    pub owner: &'a CodeId,
+    pub payee: &'a PublicCode,
+    pub payee_id: &'a CodeId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub memo: Option<String>,
+    pub stamped: restrictions::Stamped,
+}
+
+/// Posts a payment and answers its receipt.
+pub(super) fn post_payment(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    p: Paying<'_>,
+) -> Result<Receipt, OpError> {
+    let now = cx.now;
     let receipt_id = cx.draws.receipt_id(now).to_string();
     let transfer = Transfer {
         id: receipt_id.clone(),
         at: now,
         kind: TransferKind::Payment,
-        debit: AccountKey::Code(payer.id.clone()),
-        credit: AccountKey::Code(owner.id.clone()),
-        amount: order.amount,
-        currency: payer.currency,
-        memo: order.memo.clone(),
-        public_code_id: Some(payee.id.clone()),
-        category: stamped.category.clone(),
-        item: stamped.item.clone(),
+        debit: AccountKey::Code(p.payer.clone()),
+        credit: AccountKey::Code(p.owner.clone()),
+        amount: p.amount,
+        currency: p.currency,
+        memo: p.memo.clone(),
+        public_code_id: Some(p.payee_id.clone()),
+        category: p.stamped.category.clone(),
+        item: p.stamped.item.clone(),
     };
     post(tx, transfer)?;
-    for (id, usage) in &counted {
+    Ok(Receipt {
+        id: receipt_id,
+        payer_id: p.payer.clone(),
+        owner_id: p.owner.clone(),
+        payee: p.payee.clone(),
+        payee_id: p.payee_id.clone(),
+        amount: p.amount,
+        currency: p.currency,
+        memo: p.memo,
+        category: p.stamped.category,
+        item: p.stamped.item,
+        created_at: now,
+    })
+}
+
+fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder) -> Result<Outcome, OpError> {
+    let Parties {
+        payer,
+        payee,
+        owner,
+        checked,
+    } = parties(tx, cx.now, order)?;
+    let receipt = post_payment(
+        tx,
+        cx,
+        Paying {
+            payer: &payer.id,
+            owner: &owner.id,
+            payee: &order.payee,
+            payee_id: &payee.id,
+            amount: order.amount,
+            currency: payer.currency,
+            memo: order.memo.clone(),
+            stamped: checked.stamped,
+        },
+    )?;
+    for (id, usage) in &checked.counted {
         tx.set_usage(id, usage)?;
     }
-    Ok(Outcome::Paid(Receipt {
-        id: receipt_id,
-        payer_id: payer.id,
-        owner_id: owner.id,
-        payee: order.payee.clone(),
-        payee_id: payee.id,
-        amount: order.amount,
-        currency: payer.currency,
-        memo: order.memo.clone(),
-        category: stamped.category,
-        item: stamped.item,
-        created_at: now,
-    }))
+    Ok(Outcome::Paid(receipt))
 }
 
 fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpError> {

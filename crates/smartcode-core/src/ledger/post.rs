@@ -26,7 +26,15 @@ pub fn post(tx: &mut (impl LedgerTx + ?Sized), transfer: Transfer) -> Result<(),
         "a transfer moves value between two different accounts"
     );
     let units = transfer.amount.units();
-    let debit = tx.account(&transfer.debit)?.ok_or(OpError::NotFound("account"))?;
+    let mut debit = tx.account(&transfer.debit)?.ok_or(OpError::NotFound("account"))?;
+    if let AccountKey::Code(code) = &transfer.debit {
+        // Holds past their expiry still sit in `held` until released: release them before
+        // refusing what the code can afford now.
+        if debit.available_units() < units && debit.held_units > 0 {
+            super::holds::release_expired(tx, transfer.at, code)?;
+            debit = tx.account(&transfer.debit)?.ok_or(OpError::NotFound("account"))?;
+        }
+    }
     let credit = tx.account(&transfer.credit)?.ok_or(OpError::NotFound("account"))?;
     assert_eq!(
         debit.currency, transfer.currency,

@@ -195,6 +195,7 @@ pub(super) fn query(
             let totals = tx.ledger_totals()?;
             let ok = totals.negative_balances == 0
                 && totals.mismatched_accounts == 0
+                && totals.uncovered_holds == 0
                 && totals.currencies.iter().all(currency_balances);
             Ok(QueryOutcome::LedgerCheck { ok, totals })
         }

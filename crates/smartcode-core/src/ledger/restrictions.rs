@@ -13,7 +13,7 @@ use crate::error::{Invalid, Limit, OpError, Restriction};
 use crate::limits::{CATEGORY_CHARS_MAX, EXPIRY_SECONDS_MAX, RESTRICTION_ENTRIES_MAX, TREE_DEPTH_MAX};
 
 use super::payments::PaymentOrder;
-use super::{LedgerRead, UsageLeft};
+use super::{LedgerRead, LedgerTx, UsageLeft};
 
 pub use crate::limits::{PIN_DIGITS_MAX, PIN_DIGITS_MIN, PIN_FAILURES_MAX};
 use crate::model::{Catalog, CodeRecord, Restrictions, Usage};
@@ -251,6 +251,31 @@ fn stamp(
 }
 
 /// The payer and each ancestor that counts usage, nearest first.
+/// What a released hold gives back of the usage it counted when it was made: its use (`use_too`,
+/// for a void; a capture is a use) and, in a period that is still the one it was counted in, the
+/// released spending, for the payer and each ancestor that counts usage.
+pub(super) fn give_back(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    (held_at, released_units): (Timestamp, i64),
+    use_too: bool,
+) -> Result<(), OpError> {
+    for code in usage_line(tx, payer)? {
+        let mut usage = code.usage_at(now);
+        if use_too && code.restrictions.uses_max.is_some() {
+            usage.uses = usage.uses.saturating_sub(1);
+        }
+        if code.restrictions.spend_per_period.is_some() && code.usage_at(held_at).period_index == usage.period_index {
+            usage.period_spent_units = usage.period_spent_units.saturating_sub(released_units).max(0);
+        }
+        if usage != code.usage {
+            tx.set_usage(&code.id, &usage)?;
+        }
+    }
+    Ok(())
+}
+
 fn usage_line(tx: &mut (impl LedgerRead + ?Sized), payer: &CodeRecord) -> Result<Vec<CodeRecord>, OpError> {
     let mut line = Vec::new();
     if !payer.restricted_lineage {

@@ -56,6 +56,8 @@ pub struct CodeView {
     pub usage_left: Option<UsageLeft>,
     /// Who stands behind the profile's name, if anyone does now.
     pub check: Option<super::checks::CheckView>,
+    /// The holds that set value aside on it now (the account's `held_units` is their sum).
+    pub holds: Vec<HoldRecord>,
 }
 
 /// The tightest of a code's and its ancestors' usage rules, as of now.
@@ -277,17 +279,24 @@ pub(super) fn view(
     now: Timestamp,
     record: CodeRecord,
 ) -> Result<CodeView, OpError> {
-    let account = match record.kind {
+    let mut account = match record.kind {
         CodeKind::Secret => Some(
             tx.account(&AccountKey::Code(record.id.clone()))?
                 .ok_or(OpError::NotFound("account"))?,
         ),
         CodeKind::Public => None,
     };
+    let mut holds = Vec::new();
+    if let Some(account) = account.as_mut().filter(|a| a.held_units > 0) {
+        // Expired holds no longer set anything aside, swept or not.
+        holds = super::holds::live_holds(tx, now, &record.id)?;
+        account.held_units = holds.iter().map(|h| h.amount.units()).sum();
+    }
     let children = tx.child_count(&record.id)?;
     let usage_left = super::restrictions::usage_left(tx, now, &record)?;
     let check = super::checks::standing(tx, now, &record)?;
     Ok(CodeView {
+        holds,
         check,
         status: record.status_at(now),
         record,

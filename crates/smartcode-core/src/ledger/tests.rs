@@ -22,6 +22,7 @@ struct Memory {
     hashes: BTreeMap<[u8; 32], CodeId>,
     accounts: BTreeMap<String, AccountState>,
     transfers: Vec<Transfer>,
+    holds: BTreeMap<String, HoldRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -55,6 +56,23 @@ impl LedgerRead for Memory {
             .take(filter.limit as usize)
             .map(|(i, t)| (i as i64, t.clone()))
             .collect())
+    }
+    fn hold_by_id(&mut self, id: &crate::code::HoldId) -> StoreResult<Option<HoldRecord>> {
+        Ok(self.holds.get(id.as_str()).cloned())
+    }
+    fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        let pending = self
+            .holds
+            .values()
+            .filter(|h| &h.payer_id == code && h.state == HoldState::Pending);
+        Ok(pending.take(limit as usize).cloned().collect())
+    }
+    fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        let due = self
+            .holds
+            .values()
+            .filter(|h| h.state == HoldState::Pending && h.expires_at <= now);
+        Ok(due.take(limit as usize).cloned().collect())
     }
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
         Ok(self.transfers.iter().find(|t| t.id == id).cloned())
@@ -122,6 +140,20 @@ impl LedgerTx for Memory {
     }
     fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()> {
         self.codes.get_mut(id).unwrap().catalog = catalog.clone();
+        Ok(())
+    }
+    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.holds.insert(hold.id.to_string(), hold.clone());
+        Ok(())
+    }
+    fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.holds.insert(hold.id.to_string(), hold.clone());
+        Ok(())
+    }
+    fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()> {
+        let account = self.accounts.get_mut(&key.to_stored()).unwrap();
+        account.held_units += delta_units;
+        assert!((0..=account.balance_units).contains(&account.held_units));
         Ok(())
     }
     fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()> {

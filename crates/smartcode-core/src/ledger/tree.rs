@@ -370,7 +370,12 @@ pub(super) fn close_subtree(
         }
         if record.kind == CodeKind::Secret {
             let key = AccountKey::Code(record.id.clone());
-            let state = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
+            let mut state = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
+            if state.held_units > 0 {
+                // What is held stays for the sellers; what their holds release comes here later.
+                super::holds::on_close(tx, cx.now, &record.id, beneficiary)?;
+                state = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
+            }
             if let Ok(amount) = Amount::from_units(state.available_units()) {
                 post(
                     tx,

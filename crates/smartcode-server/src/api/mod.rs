@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -13,6 +13,7 @@
 mod answer;
 pub(crate) mod checks;
 pub(crate) mod controls;
+pub(crate) mod holds;
 pub(crate) mod issuance;
 pub(crate) mod operator;
 pub(crate) mod payments;
@@ -47,6 +48,7 @@ fn entries() -> Vec<Entry> {
         checks::routes(),
         controls::routes(),
         payments::routes(),
+        holds::routes(),
         reports::routes(),
         operator::routes(),
         security::routes(),

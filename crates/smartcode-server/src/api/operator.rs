@@ -67,6 +67,7 @@ async fn handle_ledger_check(State(state): State<AppState>, operator: Operator) 
             "currencies": currencies,
             "negative_balances": totals.negative_balances,
             "mismatched_accounts": totals.mismatched_accounts,
+            "uncovered_holds": totals.uncovered_holds,
             "checked_at": state.clock.now().to_rfc3339(),
         }),
     ))

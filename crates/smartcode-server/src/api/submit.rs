@@ -9,7 +9,7 @@ use serde_json::json;
 use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
-    controls, expiry, issuance, payments, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
+    controls, expiry, holds, issuance, payments, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_core::model::CodeRecord;
@@ -99,7 +99,9 @@ impl Reply {
         let (status, receipt, replayed) = match self {
             Reply::Done {
                 status,
-                outcome: Outcome::Payments(payments::Outcome::Paid(receipt)),
+                outcome:
+                    Outcome::Payments(payments::Outcome::Paid(receipt))
+                    | Outcome::Holds(holds::Outcome::Captured { receipt, .. }),
                 ..
             } => (status, receipt_json(state, &receipt), false),
             Reply::Replayed(stored) => {
@@ -405,6 +407,12 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
         Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
         Outcome::Controls(controls::Outcome::PinCounted { locked, .. }) => json!({ "locked": locked }),
         Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
+        Outcome::Holds(holds::Outcome::Held(hold) | holds::Outcome::Voided(hold)) => {
+            let at = hold.resolved_at.unwrap_or(hold.created_at);
+            json!({ "hold": super::holds::hold_json(state, hold, at) })
+        }
+        Outcome::Holds(holds::Outcome::Captured { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Holds(holds::Outcome::Swept { holds }) => json!({ "holds_expired": holds }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }

@@ -34,6 +34,8 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::MethodNotAllowed,
     ProblemCode::CurrencyMismatch,
     ProblemCode::Conflict,
+    ProblemCode::HoldNotPending,
+    ProblemCode::AmountMismatch,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
     ProblemCode::RequestTimeout,
@@ -122,6 +124,16 @@ pub fn explain(code: ProblemCode) -> Explanation {
             409,
             "The request is well formed, but the state of the codes rules it out: a PIN sent for a code that has none, paying one's own public code, funding a public code, an expiry in the past or too far ahead, or a payout from a cancelled code.",
             "The detail says which. Change the request to fit the codes as they are.",
+        ),
+        P::HoldNotPending => (
+            409,
+            "The hold was captured, voided or has expired already: only a pending hold can be captured or voided, and each only once.",
+            "Read the hold (GET /v1/holds/{id}) to see how it ended. An expired hold gave its value back; ask the buyer for a new one.",
+        ),
+        P::AmountMismatch => (
+            409,
+            "The amount is not one the instrument allows: a capture takes at most what its hold set aside.",
+            "Capture the hold's amount or less; for more, ask the buyer for a new hold or a payment.",
         ),
         P::Expired => (
             410,

@@ -84,6 +84,8 @@ pub fn for_people(error: &ApiError) -> Refusal {
             field: None,
         },
         ProblemCode::Restricted => restricted(&error.detail),
+        ProblemCode::HoldNotPending => said("This hold was already captured, voided or has expired.", None),
+        ProblemCode::AmountMismatch => said("That is more than the hold set aside.", Some("amount")),
         ProblemCode::Conflict => conflict(&error.detail),
         ProblemCode::InvalidRequest | ProblemCode::LimitExceeded => invalid(&error.detail),
         ProblemCode::IdempotencyConflict => said(

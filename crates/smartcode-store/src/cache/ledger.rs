@@ -3,7 +3,7 @@
 //! `Cached::write`, and the reads that go to SQLite flushed first.
 
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, LedgerTx, Posted, TransferFilter};
 use smartcode_core::model::*;
@@ -92,6 +92,18 @@ impl LedgerRead for Cached<'_, '_, '_> {
     fn due_expiries(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<CodeRecord>> {
         self.inner.due_expiries(now, limit)
     }
+
+    fn hold_by_id(&mut self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
+        self.inner.hold(id)
+    }
+
+    fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.inner.holds_pending_of(code, limit)
+    }
+
+    fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.inner.holds_due(now, limit)
+    }
 }
 
 impl LedgerTx for Cached<'_, '_, '_> {
@@ -165,6 +177,31 @@ impl LedgerTx for Cached<'_, '_, '_> {
         self.write(
             |sqlite, _| sqlite.set_check(id, check),
             |memory, ()| memory.changed_code(id, |record| record.check = check.cloned()),
+        )
+    }
+
+    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_hold(hold), |_, ()| {})
+    }
+
+    fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.update_hold(hold), |_, ()| {})
+    }
+
+    fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()> {
+        let account = self
+            .cached_account(key)?
+            .ok_or_else(|| StorageFailure(format!("a hold names the missing account {}", key.to_stored())))?;
+        let held = account
+            .state
+            .held_units
+            .checked_add(delta_units)
+            .filter(|held| (0..=account.state.balance_units).contains(held))
+            .ok_or_else(|| StorageFailure(format!("{} would hold more than its balance", key.to_stored())))?;
+        let balance = account.state.balance_units;
+        self.write(
+            |sqlite, _| sqlite.write_held(key, balance, held),
+            |memory, ()| memory.held(key, held),
         )
     }
 

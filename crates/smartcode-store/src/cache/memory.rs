@@ -265,6 +265,15 @@ impl Writes<'_> {
         self.memory.written_accounts.push(key.clone());
     }
 
+    /// What `key` (which memory holds: it was read first) holds aside is now `held_units`; SQLite
+    /// has it already, with the balance.
+    pub fn held(&mut self, key: &AccountKey, held_units: i64) {
+        self.memory.written_accounts.push(key.clone());
+        if let Some(account) = self.memory.accounts.get_mut(key) {
+            account.state.held_units = held_units;
+        }
+    }
+
     /// A transfer moved an account (which memory holds: it was read to check the transfer) to
     /// `balance_units`, and transfer `seq` now ends its chain. SQLite has it after the next flush.
     pub fn moved(&mut self, key: &AccountKey, balance_units: i64, seq: i64) {

@@ -196,6 +196,36 @@ ALTER TABLE codes ADD COLUMN checked_by TEXT, ADD COLUMN checked_at BIGINT,
     ADD CONSTRAINT codes_check_whole CHECK ((checked_by IS NULL) = (checked_at IS NULL));
 "#,
     ),
+    (
+        7,
+        r#"
+-- Holds: value a seller set aside on a buyer's code, captured (a payment) or voided later. The
+-- table of migration 1 was never used; this one keeps what a hold is for. A payer's account
+-- `held` is the sum of its holds whose state is 'pending' (expired ones until they are released).
+DROP TABLE holds;
+CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    payer_id TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    payee_id TEXT NOT NULL,
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    memo TEXT,
+    category TEXT,
+    item TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'captured', 'voided')),
+    resolved_at BIGINT,
+    captured BIGINT CHECK (captured IS NULL OR (captured > 0 AND captured <= amount)),
+    receipt_id TEXT,
+    release_to TEXT
+);
+CREATE INDEX holds_pending_by_payer ON holds (payer_id, created_at) WHERE state = 'pending';
+CREATE INDEX holds_pending_by_expiry ON holds (expires_at) WHERE state = 'pending';
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -1,10 +1,11 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
+mod holds;
 mod writes;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
@@ -406,10 +407,15 @@ impl LedgerRead for SqliteLedger<'_> {
             .conn
             .query_row(MISMATCHED_ACCOUNTS, [], |row| row.get(0))
             .map_err(failure)?;
+        let uncovered_holds = self
+            .conn
+            .query_row(UNCOVERED_HOLDS, [], |row| row.get(0))
+            .map_err(failure)?;
         Ok(LedgerTotals {
             currencies,
             negative_balances,
             mismatched_accounts,
+            uncovered_holds,
         })
     }
 
@@ -423,6 +429,18 @@ impl LedgerRead for SqliteLedger<'_> {
             .query_map(params![now.0, limit], code_from_row)
             .map_err(failure)?;
         rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    fn hold_by_id(&mut self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
+        self.hold(id)
+    }
+
+    fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_pending_of(code, limit)
+    }
+
+    fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_due(now, limit)
     }
 }
 
@@ -453,6 +471,11 @@ const MISMATCHED_ACCOUNTS: &str = "\
     sums (account, total) AS (SELECT account, sum(amount) FROM moves GROUP BY account) \
     SELECT count(*) FROM accounts a LEFT JOIN sums s ON s.account = a.key \
     WHERE a.balance <> coalesce(s.total, 0)";
+
+/// Code accounts whose `held` is not the sum of their pending holds, or is more than the balance.
+pub(crate) const UNCOVERED_HOLDS: &str =
+    "SELECT count(*) FROM accounts a WHERE a.kind = 'code' AND (a.held > a.balance OR a.held <> coalesce( \
+     (SELECT sum(h.amount) FROM holds h WHERE h.state = 'pending' AND 'code:' || h.payer_id = a.key), 0))";
 
 /// The writes the writer's [`crate::cache::Cached`] passes on to SQLite. Transfers and balances are
 /// not among them: `Cached` writes those itself, with the writer's prepared statements.

@@ -100,45 +100,56 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
     let tally = Arc::new(Tally::default());
     let payers = Arc::new(payers);
     let payees = Arc::new(payees);
+    let sellers = Arc::new(sellers);
+    let two_phase = args.two_phase;
+    let base = Arc::new(base);
     let hot = args.hot;
     let connections = args.connections;
     // Parsed once: reqwest would parse (and IDNA-check) a string on every request.
-    let url = Arc::new(reqwest::Url::parse(&format!("{base}/v1/payments"))?);
+    let first = if two_phase { "/v1/holds" } else { "/v1/payments" };
+    let url = Arc::new(reqwest::Url::parse(&format!("{base}{first}"))?);
     let epoch = Instant::now();
     let elapsed = run_for(args, tally.clone(), |index, stop| {
-        let (http, tally, payers, payees, url) =
-            (http.clone(), tally.clone(), payers.clone(), payees.clone(), url.clone());
+        let (http, tally, payers, payees, sellers, url, base) = (
+            http.clone(),
+            tally.clone(),
+            payers.clone(),
+            payees.clone(),
+            sellers.clone(),
+            url.clone(),
+            base.clone(),
+        );
         let mut pace = Pace::new(args, index, epoch);
         async move {
             let mut turn = index;
             while !stop.load(Ordering::Relaxed) {
                 let payer = &payers[turn % payers.len()];
-                let payee = if hot { &payees[0] } else { &payees[turn % payees.len()] };
+                let which = if hot { 0 } else { turn % payees.len() };
                 turn += connections;
-                let body = format!(r#"{{"code":"{payer}","payee":"{payee}","amount":"0.000001"}}"#);
+                let body = format!(
+                    r#"{{"code":"{payer}","payee":"{}","amount":"0.000001"}}"#,
+                    payees[which]
+                );
                 let started = Pace::due(&mut pace).await;
-                let result = match http
-                    .post(url.as_ref().clone())
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                {
-                    Ok(response) if response.status().as_u16() == 201 => {
-                        let _ = response.bytes().await;
-                        Ok(())
-                    }
-                    Ok(response) => {
-                        let problem: serde_json::Value = response.json().await.unwrap_or_default();
-                        Err(problem["code"].as_str().unwrap_or("unreadable").to_owned())
-                    }
-                    Err(_) => Err("transport".to_owned()),
-                };
-                tally.record(started, result);
+                let mut result = created(http.post(url.as_ref().clone()), body).await;
+                if two_phase {
+                    result = match result {
+                        Ok(held) => {
+                            let id = held["hold"]["id"].as_str().unwrap_or_default();
+                            let capture = http
+                                .post(format!("{base}/v1/holds/{id}/capture"))
+                                .header("Authorization", format!("Code {}", sellers[which]));
+                            created(capture, "{}".to_owned()).await
+                        }
+                        Err(error) => Err(error),
+                    };
+                }
+                tally.record(started, result.map(|_| ()));
             }
         }
     })
     .await;
+    let base = base.as_ref().clone();
     let metrics_after = commit_metrics(&http, &base).await;
     let store = broker_store(&http, &base).await;
     let mut report = summarize(args, "http", store, &tally, elapsed);
@@ -155,6 +166,32 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
     }
     Ok(report)
+}
+
+/// Sends a JSON body and answers the body of a 201, or the refusal's `code` word. A payment's
+/// answer is only drained (not parsed); a hold's is read for its id.
+async fn created(request: reqwest::RequestBuilder, body: String) -> Result<serde_json::Value, String> {
+    let sent = request
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().as_u16() == 201 => {
+            let bytes = response.bytes().await.map_err(|_| "transport".to_owned())?;
+            let holds = bytes.starts_with(br#"{"hold""#);
+            Ok(if holds {
+                serde_json::from_slice(&bytes).unwrap_or_default()
+            } else {
+                serde_json::Value::Null
+            })
+        }
+        Ok(response) => {
+            let problem: serde_json::Value = response.json().await.unwrap_or_default();
+            Err(problem["code"].as_str().unwrap_or("unreadable").to_owned())
+        }
+        Err(_) => Err("transport".to_owned()),
+    }
 }
 
 /// Whether the broker's ledger check passes (`GET /v1/admin/ledger/check`).

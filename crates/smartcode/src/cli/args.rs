@@ -175,6 +175,33 @@ pub(super) enum Cmd {
         #[arg(long)]
         item: Option<String>,
     },
+    /// Set value aside on this code (--code or SMARTCODE_CODE, the buyer's) for a seller, who
+    /// captures or voids it later; it voids by itself after --expires-in seconds (default 3600).
+    Hold {
+        #[arg(long)]
+        payee: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        memo: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        item: Option<String>,
+        /// Seconds until the hold voids by itself (at most 30 days).
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    /// As the seller (the code that owns the payee): take a hold, or --amount of it, as a payment.
+    Capture {
+        hold_id: String,
+        #[arg(long)]
+        amount: Option<String>,
+    },
+    /// As the seller: give a hold back whole.
+    Void { hold_id: String },
     /// This code's transactions, newest first.
     History {
         #[arg(long)]

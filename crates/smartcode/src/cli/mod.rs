@@ -13,6 +13,7 @@ use crate::serve;
 
 mod args;
 mod checks;
+mod holds;
 mod operator;
 mod receipt;
 mod security;
@@ -94,6 +95,20 @@ fn money(m: Option<&Money>) -> String {
 }
 
 /// Prints a code; `secret` is the new secret of a code just made (or rekeyed), shown this once.
+/// The buyer's code a `verb` presents in its body, and the client to present it with: the
+/// code's PIN, its saved proof and the seller key of a server presenting it go along.
+fn buyer(args: &Args, verb: &str) -> Result<(String, Client)> {
+    let code = args
+        .code
+        .clone()
+        .ok_or_else(|| anyhow!("{verb} needs the buyer's secret code: set SMARTCODE_CODE or pass --code"))?;
+    let client = Client::new(&args.broker)
+        .with_pin(args.pin.as_deref())
+        .with_proof(security::saved_proof(args).as_deref())
+        .with_seller_key(args.seller_key.as_deref());
+    Ok((code, client))
+}
+
 fn print_code(secret: Option<&str>, info: &CodeJson) {
     if let Some(code) = secret {
         println!("New secret code: {code}");
@@ -107,7 +122,11 @@ fn print_code(secret: Option<&str>, info: &CodeJson) {
     println!("  status:   {}", info.status);
     if info.kind == "secret" {
         println!("  balance:  {}", money(info.balance.as_ref()));
+        if info.available != info.balance {
+            println!("  available: {}", money(info.available.as_ref()));
+        }
     }
+    holds::print_holds(&info.holds);
     if let Some(label) = &info.label {
         println!("  label:    {label}");
     }
@@ -215,8 +234,8 @@ async fn dispatch(args: Args) -> Result<()> {
                     );
                 }
                 println!(
-                    "  negative balances: {}, mismatched accounts: {}",
-                    check.negative_balances, check.mismatched_accounts
+                    "  negative balances: {}, mismatched accounts: {}, uncovered holds: {}",
+                    check.negative_balances, check.mismatched_accounts, check.uncovered_holds
                 );
             }
             if check.ok {
@@ -354,10 +373,7 @@ async fn dispatch(args: Args) -> Result<()> {
             category,
             item,
         } => {
-            let code = args
-                .code
-                .clone()
-                .ok_or_else(|| anyhow!("pay needs the buyer's secret code: set SMARTCODE_CODE or pass --code"))?;
+            let (code, client) = buyer(&args, "pay")?;
             let request = PaymentRequest {
                 code,
                 payee: payee.clone(),
@@ -367,12 +383,7 @@ async fn dispatch(args: Args) -> Result<()> {
                 category: category.clone(),
                 item: item.clone(),
             };
-            let paid = Client::new(&args.broker)
-                .with_pin(args.pin.as_deref())
-                .with_proof(security::saved_proof(&args).as_deref())
-                .with_seller_key(args.seller_key.as_deref())
-                .pay(&request, key)
-                .await?;
+            let paid = client.pay(&request, key).await?;
             if args.json {
                 return print_json(&paid);
             }
@@ -524,6 +535,32 @@ async fn dispatch(args: Args) -> Result<()> {
             println!("Child {} is {} again", info.view.id, info.view.status);
             Ok(())
         }
+        Cmd::Hold {
+            payee,
+            amount,
+            currency,
+            memo,
+            category,
+            item,
+            expires_in,
+        } => {
+            let (code, client) = buyer(&args, "hold")?;
+            let request = HoldRequest {
+                code,
+                payee: payee.clone(),
+                amount: amount.as_str().into(),
+                currency: currency.clone(),
+                expires_in_seconds: *expires_in,
+                memo: memo.clone(),
+                category: category.clone(),
+                item: item.clone(),
+            };
+            holds::hold(&client, &request, key, args.json).await
+        }
+        Cmd::Capture { hold_id, amount } => {
+            holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
+        }
+        Cmd::Void { hold_id } => holds::void(&code_client(&args)?, hold_id, key, args.json).await,
         Cmd::Public { public_code } => checks::public(&args.broker, public_code, args.json).await,
         Cmd::Vouch {
             target,

@@ -12,6 +12,7 @@ mod controls;
 mod crash;
 mod forms;
 mod guessing;
+mod holds;
 mod openapi;
 mod pages;
 mod payout;

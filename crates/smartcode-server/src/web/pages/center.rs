@@ -43,6 +43,21 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     @if me.irrevocable { dt { "Irrevocable" } dd { "yes: its parent cannot cancel it" } }
                 }
                 (restrictions(&me))
+                @if !me.holds.is_empty() {
+                    h2 { "Set aside for sellers" }
+                    p.small { "Each seller captures what it delivered, or voids the rest; at its time a hold gives its value back by itself." }
+                    ul #holds {
+                        @for h in &me.holds {
+                            li {
+                                strong { (h.amount.amount) " " (h.amount.currency) }
+                                " for " a href=(format!("/p/{}", h.payee)) { code { (h.payee) } }
+                                @if let Some(memo) = &h.memo { " (" (memo) ")" }
+                                " until " (utc_time(&h.expires_at))
+                                " " small { code { (h.id) } }
+                            }
+                        }
+                    }
+                }
                 form method="post" action="/logout" {
                     (guard_fields(csrf))
                     button.secondary type="submit" { "Log out" }

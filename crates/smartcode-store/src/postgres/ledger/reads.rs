@@ -14,6 +14,18 @@ use crate::rows::CODE_COLUMNS;
 use super::*;
 
 impl LedgerRead for PgLedger<'_> {
+    fn hold_by_id(&mut self, id: &smartcode_core::code::HoldId) -> StoreResult<Option<HoldRecord>> {
+        self.hold(id)
+    }
+
+    fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_pending_of(code, limit)
+    }
+
+    fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_due(now, limit)
+    }
+
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         let id = self
             .batch
@@ -250,10 +262,13 @@ impl LedgerRead for PgLedger<'_> {
             &[],
         )?;
         let mismatched_accounts = count(&row, 0)?;
+        let row = self.query_one(crate::sqlite::UNCOVERED_HOLDS, &[])?;
+        let uncovered_holds = count(&row, 0)?;
         Ok(LedgerTotals {
             currencies,
             negative_balances,
             mismatched_accounts,
+            uncovered_holds,
         })
     }
 

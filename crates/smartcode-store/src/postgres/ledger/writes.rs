@@ -14,6 +14,18 @@ use crate::rows::{account_kind, CodeColumns, CODE_COLUMNS, CODE_COLUMN_COUNT};
 use super::*;
 
 impl LedgerTx for PgLedger<'_> {
+    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.write_new_hold(hold)
+    }
+
+    fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.write_hold_state(hold)
+    }
+
+    fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()> {
+        self.change_held(key, delta_units)
+    }
+
     fn insert_code(&mut self, r: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
         let placeholders: Vec<String> = (1..=CODE_COLUMN_COUNT + 1).map(|n| format!("${n}")).collect();
         let sql = format!(

@@ -1,0 +1,335 @@
+//! Holds: a seller sets value aside on a buyer's code (a two-phase payment) and later captures all
+//! or part of it (that part becomes a payment with a receipt, the rest is released) or voids it.
+//!
+//! The state machine: `pending` → `captured` (by the seller, once) | `voided` (by the seller, or
+//! by time: a pending hold at or past `expires_at` is void at once, and the sweep only records
+//! it). A hold's amount is in its code's account `held` while the stored state is `pending`, so
+//! `available` (balance − held) is what the code can spend. A pending hold whose time has passed
+//! still sits in `held` until something releases it: [`release_expired`] does so, in the very
+//! transaction that needs the value (a payment the stored `held` would refuse, a cancel that takes
+//! back what is not held), so correctness never waits for the sweep.
+//!
+//! Restrictions, the PIN and the guessing defence apply to a hold as to a payment (it is made by
+//! whoever presents the buyer's code); uses and spending per period are counted when it is made
+//! and given back by what a void or a partial capture releases. A hold is a promise to a seller:
+//! when its code is closed (cancelled, or expired as a child), pending holds stay capturable until
+//! their own expiry, the closing takes only what is not held, and what is released later goes to
+//! the code that took the rest (`release_to`).
+
+use crate::clock::Timestamp;
+use crate::code::{CodeHash, CodeId, HoldId};
+use crate::error::{HoldRefusal, Invalid, Limit, OpError};
+use crate::limits::*;
+use crate::model::*;
+use crate::money::Amount;
+
+use super::payments::{parties, post_payment, Parties, Paying, PaymentOrder};
+use super::post::new_transfer;
+use super::restrictions::{self, Stamped};
+use super::rules::{authenticate, present};
+use super::{post, Context, Credential, LedgerRead, LedgerTx, Touches};
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Sets `order.amount` aside on the payer's code for the payee, for `expires_in_seconds`.
+    Hold {
+        order: PaymentOrder,
+        expires_in_seconds: i64,
+    },
+    /// The seller (the payee's owner) takes `amount` (the whole hold if `None`) as a payment.
+    Capture {
+        seller: Credential,
+        hold: HoldId,
+        amount: Option<Amount>,
+    },
+    /// The seller gives the whole hold back.
+    Void { seller: Credential, hold: HoldId },
+    /// Records up to `limit` expired holds as voided (the background sweep).
+    ExpireDue { limit: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Held(Box<HoldRecord>),
+    Captured { hold: Box<HoldRecord>, receipt: Receipt },
+    Voided(Box<HoldRecord>),
+    Swept { holds: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub enum Query {
+    /// A hold, for the buyer's code or the seller's that presents `reader`.
+    Hold { id: HoldId, reader: CodeHash },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Hold(Box<HoldRecord>),
+}
+
+impl Command {
+    pub(super) fn touches(&self, touches: &mut Touches) {
+        match self {
+            Command::Hold { order, .. } => {
+                touches.codes.push(order.payer.hash);
+                touches.public_codes.push(order.payee.clone());
+            }
+            Command::Capture { seller, .. } | Command::Void { seller, .. } => touches.codes.push(seller.hash),
+            Command::ExpireDue { .. } => {}
+        }
+    }
+}
+
+pub(super) fn execute(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    command: &Command,
+) -> Result<Outcome, OpError> {
+    match command {
+        Command::Hold {
+            order,
+            expires_in_seconds,
+        } => hold(tx, cx, order, *expires_in_seconds),
+        Command::Capture { seller, hold, amount } => capture(tx, cx, seller, hold, *amount),
+        Command::Void { seller, hold } => void(tx, cx, seller, hold),
+        Command::ExpireDue { limit } => expire_due(tx, cx, *limit),
+    }
+}
+
+pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Result<QueryOutcome, OpError> {
+    match query {
+        Query::Hold { id, reader } => {
+            let reader = present(tx, reader)?;
+            let hold = tx.hold_by_id(id)?.ok_or(OpError::NotFound("hold"))?;
+            if hold.payer_id != reader.id && hold.owner_id != reader.id {
+                return Err(OpError::NotFound("hold"));
+            }
+            Ok(QueryOutcome::Hold(Box::new(hold)))
+        }
+    }
+}
+
+fn hold(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    order: &PaymentOrder,
+    seconds: i64,
+) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    let expires_at = now
+        .plus_seconds(seconds)
+        .filter(|_| (1..=HOLD_SECONDS_MAX).contains(&seconds))
+        .ok_or(OpError::InvalidRequest(Invalid::HoldExpiry { max: HOLD_SECONDS_MAX }))?;
+    let Parties {
+        payer,
+        payee,
+        owner,
+        checked,
+    } = parties(tx, now, order)?;
+    if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX + 1)?.len() >= HOLDS_PER_CODE_MAX as usize {
+        release_expired(tx, now, &payer.id)?;
+        if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX + 1)?.len() >= HOLDS_PER_CODE_MAX as usize {
+            return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
+        }
+    }
+    let key = AccountKey::Code(payer.id.clone());
+    let mut account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
+    if account.available_units() < order.amount.units() && account.held_units > 0 {
+        release_expired(tx, now, &payer.id)?;
+        account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
+    }
+    if account.available_units() < order.amount.units() {
+        return Err(OpError::InsufficientFunds);
+    }
+    let record = HoldRecord {
+        id: HoldId::draw(&mut cx.draws),
+        payer_id: payer.id.clone(),
+        owner_id: owner.id,
+        payee: order.payee.clone(),
+        payee_id: payee.id,
+        amount: order.amount,
+        currency: payer.currency,
+        memo: order.memo.clone(),
+        category: checked.stamped.category,
+        item: checked.stamped.item,
+        created_at: now,
+        expires_at,
+        state: HoldState::Pending,
+        resolved_at: None,
+        captured: None,
+        receipt_id: None,
+        release_to: None,
+    };
+    tx.insert_hold(&record)?;
+    tx.add_held(&key, order.amount.units())?;
+    for (id, usage) in &checked.counted {
+        tx.set_usage(id, usage)?;
+    }
+    Ok(Outcome::Held(Box::new(record)))
+}
+
+/// The hold `id` if `seller` owns its payee and it is still pending now.
+fn sellers_pending_hold(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    seller: &Credential,
+    id: &HoldId,
+) -> Result<HoldRecord, OpError> {
+    let seller = authenticate(tx, seller, now)?;
+    let hold = tx
+        .hold_by_id(id)?
+        .filter(|h| h.owner_id == seller.id)
+        .ok_or(OpError::NotFound("hold"))?;
+    let state = match hold.state_at(now) {
+        HoldState::Pending => return Ok(hold),
+        _ if hold.state == HoldState::Pending => "expired",
+        state => state.as_str(),
+    };
+    Err(OpError::Hold(HoldRefusal::NotPending { state }))
+}
+
+fn capture(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    seller: &Credential,
+    id: &HoldId,
+    amount: Option<Amount>,
+) -> Result<Outcome, OpError> {
+    let mut hold = sellers_pending_hold(tx, cx.now, seller, id)?;
+    let taken = amount.unwrap_or(hold.amount);
+    if taken > hold.amount {
+        return Err(OpError::Hold(HoldRefusal::MoreThanHeld {
+            held_units: hold.amount.units(),
+        }));
+    }
+    tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.amount.units())?;
+    let receipt = post_payment(
+        tx,
+        cx,
+        Paying {
+            payer: &hold.payer_id,
+            owner: &hold.owner_id,
+            payee: &hold.payee,
+            payee_id: &hold.payee_id,
+            amount: taken,
+            currency: hold.currency,
+            memo: hold.memo.clone(),
+            stamped: Stamped {
+                category: hold.category.clone(),
+                item: hold.item.clone(),
+            },
+        },
+    )?;
+    let released = hold.amount.units() - taken.units();
+    hand_back(tx, cx, &hold, released, false)?;
+    hold.state = HoldState::Captured;
+    hold.resolved_at = Some(cx.now);
+    hold.captured = Some(taken);
+    hold.receipt_id = Some(receipt.id.clone());
+    tx.update_hold(&hold)?;
+    Ok(Outcome::Captured {
+        hold: Box::new(hold),
+        receipt,
+    })
+}
+
+fn void(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    seller: &Credential,
+    id: &HoldId,
+) -> Result<Outcome, OpError> {
+    let mut hold = sellers_pending_hold(tx, cx.now, seller, id)?;
+    tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.amount.units())?;
+    hand_back(tx, cx, &hold, hold.amount.units(), true)?;
+    hold.state = HoldState::Voided;
+    hold.resolved_at = Some(cx.now);
+    tx.update_hold(&hold)?;
+    Ok(Outcome::Voided(Box::new(hold)))
+}
+
+fn expire_due(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, limit: u32) -> Result<Outcome, OpError> {
+    let mut holds = 0;
+    for mut hold in tx.due_holds(cx.now, limit)? {
+        tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.amount.units())?;
+        hand_back(tx, cx, &hold, hold.amount.units(), true)?;
+        hold.state = HoldState::Voided;
+        hold.resolved_at = Some(cx.now);
+        tx.update_hold(&hold)?;
+        holds += 1;
+    }
+    Ok(Outcome::Swept { holds })
+}
+
+/// What releasing `released_units` of a hold (already out of `held`) gives back: the usage it
+/// counted, and, if its code was closed meanwhile, the value itself to the code that took the rest.
+fn hand_back(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    hold: &HoldRecord,
+    released_units: i64,
+    use_too: bool,
+) -> Result<(), OpError> {
+    let payer = tx.code_by_id(&hold.payer_id)?.ok_or(OpError::NotFound("code"))?;
+    restrictions::give_back(tx, cx.now, &payer, (hold.created_at, released_units), use_too)?;
+    if let (Some(beneficiary), Ok(amount)) = (&hold.release_to, Amount::from_units(released_units)) {
+        let transfer = new_transfer(
+            cx,
+            TransferKind::Reclaim,
+            AccountKey::Code(hold.payer_id.clone()),
+            AccountKey::Code(beneficiary.clone()),
+            amount,
+            hold.currency,
+        );
+        post(tx, transfer)?;
+    }
+    Ok(())
+}
+
+/// Releases the expired holds of an open code in place: out of `held`, their usage given back,
+/// recorded as voided. A closed code's expired holds (whose value goes elsewhere) wait for the
+/// sweep. Called where a stored `held` would refuse what the code can afford now.
+pub(super) fn release_expired(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, code: &CodeId) -> Result<(), OpError> {
+    let key = AccountKey::Code(code.clone());
+    for mut hold in tx.pending_holds(code, HOLDS_PER_CODE_MAX)? {
+        if hold.is_live(now) || hold.release_to.is_some() {
+            continue;
+        }
+        tx.add_held(&key, -hold.amount.units())?;
+        let payer = tx.code_by_id(code)?.ok_or(OpError::NotFound("code"))?;
+        restrictions::give_back(tx, now, &payer, (hold.created_at, hold.amount.units()), true)?;
+        hold.state = HoldState::Voided;
+        hold.resolved_at = Some(now);
+        tx.update_hold(&hold)?;
+    }
+    Ok(())
+}
+
+/// When `code` is closed with value going to `beneficiary`: its live holds stay capturable, and
+/// what they release later goes there.
+pub(super) fn on_close(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    code: &CodeId,
+    beneficiary: &CodeId,
+) -> Result<(), OpError> {
+    release_expired(tx, now, code)?;
+    for mut hold in tx.pending_holds(code, HOLDS_PER_CODE_MAX)? {
+        if hold.release_to.is_none() {
+            hold.release_to = Some(beneficiary.clone());
+            tx.update_hold(&hold)?;
+        }
+    }
+    Ok(())
+}
+
+/// The holds that set value aside on `code` now.
+pub fn live_holds(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    code: &CodeId,
+) -> Result<Vec<HoldRecord>, OpError> {
+    let mut holds = tx.pending_holds(code, HOLDS_PER_CODE_MAX)?;
+    holds.retain(|h| h.is_live(now));
+    Ok(holds)
+}

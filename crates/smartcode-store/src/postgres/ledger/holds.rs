@@ -1,0 +1,119 @@
+//! Holds on PostgreSQL: their rows, and an account's `held`, changed at once in the batch's
+//! transaction (not deferred like balances): the update itself checks, under the row's lock, that
+//! what is held stays within the balance the batch will leave, so two processes holding on one
+//! code cannot together hold more than it has; the loser's batch runs again.
+
+use postgres::Row;
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeId, HoldId};
+use smartcode_core::error::StoreResult;
+use smartcode_core::model::{AccountKey, HoldRecord};
+
+use super::{get, Param, PgLedger};
+use crate::rows::{HoldColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT};
+
+fn hold_from_row(row: &Row) -> StoreResult<HoldRecord> {
+    HoldColumns {
+        id: get(row, 0)?,
+        payer_id: get(row, 1)?,
+        owner_id: get(row, 2)?,
+        payee: get(row, 3)?,
+        payee_id: get(row, 4)?,
+        amount: get(row, 5)?,
+        currency: get(row, 6)?,
+        memo: get(row, 7)?,
+        category: get(row, 8)?,
+        item: get(row, 9)?,
+        created_at: get(row, 10)?,
+        expires_at: get(row, 11)?,
+        state: get(row, 12)?,
+        resolved_at: get(row, 13)?,
+        captured: get(row, 14)?,
+        receipt_id: get(row, 15)?,
+        release_to: get(row, 16)?,
+    }
+    .into_record()
+}
+
+impl PgLedger<'_> {
+    fn holds_where(&mut self, condition: &str, params: &[Param]) -> StoreResult<Vec<HoldRecord>> {
+        let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE {condition}");
+        self.query(&sql, params)?.iter().map(hold_from_row).collect()
+    }
+
+    pub(super) fn hold(&mut self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
+        Ok(self.holds_where("id = $1", &[&id.as_str()])?.pop())
+    }
+
+    pub(super) fn holds_pending_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_where(
+            "payer_id = $1 AND state = 'pending' ORDER BY created_at, id COLLATE \"C\" LIMIT $2",
+            &[&code.as_str(), &i64::from(limit)],
+        )
+    }
+
+    pub(super) fn holds_due(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_where(
+            "state = 'pending' AND expires_at <= $1 ORDER BY expires_at, id COLLATE \"C\" LIMIT $2",
+            &[&now.0, &i64::from(limit)],
+        )
+    }
+
+    pub(super) fn write_new_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        );
+        let c = HoldColumns::from_record(hold);
+        self.execute(
+            &sql,
+            &[
+                &c.id,
+                &c.payer_id,
+                &c.owner_id,
+                &c.payee,
+                &c.payee_id,
+                &c.amount,
+                &c.currency,
+                &c.memo,
+                &c.category,
+                &c.item,
+                &c.created_at,
+                &c.expires_at,
+                &c.state,
+                &c.resolved_at,
+                &c.captured,
+                &c.receipt_id,
+                &c.release_to,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn write_hold_state(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        let c = HoldColumns::from_record(hold);
+        self.execute(
+            "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6 WHERE id = $1",
+            &[&c.id, &c.state, &c.resolved_at, &c.captured, &c.receipt_id, &c.release_to],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn change_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()> {
+        let stored = key.to_stored();
+        let pending = self.batch.as_ref().map_or(0, |b| b.pending(&stored));
+        if let Some(batch) = self.batch.as_deref_mut() {
+            // What was prefetched of this account no longer says what it holds.
+            batch.prefetched.accounts.remove(&stored);
+        }
+        let changed = self.execute(
+            "UPDATE accounts SET held = held + $2 WHERE key = $1 AND held + $2 >= 0 AND held + $2 <= balance + $3",
+            &[&stored, &delta_units, &pending],
+        )?;
+        if changed != 1 {
+            return Err(self.conflict(format!("what {stored} holds moved out of bounds"), None, Some(&stored)));
+        }
+        Ok(())
+    }
+}

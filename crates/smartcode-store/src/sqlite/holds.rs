@@ -1,0 +1,135 @@
+//! Holds in SQLite: their rows (read and written straight through, the writer's memory keeps no
+//! copy) and an account's `held`, written together with the balance memory holds for it, so the
+//! row never breaks `held <= balance` against a balance not flushed yet.
+
+use rusqlite::{params, OptionalExtension, Row};
+use smartcode_core::clock::Timestamp;
+use smartcode_core::code::{CodeId, HoldId};
+use smartcode_core::error::StoreResult;
+use smartcode_core::model::{AccountKey, HoldRecord};
+
+use super::{failure, SqliteLedger};
+use crate::rows::{HoldColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT};
+
+fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
+    let columns = HoldColumns {
+        id: row.get(0)?,
+        payer_id: row.get(1)?,
+        owner_id: row.get(2)?,
+        payee: row.get(3)?,
+        payee_id: row.get(4)?,
+        amount: row.get(5)?,
+        currency: row.get(6)?,
+        memo: row.get(7)?,
+        category: row.get(8)?,
+        item: row.get(9)?,
+        created_at: row.get(10)?,
+        expires_at: row.get(11)?,
+        state: row.get(12)?,
+        resolved_at: row.get(13)?,
+        captured: row.get(14)?,
+        receipt_id: row.get(15)?,
+        release_to: row.get(16)?,
+    };
+    columns
+        .into_record()
+        .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
+}
+
+impl SqliteLedger<'_> {
+    pub fn hold(&self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
+        let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .query_row([id.as_str()], hold_from_row)
+            .optional()
+            .map_err(failure)
+    }
+
+    pub fn holds_pending_of(&self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE payer_id = ?1 AND state = 'pending' ORDER BY created_at, id LIMIT ?2"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(params![code.as_str(), limit], hold_from_row)
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    pub fn holds_due(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE state = 'pending' AND expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(params![now.0, limit], hold_from_row)
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    pub fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT).map(|n| format!("?{n}")).collect();
+        let sql = format!(
+            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        );
+        let c = HoldColumns::from_record(hold);
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .execute(params![
+                c.id,
+                c.payer_id,
+                c.owner_id,
+                c.payee,
+                c.payee_id,
+                c.amount,
+                c.currency,
+                c.memo,
+                c.category,
+                c.item,
+                c.created_at,
+                c.expires_at,
+                c.state,
+                c.resolved_at,
+                c.captured,
+                c.receipt_id,
+                c.release_to,
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        let c = HoldColumns::from_record(hold);
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "UPDATE holds SET state = ?2, resolved_at = ?3, captured = ?4, receipt_id = ?5, release_to = ?6 WHERE id = ?1",
+            )
+            .map_err(failure)?;
+        statement
+            .execute(params![
+                c.id,
+                c.state,
+                c.resolved_at,
+                c.captured,
+                c.receipt_id,
+                c.release_to
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    /// Writes an account's `held` with the balance it stands beside.
+    pub fn write_held(&mut self, key: &AccountKey, balance_units: i64, held_units: i64) -> StoreResult<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("UPDATE accounts SET balance = ?2, held = ?3 WHERE key = ?1")
+            .map_err(failure)?;
+        statement
+            .execute(params![key.to_stored(), balance_units, held_units])
+            .map_err(failure)?;
+        Ok(())
+    }
+}
