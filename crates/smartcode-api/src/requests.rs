@@ -176,6 +176,16 @@ pub struct HoldRequest {
     pub item: Option<String>,
 }
 
+/// `POST /v1/receipts/{id}/refund`: how much to give back (all that is left when absent), and why.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<RequestAmount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `POST /v1/holds/{id}/capture`: how much to take (the whole hold when absent).
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

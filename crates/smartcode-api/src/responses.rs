@@ -218,6 +218,23 @@ pub struct PaidJson {
     pub receipt: ReceiptJson,
 }
 
+/// A seller's refund of part or all of a payment.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RefundJson {
+    pub id: String,
+    pub receipt_id: String,
+    pub amount: Money,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/receipts/{id}/refund`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RefundedJson {
+    pub refund: RefundJson,
+}
+
 /// A hold: value set aside on a buyer's code for a seller, captured or voided later.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct HoldJson {

@@ -400,6 +400,16 @@ impl Client {
         Self::send(self.post("/v1/payments", request, idempotency_key)).await
     }
 
+    /// As the seller (this client's code owns the payee): refunds all or part of a payment.
+    pub async fn refund(
+        &self,
+        receipt_id: &str,
+        request: &RefundRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<RefundedJson, ClientError> {
+        Self::send(self.post(&format!("/v1/receipts/{receipt_id}/refund"), request, idempotency_key)).await
+    }
+
     /// Sets value aside on the code in `request` for its payee.
     pub async fn hold(&self, request: &HoldRequest, idempotency_key: Option<&str>) -> Result<HeldJson, ClientError> {
         Self::send(self.post("/v1/holds", request, idempotency_key)).await

@@ -49,6 +49,15 @@ pub enum Conflict {
     CheckedAbove,
 }
 
+/// Why a refund cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefusal {
+    #[error("refunds of a payment add up to at most the payment: {} is left to refund", crate::money::format_units(*refundable_units))]
+    ExceedsPayment { refundable_units: i64 },
+    #[error("a payment can be refunded for {} days after it was made", crate::limits::REFUND_WINDOW_SECONDS / 86_400)]
+    WindowClosed,
+}
+
 /// Why a hold cannot do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HoldRefusal {
@@ -124,6 +133,8 @@ pub enum Limit {
     TextTooLong { field: &'static str, chars_max: usize },
     #[error("a code may have at most {} pending holds", crate::limits::HOLDS_PER_CODE_MAX)]
     HoldsPerCode,
+    #[error("a payment may have at most {} refunds", crate::limits::REFUNDS_PER_PAYMENT_MAX)]
+    RefundsPerPayment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +149,8 @@ pub enum OpError {
     InsufficientFunds,
     #[error("{0}")]
     Hold(HoldRefusal),
+    #[error("{0}")]
+    Refund(RefundRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

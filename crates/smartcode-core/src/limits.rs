@@ -78,6 +78,10 @@ pub const HOLD_SECONDS_MAX: i64 = 30 * 24 * 3600;
 /// The most pending holds one code may have at once (each is read when the code's expired holds
 /// are released, and listed in `GET /v1/me`).
 pub const HOLDS_PER_CODE_MAX: u32 = 100;
+/// How long after a payment its seller may refund it (180 days).
+pub const REFUND_WINDOW_SECONDS: i64 = 180 * 24 * 3600;
+/// The most refunds one payment may have.
+pub const REFUNDS_PER_PAYMENT_MAX: u32 = 100;
 /// Expired holds one sweep records as voided.
 pub const HOLD_SWEEP_BATCH_MAX: u32 = 500;
 /// A PIN is this many decimal digits, at least and at most.

@@ -296,6 +296,9 @@ pub enum TransferKind {
     /// The operator paid value out of a code to its holder outside the system: the value goes
     /// back to the issuance account.
     Payout,
+    /// A seller gave back all or part of a payment, to the paying code (or its nearest active
+    /// ancestor).
+    Refund,
 }
 
 impl TransferKind {
@@ -308,6 +311,7 @@ impl TransferKind {
             TransferKind::Reclaim => "reclaim",
             TransferKind::Revert => "revert",
             TransferKind::Payout => "payout",
+            TransferKind::Refund => "refund",
         }
     }
 
@@ -320,6 +324,7 @@ impl TransferKind {
             TransferKind::Reclaim,
             TransferKind::Revert,
             TransferKind::Payout,
+            TransferKind::Refund,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -431,6 +436,22 @@ impl HoldRecord {
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.state_at(now) == HoldState::Pending
     }
+}
+
+/// A seller giving back part or all of a payment: its transfer's id, the receipt it refunds, and
+/// the code credited (the payer, or its nearest active ancestor if the payer was closed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub id: String,
+    pub receipt_id: String,
+    /// The n-th refund of its receipt, from 1: two refunds of one receipt can never both be the
+    /// n-th, so two processes cannot together refund more than was paid.
+    pub seq: u32,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub reason: Option<String>,
+    pub credited: CodeId,
+    pub created_at: Timestamp,
 }
 
 /// How a report groups transfers.

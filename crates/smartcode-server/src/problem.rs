@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::{HoldRefusal, OpError};
+use smartcode_core::error::{HoldRefusal, OpError, RefundRefusal};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.
@@ -28,6 +28,10 @@ pub enum ProblemCode {
     HoldNotPending,
     /// An amount other than the one the instrument is for (a capture over its hold).
     AmountMismatch,
+    /// Refunds of a payment would add up to more than the payment.
+    RefundExceedsPayment,
+    /// The payment is older than the refund window.
+    RefundWindowClosed,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -60,6 +64,8 @@ impl ProblemCode {
             ProblemCode::Restricted => "restricted",
             ProblemCode::HoldNotPending => "hold_not_pending",
             ProblemCode::AmountMismatch => "amount_mismatch",
+            ProblemCode::RefundExceedsPayment => "refund_exceeds_payment",
+            ProblemCode::RefundWindowClosed => "refund_window_closed",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -220,6 +226,10 @@ impl From<OpError> for ApiError {
             OpError::Restricted(_) => (StatusCode::FORBIDDEN, P::Restricted),
             OpError::Hold(HoldRefusal::NotPending { .. }) => (StatusCode::CONFLICT, P::HoldNotPending),
             OpError::Hold(HoldRefusal::MoreThanHeld { .. }) => (StatusCode::CONFLICT, P::AmountMismatch),
+            OpError::Refund(RefundRefusal::ExceedsPayment { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, P::RefundExceedsPayment)
+            }
+            OpError::Refund(RefundRefusal::WindowClosed) => (StatusCode::GONE, P::RefundWindowClosed),
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),
             OpError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, P::Overloaded),

@@ -278,6 +278,49 @@ impl HoldColumns {
     }
 }
 
+/// A refund's columns in both schemas, in the order both stores select and insert them.
+pub const REFUND_COLUMNS: &str = "id, receipt_id, seq, amount, currency, reason, credited, created_at";
+
+/// A refund's row as plain values.
+pub struct RefundColumns {
+    pub id: String,
+    pub receipt_id: String,
+    pub seq: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub credited: String,
+    pub created_at: i64,
+}
+
+impl RefundColumns {
+    pub fn into_record(self) -> StoreResult<RefundRecord> {
+        Ok(RefundRecord {
+            id: self.id,
+            receipt_id: self.receipt_id,
+            seq: small(self.seq, "refund seq")?,
+            amount: amount(Some(self.amount))?.ok_or_else(|| corrupt("refund amount"))?,
+            currency: Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
+            reason: self.reason,
+            credited: code_id(&self.credited, "refund credited")?,
+            created_at: Timestamp(self.created_at),
+        })
+    }
+
+    pub fn from_record(r: &RefundRecord) -> RefundColumns {
+        RefundColumns {
+            id: r.id.clone(),
+            receipt_id: r.receipt_id.clone(),
+            seq: i64::from(r.seq),
+            amount: r.amount.units(),
+            currency: r.currency.as_str().to_owned(),
+            reason: r.reason.clone(),
+            credited: r.credited.as_str().to_owned(),
+            created_at: r.created_at.0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,6 +226,24 @@ CREATE INDEX holds_pending_by_payer ON holds (payer_id, created_at) WHERE state 
 CREATE INDEX holds_pending_by_expiry ON holds (expires_at) WHERE state = 'pending';
 "#,
     ),
+    (
+        9,
+        r#"
+-- Refunds: a seller giving back part or all of a payment. Each refund of a receipt has its own
+-- number, so two refunds that saw the same earlier ones cannot both be written.
+CREATE TABLE refunds (
+    id TEXT PRIMARY KEY,
+    receipt_id TEXT NOT NULL,
+    seq INTEGER NOT NULL CHECK (seq > 0),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    reason TEXT,
+    credited TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (receipt_id, seq)
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

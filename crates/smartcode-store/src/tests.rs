@@ -312,6 +312,10 @@ enum Op {
     Void {
         hold: usize,
     },
+    Refund {
+        payment: usize,
+        units: Option<i64>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -339,6 +343,7 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (0usize..64, proptest::option::of(units)).prop_map(|(hold, units)| Op::Capture { hold, units }),
         (0usize..64).prop_map(|hold| Op::Void { hold }),
+        (0usize..64, proptest::option::of(1i64..5_000_000)).prop_map(|(payment, units)| Op::Refund { payment, units }),
     ]
 }
 
@@ -349,6 +354,8 @@ struct World {
     /// Each public code with its owner's hash (the seller who captures).
     publics: Vec<(PublicCode, CodeHash)>,
     holds: Vec<(smartcode_core::code::HoldId, CodeHash)>,
+    /// Each payment's receipt id with its seller's hash (who refunds).
+    payments: Vec<(String, CodeHash)>,
     issued_units: [i64; 2],
     paid_out_units: [i64; 2],
 }
@@ -462,7 +469,11 @@ impl World {
                 else {
                     return;
                 };
-                let _ = self.write(pay_command(payer, &payee.0, units));
+                if let Ok(Outcome::Payments(payments::Outcome::Paid(receipt))) =
+                    self.write(pay_command(payer, &payee.0, units))
+                {
+                    self.payments.push((receipt.id, payee.1));
+                }
             }
             Op::Cancel { parent, child } => {
                 let (Some((parent, _)), Some((_, child))) =
@@ -521,6 +532,17 @@ impl World {
                     amount: units.map(amount),
                 }));
             }
+            Op::Refund { payment, units } => {
+                let Some((receipt_id, seller)) = Self::pick(&self.payments, payment) else {
+                    return;
+                };
+                let _ = self.write(Command::Payments(payments::Command::Refund {
+                    seller: cred(seller),
+                    receipt_id,
+                    amount: units.map(amount),
+                    reason: None,
+                }));
+            }
             Op::Void { hold } => {
                 let Some((id, seller)) = Self::pick(&self.holds, hold) else {
                     return;
@@ -571,6 +593,7 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
             secrets: Vec::new(),
             publics: Vec::new(),
             holds: Vec::new(),
+            payments: Vec::new(),
             issued_units: [0, 0],
             paid_out_units: [0, 0],
         };

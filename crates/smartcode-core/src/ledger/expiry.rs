@@ -58,7 +58,7 @@ fn expire_due(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, limit: u32) -
 /// Where an expired code's value reverts: its parent's owner, or, if that code was cancelled (an
 /// irrevocable child outlives its parent's cancel), the nearest ancestor still active. An issued
 /// code has no expiry and cannot be cancelled, so every line has one.
-fn revert_beneficiary(
+pub(super) fn revert_beneficiary(
     tx: &mut (impl LedgerRead + ?Sized),
     now: Timestamp,
     expired: &CodeRecord,

@@ -74,6 +74,8 @@ pub trait LedgerRead {
     fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>>;
     /// Pending holds whose expiry is at or before `now`, earliest first, at most `limit`.
     fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>>;
+    /// The refunds of a payment, oldest first.
+    fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.
@@ -100,6 +102,8 @@ pub trait LedgerTx: LedgerRead {
     fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()>;
     /// Adds `delta_units` (negative to release) to what an account holds aside.
     fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()>;
+    /// Records a refund (its transfer is posted separately).
+    fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()>;
 }
 
 /// A window and page over a code's transfers.

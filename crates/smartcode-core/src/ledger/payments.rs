@@ -2,7 +2,7 @@
 //! and the broker keeps the receipt, which anyone holding its id may read.
 
 use crate::code::{CodeId, PublicCode};
-use crate::error::{Conflict, OpError};
+use crate::error::{Conflict, Limit, OpError, RefundRefusal};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
@@ -14,6 +14,14 @@ use super::{check_text, post, Context, Credential, LedgerRead, LedgerTx, Touches
 #[derive(Clone, Debug)]
 pub enum Command {
     Pay(PaymentOrder),
+    /// The seller (the payee's owner) gives back `amount` of a payment (all that is left if
+    /// `None`), within [`REFUND_WINDOW_SECONDS`].
+    Refund {
+        seller: Credential,
+        receipt_id: String,
+        amount: Option<Amount>,
+        reason: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -32,23 +40,35 @@ pub struct PaymentOrder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Paid(Receipt),
+    Refunded(RefundRecord),
 }
 
 #[derive(Clone, Debug)]
 pub enum Query {
-    Receipt { id: String },
+    Receipt {
+        id: String,
+    },
+    /// A payment's refunds, oldest first.
+    Refunds {
+        receipt_id: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryOutcome {
     Receipt(Receipt),
+    Refunds(Vec<RefundRecord>),
 }
 
 impl Command {
     pub(super) fn touches(&self, touches: &mut Touches) {
-        let Command::Pay(order) = self;
-        touches.codes.push(order.payer.hash);
-        touches.public_codes.push(order.payee.clone());
+        match self {
+            Command::Pay(order) => {
+                touches.codes.push(order.payer.hash);
+                touches.public_codes.push(order.payee.clone());
+            }
+            Command::Refund { seller, .. } => touches.codes.push(seller.hash),
+        }
     }
 }
 
@@ -59,12 +79,19 @@ pub(super) fn execute(
 ) -> Result<Outcome, OpError> {
     match command {
         Command::Pay(order) => pay(tx, cx, order),
+        Command::Refund {
+            seller,
+            receipt_id,
+            amount,
+            reason,
+        } => refund(tx, cx, seller, receipt_id, *amount, reason.as_ref()),
     }
 }
 
 pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Result<QueryOutcome, OpError> {
     match query {
         Query::Receipt { id } => receipt(tx, id).map(QueryOutcome::Receipt),
+        Query::Refunds { receipt_id } => Ok(QueryOutcome::Refunds(tx.refunds_of(receipt_id)?)),
     }
 }
 
@@ -185,6 +212,67 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder
         tx.set_usage(id, usage)?;
     }
     Ok(Outcome::Paid(receipt))
+}
+
+fn refund(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    seller: &Credential,
+    receipt_id: &str,
+    amount: Option<Amount>,
+    reason: Option<&String>,
+) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    let seller = authenticate(tx, seller, now)?;
+    check_text("reason", reason.map(String::as_str), MEMO_CHARS_MAX)?;
+    let paid = receipt(tx, receipt_id)?;
+    if paid.owner_id != seller.id {
+        return Err(OpError::NotFound("receipt"));
+    }
+    if now.0 - paid.created_at.0 > REFUND_WINDOW_SECONDS * crate::clock::MICROS_PER_SECOND {
+        return Err(OpError::Refund(RefundRefusal::WindowClosed));
+    }
+    let earlier = tx.refunds_of(receipt_id)?;
+    if earlier.len() >= REFUNDS_PER_PAYMENT_MAX as usize {
+        return Err(OpError::LimitExceeded(Limit::RefundsPerPayment));
+    }
+    let refunded: i64 = earlier.iter().map(|r| r.amount.units()).sum();
+    let refundable_units = paid.amount.units() - refunded;
+    let exceeds = || OpError::Refund(RefundRefusal::ExceedsPayment { refundable_units });
+    let amount = match amount {
+        Some(amount) if amount.units() <= refundable_units => amount,
+        Some(_) => return Err(exceeds()),
+        None => Amount::from_units(refundable_units).map_err(|_| exceeds())?,
+    };
+    let payer = tx.code_by_id(&paid.payer_id)?.ok_or(OpError::NotFound("receipt"))?;
+    let credited = if payer.status_at(now) == CodeStatus::Active {
+        payer.id
+    } else {
+        super::expiry::revert_beneficiary(tx, now, &payer)?.ok_or(OpError::NotFound("payer"))?
+    };
+    let mut transfer = super::post::new_transfer(
+        cx,
+        TransferKind::Refund,
+        AccountKey::Code(seller.id.clone()),
+        AccountKey::Code(credited.clone()),
+        amount,
+        paid.currency,
+    );
+    transfer.memo = reason.cloned();
+    transfer.public_code_id = Some(paid.payee_id.clone());
+    let record = RefundRecord {
+        id: transfer.id.clone(),
+        receipt_id: paid.id,
+        seq: earlier.len() as u32 + 1,
+        amount,
+        currency: paid.currency,
+        reason: reason.cloned(),
+        credited,
+        created_at: now,
+    };
+    post(tx, transfer)?;
+    tx.insert_refund(&record)?;
+    Ok(Outcome::Refunded(record))
 }
 
 fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpError> {

@@ -100,6 +100,11 @@ impl Entry {
     pub fn is_payment_received(&self) -> bool {
         self.transfer.kind == TransferKind::Payment && self.signed_units > 0
     }
+
+    /// A refund this code gave: its counterparty is a payer too.
+    pub fn is_refund_given(&self) -> bool {
+        self.transfer.kind == TransferKind::Refund && self.signed_units < 0
+    }
 }
 
 /// The word an entry names the broker by, when value came from or went to the issuance account.
@@ -300,6 +305,9 @@ pub fn counterparty_name(
     match kind {
         TransferKind::Payment if outgoing => public_code.map(ToString::to_string),
         TransferKind::Payment => None,
+        // A refund comes back from the shop that was paid; the seller's side names no payer.
+        TransferKind::Refund if !outgoing => public_code.map(ToString::to_string),
+        TransferKind::Refund => None,
         _ if below => other.and_then(|record| record.label.clone()),
         _ => other.and_then(|record| record.profile.name.clone()),
     }

@@ -23,6 +23,7 @@ struct Memory {
     accounts: BTreeMap<String, AccountState>,
     transfers: Vec<Transfer>,
     holds: BTreeMap<String, HoldRecord>,
+    refunds: Vec<RefundRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -73,6 +74,14 @@ impl LedgerRead for Memory {
             .values()
             .filter(|h| h.state == HoldState::Pending && h.expires_at <= now);
         Ok(due.take(limit as usize).cloned().collect())
+    }
+    fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
+        Ok(self
+            .refunds
+            .iter()
+            .filter(|r| r.receipt_id == receipt_id)
+            .cloned()
+            .collect())
     }
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
         Ok(self.transfers.iter().find(|t| t.id == id).cloned())
@@ -140,6 +149,10 @@ impl LedgerTx for Memory {
     }
     fn set_catalog(&mut self, id: &CodeId, catalog: &Catalog) -> StoreResult<()> {
         self.codes.get_mut(id).unwrap().catalog = catalog.clone();
+        Ok(())
+    }
+    fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
+        self.refunds.push(refund.clone());
         Ok(())
     }
     fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {

@@ -18,11 +18,13 @@ use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
 use crate::AppState;
 use smartcode_core::ledger::payments::PaymentOrder;
+use smartcode_core::model::RefundRecord;
 
 pub(super) fn routes() -> Vec<Entry> {
     vec![
         (Method::POST, "/v1/payments", post(handle_pay)),
         (Method::GET, "/v1/receipts/{id}", get(receipt)),
+        (Method::POST, "/v1/receipts/{id}/refund", post(handle_refund)),
     ]
 }
 
@@ -87,8 +89,66 @@ async fn receipt(
     Segment(id): Segment,
 ) -> Result<Response, ApiError> {
     let reader = reader(&state, caller, &headers).await?;
-    let receipt = signed_receipt(&state, id, &reader).await?;
-    Ok(json_value(StatusCode::OK, json!({ "receipt": receipt })))
+    let receipt = signed_receipt(&state, id.clone(), &reader).await?;
+    let refunds = refunds(&state, id).await?;
+    let refunded: i64 = refunds.iter().map(|r| r.amount.units()).sum();
+    let currency = parse_currency(&receipt.amount.currency)?;
+    let shown: Vec<_> = refunds.iter().map(super::submit::refund_json).collect();
+    Ok(json_value(
+        StatusCode::OK,
+        json!({ "receipt": receipt, "refunded": Money::new(refunded, currency), "refunds": shown }),
+    ))
+}
+
+/// A payment's refunds, oldest first.
+pub(crate) async fn refunds(state: &AppState, receipt_id: String) -> Result<Vec<RefundRecord>, ApiError> {
+    let payments::QueryOutcome::Refunds(refunds) = read(state, None, payments::Query::Refunds { receipt_id }).await?
+    else {
+        return Err(super::unexpected());
+    };
+    Ok(refunds)
+}
+
+async fn handle_refund(
+    State(state): State<AppState>,
+    seller: Holder,
+    Segment(id): Segment,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: RefundRequest = if body.0.is_empty() {
+        RefundRequest::default()
+    } else {
+        body.json()?
+    };
+    let asked = Asked::of(&headers, &target, &body.0);
+    refund(&state, &seller, &id, &request, asked).await?.respond(&state)
+}
+
+/// The seller (the code that owns the payee) gives back all or part of a payment.
+pub(crate) async fn refund(
+    state: &AppState,
+    seller: &Holder,
+    receipt_id: &str,
+    request: &RefundRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let amount = request.amount.as_ref().map(ParseAmount::parse).transpose()?;
+    let context = WriteContext {
+        holder: Some(seller),
+        asked,
+    };
+    submit(state, context, StatusCode::CREATED, |pin| {
+        let command = payments::Command::Refund {
+            seller: seller.with(pin),
+            receipt_id: receipt_id.to_owned(),
+            amount,
+            reason: request.reason.clone(),
+        };
+        (command, None)
+    })
+    .await
 }
 
 /// Who reads a receipt. Anyone holding its id may (the seller first); the payer (presenting its
@@ -124,7 +184,9 @@ async fn reader(state: &AppState, caller: Caller, headers: &HeaderMap) -> Result
 
 /// A receipt as `reader` may see it, signed in the next batch.
 pub(crate) async fn signed_receipt(state: &AppState, id: String, reader: &Reader) -> Result<ReceiptJson, ApiError> {
-    let payments::QueryOutcome::Receipt(receipt) = read(state, None, payments::Query::Receipt { id }).await?;
+    let payments::QueryOutcome::Receipt(receipt) = read(state, None, payments::Query::Receipt { id }).await? else {
+        return Err(super::unexpected());
+    };
     let payer_reads = match reader {
         Reader::Anyone => false,
         Reader::Operator => true,

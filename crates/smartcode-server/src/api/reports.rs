@@ -109,6 +109,11 @@ fn hide_payer(state: &AppState, mut entry: reports::Entry) -> reports::Entry {
             entry.payer_pseudonym = Some(state.keys.payer_pseudonym(seller, &payer));
         }
     }
+    if entry.is_refund_given() {
+        if let (Some(seller), Some(payer)) = (entry.transfer.debit.code_id(), entry.counterparty_id.take()) {
+            entry.payer_pseudonym = Some(state.keys.payer_pseudonym(seller, &payer));
+        }
+    }
     entry
 }
 

@@ -405,6 +405,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
             "codes_cancelled": codes_cancelled,
         }),
         Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Payments(payments::Outcome::Refunded(refund)) => json!({ "refund": refund_json(refund) }),
         Outcome::Controls(controls::Outcome::PinCounted { locked, .. }) => json!({ "locked": locked }),
         Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
         Outcome::Holds(holds::Outcome::Held(hold) | holds::Outcome::Voided(hold)) => {
@@ -415,6 +416,21 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
         Outcome::Holds(holds::Outcome::Swept { holds }) => json!({ "holds_expired": holds }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
+}
+
+/// A refund as both sides see it (the code credited is not shown: the seller sees payers only by
+/// pseudonym, and the buyer knows where its money went from its history).
+pub(super) fn refund_json(refund: &smartcode_core::model::RefundRecord) -> serde_json::Value {
+    let mut value = json!({
+        "id": refund.id,
+        "receipt_id": refund.receipt_id,
+        "amount": Money::new(refund.amount.units(), refund.currency),
+        "created_at": refund.created_at.to_rfc3339(),
+    });
+    if let Some(reason) = &refund.reason {
+        value["reason"] = json!(reason);
+    }
+    value
 }
 
 /// A receipt as its seller sees it, unsigned (see [`Reply::signed`]): the payer by its pseudonym

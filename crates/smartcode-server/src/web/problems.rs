@@ -36,6 +36,8 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::Conflict,
     ProblemCode::HoldNotPending,
     ProblemCode::AmountMismatch,
+    ProblemCode::RefundExceedsPayment,
+    ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
     ProblemCode::RequestTimeout,
@@ -134,6 +136,16 @@ pub fn explain(code: ProblemCode) -> Explanation {
             409,
             "The amount is not one the instrument allows: a capture takes at most what its hold set aside.",
             "Capture the hold's amount or less; for more, ask the buyer for a new hold or a payment.",
+        ),
+        P::RefundExceedsPayment => (
+            422,
+            "The refunds of one payment would add up to more than the payment.",
+            "The detail says how much is left to refund; refund that or less.",
+        ),
+        P::RefundWindowClosed => (
+            410,
+            "A payment can be refunded for 180 days after it was made; this one is older.",
+            "Pay the buyer back with a payment of your own code instead.",
         ),
         P::Expired => (
             410,

@@ -1,5 +1,5 @@
 //! A receipt's page (`/r/{id}`): who was paid, how much, for what, when (in the reader's local
-//! time), whether the broker's signature checks, and a QR code of the page's own address. The
+//! time), what the seller refunded of it, whether the broker's signature checks, and a QR code of the page's own address. The
 //! receipt is the one `GET /v1/receipts/{id}` answers ([`crate::api::payments::signed_receipt`]),
 //! checked here with the key `/.well-known/smartcode` publishes, as anyone would check it.
 
@@ -30,6 +30,18 @@ pub(super) async fn receipt_page(State(state): State<AppState>, headers: HeaderM
         _ => None,
     };
     let check = smartcode_receipt::verify(&receipt, &state.keys.verifying_key());
+    let refunds = api::payments::refunds(&state, receipt.id.clone())
+        .await
+        .unwrap_or_default();
+    let refunded_units: i64 = refunds.iter().map(|r| r.amount.units()).sum();
+    let refunded = (refunded_units > 0).then(|| {
+        let amount = smartcode_core::money::format_units(refunded_units);
+        let count = match refunds.len() {
+            1 => "1 refund".to_owned(),
+            n => format!("{n} refunds"),
+        };
+        format!("{amount} {} (in {count})", receipt.amount.currency)
+    });
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -38,6 +50,6 @@ pub(super) async fn receipt_page(State(state): State<AppState>, headers: HeaderM
     page(
         StatusCode::OK,
         &csrf,
-        pages::receipt_page(&receipt, seller.as_deref(), &check, &address),
+        pages::receipt_page(&receipt, seller.as_deref(), &check, &address, refunded.as_deref()),
     )
 }

@@ -86,6 +86,10 @@ pub fn for_people(error: &ApiError) -> Refusal {
         ProblemCode::Restricted => restricted(&error.detail),
         ProblemCode::HoldNotPending => said("This hold was already captured, voided or has expired.", None),
         ProblemCode::AmountMismatch => said("That is more than the hold set aside.", Some("amount")),
+        ProblemCode::RefundExceedsPayment => {
+            said("That is more than is left to refund of this payment.", Some("amount"))
+        }
+        ProblemCode::RefundWindowClosed => said("This payment is too old to refund.", None),
         ProblemCode::Conflict => conflict(&error.detail),
         ProblemCode::InvalidRequest | ProblemCode::LimitExceeded => invalid(&error.detail),
         ProblemCode::IdempotencyConflict => said(

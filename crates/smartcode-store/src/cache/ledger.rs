@@ -104,6 +104,10 @@ impl LedgerRead for Cached<'_, '_, '_> {
     fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
         self.inner.holds_due(now, limit)
     }
+
+    fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
+        self.inner.refunds(receipt_id)
+    }
 }
 
 impl LedgerTx for Cached<'_, '_, '_> {
@@ -178,6 +182,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
             |sqlite, _| sqlite.set_check(id, check),
             |memory, ()| memory.changed_code(id, |record| record.check = check.cloned()),
         )
+    }
+
+    fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_refund(refund), |_, ()| {})
     }
 
     fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {

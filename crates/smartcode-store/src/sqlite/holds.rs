@@ -1,4 +1,4 @@
-//! Holds in SQLite: their rows (read and written straight through, the writer's memory keeps no
+//! Holds and refunds in SQLite. Holds: their rows (read and written straight through, the writer's memory keeps no
 //! copy) and an account's `held`, written together with the balance memory holds for it, so the
 //! row never breaks `held <= balance` against a balance not flushed yet.
 
@@ -9,7 +9,8 @@ use smartcode_core::error::StoreResult;
 use smartcode_core::model::{AccountKey, HoldRecord};
 
 use super::{failure, SqliteLedger};
-use crate::rows::{HoldColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT};
+use crate::rows::{HoldColumns, RefundColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS};
+use smartcode_core::model::RefundRecord;
 
 fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
     let columns = HoldColumns {
@@ -116,6 +117,48 @@ impl SqliteLedger<'_> {
                 c.captured,
                 c.receipt_id,
                 c.release_to
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn refunds(&self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE receipt_id = ?1 ORDER BY seq");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map([receipt_id], |row| {
+                let columns = RefundColumns {
+                    id: row.get(0)?,
+                    receipt_id: row.get(1)?,
+                    seq: row.get(2)?,
+                    amount: row.get(3)?,
+                    currency: row.get(4)?,
+                    reason: row.get(5)?,
+                    credited: row.get(6)?,
+                    created_at: row.get(7)?,
+                };
+                columns
+                    .into_record()
+                    .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
+            })
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    pub fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
+        let c = RefundColumns::from_record(refund);
+        let sql = format!("INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .execute(params![
+                c.id,
+                c.receipt_id,
+                c.seq,
+                c.amount,
+                c.currency,
+                c.reason,
+                c.credited,
+                c.created_at
             ])
             .map_err(failure)?;
         Ok(())

@@ -442,6 +442,10 @@ impl LedgerRead for SqliteLedger<'_> {
     fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
         self.holds_due(now, limit)
     }
+
+    fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
+        self.refunds(receipt_id)
+    }
 }
 
 /// Per currency: the accounts' sums, then one pass over the transfers for their count and what was

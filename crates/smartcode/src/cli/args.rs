@@ -202,6 +202,16 @@ pub(super) enum Cmd {
     },
     /// As the seller: give a hold back whole.
     Void { hold_id: String },
+    /// As the seller (the code that owns the payee): give back a payment, or --amount of it,
+    /// within 180 days; it goes to the paying code.
+    Refund {
+        receipt_id: String,
+        #[arg(long)]
+        amount: Option<String>,
+        /// Why, shown in both sides' history.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// This code's transactions, newest first.
     History {
         #[arg(long)]

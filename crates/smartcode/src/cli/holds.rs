@@ -1,8 +1,9 @@
-//! Holds on the command line: `hold` (as the buyer's code, or a seller's server presenting it),
-//! `capture` and `void` (as the seller), and the pending holds `balance` lists.
+//! Holds and refunds on the command line: `hold` (as the buyer's code, or a seller's server
+//! presenting it), `capture`, `void` and `refund` (as the seller), and the pending holds `balance`
+//! lists.
 
 use anyhow::Result;
-use smartcode_client::{Client, HoldJson, HoldRequest};
+use smartcode_client::{Client, HoldJson, HoldRequest, RefundRequest};
 
 use super::print_json;
 
@@ -48,6 +49,23 @@ pub(super) async fn void(client: &Client, hold_id: &str, key: Option<&str>, json
         "Hold {} {}: {} {} back to the buyer",
         h.id, h.status, h.amount.amount, h.amount.currency
     );
+    Ok(())
+}
+
+pub(super) async fn refund(
+    client: &Client,
+    receipt_id: &str,
+    request: &RefundRequest,
+    key: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let refunded = client.refund(receipt_id, request, key).await?;
+    if json {
+        return print_json(&refunded);
+    }
+    let r = &refunded.refund;
+    println!("Refunded {} {} of {}", r.amount.amount, r.amount.currency, r.receipt_id);
+    println!("  refund:  {}", r.id);
     Ok(())
 }
 

@@ -561,6 +561,17 @@ async fn dispatch(args: Args) -> Result<()> {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
         }
         Cmd::Void { hold_id } => holds::void(&code_client(&args)?, hold_id, key, args.json).await,
+        Cmd::Refund {
+            receipt_id,
+            amount,
+            reason,
+        } => {
+            let request = RefundRequest {
+                amount: amount.as_deref().map(Into::into),
+                reason: reason.clone(),
+            };
+            holds::refund(&code_client(&args)?, receipt_id, &request, key, args.json).await
+        }
         Cmd::Public { public_code } => checks::public(&args.broker, public_code, args.json).await,
         Cmd::Vouch {
             target,

@@ -20,6 +20,7 @@ mod postgres;
 mod problems;
 mod readme;
 mod receipts;
+mod refunds;
 mod schemathesis;
 mod secrets;
 mod serve;

@@ -446,13 +446,15 @@ fn kind_words(e: &Entry) -> &'static str {
         ("revert", true) => "expired, value returned",
         ("revert", false) => "returned by an expired child",
         ("payout", _) => "paid out",
+        ("refund", true) => "refunded to a buyer",
+        ("refund", false) => "refund received",
         _ => "transfer",
     }
 }
 
 /// The other side, by name where this code may know one.
 fn counterparty(e: &Entry) -> Markup {
-    let payment_in = e.receipt_id.is_some() && e.signed_units > 0;
+    let payment_in = (e.receipt_id.is_some() && e.signed_units > 0) || e.is_refund_given();
     html! {
         @if payment_in {
             "a buyer"

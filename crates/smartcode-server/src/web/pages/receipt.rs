@@ -12,6 +12,7 @@ pub fn receipt_page(
     seller: Option<&str>,
     check: &Result<Version, ReceiptError>,
     address: &str,
+    refunded: Option<&str>,
 ) -> Markup {
     let title = format!("Receipt {}", receipt.id);
     layout(
@@ -34,6 +35,7 @@ pub fn receipt_page(
                     dt { "Paid by" } dd { code { (receipt.payer_id) } }
                     dt { "Receipt" } dd { code #receipt-id { (receipt.id) } }
                     dt { "Signed by" } dd { (receipt.broker) }
+                    @if let Some(refunded) = refunded { dt { "Refunded" } dd #receipt-refunded { (refunded) } }
                 }
                 (signature_check(receipt, check))
             }

@@ -1,4 +1,4 @@
-//! Holds on PostgreSQL: their rows, and an account's `held`, changed at once in the batch's
+//! Holds and refunds on PostgreSQL. Holds: their rows, and an account's `held`, changed at once in the batch's
 //! transaction (not deferred like balances): the update itself checks, under the row's lock, that
 //! what is held stays within the balance the batch will leave, so two processes holding on one
 //! code cannot together hold more than it has; the loser's batch runs again.
@@ -10,7 +10,8 @@ use smartcode_core::error::StoreResult;
 use smartcode_core::model::{AccountKey, HoldRecord};
 
 use super::{get, Param, PgLedger};
-use crate::rows::{HoldColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT};
+use crate::rows::{HoldColumns, RefundColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS};
+use smartcode_core::model::RefundRecord;
 
 fn hold_from_row(row: &Row) -> StoreResult<HoldRecord> {
     HoldColumns {
@@ -96,6 +97,47 @@ impl PgLedger<'_> {
         self.execute(
             "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6 WHERE id = $1",
             &[&c.id, &c.state, &c.resolved_at, &c.captured, &c.receipt_id, &c.release_to],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn refunds(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE receipt_id = $1 ORDER BY seq");
+        self.query(&sql, &[&receipt_id])?
+            .iter()
+            .map(|row| {
+                RefundColumns {
+                    id: get(row, 0)?,
+                    receipt_id: get(row, 1)?,
+                    seq: get(row, 2)?,
+                    amount: get(row, 3)?,
+                    currency: get(row, 4)?,
+                    reason: get(row, 5)?,
+                    credited: get(row, 6)?,
+                    created_at: get(row, 7)?,
+                }
+                .into_record()
+            })
+            .collect()
+    }
+
+    /// A refund numbered `seq` that another process wrote first fails on the unique (receipt, seq)
+    /// and the batch runs again, seeing it.
+    pub(super) fn write_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
+        let c = RefundColumns::from_record(refund);
+        let sql = format!("INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        self.execute(
+            &sql,
+            &[
+                &c.id,
+                &c.receipt_id,
+                &c.seq,
+                &c.amount,
+                &c.currency,
+                &c.reason,
+                &c.credited,
+                &c.created_at,
+            ],
         )?;
         Ok(())
     }

@@ -26,6 +26,10 @@ impl LedgerRead for PgLedger<'_> {
         self.holds_due(now, limit)
     }
 
+    fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
+        self.refunds(receipt_id)
+    }
+
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         let id = self
             .batch

@@ -14,6 +14,10 @@ use crate::rows::{account_kind, CodeColumns, CODE_COLUMNS, CODE_COLUMN_COUNT};
 use super::*;
 
 impl LedgerTx for PgLedger<'_> {
+    fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
+        self.write_refund(refund)
+    }
+
     fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
         self.write_new_hold(hold)
     }
