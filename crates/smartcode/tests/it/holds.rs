@@ -397,3 +397,56 @@ async fn the_control_center_lists_what_is_set_aside_for_sellers() {
     );
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_hold_asks_for_the_buyers_pin_and_the_sellers_too() {
+    let broker = TestBroker::start().await;
+    let s = shop(&broker).await;
+    for code in [&s.buyer, &s.seller] {
+        broker
+            .put("/v1/me/pin", Auth::Code(code), json!({ "pin": "2468" }))
+            .await
+            .expect(200);
+    }
+    hold(&broker, &s.buyer, &s.shop, "1", json!({}))
+        .await
+        .refused(403, "pin_required");
+    let body = json!({ "code": s.buyer, "payee": s.shop, "amount": "1" });
+    let wrong = broker
+        .call_with(
+            reqwest::Method::POST,
+            "/v1/holds",
+            Auth::None,
+            Some(body.clone()),
+            &[("Smartcode-Pin", "1357")],
+        )
+        .await
+        .refused(403, "pin_invalid");
+    assert_eq!(wrong.body["tries_left"], 4);
+    let held = broker
+        .call_with(
+            reqwest::Method::POST,
+            "/v1/holds",
+            Auth::None,
+            Some(body),
+            &[("Smartcode-Pin", "2468")],
+        )
+        .await
+        .expect(201);
+    let id = id_of(&held);
+    capture(&broker, &s.seller, &id, json!({}))
+        .await
+        .refused(403, "pin_required");
+    let path = format!("/v1/holds/{id}/capture");
+    broker
+        .call_with(
+            reqwest::Method::POST,
+            &path,
+            Auth::Code(&s.seller),
+            Some(json!({})),
+            &[("Smartcode-Pin", "2468")],
+        )
+        .await
+        .expect(201);
+    broker.assert_ledger_ok().await;
+}
