@@ -10,7 +10,7 @@ use smartcode_core::clock::{Clock, SystemClock};
 use smartcode_core::code::{BrokerKey, CodeHash, PublicCode, SecretCode};
 use smartcode_core::ledger::payments::{self, PaymentOrder};
 use smartcode_core::ledger::QueryOutcome::Reports;
-use smartcode_core::ledger::{issuance, reports, tree, Command as LedgerCommand, Credential, Outcome};
+use smartcode_core::ledger::{holds, issuance, reports, tree, Command as LedgerCommand, Credential, Outcome};
 use smartcode_core::money::{Amount, Currency};
 use smartcode_store::embedded::EmbeddedStore;
 use smartcode_store::{answer, Store, WriteRequest, Written};
@@ -50,22 +50,27 @@ pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
     let tally = Arc::new(Tally::default());
     let payers = Arc::new(payers);
     let payees = Arc::new(payees);
+    let sellers = Arc::new(sellers);
+    let two_phase = args.two_phase;
     let amount = Amount::from_units(1).map_err(|e| anyhow!("{e:?}"))?;
     let hot = args.hot;
     let connections = args.connections;
     let epoch = Instant::now();
     let elapsed = run_for(args, tally.clone(), |index, stop| {
-        let (store, tally, payers, payees) = (store.clone(), tally.clone(), payers.clone(), payees.clone());
+        let (store, tally, payers, payees, sellers) = (
+            store.clone(),
+            tally.clone(),
+            payers.clone(),
+            payees.clone(),
+            sellers.clone(),
+        );
         let mut pace = Pace::new(args, index, epoch);
         async move {
             let mut turn = index;
             while !stop.load(Ordering::Relaxed) {
                 let payer = payers[turn % payers.len()];
-                let payee = if hot {
-                    payees[0].clone()
-                } else {
-                    payees[turn % payees.len()].clone()
-                };
+                let which = if hot { 0 } else { turn % payees.len() };
+                let payee = payees[which].clone();
                 turn += connections;
                 let order = PaymentOrder {
                     payer: Credential::new(payer, false),
@@ -77,10 +82,12 @@ pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
                     item: None,
                 };
                 let started = Pace::due(&mut pace).await;
-                let result = write(&store, payments::Command::Pay(order).into())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
+                let result = if two_phase {
+                    hold_then_capture(&store, order, sellers[which]).await
+                } else {
+                    write(&store, payments::Command::Pay(order).into()).await.map(|_| ())
+                }
+                .map_err(|e| e.to_string());
                 tally.record(started, result);
             }
         }
@@ -96,6 +103,28 @@ pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
     report.ledger_ok = matches!(check, Ok(Reports(reports::QueryOutcome::LedgerCheck { ok: true, .. })));
     store.close();
     Ok(report)
+}
+
+/// A payment in two phases: the hold, then its capture by the payee's seller.
+async fn hold_then_capture(store: &EmbeddedStore, order: PaymentOrder, seller: CodeHash) -> Result<()> {
+    let held = write(
+        store,
+        holds::Command::Hold {
+            order,
+            expires_in_seconds: 600,
+        }
+        .into(),
+    )
+    .await?;
+    let Outcome::Holds(holds::Outcome::Held(hold)) = held else {
+        return Err(anyhow!("a hold answers the hold"));
+    };
+    let capture = holds::Command::Capture {
+        seller: Credential::new(seller, false),
+        hold: hold.id,
+        amount: None,
+    };
+    write(store, capture.into()).await.map(|_| ())
 }
 
 async fn write(store: &EmbeddedStore, command: LedgerCommand) -> Result<Outcome> {

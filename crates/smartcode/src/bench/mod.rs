@@ -66,9 +66,9 @@ pub struct BenchArgs {
     /// 0: each connection sends its next payment as soon as the last is answered.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
-    /// Pay in two phases, over HTTP: each payment is a hold on the payer's code and then its
-    /// capture by the payee's seller (two requests; latency counts both).
-    #[arg(long, conflicts_with = "in_process")]
+    /// Pay in two phases: each payment is a hold on the payer's code and then its capture by the
+    /// payee's seller (two requests, or two commands in process; latency counts both).
+    #[arg(long)]
     pub two_phase: bool,
 }
 
