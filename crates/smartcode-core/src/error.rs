@@ -47,6 +47,10 @@ pub enum Conflict {
     NameNotChecked { current: String },
     #[error("this profile is checked by the broker or by a code above yours; only that checker changes its check")]
     CheckedAbove,
+    #[error(
+        "the code that paid is closed and what it held came back to this code: the refund would pay this code itself"
+    )]
+    RefundToSelf,
 }
 
 /// Why a refund cannot be made.

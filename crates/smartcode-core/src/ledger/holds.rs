@@ -272,12 +272,19 @@ fn hand_back(
 ) -> Result<(), OpError> {
     let payer = tx.code_by_id(&hold.payer_id)?.ok_or(OpError::NotFound("code"))?;
     restrictions::give_back(tx, cx.now, &payer, (hold.created_at, released_units), use_too)?;
-    if let (Some(beneficiary), Ok(amount)) = (&hold.release_to, Amount::from_units(released_units)) {
+    if let (Some(first), Ok(amount)) = (&hold.release_to, Amount::from_units(released_units)) {
+        // The code that took the rest may have closed since: then the nearest active one above it.
+        let first = tx.code_by_id(first)?.ok_or(OpError::NotFound("code"))?;
+        let beneficiary = if first.status_at(cx.now) == CodeStatus::Active {
+            first.id
+        } else {
+            super::expiry::revert_beneficiary(tx, cx.now, &first)?.ok_or(OpError::NotFound("code"))?
+        };
         let transfer = new_transfer(
             cx,
             TransferKind::Reclaim,
             AccountKey::Code(hold.payer_id.clone()),
-            AccountKey::Code(beneficiary.clone()),
+            AccountKey::Code(beneficiary),
             amount,
             hold.currency,
         );

@@ -111,6 +111,14 @@ pub(super) fn parties(
     order: &PaymentOrder,
 ) -> Result<Parties, OpError> {
     let payer = authenticate(tx, &order.payer, now)?;
+    // Holds past their expiry give back their value and usage before the rules are judged.
+    let held = tx
+        .account(&AccountKey::Code(payer.id.clone()))?
+        .is_some_and(|a| a.held_units > 0);
+    if held {
+        super::holds::release_expired(tx, now, &payer.id)?;
+    }
+    let payer = tx.code_by_id(&payer.id)?.ok_or(OpError::InvalidCode)?;
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;
@@ -250,6 +258,9 @@ fn refund(
     } else {
         super::expiry::revert_beneficiary(tx, now, &payer)?.ok_or(OpError::NotFound("payer"))?
     };
+    if credited == seller.id {
+        return Err(OpError::Conflict(Conflict::RefundToSelf));
+    }
     let mut transfer = super::post::new_transfer(
         cx,
         TransferKind::Refund,

@@ -134,7 +134,12 @@ impl LedgerTx for Cached<'_, '_, '_> {
         let overflow = || StorageFailure(format!("transfer {} overflows a balance", transfer.id));
         let debit_after = debit.state.balance_units.checked_sub(units).ok_or_else(overflow)?;
         let credit_after = credit.state.balance_units.checked_add(units).ok_or_else(overflow)?;
-        let counted = match &transfer.public_code_id {
+        // A public code's totals count payments into it; a refund names it too, and counts not.
+        let paid_into = transfer
+            .public_code_id
+            .as_ref()
+            .filter(|_| transfer.kind == TransferKind::Payment);
+        let counted = match paid_into {
             Some(public_code) => {
                 let totals = self.cached_totals(public_code)?;
                 let units = totals.units.checked_add(units).ok_or_else(overflow)?;

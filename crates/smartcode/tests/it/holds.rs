@@ -450,3 +450,53 @@ async fn a_hold_asks_for_the_buyers_pin_and_the_sellers_too() {
         .expect(201);
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn an_expired_hold_gives_its_use_back_before_the_next_payment_is_judged() {
+    let broker = TestBroker::start().await;
+    let s = shop(&broker).await;
+    let child = broker
+        .post(
+            "/v1/me/children",
+            Auth::Code(&s.buyer),
+            json!({ "amount": "3", "restrictions": { "uses_max": 2 } }),
+        )
+        .await
+        .expect(201);
+    let child = child.body["code"].as_str().unwrap().to_owned();
+    hold(&broker, &child, &s.shop, "1", json!({ "expires_in_seconds": 60 }))
+        .await
+        .expect(201);
+    hold(&broker, &child, &s.shop, "1", json!({ "expires_in_seconds": 60 }))
+        .await
+        .expect(201);
+    broker.pay(&child, &s.shop, "0.5").await.refused(403, "restricted");
+    advance(&broker, 61).await;
+    broker.pay(&child, &s.shop, "0.5").await.expect(201);
+    let left = me(&broker, &child).await;
+    assert_eq!(
+        left["restrictions"]["uses_left"], 1,
+        "both expired holds gave their uses back: {left}"
+    );
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn concurrent_captures_and_voids_of_one_hold_beside_another_resolve_it_once() {
+    let broker = TestBroker::start().await;
+    let s = shop(&broker).await;
+    let first = id_of(&hold(&broker, &s.buyer, &s.shop, "4", json!({})).await.expect(201));
+    let second = id_of(&hold(&broker, &s.buyer, &s.shop, "4", json!({})).await.expect(201));
+    let captures = (0..6).map(|_| capture(&broker, &s.seller, &first, json!({})));
+    let voids = (0..6).map(|_| void(&broker, &s.seller, &first));
+    let (captured, voided) =
+        futures::future::join(futures::future::join_all(captures), futures::future::join_all(voids)).await;
+    let won = captured.iter().filter(|r| r.status == 201).count() + voided.iter().filter(|r| r.status == 200).count();
+    assert_eq!(won, 1, "the hold is resolved once");
+    for lost in captured.iter().chain(&voided).filter(|r| r.status >= 400) {
+        assert_eq!((lost.status, lost.code()), (409, "hold_not_pending"));
+    }
+    // The other hold is still whole and still covered.
+    capture(&broker, &s.seller, &second, json!({})).await.expect(201);
+    broker.assert_ledger_ok().await;
+}

@@ -177,3 +177,48 @@ async fn the_command_line_refunds() {
     assert_eq!(broker.balance(&buyer).await, "10.00");
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_refund_that_would_come_back_to_the_seller_is_refused_and_refunds_are_not_payments_in_the_stats() {
+    let broker = TestBroker::start().await;
+    let (seller, _) = broker.issue("5", "USD").await;
+    let reply = broker
+        .post(
+            "/v1/me/children",
+            Auth::Code(&seller),
+            json!({ "kind": "public", "profile": { "show_stats": true } }),
+        )
+        .await
+        .expect(201);
+    let shop = reply.body["public_code"].as_str().unwrap().to_owned();
+    let (child, child_id) = broker.secret_child(&seller, "2").await;
+    let own = broker.pay(&child, &shop, "1").await.expect(201).body["receipt"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    broker
+        .post(
+            &format!("/v1/me/children/{child_id}/cancel"),
+            Auth::Code(&seller),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    refund(&broker, &seller, &own, json!({})).await.refused(409, "conflict");
+    let (buyer, _) = broker.issue("3", "USD").await;
+    let paid = broker.pay(&buyer, &shop, "2").await.expect(201).body["receipt"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    refund(&broker, &seller, &paid, json!({ "amount": "0.5" }))
+        .await
+        .expect(201);
+    let page = broker.get(&format!("/v1/public/{shop}"), Auth::None).await.expect(200);
+    assert_eq!(
+        page.body["stats"]["payments"], 2,
+        "a refund is no payment: {}",
+        page.body
+    );
+    assert_eq!(page.body["stats"]["total"]["amount"], "3.00");
+    broker.assert_ledger_ok().await;
+}

@@ -128,7 +128,7 @@ impl PgLedger<'_> {
     /// balance.
     fn count_public_payments(&mut self, transfers: &[Transfer]) -> StoreResult<()> {
         let mut totals: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-        for transfer in transfers {
+        for transfer in transfers.iter().filter(|t| t.kind == TransferKind::Payment) {
             if let Some(public_code) = &transfer.public_code_id {
                 let total = totals.entry(public_code.as_str()).or_insert((0, 0));
                 total.0 += 1;

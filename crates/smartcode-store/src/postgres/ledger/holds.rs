@@ -92,12 +92,32 @@ impl PgLedger<'_> {
         Ok(())
     }
 
+    /// Every change of a hold starts from a pending hold, and only a close sets `release_to`
+    /// (from none): the update names what it read, so two processes that both read it pending
+    /// cannot both resolve it (READ COMMITTED lets the second see the first's row); the loser's
+    /// batch runs again and finds it resolved.
     pub(super) fn write_hold_state(&mut self, hold: &HoldRecord) -> StoreResult<()> {
         let c = HoldColumns::from_record(hold);
-        self.execute(
-            "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6 WHERE id = $1",
-            &[&c.id, &c.state, &c.resolved_at, &c.captured, &c.receipt_id, &c.release_to],
+        let release_to_read = match hold.state {
+            smartcode_core::model::HoldState::Pending => None,
+            _ => c.release_to.clone(),
+        };
+        let changed = self.execute(
+            "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6 \
+             WHERE id = $1 AND state = 'pending' AND release_to IS NOT DISTINCT FROM $7",
+            &[
+                &c.id,
+                &c.state,
+                &c.resolved_at,
+                &c.captured,
+                &c.receipt_id,
+                &c.release_to,
+                &release_to_read,
+            ],
         )?;
+        if changed != 1 {
+            return Err(self.conflict(format!("hold {} changed meanwhile", c.id), None, None));
+        }
         Ok(())
     }
 
