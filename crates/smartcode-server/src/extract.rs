@@ -71,6 +71,15 @@ impl Body {
             ))
         })
     }
+
+    /// Like [`Body::json`], for an endpoint whose every field is optional: an empty body is all
+    /// defaults (`POST …/capture`, `POST …/refund` with nothing sent).
+    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            return Ok(T::default());
+        }
+        self.json()
+    }
 }
 
 /// Query parameters, refused as `invalid_request` when malformed.

@@ -126,18 +126,12 @@ fn hold(
         owner,
         checked,
     } = parties(tx, now, order)?;
-    if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX + 1)?.len() >= HOLDS_PER_CODE_MAX as usize {
-        release_expired(tx, now, &payer.id)?;
-        if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX + 1)?.len() >= HOLDS_PER_CODE_MAX as usize {
-            return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
-        }
+    // `parties` released the payer's expired holds: what is pending now is live.
+    if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize {
+        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
     }
     let key = AccountKey::Code(payer.id.clone());
-    let mut account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
-    if account.available_units() < order.amount.units() && account.held_units > 0 {
-        release_expired(tx, now, &payer.id)?;
-        account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
-    }
+    let account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
     if account.available_units() < order.amount.units() {
         return Err(OpError::InsufficientFunds);
     }

@@ -110,15 +110,16 @@ pub(super) fn parties(
     now: crate::clock::Timestamp,
     order: &PaymentOrder,
 ) -> Result<Parties, OpError> {
-    let payer = authenticate(tx, &order.payer, now)?;
-    // Holds past their expiry give back their value and usage before the rules are judged.
+    let mut payer = authenticate(tx, &order.payer, now)?;
+    // Holds past their expiry give back their value and usage before the rules are judged (a
+    // code with nothing held, nearly every payer, reads nothing more).
     let held = tx
         .account(&AccountKey::Code(payer.id.clone()))?
         .is_some_and(|a| a.held_units > 0);
     if held {
         super::holds::release_expired(tx, now, &payer.id)?;
+        payer = tx.code_by_id(&payer.id)?.ok_or(OpError::InvalidCode)?;
     }
-    let payer = tx.code_by_id(&payer.id)?.ok_or(OpError::InvalidCode)?;
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;

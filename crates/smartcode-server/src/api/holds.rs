@@ -95,11 +95,7 @@ async fn handle_capture(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: CaptureRequest = if body.0.is_empty() {
-        CaptureRequest::default()
-    } else {
-        body.json()?
-    };
+    let request: CaptureRequest = body.json_or_default()?;
     let asked = Asked::of(&headers, &target, &body.0);
     capture(&state, &seller, &id, &request, asked).await?.respond(&state)
 }

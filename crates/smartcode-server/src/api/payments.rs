@@ -117,11 +117,7 @@ async fn handle_refund(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: RefundRequest = if body.0.is_empty() {
-        RefundRequest::default()
-    } else {
-        body.json()?
-    };
+    let request: RefundRequest = body.json_or_default()?;
     let asked = Asked::of(&headers, &target, &body.0);
     refund(&state, &seller, &id, &request, asked).await?.respond(&state)
 }
