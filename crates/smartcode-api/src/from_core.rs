@@ -6,12 +6,14 @@ use smartcode_core::clock::Timestamp;
 use smartcode_core::ledger::checks::{CheckView, CheckedBy};
 use smartcode_core::ledger::reports::Entry;
 use smartcode_core::ledger::CodeView;
-use smartcode_core::model::{Catalog, CodeKind, CodeStatus, HoldRecord, HoldState, Profile, Receipt, ReportRow};
+use smartcode_core::model::{
+    AliasRecord, Catalog, CodeKind, CodeStatus, HoldKind, HoldRecord, HoldState, Profile, Receipt, ReportRow,
+};
 use smartcode_core::money::{format_units, Amount, Currency};
 
 use crate::{
-    CatalogJson, CheckJson, CodeJson, EntryJson, HoldJson, Money, ProfileJson, ReceiptJson, ReportRowJson,
-    RestrictionsJson, SpendJson,
+    AliasJson, AuthorizationJson, CatalogJson, CheckJson, CodeJson, EntryJson, HoldJson, Money, ProfileJson,
+    ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
 };
 
 impl Money {
@@ -71,7 +73,7 @@ impl HoldJson {
         HoldJson {
             id: h.id.to_string(),
             payer_id: payer,
-            payee: h.payee.to_string(),
+            payee: h.payee.as_ref().map(|p| p.payee.to_string()).unwrap_or_default(),
             amount: money(h.amount),
             status: state.as_str().to_owned(),
             expires_at: h.expires_at.to_rfc3339(),
@@ -82,6 +84,41 @@ impl HoldJson {
             captured: h.captured.map(money),
             receipt_id: h.receipt_id.clone(),
             resolved_at: h.resolved_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+impl AuthorizationJson {
+    /// An authorization as of `now`, for the buyer that made it.
+    pub fn of(h: &HoldRecord, now: Timestamp) -> AuthorizationJson {
+        let status = match h.state_at(now) {
+            HoldState::Pending => "pending",
+            HoldState::Captured => "used",
+            _ if h.state == HoldState::Pending || smartcode_core::ledger::authorizations::expired_by_time(h) => {
+                "expired"
+            }
+            HoldState::Voided => "cancelled",
+        };
+        AuthorizationJson {
+            id: h.id.to_string(),
+            authorization_code: None,
+            amount: Money::new(h.amount.units(), h.currency),
+            payee: h.payee.as_ref().map(|p| p.payee.to_string()),
+            status: status.to_owned(),
+            expires_at: h.expires_at.to_rfc3339(),
+            created_at: h.created_at.to_rfc3339(),
+            receipt_id: h.receipt_id.clone(),
+            resolved_at: h.resolved_at.map(Timestamp::to_rfc3339),
+        }
+    }
+}
+
+impl From<&AliasRecord> for AliasJson {
+    fn from(a: &AliasRecord) -> AliasJson {
+        AliasJson {
+            alias: a.public_digits.clone(),
+            code_id: a.code_id.to_string(),
+            created_at: a.created_at.to_rfc3339(),
         }
     }
 }
@@ -126,8 +163,16 @@ impl From<&CodeView> for CodeJson {
             holds: view
                 .holds
                 .iter()
+                .filter(|h| h.kind == HoldKind::Hold)
                 .map(|h| HoldJson::of(h, HoldState::Pending, h.payer_id.to_string()))
                 .collect(),
+            authorizations: view
+                .holds
+                .iter()
+                .filter(|h| h.kind == HoldKind::Authorization)
+                .map(|h| AuthorizationJson::of(h, h.created_at))
+                .collect(),
+            alias: view.alias.as_ref().map(AliasJson::from),
         }
     }
 }

@@ -176,6 +176,21 @@ pub struct HoldRequest {
     pub item: Option<String>,
 }
 
+/// `POST /v1/me/authorizations`: the exact amount, and optionally the only payee and how long it
+/// lives (`AUTHORIZATION_SECONDS_DEFAULT` when absent).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationRequest {
+    pub amount: RequestAmount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "optional_whole")]
+    pub expires_in_seconds: Option<i64>,
+}
+
 /// `POST /v1/receipts/{id}/refund`: how much to give back (all that is left when absent), and why.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

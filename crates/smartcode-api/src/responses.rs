@@ -117,6 +117,12 @@ pub struct CodeJson {
     /// The holds that set value aside on this code now (its `available` is its balance less them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<HoldJson>,
+    /// Its authorization codes that set value aside now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorizations: Vec<AuthorizationJson>,
+    /// Its numeric alias, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<AliasJson>,
 }
 
 /// The answer of every write that makes or changes a code (issue, new child, profile, PIN,
@@ -260,6 +266,44 @@ pub struct HoldJson {
     pub receipt_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<String>,
+}
+
+/// An authorization code's record (never the code: that is shown once, in `authorization_code`
+/// of the answer that made it).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationJson {
+    pub id: String,
+    /// Shown once, when it is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_code: Option<String>,
+    pub amount: Money,
+    /// The only public code it pays, if it was made for one; once used, the one it paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<String>,
+    /// `pending`, `used`, `cancelled` or `expired`.
+    pub status: String,
+    pub expires_at: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+}
+
+/// `GET /v1/me/authorizations`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationsJson {
+    pub authorizations: Vec<AuthorizationJson>,
+}
+
+/// A code's numeric alias: when it was made, and for a public code its digits (a secret code's
+/// alias is shown once, in `alias` of the answer that made it).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AliasJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    pub code_id: String,
+    pub created_at: String,
 }
 
 /// `POST /v1/holds`, `POST /v1/holds/{id}/void`, `GET /v1/holds/{id}`.

@@ -150,6 +150,8 @@ fn code() -> CodeJson {
         children_count: 0,
         created_at: "2026-11-24T12:00:00Z".into(),
         holds: Vec::new(),
+        authorizations: Vec::new(),
+        alias: None,
     }
 }
 

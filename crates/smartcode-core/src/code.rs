@@ -132,9 +132,14 @@ impl SecretCode {
         SecretCode(random_symbols(&mut OsRng, SECRET_CODE_SYMBOLS))
     }
 
-    /// The code for showing once to its holder, grouped for reading: `7KQ2-M9XD`.
+    /// An all-digit secret (an authorization code, a secret code's alias), normalized.
+    pub(crate) fn from_digits(digits: String) -> SecretCode {
+        SecretCode(digits)
+    }
+
+    /// The code for showing once to its holder, grouped by four for reading: `7KQ2-M9XD`.
     pub fn reveal(&self) -> String {
-        format!("{}-{}", &self.0[..4], &self.0[4..])
+        crate::numeric::grouped(&self.0)
     }
 
     /// The normalized symbols, for hashing and for clients that send the code.
@@ -222,6 +227,15 @@ impl BrokerKey {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(b"smartcode secret code v1\0");
         mac.update(code.0.as_bytes());
+        CodeHash(mac.finalize().into_bytes().into())
+    }
+
+    /// The keyed hash of an all-digit code (an authorization code, or an alias of a secret or
+    /// public code), under a label of its own: what the store keeps instead of the digits.
+    pub fn hash_numeric(&self, code: &crate::numeric::NumericCode) -> CodeHash {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"smartcode numeric code v1\0");
+        mac.update(code.expose().as_bytes());
         CodeHash(mac.finalize().into_bytes().into())
     }
 }

@@ -69,6 +69,8 @@ pub enum HoldRefusal {
     NotPending { state: &'static str },
     #[error("a capture takes at most the hold's amount ({})", crate::money::format_units(*held_units))]
     MoreThanHeld { held_units: i64 },
+    #[error("this authorization code pays exactly {}", crate::money::format_units(*authorized_units))]
+    NotAuthorizedAmount { authorized_units: i64 },
 }
 
 /// Why a request is malformed in a way only the core can see.
@@ -88,6 +90,8 @@ pub enum Invalid {
     EmptyText { field: &'static str },
     #[error("a hold expires 1 to {max} seconds from now")]
     HoldExpiry { max: i64 },
+    #[error("an authorization code expires 1 to {max} seconds from now")]
+    AuthorizationExpiry { max: i64 },
 }
 
 /// Which rule of a code (or of an ancestor) forbids a use.

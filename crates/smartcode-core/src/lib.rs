@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod limits;
 pub mod model;
 pub mod money;
+pub mod numeric;
 
 #[cfg(test)]
 mod tests;

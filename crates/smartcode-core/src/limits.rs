@@ -78,6 +78,12 @@ pub const HOLD_SECONDS_MAX: i64 = 30 * 24 * 3600;
 /// The most pending holds one code may have at once (each is read when the code's expired holds
 /// are released, and listed in `GET /v1/me`).
 pub const HOLDS_PER_CODE_MAX: u32 = 100;
+/// How long an authorization code holds its amount when its request names no expiry.
+pub const AUTHORIZATION_SECONDS_DEFAULT: i64 = 15 * 60;
+/// The longest an authorization code may live: short lives are what make 10¹⁰ digits safe.
+pub const AUTHORIZATION_SECONDS_MAX: i64 = 24 * 3600;
+/// Authorizations listed by `GET /v1/me/authorizations`, newest first.
+pub const AUTHORIZATIONS_LISTED_MAX: u32 = 100;
 /// How long after a payment its seller may refund it (180 days).
 pub const REFUND_WINDOW_SECONDS: i64 = 180 * 24 * 3600;
 /// The most refunds one payment may have.

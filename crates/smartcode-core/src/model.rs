@@ -399,11 +399,11 @@ impl HoldState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HoldRecord {
     pub id: crate::code::HoldId,
+    pub kind: HoldKind,
     pub payer_id: CodeId,
-    /// The payee's owner: the secret code that may capture or void it.
-    pub owner_id: CodeId,
-    pub payee: PublicCode,
-    pub payee_id: CodeId,
+    /// Who is paid: a seller's hold always names it; an authorization names the payee it was made
+    /// for, if any, and once used the one that used it.
+    pub payee: Option<HoldPayee>,
     pub amount: Amount,
     pub currency: Currency,
     pub memo: Option<String>,
@@ -423,7 +423,46 @@ pub struct HoldRecord {
     pub release_to: Option<CodeId>,
 }
 
+/// What sets value aside: a seller's hold, captured or voided by the seller; or an authorization
+/// code, made by the buyer for one exact amount, used once by whoever presents it, cancelled by the
+/// buyer. Both count in the account's `held` and expire the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldKind {
+    Hold,
+    Authorization,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Hold => "hold",
+            HoldKind::Authorization => "authorization",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HoldKind> {
+        match text {
+            "hold" => Some(HoldKind::Hold),
+            "authorization" => Some(HoldKind::Authorization),
+            _ => None,
+        }
+    }
+}
+
+/// The public code a hold pays, and its owner (the secret code that may capture or void it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldPayee {
+    pub owner_id: CodeId,
+    pub payee: PublicCode,
+    pub payee_id: CodeId,
+}
+
 impl HoldRecord {
+    /// Whether `code` owns the payee (and so may capture or void a seller's hold).
+    pub fn owned_by(&self, code: &CodeId) -> bool {
+        self.payee.as_ref().is_some_and(|p| &p.owner_id == code)
+    }
+
     /// The state as of `now`: a pending hold past its expiry is void even before the sweep.
     pub fn state_at(&self, now: Timestamp) -> HoldState {
         match self.state {
@@ -499,4 +538,15 @@ pub struct LedgerTotals {
     /// Code accounts whose `held` is not the sum of their pending holds, or exceeds the balance:
     /// a hold not covered by what the code has (must be none).
     pub uncovered_holds: u64,
+}
+
+/// A code's all-digit alias: the keyed hash of its digits (a secret code's alias is shown once and
+/// kept only so), and for a public code's alias the digits themselves, which are public. A code has
+/// at most one alias; a new one replaces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AliasRecord {
+    pub code_id: CodeId,
+    pub hash: crate::code::CodeHash,
+    pub public_digits: Option<String>,
+    pub created_at: Timestamp,
 }

@@ -13,6 +13,7 @@ use axum::extract::ConnectInfo;
 use smartcode_core::code::{parse_code, CodeHash, ParsedCode};
 use smartcode_core::ledger::controls::{Pin, PIN_DIGITS_MAX, PIN_DIGITS_MIN};
 use smartcode_core::ledger::{Credential, PinPresented};
+use smartcode_core::numeric::{NumericError, NumericKind};
 
 use crate::guard::{tokens, Admission, Principal, Source};
 use smartcode_api::challenge::CHALLENGE_RESPONSE_HEADER;
@@ -227,6 +228,9 @@ pub struct Holder {
     pub hash: CodeHash,
     pub pin: Option<Pin>,
     pub caller: Caller,
+    /// The text was an authorization code: it can pay (`POST /v1/payments`) and nothing else, and
+    /// anywhere else its hash names no code.
+    pub authorization: bool,
 }
 
 impl Holder {
@@ -310,6 +314,37 @@ impl crate::Broker {
             Ok(admission) => caller.admission = Some(admission),
             Err(challenge) => return Err(ApiError::challenge_required(&challenge)),
         }
+        if let Some(numeric) = self.config.broker_number.parse_code(text) {
+            let refusal = match numeric {
+                Ok(code) if code.kind() == NumericKind::PublicAlias => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ProblemCode::InvalidCode,
+                    "a public code's alias cannot pay or manage anything; use a secret code",
+                ),
+                Ok(code) => {
+                    return Ok(Holder {
+                        hash: self.keys.hash_numeric(&code),
+                        pin: pin_header(headers)?,
+                        caller,
+                        authorization: code.kind() == NumericKind::Authorization,
+                    })
+                }
+                // A mistyped digit is caught before anything is looked up: it is not a guess.
+                Err(error @ NumericError::CheckDigit) => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        ProblemCode::InvalidCodeFormat,
+                        error.to_string(),
+                    ))
+                }
+                Err(error) => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ProblemCode::InvalidCodeFormat,
+                    error.to_string(),
+                ),
+            };
+            return Err(self.failed_presentation(&caller, refusal).await);
+        }
         let refusal = match parse_code(text, &self.config.domain) {
             Ok(ParsedCode::Secret(code)) => {
                 let pin = pin_header(headers)?;
@@ -317,6 +352,7 @@ impl crate::Broker {
                     hash: self.keys.hash_code(&code),
                     pin,
                     caller,
+                    authorization: false,
                 });
             }
             Ok(ParsedCode::Public(_)) => ApiError::new(

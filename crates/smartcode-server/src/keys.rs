@@ -63,6 +63,10 @@ impl Keys {
         self.broker.hash_code(code)
     }
 
+    pub fn hash_numeric(&self, code: &smartcode_core::numeric::NumericCode) -> CodeHash {
+        self.broker.hash_numeric(code)
+    }
+
     /// A keyed digest of the given parts. Keyed, because request bodies may hold a secret code and
     /// a plain hash of a short code could be reversed by trying every code.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> [u8; 32] {

@@ -39,6 +39,8 @@ pub struct BrokerConfig {
     pub name: String,
     /// The name codes may carry after `@` (`7KQ2-M9XD@broker.example`).
     pub domain: String,
+    /// The digits every all-digit code of this broker starts with.
+    pub broker_number: smartcode_core::numeric::BrokerNumber,
     /// Proxies whose `X-Forwarded-For` is believed; anyone else's address is the connection's.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }

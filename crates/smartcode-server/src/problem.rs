@@ -225,7 +225,9 @@ impl From<OpError> for ApiError {
             OpError::CodeLocked => (StatusCode::LOCKED, P::CodeLocked),
             OpError::Restricted(_) => (StatusCode::FORBIDDEN, P::Restricted),
             OpError::Hold(HoldRefusal::NotPending { .. }) => (StatusCode::CONFLICT, P::HoldNotPending),
-            OpError::Hold(HoldRefusal::MoreThanHeld { .. }) => (StatusCode::CONFLICT, P::AmountMismatch),
+            OpError::Hold(HoldRefusal::MoreThanHeld { .. } | HoldRefusal::NotAuthorizedAmount { .. }) => {
+                (StatusCode::CONFLICT, P::AmountMismatch)
+            }
             OpError::Refund(RefundRefusal::ExceedsPayment { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, P::RefundExceedsPayment)
             }

@@ -76,7 +76,7 @@ fn corrupt(what: &str) -> StorageFailure {
     StorageFailure(format!("unreadable stored {what}"))
 }
 
-fn code_id(text: &str, what: &str) -> StoreResult<CodeId> {
+pub(crate) fn code_id(text: &str, what: &str) -> StoreResult<CodeId> {
     CodeId::parse(text).ok_or_else(|| corrupt(what))
 }
 
@@ -206,18 +206,20 @@ impl CodeColumns {
 
 /// A hold's columns in both schemas, in the order both stores select and insert them.
 pub const HOLD_COLUMNS: &str = "id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category, item, \
-     created_at, expires_at, state, resolved_at, captured, receipt_id, release_to";
+     created_at, expires_at, state, resolved_at, captured, receipt_id, release_to, kind";
 
 /// How many columns [`HOLD_COLUMNS`] names.
-pub const HOLD_COLUMN_COUNT: usize = 17;
+pub const HOLD_COLUMN_COUNT: usize = 18;
 
 /// A hold's row as plain values, as [`CodeColumns`] is a code's.
 pub struct HoldColumns {
     pub id: String,
     pub payer_id: String,
-    pub owner_id: String,
-    pub payee: String,
-    pub payee_id: String,
+    /// The payee and its owner: all three set, or (an authorization made for no payee and not
+    /// used yet) none.
+    pub owner_id: Option<String>,
+    pub payee: Option<String>,
+    pub payee_id: Option<String>,
     pub amount: i64,
     pub currency: String,
     pub memo: Option<String>,
@@ -230,16 +232,25 @@ pub struct HoldColumns {
     pub captured: Option<i64>,
     pub receipt_id: Option<String>,
     pub release_to: Option<String>,
+    pub kind: String,
 }
 
 impl HoldColumns {
     pub fn into_record(self) -> StoreResult<HoldRecord> {
+        let payee = match (&self.owner_id, &self.payee, &self.payee_id) {
+            (Some(owner), Some(payee), Some(payee_id)) => Some(HoldPayee {
+                owner_id: code_id(owner, "hold owner")?,
+                payee: public_code(payee, "hold payee")?,
+                payee_id: code_id(payee_id, "hold payee id")?,
+            }),
+            (None, None, None) => None,
+            _ => return Err(corrupt("hold payee")),
+        };
         Ok(HoldRecord {
             id: smartcode_core::code::HoldId::parse(&self.id).ok_or_else(|| corrupt("hold id"))?,
+            kind: HoldKind::parse(&self.kind).ok_or_else(|| corrupt("hold kind"))?,
             payer_id: code_id(&self.payer_id, "hold payer")?,
-            owner_id: code_id(&self.owner_id, "hold owner")?,
-            payee: public_code(&self.payee, "hold payee")?,
-            payee_id: code_id(&self.payee_id, "hold payee id")?,
+            payee,
             amount: amount(Some(self.amount))?.ok_or_else(|| corrupt("hold amount"))?,
             currency: Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
             memo: self.memo,
@@ -259,9 +270,9 @@ impl HoldColumns {
         HoldColumns {
             id: h.id.as_str().to_owned(),
             payer_id: h.payer_id.as_str().to_owned(),
-            owner_id: h.owner_id.as_str().to_owned(),
-            payee: h.payee.as_stored().to_owned(),
-            payee_id: h.payee_id.as_str().to_owned(),
+            owner_id: h.payee.as_ref().map(|p| p.owner_id.as_str().to_owned()),
+            payee: h.payee.as_ref().map(|p| p.payee.as_stored().to_owned()),
+            payee_id: h.payee.as_ref().map(|p| p.payee_id.as_str().to_owned()),
             amount: h.amount.units(),
             currency: h.currency.as_str().to_owned(),
             memo: h.memo.clone(),
@@ -274,8 +285,20 @@ impl HoldColumns {
             captured: h.captured.map(Amount::units),
             receipt_id: h.receipt_id.clone(),
             release_to: h.release_to.as_ref().map(|id| id.as_str().to_owned()),
+            kind: h.kind.as_str().to_owned(),
         }
     }
+}
+
+/// An alias read back from either store.
+pub fn alias(code: &CodeId, hash: &[u8], public_digits: Option<String>, created_at: i64) -> StoreResult<AliasRecord> {
+    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("alias hash"))?;
+    Ok(AliasRecord {
+        code_id: code.clone(),
+        hash: smartcode_core::code::CodeHash(hash),
+        public_digits,
+        created_at: Timestamp(created_at),
+    })
 }
 
 /// A refund's columns in both schemas, in the order both stores select and insert them.

@@ -244,6 +244,56 @@ CREATE TABLE refunds (
 );
 "#,
     ),
+    (
+        10,
+        r#"
+-- Authorization codes are holds of their own kind: found by the keyed hash of their digits, made
+-- for a payee or for none (its payee is set when it is used). SQLite cannot drop NOT NULL in
+-- place, so the table is rebuilt.
+CREATE TABLE holds_new (
+    id TEXT PRIMARY KEY,
+    payer_id TEXT NOT NULL,
+    owner_id TEXT,
+    payee TEXT,
+    payee_id TEXT,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    memo TEXT,
+    category TEXT,
+    item TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'captured', 'voided')),
+    resolved_at INTEGER,
+    captured INTEGER CHECK (captured IS NULL OR (captured > 0 AND captured <= amount)),
+    receipt_id TEXT,
+    release_to TEXT,
+    kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind IN ('hold', 'authorization')),
+    code_hash BLOB UNIQUE,
+    CHECK ((owner_id IS NULL) = (payee IS NULL) AND (payee IS NULL) = (payee_id IS NULL)),
+    CHECK (kind = 'authorization' OR payee IS NOT NULL),
+    CHECK ((kind = 'authorization') = (code_hash IS NOT NULL))
+);
+INSERT INTO holds_new (id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category, item,
+    created_at, expires_at, state, resolved_at, captured, receipt_id, release_to)
+SELECT id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category, item,
+    created_at, expires_at, state, resolved_at, captured, receipt_id, release_to FROM holds;
+DROP TABLE holds;
+ALTER TABLE holds_new RENAME TO holds;
+CREATE INDEX holds_pending_by_payer ON holds (payer_id, created_at) WHERE state = 'pending';
+CREATE INDEX holds_pending_by_expiry ON holds (expires_at) WHERE state = 'pending';
+CREATE INDEX holds_authorizations_by_payer ON holds (payer_id, created_at) WHERE kind = 'authorization';
+
+-- Numeric aliases: the keyed hash of the digits (never the digits of a secret code's alias; a
+-- public code's, being public, are kept to be shown). One per code.
+CREATE TABLE aliases (
+    hash BLOB PRIMARY KEY,
+    code_id TEXT NOT NULL UNIQUE,
+    public_digits TEXT,
+    created_at INTEGER NOT NULL
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

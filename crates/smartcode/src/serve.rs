@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use rand::RngCore;
 use smartcode_core::clock::{Clock, ShiftedClock, SystemClock};
 use smartcode_core::code::BrokerKey;
+use smartcode_core::numeric::BrokerNumber;
 use smartcode_server::keys::Keys;
 use smartcode_server::{Broker, BrokerConfig};
 use smartcode_store::embedded::EmbeddedStore;
@@ -46,6 +47,10 @@ pub struct ServeArgs {
     /// The name codes may carry after `@` to say they belong to this broker.
     #[arg(long, default_value = "localhost", env = "SMARTCODE_DOMAIN")]
     pub domain: String,
+    /// The digits every all-digit code of this broker starts with (authorization codes, numeric
+    /// aliases): 1 to 6 digits, unique among the brokers that will pay each other.
+    #[arg(long, default_value = "1", env = "SMARTCODE_BROKER_NUMBER", value_parser = parse_broker_number)]
+    pub broker_number: BrokerNumber,
     /// A proxy (an IP address) whose X-Forwarded-For is believed for the guessing defence. Repeat
     /// for several, or give a comma-separated list. Without it, the connection's address counts.
     #[arg(long = "trusted-proxy", env = "SMARTCODE_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -53,6 +58,16 @@ pub struct ServeArgs {
     /// For tests only: let the operator move the broker's clock forward (`POST /v1/admin/clock`).
     #[arg(long)]
     pub test_clock: bool,
+}
+
+fn parse_broker_number(text: &str) -> Result<BrokerNumber, String> {
+    BrokerNumber::parse(text).ok_or_else(|| {
+        format!(
+            "a broker number is {} to {} digits",
+            smartcode_core::numeric::BROKER_NUMBER_DIGITS_MIN,
+            smartcode_core::numeric::BROKER_NUMBER_DIGITS_MAX
+        )
+    })
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -81,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let config = BrokerConfig {
         name: args.name.clone(),
         domain: args.domain.clone(),
+        broker_number: args.broker_number.clone(),
         trusted_proxies: args.trusted_proxies.clone(),
     };
     let state = Broker::new(

@@ -30,7 +30,13 @@ pub enum Command {
     /// The operator lets any code locked by wrong PINs work again (an issued code has no parent).
     OperatorUnlock { code: CodeId },
     /// A new secret replaces the holder's; id, balance, tree, history and PIN stay.
-    Rekey { holder: Credential, hash: CodeHash },
+    /// A new secret (keyed hash `hash`) for the holder's code; if the code has an alias, `alias`
+    /// (the keyed hash of new digits) replaces it, for the old alias would name the old secret.
+    Rekey {
+        holder: Credential,
+        hash: CodeHash,
+        alias: CodeHash,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +60,7 @@ pub(super) fn execute(
         Command::PinMatched { hash, generation } => pin_matched(tx, hash, *generation),
         Command::Unlock { parent, child } => unlock(tx, now, parent, child),
         Command::OperatorUnlock { code } => operator_unlock(tx, now, code),
-        Command::Rekey { holder, hash } => rekey(tx, now, holder, hash),
+        Command::Rekey { holder, hash, alias } => rekey(tx, now, holder, hash, alias),
     }
 }
 
@@ -132,11 +138,21 @@ fn rekey(
     now: Timestamp,
     holder: &Credential,
     hash: &CodeHash,
+    alias: &CodeHash,
 ) -> Result<Outcome, OpError> {
     let record = authenticate(tx, holder, now)?;
-    if tx.code_by_hash(hash)?.is_some() {
+    if tx.code_by_hash(hash)?.is_some() || tx.alias_target(hash)?.is_some() {
         return Err(OpError::CodeCollision);
     }
     tx.set_code_hash(&record.id, hash)?;
+    if tx.alias_of(&record.id)?.is_some() {
+        let renewed = AliasRecord {
+            code_id: record.id.clone(),
+            hash: *alias,
+            public_digits: None,
+            created_at: now,
+        };
+        super::aliases::replace(tx, &renewed)?;
+    }
     Ok(Outcome::Changed(Box::new(view(tx, now, record)?)))
 }

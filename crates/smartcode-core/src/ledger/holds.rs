@@ -101,7 +101,7 @@ pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Resul
         Query::Hold { id, reader } => {
             let reader = present(tx, reader)?;
             let hold = tx.hold_by_id(id)?.ok_or(OpError::NotFound("hold"))?;
-            if hold.payer_id != reader.id && hold.owner_id != reader.id {
+            if hold.kind != HoldKind::Hold || (hold.payer_id != reader.id && !hold.owned_by(&reader.id)) {
                 return Err(OpError::NotFound("hold"));
             }
             Ok(QueryOutcome::Hold(Box::new(hold)))
@@ -137,10 +137,13 @@ fn hold(
     }
     let record = HoldRecord {
         id: HoldId::draw(&mut cx.draws),
+        kind: HoldKind::Hold,
         payer_id: payer.id.clone(),
-        owner_id: owner.id,
-        payee: order.payee.clone(),
-        payee_id: payee.id,
+        payee: Some(HoldPayee {
+            owner_id: owner.id,
+            payee: order.payee.clone(),
+            payee_id: payee.id,
+        }),
         amount: order.amount,
         currency: payer.currency,
         memo: order.memo.clone(),
@@ -154,7 +157,7 @@ fn hold(
         receipt_id: None,
         release_to: None,
     };
-    tx.insert_hold(&record)?;
+    tx.insert_hold(&record, None)?;
     tx.add_held(&key, order.amount.units())?;
     for (id, usage) in &checked.counted {
         tx.set_usage(id, usage)?;
@@ -172,7 +175,7 @@ fn sellers_pending_hold(
     let seller = authenticate(tx, seller, now)?;
     let hold = tx
         .hold_by_id(id)?
-        .filter(|h| h.owner_id == seller.id)
+        .filter(|h| h.kind == HoldKind::Hold && h.owned_by(&seller.id))
         .ok_or(OpError::NotFound("hold"))?;
     let state = match hold.state_at(now) {
         HoldState::Pending => return Ok(hold),
@@ -196,15 +199,16 @@ fn capture(
             held_units: hold.amount.units(),
         }));
     }
+    let to = hold.payee.clone().ok_or(OpError::NotFound("hold"))?;
     tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.amount.units())?;
     let receipt = post_payment(
         tx,
         cx,
         Paying {
             payer: &hold.payer_id,
-            owner: &hold.owner_id,
-            payee: &hold.payee,
-            payee_id: &hold.payee_id,
+            owner: &to.owner_id,
+            payee: &to.payee,
+            payee_id: &to.payee_id,
             amount: taken,
             currency: hold.currency,
             memo: hold.memo.clone(),
@@ -256,16 +260,19 @@ fn expire_due(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, limit: u32) -
 }
 
 /// What releasing `released_units` of a hold (already out of `held`) gives back: the usage it
-/// counted, and, if its code was closed meanwhile, the value itself to the code that took the rest.
-fn hand_back(
+/// counted (an authorization counts none until it is used), and, if its code was closed
+/// meanwhile, the value itself to the code that took the rest.
+pub(super) fn hand_back(
     tx: &mut (impl LedgerTx + ?Sized),
     cx: &mut Context,
     hold: &HoldRecord,
     released_units: i64,
     use_too: bool,
 ) -> Result<(), OpError> {
-    let payer = tx.code_by_id(&hold.payer_id)?.ok_or(OpError::NotFound("code"))?;
-    restrictions::give_back(tx, cx.now, &payer, (hold.created_at, released_units), use_too)?;
+    if hold.kind == HoldKind::Hold {
+        let payer = tx.code_by_id(&hold.payer_id)?.ok_or(OpError::NotFound("code"))?;
+        restrictions::give_back(tx, cx.now, &payer, (hold.created_at, released_units), use_too)?;
+    }
     if let (Some(first), Ok(amount)) = (&hold.release_to, Amount::from_units(released_units)) {
         // The code that took the rest may have closed since: then the nearest active one above it.
         let first = tx.code_by_id(first)?.ok_or(OpError::NotFound("code"))?;
@@ -297,8 +304,10 @@ pub(super) fn release_expired(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp,
             continue;
         }
         tx.add_held(&key, -hold.amount.units())?;
-        let payer = tx.code_by_id(code)?.ok_or(OpError::NotFound("code"))?;
-        restrictions::give_back(tx, now, &payer, (hold.created_at, hold.amount.units()), true)?;
+        if hold.kind == HoldKind::Hold {
+            let payer = tx.code_by_id(code)?.ok_or(OpError::NotFound("code"))?;
+            restrictions::give_back(tx, now, &payer, (hold.created_at, hold.amount.units()), true)?;
+        }
         hold.state = HoldState::Voided;
         hold.resolved_at = Some(now);
         tx.update_hold(&hold)?;

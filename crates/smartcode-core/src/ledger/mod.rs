@@ -16,6 +16,8 @@
 //! that no balance leaves its bounds, and only then asks the store to append the transfer: what
 //! [`LedgerTx::append_transfer`] takes, a [`Posted`], only `post` can make.
 
+pub mod aliases;
+pub mod authorizations;
 pub mod checks;
 pub mod controls;
 pub mod expiry;
@@ -76,6 +78,14 @@ pub trait LedgerRead {
     fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>>;
     /// The refunds of a payment, oldest first.
     fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>>;
+    /// The authorization whose code has keyed hash `hash`, in any state.
+    fn hold_by_code(&mut self, hash: &CodeHash) -> StoreResult<Option<HoldRecord>>;
+    /// The authorizations `code` made, newest first, at most `limit`.
+    fn authorizations_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>>;
+    /// The code whose alias has keyed hash `hash`.
+    fn alias_target(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>>;
+    /// A code's alias, if it has one.
+    fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.
@@ -97,13 +107,17 @@ pub trait LedgerTx: LedgerRead {
     /// Replaces a secret code's hash (rekey): the old code stops working at once.
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()>;
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()>;
-    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()>;
-    /// Writes a hold's state, resolution and `release_to` (its other fields never change).
+    /// Inserts a hold; `code` is the keyed hash of an authorization's code, `None` for a seller's hold.
+    fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()>;
+    /// Writes a hold's state, resolution, `release_to` and payee (which an authorization made for
+    /// no payee gets when it is used); its other fields never change.
     fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()>;
     /// Adds `delta_units` (negative to release) to what an account holds aside.
     fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()>;
     /// Records a refund (its transfer is posted separately).
     fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()>;
+    /// Gives a code its alias, replacing any it had; `None` removes it.
+    fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()>;
 }
 
 /// A window and page over a code's transfers.
@@ -237,6 +251,8 @@ pub enum Command {
     Controls(controls::Command),
     Expiry(expiry::Command),
     Holds(holds::Command),
+    Authorizations(authorizations::Command),
+    Aliases(aliases::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -248,6 +264,8 @@ pub enum Outcome {
     Controls(controls::Outcome),
     Expiry(expiry::Outcome),
     Holds(holds::Outcome),
+    Authorizations(authorizations::Outcome),
+    Aliases(aliases::Outcome),
 }
 
 impl Outcome {
@@ -282,6 +300,8 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Controls(command) => controls::execute(tx, cx, command).map(Outcome::Controls),
         Command::Expiry(command) => expiry::execute(tx, cx, command).map(Outcome::Expiry),
         Command::Holds(command) => holds::execute(tx, cx, command).map(Outcome::Holds),
+        Command::Authorizations(command) => authorizations::execute(tx, cx, command).map(Outcome::Authorizations),
+        Command::Aliases(command) => aliases::execute(tx, cx, command).map(Outcome::Aliases),
     }
 }
 
@@ -301,6 +321,7 @@ impl Command {
         match self {
             Command::Payments(command) => command.touches(touches),
             Command::Holds(command) => command.touches(touches),
+            Command::Authorizations(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -316,7 +337,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -326,6 +347,8 @@ pub enum Query {
     Reports(reports::Query),
     Payments(payments::Query),
     Holds(holds::Query),
+    Authorizations(authorizations::Query),
+    Aliases(aliases::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,6 +356,8 @@ pub enum QueryOutcome {
     Reports(reports::QueryOutcome),
     Payments(payments::QueryOutcome),
     Holds(holds::QueryOutcome),
+    Authorizations(authorizations::QueryOutcome),
+    Aliases(aliases::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -340,6 +365,8 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Reports(query) => reports::query(tx, now, query).map(QueryOutcome::Reports),
         Query::Payments(query) => payments::query(tx, query).map(QueryOutcome::Payments),
         Query::Holds(query) => holds::query(tx, query).map(QueryOutcome::Holds),
+        Query::Authorizations(query) => authorizations::query(tx, query).map(QueryOutcome::Authorizations),
+        Query::Aliases(query) => aliases::query(tx, query).map(QueryOutcome::Aliases),
     }
 }
 
@@ -361,6 +388,18 @@ impl From<holds::Query> for Query {
     }
 }
 
+impl From<authorizations::Query> for Query {
+    fn from(query: authorizations::Query) -> Query {
+        Query::Authorizations(query)
+    }
+}
+
+impl From<aliases::Query> for Query {
+    fn from(query: aliases::Query) -> Query {
+        Query::Aliases(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -378,4 +417,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases);

@@ -110,16 +110,36 @@ pub(super) fn parties(
     now: crate::clock::Timestamp,
     order: &PaymentOrder,
 ) -> Result<Parties, OpError> {
-    let mut payer = authenticate(tx, &order.payer, now)?;
-    // Holds past their expiry give back their value and usage before the rules are judged (a
-    // code with nothing held, nearly every payer, reads nothing more).
+    let payer = authenticate(tx, &order.payer, now)?;
+    let payer = release_expired_holds(tx, now, payer)?;
+    parties_of(tx, now, payer, order)
+}
+
+/// Releases the payer's holds past their expiry, so they give back their value and usage before
+/// the rules are judged (a code with nothing held, nearly every payer, reads nothing more), and
+/// answers the payer as it stands then.
+pub(super) fn release_expired_holds(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    payer: CodeRecord,
+) -> Result<CodeRecord, OpError> {
     let held = tx
         .account(&AccountKey::Code(payer.id.clone()))?
         .is_some_and(|a| a.held_units > 0);
-    if held {
-        super::holds::release_expired(tx, now, &payer.id)?;
-        payer = tx.code_by_id(&payer.id)?.ok_or(OpError::InvalidCode)?;
+    if !held {
+        return Ok(payer);
     }
+    super::holds::release_expired(tx, now, &payer.id)?;
+    tx.code_by_id(&payer.id)?.ok_or(OpError::InvalidCode)
+}
+
+/// [`parties`] for a payer already established (by its code, or by an authorization it made).
+pub(super) fn parties_of(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    payer: CodeRecord,
+    order: &PaymentOrder,
+) -> Result<Parties, OpError> {
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;

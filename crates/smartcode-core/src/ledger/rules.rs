@@ -56,8 +56,11 @@ pub struct CodeView {
     pub usage_left: Option<UsageLeft>,
     /// Who stands behind the profile's name, if anyone does now.
     pub check: Option<super::checks::CheckView>,
-    /// The holds that set value aside on it now (the account's `held_units` is their sum).
+    /// The holds and authorizations that set value aside on it now (the account's `held_units`
+    /// is their sum).
     pub holds: Vec<HoldRecord>,
+    /// Its numeric alias, if it has one.
+    pub alias: Option<AliasRecord>,
 }
 
 /// The tightest of a code's and its ancestors' usage rules, as of now.
@@ -67,9 +70,14 @@ pub struct UsageLeft {
     pub spend_units: Option<i64>,
 }
 
-/// Finds the code a secret presents, unless it is unknown or cancelled (which look the same).
+/// Finds the code a secret (or its numeric alias) presents, unless it is unknown or cancelled
+/// (which look the same). A code's own hash is looked up first: an alias costs a read only when
+/// no code matches, which a payment with a real code never does.
 pub(super) fn present(tx: &mut (impl LedgerRead + ?Sized), hash: &CodeHash) -> Result<CodeRecord, OpError> {
-    let record = tx.code_by_hash(hash)?.ok_or(OpError::InvalidCode)?;
+    let record = match tx.code_by_hash(hash)? {
+        Some(record) => record,
+        None => super::aliases::by_alias(tx, hash)?.ok_or(OpError::InvalidCode)?,
+    };
     if record.status == CodeStatus::Cancelled {
         return Err(OpError::InvalidCode);
     }
@@ -295,7 +303,9 @@ pub(super) fn view(
     let children = tx.child_count(&record.id)?;
     let usage_left = super::restrictions::usage_left(tx, now, &record)?;
     let check = super::checks::standing(tx, now, &record)?;
+    let alias = tx.alias_of(&record.id)?;
     Ok(CodeView {
+        alias,
         holds,
         check,
         status: record.status_at(now),

@@ -23,7 +23,9 @@ struct Memory {
     accounts: BTreeMap<String, AccountState>,
     transfers: Vec<Transfer>,
     holds: BTreeMap<String, HoldRecord>,
+    hold_codes: BTreeMap<[u8; 32], String>,
     refunds: Vec<RefundRecord>,
+    aliases: BTreeMap<CodeId, AliasRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -82,6 +84,27 @@ impl LedgerRead for Memory {
             .filter(|r| r.receipt_id == receipt_id)
             .cloned()
             .collect())
+    }
+    fn hold_by_code(&mut self, hash: &CodeHash) -> StoreResult<Option<HoldRecord>> {
+        Ok(self.hold_codes.get(&hash.0).and_then(|id| self.holds.get(id)).cloned())
+    }
+    fn authorizations_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        let mine = self
+            .holds
+            .values()
+            .rev()
+            .filter(|h| &h.payer_id == code && h.kind == HoldKind::Authorization);
+        Ok(mine.take(limit as usize).cloned().collect())
+    }
+    fn alias_target(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
+        Ok(self
+            .aliases
+            .values()
+            .find(|a| a.hash == *hash)
+            .map(|a| a.code_id.clone()))
+    }
+    fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
+        Ok(self.aliases.get(code).cloned())
     }
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
         Ok(self.transfers.iter().find(|t| t.id == id).cloned())
@@ -155,7 +178,10 @@ impl LedgerTx for Memory {
         self.refunds.push(refund.clone());
         Ok(())
     }
-    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+    fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
+        if let Some(code) = code {
+            self.hold_codes.insert(code.0, hold.id.to_string());
+        }
         self.holds.insert(hold.id.to_string(), hold.clone());
         Ok(())
     }
@@ -167,6 +193,13 @@ impl LedgerTx for Memory {
         let account = self.accounts.get_mut(&key.to_stored()).unwrap();
         account.held_units += delta_units;
         assert!((0..=account.balance_units).contains(&account.held_units));
+        Ok(())
+    }
+    fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
+        match alias {
+            Some(alias) => self.aliases.insert(code.clone(), alias.clone()),
+            None => self.aliases.remove(code),
+        };
         Ok(())
     }
     fn set_check(&mut self, id: &CodeId, check: Option<&ProfileCheck>) -> StoreResult<()> {

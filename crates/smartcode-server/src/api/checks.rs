@@ -11,7 +11,7 @@ use smartcode_core::code::{parse_code, CodeId, ParsedCode};
 use smartcode_core::ledger::checks::{By, Mark, Target as Checked};
 use smartcode_core::ledger::tree;
 
-use super::{submit, Asked, Entry, Reply, WriteContext};
+use super::{submit, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Holder, Operator, Segment, Target};
 use crate::problem::ApiError;
 use crate::wire::*;
@@ -104,7 +104,7 @@ pub(crate) async fn set_check(
                 target: checked.clone(),
                 mark: mark.clone(),
             },
-            None,
+            Shown::NONE,
         )
     })
     .await

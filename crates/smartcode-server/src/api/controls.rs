@@ -7,9 +7,10 @@ use axum::response::Response;
 use axum::routing::{delete, post, put};
 use smartcode_core::code::{CodeId, SecretCode};
 use smartcode_core::ledger::controls;
+use smartcode_core::numeric::NumericKind;
 
 use super::parse_id;
-use super::{submit, unexpected, Asked, Entry, Reply, WriteContext};
+use super::{submit, unexpected, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Holder, Operator, Segment, Target};
 use crate::keys;
 use crate::problem::ApiError;
@@ -61,7 +62,7 @@ pub(crate) async fn set_pin(
                 holder: holder.with(pin),
                 pin_hash: Some(pin_hash.clone()),
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -89,7 +90,7 @@ pub(crate) async fn remove_pin(state: &AppState, holder: &Holder, asked: Asked<'
                 holder: holder.with(pin),
                 pin_hash: None,
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -106,7 +107,8 @@ async fn handle_rekey(
     rekey(&state, &holder, asked).await?.respond(&state)
 }
 
-/// Gives the holder's code a new secret; the old one stops working at once.
+/// Gives the holder's code a new secret; the old one stops working at once, and so does its
+/// alias, if it has one: a new alias is shown beside the new code.
 pub(crate) async fn rekey(state: &AppState, holder: &Holder, asked: Asked<'_>) -> Result<Reply, ApiError> {
     let context = WriteContext {
         holder: Some(holder),
@@ -114,12 +116,17 @@ pub(crate) async fn rekey(state: &AppState, holder: &Holder, asked: Asked<'_>) -
     };
     submit(state, context, StatusCode::OK, |pin| {
         let code = SecretCode::generate();
+        let alias = state.config.broker_number.generate(NumericKind::SecretAlias);
         (
             controls::Command::Rekey {
                 holder: holder.with(pin),
                 hash: state.keys.hash_code(&code),
+                alias: state.keys.hash_numeric(&alias),
             },
-            Some(code),
+            Shown {
+                code: Some(code),
+                alias: Some(alias.into_secret()),
+            },
         )
     })
     .await
@@ -155,7 +162,7 @@ pub(crate) async fn unlock_child(
                 parent: holder.with(pin),
                 child: child.clone(),
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -177,7 +184,7 @@ async fn operator_unlock(
         asked: Asked::of(&headers, &target, &body.0),
     };
     submit(&state, context, StatusCode::OK, |_| {
-        (controls::Command::OperatorUnlock { code: code.clone() }, None)
+        (controls::Command::OperatorUnlock { code: code.clone() }, Shown::NONE)
     })
     .await?
     .respond(&state)

@@ -13,7 +13,7 @@ use smartcode_core::ledger::payments::PaymentOrder;
 use smartcode_core::limits::HOLD_SECONDS_DEFAULT;
 use smartcode_core::model::HoldRecord;
 
-use super::{json_value, parse_public, read, submit, Asked, Entry, Reply, WriteContext};
+use super::{json_value, read, submit, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Caller, Holder, Segment, Target};
 use crate::problem::ApiError;
 use crate::wire::*;
@@ -34,7 +34,10 @@ fn parse_hold_id(text: &str) -> Result<HoldId, ApiError> {
 
 /// A hold as the seller (and anyone but the buyer) sees it: the payer by its pseudonym.
 pub(super) fn hold_json(state: &Broker, hold: &HoldRecord, now: smartcode_core::clock::Timestamp) -> HoldJson {
-    let payer = state.keys.payer_pseudonym(&hold.owner_id, &hold.payer_id);
+    let payer = match &hold.payee {
+        Some(payee) => state.keys.payer_pseudonym(&payee.owner_id, &hold.payer_id),
+        None => hold.payer_id.to_string(),
+    };
     HoldJson::of(hold, hold.state_at(now), payer)
 }
 
@@ -58,7 +61,7 @@ pub(crate) async fn hold(
     request: &HoldRequest,
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
-    let payee = parse_public(state, &request.payee)?;
+    let payee = super::aliases::payee(state, &request.payee).await?;
     let amount = request.amount.parse()?;
     let currency = request.currency.as_deref().map(parse_currency).transpose()?;
     let expires_in_seconds = request.expires_in_seconds.unwrap_or(HOLD_SECONDS_DEFAULT);
@@ -81,7 +84,7 @@ pub(crate) async fn hold(
                 order,
                 expires_in_seconds,
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -120,7 +123,7 @@ pub(crate) async fn capture(
             hold: hold.clone(),
             amount,
         };
-        (command, None)
+        (command, Shown::NONE)
     })
     .await?
     .signed(state)
@@ -151,7 +154,7 @@ pub(crate) async fn void(state: &AppState, seller: &Holder, id: &str, asked: Ask
             seller: seller.with(pin),
             hold: hold.clone(),
         };
-        (command, None)
+        (command, Shown::NONE)
     })
     .await
 }

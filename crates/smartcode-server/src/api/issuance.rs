@@ -9,7 +9,7 @@ use smartcode_core::code::{CodeId, SecretCode};
 use smartcode_core::ledger::issuance;
 
 use super::parse_secret_for_operator;
-use super::{submit, Asked, Entry, Reply, WriteContext};
+use super::{submit, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Operator, Target};
 use crate::problem::ApiError;
 use crate::wire::*;
@@ -54,7 +54,7 @@ pub(crate) async fn issue(
             currency,
             label: request.label.clone(),
         };
-        (command, Some(code))
+        (command, Shown::code(code))
     })
     .await
 }
@@ -93,7 +93,7 @@ pub(crate) async fn deposit(
                 amount,
                 currency,
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -131,7 +131,7 @@ pub(crate) async fn payout(
                 currency,
                 reference: request.reference.clone(),
             },
-            None,
+            Shown::NONE,
         )
     })
     .await

@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -10,7 +10,9 @@
 //! PIN check) and answers a [`Reply`]; every read goes through [`read`]; refusals count for the
 //! guessing defence in `submit::refuse`.
 
+pub(crate) mod aliases;
 mod answer;
+pub(crate) mod authorizations;
 pub(crate) mod checks;
 pub(crate) mod controls;
 pub(crate) mod holds;
@@ -25,7 +27,7 @@ pub(crate) mod tree;
 
 pub(crate) use answer::{Answer, AnswerReceipt};
 pub(crate) use submit::{check_sent_pin, read, Asked, Reply};
-use submit::{submit, WriteContext};
+use submit::{submit, Shown, WriteContext};
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +51,8 @@ fn entries() -> Vec<Entry> {
         controls::routes(),
         payments::routes(),
         holds::routes(),
+        authorizations::routes(),
+        aliases::routes(),
         reports::routes(),
         operator::routes(),
         security::routes(),

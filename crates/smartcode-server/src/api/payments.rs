@@ -10,9 +10,8 @@ use axum::routing::{get, post};
 use serde_json::json;
 use smartcode_core::ledger::payments;
 
-use super::parse_public;
 use super::submit::receipt_json;
-use super::{json_value, read, submit, Asked, Entry, Reply, WriteContext};
+use super::{json_value, read, submit, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Caller, Holder, Segment, Target};
 use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
@@ -50,9 +49,23 @@ pub(crate) async fn pay(
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
     let started = std::time::Instant::now();
-    let payee = parse_public(state, &request.payee)?;
+    let payee = super::aliases::payee(state, &request.payee).await?;
     let amount = request.amount.parse()?;
     let currency = request.currency.as_deref().map(parse_currency).transpose()?;
+    if payer.authorization {
+        let order = PaymentOrder {
+            payer: payer.with(smartcode_core::ledger::PinPresented::Absent),
+            payee,
+            amount,
+            currency,
+            memo: request.memo.clone(),
+            category: request.category.clone(),
+            item: request.item.clone(),
+        };
+        let reply = super::authorizations::pay(state, payer, order, asked).await?;
+        count_paid(&reply, started);
+        return Ok(reply);
+    }
     let context = WriteContext {
         holder: Some(payer),
         asked,
@@ -67,19 +80,24 @@ pub(crate) async fn pay(
             category: request.category.clone(),
             item: request.item.clone(),
         };
-        (payments::Command::Pay(order), None)
+        (payments::Command::Pay(order), Shown::NONE)
     })
     .await?
     .signed(state)
     .await?;
-    let created = match &reply {
+    count_paid(&reply, started);
+    Ok(reply)
+}
+
+/// A payment answered 201, now or in a replay, counts in the metrics.
+fn count_paid(reply: &Reply, started: std::time::Instant) {
+    let created = match reply {
         Reply::Done { status, .. } | Reply::Rendered { status, .. } => *status == StatusCode::CREATED,
         Reply::Replayed(stored) => stored.status == StatusCode::CREATED.as_u16(),
     };
     if created {
         crate::metrics::METRICS.paid(started.elapsed());
     }
-    Ok(reply)
 }
 
 async fn receipt(
@@ -142,7 +160,7 @@ pub(crate) async fn refund(
             amount,
             reason: request.reason.clone(),
         };
-        (command, None)
+        (command, Shown::NONE)
     })
     .await
 }

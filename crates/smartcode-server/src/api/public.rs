@@ -9,8 +9,8 @@ use serde_json::json;
 use smartcode_core::code::PublicCode;
 use smartcode_core::ledger::reports::{self, PublicView};
 
+use super::OPENAPI_JSON;
 use super::{json_bytes, json_value, read, unexpected, Entry};
-use super::{parse_public, OPENAPI_JSON};
 use crate::extract::Segment;
 use crate::problem::ApiError;
 use crate::wire::*;
@@ -35,7 +35,9 @@ pub(crate) async fn public_code(state: &AppState, code: PublicCode) -> Result<Pu
 }
 
 async fn handle_public_code(State(state): State<AppState>, Segment(text): Segment) -> Result<Response, ApiError> {
-    let code = parse_public(&state, &text).map_err(|_| ApiError::not_found("public code"))?;
+    let code = super::aliases::payee(&state, &text)
+        .await
+        .map_err(|_| ApiError::not_found("public code"))?;
     let view = public_code(&state, code).await?;
     let mut ancestry: Vec<AncestorJson> = view
         .ancestry
@@ -84,15 +86,35 @@ async fn well_known(State(state): State<AppState>) -> Response {
             "openapi": "/openapi.json",
             "version": env!("CARGO_PKG_VERSION"),
             "store": state.store.kind(),
+            "broker_number": state.config.broker_number.as_str(),
             "code_formats": {
                 "secret": { "alphabet": "crockford-base32", "symbols": smartcode_core::code::SECRET_CODE_SYMBOLS, "example": "7KQ2-M9XD" },
                 "public": { "prefix": "P-", "alphabet": "crockford-base32", "symbols": smartcode_core::code::PUBLIC_CODE_SYMBOLS, "example": "P-4WZ8N-K3QJD" },
+                "numeric": numeric_formats(&state.config.broker_number),
             },
             "amount_decimals": smartcode_core::money::DECIMALS,
             "currencies": "any ISO 4217 style three-letter code; each code holds one",
             "receipt_signature": receipt_signature(state.keys.verifying_key()),
         }),
     )
+}
+
+/// The all-digit codes: the broker's number, random digits, a Luhn check digit.
+fn numeric_formats(broker: &smartcode_core::numeric::BrokerNumber) -> serde_json::Value {
+    use smartcode_core::numeric::NumericKind;
+    let shape = |kind: NumericKind| {
+        json!({
+            "digits": broker.as_str().len() + kind.random_digits() + 1,
+            "random_digits": kind.random_digits(),
+        })
+    };
+    json!({
+        "prefix": broker.as_str(),
+        "check_digit": "luhn",
+        "authorization": shape(NumericKind::Authorization),
+        "secret_alias": shape(NumericKind::SecretAlias),
+        "public_alias": shape(NumericKind::PublicAlias),
+    })
 }
 
 /// The receipt whose message `/.well-known/smartcode` shows as an example.

@@ -9,7 +9,8 @@ use serde_json::json;
 use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
-    controls, expiry, holds, issuance, payments, tree, CodeView, Command, Outcome, PinPresented, Query, QueryOutcome,
+    aliases, authorizations, controls, expiry, holds, issuance, payments, tree, CodeView, Command, Outcome,
+    PinPresented, Query, QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_core::model::CodeRecord;
@@ -50,13 +51,35 @@ pub(super) struct WriteContext<'a> {
     pub asked: Asked<'a>,
 }
 
+/// The secrets a write's answer shows once: a new code (a child, an issued code, a rekey's, an
+/// authorization code) and a new secret alias (asked for, or a rekey's).
+#[derive(Clone, Default)]
+pub(crate) struct Shown {
+    pub code: Option<SecretCode>,
+    pub alias: Option<SecretCode>,
+}
+
+impl Shown {
+    pub const NONE: Shown = Shown {
+        code: None,
+        alias: None,
+    };
+
+    pub fn code(code: SecretCode) -> Shown {
+        Shown {
+            code: Some(code),
+            alias: None,
+        }
+    }
+}
+
 /// What a write answered: what it did now, or the answer remembered from its first time.
 pub(crate) enum Reply {
     Done {
         status: StatusCode,
         outcome: Outcome,
-        /// A new secret code the outcome holds (a new child, an issued code, a rekey).
-        secret: Option<SecretCode>,
+        /// The new secrets the outcome holds.
+        secret: Shown,
     },
     Replayed(StoredResponse),
     /// An answer rendered already: a payment's, whose receipt is signed after its commit.
@@ -75,7 +98,7 @@ impl Reply {
                 status,
                 outcome,
                 secret,
-            } => Ok(json_bytes(status, render_outcome(state, &outcome, secret.as_ref()))),
+            } => Ok(json_bytes(status, render_outcome(state, &outcome, &secret))),
             Reply::Replayed(stored) => {
                 let (status, body) = open_stored(&state.keys, stored)?;
                 Ok(replayed(json_bytes(status, body)))
@@ -101,7 +124,8 @@ impl Reply {
                 status,
                 outcome:
                     Outcome::Payments(payments::Outcome::Paid(receipt))
-                    | Outcome::Holds(holds::Outcome::Captured { receipt, .. }),
+                    | Outcome::Holds(holds::Outcome::Captured { receipt, .. })
+                    | Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. }),
                 ..
             } => (status, receipt_json(state, &receipt), false),
             Reply::Replayed(stored) => {
@@ -149,7 +173,7 @@ pub(super) async fn submit<C: Into<Command>>(
     state: &AppState,
     context: WriteContext<'_>,
     status: StatusCode,
-    build: impl Fn(PinPresented) -> (C, Option<SecretCode>),
+    build: impl Fn(PinPresented) -> (C, Shown),
 ) -> Result<Reply, ApiError> {
     let key = context.asked.key?;
     let scope: &[u8] = context.holder.map_or(b"operator".as_slice(), |h| h.hash.0.as_slice());
@@ -181,7 +205,7 @@ pub(super) async fn submit<C: Into<Command>>(
                 ]),
                 render: Box::new(move |outcome: &Outcome| StoredResponse {
                     status: status.as_u16(),
-                    body: broker.keys.seal(&render_outcome(&broker, outcome, secret.as_ref())),
+                    body: broker.keys.seal(&render_outcome(&broker, outcome, &secret)),
                 }),
             }
         });
@@ -363,14 +387,24 @@ fn replayed(mut response: Response) -> Response {
 }
 
 /// The JSON of every write's outcome, in one place so first answers and replays agree.
-fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>) -> Vec<u8> {
+fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) -> Vec<u8> {
     let created = |view: &CodeView| {
-        serde_json::to_value(CreatedJson {
-            code: secret.map(SecretCode::reveal),
+        let mut value = serde_json::to_value(CreatedJson {
+            code: secret.code.as_ref().map(SecretCode::reveal),
             view: CodeJson::from(view),
         })
-        .expect("code JSON serializes")
+        .expect("code JSON serializes");
+        // A rekey's new alias, shown once beside the new code.
+        if let (Some(alias), Some(shown)) = (&view.alias, &secret.alias) {
+            value["alias"] = json!({
+                "alias": shown.reveal(),
+                "code_id": alias.code_id.to_string(),
+                "created_at": alias.created_at.to_rfc3339(),
+            });
+        }
+        value
     };
+    let now = state.clock.now();
     let value = match outcome {
         Outcome::Issuance(issuance::Outcome::Issued(view))
         | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
@@ -414,6 +448,28 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: Option<&SecretCode>
         }
         Outcome::Holds(holds::Outcome::Captured { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
         Outcome::Holds(holds::Outcome::Swept { holds }) => json!({ "holds_expired": holds }),
+        Outcome::Authorizations(authorizations::Outcome::Authorized(made)) => {
+            let mut shown = AuthorizationJson::of(made, now);
+            shown.authorization_code = secret.code.as_ref().map(SecretCode::reveal);
+            serde_json::to_value(shown).expect("authorization JSON serializes")
+        }
+        Outcome::Authorizations(authorizations::Outcome::Cancelled(made)) => {
+            serde_json::to_value(AuthorizationJson::of(made, now)).expect("authorization JSON serializes")
+        }
+        Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. }) => {
+            json!({ "receipt": receipt_json(state, receipt) })
+        }
+        Outcome::Aliases(aliases::Outcome::Set(alias)) => {
+            let mut shown = AliasJson::from(alias);
+            if let Some(secret) = &secret.alias {
+                shown.alias = Some(secret.reveal());
+            }
+            if let Some(digits) = &alias.public_digits {
+                shown.alias = Some(smartcode_core::numeric::grouped(digits));
+            }
+            serde_json::to_value(shown).expect("alias JSON serializes")
+        }
+        Outcome::Aliases(aliases::Outcome::Removed { existed, .. }) => json!({ "removed": existed }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }

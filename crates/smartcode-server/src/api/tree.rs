@@ -10,7 +10,7 @@ use smartcode_core::code::{CodeId, PublicCode, SecretCode};
 use smartcode_core::ledger::{reports, tree, CodeView};
 
 use super::parse_id;
-use super::{json_value, read, submit, unexpected, Asked, Entry, Reply, WriteContext};
+use super::{json_value, read, submit, unexpected, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Holder, Segment, Target};
 use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
@@ -167,7 +167,7 @@ pub(crate) async fn create_child(
                     amount,
                     options: options.clone(),
                 };
-                (command, Some(code))
+                (command, Shown::code(code))
             })
             .await
         }
@@ -203,7 +203,7 @@ pub(crate) async fn create_child(
                     catalog: catalog.clone(),
                     under: under.clone(),
                 };
-                (command, None)
+                (command, Shown::NONE)
             })
             .await
         }
@@ -245,7 +245,7 @@ pub(crate) async fn fund_child(
                 child: child.clone(),
                 amount,
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -281,7 +281,7 @@ pub(crate) async fn cancel_child(
                 parent: holder.with(pin),
                 child: child.clone(),
             },
-            None,
+            Shown::NONE,
         )
     })
     .await
@@ -340,7 +340,7 @@ pub(crate) async fn set_profile(
                 profile: profile.clone(),
                 catalog: catalog.clone(),
             },
-            None,
+            Shown::NONE,
         )
     })
     .await

@@ -110,7 +110,15 @@ pub(super) fn code_session(
     let Identity::Code { hash, pin } = current.identity.clone() else {
         return Err(Redirect::to("/").into_response());
     };
-    Ok((current, Holder { hash, pin, caller }))
+    Ok((
+        current,
+        Holder {
+            hash,
+            pin,
+            caller,
+            authorization: false,
+        },
+    ))
 }
 
 /// Where a login may go on to: a page of the control center, never another site.

@@ -253,6 +253,16 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
     if let Ok(ParsedCode::Public(public)) = parse_code(text, &state.config.domain) {
         return Redirect::to(&format!("/p/{public}")).into_response();
     }
+    // A public code's numeric alias opens its page too (a secret alias logs in, as its code does).
+    let public_alias = matches!(
+        state.config.broker_number.parse_code(text),
+        Some(Ok(code)) if code.kind() == smartcode_core::numeric::NumericKind::PublicAlias
+    );
+    if public_alias {
+        if let Ok(public) = api::aliases::payee(&state, text).await {
+            return Redirect::to(&format!("/p/{public}")).into_response();
+        }
+    }
     let next = forms::next_page(form.get("next")).to_owned();
     let refused = |error: ApiError| {
         let csrf = Csrf::of(&state, &headers);

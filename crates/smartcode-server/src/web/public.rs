@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
-use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
+use smartcode_core::code::PublicCode;
 use smartcode_core::ledger::controls::Pin;
 use smartcode_core::ledger::reports::PublicView;
 
@@ -52,11 +52,10 @@ pub(super) async fn public_page(
     render_public(&state, &headers, &text, form, None, challenge).await
 }
 
-/// The public code and its page's data, or `None` when there is no such (live) public code.
+/// The public code (named by itself or by its numeric alias) and its page's data, or `None` when
+/// there is no such (live) public code.
 async fn public_view(state: &AppState, text: &str) -> Option<(PublicCode, PublicView)> {
-    let Ok(ParsedCode::Public(code)) = parse_code(text, &state.config.domain) else {
-        return None;
-    };
+    let code = api::aliases::payee(state, text).await.ok()?;
     let view = api::public::public_code(state, code.clone()).await.ok()?;
     Some((code, view))
 }

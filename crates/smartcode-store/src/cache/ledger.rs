@@ -108,6 +108,22 @@ impl LedgerRead for Cached<'_, '_, '_> {
     fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
         self.inner.refunds(receipt_id)
     }
+
+    fn hold_by_code(&mut self, hash: &CodeHash) -> StoreResult<Option<HoldRecord>> {
+        self.inner.hold_by_code(hash)
+    }
+
+    fn authorizations_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.inner.authorizations_of(code, limit)
+    }
+
+    fn alias_target(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
+        self.inner.alias_target(hash)
+    }
+
+    fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
+        self.inner.alias_of(code)
+    }
 }
 
 impl LedgerTx for Cached<'_, '_, '_> {
@@ -193,8 +209,12 @@ impl LedgerTx for Cached<'_, '_, '_> {
         self.write(|sqlite, _| sqlite.insert_refund(refund), |_, ()| {})
     }
 
-    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        self.write(|sqlite, _| sqlite.insert_hold(hold), |_, ()| {})
+    fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_hold(hold, code), |_, ()| {})
+    }
+
+    fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.set_alias(code, alias), |_, ()| {})
     }
 
     fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {

@@ -244,6 +244,31 @@ CREATE TABLE refunds (
 );
 "#,
     ),
+    (
+        9,
+        r#"
+-- Authorization codes are holds of their own kind: found by the keyed hash of their digits, made
+-- for a payee or for none (its payee is set when it is used).
+ALTER TABLE holds ALTER COLUMN owner_id DROP NOT NULL;
+ALTER TABLE holds ALTER COLUMN payee DROP NOT NULL;
+ALTER TABLE holds ALTER COLUMN payee_id DROP NOT NULL;
+ALTER TABLE holds ADD COLUMN kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind IN ('hold', 'authorization'));
+ALTER TABLE holds ADD COLUMN code_hash BYTEA UNIQUE;
+ALTER TABLE holds ADD CHECK ((owner_id IS NULL) = (payee IS NULL) AND (payee IS NULL) = (payee_id IS NULL));
+ALTER TABLE holds ADD CHECK (kind = 'authorization' OR payee IS NOT NULL);
+ALTER TABLE holds ADD CHECK ((kind = 'authorization') = (code_hash IS NOT NULL));
+CREATE INDEX holds_authorizations_by_payer ON holds (payer_id, created_at) WHERE kind = 'authorization';
+
+-- Numeric aliases: the keyed hash of the digits (never the digits of a secret code's alias; a
+-- public code's, being public, are kept to be shown). One per code.
+CREATE TABLE aliases (
+    hash BYTEA PRIMARY KEY,
+    code_id TEXT NOT NULL UNIQUE,
+    public_digits TEXT,
+    created_at BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -4,9 +4,9 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeId, HoldId};
+use smartcode_core::code::{CodeHash, CodeId, HoldId};
 use smartcode_core::error::StoreResult;
-use smartcode_core::model::{AccountKey, HoldRecord};
+use smartcode_core::model::{AccountKey, AliasRecord, HoldRecord};
 
 use super::{failure, SqliteLedger};
 use crate::rows::{HoldColumns, RefundColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS};
@@ -31,6 +31,7 @@ fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
         captured: row.get(14)?,
         receipt_id: row.get(15)?,
         release_to: row.get(16)?,
+        kind: row.get(17)?,
     };
     columns
         .into_record()
@@ -69,10 +70,10 @@ impl SqliteLedger<'_> {
         rows.collect::<Result<_, _>>().map_err(failure)
     }
 
-    pub fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT).map(|n| format!("?{n}")).collect();
+    pub fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT + 1).map(|n| format!("?{n}")).collect();
         let sql = format!(
-            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ({})",
+            "INSERT INTO holds ({HOLD_COLUMNS}, code_hash) VALUES ({})",
             placeholders.join(", ")
         );
         let c = HoldColumns::from_record(hold);
@@ -96,6 +97,8 @@ impl SqliteLedger<'_> {
                 c.captured,
                 c.receipt_id,
                 c.release_to,
+                c.kind,
+                code.map(|h| h.0.to_vec()),
             ])
             .map_err(failure)?;
         Ok(())
@@ -106,7 +109,8 @@ impl SqliteLedger<'_> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "UPDATE holds SET state = ?2, resolved_at = ?3, captured = ?4, receipt_id = ?5, release_to = ?6 WHERE id = ?1",
+                "UPDATE holds SET state = ?2, resolved_at = ?3, captured = ?4, receipt_id = ?5, release_to = ?6, \
+                 owner_id = ?7, payee = ?8, payee_id = ?9 WHERE id = ?1",
             )
             .map_err(failure)?;
         statement
@@ -116,9 +120,81 @@ impl SqliteLedger<'_> {
                 c.resolved_at,
                 c.captured,
                 c.receipt_id,
-                c.release_to
+                c.release_to,
+                c.owner_id,
+                c.payee,
+                c.payee_id
             ])
             .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn hold_by_code(&self, code: &CodeHash) -> StoreResult<Option<HoldRecord>> {
+        let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE code_hash = ?1");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .query_row([code.0.as_slice()], hold_from_row)
+            .optional()
+            .map_err(failure)
+    }
+
+    pub fn authorizations_of(&self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE payer_id = ?1 AND kind = 'authorization' \
+             ORDER BY created_at DESC, id DESC LIMIT ?2"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map(params![code.as_str(), limit], hold_from_row)
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    pub fn alias_target(&self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT code_id FROM aliases WHERE hash = ?1")
+            .map_err(failure)?;
+        let id: Option<String> = statement
+            .query_row([hash.0.as_slice()], |row| row.get(0))
+            .optional()
+            .map_err(failure)?;
+        id.map(|id| crate::rows::code_id(&id, "alias code")).transpose()
+    }
+
+    pub fn alias_of(&self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT hash, public_digits, created_at FROM aliases WHERE code_id = ?1")
+            .map_err(failure)?;
+        let row: Option<(Vec<u8>, Option<String>, i64)> = statement
+            .query_row([code.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()
+            .map_err(failure)?;
+        row.map(|(hash, public_digits, created_at)| crate::rows::alias(code, &hash, public_digits, created_at))
+            .transpose()
+    }
+
+    pub fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("DELETE FROM aliases WHERE code_id = ?1")
+            .and_then(|mut s| s.execute([code.as_str()]))
+            .map_err(failure)?;
+        if let Some(alias) = alias {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO aliases (hash, code_id, public_digits, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        alias.hash.0.as_slice(),
+                        code.as_str(),
+                        alias.public_digits,
+                        alias.created_at.0
+                    ])
+                })
+                .map_err(failure)?;
+        }
         Ok(())
     }
 

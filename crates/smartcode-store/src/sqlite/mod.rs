@@ -446,6 +446,22 @@ impl LedgerRead for SqliteLedger<'_> {
     fn refunds_of(&mut self, receipt_id: &str) -> StoreResult<Vec<RefundRecord>> {
         self.refunds(receipt_id)
     }
+
+    fn hold_by_code(&mut self, hash: &CodeHash) -> StoreResult<Option<HoldRecord>> {
+        SqliteLedger::hold_by_code(self, hash)
+    }
+
+    fn authorizations_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        SqliteLedger::authorizations_of(self, code, limit)
+    }
+
+    fn alias_target(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
+        SqliteLedger::alias_target(self, hash)
+    }
+
+    fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
+        SqliteLedger::alias_of(self, code)
+    }
 }
 
 /// Per currency: the accounts' sums, then one pass over the transfers for their count and what was

@@ -5,6 +5,7 @@
 mod harness;
 
 mod api;
+mod authorizations;
 mod catalog;
 mod checks;
 mod cli;

@@ -5,9 +5,9 @@
 
 use postgres::Row;
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeId, HoldId};
+use smartcode_core::code::{CodeHash, CodeId, HoldId};
 use smartcode_core::error::StoreResult;
-use smartcode_core::model::{AccountKey, HoldRecord};
+use smartcode_core::model::{AccountKey, AliasRecord, HoldRecord};
 
 use super::{get, Param, PgLedger};
 use crate::rows::{HoldColumns, RefundColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS};
@@ -32,6 +32,7 @@ fn hold_from_row(row: &Row) -> StoreResult<HoldRecord> {
         captured: get(row, 14)?,
         receipt_id: get(row, 15)?,
         release_to: get(row, 16)?,
+        kind: get(row, 17)?,
     }
     .into_record()
 }
@@ -60,13 +61,60 @@ impl PgLedger<'_> {
         )
     }
 
-    pub(super) fn write_new_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT).map(|n| format!("${n}")).collect();
+    pub(super) fn hold_by_code_hash(&mut self, code: &CodeHash) -> StoreResult<Option<HoldRecord>> {
+        Ok(self.holds_where("code_hash = $1", &[&code.0.as_slice()])?.pop())
+    }
+
+    pub(super) fn authorizations(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.holds_where(
+            "payer_id = $1 AND kind = 'authorization' ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT $2",
+            &[&code.as_str(), &i64::from(limit)],
+        )
+    }
+
+    pub(super) fn alias_target_of(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
+        let rows = self.query("SELECT code_id FROM aliases WHERE hash = $1", &[&hash.0.as_slice()])?;
+        rows.first()
+            .map(|row| crate::rows::code_id(&get::<String>(row, 0)?, "alias code"))
+            .transpose()
+    }
+
+    pub(super) fn alias_of_code(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
+        let rows = self.query(
+            "SELECT hash, public_digits, created_at FROM aliases WHERE code_id = $1",
+            &[&code.as_str()],
+        )?;
+        rows.first()
+            .map(|row| crate::rows::alias(code, &get::<Vec<u8>>(row, 0)?, get(row, 1)?, get(row, 2)?))
+            .transpose()
+    }
+
+    /// An alias whose hash another process took first fails on the primary key and the batch
+    /// runs again (then the core sees the collision and the edge draws new digits).
+    pub(super) fn write_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
+        self.execute("DELETE FROM aliases WHERE code_id = $1", &[&code.as_str()])?;
+        if let Some(alias) = alias {
+            self.execute(
+                "INSERT INTO aliases (hash, code_id, public_digits, created_at) VALUES ($1, $2, $3, $4)",
+                &[
+                    &alias.hash.0.as_slice(),
+                    &code.as_str(),
+                    &alias.public_digits,
+                    &alias.created_at.0,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn write_new_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
+        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT + 1).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "INSERT INTO holds ({HOLD_COLUMNS}) VALUES ({})",
+            "INSERT INTO holds ({HOLD_COLUMNS}, code_hash) VALUES ({})",
             placeholders.join(", ")
         );
         let c = HoldColumns::from_record(hold);
+        let code = code.map(|h| h.0.to_vec());
         self.execute(
             &sql,
             &[
@@ -87,6 +135,8 @@ impl PgLedger<'_> {
                 &c.captured,
                 &c.receipt_id,
                 &c.release_to,
+                &c.kind,
+                &code,
             ],
         )?;
         Ok(())
@@ -103,7 +153,8 @@ impl PgLedger<'_> {
             _ => c.release_to.clone(),
         };
         let changed = self.execute(
-            "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6 \
+            "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6, \
+             owner_id = $8, payee = $9, payee_id = $10 \
              WHERE id = $1 AND state = 'pending' AND release_to IS NOT DISTINCT FROM $7",
             &[
                 &c.id,
@@ -113,6 +164,9 @@ impl PgLedger<'_> {
                 &c.receipt_id,
                 &c.release_to,
                 &release_to_read,
+                &c.owner_id,
+                &c.payee,
+                &c.payee_id,
             ],
         )?;
         if changed != 1 {

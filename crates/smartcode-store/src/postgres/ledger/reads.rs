@@ -30,6 +30,22 @@ impl LedgerRead for PgLedger<'_> {
         self.refunds(receipt_id)
     }
 
+    fn hold_by_code(&mut self, hash: &CodeHash) -> StoreResult<Option<HoldRecord>> {
+        self.hold_by_code_hash(hash)
+    }
+
+    fn authorizations_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
+        self.authorizations(code, limit)
+    }
+
+    fn alias_target(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
+        self.alias_target_of(hash)
+    }
+
+    fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
+        self.alias_of_code(code)
+    }
+
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         let id = self
             .batch

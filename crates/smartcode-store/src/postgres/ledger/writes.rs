@@ -18,8 +18,12 @@ impl LedgerTx for PgLedger<'_> {
         self.write_refund(refund)
     }
 
-    fn insert_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        self.write_new_hold(hold)
+    fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
+        self.write_alias(code, alias)
+    }
+
+    fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
+        self.write_new_hold(hold, code)
     }
 
     fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
