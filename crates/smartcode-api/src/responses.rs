@@ -306,6 +306,12 @@ pub struct AliasJson {
     pub created_at: String,
 }
 
+/// `DELETE /v1/me/alias`, `DELETE /v1/me/children/{id}/alias`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AliasRemovedJson {
+    pub removed: bool,
+}
+
 /// `POST /v1/holds`, `POST /v1/holds/{id}/void`, `GET /v1/holds/{id}`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct HeldJson {

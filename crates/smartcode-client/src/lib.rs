@@ -438,6 +438,47 @@ impl Client {
         .await
     }
 
+    /// Makes an authorization code for one exact amount on this client's code.
+    pub async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<AuthorizationJson, ClientError> {
+        Self::send(self.post("/v1/me/authorizations", request, idempotency_key)).await
+    }
+
+    pub async fn authorizations(&self) -> Result<AuthorizationsJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/authorizations")).await
+    }
+
+    pub async fn cancel_authorization(
+        &self,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<AuthorizationJson, ClientError> {
+        Self::send(self.post(
+            &format!("/v1/me/authorizations/{id}/cancel"),
+            &serde_json::json!({}),
+            idempotency_key,
+        ))
+        .await
+    }
+
+    /// Gives this client's code (or, with `public`, one of its public codes, by id) a new
+    /// numeric alias.
+    pub async fn set_alias(
+        &self,
+        public: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<AliasJson, ClientError> {
+        Self::send(self.post(&alias_path(public), &serde_json::json!({}), idempotency_key)).await
+    }
+
+    /// Removes the numeric alias of this client's code (or of its public code `public`).
+    pub async fn remove_alias(&self, public: Option<&str>) -> Result<AliasRemovedJson, ClientError> {
+        Self::send(self.request(Method::DELETE, &alias_path(public))).await
+    }
+
     pub async fn receipt(&self, id: &str) -> Result<PaidJson, ClientError> {
         Self::send(self.request(Method::GET, &format!("/v1/receipts/{id}"))).await
     }
@@ -462,5 +503,12 @@ fn refusal(status: StatusCode, body: &[u8]) -> ClientError {
         Err(_) => ClientError::Unexpected {
             status: status.as_u16(),
         },
+    }
+}
+
+fn alias_path(public: Option<&str>) -> String {
+    match public {
+        Some(id) => format!("/v1/me/children/{id}/alias"),
+        None => "/v1/me/alias".to_owned(),
     }
 }

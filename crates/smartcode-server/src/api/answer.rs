@@ -23,6 +23,10 @@ pub(crate) struct Answer {
     pub reclaimed: Option<AnswerMoney>,
     pub codes_cancelled: Option<u64>,
     pub receipt: Option<AnswerReceipt>,
+    /// An authorization code, shown this once.
+    pub authorization_code: Option<String>,
+    /// A numeric alias: its digits (a new alias), or a rekey's new alias as an object.
+    pub alias: Option<serde_json::Value>,
     /// A code's profile, as far as a page names it after an edit or a check.
     pub profile: Option<AnswerProfile>,
 }

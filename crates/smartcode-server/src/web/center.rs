@@ -111,7 +111,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
     })
 }
 
-fn back_to_me(
+pub(super) fn back_to_me(
     state: &AppState,
     current: &Current,
     reveal: Option<Reveal>,
@@ -121,7 +121,7 @@ fn back_to_me(
 }
 
 /// The answer a page shows of a write, or its refusal.
-async fn answered(state: &AppState, reply: Result<Reply, ApiError>) -> Result<Answer, ApiError> {
+pub(super) async fn answered(state: &AppState, reply: Result<Reply, ApiError>) -> Result<Answer, ApiError> {
     reply?.answer(state).await
 }
 

@@ -18,6 +18,7 @@
 mod center;
 mod chart;
 mod forms;
+mod instruments;
 mod operator;
 mod pages;
 mod problems;
@@ -70,6 +71,12 @@ pub fn routes() -> Router<AppState> {
         .route("/me/profile", post(own_profile))
         .route("/me/pin", post(pin))
         .route("/me/rekey", post(rekey))
+        .route("/me/authorizations", post(instruments::authorize))
+        .route(
+            "/me/authorizations/{id}/cancel",
+            post(instruments::cancel_authorization),
+        )
+        .route("/me/alias", post(instruments::alias))
         .route("/me/report.csv", get(report_csv))
         .route("/me/transactions.csv", get(transactions_csv))
         .route("/p/{public_code}", get(public_page))

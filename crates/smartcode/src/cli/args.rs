@@ -212,6 +212,33 @@ pub(super) enum Cmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Make an authorization code for exactly AMOUNT on this code (--code or SMARTCODE_CODE): an
+    /// all-digit code a seller presents once, like a secret code; it gives its value back when it
+    /// expires (--expires-in seconds, default 900, at most 86400). --list shows them; --cancel ID
+    /// gives one's value back at once.
+    Authorize {
+        #[arg(required_unless_present_any = ["list", "cancel"])]
+        amount: Option<String>,
+        /// The only public code it may pay.
+        #[arg(long)]
+        payee: Option<String>,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        expires_in: Option<i64>,
+        #[arg(long, conflicts_with_all = ["amount", "cancel"])]
+        list: bool,
+        #[arg(long, conflicts_with = "amount")]
+        cancel: Option<String>,
+    },
+    /// Give this code (or --public CHILD_ID, one of its public codes) an all-digit alias, usable
+    /// wherever the code is; it replaces any alias the code had. --remove takes it away.
+    Alias {
+        #[arg(long)]
+        public: Option<String>,
+        #[arg(long)]
+        remove: bool,
+    },
     /// This code's transactions, newest first.
     History {
         #[arg(long)]

@@ -14,6 +14,7 @@ use crate::serve;
 mod args;
 mod checks;
 mod holds;
+mod instruments;
 mod operator;
 mod receipt;
 mod security;
@@ -556,6 +557,9 @@ async fn dispatch(args: Args) -> Result<()> {
                 item: item.clone(),
             };
             holds::hold(&client, &request, key, args.json).await
+        }
+        Cmd::Authorize { .. } | Cmd::Alias { .. } => {
+            instruments::run(&code_client(&args)?, &args.command, key, args.json).await
         }
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await

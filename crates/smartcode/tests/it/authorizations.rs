@@ -6,6 +6,8 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::cli::Cli;
+use crate::forms::Visitor;
 use crate::harness::{Auth, Reply, TestBroker};
 
 async fn me(broker: &TestBroker, code: &str) -> Value {
@@ -283,5 +285,111 @@ async fn numeric_aliases_work_wherever_their_codes_do_and_a_rekey_replaces_the_s
         .await
         .refused(401, "invalid_code");
     assert_eq!(broker.balance(&new_code).await, "8.75");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn the_command_line_authorizes_pays_with_the_code_and_gives_aliases() {
+    let broker = TestBroker::start().await;
+    let (buyer, _) = broker.issue("10", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let (shop, shop_id) = broker.public_child(&seller).await;
+    let cli = Cli { broker: &broker };
+
+    let made = cli.json(
+        Some(&buyer),
+        &["authorize", "1.50", "--payee", &shop, "--expires-in", "600"],
+    );
+    let code = made["authorization_code"].as_str().unwrap().to_owned();
+    let out = cli.text(Some(&code), &["pay", "--payee", &shop, "--amount", "1.50"]);
+    assert!(out.contains("1.50 USD"), "{out}");
+    let listed = cli.text(Some(&buyer), &["authorize", "--list"]);
+    assert!(listed.contains("used"), "{listed}");
+    let other = cli.json(Some(&buyer), &["authorize", "2"]);
+    let id = other["id"].as_str().unwrap().to_owned();
+    let out = cli.text(Some(&buyer), &["authorize", "--cancel", &id]);
+    assert!(out.contains("cancelled"), "{out}");
+
+    let out = cli.text(Some(&buyer), &["alias"]);
+    let alias = out.rsplit(' ').next().unwrap().trim().to_owned();
+    let shown = cli.text(Some(&alias), &["balance"]);
+    assert!(shown.contains("8.50 USD"), "the alias is the code: {shown}");
+    let public = cli.json(Some(&seller), &["alias", "--public", &shop_id]);
+    let public_alias = public["alias"].as_str().unwrap().to_owned();
+    cli.text(Some(&alias), &["pay", "--payee", &public_alias, "--amount", "0.50"]);
+    let out = cli.text(Some(&buyer), &["alias", "--remove"]);
+    assert!(out.contains("Alias removed"), "{out}");
+    assert_eq!(cli.run(Some(&alias), &["balance"]).status.code(), Some(1));
+    assert_eq!(broker.balance(&buyer).await, "8.00");
+    broker.assert_ledger_ok().await;
+}
+
+/// The first code the page reveals (`#new-code`), as it shows it.
+fn revealed(page: &str) -> String {
+    page.split("id=\"new-code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the page reveals a code")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_pages_make_and_cancel_authorizations_and_take_them_and_aliases_as_codes() {
+    let broker = TestBroker::start().await;
+    let (buyer, _) = broker.issue("10", "USD").await;
+    let (seller, _) = broker.issue("1", "USD").await;
+    let (shop, _) = broker.public_child(&seller).await;
+    let mut visitor = Visitor::arrive(&broker).await;
+    visitor.log_in("/enter", &[("code", &buyer)]).await;
+
+    let made = visitor
+        .post(
+            "/me/authorizations",
+            &[("amount", "2"), ("expires_in_minutes", "30"), ("nonce", "n1")],
+            true,
+        )
+        .await;
+    assert_eq!(made.status(), 303);
+    let center = visitor.get("/me").await;
+    let code = revealed(&center);
+    assert_eq!(digits(&code).len(), 12, "{code}");
+    assert!(
+        center.contains("id=\"authorizations\""),
+        "the pending authorization is listed"
+    );
+
+    // The seller's public page takes the authorization code in its pay form.
+    let paid = visitor
+        .post(
+            &format!("/p/{shop}/pay"),
+            &[("code", &code), ("amount", "2"), ("nonce", "n2")],
+            true,
+        )
+        .await;
+    assert_eq!(paid.status(), 200);
+    assert!(paid.text().await.unwrap().contains("<h1>Paid</h1>"));
+    assert_eq!(broker.balance(&seller).await, "3.00");
+
+    // Another, cancelled from the control center.
+    visitor
+        .post("/me/authorizations", &[("amount", "1"), ("nonce", "n3")], true)
+        .await;
+    let listed = broker
+        .get("/v1/me/authorizations", Auth::Code(&buyer))
+        .await
+        .expect(200);
+    let id = listed.body["authorizations"][0]["id"].as_str().unwrap().to_owned();
+    let cancelled = visitor
+        .post(&format!("/me/authorizations/{id}/cancel"), &[("nonce", "n4")], true)
+        .await;
+    assert_eq!(cancelled.status(), 303);
+    assert_eq!(me(&broker, &buyer).await["available"]["amount"], "8.00");
+
+    // An alias made on the page logs in like the code.
+    visitor.post("/me/alias", &[("nonce", "n5")], true).await;
+    let alias = revealed(&visitor.get("/me").await);
+    let mut other = Visitor::arrive(&broker).await;
+    other.log_in("/enter", &[("code", &alias)]).await;
+    assert!(other.get("/me").await.contains("8.00"));
     broker.assert_ledger_ok().await;
 }

@@ -60,6 +60,19 @@ impl Visitor {
         let session = entered.headers()["set-cookie"].to_str().unwrap().to_owned();
         self.cookie = format!("{}; {}", self.cookie, session.split(';').next().unwrap());
     }
+
+    /// A page's markup, with this visitor's cookies.
+    pub(crate) async fn get(&self, path: &str) -> String {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
+    }
 }
 
 async fn children(broker: &TestBroker, code: &str) -> Vec<Value> {
@@ -105,6 +118,8 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
         ("/me/profile", vec![("name", "forged"), ("nonce", "n-own-profile")]),
         ("/me/pin", vec![("new_pin", "482916"), ("nonce", "n-pin")]),
         ("/me/rekey", vec![("nonce", "n-rekey")]),
+        ("/me/authorizations", vec![("amount", "0.5"), ("nonce", "n-authorize")]),
+        ("/me/alias", vec![("nonce", "n-alias")]),
         (&pay, vec![("code", &child), ("amount", "0.25"), ("nonce", "n-pay")]),
         ("/operator/login", vec![("token", &broker.token)]),
         (

@@ -524,7 +524,17 @@ fn the_readme_arithmetic_is_recomputed_from_the_limits() {
         format!("| beyond {POW_BITS_MAX} bits, all of {} cores at 2^24 hashes a second for a year | {beyond} |", group(ATTACKER_ADDRESSES_ASSUMED)),
         format!("| failures a year, at most | 365 × {per_day} + {} + {beyond} = **{}** |", group(climb), group(year)),
         format!("| expected codes found per year | {} × 9.1 × 10⁻⁷ ≈ **0.{:04}** |", group(year), finds_e4),
+        format!("most {} of them; what changes is the chance of each.", group(year)),
+        format!(
+            "| expected authorization codes found per year | {} × 10⁻⁶ ≈ **0.{:04}**, each worth only its one amount |",
+            group(year),
+            (i128::from(year) * 10_000 * 10_000 + 5_000_000_000) / 10_000_000_000,
+        ),
     ];
+    // Ten random digits, and a secret alias at least as hard to guess as the code it names.
+    use smartcode_core::numeric::NumericKind;
+    assert_eq!(NumericKind::Authorization.random_digits(), 10);
+    assert!(10f64.powi(NumericKind::SecretAlias.random_digits() as i32) >= 32f64.powi(8));
     for line in expected {
         assert!(
             readme.contains(&line),

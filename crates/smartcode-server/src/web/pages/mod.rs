@@ -9,6 +9,7 @@ use smartcode_core::money::format_units;
 
 mod center;
 mod fields;
+mod instruments;
 mod problems;
 mod receipt;
 mod security;

@@ -1,0 +1,131 @@
+//! The control center's forms for the instruments on a code: authorization codes (made, shown
+//! once, cancelled) and the code's numeric alias (made, shown once, removed). Each calls the same
+//! service of [`crate::api`] as its endpoint.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use smartcode_core::code::SecretCode;
+
+use super::center::{answered, back_to_me};
+use super::forms::{code_form, form_of, json_body, FormInput};
+use super::session::Reveal;
+use crate::api;
+use crate::extract::{Caller, Segment, Target};
+use crate::wire::AuthorizationRequest;
+use crate::AppState;
+
+/// The all-digit secret an answer shows once, as a secret to reveal.
+fn numeric_secret(state: &AppState, text: Option<&str>) -> Option<SecretCode> {
+    match state.config.broker_number.parse_code(text?) {
+        Some(Ok(code)) => Some(code.into_secret()),
+        _ => None,
+    }
+}
+
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let (current, holder) = match code_form(&state, &headers, &form, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut body = json!({ "amount": form.get("amount").unwrap_or("") });
+    if let Some(payee) = form.text("payee") {
+        body["payee"] = json!(payee);
+    }
+    if let Some(minutes) = form.text("expires_in_minutes") {
+        // A number the API refuses by name if it cannot use it; text that is no number at all is
+        // sent as it is, to be refused as such.
+        body["expires_in_seconds"] = match minutes.trim().parse::<i64>() {
+            Ok(minutes) => json!(minutes.saturating_mul(60)),
+            Err(_) => json!(minutes),
+        };
+    }
+    let body = json_body(body);
+    let reply = match body.json::<AuthorizationRequest>() {
+        Ok(request) => api::authorizations::authorize(&state, &holder, &request, form.asked(&target, &body)).await,
+        Err(error) => Err(error),
+    };
+    match answered(&state, reply).await {
+        Ok(answer) => match numeric_secret(&state, answer.authorization_code.as_deref()) {
+            Some(code) => {
+                let reveal = Reveal {
+                    code,
+                    broker: state.config.domain.clone(),
+                    what: "Your authorization code: it pays exactly this amount, once".into(),
+                };
+                back_to_me(&state, &current, Some(reveal), Ok("Authorization code made.".into()))
+            }
+            None => back_to_me(&state, &current, None, Err(api::unexpected())),
+        },
+        Err(error) => back_to_me(&state, &current, None, Err(error)),
+    }
+}
+
+pub(super) async fn cancel_authorization(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Segment(id): Segment,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let (current, holder) = match code_form(&state, &headers, &form, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = json_body(json!({}));
+    let reply = api::authorizations::cancel(&state, &holder, &id, form.asked(&target, &body)).await;
+    let notice = answered(&state, reply)
+        .await
+        .map(|_| "Authorization cancelled: its value is available again.".to_owned());
+    back_to_me(&state, &current, None, notice)
+}
+
+pub(super) async fn alias(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let (current, holder) = match code_form(&state, &headers, &form, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = json_body(json!({}));
+    if form.get("remove") == Some("yes") {
+        let reply = api::aliases::remove(&state, &holder, None, form.asked(&target, &body)).await;
+        let notice = answered(&state, reply)
+            .await
+            .map(|_| "The numeric alias no longer works.".to_owned());
+        return back_to_me(&state, &current, None, notice);
+    }
+    let reply = api::aliases::set(&state, &holder, None, form.asked(&target, &body)).await;
+    match answered(&state, reply).await {
+        Ok(answer) => {
+            let shown = answer.alias.as_ref().and_then(|a| a.as_str().map(str::to_owned));
+            match numeric_secret(&state, shown.as_deref()) {
+                Some(code) => {
+                    let reveal = Reveal {
+                        code,
+                        broker: state.config.domain.clone(),
+                        what: "Your code's numeric alias: it works like the code itself".into(),
+                    };
+                    back_to_me(&state, &current, Some(reveal), Ok("Numeric alias made.".into()))
+                }
+                None => back_to_me(&state, &current, None, Err(api::unexpected())),
+            }
+        }
+        Err(error) => back_to_me(&state, &current, None, Err(error)),
+    }
+}
