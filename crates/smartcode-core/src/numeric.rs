@@ -72,7 +72,11 @@ impl BrokerNumber {
     /// the text is not all digits, or is 8 symbols (then it is a secret code of the usual
     /// alphabet, which may be all digits too).
     pub fn parse_code(&self, text: &str) -> Option<Result<NumericCode, NumericError>> {
-        if text.chars().count() > CODE_INPUT_CHARS_MAX {
+        // Most text presented is a code of the usual alphabet: tell it apart without allocating.
+        let numeric = text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'\t'));
+        if !numeric || text.len() > CODE_INPUT_CHARS_MAX {
             return None;
         }
         let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\t')).collect();

@@ -102,6 +102,7 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
     let payees = Arc::new(payees);
     let sellers = Arc::new(sellers);
     let two_phase = args.two_phase;
+    let authorization = args.authorization;
     let base = Arc::new(base);
     let hot = args.hot;
     let connections = args.connections;
@@ -131,6 +132,22 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
                     payees[which]
                 );
                 let started = Pace::due(&mut pace).await;
+                if authorization {
+                    let made = http
+                        .post(format!("{base}/v1/me/authorizations"))
+                        .header("Authorization", format!("Code {payer}"));
+                    let result = match created(made, r#"{"amount":"0.000001"}"#.to_owned()).await {
+                        Ok(made) => {
+                            let code = made["authorization_code"].as_str().unwrap_or_default();
+                            let body =
+                                format!(r#"{{"code":"{code}","payee":"{}","amount":"0.000001"}}"#, payees[which]);
+                            created(http.post(url.as_ref().clone()), body).await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    tally.record(started, result.map(|_| ()));
+                    continue;
+                }
                 let mut result = created(http.post(url.as_ref().clone()), body).await;
                 if two_phase {
                     result = match result {
@@ -169,7 +186,7 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
 }
 
 /// Sends a JSON body and answers the body of a 201, or the refusal's `code` word. A payment's
-/// answer is only drained (not parsed); a hold's is read for its id.
+/// answer is only drained (not parsed); a hold's is read for its id, an authorization's for its code.
 async fn created(request: reqwest::RequestBuilder, body: String) -> Result<serde_json::Value, String> {
     let sent = request
         .header("content-type", "application/json")
@@ -179,8 +196,9 @@ async fn created(request: reqwest::RequestBuilder, body: String) -> Result<serde
     match sent {
         Ok(response) if response.status().as_u16() == 201 => {
             let bytes = response.bytes().await.map_err(|_| "transport".to_owned())?;
-            let holds = bytes.starts_with(br#"{"hold""#);
-            Ok(if holds {
+            // A payment's receipt is not read; a hold's id and an authorization's code are.
+            let read = !bytes.starts_with(br#"{"receipt""#);
+            Ok(if read {
                 serde_json::from_slice(&bytes).unwrap_or_default()
             } else {
                 serde_json::Value::Null

@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// payee's seller (two requests, or two commands in process; latency counts both).
     #[arg(long)]
     pub two_phase: bool,
+    /// Pay with authorization codes: each payment is the payer making an authorization code for
+    /// the amount and the payee's server paying with it (two requests; over HTTP only).
+    #[arg(long, conflicts_with_all = ["two_phase", "in_process"])]
+    pub authorization: bool,
 }
 
 /// The schedule of one connection under `--rate`: connection `index` of `connections` sends at
