@@ -14,6 +14,7 @@
 //!     memo: Some("a song".into()),
 //!     category: None,
 //!     item: None,
+//!     certificate: None,
 //! };
 //! let body = serde_json::to_string(&request)?;
 //! assert_eq!(body, r#"{"code":"7KQ2-M9XD","payee":"P-4WZ8N-K3QJD","amount":"0.25","memo":"a song"}"#);

@@ -154,6 +154,9 @@ pub struct PaymentRequest {
     pub category: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
+    /// With an assurance code as `code`: the certificate the payment is made under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// `POST /v1/holds`: the payment's fields, and how long the hold stays pending.
@@ -189,6 +192,24 @@ pub struct AuthorizationRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "optional_whole")]
     pub expires_in_seconds: Option<i64>,
+}
+
+/// `POST /v1/me/assurances`: the floor, and how long the assurance lasts.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AssuranceRequest {
+    pub floor: RequestAmount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "optional_whole")]
+    pub expires_in_seconds: Option<i64>,
+}
+
+/// `POST /v1/assurances/certify`: the assurance code a seller was given, and the seller's payee.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyRequest {
+    pub assurance_code: String,
+    pub payee: String,
 }
 
 /// `POST /v1/receipts/{id}/refund`: how much to give back (all that is left when absent), and why.

@@ -306,6 +306,55 @@ pub struct AliasJson {
     pub created_at: String,
 }
 
+/// An assurance (never its code: that is shown once, in `assurance_code` of the answer that made it).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AssuranceJson {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assurance_code: Option<String>,
+    pub floor: Money,
+    /// `active`, `cancelled` or `expired`.
+    pub status: String,
+    pub expires_at: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+}
+
+/// `GET /v1/me/assurances`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AssurancesJson {
+    pub assurances: Vec<AssuranceJson>,
+}
+
+/// A certificate: the broker's signed word that until `valid_until` payments to `payee` presented
+/// with it, up to `floor` in total, are never refused for lack of funds. Checked offline with
+/// `smartcode_receipt::verify_certificate` and the broker's public key.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CertificateJson {
+    /// `smartcode-certificate-v1`.
+    pub version: String,
+    /// The certificate's id: send it as `certificate` with the payments it covers.
+    pub id: String,
+    pub assurance_id: String,
+    /// The code whose funds it certifies.
+    pub code_id: String,
+    pub floor: Money,
+    pub currency: String,
+    pub broker: String,
+    pub payee: String,
+    pub issued_at: String,
+    pub valid_until: String,
+    /// Ed25519 over the certificate's message, hex.
+    pub signature: String,
+}
+
+/// `POST /v1/assurances/certify`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CertifiedJson {
+    pub certificate: CertificateJson,
+}
+
 /// `DELETE /v1/me/alias`, `DELETE /v1/me/children/{id}/alias`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct AliasRemovedJson {

@@ -14,6 +14,7 @@
 //!     memo: None,
 //!     category: None,
 //!     item: None,
+//!     certificate: None,
 //! };
 //! let paid = broker.pay(&request, None).await?;
 //! println!("receipt {}", paid.receipt.id);
@@ -477,6 +478,37 @@ impl Client {
     /// Removes the numeric alias of this client's code (or of its public code `public`).
     pub async fn remove_alias(&self, public: Option<&str>) -> Result<AliasRemovedJson, ClientError> {
         Self::send(self.request(Method::DELETE, &alias_path(public))).await
+    }
+
+    /// Makes an assurance code with `floor` on this client's code.
+    pub async fn create_assurance(
+        &self,
+        request: &AssuranceRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<AssuranceJson, ClientError> {
+        Self::send(self.post("/v1/me/assurances", request, idempotency_key)).await
+    }
+
+    pub async fn assurances(&self) -> Result<AssurancesJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/assurances")).await
+    }
+
+    pub async fn cancel_assurance(
+        &self,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<AssuranceJson, ClientError> {
+        Self::send(self.post(
+            &format!("/v1/me/assurances/{id}/cancel"),
+            &serde_json::json!({}),
+            idempotency_key,
+        ))
+        .await
+    }
+
+    /// As a seller: has an assurance code certified for `request.payee`.
+    pub async fn certify(&self, request: &CertifyRequest) -> Result<CertifiedJson, ClientError> {
+        Self::send(self.post("/v1/assurances/certify", request, None)).await
     }
 
     pub async fn receipt(&self, id: &str) -> Result<PaidJson, ClientError> {

@@ -230,6 +230,15 @@ impl BrokerKey {
         CodeHash(mac.finalize().into_bytes().into())
     }
 
+    /// What the store keeps of an assurance code: a keyed hash of the code's own hash, under a
+    /// label of its own, so an assurance code can never be presented as a code that pays.
+    pub fn hash_assurance(&self, code: &CodeHash) -> CodeHash {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"smartcode assurance code v1\0");
+        mac.update(&code.0);
+        CodeHash(mac.finalize().into_bytes().into())
+    }
+
     /// The keyed hash of an all-digit code (an authorization code, or an alias of a secret or
     /// public code), under a label of its own: what the store keeps instead of the digits.
     pub fn hash_numeric(&self, code: &crate::numeric::NumericCode) -> CodeHash {
@@ -343,6 +352,12 @@ random_id!(
     "h_",
     16,
     "A hold's id (80 random bits); the buyer's and the seller's codes read it, nobody else."
+);
+random_id!(
+    AssuranceId,
+    "a_",
+    16,
+    "An assurance's id (80 random bits); its holder reads it, sellers see it in certificates."
 );
 ordered_id!(
     ReceiptId,

@@ -92,6 +92,8 @@ pub enum Invalid {
     HoldExpiry { max: i64 },
     #[error("an authorization code expires 1 to {max} seconds from now")]
     AuthorizationExpiry { max: i64 },
+    #[error("an assurance code expires 1 to {max} seconds from now")]
+    AssuranceExpiry { max: i64 },
 }
 
 /// Which rule of a code (or of an ancestor) forbids a use.

@@ -84,6 +84,15 @@ pub const AUTHORIZATION_SECONDS_DEFAULT: i64 = 15 * 60;
 pub const AUTHORIZATION_SECONDS_MAX: i64 = 24 * 3600;
 /// Authorizations listed by `GET /v1/me/authorizations`, newest first.
 pub const AUTHORIZATIONS_LISTED_MAX: u32 = 100;
+/// How long an assurance code lasts when its request names no expiry (30 days).
+pub const ASSURANCE_SECONDS_DEFAULT: i64 = 30 * 24 * 3600;
+/// The longest an assurance code may last (one year).
+pub const ASSURANCE_SECONDS_MAX: i64 = 366 * 24 * 3600;
+/// How long a certificate stands: payments presented with it within this time are never refused
+/// for lack of funds, up to the floor.
+pub const CERTIFICATE_SECONDS: i64 = 5 * 60;
+/// Assurances listed by `GET /v1/me/assurances`, newest first.
+pub const ASSURANCES_LISTED_MAX: u32 = 100;
 /// How long after a payment its seller may refund it (180 days).
 pub const REFUND_WINDOW_SECONDS: i64 = 180 * 24 * 3600;
 /// The most refunds one payment may have.

@@ -421,6 +421,8 @@ pub struct HoldRecord {
     /// Where released value goes when the held code was closed (cancelled or expired) while the
     /// hold was pending: the code that took back the rest.
     pub release_to: Option<CodeId>,
+    /// For a certificate, the assurance it certifies.
+    pub assurance_id: Option<crate::code::AssuranceId>,
 }
 
 /// What sets value aside: a seller's hold, captured or voided by the seller; or an authorization
@@ -430,6 +432,9 @@ pub struct HoldRecord {
 pub enum HoldKind {
     Hold,
     Authorization,
+    /// A certificate of an assurance code: the floor set aside for one payee for a few minutes,
+    /// paid from in any number of payments up to it (`captured` is what they took so far).
+    Certificate,
 }
 
 impl HoldKind {
@@ -437,6 +442,7 @@ impl HoldKind {
         match self {
             HoldKind::Hold => "hold",
             HoldKind::Authorization => "authorization",
+            HoldKind::Certificate => "certificate",
         }
     }
 
@@ -444,6 +450,7 @@ impl HoldKind {
         match text {
             "hold" => Some(HoldKind::Hold),
             "authorization" => Some(HoldKind::Authorization),
+            "certificate" => Some(HoldKind::Certificate),
             _ => None,
         }
     }
@@ -458,6 +465,11 @@ pub struct HoldPayee {
 }
 
 impl HoldRecord {
+    /// What it sets aside while pending: its amount, less what a certificate's payments took.
+    pub fn held_units(&self) -> i64 {
+        self.amount.units() - self.captured.map_or(0, Amount::units)
+    }
+
     /// Whether `code` owns the payee (and so may capture or void a seller's hold).
     pub fn owned_by(&self, code: &CodeId) -> bool {
         self.payee.as_ref().is_some_and(|p| &p.owner_id == code)
@@ -549,4 +561,31 @@ pub struct AliasRecord {
     pub hash: crate::code::CodeHash,
     pub public_digits: Option<String>,
     pub created_at: Timestamp,
+}
+
+/// An assurance: a holder's promise that at least `floor` remains, certified to sellers. While it
+/// is active and unexpired, the broker certifies it to a payee for a few minutes at a time (each
+/// certificate a hold of the floor, [`HoldKind::Certificate`]) as long as the code can set the
+/// floor aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssuranceRecord {
+    pub id: crate::code::AssuranceId,
+    pub code_id: CodeId,
+    pub floor: Amount,
+    pub currency: Currency,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When its holder revoked it: no new certificate after, those given stand until they expire.
+    pub cancelled_at: Option<Timestamp>,
+}
+
+impl AssuranceRecord {
+    /// `active`, `cancelled` or `expired`, as of `now`.
+    pub fn status_at(&self, now: Timestamp) -> &'static str {
+        match self.cancelled_at {
+            Some(_) => "cancelled",
+            None if self.expires_at <= now => "expired",
+            None => "active",
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! A smartcode receipt, checked offline: the exact bytes each version's signature covers, the
+//! A smartcode receipt (and an assurance code's certificate, [`verify_certificate`]), checked offline: the exact bytes each version's signature covers, the
 //! Merkle tree of a signing batch, and [`verify`], which needs nothing but the receipt and the
 //! broker's public key (`receipt_signature.public_key` in its `/.well-known/smartcode`).
 //!
@@ -39,6 +39,7 @@
 //! over `smartcode-receipt-v1\n{id}\n{payer_id}\n{payee}\n{amount}\n{currency}\n{created_at}\n`.
 //! It does not cover the memo, category or item; brokers no longer issue it, and it still verifies.
 
+mod certificate;
 mod merkle;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ mod tests;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use smartcode_api::{ReceiptBatchJson, ReceiptJson};
 
+pub use certificate::{certificate_message, sign_certificate, verify_certificate, CERTIFICATE_V1};
 pub use merkle::{leaf_hash, node_hash, root_from_path, Tree};
 
 /// The first line of a version 2 receipt's message, and its `version` field.
@@ -110,6 +112,13 @@ pub fn message_v2(r: &ReceiptJson) -> Vec<u8> {
         ("item", r.item.as_deref()),
         ("created_at", Some(&r.created_at)),
     ];
+    field_lines(&mut out, &fields);
+    out
+}
+
+/// One line per field: its name, a space, the byte length of its value, a space, the value and
+/// `\n`; an absent value is its name, a space, `-` and `\n`.
+fn field_lines(out: &mut Vec<u8>, fields: &[(&str, Option<&str>)]) {
     for (name, value) in fields {
         out.extend_from_slice(name.as_bytes());
         match value {
@@ -121,7 +130,6 @@ pub fn message_v2(r: &ReceiptJson) -> Vec<u8> {
         }
         out.push(b'\n');
     }
-    out
 }
 
 /// The bytes a version 1 receipt's signature covers.

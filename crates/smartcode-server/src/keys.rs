@@ -63,6 +63,10 @@ impl Keys {
         self.broker.hash_code(code)
     }
 
+    pub fn hash_assurance(&self, code: &CodeHash) -> CodeHash {
+        self.broker.hash_assurance(code)
+    }
+
     pub fn hash_numeric(&self, code: &smartcode_core::numeric::NumericCode) -> CodeHash {
         self.broker.hash_numeric(code)
     }

@@ -206,10 +206,10 @@ impl CodeColumns {
 
 /// A hold's columns in both schemas, in the order both stores select and insert them.
 pub const HOLD_COLUMNS: &str = "id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category, item, \
-     created_at, expires_at, state, resolved_at, captured, receipt_id, release_to, kind";
+     created_at, expires_at, state, resolved_at, captured, receipt_id, release_to, kind, assurance_id";
 
 /// How many columns [`HOLD_COLUMNS`] names.
-pub const HOLD_COLUMN_COUNT: usize = 18;
+pub const HOLD_COLUMN_COUNT: usize = 19;
 
 /// A hold's row as plain values, as [`CodeColumns`] is a code's.
 pub struct HoldColumns {
@@ -233,6 +233,7 @@ pub struct HoldColumns {
     pub receipt_id: Option<String>,
     pub release_to: Option<String>,
     pub kind: String,
+    pub assurance_id: Option<String>,
 }
 
 impl HoldColumns {
@@ -263,6 +264,10 @@ impl HoldColumns {
             captured: amount(self.captured)?,
             receipt_id: self.receipt_id,
             release_to: self.release_to.map(|id| code_id(&id, "hold release_to")).transpose()?,
+            assurance_id: self
+                .assurance_id
+                .map(|id| smartcode_core::code::AssuranceId::parse(&id).ok_or_else(|| corrupt("hold assurance")))
+                .transpose()?,
         })
     }
 
@@ -286,6 +291,7 @@ impl HoldColumns {
             receipt_id: h.receipt_id.clone(),
             release_to: h.release_to.as_ref().map(|id| id.as_str().to_owned()),
             kind: h.kind.as_str().to_owned(),
+            assurance_id: h.assurance_id.as_ref().map(|id| id.as_str().to_owned()),
         }
     }
 }
@@ -299,6 +305,34 @@ pub fn alias(code: &CodeId, hash: &[u8], public_digits: Option<String>, created_
         public_digits,
         created_at: Timestamp(created_at),
     })
+}
+
+/// An assurance's columns in both schemas, in the order both stores select them.
+pub const ASSURANCE_COLUMNS: &str = "id, code_id, floor, currency, created_at, expires_at, cancelled_at";
+
+/// An assurance's row as plain values.
+pub struct AssuranceColumns {
+    pub id: String,
+    pub code_id: String,
+    pub floor: i64,
+    pub currency: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub cancelled_at: Option<i64>,
+}
+
+impl AssuranceColumns {
+    pub fn into_record(self) -> StoreResult<AssuranceRecord> {
+        Ok(AssuranceRecord {
+            id: smartcode_core::code::AssuranceId::parse(&self.id).ok_or_else(|| corrupt("assurance id"))?,
+            code_id: code_id(&self.code_id, "assurance code")?,
+            floor: amount(Some(self.floor))?.ok_or_else(|| corrupt("assurance floor"))?,
+            currency: Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
+            created_at: Timestamp(self.created_at),
+            expires_at: Timestamp(self.expires_at),
+            cancelled_at: self.cancelled_at.map(Timestamp),
+        })
+    }
 }
 
 /// A refund's columns in both schemas, in the order both stores select and insert them.

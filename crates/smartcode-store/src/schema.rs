@@ -248,8 +248,9 @@ CREATE TABLE refunds (
         10,
         r#"
 -- Authorization codes are holds of their own kind: found by the keyed hash of their digits, made
--- for a payee or for none (its payee is set when it is used). SQLite cannot drop NOT NULL in
--- place, so the table is rebuilt.
+-- for a payee or for none (its payee is set when it is used). So are assurance certificates: a
+-- hold of the floor for one payee, paid from up to it (`captured` is what payments took so far).
+-- SQLite cannot drop NOT NULL in place, so the table is rebuilt.
 CREATE TABLE holds_new (
     id TEXT PRIMARY KEY,
     payer_id TEXT NOT NULL,
@@ -268,8 +269,10 @@ CREATE TABLE holds_new (
     captured INTEGER CHECK (captured IS NULL OR (captured > 0 AND captured <= amount)),
     receipt_id TEXT,
     release_to TEXT,
-    kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind IN ('hold', 'authorization')),
+    kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind IN ('hold', 'authorization', 'certificate')),
     code_hash BLOB UNIQUE,
+    assurance_id TEXT,
+    CHECK ((kind = 'certificate') = (assurance_id IS NOT NULL)),
     CHECK ((owner_id IS NULL) = (payee IS NULL) AND (payee IS NULL) = (payee_id IS NULL)),
     CHECK (kind = 'authorization' OR payee IS NOT NULL),
     CHECK ((kind = 'authorization') = (code_hash IS NOT NULL))
@@ -292,6 +295,19 @@ CREATE TABLE aliases (
     public_digits TEXT,
     created_at INTEGER NOT NULL
 );
+
+-- Assurance codes: the keyed hash of the code, never the code.
+CREATE TABLE assurances (
+    id TEXT PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    code_id TEXT NOT NULL,
+    floor INTEGER NOT NULL CHECK (floor > 0),
+    currency TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    cancelled_at INTEGER
+);
+CREATE INDEX assurances_by_code ON assurances (code_id, created_at);
 "#,
     ),
 ];

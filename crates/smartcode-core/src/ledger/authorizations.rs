@@ -177,6 +177,7 @@ fn authorize(
         captured: None,
         receipt_id: None,
         release_to: None,
+        assurance_id: None,
     };
     tx.insert_hold(&record, Some(hash))?;
     tx.add_held(&key, amount.units())?;

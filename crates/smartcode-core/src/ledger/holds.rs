@@ -156,6 +156,7 @@ fn hold(
         captured: None,
         receipt_id: None,
         release_to: None,
+        assurance_id: None,
     };
     tx.insert_hold(&record, None)?;
     tx.add_held(&key, order.amount.units())?;
@@ -238,8 +239,8 @@ fn void(
     id: &HoldId,
 ) -> Result<Outcome, OpError> {
     let mut hold = sellers_pending_hold(tx, cx.now, seller, id)?;
-    tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.amount.units())?;
-    hand_back(tx, cx, &hold, hold.amount.units(), true)?;
+    tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.held_units())?;
+    hand_back(tx, cx, &hold, hold.held_units(), true)?;
     hold.state = HoldState::Voided;
     hold.resolved_at = Some(cx.now);
     tx.update_hold(&hold)?;
@@ -249,8 +250,8 @@ fn void(
 fn expire_due(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, limit: u32) -> Result<Outcome, OpError> {
     let mut holds = 0;
     for mut hold in tx.due_holds(cx.now, limit)? {
-        tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.amount.units())?;
-        hand_back(tx, cx, &hold, hold.amount.units(), true)?;
+        tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.held_units())?;
+        hand_back(tx, cx, &hold, hold.held_units(), true)?;
         hold.state = HoldState::Voided;
         hold.resolved_at = Some(cx.now);
         tx.update_hold(&hold)?;
@@ -303,7 +304,7 @@ pub(super) fn release_expired(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp,
         if hold.is_live(now) || hold.release_to.is_some() {
             continue;
         }
-        tx.add_held(&key, -hold.amount.units())?;
+        tx.add_held(&key, -hold.held_units())?;
         if hold.kind == HoldKind::Hold {
             let payer = tx.code_by_id(code)?.ok_or(OpError::NotFound("code"))?;
             restrictions::give_back(tx, now, &payer, (hold.created_at, hold.amount.units()), true)?;

@@ -17,6 +17,7 @@
 //! [`LedgerTx::append_transfer`] takes, a [`Posted`], only `post` can make.
 
 pub mod aliases;
+pub mod assurances;
 pub mod authorizations;
 pub mod checks;
 pub mod controls;
@@ -40,7 +41,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::clock::Timestamp;
-use crate::code::{CodeHash, CodeId, HoldId, PublicCode, ReceiptId, TransferId};
+use crate::code::{AssuranceId, CodeHash, CodeId, HoldId, PublicCode, ReceiptId, TransferId};
 use crate::error::{OpError, StoreResult};
 use crate::model::*;
 use crate::money::Currency;
@@ -86,6 +87,11 @@ pub trait LedgerRead {
     fn alias_target(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>>;
     /// A code's alias, if it has one.
     fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>>;
+    /// The assurance whose code has keyed hash `hash`, in any state.
+    fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>>;
+    fn assurance_by_id(&mut self, id: &AssuranceId) -> StoreResult<Option<AssuranceRecord>>;
+    /// The assurances `code` made, newest first, at most `limit`.
+    fn assurances_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.
@@ -116,6 +122,12 @@ pub trait LedgerTx: LedgerRead {
     fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()>;
     /// Records a refund (its transfer is posted separately).
     fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()>;
+    /// Takes `units` more from a pending certificate at `at` (`hold` as it stands after): a store
+    /// that several processes write adds them to what is stored, bounded by the amount, so two
+    /// that read it at once cannot both take what is left.
+    fn take_from_hold(&mut self, hold: &HoldRecord, units: i64, at: Timestamp) -> StoreResult<()>;
+    fn insert_assurance(&mut self, assurance: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()>;
+    fn cancel_assurance(&mut self, id: &AssuranceId, at: Timestamp) -> StoreResult<()>;
     /// Gives a code its alias, replacing any it had; `None` removes it.
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()>;
 }
@@ -253,6 +265,7 @@ pub enum Command {
     Holds(holds::Command),
     Authorizations(authorizations::Command),
     Aliases(aliases::Command),
+    Assurances(assurances::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -266,6 +279,7 @@ pub enum Outcome {
     Holds(holds::Outcome),
     Authorizations(authorizations::Outcome),
     Aliases(aliases::Outcome),
+    Assurances(assurances::Outcome),
 }
 
 impl Outcome {
@@ -302,6 +316,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Holds(command) => holds::execute(tx, cx, command).map(Outcome::Holds),
         Command::Authorizations(command) => authorizations::execute(tx, cx, command).map(Outcome::Authorizations),
         Command::Aliases(command) => aliases::execute(tx, cx, command).map(Outcome::Aliases),
+        Command::Assurances(command) => assurances::execute(tx, cx, command).map(Outcome::Assurances),
     }
 }
 
@@ -322,6 +337,7 @@ impl Command {
             Command::Payments(command) => command.touches(touches),
             Command::Holds(command) => command.touches(touches),
             Command::Authorizations(command) => command.touches(touches),
+            Command::Assurances(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -337,7 +353,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -349,6 +365,7 @@ pub enum Query {
     Holds(holds::Query),
     Authorizations(authorizations::Query),
     Aliases(aliases::Query),
+    Assurances(assurances::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,6 +375,7 @@ pub enum QueryOutcome {
     Holds(holds::QueryOutcome),
     Authorizations(authorizations::QueryOutcome),
     Aliases(aliases::QueryOutcome),
+    Assurances(assurances::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -367,6 +385,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Holds(query) => holds::query(tx, query).map(QueryOutcome::Holds),
         Query::Authorizations(query) => authorizations::query(tx, query).map(QueryOutcome::Authorizations),
         Query::Aliases(query) => aliases::query(tx, query).map(QueryOutcome::Aliases),
+        Query::Assurances(query) => assurances::query(tx, query).map(QueryOutcome::Assurances),
     }
 }
 
@@ -400,6 +419,12 @@ impl From<aliases::Query> for Query {
     }
 }
 
+impl From<assurances::Query> for Query {
+    fn from(query: assurances::Query) -> Query {
+        Query::Assurances(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -417,4 +442,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances);

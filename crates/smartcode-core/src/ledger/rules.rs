@@ -298,7 +298,7 @@ pub(super) fn view(
     if let Some(account) = account.as_mut().filter(|a| a.held_units > 0) {
         // Expired holds no longer set anything aside, swept or not.
         holds = super::holds::live_holds(tx, now, &record.id)?;
-        account.held_units = holds.iter().map(|h| h.amount.units()).sum();
+        account.held_units = holds.iter().map(HoldRecord::held_units).sum();
     }
     let children = tx.child_count(&record.id)?;
     let usage_left = super::restrictions::usage_left(tx, now, &record)?;

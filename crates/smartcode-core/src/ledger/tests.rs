@@ -26,6 +26,7 @@ struct Memory {
     hold_codes: BTreeMap<[u8; 32], String>,
     refunds: Vec<RefundRecord>,
     aliases: BTreeMap<CodeId, AliasRecord>,
+    assurances: BTreeMap<[u8; 32], AssuranceRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -105,6 +106,16 @@ impl LedgerRead for Memory {
     }
     fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
         Ok(self.aliases.get(code).cloned())
+    }
+    fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
+        Ok(self.assurances.get(&hash.0).cloned())
+    }
+    fn assurance_by_id(&mut self, id: &crate::code::AssuranceId) -> StoreResult<Option<AssuranceRecord>> {
+        Ok(self.assurances.values().find(|a| &a.id == id).cloned())
+    }
+    fn assurances_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>> {
+        let mine = self.assurances.values().filter(|a| &a.code_id == code);
+        Ok(mine.take(limit as usize).cloned().collect())
     }
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
         Ok(self.transfers.iter().find(|t| t.id == id).cloned())
@@ -193,6 +204,20 @@ impl LedgerTx for Memory {
         let account = self.accounts.get_mut(&key.to_stored()).unwrap();
         account.held_units += delta_units;
         assert!((0..=account.balance_units).contains(&account.held_units));
+        Ok(())
+    }
+    fn take_from_hold(&mut self, hold: &HoldRecord, _: i64, _: Timestamp) -> StoreResult<()> {
+        self.holds.insert(hold.id.to_string(), hold.clone());
+        Ok(())
+    }
+    fn insert_assurance(&mut self, assurance: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()> {
+        self.assurances.insert(hash.0, assurance.clone());
+        Ok(())
+    }
+    fn cancel_assurance(&mut self, id: &crate::code::AssuranceId, at: Timestamp) -> StoreResult<()> {
+        for a in self.assurances.values_mut().filter(|a| &a.id == id) {
+            a.cancelled_at = Some(at);
+        }
         Ok(())
     }
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {

@@ -23,6 +23,8 @@ pub(crate) struct Answer {
     pub reclaimed: Option<AnswerMoney>,
     pub codes_cancelled: Option<u64>,
     pub receipt: Option<AnswerReceipt>,
+    /// An assurance code, shown this once.
+    pub assurance_code: Option<String>,
     /// An authorization code, shown this once.
     pub authorization_code: Option<String>,
     /// A numeric alias: its digits (a new alias), or a rekey's new alias as an object.

@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -12,6 +12,7 @@
 
 pub(crate) mod aliases;
 mod answer;
+pub(crate) mod assurances;
 pub(crate) mod authorizations;
 pub(crate) mod checks;
 pub(crate) mod controls;
@@ -53,6 +54,7 @@ fn entries() -> Vec<Entry> {
         holds::routes(),
         authorizations::routes(),
         aliases::routes(),
+        assurances::routes(),
         reports::routes(),
         operator::routes(),
         security::routes(),

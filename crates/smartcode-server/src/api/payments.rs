@@ -52,7 +52,7 @@ pub(crate) async fn pay(
     let payee = super::aliases::payee(state, &request.payee).await?;
     let amount = request.amount.parse()?;
     let currency = request.currency.as_deref().map(parse_currency).transpose()?;
-    if payer.authorization {
+    if payer.authorization || request.certificate.is_some() {
         let order = PaymentOrder {
             payer: payer.with(smartcode_core::ledger::PinPresented::Absent),
             payee,
@@ -62,7 +62,10 @@ pub(crate) async fn pay(
             category: request.category.clone(),
             item: request.item.clone(),
         };
-        let reply = super::authorizations::pay(state, payer, order, asked).await?;
+        let reply = match &request.certificate {
+            Some(certificate) => super::assurances::pay(state, payer, certificate, order, asked).await?,
+            None => super::authorizations::pay(state, payer, order, asked).await?,
+        };
         count_paid(&reply, started);
         return Ok(reply);
     }

@@ -95,6 +95,12 @@ async fn well_known(State(state): State<AppState>) -> Response {
             "amount_decimals": smartcode_core::money::DECIMALS,
             "currencies": "any ISO 4217 style three-letter code; each code holds one",
             "receipt_signature": receipt_signature(state.keys.verifying_key()),
+            "certificate_signature": {
+                "algorithm": "ed25519",
+                "public_key": hex::encode(state.keys.verifying_key().to_bytes()),
+                "message": smartcode_receipt::CERTIFICATE_V1,
+                "format": "the line 'smartcode-certificate-v1', then one line per field in this order: id, broker, assurance_id, code_id, floor, currency, payee, issued_at, valid_until (floor is the decimal amount of the certificate's floor object). A field's line is its name, a space, the byte length of its value (UTF-8) in decimal, a space, the value and a newline. The signature (hex) is Ed25519 over those bytes with the key above, the receipts' key.",
+            },
         }),
     )
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
-    aliases, authorizations, controls, expiry, holds, issuance, payments, tree, CodeView, Command, Outcome,
+    aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, tree, CodeView, Command, Outcome,
     PinPresented, Query, QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
@@ -125,7 +125,8 @@ impl Reply {
                 outcome:
                     Outcome::Payments(payments::Outcome::Paid(receipt))
                     | Outcome::Holds(holds::Outcome::Captured { receipt, .. })
-                    | Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. }),
+                    | Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. })
+                    | Outcome::Assurances(assurances::Outcome::Paid { receipt, .. }),
                 ..
             } => (status, receipt_json(state, &receipt), false),
             Reply::Replayed(stored) => {
@@ -470,6 +471,20 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) -> Vec<u8> 
             serde_json::to_value(shown).expect("alias JSON serializes")
         }
         Outcome::Aliases(aliases::Outcome::Removed { existed, .. }) => json!({ "removed": existed }),
+        Outcome::Assurances(assurances::Outcome::Created(made)) => {
+            let mut shown = super::assurances::assurance_json(state, made);
+            shown.assurance_code = secret.code.as_ref().map(SecretCode::reveal);
+            serde_json::to_value(shown).expect("assurance JSON serializes")
+        }
+        Outcome::Assurances(assurances::Outcome::Cancelled(made)) => {
+            serde_json::to_value(super::assurances::assurance_json(state, made)).expect("assurance JSON serializes")
+        }
+        Outcome::Assurances(assurances::Outcome::Certified { certificate, assurance }) => {
+            json!({ "certificate": super::assurances::certificate_json(state, certificate, assurance) })
+        }
+        Outcome::Assurances(assurances::Outcome::Paid { receipt, .. }) => {
+            json!({ "receipt": receipt_json(state, receipt) })
+        }
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }

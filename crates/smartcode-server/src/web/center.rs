@@ -78,6 +78,8 @@ pub struct CenterData {
     pub by_public_code: Vec<ReportRow>,
     /// The broker's name, for the marks of names it checked.
     pub broker_name: String,
+    /// The assurances this code made, as its holder sees them.
+    pub assurances: Vec<crate::wire::AssuranceJson>,
 }
 
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
@@ -98,6 +100,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
     };
     let by_day = api::reports::rows(state, holder, ReportGrouping::Day, all()).await?;
     let by_public_code = api::reports::rows(state, holder, ReportGrouping::PublicCode, all()).await?;
+    let assurances = api::assurances::list(state, holder).await?;
     Ok(CenterData {
         view,
         tree,
@@ -108,6 +111,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         by_day,
         by_public_code,
         broker_name: state.config.name.clone(),
+        assurances,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The control center's forms for the instruments on a code: authorization codes (made, shown
-//! once, cancelled) and the code's numeric alias (made, shown once, removed). Each calls the same
+//! once, cancelled), assurance codes (made, shown once, revoked) and the code's numeric alias
+//! (made, shown once, removed). Each calls the same
 //! service of [`crate::api`] as its endpoint.
 
 use axum::extract::State;
@@ -9,11 +10,11 @@ use serde_json::json;
 use smartcode_core::code::SecretCode;
 
 use super::center::{answered, back_to_me};
-use super::forms::{code_form, form_of, json_body, FormInput};
+use super::forms::{code_form, form_of, json_body, new_code, FormInput};
 use super::session::Reveal;
 use crate::api;
 use crate::extract::{Caller, Segment, Target};
-use crate::wire::AuthorizationRequest;
+use crate::wire::{AssuranceRequest, AuthorizationRequest};
 use crate::AppState;
 
 /// The all-digit secret an answer shows once, as a secret to reveal.
@@ -87,6 +88,60 @@ pub(super) async fn cancel_authorization(
     let notice = answered(&state, reply)
         .await
         .map(|_| "Authorization cancelled: its value is available again.".to_owned());
+    back_to_me(&state, &current, None, notice)
+}
+
+pub(super) async fn assurance(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let (current, holder) = match code_form(&state, &headers, &form, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = json_body(json!({ "floor": form.get("floor").unwrap_or("") }));
+    let reply = match body.json::<AssuranceRequest>() {
+        Ok(request) => api::assurances::create(&state, &holder, &request, form.asked(&target, &body)).await,
+        Err(error) => Err(error),
+    };
+    match answered(&state, reply).await {
+        Ok(answer) => match new_code(answer.assurance_code.as_deref()) {
+            Some(code) => {
+                let reveal = Reveal {
+                    code,
+                    broker: state.config.domain.clone(),
+                    what: "Your assurance code: give it to sellers; it never pays by itself".into(),
+                };
+                back_to_me(&state, &current, Some(reveal), Ok("Assurance code made.".into()))
+            }
+            None => back_to_me(&state, &current, None, Err(api::unexpected())),
+        },
+        Err(error) => back_to_me(&state, &current, None, Err(error)),
+    }
+}
+
+pub(super) async fn cancel_assurance(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Segment(id): Segment,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let form = form_of(form);
+    let (current, holder) = match code_form(&state, &headers, &form, caller) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = json_body(json!({}));
+    let reply = api::assurances::cancel(&state, &holder, &id, form.asked(&target, &body)).await;
+    let notice = answered(&state, reply)
+        .await
+        .map(|_| "Assurance revoked: no new certificates.".to_owned());
     back_to_me(&state, &current, None, notice)
 }
 

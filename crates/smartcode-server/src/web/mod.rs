@@ -77,6 +77,8 @@ pub fn routes() -> Router<AppState> {
             post(instruments::cancel_authorization),
         )
         .route("/me/alias", post(instruments::alias))
+        .route("/me/assurances", post(instruments::assurance))
+        .route("/me/assurances/{id}/cancel", post(instruments::cancel_assurance))
         .route("/me/report.csv", get(report_csv))
         .route("/me/transactions.csv", get(transactions_csv))
         .route("/p/{public_code}", get(public_page))

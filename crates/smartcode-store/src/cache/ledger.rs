@@ -124,6 +124,18 @@ impl LedgerRead for Cached<'_, '_, '_> {
     fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
         self.inner.alias_of(code)
     }
+
+    fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
+        self.inner.assurance_by_hash(hash)
+    }
+
+    fn assurance_by_id(&mut self, id: &smartcode_core::code::AssuranceId) -> StoreResult<Option<AssuranceRecord>> {
+        self.inner.assurance_by_id(id)
+    }
+
+    fn assurances_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>> {
+        self.inner.assurances_of(code, limit)
+    }
 }
 
 impl LedgerTx for Cached<'_, '_, '_> {
@@ -215,6 +227,18 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.set_alias(code, alias), |_, ()| {})
+    }
+
+    fn take_from_hold(&mut self, hold: &HoldRecord, _units: i64, _at: Timestamp) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.take_from_hold(hold), |_, ()| {})
+    }
+
+    fn insert_assurance(&mut self, assurance: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_assurance(assurance, hash), |_, ()| {})
+    }
+
+    fn cancel_assurance(&mut self, id: &smartcode_core::code::AssuranceId, at: Timestamp) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.cancel_assurance(id, at), |_, ()| {})
     }
 
     fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {

@@ -248,12 +248,15 @@ CREATE TABLE refunds (
         9,
         r#"
 -- Authorization codes are holds of their own kind: found by the keyed hash of their digits, made
--- for a payee or for none (its payee is set when it is used).
+-- for a payee or for none (its payee is set when it is used). So are assurance certificates: a
+-- hold of the floor for one payee, paid from up to it (`captured` is what payments took so far).
 ALTER TABLE holds ALTER COLUMN owner_id DROP NOT NULL;
 ALTER TABLE holds ALTER COLUMN payee DROP NOT NULL;
 ALTER TABLE holds ALTER COLUMN payee_id DROP NOT NULL;
-ALTER TABLE holds ADD COLUMN kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind IN ('hold', 'authorization'));
+ALTER TABLE holds ADD COLUMN kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind IN ('hold', 'authorization', 'certificate'));
 ALTER TABLE holds ADD COLUMN code_hash BYTEA UNIQUE;
+ALTER TABLE holds ADD COLUMN assurance_id TEXT;
+ALTER TABLE holds ADD CHECK ((kind = 'certificate') = (assurance_id IS NOT NULL));
 ALTER TABLE holds ADD CHECK ((owner_id IS NULL) = (payee IS NULL) AND (payee IS NULL) = (payee_id IS NULL));
 ALTER TABLE holds ADD CHECK (kind = 'authorization' OR payee IS NOT NULL);
 ALTER TABLE holds ADD CHECK ((kind = 'authorization') = (code_hash IS NOT NULL));
@@ -267,6 +270,19 @@ CREATE TABLE aliases (
     public_digits TEXT,
     created_at BIGINT NOT NULL
 );
+
+-- Assurance codes: the keyed hash of the code, never the code.
+CREATE TABLE assurances (
+    id TEXT PRIMARY KEY,
+    hash BYTEA NOT NULL UNIQUE,
+    code_id TEXT NOT NULL,
+    floor BIGINT NOT NULL CHECK (floor > 0),
+    currency TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    cancelled_at BIGINT
+);
+CREATE INDEX assurances_by_code ON assurances (code_id, created_at);
 "#,
     ),
 ];

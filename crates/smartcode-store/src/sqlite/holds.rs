@@ -4,12 +4,14 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, HoldId};
+use smartcode_core::code::{AssuranceId, CodeHash, CodeId, HoldId};
 use smartcode_core::error::StoreResult;
-use smartcode_core::model::{AccountKey, AliasRecord, HoldRecord};
+use smartcode_core::model::{AccountKey, AliasRecord, AssuranceRecord, HoldRecord};
 
 use super::{failure, SqliteLedger};
-use crate::rows::{HoldColumns, RefundColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS};
+use crate::rows::{
+    AssuranceColumns, HoldColumns, RefundColumns, ASSURANCE_COLUMNS, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS,
+};
 use smartcode_core::model::RefundRecord;
 
 fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
@@ -32,6 +34,7 @@ fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
         receipt_id: row.get(15)?,
         release_to: row.get(16)?,
         kind: row.get(17)?,
+        assurance_id: row.get(18)?,
     };
     columns
         .into_record()
@@ -98,6 +101,7 @@ impl SqliteLedger<'_> {
                 c.receipt_id,
                 c.release_to,
                 c.kind,
+                c.assurance_id,
                 code.map(|h| h.0.to_vec()),
             ])
             .map_err(failure)?;
@@ -195,6 +199,72 @@ impl SqliteLedger<'_> {
                 })
                 .map_err(failure)?;
         }
+        Ok(())
+    }
+
+    /// One writer: taking from a certificate is writing its new state.
+    pub fn take_from_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
+        self.update_hold(hold)
+    }
+
+    fn assurances_where(&self, condition: &str, param: &dyn rusqlite::ToSql) -> StoreResult<Vec<AssuranceRecord>> {
+        let sql = format!("SELECT {ASSURANCE_COLUMNS} FROM assurances WHERE {condition}");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let rows = statement
+            .query_map([param], |row| {
+                let columns = AssuranceColumns {
+                    id: row.get(0)?,
+                    code_id: row.get(1)?,
+                    floor: row.get(2)?,
+                    currency: row.get(3)?,
+                    created_at: row.get(4)?,
+                    expires_at: row.get(5)?,
+                    cancelled_at: row.get(6)?,
+                };
+                columns
+                    .into_record()
+                    .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
+            })
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
+    }
+
+    pub fn assurance_by_hash(&self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
+        Ok(self.assurances_where("hash = ?1", &hash.0.as_slice())?.pop())
+    }
+
+    pub fn assurance_by_id(&self, id: &AssuranceId) -> StoreResult<Option<AssuranceRecord>> {
+        Ok(self.assurances_where("id = ?1", &id.as_str())?.pop())
+    }
+
+    pub fn assurances_of(&self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>> {
+        let condition = format!("code_id = ?1 ORDER BY created_at DESC, id DESC LIMIT {limit}");
+        self.assurances_where(&condition, &code.as_str())
+    }
+
+    pub fn insert_assurance(&mut self, a: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()> {
+        let sql = format!("INSERT INTO assurances ({ASSURANCE_COLUMNS}, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        statement
+            .execute(params![
+                a.id.as_str(),
+                a.code_id.as_str(),
+                a.floor.units(),
+                a.currency.as_str(),
+                a.created_at.0,
+                a.expires_at.0,
+                a.cancelled_at.map(|t| t.0),
+                hash.0.as_slice()
+            ])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn cancel_assurance(&mut self, id: &AssuranceId, at: Timestamp) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE assurances SET cancelled_at = ?2 WHERE id = ?1 AND cancelled_at IS NULL")
+            .and_then(|mut s| s.execute(params![id.as_str(), at.0]))
+            .map_err(failure)?;
         Ok(())
     }
 

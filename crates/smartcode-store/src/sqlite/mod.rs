@@ -462,6 +462,18 @@ impl LedgerRead for SqliteLedger<'_> {
     fn alias_of(&mut self, code: &CodeId) -> StoreResult<Option<AliasRecord>> {
         SqliteLedger::alias_of(self, code)
     }
+
+    fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
+        SqliteLedger::assurance_by_hash(self, hash)
+    }
+
+    fn assurance_by_id(&mut self, id: &smartcode_core::code::AssuranceId) -> StoreResult<Option<AssuranceRecord>> {
+        SqliteLedger::assurance_by_id(self, id)
+    }
+
+    fn assurances_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>> {
+        SqliteLedger::assurances_of(self, code, limit)
+    }
 }
 
 /// Per currency: the accounts' sums, then one pass over the transfers for their count and what was
@@ -492,10 +504,12 @@ const MISMATCHED_ACCOUNTS: &str = "\
     SELECT count(*) FROM accounts a LEFT JOIN sums s ON s.account = a.key \
     WHERE a.balance <> coalesce(s.total, 0)";
 
-/// Code accounts whose `held` is not the sum of their pending holds, or is more than the balance.
+/// Code accounts whose `held` is not the sum of what their pending holds set aside (a
+/// certificate's amount less what its payments took), or is more than the balance.
 pub(crate) const UNCOVERED_HOLDS: &str =
     "SELECT count(*) FROM accounts a WHERE a.kind = 'code' AND (a.held > a.balance OR a.held <> coalesce( \
-     (SELECT sum(h.amount) FROM holds h WHERE h.state = 'pending' AND 'code:' || h.payer_id = a.key), 0))";
+     (SELECT sum(h.amount - coalesce(h.captured, 0)) FROM holds h \
+     WHERE h.state = 'pending' AND 'code:' || h.payer_id = a.key), 0))";
 
 /// The writes the writer's [`crate::cache::Cached`] passes on to SQLite. Transfers and balances are
 /// not among them: `Cached` writes those itself, with the writer's prepared statements.

@@ -174,6 +174,9 @@ pub(super) enum Cmd {
         /// Which of the payee's items this buys; checked against what the payee sells.
         #[arg(long)]
         item: Option<String>,
+        /// With an assurance code as the code: the certificate this payment is made under.
+        #[arg(long)]
+        certificate: Option<String>,
     },
     /// Set value aside on this code (--code or SMARTCODE_CODE, the buyer's) for a seller, who
     /// captures or voids it later; it voids by itself after --expires-in seconds (default 3600).
@@ -238,6 +241,11 @@ pub(super) enum Cmd {
         public: Option<String>,
         #[arg(long)]
         remove: bool,
+    },
+    /// Assurance codes: the broker certifies to a seller that at least a floor remains on this code.
+    Assurance {
+        #[command(subcommand)]
+        action: AssuranceAction,
     },
     /// This code's transactions, newest first.
     History {
@@ -390,4 +398,33 @@ fn parse_per_period(text: &str) -> Result<SpendRequest, String> {
         amount: amount.into(),
         period_seconds,
     })
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AssuranceAction {
+    /// Make an assurance code with --floor on this code (--code or SMARTCODE_CODE); shown once.
+    Create {
+        #[arg(long)]
+        floor: String,
+        /// Seconds it lasts (default 30 days).
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    /// This code's assurances.
+    List,
+    /// Revoke an assurance: no new certificates.
+    Cancel { id: String },
+    /// As a seller: have an assurance code certified for --payee; prints the signed certificate.
+    Certify {
+        assurance_code: String,
+        #[arg(long)]
+        payee: String,
+    },
+    /// Check a certificate (a JSON file, as `certify` printed it or the broker answered it) offline
+    /// against the broker's public key (--key, or fetched once from --broker's metadata).
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        key: Option<String>,
+    },
 }

@@ -1,11 +1,12 @@
 //! The instruments on a code from the command line: `authorize` (an authorization code for one
-//! exact amount, listed and cancelled) and `alias` (an all-digit name for a code).
+//! exact amount, listed and cancelled), `alias` (an all-digit name for a code) and `assurance`
+//! (assurance codes made, listed, revoked, certified, and certificates checked offline).
 
-use anyhow::Result;
-use smartcode_client::{AuthorizationJson, AuthorizationRequest, Client};
+use anyhow::{anyhow, bail, Context, Result};
+use smartcode_client::*;
 
-use super::args::Cmd;
-use super::print_json;
+use super::args::{AssuranceAction, Cmd};
+use super::{code_client, print_json, Args};
 
 pub(super) async fn run(client: &Client, command: &Cmd, key: Option<&str>, json: bool) -> Result<()> {
     match command {
@@ -90,4 +91,95 @@ fn print_authorization(a: &AuthorizationJson) {
         "  {}  {} {}{payee}  {} until {}",
         a.id, a.amount.amount, a.amount.currency, a.status, a.expires_at
     );
+}
+
+pub(super) async fn assurance(args: &Args, action: &AssuranceAction, key: Option<&str>) -> Result<()> {
+    match action {
+        AssuranceAction::Create { floor, expires_in } => {
+            let request = AssuranceRequest {
+                floor: floor.as_str().into(),
+                expires_in_seconds: *expires_in,
+            };
+            let made = code_client(args)?.create_assurance(&request, key).await?;
+            if args.json {
+                return print_json(&made);
+            }
+            let code = made.assurance_code.as_deref().unwrap_or("");
+            println!("Assurance code (shown once; give it to sellers, it never pays by itself): {code}");
+            print_assurance(&made);
+            Ok(())
+        }
+        AssuranceAction::List => {
+            let listed = code_client(args)?.assurances().await?;
+            if args.json {
+                return print_json(&listed);
+            }
+            listed.assurances.iter().for_each(print_assurance);
+            Ok(())
+        }
+        AssuranceAction::Cancel { id } => {
+            let cancelled = code_client(args)?.cancel_assurance(id, key).await?;
+            if args.json {
+                return print_json(&cancelled);
+            }
+            println!("Assurance {} revoked: no new certificates", cancelled.id);
+            Ok(())
+        }
+        AssuranceAction::Certify { assurance_code, payee } => {
+            let request = CertifyRequest {
+                assurance_code: assurance_code.clone(),
+                payee: payee.clone(),
+            };
+            let certified = Client::new(&args.broker).certify(&request).await?;
+            // The certificate itself, always as JSON: it is meant to be kept and checked.
+            print_json(&certified)
+        }
+        AssuranceAction::Verify { file, key } => verify(args, file, key.as_deref()).await,
+    }
+}
+
+fn print_assurance(a: &AssuranceJson) {
+    println!(
+        "  {}  floor {} {}  {} until {}",
+        a.id, a.floor.amount, a.floor.currency, a.status, a.expires_at
+    );
+}
+
+/// Checks a certificate's signature here, with only the broker's public key.
+async fn verify(args: &Args, file: &std::path::Path, key: Option<&str>) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let inner = value.get("certificate").cloned().unwrap_or(value);
+    let certificate: CertificateJson =
+        serde_json::from_value(inner).with_context(|| format!("{} does not hold a certificate", file.display()))?;
+    let key = match key {
+        Some(hex) => hex.to_owned(),
+        None => {
+            let metadata = Client::new(&args.broker).metadata().await?;
+            metadata["certificate_signature"]["public_key"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("{} publishes no certificate key", args.broker))?
+        }
+    };
+    let key = smartcode_receipt::public_key(&key).map_err(|e| anyhow!("the broker's key: {e}"))?;
+    let checked = smartcode_receipt::verify_certificate(&certificate, &key);
+    let valid_until = &certificate.valid_until;
+    if args.json {
+        let mut out = serde_json::json!({ "certificate": certificate, "verified": checked.is_ok() });
+        if let Err(error) = &checked {
+            out["error"] = serde_json::json!(error.to_string());
+        }
+        print_json(&out)?;
+    } else if checked.is_ok() {
+        println!(
+            "Certificate {} verified: {} assures at least {} {} to {} until {valid_until}",
+            certificate.id, certificate.broker, certificate.floor.amount, certificate.currency, certificate.payee
+        );
+    }
+    match checked {
+        Ok(()) => Ok(()),
+        Err(error) => bail!("the certificate does not verify: {error}"),
+    }
 }

@@ -373,6 +373,7 @@ async fn dispatch(args: Args) -> Result<()> {
             memo,
             category,
             item,
+            certificate,
         } => {
             let (code, client) = buyer(&args, "pay")?;
             let request = PaymentRequest {
@@ -383,6 +384,7 @@ async fn dispatch(args: Args) -> Result<()> {
                 memo: memo.clone(),
                 category: category.clone(),
                 item: item.clone(),
+                certificate: certificate.clone(),
             };
             let paid = client.pay(&request, key).await?;
             if args.json {
@@ -561,6 +563,7 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Authorize { .. } | Cmd::Alias { .. } => {
             instruments::run(&code_client(&args)?, &args.command, key, args.json).await
         }
+        Cmd::Assurance { action } => instruments::assurance(&args, action, key).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
         }

@@ -120,6 +120,7 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
         ("/me/rekey", vec![("nonce", "n-rekey")]),
         ("/me/authorizations", vec![("amount", "0.5"), ("nonce", "n-authorize")]),
         ("/me/alias", vec![("nonce", "n-alias")]),
+        ("/me/assurances", vec![("floor", "1"), ("nonce", "n-assure")]),
         (&pay, vec![("code", &child), ("amount", "0.25"), ("nonce", "n-pay")]),
         ("/operator/login", vec![("token", &broker.token)]),
         (

@@ -5,6 +5,7 @@
 mod harness;
 
 mod api;
+mod assurances;
 mod authorizations;
 mod catalog;
 mod checks;

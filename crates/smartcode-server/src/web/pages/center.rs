@@ -63,7 +63,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     button.secondary type="submit" { "Log out" }
                 }
             }
-            (super::instruments::instruments(&me, csrf))
+            (super::instruments::instruments(&me, &data.assurances, csrf))
             section.card {
                 h2 { "Children" }
                 (tree(data, csrf, notice))

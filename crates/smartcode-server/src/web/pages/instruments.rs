@@ -1,13 +1,14 @@
 //! The control center's card for the instruments on a code: its authorization codes (a form to
-//! make one, the pending ones with a cancel button) and its numeric alias.
+//! make one, the pending ones with a cancel button), its assurance codes (likewise, revoked) and
+//! its numeric alias.
 
 use maud::{html, Markup};
 
 use super::{field, guard_fields, utc_time};
 use crate::web::Csrf;
-use crate::wire::CodeJson;
+use crate::wire::{AssuranceJson, CodeJson};
 
-pub(super) fn instruments(me: &CodeJson, csrf: &Csrf) -> Markup {
+pub(super) fn instruments(me: &CodeJson, assurances: &[AssuranceJson], csrf: &Csrf) -> Markup {
     html! {
         section.card #instruments {
             h2 { "Authorization codes" }
@@ -29,6 +30,29 @@ pub(super) fn instruments(me: &CodeJson, csrf: &Csrf) -> Markup {
                             form.inline method="post" action=(format!("/me/authorizations/{}/cancel", a.id)) {
                                 (guard_fields(csrf))
                                 button.secondary type="submit" { "Cancel" }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Assurance codes" }
+            p.small { "A code you give a seller so the broker can certify that at least the floor remains: the seller delivers at once and is paid after. Each certificate sets the floor aside for that seller for five minutes." }
+            form.grid #assure method="post" action="/me/assurances" {
+                (guard_fields(csrf))
+                (field("floor", "Floor", "text", Some("such as 5.00")))
+                button type="submit" { "Make an assurance code" }
+            }
+            @if !assurances.is_empty() {
+                ul #assurances {
+                    @for a in assurances {
+                        li {
+                            strong { "floor " (a.floor.amount) " " (a.floor.currency) }
+                            " " (a.status) " until " (utc_time(&a.expires_at)) " " small { code { (a.id) } }
+                            @if a.status == "active" {
+                                form.inline method="post" action=(format!("/me/assurances/{}/cancel", a.id)) {
+                                    (guard_fields(csrf))
+                                    button.secondary type="submit" { "Revoke" }
+                                }
                             }
                         }
                     }

@@ -5,12 +5,14 @@
 
 use postgres::Row;
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, HoldId};
+use smartcode_core::code::{AssuranceId, CodeHash, CodeId, HoldId};
 use smartcode_core::error::StoreResult;
-use smartcode_core::model::{AccountKey, AliasRecord, HoldRecord};
+use smartcode_core::model::{AccountKey, AliasRecord, AssuranceRecord, HoldRecord};
 
 use super::{get, Param, PgLedger};
-use crate::rows::{HoldColumns, RefundColumns, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS};
+use crate::rows::{
+    AssuranceColumns, HoldColumns, RefundColumns, ASSURANCE_COLUMNS, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS,
+};
 use smartcode_core::model::RefundRecord;
 
 fn hold_from_row(row: &Row) -> StoreResult<HoldRecord> {
@@ -33,6 +35,7 @@ fn hold_from_row(row: &Row) -> StoreResult<HoldRecord> {
         receipt_id: get(row, 15)?,
         release_to: get(row, 16)?,
         kind: get(row, 17)?,
+        assurance_id: get(row, 18)?,
     }
     .into_record()
 }
@@ -136,6 +139,7 @@ impl PgLedger<'_> {
                 &c.receipt_id,
                 &c.release_to,
                 &c.kind,
+                &c.assurance_id,
                 &code,
             ],
         )?;
@@ -172,6 +176,83 @@ impl PgLedger<'_> {
         if changed != 1 {
             return Err(self.conflict(format!("hold {} changed meanwhile", c.id), None, None));
         }
+        Ok(())
+    }
+
+    /// Adds what a payment took to what is stored, bounded by the amount: two processes that read
+    /// the certificate at once cannot both take what is left (the loser's batch runs again).
+    pub(super) fn write_taken(&mut self, hold: &HoldRecord, units: i64, at: Timestamp) -> StoreResult<()> {
+        let c = HoldColumns::from_record(hold);
+        let changed = self.execute(
+            "UPDATE holds SET captured = coalesce(captured, 0) + $2, receipt_id = $3, \
+             state = CASE WHEN coalesce(captured, 0) + $2 = amount THEN 'captured' ELSE state END, \
+             resolved_at = CASE WHEN coalesce(captured, 0) + $2 = amount THEN $4 ELSE resolved_at END \
+             WHERE id = $1 AND state = 'pending' AND coalesce(captured, 0) + $2 <= amount",
+            &[&c.id, &units, &c.receipt_id, &at.0],
+        )?;
+        if changed != 1 {
+            return Err(self.conflict(format!("certificate {} changed meanwhile", c.id), None, None));
+        }
+        Ok(())
+    }
+
+    fn assurances_where(&mut self, condition: &str, params: &[Param]) -> StoreResult<Vec<AssuranceRecord>> {
+        let sql = format!("SELECT {ASSURANCE_COLUMNS} FROM assurances WHERE {condition}");
+        self.query(&sql, params)?
+            .iter()
+            .map(|row| {
+                AssuranceColumns {
+                    id: get(row, 0)?,
+                    code_id: get(row, 1)?,
+                    floor: get(row, 2)?,
+                    currency: get(row, 3)?,
+                    created_at: get(row, 4)?,
+                    expires_at: get(row, 5)?,
+                    cancelled_at: get(row, 6)?,
+                }
+                .into_record()
+            })
+            .collect()
+    }
+
+    pub(super) fn assurance_with_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
+        Ok(self.assurances_where("hash = $1", &[&hash.0.as_slice()])?.pop())
+    }
+
+    pub(super) fn assurance_with_id(&mut self, id: &AssuranceId) -> StoreResult<Option<AssuranceRecord>> {
+        Ok(self.assurances_where("id = $1", &[&id.as_str()])?.pop())
+    }
+
+    pub(super) fn assurances_made_by(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>> {
+        self.assurances_where(
+            "code_id = $1 ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT $2",
+            &[&code.as_str(), &i64::from(limit)],
+        )
+    }
+
+    pub(super) fn write_assurance(&mut self, a: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()> {
+        let sql = format!("INSERT INTO assurances ({ASSURANCE_COLUMNS}, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        self.execute(
+            &sql,
+            &[
+                &a.id.as_str(),
+                &a.code_id.as_str(),
+                &a.floor.units(),
+                &a.currency.as_str(),
+                &a.created_at.0,
+                &a.expires_at.0,
+                &a.cancelled_at.map(|t| t.0),
+                &hash.0.as_slice(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn write_assurance_cancelled(&mut self, id: &AssuranceId, at: Timestamp) -> StoreResult<()> {
+        self.execute(
+            "UPDATE assurances SET cancelled_at = $2 WHERE id = $1 AND cancelled_at IS NULL",
+            &[&id.as_str(), &at.0],
+        )?;
         Ok(())
     }
 

@@ -46,6 +46,18 @@ impl LedgerRead for PgLedger<'_> {
         self.alias_of_code(code)
     }
 
+    fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
+        self.assurance_with_hash(hash)
+    }
+
+    fn assurance_by_id(&mut self, id: &smartcode_core::code::AssuranceId) -> StoreResult<Option<AssuranceRecord>> {
+        self.assurance_with_id(id)
+    }
+
+    fn assurances_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>> {
+        self.assurances_made_by(code, limit)
+    }
+
     fn code_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeRecord>> {
         let id = self
             .batch

@@ -22,6 +22,18 @@ impl LedgerTx for PgLedger<'_> {
         self.write_alias(code, alias)
     }
 
+    fn take_from_hold(&mut self, hold: &HoldRecord, units: i64, at: Timestamp) -> StoreResult<()> {
+        self.write_taken(hold, units, at)
+    }
+
+    fn insert_assurance(&mut self, assurance: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()> {
+        self.write_assurance(assurance, hash)
+    }
+
+    fn cancel_assurance(&mut self, id: &smartcode_core::code::AssuranceId, at: Timestamp) -> StoreResult<()> {
+        self.write_assurance_cancelled(id, at)
+    }
+
     fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
         self.write_new_hold(hold, code)
     }
