@@ -405,3 +405,91 @@ async fn two_processes_share_the_guessing_counters() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     on_a.get("/v1/me", Auth::Code(&code)).await.expect(200);
 }
+
+/// Two processes resolving the same things at once: captures and voids of one hold (one wins),
+/// one authorization code presented to both (it pays once), and payments under one certificate
+/// sent to both (never more than its floor). The stores' updates name what they read; the loser's
+/// batch runs again and is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_authorizations_and_certificates_resolve_once_across_two_processes() {
+    let Some(pair) = pair().await else { return };
+    let (a, b) = (&pair.a, &pair.b);
+    let (buyer, _) = a.issue("100", "USD").await;
+    let (seller, _) = a.issue("0.01", "USD").await;
+    let (shop, _) = a.public_child(&seller).await;
+    let side = |n: usize| if n % 2 == 0 { a } else { b };
+
+    for round in 0..4 {
+        let held = a
+            .post(
+                "/v1/holds",
+                Auth::None,
+                json!({ "code": buyer, "payee": shop, "amount": "2" }),
+            )
+            .await
+            .expect(201);
+        let id = held.body["hold"]["id"].as_str().unwrap().to_owned();
+        let paths: Vec<String> = (0..6)
+            .map(|n| {
+                let verb = if (n + round) % 3 == 0 { "void" } else { "capture" };
+                format!("/v1/holds/{id}/{verb}")
+            })
+            .collect();
+        let tries = paths
+            .iter()
+            .enumerate()
+            .map(|(n, path)| side(n).post(path, Auth::Code(&seller), json!({})));
+        let replies = futures::future::join_all(tries).await;
+        let won = replies.iter().filter(|r| r.status == 200 || r.status == 201).count();
+        assert_eq!(
+            won,
+            1,
+            "one capture or void wins: {:?}",
+            replies.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+        assert!(replies.iter().all(|r| r.status < 300 || r.code() == "hold_not_pending"));
+    }
+
+    let made = b
+        .post("/v1/me/authorizations", Auth::Code(&buyer), json!({ "amount": "3" }))
+        .await
+        .expect(201);
+    let code = made.body["authorization_code"].as_str().unwrap().to_owned();
+    let uses = (0..6).map(|n| side(n).pay(&code, &shop, "3"));
+    let replies = futures::future::join_all(uses).await;
+    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 1, "it pays once");
+
+    let assured = a
+        .post("/v1/me/assurances", Auth::Code(&buyer), json!({ "floor": "4" }))
+        .await
+        .expect(201);
+    let assurance = assured.body["assurance_code"].as_str().unwrap().to_owned();
+    let certified = b
+        .post(
+            "/v1/assurances/certify",
+            Auth::None,
+            json!({ "assurance_code": assurance, "payee": shop }),
+        )
+        .await
+        .expect(200);
+    let certificate = certified.body["certificate"]["id"].as_str().unwrap().to_owned();
+    let payments = (0..10).map(|n| {
+        side(n).post(
+            "/v1/payments",
+            Auth::None,
+            json!({ "code": assurance, "payee": shop, "amount": "1", "certificate": certificate }),
+        )
+    });
+    let replies = futures::future::join_all(payments).await;
+    assert_eq!(
+        replies.iter().filter(|r| r.status == 201).count(),
+        4,
+        "exactly the floor"
+    );
+
+    // What the buyer paid is what the seller got, and what is held is what is pending.
+    let paid = micro("100") - micro(&a.balance(&buyer).await);
+    assert_eq!(micro(&b.balance(&seller).await) - micro("0.01"), paid);
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
