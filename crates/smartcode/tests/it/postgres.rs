@@ -417,7 +417,7 @@ async fn holds_authorizations_and_certificates_resolve_once_across_two_processes
     let (buyer, _) = a.issue("100", "USD").await;
     let (seller, _) = a.issue("0.01", "USD").await;
     let (shop, _) = a.public_child(&seller).await;
-    let side = |n: usize| if n % 2 == 0 { a } else { b };
+    let side = |n: usize| if n.is_multiple_of(2) { a } else { b };
 
     for round in 0..4 {
         let held = a
