@@ -19,8 +19,16 @@ pub(crate) enum WriteJob {
         request: WriteRequest,
         reply: oneshot::Sender<Result<Written, OpError>>,
     },
-    /// Background upkeep: revert expired codes, forget old idempotency keys.
-    Sweep,
+    /// Background upkeep, one step at a time: revert expired codes, record expired holds, forget
+    /// old idempotency keys.
+    Sweep(crate::protocol::SweepStep),
+}
+
+impl WriteJob {
+    /// Whether this job is a sweep's last step: a sweep counts as done when it ran.
+    pub(crate) fn ends_a_sweep(&self) -> bool {
+        matches!(self, WriteJob::Sweep(crate::protocol::SweepStep::ForgetOldKeys))
+    }
 }
 
 pub(crate) struct ReadJob {
@@ -106,7 +114,9 @@ pub(crate) fn sweep_loop(sender: SyncSender<WriteJob>, stopping: Arc<AtomicBool>
         if last.elapsed() >= Duration::from_millis(SWEEP_INTERVAL_MS) {
             last = Instant::now();
             // A full queue means the writer is busy; the next tick will try again.
-            let _ = sender.try_send(WriteJob::Sweep);
+            for step in crate::protocol::SweepStep::ALL {
+                let _ = sender.try_send(WriteJob::Sweep(step));
+            }
         }
     }
 }

@@ -61,33 +61,60 @@ where
     Ok(Written::Done(outcome))
 }
 
-/// The sweep: reverts up to [`SWEEP_CODES_MAX`] codes whose expiry is due, records up to
-/// [`HOLD_SWEEP_BATCH_MAX`] expired holds as voided (their value is available already), and if `purge`,
-/// forgets the idempotency keys older than [`IDEMPOTENCY_KEY_KEPT_SECONDS`].
-pub fn sweep<L>(ledger: &mut L, now: Timestamp, purge: bool) -> Result<(), OpError>
+/// One step of the sweep. Each is a job of its own, in a savepoint of its own, so a step that
+/// fails (and will run again) never stops the others nor undoes what they did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepStep {
+    /// Reverts up to [`SWEEP_CODES_MAX`] codes whose expiry is due.
+    ExpireCodes,
+    /// Records up to [`HOLD_SWEEP_BATCH_MAX`] expired holds as voided (their value is available
+    /// already).
+    RecordExpiredHolds,
+    /// If the writer says it is time, forgets the idempotency keys older than
+    /// [`IDEMPOTENCY_KEY_KEPT_SECONDS`]. The last step: a sweep counts as done when it has run.
+    ForgetOldKeys,
+}
+
+impl SweepStep {
+    pub const ALL: [SweepStep; 3] = [
+        SweepStep::ExpireCodes,
+        SweepStep::RecordExpiredHolds,
+        SweepStep::ForgetOldKeys,
+    ];
+}
+
+/// Runs one step of the sweep (`purge`: whether forgetting old keys is due).
+pub fn sweep<L>(ledger: &mut L, now: Timestamp, step: SweepStep, purge: bool) -> Result<(), OpError>
 where
     L: LedgerTx + IdempotencyRecords,
 {
-    let expire = expiry::Command::ExpireDue { limit: SWEEP_CODES_MAX }.into();
-    let swept = ledger::execute(ledger, &mut Context::new(now, Seed::random()), &expire)?;
-    if let Outcome::Expiry(expiry::Outcome::Swept { codes }) = swept {
-        if codes > 0 {
-            tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
+    match step {
+        SweepStep::ExpireCodes => {
+            let expire = expiry::Command::ExpireDue { limit: SWEEP_CODES_MAX }.into();
+            let swept = ledger::execute(ledger, &mut Context::new(now, Seed::random()), &expire)?;
+            if let Outcome::Expiry(expiry::Outcome::Swept { codes }) = swept {
+                if codes > 0 {
+                    tracing::info!(codes.expired = codes, "expired codes reverted to their parents");
+                }
+            }
         }
-    }
-    let release = holds::Command::ExpireDue {
-        limit: HOLD_SWEEP_BATCH_MAX,
-    }
-    .into();
-    let released = ledger::execute(ledger, &mut Context::new(now, Seed::random()), &release)?;
-    if let Outcome::Holds(holds::Outcome::Swept { holds }) = released {
-        if holds > 0 {
-            tracing::info!(holds.expired = holds, "expired holds recorded as voided");
+        SweepStep::RecordExpiredHolds => {
+            let release = holds::Command::ExpireDue {
+                limit: HOLD_SWEEP_BATCH_MAX,
+            }
+            .into();
+            let released = ledger::execute(ledger, &mut Context::new(now, Seed::random()), &release)?;
+            if let Outcome::Holds(holds::Outcome::Swept { holds }) = released {
+                if holds > 0 {
+                    tracing::info!(holds.expired = holds, "expired holds recorded as voided");
+                }
+            }
         }
-    }
-    if purge {
-        let cutoff = Timestamp(now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * MICROS_PER_SECOND);
-        ledger.forget_before(cutoff)?;
+        SweepStep::ForgetOldKeys if purge => {
+            let cutoff = Timestamp(now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * MICROS_PER_SECOND);
+            ledger.forget_before(cutoff)?;
+        }
+        SweepStep::ForgetOldKeys => {}
     }
     Ok(())
 }

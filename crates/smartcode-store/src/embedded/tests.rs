@@ -82,7 +82,7 @@ fn batch(
                 };
                 WriteJob::Request { request, reply }
             }
-            None => WriteJob::Sweep,
+            None => WriteJob::Sweep(crate::protocol::SweepStep::ExpireCodes),
         })
         .collect();
     let committed = run_batch(connection, cache, NOW, jobs, false, durability);
@@ -295,4 +295,81 @@ fn no_batch_is_answered_done_after_a_failed_sync() {
     drop(sender);
     syncer.join().unwrap();
     assert!(second.is_err(), "answered {second:?} after the log was known broken");
+}
+
+/// Each step of the sweep is a job in its own savepoint: a step that fails (here the codes'
+/// expiry, refused by a stand-in trigger) neither stops nor undoes the others, and runs again
+/// once it can.
+#[test]
+fn a_failing_step_of_the_sweep_does_not_stop_the_others() {
+    use smartcode_core::ledger::holds;
+    use smartcode_core::ledger::payments::PaymentOrder;
+    let (_dir, connection) = writer();
+    let durability = Durability::default();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let (payer, payer_id, shop) = payer_and_shop(&connection, &mut cache, &durability);
+    let child = Command::Tree(tree::Command::CreateSecretChild {
+        parent: Credential::new(payer, false),
+        hash: BrokerKey::generate().hash_code(&SecretCode::generate()),
+        amount: Amount::from_units(500_000).unwrap(),
+        options: ChildOptions {
+            expires_at: Some(Timestamp(NOW.0 + 1_000_000)),
+            ..ChildOptions::default()
+        },
+    });
+    let hold = Command::Holds(holds::Command::Hold {
+        order: PaymentOrder {
+            payer: Credential::new(payer, false),
+            payee: shop,
+            amount: Amount::from_units(250_000).unwrap(),
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        },
+        expires_in_seconds: 1,
+    });
+    let answers = batch(&connection, &mut cache, &durability, vec![Some(child), Some(hold)]);
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    connection
+        .execute_batch(
+            "CREATE TRIGGER stand_in_for_a_failing_expiry BEFORE UPDATE OF status ON codes \
+             BEGIN SELECT RAISE(ABORT, 'stand-in for a failing expiry'); END",
+        )
+        .unwrap();
+    let later = Timestamp(NOW.0 + 2_000_000);
+    let sweep = |connection: &Connection, cache: &mut WriterCache| {
+        let jobs = crate::protocol::SweepStep::ALL
+            .into_iter()
+            .map(WriteJob::Sweep)
+            .collect();
+        run_batch(connection, cache, later, jobs, true, &durability)
+    };
+    let count =
+        |connection: &Connection, sql: &str| -> i64 { connection.query_row(sql, [], |row| row.get(0)).unwrap() };
+    let committed = sweep(&connection, &mut cache);
+    assert_eq!(committed.sweeps, 1, "the sweep ran to its last step");
+    assert_eq!(
+        count(&connection, "SELECT count(*) FROM holds WHERE state = 'voided'"),
+        1
+    );
+    assert_eq!(
+        count(&connection, "SELECT count(*) FROM codes WHERE status = 'expired'"),
+        0
+    );
+    assert_eq!(
+        balance(&connection, &payer_id),
+        1_500_000,
+        "the child's value is not back yet"
+    );
+    connection
+        .execute_batch("DROP TRIGGER stand_in_for_a_failing_expiry")
+        .unwrap();
+    sweep(&connection, &mut cache);
+    assert_eq!(
+        count(&connection, "SELECT count(*) FROM codes WHERE status = 'expired'"),
+        1
+    );
+    assert_eq!(balance(&connection, &payer_id), 2_000_000);
+    assert!(ledger_checks(&connection));
 }

@@ -17,7 +17,7 @@ use super::durability::{Committed, Durability};
 use super::{checkpoint, WAL_RESTART_PAGES};
 use crate::cache::{Cached, WriterCache};
 use crate::jobs::WriteJob;
-use crate::protocol;
+use crate::protocol::{self, SweepStep};
 use crate::sqlite::{failure, HotStatements, SqliteLedger};
 use crate::{WriteRequest, Written};
 
@@ -83,7 +83,7 @@ pub(super) fn run_batch(
     durability: &Durability,
 ) -> Committed {
     let number = durability.visible.load(Ordering::SeqCst) + 1;
-    let sweeps = batch.iter().filter(|job| matches!(job, WriteJob::Sweep)).count();
+    let sweeps = batch.iter().filter(|job| job.ends_a_sweep()).count();
     let refuse_all = |batch: Vec<WriteJob>, error: OpError| Committed {
         batch: number,
         sweeps: 0,
@@ -91,7 +91,7 @@ pub(super) fn run_batch(
             .into_iter()
             .filter_map(|job| match job {
                 WriteJob::Request { reply, .. } => Some((reply, Err(error.clone()))),
-                WriteJob::Sweep => None,
+                WriteJob::Sweep(_) => None,
             })
             .collect(),
     };
@@ -221,10 +221,10 @@ fn run_jobs(
                 let result = in_savepoint(connection, cache, |conn, cache| run_request(conn, cache, now, request));
                 results.push(Some(result));
             }
-            WriteJob::Sweep => {
-                let swept = in_savepoint(connection, cache, |conn, cache| sweep(conn, cache, now, purge));
+            WriteJob::Sweep(step) => {
+                let swept = in_savepoint(connection, cache, |conn, cache| sweep(conn, cache, now, *step, purge));
                 if let Err(error) = swept {
-                    tracing::error!(error = %error, "expiry sweep failed; it will run again");
+                    tracing::error!(error = %error, step = ?step, "a step of the sweep failed; it will run again");
                 }
                 results.push(None);
             }
@@ -307,10 +307,16 @@ fn run_request(
     protocol::run_request(&mut ledger, now, request)
 }
 
-fn sweep(connection: &Connection, cache: &mut WriterCache, now: Timestamp, purge: bool) -> Result<(), OpError> {
+fn sweep(
+    connection: &Connection,
+    cache: &mut WriterCache,
+    now: Timestamp,
+    step: SweepStep,
+    purge: bool,
+) -> Result<(), OpError> {
     let mut ledger = Cached {
         inner: SqliteLedger { conn: connection },
         cache,
     };
-    protocol::sweep(&mut ledger, now, purge)
+    protocol::sweep(&mut ledger, now, step, purge)
 }

@@ -114,7 +114,7 @@ pub use self::schema::latest_version;
 
 use crate::counters::GuardCounters;
 use crate::jobs::{enqueue_read, enqueue_write, spawn, sweep_loop, ReadJob, Workers, WriteJob};
-use crate::protocol;
+use crate::protocol::{self, SweepStep};
 use crate::{Pending, StatCounters, Store, StoreStats, WriteRequest, Written};
 
 /// Writer threads, each with its own connection, taking batches in turn. Each statement waits on
@@ -436,7 +436,7 @@ fn run_batch(writer: &mut Writer, clock: &dyn Clock, jobs: Vec<WriteJob>, purge:
                 writer.counters.committed(requests.count());
                 writer
                     .counters
-                    .swept(jobs.iter().filter(|job| matches!(job, WriteJob::Sweep)).count());
+                    .swept(jobs.iter().filter(|job| job.ends_a_sweep()).count());
                 if attempt > 1 {
                     tracing::debug!(
                         batch.attempts = attempt,
@@ -522,7 +522,7 @@ fn attempt_batch(
                     let result = protocol::run_request(&mut ledger, now, request);
                     (result.is_ok(), Some(result))
                 }
-                WriteJob::Sweep => match sweep(&mut ledger, now, purge, scope) {
+                WriteJob::Sweep(step) => match sweep(&mut ledger, now, *step, purge, scope) {
                     Ok(()) => (true, None),
                     Err(error) => {
                         if ledger.batch.as_ref().is_some_and(|b| b.conflict().is_none()) {
@@ -591,10 +591,10 @@ fn rollback(conn: &mut Conn) {
 
 /// The shared sweep ([`protocol::sweep`]), in one process at a time: under an advisory lock held
 /// until the batch commits.
-fn sweep(ledger: &mut PgLedger, now: Timestamp, purge: bool, scope: i32) -> Result<(), OpError> {
+fn sweep(ledger: &mut PgLedger, now: Timestamp, step: SweepStep, purge: bool, scope: i32) -> Result<(), OpError> {
     if !ledger.try_sweep_lock(SWEEP_LOCK_CLASS, scope)? {
         // Another process is sweeping; what is due will be there for the next sweep.
         return Ok(());
     }
-    protocol::sweep(ledger, now, purge)
+    protocol::sweep(ledger, now, step, purge)
 }
