@@ -186,6 +186,50 @@ impl fmt::Debug for PublicCode {
     }
 }
 
+/// Symbols in an assurance code after its `A`.
+pub const ASSURANCE_CODE_SYMBOLS: usize = 10;
+
+/// An assurance code, normalized (`A` and ten symbols): a shape of its own, so it can never be
+/// the same text as a secret code (which pays) and never be taken for one. Its `Debug` never
+/// shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AssuranceCode(String);
+
+impl AssuranceCode {
+    pub fn generate() -> AssuranceCode {
+        AssuranceCode(format!("A{}", random_symbols(&mut OsRng, ASSURANCE_CODE_SYMBOLS)))
+    }
+
+    /// Reads an assurance code as a person might type it (case, spaces and hyphens ignored,
+    /// look-alikes read as digits, as for every code).
+    pub fn parse(text: &str) -> Option<AssuranceCode> {
+        if text.chars().count() > CODE_INPUT_CHARS_MAX {
+            return None;
+        }
+        let mut symbols = String::with_capacity(ASSURANCE_CODE_SYMBOLS + 1);
+        let mut chars = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\t'));
+        if !chars.next().is_some_and(|c| c.eq_ignore_ascii_case(&'A')) {
+            return None;
+        }
+        symbols.push('A');
+        for c in chars {
+            symbols.push(char::from(normalize_symbol(c)?));
+        }
+        (symbols.len() == ASSURANCE_CODE_SYMBOLS + 1).then_some(AssuranceCode(symbols))
+    }
+
+    /// Shown as `A-4WZ8N-K3QJD`.
+    pub fn reveal(&self) -> String {
+        format!("A-{}-{}", &self.0[1..6], &self.0[6..])
+    }
+}
+
+impl fmt::Debug for AssuranceCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AssuranceCode(<redacted>)")
+    }
+}
+
 /// The keyed hash of a secret code: what the store keeps instead of the code.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CodeHash(pub [u8; 32]);
@@ -230,12 +274,11 @@ impl BrokerKey {
         CodeHash(mac.finalize().into_bytes().into())
     }
 
-    /// What the store keeps of an assurance code: a keyed hash of the code's own hash, under a
-    /// label of its own, so an assurance code can never be presented as a code that pays.
-    pub fn hash_assurance(&self, code: &CodeHash) -> CodeHash {
+    /// The keyed hash of an assurance code, under a label of its own: what the store keeps.
+    pub fn hash_assurance(&self, code: &AssuranceCode) -> CodeHash {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(b"smartcode assurance code v1\0");
-        mac.update(&code.0);
+        mac.update(code.0.as_bytes());
         CodeHash(mac.finalize().into_bytes().into())
     }
 

@@ -369,6 +369,36 @@ impl crate::Broker {
         Err(self.failed_presentation(&caller, refusal).await)
     }
 
+    /// A seller presenting an assurance code: admitted by the guessing defence like any code, and
+    /// text that is not an assurance code is refused and counted.
+    pub async fn assurance_presenter(&self, mut caller: Caller, text: &str) -> Result<Holder, ApiError> {
+        let principal = caller.principal();
+        match self
+            .guard
+            .admit(&self.keys, &principal, caller.answer.as_deref())
+            .await?
+        {
+            Ok(admission) => caller.admission = Some(admission),
+            Err(challenge) => return Err(ApiError::challenge_required(&challenge)),
+        }
+        match smartcode_core::code::AssuranceCode::parse(text) {
+            Some(code) => Ok(Holder {
+                hash: self.keys.hash_assurance(&code),
+                pin: None,
+                caller,
+                authorization: false,
+            }),
+            None => {
+                let refusal = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ProblemCode::InvalidCodeFormat,
+                    "an assurance code is A and 10 letters or digits, such as A-4WZ8N-K3QJD",
+                );
+                Err(self.failed_presentation(&caller, refusal).await)
+            }
+        }
+    }
+
     /// Counts a failed presentation against what admitted it (a page session's requests were
     /// admitted at login: they count against their principal), says how many free tries are
     /// left, and holds the answer back as long as the defence says.

@@ -63,7 +63,7 @@ impl Keys {
         self.broker.hash_code(code)
     }
 
-    pub fn hash_assurance(&self, code: &CodeHash) -> CodeHash {
+    pub fn hash_assurance(&self, code: &smartcode_core::code::AssuranceCode) -> CodeHash {
         self.broker.hash_assurance(code)
     }
 

@@ -105,8 +105,8 @@ pub(crate) async fn set(
             digits: public.is_some().then(|| alias.expose().to_owned()),
         };
         let shown = Shown {
-            code: None,
             alias: public.is_none().then(|| alias.into_secret()),
+            ..Shown::NONE
         };
         (command, shown)
     })

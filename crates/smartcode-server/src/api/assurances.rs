@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use smartcode_core::code::{AssuranceId, HoldId, SecretCode};
+use smartcode_core::code::{AssuranceCode, AssuranceId, HoldId};
 use smartcode_core::ledger::assurances;
 use smartcode_core::ledger::payments::PaymentOrder;
 use smartcode_core::ledger::PinPresented;
@@ -88,14 +88,14 @@ pub(crate) async fn create(
         asked,
     };
     submit(state, context, StatusCode::CREATED, |pin| {
-        let code = SecretCode::generate();
+        let code = AssuranceCode::generate();
         let command = assurances::Command::Create {
             holder: holder.with(pin),
-            hash: state.keys.hash_assurance(&state.keys.hash_code(&code)),
+            hash: state.keys.hash_assurance(&code),
             floor,
             expires_in_seconds,
         };
-        (command, Shown::code(code))
+        (command, Shown::assurance(code))
     })
     .await
 }
@@ -158,11 +158,7 @@ async fn handle_certify(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: CertifyRequest = body.json()?;
-    let presenter = state.holder(caller, &request.assurance_code, &headers).await?;
-    let presenter = Holder {
-        hash: state.keys.hash_assurance(&presenter.hash),
-        ..presenter
-    };
+    let presenter = state.assurance_presenter(caller, &request.assurance_code).await?;
     let payee = super::aliases::payee(&state, &request.payee).await?;
     let asked = Asked::of(&headers, &target, &body.0);
     let context = WriteContext {
@@ -189,12 +185,6 @@ pub(super) async fn pay(
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
     let certificate = HoldId::parse(certificate).ok_or_else(|| ApiError::not_found("certificate"))?;
-    let presenter = Holder {
-        hash: state.keys.hash_assurance(&presenter.hash),
-        pin: None,
-        caller: presenter.caller.clone(),
-        authorization: false,
-    };
     order.payer = presenter.with(PinPresented::Absent);
     let context = WriteContext {
         holder: Some(&presenter),

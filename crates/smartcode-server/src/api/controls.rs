@@ -126,6 +126,7 @@ pub(crate) async fn rekey(state: &AppState, holder: &Holder, asked: Asked<'_>) -
             Shown {
                 code: Some(code),
                 alias: Some(alias.into_secret()),
+                ..Shown::NONE
             },
         )
     })

@@ -35,7 +35,11 @@ async fn handle_pay(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: PaymentRequest = body.json()?;
-    let payer = state.holder(caller, &request.code, &headers).await?;
+    // With a certificate, `code` is an assurance code: a shape of its own, never a secret code.
+    let payer = match request.certificate {
+        Some(_) => state.assurance_presenter(caller, &request.code).await?,
+        None => state.holder(caller, &request.code, &headers).await?,
+    };
     let asked = Asked::of(&headers, &target, &body.0);
     pay(&state, &payer, &request, asked).await?.respond(&state)
 }

@@ -57,18 +57,27 @@ pub(super) struct WriteContext<'a> {
 pub(crate) struct Shown {
     pub code: Option<SecretCode>,
     pub alias: Option<SecretCode>,
+    pub assurance: Option<smartcode_core::code::AssuranceCode>,
 }
 
 impl Shown {
     pub const NONE: Shown = Shown {
         code: None,
         alias: None,
+        assurance: None,
     };
 
     pub fn code(code: SecretCode) -> Shown {
         Shown {
             code: Some(code),
-            alias: None,
+            ..Shown::NONE
+        }
+    }
+
+    pub fn assurance(code: smartcode_core::code::AssuranceCode) -> Shown {
+        Shown {
+            assurance: Some(code),
+            ..Shown::NONE
         }
     }
 }
@@ -473,7 +482,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) -> Vec<u8> 
         Outcome::Aliases(aliases::Outcome::Removed { existed, .. }) => json!({ "removed": existed }),
         Outcome::Assurances(assurances::Outcome::Created(made)) => {
             let mut shown = super::assurances::assurance_json(state, made);
-            shown.assurance_code = secret.code.as_ref().map(SecretCode::reveal);
+            shown.assurance_code = secret.assurance.as_ref().map(|code| code.reveal());
             serde_json::to_value(shown).expect("assurance JSON serializes")
         }
         Outcome::Assurances(assurances::Outcome::Cancelled(made)) => {

@@ -162,7 +162,7 @@ pub(super) async fn new_child(
         }
         Ok(answer) => {
             let reveal = new_code(answer.code.as_deref()).map(|code| Reveal {
-                code,
+                code: code.into(),
                 broker: state.config.domain.clone(),
                 what: format!(
                     "New secret child {} holding {}",
@@ -519,7 +519,7 @@ pub(super) async fn rekey(
                 .sessions
                 .replace_identity(&current.id, Identity::Code { hash, pin });
             let reveal = Reveal {
-                code,
+                code: code.into(),
                 broker: state.config.domain.clone(),
                 what: "Your new secret code: the old one no longer works".into(),
             };

@@ -10,7 +10,7 @@ use serde_json::json;
 use smartcode_core::code::SecretCode;
 
 use super::center::{answered, back_to_me};
-use super::forms::{code_form, form_of, json_body, new_code, FormInput};
+use super::forms::{code_form, form_of, json_body, FormInput};
 use super::session::Reveal;
 use crate::api;
 use crate::extract::{Caller, Segment, Target};
@@ -58,7 +58,7 @@ pub(super) async fn authorize(
         Ok(answer) => match numeric_secret(&state, answer.authorization_code.as_deref()) {
             Some(code) => {
                 let reveal = Reveal {
-                    code,
+                    code: code.into(),
                     broker: state.config.domain.clone(),
                     what: "Your authorization code: it pays exactly this amount, once".into(),
                 };
@@ -109,10 +109,14 @@ pub(super) async fn assurance(
         Err(error) => Err(error),
     };
     match answered(&state, reply).await {
-        Ok(answer) => match new_code(answer.assurance_code.as_deref()) {
+        Ok(answer) => match answer
+            .assurance_code
+            .as_deref()
+            .and_then(smartcode_core::code::AssuranceCode::parse)
+        {
             Some(code) => {
                 let reveal = Reveal {
-                    code,
+                    code: code.into(),
                     broker: state.config.domain.clone(),
                     what: "Your assurance code: give it to sellers; it never pays by itself".into(),
                 };
@@ -172,7 +176,7 @@ pub(super) async fn alias(
             match numeric_secret(&state, shown.as_deref()) {
                 Some(code) => {
                     let reveal = Reveal {
-                        code,
+                        code: code.into(),
                         broker: state.config.domain.clone(),
                         what: "Your code's numeric alias: it works like the code itself".into(),
                     };

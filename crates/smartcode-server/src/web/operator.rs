@@ -100,7 +100,7 @@ pub(super) async fn operator_issue(
     match issued.await {
         Ok(answer) => {
             let reveal = new_code(answer.code.as_deref()).map(|code| Reveal {
-                code,
+                code: code.into(),
                 broker: state.config.domain.clone(),
                 what: format!(
                     "New code {} holding {}",

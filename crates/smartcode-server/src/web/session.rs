@@ -36,9 +36,37 @@ pub enum Identity {
     Operator,
 }
 
-/// A secret code to show once, on the next page the session sees.
+/// A secret to show once, as it is shown (a secret code, an authorization or assurance code, an
+/// alias). Its `Debug` never shows it.
+pub struct Shown(String);
+
+impl Shown {
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<SecretCode> for Shown {
+    fn from(code: SecretCode) -> Shown {
+        Shown(code.reveal())
+    }
+}
+
+impl From<smartcode_core::code::AssuranceCode> for Shown {
+    fn from(code: smartcode_core::code::AssuranceCode) -> Shown {
+        Shown(code.reveal())
+    }
+}
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shown(<redacted>)")
+    }
+}
+
+/// A secret to show once, on the next page the session sees.
 pub struct Reveal {
-    pub code: SecretCode,
+    pub code: Shown,
     pub what: String,
     /// The broker's domain: the QR code carries the code with it (`7KQ2-M9XD@broker.example`),
     /// so whoever scans it knows which broker the code belongs to.
