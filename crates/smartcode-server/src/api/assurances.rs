@@ -187,7 +187,7 @@ pub(super) async fn pay(
     let certificate = HoldId::parse(certificate).ok_or_else(|| ApiError::not_found("certificate"))?;
     order.payer = presenter.with(PinPresented::Absent);
     let context = WriteContext {
-        holder: Some(&presenter),
+        holder: Some(presenter),
         asked,
     };
     submit(state, context, StatusCode::CREATED, |_| {
