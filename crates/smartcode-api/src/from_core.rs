@@ -116,7 +116,7 @@ impl AuthorizationJson {
 impl From<&AliasRecord> for AliasJson {
     fn from(a: &AliasRecord) -> AliasJson {
         AliasJson {
-            alias: a.public_digits.clone(),
+            alias: a.public_digits.as_deref().map(smartcode_core::numeric::grouped),
             code_id: a.code_id.to_string(),
             created_at: a.created_at.to_rfc3339(),
         }

@@ -360,6 +360,12 @@ impl crate::Broker {
                 ProblemCode::InvalidCode,
                 "a public code cannot pay or manage anything; use a secret code",
             ),
+            // An assurance code pays only with its certificate, and manages nothing.
+            Err(_) if smartcode_core::code::AssuranceCode::parse(text).is_some() => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ProblemCode::InvalidCode,
+                "an assurance code pays only with its certificate (send certificate), and manages nothing",
+            ),
             Err(error) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 ProblemCode::InvalidCodeFormat,
@@ -389,11 +395,19 @@ impl crate::Broker {
                 authorization: false,
             }),
             None => {
-                let refusal = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    ProblemCode::InvalidCodeFormat,
-                    "an assurance code is A and 10 letters or digits, such as A-4WZ8N-K3QJD",
-                );
+                // Another kind of code, well formed, is no assurance code: refused like a wrong one.
+                let refusal = match parse_code(text, &self.config.domain) {
+                    Ok(_) => ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        ProblemCode::InvalidCode,
+                        "a certificate's payments are made with its assurance code (A- and 10 symbols)",
+                    ),
+                    Err(_) => ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        ProblemCode::InvalidCodeFormat,
+                        "an assurance code is A and 10 letters or digits, such as A-4WZ8N-K3QJD",
+                    ),
+                };
                 Err(self.failed_presentation(&caller, refusal).await)
             }
         }

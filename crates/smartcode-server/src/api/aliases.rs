@@ -60,7 +60,6 @@ async fn handle_set_own(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    body.json_or_default::<serde_json::Map<String, serde_json::Value>>()?;
     let asked = Asked::of(&headers, &target, &body.0);
     set(&state, &holder, None, asked).await?.respond(&state)
 }
@@ -73,7 +72,6 @@ async fn handle_set_public(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    body.json_or_default::<serde_json::Map<String, serde_json::Value>>()?;
     let id = parse_id(&id)?;
     let asked = Asked::of(&headers, &target, &body.0);
     set(&state, &holder, Some(id), asked).await?.respond(&state)

@@ -474,9 +474,6 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) -> Vec<u8> 
             if let Some(secret) = &secret.alias {
                 shown.alias = Some(secret.reveal());
             }
-            if let Some(digits) = &alias.public_digits {
-                shown.alias = Some(smartcode_core::numeric::grouped(digits));
-            }
             serde_json::to_value(shown).expect("alias JSON serializes")
         }
         Outcome::Aliases(aliases::Outcome::Removed { existed, .. }) => json!({ "removed": existed }),

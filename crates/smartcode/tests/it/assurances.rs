@@ -65,10 +65,7 @@ async fn a_certificate_keeps_its_floor_for_its_seller_however_the_holder_spends(
     assert_eq!(made.body["floor"]["amount"], "5.00");
     // It sets nothing aside until a seller asks, and it never pays by itself.
     assert_eq!(me(&broker, &holder).await["available"]["amount"], "10.00");
-    broker
-        .pay(&assurance, &shop, "1")
-        .await
-        .refused(400, "invalid_code_format");
+    broker.pay(&assurance, &shop, "1").await.refused(401, "invalid_code");
 
     let certified = certify(&broker, &assurance, &shop).await.expect(200);
     let certificate: CertificateJson = serde_json::from_value(certified.body["certificate"].clone()).unwrap();
