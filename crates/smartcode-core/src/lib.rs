@@ -19,6 +19,7 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub mod numeric;
+pub mod rate;
 
 #[cfg(test)]
 mod tests;

@@ -233,11 +233,14 @@ impl CodeRecord {
 }
 
 /// A ledger account. Every secret code has one; each currency has the broker's issuance account,
-/// whose balance is minus everything issued, so that each currency sums to zero.
+/// whose balance is minus everything issued, so that each currency sums to zero, and, once a
+/// quote was paid in or out of it, the broker's exchange account: what buyers paid in that
+/// currency less what sellers were paid in it (its position; it may go below zero).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AccountKey {
     Code(CodeId),
     Issuance(Currency),
+    Exchange(Currency),
 }
 
 impl AccountKey {
@@ -245,12 +248,16 @@ impl AccountKey {
         match self {
             AccountKey::Code(id) => format!("code:{id}"),
             AccountKey::Issuance(currency) => format!("issuance:{currency}"),
+            AccountKey::Exchange(currency) => format!("exchange:{currency}"),
         }
     }
 
     pub fn from_stored(text: &str) -> Option<AccountKey> {
         if let Some(id) = text.strip_prefix("code:") {
             return CodeId::parse(id).map(AccountKey::Code);
+        }
+        if let Some(currency) = text.strip_prefix("exchange:") {
+            return Currency::parse(currency).ok().map(AccountKey::Exchange);
         }
         let currency = text.strip_prefix("issuance:")?;
         Currency::parse(currency).ok().map(AccountKey::Issuance)
@@ -259,8 +266,14 @@ impl AccountKey {
     pub fn code_id(&self) -> Option<&CodeId> {
         match self {
             AccountKey::Code(id) => Some(id),
-            AccountKey::Issuance(_) => None,
+            AccountKey::Issuance(_) | AccountKey::Exchange(_) => None,
         }
+    }
+
+    /// Whether the account is the broker's own (issuance or exchange), whose balance may go below
+    /// zero; a code's never does.
+    pub fn is_brokers(&self) -> bool {
+        !matches!(self, AccountKey::Code(_))
     }
 }
 
@@ -299,6 +312,9 @@ pub enum TransferKind {
     /// A seller gave back all or part of a payment, to the paying code (or its nearest active
     /// ancestor).
     Refund,
+    /// A buyer paid for a quote: from its code into the broker's exchange account in its own
+    /// currency. The payment out of the exchange account in the price's currency is its pair.
+    Exchange,
 }
 
 impl TransferKind {
@@ -312,6 +328,7 @@ impl TransferKind {
             TransferKind::Revert => "revert",
             TransferKind::Payout => "payout",
             TransferKind::Refund => "refund",
+            TransferKind::Exchange => "exchange",
         }
     }
 
@@ -325,6 +342,7 @@ impl TransferKind {
             TransferKind::Revert,
             TransferKind::Payout,
             TransferKind::Refund,
+            TransferKind::Exchange,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -505,6 +523,54 @@ pub struct RefundRecord {
     pub created_at: Timestamp,
 }
 
+/// The operator's rate from one currency to another: `rate` units of `to` per unit of `from`,
+/// and the fee a quote adds, in basis points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateRecord {
+    pub from: Currency,
+    pub to: Currency,
+    pub rate: crate::rate::Rate,
+    pub fee_bps: u32,
+    pub set_at: Timestamp,
+}
+
+/// What a buyer pays in its currency (`pay`) for a price in another (`price`), fee included,
+/// fixed until `expires_at`, at the rate and fee of when it was made. Used once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteRecord {
+    pub id: crate::code::QuoteId,
+    pub pay: Amount,
+    pub pay_currency: Currency,
+    pub price: Amount,
+    pub price_currency: Currency,
+    pub rate: crate::rate::Rate,
+    pub fee_bps: u32,
+    /// A quote made for one payee pays only that payee.
+    pub payee: Option<PublicCode>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The payment that used it, once it was used.
+    pub used: Option<QuoteUse>,
+}
+
+/// How a quote was used: the receipt of the payment to the seller, the paying code, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteUse {
+    pub receipt_id: String,
+    pub payer_id: CodeId,
+    pub at: Timestamp,
+}
+
+impl QuoteRecord {
+    /// The part of `pay` that is the fee: `pay` less the price converted without a fee (rounded
+    /// up the same way), so the two parts shown add up to what the buyer pays.
+    pub fn fee_units(&self) -> i64 {
+        let converted = crate::rate::pay_units_for(self.price.units(), self.rate, 0)
+            .expect("without a fee a quote's conversion is at most its pay");
+        self.pay.units() - converted
+    }
+}
+
 /// How a report groups transfers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportGrouping {
@@ -536,6 +602,9 @@ pub struct CurrencyTotals {
     pub outstanding_units: i64,
     /// Sum of code balances.
     pub held_by_codes_units: i64,
+    /// The exchange account's balance (its position): what buyers paid in this currency for
+    /// quotes less what sellers were paid in it. With the codes', what the broker owes.
+    pub exchange_units: i64,
     pub accounts: u64,
     pub transfers: u64,
 }

@@ -270,6 +270,7 @@ fn pay(
         cx,
         Paying {
             payer: &payer.id,
+            debit: AccountKey::Code(payer.id.clone()),
             owner: &owner.id,
             payee: &order.payee,
             payee_id: &payee.id,

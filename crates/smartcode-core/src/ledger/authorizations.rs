@@ -241,6 +241,7 @@ fn use_authorization(
         cx,
         Paying {
             payer: &payer.id,
+            debit: AccountKey::Code(payer.id.clone()),
             owner: &owner.id,
             payee: &order.payee,
             payee_id: &payee.id,
