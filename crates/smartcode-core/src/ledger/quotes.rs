@@ -47,13 +47,22 @@ pub enum Command {
         price_currency: Currency,
         payee: Option<PublicCode>,
     },
-    /// A buyer pays with a quote: `order.amount` is ignored (the quote's `pay` is paid);
-    /// `amount`, when given, must be the quote's price.
-    Pay {
-        order: PaymentOrder,
-        quote: QuoteId,
-        amount: Option<Amount>,
-    },
+    /// A buyer pays with a quote.
+    Pay(QuotePayment),
+}
+
+/// A payment made with a quote: the payer gives the quote's `pay`, the payee's owner gets its
+/// price. `amount` and `currency`, when given, must be the price's.
+#[derive(Clone, Debug)]
+pub struct QuotePayment {
+    pub payer: super::Credential,
+    pub payee: PublicCode,
+    pub quote: QuoteId,
+    pub amount: Option<Amount>,
+    pub currency: Option<Currency>,
+    pub memo: Option<String>,
+    pub category: Option<String>,
+    pub item: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,9 +93,9 @@ pub enum QueryOutcome {
 
 impl Command {
     pub(super) fn touches(&self, touches: &mut Touches) {
-        if let Command::Pay { order, .. } = self {
-            touches.codes.push(order.payer.hash);
-            touches.public_codes.push(order.payee.clone());
+        if let Command::Pay(payment) = self {
+            touches.codes.push(payment.payer.hash);
+            touches.public_codes.push(payment.payee.clone());
         }
     }
 }
@@ -109,7 +118,7 @@ pub(super) fn execute(
             price_currency,
             payee,
         } => quote(tx, cx, *pay_currency, *price, *price_currency, payee.as_ref()),
-        Command::Pay { order, quote, amount } => pay(tx, cx, order, quote, *amount),
+        Command::Pay(payment) => pay(tx, cx, payment),
     }
 }
 
@@ -195,15 +204,14 @@ fn quote(
     Ok(Outcome::Quoted(Box::new(record)))
 }
 
-/// The quote `id` if it may pay `payee` now.
+/// The quote of `payment` if it may pay it now.
 fn open_quote(
     tx: &mut (impl LedgerTx + ?Sized),
     now: Timestamp,
-    id: &QuoteId,
-    payee: &PublicCode,
-    amount: Option<Amount>,
+    payment: &QuotePayment,
 ) -> Result<QuoteRecord, OpError> {
-    let quote = tx.quote_by_id(id)?.ok_or(OpError::NotFound("quote"))?;
+    let (payee, amount) = (&payment.payee, payment.amount);
+    let quote = tx.quote_by_id(&payment.quote)?.ok_or(OpError::NotFound("quote"))?;
     if quote.used.is_some() {
         return Err(OpError::Quote(QuoteRefusal::Used));
     }
@@ -218,23 +226,24 @@ fn open_quote(
             price_units: quote.price.units(),
         }));
     }
+    if payment.currency.is_some_and(|currency| currency != quote.price_currency) {
+        return Err(OpError::CurrencyMismatch);
+    }
     Ok(quote)
 }
 
-fn pay(
-    tx: &mut (impl LedgerTx + ?Sized),
-    cx: &mut Context,
-    order: &PaymentOrder,
-    id: &QuoteId,
-    amount: Option<Amount>,
-) -> Result<Outcome, OpError> {
+fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, payment: &QuotePayment) -> Result<Outcome, OpError> {
     let now = cx.now;
-    let mut quote = open_quote(tx, now, id, &order.payee, amount)?;
+    let mut quote = open_quote(tx, now, payment)?;
     // The payer's rules judge what it gives, in its own currency.
     let order = PaymentOrder {
+        payer: payment.payer.clone(),
+        payee: payment.payee.clone(),
         amount: quote.pay,
         currency: Some(quote.pay_currency),
-        ..order.clone()
+        memo: payment.memo.clone(),
+        category: payment.category.clone(),
+        item: payment.item.clone(),
     };
     let Parties {
         payer,

@@ -705,18 +705,17 @@ fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
     };
     assert_eq!(quote.pay, units(9_305_556), "10 USD / 1.08 × 1.005, up to the micro-unit");
     assert_eq!(quote.fee_units(), 9_305_556 - 9_259_260);
-    let pay_with = |quote: &crate::code::QuoteId, payee: &PublicCode, amount| quotes::Command::Pay {
-        order: PaymentOrder {
+    let pay_with = |quote: &crate::code::QuoteId, payee: &PublicCode, amount| {
+        quotes::Command::Pay(quotes::QuotePayment {
             payer: Credential::new(buyer, false),
             payee: payee.clone(),
-            amount: units(1),
+            quote: quote.clone(),
+            amount,
             currency: None,
             memo: None,
             category: None,
             item: None,
-        },
-        quote: quote.clone(),
-        amount,
+        })
     };
     let pay = |payee: &PublicCode, amount| pay_with(&quote.id, payee, amount);
     assert_eq!(
