@@ -414,7 +414,11 @@ impl Client {
 
     /// As the operator: sets the rate from `from` to `to` (units of `to` per unit of `from`).
     pub async fn set_rate(&self, from: &str, to: &str, request: &RateRequest) -> Result<RateJson, ClientError> {
-        Self::send(self.request(Method::PUT, &format!("/v1/admin/rates/{from}/{to}")).json(request)).await
+        Self::send(
+            self.request(Method::PUT, &format!("/v1/admin/rates/{from}/{to}"))
+                .json(request),
+        )
+        .await
     }
 
     /// Every rate the broker keeps (anyone may read them).
@@ -423,7 +427,11 @@ impl Client {
     }
 
     /// What a price costs in another currency, fixed for a while (anyone may ask).
-    pub async fn quote(&self, request: &QuoteRequest, idempotency_key: Option<&str>) -> Result<QuotedJson, ClientError> {
+    pub async fn quote(
+        &self,
+        request: &QuoteRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<QuotedJson, ClientError> {
         Self::send(self.post("/v1/quotes", request, idempotency_key)).await
     }
 

@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(Rate::parse("001.50000").unwrap().to_string(), "1.5");
         assert_eq!(Rate::parse("150").unwrap().to_string(), "150");
         assert_eq!(Rate::parse("0.000000001").unwrap().to_string(), "0.000000001");
-        assert_eq!(Rate::parse("999999999.999999999").unwrap().to_string(), "999999999.999999999");
+        assert_eq!(
+            Rate::parse("999999999.999999999").unwrap().to_string(),
+            "999999999.999999999"
+        );
         assert_eq!(Rate::parse("1.5"), Rate::parse("1.500"), "equal rates are equal values");
         assert_eq!(Rate::parse("0.0000000001"), Err(RateError::TooPrecise));
         assert_eq!(Rate::parse("1000000000"), Err(RateError::TooLarge));

@@ -180,10 +180,12 @@ fn quote(
             return Err(OpError::CurrencyMismatch);
         }
     }
-    let rate = tx.rate(pay_currency, price_currency)?.ok_or(OpError::Quote(QuoteRefusal::NoRate {
-        from: pay_currency,
-        to: price_currency,
-    }))?;
+    let rate = tx
+        .rate(pay_currency, price_currency)?
+        .ok_or(OpError::Quote(QuoteRefusal::NoRate {
+            from: pay_currency,
+            to: price_currency,
+        }))?;
     let pay = pay_units_for(price.units(), rate.rate, rate.fee_bps)
         .and_then(|units| Amount::from_units(units).ok())
         .ok_or(OpError::Quote(QuoteRefusal::PayTooLarge))?;
@@ -197,7 +199,10 @@ fn quote(
         fee_bps: rate.fee_bps,
         payee: payee.cloned(),
         created_at: cx.now,
-        expires_at: cx.now.plus_seconds(QUOTE_SECONDS).expect("now plus 15 minutes is a time"),
+        expires_at: cx
+            .now
+            .plus_seconds(QUOTE_SECONDS)
+            .expect("now plus 15 minutes is a time"),
         used: None,
     };
     tx.insert_quote(&record)?;
@@ -226,7 +231,10 @@ fn open_quote(
             price_units: quote.price.units(),
         }));
     }
-    if payment.currency.is_some_and(|currency| currency != quote.price_currency) {
+    if payment
+        .currency
+        .is_some_and(|currency| currency != quote.price_currency)
+    {
         return Err(OpError::CurrencyMismatch);
     }
     Ok(quote)

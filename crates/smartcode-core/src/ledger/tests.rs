@@ -677,7 +677,11 @@ fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
     let mut at = 0;
     let mut run = |memory: &mut Memory, command: Command| {
         at += 1;
-        execute(memory, &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()), &command)
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
     };
     for command in [
         issue(buyer, 20_000_000, eur).into(),
@@ -703,7 +707,11 @@ fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
     let Ok(Outcome::Quotes(quotes::Outcome::Quoted(quote))) = run(&mut memory, ask.clone().into()) else {
         panic!("a quote");
     };
-    assert_eq!(quote.pay, units(9_305_556), "10 USD / 1.08 × 1.005, up to the micro-unit");
+    assert_eq!(
+        quote.pay,
+        units(9_305_556),
+        "10 USD / 1.08 × 1.005, up to the micro-unit"
+    );
     assert_eq!(quote.fee_units(), 9_305_556 - 9_259_260);
     let pay_with = |quote: &crate::code::QuoteId, payee: &PublicCode, amount| {
         quotes::Command::Pay(quotes::QuotePayment {
@@ -724,7 +732,9 @@ fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
     );
     assert_eq!(
         run(&mut memory, pay(&shop, Some(units(9_000_000))).into()),
-        Err(OpError::Quote(QuoteRefusal::NotThePrice { price_units: 10_000_000 }))
+        Err(OpError::Quote(QuoteRefusal::NotThePrice {
+            price_units: 10_000_000
+        }))
     );
     let Ok(Outcome::Quotes(quotes::Outcome::Paid { receipt, .. })) = run(&mut memory, pay(&shop, None).into()) else {
         panic!("paid");
@@ -740,7 +750,12 @@ fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
     assert_eq!(balance(&memory, AccountKey::Exchange(eur)), 9_305_556);
     assert_eq!(balance(&memory, AccountKey::Exchange(usd())), -10_000_000);
     for currency in [eur, usd()] {
-        let sum: i64 = memory.accounts.values().filter(|a| a.currency == currency).map(|a| a.balance_units).sum();
+        let sum: i64 = memory
+            .accounts
+            .values()
+            .filter(|a| a.currency == currency)
+            .map(|a| a.balance_units)
+            .sum();
         assert_eq!(sum, 0, "{currency} sums to zero");
     }
     assert_eq!(

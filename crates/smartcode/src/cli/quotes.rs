@@ -36,7 +36,10 @@ pub(super) async fn rates(args: &Args, action: &RatesAction) -> Result<()> {
                 return print_json(&list);
             }
             for r in &list.rates {
-                println!("{} -> {}  {}  fee {} bps  set {}", r.from, r.to, r.rate, r.fee_bps, r.set_at);
+                println!(
+                    "{} -> {}  {}  fee {} bps  set {}",
+                    r.from, r.to, r.rate, r.fee_bps, r.set_at
+                );
             }
             Ok(())
         }

@@ -140,7 +140,11 @@ async fn a_quote_fixes_both_amounts_and_pays_through_the_exchange_account() {
         .expect(200);
     let line = &seller_history.body["transactions"][0];
     assert_eq!(
-        (line["kind"].as_str(), line["amount"].as_str(), line["currency"].as_str()),
+        (
+            line["kind"].as_str(),
+            line["amount"].as_str(),
+            line["currency"].as_str()
+        ),
         (Some("payment"), Some("10.00"), Some("USD"))
     );
     assert_eq!(line["counterparty_id"], receipt["payer_id"], "the buyer's pseudonym");
@@ -172,7 +176,11 @@ async fn a_quote_fixes_both_amounts_and_pays_through_the_exchange_account() {
         .find(|c| c["currency"] == "USD")
         .unwrap();
     assert_eq!(
-        (usd["held_by_codes"].as_str(), usd["exchange"].as_str(), usd["outstanding"].as_str()),
+        (
+            usd["held_by_codes"].as_str(),
+            usd["exchange"].as_str(),
+            usd["outstanding"].as_str()
+        ),
         (Some("11.00"), Some("-10.00"), Some("1.00"))
     );
 }
@@ -180,11 +188,15 @@ async fn a_quote_fixes_both_amounts_and_pays_through_the_exchange_account() {
 #[tokio::test]
 async fn the_conversion_rounds_once_up_and_never_by_a_whole_micro_unit() {
     let broker = TestBroker::start().await;
-    set_rate(&broker, "GBP", "USD", json!({ "rate": "3" })).await.expect(200);
+    set_rate(&broker, "GBP", "USD", json!({ "rate": "3" }))
+        .await
+        .expect(200);
     set_rate(&broker, "USD", "JPY", json!({ "rate": "150.000", "fee_bps": 100 }))
         .await
         .expect(200);
-    set_rate(&broker, "JPY", "USD", json!({ "rate": "0.0067" })).await.expect(200);
+    set_rate(&broker, "JPY", "USD", json!({ "rate": "0.0067" }))
+        .await
+        .expect(200);
     let pay_for = |from: &'static str, amount: &'static str, to: &'static str| {
         let broker = &broker;
         async move {
@@ -237,9 +249,7 @@ async fn a_quote_expires_after_fifteen_minutes_and_pays_only_its_payee_its_price
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         broker.post("/v1/payments", Auth::None, body)
     };
-    with(json!({ "amount": "4.99" }))
-        .await
-        .refused(409, "amount_mismatch");
+    with(json!({ "amount": "4.99" })).await.refused(409, "amount_mismatch");
     with(json!({ "amount": "5", "currency": "EUR" }))
         .await
         .refused(409, "currency_mismatch");
@@ -303,9 +313,7 @@ async fn a_quote_payment_is_judged_like_any_payment_and_leaves_nothing_when_refu
         .as_str()
         .unwrap()
         .to_owned();
-    pay_with(&broker, &child, &m.shop, &id)
-        .await
-        .refused(403, "restricted");
+    pay_with(&broker, &child, &m.shop, &id).await.refused(403, "restricted");
     // A wrong code is a failed presentation, as anywhere.
     pay_with(&broker, "ZZZZ-ZZZZ", &m.shop, &id)
         .await
@@ -356,17 +364,20 @@ async fn rates_and_quotes_refuse_what_they_cannot_take_and_name_each_limit() {
         .await
         .refused(400, "invalid_request");
     // The bounds themselves are accepted.
-    set_rate(&broker, "EUR", "USD", json!({ "rate": "999999999.999999999", "fee_bps": 1000 }))
-        .await
-        .expect(200);
+    set_rate(
+        &broker,
+        "EUR",
+        "USD",
+        json!({ "rate": "999999999.999999999", "fee_bps": 1000 }),
+    )
+    .await
+    .expect(200);
     set_rate(&broker, "USD", "EUR", json!({ "rate": "0.000000001" }))
         .await
         .expect(200);
 
     // Quotes: no rate for the pair, one currency, a price too large at the rate, a bad payee.
-    let ask = |pay: &str, amount: &str, currency: &str| {
-        json!({ "pay_currency": pay, "price": { "amount": amount, "currency": currency } })
-    };
+    let ask = |pay: &str, amount: &str, currency: &str| json!({ "pay_currency": pay, "price": { "amount": amount, "currency": currency } });
     quote(&broker, ask("GBP", "1", "USD"))
         .await
         .refused(422, "rate_unknown");
@@ -381,9 +392,7 @@ async fn rates_and_quotes_refuse_what_they_cannot_take_and_name_each_limit() {
     let (shop, _) = broker.public_child(&seller).await;
     let mut for_shop = ask("USD", "1", "EUR");
     for_shop["payee"] = json!(shop);
-    quote(&broker, for_shop)
-        .await
-        .refused(409, "currency_mismatch");
+    quote(&broker, for_shop).await.refused(409, "currency_mismatch");
     let mut nobody = ask("EUR", "1", "USD");
     nobody["payee"] = json!("P-00000-00000");
     quote(&broker, nobody).await.refused(404, "not_found");
@@ -436,7 +445,10 @@ async fn the_command_line_sets_rates_quotes_and_pays_with_a_quote() {
         &["quote", "--pay-currency", "EUR", "--price", "10 USD", "--payee", &shop],
     );
     assert!(shown.contains(": 9.305556 EUR pays 10.00 USD"), "{shown}");
-    assert!(shown.contains("rate:    1.08 USD per EUR (fee 50 bps, 0.046296 EUR)"), "{shown}");
+    assert!(
+        shown.contains("rate:    1.08 USD per EUR (fee 50 bps, 0.046296 EUR)"),
+        "{shown}"
+    );
     let quoted = cli.json(None, &["quote", "--pay-currency", "EUR", "--price", "10USD"]);
     let id = quoted["quote"]["id"].as_str().unwrap();
 
@@ -448,7 +460,10 @@ async fn the_command_line_sets_rates_quotes_and_pays_with_a_quote() {
     let position = cli.text(None, &["rates", "position"]);
     assert_eq!(position, "EUR  9.305556\nUSD  -10.00\n");
     let check = cli.text(None, &["check"]);
-    assert!(check.contains("USD: issued 1.00, paid out 0.00, held by codes 11.00, exchange -10.00, sum 0.00"), "{check}");
+    assert!(
+        check.contains("USD: issued 1.00, paid out 0.00, held by codes 11.00, exchange -10.00, sum 0.00"),
+        "{check}"
+    );
     assert_eq!(broker.balance(&buyer).await, "10.694444");
     broker.assert_ledger_ok().await;
 }

@@ -55,7 +55,10 @@ impl PgLedger<'_> {
         let sql = format!(
             "SELECT {RATE_COLUMNS} FROM rates ORDER BY from_currency COLLATE \"C\", to_currency COLLATE \"C\" LIMIT $1"
         );
-        self.query(&sql, &[&i64::from(limit)])?.iter().map(rate_from_row).collect()
+        self.query(&sql, &[&i64::from(limit)])?
+            .iter()
+            .map(rate_from_row)
+            .collect()
     }
 
     pub(super) fn write_rate(&mut self, rate: &RateRecord) -> StoreResult<()> {
@@ -81,7 +84,10 @@ impl PgLedger<'_> {
 
     pub(super) fn write_new_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         let placeholders: Vec<String> = (1..=QUOTE_COLUMN_COUNT).map(|n| format!("${n}")).collect();
-        let sql = format!("INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES ({})", placeholders.join(", "));
+        let sql = format!(
+            "INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        );
         let c = QuoteColumns::from_record(quote);
         self.execute(
             &sql,
