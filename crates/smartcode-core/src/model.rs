@@ -4,6 +4,9 @@ use crate::clock::Timestamp;
 use crate::code::{CodeId, PublicCode};
 use crate::money::{Amount, Currency};
 
+// The records of quotes live beside the rates they convert with.
+pub use crate::rate::{QuoteRecord, QuoteUse, RateRecord};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeKind {
     Secret,
@@ -521,54 +524,6 @@ pub struct RefundRecord {
     pub reason: Option<String>,
     pub credited: CodeId,
     pub created_at: Timestamp,
-}
-
-/// The operator's rate from one currency to another: `rate` units of `to` per unit of `from`,
-/// and the fee a quote adds, in basis points.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RateRecord {
-    pub from: Currency,
-    pub to: Currency,
-    pub rate: crate::rate::Rate,
-    pub fee_bps: u32,
-    pub set_at: Timestamp,
-}
-
-/// What a buyer pays in its currency (`pay`) for a price in another (`price`), fee included,
-/// fixed until `expires_at`, at the rate and fee of when it was made. Used once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuoteRecord {
-    pub id: crate::code::QuoteId,
-    pub pay: Amount,
-    pub pay_currency: Currency,
-    pub price: Amount,
-    pub price_currency: Currency,
-    pub rate: crate::rate::Rate,
-    pub fee_bps: u32,
-    /// A quote made for one payee pays only that payee.
-    pub payee: Option<PublicCode>,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    /// The payment that used it, once it was used.
-    pub used: Option<QuoteUse>,
-}
-
-/// How a quote was used: the receipt of the payment to the seller, the paying code, and when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QuoteUse {
-    pub receipt_id: String,
-    pub payer_id: CodeId,
-    pub at: Timestamp,
-}
-
-impl QuoteRecord {
-    /// The part of `pay` that is the fee: `pay` less the price converted without a fee (rounded
-    /// up the same way), so the two parts shown add up to what the buyer pays.
-    pub fn fee_units(&self) -> i64 {
-        let converted = crate::rate::pay_units_for(self.price.units(), self.rate, 0)
-            .expect("without a fee a quote's conversion is at most its pay");
-        self.pay.units() - converted
-    }
 }
 
 /// How a report groups transfers.

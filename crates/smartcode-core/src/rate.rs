@@ -1,4 +1,5 @@
-//! Exchange rates as exact decimals, and the one conversion a quote makes with them.
+//! Exchange rates as exact decimals, the one conversion a quote makes with them, and the records
+//! of the operator's rates and of quotes ([`RateRecord`], [`QuoteRecord`]).
 //!
 //! A [`Rate`] is a positive decimal number of units of one currency per unit of another, kept as
 //! an integer and a count of decimal places (`1.0842` is 10842 and 4), bounded by
@@ -15,7 +16,10 @@
 
 use std::fmt;
 
+use crate::clock::Timestamp;
+use crate::code::{CodeId, PublicCode};
 use crate::limits::{FEE_BPS_MAX, RATE_DECIMALS_MAX, RATE_WHOLE_DIGITS_MAX};
+use crate::money::{Amount, Currency};
 
 /// Basis points in a whole: a fee of 50 bps is 0.5%.
 pub const BPS_PER_WHOLE: i128 = 10_000;
@@ -108,6 +112,54 @@ pub fn pay_units_for(price_units: i64, rate: Rate, fee_bps: u32) -> Option<i64> 
         "one rounding, up, by less than one micro-unit"
     );
     i64::try_from(rounded_up).ok()
+}
+
+/// The operator's rate from one currency to another: `rate` units of `to` per unit of `from`,
+/// and the fee a quote adds, in basis points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateRecord {
+    pub from: Currency,
+    pub to: Currency,
+    pub rate: Rate,
+    pub fee_bps: u32,
+    pub set_at: Timestamp,
+}
+
+/// What a buyer pays in its currency (`pay`) for a price in another (`price`), fee included,
+/// fixed until `expires_at`, at the rate and fee of when it was made. Used once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteRecord {
+    pub id: crate::code::QuoteId,
+    pub pay: Amount,
+    pub pay_currency: Currency,
+    pub price: Amount,
+    pub price_currency: Currency,
+    pub rate: Rate,
+    pub fee_bps: u32,
+    /// A quote made for one payee pays only that payee.
+    pub payee: Option<PublicCode>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The payment that used it, once it was used.
+    pub used: Option<QuoteUse>,
+}
+
+/// How a quote was used: the receipt of the payment to the seller, the paying code, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteUse {
+    pub receipt_id: String,
+    pub payer_id: CodeId,
+    pub at: Timestamp,
+}
+
+impl QuoteRecord {
+    /// The part of `pay` that is the fee: `pay` less the price converted without a fee (rounded
+    /// up the same way), so the two parts shown add up to what the buyer pays.
+    pub fn fee_units(&self) -> i64 {
+        let converted = pay_units_for(self.price.units(), self.rate, 0)
+            .expect("without a fee a quote's conversion is at most its pay");
+        self.pay.units() - converted
+    }
 }
 
 #[cfg(test)]

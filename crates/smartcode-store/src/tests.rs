@@ -630,10 +630,9 @@ impl World {
         };
         let euro_pays = !self.euro_codes[&seller.0];
         // A payer of the pay currency (or, mismatched, of the price's), if there is one.
-        let rotated = self.secrets.iter().cycle().skip(payer).take(self.secrets.len());
+        let mut rotated = self.secrets.iter().cycle().skip(payer).take(self.secrets.len());
         let Some((payer, _)) = rotated
-            .filter(|(hash, _)| self.euro_codes[&hash.0] == (euro_pays != mismatched))
-            .next()
+            .find(|(hash, _)| self.euro_codes[&hash.0] == (euro_pays != mismatched))
             .cloned()
         else {
             return;

@@ -245,7 +245,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, payment: &QuotePayme
     let mut quote = open_quote(tx, now, payment)?;
     // The payer's rules judge what it gives, in its own currency.
     let order = PaymentOrder {
-        payer: payment.payer.clone(),
+        payer: payment.payer,
         payee: payment.payee.clone(),
         amount: quote.pay,
         currency: Some(quote.pay_currency),
