@@ -14,7 +14,7 @@ use smartcode_core::ledger::quotes::{self, QuotePayment};
 use smartcode_core::money::format_units;
 use smartcode_core::rate::{Rate, RateError};
 
-use super::{json_value, parse_public, read, submit, Asked, Entry, Reply, Shown, WriteContext};
+use super::{json_value, read, submit, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Holder, Operator, Target};
 use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
@@ -104,7 +104,10 @@ pub(crate) async fn quote(state: &AppState, request: &QuoteRequest, asked: Asked
     let pay_currency = parse_currency(&request.pay_currency)?;
     let price = request.price.amount.parse()?;
     let price_currency = parse_currency(&request.price.currency)?;
-    let payee = request.payee.as_deref().map(|p| parse_public(state, p)).transpose()?;
+    let payee = match request.payee.as_deref() {
+        Some(payee) => Some(super::aliases::payee(state, payee).await?),
+        None => None,
+    };
     let context = WriteContext { holder: None, asked };
     submit(state, context, StatusCode::CREATED, |_| {
         let command = quotes::Command::Quote {
