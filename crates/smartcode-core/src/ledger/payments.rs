@@ -180,6 +180,41 @@ pub(super) fn parties_priced_in(
     })
 }
 
+impl Parties {
+    /// Posts the payment these parties agreed on, `amount` of the payee's currency out of `debit`
+    /// (the payer's account, or for a quote the exchange account), under `receipt_id`, with
+    /// `order`'s memo and the stamped category and item, then records the usage it counted.
+    pub(super) fn pay(
+        self,
+        tx: &mut (impl LedgerTx + ?Sized),
+        now: crate::clock::Timestamp,
+        receipt_id: String,
+        order: &PaymentOrder,
+        (debit, amount): (AccountKey, Amount),
+    ) -> Result<Receipt, OpError> {
+        let receipt = post_payment_as(
+            tx,
+            now,
+            receipt_id,
+            Paying {
+                payer: &self.payer.id,
+                debit,
+                owner: &self.owner.id,
+                payee: &order.payee,
+                payee_id: &self.payee.id,
+                amount,
+                currency: self.owner.currency,
+                memo: order.memo.clone(),
+                stamped: self.checked.stamped,
+            },
+        )?;
+        for (id, usage) in &self.checked.counted {
+            tx.set_usage(id, usage)?;
+        }
+        Ok(receipt)
+    }
+}
+
 /// The payment transfer from `payer` to the payee's owner, with its receipt id and what it is for.
 pub(super) struct Paying<'a> {
     pub payer: &'a CodeId,
@@ -242,30 +277,10 @@ pub(super) fn post_payment_as(
 }
 
 fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder) -> Result<Outcome, OpError> {
-    let Parties {
-        payer,
-        payee,
-        owner,
-        checked,
-    } = parties(tx, cx.now, order)?;
-    let receipt = post_payment(
-        tx,
-        cx,
-        Paying {
-            payer: &payer.id,
-            debit: AccountKey::Code(payer.id.clone()),
-            owner: &owner.id,
-            payee: &order.payee,
-            payee_id: &payee.id,
-            amount: order.amount,
-            currency: payer.currency,
-            memo: order.memo.clone(),
-            stamped: checked.stamped,
-        },
-    )?;
-    for (id, usage) in &checked.counted {
-        tx.set_usage(id, usage)?;
-    }
+    let parties = parties(tx, cx.now, order)?;
+    let debit = AccountKey::Code(parties.payer.id.clone());
+    let receipt_id = cx.draws.receipt_id(cx.now).to_string();
+    let receipt = parties.pay(tx, cx.now, receipt_id, order, (debit, order.amount))?;
     Ok(Outcome::Paid(receipt))
 }
 

@@ -26,7 +26,7 @@ use crate::model::*;
 use crate::money::{Amount, Currency};
 use crate::rate::{pay_units_for, Rate};
 
-use super::payments::{parties_priced_in, post_payment_as, release_expired_holds, Parties, Paying, PaymentOrder};
+use super::payments::{parties_priced_in, release_expired_holds, PaymentOrder};
 use super::rules::authenticate;
 use super::{post, Context, LedgerRead, LedgerTx, Touches};
 
@@ -253,12 +253,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, payment: &QuotePayme
         category: payment.category.clone(),
         item: payment.item.clone(),
     };
-    let Parties {
-        payer,
-        payee,
-        owner,
-        checked,
-    } = {
+    let parties = {
         let payer = authenticate(tx, &order.payer, now)?;
         let payer = release_expired_holds(tx, now, payer)?;
         parties_priced_in(tx, now, payer, &order, Some(quote.price_currency))?
@@ -277,38 +272,20 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, payment: &QuotePayme
             id: exchange_leg_id(&receipt_id),
             at: now,
             kind: TransferKind::Exchange,
-            debit: AccountKey::Code(payer.id.clone()),
+            debit: AccountKey::Code(parties.payer.id.clone()),
             credit: paid_in,
             amount: quote.pay,
             currency: quote.pay_currency,
             memo: order.memo.clone(),
-            public_code_id: Some(payee.id.clone()),
-            category: checked.stamped.category.clone(),
-            item: checked.stamped.item.clone(),
+            public_code_id: Some(parties.payee.id.clone()),
+            category: parties.checked.stamped.category.clone(),
+            item: parties.checked.stamped.item.clone(),
         },
     )?;
-    let receipt = post_payment_as(
-        tx,
-        now,
-        receipt_id,
-        Paying {
-            payer: &payer.id,
-            debit: paid_out,
-            owner: &owner.id,
-            payee: &order.payee,
-            payee_id: &payee.id,
-            amount: quote.price,
-            currency: quote.price_currency,
-            memo: order.memo.clone(),
-            stamped: checked.stamped,
-        },
-    )?;
-    for (code, usage) in &checked.counted {
-        tx.set_usage(code, usage)?;
-    }
+    let receipt = parties.pay(tx, now, receipt_id, &order, (paid_out, quote.price))?;
     quote.used = Some(QuoteUse {
         receipt_id: receipt.id.clone(),
-        payer_id: payer.id,
+        payer_id: receipt.payer_id.clone(),
         at: now,
     });
     tx.use_quote(&quote)?;
