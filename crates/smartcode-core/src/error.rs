@@ -55,8 +55,8 @@ pub enum Conflict {
     RateWithinCurrency(crate::money::Currency),
     #[error("the price is in {0} already: pay it without a quote")]
     QuoteWithinCurrency(crate::money::Currency),
-    #[error("this payment was made in another currency through a quote; a refund of it is not possible yet")]
-    RefundOfExchange,
+    #[error("at this payment's quote, the refund is less than the smallest unit of the payer's currency: refund more")]
+    RefundBelowUnit,
 }
 
 /// Why a quote cannot be made or paid with.

@@ -396,8 +396,19 @@ struct World {
     paid_out_units: [i64; 2],
     /// The exchange account's position per currency (USD, EUR), from the quotes paid.
     exchange_units: [i64; 2],
+    /// The payments made with a quote, by receipt: what they moved, for their refunds.
+    exchanged: std::collections::HashMap<String, Exchanged>,
     /// Which secret codes hold euros, by hash (the others hold dollars).
     euro_codes: std::collections::HashMap<[u8; 32], bool>,
+}
+
+/// A payment made with a quote, as the model keeps it: `pay` and `price` in micro-units, which
+/// currency paid, and how much of the price was refunded so far.
+struct Exchanged {
+    pay: i64,
+    price: i64,
+    euro_pays: bool,
+    refunded: i64,
 }
 
 /// The two currencies of the random world: USD at 0, EUR at 1.
@@ -583,12 +594,22 @@ impl World {
                 let Some((receipt_id, seller)) = Self::pick(&self.payments, payment) else {
                     return;
                 };
-                let _ = self.write(Command::Payments(payments::Command::Refund {
+                let refunded = self.write(Command::Payments(payments::Command::Refund {
                     seller: cred(seller),
-                    receipt_id,
+                    receipt_id: receipt_id.clone(),
                     amount: units.map(amount),
                     reason: None,
                 }));
+                if let (Ok(Outcome::Payments(payments::Outcome::Refunded(refund))), Some(paid)) =
+                    (refunded, self.exchanged.get_mut(&receipt_id))
+                {
+                    // Back through the exchange account: the running total at the quote, down.
+                    let back_by = |units: i64| i128::from(units) * i128::from(paid.pay) / i128::from(paid.price);
+                    let given = back_by(paid.refunded + refund.amount.units()) - back_by(paid.refunded);
+                    paid.refunded += refund.amount.units();
+                    self.exchange_units[usize::from(!paid.euro_pays)] += refund.amount.units();
+                    self.exchange_units[usize::from(paid.euro_pays)] -= given as i64;
+                }
             }
             Op::SetRate {
                 euro_to_dollar,
@@ -679,6 +700,13 @@ impl World {
             assert_eq!((receipt.amount, receipt.currency), (quote.price, quote.price_currency));
             self.exchange_units[usize::from(euro_pays)] += quote.pay.units();
             self.exchange_units[usize::from(!euro_pays)] -= quote.price.units();
+            let paid = Exchanged {
+                pay: quote.pay.units(),
+                price: quote.price.units(),
+                euro_pays,
+                refunded: 0,
+            };
+            self.exchanged.insert(receipt.id.clone(), paid);
             self.payments.push((receipt.id, seller));
         }
     }
@@ -730,6 +758,7 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
             paid_out_units: [0, 0],
             exchange_units: [0, 0],
             euro_codes: std::collections::HashMap::new(),
+            exchanged: std::collections::HashMap::new(),
         };
         for op in &ops {
             world.apply(op);

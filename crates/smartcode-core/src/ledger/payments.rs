@@ -300,9 +300,6 @@ fn refund(
         return Err(OpError::NotFound("receipt"));
     }
     let payer = tx.code_by_id(&paid.payer_id)?.ok_or(OpError::NotFound("receipt"))?;
-    if payer.currency != paid.currency {
-        return Err(OpError::Conflict(Conflict::RefundOfExchange));
-    }
     if now.0 - paid.created_at.0 > REFUND_WINDOW_SECONDS * crate::clock::MICROS_PER_SECOND {
         return Err(OpError::Refund(RefundRefusal::WindowClosed));
     }
@@ -326,11 +323,19 @@ fn refund(
     if credited == seller.id {
         return Err(OpError::Conflict(Conflict::RefundToSelf));
     }
+    // A payment made with a quote is refunded back through the exchange account, at its quote.
+    let exchanged = (payer.currency != paid.currency)
+        .then(|| super::quotes::refund_in_pay_currency(tx, &paid, refunded, amount))
+        .transpose()?;
+    let to = match exchanged {
+        Some(_) => AccountKey::Exchange(paid.currency),
+        None => AccountKey::Code(credited.clone()),
+    };
     let mut transfer = super::post::new_transfer(
         cx,
         TransferKind::Refund,
         AccountKey::Code(seller.id.clone()),
-        AccountKey::Code(credited.clone()),
+        to,
         amount,
         paid.currency,
     );
@@ -346,7 +351,22 @@ fn refund(
         credited,
         created_at: now,
     };
-    post(tx, transfer)?;
+    if let Some(given) = exchanged {
+        let mut back = super::post::new_transfer(
+            cx,
+            TransferKind::Refund,
+            AccountKey::Exchange(payer.currency),
+            AccountKey::Code(record.credited.clone()),
+            given,
+            payer.currency,
+        );
+        back.memo = transfer.memo.clone();
+        back.public_code_id = transfer.public_code_id.clone();
+        post(tx, transfer)?;
+        post(tx, back)?;
+    } else {
+        post(tx, transfer)?;
+    }
     tx.insert_refund(&record)?;
     Ok(Outcome::Refunded(record))
 }

@@ -305,6 +305,32 @@ pub fn receipt_of_exchange_leg(transfer_id: &str) -> Option<String> {
     transfer_id.strip_prefix("x_").map(|rest| format!("r_{rest}"))
 }
 
+/// What a refund of `amount` (in the price's currency) of a payment made with a quote gives back
+/// to the payer in its own currency, `refunded_before` having been refunded already: the refunds'
+/// running total converted at the quote (what the payer paid per unit of the price), rounded
+/// down, less what the earlier refunds gave. So refunds never give back more than the payer paid,
+/// their rounding loses the payer less than a micro-unit in all, and refunding the whole price
+/// gives back exactly what was paid.
+pub(super) fn refund_in_pay_currency(
+    tx: &mut (impl LedgerRead + ?Sized),
+    paid: &Receipt,
+    refunded_before: i64,
+    amount: Amount,
+) -> Result<Amount, OpError> {
+    let leg = tx
+        .transfer_by_id(&exchange_leg_id(&paid.id))?
+        .filter(|leg| leg.kind == TransferKind::Exchange)
+        .ok_or(OpError::NotFound("receipt"))?;
+    let (pay, price) = (i128::from(leg.amount.units()), i128::from(paid.amount.units()));
+    let back_by = |refunded: i64| i128::from(refunded) * pay / price;
+    let given = back_by(refunded_before + amount.units()) - back_by(refunded_before);
+    assert!(given <= pay, "a refund gives back at most what was paid");
+    i64::try_from(given)
+        .ok()
+        .and_then(|units| Amount::from_units(units).ok())
+        .ok_or(OpError::Conflict(Conflict::RefundBelowUnit))
+}
+
 /// Who paid a receipt paid out of the exchange account: the code that paid its pair in.
 pub(super) fn payer_of(tx: &mut (impl LedgerRead + ?Sized), receipt_id: &str) -> Result<crate::code::CodeId, OpError> {
     tx.transfer_by_id(&exchange_leg_id(receipt_id))?

@@ -274,8 +274,10 @@ fn entry_for(
         None => None,
     };
     let counterparty = match &counterparty_id {
-        // A buyer's payment into the exchange account names the shop it paid for.
-        None if transfer.kind == TransferKind::Exchange => public_code.as_ref().map(ToString::to_string),
+        // A buyer's payment into the exchange account, and a refund through it, name the shop.
+        None if matches!(transfer.kind, TransferKind::Exchange | TransferKind::Refund) => {
+            counterparty_name(transfer.kind, outgoing, None, public_code.as_ref())
+        }
         None => Some(BROKER_COUNTERPARTY.to_owned()),
         Some(id) => {
             let record = known.code(tx, id)?;
@@ -318,6 +320,8 @@ pub fn counterparty_name(
         // A refund comes back from the shop that was paid; the seller's side names no payer.
         TransferKind::Refund if !outgoing => public_code.map(ToString::to_string),
         TransferKind::Refund => None,
+        TransferKind::Exchange if outgoing => public_code.map(ToString::to_string),
+        TransferKind::Exchange => None,
         _ if below => other.and_then(|record| record.label.clone()),
         _ => other.and_then(|record| record.profile.name.clone()),
     }

@@ -157,14 +157,10 @@ async fn a_quote_fixes_both_amounts_and_pays_through_the_exchange_account() {
     let me = broker.get("/v1/me", Auth::Code(&m.buyer)).await.expect(200);
     assert_eq!(own.body["receipt"]["payer_id"], me.body["id"]);
 
-    // Used once; and a refund across currencies is refused for now, moving nothing.
+    // Used once.
     pay_with(&broker, &m.buyer, &m.shop, &id)
         .await
         .refused(409, "quote_used");
-    broker
-        .post(&format!("{path}/refund"), Auth::Code(&m.seller), json!({}))
-        .await
-        .refused(409, "conflict");
     let check = broker.assert_ledger_ok().await;
     for currency in check["currencies"].as_array().unwrap() {
         assert_eq!(currency["sum"], "0.00");
@@ -465,5 +461,85 @@ async fn the_command_line_sets_rates_quotes_and_pays_with_a_quote() {
         "{check}"
     );
     assert_eq!(broker.balance(&buyer).await, "10.694444");
+    broker.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_payment_made_with_a_quote_is_refunded_back_through_the_exchange_at_its_quote() {
+    let broker = TestBroker::start().await;
+    let m = market(&broker).await;
+    let ask = json!({ "pay_currency": "EUR", "price": { "amount": "10", "currency": "USD" } });
+    let id = quote(&broker, ask).await.expect(201).body["quote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paid = pay_with(&broker, &m.buyer, &m.shop, &id).await.expect(201);
+    let refund_path = format!("/v1/receipts/{}/refund", paid.body["receipt"]["id"].as_str().unwrap());
+    // The rate has moved since; a refund goes back at the quote, never at today's rate.
+    set_rate(&broker, "EUR", "USD", json!({ "rate": "2" }))
+        .await
+        .expect(200);
+
+    // 4 of the 10 USD: 4 × 9.305556 / 10 = 3.7222224 EUR, rounded down to 3.722222.
+    let first = broker
+        .post(
+            &refund_path,
+            Auth::Code(&m.seller),
+            json!({ "amount": "4", "reason": "one song" }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        first.body["refund"]["amount"],
+        json!({ "amount": "4.00", "currency": "USD" })
+    );
+    assert_eq!(broker.balance(&m.buyer).await, "14.416666", "10.694444 + 3.722222");
+    assert_eq!(broker.balance(&m.seller).await, "7.00");
+    let history = broker
+        .get("/v1/me/transactions", Auth::Code(&m.buyer))
+        .await
+        .expect(200);
+    let line = &history.body["transactions"][0];
+    assert_eq!(
+        (
+            line["kind"].as_str(),
+            line["amount"].as_str(),
+            line["currency"].as_str()
+        ),
+        (Some("refund"), Some("3.722222"), Some("EUR"))
+    );
+    assert_eq!(
+        line["counterparty"],
+        m.shop.as_str(),
+        "the buyer sees the shop that refunded"
+    );
+    // Refunds convert their running total, so micro-units add up: 4.000005 USD refunded in all
+    // is 3.722227 EUR back, 5 more; 4.000006 would still be 3.722227, so that micro-unit is too
+    // small to give anything back and is refused, moving nothing.
+    broker
+        .post(&refund_path, Auth::Code(&m.seller), json!({ "amount": "0.000005" }))
+        .await
+        .expect(201);
+    assert_eq!(broker.balance(&m.buyer).await, "14.416671");
+    broker
+        .post(&refund_path, Auth::Code(&m.seller), json!({ "amount": "0.000001" }))
+        .await
+        .refused(409, "conflict");
+    assert_eq!(broker.balance(&m.seller).await, "6.999995");
+    // The rest gives back the rest exactly: what was paid, whatever the rounding of the first.
+    broker
+        .post(&refund_path, Auth::Code(&m.seller), json!({}))
+        .await
+        .expect(201);
+    assert_eq!(broker.balance(&m.buyer).await, "20.00");
+    assert_eq!(broker.balance(&m.seller).await, "1.00");
+    assert_eq!(
+        positions(&broker).await,
+        [("EUR".into(), "0.00".into()), ("USD".into(), "0.00".into())]
+    );
+    broker
+        .post(&refund_path, Auth::Code(&m.seller), json!({}))
+        .await
+        .refused(422, "refund_exceeds_payment");
     broker.assert_ledger_ok().await;
 }
