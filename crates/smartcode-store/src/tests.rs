@@ -18,7 +18,7 @@ use smartcode_core::ledger::tree::ChildOptions;
 use smartcode_core::ledger::{
     expiry, holds, issuance, payments, quotes, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
 };
-use smartcode_core::model::TransferKind;
+use smartcode_core::model::{QuoteRecord, TransferKind};
 use smartcode_core::money::{Amount, Currency};
 
 use crate::embedded::{EmbeddedStore, DATABASE_FILE};
@@ -140,6 +140,7 @@ macro_rules! behaviour_suite {
 
 behaviour_suite!(
     random_operations_conserve_money_and_keep_balances_non_negative,
+    unused_quotes_are_forgotten_once_expired_and_used_ones_kept,
     a_refused_command_in_a_batch_leaves_nothing_behind_and_others_still_commit,
     reopening_a_store_keeps_everything_and_does_not_migrate_twice,
     the_ledger_check_catches_a_tampered_balance,
@@ -769,6 +770,80 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
+}
+
+/// The sweep forgets quotes that expired unused (anyone may ask for quotes, so the table would
+/// grow without bound), and keeps a used one with its payment.
+fn unused_quotes_are_forgotten_once_expired_and_used_ones_kept(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
+    let key = BrokerKey::generate();
+    let eur = Currency::parse("EUR").unwrap();
+    let (buyer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    run(
+        store.as_ref(),
+        Command::Issuance(issuance::Command::Issue {
+            hash: buyer,
+            amount: Amount::parse("20").unwrap(),
+            currency: eur,
+            label: None,
+        }),
+    )
+    .expect("issued");
+    issue(store.as_ref(), seller, "1");
+    let shop = public_child(store.as_ref(), seller);
+    let rate = smartcode_core::rate::Rate::parse("1.08").unwrap();
+    let set = quotes::Command::SetRate {
+        from: eur,
+        to: usd(),
+        rate,
+        fee_bps: 0,
+    };
+    run(store.as_ref(), Command::Quotes(set)).expect("a rate");
+    let ask = || {
+        let command = Command::Quotes(quotes::Command::Quote {
+            pay_currency: eur,
+            price: Amount::parse("1").unwrap(),
+            price_currency: usd(),
+            payee: None,
+        });
+        match run(store.as_ref(), command) {
+            Ok(Outcome::Quotes(quotes::Outcome::Quoted(quote))) => quote,
+            other => panic!("a quote: {other:?}"),
+        }
+    };
+    let pay = |quote: &QuoteRecord| {
+        let payment = quotes::QuotePayment {
+            payer: cred(buyer),
+            payee: shop.clone(),
+            quote: quote.id.clone(),
+            amount: None,
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        };
+        run(store.as_ref(), Command::Quotes(quotes::Command::Pay(payment)))
+    };
+    let (used, unused) = (ask(), ask());
+    pay(&used).expect("paid");
+    let forget = quotes::Command::ForgetUnused {
+        expired_before: unused.expires_at.plus_seconds(1).unwrap(),
+    };
+    assert_eq!(
+        run(store.as_ref(), Command::Quotes(forget)),
+        Ok(Outcome::Quotes(quotes::Outcome::Forgotten { quotes: 1 }))
+    );
+    assert_eq!(pay(&unused), Err(OpError::NotFound("quote")), "forgotten");
+    assert_eq!(
+        pay(&used),
+        Err(OpError::Quote(smartcode_core::error::QuoteRefusal::Used)),
+        "kept with its payment"
+    );
+    check(store.as_ref());
 }
 
 // ---------------------------------------------------------------------------------------------

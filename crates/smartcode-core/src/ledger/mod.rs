@@ -146,6 +146,8 @@ pub trait LedgerTx: LedgerRead {
     /// Records that an open quote was used (`quote.used`); a store refuses, as a lost race, a
     /// quote another transaction used meanwhile.
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
+    /// Deletes the quotes never used that expired before `expired_before`; answers how many.
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64>;
 }
 
 /// A window and page over a code's transfers.

@@ -49,6 +49,10 @@ pub enum Command {
     },
     /// A buyer pays with a quote.
     Pay(QuotePayment),
+    /// Forgets the quotes that expired unused before `expired_before` (the sweep, now and then):
+    /// they moved nothing, and anyone may ask for quotes, so keeping them would let the table
+    /// grow without bound. Used quotes are kept with the payments they made.
+    ForgetUnused { expired_before: Timestamp },
 }
 
 /// A payment made with a quote: the payer gives the quote's `pay`, the payee's owner gets its
@@ -73,6 +77,9 @@ pub enum Outcome {
     Paid {
         receipt: Receipt,
         quote: Box<QuoteRecord>,
+    },
+    Forgotten {
+        quotes: u64,
     },
 }
 
@@ -119,6 +126,9 @@ pub(super) fn execute(
             payee,
         } => quote(tx, cx, *pay_currency, *price, *price_currency, payee.as_ref()),
         Command::Pay(payment) => pay(tx, cx, payment),
+        Command::ForgetUnused { expired_before } => Ok(Outcome::Forgotten {
+            quotes: tx.forget_unused_quotes(*expired_before)?,
+        }),
     }
 }
 

@@ -212,6 +212,12 @@ impl LedgerTx for Memory {
         self.quotes.insert(quote.id.to_string(), quote.clone());
         Ok(())
     }
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        let before = self.quotes.len();
+        self.quotes
+            .retain(|_, q| q.used.is_some() || q.expires_at >= expired_before);
+        Ok((before - self.quotes.len()) as u64)
+    }
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         assert!(self.quotes[quote.id.as_str()].used.is_none(), "a quote is used once");
         self.quotes.insert(quote.id.to_string(), quote.clone());

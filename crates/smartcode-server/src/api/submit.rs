@@ -509,6 +509,7 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) -> Vec<u8> 
         Outcome::Quotes(quotes::Outcome::RateSet(rate)) => json!(RateJson::from(rate)),
         Outcome::Quotes(quotes::Outcome::Quoted(quote)) => json!({ "quote": QuoteJson::from(&**quote) }),
         Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Quotes(quotes::Outcome::Forgotten { quotes }) => json!({ "quotes_forgotten": quotes }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }

@@ -254,6 +254,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
         self.write(|sqlite, _| sqlite.insert_quote(quote), |_, ()| {})
     }
 
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        self.write(|sqlite, _| sqlite.forget_unused_quotes(expired_before), |_, _| {})
+    }
+
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.use_quote(quote), |_, ()| {})
     }

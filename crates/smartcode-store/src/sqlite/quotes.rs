@@ -3,6 +3,7 @@
 //! after the writer's memory flushed their balances.
 
 use rusqlite::{params, OptionalExtension, Row};
+use smartcode_core::clock::Timestamp;
 use smartcode_core::code::QuoteId;
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::model::{QuoteRecord, RateRecord};
@@ -125,6 +126,15 @@ impl SqliteLedger<'_> {
             return Err(StorageFailure(format!("quote {} was used already", c.id)));
         }
         Ok(())
+    }
+
+    pub fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        let mut statement = self
+            .conn
+            .prepare_cached("DELETE FROM quotes WHERE used_at IS NULL AND expires_at < ?1")
+            .map_err(failure)?;
+        let forgotten = statement.execute([expired_before.0]).map_err(failure)?;
+        Ok(forgotten as u64)
     }
 
     pub fn exchange_positions(&self) -> StoreResult<Vec<(Currency, i64)>> {

@@ -4,6 +4,7 @@
 //! used), and the loser's batch runs again and is refused `quote_used`.
 
 use postgres::Row;
+use smartcode_core::clock::Timestamp;
 use smartcode_core::code::QuoteId;
 use smartcode_core::error::StoreResult;
 use smartcode_core::model::{QuoteRecord, RateRecord};
@@ -120,6 +121,15 @@ impl PgLedger<'_> {
             return Err(self.conflict(format!("quote {} was used meanwhile", c.id), None, None));
         }
         Ok(())
+    }
+
+    /// A quote being used by another process meanwhile is not deleted: its row is locked, and
+    /// READ COMMITTED checks `used_at` again once the lock is free.
+    pub(super) fn delete_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        self.execute(
+            "DELETE FROM quotes WHERE used_at IS NULL AND expires_at < $1",
+            &[&expired_before.0],
+        )
     }
 
     pub(super) fn read_exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {

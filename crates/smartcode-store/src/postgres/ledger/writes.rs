@@ -30,6 +30,10 @@ impl LedgerTx for PgLedger<'_> {
         self.write_new_quote(quote)
     }
 
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        self.delete_unused_quotes(expired_before)
+    }
+
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         self.write_quote_used(quote)
     }
