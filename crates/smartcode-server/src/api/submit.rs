@@ -10,8 +10,7 @@ use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
     aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, quotes, tree, CodeView, Command,
-    Outcome,
-    PinPresented, Query, QueryOutcome,
+    Outcome, PinPresented, Query, QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_core::model::CodeRecord;
