@@ -20,6 +20,7 @@ pub mod model;
 pub mod money;
 pub mod numeric;
 pub mod rate;
+pub mod totals;
 
 #[cfg(test)]
 mod tests;

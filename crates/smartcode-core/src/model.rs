@@ -4,8 +4,10 @@ use crate::clock::Timestamp;
 use crate::code::{CodeId, PublicCode};
 use crate::money::{Amount, Currency};
 
-// The records of quotes live beside the rates they convert with.
+// The records of quotes live beside the rates they convert with, the ledger check's sums in
+// their own module.
 pub use crate::rate::{QuoteRecord, QuoteUse, RateRecord};
+pub use crate::totals::{CurrencyTotals, LedgerTotals};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeKind {
@@ -541,39 +543,6 @@ pub struct ReportRow {
     pub count: u64,
     pub total_in_units: i64,
     pub total_out_units: i64,
-}
-
-/// Per-currency sums the ledger check judges.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CurrencyTotals {
-    pub currency: Currency,
-    /// Sum of every account's balance, issuance included: zero when the ledger is right.
-    pub sum_units: i64,
-    /// Everything ever issued or deposited: the sum of the `issue` and `deposit` transfers.
-    pub issued_units: i64,
-    /// Everything ever paid out: the sum of the `payout` transfers.
-    pub paid_out_units: i64,
-    /// Minus the issuance account's balance: what the broker owes holders, issued less paid out.
-    pub outstanding_units: i64,
-    /// Sum of code balances.
-    pub held_by_codes_units: i64,
-    /// The exchange account's balance (its position): what buyers paid in this currency for
-    /// quotes less what sellers were paid in it. With the codes', what the broker owes.
-    pub exchange_units: i64,
-    pub accounts: u64,
-    pub transfers: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LedgerTotals {
-    pub currencies: Vec<CurrencyTotals>,
-    /// Code accounts whose balance is below zero (must be none).
-    pub negative_balances: u64,
-    /// Accounts whose kept balance differs from the sum of their recorded transfers (must be none).
-    pub mismatched_accounts: u64,
-    /// Code accounts whose `held` is not the sum of their pending holds, or exceeds the balance:
-    /// a hold not covered by what the code has (must be none).
-    pub uncovered_holds: u64,
 }
 
 /// A code's all-digit alias: the keyed hash of its digits (a secret code's alias is shown once and
