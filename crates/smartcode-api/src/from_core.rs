@@ -12,8 +12,8 @@ use smartcode_core::model::{
 use smartcode_core::money::{format_units, Amount, Currency};
 
 use crate::{
-    AliasJson, AuthorizationJson, CatalogJson, CheckJson, CodeJson, EntryJson, HoldJson, Money, ProfileJson,
-    ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
+    AliasJson, AuthorizationJson, CatalogJson, CheckJson, CodeJson, EntryJson, FeeJson, HoldJson, Money, ProfileJson,
+    QuoteJson, RateJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
 };
 
 impl Money {
@@ -249,6 +249,36 @@ impl ReceiptJson {
             version: None,
             signature: String::new(),
             batch: None,
+        }
+    }
+}
+
+impl From<&smartcode_core::model::RateRecord> for RateJson {
+    fn from(r: &smartcode_core::model::RateRecord) -> RateJson {
+        RateJson {
+            from: r.from.to_string(),
+            to: r.to.to_string(),
+            rate: r.rate.to_string(),
+            fee_bps: r.fee_bps,
+            set_at: r.set_at.to_rfc3339(),
+        }
+    }
+}
+
+impl From<&smartcode_core::model::QuoteRecord> for QuoteJson {
+    fn from(q: &smartcode_core::model::QuoteRecord) -> QuoteJson {
+        QuoteJson {
+            id: q.id.to_string(),
+            price: Money::new(q.price.units(), q.price_currency),
+            pay: Money::new(q.pay.units(), q.pay_currency),
+            rate: q.rate.to_string(),
+            fee: FeeJson {
+                bps: q.fee_bps,
+                amount: Money::new(q.fee_units(), q.pay_currency),
+            },
+            payee: q.payee.as_ref().map(ToString::to_string),
+            created_at: q.created_at.to_rfc3339(),
+            expires_at: q.expires_at.to_rfc3339(),
         }
     }
 }

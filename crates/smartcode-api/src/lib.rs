@@ -9,8 +9,9 @@
 //! let request = PaymentRequest {
 //!     code: "7KQ2-M9XD".into(),
 //!     payee: "P-4WZ8N-K3QJD".into(),
-//!     amount: "0.25".into(),
+//!     amount: Some("0.25".into()),
 //!     currency: None,
+//!     quote: None,
 //!     memo: Some("a song".into()),
 //!     category: None,
 //!     item: None,

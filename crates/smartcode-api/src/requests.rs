@@ -145,9 +145,14 @@ pub struct FundRequest {
 pub struct PaymentRequest {
     pub code: String,
     pub payee: String,
-    pub amount: RequestAmount,
+    /// Required without a quote; with one, if given, it must be the quote's price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<RequestAmount>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// A quote's id: the payer pays the quote's `pay` in its currency, the payee gets its price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memo: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -358,4 +363,32 @@ fn optional_whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -
     #[derive(Deserialize)]
     struct Wrapped<T: TryFrom<i64>>(#[serde(deserialize_with = "whole")] T);
     Ok(Option::<Wrapped<T>>::deserialize(deserializer)?.map(|Wrapped(value)| value))
+}
+
+/// `PUT /v1/admin/rates/{from}/{to}`: units of `to` per unit of `from`, as a decimal string, and
+/// a quote's fee in basis points (none when absent).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateRequest {
+    pub rate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_bps: Option<u32>,
+}
+
+/// An amount of one currency as a request gives it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyRequest {
+    pub amount: RequestAmount,
+    pub currency: String,
+}
+
+/// `POST /v1/quotes`: what `price` costs in `pay_currency`, for anyone or only for `payee`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    pub pay_currency: String,
+    pub price: MoneyRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<String>,
 }

@@ -430,9 +430,17 @@ pub struct CurrencyCheckJson {
     /// Minus the issuance account's balance.
     pub outstanding: String,
     pub held_by_codes: String,
+    /// The exchange account's position: what buyers paid in this currency for quotes less what
+    /// sellers were paid in it (with `held_by_codes`, `outstanding` when right).
+    #[serde(default = "zero")]
+    pub exchange: String,
     pub sum: String,
     pub accounts: u64,
     pub transfers: u64,
+}
+
+fn zero() -> String {
+    "0.00".to_owned()
 }
 
 /// `GET /v1/admin/ledger/check`.
@@ -497,4 +505,61 @@ pub struct ProblemJson {
     /// On `challenge_required`: the bits of work the challenge in `Smartcode-Challenge` asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub difficulty_bits: Option<u32>,
+}
+
+/// One of the operator's rates: `rate` units of `to` per unit of `from`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RateJson {
+    pub from: String,
+    pub to: String,
+    pub rate: String,
+    pub fee_bps: u32,
+    pub set_at: String,
+}
+
+/// `GET /v1/rates`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RatesJson {
+    pub rates: Vec<RateJson>,
+}
+
+/// A quote's fee: its rate in basis points, and the part of `pay` it is.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FeeJson {
+    pub bps: u32,
+    pub amount: Money,
+}
+
+/// A quote: what a buyer pays (`pay`) for `price`, fee included, until `expires_at`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct QuoteJson {
+    pub id: String,
+    pub price: Money,
+    pub pay: Money,
+    /// Units of the price's currency per unit of the pay currency.
+    pub rate: String,
+    pub fee: FeeJson,
+    /// The only public code this quote pays, if it was made for one.
+    pub payee: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+/// `POST /v1/quotes`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct QuotedJson {
+    pub quote: QuoteJson,
+}
+
+/// One currency of the exchange account: its position (may be negative).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ExchangePositionJson {
+    pub currency: String,
+    pub position: String,
+}
+
+/// `GET /v1/admin/exchange`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeJson {
+    pub currencies: Vec<ExchangePositionJson>,
 }

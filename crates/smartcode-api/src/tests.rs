@@ -268,6 +268,7 @@ fn every_other_answer_goes_through_json_and_back() {
             paid_out: "1.00".into(),
             outstanding: "11.00".into(),
             held_by_codes: "11.00".into(),
+            exchange: "0.00".into(),
             sum: "0.00".into(),
             accounts: 3,
             transfers: 4,
@@ -276,6 +277,36 @@ fn every_other_answer_goes_through_json_and_back() {
         mismatched_accounts: 0,
         uncovered_holds: 0,
         checked_at: "2026-11-24T12:00:00Z".into(),
+    });
+    round_trip(QuotedJson {
+        quote: QuoteJson {
+            id: "q_0a1b2c3d4e5f6g7h".into(),
+            price: usd("10.00"),
+            pay: Money::new(9_305_556, Currency::parse("EUR").unwrap()),
+            rate: "1.08".into(),
+            fee: FeeJson {
+                bps: 50,
+                amount: Money::new(46_296, Currency::parse("EUR").unwrap()),
+            },
+            payee: None,
+            created_at: "2026-11-24T12:00:00Z".into(),
+            expires_at: "2026-11-24T12:15:00Z".into(),
+        },
+    });
+    round_trip(RatesJson {
+        rates: vec![RateJson {
+            from: "EUR".into(),
+            to: "USD".into(),
+            rate: "1.08".into(),
+            fee_bps: 50,
+            set_at: "2026-11-24T12:00:00Z".into(),
+        }],
+    });
+    round_trip(ExchangeJson {
+        currencies: vec![ExchangePositionJson {
+            currency: "USD".into(),
+            position: "-10.00".into(),
+        }],
     });
     round_trip(PublicJson {
         public_code: "P-4WZ8N-K3QJD".into(),

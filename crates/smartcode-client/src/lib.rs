@@ -9,8 +9,9 @@
 //! let request = PaymentRequest {
 //!     code: "7KQ2-M9XD".into(),
 //!     payee: "P-4WZ8N-K3QJD".into(),
-//!     amount: "0.25".into(),
+//!     amount: Some("0.25".into()),
 //!     currency: None,
+//!     quote: None,
 //!     memo: None,
 //!     category: None,
 //!     item: None,
@@ -409,6 +410,34 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<RefundedJson, ClientError> {
         Self::send(self.post(&format!("/v1/receipts/{receipt_id}/refund"), request, idempotency_key)).await
+    }
+
+    /// As the operator: sets the rate from `from` to `to` (units of `to` per unit of `from`).
+    pub async fn set_rate(&self, from: &str, to: &str, request: &RateRequest) -> Result<RateJson, ClientError> {
+        Self::send(
+            self.request(Method::PUT, &format!("/v1/admin/rates/{from}/{to}"))
+                .json(request),
+        )
+        .await
+    }
+
+    /// Every rate the broker keeps (anyone may read them).
+    pub async fn rates(&self) -> Result<RatesJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/rates")).await
+    }
+
+    /// What a price costs in another currency, fixed for a while (anyone may ask).
+    pub async fn quote(
+        &self,
+        request: &QuoteRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<QuotedJson, ClientError> {
+        Self::send(self.post("/v1/quotes", request, idempotency_key)).await
+    }
+
+    /// As the operator: the exchange account's position per currency.
+    pub async fn exchange(&self) -> Result<ExchangeJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/admin/exchange")).await
     }
 
     /// Sets value aside on the code in `request` for its payee.

@@ -402,6 +402,12 @@ random_id!(
     16,
     "An assurance's id (80 random bits); its holder reads it, sellers see it in certificates."
 );
+random_id!(
+    QuoteId,
+    "q_",
+    16,
+    "A quote's id (80 random bits): whoever holds it may pay with the quote, once."
+);
 ordered_id!(
     ReceiptId,
     "r_",

@@ -51,6 +51,32 @@ pub enum Conflict {
         "the code that paid is closed and what it held came back to this code: the refund would pay this code itself"
     )]
     RefundToSelf,
+    #[error("a rate converts one currency into another; {0} to {0} needs none")]
+    RateWithinCurrency(crate::money::Currency),
+    #[error("the price is in {0} already: pay it without a quote")]
+    QuoteWithinCurrency(crate::money::Currency),
+    #[error("at this payment's quote, the refund is less than the smallest unit of the payer's currency: refund more")]
+    RefundBelowUnit,
+}
+
+/// Why a quote cannot be made or paid with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteRefusal {
+    #[error("the broker has no rate from {from} to {to}")]
+    NoRate {
+        from: crate::money::Currency,
+        to: crate::money::Currency,
+    },
+    #[error("this quote expired: ask for a new one")]
+    Expired,
+    #[error("this quote was used already; a quote pays once")]
+    Used,
+    #[error("this quote was made for another payee")]
+    OtherPayee,
+    #[error("a quote pays exactly its price ({}); leave amount out or give that", crate::money::format_units(*price_units))]
+    NotThePrice { price_units: i64 },
+    #[error("at this rate the price costs more than one payment may move")]
+    PayTooLarge,
 }
 
 /// Why a refund cannot be made.
@@ -94,6 +120,8 @@ pub enum Invalid {
     AuthorizationExpiry { max: i64 },
     #[error("an assurance code expires 1 to {max} seconds from now")]
     AssuranceExpiry { max: i64 },
+    #[error("fee_bps is 0 to {max}")]
+    FeeBps { max: u32 },
 }
 
 /// Which rule of a code (or of an ancestor) forbids a use.
@@ -145,6 +173,8 @@ pub enum Limit {
     HoldsPerCode,
     #[error("a payment may have at most {} refunds", crate::limits::REFUNDS_PER_PAYMENT_MAX)]
     RefundsPerPayment,
+    #[error("the broker keeps at most {} rates", crate::limits::RATES_MAX)]
+    Rates,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,6 +191,8 @@ pub enum OpError {
     Hold(HoldRefusal),
     #[error("{0}")]
     Refund(RefundRefusal),
+    #[error("{0}")]
+    Quote(QuoteRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

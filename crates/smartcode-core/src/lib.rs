@@ -19,6 +19,8 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub mod numeric;
+pub mod rate;
+pub mod totals;
 
 #[cfg(test)]
 mod tests;

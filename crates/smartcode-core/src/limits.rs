@@ -97,6 +97,17 @@ pub const ASSURANCES_LISTED_MAX: u32 = 100;
 pub const REFUND_WINDOW_SECONDS: i64 = 180 * 24 * 3600;
 /// The most refunds one payment may have.
 pub const REFUNDS_PER_PAYMENT_MAX: u32 = 100;
+/// Digits a rate may have before its decimal point (leading zeros aside): a rate is below 10^9.
+pub const RATE_WHOLE_DIGITS_MAX: usize = 9;
+/// Significant digits a rate may have after its decimal point: a rate is a multiple of 10^-9.
+/// With the whole digits, a rate's digits fit an `i64` and a conversion's products an `i128`.
+pub const RATE_DECIMALS_MAX: usize = 9;
+/// The largest fee on a rate, in basis points (hundredths of a percent): 10%.
+pub const FEE_BPS_MAX: u32 = 1_000;
+/// Rates the operator may keep at once (one per ordered pair of currencies).
+pub const RATES_MAX: u32 = 1_000;
+/// How long a quote holds its price, in seconds (15 minutes).
+pub const QUOTE_SECONDS: i64 = 15 * 60;
 /// Expired holds one sweep records as voided.
 pub const HOLD_SWEEP_BATCH_MAX: u32 = 500;
 /// A PIN is this many decimal digits, at least and at most.
@@ -246,6 +257,10 @@ pub const fn guessing_failures_a_year_max() -> i64 {
     365 * per_day + climb + beyond
 }
 const _: () = assert!(SLOWDOWN_PER_FAILURE_MS <= SLOWDOWN_MAX_MS);
+const _: () = assert!(
+    RATE_WHOLE_DIGITS_MAX + RATE_DECIMALS_MAX <= 18,
+    "a rate's digits fit an i64, and a conversion's products an i128"
+);
 const _: () = assert!(
     IDEMPOTENCY_KEY_KEPT_SECONDS >= 24 * 3600,
     "API.md promises idempotency keys are kept at least 24 hours"

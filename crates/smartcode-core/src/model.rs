@@ -4,6 +4,11 @@ use crate::clock::Timestamp;
 use crate::code::{CodeId, PublicCode};
 use crate::money::{Amount, Currency};
 
+// The records of quotes live beside the rates they convert with, the ledger check's sums in
+// their own module.
+pub use crate::rate::{QuoteRecord, QuoteUse, RateRecord};
+pub use crate::totals::{CurrencyTotals, LedgerTotals};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeKind {
     Secret,
@@ -233,11 +238,14 @@ impl CodeRecord {
 }
 
 /// A ledger account. Every secret code has one; each currency has the broker's issuance account,
-/// whose balance is minus everything issued, so that each currency sums to zero.
+/// whose balance is minus everything issued, so that each currency sums to zero, and, once a
+/// quote was paid in or out of it, the broker's exchange account: what buyers paid in that
+/// currency less what sellers were paid in it (its position; it may go below zero).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AccountKey {
     Code(CodeId),
     Issuance(Currency),
+    Exchange(Currency),
 }
 
 impl AccountKey {
@@ -245,12 +253,16 @@ impl AccountKey {
         match self {
             AccountKey::Code(id) => format!("code:{id}"),
             AccountKey::Issuance(currency) => format!("issuance:{currency}"),
+            AccountKey::Exchange(currency) => format!("exchange:{currency}"),
         }
     }
 
     pub fn from_stored(text: &str) -> Option<AccountKey> {
         if let Some(id) = text.strip_prefix("code:") {
             return CodeId::parse(id).map(AccountKey::Code);
+        }
+        if let Some(currency) = text.strip_prefix("exchange:") {
+            return Currency::parse(currency).ok().map(AccountKey::Exchange);
         }
         let currency = text.strip_prefix("issuance:")?;
         Currency::parse(currency).ok().map(AccountKey::Issuance)
@@ -259,8 +271,14 @@ impl AccountKey {
     pub fn code_id(&self) -> Option<&CodeId> {
         match self {
             AccountKey::Code(id) => Some(id),
-            AccountKey::Issuance(_) => None,
+            AccountKey::Issuance(_) | AccountKey::Exchange(_) => None,
         }
+    }
+
+    /// Whether the account is the broker's own (issuance or exchange), whose balance may go below
+    /// zero; a code's never does.
+    pub fn is_brokers(&self) -> bool {
+        !matches!(self, AccountKey::Code(_))
     }
 }
 
@@ -299,6 +317,9 @@ pub enum TransferKind {
     /// A seller gave back all or part of a payment, to the paying code (or its nearest active
     /// ancestor).
     Refund,
+    /// A buyer paid for a quote: from its code into the broker's exchange account in its own
+    /// currency. The payment out of the exchange account in the price's currency is its pair.
+    Exchange,
 }
 
 impl TransferKind {
@@ -312,6 +333,7 @@ impl TransferKind {
             TransferKind::Revert => "revert",
             TransferKind::Payout => "payout",
             TransferKind::Refund => "refund",
+            TransferKind::Exchange => "exchange",
         }
     }
 
@@ -325,6 +347,7 @@ impl TransferKind {
             TransferKind::Revert,
             TransferKind::Payout,
             TransferKind::Refund,
+            TransferKind::Exchange,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -520,36 +543,6 @@ pub struct ReportRow {
     pub count: u64,
     pub total_in_units: i64,
     pub total_out_units: i64,
-}
-
-/// Per-currency sums the ledger check judges.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CurrencyTotals {
-    pub currency: Currency,
-    /// Sum of every account's balance, issuance included: zero when the ledger is right.
-    pub sum_units: i64,
-    /// Everything ever issued or deposited: the sum of the `issue` and `deposit` transfers.
-    pub issued_units: i64,
-    /// Everything ever paid out: the sum of the `payout` transfers.
-    pub paid_out_units: i64,
-    /// Minus the issuance account's balance: what the broker owes holders, issued less paid out.
-    pub outstanding_units: i64,
-    /// Sum of code balances.
-    pub held_by_codes_units: i64,
-    pub accounts: u64,
-    pub transfers: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LedgerTotals {
-    pub currencies: Vec<CurrencyTotals>,
-    /// Code accounts whose balance is below zero (must be none).
-    pub negative_balances: u64,
-    /// Accounts whose kept balance differs from the sum of their recorded transfers (must be none).
-    pub mismatched_accounts: u64,
-    /// Code accounts whose `held` is not the sum of their pending holds, or exceeds the balance:
-    /// a hold not covered by what the code has (must be none).
-    pub uncovered_holds: u64,
 }
 
 /// A code's all-digit alias: the keyed hash of its digits (a secret code's alias is shown once and

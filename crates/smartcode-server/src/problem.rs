@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::{HoldRefusal, OpError, RefundRefusal};
+use smartcode_core::error::{HoldRefusal, OpError, QuoteRefusal, RefundRefusal};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.
@@ -32,6 +32,16 @@ pub enum ProblemCode {
     RefundExceedsPayment,
     /// The payment is older than the refund window.
     RefundWindowClosed,
+    /// The broker keeps no rate for the pair a quote asks for.
+    RateUnknown,
+    /// A quote past its expiry.
+    QuoteExpired,
+    /// A quote that paid already.
+    QuoteUsed,
+    /// A quote made for another payee.
+    QuotePayeeMismatch,
+    /// At the rate, the price costs more than one payment may move.
+    QuoteTooLarge,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -66,6 +76,11 @@ impl ProblemCode {
             ProblemCode::AmountMismatch => "amount_mismatch",
             ProblemCode::RefundExceedsPayment => "refund_exceeds_payment",
             ProblemCode::RefundWindowClosed => "refund_window_closed",
+            ProblemCode::RateUnknown => "rate_unknown",
+            ProblemCode::QuoteExpired => "quote_expired",
+            ProblemCode::QuoteUsed => "quote_used",
+            ProblemCode::QuotePayeeMismatch => "quote_payee_mismatch",
+            ProblemCode::QuoteTooLarge => "quote_too_large",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -232,6 +247,14 @@ impl From<OpError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, P::RefundExceedsPayment)
             }
             OpError::Refund(RefundRefusal::WindowClosed) => (StatusCode::GONE, P::RefundWindowClosed),
+            OpError::Quote(refusal) => match refusal {
+                QuoteRefusal::NoRate { .. } => (StatusCode::UNPROCESSABLE_ENTITY, P::RateUnknown),
+                QuoteRefusal::Expired => (StatusCode::GONE, P::QuoteExpired),
+                QuoteRefusal::Used => (StatusCode::CONFLICT, P::QuoteUsed),
+                QuoteRefusal::OtherPayee => (StatusCode::CONFLICT, P::QuotePayeeMismatch),
+                QuoteRefusal::NotThePrice { .. } => (StatusCode::CONFLICT, P::AmountMismatch),
+                QuoteRefusal::PayTooLarge => (StatusCode::UNPROCESSABLE_ENTITY, P::QuoteTooLarge),
+            },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),
             OpError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, P::Overloaded),

@@ -9,7 +9,7 @@
 
 use smartcode_core::clock::{Timestamp, MICROS_PER_SECOND};
 use smartcode_core::error::{OpError, StoreResult};
-use smartcode_core::ledger::{self, expiry, holds, Context, LedgerTx, Outcome, Seed};
+use smartcode_core::ledger::{self, expiry, holds, quotes, Context, LedgerTx, Outcome, Seed};
 use smartcode_core::limits::{HOLD_SWEEP_BATCH_MAX, IDEMPOTENCY_KEY_KEPT_SECONDS, SWEEP_CODES_MAX};
 
 use crate::{StoredResponse, WriteRequest, Written};
@@ -70,15 +70,19 @@ pub enum SweepStep {
     /// Records up to [`HOLD_SWEEP_BATCH_MAX`] expired holds as voided (their value is available
     /// already).
     RecordExpiredHolds,
+    /// If the writer says it is time, forgets the quotes that expired unused as long ago as the
+    /// idempotency keys that may replay them (anyone may ask for quotes; used ones are kept).
+    ForgetUnusedQuotes,
     /// If the writer says it is time, forgets the idempotency keys older than
     /// [`IDEMPOTENCY_KEY_KEPT_SECONDS`]. The last step: a sweep counts as done when it has run.
     ForgetOldKeys,
 }
 
 impl SweepStep {
-    pub const ALL: [SweepStep; 3] = [
+    pub const ALL: [SweepStep; 4] = [
         SweepStep::ExpireCodes,
         SweepStep::RecordExpiredHolds,
+        SweepStep::ForgetUnusedQuotes,
         SweepStep::ForgetOldKeys,
     ];
 }
@@ -110,6 +114,12 @@ where
                 }
             }
         }
+        SweepStep::ForgetUnusedQuotes if purge => {
+            let cutoff = Timestamp(now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * MICROS_PER_SECOND);
+            let forget = quotes::Command::ForgetUnused { expired_before: cutoff }.into();
+            ledger::execute(ledger, &mut Context::new(now, Seed::random()), &forget)?;
+        }
+        SweepStep::ForgetUnusedQuotes => {}
         SweepStep::ForgetOldKeys if purge => {
             let cutoff = Timestamp(now.0 - IDEMPOTENCY_KEY_KEPT_SECONDS * MICROS_PER_SECOND);
             ledger.forget_before(cutoff)?;

@@ -9,11 +9,12 @@ use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
 
 /// The word in `accounts.kind` for an account: the CHECK of both schemas lists every word, and a
-/// key always begins with its kind and a colon (`code:…`, `issuance:…`).
+/// key always begins with its kind and a colon (`code:…`, `issuance:…`, `exchange:…`).
 pub fn account_kind(key: &AccountKey) -> &'static str {
     match key {
         AccountKey::Code(_) => "code",
         AccountKey::Issuance(_) => "issuance",
+        AccountKey::Exchange(_) => "exchange",
     }
 }
 
@@ -378,6 +379,117 @@ impl RefundColumns {
     }
 }
 
+/// A rate's columns in both schemas, in the order both stores select and insert them.
+pub const RATE_COLUMNS: &str = "from_currency, to_currency, rate, fee_bps, set_at";
+
+/// A rate's row as plain values (the rate as its decimal string: exact, and readable in a dump).
+pub struct RateColumns {
+    pub from_currency: String,
+    pub to_currency: String,
+    pub rate: String,
+    pub fee_bps: i64,
+    pub set_at: i64,
+}
+
+fn currency(text: &str) -> StoreResult<Currency> {
+    Currency::parse(text).map_err(|_| corrupt("currency"))
+}
+
+fn rate(text: &str) -> StoreResult<smartcode_core::rate::Rate> {
+    smartcode_core::rate::Rate::parse(text).map_err(|_| corrupt("rate"))
+}
+
+impl RateColumns {
+    pub fn into_record(self) -> StoreResult<RateRecord> {
+        Ok(RateRecord {
+            from: currency(&self.from_currency)?,
+            to: currency(&self.to_currency)?,
+            rate: rate(&self.rate)?,
+            fee_bps: small(self.fee_bps, "fee")?,
+            set_at: Timestamp(self.set_at),
+        })
+    }
+
+    pub fn from_record(r: &RateRecord) -> RateColumns {
+        RateColumns {
+            from_currency: r.from.as_str().to_owned(),
+            to_currency: r.to.as_str().to_owned(),
+            rate: r.rate.to_string(),
+            fee_bps: i64::from(r.fee_bps),
+            set_at: r.set_at.0,
+        }
+    }
+}
+
+/// A quote's columns in both schemas, in the order both stores select and insert them.
+pub const QUOTE_COLUMNS: &str = "id, pay, pay_currency, price, price_currency, rate, fee_bps, payee, created_at, \
+                                 expires_at, used_at, receipt_id, payer_id";
+
+/// How many columns [`QUOTE_COLUMNS`] names.
+pub const QUOTE_COLUMN_COUNT: usize = 13;
+
+/// A quote's row as plain values; `used_at`, `receipt_id` and `payer_id` are all set or none.
+pub struct QuoteColumns {
+    pub id: String,
+    pub pay: i64,
+    pub pay_currency: String,
+    pub price: i64,
+    pub price_currency: String,
+    pub rate: String,
+    pub fee_bps: i64,
+    pub payee: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub receipt_id: Option<String>,
+    pub payer_id: Option<String>,
+}
+
+impl QuoteColumns {
+    pub fn into_record(self) -> StoreResult<QuoteRecord> {
+        let used = match (self.used_at, self.receipt_id, self.payer_id) {
+            (None, None, None) => None,
+            (Some(at), Some(receipt_id), Some(payer)) => Some(QuoteUse {
+                receipt_id,
+                payer_id: code_id(&payer, "quote payer")?,
+                at: Timestamp(at),
+            }),
+            _ => return Err(corrupt("quote use")),
+        };
+        Ok(QuoteRecord {
+            id: smartcode_core::code::QuoteId::parse(&self.id).ok_or_else(|| corrupt("quote id"))?,
+            pay: amount(Some(self.pay))?.ok_or_else(|| corrupt("quote pay"))?,
+            pay_currency: currency(&self.pay_currency)?,
+            price: amount(Some(self.price))?.ok_or_else(|| corrupt("quote price"))?,
+            price_currency: currency(&self.price_currency)?,
+            rate: rate(&self.rate)?,
+            fee_bps: small(self.fee_bps, "fee")?,
+            payee: self.payee.map(|p| public_code(&p, "quote payee")).transpose()?,
+            created_at: Timestamp(self.created_at),
+            expires_at: Timestamp(self.expires_at),
+            used,
+        })
+    }
+
+    pub fn from_record(q: &QuoteRecord) -> QuoteColumns {
+        QuoteColumns {
+            id: q.id.as_str().to_owned(),
+            pay: q.pay.units(),
+            pay_currency: q.pay_currency.as_str().to_owned(),
+            price: q.price.units(),
+            price_currency: q.price_currency.as_str().to_owned(),
+            rate: q.rate.to_string(),
+            fee_bps: i64::from(q.fee_bps),
+            payee: q.payee.as_ref().map(|p| p.as_stored().to_owned()),
+            created_at: q.created_at.0,
+            expires_at: q.expires_at.0,
+            used_at: q.used.as_ref().map(|u| u.at.0),
+            receipt_id: q.used.as_ref().map(|u| u.receipt_id.clone()),
+            payer_id: q.used.as_ref().map(|u| u.payer_id.as_str().to_owned()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +498,6 @@ mod tests {
     fn code_columns_list_as_many_columns_as_a_row_has() {
         assert_eq!(CODE_COLUMNS.split(',').count(), CODE_COLUMN_COUNT);
         assert_eq!(HOLD_COLUMNS.split(',').count(), HOLD_COLUMN_COUNT);
+        assert_eq!(QUOTE_COLUMNS.split(',').count(), QUOTE_COLUMN_COUNT);
     }
 }

@@ -310,6 +310,60 @@ CREATE TABLE assurances (
 CREATE INDEX assurances_by_code ON assurances (code_id, created_at);
 "#,
     ),
+    (
+        11,
+        r#"
+-- Quotes across currencies. The broker's exchange account per currency ('exchange:EUR') takes
+-- what buyers pay for quotes and pays sellers their prices; like the issuance account it may go
+-- below zero. SQLite cannot change a CHECK in place, so accounts is rebuilt as in migration 5,
+-- every row keeping its row id (the writer's memory finds an account's row by it).
+CREATE TABLE accounts_with_exchange (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('code', 'issuance', 'exchange')),
+    currency TEXT NOT NULL,
+    balance INTEGER NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER,
+    CHECK (substr(key, 1, length(kind) + 1) = kind || ':'),
+    CHECK (kind IN ('issuance', 'exchange') OR (balance >= 0 AND held >= 0 AND held <= balance))
+);
+INSERT INTO accounts_with_exchange (rowid, key, kind, currency, balance, held, last_seq)
+    SELECT rowid, key, kind, currency, balance, held, last_seq FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_with_exchange RENAME TO accounts;
+
+-- The operator's rates: units of `to_currency` per unit of `from_currency`, as a decimal string
+-- (exact), and a quote's fee in basis points. One row per ordered pair, replaced when set again.
+CREATE TABLE rates (
+    from_currency TEXT NOT NULL,
+    to_currency TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    fee_bps INTEGER NOT NULL CHECK (fee_bps >= 0),
+    set_at INTEGER NOT NULL,
+    PRIMARY KEY (from_currency, to_currency),
+    CHECK (from_currency <> to_currency)
+);
+
+-- Quotes: what a buyer pays in its currency for a price in another, fixed until expires_at,
+-- used once (used_at, receipt_id and payer_id are written together, once).
+CREATE TABLE quotes (
+    id TEXT PRIMARY KEY,
+    pay INTEGER NOT NULL CHECK (pay > 0),
+    pay_currency TEXT NOT NULL,
+    price INTEGER NOT NULL CHECK (price > 0),
+    price_currency TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    fee_bps INTEGER NOT NULL,
+    payee TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    receipt_id TEXT UNIQUE,
+    payer_id TEXT,
+    CHECK ((used_at IS NULL) = (receipt_id IS NULL) AND (used_at IS NULL) = (payer_id IS NULL))
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -16,9 +16,9 @@ use smartcode_core::ledger::issuance::CodeRef;
 use smartcode_core::ledger::payments::PaymentOrder;
 use smartcode_core::ledger::tree::ChildOptions;
 use smartcode_core::ledger::{
-    expiry, holds, issuance, payments, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
+    expiry, holds, issuance, payments, quotes, reports, tree, Command, Credential, Outcome, Query, QueryOutcome, Seed,
 };
-use smartcode_core::model::TransferKind;
+use smartcode_core::model::{QuoteRecord, TransferKind};
 use smartcode_core::money::{Amount, Currency};
 
 use crate::embedded::{EmbeddedStore, DATABASE_FILE};
@@ -140,6 +140,7 @@ macro_rules! behaviour_suite {
 
 behaviour_suite!(
     random_operations_conserve_money_and_keep_balances_non_negative,
+    unused_quotes_are_forgotten_once_expired_and_used_ones_kept,
     a_refused_command_in_a_batch_leaves_nothing_behind_and_others_still_commit,
     reopening_a_store_keeps_everything_and_does_not_migrate_twice,
     the_ledger_check_catches_a_tampered_balance,
@@ -316,6 +317,19 @@ enum Op {
         payment: usize,
         units: Option<i64>,
     },
+    /// The operator sets the rate from one of the two currencies to the other.
+    SetRate {
+        euro_to_dollar: bool,
+        rate_milli: i64,
+        fee_bps: u32,
+    },
+    /// A quote for a price in one currency paid in the other, and the payment with it.
+    Exchange {
+        payer: usize,
+        payee: usize,
+        units: i64,
+        mismatched: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -341,10 +355,33 @@ fn op() -> impl Strategy<Value = Op> {
             units,
             seconds
         }),
-        (0usize..64, proptest::option::of(units)).prop_map(|(hold, units)| Op::Capture { hold, units }),
+        (0usize..64, proptest::option::of(units.clone())).prop_map(|(hold, units)| Op::Capture { hold, units }),
         (0usize..64).prop_map(|hold| Op::Void { hold }),
         (0usize..64, proptest::option::of(1i64..5_000_000)).prop_map(|(payment, units)| Op::Refund { payment, units }),
+        (any::<bool>(), 1i64..5_000, 0u32..=smartcode_core::limits::FEE_BPS_MAX).prop_map(
+            |(euro_to_dollar, rate_milli, fee_bps)| Op::SetRate {
+                euro_to_dollar,
+                rate_milli,
+                fee_bps
+            }
+        ),
+        exchange(),
+        exchange(),
+        exchange(),
     ]
+}
+
+/// Exchanges, three times as likely as each other operation: they need two currencies, a shop
+/// and a payer of the other currency, so many find nothing to do.
+fn exchange() -> impl Strategy<Value = Op> {
+    (0usize..64, 0usize..64, 1i64..5_000_000, any::<bool>()).prop_map(|(payer, payee, units, mismatched)| {
+        Op::Exchange {
+            payer,
+            payee,
+            units,
+            mismatched,
+        }
+    })
 }
 
 struct World {
@@ -358,6 +395,26 @@ struct World {
     payments: Vec<(String, CodeHash)>,
     issued_units: [i64; 2],
     paid_out_units: [i64; 2],
+    /// The exchange account's position per currency (USD, EUR), from the quotes paid.
+    exchange_units: [i64; 2],
+    /// The payments made with a quote, by receipt: what they moved, for their refunds.
+    exchanged: std::collections::HashMap<String, Exchanged>,
+    /// Which secret codes hold euros, by hash (the others hold dollars).
+    euro_codes: std::collections::HashMap<[u8; 32], bool>,
+}
+
+/// A payment made with a quote, as the model keeps it: `pay` and `price` in micro-units, which
+/// currency paid, and how much of the price was refunded so far.
+struct Exchanged {
+    pay: i64,
+    price: i64,
+    euro_pays: bool,
+    refunded: i64,
+}
+
+/// The two currencies of the random world: USD at 0, EUR at 1.
+fn currency_of(euro: bool) -> Currency {
+    Currency::parse(if euro { "EUR" } else { "USD" }).unwrap()
 }
 
 impl World {
@@ -389,6 +446,7 @@ impl World {
                     }))
                 {
                     self.secrets.push((hash, view.record.id));
+                    self.euro_codes.insert(hash.0, euro);
                     self.issued_units[usize::from(euro)] += units;
                 }
             }
@@ -432,6 +490,7 @@ impl World {
                     }))
                 {
                     self.secrets.push((hash, view.record.id));
+                    self.euro_codes.insert(hash.0, self.euro_codes[&parent.0]);
                 }
             }
             Op::Public { owner } => {
@@ -536,13 +595,42 @@ impl World {
                 let Some((receipt_id, seller)) = Self::pick(&self.payments, payment) else {
                     return;
                 };
-                let _ = self.write(Command::Payments(payments::Command::Refund {
+                let refunded = self.write(Command::Payments(payments::Command::Refund {
                     seller: cred(seller),
-                    receipt_id,
+                    receipt_id: receipt_id.clone(),
                     amount: units.map(amount),
                     reason: None,
                 }));
+                if let (Ok(Outcome::Payments(payments::Outcome::Refunded(refund))), Some(paid)) =
+                    (refunded, self.exchanged.get_mut(&receipt_id))
+                {
+                    // Back through the exchange account: the running total at the quote, down.
+                    let back_by = |units: i64| i128::from(units) * i128::from(paid.pay) / i128::from(paid.price);
+                    let given = back_by(paid.refunded + refund.amount.units()) - back_by(paid.refunded);
+                    paid.refunded += refund.amount.units();
+                    self.exchange_units[usize::from(!paid.euro_pays)] += refund.amount.units();
+                    self.exchange_units[usize::from(paid.euro_pays)] -= given as i64;
+                }
             }
+            Op::SetRate {
+                euro_to_dollar,
+                rate_milli,
+                fee_bps,
+            } => {
+                let rate = format!("{}.{:03}", rate_milli / 1000, rate_milli % 1000);
+                let _ = self.write(Command::Quotes(quotes::Command::SetRate {
+                    from: currency_of(euro_to_dollar),
+                    to: currency_of(!euro_to_dollar),
+                    rate: smartcode_core::rate::Rate::parse(&rate).expect("a positive rate"),
+                    fee_bps,
+                }));
+            }
+            Op::Exchange {
+                payer,
+                payee,
+                units,
+                mismatched,
+            } => self.exchange(payer, payee, units, mismatched),
             Op::Void { hold } => {
                 let Some((id, seller)) = Self::pick(&self.holds, hold) else {
                     return;
@@ -552,6 +640,75 @@ impl World {
                     hold: id,
                 }));
             }
+        }
+    }
+
+    /// Asks for a quote of a small price in the currency the payer's is not, and pays with it
+    /// (unless `mismatched`: then in the payer's own, which its payment refuses); what the quote
+    /// moved goes into the model's position.
+    fn exchange(&mut self, payer: usize, payee: usize, units: i64, mismatched: bool) {
+        let Some((payee, seller)) = Self::pick(&self.publics, payee) else {
+            return;
+        };
+        let euro_pays = !self.euro_codes[&seller.0];
+        // A payer of the pay currency (or, mismatched, of the price's), if there is one.
+        let mut rotated = self.secrets.iter().cycle().skip(payer).take(self.secrets.len());
+        let Some((payer, _)) = rotated
+            .find(|(hash, _)| self.euro_codes[&hash.0] == (euro_pays != mismatched))
+            .cloned()
+        else {
+            return;
+        };
+        let units = (units / 100).max(1);
+        let (from, to) = (currency_of(euro_pays), currency_of(!euro_pays));
+        let Ok(QueryOutcome::Quotes(quotes::QueryOutcome::Rates(rates))) =
+            read(self.store.as_ref(), Query::Quotes(quotes::Query::Rates))
+        else {
+            panic!("the rates read");
+        };
+        if !rates.iter().any(|r| (r.from, r.to) == (from, to)) {
+            // The pair's first rate, so that most exchanges find one; SetRate replaces it.
+            let rate = smartcode_core::rate::Rate::parse("1.234").expect("a rate");
+            let set = quotes::Command::SetRate {
+                from,
+                to,
+                rate,
+                fee_bps: 25,
+            };
+            self.write(Command::Quotes(set)).expect("a rate is set");
+        }
+        let ask = Command::Quotes(quotes::Command::Quote {
+            pay_currency: currency_of(euro_pays),
+            price: Amount::from_units(units).expect("positive units"),
+            price_currency: currency_of(!euro_pays),
+            payee: Some(payee.clone()),
+        });
+        let Ok(Outcome::Quotes(quotes::Outcome::Quoted(quote))) = self.write(ask) else {
+            return;
+        };
+        let pay = Command::Quotes(quotes::Command::Pay(quotes::QuotePayment {
+            payer: cred(payer),
+            payee,
+            quote: quote.id.clone(),
+            amount: None,
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        }));
+        if let Ok(Outcome::Quotes(quotes::Outcome::Paid { receipt, quote })) = self.write(pay) {
+            assert!(!mismatched, "a code pays a quote only in its own currency");
+            assert_eq!((receipt.amount, receipt.currency), (quote.price, quote.price_currency));
+            self.exchange_units[usize::from(euro_pays)] += quote.pay.units();
+            self.exchange_units[usize::from(!euro_pays)] -= quote.price.units();
+            let paid = Exchanged {
+                pay: quote.pay.units(),
+                price: quote.price.units(),
+                euro_pays,
+                refunded: 0,
+            };
+            self.exchanged.insert(receipt.id.clone(), paid);
+            self.payments.push((receipt.id, seller));
         }
     }
 
@@ -568,9 +725,13 @@ impl World {
                 "paid out is what the operator paid out"
             );
             assert_eq!(
-                currency.held_by_codes_units,
+                currency.exchange_units, self.exchange_units[index],
+                "the exchange account holds what quotes moved"
+            );
+            assert_eq!(
+                currency.held_by_codes_units + currency.exchange_units,
                 self.issued_units[index] - self.paid_out_units[index],
-                "the codes hold what was issued less what was paid out"
+                "the codes and the exchange account hold what was issued less what was paid out"
             );
         }
     }
@@ -596,6 +757,9 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
             payments: Vec::new(),
             issued_units: [0, 0],
             paid_out_units: [0, 0],
+            exchange_units: [0, 0],
+            euro_codes: std::collections::HashMap::new(),
+            exchanged: std::collections::HashMap::new(),
         };
         for op in &ops {
             world.apply(op);
@@ -606,6 +770,80 @@ fn random_operations_conserve_money_and_keep_balances_non_negative(fresh: Fresh)
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
+}
+
+/// The sweep forgets quotes that expired unused (anyone may ask for quotes, so the table would
+/// grow without bound), and keeps a used one with its payment.
+fn unused_quotes_are_forgotten_once_expired_and_used_ones_kept(fresh: Fresh) {
+    let backend = fresh();
+    let store = backend.open(test_clock());
+    let key = BrokerKey::generate();
+    let eur = Currency::parse("EUR").unwrap();
+    let (buyer, seller) = (
+        key.hash_code(&SecretCode::generate()),
+        key.hash_code(&SecretCode::generate()),
+    );
+    run(
+        store.as_ref(),
+        Command::Issuance(issuance::Command::Issue {
+            hash: buyer,
+            amount: Amount::parse("20").unwrap(),
+            currency: eur,
+            label: None,
+        }),
+    )
+    .expect("issued");
+    issue(store.as_ref(), seller, "1");
+    let shop = public_child(store.as_ref(), seller);
+    let rate = smartcode_core::rate::Rate::parse("1.08").unwrap();
+    let set = quotes::Command::SetRate {
+        from: eur,
+        to: usd(),
+        rate,
+        fee_bps: 0,
+    };
+    run(store.as_ref(), Command::Quotes(set)).expect("a rate");
+    let ask = || {
+        let command = Command::Quotes(quotes::Command::Quote {
+            pay_currency: eur,
+            price: Amount::parse("1").unwrap(),
+            price_currency: usd(),
+            payee: None,
+        });
+        match run(store.as_ref(), command) {
+            Ok(Outcome::Quotes(quotes::Outcome::Quoted(quote))) => quote,
+            other => panic!("a quote: {other:?}"),
+        }
+    };
+    let pay = |quote: &QuoteRecord| {
+        let payment = quotes::QuotePayment {
+            payer: cred(buyer),
+            payee: shop.clone(),
+            quote: quote.id.clone(),
+            amount: None,
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        };
+        run(store.as_ref(), Command::Quotes(quotes::Command::Pay(payment)))
+    };
+    let (used, unused) = (ask(), ask());
+    pay(&used).expect("paid");
+    let forget = quotes::Command::ForgetUnused {
+        expired_before: unused.expires_at.plus_seconds(1).unwrap(),
+    };
+    assert_eq!(
+        run(store.as_ref(), Command::Quotes(forget)),
+        Ok(Outcome::Quotes(quotes::Outcome::Forgotten { quotes: 1 }))
+    );
+    assert_eq!(pay(&unused), Err(OpError::NotFound("quote")), "forgotten");
+    assert_eq!(
+        pay(&used),
+        Err(OpError::Quote(smartcode_core::error::QuoteRefusal::Used)),
+        "kept with its payment"
+    );
+    check(store.as_ref());
 }
 
 // ---------------------------------------------------------------------------------------------

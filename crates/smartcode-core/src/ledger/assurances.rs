@@ -20,7 +20,7 @@ use crate::limits::*;
 use crate::model::*;
 use crate::money::Amount;
 
-use super::payments::{parties_of, post_payment, release_expired_holds, Parties, Paying, PaymentOrder};
+use super::payments::{parties_of, release_expired_holds, Parties, PaymentOrder};
 use super::rules::{authenticate, present};
 use super::{Context, Credential, LedgerRead, LedgerTx, Touches};
 
@@ -259,29 +259,10 @@ fn pay(
     }
     let payer = tx.code_by_id(&certificate.payer_id)?.ok_or(OpError::NotFound("code"))?;
     tx.add_held(&AccountKey::Code(payer.id.clone()), -order.amount.units())?;
-    let Parties {
-        payer,
-        payee,
-        owner,
-        checked,
-    } = parties_of(tx, now, payer, order)?;
-    let receipt = post_payment(
-        tx,
-        cx,
-        Paying {
-            payer: &payer.id,
-            owner: &owner.id,
-            payee: &order.payee,
-            payee_id: &payee.id,
-            amount: order.amount,
-            currency: payer.currency,
-            memo: order.memo.clone(),
-            stamped: checked.stamped,
-        },
-    )?;
-    for (code, usage) in &checked.counted {
-        tx.set_usage(code, usage)?;
-    }
+    let parties = parties_of(tx, now, payer, order)?;
+    let debit = AccountKey::Code(parties.payer.id.clone());
+    let receipt_id = cx.draws.receipt_id(now).to_string();
+    let receipt = parties.pay(tx, now, receipt_id, order, (debit, order.amount))?;
     let taken = certificate.captured.map_or(0, Amount::units) + order.amount.units();
     certificate.captured = Amount::from_units(taken).ok();
     certificate.receipt_id = Some(receipt.id.clone());

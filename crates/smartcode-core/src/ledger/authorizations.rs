@@ -16,7 +16,7 @@ use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
-use super::payments::{parties_of, post_payment, release_expired_holds, Parties, Paying, PaymentOrder};
+use super::payments::{parties_of, release_expired_holds, Parties, PaymentOrder};
 use super::rules::{authenticate, present};
 use super::{Context, Credential, LedgerRead, LedgerTx, Touches};
 use crate::code::PublicCode;
@@ -230,33 +230,14 @@ fn use_authorization(
         .ok_or(OpError::NotFound("code"))?;
     let key = AccountKey::Code(payer.id.clone());
     tx.add_held(&key, -authorization.amount.units())?;
-    let Parties {
-        payer,
-        payee,
-        owner,
-        checked,
-    } = parties_of(tx, now, payer, order)?;
-    let receipt = post_payment(
-        tx,
-        cx,
-        Paying {
-            payer: &payer.id,
-            owner: &owner.id,
-            payee: &order.payee,
-            payee_id: &payee.id,
-            amount: order.amount,
-            currency: payer.currency,
-            memo: order.memo.clone(),
-            stamped: checked.stamped,
-        },
-    )?;
-    for (id, usage) in &checked.counted {
-        tx.set_usage(id, usage)?;
-    }
+    let parties = parties_of(tx, now, payer, order)?;
+    let debit = AccountKey::Code(parties.payer.id.clone());
+    let receipt_id = cx.draws.receipt_id(now).to_string();
+    let receipt = parties.pay(tx, now, receipt_id, order, (debit, order.amount))?;
     authorization.payee = Some(HoldPayee {
-        owner_id: owner.id,
+        owner_id: receipt.owner_id.clone(),
         payee: order.payee.clone(),
-        payee_id: payee.id,
+        payee_id: receipt.payee_id.clone(),
     });
     authorization.state = HoldState::Captured;
     authorization.resolved_at = Some(now);

@@ -207,6 +207,7 @@ fn capture(
         cx,
         Paying {
             payer: &hold.payer_id,
+            debit: AccountKey::Code(hold.payer_id.clone()),
             owner: &to.owner_id,
             payee: &to.payee,
             payee_id: &to.payee_id,

@@ -6,7 +6,9 @@
 //! [`issuance`] (issue, deposit), [`tree`] (children, funding, cancel, profiles, and who checked
 //! them: [`checks`]), [`payments`]
 //! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
-//! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided) and [`reports`] (what a holder, the public and the operator read).
+//! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
+//! payments across currencies through the exchange account) and [`reports`] (what a holder, the
+//! public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -26,6 +28,7 @@ pub mod holds;
 pub mod issuance;
 pub mod payments;
 mod post;
+pub mod quotes;
 pub mod reports;
 pub mod restrictions;
 mod rules;
@@ -41,7 +44,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::clock::Timestamp;
-use crate::code::{AssuranceId, CodeHash, CodeId, HoldId, PublicCode, ReceiptId, TransferId};
+use crate::code::{AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, TransferId};
 use crate::error::{OpError, StoreResult};
 use crate::model::*;
 use crate::money::Currency;
@@ -92,6 +95,13 @@ pub trait LedgerRead {
     fn assurance_by_id(&mut self, id: &AssuranceId) -> StoreResult<Option<AssuranceRecord>>;
     /// The assurances `code` made, newest first, at most `limit`.
     fn assurances_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<AssuranceRecord>>;
+    /// The operator's rate from `from` to `to`, if there is one.
+    fn rate(&mut self, from: Currency, to: Currency) -> StoreResult<Option<RateRecord>>;
+    /// Every rate, by `from` then `to`, at most `limit`.
+    fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>>;
+    fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>>;
+    /// The exchange accounts' balances, `(currency, units)` by currency.
+    fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.
@@ -130,6 +140,14 @@ pub trait LedgerTx: LedgerRead {
     fn cancel_assurance(&mut self, id: &AssuranceId, at: Timestamp) -> StoreResult<()>;
     /// Gives a code its alias, replacing any it had; `None` removes it.
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()>;
+    /// Sets the rate of its pair, replacing the one before.
+    fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()>;
+    fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
+    /// Records that an open quote was used (`quote.used`); a store refuses, as a lost race, a
+    /// quote another transaction used meanwhile.
+    fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
+    /// Deletes the quotes never used that expired before `expired_before`; answers how many.
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64>;
 }
 
 /// A window and page over a code's transfers.
@@ -266,6 +284,7 @@ pub enum Command {
     Authorizations(authorizations::Command),
     Aliases(aliases::Command),
     Assurances(assurances::Command),
+    Quotes(quotes::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -280,6 +299,7 @@ pub enum Outcome {
     Authorizations(authorizations::Outcome),
     Aliases(aliases::Outcome),
     Assurances(assurances::Outcome),
+    Quotes(quotes::Outcome),
 }
 
 impl Outcome {
@@ -317,6 +337,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Authorizations(command) => authorizations::execute(tx, cx, command).map(Outcome::Authorizations),
         Command::Aliases(command) => aliases::execute(tx, cx, command).map(Outcome::Aliases),
         Command::Assurances(command) => assurances::execute(tx, cx, command).map(Outcome::Assurances),
+        Command::Quotes(command) => quotes::execute(tx, cx, command).map(Outcome::Quotes),
     }
 }
 
@@ -338,6 +359,7 @@ impl Command {
             Command::Holds(command) => command.touches(touches),
             Command::Authorizations(command) => command.touches(touches),
             Command::Assurances(command) => command.touches(touches),
+            Command::Quotes(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -353,7 +375,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -366,6 +388,7 @@ pub enum Query {
     Authorizations(authorizations::Query),
     Aliases(aliases::Query),
     Assurances(assurances::Query),
+    Quotes(quotes::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -376,6 +399,7 @@ pub enum QueryOutcome {
     Authorizations(authorizations::QueryOutcome),
     Aliases(aliases::QueryOutcome),
     Assurances(assurances::QueryOutcome),
+    Quotes(quotes::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -386,6 +410,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Authorizations(query) => authorizations::query(tx, query).map(QueryOutcome::Authorizations),
         Query::Aliases(query) => aliases::query(tx, query).map(QueryOutcome::Aliases),
         Query::Assurances(query) => assurances::query(tx, query).map(QueryOutcome::Assurances),
+        Query::Quotes(query) => quotes::query(tx, query).map(QueryOutcome::Quotes),
     }
 }
 
@@ -425,6 +450,12 @@ impl From<assurances::Query> for Query {
     }
 }
 
+impl From<quotes::Query> for Query {
+    fn from(query: quotes::Query) -> Query {
+        Query::Quotes(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -442,4 +473,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes);

@@ -140,6 +140,18 @@ pub(super) fn parties_of(
     payer: CodeRecord,
     order: &PaymentOrder,
 ) -> Result<Parties, OpError> {
+    parties_priced_in(tx, now, payer, order, None)
+}
+
+/// [`parties_of`] for a payment whose payee's owner receives `priced_in` (a quote's price
+/// currency) while the payer gives its own (`None`: one currency on both sides).
+pub(super) fn parties_priced_in(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    payer: CodeRecord,
+    order: &PaymentOrder,
+    priced_in: Option<Currency>,
+) -> Result<Parties, OpError> {
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;
@@ -151,7 +163,8 @@ pub(super) fn parties_of(
     if owner.status_at(now) != CodeStatus::Active {
         return Err(OpError::NotFound("payee"));
     }
-    if order.currency.is_some_and(|c| c != payer.currency) || payer.currency != owner.currency {
+    let received = priced_in.unwrap_or(payer.currency);
+    if order.currency.is_some_and(|c| c != payer.currency) || owner.currency != received {
         return Err(OpError::CurrencyMismatch);
     }
     if owner.id == payer.id {
@@ -167,9 +180,47 @@ pub(super) fn parties_of(
     })
 }
 
+impl Parties {
+    /// Posts the payment these parties agreed on, `amount` of the payee's currency out of `debit`
+    /// (the payer's account, or for a quote the exchange account), under `receipt_id`, with
+    /// `order`'s memo and the stamped category and item, then records the usage it counted.
+    pub(super) fn pay(
+        self,
+        tx: &mut (impl LedgerTx + ?Sized),
+        now: crate::clock::Timestamp,
+        receipt_id: String,
+        order: &PaymentOrder,
+        (debit, amount): (AccountKey, Amount),
+    ) -> Result<Receipt, OpError> {
+        let receipt = post_payment_as(
+            tx,
+            now,
+            receipt_id,
+            Paying {
+                payer: &self.payer.id,
+                debit,
+                owner: &self.owner.id,
+                payee: &order.payee,
+                payee_id: &self.payee.id,
+                amount,
+                currency: self.owner.currency,
+                memo: order.memo.clone(),
+                stamped: self.checked.stamped,
+            },
+        )?;
+        for (id, usage) in &self.checked.counted {
+            tx.set_usage(id, usage)?;
+        }
+        Ok(receipt)
+    }
+}
+
 /// The payment transfer from `payer` to the payee's owner, with its receipt id and what it is for.
 pub(super) struct Paying<'a> {
     pub payer: &'a CodeId,
+    /// Where the value comes from: the payer's own account, or for a quote the broker's exchange
+    /// account in the price's currency (the payer paid the exchange account in its own).
+    pub debit: AccountKey,
     pub owner: &'a CodeId,
     pub payee: &'a PublicCode,
     pub payee_id: &'a CodeId,
@@ -185,13 +236,22 @@ pub(super) fn post_payment(
     cx: &mut Context,
     p: Paying<'_>,
 ) -> Result<Receipt, OpError> {
-    let now = cx.now;
-    let receipt_id = cx.draws.receipt_id(now).to_string();
+    let receipt_id = cx.draws.receipt_id(cx.now).to_string();
+    post_payment_as(tx, cx.now, receipt_id, p)
+}
+
+/// [`post_payment`] with its receipt id drawn already.
+pub(super) fn post_payment_as(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    receipt_id: String,
+    p: Paying<'_>,
+) -> Result<Receipt, OpError> {
     let transfer = Transfer {
         id: receipt_id.clone(),
         at: now,
         kind: TransferKind::Payment,
-        debit: AccountKey::Code(p.payer.clone()),
+        debit: p.debit,
         credit: AccountKey::Code(p.owner.clone()),
         amount: p.amount,
         currency: p.currency,
@@ -217,29 +277,10 @@ pub(super) fn post_payment(
 }
 
 fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &PaymentOrder) -> Result<Outcome, OpError> {
-    let Parties {
-        payer,
-        payee,
-        owner,
-        checked,
-    } = parties(tx, cx.now, order)?;
-    let receipt = post_payment(
-        tx,
-        cx,
-        Paying {
-            payer: &payer.id,
-            owner: &owner.id,
-            payee: &order.payee,
-            payee_id: &payee.id,
-            amount: order.amount,
-            currency: payer.currency,
-            memo: order.memo.clone(),
-            stamped: checked.stamped,
-        },
-    )?;
-    for (id, usage) in &checked.counted {
-        tx.set_usage(id, usage)?;
-    }
+    let parties = parties(tx, cx.now, order)?;
+    let debit = AccountKey::Code(parties.payer.id.clone());
+    let receipt_id = cx.draws.receipt_id(cx.now).to_string();
+    let receipt = parties.pay(tx, cx.now, receipt_id, order, (debit, order.amount))?;
     Ok(Outcome::Paid(receipt))
 }
 
@@ -258,6 +299,7 @@ fn refund(
     if paid.owner_id != seller.id {
         return Err(OpError::NotFound("receipt"));
     }
+    let payer = tx.code_by_id(&paid.payer_id)?.ok_or(OpError::NotFound("receipt"))?;
     if now.0 - paid.created_at.0 > REFUND_WINDOW_SECONDS * crate::clock::MICROS_PER_SECOND {
         return Err(OpError::Refund(RefundRefusal::WindowClosed));
     }
@@ -273,7 +315,6 @@ fn refund(
         Some(_) => return Err(exceeds()),
         None => Amount::from_units(refundable_units).map_err(|_| exceeds())?,
     };
-    let payer = tx.code_by_id(&paid.payer_id)?.ok_or(OpError::NotFound("receipt"))?;
     let credited = if payer.status_at(now) == CodeStatus::Active {
         payer.id
     } else {
@@ -282,11 +323,19 @@ fn refund(
     if credited == seller.id {
         return Err(OpError::Conflict(Conflict::RefundToSelf));
     }
+    // A payment made with a quote is refunded back through the exchange account, at its quote.
+    let exchanged = (payer.currency != paid.currency)
+        .then(|| super::quotes::refund_in_pay_currency(tx, &paid, refunded, amount))
+        .transpose()?;
+    let to = match exchanged {
+        Some(_) => AccountKey::Exchange(paid.currency),
+        None => AccountKey::Code(credited.clone()),
+    };
     let mut transfer = super::post::new_transfer(
         cx,
         TransferKind::Refund,
         AccountKey::Code(seller.id.clone()),
-        AccountKey::Code(credited.clone()),
+        to,
         amount,
         paid.currency,
     );
@@ -302,7 +351,22 @@ fn refund(
         credited,
         created_at: now,
     };
-    post(tx, transfer)?;
+    if let Some(given) = exchanged {
+        let mut back = super::post::new_transfer(
+            cx,
+            TransferKind::Refund,
+            AccountKey::Exchange(payer.currency),
+            AccountKey::Code(record.credited.clone()),
+            given,
+            payer.currency,
+        );
+        back.memo = transfer.memo.clone();
+        back.public_code_id = transfer.public_code_id.clone();
+        post(tx, transfer)?;
+        post(tx, back)?;
+    } else {
+        post(tx, transfer)?;
+    }
     tx.insert_refund(&record)?;
     Ok(Outcome::Refunded(record))
 }
@@ -317,7 +381,12 @@ fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpE
         .code_by_id(&payee_id)?
         .and_then(|r| r.public_code)
         .ok_or(OpError::NotFound("receipt"))?;
-    let payer_id = transfer.debit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
+    let payer_id = match &transfer.debit {
+        AccountKey::Code(id) => id.clone(),
+        // Paid through the exchange account: the payer is the one who paid its pair in.
+        AccountKey::Exchange(_) => super::quotes::payer_of(tx, &transfer.id)?,
+        AccountKey::Issuance(_) => return Err(OpError::NotFound("receipt")),
+    };
     let owner_id = transfer.credit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
     Ok(Receipt {
         id: transfer.id,

@@ -58,7 +58,7 @@ pub fn post(tx: &mut (impl LedgerTx + ?Sized), transfer: Transfer) -> Result<(),
     if matches!(transfer.credit, AccountKey::Code(_)) && credit_after > BALANCE_UNITS_MAX {
         return Err(OpError::LimitExceeded(Limit::Balance));
     }
-    debug_assert!(debit_after >= 0 || matches!(transfer.debit, AccountKey::Issuance(_)));
+    debug_assert!(debit_after >= 0 || transfer.debit.is_brokers());
     Ok(tx.append_transfer(&Posted(transfer))?)
 }
 

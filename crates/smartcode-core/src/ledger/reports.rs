@@ -209,13 +209,13 @@ pub(super) fn query(
 
 /// Whether one currency's books balance: every account together sums to zero, the issuance
 /// account owes exactly what was issued less what was paid out (its transfers, judged by their
-/// kinds), and the codes hold all of it: no other account (a peer's, an exchange's) exists yet to
-/// hold the rest.
+/// kinds), and the codes and the exchange account's position hold all of it (a quote moves value
+/// between a code and the exchange account in each currency; no peer account exists yet).
 fn currency_balances(totals: &CurrencyTotals) -> bool {
     let owed = totals.issued_units.checked_sub(totals.paid_out_units);
     totals.sum_units == 0
         && owed == Some(totals.outstanding_units)
-        && totals.held_by_codes_units == totals.outstanding_units
+        && totals.held_by_codes_units.checked_add(totals.exchange_units) == Some(totals.outstanding_units)
 }
 
 fn tree(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, root: &CodeRecord) -> Result<QueryOutcome, OpError> {
@@ -264,19 +264,31 @@ fn entry_for(
     } else {
         (transfer.amount.units(), &transfer.debit)
     };
-    let counterparty_id = other.code_id().cloned();
+    let mut counterparty_id = other.code_id().cloned();
+    if transfer.kind == TransferKind::Payment && other.is_brokers() && !outgoing {
+        // Paid through the exchange account: the payer is the code that paid its pair in.
+        counterparty_id = Some(super::quotes::payer_of(tx, &transfer.id)?);
+    }
     let public_code = match &transfer.public_code_id {
         Some(id) => known.code(tx, id)?.and_then(|record| record.public_code.clone()),
         None => None,
     };
     let counterparty = match &counterparty_id {
+        // A buyer's payment into the exchange account, and a refund through it, name the shop.
+        None if matches!(transfer.kind, TransferKind::Exchange | TransferKind::Refund) => {
+            counterparty_name(transfer.kind, outgoing, None, public_code.as_ref())
+        }
         None => Some(BROKER_COUNTERPARTY.to_owned()),
         Some(id) => {
             let record = known.code(tx, id)?;
             counterparty_name(transfer.kind, outgoing, record, public_code.as_ref())
         }
     };
-    let receipt_id = (transfer.kind == TransferKind::Payment).then(|| transfer.id.clone());
+    let receipt_id = match transfer.kind {
+        TransferKind::Payment => Some(transfer.id.clone()),
+        TransferKind::Exchange => super::quotes::receipt_of_exchange_leg(&transfer.id),
+        _ => None,
+    };
     Ok(Entry {
         transfer,
         signed_units,
@@ -308,6 +320,8 @@ pub fn counterparty_name(
         // A refund comes back from the shop that was paid; the seller's side names no payer.
         TransferKind::Refund if !outgoing => public_code.map(ToString::to_string),
         TransferKind::Refund => None,
+        TransferKind::Exchange if outgoing => public_code.map(ToString::to_string),
+        TransferKind::Exchange => None,
         _ if below => other.and_then(|record| record.label.clone()),
         _ => other.and_then(|record| record.profile.name.clone()),
     }

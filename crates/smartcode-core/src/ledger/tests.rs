@@ -27,6 +27,8 @@ struct Memory {
     refunds: Vec<RefundRecord>,
     aliases: BTreeMap<CodeId, AliasRecord>,
     assurances: BTreeMap<[u8; 32], AssuranceRecord>,
+    rates: BTreeMap<(Currency, Currency), RateRecord>,
+    quotes: BTreeMap<String, QuoteRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -117,6 +119,19 @@ impl LedgerRead for Memory {
         let mine = self.assurances.values().filter(|a| &a.code_id == code);
         Ok(mine.take(limit as usize).cloned().collect())
     }
+    fn rate(&mut self, from: Currency, to: Currency) -> StoreResult<Option<RateRecord>> {
+        Ok(self.rates.get(&(from, to)).cloned())
+    }
+    fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>> {
+        Ok(self.rates.values().take(limit as usize).cloned().collect())
+    }
+    fn quote_by_id(&mut self, id: &crate::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
+        Ok(self.quotes.get(id.as_str()).cloned())
+    }
+    fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
+        let exchange = self.accounts.iter().filter(|(key, _)| key.starts_with("exchange:"));
+        Ok(exchange.map(|(_, a)| (a.currency, a.balance_units)).collect())
+    }
     fn transfer_by_id(&mut self, id: &str) -> StoreResult<Option<Transfer>> {
         Ok(self.transfers.iter().find(|t| t.id == id).cloned())
     }
@@ -187,6 +202,25 @@ impl LedgerTx for Memory {
     }
     fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
         self.refunds.push(refund.clone());
+        Ok(())
+    }
+    fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()> {
+        self.rates.insert((rate.from, rate.to), rate.clone());
+        Ok(())
+    }
+    fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
+        self.quotes.insert(quote.id.to_string(), quote.clone());
+        Ok(())
+    }
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        let before = self.quotes.len();
+        self.quotes
+            .retain(|_, q| q.used.is_some() || q.expires_at >= expired_before);
+        Ok((before - self.quotes.len()) as u64)
+    }
+    fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
+        assert!(self.quotes[quote.id.as_str()].used.is_none(), "a quote is used once");
+        self.quotes.insert(quote.id.to_string(), quote.clone());
         Ok(())
     }
     fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
@@ -619,4 +653,140 @@ fn a_check_stands_while_its_name_does_and_authority_runs_down_the_tree() {
     let renamed = run_one(name(branch, None, "UNICEF Global").into()).unwrap();
     assert_eq!(renamed.check, None);
     assert_eq!(memory.codes[&branch_id].check, None, "and it is gone from the store");
+}
+
+/// A quote fixes both amounts, and paying with it moves each currency through the exchange
+/// account: each currency sums to zero, the buyer gave `pay`, the seller got `price`, and a quote
+/// pays once, only its payee, only before its expiry.
+#[test]
+fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
+    use crate::error::QuoteRefusal;
+    let key = BrokerKey::generate();
+    let eur = Currency::parse("EUR").unwrap();
+    let [buyer, seller] = [(); 2].map(|_| key.hash_code(&SecretCode::generate()));
+    let (shop, other_shop) = (PublicCode::generate(), PublicCode::generate());
+    let issue = |hash, amount, currency| issuance::Command::Issue {
+        hash,
+        amount: units(amount),
+        currency,
+        label: None,
+    };
+    let shop_of = |code: &PublicCode| tree::Command::CreatePublicChild {
+        parent: Credential::new(seller, false),
+        code: code.clone(),
+        label: None,
+        profile: Profile::default(),
+        catalog: Catalog::default(),
+        under: None,
+    };
+    let mut memory = Memory::default();
+    let mut at = 0;
+    let mut run = |memory: &mut Memory, command: Command| {
+        at += 1;
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
+    };
+    for command in [
+        issue(buyer, 20_000_000, eur).into(),
+        issue(seller, 1, usd()).into(),
+        shop_of(&shop).into(),
+        shop_of(&other_shop).into(),
+        quotes::Command::SetRate {
+            from: eur,
+            to: usd(),
+            rate: crate::rate::Rate::parse("1.08").unwrap(),
+            fee_bps: 50,
+        }
+        .into(),
+    ] {
+        run(&mut memory, command).expect("set up");
+    }
+    let ask = quotes::Command::Quote {
+        pay_currency: eur,
+        price: units(10_000_000),
+        price_currency: usd(),
+        payee: Some(shop.clone()),
+    };
+    let Ok(Outcome::Quotes(quotes::Outcome::Quoted(quote))) = run(&mut memory, ask.clone().into()) else {
+        panic!("a quote");
+    };
+    assert_eq!(
+        quote.pay,
+        units(9_305_556),
+        "10 USD / 1.08 × 1.005, up to the micro-unit"
+    );
+    assert_eq!(quote.fee_units(), 9_305_556 - 9_259_260);
+    let pay_with = |quote: &crate::code::QuoteId, payee: &PublicCode, amount| {
+        quotes::Command::Pay(quotes::QuotePayment {
+            payer: Credential::new(buyer, false),
+            payee: payee.clone(),
+            quote: quote.clone(),
+            amount,
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        })
+    };
+    let pay = |payee: &PublicCode, amount| pay_with(&quote.id, payee, amount);
+    assert_eq!(
+        run(&mut memory, pay(&other_shop, None).into()),
+        Err(OpError::Quote(QuoteRefusal::OtherPayee))
+    );
+    assert_eq!(
+        run(&mut memory, pay(&shop, Some(units(9_000_000))).into()),
+        Err(OpError::Quote(QuoteRefusal::NotThePrice {
+            price_units: 10_000_000
+        }))
+    );
+    let Ok(Outcome::Quotes(quotes::Outcome::Paid { receipt, .. })) = run(&mut memory, pay(&shop, None).into()) else {
+        panic!("paid");
+    };
+    assert_eq!((receipt.amount, receipt.currency), (units(10_000_000), usd()));
+    assert_eq!(
+        run(&mut memory, pay(&shop, None).into()),
+        Err(OpError::Quote(QuoteRefusal::Used))
+    );
+    let balance = |memory: &Memory, key: AccountKey| memory.accounts[&key.to_stored()].balance_units;
+    let buyer_id = memory.codes.values().find(|c| c.currency == eur).unwrap().id.clone();
+    assert_eq!(balance(&memory, AccountKey::Code(buyer_id)), 20_000_000 - 9_305_556);
+    assert_eq!(balance(&memory, AccountKey::Exchange(eur)), 9_305_556);
+    assert_eq!(balance(&memory, AccountKey::Exchange(usd())), -10_000_000);
+    for currency in [eur, usd()] {
+        let sum: i64 = memory
+            .accounts
+            .values()
+            .filter(|a| a.currency == currency)
+            .map(|a| a.balance_units)
+            .sum();
+        assert_eq!(sum, 0, "{currency} sums to zero");
+    }
+    assert_eq!(
+        payments::query(&mut memory, &payments::Query::Receipt { id: receipt.id.clone() }),
+        Ok(payments::QueryOutcome::Receipt(receipt)),
+        "the receipt names the buyer, found through the exchange transfer"
+    );
+
+    // A quote past its 15 minutes is refused, and a pair without a rate is named.
+    let Ok(Outcome::Quotes(quotes::Outcome::Quoted(late))) = run(&mut memory, ask.into()) else {
+        panic!("a quote");
+    };
+    let mut cx = Context::new(late.expires_at, Seed::random());
+    assert_eq!(
+        execute(&mut memory, &mut cx, &pay_with(&late.id, &shop, None).into()),
+        Err(OpError::Quote(QuoteRefusal::Expired))
+    );
+    let reverse = quotes::Command::Quote {
+        pay_currency: usd(),
+        price: units(1),
+        price_currency: eur,
+        payee: None,
+    };
+    assert_eq!(
+        run(&mut memory, reverse.into()),
+        Err(OpError::Quote(QuoteRefusal::NoRate { from: usd(), to: eur }))
+    );
 }

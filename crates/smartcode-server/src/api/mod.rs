@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -21,6 +21,7 @@ pub(crate) mod issuance;
 pub(crate) mod operator;
 pub(crate) mod payments;
 pub(crate) mod public;
+pub(crate) mod quotes;
 pub(crate) mod reports;
 pub(crate) mod security;
 mod submit;
@@ -55,6 +56,7 @@ fn entries() -> Vec<Entry> {
         authorizations::routes(),
         aliases::routes(),
         assurances::routes(),
+        quotes::routes(),
         reports::routes(),
         operator::routes(),
         security::routes(),

@@ -26,7 +26,7 @@ pub(super) fn routes() -> Vec<Entry> {
 }
 
 /// What the ledger check found: `ok` when every currency sums to zero, what was issued less what
-/// was paid out is what the issuance account owes and what the codes hold, no code balance is
+/// was paid out is what the issuance account owes and what the codes and the exchange account hold, no code balance is
 /// negative and every kept balance is the sum of its transfers.
 pub(crate) struct LedgerCheck {
     pub ok: bool,
@@ -54,6 +54,7 @@ async fn handle_ledger_check(State(state): State<AppState>, operator: Operator) 
                 "paid_out": format_units(c.paid_out_units),
                 "outstanding": format_units(c.outstanding_units),
                 "held_by_codes": format_units(c.held_by_codes_units),
+                "exchange": format_units(c.exchange_units),
                 "sum": format_units(c.sum_units),
                 "accounts": c.accounts,
                 "transfers": c.transfers,

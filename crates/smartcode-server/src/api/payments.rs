@@ -54,7 +54,26 @@ pub(crate) async fn pay(
 ) -> Result<Reply, ApiError> {
     let started = std::time::Instant::now();
     let payee = super::aliases::payee(state, &request.payee).await?;
-    let amount = request.amount.parse()?;
+    if let Some(quote) = &request.quote {
+        if payer.authorization || request.certificate.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ProblemCode::Conflict,
+                "an authorization code or a certificate pays in its own currency; pay a quote with a secret code",
+            ));
+        }
+        let reply = super::quotes::pay(state, payer, request, payee, quote, asked)
+            .await?
+            .signed(state)
+            .await?;
+        count_paid(&reply, started);
+        return Ok(reply);
+    }
+    let amount = request
+        .amount
+        .as_ref()
+        .ok_or_else(|| ApiError::invalid_request("amount is required, unless the payment names a quote"))?
+        .parse()?;
     let currency = request.currency.as_deref().map(parse_currency).transpose()?;
     if payer.authorization || request.certificate.is_some() {
         let order = PaymentOrder {

@@ -9,8 +9,8 @@ use serde_json::json;
 use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
-    aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, tree, CodeView, Command, Outcome,
-    PinPresented, Query, QueryOutcome,
+    aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, quotes, tree, CodeView, Command,
+    Outcome, PinPresented, Query, QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_core::model::CodeRecord;
@@ -41,6 +41,16 @@ impl<'a> Asked<'a> {
             key: idempotency_key(headers),
             target,
             body,
+        }
+    }
+
+    /// A write anyone may make, with no credential (a quote): its Idempotency-Key lives in a
+    /// scope of its own, apart from the operator's (whose writes also present no code). A key is
+    /// printable text, so the control character that opens the prefix never begins one.
+    pub(crate) fn for_anyone(self) -> Asked<'a> {
+        Asked {
+            key: self.key.map(|key| key.map(|key| format!("\u{1}anyone\u{1}{key}"))),
+            ..self
         }
     }
 }
@@ -135,7 +145,8 @@ impl Reply {
                     Outcome::Payments(payments::Outcome::Paid(receipt))
                     | Outcome::Holds(holds::Outcome::Captured { receipt, .. })
                     | Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. })
-                    | Outcome::Assurances(assurances::Outcome::Paid { receipt, .. }),
+                    | Outcome::Assurances(assurances::Outcome::Paid { receipt, .. })
+                    | Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }),
                 ..
             } => (status, receipt_json(state, &receipt), false),
             Reply::Replayed(stored) => {
@@ -491,6 +502,10 @@ fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) -> Vec<u8> 
         Outcome::Assurances(assurances::Outcome::Paid { receipt, .. }) => {
             json!({ "receipt": receipt_json(state, receipt) })
         }
+        Outcome::Quotes(quotes::Outcome::RateSet(rate)) => json!(RateJson::from(rate)),
+        Outcome::Quotes(quotes::Outcome::Quoted(quote)) => json!({ "quote": QuoteJson::from(&**quote) }),
+        Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
+        Outcome::Quotes(quotes::Outcome::Forgotten { quotes }) => json!({ "quotes_forgotten": quotes }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }

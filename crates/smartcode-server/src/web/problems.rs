@@ -37,6 +37,11 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::HoldNotPending,
     ProblemCode::AmountMismatch,
     ProblemCode::RefundExceedsPayment,
+    ProblemCode::RateUnknown,
+    ProblemCode::QuoteExpired,
+    ProblemCode::QuoteUsed,
+    ProblemCode::QuotePayeeMismatch,
+    ProblemCode::QuoteTooLarge,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -134,8 +139,8 @@ pub fn explain(code: ProblemCode) -> Explanation {
         ),
         P::AmountMismatch => (
             409,
-            "The amount is not one the instrument allows: a capture takes at most what its hold set aside.",
-            "Capture the hold's amount or less; for more, ask the buyer for a new hold or a payment.",
+            "The amount is not one the instrument allows: a capture takes at most what its hold set aside, and a payment with a quote pays exactly the quote's price.",
+            "Capture the hold's amount or less (for more, ask the buyer for a new hold or a payment); with a quote, leave the amount out or give its price.",
         ),
         P::RefundExceedsPayment => (
             422,
@@ -146,6 +151,31 @@ pub fn explain(code: ProblemCode) -> Explanation {
             410,
             "A payment can be refunded for 180 days after it was made; this one is older.",
             "Pay the buyer back with a payment of your own code instead.",
+        ),
+        P::RateUnknown => (
+            422,
+            "The broker keeps no rate from the currency to pay in to the price's currency, so it cannot quote that pair.",
+            "GET /v1/rates lists the pairs the broker exchanges; pay in one of those currencies, or ask the operator for the rate.",
+        ),
+        P::QuoteExpired => (
+            410,
+            "The quote's 15 minutes are over: its price in the other currency is no longer guaranteed. Nothing was paid.",
+            "Ask for a new quote (POST /v1/quotes) and pay with it.",
+        ),
+        P::QuoteUsed => (
+            409,
+            "This quote paid already: a quote pays once. Nothing more was paid.",
+            "Ask for a new quote for another payment; a retry of the same payment sends its Idempotency-Key again and gets the first receipt.",
+        ),
+        P::QuotePayeeMismatch => (
+            409,
+            "The quote was made for one payee, and this payment is to another. Nothing was paid.",
+            "Pay the public code the quote names, or ask for a quote for this one.",
+        ),
+        P::QuoteTooLarge => (
+            422,
+            "At the broker's rate, the price would cost more than one payment may move (1,000,000,000 units of a currency).",
+            "Ask for a smaller price, or pay in parts.",
         ),
         P::Expired => (
             410,

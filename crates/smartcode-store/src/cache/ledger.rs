@@ -3,7 +3,7 @@
 //! `Cached::write`, and the reads that go to SQLite flushed first.
 
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode};
+use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode, QuoteId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, LedgerTx, Posted, TransferFilter};
 use smartcode_core::model::*;
@@ -125,6 +125,23 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.alias_of(code)
     }
 
+    fn rate(&mut self, from: Currency, to: Currency) -> StoreResult<Option<RateRecord>> {
+        self.inner.rate(from, to)
+    }
+
+    fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>> {
+        self.inner.rates(limit)
+    }
+
+    fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
+        self.inner.quote(id)
+    }
+
+    fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
+        self.cache.flush(&self.inner)?;
+        self.inner.exchange_positions()
+    }
+
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
         self.inner.assurance_by_hash(hash)
     }
@@ -227,6 +244,22 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.set_alias(code, alias), |_, ()| {})
+    }
+
+    fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.set_rate(rate), |_, ()| {})
+    }
+
+    fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_quote(quote), |_, ()| {})
+    }
+
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        self.write(|sqlite, _| sqlite.forget_unused_quotes(expired_before), |_, _| {})
+    }
+
+    fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.use_quote(quote), |_, ()| {})
     }
 
     fn take_from_hold(&mut self, hold: &HoldRecord, _units: i64, _at: Timestamp) -> StoreResult<()> {

@@ -285,6 +285,52 @@ CREATE TABLE assurances (
 CREATE INDEX assurances_by_code ON assurances (code_id, created_at);
 "#,
     ),
+    (
+        10,
+        r#"
+-- Quotes across currencies. The broker's exchange account per currency ('exchange:EUR') takes
+-- what buyers pay for quotes and pays sellers their prices; like the issuance account it may go
+-- below zero.
+ALTER TABLE accounts
+    DROP CONSTRAINT accounts_kind_known,
+    ADD CONSTRAINT accounts_kind_known CHECK (kind IN ('code', 'issuance', 'exchange')),
+    DROP CONSTRAINT accounts_balance_within_bounds,
+    ADD CONSTRAINT accounts_balance_within_bounds CHECK (kind IN ('issuance', 'exchange')
+        OR (balance >= 0 AND held >= 0 AND held <= balance AND balance <= 1000000000000000000));
+
+-- The operator's rates: units of `to_currency` per unit of `from_currency`, as a decimal string
+-- (exact), and a quote's fee in basis points. One row per ordered pair, replaced when set again.
+CREATE TABLE rates (
+    from_currency TEXT NOT NULL,
+    to_currency TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    fee_bps BIGINT NOT NULL CHECK (fee_bps >= 0),
+    set_at BIGINT NOT NULL,
+    PRIMARY KEY (from_currency, to_currency),
+    CHECK (from_currency <> to_currency)
+);
+
+-- Quotes: what a buyer pays in its currency for a price in another, fixed until expires_at,
+-- used once (used_at, receipt_id and payer_id are written together, once: the update names the
+-- quote unused, so two processes cannot both use it).
+CREATE TABLE quotes (
+    id TEXT PRIMARY KEY,
+    pay BIGINT NOT NULL CHECK (pay > 0),
+    pay_currency TEXT NOT NULL,
+    price BIGINT NOT NULL CHECK (price > 0),
+    price_currency TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    fee_bps BIGINT NOT NULL,
+    payee TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    receipt_id TEXT UNIQUE,
+    payer_id TEXT,
+    CHECK ((used_at IS NULL) = (receipt_id IS NULL) AND (used_at IS NULL) = (payer_id IS NULL))
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -1,11 +1,12 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
 mod holds;
+mod quotes;
 mod writes;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode};
+use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode, QuoteId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
@@ -389,6 +390,7 @@ impl LedgerRead for SqliteLedger<'_> {
                     transfers: row.get(5)?,
                     issued_units: row.get(6)?,
                     paid_out_units: row.get(7)?,
+                    exchange_units: row.get(8)?,
                 })
             })
             .map_err(failure)?
@@ -463,6 +465,22 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::alias_of(self, code)
     }
 
+    fn rate(&mut self, from: Currency, to: Currency) -> StoreResult<Option<RateRecord>> {
+        SqliteLedger::rate(self, from, to)
+    }
+
+    fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>> {
+        SqliteLedger::rates(self, limit)
+    }
+
+    fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
+        self.quote(id)
+    }
+
+    fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
+        SqliteLedger::exchange_positions(self)
+    }
+
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
         SqliteLedger::assurance_by_hash(self, hash)
     }
@@ -483,6 +501,7 @@ const LEDGER_TOTALS: &str = "\
         SELECT currency, sum(balance) AS total, \
                coalesce(-sum(CASE WHEN kind = 'issuance' THEN balance END), 0) AS outstanding, \
                coalesce(sum(CASE WHEN kind = 'code' THEN balance END), 0) AS by_codes, \
+               coalesce(sum(CASE WHEN kind = 'exchange' THEN balance END), 0) AS exchange, \
                count(*) AS accounts \
         FROM accounts GROUP BY currency), \
     moved AS ( \
@@ -491,7 +510,7 @@ const LEDGER_TOTALS: &str = "\
                coalesce(sum(CASE WHEN kind = 'payout' THEN amount END), 0) AS paid_out \
         FROM transfers GROUP BY currency) \
     SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
-           coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0) \
+           coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange \
     FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency";
 
 /// Accounts whose kept balance differs from the sum of their transfers. One pass over the

@@ -155,14 +155,38 @@ pub(super) enum Cmd {
         #[arg(long)]
         amount: String,
     },
+    /// The broker's exchange rates: `rates set FROM TO RATE [--fee-bps N]`, `rates list`, and
+    /// the operator's `rates position`.
+    Rates {
+        #[command(subcommand)]
+        action: RatesAction,
+    },
+    /// What a price in one currency costs in another, fee included, fixed for 15 minutes; pay it
+    /// with `smartcode pay --payee P --quote ID`.
+    Quote {
+        /// The currency the buyer pays in.
+        #[arg(long)]
+        pay_currency: String,
+        /// The price, as "AMOUNT CURRENCY" ("10 USD").
+        #[arg(long)]
+        price: String,
+        /// The only public code the quote will pay.
+        #[arg(long)]
+        payee: Option<String>,
+    },
     /// Cancel a child and everything below it, and take back what they held.
     Cancel { child_id: String },
-    /// Pay a public code with this code (--code or SMARTCODE_CODE is the buyer's code).
+    /// Pay a public code with this code (--code or SMARTCODE_CODE is the buyer's code): --amount
+    /// in the code's currency, or with --quote the quote's price in another (this code pays the
+    /// quote's amount in its own).
     Pay {
         #[arg(long)]
         payee: String,
+        #[arg(long, required_unless_present = "quote")]
+        amount: Option<String>,
+        /// A quote's id (from `smartcode quote`): pays its price, in the price's currency.
         #[arg(long)]
-        amount: String,
+        quote: Option<String>,
         #[arg(long)]
         currency: Option<String>,
         #[arg(long)]
@@ -354,6 +378,23 @@ pub(super) enum Shell {
     Bash,
     Zsh,
     Fish,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum RatesAction {
+    /// Operator: set the rate from FROM to TO (RATE units of TO per unit of FROM) and its fee.
+    Set {
+        from: String,
+        to: String,
+        rate: String,
+        /// The fee a quote adds, in basis points (50 is 0.5%).
+        #[arg(long)]
+        fee_bps: Option<u32>,
+    },
+    /// Every rate the broker keeps.
+    List,
+    /// Operator: the exchange account's position per currency.
+    Position,
 }
 
 #[derive(Subcommand, Debug)]

@@ -16,6 +16,7 @@ mod checks;
 mod holds;
 mod instruments;
 mod operator;
+mod quotes;
 mod receipt;
 mod security;
 mod shell;
@@ -222,30 +223,14 @@ async fn dispatch(args: Args) -> Result<()> {
             };
             operator::payout(&operator_client(&args)?, &request, key, args.json).await
         }
-        Cmd::Check => {
-            let check = operator_client(&args)?.ledger_check().await?;
-            if args.json {
-                print_json(&check)?;
-            } else {
-                println!("ledger {}", if check.ok { "OK" } else { "NOT OK" });
-                for c in &check.currencies {
-                    println!(
-                        "  {}: issued {}, paid out {}, held by codes {}, sum {} ({} accounts, {} transfers)",
-                        c.currency, c.issued, c.paid_out, c.held_by_codes, c.sum, c.accounts, c.transfers
-                    );
-                }
-                println!(
-                    "  negative balances: {}, mismatched accounts: {}, uncovered holds: {}",
-                    check.negative_balances, check.mismatched_accounts, check.uncovered_holds
-                );
-            }
-            if check.ok {
-                Ok(())
-            } else {
-                Err(anyhow!("the ledger check failed"))
-            }
-        }
+        Cmd::Check => operator::check(&operator_client(&args)?, args.json).await,
         Cmd::Security { action } => security::security(&args, action.as_ref()).await,
+        Cmd::Rates { action } => quotes::rates(&args, action).await,
+        Cmd::Quote {
+            pay_currency,
+            price,
+            payee,
+        } => quotes::quote(&args, pay_currency, price, payee.as_deref(), key).await,
         Cmd::SellerKey => security::seller_key(&args).await,
         Cmd::Balance => {
             let client = code_client(&args)?;
@@ -369,6 +354,7 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Pay {
             payee,
             amount,
+            quote,
             currency,
             memo,
             category,
@@ -379,8 +365,9 @@ async fn dispatch(args: Args) -> Result<()> {
             let request = PaymentRequest {
                 code,
                 payee: payee.clone(),
-                amount: amount.as_str().into(),
+                amount: amount.as_deref().map(Into::into),
                 currency: currency.clone(),
+                quote: quote.clone(),
                 memo: memo.clone(),
                 category: category.clone(),
                 item: item.clone(),

@@ -20,6 +20,7 @@ mod pages;
 mod payout;
 mod postgres;
 mod problems;
+mod quotes;
 mod readme;
 mod receipts;
 mod refunds;

@@ -475,7 +475,7 @@ pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerChe
                 }
                 div.scroll {
                     table {
-                        thead { tr { th { "Currency" } th.num { "Issued" } th.num { "Paid out" } th.num { "Held by codes" } th.num { "Sum" } th.num { "Transfers" } } }
+                        thead { tr { th { "Currency" } th.num { "Issued" } th.num { "Paid out" } th.num { "Held by codes" } th.num { "Exchange" } th.num { "Sum" } th.num { "Transfers" } } }
                         tbody {
                             @for c in currencies {
                                 tr {
@@ -483,6 +483,7 @@ pub fn operator_console(csrf: &Csrf, current: &Current, check: Option<&LedgerChe
                                     td.num { (format_units(c.issued_units)) }
                                     td.num { (format_units(c.paid_out_units)) }
                                     td.num { (format_units(c.held_by_codes_units)) }
+                                    td.num { (format_units(c.exchange_units)) }
                                     td.num { (format_units(c.sum_units)) }
                                     td.num { (c.transfers) }
                                 }

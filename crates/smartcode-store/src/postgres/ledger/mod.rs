@@ -13,6 +13,7 @@
 
 mod batch;
 mod holds;
+mod quotes;
 mod reads;
 mod writes;
 

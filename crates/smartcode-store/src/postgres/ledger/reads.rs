@@ -46,6 +46,22 @@ impl LedgerRead for PgLedger<'_> {
         self.alias_of_code(code)
     }
 
+    fn rate(&mut self, from: Currency, to: Currency) -> StoreResult<Option<RateRecord>> {
+        self.read_rate(from, to)
+    }
+
+    fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>> {
+        self.read_rates(limit)
+    }
+
+    fn quote_by_id(&mut self, id: &smartcode_core::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
+        self.read_quote(id)
+    }
+
+    fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
+        self.read_exchange_positions()
+    }
+
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
         self.assurance_with_hash(hash)
     }
@@ -253,6 +269,7 @@ impl LedgerRead for PgLedger<'_> {
                  SELECT currency, sum(balance)::bigint AS total, \
                         coalesce(-sum(balance) FILTER (WHERE kind = 'issuance'), 0)::bigint AS outstanding, \
                         coalesce(sum(balance) FILTER (WHERE kind = 'code'), 0)::bigint AS by_codes, \
+                        coalesce(sum(balance) FILTER (WHERE kind = 'exchange'), 0)::bigint AS exchange, \
                         count(*) AS accounts \
                  FROM accounts GROUP BY currency), \
              moved AS ( \
@@ -261,7 +278,7 @@ impl LedgerRead for PgLedger<'_> {
                         coalesce(sum(amount) FILTER (WHERE kind = 'payout'), 0)::bigint AS paid_out \
                  FROM transfers GROUP BY currency) \
              SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
-                    coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0) \
+                    coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange \
              FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency COLLATE \"C\"",
             &[],
         )?;
@@ -277,6 +294,7 @@ impl LedgerRead for PgLedger<'_> {
                     transfers: count(row, 5)?,
                     issued_units: get(row, 6)?,
                     paid_out_units: get(row, 7)?,
+                    exchange_units: get(row, 8)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

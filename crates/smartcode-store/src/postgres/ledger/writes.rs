@@ -22,6 +22,22 @@ impl LedgerTx for PgLedger<'_> {
         self.write_alias(code, alias)
     }
 
+    fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()> {
+        self.write_rate(rate)
+    }
+
+    fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
+        self.write_new_quote(quote)
+    }
+
+    fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
+        self.delete_unused_quotes(expired_before)
+    }
+
+    fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
+        self.write_quote_used(quote)
+    }
+
     fn take_from_hold(&mut self, hold: &HoldRecord, units: i64, at: Timestamp) -> StoreResult<()> {
         self.write_taken(hold, units, at)
     }
