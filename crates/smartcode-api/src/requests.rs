@@ -371,7 +371,11 @@ fn optional_whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -
 #[serde(deny_unknown_fields)]
 pub struct RateRequest {
     pub rate: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole"
+    )]
     pub fee_bps: Option<u32>,
 }
 

@@ -543,3 +543,16 @@ async fn a_payment_made_with_a_quote_is_refunded_back_through_the_exchange_at_it
         .refused(422, "refund_exceeds_payment");
     broker.assert_ledger_ok().await;
 }
+
+/// A fee in basis points is a whole number however JSON writes it (`50.0` is 50); a fraction is not.
+#[tokio::test]
+async fn a_fee_is_a_whole_number_however_it_is_written() {
+    let broker = TestBroker::start().await;
+    let set = set_rate(&broker, "EUR", "USD", json!({ "rate": "1.08", "fee_bps": 50.0 }))
+        .await
+        .expect(200);
+    assert_eq!(set.body["fee_bps"], 50, "{}", set.text);
+    set_rate(&broker, "EUR", "USD", json!({ "rate": "1.08", "fee_bps": 50.5 }))
+        .await
+        .refused(400, "invalid_request");
+}
