@@ -15,11 +15,12 @@
 
 use crate::clock::Timestamp;
 use crate::code::{AssuranceId, CodeHash, HoldId, PublicCode};
-use crate::error::{HoldRefusal, Invalid, Limit, OpError, Restriction};
+use crate::error::{HoldRefusal, Invalid, OpError, Restriction};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::Amount;
 
+use super::holds::{expires_within, set_aside};
 use super::payments::{parties_of, release_expired_holds, Parties, PaymentOrder};
 use super::rules::{authenticate, present};
 use super::{Context, Credential, LedgerRead, LedgerTx, Touches};
@@ -112,12 +113,8 @@ fn create(
     seconds: i64,
 ) -> Result<Outcome, OpError> {
     let now = cx.now;
-    let expires_at = now
-        .plus_seconds(seconds)
-        .filter(|_| (1..=ASSURANCE_SECONDS_MAX).contains(&seconds))
-        .ok_or(OpError::InvalidRequest(Invalid::AssuranceExpiry {
-            max: ASSURANCE_SECONDS_MAX,
-        }))?;
+    let max = ASSURANCE_SECONDS_MAX;
+    let expires_at = expires_within(now, seconds, max, Invalid::AssuranceExpiry { max })?;
     let holder = authenticate(tx, holder, now)?;
     if tx.assurance_by_hash(hash)?.is_some() {
         return Err(OpError::CodeCollision);
@@ -185,14 +182,6 @@ fn certify(
         item: None,
     };
     let Parties { payee: to, owner, .. } = parties_of(tx, now, holder.clone(), &order)?;
-    if tx.pending_holds(&holder.id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize {
-        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
-    }
-    let key = AccountKey::Code(holder.id.clone());
-    let account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
-    if account.available_units() < assurance.floor.units() {
-        return Err(OpError::InsufficientFunds);
-    }
     let expires_at = now
         .plus_seconds(CERTIFICATE_SECONDS)
         .map(|at| at.min(assurance.expires_at))
@@ -222,8 +211,7 @@ fn certify(
         release_to: None,
         assurance_id: Some(assurance.id.clone()),
     };
-    tx.insert_hold(&certificate, None)?;
-    tx.add_held(&key, assurance.floor.units())?;
+    set_aside(tx, &certificate, None)?;
     Ok(Outcome::Certified {
         certificate: Box::new(certificate),
         assurance: Box::new(assurance),

@@ -11,11 +11,12 @@
 //! payee may not be known before), not when it is made.
 
 use crate::code::{CodeHash, HoldId};
-use crate::error::{HoldRefusal, Invalid, Limit, OpError, Restriction};
+use crate::error::{HoldRefusal, Invalid, OpError, Restriction};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
+use super::holds::{expires_within, set_aside};
 use super::payments::{parties_of, release_expired_holds, Parties, PaymentOrder};
 use super::rules::{authenticate, present};
 use super::{Context, Credential, LedgerRead, LedgerTx, Touches};
@@ -120,12 +121,8 @@ fn authorize(
     seconds: i64,
 ) -> Result<Outcome, OpError> {
     let now = cx.now;
-    let expires_at = now
-        .plus_seconds(seconds)
-        .filter(|_| (1..=AUTHORIZATION_SECONDS_MAX).contains(&seconds))
-        .ok_or(OpError::InvalidRequest(Invalid::AuthorizationExpiry {
-            max: AUTHORIZATION_SECONDS_MAX,
-        }))?;
+    let max = AUTHORIZATION_SECONDS_MAX;
+    let expires_at = expires_within(now, seconds, max, Invalid::AuthorizationExpiry { max })?;
     let payer = authenticate(tx, payer, now)?;
     let payer = release_expired_holds(tx, now, payer)?;
     if currency.is_some_and(|c| c != payer.currency) {
@@ -152,14 +149,6 @@ fn authorize(
             None
         }
     };
-    if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize {
-        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
-    }
-    let key = AccountKey::Code(payer.id.clone());
-    let account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
-    if account.available_units() < amount.units() {
-        return Err(OpError::InsufficientFunds);
-    }
     let record = HoldRecord {
         id: HoldId::draw(&mut cx.draws),
         kind: HoldKind::Authorization,
@@ -179,8 +168,7 @@ fn authorize(
         release_to: None,
         assurance_id: None,
     };
-    tx.insert_hold(&record, Some(hash))?;
-    tx.add_held(&key, amount.units())?;
+    set_aside(tx, &record, Some(hash))?;
     Ok(Outcome::Authorized(Box::new(record)))
 }
 

@@ -116,25 +116,18 @@ fn hold(
     seconds: i64,
 ) -> Result<Outcome, OpError> {
     let now = cx.now;
-    let expires_at = now
-        .plus_seconds(seconds)
-        .filter(|_| (1..=HOLD_SECONDS_MAX).contains(&seconds))
-        .ok_or(OpError::InvalidRequest(Invalid::HoldExpiry { max: HOLD_SECONDS_MAX }))?;
+    let expires_at = expires_within(
+        now,
+        seconds,
+        HOLD_SECONDS_MAX,
+        Invalid::HoldExpiry { max: HOLD_SECONDS_MAX },
+    )?;
     let Parties {
         payer,
         payee,
         owner,
         checked,
     } = parties(tx, now, order)?;
-    // `parties` released the payer's expired holds: what is pending now is live.
-    if tx.pending_holds(&payer.id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize {
-        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
-    }
-    let key = AccountKey::Code(payer.id.clone());
-    let account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
-    if account.available_units() < order.amount.units() {
-        return Err(OpError::InsufficientFunds);
-    }
     let record = HoldRecord {
         id: HoldId::draw(&mut cx.draws),
         kind: HoldKind::Hold,
@@ -158,12 +151,40 @@ fn hold(
         release_to: None,
         assurance_id: None,
     };
-    tx.insert_hold(&record, None)?;
-    tx.add_held(&key, order.amount.units())?;
+    // `parties` released the payer's expired holds: what is pending now is live.
+    set_aside(tx, &record, None)?;
     for (id, usage) in &checked.counted {
         tx.set_usage(id, usage)?;
     }
     Ok(Outcome::Held(Box::new(record)))
+}
+
+/// Sets `hold` aside on its payer's code (`code`: an authorization's keyed hash): within the
+/// pending holds a code may have and what it has available, then stored and counted in `held`.
+/// The payer's expired holds must have been released first.
+pub(super) fn set_aside(
+    tx: &mut (impl LedgerTx + ?Sized),
+    hold: &HoldRecord,
+    code: Option<&CodeHash>,
+) -> Result<(), OpError> {
+    if tx.pending_holds(&hold.payer_id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize {
+        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
+    }
+    let key = AccountKey::Code(hold.payer_id.clone());
+    let account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
+    if account.available_units() < hold.amount.units() {
+        return Err(OpError::InsufficientFunds);
+    }
+    tx.insert_hold(hold, code)?;
+    tx.add_held(&key, hold.amount.units())?;
+    Ok(())
+}
+
+/// `seconds` from `now`, if that is 1 to `max` seconds; else `invalid`.
+pub(super) fn expires_within(now: Timestamp, seconds: i64, max: i64, invalid: Invalid) -> Result<Timestamp, OpError> {
+    now.plus_seconds(seconds)
+        .filter(|_| (1..=max).contains(&seconds))
+        .ok_or(OpError::InvalidRequest(invalid))
 }
 
 /// The hold `id` if `seller` owns its payee and it is still pending now.

@@ -11,9 +11,10 @@ use smartcode_core::code::SecretCode;
 
 use super::center::{answered, back_to_me};
 use super::forms::{code_form, form_of, json_body, FormInput};
-use super::session::Reveal;
-use crate::api;
+use super::session::{Current, Reveal, Shown};
+use crate::api::{self, Answer};
 use crate::extract::{Caller, Segment, Target};
+use crate::problem::ApiError;
 use crate::wire::{AssuranceRequest, AuthorizationRequest};
 use crate::AppState;
 
@@ -54,19 +55,35 @@ pub(super) async fn authorize(
         Ok(request) => api::authorizations::authorize(&state, &holder, &request, form.asked(&target, &body)).await,
         Err(error) => Err(error),
     };
-    match answered(&state, reply).await {
-        Ok(answer) => match numeric_secret(&state, answer.authorization_code.as_deref()) {
-            Some(code) => {
-                let reveal = Reveal {
-                    code: code.into(),
-                    broker: state.config.domain.clone(),
-                    what: "Your authorization code: it pays exactly this amount, once".into(),
-                };
-                back_to_me(&state, &current, Some(reveal), Ok("Authorization code made.".into()))
-            }
-            None => back_to_me(&state, &current, None, Err(api::unexpected())),
-        },
-        Err(error) => back_to_me(&state, &current, None, Err(error)),
+    let answer = answered(&state, reply).await;
+    let shown = |answer: &Answer| numeric_secret(&state, answer.authorization_code.as_deref()).map(Shown::from);
+    let what = (
+        "Your authorization code: it pays exactly this amount, once",
+        "Authorization code made.",
+    );
+    shown_once(&state, &current, answer, shown, what)
+}
+
+/// Back to the control center after a write whose answer holds a secret to show once (`shown`
+/// reads it from the answer; `what` is the reveal's title and the notice), or with its refusal.
+fn shown_once(
+    state: &AppState,
+    current: &Current,
+    answer: Result<Answer, ApiError>,
+    shown: impl FnOnce(&Answer) -> Option<Shown>,
+    (what, done): (&str, &str),
+) -> Response {
+    match answer.map(|answer| shown(&answer)) {
+        Ok(Some(code)) => {
+            let reveal = Reveal {
+                code,
+                broker: state.config.domain.clone(),
+                what: what.to_owned(),
+            };
+            back_to_me(state, current, Some(reveal), Ok(done.to_owned()))
+        }
+        Ok(None) => back_to_me(state, current, None, Err(api::unexpected())),
+        Err(error) => back_to_me(state, current, None, Err(error)),
     }
 }
 
@@ -108,24 +125,16 @@ pub(super) async fn assurance(
         Ok(request) => api::assurances::create(&state, &holder, &request, form.asked(&target, &body)).await,
         Err(error) => Err(error),
     };
-    match answered(&state, reply).await {
-        Ok(answer) => match answer
-            .assurance_code
-            .as_deref()
-            .and_then(smartcode_core::code::AssuranceCode::parse)
-        {
-            Some(code) => {
-                let reveal = Reveal {
-                    code: code.into(),
-                    broker: state.config.domain.clone(),
-                    what: "Your assurance code: give it to sellers; it never pays by itself".into(),
-                };
-                back_to_me(&state, &current, Some(reveal), Ok("Assurance code made.".into()))
-            }
-            None => back_to_me(&state, &current, None, Err(api::unexpected())),
-        },
-        Err(error) => back_to_me(&state, &current, None, Err(error)),
-    }
+    let answer = answered(&state, reply).await;
+    let shown = |answer: &Answer| {
+        let code = answer.assurance_code.as_deref()?;
+        smartcode_core::code::AssuranceCode::parse(code).map(Shown::from)
+    };
+    let what = (
+        "Your assurance code: give it to sellers; it never pays by itself",
+        "Assurance code made.",
+    );
+    shown_once(&state, &current, answer, shown, what)
 }
 
 pub(super) async fn cancel_assurance(
@@ -170,21 +179,14 @@ pub(super) async fn alias(
         return back_to_me(&state, &current, None, notice);
     }
     let reply = api::aliases::set(&state, &holder, None, form.asked(&target, &body)).await;
-    match answered(&state, reply).await {
-        Ok(answer) => {
-            let shown = answer.alias.as_ref().and_then(|a| a.as_str().map(str::to_owned));
-            match numeric_secret(&state, shown.as_deref()) {
-                Some(code) => {
-                    let reveal = Reveal {
-                        code: code.into(),
-                        broker: state.config.domain.clone(),
-                        what: "Your code's numeric alias: it works like the code itself".into(),
-                    };
-                    back_to_me(&state, &current, Some(reveal), Ok("Numeric alias made.".into()))
-                }
-                None => back_to_me(&state, &current, None, Err(api::unexpected())),
-            }
-        }
-        Err(error) => back_to_me(&state, &current, None, Err(error)),
-    }
+    let answer = answered(&state, reply).await;
+    let shown = |answer: &Answer| {
+        let digits = answer.alias.as_ref()?.as_str()?;
+        numeric_secret(&state, Some(digits)).map(Shown::from)
+    };
+    let what = (
+        "Your code's numeric alias: it works like the code itself",
+        "Numeric alias made.",
+    );
+    shown_once(&state, &current, answer, shown, what)
 }
