@@ -167,13 +167,16 @@ pub(super) fn set_aside(
     hold: &HoldRecord,
     code: Option<&CodeHash>,
 ) -> Result<(), OpError> {
-    if tx.pending_holds(&hold.payer_id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize {
-        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
-    }
     let key = AccountKey::Code(hold.payer_id.clone());
     let account = tx.account(&key)?.ok_or(OpError::NotFound("account"))?;
     if account.available_units() < hold.amount.units() {
         return Err(OpError::InsufficientFunds);
+    }
+    // Nothing held means no pending hold (`held` is their sum): only then is there none to count.
+    let full = account.held_units > 0
+        && tx.pending_holds(&hold.payer_id, HOLDS_PER_CODE_MAX)?.len() >= HOLDS_PER_CODE_MAX as usize;
+    if full {
+        return Err(OpError::LimitExceeded(Limit::HoldsPerCode));
     }
     tx.insert_hold(hold, code)?;
     tx.add_held(&key, hold.amount.units())?;
@@ -292,6 +295,10 @@ pub(super) fn hand_back(
     released_units: i64,
     use_too: bool,
 ) -> Result<(), OpError> {
+    if released_units == 0 && !use_too {
+        // A whole capture gives back nothing: no usage, no value.
+        return Ok(());
+    }
     if hold.kind == HoldKind::Hold {
         let payer = tx.code_by_id(&hold.payer_id)?.ok_or(OpError::NotFound("code"))?;
         restrictions::give_back(tx, cx.now, &payer, (hold.created_at, released_units), use_too)?;
