@@ -288,11 +288,8 @@ impl LedgerTx for Cached<'_, '_, '_> {
             .checked_add(delta_units)
             .filter(|held| (0..=account.state.balance_units).contains(held))
             .ok_or_else(|| StorageFailure(format!("{} would hold more than its balance", key.to_stored())))?;
-        let balance = account.state.balance_units;
-        self.write(
-            |sqlite, _| sqlite.write_held(key, balance, held),
-            |memory, ()| memory.held(key, held),
-        )
+        // Kept in memory like the balance, and written with it at the next flush.
+        self.write(|_, _| Ok(()), |memory, ()| memory.held(key, held))
     }
 
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()> {

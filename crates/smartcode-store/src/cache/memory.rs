@@ -31,6 +31,8 @@ pub struct CachedAccount {
     pub row: AccountRow,
     /// Memory holds a balance and chain end SQLite does not have yet.
     unwritten: bool,
+    /// ...and a `held` too (a payment's flush writes no `held`, so its statement stays as small).
+    held_unwritten: bool,
 }
 
 /// A public code's payment totals.
@@ -113,6 +115,7 @@ impl Memory {
             state,
             row,
             unwritten: false,
+            held_unwritten: false,
         };
         self.accounts.insert(key.clone(), account);
         account
@@ -186,11 +189,12 @@ impl Memory {
     // Batches.
 
     /// Writes what memory holds and SQLite does not yet: `account` gets each changed account's
-    /// row and balance once; `totals` each changed public code's totals once, with their row if
+    /// row and balance once, with its held if that changed (together, so the row never breaks
+    /// `held <= balance`); `totals` each changed public code's totals once, with their row if
     /// they have one, and answers where their row is.
     pub fn flush_with(
         &mut self,
-        mut account: impl FnMut(AccountRow, i64) -> StoreResult<()>,
+        mut account: impl FnMut(AccountRow, i64, Option<i64>) -> StoreResult<()>,
         mut totals: impl FnMut(&CodeId, Option<i64>, i64, i64) -> StoreResult<i64>,
     ) -> StoreResult<()> {
         if let Some(error) = &self.lost {
@@ -198,8 +202,10 @@ impl Memory {
         }
         for key in std::mem::take(&mut self.unwritten_accounts) {
             if let Some(cached) = self.accounts.get_mut(&key).filter(|cached| cached.unwritten) {
-                account(cached.row, cached.state.balance_units)?;
+                let held = cached.held_unwritten.then_some(cached.state.held_units);
+                account(cached.row, cached.state.balance_units, held)?;
                 cached.unwritten = false;
+                cached.held_unwritten = false;
             }
         }
         for code in std::mem::take(&mut self.unwritten_totals) {
@@ -265,12 +271,20 @@ impl Writes<'_> {
         self.memory.written_accounts.push(key.clone());
     }
 
-    /// What `key` (which memory holds: it was read first) holds aside is now `held_units`; SQLite
-    /// has it already, with the balance.
+    /// What `key` (which memory holds: it was read first) holds aside is now `held_units`. SQLite
+    /// has it after the next flush, with the balance.
     pub fn held(&mut self, key: &AccountKey, held_units: i64) {
         self.memory.written_accounts.push(key.clone());
-        if let Some(account) = self.memory.accounts.get_mut(key) {
-            account.state.held_units = held_units;
+        let account = self
+            .memory
+            .accounts
+            .get_mut(key)
+            .expect("a hold's account was read first");
+        account.state.held_units = held_units;
+        account.held_unwritten = true;
+        if !account.unwritten {
+            account.unwritten = true;
+            self.memory.unwritten_accounts.push(key.clone());
         }
     }
 

@@ -70,7 +70,10 @@ impl<'c> WriterCache<'c> {
     pub fn flush(&mut self, ledger: &SqliteLedger<'_>) -> StoreResult<()> {
         let hot = &mut self.statements;
         let result = self.memory.flush_with(
-            |row, balance| sqlite::write_account(&mut hot.write_account, row.rowid, balance, row.last_seq),
+            |row, balance, held| {
+                let statements = (&mut hot.write_account, &mut hot.write_account_held);
+                sqlite::write_account(statements, row.rowid, (balance, held), row.last_seq)
+            },
             |code, rowid, payments, units| match rowid {
                 Some(rowid) => {
                     sqlite::write_public_totals(&mut hot.write_public_totals, rowid, payments, units).map(|()| rowid)

@@ -1,12 +1,12 @@
 //! Holds and refunds in SQLite. Holds: their rows (read and written straight through, the writer's memory keeps no
-//! copy) and an account's `held`, written together with the balance memory holds for it, so the
-//! row never breaks `held <= balance` against a balance not flushed yet.
+//! copy); an account's `held` is kept in the writer's memory with its balance and written with it
+//! at the flush (`cache::memory`), so the row never breaks `held <= balance`.
 
 use rusqlite::{params, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{AssuranceId, CodeHash, CodeId, HoldId};
 use smartcode_core::error::StoreResult;
-use smartcode_core::model::{AccountKey, AliasRecord, AssuranceRecord, HoldRecord};
+use smartcode_core::model::{AliasRecord, AssuranceRecord, HoldRecord};
 
 use super::{failure, SqliteLedger};
 use crate::rows::{
@@ -306,18 +306,6 @@ impl SqliteLedger<'_> {
                 c.credited,
                 c.created_at
             ])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    /// Writes an account's `held` with the balance it stands beside.
-    pub fn write_held(&mut self, key: &AccountKey, balance_units: i64, held_units: i64) -> StoreResult<()> {
-        let mut statement = self
-            .conn
-            .prepare_cached("UPDATE accounts SET balance = ?2, held = ?3 WHERE key = ?1")
-            .map_err(failure)?;
-        statement
-            .execute(params![key.to_stored(), balance_units, held_units])
             .map_err(failure)?;
         Ok(())
     }

@@ -21,6 +21,7 @@ use super::{failure, join_list, SqliteLedger};
 const INSERT_TRANSFER: &str = "INSERT INTO transfers (id, at, kind, debit, credit, amount, currency, memo, \
      public_code_id, category, item, debit_prev, credit_prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 const WRITE_ACCOUNT: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3 WHERE rowid = ?1";
+const WRITE_ACCOUNT_HELD: &str = "UPDATE accounts SET balance = ?2, last_seq = ?3, held = ?4 WHERE rowid = ?1";
 const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, units = ?3 WHERE rowid = ?1";
 
 /// The writer's statements for what every payment does, prepared once: looking a statement up by
@@ -29,6 +30,8 @@ const WRITE_PUBLIC_TOTALS: &str = "UPDATE public_code_stats SET payments = ?2, u
 pub struct HotStatements<'c> {
     pub insert_transfer: Statement<'c>,
     pub write_account: Statement<'c>,
+    /// An account whose `held` changed too (a hold, a capture, a void).
+    pub write_account_held: Statement<'c>,
     pub write_public_totals: Statement<'c>,
 }
 
@@ -37,6 +40,7 @@ impl<'c> HotStatements<'c> {
         Ok(HotStatements {
             insert_transfer: conn.prepare(INSERT_TRANSFER).map_err(failure)?,
             write_account: conn.prepare(WRITE_ACCOUNT).map_err(failure)?,
+            write_account_held: conn.prepare(WRITE_ACCOUNT_HELD).map_err(failure)?,
             write_public_totals: conn.prepare(WRITE_PUBLIC_TOTALS).map_err(failure)?,
         })
     }
@@ -67,13 +71,18 @@ pub fn insert_transfer(
         .map_err(failure)
 }
 
+/// Writes an account's balance and chain end with `plain`, or with `with_held` its held too.
 pub fn write_account(
-    statement: &mut Statement<'_>,
+    (plain, with_held): (&mut Statement<'_>, &mut Statement<'_>),
     rowid: i64,
-    balance_units: i64,
+    (balance_units, held_units): (i64, Option<i64>),
     last_seq: Option<i64>,
 ) -> StoreResult<()> {
-    match statement.execute(params![rowid, balance_units, last_seq]) {
+    let written = match held_units {
+        None => plain.execute(params![rowid, balance_units, last_seq]),
+        Some(held) => with_held.execute(params![rowid, balance_units, last_seq, held]),
+    };
+    match written {
         Ok(1) => Ok(()),
         Ok(_) => Err(StorageFailure(format!("account row {rowid} is missing"))),
         Err(error) => Err(failure(error)),
