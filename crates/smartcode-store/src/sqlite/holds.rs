@@ -2,6 +2,8 @@
 //! copy); an account's `held` is kept in the writer's memory with its balance and written with it
 //! at the flush (`cache::memory`), so the row never breaks `held <= balance`.
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, OptionalExtension, Row};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{AssuranceId, CodeHash, CodeId, HoldId};
@@ -41,10 +43,19 @@ fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
         .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
 }
 
+/// The statements every hold and capture runs, their text made once (not on each use).
+static HOLD_BY_ID: LazyLock<String> = LazyLock::new(|| format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"));
+static INSERT_HOLD: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT + 1).map(|n| format!("?{n}")).collect();
+    format!(
+        "INSERT INTO holds ({HOLD_COLUMNS}, code_hash) VALUES ({})",
+        placeholders.join(", ")
+    )
+});
+
 impl SqliteLedger<'_> {
     pub fn hold(&self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
-        let sql = format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1");
-        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let mut statement = self.conn.prepare_cached(&HOLD_BY_ID).map_err(failure)?;
         statement
             .query_row([id.as_str()], hold_from_row)
             .optional()
@@ -74,13 +85,8 @@ impl SqliteLedger<'_> {
     }
 
     pub fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
-        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT + 1).map(|n| format!("?{n}")).collect();
-        let sql = format!(
-            "INSERT INTO holds ({HOLD_COLUMNS}, code_hash) VALUES ({})",
-            placeholders.join(", ")
-        );
         let c = HoldColumns::from_record(hold);
-        let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
+        let mut statement = self.conn.prepare_cached(&INSERT_HOLD).map_err(failure)?;
         statement
             .execute(params![
                 c.id,
