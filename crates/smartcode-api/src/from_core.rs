@@ -160,11 +160,17 @@ impl From<&CodeView> for CodeJson {
             pin_set: r.pin.hash.is_some(),
             children_count: view.children,
             created_at: r.created_at.to_rfc3339(),
+            // A seller's hold, or an assurance's certificate (what it still sets aside for its
+            // seller): what makes `available` less than `balance`, with the authorizations below.
             holds: view
                 .holds
                 .iter()
-                .filter(|h| h.kind == HoldKind::Hold)
-                .map(|h| HoldJson::of(h, HoldState::Pending, h.payer_id.to_string()))
+                .filter(|h| h.kind != HoldKind::Authorization)
+                .map(|h| {
+                    let mut shown = HoldJson::of(h, HoldState::Pending, h.payer_id.to_string());
+                    shown.amount = Money::new(h.held_units(), h.currency);
+                    shown
+                })
                 .collect(),
             authorizations: view
                 .holds

@@ -78,8 +78,11 @@ async fn a_certificate_keeps_its_floor_for_its_seller_however_the_holder_spends(
     forged.floor.amount = "50.00".into();
     assert!(smartcode_receipt::verify_certificate(&forged, &key).is_err());
 
-    // The holder spends what it likes, but not the floor while the certificate stands.
-    assert_eq!(me(&broker, &holder).await["available"]["amount"], "5.00");
+    // The holder spends what it likes, but not the floor while the certificate stands, and sees why.
+    let view = me(&broker, &holder).await;
+    assert_eq!(view["available"]["amount"], "5.00");
+    assert_eq!(view["holds"][0]["id"], certificate.id.as_str());
+    assert_eq!(view["holds"][0]["amount"]["amount"], "5.00");
     broker
         .pay(&holder, &elsewhere, "5.01")
         .await
@@ -97,6 +100,11 @@ async fn a_certificate_keeps_its_floor_for_its_seller_however_the_holder_spends(
         .refused(403, "restricted");
     let paid = pay_under(&broker, &assurance, id, &shop, "3").await.expect(201);
     assert_eq!(paid.body["receipt"]["amount"]["amount"], "3.00");
+    let view = me(&broker, &holder).await;
+    assert_eq!(
+        view["holds"][0]["amount"]["amount"], "2.00",
+        "what the certificate still sets aside"
+    );
     pay_under(&broker, &assurance, id, &shop, "2.01")
         .await
         .refused(409, "amount_mismatch");
