@@ -22,6 +22,7 @@ pub(crate) mod operator;
 pub(crate) mod payments;
 pub(crate) mod public;
 pub(crate) mod quotes;
+mod render;
 pub(crate) mod reports;
 pub(crate) mod security;
 mod submit;

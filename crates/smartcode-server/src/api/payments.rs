@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use smartcode_core::ledger::payments;
 
-use super::submit::receipt_json;
+use super::render::receipt_json;
 use super::{json_value, read, submit, Asked, Entry, Reply, Shown, WriteContext};
 use crate::extract::{Body, Caller, Holder, Segment, Target};
 use crate::problem::{ApiError, ProblemCode};
@@ -137,7 +137,7 @@ async fn receipt(
     let refunds = refunds(&state, id).await?;
     let refunded: i64 = refunds.iter().map(|r| r.amount.units()).sum();
     let currency = parse_currency(&receipt.amount.currency)?;
-    let shown: Vec<_> = refunds.iter().map(super::submit::refund_json).collect();
+    let shown: Vec<_> = refunds.iter().map(super::render::refund_json).collect();
     Ok(json_value(
         StatusCode::OK,
         json!({ "receipt": receipt, "refunded": Money::new(refunded, currency), "refunds": shown }),

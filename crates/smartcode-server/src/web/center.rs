@@ -246,7 +246,7 @@ fn profile_body(form: &WebForm) -> Value {
 /// `act` make the write, then goes back to the control center with the notice `done` writes from
 /// the answer (or the refusal).
 /// `id` names the form on the page: a refusal shows it again as typed, the page scrolled to it.
-async fn center_form<Fut>(
+pub(super) async fn center_form<Fut>(
     state: AppState,
     caller: Caller,
     headers: HeaderMap,

@@ -9,11 +9,11 @@ use axum::response::Response;
 use serde_json::json;
 use smartcode_core::code::SecretCode;
 
-use super::center::{answered, back_to_me};
-use super::forms::{code_form, form_of, json_body, FormInput};
+use super::center::{answered, back_to_me, center_form};
+use super::forms::{code_form, form_of, json_body, FormInput, WebForm};
 use super::session::{Current, Reveal, Shown};
 use crate::api::{self, Answer};
-use crate::extract::{Caller, Segment, Target};
+use crate::extract::{Caller, Holder, Segment, Target};
 use crate::problem::ApiError;
 use crate::wire::{AssuranceRequest, AuthorizationRequest};
 use crate::AppState;
@@ -95,17 +95,20 @@ pub(super) async fn cancel_authorization(
     target: Target,
     form: FormInput,
 ) -> Response {
-    let form = form_of(form);
-    let (current, holder) = match code_form(&state, &headers, &form, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let act = move |state: AppState, holder: Holder, form: WebForm| async move {
+        let body = json_body(json!({}));
+        api::authorizations::cancel(&state, &holder, &id, form.asked(&target, &body)).await
     };
-    let body = json_body(json!({}));
-    let reply = api::authorizations::cancel(&state, &holder, &id, form.asked(&target, &body)).await;
-    let notice = answered(&state, reply)
-        .await
-        .map(|_| "Authorization cancelled: its value is available again.".to_owned());
-    back_to_me(&state, &current, None, notice)
+    let done = |_: Answer| "Authorization cancelled: its value is available again.".to_owned();
+    center_form(
+        state,
+        caller,
+        headers,
+        ("cancel_authorization".to_owned(), form),
+        act,
+        done,
+    )
+    .await
 }
 
 pub(super) async fn assurance(
@@ -145,17 +148,12 @@ pub(super) async fn cancel_assurance(
     target: Target,
     form: FormInput,
 ) -> Response {
-    let form = form_of(form);
-    let (current, holder) = match code_form(&state, &headers, &form, caller) {
-        Ok(found) => found,
-        Err(response) => return response,
+    let act = move |state: AppState, holder: Holder, form: WebForm| async move {
+        let body = json_body(json!({}));
+        api::assurances::cancel(&state, &holder, &id, form.asked(&target, &body)).await
     };
-    let body = json_body(json!({}));
-    let reply = api::assurances::cancel(&state, &holder, &id, form.asked(&target, &body)).await;
-    let notice = answered(&state, reply)
-        .await
-        .map(|_| "Assurance revoked: no new certificates.".to_owned());
-    back_to_me(&state, &current, None, notice)
+    let done = |_: Answer| "Assurance revoked: no new certificates.".to_owned();
+    center_form(state, caller, headers, ("cancel_assurance".to_owned(), form), act, done).await
 }
 
 pub(super) async fn alias(
