@@ -307,6 +307,9 @@ fn push_time_symbols(out: &mut String, at: Timestamp) {
 
 macro_rules! id_type {
     ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
+        id_type!($name, $prefix, $symbols, $symbols, $doc);
+    };
+    ($name:ident, $prefix:literal, $symbols:literal, $older:literal, $doc:literal) => {
         #[doc = $doc]
         ///
         /// Shared, not copied: a clone is a reference count (ids are copied into every record,
@@ -315,10 +318,11 @@ macro_rules! id_type {
         pub struct $name(Arc<str>);
 
         impl $name {
-            /// Accepts an id only if it has exactly the shape `generate` makes.
+            /// Accepts an id only if it has exactly the shape `generate` makes (or made before
+            /// its ids had the length they have now: `$older` symbols).
             pub fn parse(text: &str) -> Option<$name> {
                 let rest = text.strip_prefix($prefix)?;
-                let well_formed = rest.len() == $symbols
+                let well_formed = (rest.len() == $symbols || rest.len() == $older)
                     && rest
                         .bytes()
                         .all(|b| ALPHABET.contains(&b.to_ascii_uppercase()) && !b.is_ascii_uppercase());
@@ -362,7 +366,10 @@ macro_rules! random_id {
 /// per commit) instead of touching a random page for each new id.
 macro_rules! ordered_id {
     ($name:ident, $prefix:literal, $symbols:literal, $doc:literal) => {
-        id_type!($name, $prefix, $symbols, $doc);
+        ordered_id!($name, $prefix, $symbols, $symbols, $doc);
+    };
+    ($name:ident, $prefix:literal, $symbols:literal, $older:literal, $doc:literal) => {
+        id_type!($name, $prefix, $symbols, $older, $doc);
 
         impl $name {
             /// A new id for time `at`, its random symbols drawn from `rng` (a CSPRNG).
@@ -390,11 +397,12 @@ random_id!(
     16,
     "One ledger transfer's id (80 random bits). A payment's transfer has its receipt's id instead."
 );
-random_id!(
+ordered_id!(
     HoldId,
     "h_",
+    26,
     16,
-    "A hold's id (80 random bits); the buyer's and the seller's codes read it, nobody else."
+    "A hold's id: the time it was made, then 80 random bits (ids made before holds were ordered are 80 random bits alone, and still read); the buyer's and the seller's codes read it, nobody else. Ordered, so the store's index of holds grows at its end and a capture finds a recent hold on the pages a commit just wrote."
 );
 random_id!(
     AssuranceId,

@@ -203,6 +203,9 @@ pub const CHECKPOINT_INTERVAL_MS: u64 = 100;
 /// from SQLite again.
 pub const CACHE_CODES_MAX: usize = 1_000_000;
 pub const CACHE_ACCOUNTS_MAX: usize = 1_000_000;
+/// Pending holds the embedded writer remembers at once (a capture or void then reads nothing);
+/// beyond them it forgets and reads from SQLite again.
+pub const CACHE_HOLDS_MAX: usize = 200_000;
 /// Times one PostgreSQL batch is run before its commands are answered with a storage failure.
 pub const BATCH_ATTEMPTS_MAX: u32 = 10;
 /// Pause before the n-th new attempt of a PostgreSQL batch: n times this.

@@ -1619,6 +1619,63 @@ fn embedded_an_upgrade_gives_every_account_its_kind_and_keeps_its_row() {
 }
 
 #[test]
+fn embedded_an_upgrade_keeps_every_hold_and_its_checks() {
+    use smartcode_core::ledger::LedgerRead;
+    // A store as schema version 11 left it: a seller's hold (with an id of the older, random-only
+    // shape) and an authorization with its keyed hash.
+    let payee = PublicCode::generate();
+    let (dir, path) = embedded_store_at(
+        11,
+        &format!(
+            "INSERT INTO holds (id, payer_id, owner_id, payee, payee_id, amount, currency, created_at,
+                                expires_at, state, kind, code_hash) VALUES
+               ('h_aaaaaaaaaaaaaaaa', 'c_aaaaaaaaaaaaaaaa', 'c_bbbbbbbbbbbbbbbb', '{}',
+                'c_cccccccccccccccc', 30, 'USD', 1, 2, 'pending', 'hold', NULL),
+               ('h_bbbbbbbbbbbbbbbb', 'c_aaaaaaaaaaaaaaaa', NULL, NULL, NULL, 5, 'USD', 1, 2, 'voided',
+                'authorization', x'01');",
+            payee.as_stored()
+        ),
+    );
+    drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
+    let upgraded = rusqlite::Connection::open(&path).unwrap();
+    let mut ledger = crate::sqlite::SqliteLedger { conn: &upgraded };
+    let hold = ledger
+        .hold_by_id(&smartcode_core::code::HoldId::parse("h_aaaaaaaaaaaaaaaa").unwrap())
+        .unwrap()
+        .expect("the hold is kept, and its id still reads");
+    assert_eq!(
+        (hold.amount.units(), hold.state, hold.payee.map(|p| p.payee)),
+        (30, smartcode_core::model::HoldState::Pending, Some(payee))
+    );
+    let kinds: Vec<(String, String)> = upgraded
+        .prepare("SELECT id, kind FROM holds ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds.len(), 2);
+    // The checks written as comparisons refuse what the lists did; the keyed hash stays unique.
+    let insert = |id: &str, state: &str, kind: &str, hash: Option<&[u8]>| {
+        upgraded.execute(
+            "INSERT INTO holds (id, payer_id, amount, currency, created_at, expires_at, state, kind, code_hash)
+             VALUES (?1, 'c_aaaaaaaaaaaaaaaa', 1, 'USD', 1, 2, ?2, ?3, ?4)",
+            rusqlite::params![id, state, kind, hash],
+        )
+    };
+    assert!(
+        insert("h_c", "lost", "authorization", Some(&[2])).is_err(),
+        "an unknown state"
+    );
+    assert!(insert("h_d", "pending", "gift", Some(&[3])).is_err(), "an unknown kind");
+    assert!(
+        insert("h_e", "pending", "authorization", Some(&[1])).is_err(),
+        "a hash twice"
+    );
+    assert!(insert("h_f", "pending", "authorization", Some(&[4])).is_ok());
+}
+
+#[test]
 fn embedded_an_upgrade_links_every_account_s_history_into_a_chain() {
     use smartcode_core::ledger::{LedgerRead, TransferFilter};
     use smartcode_core::model::AccountKey;

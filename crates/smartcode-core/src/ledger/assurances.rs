@@ -189,7 +189,7 @@ fn certify(
             max: ASSURANCE_SECONDS_MAX,
         }))?;
     let certificate = HoldRecord {
-        id: HoldId::draw(&mut cx.draws),
+        id: HoldId::draw_at(cx.now, &mut cx.draws),
         kind: HoldKind::Certificate,
         payer_id: holder.id.clone(),
         payee: Some(HoldPayee {

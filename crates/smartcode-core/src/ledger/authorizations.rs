@@ -150,7 +150,7 @@ fn authorize(
         }
     };
     let record = HoldRecord {
-        id: HoldId::draw(&mut cx.draws),
+        id: HoldId::draw_at(cx.now, &mut cx.draws),
         kind: HoldKind::Authorization,
         payer_id: payer.id.clone(),
         payee: to,

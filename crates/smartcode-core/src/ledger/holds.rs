@@ -129,7 +129,7 @@ fn hold(
         checked,
     } = parties(tx, now, order)?;
     let record = HoldRecord {
-        id: HoldId::draw(&mut cx.draws),
+        id: HoldId::draw_at(cx.now, &mut cx.draws),
         kind: HoldKind::Hold,
         payer_id: payer.id.clone(),
         payee: Some(HoldPayee {

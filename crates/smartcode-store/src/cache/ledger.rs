@@ -94,7 +94,14 @@ impl LedgerRead for Cached<'_, '_, '_> {
     }
 
     fn hold_by_id(&mut self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
-        self.inner.hold(id)
+        if let Some(record) = self.cache.memory.hold(id) {
+            return Ok(Some(record.clone()));
+        }
+        let found = self.inner.hold(id)?;
+        if let Some(record) = &found {
+            self.cache.memory.saw_hold(record);
+        }
+        Ok(found)
     }
 
     fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
@@ -239,7 +246,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
     }
 
     fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
-        self.write(|sqlite, _| sqlite.insert_hold(hold, code), |_, ()| {})
+        self.write(
+            |_, hot| sqlite::insert_hold(&mut hot.insert_hold, hold, code),
+            |memory, ()| memory.wrote_hold(hold),
+        )
     }
 
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()> {
@@ -263,7 +273,8 @@ impl LedgerTx for Cached<'_, '_, '_> {
     }
 
     fn take_from_hold(&mut self, hold: &HoldRecord, _units: i64, _at: Timestamp) -> StoreResult<()> {
-        self.write(|sqlite, _| sqlite.take_from_hold(hold), |_, ()| {})
+        // One writer: taking from a certificate is writing its new state.
+        self.update_hold(hold)
     }
 
     fn insert_assurance(&mut self, assurance: &AssuranceRecord, hash: &CodeHash) -> StoreResult<()> {
@@ -275,7 +286,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
     }
 
     fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        self.write(|sqlite, _| sqlite.update_hold(hold), |_, ()| {})
+        self.write(
+            |_, hot| sqlite::update_hold(&mut hot.update_hold, hold),
+            |memory, ()| memory.wrote_hold(hold),
+        )
     }
 
     fn add_held(&mut self, key: &AccountKey, delta_units: i64) -> StoreResult<()> {

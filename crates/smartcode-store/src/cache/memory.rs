@@ -1,4 +1,4 @@
-//! What the writer remembers of codes, accounts and public-code totals, and the only ways to change
+//! What the writer remembers of codes, accounts, public-code totals and pending holds, and the only ways to change
 //! it: [`Memory::saw_code`] and its kin record what was read from SQLite, as SQLite has it; a
 //! command's own writes reach memory only through a [`Writes`] (which `Cached::write` hands out
 //! once SQLite took the write), and every entry a `Writes` changes is recorded as the running
@@ -9,9 +9,9 @@
 // the broker's key), never text a client chose, so a fast hash without flooding resistance is safe.
 use rustc_hash::FxHashMap as HashMap;
 
-use smartcode_core::code::{CodeHash, CodeId, PublicCode};
+use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
-use smartcode_core::limits::{CACHE_ACCOUNTS_MAX, CACHE_CODES_MAX};
+use smartcode_core::limits::{CACHE_ACCOUNTS_MAX, CACHE_CODES_MAX, CACHE_HOLDS_MAX};
 use smartcode_core::model::*;
 
 use crate::sqlite::AccountRow;
@@ -64,6 +64,11 @@ pub struct Memory {
     public_totals: HashMap<CodeId, CachedTotals>,
     written_totals: Vec<CodeId>,
     unwritten_totals: Vec<CodeId>,
+    /// Pending holds as SQLite has them (their rows are written at once, so nothing is unwritten):
+    /// a capture or a void finds its hold here. A hold leaves when it is resolved.
+    holds: HashMap<HoldId, HoldRecord>,
+    /// Holds written by the current command, to forget if it is rolled back.
+    written_holds: Vec<HoldId>,
     /// Why the batch must not commit: a flush failed, or a savepoint could not be rolled back or
     /// released, so the transaction no longer holds what memory and the answers say.
     lost: Option<StorageFailure>,
@@ -94,6 +99,10 @@ impl Memory {
 
     pub fn totals(&self, public_code: &CodeId) -> Option<CachedTotals> {
         self.public_totals.get(public_code).copied()
+    }
+
+    pub fn hold(&self, id: &HoldId) -> Option<&HoldRecord> {
+        self.holds.get(id)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -132,6 +141,13 @@ impl Memory {
         totals
     }
 
+    /// A hold read from SQLite: remembered if it is pending (a resolved hold never changes again).
+    pub fn saw_hold(&mut self, record: &HoldRecord) {
+        if record.state == HoldState::Pending {
+            self.holds.insert(record.id.clone(), record.clone());
+        }
+    }
+
     // -----------------------------------------------------------------------------------------
     // Commands.
 
@@ -140,6 +156,7 @@ impl Memory {
         self.written_codes.clear();
         self.written_accounts.clear();
         self.written_totals.clear();
+        self.written_holds.clear();
         self.wrote = false;
     }
 
@@ -171,6 +188,9 @@ impl Memory {
         }
         for key in std::mem::take(&mut self.written_accounts) {
             self.accounts.remove(&key);
+        }
+        for id in std::mem::take(&mut self.written_holds) {
+            self.holds.remove(&id);
         }
     }
 
@@ -232,6 +252,7 @@ impl Memory {
         self.codes.len() > CACHE_CODES_MAX
             || self.accounts.len() > CACHE_ACCOUNTS_MAX
             || self.public_totals.len() > CACHE_ACCOUNTS_MAX
+            || self.holds.len() > CACHE_HOLDS_MAX
     }
 }
 
@@ -253,6 +274,17 @@ impl Writes<'_> {
         self.memory.written_codes.push(id.clone());
         if let Some(cached) = self.memory.codes.get_mut(id) {
             change(&mut cached.record);
+        }
+    }
+
+    /// A hold was inserted or changed to `record`: remembered while it is pending, forgotten once
+    /// it is resolved.
+    pub fn wrote_hold(&mut self, record: &HoldRecord) {
+        self.memory.written_holds.push(record.id.clone());
+        if record.state == HoldState::Pending {
+            self.memory.holds.insert(record.id.clone(), record.clone());
+        } else {
+            self.memory.holds.remove(&record.id);
         }
     }
 

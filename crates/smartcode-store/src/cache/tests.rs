@@ -285,3 +285,89 @@ fn a_forgotten_command_takes_its_unwritten_balances_with_it() {
     ledger.cache.flush(&ledger.inner).unwrap();
     assert_eq!(history(&connection, &from), ["t_3", "t_1"]);
 }
+
+fn pending_hold(payer: &CodeId, payee: &CodeRecord, currency: Currency) -> HoldRecord {
+    HoldRecord {
+        id: smartcode_core::code::HoldId::generate_at(Timestamp(1)),
+        kind: HoldKind::Hold,
+        payer_id: payer.clone(),
+        payee: Some(HoldPayee {
+            owner_id: payee.owner_id.clone(),
+            payee: payee.public_code.clone().unwrap(),
+            payee_id: payee.id.clone(),
+        }),
+        amount: smartcode_core::money::Amount::from_units(5).unwrap(),
+        currency,
+        memo: None,
+        category: None,
+        item: None,
+        created_at: Timestamp(1),
+        expires_at: Timestamp(1_000_000),
+        state: HoldState::Pending,
+        resolved_at: None,
+        captured: None,
+        receipt_id: None,
+        release_to: None,
+        assurance_id: None,
+    }
+}
+
+#[test]
+fn a_pending_hold_is_remembered_until_resolved_and_forgotten_with_its_command() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let usd = Currency::parse("USD").unwrap();
+    let payer = secret_code(usd);
+    let mut payee = secret_code(usd);
+    payee.kind = CodeKind::Public;
+    payee.public_code = Some(smartcode_core::code::PublicCode::generate());
+    let mut hold = pending_hold(&payer.id, &payee, usd);
+    let sqlite_has = |id: &smartcode_core::code::HoldId| SqliteLedger { conn: &connection }.hold_by_id(id).unwrap();
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.insert_hold(&hold, None).unwrap();
+    }
+    assert_eq!(cache.memory.hold(&hold.id), Some(&hold), "made here, remembered");
+    assert_eq!(sqlite_has(&hold.id).as_ref(), Some(&hold), "and written at once");
+    // A capture rolled back to its savepoint: memory forgets, and reads SQLite's row again.
+    connection.execute_batch("SAVEPOINT command").unwrap();
+    cache.begin_command();
+    let mut captured = hold.clone();
+    captured.state = HoldState::Captured;
+    captured.resolved_at = Some(Timestamp(2));
+    captured.captured = Some(hold.amount);
+    captured.receipt_id = Some("r_x".into());
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.update_hold(&captured).unwrap();
+        assert_eq!(ledger.hold_by_id(&hold.id).unwrap().unwrap().state, HoldState::Captured);
+    }
+    connection
+        .execute_batch("ROLLBACK TO command; RELEASE command")
+        .unwrap();
+    cache.forget_command();
+    assert_eq!(cache.memory.hold(&hold.id), None);
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        assert_eq!(
+            ledger.hold_by_id(&hold.id).unwrap().as_ref(),
+            Some(&hold),
+            "pending again"
+        );
+        // Resolved for good, it leaves memory: what SQLite has is the only copy.
+        ledger.cache.begin_command();
+        hold = captured;
+        ledger.update_hold(&hold).unwrap();
+    }
+    assert_eq!(cache.memory.hold(&hold.id), None);
+    assert_eq!(sqlite_has(&hold.id), Some(hold));
+}

@@ -1,14 +1,15 @@
-//! Holds and refunds in SQLite. Holds: their rows (read and written straight through, the writer's memory keeps no
-//! copy); an account's `held` is kept in the writer's memory with its balance and written with it
+//! Holds and refunds in SQLite. Holds: their rows, written at once with the writer's prepared
+//! statements (the writer's memory keeps the pending ones, `cache::memory`); an account's `held` is kept in the writer's memory with its balance and written with it
 //! at the flush (`cache::memory`), so the row never breaks `held <= balance`.
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row, Statement};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{AssuranceId, CodeHash, CodeId, HoldId};
-use smartcode_core::error::StoreResult;
+use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::model::{AliasRecord, AssuranceRecord, HoldRecord};
+use smartcode_core::money::Amount;
 
 use super::{failure, SqliteLedger};
 use crate::rows::{
@@ -43,15 +44,73 @@ fn hold_from_row(row: &Row<'_>) -> rusqlite::Result<HoldRecord> {
         .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
 }
 
-/// The statements every hold and capture runs, their text made once (not on each use).
+/// The statement that reads a hold by id, its text made once (not on each use).
 static HOLD_BY_ID: LazyLock<String> = LazyLock::new(|| format!("SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?1"));
-static INSERT_HOLD: LazyLock<String> = LazyLock::new(|| {
+
+/// The two statements every hold and capture runs, prepared once for the writer's life with the
+/// payment's ([`super::HotStatements`]).
+pub(super) static INSERT_HOLD: LazyLock<String> = LazyLock::new(|| {
     let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT + 1).map(|n| format!("?{n}")).collect();
     format!(
         "INSERT INTO holds ({HOLD_COLUMNS}, code_hash) VALUES ({})",
         placeholders.join(", ")
     )
 });
+pub(super) const UPDATE_HOLD: &str = "UPDATE holds SET state = ?2, resolved_at = ?3, captured = ?4, receipt_id = ?5, \
+     release_to = ?6, owner_id = ?7, payee = ?8, payee_id = ?9 WHERE id = ?1";
+
+/// Inserts `hold` (`code`: an authorization's keyed hash) with [`INSERT_HOLD`], its values bound
+/// as they stand in the record (no copy of each column first).
+pub fn insert_hold(statement: &mut Statement<'_>, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
+    let payee = hold.payee.as_ref();
+    statement
+        .execute(params![
+            hold.id.as_str(),
+            hold.payer_id.as_str(),
+            payee.map(|p| p.owner_id.as_str()),
+            payee.map(|p| p.payee.as_stored()),
+            payee.map(|p| p.payee_id.as_str()),
+            hold.amount.units(),
+            hold.currency.as_str(),
+            hold.memo,
+            hold.category,
+            hold.item,
+            hold.created_at.0,
+            hold.expires_at.0,
+            hold.state.as_str(),
+            hold.resolved_at.map(|t| t.0),
+            hold.captured.map(Amount::units),
+            hold.receipt_id,
+            hold.release_to.as_ref().map(CodeId::as_str),
+            hold.kind.as_str(),
+            hold.assurance_id.as_ref().map(AssuranceId::as_str),
+            code.map(|h| h.0.as_slice()),
+        ])
+        .map_err(failure)?;
+    Ok(())
+}
+
+/// Writes what changes of a hold (its state, resolution, `release_to` and payee) with [`UPDATE_HOLD`].
+pub fn update_hold(statement: &mut Statement<'_>, hold: &HoldRecord) -> StoreResult<()> {
+    let payee = hold.payee.as_ref();
+    let updated = statement
+        .execute(params![
+            hold.id.as_str(),
+            hold.state.as_str(),
+            hold.resolved_at.map(|t| t.0),
+            hold.captured.map(Amount::units),
+            hold.receipt_id,
+            hold.release_to.as_ref().map(CodeId::as_str),
+            payee.map(|p| p.owner_id.as_str()),
+            payee.map(|p| p.payee.as_stored()),
+            payee.map(|p| p.payee_id.as_str()),
+        ])
+        .map_err(failure)?;
+    match updated {
+        1 => Ok(()),
+        _ => Err(StorageFailure(format!("hold {} is missing", hold.id))),
+    }
+}
 
 impl SqliteLedger<'_> {
     pub fn hold(&self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
@@ -82,61 +141,6 @@ impl SqliteLedger<'_> {
             .query_map(params![now.0, limit], hold_from_row)
             .map_err(failure)?;
         rows.collect::<Result<_, _>>().map_err(failure)
-    }
-
-    pub fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
-        let c = HoldColumns::from_record(hold);
-        let mut statement = self.conn.prepare_cached(&INSERT_HOLD).map_err(failure)?;
-        statement
-            .execute(params![
-                c.id,
-                c.payer_id,
-                c.owner_id,
-                c.payee,
-                c.payee_id,
-                c.amount,
-                c.currency,
-                c.memo,
-                c.category,
-                c.item,
-                c.created_at,
-                c.expires_at,
-                c.state,
-                c.resolved_at,
-                c.captured,
-                c.receipt_id,
-                c.release_to,
-                c.kind,
-                c.assurance_id,
-                code.map(|h| h.0.to_vec()),
-            ])
-            .map_err(failure)?;
-        Ok(())
-    }
-
-    pub fn update_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        let c = HoldColumns::from_record(hold);
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "UPDATE holds SET state = ?2, resolved_at = ?3, captured = ?4, receipt_id = ?5, release_to = ?6, \
-                 owner_id = ?7, payee = ?8, payee_id = ?9 WHERE id = ?1",
-            )
-            .map_err(failure)?;
-        statement
-            .execute(params![
-                c.id,
-                c.state,
-                c.resolved_at,
-                c.captured,
-                c.receipt_id,
-                c.release_to,
-                c.owner_id,
-                c.payee,
-                c.payee_id
-            ])
-            .map_err(failure)?;
-        Ok(())
     }
 
     pub fn hold_by_code(&self, code: &CodeHash) -> StoreResult<Option<HoldRecord>> {
@@ -206,11 +210,6 @@ impl SqliteLedger<'_> {
                 .map_err(failure)?;
         }
         Ok(())
-    }
-
-    /// One writer: taking from a certificate is writing its new state.
-    pub fn take_from_hold(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        self.update_hold(hold)
     }
 
     fn assurances_where(&self, condition: &str, param: &dyn rusqlite::ToSql) -> StoreResult<Vec<AssuranceRecord>> {

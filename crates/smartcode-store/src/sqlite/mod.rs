@@ -14,6 +14,7 @@ use smartcode_core::money::{Amount, Currency};
 
 use crate::rows::{CodeColumns, CODE_COLUMNS};
 
+pub use self::holds::{insert_hold, update_hold};
 pub use self::writes::{insert_transfer, write_account, write_public_totals, HotStatements};
 
 pub struct SqliteLedger<'c> {

@@ -1,7 +1,7 @@
 //! The writes of the SQLite ledger: the statements every payment runs, prepared once for the
 //! writer's life ([`HotStatements`]), and the writes [`crate::cache::Cached`] passes on to SQLite
-//! (codes, accounts, idempotency records). Transfers and balances are written by `Cached` itself,
-//! with the hot statements.
+//! (codes, accounts, idempotency records). Transfers, balances and hold rows are written by
+//! `Cached` itself, with the hot statements.
 
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 use smartcode_core::clock::Timestamp;
@@ -33,6 +33,9 @@ pub struct HotStatements<'c> {
     /// An account whose `held` changed too (a hold, a capture, a void).
     pub write_account_held: Statement<'c>,
     pub write_public_totals: Statement<'c>,
+    /// A hold's row, made and resolved (`sqlite::holds`).
+    pub insert_hold: Statement<'c>,
+    pub update_hold: Statement<'c>,
 }
 
 impl<'c> HotStatements<'c> {
@@ -42,6 +45,8 @@ impl<'c> HotStatements<'c> {
             write_account: conn.prepare(WRITE_ACCOUNT).map_err(failure)?,
             write_account_held: conn.prepare(WRITE_ACCOUNT_HELD).map_err(failure)?,
             write_public_totals: conn.prepare(WRITE_PUBLIC_TOTALS).map_err(failure)?,
+            insert_hold: conn.prepare(&super::holds::INSERT_HOLD).map_err(failure)?,
+            update_hold: conn.prepare(super::holds::UPDATE_HOLD).map_err(failure)?,
         })
     }
 }
