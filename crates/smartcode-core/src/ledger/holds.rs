@@ -74,7 +74,10 @@ impl Command {
                 touches.codes.push(order.payer.hash);
                 touches.public_codes.push(order.payee.clone());
             }
-            Command::Capture { seller, .. } | Command::Void { seller, .. } => touches.codes.push(seller.hash),
+            Command::Capture { seller, hold, .. } | Command::Void { seller, hold } => {
+                touches.codes.push(seller.hash);
+                touches.holds.push(hold.clone());
+            }
             Command::ExpireDue { .. } => {}
         }
     }

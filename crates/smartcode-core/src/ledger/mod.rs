@@ -349,6 +349,8 @@ pub struct Touches {
     pub codes: Vec<CodeHash>,
     /// Public codes named (a payment's payee).
     pub public_codes: Vec<PublicCode>,
+    /// Holds named by id (a capture's, a void's).
+    pub holds: Vec<HoldId>,
 }
 
 impl Command {

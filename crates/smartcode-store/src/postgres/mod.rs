@@ -493,7 +493,7 @@ fn attempt_batch(
     if let Err(error) = conn.batch("BEGIN ISOLATION LEVEL READ COMMITTED") {
         return abandon(conn, &error);
     }
-    // The rows the payments name, in three statements for the whole batch.
+    // The rows the batch's commands name (codes, balances, holds), read in bulk for all of them.
     let mut touches = Touches::default();
     for job in jobs {
         if let WriteJob::Request { request, .. } = job {
@@ -502,7 +502,7 @@ fn attempt_batch(
     }
     let hashes: Vec<&[u8]> = touches.codes.iter().map(|hash| hash.0.as_slice()).collect();
     let publics: Vec<&str> = touches.public_codes.iter().map(|code| code.as_stored()).collect();
-    if let Err(failure) = prefetch(conn, state, &hashes, &publics) {
+    if let Err(failure) = prefetch(conn, state, (&hashes, &publics), &touches.holds) {
         rollback(conn);
         return match state.conflict() {
             Some(reason) => Attempt::Retry(reason.to_owned()),

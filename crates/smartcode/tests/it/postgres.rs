@@ -487,6 +487,28 @@ async fn holds_authorizations_and_certificates_resolve_once_across_two_processes
         "exactly the floor"
     );
 
+    // Holds made at once through both processes never set aside more than the code has: what
+    // each batch holds is applied with its balances, under the same locks and bounds.
+    let (small, _) = b.issue("10", "USD").await;
+    let holds = (0..8).map(|n| {
+        side(n).post(
+            "/v1/holds",
+            Auth::None,
+            json!({ "code": small, "payee": shop, "amount": "2" }),
+        )
+    });
+    let replies = futures::future::join_all(holds).await;
+    assert_eq!(
+        replies.iter().filter(|r| r.status == 201).count(),
+        5,
+        "10 holds 2 five times"
+    );
+    assert!(replies
+        .iter()
+        .all(|r| r.status == 201 || r.code() == "insufficient_funds"));
+    let me = a.get("/v1/me", Auth::Code(&small)).await.expect(200);
+    assert_eq!(me.body["available"]["amount"], "0.00");
+
     // What the buyer paid is what the seller got, and what is held is what is pending.
     let paid = micro("100") - micro(&a.balance(&buyer).await);
     assert_eq!(micro(&b.balance(&seller).await) - micro("0.01"), paid);

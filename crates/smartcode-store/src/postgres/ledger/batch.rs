@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use postgres::Row;
-use smartcode_core::code::CodeId;
+use smartcode_core::code::{CodeId, HoldId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::limits::BALANCE_UNITS_MAX;
 use smartcode_core::model::*;
@@ -65,6 +65,22 @@ impl PgLedger<'_> {
                 .prefetched
                 .accounts
                 .insert(key, (currency, get(row, 2)?, get(row, 3)?));
+        }
+        Ok(())
+    }
+
+    /// Reads in bulk the holds the batch's captures and voids name. A hold the batch then writes
+    /// is dropped from what was prefetched; a hold another process resolved meanwhile makes the
+    /// batch's conditional update of it a conflict, and the batch runs again.
+    fn prefetch_holds(&mut self, ids: &[&str]) -> StoreResult<()> {
+        if ids.is_empty() || self.batch.is_none() {
+            return Ok(());
+        }
+        let holds = self.holds_where("id = ANY($1)", &[&ids])?;
+        if let Some(batch) = self.batch.as_deref_mut() {
+            for hold in holds {
+                batch.prefetched.holds.insert(hold.id.as_str().to_owned(), hold);
+            }
         }
         Ok(())
     }
@@ -211,11 +227,18 @@ pub fn finish_batch(conn: &mut Conn, batch: &mut BatchState) -> StoreResult<()> 
 }
 
 /// Prefetches the rows the batch's payments name (see [`PgLedger::prefetch`]).
-pub fn prefetch(conn: &mut Conn, batch: &mut BatchState, hashes: &[&[u8]], publics: &[&str]) -> StoreResult<()> {
+pub fn prefetch(
+    conn: &mut Conn,
+    batch: &mut BatchState,
+    (hashes, publics): (&[&[u8]], &[&str]),
+    holds: &[HoldId],
+) -> StoreResult<()> {
     let mut ledger = PgLedger {
         conn,
         batch: Some(batch),
     };
+    let holds: Vec<&str> = holds.iter().map(HoldId::as_str).collect();
+    ledger.prefetch_holds(&holds)?;
     ledger.prefetch(hashes, publics)
 }
 
@@ -229,12 +252,15 @@ impl PgLedger<'_> {
         let Some(batch) = self.batch.as_deref() else {
             return Ok(());
         };
-        let changes: BTreeMap<String, i64> = batch
-            .deltas
-            .iter()
-            .filter(|(_, delta)| **delta != 0)
-            .map(|(key, delta)| (key.clone(), *delta))
-            .collect();
+        // Each account's change of balance and of what it holds aside.
+        let mut changes: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (key, delta) in &batch.deltas {
+            changes.entry(key.clone()).or_default().0 += delta;
+        }
+        for (key, delta) in &batch.held_deltas {
+            changes.entry(key.clone()).or_default().1 += delta;
+        }
+        changes.retain(|_, (balance, held)| *balance != 0 || *held != 0);
         if changes.is_empty() {
             return Ok(());
         }
@@ -255,10 +281,13 @@ impl PgLedger<'_> {
                 let id = AccountKey::from_stored(&key).and_then(|key| key.code_id().cloned());
                 codes.push(id.ok_or_else(|| corrupt("account key"))?);
             }
-            let after = balance.checked_add(changes[&key]);
+            let (balance_delta, held_delta) = changes[&key];
+            let after = balance.checked_add(balance_delta).zip(held.checked_add(held_delta));
             let within = match after {
-                Some(after) if is_code => after >= held && (0..=BALANCE_UNITS_MAX).contains(&after),
-                Some(_) => true,
+                Some((after, held)) if is_code => {
+                    (0..=after).contains(&held) && (0..=BALANCE_UNITS_MAX).contains(&after)
+                }
+                Some((_, held)) => held == 0,
                 None => false,
             };
             if !within {
@@ -268,11 +297,12 @@ impl PgLedger<'_> {
                 return Err(self.conflict(format!("the balance of {key} moved out of bounds"), None, None));
             }
         }
-        let deltas: Vec<i64> = changes.values().copied().collect();
+        let balances: Vec<i64> = changes.values().map(|(balance, _)| *balance).collect();
+        let helds: Vec<i64> = changes.values().map(|(_, held)| *held).collect();
         let updated = self.execute(
-            "UPDATE accounts a SET balance = a.balance + d.delta \
-             FROM unnest($1::text[], $2::bigint[]) AS d(key, delta) WHERE a.key = d.key",
-            &[&keys, &deltas],
+            "UPDATE accounts a SET balance = a.balance + d.delta, held = a.held + d.held \
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(key, delta, held) WHERE a.key = d.key",
+            &[&keys, &balances, &helds],
         )?;
         if updated != keys.len() as u64 {
             return Err(StorageFailure("a transfer names a missing account".into()));

@@ -64,12 +64,16 @@ struct Prefetched {
     by_public: HashMap<String, String>,
     /// By stored key: currency, stored balance, held.
     accounts: HashMap<String, (Currency, i64, i64)>,
+    /// Holds by id, as they stood when the batch began.
+    holds: HashMap<String, HoldRecord>,
 }
 
 /// What the writer knows of its open batch beyond what the database holds.
 pub struct BatchState {
     /// Net balance change per account of the commands kept so far; applied at the end.
     deltas: BTreeMap<String, i64>,
+    /// Net change of what each account holds aside, applied with the balances.
+    held_deltas: BTreeMap<String, i64>,
     /// Each code's status as the batch first read it, or as the batch set it.
     statuses: HashMap<String, CodeStatus>,
     /// The same for the command running now; merged into the above only if the command is kept.
@@ -96,6 +100,7 @@ struct CommandState {
     /// It made the batch write its pending transfers inside its savepoint (see `read_transfers`).
     wrote_batch_transfers: bool,
     deltas: HashMap<String, i64>,
+    held_deltas: HashMap<String, i64>,
     statuses_read: HashMap<String, CodeStatus>,
     statuses_set: HashMap<String, CodeStatus>,
     /// The version (`xmin`) of each code row as this command first read it or last wrote it.
@@ -108,6 +113,7 @@ impl BatchState {
     pub fn new(contended: Contended) -> BatchState {
         BatchState {
             deltas: BTreeMap::new(),
+            held_deltas: BTreeMap::new(),
             statuses: HashMap::new(),
             command: CommandState::default(),
             contended,
@@ -145,6 +151,9 @@ impl BatchState {
         for (key, delta) in command.deltas {
             *self.deltas.entry(key).or_insert(0) += delta;
         }
+        for (key, delta) in command.held_deltas {
+            *self.held_deltas.entry(key).or_insert(0) += delta;
+        }
         for (id, status) in command.statuses_read {
             self.statuses.entry(id).or_insert(status);
         }
@@ -162,6 +171,11 @@ impl BatchState {
 
     fn pending(&self, key: &str) -> i64 {
         self.deltas.get(key).copied().unwrap_or(0) + self.command.deltas.get(key).copied().unwrap_or(0)
+    }
+
+    /// What the batch (the running command included) adds to what `key` holds aside.
+    fn pending_held(&self, key: &str) -> i64 {
+        self.held_deltas.get(key).copied().unwrap_or(0) + self.command.held_deltas.get(key).copied().unwrap_or(0)
     }
 }
 

@@ -113,7 +113,7 @@ impl LedgerRead for PgLedger<'_> {
             .batch
             .as_ref()
             .and_then(|b| b.prefetched.accounts.get(&stored).copied());
-        let (currency, stored_balance, held_units) = match prefetched {
+        let (currency, stored_balance, mut held_units) = match prefetched {
             Some(prefetched) => prefetched,
             None => {
                 let sql = if locked {
@@ -140,6 +140,9 @@ impl LedgerRead for PgLedger<'_> {
             balance_units = balance_units
                 .checked_add(batch.pending(&stored))
                 .ok_or_else(|| corrupt("balance"))?;
+            held_units = held_units
+                .checked_add(batch.pending_held(&stored))
+                .ok_or_else(|| corrupt("held"))?;
         }
         Ok(Some(AccountState {
             currency,
