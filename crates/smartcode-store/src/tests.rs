@@ -228,7 +228,12 @@ pub(crate) fn public_child(store: &dyn Store, owner: CodeHash) -> PublicCode {
 }
 
 pub(crate) fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Command {
-    Command::Payments(payments::Command::Pay(PaymentOrder {
+    Command::Payments(payments::Command::Pay(order(payer, payee, units)))
+}
+
+/// `payer` pays `units` to `payee`, in the payer's currency, with nothing else said.
+pub(crate) fn order(payer: CodeHash, payee: &PublicCode, units: i64) -> PaymentOrder {
+    PaymentOrder {
         payer: cred(payer),
         payee: payee.clone(),
         amount: Amount::from_units(units).unwrap(),
@@ -236,7 +241,7 @@ pub(crate) fn pay_command(payer: CodeHash, payee: &PublicCode, units: i64) -> Co
         memo: None,
         category: None,
         item: None,
-    }))
+    }
 }
 
 pub(crate) fn balance(store: &dyn Store, holder: CodeHash) -> i64 {

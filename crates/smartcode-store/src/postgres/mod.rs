@@ -12,19 +12,17 @@
 //! a storage failure and a client retrying with its `Idempotency-Key` gets the truth.
 //!
 //! # One batch
-//! The writer takes every waiting job (up to [`POSTGRES_BATCH_COMMANDS_MAX`]), opens one READ COMMITTED
-//! transaction, reads in bulk the rows its payments name (payers by hash, payees by public code,
-//! the payees' owners, their balances: three statements for the whole batch), runs each command in
-//! a `SAVEPOINT` (a refused command is rolled back to it and leaves nothing), then writes the
-//! batch's transfers in one statement, applies its balance changes, adds its payments to their
-//! public codes' running totals (one row per public code), commits once, and only then answers.
+//! The writer takes every waiting job (up to [`POSTGRES_BATCH_COMMANDS_MAX`]), opens one READ
+//! COMMITTED transaction, reads in bulk the rows its payments and holds name (payers by hash, payees
+//! by public code, the payees' owners, their balances, the holds captured or voided), runs each
+//! command in a `SAVEPOINT` (a refused command is rolled back to it and leaves nothing), then sends
+//! the batch's hold rows and transfers (a statement each), applies its balance changes, adds its
+//! payments to their public codes' running totals, commits once, and only then answers.
 //!
 //! Round trips are what a batch costs, so a command opens its savepoint only just before its first
-//! statement: a payment whose rows were prefetched sends none (its transfer waits in memory for
-//! the batch's one insert), and if the core refuses it there is nothing in the database to undo.
-//! Prefetched rows are as good as rows read at that moment: the checks below, not the moment of
-//! reading, are what make the batch's decisions hold; a code the batch changes is dropped from the
-//! prefetched rows, so the batch reads its own change from the database.
+//! statement: a payment, hold or capture whose rows were prefetched sends none (its writes wait
+//! for the batch's statements; the batch's reads see them), so a refusal has nothing to undo.
+//! Prefetched rows are as good as rows read then: the checks below make the decisions hold.
 //!
 //! # Concurrency between processes: READ COMMITTED, balances added at the end, retries
 //! The choice is READ COMMITTED with row locks and checks, not REPEATABLE READ or SERIALIZABLE.
@@ -82,14 +80,16 @@
 //!
 //! # Not yet
 //! TLS to the database is not supported (the client connects with `NoTls`): run PostgreSQL on the
-//! same host, a private network or a tunnel. Commands other than payments still read and write row
-//! by row, a round trip each.
+//! same host, a private network or a tunnel. Commands other than payments and holds still read and
+//! write row by row.
 
 mod conn;
 mod counters;
 mod ledger;
 mod readers;
 pub(crate) mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver};

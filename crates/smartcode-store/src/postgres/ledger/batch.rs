@@ -18,19 +18,26 @@ use crate::rows::{CODE_COLUMNS, CODE_COLUMN_COUNT};
 use super::*;
 
 impl PgLedger<'_> {
-    /// Reads in bulk the codes that secret-code `hashes` and `publics` codes name, the owners of
-    /// those public codes, and the balances of all the secret codes among them. Rows contended on
-    /// an earlier attempt are left to be read under lock, one by one.
-    pub fn prefetch(&mut self, hashes: &[&[u8]], publics: &[&str]) -> StoreResult<()> {
-        if hashes.is_empty() && publics.is_empty() {
+    /// Reads in bulk the codes that secret-code `hashes`, `publics` codes and `ids` name, the
+    /// owners of those public codes, and the balances of all the secret codes among them. Rows
+    /// contended on an earlier attempt are left to be read under lock, one by one.
+    pub fn prefetch(&mut self, hashes: &[&[u8]], publics: &[&str], ids: &[&str]) -> StoreResult<()> {
+        if hashes.is_empty() && publics.is_empty() && ids.is_empty() {
             return Ok(());
         }
-        // Two arms, not one `OR`: a generic plan of the `OR` scans the whole table.
+        // An arm each, not one `OR`: a generic plan of the `OR` scans the whole table. A batch
+        // of payments alone sends the statement it always did.
         let sql = format!(
             "SELECT {CODE_COLUMNS}, {VERSION}, code_hash FROM codes WHERE code_hash = ANY($1) \
              UNION ALL SELECT {CODE_COLUMNS}, {VERSION}, code_hash FROM codes WHERE public_code = ANY($2)"
         );
-        let rows = self.query(&sql, &[&hashes, &publics])?;
+        let rows = if ids.is_empty() {
+            self.query(&sql, &[&hashes, &publics])?
+        } else {
+            let sql =
+                format!("{sql} UNION ALL SELECT {CODE_COLUMNS}, {VERSION}, code_hash FROM codes WHERE id = ANY($3)");
+            self.query(&sql, &[&hashes, &publics, &ids])?
+        };
         let mut fetched = self.remember_prefetched(&rows)?;
         let owners: Vec<String> = fetched
             .iter()
@@ -132,7 +139,7 @@ impl PgLedger<'_> {
         }
         self.savepoint()?;
         let batch = self.batch.as_deref_mut().expect("pending transfers are a batch's");
-        batch.command.wrote_batch_transfers = !batch.transfers.is_empty();
+        batch.command.wrote_batch_writes |= !batch.transfers.is_empty();
         let mut transfers = std::mem::take(&mut batch.transfers);
         transfers.append(&mut batch.command.transfers);
         self.insert_transfers(&transfers)
@@ -212,15 +219,17 @@ impl PgLedger<'_> {
     }
 }
 
-/// What a batch does after its commands and before COMMIT: writes the kept commands' transfers in
-/// one statement, applies the balance changes ([`PgLedger::apply`]), and counts the payments into
+/// What a batch does after its commands and before COMMIT: sends the kept commands' hold rows (two
+/// statements at most), writes their transfers in one statement, applies the balance changes ([`PgLedger::apply`]), and counts the payments into
 /// their public codes' totals ([`PgLedger::count_public_payments`]).
 pub fn finish_batch(conn: &mut Conn, batch: &mut BatchState) -> StoreResult<()> {
     let transfers = std::mem::take(&mut batch.transfers);
+    let holds = std::mem::take(&mut batch.holds);
     let mut ledger = PgLedger {
         conn,
         batch: Some(batch),
     };
+    ledger.send_hold_writes(holds)?;
     ledger.insert_transfers(&transfers)?;
     ledger.apply()?;
     ledger.count_public_payments(&transfers)
@@ -239,7 +248,22 @@ pub fn prefetch(
     };
     let holds: Vec<&str> = holds.iter().map(HoldId::as_str).collect();
     ledger.prefetch_holds(&holds)?;
-    ledger.prefetch(hashes, publics)
+    // The codes a capture or void moves value between: the payer, the payee and its owner, and
+    // whoever took a closed payer's value back.
+    let mut ids: Vec<String> = Vec::new();
+    if let Some(batch) = ledger.batch.as_deref() {
+        for hold in batch.prefetched.holds.values() {
+            ids.push(hold.payer_id.as_str().to_owned());
+            if let Some(payee) = &hold.payee {
+                ids.extend([payee.payee_id.as_str().to_owned(), payee.owner_id.as_str().to_owned()]);
+            }
+            ids.extend(hold.release_to.as_ref().map(|id| id.as_str().to_owned()));
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ledger.prefetch(hashes, publics, &ids)
 }
 
 impl PgLedger<'_> {

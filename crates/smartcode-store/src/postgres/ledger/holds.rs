@@ -1,18 +1,17 @@
-//! Holds and refunds on PostgreSQL. Holds: their rows, and an account's `held`, changed at once in the batch's
-//! transaction (not deferred like balances): the update itself checks, under the row's lock, that
-//! what is held stays within the balance the batch will leave, so two processes holding on one
-//! code cannot together hold more than it has; the loser's batch runs again.
+//! Holds, aliases, certificates and refunds on PostgreSQL. In the writer, a hold's row waits in the
+//! batch with its transfers ([`super::hold_writes`]), and an account's change of `held` with its
+//! balance: `apply` checks, under the rows' locks, that what is held stays within the balance the
+//! batch leaves, so two processes holding on one code cannot together hold more than it has; the
+//! loser's batch runs again.
 
 use postgres::Row;
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{AssuranceId, CodeHash, CodeId, HoldId};
 use smartcode_core::error::{StorageFailure, StoreResult};
-use smartcode_core::model::{AccountKey, AliasRecord, AssuranceRecord, HoldRecord};
+use smartcode_core::model::{AccountKey, AliasRecord, AssuranceRecord, HoldKind, HoldRecord, HoldState};
 
 use super::{get, Param, PgLedger};
-use crate::rows::{
-    AssuranceColumns, HoldColumns, RefundColumns, ASSURANCE_COLUMNS, HOLD_COLUMNS, HOLD_COLUMN_COUNT, REFUND_COLUMNS,
-};
+use crate::rows::{AssuranceColumns, HoldColumns, RefundColumns, ASSURANCE_COLUMNS, HOLD_COLUMNS, REFUND_COLUMNS};
 use smartcode_core::model::RefundRecord;
 
 fn hold_from_row(row: &Row) -> StoreResult<HoldRecord> {
@@ -47,6 +46,9 @@ impl PgLedger<'_> {
     }
 
     pub(super) fn hold(&mut self, id: &HoldId) -> StoreResult<Option<HoldRecord>> {
+        if let Some(hold) = self.written_hold(id) {
+            return Ok(Some(hold));
+        }
         let prefetched = self.batch.as_ref().and_then(|b| b.prefetched.holds.get(id.as_str()));
         if let Some(hold) = prefetched {
             return Ok(Some(hold.clone()));
@@ -54,7 +56,7 @@ impl PgLedger<'_> {
         Ok(self.holds_where("id = $1", &[&id.as_str()])?.pop())
     }
 
-    /// The batch writes `id`: what it prefetched of it no longer says how it stands.
+    /// The batch changes `id` at once: what it prefetched of it no longer says how it stands.
     fn forget_prefetched_hold(&mut self, id: &HoldId) {
         if let Some(batch) = self.batch.as_deref_mut() {
             batch.prefetched.holds.remove(id.as_str());
@@ -62,28 +64,56 @@ impl PgLedger<'_> {
     }
 
     pub(super) fn holds_pending_of(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
-        self.holds_where(
+        let fetch = i64::from(limit) + self.hold_list_margin();
+        let stored = self.holds_where(
             "payer_id = $1 AND state = 'pending' ORDER BY created_at, id COLLATE \"C\" LIMIT $2",
-            &[&code.as_str(), &i64::from(limit)],
-        )
+            &[&code.as_str(), &fetch],
+        )?;
+        let fits = |h: &HoldRecord| h.payer_id == *code && h.state == HoldState::Pending;
+        Ok(self.overlaid(
+            stored,
+            fits,
+            |a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())),
+            limit,
+        ))
     }
 
     pub(super) fn holds_due(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {
-        self.holds_where(
+        let fetch = i64::from(limit) + self.hold_list_margin();
+        let stored = self.holds_where(
             "state = 'pending' AND expires_at <= $1 ORDER BY expires_at, id COLLATE \"C\" LIMIT $2",
-            &[&now.0, &i64::from(limit)],
-        )
+            &[&now.0, &fetch],
+        )?;
+        let fits = |h: &HoldRecord| h.state == HoldState::Pending && h.expires_at <= now;
+        Ok(self.overlaid(
+            stored,
+            fits,
+            |a, b| (a.expires_at, a.id.as_str()).cmp(&(b.expires_at, b.id.as_str())),
+            limit,
+        ))
     }
 
     pub(super) fn hold_by_code_hash(&mut self, code: &CodeHash) -> StoreResult<Option<HoldRecord>> {
-        Ok(self.holds_where("code_hash = $1", &[&code.0.as_slice()])?.pop())
+        if let Some(hold) = self.written_hold_with_code(code) {
+            return Ok(Some(hold));
+        }
+        let stored = self.holds_where("code_hash = $1", &[&code.0.as_slice()])?.pop();
+        Ok(stored.map(|hold| self.written_hold(&hold.id).unwrap_or(hold)))
     }
 
     pub(super) fn authorizations(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
-        self.holds_where(
+        let fetch = i64::from(limit) + self.hold_list_margin();
+        let stored = self.holds_where(
             "payer_id = $1 AND kind = 'authorization' ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT $2",
-            &[&code.as_str(), &i64::from(limit)],
-        )
+            &[&code.as_str(), &fetch],
+        )?;
+        let fits = |h: &HoldRecord| h.payer_id == *code && h.kind == HoldKind::Authorization;
+        Ok(self.overlaid(
+            stored,
+            fits,
+            |a, b| (b.created_at, b.id.as_str()).cmp(&(a.created_at, a.id.as_str())),
+            limit,
+        ))
     }
 
     pub(super) fn alias_target_of(&mut self, hash: &CodeHash) -> StoreResult<Option<CodeId>> {
@@ -122,78 +152,20 @@ impl PgLedger<'_> {
     }
 
     pub(super) fn write_new_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()> {
-        let placeholders: Vec<String> = (1..=HOLD_COLUMN_COUNT + 1).map(|n| format!("${n}")).collect();
-        let sql = format!(
-            "INSERT INTO holds ({HOLD_COLUMNS}, code_hash) VALUES ({})",
-            placeholders.join(", ")
-        );
-        let c = HoldColumns::from_record(hold);
-        let code = code.map(|h| h.0.to_vec());
-        self.execute(
-            &sql,
-            &[
-                &c.id,
-                &c.payer_id,
-                &c.owner_id,
-                &c.payee,
-                &c.payee_id,
-                &c.amount,
-                &c.currency,
-                &c.memo,
-                &c.category,
-                &c.item,
-                &c.created_at,
-                &c.expires_at,
-                &c.state,
-                &c.resolved_at,
-                &c.captured,
-                &c.receipt_id,
-                &c.release_to,
-                &c.kind,
-                &c.assurance_id,
-                &code,
-            ],
-        )?;
-        Ok(())
+        self.keep_new_hold(hold, code)
     }
 
-    /// Every change of a hold starts from a pending hold, and only a close sets `release_to`
-    /// (from none): the update names what it read, so two processes that both read it pending
-    /// cannot both resolve it (READ COMMITTED lets the second see the first's row); the loser's
-    /// batch runs again and finds it resolved.
     pub(super) fn write_hold_state(&mut self, hold: &HoldRecord) -> StoreResult<()> {
-        self.forget_prefetched_hold(&hold.id);
-        let c = HoldColumns::from_record(hold);
-        let release_to_read = match hold.state {
-            smartcode_core::model::HoldState::Pending => None,
-            _ => c.release_to.clone(),
-        };
-        let changed = self.execute(
-            "UPDATE holds SET state = $2, resolved_at = $3, captured = $4, receipt_id = $5, release_to = $6, \
-             owner_id = $8, payee = $9, payee_id = $10 \
-             WHERE id = $1 AND state = 'pending' AND release_to IS NOT DISTINCT FROM $7",
-            &[
-                &c.id,
-                &c.state,
-                &c.resolved_at,
-                &c.captured,
-                &c.receipt_id,
-                &c.release_to,
-                &release_to_read,
-                &c.owner_id,
-                &c.payee,
-                &c.payee_id,
-            ],
-        )?;
-        if changed != 1 {
-            return Err(self.conflict(format!("hold {} changed meanwhile", c.id), None, None));
-        }
-        Ok(())
+        self.keep_hold_change(hold)
     }
 
     /// Adds what a payment took to what is stored, bounded by the amount: two processes that read
     /// the certificate at once cannot both take what is left (the loser's batch runs again).
+    /// A certificate the batch wrote is sent first, so that the update finds it as it stands.
     pub(super) fn write_taken(&mut self, hold: &HoldRecord, units: i64, at: Timestamp) -> StoreResult<()> {
+        if self.written_hold(&hold.id).is_some() {
+            self.send_kept_hold_writes()?;
+        }
         self.forget_prefetched_hold(&hold.id);
         let c = HoldColumns::from_record(hold);
         let changed = self.execute(

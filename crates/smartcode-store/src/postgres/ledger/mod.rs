@@ -12,6 +12,7 @@
 //!   reading the rows that raced under `FOR UPDATE` the next time.
 
 mod batch;
+mod hold_writes;
 mod holds;
 mod quotes;
 mod reads;
@@ -85,6 +86,8 @@ pub struct BatchState {
     /// Transfers of the kept commands, not yet written: [`finish_batch`] inserts them all in
     /// one statement before the balances are applied (`finish_batch`).
     transfers: Vec<Transfer>,
+    /// Hold rows the kept commands wrote, not yet sent (see [`hold_writes`]).
+    holds: hold_writes::HoldWrites,
 }
 
 #[derive(Default)]
@@ -97,8 +100,10 @@ struct CommandState {
     savepoint: bool,
     /// Its transfers, not yet written.
     transfers: Vec<Transfer>,
-    /// It made the batch write its pending transfers inside its savepoint (see `read_transfers`).
-    wrote_batch_transfers: bool,
+    /// Its writes of hold rows, not yet sent.
+    holds: hold_writes::HoldWrites,
+    /// It made the batch write its kept transfers or holds inside its savepoint (see `read_transfers`).
+    wrote_batch_writes: bool,
     deltas: HashMap<String, i64>,
     held_deltas: HashMap<String, i64>,
     statuses_read: HashMap<String, CodeStatus>,
@@ -120,6 +125,7 @@ impl BatchState {
             conflict: None,
             prefetched: Prefetched::default(),
             transfers: Vec::new(),
+            holds: hold_writes::HoldWrites::new(),
         }
     }
 
@@ -138,7 +144,7 @@ impl BatchState {
     /// Whether rolling the running command back would also undo transfers of commands kept before
     /// it (written inside its savepoint): then only running the whole batch again is right.
     pub fn rollback_undoes_others(&self) -> bool {
-        self.command.wrote_batch_transfers
+        self.command.wrote_batch_writes
     }
 
     /// Ends the running command: `kept` when it was released into the batch, not rolled back.
@@ -148,6 +154,7 @@ impl BatchState {
             return;
         }
         self.transfers.extend(command.transfers);
+        self.holds.extend(command.holds);
         for (key, delta) in command.deltas {
             *self.deltas.entry(key).or_insert(0) += delta;
         }
