@@ -100,7 +100,12 @@ fn a_version_1_receipt_still_reads() {
 /// The unsigned receipt a broker signs holds the transfer's fields and the payer as given.
 #[test]
 fn an_unsigned_receipt_holds_every_field_of_the_payment() {
-    let ParsedCode::Public(payee) = parse_code("P-4WZ8N-K3QJD", "broker.example").unwrap() else {
+    let ParsedCode::Public(payee) = parse_code(
+        "P-4WZ8N-K3QJD",
+        "broker.example",
+        smartcode_core::format::CodeFormat::DEFAULT,
+    )
+    .unwrap() else {
         panic!("a public code parses as one");
     };
     let receipt = Receipt {

@@ -1,9 +1,10 @@
 //! Secret codes, public codes and code ids: how they look, how they are read forgivingly, how they
 //! are drawn from the operating system's random generator, and how secret codes are hashed.
 //!
-//! A secret code is 8 symbols of Crockford base32 (`7KQ2-M9XD`): 32^8 is over a million million.
-//! A public code is a `P` and 10 symbols (`P-4WZ8N-K3QJD`): longer, and always starting with `P-`,
-//! so the two never look alike and a public code can never be taken for a payment code.
+//! A secret code is, by default, 8 symbols of Crockford base32 (`7KQ2-M9XD`): 32^8 is over a
+//! million million; a broker may issue another format ([`crate::format`]). A public code is a `P`
+//! and 10 symbols (`P-4WZ8N-K3QJD`) on every broker: always starting with `P-`, so the two never
+//! look alike and a public code can never be taken for a payment code.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,11 +15,10 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use crate::clock::Timestamp;
+use crate::format::CodeFormat;
 
 /// Crockford's base32 alphabet: digits and upper-case letters without I, L, O and U.
 pub const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// Symbols in a secret code.
-pub const SECRET_CODE_SYMBOLS: usize = 8;
 /// Symbols in a public code after its `P`.
 pub const PUBLIC_CODE_SYMBOLS: usize = 10;
 pub use crate::limits::CODE_INPUT_CHARS_MAX;
@@ -40,7 +40,7 @@ pub enum ParsedCode {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeFormatError {
-    #[error("a code is 8 symbols (secret) or P and 10 symbols (public), letters and digits")]
+    #[error("not a code of this broker: a secret code of its format (code_formats in /.well-known/smartcode) or P and 10 symbols (public)")]
     Malformed,
     #[error("the code names another broker; codes of other brokers are not accepted yet")]
     OtherBroker,
@@ -59,9 +59,10 @@ fn normalize_symbol(c: char) -> Option<u8> {
 }
 
 /// Reads a code as a person might type it: case, spaces and hyphens are ignored, `O` is read as
-/// `0` and `I`/`L` as `1`. A code may carry its broker after `@`; only this broker's (`local_broker`)
-/// or none is accepted for now, and the text before `@` stays opaque to everything but this parser.
-pub fn parse_code(text: &str, local_broker: &str) -> Result<ParsedCode, CodeFormatError> {
+/// `0` and `I`/`L` as `1`; a secret code must be of this broker's `format`. A code may carry its
+/// broker after `@`; only this broker's (`local_broker`) or none is accepted for now, and the text
+/// before `@` stays opaque to everything but this parser.
+pub fn parse_code(text: &str, local_broker: &str, format: CodeFormat) -> Result<ParsedCode, CodeFormatError> {
     if text.chars().count() > CODE_INPUT_CHARS_MAX {
         return Err(CodeFormatError::Malformed);
     }
@@ -81,9 +82,12 @@ pub fn parse_code(text: &str, local_broker: &str) -> Result<ParsedCode, CodeForm
         }
         symbols.push(normalize_symbol(c).ok_or(CodeFormatError::Malformed)?);
     }
+    let secret = format.fits(&symbols);
     let normalized = String::from_utf8(symbols).expect("alphabet is ASCII");
+    if secret {
+        return Ok(ParsedCode::Secret(SecretCode(normalized)));
+    }
     match normalized.len() {
-        SECRET_CODE_SYMBOLS => Ok(ParsedCode::Secret(SecretCode(normalized))),
         n if n == PUBLIC_CODE_SYMBOLS + 1 && normalized.starts_with('P') => {
             Ok(ParsedCode::Public(PublicCode(normalized.into())))
         }
@@ -127,14 +131,14 @@ fn new_id(prefix: &str, at: Option<Timestamp>, random: usize, rng: &mut impl Rng
 }
 
 impl SecretCode {
-    /// Draws a new secret code from the operating system's cryptographic random generator.
+    /// Draws a new secret code of the default format ([`CodeFormat::generate`] for another).
     pub fn generate() -> SecretCode {
-        SecretCode(random_symbols(&mut OsRng, SECRET_CODE_SYMBOLS))
+        CodeFormat::DEFAULT.generate()
     }
 
-    /// An all-digit secret (an authorization code, a secret code's alias), normalized.
-    pub(crate) fn from_digits(digits: String) -> SecretCode {
-        SecretCode(digits)
+    /// Normalized symbols: a code just drawn, an authorization code, a secret code's alias.
+    pub(crate) fn from_symbols(symbols: String) -> SecretCode {
+        SecretCode(symbols)
     }
 
     /// The code for showing once to its holder, grouped by four for reading: `7KQ2-M9XD`.
@@ -161,7 +165,7 @@ impl PublicCode {
 
     /// Rebuilds a public code read back from the store, where it was kept normalized.
     pub fn from_stored(normalized: &str) -> Option<PublicCode> {
-        match parse_code(normalized, "") {
+        match parse_code(normalized, "", CodeFormat::DEFAULT) {
             Ok(ParsedCode::Public(code)) => Some(code),
             _ => None,
         }

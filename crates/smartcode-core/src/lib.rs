@@ -14,6 +14,7 @@
 pub mod clock;
 pub mod code;
 pub mod error;
+pub mod format;
 pub mod ledger;
 pub mod limits;
 pub mod model;

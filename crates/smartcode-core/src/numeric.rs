@@ -5,14 +5,20 @@
 //!
 //! What follows the broker's number tells the kinds apart by its length: 8 random digits for a
 //! public code's alias (public: nothing to guess), 10 for an authorization code (10¹⁰ per broker
-//! number, safe because it lives minutes and holds one amount), 13 for a secret code's alias (10¹³
-//! ≥ 32⁸, so the alias is no easier to guess than the code it stands for).
+//! number, safe because it lives minutes and holds one amount), and for a secret code's alias at
+//! least 13, as many as the broker's code format needs (10¹³ ≥ 32⁸: the alias is no easier to
+//! guess than the code it stands for). A broker whose codes are all digits must not issue codes
+//! as long as one of its numeric codes ([`BrokerNumber::for_format`] refuses that).
 
 use rand::rngs::OsRng;
 use rand::Rng;
 
 use crate::code::SecretCode;
+use crate::format::CodeFormat;
 use crate::limits::CODE_INPUT_CHARS_MAX;
+
+/// Random digits of a secret code's alias, at least (the default format's need).
+pub const SECRET_ALIAS_DIGITS_MIN: usize = 13;
 
 /// Digits of a broker's number, at least and at most.
 pub const BROKER_NUMBER_DIGITS_MIN: usize = 1;
@@ -27,12 +33,21 @@ pub enum NumericKind {
 }
 
 impl NumericKind {
-    /// Random digits between the broker's number and the check digit.
+    /// Random digits between the broker's number and the check digit, for the default code
+    /// format ([`BrokerNumber::random_digits`] for a broker's own).
     pub const fn random_digits(self) -> usize {
         match self {
             NumericKind::PublicAlias => 8,
             NumericKind::Authorization => 10,
-            NumericKind::SecretAlias => 13,
+            NumericKind::SecretAlias => SECRET_ALIAS_DIGITS_MIN,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            NumericKind::PublicAlias => "public code's alias",
+            NumericKind::Authorization => "authorization code",
+            NumericKind::SecretAlias => "secret code's alias",
         }
     }
 
@@ -43,25 +58,71 @@ impl NumericKind {
     ];
 }
 
-/// A broker's number: the digits every numeric code of this broker starts with.
+/// A broker's number: the digits every numeric code of this broker starts with, and the format of
+/// its secret codes (which sets how long a secret alias is, and which text is a secret code).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BrokerNumber(String);
+pub struct BrokerNumber {
+    digits: String,
+    format: CodeFormat,
+}
 
 impl BrokerNumber {
+    /// A broker number of a broker issuing the default code format.
     pub fn parse(text: &str) -> Option<BrokerNumber> {
         let ok = (BROKER_NUMBER_DIGITS_MIN..=BROKER_NUMBER_DIGITS_MAX).contains(&text.len())
             && text.bytes().all(|b| b.is_ascii_digit());
-        ok.then(|| BrokerNumber(text.to_owned()))
+        ok.then(|| BrokerNumber {
+            digits: text.to_owned(),
+            format: CodeFormat::DEFAULT,
+        })
+    }
+
+    /// The same number for a broker issuing `format`; refused if a numeric code would be as long
+    /// as a secret code of an all-digit format (the two could not be told apart).
+    pub fn for_format(self, format: CodeFormat) -> Result<BrokerNumber, String> {
+        let number = BrokerNumber { format, ..self };
+        if format.alphabet() == crate::format::Alphabet::Digits {
+            if let Some(kind) = NumericKind::ALL
+                .into_iter()
+                .find(|&k| number.length(k) == format.length())
+            {
+                return Err(format!(
+                    "with broker number {} a {} is {} digits, as long as a secret code of format {format}: \
+                     choose another code length or broker number",
+                    number.digits,
+                    kind.describe(),
+                    number.length(kind)
+                ));
+            }
+        }
+        Ok(number)
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.digits
+    }
+
+    pub fn format(&self) -> CodeFormat {
+        self.format
+    }
+
+    /// Random digits between the number and the check digit in this broker's codes of `kind`.
+    pub fn random_digits(&self, kind: NumericKind) -> usize {
+        match kind {
+            NumericKind::SecretAlias => self.format.secret_alias_digits(),
+            other => other.random_digits(),
+        }
+    }
+
+    /// All the digits of this broker's codes of `kind`.
+    pub fn length(&self, kind: NumericKind) -> usize {
+        self.digits.len() + self.random_digits(kind) + 1
     }
 
     /// A new numeric code of `kind`, its random digits from the operating system's generator.
     pub fn generate(&self, kind: NumericKind) -> NumericCode {
-        let mut digits = self.0.clone();
-        for _ in 0..kind.random_digits() {
+        let mut digits = self.digits.clone();
+        for _ in 0..self.random_digits(kind) {
             digits.push(char::from(b'0' + OsRng.gen_range(0..10u8)));
         }
         digits.push(char::from(b'0' + luhn_check_digit(&digits)));
@@ -69,8 +130,8 @@ impl BrokerNumber {
     }
 
     /// Reads an all-digit code as a person might type it (spaces and hyphens ignored). `None` if
-    /// the text is not all digits, or is 8 symbols (then it is a secret code of the usual
-    /// alphabet, which may be all digits too).
+    /// the text is not all digits, or is as long as this broker's secret codes (then it is one:
+    /// Crockford's alphabet has digits too).
     pub fn parse_code(&self, text: &str) -> Option<Result<NumericCode, NumericError>> {
         // Most text presented is a code of the usual alphabet: tell it apart without allocating.
         let numeric = text
@@ -81,16 +142,13 @@ impl BrokerNumber {
         }
         let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\t')).collect();
         let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-        if !all_digits || digits.len() == crate::code::SECRET_CODE_SYMBOLS {
+        if !all_digits || digits.len() == self.format.length() {
             return None;
         }
-        let Some(rest) = digits.strip_prefix(self.0.as_str()) else {
+        if !digits.starts_with(self.digits.as_str()) {
             return Some(Err(NumericError::OtherBroker));
-        };
-        let Some(kind) = NumericKind::ALL
-            .into_iter()
-            .find(|k| k.random_digits() + 1 == rest.len())
-        else {
+        }
+        let Some(kind) = NumericKind::ALL.into_iter().find(|&k| self.length(k) == digits.len()) else {
             return Some(Err(NumericError::Length));
         };
         let (body, check) = digits.split_at(digits.len() - 1);
@@ -103,7 +161,7 @@ impl BrokerNumber {
 
 impl std::fmt::Display for BrokerNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.digits)
     }
 }
 
@@ -111,7 +169,7 @@ impl std::fmt::Display for BrokerNumber {
 pub enum NumericError {
     #[error("this all-digit code does not start with this broker's number")]
     OtherBroker,
-    #[error("an all-digit code is the broker's number and 9, 11 or 14 more digits")]
+    #[error("an all-digit code of this broker is as long as code_formats.numeric in /.well-known/smartcode says")]
     Length,
     #[error("the check digit does not match: a digit was mistyped")]
     CheckDigit,
@@ -136,7 +194,7 @@ impl NumericCode {
 
     /// The secret form of an authorization code or secret alias, for showing once.
     pub fn into_secret(self) -> SecretCode {
-        SecretCode::from_digits(self.digits)
+        SecretCode::from_symbols(self.digits)
     }
 }
 
@@ -222,8 +280,28 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_of_digit_codes_tells_its_codes_from_its_numeric_codes_by_length() {
+        use crate::format::{Alphabet, CodeFormat};
+        let digits = CodeFormat::new(Alphabet::Digits, 13).unwrap();
+        let refused = BrokerNumber::parse("42").unwrap().for_format(digits);
+        assert!(refused.unwrap_err().contains("authorization code is 13 digits"));
+        let broker = BrokerNumber::parse("7").unwrap().for_format(digits).unwrap();
+        assert_eq!(broker.parse_code("4821093755126"), None, "13 digits are a secret code");
+        for kind in NumericKind::ALL {
+            let code = broker.generate(kind);
+            assert_ne!(code.expose().len(), 13);
+            assert_eq!(broker.parse_code(code.expose()), Some(Ok(code.clone())));
+        }
+        // A longer format's alias grows with it, as hard to guess as the code.
+        let long = CodeFormat::new(Alphabet::Digits, 17).unwrap();
+        let broker = BrokerNumber::parse("7").unwrap().for_format(long).unwrap();
+        assert_eq!(broker.random_digits(NumericKind::SecretAlias), 17);
+        assert_eq!(broker.generate(NumericKind::SecretAlias).expose().len(), 19);
+    }
+
+    #[test]
     fn a_secret_alias_is_no_easier_to_guess_than_a_secret_code() {
-        let secret_codes = 32f64.powi(crate::code::SECRET_CODE_SYMBOLS as i32);
+        let secret_codes = 32f64.powi(8);
         assert!(10f64.powi(NumericKind::SecretAlias.random_digits() as i32) >= secret_codes);
         assert!(10f64.powi(NumericKind::Authorization.random_digits() as i32) >= 1e10);
     }

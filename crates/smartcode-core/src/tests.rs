@@ -4,6 +4,7 @@ use proptest::prelude::*;
 
 use crate::clock::Timestamp;
 use crate::code::*;
+use crate::format::CodeFormat;
 use crate::money::*;
 
 #[test]
@@ -52,14 +53,14 @@ proptest! {
         let code = SecretCode::generate();
         let shown = code.reveal();
         for spelling in [shown.clone(), shown.to_lowercase(), shown.replace('-', " "), code.expose().to_owned()] {
-            prop_assert_eq!(parse_code(&spelling, "localhost"), Ok(ParsedCode::Secret(code.clone())));
+            prop_assert_eq!(parse_code(&spelling, "localhost", CodeFormat::DEFAULT), Ok(ParsedCode::Secret(code.clone())));
         }
     }
 }
 
 #[test]
 fn codes_read_forgivingly() {
-    let expected = parse_code("0111-ABCD", "b.example").unwrap();
+    let expected = parse_code("0111-ABCD", "b.example", CodeFormat::DEFAULT).unwrap();
     for spelling in [
         "oIlL-abcd",
         "O1L1ABCD",
@@ -67,10 +68,14 @@ fn codes_read_forgivingly() {
         "0111ABCD@b.example",
         "0111ABCD@B.EXAMPLE",
     ] {
-        assert_eq!(parse_code(spelling, "b.example").unwrap(), expected, "{spelling:?}");
+        assert_eq!(
+            parse_code(spelling, "b.example", CodeFormat::DEFAULT).unwrap(),
+            expected,
+            "{spelling:?}"
+        );
     }
     assert_eq!(
-        parse_code("0111ABCD@other.example", "b.example"),
+        parse_code("0111ABCD@other.example", "b.example", CodeFormat::DEFAULT),
         Err(CodeFormatError::OtherBroker)
     );
     for bad in [
@@ -82,7 +87,11 @@ fn codes_read_forgivingly() {
         "ABCD-EFGÉ",
         &"A".repeat(65),
     ] {
-        assert_eq!(parse_code(bad, "b.example"), Err(CodeFormatError::Malformed), "{bad:?}");
+        assert_eq!(
+            parse_code(bad, "b.example", CodeFormat::DEFAULT),
+            Err(CodeFormatError::Malformed),
+            "{bad:?}"
+        );
     }
 }
 
@@ -91,14 +100,20 @@ fn public_codes_look_different_and_never_parse_as_secret() {
     let public = PublicCode::generate();
     let shown = public.to_string();
     assert!(shown.starts_with("P-") && shown.len() == 13, "{shown}");
-    assert_eq!(parse_code(&shown, "x"), Ok(ParsedCode::Public(public.clone())));
     assert_eq!(
-        parse_code(&shown.to_lowercase(), "x"),
+        parse_code(&shown, "x", CodeFormat::DEFAULT),
+        Ok(ParsedCode::Public(public.clone()))
+    );
+    assert_eq!(
+        parse_code(&shown.to_lowercase(), "x", CodeFormat::DEFAULT),
         Ok(ParsedCode::Public(public.clone()))
     );
     assert_eq!(PublicCode::from_stored(public.as_stored()), Some(public));
     // Eleven symbols not starting with P are neither kind.
-    assert_eq!(parse_code("Q1234567890", "x"), Err(CodeFormatError::Malformed));
+    assert_eq!(
+        parse_code("Q1234567890", "x", CodeFormat::DEFAULT),
+        Err(CodeFormatError::Malformed)
+    );
 }
 
 #[test]

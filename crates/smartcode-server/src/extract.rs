@@ -345,7 +345,7 @@ impl crate::Broker {
             };
             return Err(self.failed_presentation(&caller, refusal).await);
         }
-        let refusal = match parse_code(text, &self.config.domain) {
+        let refusal = match parse_code(text, &self.config.domain, self.config.code_format()) {
             Ok(ParsedCode::Secret(code)) => {
                 let pin = pin_header(headers)?;
                 return Ok(Holder {
@@ -396,7 +396,7 @@ impl crate::Broker {
             }),
             None => {
                 // Another kind of code, well formed, is no assurance code: refused like a wrong one.
-                let refusal = match parse_code(text, &self.config.domain) {
+                let refusal = match parse_code(text, &self.config.domain, self.config.code_format()) {
                     Ok(_) => ApiError::new(
                         StatusCode::UNAUTHORIZED,
                         ProblemCode::InvalidCode,

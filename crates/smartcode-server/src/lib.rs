@@ -39,10 +39,17 @@ pub struct BrokerConfig {
     pub name: String,
     /// The name codes may carry after `@` (`7KQ2-M9XD@broker.example`).
     pub domain: String,
-    /// The digits every all-digit code of this broker starts with.
+    /// The digits every all-digit code of this broker starts with, for its code format.
     pub broker_number: smartcode_core::numeric::BrokerNumber,
     /// Proxies whose `X-Forwarded-For` is believed; anyone else's address is the connection's.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl BrokerConfig {
+    /// The format of the secret codes this broker issues and reads.
+    pub fn code_format(&self) -> smartcode_core::format::CodeFormat {
+        self.broker_number.format()
+    }
 }
 
 pub struct Broker {

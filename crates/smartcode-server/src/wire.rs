@@ -4,6 +4,7 @@
 
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{parse_code, ParsedCode, PublicCode};
+use smartcode_core::format::CodeFormat;
 use smartcode_core::model::{Catalog, CodeKind, Profile, Restrictions, SpendLimit};
 use smartcode_core::money::{Amount, AmountError, Currency};
 
@@ -51,7 +52,8 @@ impl ParseRestrictions for RestrictionsRequest {
             None => None,
             Some(list) => Some(
                 list.iter()
-                    .map(|text| match parse_code(text, domain) {
+                    // Only public codes are wanted, and they read alike whatever a broker's format.
+                    .map(|text| match parse_code(text, domain, CodeFormat::DEFAULT) {
                         Ok(ParsedCode::Public(code)) => Ok(code),
                         _ => Err(ApiError::invalid_request("each of payees is a public code (P-…)")),
                     })

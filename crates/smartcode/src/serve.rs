@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use rand::RngCore;
 use smartcode_core::clock::{Clock, ShiftedClock, SystemClock};
 use smartcode_core::code::BrokerKey;
+use smartcode_core::format::{Alphabet, CodeFormat};
 use smartcode_core::numeric::BrokerNumber;
 use smartcode_server::keys::Keys;
 use smartcode_server::{Broker, BrokerConfig};
@@ -25,6 +26,9 @@ use smartcode_store::Store;
 
 pub const BROKER_KEY_FILE: &str = "broker-key";
 pub const OPERATOR_TOKEN_FILE: &str = "operator-token";
+/// The format of the codes this broker issued, kept beside the broker key: serving them as
+/// another would make every code in circulation unreadable.
+pub const CODE_FORMAT_FILE: &str = "code-format";
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -51,6 +55,13 @@ pub struct ServeArgs {
     /// aliases): 1 to 6 digits, unique among the brokers that will pay each other.
     #[arg(long, default_value = "1", env = "SMARTCODE_BROKER_NUMBER", value_parser = parse_broker_number)]
     pub broker_number: BrokerNumber,
+    /// The alphabet of the secret codes this broker issues: `crockford` (base32) or `digits`.
+    #[arg(long, default_value = "crockford", env = "SMARTCODE_CODE_ALPHABET", value_parser = parse_alphabet)]
+    pub code_alphabet: Alphabet,
+    /// Symbols in a secret code: Crockford 8 to 10 (default 8), digits 13 to 18 (default 13); the
+    /// bounds keep the guessing arithmetic of the README. Fixed once codes are issued.
+    #[arg(long, env = "SMARTCODE_CODE_LENGTH")]
+    pub code_length: Option<usize>,
     /// A proxy (an IP address) whose X-Forwarded-For is believed for the guessing defence. Repeat
     /// for several, or give a comma-separated list. Without it, the connection's address counts.
     #[arg(long = "trusted-proxy", env = "SMARTCODE_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -58,6 +69,47 @@ pub struct ServeArgs {
     /// For tests only: let the operator move the broker's clock forward (`POST /v1/admin/clock`).
     #[arg(long)]
     pub test_clock: bool,
+}
+
+fn parse_alphabet(text: &str) -> Result<Alphabet, String> {
+    Alphabet::parse(text).ok_or_else(|| "an alphabet is crockford or digits".to_owned())
+}
+
+/// The code format asked for, checked against the broker number and against what the data
+/// directory says this broker issued before (recorded there the first time; a broker whose key
+/// is older than the record issued the default format).
+fn code_format(args: &ServeArgs, key_existed: bool) -> Result<BrokerNumber> {
+    let length = args.code_length.unwrap_or(*args.code_alphabet.lengths().start());
+    let format = CodeFormat::new(args.code_alphabet, length).map_err(|e| anyhow::anyhow!("--code-length: {e}"))?;
+    let number = args
+        .broker_number
+        .clone()
+        .for_format(format)
+        .map_err(anyhow::Error::msg)?;
+    let path = args.data.join(CODE_FORMAT_FILE);
+    let issued = match fs::read_to_string(&path) {
+        Ok(text) => Some(
+            text.parse::<CodeFormat>()
+                .map_err(|e| anyhow::anyhow!("{} is unreadable: {e}", path.display()))?,
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => key_existed.then_some(CodeFormat::DEFAULT),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    if let Some(issued) = issued {
+        if issued != format {
+            bail!(
+                "this broker issues codes of format {issued} ({}); serving it as {format} would make every \
+                 code in circulation unreadable. Start it with --code-alphabet {} --code-length {}",
+                path.display(),
+                issued.alphabet().as_str(),
+                issued.length()
+            );
+        }
+    }
+    if !path.exists() {
+        fs::write(&path, format!("{format}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(number)
 }
 
 fn parse_broker_number(text: &str) -> Result<BrokerNumber, String> {
@@ -81,7 +133,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.data.join(BROKER_KEY_FILE));
     let token_path = args.data.join(OPERATOR_TOKEN_FILE);
+    let key_existed = key_path.exists();
     let broker_key = load_or_create_broker_key(&key_path)?;
+    let broker_number = code_format(&args, key_existed)?;
     let operator_token = load_or_create_operator_token(&token_path)?;
 
     let test_clock = args.test_clock.then(|| Arc::new(ShiftedClock::default()));
@@ -96,7 +150,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let config = BrokerConfig {
         name: args.name.clone(),
         domain: args.domain.clone(),
-        broker_number: args.broker_number.clone(),
+        broker_number,
         trusted_proxies: args.trusted_proxies.clone(),
     };
     let state = Broker::new(

@@ -31,7 +31,7 @@ fn checked_code(state: &AppState, text: &str) -> Result<Checked, ApiError> {
     if let Some(id) = CodeId::parse(text) {
         return Ok(Checked::Id(id));
     }
-    match parse_code(text, &state.config.domain) {
+    match parse_code(text, &state.config.domain, state.config.code_format()) {
         Ok(ParsedCode::Public(code)) => Ok(Checked::Public(code)),
         _ => Err(ApiError::not_found("code")),
     }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{delete, post, put};
-use smartcode_core::code::{CodeId, SecretCode};
+use smartcode_core::code::CodeId;
 use smartcode_core::ledger::controls;
 use smartcode_core::numeric::NumericKind;
 
@@ -115,7 +115,7 @@ pub(crate) async fn rekey(state: &AppState, holder: &Holder, asked: Asked<'_>) -
         asked,
     };
     submit(state, context, StatusCode::OK, |pin| {
-        let code = SecretCode::generate();
+        let code = state.config.code_format().generate();
         let alias = state.config.broker_number.generate(NumericKind::SecretAlias);
         (
             controls::Command::Rekey {

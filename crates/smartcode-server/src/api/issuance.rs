@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
-use smartcode_core::code::{CodeId, SecretCode};
+use smartcode_core::code::CodeId;
 use smartcode_core::ledger::issuance;
 
 use super::parse_secret_for_operator;
@@ -47,7 +47,7 @@ pub(crate) async fn issue(
     let currency = parse_currency(&request.currency)?;
     let context = WriteContext { holder: None, asked };
     submit(state, context, StatusCode::CREATED, |_| {
-        let code = SecretCode::generate();
+        let code = state.config.code_format().generate();
         let command = issuance::Command::Issue {
             hash: state.keys.hash_code(&code),
             amount,

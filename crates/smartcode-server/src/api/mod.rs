@@ -107,7 +107,7 @@ fn json_value(status: StatusCode, value: serde_json::Value) -> Response {
 /// The operator names a code by its secret in a deposit; the operator is trusted, so this is not
 /// a presentation the guessing defence counts.
 fn parse_secret_for_operator(state: &Broker, text: &str) -> Result<SecretCode, ApiError> {
-    match parse_code(text, &state.config.domain) {
+    match parse_code(text, &state.config.domain, state.config.code_format()) {
         Ok(ParsedCode::Secret(code)) => Ok(code),
         Ok(ParsedCode::Public(_)) => Err(ApiError::invalid_code()),
         Err(error) => Err(ApiError::new(
@@ -123,7 +123,7 @@ fn parse_id(text: &str) -> Result<CodeId, ApiError> {
 }
 
 fn parse_public(state: &Broker, text: &str) -> Result<PublicCode, ApiError> {
-    match parse_code(text, &state.config.domain) {
+    match parse_code(text, &state.config.domain, state.config.code_format()) {
         Ok(ParsedCode::Public(code)) => Ok(code),
         // A secret code where a public one belongs is refused without repeating it.
         Ok(ParsedCode::Secret(_)) => Err(ApiError::invalid_request(

@@ -88,7 +88,7 @@ async fn well_known(State(state): State<AppState>) -> Response {
             "store": state.store.kind(),
             "broker_number": state.config.broker_number.as_str(),
             "code_formats": {
-                "secret": { "alphabet": "crockford-base32", "symbols": smartcode_core::code::SECRET_CODE_SYMBOLS, "example": "7KQ2-M9XD" },
+                "secret": secret_format(state.config.code_format()),
                 "public": { "prefix": "P-", "alphabet": "crockford-base32", "symbols": smartcode_core::code::PUBLIC_CODE_SYMBOLS, "example": "P-4WZ8N-K3QJD" },
                 "numeric": numeric_formats(&state.config.broker_number),
             },
@@ -105,13 +105,23 @@ async fn well_known(State(state): State<AppState>) -> Response {
     )
 }
 
+/// The secret codes this broker issues (`serve --code-alphabet`, `--code-length`).
+fn secret_format(format: smartcode_core::format::CodeFormat) -> serde_json::Value {
+    use smartcode_core::format::Alphabet;
+    let alphabet = match format.alphabet() {
+        Alphabet::Crockford => "crockford-base32",
+        Alphabet::Digits => "digits",
+    };
+    json!({ "alphabet": alphabet, "symbols": format.length(), "example": format.example() })
+}
+
 /// The all-digit codes: the broker's number, random digits, a Luhn check digit.
 fn numeric_formats(broker: &smartcode_core::numeric::BrokerNumber) -> serde_json::Value {
     use smartcode_core::numeric::NumericKind;
     let shape = |kind: NumericKind| {
         json!({
-            "digits": broker.as_str().len() + kind.random_digits() + 1,
-            "random_digits": kind.random_digits(),
+            "digits": broker.length(kind),
+            "random_digits": broker.random_digits(kind),
         })
     };
     json!({
@@ -170,8 +180,26 @@ fn receipt_signature(key: ed25519_dalek::VerifyingKey) -> serde_json::Value {
     })
 }
 
-async fn openapi() -> Response {
-    json_bytes(StatusCode::OK, OPENAPI_JSON.as_bytes().to_vec())
+/// The OpenAPI document; a broker of another code format describes the secret codes it reads.
+async fn openapi(State(state): State<AppState>) -> Response {
+    let format = state.config.code_format();
+    if format == smartcode_core::format::CodeFormat::DEFAULT {
+        return json_bytes(StatusCode::OK, OPENAPI_JSON.as_bytes().to_vec());
+    }
+    let mut document: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("the document is JSON");
+    let input = &mut document["components"]["schemas"]["CodeInput"];
+    input["pattern"] = format.input_pattern().into();
+    input["examples"] = json!([format.example()]);
+    if let Some(description) = input["description"].as_str() {
+        let rest = description.split_once(". ").map_or("", |(_, rest)| rest);
+        input["description"] = format!(
+            "A secret code of this broker as a person typed it: {format} (code_formats in \
+             /.well-known/smartcode); case, spaces, tabs and hyphens are ignored, `O` reads as `0` and \
+             `I`/`L` as `1`. {rest}"
+        )
+        .into();
+    }
+    json_value(StatusCode::OK, document)
 }
 
 async fn healthz() -> Response {

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use serde_json::json;
-use smartcode_core::code::{CodeId, PublicCode, SecretCode};
+use smartcode_core::code::{CodeId, PublicCode};
 use smartcode_core::ledger::{reports, tree, CodeView};
 
 use super::parse_id;
@@ -160,7 +160,7 @@ pub(crate) async fn create_child(
                 restrictions,
             };
             submit(state, context, StatusCode::CREATED, |pin| {
-                let code = SecretCode::generate();
+                let code = state.config.code_format().generate();
                 let command = tree::Command::CreateSecretChild {
                     parent: holder.with(pin),
                     hash: state.keys.hash_code(&code),

@@ -60,7 +60,11 @@ pub(super) async fn control_center(
                 refusal: Some(super::refusal::for_people(&error)),
                 ..Default::default()
             };
-            page(error.status, &csrf, pages::home(&state.config.name, &csrf, &form))
+            page(
+                error.status,
+                &csrf,
+                pages::home(&state.config.name, &state.config.code_format().example(), &csrf, &form),
+            )
         }
     }
 }
@@ -161,7 +165,7 @@ pub(super) async fn new_child(
             back_to_me(&state, &current, None, Ok(format!("New public code {code} created.")))
         }
         Ok(answer) => {
-            let reveal = new_code(answer.code.as_deref()).map(|code| Reveal {
+            let reveal = new_code(answer.code.as_deref(), state.config.code_format()).map(|code| Reveal {
                 code: code.into(),
                 broker: state.config.domain.clone(),
                 what: format!(
@@ -511,7 +515,7 @@ pub(super) async fn rekey(
     let reply = api::controls::rekey(&state, &holder, form.asked(&target, &body)).await;
     match answered(&state, reply)
         .await
-        .map(|answer| new_code(answer.code.as_deref()))
+        .map(|answer| new_code(answer.code.as_deref(), state.config.code_format()))
     {
         Ok(Some(code)) => {
             let hash = state.keys.hash_code(&code);

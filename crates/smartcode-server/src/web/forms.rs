@@ -188,9 +188,9 @@ pub(super) fn back_with(
     Redirect::to(&format!("{page}{anchor}")).into_response()
 }
 
-/// A new secret code in an answer, to show once.
-pub(super) fn new_code(code: Option<&str>) -> Option<SecretCode> {
-    match parse_code(code?, "") {
+/// A new secret code (of this broker's `format`) in an answer, to show once.
+pub(super) fn new_code(code: Option<&str>, format: smartcode_core::format::CodeFormat) -> Option<SecretCode> {
+    match parse_code(code?, "", format) {
         Ok(ParsedCode::Secret(code)) => Some(code),
         _ => None,
     }

@@ -225,7 +225,11 @@ pub async fn home(
         challenge: challenge_for(&state, &caller).await,
         ..Default::default()
     };
-    page(StatusCode::OK, &csrf, pages::home(&state.config.name, &csrf, &form))
+    page(
+        StatusCode::OK,
+        &csrf,
+        pages::home(&state.config.name, &state.config.code_format().example(), &csrf, &form),
+    )
 }
 
 /// The challenge a form shown to `caller` must carry: one if its free tries are used up.
@@ -259,7 +263,7 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
         return csrf_refused(&state, &headers);
     }
     let text = form.get("code").unwrap_or("");
-    if let Ok(ParsedCode::Public(public)) = parse_code(text, &state.config.domain) {
+    if let Ok(ParsedCode::Public(public)) = parse_code(text, &state.config.domain, state.config.code_format()) {
         return Redirect::to(&format!("/p/{public}")).into_response();
     }
     // A public code's numeric alias opens its page too (a secret alias logs in, as its code does).
@@ -283,7 +287,11 @@ async fn enter(State(state): State<AppState>, caller: Caller, headers: HeaderMap
             ended: false,
             challenge: error.challenge.clone(),
         };
-        let mut response = page(status, &csrf, pages::home(&state.config.name, &csrf, &typed));
+        let mut response = page(
+            status,
+            &csrf,
+            pages::home(&state.config.name, &state.config.code_format().example(), &csrf, &typed),
+        );
         if let Some(seconds) = error.retry_after_seconds {
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }

@@ -99,7 +99,7 @@ pub(super) async fn operator_issue(
     };
     match issued.await {
         Ok(answer) => {
-            let reveal = new_code(answer.code.as_deref()).map(|code| Reveal {
+            let reveal = new_code(answer.code.as_deref(), state.config.code_format()).map(|code| Reveal {
                 code: code.into(),
                 broker: state.config.domain.clone(),
                 what: format!(

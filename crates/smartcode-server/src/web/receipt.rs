@@ -22,7 +22,7 @@ pub(super) async fn receipt_page(State(state): State<AppState>, headers: HeaderM
             pages::message("No such receipt", "Check the receipt number and try again."),
         );
     };
-    let seller = match parse_code(&receipt.payee, &state.config.domain) {
+    let seller = match parse_code(&receipt.payee, &state.config.domain, state.config.code_format()) {
         Ok(ParsedCode::Public(code)) => api::public::public_code(&state, code)
             .await
             .ok()

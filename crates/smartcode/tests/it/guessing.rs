@@ -542,6 +542,53 @@ fn the_readme_arithmetic_is_recomputed_from_the_limits() {
         );
     }
     assert!(finds_e4 < 1_000, "at most 0.1 codes a year");
+
+    // The same for each bound of each code format, and the format just short of the shortest.
+    use smartcode_core::format::{Alphabet, CodeFormat};
+    let finds = |space: u128| (year as u128 * 1_000_000 * 10_000 + space / 2) / space;
+    let shown = |e4: u128| format!("{}.{:04}", e4 / 10_000, e4 % 10_000);
+    let (crockford, digits) = (Alphabet::Crockford.lengths(), Alphabet::Digits.lengths());
+    let space = |alphabet: Alphabet, length: usize| CodeFormat::new(alphabet, length).unwrap().space();
+    let lines = [
+        (
+            space(Alphabet::Crockford, *crockford.start()),
+            format!(
+                "| `crockford`, {} symbols (the default) | 32⁸ ≈ 1.10 × 10¹² |",
+                crockford.start()
+            ),
+        ),
+        (
+            space(Alphabet::Crockford, *crockford.end()),
+            format!(
+                "| `crockford`, {} symbols (the longest) | 32¹⁰ ≈ 1.13 × 10¹⁵ |",
+                crockford.end()
+            ),
+        ),
+        (
+            space(Alphabet::Digits, *digits.start()),
+            format!(
+                "| `digits`, {} symbols (the shortest all-digit) | 10¹³ |",
+                digits.start()
+            ),
+        ),
+        (
+            space(Alphabet::Digits, *digits.end()),
+            format!("| `digits`, {} symbols (the longest) | 10¹⁸ |", digits.end()),
+        ),
+    ];
+    for (space, line) in lines {
+        let line = format!("{line} **{}** |", shown(finds(space)));
+        assert!(readme.contains(&line), "README.md lacks the line, recomputed:\n{line}");
+        assert!(finds(space) < 1_000, "{line}");
+    }
+    let short = 10u128.pow(*digits.start() as u32 - 1);
+    assert!(finds(short) >= 1_000, "one digit fewer would break the bound");
+    let line = format!(
+        "| `digits`, {} symbols: refused | 10¹² | {}, over the bound |",
+        digits.start() - 1,
+        shown(finds(short))
+    );
+    assert!(readme.contains(&line), "README.md lacks the line, recomputed:\n{line}");
 }
 
 /// A broker started with extra `serve` flags (TestBroker takes none), logging at `warn` to a file.

@@ -105,16 +105,27 @@ impl TestBroker {
     /// Starts (or restarts) a broker on an existing or new data directory (and, when the suite
     /// runs on PostgreSQL, on that directory's database).
     pub async fn start_in(data: &Path) -> TestBroker {
+        TestBroker::start_in_with(data, &[]).await
+    }
+
+    /// [`TestBroker::start_in`] with more flags for `serve`.
+    pub async fn start_in_with(data: &Path, flags: &[&str]) -> TestBroker {
         let database = on_postgres().then(|| schema_for(data));
-        TestBroker::start_on(data, database).await
+        TestBroker::start_with(data, database, flags).await
     }
 
     /// Starts a broker on a data directory and, if given, a PostgreSQL database.
     pub async fn start_on(data: &Path, database: Option<Arc<TestSchema>>) -> TestBroker {
+        TestBroker::start_with(data, database, &[]).await
+    }
+
+    /// The same, with more flags for `serve` (its name, domain, code format...).
+    pub async fn start_with(data: &Path, database: Option<Arc<TestSchema>>, flags: &[&str]) -> TestBroker {
         let mut command = Command::new(BINARY);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--test-clock", "--data"])
-            .arg(data);
+            .arg(data)
+            .args(flags);
         if let Some(schema) = &database {
             command.arg("--database").arg(schema.url());
         }

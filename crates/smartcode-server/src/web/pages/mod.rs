@@ -139,7 +139,8 @@ pub struct HomeForm {
     pub challenge: Option<String>,
 }
 
-pub fn home(broker_name: &str, csrf: &Csrf, form: &HomeForm) -> Markup {
+/// The first page; `code_example` is a secret code of this broker's format, for the placeholder.
+pub fn home(broker_name: &str, code_example: &str, csrf: &Csrf, form: &HomeForm) -> Markup {
     let refusal = form.refusal.as_ref();
     let (code_invalid, code_described) = fields::marks(refusal, "code", "enter-error");
     let (pin_invalid, pin_described) = fields::marks(refusal, "pin", "enter-error");
@@ -164,7 +165,7 @@ pub fn home(broker_name: &str, csrf: &Csrf, form: &HomeForm) -> Markup {
                 @if let Some(next) = &form.next { input type="hidden" name="next" value=(next); }
                 div.field {
                     label for="code" { "Your code" }
-                    input #code name="code" type="text" value=(form.code) autocomplete="off" autocapitalize="characters" spellcheck="false" required placeholder="7KQ2-M9XD or P-4WZ8N-K3QJD"
+                    input #code name="code" type="text" value=(form.code) autocomplete="off" autocapitalize="characters" spellcheck="false" required placeholder=(format!("{code_example} or P-4WZ8N-K3QJD"))
                         aria-invalid=[code_invalid] aria-describedby=[code_described];
                 }
                 div.field {
@@ -527,7 +528,7 @@ mod tests {
             "not of the bare code"
         );
         assert!(page.contains(&format!("The QR code holds {scanned}")));
-        match parse_code(&scanned, "broker.example") {
+        match parse_code(&scanned, "broker.example", smartcode_core::format::CodeFormat::DEFAULT) {
             Ok(ParsedCode::Secret(read)) => assert_eq!(read.reveal(), code.reveal()),
             _ => panic!("the broker reads the scanned text back as the code"),
         }
