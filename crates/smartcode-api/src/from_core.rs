@@ -12,8 +12,8 @@ use smartcode_core::model::{
 use smartcode_core::money::{format_units, Amount, Currency};
 
 use crate::{
-    AliasJson, AuthorizationJson, CatalogJson, CheckJson, CodeJson, EntryJson, FeeJson, HoldJson, Money, ProfileJson,
-    QuoteJson, RateJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
+    AliasJson, AuthorizationJson, CatalogJson, CheckJson, CodeJson, EntryJson, FeeJson, HoldJson, Money, PeerJson,
+    ProfileJson, QuoteJson, RateJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
 };
 
 impl Money {
@@ -287,4 +287,30 @@ impl From<&smartcode_core::model::QuoteRecord> for QuoteJson {
             expires_at: q.expires_at.to_rfc3339(),
         }
     }
+}
+
+impl From<&smartcode_core::model::PeerRecord> for PeerJson {
+    fn from(p: &smartcode_core::model::PeerRecord) -> PeerJson {
+        PeerJson {
+            name: p.name.clone(),
+            url: p.url.clone(),
+            title: p.title.clone(),
+            domain: p.domain.clone(),
+            broker_number: p.broker_number.clone(),
+            key: hex_of(&p.signing_key),
+            fingerprint: p.fingerprint(),
+            status: p.status.as_str().to_owned(),
+            credit_limits: p
+                .credit_limits
+                .iter()
+                .map(|(cur, units)| Money::new(*units, *cur))
+                .collect(),
+            added_at: p.added_at.to_rfc3339(),
+            changed_at: p.changed_at.to_rfc3339(),
+        }
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -421,6 +421,30 @@ impl Client {
         .await
     }
 
+    /// As the operator: adds the broker at `request.url` as a peer, its key pinned.
+    pub async fn add_peer(
+        &self,
+        request: &PeerRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<PeerJson, ClientError> {
+        Self::send(self.post("/v1/admin/peers", request, idempotency_key)).await
+    }
+
+    /// As the operator: every peer.
+    pub async fn peers(&self) -> Result<PeersJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/admin/peers")).await
+    }
+
+    /// As the operator: suspends (`"suspend"`) or resumes (`"resume"`) the peer `name`.
+    pub async fn peer_status(&self, name: &str, verb: &str) -> Result<PeerJson, ClientError> {
+        Self::send(self.post(&format!("/v1/admin/peers/{name}/{verb}"), &serde_json::json!({}), None)).await
+    }
+
+    /// As the operator: removes the peer `name`.
+    pub async fn remove_peer(&self, name: &str) -> Result<PeerJson, ClientError> {
+        Self::send(self.request(Method::DELETE, &format!("/v1/admin/peers/{name}"))).await
+    }
+
     /// Every rate the broker keeps (anyone may read them).
     pub async fn rates(&self) -> Result<RatesJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/rates")).await

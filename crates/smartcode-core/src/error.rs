@@ -25,6 +25,10 @@ pub type StoreResult<T> = Result<T, StorageFailure>;
 /// [`Invalid`]: a 400 means the request broke the API's document, and these fit it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Conflict {
+    #[error("a peer of this name exists: remove it first, or give --name")]
+    PeerExists,
+    #[error("peer {by} has this domain or broker number: codes could not tell the two brokers apart")]
+    PeerRouteTaken { by: String },
     #[error("a code cannot pay into its own public code")]
     PayOwnPublicCode,
     #[error("a public code holds no value; fund a secret child")]
@@ -175,6 +179,8 @@ pub enum Limit {
     RefundsPerPayment,
     #[error("the broker keeps at most {} rates", crate::limits::RATES_MAX)]
     Rates,
+    #[error("the broker has at most {} peers", crate::limits::PEERS_MAX)]
+    Peers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub mod numeric;
+pub mod peer;
 pub mod rate;
 pub mod totals;
 

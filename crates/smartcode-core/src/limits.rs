@@ -106,6 +106,18 @@ pub const RATE_DECIMALS_MAX: usize = 9;
 pub const FEE_BPS_MAX: u32 = 1_000;
 /// Rates the operator may keep at once (one per ordered pair of currencies).
 pub const RATES_MAX: u32 = 1_000;
+/// Peers (other brokers) a broker may have.
+pub const PEERS_MAX: u32 = 100;
+/// Characters of a peer's name (letters, digits, `.` and `-`).
+pub const PEER_NAME_CHARS_MAX: usize = 64;
+/// Characters of a peer's URL.
+pub const PEER_URL_CHARS_MAX: usize = 512;
+/// Credit limits a peer may have (one per currency).
+pub const PEER_CREDIT_LIMITS_MAX: usize = 16;
+/// Bytes of a peer's `/.well-known/smartcode` the broker reads, at most.
+pub const PEER_METADATA_BYTES_MAX: usize = 64 * 1024;
+/// Seconds the broker waits for a peer's metadata, connection included.
+pub const PEER_FETCH_SECONDS: u64 = 5;
 /// How long a quote holds its price, in seconds (15 minutes).
 pub const QUOTE_SECONDS: i64 = 15 * 60;
 /// Expired holds one sweep records as voided.

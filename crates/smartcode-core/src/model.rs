@@ -6,6 +6,7 @@ use crate::money::{Amount, Currency};
 
 // The records of quotes live beside the rates they convert with, the ledger check's sums in
 // their own module.
+pub use crate::peer::{key_fingerprint, PeerRecord, PeerStatus};
 pub use crate::rate::{QuoteRecord, QuoteUse, RateRecord};
 pub use crate::totals::{CurrencyTotals, LedgerTotals};
 

@@ -21,6 +21,7 @@ pub struct Keys {
     responses: ChaCha20Poly1305,
     signing: SigningKey,
     guard: [u8; 32],
+    federation: SigningKey,
 }
 
 fn subkey(broker: &BrokerKey, label: &str) -> [u8; 32] {
@@ -49,8 +50,10 @@ impl Keys {
         let fingerprint = subkey(&broker, "smartcode request fingerprints v1");
         let pseudonyms = subkey(&broker, "smartcode payer pseudonyms v1");
         let guard = subkey(&broker, "smartcode guessing defence tokens v1");
+        let federation = SigningKey::from_bytes(&subkey(&broker, "smartcode federation signing v1"));
         Keys {
             guard,
+            federation,
             broker,
             fingerprint,
             pseudonyms,
@@ -135,6 +138,12 @@ impl Keys {
 
     pub fn verifying_key(&self) -> VerifyingKey {
         self.signing.verifying_key()
+    }
+
+    /// The key other brokers pin for this one's messages (`federation.signing_key`): a subkey of
+    /// its own, so a signed receipt can never pass for a message between brokers.
+    pub fn federation_key(&self) -> VerifyingKey {
+        self.federation.verifying_key()
     }
 }
 

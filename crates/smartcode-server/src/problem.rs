@@ -42,6 +42,14 @@ pub enum ProblemCode {
     QuotePayeeMismatch,
     /// At the rate, the price costs more than one payment may move.
     QuoteTooLarge,
+    /// A peer of that name is there already.
+    PeerExists,
+    /// A peer did not answer in time, or not at all.
+    PeerUnreachable,
+    /// A peer answered with metadata the broker cannot use.
+    PeerMetadataInvalid,
+    /// A peer publishes another signing key than the one the operator gave.
+    PeerKeyMismatch,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -81,6 +89,10 @@ impl ProblemCode {
             ProblemCode::QuoteUsed => "quote_used",
             ProblemCode::QuotePayeeMismatch => "quote_payee_mismatch",
             ProblemCode::QuoteTooLarge => "quote_too_large",
+            ProblemCode::PeerExists => "peer_exists",
+            ProblemCode::PeerUnreachable => "peer_unreachable",
+            ProblemCode::PeerMetadataInvalid => "peer_metadata_invalid",
+            ProblemCode::PeerKeyMismatch => "peer_key_mismatch",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -233,6 +245,7 @@ impl From<OpError> for ApiError {
             OpError::NotRevocable => (StatusCode::FORBIDDEN, P::NotRevocable),
             OpError::NotFound(_) => (StatusCode::NOT_FOUND, P::NotFound),
             OpError::CurrencyMismatch => (StatusCode::CONFLICT, P::CurrencyMismatch),
+            OpError::Conflict(smartcode_core::error::Conflict::PeerExists) => (StatusCode::CONFLICT, P::PeerExists),
             OpError::Conflict(_) => (StatusCode::CONFLICT, P::Conflict),
             OpError::Expired => (StatusCode::GONE, P::Expired),
             OpError::PinRequired => (StatusCode::FORBIDDEN, P::PinRequired),

@@ -490,6 +490,69 @@ impl QuoteColumns {
     }
 }
 
+/// A peer's columns in both schemas, in the order both stores select and insert them.
+pub const PEER_COLUMNS: &str =
+    "name, url, title, domain, broker_number, signing_key, credit_limits, status, added_at, changed_at";
+
+/// A peer's row as plain values; its credit limits as `CUR units` lines.
+pub struct PeerColumns {
+    pub name: String,
+    pub url: String,
+    pub title: String,
+    pub domain: String,
+    pub broker_number: String,
+    pub signing_key: Vec<u8>,
+    pub credit_limits: String,
+    pub status: String,
+    pub added_at: i64,
+    pub changed_at: i64,
+}
+
+impl PeerColumns {
+    pub fn into_record(self) -> StoreResult<PeerRecord> {
+        let credit_limits = self
+            .credit_limits
+            .lines()
+            .map(|line| {
+                let (cur, units) = line.split_once(' ').ok_or_else(|| corrupt("credit limit"))?;
+                Ok((currency(cur)?, units.parse().map_err(|_| corrupt("credit limit"))?))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(PeerRecord {
+            name: self.name,
+            url: self.url,
+            title: self.title,
+            domain: self.domain,
+            broker_number: self.broker_number,
+            signing_key: <[u8; 32]>::try_from(self.signing_key).map_err(|_| corrupt("signing key"))?,
+            credit_limits,
+            status: PeerStatus::parse(&self.status).ok_or_else(|| corrupt("peer status"))?,
+            added_at: Timestamp(self.added_at),
+            changed_at: Timestamp(self.changed_at),
+        })
+    }
+
+    pub fn from_record(r: &PeerRecord) -> PeerColumns {
+        let limits: Vec<String> = r
+            .credit_limits
+            .iter()
+            .map(|(cur, units)| format!("{cur} {units}"))
+            .collect();
+        PeerColumns {
+            name: r.name.clone(),
+            url: r.url.clone(),
+            title: r.title.clone(),
+            domain: r.domain.clone(),
+            broker_number: r.broker_number.clone(),
+            signing_key: r.signing_key.to_vec(),
+            credit_limits: limits.join("\n"),
+            status: r.status.as_str().to_owned(),
+            added_at: r.added_at.0,
+            changed_at: r.changed_at.0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@
 //! them: [`checks`]), [`payments`]
 //! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
-//! payments across currencies through the exchange account) and [`reports`] (what a holder, the
-//! public and the operator read).
+//! payments across currencies through the exchange account), [`peers`] (the other brokers this one
+//! federates with) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -27,6 +27,7 @@ pub mod expiry;
 pub mod holds;
 pub mod issuance;
 pub mod payments;
+pub mod peers;
 mod post;
 pub mod quotes;
 pub mod reports;
@@ -99,6 +100,10 @@ pub trait LedgerRead {
     fn rate(&mut self, from: Currency, to: Currency) -> StoreResult<Option<RateRecord>>;
     /// Every rate, by `from` then `to`, at most `limit`.
     fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>>;
+    /// The peer named `name`, if there is one.
+    fn peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>>;
+    /// Every peer, by name, at most `limit`.
+    fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>>;
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>>;
     /// The exchange accounts' balances, `(currency, units)` by currency.
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;
@@ -142,6 +147,9 @@ pub trait LedgerTx: LedgerRead {
     fn set_alias(&mut self, code: &CodeId, alias: Option<&AliasRecord>) -> StoreResult<()>;
     /// Sets the rate of its pair, replacing the one before.
     fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()>;
+    /// Stores a peer, replacing the one of its name.
+    fn put_peer(&mut self, peer: &PeerRecord) -> StoreResult<()>;
+    fn delete_peer(&mut self, name: &str) -> StoreResult<()>;
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
     /// Records that an open quote was used (`quote.used`); a store refuses, as a lost race, a
     /// quote another transaction used meanwhile.
@@ -285,6 +293,7 @@ pub enum Command {
     Aliases(aliases::Command),
     Assurances(assurances::Command),
     Quotes(quotes::Command),
+    Peers(peers::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -300,6 +309,7 @@ pub enum Outcome {
     Aliases(aliases::Outcome),
     Assurances(assurances::Outcome),
     Quotes(quotes::Outcome),
+    Peers(peers::Outcome),
 }
 
 impl Outcome {
@@ -338,6 +348,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Aliases(command) => aliases::execute(tx, cx, command).map(Outcome::Aliases),
         Command::Assurances(command) => assurances::execute(tx, cx, command).map(Outcome::Assurances),
         Command::Quotes(command) => quotes::execute(tx, cx, command).map(Outcome::Quotes),
+        Command::Peers(command) => peers::execute(tx, cx, command).map(Outcome::Peers),
     }
 }
 
@@ -377,7 +388,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -391,6 +402,7 @@ pub enum Query {
     Aliases(aliases::Query),
     Assurances(assurances::Query),
     Quotes(quotes::Query),
+    Peers(peers::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -402,6 +414,7 @@ pub enum QueryOutcome {
     Aliases(aliases::QueryOutcome),
     Assurances(assurances::QueryOutcome),
     Quotes(quotes::QueryOutcome),
+    Peers(peers::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -413,6 +426,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Aliases(query) => aliases::query(tx, query).map(QueryOutcome::Aliases),
         Query::Assurances(query) => assurances::query(tx, query).map(QueryOutcome::Assurances),
         Query::Quotes(query) => quotes::query(tx, query).map(QueryOutcome::Quotes),
+        Query::Peers(query) => peers::query(tx, query).map(QueryOutcome::Peers),
     }
 }
 
@@ -458,6 +472,12 @@ impl From<quotes::Query> for Query {
     }
 }
 
+impl From<peers::Query> for Query {
+    fn from(query: peers::Query) -> Query {
+        Query::Peers(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -475,4 +495,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers);

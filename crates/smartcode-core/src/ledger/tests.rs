@@ -29,6 +29,7 @@ struct Memory {
     assurances: BTreeMap<[u8; 32], AssuranceRecord>,
     rates: BTreeMap<(Currency, Currency), RateRecord>,
     quotes: BTreeMap<String, QuoteRecord>,
+    peers: BTreeMap<String, PeerRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -125,6 +126,12 @@ impl LedgerRead for Memory {
     fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>> {
         Ok(self.rates.values().take(limit as usize).cloned().collect())
     }
+    fn peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>> {
+        Ok(self.peers.get(name).cloned())
+    }
+    fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>> {
+        Ok(self.peers.values().take(limit as usize).cloned().collect())
+    }
     fn quote_by_id(&mut self, id: &crate::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
         Ok(self.quotes.get(id.as_str()).cloned())
     }
@@ -206,6 +213,14 @@ impl LedgerTx for Memory {
     }
     fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()> {
         self.rates.insert((rate.from, rate.to), rate.clone());
+        Ok(())
+    }
+    fn put_peer(&mut self, peer: &PeerRecord) -> StoreResult<()> {
+        self.peers.insert(peer.name.clone(), peer.clone());
+        Ok(())
+    }
+    fn delete_peer(&mut self, name: &str) -> StoreResult<()> {
+        self.peers.remove(name);
         Ok(())
     }
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
@@ -789,4 +804,69 @@ fn a_quote_pays_across_currencies_once_through_the_exchange_account() {
         run(&mut memory, reverse.into()),
         Err(OpError::Quote(QuoteRefusal::NoRate { from: usd(), to: eur }))
     );
+}
+
+fn peer(name: &str, domain: &str, number: &str) -> PeerRecord {
+    PeerRecord {
+        name: name.into(),
+        url: format!("https://{domain}"),
+        title: format!("broker {name}"),
+        domain: domain.into(),
+        broker_number: number.into(),
+        signing_key: [7; 32],
+        credit_limits: vec![(usd(), 1_000_000)],
+        status: PeerStatus::Active,
+        added_at: Timestamp(0),
+        changed_at: Timestamp(0),
+    }
+}
+
+#[test]
+fn peers_are_unique_by_name_domain_and_number_and_can_be_suspended_and_removed() {
+    use super::peers::Command as P;
+    let add = |p: PeerRecord| Command::Peers(P::Add(Box::new(p)));
+    let commands = [
+        add(peer("a", "a.example", "2")),
+        add(peer("a", "other.example", "3")),
+        add(peer("b", "A.EXAMPLE", "3")),
+        add(peer("c", "c.example", "2")),
+        Command::Peers(P::SetStatus {
+            name: "a".into(),
+            status: PeerStatus::Suspended,
+        }),
+        Command::Peers(P::Remove { name: "a".into() }),
+        Command::Peers(P::Remove { name: "a".into() }),
+        add(peer("c", "c.example", "2")),
+    ];
+    let seeds = vec![Seed([0; 32]); commands.len()];
+    let (mut memory, outcomes) = run(&commands, &seeds);
+    assert!(matches!(&outcomes[0], Ok(Outcome::Peers(super::peers::Outcome::Added(p))) if p.added_at == START));
+    assert_eq!(outcomes[1], Err(OpError::Conflict(Conflict::PeerExists)));
+    for refused in &outcomes[2..4] {
+        assert_eq!(
+            refused,
+            &Err(OpError::Conflict(Conflict::PeerRouteTaken { by: "a".into() }))
+        );
+    }
+    assert!(
+        matches!(&outcomes[4], Ok(Outcome::Peers(super::peers::Outcome::Changed(p))) if p.status == PeerStatus::Suspended)
+    );
+    assert!(outcomes[5].is_ok());
+    assert_eq!(outcomes[6], Err(OpError::NotFound("peer")));
+    assert!(outcomes[7].is_ok(), "once a is gone its number is free");
+    assert_eq!(memory.peers(10).unwrap().len(), 1);
+
+    // At most PEERS_MAX.
+    let mut memory = Memory::default();
+    let mut cx = Context::new(START, Seed([0; 32]));
+    for n in 0..crate::limits::PEERS_MAX {
+        let added = execute(
+            &mut memory,
+            &mut cx,
+            &add(peer(&format!("p{n}"), &format!("p{n}.example"), &format!("{}", n + 10))),
+        );
+        assert!(added.is_ok());
+    }
+    let over = execute(&mut memory, &mut cx, &add(peer("last", "last.example", "9")));
+    assert_eq!(over, Err(OpError::LimitExceeded(crate::error::Limit::Peers)));
 }

@@ -20,6 +20,7 @@ pub(crate) mod holds;
 pub(crate) mod issuance;
 pub(crate) mod operator;
 pub(crate) mod payments;
+pub(crate) mod peers;
 pub(crate) mod public;
 pub(crate) mod quotes;
 mod render;
@@ -58,6 +59,7 @@ fn entries() -> Vec<Entry> {
         aliases::routes(),
         assurances::routes(),
         quotes::routes(),
+        peers::routes(),
         reports::routes(),
         operator::routes(),
         security::routes(),

@@ -92,6 +92,10 @@ async fn well_known(State(state): State<AppState>) -> Response {
                 "public": { "prefix": "P-", "alphabet": "crockford-base32", "symbols": smartcode_core::code::PUBLIC_CODE_SYMBOLS, "example": "P-4WZ8N-K3QJD" },
                 "numeric": numeric_formats(&state.config.broker_number),
             },
+            "federation": {
+                "signing_key": hex::encode(state.keys.federation_key().to_bytes()),
+                "fingerprint": smartcode_core::model::key_fingerprint(&state.keys.federation_key().to_bytes()),
+            },
             "amount_decimals": smartcode_core::money::DECIMALS,
             "currencies": "any ISO 4217 style three-letter code; each code holds one",
             "receipt_signature": receipt_signature(state.keys.verifying_key()),

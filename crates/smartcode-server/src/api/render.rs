@@ -5,7 +5,8 @@
 use serde_json::json;
 use smartcode_core::code::SecretCode;
 use smartcode_core::ledger::{
-    aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, quotes, tree, CodeView, Outcome,
+    aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, peers, quotes, tree, CodeView,
+    Outcome,
 };
 
 use super::submit::Shown;
@@ -108,6 +109,9 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
             json!({ "receipt": receipt_json(state, receipt) })
         }
         Outcome::Quotes(quotes::Outcome::RateSet(rate)) => json!(RateJson::from(rate)),
+        Outcome::Peers(peers::Outcome::Added(peer) | peers::Outcome::Changed(peer) | peers::Outcome::Removed(peer)) => {
+            json!(PeerJson::from(&**peer))
+        }
         Outcome::Quotes(quotes::Outcome::Quoted(quote)) => json!({ "quote": QuoteJson::from(&**quote) }),
         Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
         Outcome::Quotes(quotes::Outcome::Forgotten { quotes }) => json!({ "quotes_forgotten": quotes }),

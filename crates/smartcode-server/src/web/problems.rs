@@ -42,6 +42,10 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::QuoteUsed,
     ProblemCode::QuotePayeeMismatch,
     ProblemCode::QuoteTooLarge,
+    ProblemCode::PeerExists,
+    ProblemCode::PeerUnreachable,
+    ProblemCode::PeerMetadataInvalid,
+    ProblemCode::PeerKeyMismatch,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -161,6 +165,26 @@ pub fn explain(code: ProblemCode) -> Explanation {
             410,
             "The quote's 15 minutes are over: its price in the other currency is no longer guaranteed. Nothing was paid.",
             "Ask for a new quote (POST /v1/quotes) and pay with it.",
+        ),
+        P::PeerExists => (
+            409,
+            "A peer of this name is there already. Nothing was added.",
+            "List the peers (smartcode peer list); remove the old one first, or give the new one another --name.",
+        ),
+        P::PeerUnreachable => (
+            503,
+            "The other broker did not answer in time. Nothing happened.",
+            "Check its URL and that it is up, and try again; nothing needs undoing.",
+        ),
+        P::PeerMetadataInvalid => (
+            502,
+            "The other broker answered, but not with metadata this broker can use (its /.well-known/smartcode). Nothing was added.",
+            "Check that the URL is the broker's own address and that it runs smartcode.",
+        ),
+        P::PeerKeyMismatch => (
+            409,
+            "The other broker publishes another signing key than the one given. Nothing was added.",
+            "Check the key with its operator out of band; someone may be standing between the two brokers.",
         ),
         P::QuoteUsed => (
             409,

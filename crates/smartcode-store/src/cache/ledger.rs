@@ -140,6 +140,14 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.rates(limit)
     }
 
+    fn peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>> {
+        self.inner.peer(name)
+    }
+
+    fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>> {
+        self.inner.peers(limit)
+    }
+
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.inner.quote(id)
     }
@@ -258,6 +266,14 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn set_rate(&mut self, rate: &RateRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.set_rate(rate), |_, ()| {})
+    }
+
+    fn put_peer(&mut self, peer: &PeerRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.put_peer(peer), |_, ()| {})
+    }
+
+    fn delete_peer(&mut self, name: &str) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.delete_peer(name), |_, ()| {})
     }
 
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {

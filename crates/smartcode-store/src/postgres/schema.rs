@@ -331,6 +331,27 @@ CREATE TABLE quotes (
 );
 "#,
     ),
+    (
+        11,
+        r#"
+-- Peers: the other brokers this one federates with, as the operator added them. The domain and
+-- the broker number route another broker's codes, so no two peers share one. The signing key is
+-- pinned when the peer is added; credit limits are `CUR units` lines.
+CREATE TABLE peers (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    broker_number TEXT NOT NULL UNIQUE,
+    signing_key BYTEA NOT NULL CHECK (octet_length(signing_key) = 32),
+    credit_limits TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status = 'active' OR status = 'suspended'),
+    added_at BIGINT NOT NULL,
+    changed_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX peers_by_domain ON peers (lower(domain));
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -1,6 +1,7 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
 mod holds;
+mod peers;
 mod quotes;
 mod writes;
 
@@ -472,6 +473,14 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn rates(&mut self, limit: u32) -> StoreResult<Vec<RateRecord>> {
         SqliteLedger::rates(self, limit)
+    }
+
+    fn peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>> {
+        SqliteLedger::peer(self, name)
+    }
+
+    fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>> {
+        SqliteLedger::peers(self, limit)
     }
 
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {

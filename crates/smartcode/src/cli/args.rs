@@ -161,6 +161,12 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: RatesAction,
     },
+    /// Operator: the other brokers this one federates with: `peer add URL`, `peer list`,
+    /// `peer suspend|resume|remove NAME`.
+    Peer {
+        #[command(subcommand)]
+        action: PeerAction,
+    },
     /// What a price in one currency costs in another, fee included, fixed for 15 minutes; pay it
     /// with `smartcode pay --payee P --quote ID`.
     Quote {
@@ -395,6 +401,32 @@ pub(super) enum RatesAction {
     List,
     /// Operator: the exchange account's position per currency.
     Position,
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum PeerAction {
+    /// Add the broker at URL as a peer: reads its /.well-known/smartcode, shows its key's
+    /// fingerprint and pins the key.
+    Add {
+        url: String,
+        /// The name to know it by (default: its domain).
+        #[arg(long)]
+        name: Option<String>,
+        /// The most it may owe this broker, such as "1000 USD"; repeat for each currency.
+        #[arg(long = "credit-limit")]
+        credit_limits: Vec<String>,
+        /// Its signing key (64 hex digits), checked out of band: refused if it publishes another.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Every peer, with its status and key fingerprint.
+    List,
+    /// Refuse the peer's messages, both ways, until resumed.
+    Suspend { name: String },
+    /// Take a suspended peer's messages again.
+    Resume { name: String },
+    /// Forget the peer.
+    Remove { name: String },
 }
 
 #[derive(Subcommand, Debug)]

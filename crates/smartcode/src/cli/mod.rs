@@ -16,6 +16,7 @@ mod checks;
 mod holds;
 mod instruments;
 mod operator;
+mod peers;
 mod quotes;
 mod receipt;
 mod security;
@@ -226,6 +227,7 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Check => operator::check(&operator_client(&args)?, args.json).await,
         Cmd::Security { action } => security::security(&args, action.as_ref()).await,
         Cmd::Rates { action } => quotes::rates(&args, action).await,
+        Cmd::Peer { action } => peers::peer(&args, action).await,
         Cmd::Quote {
             pay_currency,
             price,

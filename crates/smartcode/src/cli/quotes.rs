@@ -57,7 +57,7 @@ pub(super) async fn rates(args: &Args, action: &RatesAction) -> Result<()> {
 }
 
 /// Reads "10 USD" (or "10USD") into an amount and a currency.
-fn price(text: &str) -> Result<MoneyRequest> {
+pub(super) fn price(text: &str) -> Result<MoneyRequest> {
     let text = text.trim();
     let split = text
         .find(|c: char| c.is_ascii_alphabetic())

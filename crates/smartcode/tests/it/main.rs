@@ -19,6 +19,7 @@ mod holds;
 mod openapi;
 mod pages;
 mod payout;
+mod peers;
 mod postgres;
 mod problems;
 mod quotes;

@@ -515,3 +515,37 @@ async fn holds_authorizations_and_certificates_resolve_once_across_two_processes
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+/// Peers are rows of the shared database: one process adds a peer, every other one knows it, and
+/// a second add of the same one from another process is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_added_through_one_process_is_known_to_all() {
+    let Some(pair) = pair().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let peer = TestBroker::start_with(
+        &dir.path().join("peer"),
+        None,
+        &["--domain", "peer.test", "--broker-number", "3"],
+    )
+    .await;
+    pair.a
+        .post("/v1/admin/peers", Auth::Operator, json!({ "url": peer.base }))
+        .await
+        .expect(201);
+    let listed = pair.b.get("/v1/admin/peers", Auth::Operator).await.expect(200);
+    assert_eq!(listed.body["peers"][0]["name"], "peer.test");
+    pair.b
+        .post("/v1/admin/peers", Auth::Operator, json!({ "url": peer.base }))
+        .await
+        .refused(409, "peer_exists");
+    pair.b
+        .post("/v1/admin/peers/peer.test/suspend", Auth::Operator, json!({}))
+        .await
+        .expect(200);
+    let seen = pair
+        .a
+        .get("/v1/admin/peers/peer.test", Auth::Operator)
+        .await
+        .expect(200);
+    assert_eq!(seen.body["status"], "suspended");
+}

@@ -8,7 +8,8 @@
 //! Four runs, each bounded by a fixed seed and number of examples: a secret code's operations
 //! (`Authorization: Code`), the PIN and rekey operations on a code of their own (they change the
 //! code every later request presents), payments (whose body carries a code, so they feed the
-//! guessing defence), and the operator's operations (`Authorization: Bearer`). Between runs the
+//! guessing defence), and the operator's operations (`Authorization: Bearer`; all but adding a
+//! peer, which calls out to the URL it is given and is tested with real peers). Between runs the
 //! test clock moves a day on, so the guessing defence forgets the failures of the run before: a
 //! `429 challenge_required` within a run is expected and documented on every operation that takes a code.
 //!
@@ -227,7 +228,9 @@ async fn schemathesis_finds_nothing_the_document_does_not_allow() {
         &broker,
         "the operator's operations",
         Some(&operator_header),
-        &["--include-path-regex=^/v1/admin/"],
+        // Adding a peer calls out to the URL it is given, so a fitting request may rightly be
+        // answered 503 peer_unreachable: it is left to tests/it/peers.rs, with real peers.
+        &["--include-path-regex=^/v1/admin/", "--exclude-operation-id=addPeer"],
     );
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),

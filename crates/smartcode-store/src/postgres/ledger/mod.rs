@@ -14,6 +14,7 @@
 mod batch;
 mod hold_writes;
 mod holds;
+mod peers;
 mod quotes;
 mod reads;
 mod writes;

@@ -54,6 +54,14 @@ impl LedgerRead for PgLedger<'_> {
         self.read_rates(limit)
     }
 
+    fn peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>> {
+        self.read_peer(name)
+    }
+
+    fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>> {
+        self.read_peers(limit)
+    }
+
     fn quote_by_id(&mut self, id: &smartcode_core::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.read_quote(id)
     }

@@ -26,6 +26,14 @@ impl LedgerTx for PgLedger<'_> {
         self.write_rate(rate)
     }
 
+    fn put_peer(&mut self, peer: &PeerRecord) -> StoreResult<()> {
+        self.write_peer(peer)
+    }
+
+    fn delete_peer(&mut self, name: &str) -> StoreResult<()> {
+        self.remove_peer(name)
+    }
+
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         self.write_new_quote(quote)
     }

@@ -1,0 +1,74 @@
+//! Peers on PostgreSQL: rows of one table shared by every process, read and written at once in
+//! the batch's transaction (an operator's command, rare). Two processes adding peers of one name,
+//! domain or broker number at once collide on a unique index, and the loser's batch runs again
+//! and is refused by the core.
+
+use postgres::Row;
+use smartcode_core::error::StoreResult;
+use smartcode_core::model::PeerRecord;
+
+use super::{get, PgLedger};
+use crate::rows::{PeerColumns, PEER_COLUMNS};
+
+fn peer_from_row(row: &Row) -> StoreResult<PeerRecord> {
+    PeerColumns {
+        name: get(row, 0)?,
+        url: get(row, 1)?,
+        title: get(row, 2)?,
+        domain: get(row, 3)?,
+        broker_number: get(row, 4)?,
+        signing_key: get(row, 5)?,
+        credit_limits: get(row, 6)?,
+        status: get(row, 7)?,
+        added_at: get(row, 8)?,
+        changed_at: get(row, 9)?,
+    }
+    .into_record()
+}
+
+impl PgLedger<'_> {
+    pub(super) fn read_peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>> {
+        let sql = format!("SELECT {PEER_COLUMNS} FROM peers WHERE name = $1");
+        self.query(&sql, &[&name])?.first().map(peer_from_row).transpose()
+    }
+
+    pub(super) fn read_peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>> {
+        let sql = format!("SELECT {PEER_COLUMNS} FROM peers ORDER BY name COLLATE \"C\" LIMIT $1");
+        self.query(&sql, &[&i64::from(limit)])?
+            .iter()
+            .map(peer_from_row)
+            .collect()
+    }
+
+    pub(super) fn write_peer(&mut self, peer: &PeerRecord) -> StoreResult<()> {
+        let c = PeerColumns::from_record(peer);
+        let sql = format!(
+            "INSERT INTO peers ({PEER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, title = excluded.title, \
+             domain = excluded.domain, broker_number = excluded.broker_number, \
+             signing_key = excluded.signing_key, credit_limits = excluded.credit_limits, \
+             status = excluded.status, added_at = excluded.added_at, changed_at = excluded.changed_at"
+        );
+        self.execute(
+            &sql,
+            &[
+                &c.name,
+                &c.url,
+                &c.title,
+                &c.domain,
+                &c.broker_number,
+                &c.signing_key,
+                &c.credit_limits,
+                &c.status,
+                &c.added_at,
+                &c.changed_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn remove_peer(&mut self, name: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM peers WHERE name = $1", &[&name])?;
+        Ok(())
+    }
+}
