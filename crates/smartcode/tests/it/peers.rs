@@ -12,6 +12,16 @@ async fn start(data: &std::path::Path, flags: &[&str]) -> TestBroker {
     TestBroker::start_in_with(data, flags).await
 }
 
+/// Broker B: of all-digit codes, unlike A.
+const B_FLAGS: &[&str] = &[
+    "--domain",
+    "b.test",
+    "--broker-number",
+    "7",
+    "--code-alphabet",
+    "digits",
+];
+
 fn peer_body(url: &str) -> Value {
     json!({ "url": url, "credit_limits": [{ "amount": "100", "currency": "USD" }] })
 }
@@ -25,18 +35,7 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     )
     .await;
     let b_data = dir.path().join("b");
-    let b = start(
-        &b_data,
-        &[
-            "--domain",
-            "b.test",
-            "--broker-number",
-            "7",
-            "--code-alphabet",
-            "digits",
-        ],
-    )
-    .await;
+    let b = start(&b_data, B_FLAGS).await;
     let a_meta = a.get("/.well-known/smartcode", Auth::None).await.expect(200).body;
     let a_key = a_meta["federation"]["signing_key"].as_str().unwrap().to_owned();
     let b_key = b.get("/.well-known/smartcode", Auth::None).await.body["federation"]["signing_key"]
@@ -140,18 +139,7 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     assert_eq!(suspended.body["status"], "suspended");
     let mut b = b;
     b.kill_hard();
-    let b = TestBroker::start_in_with(
-        &b_data,
-        &[
-            "--domain",
-            "b.test",
-            "--broker-number",
-            "7",
-            "--code-alphabet",
-            "digits",
-        ],
-    )
-    .await;
+    let b = start(&b_data, B_FLAGS).await;
     let kept = b.get("/v1/admin/peers/a.test", Auth::Operator).await.expect(200);
     assert_eq!(kept.body["status"], "suspended");
     assert_eq!(kept.body["key"], a_key.as_str());
