@@ -13,7 +13,8 @@ use smartcode_core::money::{format_units, Amount, Currency};
 
 use crate::{
     AliasJson, AuthorizationJson, CatalogJson, CheckJson, CodeJson, EntryJson, FeeJson, HoldJson, Money, PeerJson,
-    ProfileJson, QuoteJson, RateJson, ReceiptJson, ReportRowJson, RestrictionsJson, SpendJson,
+    PositionEntryJson, PositionJson, ProfileJson, QuoteJson, RateJson, ReceiptJson, ReportRowJson, RestrictionsJson,
+    SpendJson,
 };
 
 impl Money {
@@ -313,4 +314,22 @@ impl From<&smartcode_core::model::PeerRecord> for PeerJson {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl PositionJson {
+    /// From the balances of the peer's accounts: a balance above zero is what this broker owes.
+    pub fn of(peer: &str, balances: &[(Currency, i64)]) -> PositionJson {
+        PositionJson {
+            peer: peer.to_owned(),
+            currencies: balances
+                .iter()
+                .map(|&(currency, balance)| PositionEntryJson {
+                    currency: currency.to_string(),
+                    owed_to_us: Money::new(balance.min(0).saturating_neg(), currency),
+                    owed_by_us: Money::new(balance.max(0), currency),
+                    net: Money::new(balance.saturating_neg(), currency),
+                })
+                .collect(),
+        }
+    }
 }

@@ -47,10 +47,12 @@
 //! decimal strings throughout, never floating point.
 
 pub mod challenge;
+mod federation;
 mod from_core;
 mod requests;
 mod responses;
 
+pub use federation::*;
 pub use requests::*;
 pub use responses::*;
 

@@ -396,18 +396,3 @@ pub struct QuoteRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payee: Option<String>,
 }
-
-/// `POST /v1/admin/peers`: a broker to federate with, by its URL. `name` defaults to the domain its
-/// metadata gives; `key`, if given, must be the signing key it publishes (hex), so a key checked
-/// another way is pinned and not merely read.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PeerRequest {
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credit_limits: Option<Vec<MoneyRequest>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-}

@@ -563,28 +563,3 @@ pub struct ExchangePositionJson {
 pub struct ExchangeJson {
     pub currencies: Vec<ExchangePositionJson>,
 }
-
-/// A peer as the operator added it (`/v1/admin/peers`).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct PeerJson {
-    pub name: String,
-    pub url: String,
-    /// The peer's own name, from its metadata.
-    pub title: String,
-    pub domain: String,
-    pub broker_number: String,
-    /// Its pinned Ed25519 signing key, hex.
-    pub key: String,
-    /// SHA-256 of the key, hex in groups of four: what an operator compares by phone.
-    pub fingerprint: String,
-    pub status: String,
-    pub credit_limits: Vec<Money>,
-    pub added_at: String,
-    pub changed_at: String,
-}
-
-/// `GET /v1/admin/peers`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct PeersJson {
-    pub peers: Vec<PeerJson>,
-}

@@ -29,6 +29,8 @@ use serde::Serialize;
 
 pub use smartcode_api::*;
 
+mod peers;
+
 /// How the client proves who it is.
 #[derive(Clone)]
 pub enum Credential {
@@ -419,30 +421,6 @@ impl Client {
                 .json(request),
         )
         .await
-    }
-
-    /// As the operator: adds the broker at `request.url` as a peer, its key pinned.
-    pub async fn add_peer(
-        &self,
-        request: &PeerRequest,
-        idempotency_key: Option<&str>,
-    ) -> Result<PeerJson, ClientError> {
-        Self::send(self.post("/v1/admin/peers", request, idempotency_key)).await
-    }
-
-    /// As the operator: every peer.
-    pub async fn peers(&self) -> Result<PeersJson, ClientError> {
-        Self::send(self.request(Method::GET, "/v1/admin/peers")).await
-    }
-
-    /// As the operator: suspends (`"suspend"`) or resumes (`"resume"`) the peer `name`.
-    pub async fn peer_status(&self, name: &str, verb: &str) -> Result<PeerJson, ClientError> {
-        Self::send(self.post(&format!("/v1/admin/peers/{name}/{verb}"), &serde_json::json!({}), None)).await
-    }
-
-    /// As the operator: removes the peer `name`.
-    pub async fn remove_peer(&self, name: &str) -> Result<PeerJson, ClientError> {
-        Self::send(self.request(Method::DELETE, &format!("/v1/admin/peers/{name}"))).await
     }
 
     /// Every rate the broker keeps (anyone may read them).

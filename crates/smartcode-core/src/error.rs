@@ -29,6 +29,8 @@ pub enum Conflict {
     PeerExists,
     #[error("peer {by} has this domain or broker number: codes could not tell the two brokers apart")]
     PeerRouteTaken { by: String },
+    #[error("this peer's position is not settled: record the settlements first (GET …/position)")]
+    PeerPositionOpen,
     #[error("a code cannot pay into its own public code")]
     PayOwnPublicCode,
     #[error("a public code holds no value; fund a secret child")]

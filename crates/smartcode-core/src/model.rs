@@ -241,12 +241,14 @@ impl CodeRecord {
 /// A ledger account. Every secret code has one; each currency has the broker's issuance account,
 /// whose balance is minus everything issued, so that each currency sums to zero, and, once a
 /// quote was paid in or out of it, the broker's exchange account: what buyers paid in that
-/// currency less what sellers were paid in it (its position; it may go below zero).
+/// currency less what sellers were paid in it (its position; it may go below zero). A peer has
+/// one per currency (`peer:NAME:CUR`): minus its balance is what the peer owes, net.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AccountKey {
     Code(CodeId),
     Issuance(Currency),
     Exchange(Currency),
+    Peer { peer: String, currency: Currency },
 }
 
 impl AccountKey {
@@ -255,6 +257,7 @@ impl AccountKey {
             AccountKey::Code(id) => format!("code:{id}"),
             AccountKey::Issuance(currency) => format!("issuance:{currency}"),
             AccountKey::Exchange(currency) => format!("exchange:{currency}"),
+            AccountKey::Peer { peer, currency } => format!("peer:{peer}:{currency}"),
         }
     }
 
@@ -265,6 +268,13 @@ impl AccountKey {
         if let Some(currency) = text.strip_prefix("exchange:") {
             return Currency::parse(currency).ok().map(AccountKey::Exchange);
         }
+        if let Some((peer, currency)) = text.strip_prefix("peer:").and_then(|rest| rest.rsplit_once(':')) {
+            let currency = Currency::parse(currency).ok()?;
+            return (!peer.is_empty()).then(|| AccountKey::Peer {
+                peer: peer.to_owned(),
+                currency,
+            });
+        }
         let currency = text.strip_prefix("issuance:")?;
         Currency::parse(currency).ok().map(AccountKey::Issuance)
     }
@@ -272,12 +282,12 @@ impl AccountKey {
     pub fn code_id(&self) -> Option<&CodeId> {
         match self {
             AccountKey::Code(id) => Some(id),
-            AccountKey::Issuance(_) | AccountKey::Exchange(_) => None,
+            AccountKey::Issuance(_) | AccountKey::Exchange(_) | AccountKey::Peer { .. } => None,
         }
     }
 
-    /// Whether the account is the broker's own (issuance or exchange), whose balance may go below
-    /// zero; a code's never does.
+    /// Whether the account is the broker's own (issuance, exchange or a peer's), whose balance may
+    /// go below zero; a code's never does.
     pub fn is_brokers(&self) -> bool {
         !matches!(self, AccountKey::Code(_))
     }
@@ -321,6 +331,9 @@ pub enum TransferKind {
     /// A buyer paid for a quote: from its code into the broker's exchange account in its own
     /// currency. The payment out of the exchange account in the price's currency is its pair.
     Exchange,
+    /// Money paid between this broker and a peer outside the system, recorded by the operator:
+    /// received, from the issuance account into the peer's; paid, the other way.
+    Settlement,
 }
 
 impl TransferKind {
@@ -335,6 +348,7 @@ impl TransferKind {
             TransferKind::Payout => "payout",
             TransferKind::Refund => "refund",
             TransferKind::Exchange => "exchange",
+            TransferKind::Settlement => "settlement",
         }
     }
 
@@ -349,6 +363,7 @@ impl TransferKind {
             TransferKind::Payout,
             TransferKind::Refund,
             TransferKind::Exchange,
+            TransferKind::Settlement,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

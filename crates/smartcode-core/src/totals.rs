@@ -10,9 +10,10 @@ pub struct CurrencyTotals {
     pub currency: Currency,
     /// Sum of every account's balance, issuance included: zero when the ledger is right.
     pub sum_units: i64,
-    /// Everything ever issued or deposited: the sum of the `issue` and `deposit` transfers.
+    /// Everything ever issued or deposited: the sum of the `issue` and `deposit` transfers, and of
+    /// the settlements received from peers.
     pub issued_units: i64,
-    /// Everything ever paid out: the sum of the `payout` transfers.
+    /// Everything ever paid out: the sum of the `payout` transfers and of the settlements paid.
     pub paid_out_units: i64,
     /// Minus the issuance account's balance: what the broker owes holders, issued less paid out.
     pub outstanding_units: i64,
@@ -21,6 +22,9 @@ pub struct CurrencyTotals {
     /// The exchange account's balance (its position): what buyers paid in this currency for
     /// quotes less what sellers were paid in it. With the codes', what the broker owes.
     pub exchange_units: i64,
+    /// The peers' accounts together: what this broker owes peers less what they owe it. With
+    /// the codes' and the exchange account's, what the broker owes.
+    pub peer_units: i64,
     pub accounts: u64,
     pub transfers: u64,
 }

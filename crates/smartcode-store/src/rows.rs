@@ -15,6 +15,7 @@ pub fn account_kind(key: &AccountKey) -> &'static str {
         AccountKey::Code(_) => "code",
         AccountKey::Issuance(_) => "issuance",
         AccountKey::Exchange(_) => "exchange",
+        AccountKey::Peer { .. } => "peer",
     }
 }
 

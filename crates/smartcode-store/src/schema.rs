@@ -432,6 +432,30 @@ CREATE TABLE peers (
 CREATE UNIQUE INDEX peers_by_domain ON peers (lower(domain));
 "#,
     ),
+    (
+        14,
+        r#"
+-- A peer's account per currency ('peer:NAME:USD'): credited with what this broker owes the peer,
+-- debited with what the peer owes it; like the issuance account it may go below zero. SQLite
+-- cannot change a CHECK in place, so accounts is rebuilt as in migration 11, every row keeping
+-- its row id (the writer's memory finds an account's row by it), with the kinds written as
+-- comparisons (an IN list makes SQLite build a temporary b-tree each time it checks one).
+CREATE TABLE accounts_with_peers (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind = 'code' OR kind = 'issuance' OR kind = 'exchange' OR kind = 'peer'),
+    currency TEXT NOT NULL,
+    balance INTEGER NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER,
+    CHECK (substr(key, 1, length(kind) + 1) = kind || ':'),
+    CHECK (kind <> 'code' OR (balance >= 0 AND held >= 0 AND held <= balance))
+);
+INSERT INTO accounts_with_peers (rowid, key, kind, currency, balance, held, last_seq)
+    SELECT rowid, key, kind, currency, balance, held, last_seq FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_with_peers RENAME TO accounts;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -1614,7 +1614,7 @@ fn embedded_an_upgrade_gives_every_account_its_kind_and_keeps_its_row() {
         "every account keeps its row id (the writer's memory finds rows by it) and gets its kind"
     );
     // A kind the schema does not know, or a key that does not begin with its kind, is refused.
-    for (key, kind) in [("peer:x", "peer"), ("code:c_bbbbbbbbbbbbbbbb", "issuance")] {
+    for (key, kind) in [("bank:x", "bank"), ("code:c_bbbbbbbbbbbbbbbb", "issuance")] {
         let inserted = upgraded.execute(
             "INSERT INTO accounts (key, kind, currency, balance) VALUES (?1, ?2, 'USD', 0)",
             [key, kind],
@@ -2178,7 +2178,7 @@ fn postgres_an_upgrade_gives_every_account_its_kind() {
     // A kind the schema does not know, or a key that does not begin with its kind, is refused;
     // a code's balance still may not go below zero.
     for (key, kind, balance) in [
-        ("peer:x", "peer", 0),
+        ("bank:x", "bank", 0),
         ("code:c_bbbbbbbbbbbbbbbb", "issuance", 0),
         ("code:c_cccccccccccccccc", "code", -1),
     ] {
@@ -2288,4 +2288,46 @@ fn postgres_a_deadlock_is_retried_inside_the_store() {
     // pg_stat_database is updated a moment after the fact.
     eventually("the deadlock to be counted", || deadlocks(&mut other) > before);
     check(store.as_ref());
+}
+
+#[test]
+fn embedded_an_upgrade_lets_peers_have_accounts_and_keeps_every_account_s_row() {
+    // A store as schema version 13 left it: a code's account and the issuance account.
+    let (dir, path) = embedded_store_at(
+        13,
+        "INSERT INTO accounts (rowid, key, kind, currency, balance) VALUES
+               (7, 'code:c_aaaaaaaaaaaaaaaa', 'code', 'USD', 5), (9, 'issuance:USD', 'issuance', 'USD', -5);",
+    );
+    drop(EmbeddedStore::open(dir.path(), test_clock()).unwrap());
+    let upgraded = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(i64, String)> = upgraded
+        .prepare("SELECT rowid, key FROM accounts ORDER BY rowid")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(7, "code:c_aaaaaaaaaaaaaaaa".into()), (9, "issuance:USD".into())]
+    );
+    let insert = |key: &str, kind: &str, balance: i64| {
+        upgraded.execute(
+            "INSERT INTO accounts (key, kind, currency, balance) VALUES (?1, ?2, 'USD', ?3)",
+            rusqlite::params![key, kind, balance],
+        )
+    };
+    assert!(
+        insert("peer:a.test:USD", "peer", -3).is_ok(),
+        "a peer's account may go below zero"
+    );
+    assert!(
+        insert("code:c_bbbbbbbbbbbbbbbb", "code", -1).is_err(),
+        "a code's may not"
+    );
+    assert!(insert("bank:x", "bank", 0).is_err(), "an unknown kind");
+    assert!(
+        insert("peer:b.test:USD", "exchange", 0).is_err(),
+        "a key of another kind"
+    );
 }

@@ -104,6 +104,8 @@ pub trait LedgerRead {
     fn peer(&mut self, name: &str) -> StoreResult<Option<PeerRecord>>;
     /// Every peer, by name, at most `limit`.
     fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>>;
+    /// The balances of the peer `name`'s accounts, by currency (those it has).
+    fn peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>>;
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>>;
     /// The exchange accounts' balances, `(currency, units)` by currency.
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;

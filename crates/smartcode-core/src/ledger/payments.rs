@@ -385,7 +385,8 @@ fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpE
         AccountKey::Code(id) => id.clone(),
         // Paid through the exchange account: the payer is the one who paid its pair in.
         AccountKey::Exchange(_) => super::quotes::payer_of(tx, &transfer.id)?,
-        AccountKey::Issuance(_) => return Err(OpError::NotFound("receipt")),
+        // A payment from a peer's account is a code of another broker's: its receipt is yet to come.
+        AccountKey::Issuance(_) | AccountKey::Peer { .. } => return Err(OpError::NotFound("receipt")),
     };
     let owner_id = transfer.credit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
     Ok(Receipt {

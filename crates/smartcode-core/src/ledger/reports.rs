@@ -209,13 +209,16 @@ pub(super) fn query(
 
 /// Whether one currency's books balance: every account together sums to zero, the issuance
 /// account owes exactly what was issued less what was paid out (its transfers, judged by their
-/// kinds), and the codes and the exchange account's position hold all of it (a quote moves value
-/// between a code and the exchange account in each currency; no peer account exists yet).
+/// kinds), and the codes, the exchange account's position and the peers' accounts hold all of it
+/// (a quote moves value between a code and the exchange account in each currency; a settlement
+/// between the issuance account and a peer's).
 fn currency_balances(totals: &CurrencyTotals) -> bool {
     let owed = totals.issued_units.checked_sub(totals.paid_out_units);
-    totals.sum_units == 0
-        && owed == Some(totals.outstanding_units)
-        && totals.held_by_codes_units.checked_add(totals.exchange_units) == Some(totals.outstanding_units)
+    let held = totals
+        .held_by_codes_units
+        .checked_add(totals.exchange_units)
+        .and_then(|held| held.checked_add(totals.peer_units));
+    totals.sum_units == 0 && owed == Some(totals.outstanding_units) && held == Some(totals.outstanding_units)
 }
 
 fn tree(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, root: &CodeRecord) -> Result<QueryOutcome, OpError> {

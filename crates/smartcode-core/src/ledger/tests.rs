@@ -132,6 +132,18 @@ impl LedgerRead for Memory {
     fn peers(&mut self, limit: u32) -> StoreResult<Vec<PeerRecord>> {
         Ok(self.peers.values().take(limit as usize).cloned().collect())
     }
+    fn peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>> {
+        let mut balances: Vec<(Currency, i64)> = self
+            .accounts
+            .iter()
+            .filter_map(|(key, state)| match AccountKey::from_stored(key)? {
+                AccountKey::Peer { peer, currency } if peer == name => Some((currency, state.balance_units)),
+                _ => None,
+            })
+            .collect();
+        balances.sort();
+        Ok(balances)
+    }
     fn quote_by_id(&mut self, id: &crate::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
         Ok(self.quotes.get(id.as_str()).cloned())
     }

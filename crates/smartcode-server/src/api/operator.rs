@@ -55,6 +55,7 @@ async fn handle_ledger_check(State(state): State<AppState>, operator: Operator) 
                 "outstanding": format_units(c.outstanding_units),
                 "held_by_codes": format_units(c.held_by_codes_units),
                 "exchange": format_units(c.exchange_units),
+                "peers": format_units(c.peer_units),
                 "sum": format_units(c.sum_units),
                 "accounts": c.accounts,
                 "transfers": c.transfers,

@@ -30,6 +30,8 @@ pub(super) fn routes() -> Vec<Entry> {
         (Method::DELETE, "/v1/admin/peers/{name}", delete(handle_remove)),
         (Method::POST, "/v1/admin/peers/{name}/suspend", post(handle_suspend)),
         (Method::POST, "/v1/admin/peers/{name}/resume", post(handle_resume)),
+        (Method::GET, "/v1/admin/peers/{name}/position", get(handle_position)),
+        (Method::POST, "/v1/admin/peers/{name}/settlements", post(handle_settle)),
     ]
 }
 
@@ -257,6 +259,49 @@ async fn handle_one(State(state): State<AppState>, _: Operator, Segment(name): S
         return Err(super::unexpected());
     };
     Ok(json_value(StatusCode::OK, serde_json::json!(PeerJson::from(&*peer))))
+}
+
+async fn handle_position(
+    State(state): State<AppState>,
+    _: Operator,
+    Segment(name): Segment,
+) -> Result<Response, ApiError> {
+    let query = peers::Query::Position { name: name.clone() };
+    let peers::QueryOutcome::Position(balances) = read(&state, None, query).await? else {
+        return Err(super::unexpected());
+    };
+    Ok(json_value(
+        StatusCode::OK,
+        serde_json::json!(PositionJson::of(&name, &balances)),
+    ))
+}
+
+async fn handle_settle(
+    State(state): State<AppState>,
+    _: Operator,
+    Segment(name): Segment,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: SettlementRequest = body.json()?;
+    let direction = match request.direction.as_str() {
+        "received" => peers::Direction::Received,
+        "paid" => peers::Direction::Paid,
+        _ => return Err(ApiError::invalid_request("direction is received or paid")),
+    };
+    let command = peers::Command::Settle {
+        name,
+        amount: request.amount.parse()?,
+        currency: parse_currency(&request.currency)?,
+        direction,
+        reference: request.reference.clone(),
+    };
+    let asked = Asked::of(&headers, &target, &body.0);
+    let context = WriteContext { holder: None, asked };
+    submit(&state, context, StatusCode::CREATED, |_| (command.clone(), Shown::NONE))
+        .await?
+        .respond(&state)
 }
 
 async fn change(

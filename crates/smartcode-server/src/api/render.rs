@@ -112,6 +112,22 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Peers(peers::Outcome::Added(peer) | peers::Outcome::Changed(peer) | peers::Outcome::Removed(peer)) => {
             json!(PeerJson::from(&**peer))
         }
+        Outcome::Peers(peers::Outcome::Settled { transfer, position }) => {
+            let (peer, received) = match (&transfer.debit, &transfer.credit) {
+                (_, smartcode_core::model::AccountKey::Peer { peer, .. }) => (peer, true),
+                (smartcode_core::model::AccountKey::Peer { peer, .. }, _) => (peer, false),
+                _ => unreachable!("a settlement moves value into or out of a peer's account"),
+            };
+            json!(SettledJson {
+                id: transfer.id.clone(),
+                peer: peer.clone(),
+                amount: Money::new(transfer.amount.units(), transfer.currency),
+                direction: if received { "received" } else { "paid" }.to_owned(),
+                reference: transfer.memo.clone().unwrap_or_default(),
+                created_at: transfer.at.to_rfc3339(),
+                position: PositionJson::of(peer, position),
+            })
+        }
         Outcome::Quotes(quotes::Outcome::Quoted(quote)) => json!({ "quote": QuoteJson::from(&**quote) }),
         Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
         Outcome::Quotes(quotes::Outcome::Forgotten { quotes }) => json!({ "quotes_forgotten": quotes }),

@@ -148,6 +148,11 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.peers(limit)
     }
 
+    fn peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>> {
+        self.cache.flush(&self.inner)?;
+        self.inner.peer_balances(name)
+    }
+
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.inner.quote(id)
     }

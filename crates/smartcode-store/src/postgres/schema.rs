@@ -352,6 +352,19 @@ CREATE TABLE peers (
 CREATE UNIQUE INDEX peers_by_domain ON peers (lower(domain));
 "#,
     ),
+    (
+        12,
+        r#"
+-- A peer's account per currency ('peer:NAME:USD'): credited with what this broker owes the peer,
+-- debited with what the peer owes it; like the issuance account it may go below zero.
+ALTER TABLE accounts
+    DROP CONSTRAINT accounts_kind_known,
+    ADD CONSTRAINT accounts_kind_known CHECK (kind IN ('code', 'issuance', 'exchange', 'peer')),
+    DROP CONSTRAINT accounts_balance_within_bounds,
+    ADD CONSTRAINT accounts_balance_within_bounds CHECK (kind IN ('issuance', 'exchange', 'peer')
+        OR (balance >= 0 AND held >= 0 AND held <= balance AND balance <= 1000000000000000000));
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -393,6 +393,7 @@ impl LedgerRead for SqliteLedger<'_> {
                     issued_units: row.get(6)?,
                     paid_out_units: row.get(7)?,
                     exchange_units: row.get(8)?,
+                    peer_units: row.get(9)?,
                 })
             })
             .map_err(failure)?
@@ -483,6 +484,10 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::peers(self, limit)
     }
 
+    fn peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>> {
+        SqliteLedger::peer_balances(self, name)
+    }
+
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.quote(id)
     }
@@ -512,15 +517,18 @@ const LEDGER_TOTALS: &str = "\
                coalesce(-sum(CASE WHEN kind = 'issuance' THEN balance END), 0) AS outstanding, \
                coalesce(sum(CASE WHEN kind = 'code' THEN balance END), 0) AS by_codes, \
                coalesce(sum(CASE WHEN kind = 'exchange' THEN balance END), 0) AS exchange, \
+               coalesce(sum(CASE WHEN kind = 'peer' THEN balance END), 0) AS peers, \
                count(*) AS accounts \
         FROM accounts GROUP BY currency), \
     moved AS ( \
         SELECT currency, count(*) AS transfers, \
-               coalesce(sum(CASE WHEN kind IN ('issue', 'deposit') THEN amount END), 0) AS issued, \
-               coalesce(sum(CASE WHEN kind = 'payout' THEN amount END), 0) AS paid_out \
+               coalesce(sum(CASE WHEN kind IN ('issue', 'deposit') \
+                                      OR (kind = 'settlement' AND debit LIKE 'issuance:%') THEN amount END), 0) AS issued, \
+               coalesce(sum(CASE WHEN kind = 'payout' \
+                                      OR (kind = 'settlement' AND credit LIKE 'issuance:%') THEN amount END), 0) AS paid_out \
         FROM transfers GROUP BY currency) \
     SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
-           coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange \
+           coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange, h.peers \
     FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency";
 
 /// Accounts whose kept balance differs from the sum of their transfers. One pass over the

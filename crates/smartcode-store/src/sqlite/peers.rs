@@ -3,6 +3,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use smartcode_core::error::StoreResult;
 use smartcode_core::model::PeerRecord;
+use smartcode_core::money::Currency;
 
 use super::{failure, SqliteLedger};
 use crate::rows::{PeerColumns, PEER_COLUMNS};
@@ -58,6 +59,25 @@ impl SqliteLedger<'_> {
             ])
             .map_err(failure)?;
         Ok(())
+    }
+
+    /// The balances of the peer's accounts, by currency (`peer:NAME:CUR`; a name has no `%` or `_`).
+    pub fn peer_balances(&self, name: &str) -> StoreResult<Vec<(Currency, i64)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT currency, balance FROM accounts WHERE kind = 'peer' AND key LIKE ?1 ORDER BY currency",
+            )
+            .map_err(failure)?;
+        let rows = statement
+            .query_map([format!("peer:{name}:%")], |row| {
+                let currency: String = row.get(0)?;
+                let currency = Currency::parse(&currency)
+                    .map_err(|_| rusqlite::Error::InvalidColumnName("unreadable stored currency".into()))?;
+                Ok((currency, row.get(1)?))
+            })
+            .map_err(failure)?;
+        rows.collect::<Result<_, _>>().map_err(failure)
     }
 
     pub fn delete_peer(&mut self, name: &str) -> StoreResult<()> {

@@ -162,7 +162,7 @@ pub(super) enum Cmd {
         action: RatesAction,
     },
     /// Operator: the other brokers this one federates with: `peer add URL`, `peer list`,
-    /// `peer suspend|resume|remove NAME`.
+    /// `peer suspend|resume|remove|position NAME`, `peer settle NAME`.
     Peer {
         #[command(subcommand)]
         action: PeerAction,
@@ -425,8 +425,26 @@ pub(super) enum PeerAction {
     Suspend { name: String },
     /// Take a suspended peer's messages again.
     Resume { name: String },
-    /// Forget the peer.
+    /// Forget the peer (once its position is settled).
     Remove { name: String },
+    /// Where this broker stands with the peer, per currency.
+    Position { name: String },
+    /// Record money paid between this broker and the peer outside the system.
+    Settle {
+        name: String,
+        /// The amount and currency, such as "250 USD".
+        #[arg(long)]
+        amount: String,
+        /// `received` (the peer paid this broker) or `paid` (this broker paid the peer).
+        #[arg(long)]
+        direction: String,
+        /// The record of the payment (a bank transfer's id).
+        #[arg(long)]
+        reference: String,
+        /// Send this Idempotency-Key, so a retried settlement is recorded once.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

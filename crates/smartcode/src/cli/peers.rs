@@ -2,7 +2,7 @@
 //! CUR"]… [--key HEX]`, `peer list`, `peer suspend|resume|remove NAME`.
 
 use anyhow::Result;
-use smartcode_client::{PeerJson, PeerRequest};
+use smartcode_client::{PeerJson, PeerRequest, PositionJson, SettlementRequest};
 
 use super::args::{Args, PeerAction};
 use super::{operator_client, print_json};
@@ -41,12 +41,57 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
         PeerAction::Suspend { name } => client.peer_status(name, "suspend").await?,
         PeerAction::Resume { name } => client.peer_status(name, "resume").await?,
         PeerAction::Remove { name } => client.remove_peer(name).await?,
+        PeerAction::Position { name } => {
+            let position = client.peer_position(name).await?;
+            if args.json {
+                return print_json(&position);
+            }
+            show_position(&position);
+            return Ok(());
+        }
+        PeerAction::Settle {
+            name,
+            amount,
+            direction,
+            reference,
+            idempotency_key,
+        } => {
+            let money = super::quotes::price(amount)?;
+            let request = SettlementRequest {
+                amount: money.amount,
+                currency: money.currency,
+                direction: direction.clone(),
+                reference: reference.clone(),
+            };
+            let settled = client.settle(name, &request, idempotency_key.as_deref()).await?;
+            if args.json {
+                return print_json(&settled);
+            }
+            println!(
+                "Settlement {} {} {} {}: {}",
+                settled.id, settled.direction, settled.amount.amount, settled.amount.currency, settled.reference
+            );
+            show_position(&settled.position);
+            return Ok(());
+        }
     };
     if args.json {
         return print_json(&peer);
     }
     show(&peer);
     Ok(())
+}
+
+fn show_position(position: &PositionJson) {
+    if position.currencies.is_empty() {
+        println!("{}: nothing owed either way", position.peer);
+    }
+    for c in &position.currencies {
+        println!(
+            "{}  {}  owed to us {}  owed by us {}  net {}",
+            position.peer, c.currency, c.owed_to_us.amount, c.owed_by_us.amount, c.net.amount
+        );
+    }
 }
 
 fn show(peer: &PeerJson) {

@@ -149,6 +149,64 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     b.post("/v1/admin/peers/nobody/resume", Auth::Operator, json!({}))
         .await
         .refused(404, "not_found");
+    // Settlements: money paid outside the system, each side recording its own view.
+    let position = b
+        .get("/v1/admin/peers/a.test/position", Auth::Operator)
+        .await
+        .expect(200);
+    assert_eq!(position.body, json!({ "peer": "a.test", "currencies": [] }));
+    let settle = |amount: &str, direction: &str, reference: &str| json!({ "amount": amount, "currency": "USD", "direction": direction, "reference": reference });
+    let settled = b
+        .post(
+            "/v1/admin/peers/a.test/settlements",
+            Auth::Operator,
+            settle("10", "received", "wire 1"),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(settled["direction"], "received");
+    assert_eq!(
+        settled["position"]["currencies"][0],
+        json!({
+            "currency": "USD",
+            "owed_to_us": { "amount": "0.00", "currency": "USD" },
+            "owed_by_us": { "amount": "10.00", "currency": "USD" },
+            "net": { "amount": "-10.00", "currency": "USD" },
+        })
+    );
+    for (body, status, code) in [
+        (settle("1", "sideways", "x"), 400, "invalid_request"),
+        (settle("1", "paid", " "), 400, "invalid_request"),
+        (settle("1", "paid", &"r".repeat(201)), 400, "limit_exceeded"),
+        (settle("0", "paid", "x"), 400, "invalid_request"),
+    ] {
+        b.post("/v1/admin/peers/a.test/settlements", Auth::Operator, body)
+            .await
+            .refused(status, code);
+    }
+    b.post(
+        "/v1/admin/peers/nobody/settlements",
+        Auth::Operator,
+        settle("1", "paid", "x"),
+    )
+    .await
+    .refused(404, "not_found");
+    let check = b.assert_ledger_ok().await;
+    assert_eq!(check["currencies"][0]["peers"], "10.00");
+    assert_eq!(check["currencies"][0]["issued"], "10.00");
+    // A peer whose position is open stays until it is settled.
+    b.call(Method::DELETE, "/v1/admin/peers/a.test", Auth::Operator, None)
+        .await
+        .refused(409, "conflict");
+    b.post(
+        "/v1/admin/peers/a.test/settlements",
+        Auth::Operator,
+        settle("10", "paid", "wire 2"),
+    )
+    .await
+    .expect(201);
+    b.assert_ledger_ok().await;
     let removed = b
         .call(Method::DELETE, "/v1/admin/peers/a.test", Auth::Operator, None)
         .await
@@ -171,6 +229,41 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     let listed = cli.run(None, &["--json", "peer", "list"]);
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed["peers"][0]["credit_limits"][0]["amount"], "5.00");
+    let output = cli.run(
+        None,
+        &[
+            "peer",
+            "settle",
+            "alpha",
+            "--amount",
+            "2.5 USD",
+            "--direction",
+            "paid",
+            "--reference",
+            "cheque 7",
+        ],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = cli.run(None, &["peer", "position", "alpha"]);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(said.contains("owed to us 2.50") && said.contains("net 2.50"), "{said}");
+    let output = cli.run(None, &["peer", "remove", "alpha"]);
+    assert_eq!(output.status.code(), Some(1), "an open position keeps the peer");
+    let output = cli.run(
+        None,
+        &[
+            "peer",
+            "settle",
+            "alpha",
+            "--amount",
+            "2.5 USD",
+            "--direction",
+            "received",
+            "--reference",
+            "cheque 8",
+        ],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     for verb in ["suspend", "resume", "remove"] {
         let output = cli.run(None, &["peer", verb, "alpha"]);
         assert!(
@@ -182,4 +275,5 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     let output = cli.run(None, &["peer", "remove", "alpha"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not_found"));
+    b.assert_ledger_ok().await;
 }

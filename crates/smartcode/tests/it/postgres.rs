@@ -548,4 +548,24 @@ async fn a_peer_added_through_one_process_is_known_to_all() {
         .await
         .expect(200);
     assert_eq!(seen.body["status"], "suspended");
+    // A settlement recorded through one process is the position both read, in one ledger.
+    pair.a
+        .post(
+            "/v1/admin/peers/peer.test/settlements",
+            Auth::Operator,
+            json!({ "amount": "3", "currency": "EUR", "direction": "paid", "reference": "wire" }),
+        )
+        .await
+        .expect(201);
+    let position = pair
+        .b
+        .get("/v1/admin/peers/peer.test/position", Auth::Operator)
+        .await
+        .expect(200);
+    assert_eq!(position.body["currencies"][0]["owed_to_us"]["amount"], "3.00");
+    pair.b
+        .call(Method::DELETE, "/v1/admin/peers/peer.test", Auth::Operator, None)
+        .await
+        .refused(409, "conflict");
+    pair.a.assert_ledger_ok().await;
 }

@@ -5,7 +5,8 @@
 
 use postgres::Row;
 use smartcode_core::error::StoreResult;
-use smartcode_core::model::PeerRecord;
+use smartcode_core::model::{AccountKey, PeerRecord};
+use smartcode_core::money::Currency;
 
 use super::{get, PgLedger};
 use crate::rows::{PeerColumns, PEER_COLUMNS};
@@ -65,6 +66,23 @@ impl PgLedger<'_> {
             ],
         )?;
         Ok(())
+    }
+
+    /// The balances of the peer's accounts, by currency, with what the batch changed in them.
+    pub(super) fn read_peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>> {
+        let pattern = format!("peer:{name}:%");
+        let rows = self.query(
+            "SELECT key FROM accounts WHERE kind = 'peer' AND key LIKE $1 ORDER BY key COLLATE \"C\"",
+            &[&pattern],
+        )?;
+        let mut balances = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = AccountKey::from_stored(&get::<String>(row, 0)?).ok_or_else(|| super::corrupt("account key"))?;
+            if let Some(account) = smartcode_core::ledger::LedgerRead::account(self, &key)? {
+                balances.push((account.currency, account.balance_units));
+            }
+        }
+        Ok(balances)
     }
 
     pub(super) fn remove_peer(&mut self, name: &str) -> StoreResult<()> {

@@ -62,6 +62,10 @@ impl LedgerRead for PgLedger<'_> {
         self.read_peers(limit)
     }
 
+    fn peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>> {
+        self.read_peer_balances(name)
+    }
+
     fn quote_by_id(&mut self, id: &smartcode_core::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.read_quote(id)
     }
@@ -281,15 +285,18 @@ impl LedgerRead for PgLedger<'_> {
                         coalesce(-sum(balance) FILTER (WHERE kind = 'issuance'), 0)::bigint AS outstanding, \
                         coalesce(sum(balance) FILTER (WHERE kind = 'code'), 0)::bigint AS by_codes, \
                         coalesce(sum(balance) FILTER (WHERE kind = 'exchange'), 0)::bigint AS exchange, \
+                        coalesce(sum(balance) FILTER (WHERE kind = 'peer'), 0)::bigint AS peers, \
                         count(*) AS accounts \
                  FROM accounts GROUP BY currency), \
              moved AS ( \
                  SELECT currency, count(*) AS transfers, \
-                        coalesce(sum(amount) FILTER (WHERE kind IN ('issue', 'deposit')), 0)::bigint AS issued, \
-                        coalesce(sum(amount) FILTER (WHERE kind = 'payout'), 0)::bigint AS paid_out \
+                        coalesce(sum(amount) FILTER (WHERE kind IN ('issue', 'deposit') \
+                            OR (kind = 'settlement' AND debit LIKE 'issuance:%')), 0)::bigint AS issued, \
+                        coalesce(sum(amount) FILTER (WHERE kind = 'payout' \
+                            OR (kind = 'settlement' AND credit LIKE 'issuance:%')), 0)::bigint AS paid_out \
                  FROM transfers GROUP BY currency) \
              SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
-                    coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange \
+                    coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange, h.peers \
              FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency COLLATE \"C\"",
             &[],
         )?;
@@ -306,6 +313,7 @@ impl LedgerRead for PgLedger<'_> {
                     issued_units: get(row, 6)?,
                     paid_out_units: get(row, 7)?,
                     exchange_units: get(row, 8)?,
+                    peer_units: get(row, 9)?,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
