@@ -297,23 +297,19 @@ async fn handle_settle(
         direction,
         reference: request.reference.clone(),
     };
-    let asked = Asked::of(&headers, &target, &body.0);
-    let context = WriteContext { holder: None, asked };
-    submit(&state, context, StatusCode::CREATED, |_| (command.clone(), Shown::NONE))
-        .await?
-        .respond(&state)
+    write(state, (target, headers, body), StatusCode::CREATED, command).await
 }
 
-async fn change(
+/// Submits the operator's `command`, answered with `status`.
+async fn write(
     state: AppState,
-    target: Target,
-    headers: HeaderMap,
-    body: Body,
+    (target, headers, body): (Target, HeaderMap, Body),
+    status: StatusCode,
     command: peers::Command,
 ) -> Result<Response, ApiError> {
     let asked = Asked::of(&headers, &target, &body.0);
     let context = WriteContext { holder: None, asked };
-    submit(&state, context, StatusCode::OK, |_| (command.clone(), Shown::NONE))
+    submit(&state, context, status, |_| (command.clone(), Shown::NONE))
         .await?
         .respond(&state)
 }
@@ -326,7 +322,13 @@ async fn handle_remove(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    change(state, target, headers, body, peers::Command::Remove { name }).await
+    write(
+        state,
+        (target, headers, body),
+        StatusCode::OK,
+        peers::Command::Remove { name },
+    )
+    .await
 }
 
 async fn handle_suspend(
@@ -341,7 +343,7 @@ async fn handle_suspend(
         name,
         status: PeerStatus::Suspended,
     };
-    change(state, target, headers, body, command).await
+    write(state, (target, headers, body), StatusCode::OK, command).await
 }
 
 async fn handle_resume(
@@ -356,5 +358,5 @@ async fn handle_resume(
         name,
         status: PeerStatus::Active,
     };
-    change(state, target, headers, body, command).await
+    write(state, (target, headers, body), StatusCode::OK, command).await
 }

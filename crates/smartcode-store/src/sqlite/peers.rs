@@ -70,12 +70,7 @@ impl SqliteLedger<'_> {
             )
             .map_err(failure)?;
         let rows = statement
-            .query_map([format!("peer:{name}:%")], |row| {
-                let currency: String = row.get(0)?;
-                let currency = Currency::parse(&currency)
-                    .map_err(|_| rusqlite::Error::InvalidColumnName("unreadable stored currency".into()))?;
-                Ok((currency, row.get(1)?))
-            })
+            .query_map([format!("peer:{name}:%")], super::quotes::currency_balance)
             .map_err(failure)?;
         rows.collect::<Result<_, _>>().map_err(failure)
     }

@@ -142,14 +142,15 @@ impl SqliteLedger<'_> {
             .conn
             .prepare_cached("SELECT currency, balance FROM accounts WHERE kind = 'exchange' ORDER BY currency")
             .map_err(failure)?;
-        let rows = statement
-            .query_map([], |row| {
-                let currency: String = row.get(0)?;
-                let currency = Currency::parse(&currency)
-                    .map_err(|_| rusqlite::Error::InvalidColumnName("unreadable stored currency".into()))?;
-                Ok((currency, row.get(1)?))
-            })
-            .map_err(failure)?;
+        let rows = statement.query_map([], currency_balance).map_err(failure)?;
         rows.collect::<Result<_, _>>().map_err(failure)
     }
+}
+
+/// A row of a currency and a balance.
+pub(super) fn currency_balance(row: &Row<'_>) -> rusqlite::Result<(Currency, i64)> {
+    let currency: String = row.get(0)?;
+    let currency = Currency::parse(&currency)
+        .map_err(|_| rusqlite::Error::InvalidColumnName("unreadable stored currency".into()))?;
+    Ok((currency, row.get(1)?))
 }
