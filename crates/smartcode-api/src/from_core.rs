@@ -298,7 +298,7 @@ impl From<&smartcode_core::model::PeerRecord> for PeerJson {
             title: p.title.clone(),
             domain: p.domain.clone(),
             broker_number: p.broker_number.clone(),
-            key: hex_of(&p.signing_key),
+            key: p.key_hex(),
             fingerprint: p.fingerprint(),
             status: p.status.as_str().to_owned(),
             credit_limits: p
@@ -310,10 +310,6 @@ impl From<&smartcode_core::model::PeerRecord> for PeerJson {
             changed_at: p.changed_at.to_rfc3339(),
         }
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl PositionJson {

@@ -112,6 +112,10 @@ pub const PEERS_MAX: u32 = 100;
 pub const PEER_NAME_CHARS_MAX: usize = 64;
 /// Characters of a peer's URL.
 pub const PEER_URL_CHARS_MAX: usize = 512;
+/// Characters of a peer's domain, as DNS allows.
+pub const PEER_DOMAIN_CHARS_MAX: usize = 253;
+/// Characters of a peer's own name kept from its metadata (the rest is cut).
+pub const PEER_TITLE_CHARS_MAX: usize = 200;
 /// Credit limits a peer may have (one per currency).
 pub const PEER_CREDIT_LIMITS_MAX: usize = 16;
 /// Bytes of a peer's `/.well-known/smartcode` the broker reads, at most.

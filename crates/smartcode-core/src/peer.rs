@@ -51,6 +51,11 @@ pub struct PeerRecord {
 }
 
 impl PeerRecord {
+    /// The pinned signing key, hex.
+    pub fn key_hex(&self) -> String {
+        hex(&self.signing_key)
+    }
+
     /// SHA-256 of the signing key, hex in groups of four (`3f2a 9c01 …`): what two operators read
     /// to each other to check a key out of band.
     pub fn fingerprint(&self) -> String {
@@ -60,7 +65,11 @@ impl PeerRecord {
 
 /// SHA-256 of an Ed25519 public key, hex in groups of four.
 pub fn key_fingerprint(key: &[u8; 32]) -> String {
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(key);
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
-    hex.chunks(2).map(|pair| pair.concat()).collect::<Vec<_>>().join(" ")
+    let digest = hex(&<sha2::Sha256 as sha2::Digest>::digest(key));
+    let groups: Vec<&str> = (0..digest.len()).step_by(4).map(|at| &digest[at..at + 4]).collect();
+    groups.join(" ")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

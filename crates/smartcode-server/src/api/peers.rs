@@ -28,8 +28,16 @@ pub(super) fn routes() -> Vec<Entry> {
         (Method::POST, "/v1/admin/peers", post(handle_add)),
         (Method::GET, "/v1/admin/peers/{name}", get(handle_one)),
         (Method::DELETE, "/v1/admin/peers/{name}", delete(handle_remove)),
-        (Method::POST, "/v1/admin/peers/{name}/suspend", post(handle_suspend)),
-        (Method::POST, "/v1/admin/peers/{name}/resume", post(handle_resume)),
+        (
+            Method::POST,
+            "/v1/admin/peers/{name}/suspend",
+            post(handle_status::<true>),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/peers/{name}/resume",
+            post(handle_status::<false>),
+        ),
         (Method::GET, "/v1/admin/peers/{name}/position", get(handle_position)),
         (Method::POST, "/v1/admin/peers/{name}/settlements", post(handle_settle)),
     ]
@@ -162,7 +170,11 @@ async fn fetch_metadata(url: &str) -> Result<Metadata, ApiError> {
         .as_str()
         .and_then(|text| signing_key(text, true))
         .ok_or_else(|| bad_metadata("its metadata gives no Ed25519 federation.signing_key"))?;
-    let title: String = text("name").unwrap_or_default().chars().take(200).collect();
+    let title: String = text("name")
+        .unwrap_or_default()
+        .chars()
+        .take(PEER_TITLE_CHARS_MAX)
+        .collect();
     Ok(Metadata {
         title,
         domain: domain.to_ascii_lowercase(),
@@ -331,7 +343,8 @@ async fn handle_remove(
     .await
 }
 
-async fn handle_suspend(
+/// Suspends (`SUSPEND`) or resumes the peer.
+async fn handle_status<const SUSPEND: bool>(
     State(state): State<AppState>,
     _: Operator,
     Segment(name): Segment,
@@ -339,24 +352,11 @@ async fn handle_suspend(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let command = peers::Command::SetStatus {
-        name,
-        status: PeerStatus::Suspended,
+    let status = if SUSPEND {
+        PeerStatus::Suspended
+    } else {
+        PeerStatus::Active
     };
-    write(state, (target, headers, body), StatusCode::OK, command).await
-}
-
-async fn handle_resume(
-    State(state): State<AppState>,
-    _: Operator,
-    Segment(name): Segment,
-    target: Target,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let command = peers::Command::SetStatus {
-        name,
-        status: PeerStatus::Active,
-    };
+    let command = peers::Command::SetStatus { name, status };
     write(state, (target, headers, body), StatusCode::OK, command).await
 }

@@ -229,40 +229,30 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     let listed = cli.run(None, &["--json", "peer", "list"]);
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed["peers"][0]["credit_limits"][0]["amount"], "5.00");
-    let output = cli.run(
-        None,
-        &[
-            "peer",
-            "settle",
-            "alpha",
-            "--amount",
-            "2.5 USD",
-            "--direction",
-            "paid",
-            "--reference",
-            "cheque 7",
-        ],
-    );
+    let settle_by_cli = |direction: &str, reference: &str| {
+        cli.run(
+            None,
+            &[
+                "peer",
+                "settle",
+                "alpha",
+                "--amount",
+                "2.5 USD",
+                "--direction",
+                direction,
+                "--reference",
+                reference,
+            ],
+        )
+    };
+    let output = settle_by_cli("paid", "cheque 7");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let output = cli.run(None, &["peer", "position", "alpha"]);
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(said.contains("owed to us 2.50") && said.contains("net 2.50"), "{said}");
     let output = cli.run(None, &["peer", "remove", "alpha"]);
     assert_eq!(output.status.code(), Some(1), "an open position keeps the peer");
-    let output = cli.run(
-        None,
-        &[
-            "peer",
-            "settle",
-            "alpha",
-            "--amount",
-            "2.5 USD",
-            "--direction",
-            "received",
-            "--reference",
-            "cheque 8",
-        ],
-    );
+    let output = settle_by_cli("received", "cheque 8");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     for verb in ["suspend", "resume", "remove"] {
         let output = cli.run(None, &["peer", verb, "alpha"]);

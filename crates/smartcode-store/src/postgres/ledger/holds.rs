@@ -93,12 +93,13 @@ impl PgLedger<'_> {
         ))
     }
 
+    /// What is stored, as the batch left it; only a hash nothing stored has can be one the batch
+    /// made (so the usual case, paying with a stored authorization, does not walk the writes).
     pub(super) fn hold_by_code_hash(&mut self, code: &CodeHash) -> StoreResult<Option<HoldRecord>> {
-        if let Some(hold) = self.written_hold_with_code(code) {
-            return Ok(Some(hold));
+        match self.holds_where("code_hash = $1", &[&code.0.as_slice()])?.pop() {
+            Some(stored) => Ok(Some(self.written_hold(&stored.id).unwrap_or(stored))),
+            None => Ok(self.written_hold_with_code(code)),
         }
-        let stored = self.holds_where("code_hash = $1", &[&code.0.as_slice()])?.pop();
-        Ok(stored.map(|hold| self.written_hold(&hold.id).unwrap_or(hold)))
     }
 
     pub(super) fn authorizations(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
