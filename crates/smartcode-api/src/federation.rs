@@ -86,3 +86,90 @@ pub struct SettledJson {
     pub created_at: String,
     pub position: PositionJson,
 }
+
+/// A secret carried between brokers (a buyer's code, its PIN): its `Debug` never shows it.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One message from a seller's broker to a buyer's broker (`POST /v1/federation`, signed): its
+/// entries, each answered on its own, in order.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FederationMessage {
+    pub entries: Vec<FederationEntry>,
+}
+
+/// What a seller's broker asks of the buyer's broker about one charge, by the id it chose.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FederationEntry {
+    /// Debit `code` (a code of the receiving broker's, with its PIN if it has one) by `amount`
+    /// for the seller `payee` of the sending broker, unless this arrives after `deadline`.
+    Charge {
+        id: String,
+        code: Secret,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<Secret>,
+        amount: Money,
+        payee: String,
+        deadline: String,
+    },
+    /// What became of charge `id`; one never received is closed by this and never made.
+    Outcome { id: String, amount: Money, payee: String },
+    /// Reverse charge `id` if it was made, and close it if not.
+    Void { id: String, amount: Money, payee: String },
+}
+
+/// The answer to a [`FederationMessage`], signed: one entry per entry asked, in order.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FederationAnswer {
+    pub entries: Vec<EntryAnswer>,
+}
+
+/// How one charge stands at the buyer's broker after the entry: `approved` (debited; with the
+/// approval), `refused` (nothing moved; with the problem), `closed` (never made and never will be)
+/// or `reversed` (made, then given back).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EntryAnswer {
+    pub id: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<EntryProblem>,
+}
+
+/// Why the buyer's broker refused a charge: the HTTP status and `code` word it would have
+/// answered a local payment with, and its detail.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EntryProblem {
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+}
+
+/// The buyer's broker's signed word that it debited a code of its own for a seller of another
+/// broker (`smartcode-approval-v1`, whose message `smartcode-receipt` documents): the seller's
+/// receipt carries it, and anyone holding the buyer's broker's `federation.signing_key` checks it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalJson {
+    pub version: String,
+    /// The buyer's broker (its domain), which signs.
+    pub broker: String,
+    /// The seller's broker (its domain), which asked.
+    pub seller_broker: String,
+    pub charge_id: String,
+    pub payee: String,
+    pub amount: Money,
+    /// The debit's id at the buyer's broker.
+    pub transfer_id: String,
+    pub approved_at: String,
+    pub signature: String,
+}

@@ -241,7 +241,18 @@ impl ReceiptJson {
     /// A receipt as `broker` shows it, with `payer_id` as its reader may see it (the payer's id, or
     /// the pseudonym its seller knows it by), not yet signed: signing fills `version`, `signature`
     /// and `batch` (the crate `smartcode-receipt` signs and checks them).
+    /// A payment by a code of another broker names that broker as its payer (`peer:` and its
+    /// domain, as its approval gives it) and carries the approval.
     pub fn unsigned(receipt: &Receipt, broker: &str, payer_id: String) -> ReceiptJson {
+        let (payer_id, approval) = match &receipt.payer {
+            smartcode_core::model::Payer::Code(_) => (payer_id, None),
+            smartcode_core::model::Payer::Peer { peer, approval } => {
+                let approval: Option<crate::ApprovalJson> =
+                    approval.as_deref().and_then(|a| serde_json::from_str(a).ok());
+                let from = approval.as_ref().map_or(peer.as_str(), |a| a.broker.as_str());
+                (format!("peer:{from}"), approval)
+            }
+        };
         ReceiptJson {
             id: receipt.id.clone(),
             payer_id,
@@ -256,6 +267,7 @@ impl ReceiptJson {
             version: None,
             signature: String::new(),
             batch: None,
+            approval,
         }
     }
 }

@@ -201,6 +201,11 @@ pub struct ReceiptJson {
     /// Version 2: where this receipt sits in the Merkle tree of its signing batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<ReceiptBatchJson>,
+    /// A payment by a code of another broker (`payer_id` is then `peer:` and that broker's
+    /// domain): that broker's signed approval, checked with its own `federation.signing_key`. Not
+    /// covered by this receipt's signature; it stands on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::ApprovalJson>,
 }
 
 /// A receipt's place in its signing batch: the broker signs the root of a Merkle tree over the

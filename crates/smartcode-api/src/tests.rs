@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{parse_code, CodeId, ParsedCode};
-use smartcode_core::model::Receipt;
+use smartcode_core::model::{Payer, Receipt};
 use smartcode_core::money::{Amount, Currency};
 
 use crate::*;
@@ -47,6 +47,7 @@ fn receipt_json() -> ReceiptJson {
             index: 2,
             path: vec!["77c4".into()],
         }),
+        approval: None,
     }
 }
 
@@ -110,7 +111,7 @@ fn an_unsigned_receipt_holds_every_field_of_the_payment() {
     };
     let receipt = Receipt {
         id: "r_01jd5v3qz8a7kq2m9xd4wz8nk3".into(),
-        payer_id: CodeId::parse("c_7kq2m9xd4wz8nk3q").unwrap(),
+        payer: Payer::Code(CodeId::parse("c_7kq2m9xd4wz8nk3q").unwrap()),
         owner_id: CodeId::parse("c_0000000000000002").unwrap(),
         payee,
         payee_id: CodeId::parse("c_0a1b2c3d4e5f6g7h").unwrap(),

@@ -31,6 +31,8 @@ pub enum Conflict {
     PeerRouteTaken { by: String },
     #[error("this peer's position is not settled: record the settlements first (GET …/position)")]
     PeerPositionOpen,
+    #[error("a payment by a code of another broker is not refunded here yet: settle it with that broker")]
+    RefundAcrossBrokers,
     #[error("a code cannot pay into its own public code")]
     PayOwnPublicCode,
     #[error("a public code holds no value; fund a secret child")]
@@ -103,6 +105,23 @@ pub enum HoldRefusal {
     MoreThanHeld { held_units: i64 },
     #[error("this authorization code pays exactly {}", crate::money::format_units(*authorized_units))]
     NotAuthorizedAmount { authorized_units: i64 },
+}
+
+/// Why a charge between brokers cannot be made, or changed as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerRefusal {
+    #[error("this peer is suspended: its charges are refused both ways until the operator resumes it")]
+    Suspended,
+    #[error(
+        "this peer owes as much as its credit limit allows in {currency}: new charges through it wait until it settles"
+    )]
+    LimitReached { currency: crate::money::Currency },
+    #[error("this charge was voided by the seller's broker: it is never made")]
+    ChargeClosed,
+    #[error("this charge came after its deadline: the seller's broker no longer waits for it")]
+    ChargeLate,
+    #[error("this charge is {state} here: only a prepared charge is credited or voided")]
+    ChargeNotPrepared { state: &'static str },
 }
 
 /// Why a request is malformed in a way only the core can see.
@@ -201,6 +220,8 @@ pub enum OpError {
     Refund(RefundRefusal),
     #[error("{0}")]
     Quote(QuoteRefusal),
+    #[error("{0}")]
+    Peer(PeerRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

@@ -122,6 +122,27 @@ pub const PEER_CREDIT_LIMITS_MAX: usize = 16;
 pub const PEER_METADATA_BYTES_MAX: usize = 64 * 1024;
 /// Seconds the broker waits for a peer's metadata, connection included.
 pub const PEER_FETCH_SECONDS: u64 = 5;
+/// Seconds the seller's broker waits for the buyer's broker to answer a charge, retries included,
+/// before it asks for the charge's outcome (a payment across brokers, ARCHITECTURE.md).
+pub const PEER_CHARGE_SECONDS: i64 = 5;
+/// Seconds one federation request may take, connection included (a charge retries within
+/// [`PEER_CHARGE_SECONDS`]; an outcome or a void is one such request).
+pub const PEER_REQUEST_SECONDS: u64 = 2;
+/// How far two brokers' clocks may disagree, in seconds: a message dated further from the
+/// receiver's clock is refused, and a charge is taken until its deadline plus this.
+pub const PEER_CLOCK_SKEW_SECONDS: i64 = 30;
+/// Bytes of one federation message (a request or its answer), at most.
+pub const PEER_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+/// Entries (charges, outcomes, voids) one federation message may carry.
+pub const PEER_ENTRIES_PER_MESSAGE_MAX: usize = 1_000;
+/// Characters of a charge's id, chosen by the seller's broker.
+pub const CHARGE_ID_CHARS_MAX: usize = 64;
+/// Charges in doubt one pass of the resolver voids at the buyer's broker.
+pub const CHARGE_RESOLVE_BATCH_MAX: u32 = 100;
+/// The first wait between two attempts to resend a message, in milliseconds; it doubles up to
+/// [`PEER_RETRY_MAX_MILLIS`].
+pub const PEER_RETRY_FIRST_MILLIS: u64 = 50;
+pub const PEER_RETRY_MAX_MILLIS: u64 = 30_000;
 /// How long a quote holds its price, in seconds (15 minutes).
 pub const QUOTE_SECONDS: i64 = 15 * 60;
 /// Expired holds one sweep records as voided.

@@ -4,8 +4,8 @@ use crate::clock::Timestamp;
 use crate::code::{CodeId, PublicCode};
 use crate::money::{Amount, Currency};
 
-// The records of quotes live beside the rates they convert with, the ledger check's sums in
-// their own module.
+// Records kept beside what uses them (charges, peers, quotes), and the ledger check's sums.
+pub use crate::charge::{ChargeRecord, ChargeSide, ChargeState, Payer};
 pub use crate::peer::{key_fingerprint, PeerRecord, PeerStatus};
 pub use crate::rate::{QuoteRecord, QuoteUse, RateRecord};
 pub use crate::totals::{CurrencyTotals, LedgerTotals};
@@ -392,7 +392,7 @@ pub struct Transfer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
     pub id: String,
-    pub payer_id: CodeId,
+    pub payer: Payer,
     /// The payee's owner: the secret code credited, the seller a payer pseudonym is made for.
     pub owner_id: CodeId,
     pub payee: PublicCode,

@@ -9,7 +9,7 @@
 //! #     id: id.into(), payer_id: "pp_0".into(), payee: "P-4WZ8N-K3QJD".into(), payee_id: "c_1".into(),
 //! #     amount: Money { amount: "0.25".into(), currency: "USD".into() }, memo: Some("a song".into()),
 //! #     category: None, item: None, created_at: "2026-12-02T08:00:00Z".into(),
-//! #     broker: "broker.example".into(), version: None, signature: String::new(), batch: None,
+//! #     broker: "broker.example".into(), version: None, signature: String::new(), batch: None, approval: None,
 //! # };
 //! let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
 //! // The broker signs a batch once...
@@ -39,6 +39,7 @@
 //! over `smartcode-receipt-v1\n{id}\n{payer_id}\n{payee}\n{amount}\n{currency}\n{created_at}\n`.
 //! It does not cover the memo, category or item; brokers no longer issue it, and it still verifies.
 
+mod approval;
 mod certificate;
 mod merkle;
 #[cfg(test)]
@@ -47,6 +48,10 @@ mod tests;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use smartcode_api::{ReceiptBatchJson, ReceiptJson};
 
+pub use approval::{
+    answer_message, approval_message, body_digest, request_message, sign_approval, sign_message, verify_approval,
+    verify_message, RequestParts, APPROVAL_V1,
+};
 pub use certificate::{certificate_message, sign_certificate, verify_certificate, CERTIFICATE_V1};
 pub use merkle::{leaf_hash, node_hash, root_from_path, Tree};
 

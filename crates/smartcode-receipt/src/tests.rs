@@ -22,6 +22,7 @@ fn receipt(id: &str, memo: Option<&str>) -> ReceiptJson {
         version: None,
         signature: String::new(),
         batch: None,
+        approval: None,
     }
 }
 

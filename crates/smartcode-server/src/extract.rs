@@ -156,6 +156,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Target {
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub source: Source,
+    /// A peer broker presenting a code of this broker's for one of its sellers (a charge): its
+    /// failures are counted against it, not against its address.
+    pub peer: Option<String>,
     pub proven: Option<String>,
     pub seller: Option<String>,
     pub answer: Option<String>,
@@ -170,6 +173,9 @@ pub const SELLER_HEADER: &str = "smartcode-seller";
 impl Caller {
     /// Whom a failure is counted against: a seller key first, then a proof, then the address.
     pub fn principal(&self) -> Principal {
+        if let Some(peer) = &self.peer {
+            return Principal::Peer(peer.clone());
+        }
         match (&self.seller, &self.proven) {
             (Some(tree), _) => Principal::Seller(tree.clone()),
             (None, Some(tree)) => Principal::Holder(tree.clone()),
@@ -193,6 +199,7 @@ impl FromRequestParts<AppState> for Caller {
         let proof = header(PROOF_HEADER).or_else(|| crate::web::session::cookie(&parts.headers, PROOF_COOKIE));
         Ok(Caller {
             source: Source::of(client_address(peer, &parts.headers, &state.config.trusted_proxies)),
+            peer: None,
             proven: proof.and_then(|text| tokens::check_proof(&state.keys, text, now)),
             seller: header(SELLER_HEADER).and_then(|text| tokens::check_seller_key(&state.keys, text)),
             answer: header(CHALLENGE_RESPONSE_HEADER).map(str::to_owned),

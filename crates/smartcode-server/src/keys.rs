@@ -145,6 +145,11 @@ impl Keys {
     pub fn federation_key(&self) -> VerifyingKey {
         self.federation.verifying_key()
     }
+
+    /// The key this broker signs its messages to peers and its approvals with.
+    pub fn federation_signing_key(&self) -> &SigningKey {
+        &self.federation
+    }
 }
 
 /// Hashes a PIN with argon2id and a fresh random salt, as a PHC string. Costly by design: call it

@@ -64,6 +64,8 @@ pub struct Broker {
     pub sessions: web::session::Sessions,
     /// Signs receipts, a batch at a time.
     pub signer: receipts::ReceiptSigner,
+    /// Calls out to peers (federation), bounded in time, following no redirect.
+    pub federation_client: reqwest::Client,
     operator_token_digest: [u8; 32],
 }
 
@@ -80,6 +82,7 @@ impl Broker {
     ) -> AppState {
         Arc::new(Broker {
             signer: receipts::ReceiptSigner::start(keys.receipt_signing_key()),
+            federation_client: api::federation::client(),
             config,
             keys,
             guard: GuessGuard::new(clock.clone(), store.guard_counters()),
@@ -122,6 +125,12 @@ pub fn router(state: AppState) -> Router {
     api::build(state)
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(trace)
+}
+
+/// Voids the charges left in doubt with peers, every second, for as long as the broker runs
+/// (every process runs one; see ARCHITECTURE.md, "A payment across two brokers").
+pub async fn resolve_charges_in_doubt(state: AppState) {
+    api::federation::resolve_in_doubt(state).await
 }
 
 /// Methods and paths, for tests that compare the router with the OpenAPI document.

@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::{HoldRefusal, OpError, QuoteRefusal, RefundRefusal};
+use smartcode_core::error::{HoldRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.
@@ -50,6 +50,18 @@ pub enum ProblemCode {
     PeerMetadataInvalid,
     /// A peer publishes another signing key than the one the operator gave.
     PeerKeyMismatch,
+    /// A message between brokers from a broker that is no peer of this one.
+    PeerUnknown,
+    /// A message between brokers through a peer the operator suspended (either side).
+    PeerSuspended,
+    /// The peer owes as much as its credit limit allows.
+    PeerLimitReached,
+    /// A message between brokers whose signature does not check (or is missing, or too old).
+    BadSignature,
+    /// A charge the seller's broker voided: it is never made.
+    ChargeClosed,
+    /// A charge that came after its deadline.
+    ChargeExpired,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -93,6 +105,12 @@ impl ProblemCode {
             ProblemCode::PeerUnreachable => "peer_unreachable",
             ProblemCode::PeerMetadataInvalid => "peer_metadata_invalid",
             ProblemCode::PeerKeyMismatch => "peer_key_mismatch",
+            ProblemCode::PeerUnknown => "peer_unknown",
+            ProblemCode::PeerSuspended => "peer_suspended",
+            ProblemCode::PeerLimitReached => "peer_limit_reached",
+            ProblemCode::BadSignature => "bad_signature",
+            ProblemCode::ChargeClosed => "charge_closed",
+            ProblemCode::ChargeExpired => "charge_expired",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -234,6 +252,16 @@ impl ApiError {
     }
 }
 
+impl ProblemCode {
+    /// The code for a `code` word, as another broker answered it.
+    pub fn from_word(word: &str) -> Option<ProblemCode> {
+        crate::web::problems::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == word)
+    }
+}
+
 impl From<OpError> for ApiError {
     fn from(error: OpError) -> ApiError {
         let detail = error.to_string();
@@ -267,6 +295,13 @@ impl From<OpError> for ApiError {
                 QuoteRefusal::OtherPayee => (StatusCode::CONFLICT, P::QuotePayeeMismatch),
                 QuoteRefusal::NotThePrice { .. } => (StatusCode::CONFLICT, P::AmountMismatch),
                 QuoteRefusal::PayTooLarge => (StatusCode::UNPROCESSABLE_ENTITY, P::QuoteTooLarge),
+            },
+            OpError::Peer(refusal) => match refusal {
+                PeerRefusal::Suspended => (StatusCode::FORBIDDEN, P::PeerSuspended),
+                PeerRefusal::LimitReached { .. } => (StatusCode::FORBIDDEN, P::PeerLimitReached),
+                PeerRefusal::ChargeClosed => (StatusCode::CONFLICT, P::ChargeClosed),
+                PeerRefusal::ChargeLate => (StatusCode::GONE, P::ChargeExpired),
+                PeerRefusal::ChargeNotPrepared { .. } => (StatusCode::CONFLICT, P::Conflict),
             },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),

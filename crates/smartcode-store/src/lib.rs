@@ -8,6 +8,7 @@
 //! acknowledged only after the commit holding it is on disk.
 
 mod cache;
+mod charge_rows;
 pub mod counters;
 pub mod embedded;
 mod jobs;

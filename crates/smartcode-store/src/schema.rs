@@ -456,6 +456,36 @@ DROP TABLE accounts;
 ALTER TABLE accounts_with_peers RENAME TO accounts;
 "#,
     ),
+    (
+        15,
+        r#"
+-- Charges between brokers (a payment across two brokers, ARCHITECTURE.md): each broker's own
+-- record under the id the seller's broker chose, on its side ('buyer': this broker's code was
+-- debited; 'seller': this broker's seller was credited). Never the buyer's code: at the buyer's
+-- side the code's id, and the keyed hash of the charge as first sent.
+CREATE TABLE charges (
+    side TEXT NOT NULL CHECK (side = 'buyer' OR side = 'seller'),
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'prepared' OR state = 'credited' OR state = 'failed' OR state = 'voiding'
+        OR state = 'voided' OR state = 'charged' OR state = 'closed' OR state = 'reversed'),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    code_id TEXT,
+    transfer_id TEXT,
+    fingerprint BLOB,
+    approval TEXT,
+    deadline INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (side, peer, id)
+);
+-- The seller's side's charges in doubt, for the resolver, and those still prepared, for the
+-- credit limit.
+CREATE INDEX charges_in_doubt ON charges (deadline) WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding');
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -233,7 +233,7 @@ fn capture(
         tx,
         cx,
         Paying {
-            payer: &hold.payer_id,
+            payer: Payer::Code(hold.payer_id.clone()),
             debit: AccountKey::Code(hold.payer_id.clone()),
             owner: &to.owner_id,
             payee: &to.payee,

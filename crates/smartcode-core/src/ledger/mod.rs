@@ -24,6 +24,7 @@ pub mod authorizations;
 pub mod checks;
 pub mod controls;
 pub mod expiry;
+pub mod federation;
 pub mod holds;
 pub mod issuance;
 pub mod payments;
@@ -109,6 +110,13 @@ pub trait LedgerRead {
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>>;
     /// The exchange accounts' balances, `(currency, units)` by currency.
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;
+    /// This side's record of charge `id` with `peer` ([`federation`]).
+    fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>>;
+    /// What the seller-side charges through `peer` in `currency` still prepared add up to.
+    fn prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64>;
+    /// Seller-side charges voiding, and prepared ones whose deadline is before `before`, oldest
+    /// deadline first, at most `limit`.
+    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.
@@ -158,6 +166,11 @@ pub trait LedgerTx: LedgerRead {
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
     /// Deletes the quotes never used that expired before `expired_before`; answers how many.
     fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64>;
+    /// Records a new charge; a store refuses, as a lost race, one that exists already.
+    fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()>;
+    /// Writes a charge's new state (and approval); a store refuses, as a lost race, a charge whose
+    /// stored state is no longer `was`.
+    fn update_charge(&mut self, charge: &ChargeRecord, was: ChargeState) -> StoreResult<()>;
 }
 
 /// A window and page over a code's transfers.
@@ -296,6 +309,7 @@ pub enum Command {
     Assurances(assurances::Command),
     Quotes(quotes::Command),
     Peers(peers::Command),
+    Federation(federation::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -312,6 +326,7 @@ pub enum Outcome {
     Assurances(assurances::Outcome),
     Quotes(quotes::Outcome),
     Peers(peers::Outcome),
+    Federation(federation::Outcome),
 }
 
 impl Outcome {
@@ -351,6 +366,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Assurances(command) => assurances::execute(tx, cx, command).map(Outcome::Assurances),
         Command::Quotes(command) => quotes::execute(tx, cx, command).map(Outcome::Quotes),
         Command::Peers(command) => peers::execute(tx, cx, command).map(Outcome::Peers),
+        Command::Federation(command) => federation::execute(tx, cx, command).map(Outcome::Federation),
     }
 }
 
@@ -390,7 +406,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -405,6 +421,7 @@ pub enum Query {
     Assurances(assurances::Query),
     Quotes(quotes::Query),
     Peers(peers::Query),
+    Federation(federation::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -417,6 +434,7 @@ pub enum QueryOutcome {
     Assurances(assurances::QueryOutcome),
     Quotes(quotes::QueryOutcome),
     Peers(peers::QueryOutcome),
+    Federation(federation::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -429,6 +447,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Assurances(query) => assurances::query(tx, query).map(QueryOutcome::Assurances),
         Query::Quotes(query) => quotes::query(tx, query).map(QueryOutcome::Quotes),
         Query::Peers(query) => peers::query(tx, query).map(QueryOutcome::Peers),
+        Query::Federation(query) => federation::query(tx, query).map(QueryOutcome::Federation),
     }
 }
 
@@ -480,6 +499,12 @@ impl From<peers::Query> for Query {
     }
 }
 
+impl From<federation::Query> for Query {
+    fn from(query: federation::Query) -> Query {
+        Query::Federation(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -497,4 +522,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation);

@@ -197,7 +197,7 @@ impl Parties {
             now,
             receipt_id,
             Paying {
-                payer: &self.payer.id,
+                payer: Payer::Code(self.payer.id.clone()),
                 debit,
                 owner: &self.owner.id,
                 payee: &order.payee,
@@ -217,7 +217,7 @@ impl Parties {
 
 /// The payment transfer from `payer` to the payee's owner, with its receipt id and what it is for.
 pub(super) struct Paying<'a> {
-    pub payer: &'a CodeId,
+    pub payer: Payer,
     /// Where the value comes from: the payer's own account, or for a quote the broker's exchange
     /// account in the price's currency (the payer paid the exchange account in its own).
     pub debit: AccountKey,
@@ -263,7 +263,7 @@ pub(super) fn post_payment_as(
     post(tx, transfer)?;
     Ok(Receipt {
         id: receipt_id,
-        payer_id: p.payer.clone(),
+        payer: p.payer,
         owner_id: p.owner.clone(),
         payee: p.payee.clone(),
         payee_id: p.payee_id.clone(),
@@ -299,7 +299,11 @@ fn refund(
     if paid.owner_id != seller.id {
         return Err(OpError::NotFound("receipt"));
     }
-    let payer = tx.code_by_id(&paid.payer_id)?.ok_or(OpError::NotFound("receipt"))?;
+    let payer_id = paid
+        .payer
+        .code_id()
+        .ok_or(OpError::Conflict(Conflict::RefundAcrossBrokers))?;
+    let payer = tx.code_by_id(payer_id)?.ok_or(OpError::NotFound("receipt"))?;
     if now.0 - paid.created_at.0 > REFUND_WINDOW_SECONDS * crate::clock::MICROS_PER_SECOND {
         return Err(OpError::Refund(RefundRefusal::WindowClosed));
     }
@@ -381,17 +385,23 @@ fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpE
         .code_by_id(&payee_id)?
         .and_then(|r| r.public_code)
         .ok_or(OpError::NotFound("receipt"))?;
-    let payer_id = match &transfer.debit {
-        AccountKey::Code(id) => id.clone(),
+    let payer = match &transfer.debit {
+        AccountKey::Code(id) => Payer::Code(id.clone()),
         // Paid through the exchange account: the payer is the one who paid its pair in.
-        AccountKey::Exchange(_) => super::quotes::payer_of(tx, &transfer.id)?,
-        // A payment from a peer's account is a code of another broker's: its receipt is yet to come.
-        AccountKey::Issuance(_) | AccountKey::Peer { .. } => return Err(OpError::NotFound("receipt")),
+        AccountKey::Exchange(_) => Payer::Code(super::quotes::payer_of(tx, &transfer.id)?),
+        // A code of another broker's paid: the charge keeps that broker's approval.
+        AccountKey::Peer { peer, .. } => Payer::Peer {
+            peer: peer.clone(),
+            approval: tx
+                .charge(ChargeSide::Seller, peer, &transfer.id)?
+                .and_then(|charge| charge.approval),
+        },
+        AccountKey::Issuance(_) => return Err(OpError::NotFound("receipt")),
     };
     let owner_id = transfer.credit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
     Ok(Receipt {
         id: transfer.id,
-        payer_id,
+        payer,
         owner_id,
         payee,
         payee_id,

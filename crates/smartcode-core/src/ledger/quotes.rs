@@ -295,7 +295,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, payment: &QuotePayme
     let receipt = parties.pay(tx, now, receipt_id, &order, (paid_out, quote.price))?;
     quote.used = Some(QuoteUse {
         receipt_id: receipt.id.clone(),
-        payer_id: receipt.payer_id.clone(),
+        payer_id: receipt.payer.code_id().cloned().ok_or(OpError::NotFound("payer"))?,
         at: now,
     });
     tx.use_quote(&quote)?;

@@ -268,7 +268,7 @@ fn entry_for(
         (transfer.amount.units(), &transfer.debit)
     };
     let mut counterparty_id = other.code_id().cloned();
-    if transfer.kind == TransferKind::Payment && other.is_brokers() && !outgoing {
+    if transfer.kind == TransferKind::Payment && matches!(other, AccountKey::Exchange(_)) && !outgoing {
         // Paid through the exchange account: the payer is the code that paid its pair in.
         counterparty_id = Some(super::quotes::payer_of(tx, &transfer.id)?);
     }
@@ -276,18 +276,28 @@ fn entry_for(
         Some(id) => known.code(tx, id)?.and_then(|record| record.public_code.clone()),
         None => None,
     };
-    let counterparty = match &counterparty_id {
-        // A buyer's payment into the exchange account, and a refund through it, name the shop.
-        None if matches!(transfer.kind, TransferKind::Exchange | TransferKind::Refund) => {
-            counterparty_name(transfer.kind, outgoing, None, public_code.as_ref())
-        }
-        None => Some(BROKER_COUNTERPARTY.to_owned()),
-        Some(id) => {
-            let record = known.code(tx, id)?;
-            counterparty_name(transfer.kind, outgoing, record, public_code.as_ref())
-        }
+    let counterparty = match (&counterparty_id, other) {
+        // Across brokers: the seller at the peer (its public code is the transfer's memo at the
+        // buyer's broker), or the buyer's broker, whose code stays unknown here.
+        (None, AccountKey::Peer { peer, .. }) => Some(match (transfer.kind, outgoing) {
+            (TransferKind::Payment, false) => format!("a code of broker {peer}"),
+            _ => format!("{} at broker {peer}", transfer.memo.as_deref().unwrap_or("a seller")),
+        }),
+        (id, _) => match id {
+            // A buyer's payment into the exchange account, and a refund through it, name the shop.
+            None if matches!(transfer.kind, TransferKind::Exchange | TransferKind::Refund) => {
+                counterparty_name(transfer.kind, outgoing, None, public_code.as_ref())
+            }
+            None => Some(BROKER_COUNTERPARTY.to_owned()),
+            Some(id) => {
+                let record = known.code(tx, id)?;
+                counterparty_name(transfer.kind, outgoing, record, public_code.as_ref())
+            }
+        },
     };
     let receipt_id = match transfer.kind {
+        // A charge for a seller of a peer's has its receipt there.
+        TransferKind::Payment if transfer.credit.code_id().is_none() => None,
         TransferKind::Payment => Some(transfer.id.clone()),
         TransferKind::Exchange => super::quotes::receipt_of_exchange_leg(&transfer.id),
         _ => None,

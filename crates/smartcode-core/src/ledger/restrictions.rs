@@ -148,9 +148,52 @@ pub fn check_payment(
     order: &PaymentOrder,
     sold: &Catalog,
 ) -> Result<Checked, OpError> {
+    let asked = Use {
+        payee: Some(&order.payee),
+        amount: order.amount,
+        category: order.category.as_deref(),
+        item: order.item.as_deref(),
+    };
+    check_use(tx, now, payer, &asked, sold)
+}
+
+/// A payment to a seller of another broker (a charge, [`super::federation`]): its public code is
+/// none of this broker's, so a payer restricted to some payees, categories or items may not make
+/// it (nothing here can check what that seller sells); its amount and usage rules hold as ever.
+pub fn check_payment_elsewhere(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    amount: crate::money::Amount,
+) -> Result<Checked, OpError> {
+    let asked = Use {
+        payee: None,
+        amount,
+        category: None,
+        item: None,
+    };
+    check_use(tx, now, payer, &asked, &Catalog::default())
+}
+
+/// What a payment asks of the payer's rules: its payee (`None`: a seller of another broker), its
+/// amount, and what the payer says it is for.
+struct Use<'a> {
+    payee: Option<&'a crate::code::PublicCode>,
+    amount: crate::money::Amount,
+    category: Option<&'a str>,
+    item: Option<&'a str>,
+}
+
+fn check_use(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    order: &Use<'_>,
+    sold: &Catalog,
+) -> Result<Checked, OpError> {
     let rules = &payer.restrictions;
     if let Some(payees) = &rules.payees {
-        if !payees.contains(&order.payee) {
+        if !order.payee.is_some_and(|payee| payees.contains(payee)) {
             return Err(OpError::Restricted(Restriction::Payee));
         }
     }
@@ -159,14 +202,9 @@ pub fn check_payment(
             "categories",
             sold.categories.as_ref(),
             rules.categories.as_ref(),
-            order.category.as_deref(),
+            order.category,
         )?,
-        item: stamp(
-            "items",
-            sold.items.as_ref(),
-            rules.items.as_ref(),
-            order.item.as_deref(),
-        )?,
+        item: stamp("items", sold.items.as_ref(), rules.items.as_ref(), order.item)?,
     };
     if let Some(max) = rules.amount_per_use_max {
         if order.amount > max {

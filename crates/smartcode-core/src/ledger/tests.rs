@@ -30,6 +30,7 @@ struct Memory {
     rates: BTreeMap<(Currency, Currency), RateRecord>,
     quotes: BTreeMap<String, QuoteRecord>,
     peers: BTreeMap<String, PeerRecord>,
+    charges: BTreeMap<(ChargeSide, String, String), ChargeRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -147,6 +148,27 @@ impl LedgerRead for Memory {
     fn quote_by_id(&mut self, id: &crate::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
         Ok(self.quotes.get(id.as_str()).cloned())
     }
+    fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
+        Ok(self.charges.get(&(side, peer.to_owned(), id.to_owned())).cloned())
+    }
+    fn prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64> {
+        let prepared = self.charges.values().filter(|c| {
+            c.side == ChargeSide::Seller && c.peer == peer && c.currency == currency && c.state == ChargeState::Prepared
+        });
+        Ok(prepared.map(|c| c.amount.units()).sum())
+    }
+    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        let mut doubtful: Vec<ChargeRecord> = (self.charges.values())
+            .filter(|c| {
+                c.side == ChargeSide::Seller
+                    && (c.state == ChargeState::Voiding || (c.state == ChargeState::Prepared && c.deadline < before))
+            })
+            .cloned()
+            .collect();
+        doubtful.sort_by_key(|c| c.deadline);
+        doubtful.truncate(limit as usize);
+        Ok(doubtful)
+    }
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         let exchange = self.accounts.iter().filter(|(key, _)| key.starts_with("exchange:"));
         Ok(exchange.map(|(_, a)| (a.currency, a.balance_units)).collect())
@@ -233,6 +255,21 @@ impl LedgerTx for Memory {
     }
     fn delete_peer(&mut self, name: &str) -> StoreResult<()> {
         self.peers.remove(name);
+        Ok(())
+    }
+    fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
+        let key = (charge.side, charge.peer.clone(), charge.id.clone());
+        assert!(!self.charges.contains_key(&key), "a charge is inserted once");
+        self.charges.insert(key, charge.clone());
+        Ok(())
+    }
+    fn update_charge(&mut self, charge: &ChargeRecord, was: ChargeState) -> StoreResult<()> {
+        let key = (charge.side, charge.peer.clone(), charge.id.clone());
+        assert_eq!(
+            self.charges[&key].state, was,
+            "a charge changes from the state it was read in"
+        );
+        self.charges.insert(key, charge.clone());
         Ok(())
     }
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {

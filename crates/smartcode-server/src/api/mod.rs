@@ -16,6 +16,7 @@ pub(crate) mod assurances;
 pub(crate) mod authorizations;
 pub(crate) mod checks;
 pub(crate) mod controls;
+pub(crate) mod federation;
 pub(crate) mod holds;
 pub(crate) mod issuance;
 pub(crate) mod operator;
@@ -60,6 +61,7 @@ fn entries() -> Vec<Entry> {
         assurances::routes(),
         quotes::routes(),
         peers::routes(),
+        federation::routes(),
         reports::routes(),
         operator::routes(),
         security::routes(),

@@ -35,12 +35,19 @@ async fn handle_pay(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: PaymentRequest = body.json()?;
+    let asked = Asked::of(&headers, &target, &body.0);
+    // A code of a peer's is charged there; the rest are this broker's.
+    if let Some(elsewhere) = super::federation::peer_for_code(&state, &request.code).await? {
+        let started = std::time::Instant::now();
+        let reply = super::federation::pay_elsewhere(&state, caller, elsewhere, &request, &headers, asked).await?;
+        count_paid(&reply, started);
+        return reply.respond(&state);
+    }
     // With a certificate, `code` is an assurance code: a shape of its own, never a secret code.
     let payer = match request.certificate {
         Some(_) => state.assurance_presenter(caller, &request.code).await?,
         None => state.holder(caller, &request.code, &headers).await?,
     };
-    let asked = Asked::of(&headers, &target, &body.0);
     pay(&state, &payer, &request, asked).await?.respond(&state)
 }
 
@@ -230,10 +237,11 @@ pub(crate) async fn signed_receipt(state: &AppState, id: String, reader: &Reader
     let payer_reads = match reader {
         Reader::Anyone => false,
         Reader::Operator => true,
-        Reader::Holder(holder) => super::tree::me(state, holder).await?.record.id == receipt.payer_id,
+        Reader::Holder(holder) => Some(&super::tree::me(state, holder).await?.record.id) == receipt.payer.code_id(),
     };
     let shown = if payer_reads {
-        ReceiptJson::unsigned(&receipt, &state.config.domain, receipt.payer_id.to_string())
+        let payer = receipt.payer.code_id().map(ToString::to_string).unwrap_or_default();
+        ReceiptJson::unsigned(&receipt, &state.config.domain, payer)
     } else {
         receipt_json(state, &receipt)
     };

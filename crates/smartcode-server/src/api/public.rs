@@ -93,6 +93,7 @@ async fn well_known(State(state): State<AppState>) -> Response {
                 "numeric": numeric_formats(&state.config.broker_number),
             },
             "federation": {
+                "endpoint": super::federation::ENDPOINT_PATH,
                 "signing_key": hex::encode(state.keys.federation_key().to_bytes()),
                 "fingerprint": smartcode_core::model::key_fingerprint(&state.keys.federation_key().to_bytes()),
             },
@@ -156,6 +157,7 @@ fn example_receipt() -> ReceiptJson {
         version: None,
         signature: String::new(),
         batch: None,
+        approval: None,
     }
 }
 

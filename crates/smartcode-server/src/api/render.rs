@@ -5,8 +5,8 @@
 use serde_json::json;
 use smartcode_core::code::SecretCode;
 use smartcode_core::ledger::{
-    aliases, assurances, authorizations, controls, expiry, holds, issuance, payments, peers, quotes, tree, CodeView,
-    Outcome,
+    aliases, assurances, authorizations, controls, expiry, federation, holds, issuance, payments, peers, quotes, tree,
+    CodeView, Outcome,
 };
 
 use super::submit::Shown;
@@ -131,6 +131,14 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Quotes(quotes::Outcome::Quoted(quote)) => json!({ "quote": QuoteJson::from(&**quote) }),
         Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }) => json!({ "receipt": receipt_json(state, receipt) }),
         Outcome::Quotes(quotes::Outcome::Forgotten { quotes }) => json!({ "quotes_forgotten": quotes }),
+        Outcome::Federation(federation::Outcome::Credited(receipt)) => {
+            json!({ "receipt": receipt_json(state, receipt) })
+        }
+        Outcome::Federation(federation::Outcome::Charge(charge)) => json!({
+            "id": charge.id,
+            "peer": charge.peer,
+            "state": charge.state.as_str(),
+        }),
     };
     serde_json::to_vec(&value).expect("JSON values serialize")
 }
@@ -154,6 +162,10 @@ pub(super) fn refund_json(refund: &smartcode_core::model::RefundRecord) -> serde
 /// for that seller ([`keys::Keys::payer_pseudonym`]), never by its id. A payment's answer goes to
 /// whoever presented the buyer's code, a seller's server first.
 pub(super) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
-    let payer = state.keys.payer_pseudonym(&receipt.owner_id, &receipt.payer_id);
+    // A code of another broker is named by that broker (`ReceiptJson::unsigned`).
+    let payer = match &receipt.payer {
+        smartcode_core::model::Payer::Code(payer) => state.keys.payer_pseudonym(&receipt.owner_id, payer),
+        smartcode_core::model::Payer::Peer { .. } => String::new(),
+    };
     ReceiptJson::unsigned(receipt, &state.config.domain, payer)
 }

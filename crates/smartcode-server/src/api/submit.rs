@@ -8,7 +8,8 @@ use axum::response::Response;
 use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
 use smartcode_core::ledger::{
-    assurances, authorizations, controls, holds, payments, quotes, Command, Outcome, PinPresented, Query, QueryOutcome,
+    assurances, authorizations, controls, federation, holds, payments, quotes, Command, Outcome, PinPresented, Query,
+    QueryOutcome,
 };
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_core::model::CodeRecord;
@@ -146,6 +147,11 @@ impl Reply {
                     | Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. })
                     | Outcome::Assurances(assurances::Outcome::Paid { receipt, .. })
                     | Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }),
+                ..
+            } => (status, receipt_json(state, &receipt), false),
+            Reply::Done {
+                status,
+                outcome: Outcome::Federation(federation::Outcome::Credited(receipt)),
                 ..
             } => (status, receipt_json(state, &receipt), false),
             Reply::Replayed(stored) => {

@@ -26,6 +26,9 @@ pub enum Principal {
     Holder(String),
     /// A seller's server that shows its seller key: the seller's tree.
     Seller(String),
+    /// A peer broker presenting codes for its sellers, by this broker's name for it. Its failures
+    /// draw on the pool of sources without a proof too, so peers add no budget of their own.
+    Peer(String),
 }
 
 impl Principal {
@@ -34,6 +37,7 @@ impl Principal {
             Principal::Source(source) => format!("s:{source}"),
             Principal::Holder(tree) => format!("h:{tree}"),
             Principal::Seller(tree) => format!("k:{tree}"),
+            Principal::Peer(name) => format!("f:{name}"),
         }
     }
 
@@ -42,13 +46,14 @@ impl Principal {
             Principal::Source(_) => SOURCE_FREE_FAILURES_PER_DAY,
             Principal::Holder(_) => HOLDER_FREE_FAILURES_PER_DAY,
             Principal::Seller(_) => SELLER_FREE_FAILURES_PER_DAY,
+            Principal::Peer(_) => SOURCE_FREE_FAILURES_PER_DAY,
         };
         Rule::bucket(per_day)
     }
 
     /// Whether its free failures also draw on the budget of all sources without a proof.
     pub fn draws_on_pool(&self) -> bool {
-        matches!(self, Principal::Source(_))
+        matches!(self, Principal::Source(_) | Principal::Peer(_))
     }
 
     /// How the operator's report names it.
@@ -57,6 +62,7 @@ impl Principal {
             Principal::Source(source) => source.to_string(),
             Principal::Holder(tree) => format!("holder of tree {tree}"),
             Principal::Seller(tree) => format!("seller of tree {tree}"),
+            Principal::Peer(name) => format!("peer broker {name}"),
         }
     }
 }

@@ -397,7 +397,7 @@ impl GuessGuard {
             alarm_since = None;
         }
         let mut counted = Vec::new();
-        for (prefix, kind) in [("s:", "source"), ("h:", "holder"), ("k:", "seller")] {
+        for (prefix, kind) in [("s:", "source"), ("h:", "holder"), ("k:", "seller"), ("f:", "peer")] {
             let listed = answer(self.counters.list(prefix.to_owned(), SECURITY_SOURCES_LISTED_MAX)).await?;
             for (key, counter) in listed {
                 let name = &key[prefix.len()..];
@@ -407,6 +407,7 @@ impl GuessGuard {
                         None => continue,
                     },
                     "holder" => Principal::Holder(name.to_owned()),
+                    "peer" => Principal::Peer(name.to_owned()),
                     _ => Principal::Seller(name.to_owned()),
                 };
                 let rule = principal.rule();
@@ -477,6 +478,8 @@ impl GuessGuard {
                 Principal::Holder(what.to_owned()).key(),
                 Principal::Seller(what.to_owned()).key(),
             ]
+        } else if is_peer_name(what) {
+            vec![Principal::Peer(what.to_ascii_lowercase()).key()]
         } else {
             return Ok(None);
         };
@@ -511,3 +514,11 @@ impl GuessGuard {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether `what` may be a peer's name (letters, digits, `.` and `-`, as peers are named).
+fn is_peer_name(what: &str) -> bool {
+    (1..=smartcode_core::limits::PEER_NAME_CHARS_MAX).contains(&what.len())
+        && what
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}

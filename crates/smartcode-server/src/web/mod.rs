@@ -21,7 +21,7 @@ mod forms;
 mod instruments;
 mod operator;
 mod pages;
-mod problems;
+pub(crate) mod problems;
 mod public;
 mod receipt;
 mod refusal;

@@ -153,6 +153,18 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.peer_balances(name)
     }
 
+    fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
+        self.inner.charge(side, peer, id)
+    }
+
+    fn prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64> {
+        self.inner.prepared_charge_units(peer, currency)
+    }
+
+    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        self.inner.charges_in_doubt(before, limit)
+    }
+
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.inner.quote(id)
     }
@@ -283,6 +295,14 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.insert_quote(quote), |_, ()| {})
+    }
+
+    fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_charge(charge), |_, ()| {})
+    }
+
+    fn update_charge(&mut self, charge: &ChargeRecord, was: ChargeState) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.update_charge(charge, was), |_, ()| {})
     }
 
     fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {

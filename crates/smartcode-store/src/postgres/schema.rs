@@ -365,6 +365,36 @@ ALTER TABLE accounts
         OR (balance >= 0 AND held >= 0 AND held <= balance AND balance <= 1000000000000000000));
 "#,
     ),
+    (
+        13,
+        r#"
+-- Charges between brokers (a payment across two brokers, ARCHITECTURE.md): each broker's own
+-- record under the id the seller's broker chose, on its side ('buyer': this broker's code was
+-- debited; 'seller': this broker's seller was credited). Never the buyer's code: at the buyer's
+-- side the code's id, and the keyed hash of the charge as first sent.
+CREATE TABLE charges (
+    side TEXT NOT NULL CHECK (side = 'buyer' OR side = 'seller'),
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'prepared' OR state = 'credited' OR state = 'failed' OR state = 'voiding'
+        OR state = 'voided' OR state = 'charged' OR state = 'closed' OR state = 'reversed'),
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    code_id TEXT,
+    transfer_id TEXT,
+    fingerprint BYTEA,
+    approval TEXT,
+    deadline BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    PRIMARY KEY (side, peer, id)
+);
+-- The seller's side's charges in doubt, for the resolver, and those still prepared, for the
+-- credit limit.
+CREATE INDEX charges_in_doubt ON charges (deadline) WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding');
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

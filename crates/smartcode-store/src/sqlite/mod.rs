@@ -1,5 +1,6 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
+mod charges;
 mod holds;
 mod peers;
 mod quotes;
@@ -494,6 +495,18 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         SqliteLedger::exchange_positions(self)
+    }
+
+    fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
+        SqliteLedger::charge(self, side, peer, id)
+    }
+
+    fn prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64> {
+        SqliteLedger::prepared_charge_units(self, peer, currency)
+    }
+
+    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        SqliteLedger::charges_in_doubt(self, before, limit)
     }
 
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {

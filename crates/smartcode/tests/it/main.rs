@@ -12,6 +12,7 @@ mod checks;
 mod cli;
 mod controls;
 mod crash;
+mod federation;
 mod formats;
 mod forms;
 mod guessing;

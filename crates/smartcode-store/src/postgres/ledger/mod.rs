@@ -12,6 +12,7 @@
 //!   reading the rows that raced under `FOR UPDATE` the next time.
 
 mod batch;
+mod charges;
 mod hold_writes;
 mod holds;
 mod peers;

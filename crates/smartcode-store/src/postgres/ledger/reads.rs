@@ -74,6 +74,18 @@ impl LedgerRead for PgLedger<'_> {
         self.read_exchange_positions()
     }
 
+    fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
+        self.read_charge(side, peer, id)
+    }
+
+    fn prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64> {
+        self.read_prepared_charge_units(peer, currency)
+    }
+
+    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        self.read_charges_in_doubt(before, limit)
+    }
+
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
         self.assurance_with_hash(hash)
     }

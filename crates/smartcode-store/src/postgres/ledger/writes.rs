@@ -46,6 +46,14 @@ impl LedgerTx for PgLedger<'_> {
         self.write_quote_used(quote)
     }
 
+    fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
+        self.write_new_charge(charge)
+    }
+
+    fn update_charge(&mut self, charge: &ChargeRecord, was: ChargeState) -> StoreResult<()> {
+        self.write_charge_state(charge, was)
+    }
+
     fn take_from_hold(&mut self, hold: &HoldRecord, units: i64, at: Timestamp) -> StoreResult<()> {
         self.write_taken(hold, units, at)
     }

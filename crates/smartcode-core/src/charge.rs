@@ -1,0 +1,144 @@
+//! The records of charges between brokers ([`crate::ledger::federation`]), re-exported by
+//! `model`. A charge is one payment across two brokers: the seller's broker (B) asks the buyer's
+//! broker (A) to debit a code of A's for a seller of B's. Each broker keeps its own record of it,
+//! under the id B chose; ARCHITECTURE.md ("A payment across two brokers") draws both state machines.
+
+use crate::clock::Timestamp;
+use crate::code::CodeId;
+use crate::money::{Amount, Currency};
+
+/// Which side of a charge this broker is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChargeSide {
+    /// This broker issued the code that pays (A): it debits the code into the peer's account.
+    Buyer,
+    /// This broker's seller is paid (B): it credits the seller from the peer's account.
+    Seller,
+}
+
+impl ChargeSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeSide::Buyer => "buyer",
+            ChargeSide::Seller => "seller",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ChargeSide> {
+        match text {
+            "buyer" => Some(ChargeSide::Buyer),
+            "seller" => Some(ChargeSide::Seller),
+            _ => None,
+        }
+    }
+}
+
+/// Where a charge stands on this broker's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChargeState {
+    /// At B, written before the charge is sent: nothing moved yet, the code only in memory.
+    Prepared,
+    /// At B: A approved, the seller is credited and has its receipt. Final.
+    Credited,
+    /// At B: A refused, or answered that it never charged and never will. Final.
+    Failed,
+    /// At B: no answer came in time; the seller was told `peer_unreachable`, and a void goes to A
+    /// until A answers it.
+    Voiding,
+    /// At B: A answered the void (it reversed the charge, or closed an id it never charged). Final.
+    Voided,
+    /// At A: the code was debited into the peer's account.
+    Charged,
+    /// At A: B closed the id before any charge of it arrived; a charge with it is refused. Final.
+    Closed,
+    /// At A: B voided a charge A had made; the value went back to the code. Final.
+    Reversed,
+}
+
+impl ChargeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeState::Prepared => "prepared",
+            ChargeState::Credited => "credited",
+            ChargeState::Failed => "failed",
+            ChargeState::Voiding => "voiding",
+            ChargeState::Voided => "voided",
+            ChargeState::Charged => "charged",
+            ChargeState::Closed => "closed",
+            ChargeState::Reversed => "reversed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ChargeState> {
+        [
+            ChargeState::Prepared,
+            ChargeState::Credited,
+            ChargeState::Failed,
+            ChargeState::Voiding,
+            ChargeState::Voided,
+            ChargeState::Charged,
+            ChargeState::Closed,
+            ChargeState::Reversed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+}
+
+/// One broker's record of a charge. Never holds the buyer's code: at A the code's id, at B nothing
+/// of the buyer at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeRecord {
+    pub side: ChargeSide,
+    /// The peer on the other side, by this broker's name for it.
+    pub peer: String,
+    /// The id B chose (at B, the id of the seller's receipt too).
+    pub id: String,
+    pub state: ChargeState,
+    pub amount: Amount,
+    pub currency: Currency,
+    /// The seller's public code, as B's text (at A it is opaque: a code of another broker).
+    pub payee: String,
+    /// At A, the code debited; at B, `None`.
+    pub code_id: Option<CodeId>,
+    /// At A, the debit's transfer (and the reversal's is [`ChargeRecord::reversal_id`]); at B the
+    /// credit's transfer is the receipt, whose id is the charge's.
+    pub transfer_id: Option<String>,
+    /// At A, the keyed hash of the charge as first sent: the same id with another body is refused.
+    pub fingerprint: Option<[u8; 32]>,
+    /// At B, A's signed approval as A sent it (JSON), shown with the seller's receipt.
+    pub approval: Option<String>,
+    /// When B stops waiting for A's answer (B's clock; A allows its clock skew on top).
+    pub deadline: Timestamp,
+    pub created_at: Timestamp,
+    pub changed_at: Timestamp,
+}
+
+impl ChargeRecord {
+    /// At A, the id of the transfer that reverses the charge's debit.
+    pub fn reversal_id(&self) -> Option<String> {
+        self.transfer_id.as_ref().map(|id| format!("{id}-v"))
+    }
+}
+
+/// Who paid: a code of this broker, or a code of a peer's that this broker never sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payer {
+    Code(CodeId),
+    /// A code of the peer `peer` (this broker's name for it), which approved the charge with
+    /// `approval` (its signed answer, JSON, as it sent it).
+    Peer {
+        peer: String,
+        approval: Option<String>,
+    },
+}
+
+impl Payer {
+    /// The paying code, when it is one of this broker's.
+    pub fn code_id(&self) -> Option<&CodeId> {
+        match self {
+            Payer::Code(id) => Some(id),
+            Payer::Peer { .. } => None,
+        }
+    }
+}

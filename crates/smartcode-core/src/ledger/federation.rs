@@ -1,0 +1,439 @@
+//! Payments across brokers: a seller of this broker paid with a code of a peer's, or a code of
+//! this broker's paying a seller of a peer's. The protocol is a one-step charge that is reversed
+//! when in doubt (ARCHITECTURE.md, "A payment across two brokers"):
+//!
+//! - At the seller's broker B: [`Command::Prepare`] writes the charge before it is sent (nothing
+//!   moves; the code stays in memory), [`Command::Credit`] credits the seller from the peer's
+//!   account once A approved, and [`Command::Mark`] records a refusal, a charge in doubt
+//!   (`voiding`) and A's answer to its void.
+//! - At the buyer's broker A: [`Command::Charge`] debits the code into the peer's account exactly
+//!   as a payment would be judged (PIN, restrictions, expiry), once per id; [`Command::Conclude`]
+//!   answers what became of an id and closes one never charged, so it never will be;
+//!   [`Command::Void`] reverses a charge made (the value back to the code, or its nearest active
+//!   ancestor) or closes one never made.
+//!
+//! Each side's record of a charge is a [`ChargeRecord`]; neither ever holds the buyer's code.
+
+use crate::clock::{Timestamp, MICROS_PER_SECOND};
+use crate::code::PublicCode;
+use crate::error::{OpError, PeerRefusal};
+use crate::limits::{CHARGE_ID_CHARS_MAX, CODE_INPUT_CHARS_MAX, MEMO_CHARS_MAX, PEER_CLOCK_SKEW_SECONDS};
+use crate::model::*;
+use crate::money::{Amount, Currency};
+
+use super::payments::{post_payment_as, release_expired_holds, Paying};
+use super::rules::authenticate;
+use super::{check_text, post, restrictions, Context, Credential, LedgerRead, LedgerTx};
+
+/// At A: a charge as the peer sent it, with the buyer's code as a credential.
+#[derive(Clone, Debug)]
+pub struct ChargeOrder {
+    pub peer: String,
+    pub id: String,
+    pub payer: Credential,
+    pub amount: Amount,
+    pub currency: Currency,
+    /// The seller's public code at the peer, as its text.
+    pub payee: String,
+    pub deadline: Timestamp,
+    /// The keyed hash of the charge's entry: the same id sent again with another body is refused.
+    pub fingerprint: [u8; 32],
+}
+
+/// At B: a payment to a seller of this broker, by a code of the peer `peer`, about to be charged.
+#[derive(Clone, Debug)]
+pub struct PrepareOrder {
+    pub peer: String,
+    pub id: String,
+    pub payee: PublicCode,
+    pub amount: Amount,
+    pub currency: Option<Currency>,
+    pub deadline: Timestamp,
+}
+
+/// An id and what it was for, as B sends it again in an outcome query or a void: with it A can
+/// close an id it never saw.
+#[derive(Clone, Debug)]
+pub struct ChargeRef {
+    pub peer: String,
+    pub id: String,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub payee: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    Charge(Box<ChargeOrder>),
+    Conclude(ChargeRef),
+    Void(ChargeRef),
+    Prepare(Box<PrepareOrder>),
+    /// A approved charge `id` (`approval`: its signed answer): credit the seller.
+    Credit {
+        peer: String,
+        id: String,
+        approval: String,
+        memo: Option<String>,
+    },
+    /// Moves a prepared or voiding charge on B's side to `to` (failed, voiding, voided).
+    Mark {
+        peer: String,
+        id: String,
+        to: ChargeState,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The charge as it stands on this side after the command.
+    Charge(Box<ChargeRecord>),
+    /// B credited its seller: the receipt.
+    Credited(Box<Receipt>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Query {
+    /// B's charges in doubt: voiding ones, and prepared ones whose deadline passed before
+    /// `before` (by then the request that prepared one has given up on it).
+    InDoubt { before: Timestamp, limit: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryOutcome {
+    Charges(Vec<ChargeRecord>),
+}
+
+pub(super) fn execute(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    command: &Command,
+) -> Result<Outcome, OpError> {
+    match command {
+        Command::Charge(order) => charge(tx, cx, order),
+        Command::Conclude(reference) => {
+            let record = match tx.charge(ChargeSide::Buyer, &reference.peer, &reference.id)? {
+                Some(record) => record,
+                None => close(tx, cx.now, reference)?,
+            };
+            Ok(Outcome::Charge(Box::new(record)))
+        }
+        Command::Void(reference) => void(tx, cx, reference),
+        Command::Prepare(order) => prepare(tx, cx.now, order),
+        Command::Credit {
+            peer,
+            id,
+            approval,
+            memo,
+        } => credit(tx, cx.now, (peer, id), approval, memo.as_ref()),
+        Command::Mark { peer, id, to } => mark(tx, cx.now, (peer, id), *to),
+    }
+}
+
+pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Result<QueryOutcome, OpError> {
+    match query {
+        Query::InDoubt { before, limit } => Ok(QueryOutcome::Charges(tx.charges_in_doubt(*before, *limit)?)),
+    }
+}
+
+/// The peer `name`, if it is there and active.
+fn active_peer(tx: &mut (impl LedgerRead + ?Sized), name: &str) -> Result<PeerRecord, OpError> {
+    let peer = tx.peer(name)?.ok_or(OpError::NotFound("peer"))?;
+    if peer.status != PeerStatus::Active {
+        return Err(OpError::Peer(PeerRefusal::Suspended));
+    }
+    Ok(peer)
+}
+
+fn check_reference(id: &str, payee: &str) -> Result<(), OpError> {
+    if id.is_empty() {
+        return Err(OpError::InvalidRequest(crate::error::Invalid::EmptyText {
+            field: "id",
+        }));
+    }
+    check_text("id", Some(id), CHARGE_ID_CHARS_MAX)?;
+    check_text("payee", Some(payee), CODE_INPUT_CHARS_MAX)
+}
+
+fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrder) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    check_reference(&order.id, &order.payee)?;
+    let peer = active_peer(tx, &order.peer)?;
+    if let Some(record) = tx.charge(ChargeSide::Buyer, &peer.name, &order.id)? {
+        return match record.state {
+            ChargeState::Charged if record.fingerprint == Some(order.fingerprint) => {
+                Ok(Outcome::Charge(Box::new(record)))
+            }
+            ChargeState::Charged => Err(OpError::IdempotencyConflict),
+            _ => Err(OpError::Peer(PeerRefusal::ChargeClosed)),
+        };
+    }
+    if now.0
+        > order
+            .deadline
+            .0
+            .saturating_add(PEER_CLOCK_SKEW_SECONDS * MICROS_PER_SECOND)
+    {
+        return Err(OpError::Peer(PeerRefusal::ChargeLate));
+    }
+    let payer = authenticate(tx, &order.payer, now)?;
+    let payer = release_expired_holds(tx, now, payer)?;
+    if payer.currency != order.currency {
+        return Err(OpError::CurrencyMismatch);
+    }
+    let checked = restrictions::check_payment_elsewhere(tx, now, &payer, order.amount)?;
+    let account = AccountKey::Peer {
+        peer: peer.name.clone(),
+        currency: order.currency,
+    };
+    tx.open_account(&account, order.currency)?;
+    let transfer = Transfer {
+        id: cx.draws.receipt_id(now).to_string(),
+        at: now,
+        kind: TransferKind::Payment,
+        debit: AccountKey::Code(payer.id.clone()),
+        credit: account,
+        amount: order.amount,
+        currency: order.currency,
+        // Who was paid, at the peer: the payer's history names the seller by it.
+        memo: Some(order.payee.clone()),
+        public_code_id: None,
+        category: None,
+        item: None,
+    };
+    post(tx, transfer.clone())?;
+    for (id, usage) in &checked.counted {
+        tx.set_usage(id, usage)?;
+    }
+    let record = ChargeRecord {
+        side: ChargeSide::Buyer,
+        peer: peer.name,
+        id: order.id.clone(),
+        state: ChargeState::Charged,
+        amount: order.amount,
+        currency: order.currency,
+        payee: order.payee.clone(),
+        code_id: Some(payer.id),
+        transfer_id: Some(transfer.id),
+        fingerprint: Some(order.fingerprint),
+        approval: None,
+        deadline: order.deadline,
+        created_at: now,
+        changed_at: now,
+    };
+    tx.insert_charge(&record)?;
+    Ok(Outcome::Charge(Box::new(record)))
+}
+
+/// At A: remembers an id never charged as closed, so that a charge of it arriving later is refused.
+fn close(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, reference: &ChargeRef) -> Result<ChargeRecord, OpError> {
+    check_reference(&reference.id, &reference.payee)?;
+    tx.peer(&reference.peer)?.ok_or(OpError::NotFound("peer"))?;
+    let record = ChargeRecord {
+        side: ChargeSide::Buyer,
+        peer: reference.peer.clone(),
+        id: reference.id.clone(),
+        state: ChargeState::Closed,
+        amount: reference.amount,
+        currency: reference.currency,
+        payee: reference.payee.clone(),
+        code_id: None,
+        transfer_id: None,
+        fingerprint: None,
+        approval: None,
+        deadline: now,
+        created_at: now,
+        changed_at: now,
+    };
+    tx.insert_charge(&record)?;
+    Ok(record)
+}
+
+/// At A: reverses a charge made (its value back to the code, or to the code's nearest active
+/// ancestor if it is closed now, and its usage given back), or closes an id never charged.
+fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeRef) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    let Some(mut record) = tx.charge(ChargeSide::Buyer, &reference.peer, &reference.id)? else {
+        return Ok(Outcome::Charge(Box::new(close(tx, now, reference)?)));
+    };
+    if record.state != ChargeState::Charged {
+        return Ok(Outcome::Charge(Box::new(record)));
+    }
+    let code_id = record.code_id.clone().ok_or(OpError::NotFound("charge's code"))?;
+    let payer = tx.code_by_id(&code_id)?.ok_or(OpError::NotFound("charge's code"))?;
+    let credited = if payer.status_at(now) == CodeStatus::Active {
+        payer.id.clone()
+    } else {
+        super::expiry::revert_beneficiary(tx, now, &payer)?.ok_or(OpError::NotFound("charge's code"))?
+    };
+    let reversal = Transfer {
+        id: record.reversal_id().ok_or(OpError::NotFound("charge's transfer"))?,
+        at: now,
+        kind: TransferKind::Refund,
+        debit: AccountKey::Peer {
+            peer: record.peer.clone(),
+            currency: record.currency,
+        },
+        credit: AccountKey::Code(credited),
+        amount: record.amount,
+        currency: record.currency,
+        memo: Some(record.payee.clone()),
+        public_code_id: None,
+        category: None,
+        item: None,
+    };
+    post(tx, reversal)?;
+    restrictions::give_back(tx, now, &payer, (record.created_at, record.amount.units()), true)?;
+    record.state = ChargeState::Reversed;
+    record.changed_at = now;
+    tx.update_charge(&record, ChargeState::Charged)?;
+    Ok(Outcome::Charge(Box::new(record)))
+}
+
+/// At B: checks the payee and the peer's credit, and writes the charge as prepared.
+fn prepare(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &PrepareOrder) -> Result<Outcome, OpError> {
+    check_reference(&order.id, order.payee.as_stored())?;
+    let peer = active_peer(tx, &order.peer)?;
+    let (_, owner) = seller(tx, now, &order.payee)?;
+    if order.currency.is_some_and(|c| c != owner.currency) {
+        return Err(OpError::CurrencyMismatch);
+    }
+    let currency = owner.currency;
+    let limit = peer
+        .credit_limits
+        .iter()
+        .find(|(c, _)| *c == currency)
+        .map_or(0, |(_, units)| *units);
+    let balance = tx
+        .account(&AccountKey::Peer {
+            peer: peer.name.clone(),
+            currency,
+        })?
+        .map_or(0, |a| a.balance_units);
+    // What the peer owes: minus its account's balance, and what charges on their way may add.
+    let owed = (-balance)
+        .saturating_add(tx.prepared_charge_units(&peer.name, currency)?)
+        .saturating_add(order.amount.units());
+    if owed > limit {
+        return Err(OpError::Peer(PeerRefusal::LimitReached { currency }));
+    }
+    let record = ChargeRecord {
+        side: ChargeSide::Seller,
+        peer: peer.name,
+        id: order.id.clone(),
+        state: ChargeState::Prepared,
+        amount: order.amount,
+        currency,
+        payee: order.payee.as_stored().to_owned(),
+        code_id: None,
+        transfer_id: None,
+        fingerprint: None,
+        approval: None,
+        deadline: order.deadline,
+        created_at: now,
+        changed_at: now,
+    };
+    tx.insert_charge(&record)?;
+    Ok(Outcome::Charge(Box::new(record)))
+}
+
+/// The public code paid and its owner, both active.
+fn seller(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payee: &PublicCode,
+) -> Result<(CodeRecord, CodeRecord), OpError> {
+    let record = tx.code_by_public(payee)?.ok_or(OpError::NotFound("payee"))?;
+    let owner = tx.code_by_id(&record.owner_id)?.ok_or(OpError::NotFound("payee"))?;
+    if record.status_at(now) != CodeStatus::Active || owner.status_at(now) != CodeStatus::Active {
+        return Err(OpError::NotFound("payee"));
+    }
+    Ok((record, owner))
+}
+
+/// The seller-side record of charge `id` through `peer`, which must be in one of `states`.
+fn seller_charge(
+    tx: &mut (impl LedgerRead + ?Sized),
+    (peer, id): (&str, &str),
+    states: &[ChargeState],
+) -> Result<ChargeRecord, OpError> {
+    let record = tx
+        .charge(ChargeSide::Seller, peer, id)?
+        .ok_or(OpError::NotFound("charge"))?;
+    if !states.contains(&record.state) {
+        return Err(OpError::Peer(PeerRefusal::ChargeNotPrepared {
+            state: record.state.as_str(),
+        }));
+    }
+    Ok(record)
+}
+
+/// At B: A approved; the seller's owner is credited from the peer's account, under the charge's
+/// id as the receipt's. The payee is taken as it is now: a seller closed meanwhile is still paid
+/// (A has debited the buyer), to the owner the public code had when the charge was prepared.
+fn credit(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    (peer, id): (&str, &str),
+    approval: &str,
+    memo: Option<&String>,
+) -> Result<Outcome, OpError> {
+    check_text("memo", memo.map(String::as_str), MEMO_CHARS_MAX)?;
+    let mut record = seller_charge(tx, (peer, id), &[ChargeState::Prepared])?;
+    let payee = PublicCode::from_stored(&record.payee).ok_or(OpError::NotFound("payee"))?;
+    let payee_record = tx.code_by_public(&payee)?.ok_or(OpError::NotFound("payee"))?;
+    let debit = AccountKey::Peer {
+        peer: record.peer.clone(),
+        currency: record.currency,
+    };
+    tx.open_account(&debit, record.currency)?;
+    let receipt = post_payment_as(
+        tx,
+        now,
+        record.id.clone(),
+        Paying {
+            payer: Payer::Peer {
+                peer: record.peer.clone(),
+                approval: None,
+            },
+            debit,
+            owner: &payee_record.owner_id,
+            payee: &payee,
+            payee_id: &payee_record.id,
+            amount: record.amount,
+            currency: record.currency,
+            memo: memo.cloned(),
+            stamped: restrictions::Stamped::default(),
+        },
+    )?;
+    record.state = ChargeState::Credited;
+    record.approval = Some(approval.to_owned());
+    record.changed_at = now;
+    tx.update_charge(&record, ChargeState::Prepared)?;
+    let receipt = Receipt {
+        payer: Payer::Peer {
+            peer: record.peer,
+            approval: record.approval,
+        },
+        ..receipt
+    };
+    Ok(Outcome::Credited(Box::new(receipt)))
+}
+
+/// At B: a prepared charge refused or in doubt, or a voiding one whose void A answered.
+fn mark(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    (peer, id): (&str, &str),
+    to: ChargeState,
+) -> Result<Outcome, OpError> {
+    let from: &[ChargeState] = match to {
+        ChargeState::Failed | ChargeState::Voiding => &[ChargeState::Prepared],
+        ChargeState::Voided => &[ChargeState::Prepared, ChargeState::Voiding],
+        _ => &[],
+    };
+    let mut record = seller_charge(tx, (peer, id), from)?;
+    let was = std::mem::replace(&mut record.state, to);
+    record.changed_at = now;
+    tx.update_charge(&record, was)?;
+    Ok(Outcome::Charge(Box::new(record)))
+}

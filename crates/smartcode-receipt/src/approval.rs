@@ -1,0 +1,186 @@
+//! What brokers sign for each other (federation), checked offline like receipts.
+//!
+//! **An approval** (`smartcode-approval-v1`): the buyer's broker's word that it debited a code of
+//! its own for a seller of another broker. Its *message* is the line `smartcode-approval-v1`, then
+//! one line per field in this order: `broker`, `seller_broker`, `charge_id`, `payee`, `amount`
+//! (decimal), `currency`, `transfer_id`, `approved_at`, each written as a receipt's fields are (its
+//! name, a space, the byte length of its value, a space, the value and `\n`). The buyer's broker
+//! signs it with Ed25519 under its `federation.signing_key`; `signature` is the signature in hex.
+//!
+//! **A message between brokers** (a request to `federation.endpoint` and its answer) carries the
+//! headers `Smartcode-Broker` (the sender's domain), `Smartcode-Date` (Unix seconds) and
+//! `Smartcode-Signature` (hex Ed25519 under the sender's `federation.signing_key`). A request's
+//! signature covers [`request_message`]: the line `smartcode-federation-v1 request`, then lines
+//! `method`, `path`, `from` (the sender's domain), `to` (the receiver's), `date`, and `digest`
+//! (SHA-256 of the body, hex), written as above. An answer's covers [`answer_message`]: the line
+//! `smartcode-federation-v1 answer`, then `request` (the digest of the request it answers, so an
+//! answer cannot be replayed for another), `status`, `from`, `date` and `digest` of its own body.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+use smartcode_api::ApprovalJson;
+
+use super::{field_lines, hex_array, ReceiptError};
+
+/// The first line of an approval's message, and its `version` field.
+pub const APPROVAL_V1: &str = "smartcode-approval-v1";
+
+/// The bytes an approval's signature covers.
+pub fn approval_message(a: &ApprovalJson) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(APPROVAL_V1.as_bytes());
+    out.push(b'\n');
+    field_lines(
+        &mut out,
+        &[
+            ("broker", Some(&a.broker)),
+            ("seller_broker", Some(&a.seller_broker)),
+            ("charge_id", Some(&a.charge_id)),
+            ("payee", Some(&a.payee)),
+            ("amount", Some(&a.amount.amount)),
+            ("currency", Some(&a.amount.currency)),
+            ("transfer_id", Some(&a.transfer_id)),
+            ("approved_at", Some(&a.approved_at)),
+        ],
+    );
+    out
+}
+
+/// Signs an approval in place (its `version` and `signature` set).
+pub fn sign_approval(key: &SigningKey, approval: &mut ApprovalJson) {
+    approval.version = APPROVAL_V1.to_owned();
+    approval.signature = hex::encode(key.sign(&approval_message(approval)).to_bytes());
+}
+
+/// Checks an approval against the buyer's broker's `federation.signing_key`, offline.
+pub fn verify_approval(approval: &ApprovalJson, key: &VerifyingKey) -> Result<(), ReceiptError> {
+    if approval.version != APPROVAL_V1 {
+        return Err(ReceiptError::UnknownVersion(approval.version.clone()));
+    }
+    let signature = Signature::from_bytes(&hex_array::<64>(&approval.signature, "signature")?);
+    key.verify_strict(&approval_message(approval), &signature)
+        .map_err(|_| ReceiptError::BadSignature)
+}
+
+/// SHA-256 of a message's body, hex: its `digest`.
+pub fn body_digest(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// What a request between brokers is signed over.
+pub struct RequestParts<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub date: i64,
+    pub body: &'a [u8],
+}
+
+/// The bytes a request's signature covers.
+pub fn request_message(r: &RequestParts<'_>) -> Vec<u8> {
+    let mut out = b"smartcode-federation-v1 request\n".to_vec();
+    let date = r.date.to_string();
+    let digest = body_digest(r.body);
+    field_lines(
+        &mut out,
+        &[
+            ("method", Some(r.method)),
+            ("path", Some(r.path)),
+            ("from", Some(r.from)),
+            ("to", Some(r.to)),
+            ("date", Some(&date)),
+            ("digest", Some(&digest)),
+        ],
+    );
+    out
+}
+
+/// The bytes an answer's signature covers: `request_digest` is [`body_digest`] of the request.
+pub fn answer_message(request_digest: &str, status: u16, from: &str, date: i64, body: &[u8]) -> Vec<u8> {
+    let mut out = b"smartcode-federation-v1 answer\n".to_vec();
+    let (status, date, digest) = (status.to_string(), date.to_string(), body_digest(body));
+    field_lines(
+        &mut out,
+        &[
+            ("request", Some(request_digest)),
+            ("status", Some(&status)),
+            ("from", Some(from)),
+            ("date", Some(&date)),
+            ("digest", Some(&digest)),
+        ],
+    );
+    out
+}
+
+/// Signs a message (hex).
+pub fn sign_message(key: &SigningKey, message: &[u8]) -> String {
+    hex::encode(key.sign(message).to_bytes())
+}
+
+/// Checks a message's hex signature.
+pub fn verify_message(key: &VerifyingKey, message: &[u8], signature: &str) -> Result<(), ReceiptError> {
+    let signature = Signature::from_bytes(&hex_array::<64>(signature, "signature")?);
+    key.verify_strict(message, &signature)
+        .map_err(|_| ReceiptError::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smartcode_api::Money;
+
+    #[test]
+    fn a_signed_approval_verifies_and_any_change_breaks_it() {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let mut approval = ApprovalJson {
+            version: String::new(),
+            broker: "a.example".into(),
+            seller_broker: "b.example".into(),
+            charge_id: "r_0000000000000000000000000a".into(),
+            payee: "P-4WZ8N-K3QJD".into(),
+            amount: Money {
+                amount: "0.25".into(),
+                currency: "USD".into(),
+            },
+            transfer_id: "r_0000000000000000000000000b".into(),
+            approved_at: "2026-12-02T08:00:00Z".into(),
+            signature: String::new(),
+        };
+        sign_approval(&key, &mut approval);
+        assert_eq!(verify_approval(&approval, &key.verifying_key()), Ok(()));
+        let mut changed = approval.clone();
+        changed.amount.amount = "2.50".into();
+        assert_eq!(
+            verify_approval(&changed, &key.verifying_key()),
+            Err(ReceiptError::BadSignature)
+        );
+        let mut changed = approval;
+        changed.seller_broker = "c.example".into();
+        assert_eq!(
+            verify_approval(&changed, &key.verifying_key()),
+            Err(ReceiptError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_message_signature_covers_every_part() {
+        let key = SigningKey::from_bytes(&[6; 32]);
+        let parts = |body: &'static [u8], to: &'static str| RequestParts {
+            method: "POST",
+            path: "/v1/federation",
+            from: "b.example",
+            to,
+            date: 1_800_000_000,
+            body,
+        };
+        let signature = sign_message(&key, &request_message(&parts(b"{}", "a.example")));
+        let check = |message: Vec<u8>| verify_message(&key.verifying_key(), &message, &signature);
+        assert_eq!(check(request_message(&parts(b"{}", "a.example"))), Ok(()));
+        assert!(check(request_message(&parts(b"{ }", "a.example"))).is_err());
+        assert!(check(request_message(&parts(b"{}", "c.example"))).is_err());
+        let answer = sign_message(&key, &answer_message("ab", 200, "a.example", 1, b"{}"));
+        let other = answer_message("cd", 200, "a.example", 1, b"{}");
+        assert!(verify_message(&key.verifying_key(), &other, &answer).is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! The buyer's broker's side: `POST /v1/federation`, where a peer (the seller's broker) charges,
+//! asks about, or voids charges of this broker's codes. Refused before anything else happens: a
+//! sender that is no peer (`403 peer_unknown`), a bad, missing or stale signature (`401
+//! bad_signature`), a suspended peer (`403 peer_suspended`). Then each entry runs on its own, all
+//! of them at once (so the store commits them together), and the answer is signed.
+//!
+//! A charge's code is judged exactly as a local payment's: the guessing defence admits it with the
+//! peer as its principal (so a wrong code from a peer counts against that peer), the PIN is checked
+//! by [`submit`], and the core's rules decide. The code is never stored or logged.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use smartcode_api::{
+    ApprovalJson, EntryAnswer, EntryProblem, FederationAnswer, FederationEntry, FederationMessage, Money, RequestAmount,
+};
+use smartcode_core::clock::Timestamp;
+use smartcode_core::error::{OpError, PeerRefusal};
+use smartcode_core::ledger::federation::{ChargeOrder, ChargeRef, Command, Outcome as FederationOutcome};
+use smartcode_core::ledger::Outcome;
+use smartcode_core::limits::PEER_ENTRIES_PER_MESSAGE_MAX;
+use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord, PeerStatus};
+use smartcode_receipt::{request_message, sign_approval, verify_message, RequestParts};
+use smartcode_store::{answer, WriteRequest, Written};
+
+use super::{signed_answer, signed_headers, signed_refusal, within_skew, ENDPOINT_PATH};
+use crate::api::{submit, Asked, Reply, Shown, WriteContext};
+use crate::extract::{Caller, Target};
+use crate::guard::Source;
+use crate::problem::{ApiError, ProblemCode};
+use crate::wire::{parse_currency, ParseAmount};
+use crate::{AppState, Broker};
+
+pub(super) async fn handle(State(state): State<AppState>, target: Target, headers: HeaderMap, body: Bytes) -> Response {
+    let peer = match authenticate(&state, &headers, &body).await {
+        Ok(peer) => peer,
+        Err(refusal) => return signed_refusal(&state, &body, refusal),
+    };
+    let message: FederationMessage = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(_) => {
+            let refusal = ApiError::invalid_request("the body is no federation message");
+            return signed_refusal(&state, &body, refusal);
+        }
+    };
+    if message.entries.len() > PEER_ENTRIES_PER_MESSAGE_MAX {
+        let refusal = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::LimitExceeded,
+            format!("a message carries at most {PEER_ENTRIES_PER_MESSAGE_MAX} entries"),
+        );
+        return signed_refusal(&state, &body, refusal);
+    }
+    let answers = message
+        .entries
+        .iter()
+        .map(|entry| answer_entry(&state, &peer, &target, entry));
+    let entries = futures::future::join_all(answers).await;
+    let answer = serde_json::to_vec(&FederationAnswer { entries }).expect("an answer serializes");
+    signed_answer(&state, &body, StatusCode::OK, answer, "application/json")
+}
+
+/// The peer that signed this request, checked before anything else is read.
+async fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<PeerRecord, ApiError> {
+    let bad = |detail: &str| ApiError::new(StatusCode::UNAUTHORIZED, ProblemCode::BadSignature, detail);
+    let Some((from, date, signature)) = signed_headers(headers) else {
+        return Err(bad(
+            "a message between brokers carries Smartcode-Broker, Smartcode-Date and Smartcode-Signature",
+        ));
+    };
+    let peers = super::outbound::peers(state).await?;
+    let Some(peer) = peers.into_iter().find(|p| p.domain.eq_ignore_ascii_case(&from)) else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ProblemCode::PeerUnknown,
+            "this broker has no peer of that domain",
+        ));
+    };
+    if !within_skew(state, date) {
+        return Err(bad("the message is dated too far from this broker's clock"));
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&peer.signing_key).map_err(|_| bad("no usable key is pinned"))?;
+    let signed = request_message(&RequestParts {
+        method: "POST",
+        path: ENDPOINT_PATH,
+        from: &peer.domain,
+        to: &state.config.domain,
+        date,
+        body,
+    });
+    verify_message(&key, &signed, &signature).map_err(|_| bad("the signature is not the pinned key's"))?;
+    if peer.status != PeerStatus::Active {
+        return Err(OpError::Peer(PeerRefusal::Suspended).into());
+    }
+    Ok(peer)
+}
+
+async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entry: &FederationEntry) -> EntryAnswer {
+    let id = super::entry_id(entry).to_owned();
+    let result = match entry {
+        FederationEntry::Charge {
+            id,
+            code,
+            pin,
+            amount,
+            payee,
+            deadline,
+        } => {
+            charge(
+                state,
+                peer,
+                target,
+                (id, &code.0, pin.as_ref().map(|p| p.0.as_str())),
+                amount,
+                payee,
+                deadline,
+            )
+            .await
+        }
+        FederationEntry::Outcome { id, amount, payee } => match reference(peer, id, amount, payee) {
+            Ok(reference) => run(state, Command::Conclude(reference)).await,
+            Err(refusal) => Err(refusal),
+        },
+        FederationEntry::Void { id, amount, payee } => match reference(peer, id, amount, payee) {
+            Ok(reference) => run(state, Command::Void(reference)).await,
+            Err(refusal) => Err(refusal),
+        },
+    };
+    match result {
+        Ok(record) => answered(state, peer, id, &record),
+        Err(refusal) => EntryAnswer {
+            id,
+            status: "refused".into(),
+            approval: None,
+            problem: Some(EntryProblem {
+                status: refusal.status.as_u16(),
+                code: refusal.code.as_str().to_owned(),
+                detail: refusal.detail,
+            }),
+        },
+    }
+}
+
+async fn run(state: &AppState, command: Command) -> Result<ChargeRecord, ApiError> {
+    match answer(state.store.write(WriteRequest::new(command))).await? {
+        Written::Done(Outcome::Federation(FederationOutcome::Charge(record))) => Ok(*record),
+        _ => Err(crate::api::unexpected()),
+    }
+}
+
+fn reference(peer: &PeerRecord, id: &str, amount: &Money, payee: &str) -> Result<ChargeRef, ApiError> {
+    Ok(ChargeRef {
+        peer: peer.name.clone(),
+        id: id.to_owned(),
+        amount: RequestAmount(amount.amount.clone()).parse()?,
+        currency: parse_currency(&amount.currency)?,
+        payee: payee.to_owned(),
+    })
+}
+
+/// How a charge stands, as the peer is told: approved (with the approval, signed now: the same
+/// bytes each time, Ed25519 being deterministic), closed or reversed.
+fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord) -> EntryAnswer {
+    let (status, approval) = match record.state {
+        ChargeState::Charged => ("approved", Some(approval(state, peer, record))),
+        ChargeState::Reversed => ("reversed", None),
+        _ => ("closed", None),
+    };
+    EntryAnswer {
+        id,
+        status: status.into(),
+        approval,
+        problem: None,
+    }
+}
+
+fn approval(state: &Broker, peer: &PeerRecord, record: &ChargeRecord) -> ApprovalJson {
+    let mut approval = ApprovalJson {
+        version: String::new(),
+        broker: state.config.domain.clone(),
+        seller_broker: peer.domain.clone(),
+        charge_id: record.id.clone(),
+        payee: record.payee.clone(),
+        amount: Money::new(record.amount.units(), record.currency),
+        transfer_id: record.transfer_id.clone().unwrap_or_default(),
+        approved_at: record.created_at.to_rfc3339(),
+        signature: String::new(),
+    };
+    sign_approval(state.keys.federation_signing_key(), &mut approval);
+    approval
+}
+
+/// Charges a code of this broker for a seller of `peer`, as a payment would be judged.
+async fn charge(
+    state: &AppState,
+    peer: &PeerRecord,
+    target: &Target,
+    (id, code, pin): (&str, &str, Option<&str>),
+    amount: &Money,
+    payee: &str,
+    deadline: &str,
+) -> Result<ChargeRecord, ApiError> {
+    let units = RequestAmount(amount.amount.clone()).parse()?;
+    let currency = parse_currency(&amount.currency)?;
+    let deadline =
+        Timestamp::parse_rfc3339(deadline).ok_or_else(|| ApiError::invalid_request("deadline is an RFC 3339 time"))?;
+    let caller = Caller {
+        source: Source::of(std::net::IpAddr::from([0, 0, 0, 0])),
+        peer: Some(peer.name.clone()),
+        proven: None,
+        seller: None,
+        answer: None,
+        admission: None,
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(pin) = pin {
+        let pin = HeaderValue::from_str(pin).map_err(|_| ApiError::invalid_request("a PIN is digits"))?;
+        headers.insert("smartcode-pin", pin);
+    }
+    let holder = state.holder(caller, code, &headers).await?;
+    if holder.authorization {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::Conflict,
+            "an authorization code pays sellers of its own broker only, for now",
+        ));
+    }
+    let fingerprint = state.keys.fingerprint(&[
+        b"federation-charge",
+        &holder.hash.0,
+        pin.unwrap_or("").as_bytes(),
+        amount.amount.as_bytes(),
+        amount.currency.as_bytes(),
+        payee.as_bytes(),
+        &deadline.0.to_be_bytes(),
+    ]);
+    let context = WriteContext {
+        holder: Some(&holder),
+        asked: Asked {
+            key: Ok(None),
+            target,
+            body: b"",
+        },
+    };
+    let reply = submit(state, context, StatusCode::OK, |pin| {
+        let order = ChargeOrder {
+            peer: peer.name.clone(),
+            id: id.to_owned(),
+            payer: holder.with(pin),
+            amount: units,
+            currency,
+            payee: payee.to_owned(),
+            deadline,
+            fingerprint,
+        };
+        (Command::Charge(Box::new(order)), Shown::NONE)
+    })
+    .await?;
+    match reply {
+        Reply::Done {
+            outcome: Outcome::Federation(FederationOutcome::Charge(record)),
+            ..
+        } => Ok(*record),
+        _ => Err(crate::api::unexpected()),
+    }
+}

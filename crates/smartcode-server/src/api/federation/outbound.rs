@@ -1,0 +1,370 @@
+//! The seller's broker's side of a payment with a code of another broker (ARCHITECTURE.md, "A
+//! payment across two brokers"): `POST /v1/payments` with `CODE@domain`, or an all-digit code
+//! starting with a peer's broker number, is charged at that peer.
+//!
+//! 1. **Prepare**: the charge is written (`prepared`) before anything is sent, with a deadline
+//!    [`PEER_CHARGE_SECONDS`] away; the peer's credit limit is checked here.
+//! 2. **Charge**: sent, and sent again with the same id (backoff from [`PEER_RETRY_FIRST_MILLIS`])
+//!    until an answer or the deadline.
+//! 3. An approval (checked against the peer's pinned key) credits the seller: `credited`, 201 and
+//!    the receipt. A refusal is `failed`, and the seller gets the peer's refusal.
+//! 4. No answer by the deadline: one **outcome** query. Approved: credited as above. Closed (the
+//!    peer never saw the charge, and now never will take it): `failed`, 503 `peer_unreachable`.
+//!    No answer to that either: `voiding`, 503 `peer_unreachable`, and the resolver voids it.
+//!
+//! The resolver ([`resolve_in_doubt`]) runs in every broker process: each second it takes the
+//! charges in doubt (voiding ones, and prepared ones a request gave up on or a crash left
+//! behind), marks them voiding, and sends one void per peer for all of them until the peer
+//! answers; then they are `voided`. So a payment is on both sides or on neither, whatever is lost.
+//! The buyer's code and PIN live only in this request's memory and in the messages sent.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use smartcode_api::{ApprovalJson, EntryAnswer, FederationEntry, FederationMessage, Money, PaymentRequest, Secret};
+use smartcode_core::clock::{Timestamp, MICROS_PER_SECOND};
+use smartcode_core::code::ReceiptId;
+use smartcode_core::ledger::federation::{self, Command, PrepareOrder};
+use smartcode_core::ledger::{peers, Outcome};
+use smartcode_core::limits::*;
+use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord};
+use smartcode_receipt::verify_approval;
+use smartcode_store::{answer, WriteRequest, Written};
+
+use super::{send, SendError};
+use crate::api::{read, submit, Asked, Reply, Shown, WriteContext};
+use crate::extract::Caller;
+use crate::problem::{ApiError, ProblemCode};
+use crate::wire::*;
+use crate::{AppState, Broker};
+
+/// Every peer, by name.
+pub(super) async fn peers(state: &AppState) -> Result<Vec<PeerRecord>, ApiError> {
+    match read(state, None, peers::Query::List).await? {
+        peers::QueryOutcome::List(peers) => Ok(peers),
+        _ => Err(crate::api::unexpected()),
+    }
+}
+
+/// The peer a presented code belongs to, and the code as that peer reads it: `CODE@domain` names
+/// a peer by its domain; an all-digit code that does not start with this broker's number names
+/// the peer whose number it starts with. `None` for a code of this broker (or of no peer: then it
+/// is refused as any other broker's code is).
+pub(crate) async fn peer_for_code(state: &AppState, text: &str) -> Result<Option<(PeerRecord, String)>, ApiError> {
+    if text.chars().count() > CODE_INPUT_CHARS_MAX {
+        return Ok(None);
+    }
+    if let Some((local, domain)) = text.rsplit_once('@') {
+        let domain = domain.trim();
+        if domain.eq_ignore_ascii_case(&state.config.domain) {
+            return Ok(None);
+        }
+        let peers = peers(state).await?;
+        let peer = peers.into_iter().find(|p| p.domain.eq_ignore_ascii_case(domain));
+        return Ok(peer.map(|p| (p, local.trim().to_owned())));
+    }
+    let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\t')).collect();
+    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if !numeric
+        || digits.len() == state.config.code_format().length()
+        || digits.starts_with(&state.config.broker_number.to_string())
+    {
+        return Ok(None);
+    }
+    let peers = peers(state).await?;
+    let peer = peers.into_iter().find(|p| digits.starts_with(&p.broker_number));
+    Ok(peer.map(|p| (p, digits)))
+}
+
+/// Pays `request.payee` with a code of `peer` (`code`, as that peer reads it).
+pub(crate) async fn pay_elsewhere(
+    state: &AppState,
+    mut caller: Caller,
+    (peer, code): (PeerRecord, String),
+    request: &PaymentRequest,
+    headers: &HeaderMap,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    match state
+        .guard
+        .admit(&state.keys, &caller.principal(), caller.answer.as_deref())
+        .await?
+    {
+        Ok(admission) => caller.admission = Some(admission),
+        Err(challenge) => return Err(ApiError::challenge_required(&challenge)),
+    }
+    if request.quote.is_some() || request.certificate.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ProblemCode::Conflict,
+            "a code of another broker pays without a quote or a certificate, for now",
+        ));
+    }
+    let payee = crate::api::aliases::payee(state, &request.payee).await?;
+    let amount = request
+        .amount
+        .as_ref()
+        .ok_or_else(|| ApiError::invalid_request("amount is required"))?
+        .parse()?;
+    let pin = headers
+        .get("smartcode-pin")
+        .and_then(|v| v.to_str().ok())
+        .map(|p| Secret(p.trim().to_owned()));
+    let now = state.clock.now();
+    let id = ReceiptId::generate_at(now).to_string();
+    let deadline = Timestamp(now.0 + PEER_CHARGE_SECONDS * MICROS_PER_SECOND);
+    let prepare = Command::Prepare(Box::new(PrepareOrder {
+        peer: peer.name.clone(),
+        id: id.clone(),
+        payee: payee.clone(),
+        amount,
+        currency: request.currency.as_deref().map(parse_currency).transpose()?,
+        deadline,
+    }));
+    let prepared = write_charge(state, prepare).await?;
+    let money = Money::new(prepared.amount.units(), prepared.currency);
+    let charge = FederationEntry::Charge {
+        id: id.clone(),
+        code: Secret(code),
+        pin,
+        amount: money.clone(),
+        payee: payee.to_string(),
+        deadline: deadline.to_rfc3339(),
+    };
+    let answered = match charge_until(state, &peer, charge, deadline).await {
+        Some(answered) => Some(answered),
+        None => {
+            let outcome = FederationEntry::Outcome {
+                id: id.clone(),
+                amount: money,
+                payee: payee.to_string(),
+            };
+            let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
+            match send(state, &peer, &FederationMessage { entries: vec![outcome] }, timeout).await {
+                Ok(mut answer) => answer.entries.pop(),
+                Err(_) => None,
+            }
+        }
+    };
+    let unreachable = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ProblemCode::PeerUnreachable,
+            format!(
+                "the buyer's broker {} did not answer in time; nothing was paid",
+                peer.name
+            ),
+        )
+    };
+    let Some(answered) = answered else {
+        mark(state, &peer, &id, ChargeState::Voiding).await;
+        return Err(unreachable());
+    };
+    match answered.status.as_str() {
+        "approved" => match checked_approval(state, &peer, &prepared, answered.approval) {
+            Some(approval) => credit(state, &peer, &id, approval, request, asked).await,
+            None => {
+                tracing::warn!(peer = %peer.name, "a peer approved a charge with an approval that does not check");
+                mark(state, &peer, &id, ChargeState::Voiding).await;
+                Err(unreachable())
+            }
+        },
+        "refused" => {
+            mark(state, &peer, &id, ChargeState::Failed).await;
+            Err(refused(state, &caller, answered).await)
+        }
+        _ => {
+            mark(state, &peer, &id, ChargeState::Failed).await;
+            Err(unreachable())
+        }
+    }
+}
+
+/// Sends the charge, again with the same id while no answer comes, until the deadline.
+async fn charge_until(
+    state: &Broker,
+    peer: &PeerRecord,
+    charge: FederationEntry,
+    deadline: Timestamp,
+) -> Option<EntryAnswer> {
+    let message = FederationMessage { entries: vec![charge] };
+    let mut wait = Duration::from_millis(PEER_RETRY_FIRST_MILLIS);
+    loop {
+        let left = Duration::from_micros(u64::try_from(deadline.0 - state.clock.now().0).ok()?);
+        if left.is_zero() {
+            return None;
+        }
+        let timeout = left.min(Duration::from_secs(PEER_REQUEST_SECONDS));
+        match send(state, peer, &message, timeout).await {
+            Ok(mut answer) => return answer.entries.pop(),
+            Err(SendError::Refused(problem)) => {
+                return Some(EntryAnswer {
+                    id: super::entry_id(&message.entries[0]).to_owned(),
+                    status: "refused".into(),
+                    approval: None,
+                    problem: Some(problem),
+                })
+            }
+            Err(SendError::Unreachable(why)) => {
+                tracing::info!(peer = %peer.name, why = %why, "charge unanswered; sending again")
+            }
+        }
+        let left = Duration::from_micros(u64::try_from(deadline.0 - state.clock.now().0).ok()?);
+        tokio::time::sleep(wait.min(left)).await;
+        wait = (wait * 2).min(Duration::from_millis(PEER_RETRY_MAX_MILLIS));
+    }
+}
+
+/// The approval, if it is the peer's, signed by its pinned key, for this charge exactly.
+fn checked_approval(
+    state: &Broker,
+    peer: &PeerRecord,
+    prepared: &ChargeRecord,
+    approval: Option<ApprovalJson>,
+) -> Option<ApprovalJson> {
+    let approval = approval?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&peer.signing_key).ok()?;
+    let ours = approval.charge_id == prepared.id
+        && approval.broker.eq_ignore_ascii_case(&peer.domain)
+        && approval.seller_broker == state.config.domain
+        && approval.amount == Money::new(prepared.amount.units(), prepared.currency)
+        && smartcode_core::code::PublicCode::from_stored(&prepared.payee)
+            .is_some_and(|p| p.to_string() == approval.payee);
+    (ours && verify_approval(&approval, &key).is_ok()).then_some(approval)
+}
+
+/// Credits the seller, under the seller's Idempotency-Key if it sent one: a retry of a payment
+/// that was credited gets its first receipt, and the charge made for the retry is voided.
+async fn credit(
+    state: &AppState,
+    peer: &PeerRecord,
+    id: &str,
+    approval: ApprovalJson,
+    request: &PaymentRequest,
+    asked: Asked<'_>,
+) -> Result<Reply, ApiError> {
+    let approval = serde_json::to_string(&approval).expect("an approval serializes");
+    let asked = Asked {
+        key: asked
+            .key
+            .map(|key| key.map(|key| format!("\u{1}peer-payment\u{1}{}\u{1}{key}", peer.name))),
+        ..asked
+    };
+    let context = WriteContext { holder: None, asked };
+    let reply = submit(state, context, StatusCode::CREATED, |_| {
+        let command = Command::Credit {
+            peer: peer.name.clone(),
+            id: id.to_owned(),
+            approval: approval.clone(),
+            memo: request.memo.clone(),
+        };
+        (command, Shown::NONE)
+    })
+    .await;
+    if matches!(reply, Ok(Reply::Replayed(_)) | Err(_)) {
+        mark(state, peer, id, ChargeState::Voiding).await;
+    }
+    reply?.signed(state).await
+}
+
+/// The peer's refusal, answered to the seller as this broker's own; a wrong code counts against
+/// the seller's side here too.
+async fn refused(state: &Broker, caller: &Caller, answered: EntryAnswer) -> ApiError {
+    let Some(problem) = answered.problem else {
+        return ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ProblemCode::PeerUnreachable,
+            "the peer refused without a reason",
+        );
+    };
+    let code = ProblemCode::from_word(&problem.code).unwrap_or(ProblemCode::Conflict);
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT);
+    // The peer's guessing defence asks its sender for work this broker's seller cannot do.
+    let (status, code) = match code {
+        ProblemCode::ChallengeRequired => (StatusCode::TOO_MANY_REQUESTS, ProblemCode::RateLimited),
+        other => (status, other),
+    };
+    let refusal = ApiError::new(status, code, format!("the buyer's broker refused: {}", problem.detail));
+    if code == ProblemCode::InvalidCode || code == ProblemCode::InvalidCodeFormat {
+        return state.failed_presentation(caller, refusal).await;
+    }
+    refusal
+}
+
+async fn write_charge(state: &Broker, command: Command) -> Result<ChargeRecord, ApiError> {
+    match answer(state.store.write(WriteRequest::new(command))).await? {
+        Written::Done(Outcome::Federation(federation::Outcome::Charge(record))) => Ok(*record),
+        _ => Err(crate::api::unexpected()),
+    }
+}
+
+/// Moves a seller-side charge on; a charge another request or process moved first is left.
+async fn mark(state: &Broker, peer: &PeerRecord, id: &str, to: ChargeState) {
+    let command = Command::Mark {
+        peer: peer.name.clone(),
+        id: id.to_owned(),
+        to,
+    };
+    if let Err(error) = write_charge(state, command).await {
+        tracing::info!(peer = %peer.name, charge = id, to = to.as_str(), error = %error.detail, "charge not moved");
+    }
+}
+
+/// Voids the charges in doubt, every second, for as long as the broker runs.
+pub(crate) async fn resolve_in_doubt(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(error) = resolve_once(&state).await {
+            tracing::warn!(error = %error.detail, "charges in doubt were not resolved this time");
+        }
+    }
+}
+
+/// One pass: every charge in doubt voiding, and one void message per peer for them.
+async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
+    // A request gives up on its charge after the deadline and one outcome query.
+    let grace = (PEER_CHARGE_SECONDS + 2 * PEER_REQUEST_SECONDS as i64) * MICROS_PER_SECOND;
+    let before = Timestamp(state.clock.now().0 - grace);
+    let query = federation::Query::InDoubt {
+        before,
+        limit: CHARGE_RESOLVE_BATCH_MAX,
+    };
+    let federation::QueryOutcome::Charges(charges) = read(state, None, query).await?;
+    if charges.is_empty() {
+        return Ok(());
+    }
+    let peers = peers(state).await?;
+    for peer in peers {
+        let mine: Vec<&ChargeRecord> = charges.iter().filter(|c| c.peer == peer.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        for charge in mine.iter().filter(|c| c.state == ChargeState::Prepared) {
+            mark(state, &peer, &charge.id, ChargeState::Voiding).await;
+        }
+        let entries = mine
+            .iter()
+            .map(|c| FederationEntry::Void {
+                id: c.id.clone(),
+                amount: Money::new(c.amount.units(), c.currency),
+                payee: smartcode_core::code::PublicCode::from_stored(&c.payee)
+                    .map_or(c.payee.clone(), |p| p.to_string()),
+            })
+            .collect();
+        let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
+        match send(state, &peer, &FederationMessage { entries }, timeout).await {
+            Ok(answer) => {
+                for entry in answer
+                    .entries
+                    .iter()
+                    .filter(|e| e.status == "reversed" || e.status == "closed")
+                {
+                    mark(state, &peer, &entry.id, ChargeState::Voided).await;
+                }
+            }
+            Err(error) => tracing::info!(peer = %peer.name, error = ?error, "voids unanswered; sent again later"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,429 @@
+//! A payment across two brokers: a seller of broker B is paid with a code of broker A (another
+//! code format, another process), exactly once, whatever the wire between them does. Real broker
+//! processes on loopback; between them, where a test says so, a fault proxy written here that
+//! drops, delays and duplicates B's messages to A. Every test ends with both ledger checks.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Auth, TestBroker};
+
+const A_FLAGS: &[&str] = &["--name", "Broker A", "--domain", "a.test", "--broker-number", "2"];
+/// Broker B: of all-digit codes, unlike A.
+const B_FLAGS: &[&str] = &[
+    "--name",
+    "Broker B",
+    "--domain",
+    "b.test",
+    "--broker-number",
+    "7",
+    "--code-alphabet",
+    "digits",
+];
+
+struct Pair {
+    a: TestBroker,
+    b: TestBroker,
+    _dir: tempfile::TempDir,
+}
+
+/// A and B, each the other's peer; B reaches A directly, or through a fault proxy giving each
+/// message its `faults`, and gives A `credit` USD of credit.
+async fn pair_via(faults: Option<fn(usize) -> Fault>, credit: &str) -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestBroker::start_in_with(&dir.path().join("a"), A_FLAGS).await;
+    let b = TestBroker::start_in_with(&dir.path().join("b"), B_FLAGS).await;
+    let url = match faults {
+        Some(faults) => fault_proxy(a.base.clone(), faults).await,
+        None => a.base.clone(),
+    };
+    let limits = json!([{ "amount": credit, "currency": "USD" }]);
+    b.post(
+        "/v1/admin/peers",
+        Auth::Operator,
+        json!({ "url": url, "name": "a.test", "credit_limits": limits }),
+    )
+    .await
+    .expect(201);
+    a.post("/v1/admin/peers", Auth::Operator, json!({ "url": b.base }))
+        .await
+        .expect(201);
+    Pair { a, b, _dir: dir }
+}
+
+async fn pair() -> Pair {
+    pair_via(None, "100").await
+}
+
+/// A seller at B: (its secret code, its public code).
+async fn seller(b: &TestBroker) -> (String, String) {
+    let (owner, _) = b.issue("1.00", "USD").await;
+    let (public, _) = b.public_child(&owner).await;
+    (owner, public)
+}
+
+async fn pay_at_b(b: &TestBroker, code: &str, payee: &str, amount: &str) -> crate::harness::Reply {
+    b.post(
+        "/v1/payments",
+        Auth::None,
+        json!({ "code": code, "payee": payee, "amount": amount, "memo": "a song" }),
+    )
+    .await
+}
+
+async fn net(broker: &TestBroker, peer: &str) -> String {
+    let position = broker
+        .get(&format!("/v1/admin/peers/{peer}/position"), Auth::Operator)
+        .await
+        .expect(200)
+        .body;
+    position["currencies"]
+        .as_array()
+        .and_then(|c| c.first())
+        .map_or("0.00".to_owned(), |c| c["net"]["amount"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_seller_is_paid_with_a_code_of_another_broker_and_both_ledgers_agree() {
+    let Pair { a, b, _dir } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+
+    let paid = pay_at_b(&b, &format!("{buyer}@a.test"), &payee, "2.50")
+        .await
+        .expect(201)
+        .body;
+    let receipt = &paid["receipt"];
+    assert_eq!(receipt["broker"], "b.test");
+    assert_eq!(
+        receipt["payer_id"], "peer:a.test",
+        "the receipt names the buyer's broker"
+    );
+    assert_eq!(receipt["amount"], json!({ "amount": "2.50", "currency": "USD" }));
+    // The approval is A's own word, checked with A's federation key alone.
+    let approval: smartcode_api::ApprovalJson = serde_json::from_value(receipt["approval"].clone()).unwrap();
+    assert_eq!(
+        (approval.broker.as_str(), approval.seller_broker.as_str()),
+        ("a.test", "b.test")
+    );
+    assert_eq!(approval.charge_id, receipt["id"].as_str().unwrap());
+    let a_key = a.get("/.well-known/smartcode", Auth::None).await.body["federation"]["signing_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_key = ed25519_dalek::VerifyingKey::from_bytes(&hex::decode(a_key).unwrap().try_into().unwrap()).unwrap();
+    smartcode_receipt::verify_approval(&approval, &a_key).expect("A signed the approval");
+    // The receipt reads back at B, with the approval, for anyone holding its id.
+    let id = receipt["id"].as_str().unwrap();
+    let again = b.get(&format!("/v1/receipts/{id}"), Auth::None).await.expect(200).body;
+    assert_eq!(again["receipt"]["approval"]["signature"], approval.signature.as_str());
+
+    assert_eq!(a.balance(&buyer).await, "7.50");
+    assert_eq!(b.balance(&owner).await, "3.50");
+    assert_eq!(net(&b, "a.test").await, "2.50", "A owes B what B's seller was paid");
+    assert_eq!(net(&a, "b.test").await, "-2.50", "and A agrees it owes it");
+
+    // Each side's history names the other as it may know it.
+    let a_history = a.get("/v1/me/transactions", Auth::Code(&buyer)).await.expect(200).body;
+    let paid_out = &a_history["transactions"][0];
+    assert_eq!(paid_out["counterparty"], format!("{payee} at broker b.test"));
+    let b_history = b.get("/v1/me/transactions", Auth::Code(&owner)).await.expect(200).body;
+    assert_eq!(b_history["transactions"][0]["counterparty"], "a code of broker a.test");
+
+    // B never kept the buyer's code.
+    for (table, text) in b.stored_text() {
+        let plain = buyer.replace('-', "");
+        assert!(
+            !text.contains(&buyer) && !text.contains(&plain),
+            "{table} holds the buyer's code"
+        );
+    }
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn refusals_across_brokers_leave_nothing_behind() {
+    let Pair { a, b, _dir } = pair_via(None, "5").await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let code = format!("{buyer}@a.test");
+
+    // The buyer's broker judges its code: too little, a wrong code (counted against B there).
+    let (poor, _) = a.issue("0.50", "USD").await;
+    pay_at_b(&b, &format!("{poor}@a.test"), &payee, "1.00")
+        .await
+        .refused(402, "insufficient_funds");
+    let wrong = format!(
+        "{}@a.test",
+        a.issue("1.00", "USD").await.0.chars().rev().collect::<String>()
+    );
+    pay_at_b(&b, &wrong, &payee, "1.00").await.refused(401, "invalid_code");
+    let security = a.get("/v1/admin/security", Auth::Operator).await.expect(200).body;
+    let counted = &security["sources"][0];
+    assert_eq!(
+        (&counted["kind"], &counted["source"], &counted["failures"]),
+        (&json!("peer"), &json!("b.test"), &json!(1)),
+        "A counts the wrong code against B: {security}"
+    );
+
+    // The credit limit: A may owe B 5 USD, no more.
+    pay_at_b(&b, &code, &payee, "4.00").await.expect(201);
+    pay_at_b(&b, &code, &payee, "1.50")
+        .await
+        .refused(403, "peer_limit_reached");
+
+    // A suspended peer, either side: refused, nothing moves.
+    b.post("/v1/admin/peers/a.test/suspend", Auth::Operator, json!({}))
+        .await
+        .expect(200);
+    pay_at_b(&b, &code, &payee, "0.50").await.refused(403, "peer_suspended");
+    b.post("/v1/admin/peers/a.test/resume", Auth::Operator, json!({}))
+        .await
+        .expect(200);
+    a.post("/v1/admin/peers/b.test/suspend", Auth::Operator, json!({}))
+        .await
+        .expect(200);
+    pay_at_b(&b, &code, &payee, "0.50").await.refused(403, "peer_suspended");
+    a.post("/v1/admin/peers/b.test/resume", Auth::Operator, json!({}))
+        .await
+        .expect(200);
+
+    // A code naming a broker that is no peer is refused as before.
+    pay_at_b(&b, &format!("{buyer}@c.test"), &payee, "0.50")
+        .await
+        .refused(400, "invalid_code_format");
+
+    // Messages to A that are not B's: unsigned, forged, from a stranger.
+    let http = reqwest::Client::new();
+    let endpoint = format!("{}/v1/federation", a.base);
+    let body = json!({ "entries": [] }).to_string();
+    for (headers, status, code) in [
+        (vec![], 401, "bad_signature"),
+        (
+            vec![
+                ("smartcode-broker", "b.test"),
+                ("smartcode-date", "1"),
+                ("smartcode-signature", "00"),
+            ],
+            401,
+            "bad_signature",
+        ),
+        (
+            vec![
+                ("smartcode-broker", "c.test"),
+                ("smartcode-date", "1"),
+                ("smartcode-signature", "00"),
+            ],
+            403,
+            "peer_unknown",
+        ),
+    ] {
+        let mut request = http.post(&endpoint).body(body.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status);
+        let problem: Value = answer.json().await.unwrap();
+        assert_eq!(problem["code"], code);
+    }
+
+    // A down: 503, nothing paid at B, and nothing at A once it is back.
+    let mut a = a;
+    a.kill_hard();
+    pay_at_b(&b, &code, &payee, "0.25")
+        .await
+        .refused(503, "peer_unreachable");
+    assert_eq!(b.balance(&owner).await, "5.00");
+    assert_eq!(net(&b, "a.test").await, "4.00");
+    b.assert_ledger_ok().await;
+}
+
+/// How the proxy treats the messages it carries, by their number (from 0).
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Forwards the message and hands back the answer.
+    Pass,
+    /// Never forwards it; the connection is closed.
+    Drop,
+    /// Forwards it, then closes the connection without the answer.
+    LoseAnswer,
+    /// Forwards it twice, and answers the second answer.
+    Duplicate,
+    /// Waits past the charge's deadline, then forwards it and answers.
+    Delay,
+}
+
+/// A fault proxy in front of `target`: each message gets `faults(number)`.
+async fn fault_proxy(target: String, faults: fn(usize) -> Fault) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (http, target, seen) = (http.clone(), target.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Some((method, path, headers, body)) = read_request(&mut socket).await else {
+                    return;
+                };
+                let forward = || {
+                    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+                    let mut request = http.request(method, format!("{target}{path}")).body(body.clone());
+                    for (name, value) in &headers {
+                        if name != "host" && name != "content-length" {
+                            request = request.header(name.as_str(), value.as_str());
+                        }
+                    }
+                    request.send()
+                };
+                // The peer's metadata (read when B adds A) always passes.
+                let fault = if path.starts_with("/v1/federation") {
+                    faults(seen.fetch_add(1, Ordering::SeqCst))
+                } else {
+                    Fault::Pass
+                };
+                let answer = match fault {
+                    Fault::Drop => return,
+                    Fault::LoseAnswer => {
+                        let _ = forward().await;
+                        return;
+                    }
+                    Fault::Duplicate => {
+                        let _ = forward().await;
+                        forward().await
+                    }
+                    Fault::Delay => {
+                        tokio::time::sleep(Duration::from_secs(6)).await;
+                        forward().await
+                    }
+                    Fault::Pass => forward().await,
+                };
+                let Ok(answer) = answer else { return };
+                let mut head = format!("HTTP/1.1 {}\r\n", answer.status().as_u16());
+                for (name, value) in answer.headers() {
+                    if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+                        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or("")));
+                    }
+                }
+                let bytes = answer.bytes().await.unwrap_or_default();
+                head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", bytes.len()));
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(&bytes).await;
+            });
+        }
+    });
+    url
+}
+
+/// One HTTP/1.1 request off `socket`: its method, path, headers (lower-case names) and body.
+type Request = (String, String, Vec<(String, String)>, Vec<u8>);
+
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Request> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let end = loop {
+        let read = socket.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buffer[end + 4..].to_vec();
+    while body.len() < length {
+        let read = socket.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..read]);
+    }
+    Some((method, path, headers, body))
+}
+
+/// Waits until B has resolved every charge in doubt (its resolver runs each second).
+async fn settled(a: &TestBroker, b: &TestBroker, buyer: &str, owner: &str, expect: (&str, &str)) {
+    for _ in 0..150 {
+        if (a.balance(buyer).await, b.balance(owner).await) == (expect.0.to_owned(), expect.1.to_owned()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "A's buyer has {} (expected {}), B's seller {} (expected {})",
+        a.balance(buyer).await,
+        expect.0,
+        b.balance(owner).await,
+        expect.1
+    );
+}
+
+#[tokio::test]
+async fn lost_answers_and_duplicates_pay_exactly_once() {
+    // Message 0: dropped; 1: its answer lost; 2: duplicated; then all pass.
+    let faults = |n| match n {
+        0 => Fault::Drop,
+        1 => Fault::LoseAnswer,
+        2 => Fault::Duplicate,
+        _ => Fault::Pass,
+    };
+    let Pair { a, b, _dir } = pair_via(Some(faults), "100").await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    // The charge is sent three times (dropped, answer lost, duplicated): one debit, one credit.
+    pay_at_b(&b, &format!("{buyer}@a.test"), &payee, "1.00")
+        .await
+        .expect(201);
+    assert_eq!(a.balance(&buyer).await, "9.00");
+    assert_eq!(b.balance(&owner).await, "2.00");
+    pay_at_b(&b, &format!("{buyer}@a.test"), &payee, "1.00")
+        .await
+        .expect(201);
+    settled(&a, &b, &buyer, &owner, ("8.00", "3.00")).await;
+    assert_eq!(net(&b, "a.test").await, "2.00");
+    assert_eq!(net(&a, "b.test").await, "-2.00");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_charge_answered_too_late_is_reversed_and_the_seller_told_it_failed() {
+    // Every message waits past the deadline until the fifth; the charge, its retries and the
+    // outcome query all arrive late, and the resolver's void reverses what A did.
+    let faults = |n| if n < 4 { Fault::Delay } else { Fault::Pass };
+    let Pair { a, b, _dir } = pair_via(Some(faults), "100").await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    pay_at_b(&b, &format!("{buyer}@a.test"), &payee, "3.00")
+        .await
+        .refused(503, "peer_unreachable");
+    assert_eq!(b.balance(&owner).await, "1.00", "the seller was not credited");
+    settled(&a, &b, &buyer, &owner, ("10.00", "1.00")).await;
+    assert_eq!(net(&b, "a.test").await, "0.00");
+    assert_eq!(net(&a, "b.test").await, "0.00", "A reversed its charge");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
