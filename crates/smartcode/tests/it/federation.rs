@@ -427,3 +427,147 @@ async fn a_charge_answered_too_late_is_reversed_and_the_seller_told_it_failed() 
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+/// A peer played by the test: its metadata served here, its messages signed with its own key.
+struct TestPeer {
+    key: ed25519_dalek::SigningKey,
+    http: reqwest::Client,
+}
+
+impl TestPeer {
+    /// Serves `t.test`'s metadata and has `a` add it as a peer.
+    async fn added_to(a: &TestBroker) -> TestPeer {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+        let metadata = json!({
+            "name": "Test peer",
+            "domain": "t.test",
+            "broker_number": "5",
+            "federation": { "signing_key": hex::encode(key.verifying_key().to_bytes()) },
+        })
+        .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = read_request(&mut socket).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{metadata}",
+                    metadata.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        a.post("/v1/admin/peers", Auth::Operator, json!({ "url": url }))
+            .await
+            .expect(201);
+        TestPeer {
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends `body` to `a`, signed over `signed_body` (the same, unless a test alters it).
+    async fn send_as(&self, a: &TestBroker, body: &[u8], signed_body: &[u8]) -> (u16, Value) {
+        let date = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let message = smartcode_receipt::request_message(&smartcode_receipt::RequestParts {
+            method: "POST",
+            path: "/v1/federation",
+            from: "t.test",
+            to: "a.test",
+            date,
+            body: signed_body,
+        });
+        let answer = self
+            .http
+            .post(format!("{}/v1/federation", a.base))
+            .header("smartcode-broker", "t.test")
+            .header("smartcode-date", date.to_string())
+            .header(
+                "smartcode-signature",
+                smartcode_receipt::sign_message(&self.key, &message),
+            )
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
+    async fn send(&self, a: &TestBroker, message: Value) -> (u16, Value) {
+        let body = message.to_string().into_bytes();
+        self.send_as(a, &body, &body).await
+    }
+}
+
+fn charge(id: &str, code: &str, amount: &str, deadline: &str) -> Value {
+    json!({
+        "type": "charge", "id": id, "code": code, "payee": "P-4WZ8N-K3QJD",
+        "amount": { "amount": amount, "currency": "USD" }, "deadline": deadline,
+    })
+}
+
+#[tokio::test]
+async fn the_buyers_broker_takes_each_charge_id_once_and_refuses_what_is_not_its_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestBroker::start_in_with(&dir.path().join("a"), A_FLAGS).await;
+    let peer = TestPeer::added_to(&a).await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let soon = "2099-01-01T00:00:00Z";
+
+    // A charge, sent twice: one debit, the same approval.
+    let first = peer
+        .send(&a, json!({ "entries": [charge("x1", &buyer, "1.00", soon)] }))
+        .await;
+    assert_eq!(first.0, 200);
+    assert_eq!(first.1["entries"][0]["status"], "approved");
+    let again = peer
+        .send(&a, json!({ "entries": [charge("x1", &buyer, "1.00", soon)] }))
+        .await;
+    assert_eq!(again.1["entries"][0]["approval"], first.1["entries"][0]["approval"]);
+    assert_eq!(a.balance(&buyer).await, "9.00");
+    // The same id with another body is refused; so is a charge past its deadline.
+    let other = peer
+        .send(&a, json!({ "entries": [charge("x1", &buyer, "2.00", soon)] }))
+        .await;
+    assert_eq!(other.1["entries"][0]["problem"]["code"], "idempotency_conflict");
+    let late = peer
+        .send(
+            &a,
+            json!({ "entries": [charge("x2", &buyer, "1.00", "2020-01-01T00:00:00Z")] }),
+        )
+        .await;
+    assert_eq!(late.1["entries"][0]["problem"]["code"], "charge_expired");
+    // An outcome closes an id never charged: a charge of it afterwards is refused.
+    let reference = json!({ "id": "x3", "amount": { "amount": "1.00", "currency": "USD" }, "payee": "P-4WZ8N-K3QJD" });
+    let mut outcome = reference.clone();
+    outcome["type"] = "outcome".into();
+    let closed = peer.send(&a, json!({ "entries": [outcome] })).await;
+    assert_eq!(closed.1["entries"][0]["status"], "closed");
+    let refused = peer
+        .send(&a, json!({ "entries": [charge("x3", &buyer, "1.00", soon)] }))
+        .await;
+    assert_eq!(refused.1["entries"][0]["problem"]["code"], "charge_closed");
+    // A void reverses a charge made, once.
+    let mut void = reference;
+    void["type"] = "void".into();
+    void["id"] = "x1".into();
+    for _ in 0..2 {
+        let voided = peer.send(&a, json!({ "entries": [void.clone()] })).await;
+        assert_eq!(voided.1["entries"][0]["status"], "reversed");
+    }
+    assert_eq!(a.balance(&buyer).await, "10.00");
+
+    // A body other than the one signed (a replay with another body), and too many entries.
+    let signed = json!({ "entries": [] }).to_string();
+    let altered = json!({ "entries": [charge("x4", &buyer, "1.00", soon)] }).to_string();
+    let (status, problem) = peer.send_as(&a, altered.as_bytes(), signed.as_bytes()).await;
+    assert_eq!((status, problem["code"].as_str()), (401, Some("bad_signature")));
+    let many: Vec<Value> = (0..1001).map(|i| json!({ "type": "outcome", "id": format!("y{i}"), "amount": { "amount": "1", "currency": "USD" }, "payee": "P" })).collect();
+    let (status, problem) = peer.send(&a, json!({ "entries": many })).await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("limit_exceeded")));
+    assert_eq!(a.balance(&buyer).await, "10.00");
+    a.assert_ledger_ok().await;
+}
