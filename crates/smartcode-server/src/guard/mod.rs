@@ -416,7 +416,12 @@ impl GuessGuard {
                     continue;
                 }
                 counted.push(Counted {
-                    source: name.to_owned(),
+                    // What `forgive` takes: a peer by `peer:` and its name.
+                    source: if kind == "peer" {
+                        format!("peer:{name}")
+                    } else {
+                        name.to_owned()
+                    },
                     kind,
                     failures: (rule.capacity - level + TRY - 1).div_euclid(TRY),
                     tries_left: whole_tries(level),
@@ -478,8 +483,8 @@ impl GuessGuard {
                 Principal::Holder(what.to_owned()).key(),
                 Principal::Seller(what.to_owned()).key(),
             ]
-        } else if is_peer_name(what) {
-            vec![Principal::Peer(what.to_ascii_lowercase()).key()]
+        } else if let Some(peer) = what.strip_prefix("peer:").filter(|name| is_peer_name(name)) {
+            vec![Principal::Peer(peer.to_ascii_lowercase()).key()]
         } else {
             return Ok(None);
         };

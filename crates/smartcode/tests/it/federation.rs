@@ -167,7 +167,7 @@ async fn refusals_across_brokers_leave_nothing_behind() {
     let counted = &security["sources"][0];
     assert_eq!(
         (&counted["kind"], &counted["source"], &counted["failures"]),
-        (&json!("peer"), &json!("b.test"), &json!(1)),
+        (&json!("peer"), &json!("peer:b.test"), &json!(1)),
         "A counts the wrong code against B: {security}"
     );
 
