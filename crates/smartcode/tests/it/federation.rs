@@ -4,7 +4,7 @@
 //! drops, delays and duplicates B's messages to A. Every test ends with both ledger checks.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -28,7 +28,9 @@ const B_FLAGS: &[&str] = &[
 struct Pair {
     a: TestBroker,
     b: TestBroker,
-    _dir: tempfile::TempDir,
+    /// Where the fault proxy, if there is one, sends B's messages.
+    a_target: Arc<Mutex<String>>,
+    dir: tempfile::TempDir,
 }
 
 /// A and B, each the other's peer; B reaches A directly, or through a fault proxy giving each
@@ -37,8 +39,9 @@ async fn pair_via(faults: Option<fn(usize) -> Fault>, credit: &str) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let a = TestBroker::start_in_with(&dir.path().join("a"), A_FLAGS).await;
     let b = TestBroker::start_in_with(&dir.path().join("b"), B_FLAGS).await;
+    let a_target = Arc::new(Mutex::new(a.base.clone()));
     let url = match faults {
-        Some(faults) => fault_proxy(a.base.clone(), faults).await,
+        Some(faults) => fault_proxy(a_target.clone(), faults).await,
         None => a.base.clone(),
     };
     let limits = json!([{ "amount": credit, "currency": "USD" }]);
@@ -52,7 +55,7 @@ async fn pair_via(faults: Option<fn(usize) -> Fault>, credit: &str) -> Pair {
     a.post("/v1/admin/peers", Auth::Operator, json!({ "url": b.base }))
         .await
         .expect(201);
-    Pair { a, b, _dir: dir }
+    Pair { a, b, a_target, dir }
 }
 
 async fn pair() -> Pair {
@@ -89,7 +92,7 @@ async fn net(broker: &TestBroker, peer: &str) -> String {
 
 #[tokio::test]
 async fn a_seller_is_paid_with_a_code_of_another_broker_and_both_ledgers_agree() {
-    let Pair { a, b, _dir } = pair().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
     let (buyer, _) = a.issue("10.00", "USD").await;
     let (owner, payee) = seller(&b).await;
 
@@ -148,7 +151,7 @@ async fn a_seller_is_paid_with_a_code_of_another_broker_and_both_ledgers_agree()
 
 #[tokio::test]
 async fn refusals_across_brokers_leave_nothing_behind() {
-    let Pair { a, b, _dir } = pair_via(None, "5").await;
+    let Pair { a, b, dir: _dir, .. } = pair_via(None, "5").await;
     let (buyer, _) = a.issue("10.00", "USD").await;
     let (owner, payee) = seller(&b).await;
     let code = format!("{buyer}@a.test");
@@ -260,7 +263,8 @@ enum Fault {
 }
 
 /// A fault proxy in front of `target`: each message gets `faults(number)`.
-async fn fault_proxy(target: String, faults: fn(usize) -> Fault) -> String {
+/// The proxy reads `target` for each connection, so a test can point it at a restarted broker.
+async fn fault_proxy(target: Arc<Mutex<String>>, faults: fn(usize) -> Fault) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(AtomicUsize::new(0));
@@ -270,7 +274,8 @@ async fn fault_proxy(target: String, faults: fn(usize) -> Fault) -> String {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let (http, target, seen) = (http.clone(), target.clone(), seen.clone());
+            let target = target.lock().unwrap().clone();
+            let (http, seen) = (http.clone(), seen.clone());
             tokio::spawn(async move {
                 let Some((method, path, headers, body)) = read_request(&mut socket).await else {
                     return;
@@ -390,7 +395,7 @@ async fn lost_answers_and_duplicates_pay_exactly_once() {
         2 => Fault::Duplicate,
         _ => Fault::Pass,
     };
-    let Pair { a, b, _dir } = pair_via(Some(faults), "100").await;
+    let Pair { a, b, dir: _dir, .. } = pair_via(Some(faults), "100").await;
     let (buyer, _) = a.issue("10.00", "USD").await;
     let (owner, payee) = seller(&b).await;
     // The charge is sent three times (dropped, answer lost, duplicated): one debit, one credit.
@@ -414,7 +419,7 @@ async fn a_charge_answered_too_late_is_reversed_and_the_seller_told_it_failed() 
     // Every message waits past the deadline until the fifth; the charge, its retries and the
     // outcome query all arrive late, and the resolver's void reverses what A did.
     let faults = |n| if n < 4 { Fault::Delay } else { Fault::Pass };
-    let Pair { a, b, _dir } = pair_via(Some(faults), "100").await;
+    let Pair { a, b, dir: _dir, .. } = pair_via(Some(faults), "100").await;
     let (buyer, _) = a.issue("10.00", "USD").await;
     let (owner, payee) = seller(&b).await;
     pay_at_b(&b, &format!("{buyer}@a.test"), &payee, "3.00")
@@ -570,4 +575,117 @@ async fn the_buyers_broker_takes_each_charge_id_once_and_refuses_what_is_not_its
     assert_eq!((status, problem["code"].as_str()), (400, Some("limit_exceeded")));
     assert_eq!(a.balance(&buyer).await, "10.00");
     a.assert_ledger_ok().await;
+}
+
+/// Pays `count` times `amount` at B with `code`, `streams` at a time, straight over HTTP (a broker
+/// killed meanwhile is no answer, not a panic); answers how many B acknowledged with 201.
+async fn stream(b_base: &str, code: &str, payee: &str, amount: &str, (count, streams): (usize, usize)) -> usize {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let each = |n: usize| {
+        let (http, body) = (
+            http.clone(),
+            json!({ "code": code, "payee": payee, "amount": amount, "memo": format!("item {n}") }),
+        );
+        let url = format!("{b_base}/v1/payments");
+        async move {
+            match http.post(url).json(&body).send().await {
+                Ok(answer) => usize::from(answer.status().as_u16() == 201),
+                Err(_) => 0,
+            }
+        }
+    };
+    let mut acknowledged = 0;
+    for round in 0..count.div_ceil(streams) {
+        let payments = (0..streams).map(|i| each(round * streams + i));
+        acknowledged += futures::future::join_all(payments).await.into_iter().sum::<usize>();
+    }
+    acknowledged
+}
+
+fn units(amount: &str) -> i64 {
+    let (whole, cents) = amount.split_once('.').unwrap_or((amount, "0"));
+    let negative = whole.starts_with('-');
+    let value = whole.trim_start_matches('-').parse::<i64>().unwrap() * 100
+        + format!("{cents:0<2}")[..2].parse::<i64>().unwrap();
+    if negative {
+        -value
+    } else {
+        value
+    }
+}
+
+#[tokio::test]
+async fn kill_nine_of_either_broker_mid_stream_debits_exactly_what_sellers_were_credited() {
+    let Pair {
+        mut a,
+        mut b,
+        a_target,
+        dir,
+    } = pair_via(Some(|_| Fault::Pass), "1000").await;
+    let (buyer, _) = a.issue("100.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let code = format!("{buyer}@a.test");
+    let mut acknowledged = 0;
+
+    // The buyer's broker dies mid-stream and comes back on its data: B's retries reach it again.
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    let paying = async {
+        let paid = stream(&b.base, &code, &payee, "0.10", (400, 4)).await;
+        (paid, killed.load(Ordering::SeqCst))
+    };
+    let killing = async {
+        while units(&b.balance(&owner).await) < units("3.00") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        a.kill_hard();
+        killed.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let restarted = TestBroker::start_in_with(&dir.path().join("a"), A_FLAGS).await;
+        *a_target.lock().unwrap() = restarted.base.clone();
+        restarted
+    };
+    let ((paid, during), restarted) = tokio::join!(paying, killing);
+    a = restarted;
+    eprintln!("phase 1: {paid} of 400 acknowledged");
+    assert!(during, "the buyer's broker died while payments were under way");
+    acknowledged += paid;
+
+    // The seller's broker dies mid-stream: charges it had prepared are voided after its restart.
+    let b_base = b.base.clone();
+    let before = units(&b.balance(&owner).await);
+    let paying = stream(&b_base, &code, &payee, "0.10", (400, 4));
+    let killing = async {
+        while units(&b.balance(&owner).await) < before + units("2.00") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        b.kill_hard();
+    };
+    let (paid, ()) = tokio::join!(paying, killing);
+    eprintln!("phase 2: {paid} of 400 acknowledged");
+    assert!(paid < 400, "the seller's broker died while payments were under way");
+    acknowledged += paid;
+    b = TestBroker::start_in_with(&dir.path().join("b"), B_FLAGS).await;
+    assert!(acknowledged > 0, "some payments went through");
+
+    // Once B's resolver has voided what was in doubt: what the buyer lost is what the seller got,
+    // at least every payment acknowledged, and the two positions mirror each other.
+    let mut last = String::new();
+    for _ in 0..250 {
+        let spent = units("100.00") - units(&a.balance(&buyer).await);
+        let got = units(&b.balance(&owner).await) - units("1.00");
+        let (ours, theirs) = (units(&net(&b, "a.test").await), units(&net(&a, "b.test").await));
+        last = format!("spent {spent}, got {got}, acknowledged {acknowledged}, nets {ours} and {theirs}");
+        if spent == got && ours == -theirs && ours == got {
+            assert!(got >= 10 * acknowledged as i64, "{last}");
+            eprintln!("agreed: {last}");
+            a.assert_ledger_ok().await;
+            b.assert_ledger_ok().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the brokers never agreed: {last}");
 }
