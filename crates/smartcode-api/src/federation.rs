@@ -173,3 +173,78 @@ pub struct ApprovalJson {
     pub approved_at: String,
     pub signature: String,
 }
+
+/// One line of a statement: a charge (`charge:` and its id) or a settlement (`settlement:` and
+/// its reference), and what it did to `net` as the signing broker sees it (owed to it, less owed
+/// by it): the peer's statement of the same line says the opposite.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StatementEntryJson {
+    pub key: String,
+    pub net: Money,
+}
+
+/// `GET /v1/admin/peers/{name}/statement`, and what a peer answers at
+/// `POST /v1/federation/statement`: every charge (by its deadline) and settlement with the peer up
+/// to `until`, signed by `broker` (`smartcode-statement-v1`, whose message `smartcode-receipt`
+/// documents).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StatementJson {
+    pub version: String,
+    /// The broker whose statement it is (its domain), which signs it.
+    pub broker: String,
+    /// The other broker (its domain).
+    pub peer: String,
+    pub until: String,
+    /// Whether every line up to `until` is here (a statement holds at most a bounded number).
+    pub complete: bool,
+    pub entries: Vec<StatementEntryJson>,
+    pub signature: String,
+}
+
+/// `POST /v1/federation/statement`: the statement a peer asks for.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StatementRequest {
+    pub until: String,
+}
+
+/// A line the two statements do not agree on: what it did to this broker's net (`ours`) and
+/// what the peer says it did to its own (`theirs`); they agree when one is minus the other.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct DifferenceJson {
+    pub key: String,
+    pub ours: Money,
+    pub theirs: Money,
+}
+
+/// `GET /v1/admin/peers/{name}/reconcile`: both statements up to `until`, compared.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileJson {
+    pub peer: String,
+    pub until: String,
+    /// Lines both statements hold alike.
+    pub matched: u64,
+    pub differences: Vec<DifferenceJson>,
+    /// Whether both statements were complete.
+    pub complete: bool,
+}
+
+/// What crossed between this broker and a peer on one day (UTC, by the charges' deadlines), in
+/// one currency: this broker's codes paying the peer's sellers, and the peer's codes paying
+/// this broker's sellers.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PeerDayJson {
+    pub date: String,
+    pub currency: String,
+    pub out_count: u64,
+    pub out_total: Money,
+    pub in_count: u64,
+    pub in_total: Money,
+}
+
+/// `GET /v1/admin/peers/{name}/report`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PeerReportJson {
+    pub peer: String,
+    pub days: Vec<PeerDayJson>,
+}

@@ -2,7 +2,10 @@
 
 use reqwest::Method;
 
-use crate::{Client, ClientError, PeerJson, PeerRequest, PeersJson, PositionJson, SettledJson, SettlementRequest};
+use crate::{
+    Client, ClientError, PeerJson, PeerReportJson, PeerRequest, PeersJson, PositionJson, ReconcileJson, SettledJson,
+    SettlementRequest, StatementJson,
+};
 
 impl Client {
     /// As the operator: adds the broker at `request.url` as a peer, its key pinned.
@@ -37,6 +40,31 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<SettledJson, ClientError> {
         Self::send(self.post(&format!("/v1/admin/peers/{name}/settlements"), request, idempotency_key)).await
+    }
+
+    /// As the operator: this broker's signed statement with the peer `name` up to `until`.
+    pub async fn peer_statement(&self, name: &str, until: Option<&str>) -> Result<StatementJson, ClientError> {
+        let request = self.request(Method::GET, &format!("/v1/admin/peers/{name}/statement"));
+        Self::send(match until {
+            Some(until) => request.query(&[("until", until)]),
+            None => request,
+        })
+        .await
+    }
+
+    /// As the operator: both brokers' statements up to `until`, compared.
+    pub async fn reconcile(&self, name: &str, until: Option<&str>) -> Result<ReconcileJson, ClientError> {
+        let request = self.request(Method::GET, &format!("/v1/admin/peers/{name}/reconcile"));
+        Self::send(match until {
+            Some(until) => request.query(&[("until", until)]),
+            None => request,
+        })
+        .await
+    }
+
+    /// As the operator: what crossed with the peer `name` per day.
+    pub async fn peer_report(&self, name: &str) -> Result<PeerReportJson, ClientError> {
+        Self::send(self.request(Method::GET, &format!("/v1/admin/peers/{name}/report"))).await
     }
 
     /// As the operator: removes the peer `name`.

@@ -137,6 +137,11 @@ pub const PEER_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
 pub const PEER_ENTRIES_PER_MESSAGE_MAX: usize = 1_000;
 /// Characters of a charge's id, chosen by the seller's broker.
 pub const CHARGE_ID_CHARS_MAX: usize = 64;
+/// Lines of a statement between peers, at most (charges and settlements each).
+pub const STATEMENT_ENTRIES_MAX: u32 = 10_000;
+/// How long ago a statement ends when no `until` is given, in seconds: charges younger than this
+/// may still be on their way (a deadline, an outcome, the resolver's voids).
+pub const STATEMENT_SETTLE_SECONDS: i64 = 60;
 /// Charges in doubt one pass of the resolver voids at the buyer's broker.
 pub const CHARGE_RESOLVE_BATCH_MAX: u32 = 100;
 /// The first wait between two attempts to resend a message, in milliseconds; it doubles up to

@@ -18,7 +18,7 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use smartcode_api::ApprovalJson;
+use smartcode_api::{ApprovalJson, StatementJson};
 
 use super::{field_lines, hex_array, ReceiptError};
 
@@ -60,6 +60,48 @@ pub fn verify_approval(approval: &ApprovalJson, key: &VerifyingKey) -> Result<()
     let signature = Signature::from_bytes(&hex_array::<64>(&approval.signature, "signature")?);
     key.verify_strict(&approval_message(approval), &signature)
         .map_err(|_| ReceiptError::BadSignature)
+}
+
+/// The first line of a statement's message, and its `version` field.
+pub const STATEMENT_V1: &str = "smartcode-statement-v1";
+
+/// The bytes a statement's signature covers: the line `smartcode-statement-v1`, the fields
+/// `broker`, `peer`, `until`, `complete` (`true` or `false`) and `entries` (their count), then
+/// one `entry` per line, its value the net's currency, a space, its amount, a space and its key.
+pub fn statement_message(s: &StatementJson) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + 64 * s.entries.len());
+    out.extend_from_slice(STATEMENT_V1.as_bytes());
+    out.push(b'\n');
+    let (complete, count) = (s.complete.to_string(), s.entries.len().to_string());
+    field_lines(
+        &mut out,
+        &[
+            ("broker", Some(&s.broker)),
+            ("peer", Some(&s.peer)),
+            ("until", Some(&s.until)),
+            ("complete", Some(&complete)),
+            ("entries", Some(&count)),
+        ],
+    );
+    for entry in &s.entries {
+        let line = format!("{} {} {}", entry.net.currency, entry.net.amount, entry.key);
+        field_lines(&mut out, &[("entry", Some(&line))]);
+    }
+    out
+}
+
+/// Signs a statement in place (its `version` and `signature` set).
+pub fn sign_statement(key: &SigningKey, statement: &mut StatementJson) {
+    statement.version = STATEMENT_V1.to_owned();
+    statement.signature = hex::encode(key.sign(&statement_message(statement)).to_bytes());
+}
+
+/// Checks a statement against its broker's `federation.signing_key`, offline.
+pub fn verify_statement(statement: &StatementJson, key: &VerifyingKey) -> Result<(), ReceiptError> {
+    if statement.version != STATEMENT_V1 {
+        return Err(ReceiptError::UnknownVersion(statement.version.clone()));
+    }
+    verify_message(key, &statement_message(statement), &statement.signature)
 }
 
 /// SHA-256 of a message's body, hex: its `digest`.

@@ -96,11 +96,24 @@ pub enum Query {
     /// B's charges in doubt: voiding ones, and prepared ones whose deadline passed before
     /// `before` (by then the request that prepared one has given up on it).
     InDoubt { before: Timestamp, limit: u32 },
+    /// What moved between this broker and `peer` up to `until`: the charges that moved value
+    /// (either side, by their deadline, which both sides keep alike) and the settlements, at most
+    /// `limit` of each.
+    Statement { peer: String, until: Timestamp, limit: u32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryOutcome {
     Charges(Vec<ChargeRecord>),
+    Statement {
+        /// Charges that moved value: credited at the seller's side, charged or reversed at the
+        /// buyer's, oldest deadline first.
+        charges: Vec<ChargeRecord>,
+        /// Settlement transfers with the peer, newest first.
+        settlements: Vec<Transfer>,
+        /// Whether every charge and settlement up to `until` is listed (neither hit `limit`).
+        complete: bool,
+    },
 }
 
 pub(super) fn execute(
@@ -132,7 +145,44 @@ pub(super) fn execute(
 pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Result<QueryOutcome, OpError> {
     match query {
         Query::InDoubt { before, limit } => Ok(QueryOutcome::Charges(tx.charges_in_doubt(*before, *limit)?)),
+        Query::Statement { peer, until, limit } => statement(tx, peer, *until, *limit),
     }
+}
+
+fn statement(
+    tx: &mut (impl LedgerRead + ?Sized),
+    peer: &str,
+    until: Timestamp,
+    limit: u32,
+) -> Result<QueryOutcome, OpError> {
+    tx.peer(peer)?.ok_or(OpError::NotFound("peer"))?;
+    let charges = tx.charges_with(peer, until, limit.saturating_add(1))?;
+    let mut settlements = Vec::new();
+    let mut complete = charges.len() <= limit as usize;
+    for (currency, _) in tx.peer_balances(peer)? {
+        let account = AccountKey::Peer {
+            peer: peer.to_owned(),
+            currency,
+        };
+        let filter = super::TransferFilter {
+            since: None,
+            until: Some(until),
+            before_sequence: None,
+            limit: limit.saturating_add(1),
+        };
+        let transfers = tx.transfers_of(&account, &filter)?;
+        complete &= transfers.len() <= limit as usize;
+        let settled = transfers.into_iter().map(|(_, t)| t);
+        settlements.extend(settled.filter(|t| t.kind == TransferKind::Settlement));
+    }
+    let mut charges = charges;
+    charges.truncate(limit as usize);
+    settlements.truncate(limit as usize);
+    Ok(QueryOutcome::Statement {
+        charges,
+        settlements,
+        complete,
+    })
 }
 
 /// The peer `name`, if it is there and active.

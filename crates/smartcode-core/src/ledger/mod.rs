@@ -117,6 +117,9 @@ pub trait LedgerRead {
     /// Seller-side charges voiding, and prepared ones whose deadline is before `before`, oldest
     /// deadline first, at most `limit`.
     fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
+    /// The charges with `peer` that moved value (seller side credited, buyer side charged or
+    /// reversed) whose deadline is at or before `until`, oldest deadline first, at most `limit`.
+    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.

@@ -169,6 +169,22 @@ impl LedgerRead for Memory {
         doubtful.truncate(limit as usize);
         Ok(doubtful)
     }
+    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        let mut moved: Vec<ChargeRecord> = (self.charges.values())
+            .filter(|c| {
+                c.peer == peer
+                    && c.deadline <= until
+                    && matches!(
+                        c.state,
+                        ChargeState::Credited | ChargeState::Charged | ChargeState::Reversed
+                    )
+            })
+            .cloned()
+            .collect();
+        moved.sort_by(|x, y| (x.deadline, &x.id).cmp(&(y.deadline, &y.id)));
+        moved.truncate(limit as usize);
+        Ok(moved)
+    }
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         let exchange = self.accounts.iter().filter(|(key, _)| key.starts_with("exchange:"));
         Ok(exchange.map(|(_, a)| (a.currency, a.balance_units)).collect())

@@ -165,6 +165,10 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.charges_in_doubt(before, limit)
     }
 
+    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        self.inner.charges_with(peer, until, limit)
+    }
+
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.inner.quote(id)
     }

@@ -393,6 +393,8 @@ CREATE TABLE charges (
 -- The seller's side's charges in doubt, for the resolver, and those still prepared, for the
 -- credit limit.
 CREATE INDEX charges_in_doubt ON charges (deadline) WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding');
+-- A peer's statement: its charges by deadline.
+CREATE INDEX charges_by_peer ON charges (peer, deadline);
 "#,
     ),
 ];

@@ -509,6 +509,10 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::charges_in_doubt(self, before, limit)
     }
 
+    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        SqliteLedger::charges_with(self, peer, until, limit)
+    }
+
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
         SqliteLedger::assurance_by_hash(self, hash)
     }

@@ -445,11 +445,28 @@ pub(super) enum PeerAction {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// This broker's signed statement of every charge and settlement with the peer.
+    Statement {
+        name: String,
+        /// The end of the statement, RFC 3339 (default: a minute ago).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Fetch the peer's statement and compare it with this broker's: exits 1 on any difference.
+    Reconcile {
+        name: String,
+        /// The end of both statements, RFC 3339 (default: a minute ago).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// What crossed between this broker and the peer, each way, per day and currency.
+    Report { name: String },
 }
 
 #[derive(Subcommand, Debug)]
 pub(super) enum SecurityAction {
-    /// Forget the failures of an address (192.0.2.7), a network (192.0.2.0/24) or a tree (c_…).
+    /// Forget the failures of an address (192.0.2.7), a network (192.0.2.0/24), a tree (c_…) or
+    /// a peer broker (peer:NAME).
     Forgive { source: String },
     /// End the alarm: unknown sources get their free tries back, and no work is asked.
     EndAlarm,

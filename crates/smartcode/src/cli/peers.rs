@@ -1,5 +1,6 @@
 //! Peers on the command line, for the operator: `peer add URL [--name N] [--credit-limit "AMOUNT
-//! CUR"]… [--key HEX]`, `peer list`, `peer suspend|resume|remove NAME`.
+//! CUR"]… [--key HEX]`, `peer list`, `peer suspend|resume|remove NAME`, `peer position|settle NAME`,
+//! and `peer statement|reconcile|report NAME` (reconcile exits 1 on any difference).
 
 use anyhow::Result;
 use smartcode_client::{PeerJson, PeerRequest, PositionJson, SettlementRequest};
@@ -72,6 +73,68 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
                 settled.id, settled.direction, settled.amount.amount, settled.amount.currency, settled.reference
             );
             show_position(&settled.position);
+            return Ok(());
+        }
+        PeerAction::Statement { name, until } => {
+            let statement = client.peer_statement(name, until.as_deref()).await?;
+            if args.json {
+                return print_json(&statement);
+            }
+            println!(
+                "Statement of {} with {} until {} ({} lines{}), signed {}",
+                statement.broker,
+                statement.peer,
+                statement.until,
+                statement.entries.len(),
+                if statement.complete { "" } else { ", more not shown" },
+                statement.signature
+            );
+            for entry in &statement.entries {
+                println!("  {}  {} {}", entry.key, entry.net.amount, entry.net.currency);
+            }
+            return Ok(());
+        }
+        PeerAction::Reconcile { name, until } => {
+            let reconciled = client.reconcile(name, until.as_deref()).await?;
+            if args.json {
+                print_json(&reconciled)?;
+            } else {
+                println!(
+                    "{} until {}: {} lines agree, {} differ",
+                    reconciled.peer,
+                    reconciled.until,
+                    reconciled.matched,
+                    reconciled.differences.len()
+                );
+                for d in &reconciled.differences {
+                    println!(
+                        "  {}  ours {} {}  theirs {} {}",
+                        d.key, d.ours.amount, d.ours.currency, d.theirs.amount, d.theirs.currency
+                    );
+                }
+            }
+            if !reconciled.differences.is_empty() {
+                anyhow::bail!("the statements differ on {} lines", reconciled.differences.len());
+            }
+            return Ok(());
+        }
+        PeerAction::Report { name } => {
+            let report = client.peer_report(name).await?;
+            if args.json {
+                return print_json(&report);
+            }
+            for day in &report.days {
+                println!(
+                    "{}  {}  {}  out {} ({})  in {} ({})",
+                    report.peer,
+                    day.date,
+                    day.currency,
+                    day.out_total.amount,
+                    day.out_count,
+                    day.in_total.amount,
+                    day.in_count
+                );
+            }
             return Ok(());
         }
     };

@@ -681,6 +681,20 @@ async fn kill_nine_of_either_broker_mid_stream_debits_exactly_what_sellers_were_
         if spent == got && ours == -theirs && ours == got {
             assert!(got >= 10 * acknowledged as i64, "{last}");
             eprintln!("agreed: {last}");
+            let reconciled = b
+                .get(
+                    "/v1/admin/peers/a.test/reconcile?until=2099-01-01T00%3A00%3A00Z",
+                    Auth::Operator,
+                )
+                .await
+                .expect(200)
+                .body;
+            assert_eq!(
+                reconciled["differences"],
+                json!([]),
+                "both statements agree line by line"
+            );
+            assert_eq!(reconciled["matched"].as_u64(), Some(got as u64 / 10));
             a.assert_ledger_ok().await;
             b.assert_ledger_ok().await;
             return;
@@ -688,4 +702,119 @@ async fn kill_nine_of_either_broker_mid_stream_debits_exactly_what_sellers_were_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the brokers never agreed: {last}");
+}
+
+#[tokio::test]
+async fn both_statements_reconcile_and_a_settlement_on_one_side_only_is_named() {
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (_, payee) = seller(&b).await;
+    for amount in ["2.50", "1.25"] {
+        pay_at_b(&b, &format!("{buyer}@a.test"), &payee, amount)
+            .await
+            .expect(201);
+    }
+    let until = "until=2099-01-01T00%3A00%3A00Z";
+
+    // Each broker's statement, signed with its federation key, says the opposite of the other's.
+    let statement = a
+        .get(&format!("/v1/admin/peers/b.test/statement?{until}"), Auth::Operator)
+        .await
+        .expect(200)
+        .body;
+    let statement: smartcode_api::StatementJson = serde_json::from_value(statement).unwrap();
+    let a_key = a.get("/.well-known/smartcode", Auth::None).await.body["federation"]["signing_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_key = ed25519_dalek::VerifyingKey::from_bytes(&hex::decode(a_key).unwrap().try_into().unwrap()).unwrap();
+    smartcode_receipt::verify_statement(&statement, &a_key).expect("A signed its statement");
+    let nets: Vec<&str> = statement.entries.iter().map(|e| e.net.amount.as_str()).collect();
+    assert_eq!(nets, ["-2.50", "-1.25"]);
+
+    let reconciled = b
+        .get(&format!("/v1/admin/peers/a.test/reconcile?{until}"), Auth::Operator)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            reconciled["matched"].as_u64(),
+            reconciled["differences"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(0))
+    );
+    let b_cli = crate::cli::Cli { broker: &b };
+    let a_cli = crate::cli::Cli { broker: &a };
+    let ok = b_cli.run(
+        None,
+        &["peer", "reconcile", "a.test", "--until", "2099-01-01T00:00:00Z"],
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    // B records a settlement A has not: reconcile names it, and the command exits 1.
+    b.post(
+        "/v1/admin/peers/a.test/settlements",
+        Auth::Operator,
+        json!({ "amount": "3.75", "currency": "USD", "direction": "received", "reference": "wire 7" }),
+    )
+    .await
+    .expect(201);
+    let differs = a_cli.run(
+        None,
+        &["peer", "reconcile", "b.test", "--until", "2099-01-01T00:00:00Z"],
+    );
+    assert!(!differs.status.success());
+    let said = String::from_utf8_lossy(&differs.stdout);
+    assert!(
+        said.contains("settlement:wire 7") && said.contains("theirs -3.75"),
+        "{said}"
+    );
+    a.post(
+        "/v1/admin/peers/b.test/settlements",
+        Auth::Operator,
+        json!({ "amount": "3.75", "currency": "USD", "direction": "paid", "reference": "wire 7" }),
+    )
+    .await
+    .expect(201);
+    let reconciled = a
+        .get(&format!("/v1/admin/peers/b.test/reconcile?{until}"), Auth::Operator)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            reconciled["matched"].as_u64(),
+            reconciled["differences"].as_array().map(Vec::len)
+        ),
+        (Some(3), Some(0))
+    );
+    assert_eq!(
+        (net(&a, "b.test").await, net(&b, "a.test").await),
+        ("0.00".to_owned(), "0.00".to_owned())
+    );
+
+    // What crossed, per day, each way.
+    let report = b
+        .get("/v1/admin/peers/a.test/report", Auth::Operator)
+        .await
+        .expect(200)
+        .body;
+    let day = &report["days"][0];
+    assert_eq!(
+        (day["in_count"].as_u64(), day["in_total"]["amount"].as_str()),
+        (Some(2), Some("3.75"))
+    );
+    let report = a
+        .get("/v1/admin/peers/b.test/report", Auth::Operator)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(report["days"][0]["out_total"]["amount"], "3.75");
+    // A statement's end must be a time.
+    a.get("/v1/admin/peers/b.test/statement?until=soon", Auth::Operator)
+        .await
+        .refused(400, "invalid_request");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
 }

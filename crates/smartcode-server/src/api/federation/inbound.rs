@@ -33,7 +33,7 @@ use crate::wire::{parse_currency, ParseAmount};
 use crate::{AppState, Broker};
 
 pub(super) async fn handle(State(state): State<AppState>, target: Target, headers: HeaderMap, body: Bytes) -> Response {
-    let peer = match authenticate(&state, &headers, &body).await {
+    let peer = match authenticate(&state, ENDPOINT_PATH, &headers, &body).await {
         Ok(peer) => peer,
         Err(refusal) => return signed_refusal(&state, &body, refusal),
     };
@@ -62,7 +62,12 @@ pub(super) async fn handle(State(state): State<AppState>, target: Target, header
 }
 
 /// The peer that signed this request, checked before anything else is read.
-async fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<PeerRecord, ApiError> {
+pub(super) async fn authenticate(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PeerRecord, ApiError> {
     let bad = |detail: &str| ApiError::new(StatusCode::UNAUTHORIZED, ProblemCode::BadSignature, detail);
     let Some((from, date, signature)) = signed_headers(headers) else {
         return Err(bad(
@@ -83,7 +88,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Res
     let key = ed25519_dalek::VerifyingKey::from_bytes(&peer.signing_key).map_err(|_| bad("no usable key is pinned"))?;
     let signed = request_message(&RequestParts {
         method: "POST",
-        path: ENDPOINT_PATH,
+        path,
         from: &peer.domain,
         to: &state.config.domain,
         date,

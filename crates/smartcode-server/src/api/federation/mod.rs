@@ -12,6 +12,7 @@
 
 mod inbound;
 mod outbound;
+mod statements;
 
 pub(crate) use outbound::{pay_elsewhere, peer_for_code, resolve_in_doubt};
 
@@ -39,10 +40,17 @@ pub const DATE_HEADER: &str = "smartcode-date";
 pub const SIGNATURE_HEADER: &str = "smartcode-signature";
 /// Where every broker takes messages from its peers (`federation.endpoint`).
 pub const ENDPOINT_PATH: &str = "/v1/federation";
+/// Where a peer asks for this broker's statement of what moved between them.
+pub const STATEMENT_PATH: &str = "/v1/federation/statement";
 
 pub(super) fn routes() -> Vec<Entry> {
     let endpoint = post(inbound::handle).layer(axum::extract::DefaultBodyLimit::max(PEER_MESSAGE_BYTES_MAX));
-    vec![(Method::POST, ENDPOINT_PATH, endpoint)]
+    let mut routes = vec![
+        (Method::POST, ENDPOINT_PATH, endpoint),
+        (Method::POST, STATEMENT_PATH, post(statements::handle_asked)),
+    ];
+    routes.extend(statements::routes());
+    routes
 }
 
 /// The HTTP client of calls out to peers: bounded in time, no redirects.
@@ -84,12 +92,39 @@ pub(crate) async fn send(
         return Err(SendError::Unreachable("too many entries for one message".into()));
     }
     let body = serde_json::to_vec(message).expect("a message serializes");
+    let answer = exchange(state, peer, ENDPOINT_PATH, body, timeout).await?;
+    let answer: FederationAnswer = serde_json::from_slice(&answer)
+        .map_err(|_| SendError::Unreachable(format!("{}: an answer this broker cannot read", peer.name)))?;
+    let matches = answer.entries.len() == message.entries.len()
+        && answer
+            .entries
+            .iter()
+            .zip(&message.entries)
+            .all(|(a, m)| a.id == entry_id(m));
+    if !matches {
+        return Err(SendError::Unreachable(format!(
+            "{}: an answer to other entries",
+            peer.name
+        )));
+    }
+    Ok(answer)
+}
+
+/// Posts `body` to `peer`'s `path`, signed, and answers the body of its signed 200 answer: a
+/// signed refusal is [`SendError::Refused`], anything unsigned or off is no answer.
+pub(crate) async fn exchange(
+    state: &Broker,
+    peer: &PeerRecord,
+    path: &str,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<Vec<u8>, SendError> {
     let date = now_seconds(state);
     let signature = sign_message(
         state.keys.federation_signing_key(),
         &request_message(&RequestParts {
             method: "POST",
-            path: ENDPOINT_PATH,
+            path,
             from: &state.config.domain,
             to: &peer.domain,
             date,
@@ -99,7 +134,7 @@ pub(crate) async fn send(
     let unreachable = |why: String| SendError::Unreachable(format!("{}: {why}", peer.name));
     let mut response = state
         .federation_client
-        .post(format!("{}{ENDPOINT_PATH}", peer.url))
+        .post(format!("{}{path}", peer.url))
         .timeout(timeout)
         .header("content-type", "application/json")
         .header(BROKER_HEADER, &state.config.domain)
@@ -148,17 +183,6 @@ pub(crate) async fn send(
             code: problem["code"].as_str().unwrap_or("peer_unreachable").to_owned(),
             detail: problem["detail"].as_str().unwrap_or_default().to_owned(),
         }));
-    }
-    let answer: FederationAnswer =
-        serde_json::from_slice(&answer).map_err(|_| unreachable("an answer this broker cannot read".into()))?;
-    let matches = answer.entries.len() == message.entries.len()
-        && answer
-            .entries
-            .iter()
-            .zip(&message.entries)
-            .all(|(a, m)| a.id == entry_id(m));
-    if !matches {
-        return Err(unreachable("an answer to other entries".into()));
     }
     Ok(answer)
 }

@@ -330,7 +330,9 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
         before,
         limit: CHARGE_RESOLVE_BATCH_MAX,
     };
-    let federation::QueryOutcome::Charges(charges) = read(state, None, query).await?;
+    let federation::QueryOutcome::Charges(charges) = read(state, None, query).await? else {
+        return Err(crate::api::unexpected());
+    };
     if charges.is_empty() {
         return Ok(());
     }

@@ -66,6 +66,22 @@ impl PgLedger<'_> {
             .collect()
     }
 
+    pub(super) fn read_charges_with(
+        &mut self,
+        peer: &str,
+        until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
+        let sql = format!(
+            "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = $1 AND deadline <= $2 \
+             AND state IN ('credited', 'charged', 'reversed') ORDER BY deadline, id COLLATE \"C\" LIMIT $3"
+        );
+        self.query(&sql, &[&peer, &until.0, &i64::from(limit)])?
+            .iter()
+            .map(charge_from_row)
+            .collect()
+    }
+
     pub(super) fn write_new_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
         let c = ChargeColumns::from_record(charge);
         let sql = format!(

@@ -86,6 +86,10 @@ impl LedgerRead for PgLedger<'_> {
         self.read_charges_in_doubt(before, limit)
     }
 
+    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        self.read_charges_with(peer, until, limit)
+    }
+
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
         self.assurance_with_hash(hash)
     }
