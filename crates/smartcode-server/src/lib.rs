@@ -66,6 +66,8 @@ pub struct Broker {
     pub signer: receipts::ReceiptSigner,
     /// Calls out to peers (federation), bounded in time, following no redirect.
     pub federation_client: reqwest::Client,
+    /// Charges waiting to go to each peer, a message at a time.
+    pub federation_batches: api::federation::Batches,
     operator_token_digest: [u8; 32],
 }
 
@@ -83,6 +85,7 @@ impl Broker {
         Arc::new(Broker {
             signer: receipts::ReceiptSigner::start(keys.receipt_signing_key()),
             federation_client: api::federation::client(),
+            federation_batches: api::federation::Batches::default(),
             config,
             keys,
             guard: GuessGuard::new(clock.clone(), store.guard_counters()),

@@ -482,8 +482,10 @@ CREATE TABLE charges (
     PRIMARY KEY (side, peer, id)
 );
 -- The seller's side's charges in doubt, for the resolver, and those still prepared, for the
--- credit limit.
+-- credit limit (summed on every charge prepared: without this index, every charge the peer ever
+-- had would be read).
 CREATE INDEX charges_in_doubt ON charges (deadline) WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding');
+CREATE INDEX charges_prepared ON charges (peer, currency) WHERE side = 'seller' AND state = 'prepared';
 -- A peer's statement: its charges by deadline.
 CREATE INDEX charges_by_peer ON charges (peer, deadline);
 "#,

@@ -41,14 +41,14 @@ impl SqliteLedger<'_> {
             .map_err(failure)
     }
 
-    /// (The first condition is the partial index's, so SQLite uses it.)
+    /// Through the partial index of prepared charges: the primary key would read every charge the
+    /// peer ever had.
     pub fn prepared_charge_units(&self, peer: &str, currency: Currency) -> StoreResult<i64> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT coalesce(sum(amount), 0) FROM charges \
-                 WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') AND state = 'prepared' \
-                 AND peer = ?1 AND currency = ?2",
+                "SELECT coalesce(sum(amount), 0) FROM charges INDEXED BY charges_prepared \
+                 WHERE side = 'seller' AND state = 'prepared' AND peer = ?1 AND currency = ?2",
             )
             .map_err(failure)?;
         statement
@@ -58,7 +58,8 @@ impl SqliteLedger<'_> {
 
     pub fn charges_in_doubt(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
-            "SELECT {CHARGE_COLUMNS} FROM charges WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') \
+            "SELECT {CHARGE_COLUMNS} FROM charges INDEXED BY charges_in_doubt \
+             WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') \
              AND (state = 'voiding' OR deadline < ?1) ORDER BY deadline LIMIT ?2"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;

@@ -23,7 +23,11 @@ impl Drop for OwnBroker {
     }
 }
 
-fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
+/// The domains of the two brokers `--across` starts: the buyers' and the sellers'.
+const BUYERS_DOMAIN: &str = "buyers.bench";
+const SELLERS_DOMAIN: &str = "sellers.bench";
+
+fn start_broker(args: &BenchArgs, database: Option<&str>, flags: &[&str]) -> Result<OwnBroker> {
     let temporary = if args.data.is_none() {
         Some(tempfile::tempdir()?)
     } else {
@@ -36,7 +40,10 @@ fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
     let already_there = bytes_already_there(&data);
     seed(args, &data)?;
     let mut command = Command::new(std::env::current_exe()?);
-    command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(&data);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .args(flags);
     if let Some(url) = database {
         command.arg("--database").arg(url);
     }
@@ -60,10 +67,28 @@ fn start_broker(args: &BenchArgs, database: Option<&str>) -> Result<OwnBroker> {
 }
 
 pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Option<String>) -> Result<Report> {
+    let sellers_flags = ["--domain", SELLERS_DOMAIN, "--broker-number", "7"];
     let own = if args.remote {
         None
+    } else if args.across {
+        Some(start_broker(args, args.database.as_deref(), &sellers_flags)?)
     } else {
-        Some(start_broker(args, args.database.as_deref())?)
+        Some(start_broker(args, args.database.as_deref(), &[])?)
+    };
+    // With --across, the buyers' broker: a second process on a temporary store of its own.
+    let buyers = if args.across {
+        let alone = BenchArgs {
+            data: None,
+            codes: 0,
+            ..args.clone()
+        };
+        Some(start_broker(
+            &alone,
+            None,
+            &["--domain", BUYERS_DOMAIN, "--broker-number", "2"],
+        )?)
+    } else {
+        None
     };
     let (base, token) = match &own {
         Some(own) => {
@@ -79,8 +104,26 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         .pool_max_idle_per_host(args.connections)
         .tcp_nodelay(true)
         .build()?;
-    eprintln!("creating {} payers and {} payees at {base}…", args.payers, args.payees);
-    let payers = issue_http(&http, &base, &token, args.payers, args.connections).await?;
+    let payers = match &buyers {
+        Some(buyers) => {
+            let buyers_token = std::fs::read_to_string(buyers.data.join(crate::serve::OPERATOR_TOKEN_FILE))?;
+            let buyers_token = buyers_token.trim();
+            peer_up(&http, (&base, &token), (&buyers.base, buyers_token)).await?;
+            eprintln!(
+                "creating {} payers at {} and {} payees at {base}…",
+                args.payers, buyers.base, args.payees
+            );
+            let codes = issue_http(&http, &buyers.base, buyers_token, args.payers, args.connections).await?;
+            codes
+                .into_iter()
+                .map(|code| format!("{code}@{BUYERS_DOMAIN}"))
+                .collect()
+        }
+        None => {
+            eprintln!("creating {} payers and {} payees at {base}…", args.payers, args.payees);
+            issue_http(&http, &base, &token, args.payers, args.connections).await?
+        }
+    };
     let sellers = issue_http(&http, &base, &token, args.payees, args.connections).await?;
     let mut payees = Vec::with_capacity(sellers.len());
     for seller in &sellers {
@@ -171,6 +214,11 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
     let store = broker_store(&http, &base).await;
     let mut report = summarize(args, "http", store, &tally, elapsed);
     report.ledger_ok = ledger_ok_http(&http, &base, &token).await;
+    if let Some(buyers) = &buyers {
+        let buyers_token = std::fs::read_to_string(buyers.data.join(crate::serve::OPERATOR_TOKEN_FILE))?;
+        report.ledger_ok &= ledger_ok_http(&http, &buyers.base, buyers_token.trim()).await;
+        report.mode = "http-across-brokers";
+    }
     if let (Some((commits_0, commands_0)), Some((commits_1, commands_1))) = (metrics_before, metrics_after) {
         let commits = commits_1.saturating_sub(commits_0);
         if commits > 0 {
@@ -183,6 +231,25 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
     }
     Ok(report)
+}
+
+/// Makes the sellers' broker and the buyers' broker peers of each other, with credit enough for
+/// any run.
+async fn peer_up(http: &reqwest::Client, sellers: (&str, &str), buyers: (&str, &str)) -> Result<()> {
+    let limits = serde_json::json!([{ "amount": "1000000000", "currency": "USD" }]);
+    for (at, token, other, limits) in [
+        (sellers.0, sellers.1, buyers.0, Some(limits)),
+        (buyers.0, buyers.1, sellers.0, None),
+    ] {
+        http.post(format!("{at}/v1/admin/peers"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "url": other, "credit_limits": limits.unwrap_or_default() }))
+            .send()
+            .await?
+            .error_for_status()
+            .context("adding a peer")?;
+    }
+    Ok(())
 }
 
 /// Sends a JSON body and answers the body of a 201, or the refusal's `code` word. A payment's

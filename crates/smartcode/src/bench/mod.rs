@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// the amount and the payee's server paying with it (two requests; over HTTP only).
     #[arg(long, conflicts_with_all = ["two_phase", "in_process"])]
     pub authorization: bool,
+    /// Pay across two brokers: this command also starts the buyers' broker (a second process on
+    /// a temporary embedded store), each takes the other as a peer, and every payment is a code of
+    /// the buyers' broker paying a seller of this one (`CODE@domain`).
+    #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote"])]
+    pub across: bool,
 }
 
 /// The schedule of one connection under `--rate`: connection `index` of `connections` sends at

@@ -10,9 +10,12 @@
 //! [`PEER_MESSAGE_BYTES_MAX`] bytes each way and [`PEER_ENTRIES_PER_MESSAGE_MAX`] entries, dated
 //! within [`PEER_CLOCK_SKEW_SECONDS`] of the receiver's clock, never following a redirect.
 
+mod batch;
 mod inbound;
 mod outbound;
 mod statements;
+
+pub use batch::Batches;
 
 pub(crate) use outbound::{pay_elsewhere, peer_for_code, resolve_in_doubt};
 
@@ -71,7 +74,7 @@ fn within_skew(state: &Broker, date: i64) -> bool {
 }
 
 /// Why a message to a peer has no usable answer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum SendError {
     /// No answer, or none this broker can trust (unsigned, signed by another key, malformed, too
     /// large, too old): whether the peer acted on it is unknown.

@@ -28,7 +28,6 @@ use smartcode_core::ledger::federation::{self, Command, PrepareOrder};
 use smartcode_core::ledger::{peers, Outcome};
 use smartcode_core::limits::*;
 use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord};
-use smartcode_receipt::verify_approval;
 use smartcode_store::{answer, WriteRequest, Written};
 
 use super::{send, SendError};
@@ -180,34 +179,36 @@ pub(crate) async fn pay_elsewhere(
     }
 }
 
-/// Sends the charge, again with the same id while no answer comes, until the deadline.
+/// Sends the charge (with whatever else waits for the peer, [`super::batch`]), again with the
+/// same id while no answer comes, until the deadline.
 async fn charge_until(
-    state: &Broker,
+    state: &AppState,
     peer: &PeerRecord,
     charge: FederationEntry,
     deadline: Timestamp,
 ) -> Option<EntryAnswer> {
-    let message = FederationMessage { entries: vec![charge] };
+    let id = super::entry_id(&charge).to_owned();
     let mut wait = Duration::from_millis(PEER_RETRY_FIRST_MILLIS);
     loop {
         let left = Duration::from_micros(u64::try_from(deadline.0 - state.clock.now().0).ok()?);
         if left.is_zero() {
             return None;
         }
-        let timeout = left.min(Duration::from_secs(PEER_REQUEST_SECONDS));
-        match send(state, peer, &message, timeout).await {
-            Ok(mut answer) => return answer.entries.pop(),
-            Err(SendError::Refused(problem)) => {
+        let sent = state.federation_batches.send(state, peer, charge.clone());
+        match tokio::time::timeout(left, sent).await {
+            Ok(Ok(answer)) => return Some(answer),
+            Ok(Err(SendError::Refused(problem))) => {
                 return Some(EntryAnswer {
-                    id: super::entry_id(&message.entries[0]).to_owned(),
+                    id,
                     status: "refused".into(),
                     approval: None,
                     problem: Some(problem),
                 })
             }
-            Err(SendError::Unreachable(why)) => {
+            Ok(Err(SendError::Unreachable(why))) => {
                 tracing::info!(peer = %peer.name, why = %why, "charge unanswered; sending again")
             }
+            Err(_) => return None,
         }
         let left = Duration::from_micros(u64::try_from(deadline.0 - state.clock.now().0).ok()?);
         tokio::time::sleep(wait.min(left)).await;
@@ -215,7 +216,9 @@ async fn charge_until(
     }
 }
 
-/// The approval, if it is the peer's, signed by its pinned key, for this charge exactly.
+/// The approval, if it is for this charge exactly. Its signature needs no check here: it came in
+/// an answer signed by the peer's pinned key over its whole body (the seller, or anyone, checks
+/// it with `verify_approval`).
 fn checked_approval(
     state: &Broker,
     peer: &PeerRecord,
@@ -223,14 +226,14 @@ fn checked_approval(
     approval: Option<ApprovalJson>,
 ) -> Option<ApprovalJson> {
     let approval = approval?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&peer.signing_key).ok()?;
-    let ours = approval.charge_id == prepared.id
+    let ours = approval.version == smartcode_receipt::APPROVAL_V1
+        && approval.charge_id == prepared.id
         && approval.broker.eq_ignore_ascii_case(&peer.domain)
         && approval.seller_broker == state.config.domain
         && approval.amount == Money::new(prepared.amount.units(), prepared.currency)
         && smartcode_core::code::PublicCode::from_stored(&prepared.payee)
             .is_some_and(|p| p.to_string() == approval.payee);
-    (ours && verify_approval(&approval, &key).is_ok()).then_some(approval)
+    ours.then_some(approval)
 }
 
 /// Credits the seller, under the seller's Idempotency-Key if it sent one: a retry of a payment

@@ -45,8 +45,7 @@ impl PgLedger<'_> {
     pub(super) fn read_prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64> {
         let rows = self.query(
             "SELECT coalesce(sum(amount), 0)::bigint FROM charges \
-             WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') AND state = 'prepared' \
-             AND peer = $1 AND currency = $2",
+             WHERE side = 'seller' AND state = 'prepared' AND peer = $1 AND currency = $2",
             &[&peer, &currency.to_string()],
         )?;
         match rows.first() {
