@@ -23,11 +23,14 @@ struct Job {
     answered: oneshot::Sender<Result<EntryAnswer, SendError>>,
 }
 
-/// The queues of this broker's peers, by what they are sent to (name, URL and pinned key: a
-/// peer changed by its operator gets a queue of its own).
+/// What a queue sends to: a peer's name, URL and pinned key (a peer changed by its operator gets a
+/// queue of its own).
+type Destination = (String, String, [u8; 32]);
+
+/// The queues of this broker's peers.
 #[derive(Default)]
 pub struct Batches {
-    queues: Mutex<HashMap<(String, String, [u8; 32]), mpsc::Sender<Job>>>,
+    queues: Mutex<HashMap<Destination, mpsc::Sender<Job>>>,
 }
 
 impl Batches {
