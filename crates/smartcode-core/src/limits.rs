@@ -135,6 +135,8 @@ pub const PEER_CLOCK_SKEW_SECONDS: i64 = 30;
 pub const PEER_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
 /// Entries (charges, outcomes, voids) one federation message may carry.
 pub const PEER_ENTRIES_PER_MESSAGE_MAX: usize = 1_000;
+/// How long the edge keeps the peers it read, in milliseconds, before reading them again.
+pub const PEERS_KEPT_MILLIS: u64 = 1_000;
 /// Messages to one peer on their way at once; charges waiting meanwhile go together in the next.
 pub const PEER_MESSAGES_IN_FLIGHT_MAX: usize = 4;
 /// Characters of a charge's id, chosen by the seller's broker.

@@ -250,10 +250,12 @@ pub(crate) async fn add(
         changed_at: Timestamp(0),
     };
     let context = WriteContext { holder: None, asked };
-    submit(state, context, StatusCode::CREATED, |_| {
+    let reply = submit(state, context, StatusCode::CREATED, |_| {
         (peers::Command::Add(Box::new(peer.clone())), Shown::NONE)
     })
-    .await
+    .await;
+    state.federation_batches.forget_peers();
+    reply
 }
 
 async fn handle_list(State(state): State<AppState>, _: Operator) -> Result<Response, ApiError> {
@@ -321,9 +323,9 @@ async fn write(
 ) -> Result<Response, ApiError> {
     let asked = Asked::of(&headers, &target, &body.0);
     let context = WriteContext { holder: None, asked };
-    submit(&state, context, status, |_| (command.clone(), Shown::NONE))
-        .await?
-        .respond(&state)
+    let reply = submit(&state, context, status, |_| (command.clone(), Shown::NONE)).await;
+    state.federation_batches.forget_peers();
+    reply?.respond(&state)
 }
 
 async fn handle_remove(

@@ -5,13 +5,21 @@
 //! at once, so under load the queue fills while they are, and the next message carries all of it;
 //! under light load a message carries one charge and leaves at once. The peer runs a message's
 //! entries together, so its store commits them together too.
+//!
+//! The peers themselves are kept here too, for [`PEERS_KEPT_MILLIS`] after each read (forgotten
+//! at once when this process changes one): the edge reads them for every payment with a code of
+//! another broker and every message from a peer. Another process's change reaches this one's
+//! edge within that time; the core, which reads the peer in its own transaction, refuses a
+//! suspended peer's charges at once either way.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smartcode_api::{EntryAnswer, FederationEntry, FederationMessage};
-use smartcode_core::limits::{PEER_ENTRIES_PER_MESSAGE_MAX, PEER_MESSAGES_IN_FLIGHT_MAX, PEER_REQUEST_SECONDS};
+use smartcode_core::limits::{
+    PEERS_KEPT_MILLIS, PEER_ENTRIES_PER_MESSAGE_MAX, PEER_MESSAGES_IN_FLIGHT_MAX, PEER_REQUEST_SECONDS,
+};
 use smartcode_core::model::PeerRecord;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -27,13 +35,32 @@ struct Job {
 /// queue of its own).
 type Destination = (String, String, [u8; 32]);
 
-/// The queues of this broker's peers.
+/// The queues of this broker's peers, and the peers as last read.
 #[derive(Default)]
 pub struct Batches {
     queues: Mutex<HashMap<Destination, mpsc::Sender<Job>>>,
+    peers: Mutex<Option<(Instant, Arc<Vec<PeerRecord>>)>>,
 }
 
 impl Batches {
+    /// The peers as read less than [`PEERS_KEPT_MILLIS`] ago, if they were.
+    pub(crate) fn known_peers(&self) -> Option<Arc<Vec<PeerRecord>>> {
+        let kept = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh =
+            |(at, _): &&(Instant, Arc<Vec<PeerRecord>>)| at.elapsed() < Duration::from_millis(PEERS_KEPT_MILLIS);
+        kept.as_ref().filter(fresh).map(|(_, peers)| peers.clone())
+    }
+
+    /// Keeps the peers just read.
+    pub(crate) fn keep_peers(&self, peers: Arc<Vec<PeerRecord>>) {
+        *self.peers.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), peers));
+    }
+
+    /// Forgets the peers kept: this process changed one.
+    pub(crate) fn forget_peers(&self) {
+        *self.peers.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Sends `entry` to `peer` with whatever else waits for it, and answers its entry.
     pub(crate) async fn send(
         &self,

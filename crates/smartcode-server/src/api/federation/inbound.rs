@@ -75,7 +75,7 @@ pub(super) async fn authenticate(
         ));
     };
     let peers = super::outbound::peers(state).await?;
-    let Some(peer) = peers.into_iter().find(|p| p.domain.eq_ignore_ascii_case(&from)) else {
+    let Some(peer) = peers.iter().find(|p| p.domain.eq_ignore_ascii_case(&from)).cloned() else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ProblemCode::PeerUnknown,

@@ -37,10 +37,17 @@ use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
 use crate::{AppState, Broker};
 
-/// Every peer, by name.
-pub(super) async fn peers(state: &AppState) -> Result<Vec<PeerRecord>, ApiError> {
+/// Every peer, by name, as read at most a second ago ([`super::batch`]).
+pub(super) async fn peers(state: &AppState) -> Result<std::sync::Arc<Vec<PeerRecord>>, ApiError> {
+    if let Some(peers) = state.federation_batches.known_peers() {
+        return Ok(peers);
+    }
     match read(state, None, peers::Query::List).await? {
-        peers::QueryOutcome::List(peers) => Ok(peers),
+        peers::QueryOutcome::List(peers) => {
+            let peers = std::sync::Arc::new(peers);
+            state.federation_batches.keep_peers(peers.clone());
+            Ok(peers)
+        }
         _ => Err(crate::api::unexpected()),
     }
 }
@@ -59,8 +66,8 @@ pub(crate) async fn peer_for_code(state: &AppState, text: &str) -> Result<Option
             return Ok(None);
         }
         let peers = peers(state).await?;
-        let peer = peers.into_iter().find(|p| p.domain.eq_ignore_ascii_case(domain));
-        return Ok(peer.map(|p| (p, local.trim().to_owned())));
+        let peer = peers.iter().find(|p| p.domain.eq_ignore_ascii_case(domain));
+        return Ok(peer.map(|p| (p.clone(), local.trim().to_owned())));
     }
     let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '\t')).collect();
     let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
@@ -71,8 +78,8 @@ pub(crate) async fn peer_for_code(state: &AppState, text: &str) -> Result<Option
         return Ok(None);
     }
     let peers = peers(state).await?;
-    let peer = peers.into_iter().find(|p| digits.starts_with(&p.broker_number));
-    Ok(peer.map(|p| (p, digits)))
+    let peer = peers.iter().find(|p| digits.starts_with(&p.broker_number));
+    Ok(peer.map(|p| (p.clone(), digits)))
 }
 
 /// Pays `request.payee` with a code of `peer` (`code`, as that peer reads it).
@@ -340,13 +347,13 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
         return Ok(());
     }
     let peers = peers(state).await?;
-    for peer in peers {
+    for peer in peers.iter() {
         let mine: Vec<&ChargeRecord> = charges.iter().filter(|c| c.peer == peer.name).collect();
         if mine.is_empty() {
             continue;
         }
         for charge in mine.iter().filter(|c| c.state == ChargeState::Prepared) {
-            mark(state, &peer, &charge.id, ChargeState::Voiding).await;
+            mark(state, peer, &charge.id, ChargeState::Voiding).await;
         }
         let entries = mine
             .iter()
@@ -358,14 +365,14 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
             })
             .collect();
         let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
-        match send(state, &peer, &FederationMessage { entries }, timeout).await {
+        match send(state, peer, &FederationMessage { entries }, timeout).await {
             Ok(answer) => {
                 for entry in answer
                     .entries
                     .iter()
                     .filter(|e| e.status == "reversed" || e.status == "closed")
                 {
-                    mark(state, &peer, &entry.id, ChargeState::Voided).await;
+                    mark(state, peer, &entry.id, ChargeState::Voided).await;
                 }
             }
             Err(error) => tracing::info!(peer = %peer.name, error = ?error, "voids unanswered; sent again later"),
