@@ -18,6 +18,9 @@ pub struct PeerRequest {
     pub credit_limits: Option<Vec<MoneyRequest>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Show the peer on this broker's page and in its metadata (default: no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed: Option<bool>,
 }
 
 /// `POST /v1/admin/peers/{name}/settlements`: money paid between this broker and the peer outside
@@ -47,6 +50,8 @@ pub struct PeerJson {
     /// SHA-256 of the key, hex in groups of four: what an operator compares by phone.
     pub fingerprint: String,
     pub status: String,
+    /// Whether this broker shows it on its page and in its metadata.
+    pub listed: bool,
     pub credit_limits: Vec<Money>,
     pub added_at: String,
     pub changed_at: String,

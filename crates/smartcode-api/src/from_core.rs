@@ -313,6 +313,7 @@ impl From<&smartcode_core::model::PeerRecord> for PeerJson {
             key: p.key_hex(),
             fingerprint: p.fingerprint(),
             status: p.status.as_str().to_owned(),
+            listed: p.listed,
             credit_limits: p
                 .credit_limits
                 .iter()

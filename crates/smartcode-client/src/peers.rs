@@ -22,7 +22,8 @@ impl Client {
         Self::send(self.request(Method::GET, "/v1/admin/peers")).await
     }
 
-    /// As the operator: suspends (`"suspend"`) or resumes (`"resume"`) the peer `name`.
+    /// As the operator: suspends (`"suspend"`) or resumes (`"resume"`) the peer `name`, or shows
+    /// (`"show"`) or hides (`"hide"`) it on this broker's page.
     pub async fn peer_status(&self, name: &str, verb: &str) -> Result<PeerJson, ClientError> {
         Self::send(self.post(&format!("/v1/admin/peers/{name}/{verb}"), &serde_json::json!({}), None)).await
     }

@@ -46,6 +46,8 @@ pub struct PeerRecord {
     /// no credit.
     pub credit_limits: Vec<(Currency, i64)>,
     pub status: PeerStatus,
+    /// Whether this broker shows it: on its page (`/broker`) and in its metadata.
+    pub listed: bool,
     pub added_at: Timestamp,
     pub changed_at: Timestamp,
 }

@@ -493,7 +493,7 @@ impl QuoteColumns {
 
 /// A peer's columns in both schemas, in the order both stores select and insert them.
 pub const PEER_COLUMNS: &str =
-    "name, url, title, domain, broker_number, signing_key, credit_limits, status, added_at, changed_at";
+    "name, url, title, domain, broker_number, signing_key, credit_limits, status, added_at, changed_at, listed";
 
 /// A peer's row as plain values; its credit limits as `CUR units` lines.
 pub struct PeerColumns {
@@ -507,6 +507,7 @@ pub struct PeerColumns {
     pub status: String,
     pub added_at: i64,
     pub changed_at: i64,
+    pub listed: bool,
 }
 
 impl PeerColumns {
@@ -528,6 +529,7 @@ impl PeerColumns {
             signing_key: <[u8; 32]>::try_from(self.signing_key).map_err(|_| corrupt("signing key"))?,
             credit_limits,
             status: PeerStatus::parse(&self.status).ok_or_else(|| corrupt("peer status"))?,
+            listed: self.listed,
             added_at: Timestamp(self.added_at),
             changed_at: Timestamp(self.changed_at),
         })
@@ -550,6 +552,7 @@ impl PeerColumns {
             status: r.status.as_str().to_owned(),
             added_at: r.added_at.0,
             changed_at: r.changed_at.0,
+            listed: r.listed,
         }
     }
 }

@@ -488,6 +488,8 @@ CREATE INDEX charges_in_doubt ON charges (deadline) WHERE side = 'seller' AND (s
 CREATE INDEX charges_prepared ON charges (peer, currency) WHERE side = 'seller' AND state = 'prepared';
 -- A peer's statement: its charges by deadline.
 CREATE INDEX charges_by_peer ON charges (peer, deadline);
+-- Whether the broker shows a peer on its page and in its metadata (the operator chooses).
+ALTER TABLE peers ADD COLUMN listed INTEGER NOT NULL DEFAULT 0 CHECK (listed = 0 OR listed = 1);
 "#,
     ),
 ];

@@ -32,6 +32,8 @@ pub enum Command {
     Add(Box<PeerRecord>),
     /// The operator suspends or resumes a peer.
     SetStatus { name: String, status: PeerStatus },
+    /// The operator shows the peer on this broker's page and in its metadata, or stops.
+    SetListed { name: String, listed: bool },
     /// The operator removes a peer (only once its position is settled).
     Remove { name: String },
     /// The operator records money paid between this broker and the peer outside the system
@@ -107,6 +109,15 @@ pub(super) fn execute(
             let mut peer = tx.peer(name)?.ok_or(OpError::NotFound("peer"))?;
             if peer.status != *status {
                 peer.status = *status;
+                peer.changed_at = cx.now;
+                tx.put_peer(&peer)?;
+            }
+            Ok(Outcome::Changed(Box::new(peer)))
+        }
+        Command::SetListed { name, listed } => {
+            let mut peer = tx.peer(name)?.ok_or(OpError::NotFound("peer"))?;
+            if peer.listed != *listed {
+                peer.listed = *listed;
                 peer.changed_at = cx.now;
                 tx.put_peer(&peer)?;
             }

@@ -881,6 +881,7 @@ fn peer(name: &str, domain: &str, number: &str) -> PeerRecord {
         signing_key: [7; 32],
         credit_limits: vec![(usd(), 1_000_000)],
         status: PeerStatus::Active,
+        listed: false,
         added_at: Timestamp(0),
         changed_at: Timestamp(0),
     }

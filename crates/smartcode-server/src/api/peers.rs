@@ -38,6 +38,12 @@ pub(super) fn routes() -> Vec<Entry> {
             "/v1/admin/peers/{name}/resume",
             post(handle_status::<false>),
         ),
+        (Method::POST, "/v1/admin/peers/{name}/show", post(handle_listed::<true>)),
+        (
+            Method::POST,
+            "/v1/admin/peers/{name}/hide",
+            post(handle_listed::<false>),
+        ),
         (Method::GET, "/v1/admin/peers/{name}/position", get(handle_position)),
         (Method::POST, "/v1/admin/peers/{name}/settlements", post(handle_settle)),
     ]
@@ -246,6 +252,7 @@ pub(crate) async fn add(
         signing_key: metadata.signing_key,
         credit_limits,
         status: PeerStatus::Active,
+        listed: request.listed.unwrap_or(false),
         added_at: Timestamp(0),
         changed_at: Timestamp(0),
     };
@@ -360,5 +367,18 @@ async fn handle_status<const SUSPEND: bool>(
         PeerStatus::Active
     };
     let command = peers::Command::SetStatus { name, status };
+    write(state, (target, headers, body), StatusCode::OK, command).await
+}
+
+/// Shows (`LISTED`) the peer on this broker's page and in its metadata, or stops showing it.
+async fn handle_listed<const LISTED: bool>(
+    State(state): State<AppState>,
+    _: Operator,
+    Segment(name): Segment,
+    target: Target,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let command = peers::Command::SetListed { name, listed: LISTED };
     write(state, (target, headers, body), StatusCode::OK, command).await
 }

@@ -76,8 +76,18 @@ async fn handle_public_code(State(state): State<AppState>, Segment(text): Segmen
     Ok(json_value(StatusCode::OK, body))
 }
 
-async fn well_known(State(state): State<AppState>) -> Response {
-    json_value(
+async fn well_known(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let peers: Vec<serde_json::Value> = super::federation::listed_peers(&state)
+        .await?
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.title, "domain": p.domain, "url": p.url,
+                "broker_number": p.broker_number, "fingerprint": p.fingerprint(),
+            })
+        })
+        .collect();
+    Ok(json_value(
         StatusCode::OK,
         json!({
             "name": state.config.name,
@@ -96,6 +106,7 @@ async fn well_known(State(state): State<AppState>) -> Response {
                 "endpoint": super::federation::ENDPOINT_PATH,
                 "signing_key": hex::encode(state.keys.federation_key().to_bytes()),
                 "fingerprint": smartcode_core::model::key_fingerprint(&state.keys.federation_key().to_bytes()),
+                "peers": peers,
             },
             "amount_decimals": smartcode_core::money::DECIMALS,
             "currencies": "any ISO 4217 style three-letter code; each code holds one",
@@ -107,7 +118,7 @@ async fn well_known(State(state): State<AppState>) -> Response {
                 "format": "the line 'smartcode-certificate-v1', then one line per field in this order: id, broker, assurance_id, code_id, floor, currency, payee, issued_at, valid_until (floor is the decimal amount of the certificate's floor object). A field's line is its name, a space, the byte length of its value (UTF-8) in decimal, a space, the value and a newline. The signature (hex) is Ed25519 over those bytes with the key above, the receipts' key.",
             },
         }),
-    )
+    ))
 }
 
 /// The secret codes this broker issues (`serve --code-alphabet`, `--code-length`).

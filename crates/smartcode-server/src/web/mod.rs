@@ -90,6 +90,7 @@ pub fn routes() -> Router<AppState> {
         .route("/operator/deposit", post(operator_deposit))
         .route("/operator/payout", post(operator_payout))
         .route("/operator/check", post(operator_check))
+        .route("/broker", get(broker_page))
         .route("/problems", get(problems::problems_index))
         .route("/problems/{code}", get(problems::problem_page))
         .route("/operator/security/forgive", post(operator_forgive))
@@ -153,6 +154,25 @@ impl Csrf {
 }
 
 /// A page, with the CSRF cookie set if this browser had none.
+/// The broker's own page: its facts and the peers it chose to show.
+async fn broker_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let csrf = Csrf::of(&state, &headers);
+    let peers = match crate::api::federation::listed_peers(&state).await {
+        Ok(peers) => peers,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let format = state.config.code_format();
+    let key = state.keys.federation_key().to_bytes();
+    let facts = pages::BrokerFacts {
+        name: &state.config.name,
+        domain: &state.config.domain,
+        broker_number: state.config.broker_number.as_str(),
+        code_format: format!("{} symbols of {}", format.length(), format.alphabet().as_str()),
+        fingerprint: smartcode_core::model::key_fingerprint(&key),
+    };
+    page(StatusCode::OK, &csrf, pages::broker_page(&facts, &peers))
+}
+
 fn page(status: StatusCode, csrf: &Csrf, markup: maud::Markup) -> Response {
     let mut response = (status, axum::response::Html(markup.into_string())).into_response();
     if let Some(cookie) = &csrf.cookie {

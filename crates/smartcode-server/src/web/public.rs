@@ -88,7 +88,7 @@ async fn render_public(
         url: target.to_owned(),
     });
     let markup = pages::public_page(
-        &state.config.name,
+        (&state.config.name, &state.config.domain),
         &view,
         &csrf,
         host,

@@ -20,6 +20,7 @@ fn peer_from_row(row: &Row<'_>) -> rusqlite::Result<PeerRecord> {
         status: row.get(7)?,
         added_at: row.get(8)?,
         changed_at: row.get(9)?,
+        listed: row.get(10)?,
     }
     .into_record()
     .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
@@ -41,8 +42,9 @@ impl SqliteLedger<'_> {
 
     pub fn put_peer(&mut self, peer: &PeerRecord) -> StoreResult<()> {
         let c = PeerColumns::from_record(peer);
-        let sql =
-            format!("INSERT OR REPLACE INTO peers ({PEER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        let sql = format!(
+            "INSERT OR REPLACE INTO peers ({PEER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         statement
             .execute(params![
@@ -55,7 +57,8 @@ impl SqliteLedger<'_> {
                 c.credit_limits,
                 c.status,
                 c.added_at,
-                c.changed_at
+                c.changed_at,
+                c.listed
             ])
             .map_err(failure)?;
         Ok(())

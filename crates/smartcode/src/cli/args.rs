@@ -418,6 +418,9 @@ pub(super) enum PeerAction {
         /// Its signing key (64 hex digits), checked out of band: refused if it publishes another.
         #[arg(long)]
         key: Option<String>,
+        /// Show it on this broker's page and in its metadata.
+        #[arg(long)]
+        listed: bool,
     },
     /// Every peer, with its status and key fingerprint.
     List,
@@ -425,6 +428,10 @@ pub(super) enum PeerAction {
     Suspend { name: String },
     /// Take a suspended peer's messages again.
     Resume { name: String },
+    /// Show the peer on this broker's page (/broker) and in its metadata.
+    Show { name: String },
+    /// Stop showing the peer.
+    Hide { name: String },
     /// Forget the peer (once its position is settled).
     Remove { name: String },
     /// Where this broker stands with the peer, per currency.

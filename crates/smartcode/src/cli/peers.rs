@@ -16,6 +16,7 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
             name,
             credit_limits,
             key,
+            listed,
         } => {
             let limits = credit_limits
                 .iter()
@@ -26,6 +27,7 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
                 name: name.clone(),
                 credit_limits: (!limits.is_empty()).then_some(limits),
                 key: key.clone(),
+                listed: listed.then_some(true),
             };
             client.add_peer(&request, None).await?
         }
@@ -41,6 +43,8 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
         }
         PeerAction::Suspend { name } => client.peer_status(name, "suspend").await?,
         PeerAction::Resume { name } => client.peer_status(name, "resume").await?,
+        PeerAction::Show { name } => client.peer_status(name, "show").await?,
+        PeerAction::Hide { name } => client.peer_status(name, "hide").await?,
         PeerAction::Remove { name } => client.remove_peer(name).await?,
         PeerAction::Position { name } => {
             let position = client.peer_position(name).await?;

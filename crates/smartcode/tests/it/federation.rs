@@ -137,6 +137,35 @@ async fn a_seller_is_paid_with_a_code_of_another_broker_and_both_ledgers_agree()
     let b_history = b.get("/v1/me/transactions", Auth::Code(&owner)).await.expect(200).body;
     assert_eq!(b_history["transactions"][0]["counterparty"], "a code of broker a.test");
 
+    // Trust: B shows A once its operator chooses to, on its page and in its metadata, and a
+    // public code's page names its broker.
+    let html = |path: String| async move { reqwest::get(path).await.unwrap().text().await.unwrap() };
+    assert!(!html(format!("{}/broker", b.base)).await.contains("a.test"));
+    let shown = b
+        .post("/v1/admin/peers/a.test/show", Auth::Operator, json!({}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(shown["listed"], true);
+    let listed = b.get("/.well-known/smartcode", Auth::None).await.expect(200).body;
+    assert_eq!(listed["federation"]["peers"][0]["domain"], "a.test");
+    assert_eq!(listed["federation"]["peers"][0]["name"], "Broker A");
+    let page = html(format!("{}/broker", b.base)).await;
+    assert!(
+        page.contains("Broker A") && page.contains("a.test") && page.contains("Broker B"),
+        "{page}"
+    );
+    let public = html(format!("{}/p/{payee}", b.base)).await;
+    assert!(
+        public.contains(r#"href="/broker""#) && public.contains("(b.test)"),
+        "{public}"
+    );
+    b.post("/v1/admin/peers/a.test/hide", Auth::Operator, json!({}))
+        .await
+        .expect(200);
+    let hidden = b.get("/.well-known/smartcode", Auth::None).await.expect(200).body;
+    assert_eq!(hidden["federation"]["peers"], json!([]));
+
     // B never kept the buyer's code.
     for (table, text) in b.stored_text() {
         let plain = buyer.replace('-', "");

@@ -17,7 +17,7 @@ mod statements;
 
 pub use batch::Batches;
 
-pub(crate) use outbound::{pay_elsewhere, peer_for_code, resolve_in_doubt};
+pub(crate) use outbound::{listed_peers, pay_elsewhere, peer_for_code, resolve_in_doubt};
 
 use std::time::Duration;
 

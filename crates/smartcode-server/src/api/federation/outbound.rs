@@ -52,6 +52,12 @@ pub(super) async fn peers(state: &AppState) -> Result<std::sync::Arc<Vec<PeerRec
     }
 }
 
+/// The peers this broker shows (on `/broker` and in its metadata): listed and active.
+pub(crate) async fn listed_peers(state: &AppState) -> Result<Vec<PeerRecord>, ApiError> {
+    let shown = |p: &&PeerRecord| p.listed && p.status == smartcode_core::model::PeerStatus::Active;
+    Ok(peers(state).await?.iter().filter(shown).cloned().collect())
+}
+
 /// The peer a presented code belongs to, and the code as that peer reads it: `CODE@domain` names
 /// a peer by its domain; an all-digit code that does not start with this broker's number names
 /// the peer whose number it starts with. `None` for a code of this broker (or of no peer: then it

@@ -7,6 +7,7 @@ use smartcode_core::code::PublicCode;
 use smartcode_core::ledger::reports::{Ancestor, PublicView};
 use smartcode_core::money::format_units;
 
+mod broker;
 mod center;
 mod fields;
 mod instruments;
@@ -15,6 +16,7 @@ mod receipt;
 mod security;
 mod standing;
 
+pub use broker::{broker_page, BrokerFacts};
 pub use center::{confirm_cancel, confirm_rekey, control_center};
 pub use fields::FormView;
 pub use problems::{not_found, problem, problems};
@@ -232,7 +234,7 @@ pub struct ReturnTo {
 }
 
 pub fn public_page(
-    broker_name: &str,
+    (broker_name, broker_domain): (&str, &str),
     view: &PublicView,
     csrf: &Csrf,
     host: &str,
@@ -341,7 +343,7 @@ pub fn public_page(
                     @for a in &view.ancestry {
                         li { (ancestor(a, broker_name)) }
                     }
-                    li { strong { (broker_name) } " — the broker" }
+                    li #broker { a href="/broker" { strong { (broker_name) } } " — the broker (" (broker_domain) ")" }
                 }
             }
             section.card.qr-card {

@@ -23,6 +23,7 @@ fn peer_from_row(row: &Row) -> StoreResult<PeerRecord> {
         status: get(row, 7)?,
         added_at: get(row, 8)?,
         changed_at: get(row, 9)?,
+        listed: get(row, 10)?,
     }
     .into_record()
 }
@@ -44,11 +45,12 @@ impl PgLedger<'_> {
     pub(super) fn write_peer(&mut self, peer: &PeerRecord) -> StoreResult<()> {
         let c = PeerColumns::from_record(peer);
         let sql = format!(
-            "INSERT INTO peers ({PEER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+            "INSERT INTO peers ({PEER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (name) DO UPDATE SET url = excluded.url, title = excluded.title, \
              domain = excluded.domain, broker_number = excluded.broker_number, \
              signing_key = excluded.signing_key, credit_limits = excluded.credit_limits, \
-             status = excluded.status, added_at = excluded.added_at, changed_at = excluded.changed_at"
+             status = excluded.status, added_at = excluded.added_at, changed_at = excluded.changed_at, \
+             listed = excluded.listed"
         );
         self.execute(
             &sql,
@@ -63,6 +65,7 @@ impl PgLedger<'_> {
                 &c.status,
                 &c.added_at,
                 &c.changed_at,
+                &c.listed,
             ],
         )?;
         Ok(())
