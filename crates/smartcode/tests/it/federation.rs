@@ -847,3 +847,69 @@ async fn both_statements_reconcile_and_a_settlement_on_one_side_only_is_named() 
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn three_brokers_of_three_formats_pay_each_other_and_every_pair_reconciles() {
+    let Pair { a, b, dir, .. } = pair().await;
+    let c_flags = [
+        "--name",
+        "Broker C",
+        "--domain",
+        "c.test",
+        "--broker-number",
+        "4",
+        "--code-length",
+        "9",
+    ];
+    let c = TestBroker::start_in_with(&dir.path().join("c"), &c_flags).await;
+    let limits = json!([{ "amount": "100", "currency": "USD" }]);
+    for (at, other) in [(&a, &c), (&c, &a), (&b, &c), (&c, &b)] {
+        at.post(
+            "/v1/admin/peers",
+            Auth::Operator,
+            json!({ "url": other.base, "credit_limits": limits }),
+        )
+        .await
+        .expect(201);
+    }
+    let (buyer_a, _) = a.issue("10.00", "USD").await;
+    let (buyer_c, _) = c.issue("10.00", "USD").await;
+    let (owner_b, payee_b) = seller(&b).await;
+    let (owner_c, payee_c) = seller(&c).await;
+    pay_at_b(&b, &format!("{buyer_a}@a.test"), &payee_b, "1.00")
+        .await
+        .expect(201);
+    pay_at_b(&c, &format!("{buyer_a}@a.test"), &payee_c, "2.00")
+        .await
+        .expect(201);
+    pay_at_b(&b, &format!("{buyer_c}@c.test"), &payee_b, "3.00")
+        .await
+        .expect(201);
+    assert_eq!(a.balance(&buyer_a).await, "7.00");
+    assert_eq!(c.balance(&buyer_c).await, "7.00");
+    assert_eq!(b.balance(&owner_b).await, "5.00");
+    assert_eq!(c.balance(&owner_c).await, "3.00");
+    for (at, name, other, other_name, expected) in [
+        (&b, "a.test", &a, "b.test", "1.00"),
+        (&c, "a.test", &a, "c.test", "2.00"),
+        (&b, "c.test", &c, "b.test", "3.00"),
+    ] {
+        assert_eq!(net(at, name).await, expected);
+        assert_eq!(net(other, other_name).await, format!("-{expected}"));
+        let reconciled = at
+            .get(
+                &format!("/v1/admin/peers/{name}/reconcile?until=2099-01-01T00%3A00%3A00Z"),
+                Auth::Operator,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            (reconciled["matched"].as_u64(), reconciled["differences"].clone()),
+            (Some(1), json!([]))
+        );
+    }
+    for broker in [&a, &b, &c] {
+        broker.assert_ledger_ok().await;
+    }
+}
