@@ -38,6 +38,9 @@ pub struct ChargeOrder {
     pub deadline: Timestamp,
     /// The keyed hash of the charge's entry: the same id sent again with another body is refused.
     pub fingerprint: [u8; 32],
+    /// The code is an authorization code: it pays its exact amount, once, and the value it held
+    /// is what moves.
+    pub authorization: bool,
 }
 
 /// At B: a payment to a seller of this broker, by a code of the peer `peer`, about to be charged.
@@ -225,8 +228,22 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
     {
         return Err(OpError::Peer(PeerRefusal::ChargeLate));
     }
-    let payer = authenticate(tx, &order.payer, now)?;
-    let payer = release_expired_holds(tx, now, payer)?;
+    let authorization = match order.authorization {
+        true => Some(authorization_for(tx, now, order)?),
+        false => None,
+    };
+    let payer = match &authorization {
+        Some(authorization) => {
+            let payer = tx.code_by_id(&authorization.payer_id)?.ok_or(OpError::InvalidCode)?;
+            // What it held is what pays: given back to the code's available balance first.
+            tx.add_held(&AccountKey::Code(payer.id.clone()), -authorization.amount.units())?;
+            payer
+        }
+        None => {
+            let payer = authenticate(tx, &order.payer, now)?;
+            release_expired_holds(tx, now, payer)?
+        }
+    };
     if payer.currency != order.currency {
         return Err(OpError::CurrencyMismatch);
     }
@@ -254,6 +271,13 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
     for (id, usage) in &checked.counted {
         tx.set_usage(id, usage)?;
     }
+    if let Some(mut authorization) = authorization {
+        authorization.state = HoldState::Captured;
+        authorization.resolved_at = Some(now);
+        authorization.captured = Some(order.amount);
+        authorization.receipt_id = Some(transfer.id.clone());
+        tx.update_hold(&authorization)?;
+    }
     let record = ChargeRecord {
         side: ChargeSide::Buyer,
         peer: peer.name,
@@ -272,6 +296,33 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
     };
     tx.insert_charge(&record)?;
     Ok(Outcome::Charge(Box::new(record)))
+}
+
+/// The pending authorization a charge presents, if it may pay this charge: made for no payee in
+/// particular (one made for a seller of this broker pays only that seller), for exactly this
+/// amount. Unknown, used and cancelled look alike, as for a local payment.
+fn authorization_for(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    order: &ChargeOrder,
+) -> Result<HoldRecord, OpError> {
+    let authorization = tx.hold_by_code(&order.payer.hash)?.ok_or(OpError::InvalidCode)?;
+    match authorization.state_at(now) {
+        HoldState::Pending => {}
+        _ if authorization.state == HoldState::Pending || super::authorizations::expired_by_time(&authorization) => {
+            return Err(OpError::Expired)
+        }
+        _ => return Err(OpError::InvalidCode),
+    }
+    if authorization.payee.is_some() {
+        return Err(OpError::Restricted(crate::error::Restriction::Payee));
+    }
+    if order.amount != authorization.amount {
+        return Err(OpError::Hold(crate::error::HoldRefusal::NotAuthorizedAmount {
+            authorized_units: authorization.amount.units(),
+        }));
+    }
+    Ok(authorization)
 }
 
 /// At A: remembers an id never charged as closed, so that a charge of it arriving later is refused.

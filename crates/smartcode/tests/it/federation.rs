@@ -913,3 +913,37 @@ async fn three_brokers_of_three_formats_pay_each_other_and_every_pair_reconciles
         broker.assert_ledger_ok().await;
     }
 }
+
+#[tokio::test]
+async fn an_authorization_code_of_another_broker_pays_its_exact_amount_once() {
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let authorize = |amount: &'static str| {
+        let a = &a;
+        let buyer = buyer.clone();
+        async move {
+            let made = a
+                .post("/v1/me/authorizations", Auth::Code(&buyer), json!({ "amount": amount }))
+                .await
+                .expect(201)
+                .body;
+            made["authorization_code"].as_str().unwrap().to_owned()
+        }
+    };
+    // All digits, starting with A's broker number: B sends it to A, which holds what it pays.
+    let code = authorize("1.50").await;
+    assert!(code.starts_with('2'), "{code}");
+    pay_at_b(&b, &code, &payee, "1.50").await.expect(201);
+    assert_eq!(a.balance(&buyer).await, "8.50");
+    assert_eq!(b.balance(&owner).await, "2.50");
+    pay_at_b(&b, &code, &payee, "1.50").await.refused(401, "invalid_code");
+    let other = authorize("1.00").await;
+    pay_at_b(&b, &other, &payee, "2.00")
+        .await
+        .refused(409, "amount_mismatch");
+    assert_eq!(b.balance(&owner).await, "2.50");
+    assert_eq!(net(&b, "a.test").await, "1.50");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}

@@ -224,13 +224,6 @@ async fn charge(
         headers.insert("smartcode-pin", pin);
     }
     let holder = state.holder(caller, code, &headers).await?;
-    if holder.authorization {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ProblemCode::Conflict,
-            "an authorization code pays sellers of its own broker only, for now",
-        ));
-    }
     let fingerprint = state.keys.fingerprint(&[
         b"federation-charge",
         &holder.hash.0,
@@ -258,6 +251,7 @@ async fn charge(
             payee: payee.to_owned(),
             deadline,
             fingerprint,
+            authorization: holder.authorization,
         };
         (Command::Charge(Box::new(order)), Shown::NONE)
     })
