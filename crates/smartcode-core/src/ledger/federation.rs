@@ -65,6 +65,28 @@ pub struct ChargeRef {
     pub payee: String,
 }
 
+impl ChargeRef {
+    /// A new record of this charge on `side`, in `state`, made `now`.
+    fn record(self, side: ChargeSide, state: ChargeState, deadline: Timestamp, now: Timestamp) -> ChargeRecord {
+        ChargeRecord {
+            side,
+            peer: self.peer,
+            id: self.id,
+            state,
+            amount: self.amount,
+            currency: self.currency,
+            payee: self.payee,
+            code_id: None,
+            transfer_id: None,
+            fingerprint: None,
+            approval: None,
+            deadline,
+            created_at: now,
+            changed_at: now,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Command {
     Charge(Box<ChargeOrder>),
@@ -278,21 +300,18 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
         authorization.receipt_id = Some(transfer.id.clone());
         tx.update_hold(&authorization)?;
     }
-    let record = ChargeRecord {
-        side: ChargeSide::Buyer,
+    let reference = ChargeRef {
         peer: peer.name,
         id: order.id.clone(),
-        state: ChargeState::Charged,
         amount: order.amount,
         currency: order.currency,
         payee: order.payee.clone(),
+    };
+    let record = ChargeRecord {
         code_id: Some(payer.id),
         transfer_id: Some(transfer.id),
         fingerprint: Some(order.fingerprint),
-        approval: None,
-        deadline: order.deadline,
-        created_at: now,
-        changed_at: now,
+        ..reference.record(ChargeSide::Buyer, ChargeState::Charged, order.deadline, now)
     };
     tx.insert_charge(&record)?;
     Ok(Outcome::Charge(Box::new(record)))
@@ -329,22 +348,9 @@ fn authorization_for(
 fn close(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, reference: &ChargeRef) -> Result<ChargeRecord, OpError> {
     check_reference(&reference.id, &reference.payee)?;
     tx.peer(&reference.peer)?.ok_or(OpError::NotFound("peer"))?;
-    let record = ChargeRecord {
-        side: ChargeSide::Buyer,
-        peer: reference.peer.clone(),
-        id: reference.id.clone(),
-        state: ChargeState::Closed,
-        amount: reference.amount,
-        currency: reference.currency,
-        payee: reference.payee.clone(),
-        code_id: None,
-        transfer_id: None,
-        fingerprint: None,
-        approval: None,
-        deadline: now,
-        created_at: now,
-        changed_at: now,
-    };
+    let record = reference
+        .clone()
+        .record(ChargeSide::Buyer, ChargeState::Closed, now, now);
     tx.insert_charge(&record)?;
     Ok(record)
 }
@@ -417,22 +423,14 @@ fn prepare(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &PrepareOrd
     if owed > limit {
         return Err(OpError::Peer(PeerRefusal::LimitReached { currency }));
     }
-    let record = ChargeRecord {
-        side: ChargeSide::Seller,
+    let reference = ChargeRef {
         peer: peer.name,
         id: order.id.clone(),
-        state: ChargeState::Prepared,
         amount: order.amount,
         currency,
         payee: order.payee.as_stored().to_owned(),
-        code_id: None,
-        transfer_id: None,
-        fingerprint: None,
-        approval: None,
-        deadline: order.deadline,
-        created_at: now,
-        changed_at: now,
     };
+    let record = reference.record(ChargeSide::Seller, ChargeState::Prepared, order.deadline, now);
     tx.insert_charge(&record)?;
     Ok(Outcome::Charge(Box::new(record)))
 }

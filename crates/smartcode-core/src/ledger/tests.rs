@@ -936,3 +936,161 @@ fn peers_are_unique_by_name_domain_and_number_and_can_be_suspended_and_removed()
     let over = execute(&mut memory, &mut cx, &add(peer("last", "last.example", "9")));
     assert_eq!(over, Err(OpError::LimitExceeded(crate::error::Limit::Peers)));
 }
+
+#[test]
+fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepared() {
+    use super::federation::{ChargeOrder, ChargeRef, Command as F, Outcome as FO, PrepareOrder};
+    use crate::error::PeerRefusal;
+    let key = BrokerKey::generate();
+    let [buyer, seller] = [(); 2].map(|_| key.hash_code(&SecretCode::generate()));
+    let shop = PublicCode::generate();
+    let mut memory = Memory::default();
+    let mut at = 0;
+    let mut run = |memory: &mut Memory, command: Command| {
+        at += 1;
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
+    };
+    let setup: [Command; 4] = [
+        issuance::Command::Issue {
+            hash: buyer,
+            amount: units(10_000_000),
+            currency: usd(),
+            label: None,
+        }
+        .into(),
+        issuance::Command::Issue {
+            hash: seller,
+            amount: units(1),
+            currency: usd(),
+            label: None,
+        }
+        .into(),
+        tree::Command::CreatePublicChild {
+            parent: Credential::new(seller, false),
+            code: shop.clone(),
+            label: None,
+            profile: Profile::default(),
+            catalog: Catalog::default(),
+            under: None,
+        }
+        .into(),
+        Command::Peers(super::peers::Command::Add(Box::new(peer("b", "b.example", "7")))),
+    ];
+    for command in setup {
+        run(&mut memory, command).expect("set up");
+    }
+    let balance = |memory: &mut Memory, hash: &CodeHash| {
+        let id = memory.code_by_hash(hash).unwrap().unwrap().id;
+        memory.account(&AccountKey::Code(id)).unwrap().unwrap().balance_units
+    };
+    let charge = |id: &str, amount: i64, fingerprint: u8, deadline: i64| {
+        Command::Federation(F::Charge(Box::new(ChargeOrder {
+            peer: "b".into(),
+            id: id.into(),
+            payer: Credential::new(buyer, false),
+            amount: units(amount),
+            currency: usd(),
+            payee: "P-4WZ8N-K3QJD".into(),
+            deadline: START.plus_seconds(deadline).unwrap(),
+            fingerprint: [fingerprint; 32],
+            authorization: false,
+        })))
+    };
+    let reference = |id: &str| ChargeRef {
+        peer: "b".into(),
+        id: id.into(),
+        amount: units(2_000_000),
+        currency: usd(),
+        payee: "P-4WZ8N-K3QJD".into(),
+    };
+    let state = |outcome: Result<Outcome, OpError>| match outcome {
+        Ok(Outcome::Federation(FO::Charge(record))) => Ok(record.state),
+        Ok(other) => panic!("{other:?}"),
+        Err(error) => Err(error),
+    };
+
+    // The buyer's side: once per id, whatever is sent again.
+    assert_eq!(
+        state(run(&mut memory, charge("x1", 2_000_000, 1, 100))),
+        Ok(ChargeState::Charged)
+    );
+    assert_eq!(
+        state(run(&mut memory, charge("x1", 2_000_000, 1, 100))),
+        Ok(ChargeState::Charged)
+    );
+    assert_eq!(balance(&mut memory, &buyer), 8_000_000);
+    assert_eq!(
+        state(run(&mut memory, charge("x1", 2_000_000, 2, 100))),
+        Err(OpError::IdempotencyConflict)
+    );
+    for _ in 0..2 {
+        let void = Command::Federation(F::Void(reference("x1")));
+        assert_eq!(state(run(&mut memory, void)), Ok(ChargeState::Reversed));
+    }
+    assert_eq!(balance(&mut memory, &buyer), 10_000_000, "reversed once");
+    let conclude = Command::Federation(F::Conclude(reference("x2")));
+    assert_eq!(state(run(&mut memory, conclude)), Ok(ChargeState::Closed));
+    assert_eq!(
+        state(run(&mut memory, charge("x2", 2_000_000, 3, 100))),
+        Err(OpError::Peer(PeerRefusal::ChargeClosed))
+    );
+    assert_eq!(
+        state(run(&mut memory, charge("x3", 2_000_000, 4, -100))),
+        Err(OpError::Peer(PeerRefusal::ChargeLate))
+    );
+
+    // The seller's side: within the credit limit (1 USD), counting what is still prepared.
+    let prepare = |id: &str, amount: i64| {
+        Command::Federation(F::Prepare(Box::new(PrepareOrder {
+            peer: "b".into(),
+            id: id.into(),
+            payee: shop.clone(),
+            amount: units(amount),
+            currency: None,
+            deadline: START.plus_seconds(100).unwrap(),
+        })))
+    };
+    assert_eq!(
+        state(run(&mut memory, prepare("y1", 600_000))),
+        Ok(ChargeState::Prepared)
+    );
+    assert_eq!(
+        state(run(&mut memory, prepare("y2", 600_000))),
+        Err(OpError::Peer(PeerRefusal::LimitReached { currency: usd() }))
+    );
+    let credit = || {
+        Command::Federation(F::Credit {
+            peer: "b".into(),
+            id: "y1".into(),
+            approval: "{}".into(),
+            memo: None,
+        })
+    };
+    assert!(matches!(
+        run(&mut memory, credit()),
+        Ok(Outcome::Federation(FO::Credited(_)))
+    ));
+    assert_eq!(balance(&mut memory, &seller), 600_001);
+    assert_eq!(
+        run(&mut memory, credit()),
+        Err(OpError::Peer(PeerRefusal::ChargeNotPrepared { state: "credited" }))
+    );
+    let voiding = Command::Federation(F::Mark {
+        peer: "b".into(),
+        id: "y1".into(),
+        to: ChargeState::Voiding,
+    });
+    assert_eq!(
+        state(run(&mut memory, voiding)),
+        Err(OpError::Peer(PeerRefusal::ChargeNotPrepared { state: "credited" }))
+    );
+    // Credited, the peer owes 0.60; a new charge of 0.50 would take it past its limit.
+    assert_eq!(
+        state(run(&mut memory, prepare("y3", 500_000))),
+        Err(OpError::Peer(PeerRefusal::LimitReached { currency: usd() }))
+    );
+}
