@@ -367,10 +367,12 @@ fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeR
     }
     let code_id = record.code_id.clone().ok_or(OpError::NotFound("charge's code"))?;
     let payer = tx.code_by_id(&code_id)?.ok_or(OpError::NotFound("charge's code"))?;
+    // A void must always land: with no active code left above it, on the closed code itself (the
+    // operator can pay it out), never refused, or the peer would wait on it forever.
     let credited = if payer.status_at(now) == CodeStatus::Active {
         payer.id.clone()
     } else {
-        super::expiry::revert_beneficiary(tx, now, &payer)?.ok_or(OpError::NotFound("charge's code"))?
+        super::expiry::revert_beneficiary(tx, now, &payer)?.unwrap_or_else(|| payer.id.clone())
     };
     let reversal = Transfer {
         id: record.reversal_id().ok_or(OpError::NotFound("charge's transfer"))?,

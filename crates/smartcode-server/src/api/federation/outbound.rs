@@ -135,6 +135,7 @@ pub(crate) async fn pay_elsewhere(
     }));
     let prepared = write_charge(state, prepare).await?;
     let money = Money::new(prepared.amount.units(), prepared.currency);
+    let scope = hex::encode(state.keys.fingerprint(&[b"peer-payment-scope", code.as_bytes()]));
     let charge = FederationEntry::Charge {
         id: id.clone(),
         code: Secret(code),
@@ -174,19 +175,25 @@ pub(crate) async fn pay_elsewhere(
     };
     match answered.status.as_str() {
         "approved" => match checked_approval(state, &peer, &prepared, answered.approval) {
-            Some(approval) => credit(state, &peer, &id, approval, request, asked).await,
+            Some(approval) => credit(state, (&peer, &scope), &id, approval, request, asked).await,
             None => {
                 tracing::warn!(peer = %peer.name, "a peer approved a charge with an approval that does not check");
                 mark(state, &peer, &id, ChargeState::Voiding).await;
                 Err(unreachable())
             }
         },
+        // A refusal may answer a resend of a charge that was made (its first answer lost): the
+        // void then reverses it, or closes an id never charged. Nothing is left to chance.
         "refused" => {
-            mark(state, &peer, &id, ChargeState::Failed).await;
+            mark(state, &peer, &id, ChargeState::Voiding).await;
             Err(refused(state, &caller, answered).await)
         }
-        _ => {
+        "closed" => {
             mark(state, &peer, &id, ChargeState::Failed).await;
+            Err(unreachable())
+        }
+        _ => {
+            mark(state, &peer, &id, ChargeState::Voiding).await;
             Err(unreachable())
         }
     }
@@ -253,17 +260,19 @@ fn checked_approval(
 /// that was credited gets its first receipt, and the charge made for the retry is voided.
 async fn credit(
     state: &AppState,
-    peer: &PeerRecord,
+    (peer, scope): (&PeerRecord, &str),
     id: &str,
     approval: ApprovalJson,
     request: &PaymentRequest,
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
     let approval = serde_json::to_string(&approval).expect("an approval serializes");
+    // The key lives with the peer and the buyer's code presented, as a local payment's lives
+    // with its code (`scope`: the keyed hash of the code as presented).
     let asked = Asked {
         key: asked
             .key
-            .map(|key| key.map(|key| format!("\u{1}peer-payment\u{1}{}\u{1}{key}", peer.name))),
+            .map(|key| key.map(|key| format!("\u{1}peer-payment\u{1}{}\u{1}{scope}\u{1}{key}", peer.name))),
         ..asked
     };
     let context = WriteContext { holder: None, asked };
@@ -294,7 +303,16 @@ async fn refused(state: &Broker, caller: &Caller, answered: EntryAnswer) -> ApiE
         );
     };
     let code = ProblemCode::from_word(&problem.code).unwrap_or(ProblemCode::Conflict);
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT);
+    // Only a refusal (4xx) passes through as the peer gave it; anything else is the peer failing.
+    let status = StatusCode::from_u16(problem.status)
+        .ok()
+        .filter(StatusCode::is_client_error)
+        .unwrap_or(StatusCode::BAD_GATEWAY);
+    let code = if status == StatusCode::BAD_GATEWAY {
+        ProblemCode::PeerUnreachable
+    } else {
+        code
+    };
     // The peer's guessing defence asks its sender for work this broker's seller cannot do.
     let (status, code) = match code {
         ProblemCode::ChallengeRequired => (StatusCode::TOO_MANY_REQUESTS, ProblemCode::RateLimited),
@@ -314,15 +332,20 @@ async fn write_charge(state: &Broker, command: Command) -> Result<ChargeRecord, 
     }
 }
 
-/// Moves a seller-side charge on; a charge another request or process moved first is left.
-async fn mark(state: &Broker, peer: &PeerRecord, id: &str, to: ChargeState) {
+/// Moves a seller-side charge on, and says whether it did: a charge another request or process
+/// moved first is left as it is.
+async fn mark(state: &Broker, peer: &PeerRecord, id: &str, to: ChargeState) -> bool {
     let command = Command::Mark {
         peer: peer.name.clone(),
         id: id.to_owned(),
         to,
     };
-    if let Err(error) = write_charge(state, command).await {
-        tracing::info!(peer = %peer.name, charge = id, to = to.as_str(), error = %error.detail, "charge not moved");
+    match write_charge(state, command).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::info!(peer = %peer.name, charge = id, to = to.as_str(), error = %error.detail, "charge not moved");
+            false
+        }
     }
 }
 
@@ -358,10 +381,17 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
         if mine.is_empty() {
             continue;
         }
-        for charge in mine.iter().filter(|c| c.state == ChargeState::Prepared) {
-            mark(state, peer, &charge.id, ChargeState::Voiding).await;
+        // Only what is voiding now: a prepared charge its request credited meanwhile is not.
+        let mut voiding = Vec::with_capacity(mine.len());
+        for charge in mine {
+            if charge.state == ChargeState::Voiding || mark(state, peer, &charge.id, ChargeState::Voiding).await {
+                voiding.push(charge);
+            }
         }
-        let entries = mine
+        if voiding.is_empty() {
+            continue;
+        }
+        let entries = voiding
             .iter()
             .map(|c| FederationEntry::Void {
                 id: c.id.clone(),

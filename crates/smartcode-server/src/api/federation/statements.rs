@@ -214,7 +214,12 @@ async fn handle_reconcile(
     let key = ed25519_dalek::VerifyingKey::from_bytes(&peer.signing_key).map_err(|_| crate::api::unexpected())?;
     let theirs: StatementJson = serde_json::from_slice(&answer)
         .ok()
-        .filter(|t: &StatementJson| verify_statement(t, &key).is_ok() && t.until == ours.until)
+        .filter(|t: &StatementJson| {
+            verify_statement(t, &key).is_ok()
+                && t.until == ours.until
+                && t.broker.eq_ignore_ascii_case(&peer.domain)
+                && t.peer.eq_ignore_ascii_case(&state.config.domain)
+        })
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
