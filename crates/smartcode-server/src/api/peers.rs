@@ -100,6 +100,18 @@ fn peer_url(text: &str) -> Result<String, ApiError> {
     if !plain {
         return Err(refuse());
     }
+    // Charges carry the buyer's code and PIN: to another machine, only over TLS.
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(ApiError::invalid_request(
+            "a peer on another machine is reached over https: charges carry buyers' codes",
+        ));
+    }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 

@@ -51,6 +51,8 @@ async fn an_operator_adds_a_peer_by_its_url_pins_its_key_and_manages_it() {
     // Refused before anything is read or kept: a URL that is not a base URL, a key that is none.
     for (body, code) in [
         (json!({ "url": "ftp://a.test" }), "invalid_request"),
+        // Charges carry buyers' codes: plain http only to this machine.
+        (json!({ "url": "http://a.test" }), "invalid_request"),
         (json!({ "url": format!("{}?x=1", a.base) }), "invalid_request"),
         (json!({ "url": a.base, "key": "zz" }), "invalid_request"),
         (json!({ "url": a.base, "name": "no spaces" }), "invalid_request"),
