@@ -118,9 +118,13 @@ pub enum Outcome {
 
 #[derive(Clone, Debug)]
 pub enum Query {
-    /// B's charges in doubt: voiding ones, and prepared ones whose deadline passed before
-    /// `before` (by then the request that prepared one has given up on it).
-    InDoubt { before: Timestamp, limit: u32 },
+    /// B's charges in doubt with `peer`: voiding ones, and prepared ones whose deadline passed
+    /// before `before` (by then the request that prepared one has given up on it).
+    InDoubt {
+        peer: String,
+        before: Timestamp,
+        limit: u32,
+    },
     /// What moved between this broker and `peer` up to `until`: the charges that moved value
     /// (either side, by their deadline, which both sides keep alike) and the settlements, at most
     /// `limit` of each.
@@ -169,7 +173,9 @@ pub(super) fn execute(
 
 pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Result<QueryOutcome, OpError> {
     match query {
-        Query::InDoubt { before, limit } => Ok(QueryOutcome::Charges(tx.charges_in_doubt(*before, *limit)?)),
+        Query::InDoubt { peer, before, limit } => {
+            Ok(QueryOutcome::Charges(tx.charges_in_doubt(peer, *before, *limit)?))
+        }
         Query::Statement { peer, until, limit } => statement(tx, peer, *until, *limit),
     }
 }

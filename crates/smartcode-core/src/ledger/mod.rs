@@ -114,9 +114,9 @@ pub trait LedgerRead {
     fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>>;
     /// What the seller-side charges through `peer` in `currency` still prepared add up to.
     fn prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64>;
-    /// Seller-side charges voiding, and prepared ones whose deadline is before `before`, oldest
-    /// deadline first, at most `limit`.
-    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
+    /// Seller-side charges with `peer` voiding, and prepared ones whose deadline is before
+    /// `before`, oldest deadline first, at most `limit`.
+    fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
     /// The charges with `peer` that moved value (seller side credited, buyer side charged or
     /// reversed) whose deadline is at or before `until`, oldest deadline first, at most `limit`.
     fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;

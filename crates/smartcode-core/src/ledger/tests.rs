@@ -157,10 +157,11 @@ impl LedgerRead for Memory {
         });
         Ok(prepared.map(|c| c.amount.units()).sum())
     }
-    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+    fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
         let mut doubtful: Vec<ChargeRecord> = (self.charges.values())
             .filter(|c| {
                 c.side == ChargeSide::Seller
+                    && c.peer == peer
                     && (c.state == ChargeState::Voiding || (c.state == ChargeState::Prepared && c.deadline < before))
             })
             .cloned()

@@ -161,8 +161,8 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.prepared_charge_units(peer, currency)
     }
 
-    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
-        self.inner.charges_in_doubt(before, limit)
+    fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        self.inner.charges_in_doubt(peer, before, limit)
     }
 
     fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {

@@ -56,15 +56,15 @@ impl SqliteLedger<'_> {
             .map_err(failure)
     }
 
-    pub fn charges_in_doubt(&self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+    pub fn charges_in_doubt(&self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges INDEXED BY charges_in_doubt \
              WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') \
-             AND (state = 'voiding' OR deadline < ?1) ORDER BY deadline LIMIT ?2"
+             AND (state = 'voiding' OR deadline < ?1) AND peer = ?3 ORDER BY deadline LIMIT ?2"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         let rows = statement
-            .query_map(params![before.0, limit], charge_from_row)
+            .query_map(params![before.0, limit, peer], charge_from_row)
             .map_err(failure)?;
         rows.collect::<Result<_, _>>().map_err(failure)
     }

@@ -505,8 +505,8 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::prepared_charge_units(self, peer, currency)
     }
 
-    fn charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
-        SqliteLedger::charges_in_doubt(self, before, limit)
+    fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+        SqliteLedger::charges_in_doubt(self, peer, before, limit)
     }
 
     fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {

@@ -360,24 +360,24 @@ pub(crate) async fn resolve_in_doubt(state: AppState) {
     }
 }
 
-/// One pass: every charge in doubt voiding, and one void message per peer for them.
+/// One pass: for each peer, up to [`CHARGE_RESOLVE_BATCH_MAX`] charges in doubt voiding, and one
+/// void message for them.
 async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
     // A request gives up on its charge after the deadline and one outcome query.
     let grace = (PEER_CHARGE_SECONDS + 2 * PEER_REQUEST_SECONDS as i64) * MICROS_PER_SECOND;
     let before = Timestamp(state.clock.now().0 - grace);
-    let query = federation::Query::InDoubt {
-        before,
-        limit: CHARGE_RESOLVE_BATCH_MAX,
-    };
-    let federation::QueryOutcome::Charges(charges) = read(state, None, query).await? else {
-        return Err(crate::api::unexpected());
-    };
-    if charges.is_empty() {
-        return Ok(());
-    }
+    // Each peer its own share, so charges stuck with one peer never hold up another's.
     let peers = peers(state).await?;
     for peer in peers.iter() {
-        let mine: Vec<&ChargeRecord> = charges.iter().filter(|c| c.peer == peer.name).collect();
+        let query = federation::Query::InDoubt {
+            peer: peer.name.clone(),
+            before,
+            limit: CHARGE_RESOLVE_BATCH_MAX,
+        };
+        let federation::QueryOutcome::Charges(charges) = read(state, None, query).await? else {
+            return Err(crate::api::unexpected());
+        };
+        let mine: Vec<&ChargeRecord> = charges.iter().collect();
         if mine.is_empty() {
             continue;
         }

@@ -54,12 +54,17 @@ impl PgLedger<'_> {
         }
     }
 
-    pub(super) fn read_charges_in_doubt(&mut self, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+    pub(super) fn read_charges_in_doubt(
+        &mut self,
+        peer: &str,
+        before: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') \
-             AND (state = 'voiding' OR deadline < $1) ORDER BY deadline LIMIT $2"
+             AND (state = 'voiding' OR deadline < $1) AND peer = $3 ORDER BY deadline LIMIT $2"
         );
-        self.query(&sql, &[&before.0, &i64::from(limit)])?
+        self.query(&sql, &[&before.0, &i64::from(limit), &peer])?
             .iter()
             .map(charge_from_row)
             .collect()
