@@ -1044,6 +1044,41 @@ fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepa
         Err(OpError::Peer(PeerRefusal::ChargeLate))
     );
 
+    // A charge paid by a child the parent cancels meanwhile: its void goes to the parent.
+    let child = key.hash_code(&SecretCode::generate());
+    let made = tree::Command::CreateSecretChild {
+        parent: Credential::new(buyer, false),
+        hash: child,
+        amount: units(1_000_000),
+        options: ChildOptions::default(),
+    };
+    run(&mut memory, made.into()).expect("a child");
+    let by_child = Command::Federation(F::Charge(Box::new(ChargeOrder {
+        payer: Credential::new(child, false),
+        ..match charge("x4", 1_000_000, 5, 100) {
+            Command::Federation(F::Charge(order)) => *order,
+            _ => unreachable!("a charge"),
+        }
+    })));
+    assert_eq!(state(run(&mut memory, by_child)), Ok(ChargeState::Charged));
+    let child_id = memory.code_by_hash(&child).unwrap().unwrap().id;
+    let cancel = tree::Command::CancelChild {
+        parent: Credential::new(buyer, false),
+        child: child_id,
+    };
+    run(&mut memory, cancel.into()).expect("cancelled");
+    assert_eq!(
+        balance(&mut memory, &buyer),
+        9_000_000,
+        "the child's value was spent at the peer"
+    );
+    let void = Command::Federation(F::Void(ChargeRef {
+        amount: units(1_000_000),
+        ..reference("x4")
+    }));
+    assert_eq!(state(run(&mut memory, void)), Ok(ChargeState::Reversed));
+    assert_eq!(balance(&mut memory, &buyer), 10_000_000, "the void went to the parent");
+
     // The seller's side: within the credit limit (1 USD), counting what is still prepared.
     let prepare = |id: &str, amount: i64| {
         Command::Federation(F::Prepare(Box::new(PrepareOrder {
