@@ -126,6 +126,26 @@ pub enum FederationEntry {
         payee: String,
         deadline: String,
     },
+    /// Set `amount` aside on `code` for the seller `payee` until `expires_at` (a hold across
+    /// brokers), unless this arrives after `deadline`. Captured or voided later under `id`.
+    Hold {
+        id: String,
+        code: Secret,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<Secret>,
+        amount: Money,
+        payee: String,
+        expires_at: String,
+        deadline: String,
+    },
+    /// Take `amount` (at most what hold `id` set aside) as a charge; the rest goes back. From then
+    /// on `id` is a charge, with this `deadline`.
+    Capture {
+        id: String,
+        amount: Money,
+        payee: String,
+        deadline: String,
+    },
     /// What became of charge `id`; one never received is closed by this and never made.
     Outcome { id: String, amount: Money, payee: String },
     /// Reverse charge `id` if it was made, and close it if not.
@@ -139,14 +159,18 @@ pub struct FederationAnswer {
 }
 
 /// How one charge stands at the buyer's broker after the entry: `approved` (debited; with the
-/// approval), `refused` (nothing moved; with the problem), `closed` (never made and never will be)
-/// or `reversed` (made, then given back).
+/// approval), `held` (a hold made and not captured; with its `expires_at`), `refused` (nothing
+/// moved; with the problem), `closed` (never made and never will be) or `reversed` (made, then
+/// given back: a hold released).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct EntryAnswer {
     pub id: String,
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalJson>,
+    /// For a hold, when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<EntryProblem>,
 }

@@ -71,15 +71,21 @@ impl HoldJson {
     /// pseudonym for the seller).
     pub fn of(h: &HoldRecord, state: HoldState, payer: String) -> HoldJson {
         let money = |amount: Amount| Money::new(amount.units(), h.currency);
+        // A seller's hold for a seller of another broker names that seller in its memo.
+        let (payee, memo) = match (&h.payee, h.kind) {
+            (Some(payee), _) => (payee.payee.to_string(), h.memo.clone()),
+            (None, HoldKind::Hold) => (h.memo.clone().unwrap_or_default(), None),
+            (None, _) => (String::new(), h.memo.clone()),
+        };
         HoldJson {
             id: h.id.to_string(),
             payer_id: payer,
-            payee: h.payee.as_ref().map(|p| p.payee.to_string()).unwrap_or_default(),
+            payee,
             amount: money(h.amount),
             status: state.as_str().to_owned(),
             expires_at: h.expires_at.to_rfc3339(),
             created_at: h.created_at.to_rfc3339(),
-            memo: h.memo.clone(),
+            memo,
             category: h.category.clone(),
             item: h.item.clone(),
             captured: h.captured.map(money),

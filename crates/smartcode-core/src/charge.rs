@@ -4,7 +4,7 @@
 //! under the id B chose; ARCHITECTURE.md ("A payment across two brokers") draws both state machines.
 
 use crate::clock::Timestamp;
-use crate::code::CodeId;
+use crate::code::{CodeId, HoldId};
 use crate::money::{Amount, Currency};
 
 /// Which side of a charge this broker is.
@@ -47,6 +47,9 @@ pub enum ChargeState {
     Voiding,
     /// At B: A answered the void (it reversed the charge, or closed an id it never charged). Final.
     Voided,
+    /// A hold across brokers, made and not yet captured or voided. At A: the value is set aside
+    /// on the code (the hold `hold_id`); at B: the seller may capture it until `expires_at`.
+    Held,
     /// At A: the code was debited into the peer's account.
     Charged,
     /// At A: B closed the id before any charge of it arrived; a charge with it is refused. Final.
@@ -63,6 +66,7 @@ impl ChargeState {
             ChargeState::Failed => "failed",
             ChargeState::Voiding => "voiding",
             ChargeState::Voided => "voided",
+            ChargeState::Held => "held",
             ChargeState::Charged => "charged",
             ChargeState::Closed => "closed",
             ChargeState::Reversed => "reversed",
@@ -76,6 +80,7 @@ impl ChargeState {
             ChargeState::Failed,
             ChargeState::Voiding,
             ChargeState::Voided,
+            ChargeState::Held,
             ChargeState::Charged,
             ChargeState::Closed,
             ChargeState::Reversed,
@@ -108,6 +113,13 @@ pub struct ChargeRecord {
     pub fingerprint: Option<[u8; 32]>,
     /// At B, A's signed approval as A sent it (JSON), shown with the seller's receipt.
     pub approval: Option<String>,
+    /// At B, a hold's memo, for the receipt of its capture.
+    pub memo: Option<String>,
+    /// At A, for a hold across brokers: the hold that sets the value aside on the code.
+    pub hold_id: Option<HoldId>,
+    /// For a hold across brokers, when it ends (at B, the seller captures before then; at A the
+    /// hold's own expiry rules).
+    pub expires_at: Option<Timestamp>,
     /// When B stops waiting for A's answer (B's clock; A allows its clock skew on top).
     pub deadline: Timestamp,
     pub created_at: Timestamp,

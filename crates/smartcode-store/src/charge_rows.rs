@@ -8,7 +8,8 @@ use smartcode_core::money::{Amount, Currency};
 
 /// A charge's columns, in the order both stores select and insert them.
 pub const CHARGE_COLUMNS: &str = "side, peer, id, state, amount, currency, payee, code_id, transfer_id, \
-                                  fingerprint, approval, deadline, created_at, changed_at";
+                                  fingerprint, approval, deadline, created_at, changed_at, memo, hold_id, \
+                                  expires_at";
 
 pub struct ChargeColumns {
     pub side: String,
@@ -25,6 +26,9 @@ pub struct ChargeColumns {
     pub deadline: i64,
     pub created_at: i64,
     pub changed_at: i64,
+    pub memo: Option<String>,
+    pub hold_id: Option<String>,
+    pub expires_at: Option<i64>,
 }
 
 fn corrupt(what: &str) -> StorageFailure {
@@ -54,6 +58,12 @@ impl ChargeColumns {
             deadline: Timestamp(self.deadline),
             created_at: Timestamp(self.created_at),
             changed_at: Timestamp(self.changed_at),
+            memo: self.memo,
+            hold_id: self
+                .hold_id
+                .map(|id| smartcode_core::code::HoldId::parse(&id).ok_or_else(|| corrupt("hold id")))
+                .transpose()?,
+            expires_at: self.expires_at.map(Timestamp),
         })
     }
 
@@ -73,6 +83,9 @@ impl ChargeColumns {
             deadline: r.deadline.0,
             created_at: r.created_at.0,
             changed_at: r.changed_at.0,
+            memo: r.memo.clone(),
+            hold_id: r.hold_id.as_ref().map(ToString::to_string),
+            expires_at: r.expires_at.map(|t| t.0),
         }
     }
 }

@@ -492,6 +492,84 @@ CREATE INDEX charges_by_peer ON charges (peer, deadline);
 ALTER TABLE peers ADD COLUMN listed INTEGER NOT NULL DEFAULT 0 CHECK (listed = 0 OR listed = 1);
 "#,
     ),
+    (
+        16,
+        r#"
+-- Holds across brokers: a charge may be 'held' (at the buyer's side, `hold_id` is the hold that
+-- sets the value aside on the code; at the seller's, the seller may capture it until
+-- `expires_at`), and a seller's hold keeps its memo for the receipt of its capture. SQLite
+-- cannot change a CHECK in place, so charges is made again, its indexes with it, and so is holds.
+CREATE TABLE charges_with_holds (
+    side TEXT NOT NULL CHECK (side = 'buyer' OR side = 'seller'),
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'prepared' OR state = 'credited' OR state = 'failed' OR state = 'voiding'
+        OR state = 'voided' OR state = 'held' OR state = 'charged' OR state = 'closed' OR state = 'reversed'),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    payee TEXT NOT NULL,
+    code_id TEXT,
+    transfer_id TEXT,
+    fingerprint BLOB,
+    approval TEXT,
+    deadline INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    memo TEXT,
+    hold_id TEXT,
+    expires_at INTEGER,
+    PRIMARY KEY (side, peer, id)
+);
+INSERT INTO charges_with_holds (side, peer, id, state, amount, currency, payee, code_id, transfer_id,
+        fingerprint, approval, deadline, created_at, changed_at)
+    SELECT side, peer, id, state, amount, currency, payee, code_id, transfer_id, fingerprint, approval,
+        deadline, created_at, changed_at FROM charges;
+DROP TABLE charges;
+ALTER TABLE charges_with_holds RENAME TO charges;
+CREATE INDEX charges_in_doubt ON charges (deadline) WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding');
+CREATE INDEX charges_prepared ON charges (peer, currency) WHERE side = 'seller' AND state = 'prepared';
+CREATE INDEX charges_by_peer ON charges (peer, deadline);
+-- A hold for a seller of a peer's has no payee here (its charge names the seller), so holds is
+-- made again without the rule that every seller's hold names one.
+CREATE TABLE holds_for_peers (
+    id TEXT PRIMARY KEY,
+    payer_id TEXT NOT NULL,
+    owner_id TEXT,
+    payee TEXT,
+    payee_id TEXT,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    memo TEXT,
+    category TEXT,
+    item TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'pending' OR state = 'captured' OR state = 'voided'),
+    resolved_at INTEGER,
+    captured INTEGER CHECK (captured IS NULL OR (captured > 0 AND captured <= amount)),
+    receipt_id TEXT,
+    release_to TEXT,
+    kind TEXT NOT NULL DEFAULT 'hold' CHECK (kind = 'hold' OR kind = 'authorization' OR kind = 'certificate'),
+    code_hash BLOB,
+    assurance_id TEXT,
+    CHECK ((kind = 'certificate') = (assurance_id IS NOT NULL)),
+    CHECK ((owner_id IS NULL) = (payee IS NULL) AND (payee IS NULL) = (payee_id IS NULL)),
+    CHECK ((kind = 'authorization') = (code_hash IS NOT NULL))
+);
+INSERT INTO holds_for_peers (id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category,
+    item, created_at, expires_at, state, resolved_at, captured, receipt_id, release_to, kind, code_hash,
+    assurance_id)
+SELECT id, payer_id, owner_id, payee, payee_id, amount, currency, memo, category, item, created_at,
+    expires_at, state, resolved_at, captured, receipt_id, release_to, kind, code_hash, assurance_id
+FROM holds;
+DROP TABLE holds;
+ALTER TABLE holds_for_peers RENAME TO holds;
+CREATE INDEX holds_pending_by_payer ON holds (payer_id, created_at) WHERE state = 'pending';
+CREATE INDEX holds_pending_by_expiry ON holds (expires_at) WHERE state = 'pending';
+CREATE INDEX holds_authorizations_by_payer ON holds (payer_id, created_at) WHERE kind = 'authorization';
+CREATE UNIQUE INDEX holds_by_code ON holds (code_hash) WHERE code_hash IS NOT NULL;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

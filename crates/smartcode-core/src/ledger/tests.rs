@@ -938,10 +938,9 @@ fn peers_are_unique_by_name_domain_and_number_and_can_be_suspended_and_removed()
     assert_eq!(over, Err(OpError::LimitExceeded(crate::error::Limit::Peers)));
 }
 
-#[test]
-fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepared() {
-    use super::federation::{ChargeOrder, ChargeRef, Command as F, Outcome as FO, PrepareOrder};
-    use crate::error::PeerRefusal;
+/// A buyer with 10 USD, a seller with a public code (the shop), and the peer `b`, made in the
+/// first four seconds after `START`.
+fn a_buyer_a_shop_and_a_peer() -> (BrokerKey, Memory, [CodeHash; 2], PublicCode) {
     let key = BrokerKey::generate();
     let [buyer, seller] = [(); 2].map(|_| key.hash_code(&SecretCode::generate()));
     let shop = PublicCode::generate();
@@ -984,6 +983,23 @@ fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepa
     for command in setup {
         run(&mut memory, command).expect("set up");
     }
+    (key, memory, [buyer, seller], shop)
+}
+
+#[test]
+fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepared() {
+    use super::federation::{ChargeOrder, ChargeRef, Command as F, Outcome as FO, PrepareOrder};
+    use crate::error::PeerRefusal;
+    let (key, mut memory, [buyer, seller], shop) = a_buyer_a_shop_and_a_peer();
+    let mut at = 4;
+    let mut run = |memory: &mut Memory, command: Command| {
+        at += 1;
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
+    };
     let balance = |memory: &mut Memory, hash: &CodeHash| {
         let id = memory.code_by_hash(hash).unwrap().unwrap().id;
         memory.account(&AccountKey::Code(id)).unwrap().unwrap().balance_units
@@ -1088,6 +1104,8 @@ fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepa
             amount: units(amount),
             currency: None,
             deadline: START.plus_seconds(100).unwrap(),
+            expires_at: None,
+            memo: None,
         })))
     };
     assert_eq!(
@@ -1128,5 +1146,126 @@ fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepa
     assert_eq!(
         state(run(&mut memory, prepare("y3", 500_000))),
         Err(OpError::Peer(PeerRefusal::LimitReached { currency: usd() }))
+    );
+}
+
+#[test]
+fn a_hold_for_a_peer_is_set_aside_captured_once_released_by_a_void_and_void_at_its_end() {
+    use super::federation::{ChargeOrder, ChargeRef, Command as F, Outcome as FO};
+    use crate::error::HoldRefusal;
+    let (_, mut memory, [buyer, _], _) = a_buyer_a_shop_and_a_peer();
+    let run = |memory: &mut Memory, at: i64, command: Command| {
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
+    };
+    let account = |memory: &mut Memory| {
+        let id = memory.code_by_hash(&buyer).unwrap().unwrap().id;
+        let account = memory.account(&AccountKey::Code(id)).unwrap().unwrap();
+        (account.balance_units, account.held_units)
+    };
+    let hold = |id: &str, amount: i64, ends: i64| {
+        let order = ChargeOrder {
+            peer: "b".into(),
+            id: id.into(),
+            payer: Credential::new(buyer, false),
+            amount: units(amount),
+            currency: usd(),
+            payee: "P-4WZ8N-K3QJD".into(),
+            deadline: START.plus_seconds(100).unwrap(),
+            fingerprint: [7; 32],
+            authorization: false,
+        };
+        Command::Federation(F::Hold {
+            order: Box::new(order),
+            expires_at: START.plus_seconds(ends).unwrap(),
+        })
+    };
+    let reference = |id: &str, amount: i64| ChargeRef {
+        peer: "b".into(),
+        id: id.into(),
+        amount: units(amount),
+        currency: usd(),
+        payee: "P-4WZ8N-K3QJD".into(),
+    };
+    let capture = |id: &str, amount: i64| {
+        Command::Federation(F::Capture {
+            reference: reference(id, amount),
+            deadline: START.plus_seconds(200).unwrap(),
+        })
+    };
+    let state = |outcome: Result<Outcome, OpError>| match outcome {
+        Ok(Outcome::Federation(FO::Charge(record))) => Ok(record.state),
+        Ok(other) => panic!("{other:?}"),
+        Err(error) => Err(error),
+    };
+
+    // Set aside once per id: the balance stays, `held` counts it.
+    assert_eq!(
+        state(run(&mut memory, 10, hold("h1", 4_000_000, 1000))),
+        Ok(ChargeState::Held)
+    );
+    assert_eq!(
+        state(run(&mut memory, 11, hold("h1", 4_000_000, 1000))),
+        Ok(ChargeState::Held)
+    );
+    assert_eq!(account(&mut memory), (10_000_000, 4_000_000));
+    assert_eq!(
+        state(run(&mut memory, 12, hold("h9", 7_000_000, 1000))),
+        Err(OpError::InsufficientFunds),
+        "what is held is not available"
+    );
+    // Captured once, in part; the rest goes back.
+    assert_eq!(
+        state(run(&mut memory, 13, capture("h1", 4_000_001))),
+        Err(OpError::Hold(HoldRefusal::MoreThanHeld { held_units: 4_000_000 }))
+    );
+    assert_eq!(
+        state(run(&mut memory, 14, capture("h1", 2_500_000))),
+        Ok(ChargeState::Charged)
+    );
+    assert_eq!(account(&mut memory), (7_500_000, 0));
+    assert_eq!(
+        state(run(&mut memory, 15, capture("h1", 2_500_000))),
+        Ok(ChargeState::Charged)
+    );
+    assert_eq!(
+        state(run(&mut memory, 16, capture("h1", 1_000_000))),
+        Err(OpError::IdempotencyConflict)
+    );
+    assert_eq!(account(&mut memory), (7_500_000, 0), "captured once");
+    // A void releases a hold not captured; then nothing more is taken.
+    assert_eq!(
+        state(run(&mut memory, 17, hold("h2", 1_000_000, 1000))),
+        Ok(ChargeState::Held)
+    );
+    let void = Command::Federation(F::Void(reference("h2", 1_000_000)));
+    assert_eq!(state(run(&mut memory, 18, void)), Ok(ChargeState::Reversed));
+    assert_eq!(account(&mut memory), (7_500_000, 0));
+    assert_eq!(
+        state(run(&mut memory, 19, capture("h2", 1_000_000))),
+        Err(OpError::Hold(HoldRefusal::NotPending { state: "voided" }))
+    );
+    // At its end a hold sets nothing aside and takes nothing, before any sweep.
+    assert_eq!(
+        state(run(&mut memory, 20, hold("h3", 1_000_000, 30))),
+        Ok(ChargeState::Held)
+    );
+    assert_eq!(
+        state(run(&mut memory, 31, capture("h3", 1_000_000))),
+        Err(OpError::Hold(HoldRefusal::NotPending { state: "expired" }))
+    );
+    assert_eq!(
+        state(run(&mut memory, 32, hold("h4", 7_500_000, 1000))),
+        Ok(ChargeState::Held),
+        "the expired hold's value is available again"
+    );
+    assert_eq!(
+        state(run(&mut memory, 33, hold("h5", 1_000_000, 40 * 24 * 3600))),
+        Err(OpError::InvalidRequest(crate::error::Invalid::HoldExpiry {
+            max: crate::limits::HOLD_SECONDS_MAX
+        }))
     );
 }

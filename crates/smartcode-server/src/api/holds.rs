@@ -28,6 +28,11 @@ pub(super) fn routes() -> Vec<Entry> {
     ]
 }
 
+/// A hold across brokers goes by its charge's id (a receipt's id, which its capture pays under).
+fn elsewhere(id: &str) -> bool {
+    smartcode_core::code::ReceiptId::parse(id).is_some()
+}
+
 fn parse_hold_id(text: &str) -> Result<HoldId, ApiError> {
     HoldId::parse(text).ok_or_else(|| ApiError::not_found("hold"))
 }
@@ -49,8 +54,13 @@ async fn handle_hold(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: HoldRequest = body.json()?;
-    let payer = state.holder(caller, &request.code, &headers).await?;
     let asked = Asked::of(&headers, &target, &body.0);
+    // A code of a peer's is held there; the rest are this broker's.
+    if let Some(elsewhere) = super::federation::peer_for_code(&state, &request.code).await? {
+        let reply = super::federation::hold_elsewhere(&state, caller, elsewhere, &request, &headers, asked).await?;
+        return reply.respond(&state);
+    }
+    let payer = state.holder(caller, &request.code, &headers).await?;
     hold(&state, &payer, &request, asked).await?.respond(&state)
 }
 
@@ -100,6 +110,10 @@ async fn handle_capture(
 ) -> Result<Response, ApiError> {
     let request: CaptureRequest = body.json_or_default()?;
     let asked = Asked::of(&headers, &target, &body.0);
+    if elsewhere(&id) {
+        let reply = super::federation::capture_elsewhere(&state, &seller, &id, request.amount.as_ref(), asked).await?;
+        return reply.respond(&state);
+    }
     capture(&state, &seller, &id, &request, asked).await?.respond(&state)
 }
 
@@ -139,6 +153,10 @@ async fn handle_void(
     body: Body,
 ) -> Result<Response, ApiError> {
     let asked = Asked::of(&headers, &target, &body.0);
+    if elsewhere(&id) {
+        let hold = super::federation::void_elsewhere(&state, &seller, &id, asked).await?;
+        return Ok(json_value(StatusCode::OK, serde_json::json!({ "hold": hold })));
+    }
     void(&state, &seller, &id, asked).await?.respond(&state)
 }
 
@@ -164,6 +182,10 @@ async fn handle_read(
     reader: Holder,
     Segment(id): Segment,
 ) -> Result<Response, ApiError> {
+    if elsewhere(&id) {
+        let hold = super::federation::read_hold(&state, &reader, &id).await?;
+        return Ok(json_value(StatusCode::OK, serde_json::json!({ "hold": hold })));
+    }
     let id = parse_hold_id(&id)?;
     let holds::QueryOutcome::Hold(hold) = read(
         &state,

@@ -9,6 +9,8 @@ use smartcode_core::ledger::{
     CodeView, Outcome,
 };
 
+use smartcode_core::model::ChargeState;
+
 use super::submit::Shown;
 use crate::wire::*;
 use crate::Broker;
@@ -133,6 +135,10 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Quotes(quotes::Outcome::Forgotten { quotes }) => json!({ "quotes_forgotten": quotes }),
         Outcome::Federation(federation::Outcome::Credited(receipt)) => {
             json!({ "receipt": receipt_json(state, receipt) })
+        }
+        // A hold across brokers, as its seller is told when it is made.
+        Outcome::Federation(federation::Outcome::Charge(charge)) if charge.state == ChargeState::Held => {
+            json!({ "hold": super::federation::hold_json(charge, charge.changed_at) })
         }
         Outcome::Federation(federation::Outcome::Charge(charge)) => json!({
             "id": charge.id,

@@ -26,6 +26,9 @@ fn charge_from_row(row: &Row<'_>) -> rusqlite::Result<ChargeRecord> {
         deadline: row.get(11)?,
         created_at: row.get(12)?,
         changed_at: row.get(13)?,
+        memo: row.get(14)?,
+        hold_id: row.get(15)?,
+        expires_at: row.get(16)?,
     }
     .into_record()
     .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
@@ -84,7 +87,7 @@ impl SqliteLedger<'_> {
     pub fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
         let c = ChargeColumns::from_record(charge);
         let sql = format!(
-            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         statement
@@ -102,7 +105,10 @@ impl SqliteLedger<'_> {
                 c.approval,
                 c.deadline,
                 c.created_at,
-                c.changed_at
+                c.changed_at,
+                c.memo,
+                c.hold_id,
+                c.expires_at
             ])
             .map_err(failure)?;
         Ok(())
@@ -112,8 +118,8 @@ impl SqliteLedger<'_> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "UPDATE charges SET state = ?4, approval = ?5, changed_at = ?6 \
-                 WHERE side = ?1 AND peer = ?2 AND id = ?3 AND state = ?7",
+                "UPDATE charges SET state = ?4, approval = ?5, changed_at = ?6, amount = ?8, transfer_id = ?9, \
+                 deadline = ?10 WHERE side = ?1 AND peer = ?2 AND id = ?3 AND state = ?7",
             )
             .map_err(failure)?;
         let changed = statement
@@ -124,7 +130,10 @@ impl SqliteLedger<'_> {
                 charge.state.as_str(),
                 charge.approval,
                 charge.changed_at.0,
-                was.as_str()
+                was.as_str(),
+                charge.amount.units(),
+                charge.transfer_id,
+                charge.deadline.0
             ])
             .map_err(failure)?;
         if changed != 1 {

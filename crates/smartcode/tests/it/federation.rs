@@ -28,22 +28,22 @@ const B_FLAGS: &[&str] = &[
 /// One test of this module at a time: each starts two or three brokers (on PostgreSQL about ten
 /// connections each), and beside the rest of the suite they would take more connections than
 /// the machine's database allows.
-async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static ONE: std::sync::LazyLock<tokio::sync::Mutex<()>> = std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
     ONE.lock().await
 }
 
-struct Pair {
-    a: TestBroker,
-    b: TestBroker,
+pub(crate) struct Pair {
+    pub a: TestBroker,
+    pub b: TestBroker,
     /// Where the fault proxy, if there is one, sends B's messages.
-    a_target: Arc<Mutex<String>>,
-    dir: tempfile::TempDir,
+    pub a_target: Arc<Mutex<String>>,
+    pub dir: tempfile::TempDir,
 }
 
 /// A and B, each the other's peer; B reaches A directly, or through a fault proxy giving each
 /// message its `faults`, and gives A `credit` USD of credit.
-async fn pair_via(faults: Option<fn(usize) -> Fault>, credit: &str) -> Pair {
+pub(crate) async fn pair_via(faults: Option<fn(usize) -> Fault>, credit: &str) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let a = TestBroker::start_in_with(&dir.path().join("a"), A_FLAGS).await;
     let b = TestBroker::start_in_with(&dir.path().join("b"), B_FLAGS).await;
@@ -66,12 +66,12 @@ async fn pair_via(faults: Option<fn(usize) -> Fault>, credit: &str) -> Pair {
     Pair { a, b, a_target, dir }
 }
 
-async fn pair() -> Pair {
+pub(crate) async fn pair() -> Pair {
     pair_via(None, "100").await
 }
 
 /// A seller at B: (its secret code, its public code).
-async fn seller(b: &TestBroker) -> (String, String) {
+pub(crate) async fn seller(b: &TestBroker) -> (String, String) {
     let (owner, _) = b.issue("1.00", "USD").await;
     let (public, _) = b.public_child(&owner).await;
     (owner, public)
@@ -86,7 +86,7 @@ async fn pay_at_b(b: &TestBroker, code: &str, payee: &str, amount: &str) -> crat
     .await
 }
 
-async fn net(broker: &TestBroker, peer: &str) -> String {
+pub(crate) async fn net(broker: &TestBroker, peer: &str) -> String {
     let position = broker
         .get(&format!("/v1/admin/peers/{peer}/position"), Auth::Operator)
         .await
@@ -288,7 +288,7 @@ async fn refusals_across_brokers_leave_nothing_behind() {
 
 /// How the proxy treats the messages it carries, by their number (from 0).
 #[derive(Clone, Copy)]
-enum Fault {
+pub(crate) enum Fault {
     /// Forwards the message and hands back the answer.
     Pass,
     /// Never forwards it; the connection is closed.

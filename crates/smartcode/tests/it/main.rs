@@ -13,6 +13,7 @@ mod cli;
 mod controls;
 mod crash;
 mod federation;
+mod federation_holds;
 mod formats;
 mod forms;
 mod guessing;

@@ -112,17 +112,46 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             payee,
             deadline,
         } => {
-            charge(
-                state,
-                peer,
-                target,
-                (id, &code.0, pin.as_ref().map(|p| p.0.as_str())),
+            let presented = Presented {
+                id,
+                code: &code.0,
+                pin: pin.as_ref().map(|p| p.0.as_str()),
                 amount,
                 payee,
                 deadline,
-            )
-            .await
+                expires_at: None,
+            };
+            charge(state, peer, target, presented).await
         }
+        FederationEntry::Hold {
+            id,
+            code,
+            pin,
+            amount,
+            payee,
+            expires_at,
+            deadline,
+        } => {
+            let presented = Presented {
+                id,
+                code: &code.0,
+                pin: pin.as_ref().map(|p| p.0.as_str()),
+                amount,
+                payee,
+                deadline,
+                expires_at: Some(expires_at),
+            };
+            charge(state, peer, target, presented).await
+        }
+        FederationEntry::Capture {
+            id,
+            amount,
+            payee,
+            deadline,
+        } => match (reference(peer, id, amount, payee), parse_time("deadline", deadline)) {
+            (Ok(reference), Ok(deadline)) => run(state, Command::Capture { reference, deadline }).await,
+            (Err(refusal), _) | (_, Err(refusal)) => Err(refusal),
+        },
         FederationEntry::Outcome { id, amount, payee } => match reference(peer, id, amount, payee) {
             Ok(reference) => run(state, Command::Conclude(reference)).await,
             Err(refusal) => Err(refusal),
@@ -138,6 +167,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             id,
             status: "refused".into(),
             approval: None,
+            expires_at: None,
             problem: Some(EntryProblem {
                 status: refusal.status.as_u16(),
                 code: refusal.code.as_str().to_owned(),
@@ -169,6 +199,7 @@ fn reference(peer: &PeerRecord, id: &str, amount: &Money, payee: &str) -> Result
 fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord) -> EntryAnswer {
     let (status, approval) = match record.state {
         ChargeState::Charged => ("approved", Some(approval(state, peer, record))),
+        ChargeState::Held => ("held", None),
         ChargeState::Reversed => ("reversed", None),
         _ => ("closed", None),
     };
@@ -176,6 +207,9 @@ fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord
         id,
         status: status.into(),
         approval,
+        expires_at: (record.state == ChargeState::Held)
+            .then(|| record.expires_at.map(Timestamp::to_rfc3339))
+            .flatten(),
         problem: None,
     }
 }
@@ -196,20 +230,43 @@ fn approval(state: &Broker, peer: &PeerRecord, record: &ChargeRecord) -> Approva
     approval
 }
 
-/// Charges a code of this broker for a seller of `peer`, as a payment would be judged.
+fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse_rfc3339(text).ok_or_else(|| ApiError::invalid_request(format!("{field} is an RFC 3339 time")))
+}
+
+/// A charge or a hold as a peer presented it, the buyer's code with it.
+struct Presented<'a> {
+    id: &'a str,
+    code: &'a str,
+    pin: Option<&'a str>,
+    amount: &'a Money,
+    payee: &'a str,
+    deadline: &'a str,
+    /// A hold's end; `None` for a charge.
+    expires_at: Option<&'a str>,
+}
+
+/// Charges a code of this broker for a seller of `peer` (or, for a hold, sets the amount aside
+/// on it), as a payment would be judged.
 async fn charge(
     state: &AppState,
     peer: &PeerRecord,
     target: &Target,
-    (id, code, pin): (&str, &str, Option<&str>),
-    amount: &Money,
-    payee: &str,
-    deadline: &str,
+    presented: Presented<'_>,
 ) -> Result<ChargeRecord, ApiError> {
+    let Presented {
+        id,
+        code,
+        pin,
+        amount,
+        payee,
+        deadline,
+        expires_at,
+    } = presented;
     let units = RequestAmount(amount.amount.clone()).parse()?;
     let currency = parse_currency(&amount.currency)?;
-    let deadline =
-        Timestamp::parse_rfc3339(deadline).ok_or_else(|| ApiError::invalid_request("deadline is an RFC 3339 time"))?;
+    let deadline = parse_time("deadline", deadline)?;
+    let expires_at = expires_at.map(|at| parse_time("expires_at", at)).transpose()?;
     let caller = Caller {
         source: Source::of(std::net::IpAddr::from([0, 0, 0, 0])),
         peer: Some(peer.name.clone()),
@@ -224,15 +281,23 @@ async fn charge(
         headers.insert("smartcode-pin", pin);
     }
     let holder = state.holder(caller, code, &headers).await?;
-    let fingerprint = state.keys.fingerprint(&[
+    let deadline_bytes = deadline.0.to_be_bytes();
+    let mut parts: Vec<&[u8]> = vec![
         b"federation-charge",
         &holder.hash.0,
         pin.unwrap_or("").as_bytes(),
         amount.amount.as_bytes(),
         amount.currency.as_bytes(),
         payee.as_bytes(),
-        &deadline.0.to_be_bytes(),
-    ]);
+        &deadline_bytes,
+    ];
+    // A hold's id is never a charge's: its body is told apart, and its end is part of it.
+    let expiry = expires_at.map(|at| at.0.to_be_bytes());
+    if let Some(expiry) = &expiry {
+        parts[0] = b"federation-hold";
+        parts.push(expiry);
+    }
+    let fingerprint = state.keys.fingerprint(&parts);
     let context = WriteContext {
         holder: Some(&holder),
         asked: Asked {
@@ -253,7 +318,14 @@ async fn charge(
             fingerprint,
             authorization: holder.authorization,
         };
-        (Command::Charge(Box::new(order)), Shown::NONE)
+        let command = match expires_at {
+            Some(expires_at) => Command::Hold {
+                order: Box::new(order),
+                expires_at,
+            },
+            None => Command::Charge(Box::new(order)),
+        };
+        (command, Shown::NONE)
     })
     .await?;
     match reply {

@@ -11,12 +11,14 @@
 //! within [`PEER_CLOCK_SKEW_SECONDS`] of the receiver's clock, never following a redirect.
 
 mod batch;
+mod holds;
 mod inbound;
 mod outbound;
 mod statements;
 
 pub use batch::Batches;
 
+pub(crate) use holds::{capture_elsewhere, hold_elsewhere, hold_json, read_hold, void_elsewhere};
 pub(crate) use outbound::{listed_peers, pay_elsewhere, peer_for_code, resolve_in_doubt};
 
 use std::time::Duration;
@@ -193,7 +195,11 @@ pub(crate) async fn exchange(
 pub(crate) fn entry_id(entry: &smartcode_api::FederationEntry) -> &str {
     use smartcode_api::FederationEntry as E;
     match entry {
-        E::Charge { id, .. } | E::Outcome { id, .. } | E::Void { id, .. } => id,
+        E::Charge { id, .. }
+        | E::Hold { id, .. }
+        | E::Capture { id, .. }
+        | E::Outcome { id, .. }
+        | E::Void { id, .. } => id,
     }
 }
 

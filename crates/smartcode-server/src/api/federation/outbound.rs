@@ -88,6 +88,21 @@ pub(crate) async fn peer_for_code(state: &AppState, text: &str) -> Result<Option
     Ok(peer.map(|p| (p.clone(), digits)))
 }
 
+/// Admits the seller's request through this broker's guessing defence, as any presentation is.
+pub(super) async fn admit(state: &AppState, caller: &mut Caller) -> Result<(), ApiError> {
+    match state
+        .guard
+        .admit(&state.keys, &caller.principal(), caller.answer.as_deref())
+        .await?
+    {
+        Ok(admission) => {
+            caller.admission = Some(admission);
+            Ok(())
+        }
+        Err(challenge) => Err(ApiError::challenge_required(&challenge)),
+    }
+}
+
 /// Pays `request.payee` with a code of `peer` (`code`, as that peer reads it).
 pub(crate) async fn pay_elsewhere(
     state: &AppState,
@@ -97,14 +112,7 @@ pub(crate) async fn pay_elsewhere(
     headers: &HeaderMap,
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
-    match state
-        .guard
-        .admit(&state.keys, &caller.principal(), caller.answer.as_deref())
-        .await?
-    {
-        Ok(admission) => caller.admission = Some(admission),
-        Err(challenge) => return Err(ApiError::challenge_required(&challenge)),
-    }
+    admit(state, &mut caller).await?;
     if request.quote.is_some() || request.certificate.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -118,10 +126,6 @@ pub(crate) async fn pay_elsewhere(
         .as_ref()
         .ok_or_else(|| ApiError::invalid_request("amount is required"))?
         .parse()?;
-    let pin = headers
-        .get("smartcode-pin")
-        .and_then(|v| v.to_str().ok())
-        .map(|p| Secret(p.trim().to_owned()));
     let now = state.clock.now();
     let id = ReceiptId::generate_at(now).to_string();
     let deadline = Timestamp(now.0 + PEER_CHARGE_SECONDS * MICROS_PER_SECOND);
@@ -132,69 +136,119 @@ pub(crate) async fn pay_elsewhere(
         amount,
         currency: request.currency.as_deref().map(parse_currency).transpose()?,
         deadline,
+        expires_at: None,
+        memo: None,
     }));
     let prepared = write_charge(state, prepare).await?;
-    let money = Money::new(prepared.amount.units(), prepared.currency);
-    let scope = hex::encode(state.keys.fingerprint(&[b"peer-payment-scope", code.as_bytes()]));
+    let crediting = Crediting {
+        scope: hex::encode(state.keys.fingerprint(&[b"peer-payment-scope", code.as_bytes()])),
+        memo: request.memo.clone(),
+        asked,
+    };
     let charge = FederationEntry::Charge {
-        id: id.clone(),
+        id,
         code: Secret(code),
-        pin,
-        amount: money.clone(),
+        pin: pin(headers),
+        amount: Money::new(prepared.amount.units(), prepared.currency),
         payee: payee.to_string(),
         deadline: deadline.to_rfc3339(),
     };
-    let answered = match charge_until(state, &peer, charge, deadline).await {
-        Some(answered) => Some(answered),
-        None => {
-            let outcome = FederationEntry::Outcome {
-                id: id.clone(),
-                amount: money,
-                payee: payee.to_string(),
-            };
-            let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
-            match send(state, &peer, &FederationMessage { entries: vec![outcome] }, timeout).await {
-                Ok(mut answer) => answer.entries.pop(),
-                Err(_) => None,
-            }
-        }
+    let answered = ask(state, &peer, charge, &prepared).await;
+    settle(state, &caller, (&peer, &prepared), answered, crediting).await
+}
+
+/// The buyer's PIN, as the seller's request passed it on.
+pub(super) fn pin(headers: &HeaderMap) -> Option<Secret> {
+    headers
+        .get("smartcode-pin")
+        .and_then(|v| v.to_str().ok())
+        .map(|p| Secret(p.trim().to_owned()))
+}
+
+/// Sends `entry` about `record` until its deadline, then asks once what became of it: the
+/// peer's answer, or `None` if none came.
+pub(super) async fn ask(
+    state: &AppState,
+    peer: &PeerRecord,
+    entry: FederationEntry,
+    record: &ChargeRecord,
+) -> Option<EntryAnswer> {
+    if let Some(answered) = charge_until(state, peer, entry, record.deadline).await {
+        return Some(answered);
+    }
+    let outcome = FederationEntry::Outcome {
+        id: record.id.clone(),
+        amount: Money::new(record.amount.units(), record.currency),
+        payee: shown_payee(record),
     };
-    let unreachable = || {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ProblemCode::PeerUnreachable,
-            format!(
-                "the buyer's broker {} did not answer in time; nothing was paid",
-                peer.name
-            ),
-        )
-    };
+    let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
+    match send(state, peer, &FederationMessage { entries: vec![outcome] }, timeout).await {
+        Ok(mut answer) => answer.entries.pop(),
+        Err(_) => None,
+    }
+}
+
+/// A seller-side record's payee as the peer was told it.
+pub(super) fn shown_payee(record: &ChargeRecord) -> String {
+    smartcode_core::code::PublicCode::from_stored(&record.payee).map_or(record.payee.clone(), |p| p.to_string())
+}
+
+/// `503 peer_unreachable`: the peer did not answer in time, and nothing was paid.
+pub(super) fn unreachable(peer: &PeerRecord) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemCode::PeerUnreachable,
+        format!(
+            "the buyer's broker {} did not answer in time; nothing was paid",
+            peer.name
+        ),
+    )
+}
+
+/// Under what the seller is credited once the peer approves: the seller's Idempotency-Key in
+/// `scope` (what the buyer presented), and the receipt's memo.
+pub(super) struct Crediting<'a> {
+    pub scope: String,
+    pub memo: Option<String>,
+    pub asked: Asked<'a>,
+}
+
+/// What the peer answered to a charge (or a capture) of `prepared`: an approval of it exactly
+/// credits the seller; anything else leaves it `failed` (closed: never made) or `voiding`.
+pub(super) async fn settle(
+    state: &AppState,
+    caller: &Caller,
+    (peer, prepared): (&PeerRecord, &ChargeRecord),
+    answered: Option<EntryAnswer>,
+    crediting: Crediting<'_>,
+) -> Result<Reply, ApiError> {
+    let id = prepared.id.as_str();
     let Some(answered) = answered else {
-        mark(state, &peer, &id, ChargeState::Voiding).await;
-        return Err(unreachable());
+        mark(state, peer, id, ChargeState::Voiding).await;
+        return Err(unreachable(peer));
     };
     match answered.status.as_str() {
-        "approved" => match checked_approval(state, &peer, &prepared, answered.approval) {
-            Some(approval) => credit(state, (&peer, &scope), &id, approval, request, asked).await,
+        "approved" => match checked_approval(state, peer, prepared, answered.approval) {
+            Some(approval) => credit(state, peer, id, approval, crediting).await,
             None => {
                 tracing::warn!(peer = %peer.name, "a peer approved a charge with an approval that does not check");
-                mark(state, &peer, &id, ChargeState::Voiding).await;
-                Err(unreachable())
+                mark(state, peer, id, ChargeState::Voiding).await;
+                Err(unreachable(peer))
             }
         },
         // A refusal may answer a resend of a charge that was made (its first answer lost): the
         // void then reverses it, or closes an id never charged. Nothing is left to chance.
         "refused" => {
-            mark(state, &peer, &id, ChargeState::Voiding).await;
-            Err(refused(state, &caller, answered).await)
+            mark(state, peer, id, ChargeState::Voiding).await;
+            Err(refused(state, caller, answered).await)
         }
         "closed" => {
-            mark(state, &peer, &id, ChargeState::Failed).await;
-            Err(unreachable())
+            mark(state, peer, id, ChargeState::Failed).await;
+            Err(unreachable(peer))
         }
         _ => {
-            mark(state, &peer, &id, ChargeState::Voiding).await;
-            Err(unreachable())
+            mark(state, peer, id, ChargeState::Voiding).await;
+            Err(unreachable(peer))
         }
     }
 }
@@ -222,6 +276,7 @@ async fn charge_until(
                     id,
                     status: "refused".into(),
                     approval: None,
+                    expires_at: None,
                     problem: Some(problem),
                 })
             }
@@ -258,43 +313,54 @@ fn checked_approval(
 
 /// Credits the seller, under the seller's Idempotency-Key if it sent one: a retry of a payment
 /// that was credited gets its first receipt, and the charge made for the retry is voided.
-async fn credit(
+pub(super) async fn credit(
     state: &AppState,
-    (peer, scope): (&PeerRecord, &str),
+    peer: &PeerRecord,
     id: &str,
     approval: ApprovalJson,
-    request: &PaymentRequest,
-    asked: Asked<'_>,
+    crediting: Crediting<'_>,
 ) -> Result<Reply, ApiError> {
+    let Crediting { scope, memo, asked } = crediting;
     let approval = serde_json::to_string(&approval).expect("an approval serializes");
-    // The key lives with the peer and the buyer's code presented, as a local payment's lives
-    // with its code (`scope`: the keyed hash of the code as presented).
+    let command = Command::Credit {
+        peer: peer.name.clone(),
+        id: id.to_owned(),
+        approval,
+        memo,
+    };
+    let reply = finish_keyed(state, (peer, id), ("peer-payment", &scope), asked, command).await;
+    reply?.signed(state).await
+}
+
+/// Runs `command`, the last step of charge `id` (its credit, a hold's `held`), under the
+/// seller's Idempotency-Key if it sent one, scoped to `kind`, the peer and `scope` (the keyed hash
+/// of what the buyer presented, as a local payment's key lives with its code): a retry gets the
+/// first answer, and what the retry made at the peer is voided, as is a charge whose last step
+/// failed.
+pub(super) async fn finish_keyed(
+    state: &AppState,
+    (peer, id): (&PeerRecord, &str),
+    (kind, scope): (&str, &str),
+    asked: Asked<'_>,
+    command: Command,
+) -> Result<Reply, ApiError> {
     let asked = Asked {
         key: asked
             .key
-            .map(|key| key.map(|key| format!("\u{1}peer-payment\u{1}{}\u{1}{scope}\u{1}{key}", peer.name))),
+            .map(|key| key.map(|key| format!("\u{1}{kind}\u{1}{}\u{1}{scope}\u{1}{key}", peer.name))),
         ..asked
     };
     let context = WriteContext { holder: None, asked };
-    let reply = submit(state, context, StatusCode::CREATED, |_| {
-        let command = Command::Credit {
-            peer: peer.name.clone(),
-            id: id.to_owned(),
-            approval: approval.clone(),
-            memo: request.memo.clone(),
-        };
-        (command, Shown::NONE)
-    })
-    .await;
+    let reply = submit(state, context, StatusCode::CREATED, |_| (command.clone(), Shown::NONE)).await;
     if matches!(reply, Ok(Reply::Replayed(_)) | Err(_)) {
         mark(state, peer, id, ChargeState::Voiding).await;
     }
-    reply?.signed(state).await
+    reply
 }
 
 /// The peer's refusal, answered to the seller as this broker's own; a wrong code counts against
 /// the seller's side here too.
-async fn refused(state: &Broker, caller: &Caller, answered: EntryAnswer) -> ApiError {
+pub(super) async fn refused(state: &Broker, caller: &Caller, answered: EntryAnswer) -> ApiError {
     let Some(problem) = answered.problem else {
         return ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -325,7 +391,7 @@ async fn refused(state: &Broker, caller: &Caller, answered: EntryAnswer) -> ApiE
     refusal
 }
 
-async fn write_charge(state: &Broker, command: Command) -> Result<ChargeRecord, ApiError> {
+pub(super) async fn write_charge(state: &Broker, command: Command) -> Result<ChargeRecord, ApiError> {
     match answer(state.store.write(WriteRequest::new(command))).await? {
         Written::Done(Outcome::Federation(federation::Outcome::Charge(record))) => Ok(*record),
         _ => Err(crate::api::unexpected()),
@@ -334,7 +400,7 @@ async fn write_charge(state: &Broker, command: Command) -> Result<ChargeRecord, 
 
 /// Moves a seller-side charge on, and says whether it did: a charge another request or process
 /// moved first is left as it is.
-async fn mark(state: &Broker, peer: &PeerRecord, id: &str, to: ChargeState) -> bool {
+pub(super) async fn mark(state: &Broker, peer: &PeerRecord, id: &str, to: ChargeState) -> bool {
     let command = Command::Mark {
         peer: peer.name.clone(),
         id: id.to_owned(),
@@ -396,8 +462,7 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
             .map(|c| FederationEntry::Void {
                 id: c.id.clone(),
                 amount: Money::new(c.amount.units(), c.currency),
-                payee: smartcode_core::code::PublicCode::from_stored(&c.payee)
-                    .map_or(c.payee.clone(), |p| p.to_string()),
+                payee: shown_payee(c),
             })
             .collect();
         let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);

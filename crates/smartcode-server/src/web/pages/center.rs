@@ -50,7 +50,10 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                         @for h in &me.holds {
                             li {
                                 strong { (h.amount.amount) " " (h.amount.currency) }
-                                " for " a href=(format!("/p/{}", h.payee)) { code { (h.payee) } }
+                                " for "
+                                // A seller of another broker ("P-… at b.test") has no page here.
+                                @if h.payee.contains(' ') { code { (h.payee) } }
+                                @else { a href=(format!("/p/{}", h.payee)) { code { (h.payee) } } }
                                 @if let Some(memo) = &h.memo { " (" (memo) ")" }
                                 " until " (utc_time(&h.expires_at))
                                 " " small { code { (h.id) } }

@@ -29,6 +29,9 @@ fn charge_from_row(row: &Row) -> StoreResult<ChargeRecord> {
         deadline: get(row, 11)?,
         created_at: get(row, 12)?,
         changed_at: get(row, 13)?,
+        memo: get(row, 14)?,
+        hold_id: get(row, 15)?,
+        expires_at: get(row, 16)?,
     }
     .into_record()
 }
@@ -89,7 +92,7 @@ impl PgLedger<'_> {
     pub(super) fn write_new_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
         let c = ChargeColumns::from_record(charge);
         let sql = format!(
-            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT DO NOTHING"
         );
         let inserted = self.execute(
@@ -109,6 +112,9 @@ impl PgLedger<'_> {
                 &c.deadline,
                 &c.created_at,
                 &c.changed_at,
+                &c.memo,
+                &c.hold_id,
+                &c.expires_at,
             ],
         )?;
         if inserted != 1 {
@@ -119,8 +125,8 @@ impl PgLedger<'_> {
 
     pub(super) fn write_charge_state(&mut self, charge: &ChargeRecord, was: ChargeState) -> StoreResult<()> {
         let changed = self.execute(
-            "UPDATE charges SET state = $4, approval = $5, changed_at = $6 \
-             WHERE side = $1 AND peer = $2 AND id = $3 AND state = $7",
+            "UPDATE charges SET state = $4, approval = $5, changed_at = $6, amount = $8, transfer_id = $9, \
+             deadline = $10 WHERE side = $1 AND peer = $2 AND id = $3 AND state = $7",
             &[
                 &charge.side.as_str(),
                 &charge.peer,
@@ -129,6 +135,9 @@ impl PgLedger<'_> {
                 &charge.approval,
                 &charge.changed_at.0,
                 &was.as_str(),
+                &charge.amount.units(),
+                &charge.transfer_id,
+                &charge.deadline.0,
             ],
         )?;
         if changed != 1 {

@@ -14,14 +14,19 @@
 //!
 //! Each side's record of a charge is a [`ChargeRecord`]; neither ever holds the buyer's code.
 
+mod holds;
+mod seller;
+
+pub use holds::hold_state;
+
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
-use crate::code::PublicCode;
+use crate::code::{CodeHash, PublicCode};
 use crate::error::{OpError, PeerRefusal};
-use crate::limits::{CHARGE_ID_CHARS_MAX, CODE_INPUT_CHARS_MAX, MEMO_CHARS_MAX, PEER_CLOCK_SKEW_SECONDS};
+use crate::limits::{CHARGE_ID_CHARS_MAX, CODE_INPUT_CHARS_MAX, PEER_CLOCK_SKEW_SECONDS};
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
-use super::payments::{post_payment_as, release_expired_holds, Paying};
+use super::payments::release_expired_holds;
 use super::rules::authenticate;
 use super::{check_text, post, restrictions, Context, Credential, LedgerRead, LedgerTx};
 
@@ -52,6 +57,11 @@ pub struct PrepareOrder {
     pub amount: Amount,
     pub currency: Option<Currency>,
     pub deadline: Timestamp,
+    /// A hold (until then) instead of a payment: A sets the value aside, and the seller captures
+    /// it later.
+    pub expires_at: Option<Timestamp>,
+    /// A hold's memo, for the receipt of its capture.
+    pub memo: Option<String>,
 }
 
 /// An id and what it was for, as B sends it again in an outcome query or a void: with it A can
@@ -80,6 +90,9 @@ impl ChargeRef {
             transfer_id: None,
             fingerprint: None,
             approval: None,
+            memo: None,
+            hold_id: None,
+            expires_at: None,
             deadline,
             created_at: now,
             changed_at: now,
@@ -92,7 +105,29 @@ pub enum Command {
     Charge(Box<ChargeOrder>),
     Conclude(ChargeRef),
     Void(ChargeRef),
+    /// At A: a hold for the peer's seller, until `expires_at`.
+    Hold {
+        order: Box<ChargeOrder>,
+        expires_at: Timestamp,
+    },
+    /// At A: take `reference.amount` of the hold made under `reference.id`, with B's `deadline`.
+    Capture {
+        reference: ChargeRef,
+        deadline: Timestamp,
+    },
     Prepare(Box<PrepareOrder>),
+    /// At B: the seller (the payee's owner) asks to capture `amount` (all if `None`) of hold `id`.
+    CaptureAsked {
+        seller: Credential,
+        id: String,
+        amount: Option<Amount>,
+        deadline: Timestamp,
+    },
+    /// At B: the seller gives hold `id` back.
+    VoidAsked {
+        seller: Credential,
+        id: String,
+    },
     /// A approved charge `id` (`approval`: its signed answer): credit the seller.
     Credit {
         peer: String,
@@ -100,7 +135,8 @@ pub enum Command {
         approval: String,
         memo: Option<String>,
     },
-    /// Moves a prepared or voiding charge on B's side to `to` (failed, voiding, voided).
+    /// Moves a prepared or voiding charge on B's side to `to` (failed, voiding, voided; held for
+    /// a hold A made).
     Mark {
         peer: String,
         id: String,
@@ -129,11 +165,14 @@ pub enum Query {
     /// (either side, by their deadline, which both sides keep alike) and the settlements, at most
     /// `limit` of each.
     Statement { peer: String, until: Timestamp, limit: u32 },
+    /// At B: a hold across brokers, for the seller that presents `reader`.
+    Hold { id: String, reader: CodeHash },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryOutcome {
     Charges(Vec<ChargeRecord>),
+    Hold(Box<ChargeRecord>),
     Statement {
         /// Charges that moved value: credited at the seller's side, charged or reversed at the
         /// buyer's, oldest deadline first.
@@ -160,14 +199,23 @@ pub(super) fn execute(
             Ok(Outcome::Charge(Box::new(record)))
         }
         Command::Void(reference) => void(tx, cx, reference),
-        Command::Prepare(order) => prepare(tx, cx.now, order),
+        Command::Hold { order, expires_at } => holds::hold(tx, cx, order, *expires_at),
+        Command::Capture { reference, deadline } => holds::capture(tx, cx, reference, *deadline),
+        Command::Prepare(order) => seller::prepare(tx, cx.now, order),
+        Command::CaptureAsked {
+            seller,
+            id,
+            amount,
+            deadline,
+        } => holds::capture_asked(tx, cx.now, seller, (id, *amount), *deadline),
+        Command::VoidAsked { seller, id } => holds::void_asked(tx, cx.now, seller, id),
         Command::Credit {
             peer,
             id,
             approval,
             memo,
-        } => credit(tx, cx.now, (peer, id), approval, memo.as_ref()),
-        Command::Mark { peer, id, to } => mark(tx, cx.now, (peer, id), *to),
+        } => seller::credit(tx, cx.now, (peer, id), approval, memo.as_ref()),
+        Command::Mark { peer, id, to } => seller::mark(tx, cx.now, (peer, id), *to),
     }
 }
 
@@ -177,6 +225,7 @@ pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Resul
             Ok(QueryOutcome::Charges(tx.charges_in_doubt(peer, *before, *limit)?))
         }
         Query::Statement { peer, until, limit } => statement(tx, peer, *until, *limit),
+        Query::Hold { id, reader } => Ok(QueryOutcome::Hold(Box::new(holds::read(tx, id, reader)?))),
     }
 }
 
@@ -235,16 +284,26 @@ fn check_reference(id: &str, payee: &str) -> Result<(), OpError> {
     check_text("payee", Some(payee), CODE_INPUT_CHARS_MAX)
 }
 
-fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrder) -> Result<Outcome, OpError> {
-    let now = cx.now;
+/// Whether a charge or hold at A is one already made (sent again), or new.
+enum Admitted {
+    /// Made before with this very body: its record, answered again.
+    Again(ChargeRecord),
+    /// New, in time, through this active peer.
+    New(PeerRecord),
+}
+
+/// At A: a charge or hold sent again with the same body is what it was (a hold captured since
+/// answers as its charge); another body under its id is a conflict; an id closed or reversed is
+/// never made; and a new one must arrive by its deadline (and the clocks' skew).
+fn admit(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &ChargeOrder) -> Result<Admitted, OpError> {
     check_reference(&order.id, &order.payee)?;
     let peer = active_peer(tx, &order.peer)?;
     if let Some(record) = tx.charge(ChargeSide::Buyer, &peer.name, &order.id)? {
         return match record.state {
-            ChargeState::Charged if record.fingerprint == Some(order.fingerprint) => {
-                Ok(Outcome::Charge(Box::new(record)))
+            ChargeState::Charged | ChargeState::Held if record.fingerprint == Some(order.fingerprint) => {
+                Ok(Admitted::Again(record))
             }
-            ChargeState::Charged => Err(OpError::IdempotencyConflict),
+            ChargeState::Charged | ChargeState::Held => Err(OpError::IdempotencyConflict),
             _ => Err(OpError::Peer(PeerRefusal::ChargeClosed)),
         };
     }
@@ -256,6 +315,15 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
     {
         return Err(OpError::Peer(PeerRefusal::ChargeLate));
     }
+    Ok(Admitted::New(peer))
+}
+
+fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrder) -> Result<Outcome, OpError> {
+    let now = cx.now;
+    let peer = match admit(tx, now, order)? {
+        Admitted::Again(record) => return Ok(Outcome::Charge(Box::new(record))),
+        Admitted::New(peer) => peer,
+    };
     let authorization = match order.authorization {
         true => Some(authorization_for(tx, now, order)?),
         false => None,
@@ -368,6 +436,9 @@ fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeR
     let Some(mut record) = tx.charge(ChargeSide::Buyer, &reference.peer, &reference.id)? else {
         return Ok(Outcome::Charge(Box::new(close(tx, now, reference)?)));
     };
+    if record.state == ChargeState::Held {
+        return holds::release(tx, cx, record);
+    }
     if record.state != ChargeState::Charged {
         return Ok(Outcome::Charge(Box::new(record)));
     }
@@ -401,146 +472,5 @@ fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeR
     record.state = ChargeState::Reversed;
     record.changed_at = now;
     tx.update_charge(&record, ChargeState::Charged)?;
-    Ok(Outcome::Charge(Box::new(record)))
-}
-
-/// At B: checks the payee and the peer's credit, and writes the charge as prepared.
-fn prepare(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, order: &PrepareOrder) -> Result<Outcome, OpError> {
-    check_reference(&order.id, order.payee.as_stored())?;
-    let peer = active_peer(tx, &order.peer)?;
-    let (_, owner) = seller(tx, now, &order.payee)?;
-    if order.currency.is_some_and(|c| c != owner.currency) {
-        return Err(OpError::CurrencyMismatch);
-    }
-    let currency = owner.currency;
-    let limit = peer
-        .credit_limits
-        .iter()
-        .find(|(c, _)| *c == currency)
-        .map_or(0, |(_, units)| *units);
-    let balance = tx
-        .account(&AccountKey::Peer {
-            peer: peer.name.clone(),
-            currency,
-        })?
-        .map_or(0, |a| a.balance_units);
-    // What the peer owes: minus its account's balance, and what charges on their way may add.
-    let owed = (-balance)
-        .saturating_add(tx.prepared_charge_units(&peer.name, currency)?)
-        .saturating_add(order.amount.units());
-    if owed > limit {
-        return Err(OpError::Peer(PeerRefusal::LimitReached { currency }));
-    }
-    let reference = ChargeRef {
-        peer: peer.name,
-        id: order.id.clone(),
-        amount: order.amount,
-        currency,
-        payee: order.payee.as_stored().to_owned(),
-    };
-    let record = reference.record(ChargeSide::Seller, ChargeState::Prepared, order.deadline, now);
-    tx.insert_charge(&record)?;
-    Ok(Outcome::Charge(Box::new(record)))
-}
-
-/// The public code paid and its owner, both active.
-fn seller(
-    tx: &mut (impl LedgerRead + ?Sized),
-    now: Timestamp,
-    payee: &PublicCode,
-) -> Result<(CodeRecord, CodeRecord), OpError> {
-    let record = tx.code_by_public(payee)?.ok_or(OpError::NotFound("payee"))?;
-    let owner = tx.code_by_id(&record.owner_id)?.ok_or(OpError::NotFound("payee"))?;
-    if record.status_at(now) != CodeStatus::Active || owner.status_at(now) != CodeStatus::Active {
-        return Err(OpError::NotFound("payee"));
-    }
-    Ok((record, owner))
-}
-
-/// The seller-side record of charge `id` through `peer`, which must be in one of `states`.
-fn seller_charge(
-    tx: &mut (impl LedgerRead + ?Sized),
-    (peer, id): (&str, &str),
-    states: &[ChargeState],
-) -> Result<ChargeRecord, OpError> {
-    let record = tx
-        .charge(ChargeSide::Seller, peer, id)?
-        .ok_or(OpError::NotFound("charge"))?;
-    if !states.contains(&record.state) {
-        return Err(OpError::Peer(PeerRefusal::ChargeNotPrepared {
-            state: record.state.as_str(),
-        }));
-    }
-    Ok(record)
-}
-
-/// At B: A approved; the seller's owner is credited from the peer's account, under the charge's
-/// id as the receipt's. The payee is taken as it is now: a seller closed meanwhile is still paid
-/// (A has debited the buyer), to the owner the public code had when the charge was prepared.
-fn credit(
-    tx: &mut (impl LedgerTx + ?Sized),
-    now: Timestamp,
-    (peer, id): (&str, &str),
-    approval: &str,
-    memo: Option<&String>,
-) -> Result<Outcome, OpError> {
-    check_text("memo", memo.map(String::as_str), MEMO_CHARS_MAX)?;
-    let mut record = seller_charge(tx, (peer, id), &[ChargeState::Prepared])?;
-    let payee = PublicCode::from_stored(&record.payee).ok_or(OpError::NotFound("payee"))?;
-    let payee_record = tx.code_by_public(&payee)?.ok_or(OpError::NotFound("payee"))?;
-    let debit = AccountKey::Peer {
-        peer: record.peer.clone(),
-        currency: record.currency,
-    };
-    tx.open_account(&debit, record.currency)?;
-    let receipt = post_payment_as(
-        tx,
-        now,
-        record.id.clone(),
-        Paying {
-            payer: Payer::Peer {
-                peer: record.peer.clone(),
-                approval: None,
-            },
-            debit,
-            owner: &payee_record.owner_id,
-            payee: &payee,
-            payee_id: &payee_record.id,
-            amount: record.amount,
-            currency: record.currency,
-            memo: memo.cloned(),
-            stamped: restrictions::Stamped::default(),
-        },
-    )?;
-    record.state = ChargeState::Credited;
-    record.approval = Some(approval.to_owned());
-    record.changed_at = now;
-    tx.update_charge(&record, ChargeState::Prepared)?;
-    let receipt = Receipt {
-        payer: Payer::Peer {
-            peer: record.peer,
-            approval: record.approval,
-        },
-        ..receipt
-    };
-    Ok(Outcome::Credited(Box::new(receipt)))
-}
-
-/// At B: a prepared charge refused or in doubt, or a voiding one whose void A answered.
-fn mark(
-    tx: &mut (impl LedgerTx + ?Sized),
-    now: Timestamp,
-    (peer, id): (&str, &str),
-    to: ChargeState,
-) -> Result<Outcome, OpError> {
-    let from: &[ChargeState] = match to {
-        ChargeState::Failed | ChargeState::Voiding => &[ChargeState::Prepared],
-        ChargeState::Voided => &[ChargeState::Prepared, ChargeState::Voiding],
-        _ => &[],
-    };
-    let mut record = seller_charge(tx, (peer, id), from)?;
-    let was = std::mem::replace(&mut record.state, to);
-    record.changed_at = now;
-    tx.update_charge(&record, was)?;
     Ok(Outcome::Charge(Box::new(record)))
 }

@@ -1,0 +1,180 @@
+//! The seller's broker's side of a charge (B): prepared before it is sent, credited on A's
+//! approval, marked refused, in doubt or voided. See [`super`].
+
+use crate::clock::Timestamp;
+use crate::code::PublicCode;
+use crate::error::{OpError, PeerRefusal};
+use crate::limits::MEMO_CHARS_MAX;
+use crate::model::*;
+use crate::money::{Amount, Currency};
+
+use super::super::payments::{post_payment_as, Paying};
+use super::super::{check_text, restrictions, LedgerRead, LedgerTx};
+use super::{active_peer, check_reference, ChargeRef, Outcome, PrepareOrder};
+
+/// At B: checks the payee and the peer's credit, and writes the charge as prepared.
+pub(super) fn prepare(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    order: &PrepareOrder,
+) -> Result<Outcome, OpError> {
+    check_reference(&order.id, order.payee.as_stored())?;
+    let peer = active_peer(tx, &order.peer)?;
+    let (_, owner) = seller(tx, now, &order.payee)?;
+    if order.currency.is_some_and(|c| c != owner.currency) {
+        return Err(OpError::CurrencyMismatch);
+    }
+    let currency = owner.currency;
+    within_credit(tx, &peer, currency, order.amount)?;
+    check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
+    let reference = ChargeRef {
+        peer: peer.name,
+        id: order.id.clone(),
+        amount: order.amount,
+        currency,
+        payee: order.payee.as_stored().to_owned(),
+    };
+    let record = ChargeRecord {
+        expires_at: order.expires_at,
+        memo: order.memo.clone(),
+        ..reference.record(ChargeSide::Seller, ChargeState::Prepared, order.deadline, now)
+    };
+    tx.insert_charge(&record)?;
+    Ok(Outcome::Charge(Box::new(record)))
+}
+
+/// At B: refuses `amount` more through `peer` if what the peer would owe then (minus its
+/// account's balance, plus every charge on its way, plus this) passes its credit limit.
+pub(super) fn within_credit(
+    tx: &mut (impl LedgerTx + ?Sized),
+    peer: &PeerRecord,
+    currency: Currency,
+    amount: Amount,
+) -> Result<(), OpError> {
+    let limit = peer
+        .credit_limits
+        .iter()
+        .find(|(c, _)| *c == currency)
+        .map_or(0, |(_, units)| *units);
+    let balance = tx
+        .account(&AccountKey::Peer {
+            peer: peer.name.clone(),
+            currency,
+        })?
+        .map_or(0, |a| a.balance_units);
+    let owed = (-balance)
+        .saturating_add(tx.prepared_charge_units(&peer.name, currency)?)
+        .saturating_add(amount.units());
+    if owed > limit {
+        return Err(OpError::Peer(PeerRefusal::LimitReached { currency }));
+    }
+    Ok(())
+}
+
+/// The public code paid and its owner, both active.
+fn seller(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payee: &PublicCode,
+) -> Result<(CodeRecord, CodeRecord), OpError> {
+    let record = tx.code_by_public(payee)?.ok_or(OpError::NotFound("payee"))?;
+    let owner = tx.code_by_id(&record.owner_id)?.ok_or(OpError::NotFound("payee"))?;
+    if record.status_at(now) != CodeStatus::Active || owner.status_at(now) != CodeStatus::Active {
+        return Err(OpError::NotFound("payee"));
+    }
+    Ok((record, owner))
+}
+
+/// The seller-side record of charge `id` through `peer`, which must be in one of `states`.
+fn seller_charge(
+    tx: &mut (impl LedgerRead + ?Sized),
+    (peer, id): (&str, &str),
+    states: &[ChargeState],
+) -> Result<ChargeRecord, OpError> {
+    let record = tx
+        .charge(ChargeSide::Seller, peer, id)?
+        .ok_or(OpError::NotFound("charge"))?;
+    if !states.contains(&record.state) {
+        return Err(OpError::Peer(PeerRefusal::ChargeNotPrepared {
+            state: record.state.as_str(),
+        }));
+    }
+    Ok(record)
+}
+
+/// At B: A approved; the seller's owner is credited from the peer's account, under the charge's
+/// id as the receipt's. The payee is taken as it is now: a seller closed meanwhile is still paid
+/// (A has debited the buyer), to the owner the public code had when the charge was prepared.
+pub(super) fn credit(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    (peer, id): (&str, &str),
+    approval: &str,
+    memo: Option<&String>,
+) -> Result<Outcome, OpError> {
+    check_text("memo", memo.map(String::as_str), MEMO_CHARS_MAX)?;
+    let mut record = seller_charge(tx, (peer, id), &[ChargeState::Prepared])?;
+    let payee = PublicCode::from_stored(&record.payee).ok_or(OpError::NotFound("payee"))?;
+    let payee_record = tx.code_by_public(&payee)?.ok_or(OpError::NotFound("payee"))?;
+    let debit = AccountKey::Peer {
+        peer: record.peer.clone(),
+        currency: record.currency,
+    };
+    tx.open_account(&debit, record.currency)?;
+    let receipt = post_payment_as(
+        tx,
+        now,
+        record.id.clone(),
+        Paying {
+            payer: Payer::Peer {
+                peer: record.peer.clone(),
+                approval: None,
+            },
+            debit,
+            owner: &payee_record.owner_id,
+            payee: &payee,
+            payee_id: &payee_record.id,
+            amount: record.amount,
+            currency: record.currency,
+            memo: memo.cloned().or_else(|| record.memo.clone()),
+            stamped: restrictions::Stamped::default(),
+        },
+    )?;
+    record.state = ChargeState::Credited;
+    record.approval = Some(approval.to_owned());
+    record.changed_at = now;
+    tx.update_charge(&record, ChargeState::Prepared)?;
+    let receipt = Receipt {
+        payer: Payer::Peer {
+            peer: record.peer,
+            approval: record.approval,
+        },
+        ..receipt
+    };
+    Ok(Outcome::Credited(Box::new(receipt)))
+}
+
+/// At B: a prepared charge refused or in doubt, or a voiding one whose void A answered.
+pub(super) fn mark(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    (peer, id): (&str, &str),
+    to: ChargeState,
+) -> Result<Outcome, OpError> {
+    let from: &[ChargeState] = match to {
+        ChargeState::Failed | ChargeState::Voiding => &[ChargeState::Prepared],
+        ChargeState::Held => &[ChargeState::Prepared],
+        ChargeState::Voided => &[ChargeState::Prepared, ChargeState::Voiding],
+        _ => &[],
+    };
+    let mut record = seller_charge(tx, (peer, id), from)?;
+    if to == ChargeState::Held && record.expires_at.is_none() {
+        return Err(OpError::Peer(PeerRefusal::ChargeNotPrepared {
+            state: record.state.as_str(),
+        }));
+    }
+    let was = std::mem::replace(&mut record.state, to);
+    record.changed_at = now;
+    tx.update_charge(&record, was)?;
+    Ok(Outcome::Charge(Box::new(record)))
+}

@@ -1,0 +1,225 @@
+//! A hold across two brokers: a seller of broker B holds value on a code of broker A, then
+//! captures part of it, voids it, or lets it expire; a capture that A does not answer in time
+//! ends the hold on both sides. Real broker processes on loopback (see `federation`); every test
+//! ends with both ledger checks and, where money moved, both statements reconciled.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::federation::{net, one_at_a_time, pair, pair_via, seller, Fault, Pair};
+use crate::harness::{Auth, TestBroker};
+
+async fn hold_at_b(b: &TestBroker, code: &str, payee: &str, amount: &str, seconds: i64) -> crate::harness::Reply {
+    b.post(
+        "/v1/holds",
+        Auth::None,
+        json!({ "code": code, "payee": payee, "amount": amount, "expires_in_seconds": seconds, "memo": "a room" }),
+    )
+    .await
+}
+
+/// The buyer's code at A: (balance, available, its pending holds).
+async fn at_a(a: &TestBroker, buyer: &str) -> (String, String, Vec<Value>) {
+    let me = a.get("/v1/me", Auth::Code(buyer)).await.expect(200).body;
+    let money = |field: &str| me[field]["amount"].as_str().unwrap().to_owned();
+    (
+        money("balance"),
+        money("available"),
+        me["holds"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+async fn reconciled(b: &TestBroker) {
+    let until = "2999-01-01T00:00:00Z";
+    let reconcile = b
+        .get(
+            &format!("/v1/admin/peers/a.test/reconcile?until={until}"),
+            Auth::Operator,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(reconcile["differences"], json!([]), "{reconcile}");
+}
+
+#[tokio::test]
+async fn a_seller_holds_a_code_of_another_broker_and_captures_part_of_it_once() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let code = format!("{buyer}@a.test");
+
+    let hold = hold_at_b(&b, &code, &payee, "4.00", 600).await.expect(201).body["hold"].clone();
+    assert_eq!(hold["status"], "pending");
+    assert_eq!(hold["payer_id"], "peer:a.test");
+    assert_eq!(hold["payee"], payee.as_str());
+    let id = hold["id"].as_str().unwrap().to_owned();
+    // At A the value is set aside, as for a local hold, naming the seller at B.
+    let (balance, available, holds) = at_a(&a, &buyer).await;
+    assert_eq!((balance.as_str(), available.as_str()), ("10.00", "6.00"));
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0]["payee"], format!("{payee} at b.test"));
+    // Only the seller reads it at B; a code of A is nothing there.
+    let read = b
+        .get(&format!("/v1/holds/{id}"), Auth::Code(&owner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(read["hold"]["status"], "pending");
+    assert_eq!(read["hold"]["memo"], "a room");
+    let (stranger, _) = b.issue("1.00", "USD").await;
+    b.get(&format!("/v1/holds/{id}"), Auth::Code(&stranger))
+        .await
+        .refused(404, "not_found");
+    b.post(&format!("/v1/holds/{id}/capture"), Auth::Code(&stranger), json!({}))
+        .await
+        .refused(404, "not_found");
+    b.post(
+        &format!("/v1/holds/{id}/capture"),
+        Auth::Code(&owner),
+        json!({ "amount": "4.01" }),
+    )
+    .await
+    .refused(409, "amount_mismatch");
+
+    // The capture is a charge of the captured amount, approved by A, with a receipt at B.
+    let capture = |key: &'static str| {
+        let (b, owner, id) = (&b, owner.clone(), id.clone());
+        async move {
+            b.call_with(
+                reqwest::Method::POST,
+                &format!("/v1/holds/{id}/capture"),
+                Auth::Code(&owner),
+                Some(json!({ "amount": "2.50" })),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let receipt = capture("capture-1").await.expect(201).body["receipt"].clone();
+    assert_eq!(receipt["id"], id.as_str(), "the receipt goes by the hold's id");
+    assert_eq!(receipt["amount"]["amount"], "2.50");
+    assert_eq!(receipt["memo"], "a room");
+    assert_eq!(receipt["approval"]["amount"]["amount"], "2.50");
+    let again = capture("capture-1").await.expect(201).body["receipt"].clone();
+    assert_eq!(again, receipt, "the same key replays the first receipt");
+    capture("capture-2").await.refused(409, "hold_not_pending");
+    b.post(&format!("/v1/holds/{id}/void"), Auth::Code(&owner), json!({}))
+        .await
+        .refused(409, "hold_not_pending");
+
+    let (balance, available, holds) = at_a(&a, &buyer).await;
+    assert_eq!((balance.as_str(), available.as_str()), ("7.50", "7.50"));
+    assert!(holds.is_empty());
+    assert_eq!(b.balance(&owner).await, "3.50");
+    let read = b
+        .get(&format!("/v1/holds/{id}"), Auth::Code(&owner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(read["hold"]["status"], "captured");
+    assert_eq!(read["hold"]["captured"]["amount"], "2.50");
+    assert_eq!(net(&b, "a.test").await, "2.50");
+    assert_eq!(net(&a, "b.test").await, "-2.50");
+    reconciled(&b).await;
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_hold_across_brokers_is_voided_or_expires_and_gives_everything_back() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let code = format!("{buyer}@a.test");
+
+    // Refused at A as a local hold would be: more than the code has, a wrong code.
+    hold_at_b(&b, &code, &payee, "10.01", 600)
+        .await
+        .refused(402, "insufficient_funds");
+    let voided = hold_at_b(&b, &code, &payee, "3.00", 600).await.expect(201).body["hold"].clone();
+    let id = voided["id"].as_str().unwrap();
+    assert_eq!(at_a(&a, &buyer).await.1, "7.00");
+    let void = b
+        .post(&format!("/v1/holds/{id}/void"), Auth::Code(&owner), json!({}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(void["hold"]["status"], "voided");
+    let (balance, available, _) = at_a(&a, &buyer).await;
+    assert_eq!((balance.as_str(), available.as_str()), ("10.00", "10.00"));
+    b.post(&format!("/v1/holds/{id}/void"), Auth::Code(&owner), json!({}))
+        .await
+        .expect(200);
+    b.post(&format!("/v1/holds/{id}/capture"), Auth::Code(&owner), json!({}))
+        .await
+        .refused(409, "hold_not_pending");
+
+    // One that expires: void on both sides by time alone, with nothing sent.
+    let brief = hold_at_b(&b, &code, &payee, "2.00", 1).await.expect(201).body["hold"].clone();
+    let id = brief["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, available, holds) = at_a(&a, &buyer).await;
+    assert_eq!(available, "10.00", "an expired hold sets nothing aside");
+    assert!(holds.is_empty());
+    b.post(&format!("/v1/holds/{id}/capture"), Auth::Code(&owner), json!({}))
+        .await
+        .refused(409, "hold_not_pending");
+    let read = b
+        .get(&format!("/v1/holds/{id}"), Auth::Code(&owner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(read["hold"]["status"], "voided");
+
+    assert_eq!(b.balance(&owner).await, "1.00");
+    assert_eq!(net(&b, "a.test").await, "0.00");
+    assert_eq!(net(&a, "b.test").await, "0.00");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn a_capture_the_buyers_broker_answers_too_late_ends_the_hold_on_both_sides() {
+    let _one = one_at_a_time().await;
+    // The hold passes; the capture, its resends and the outcome query all wait past the
+    // deadline; then the resolver's void passes, and reverses or releases what A did.
+    let faults = |n| match n {
+        0 => Fault::Pass,
+        1..=4 => Fault::Delay,
+        _ => Fault::Pass,
+    };
+    let Pair { a, b, dir: _dir, .. } = pair_via(Some(faults), "100").await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let hold = hold_at_b(&b, &format!("{buyer}@a.test"), &payee, "5.00", 600)
+        .await
+        .expect(201)
+        .body;
+    let id = hold["hold"]["id"].as_str().unwrap();
+    b.post(&format!("/v1/holds/{id}/capture"), Auth::Code(&owner), json!({}))
+        .await
+        .refused(503, "peer_unreachable");
+    for _ in 0..150 {
+        if at_a(&a, &buyer).await.1 == "10.00" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(at_a(&a, &buyer).await.1, "10.00", "nothing is left set aside at A");
+    assert_eq!(b.balance(&owner).await, "1.00", "the seller was not credited");
+    let read = b
+        .get(&format!("/v1/holds/{id}"), Auth::Code(&owner))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(read["hold"]["status"], "voided");
+    assert_eq!(net(&b, "a.test").await, "0.00");
+    assert_eq!(net(&a, "b.test").await, "0.00");
+    reconciled(&b).await;
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
