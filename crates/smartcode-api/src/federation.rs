@@ -125,6 +125,17 @@ pub enum FederationEntry {
         amount: Money,
         payee: String,
         deadline: String,
+        /// With an assurance code as `code`: the certificate the receiving broker gave for this
+        /// seller, which the amount comes out of.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate: Option<String>,
+    },
+    /// Certify the assurance code `assurance_code` for the seller `payee`: answered `certified`
+    /// with a certificate signed by the receiving broker's federation key. Nothing moves.
+    Certify {
+        id: String,
+        assurance_code: Secret,
+        payee: String,
     },
     /// Set `amount` aside on `code` for the seller `payee` until `expires_at` (a hold across
     /// brokers), unless this arrives after `deadline`. Captured or voided later under `id`.
@@ -159,7 +170,8 @@ pub struct FederationAnswer {
 }
 
 /// How one charge stands at the buyer's broker after the entry: `approved` (debited; with the
-/// approval), `held` (a hold made and not captured; with its `expires_at`), `refused` (nothing
+/// approval), `held` (a hold made and not captured; with its `expires_at`), `certified` (with the
+/// certificate), `refused` (nothing
 /// moved; with the problem), `closed` (never made and never will be) or `reversed` (made, then
 /// given back: a hold released).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -171,6 +183,9 @@ pub struct EntryAnswer {
     /// For a hold, when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// For a certification, the certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::CertificateJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<EntryProblem>,
 }

@@ -71,10 +71,10 @@ impl HoldJson {
     /// pseudonym for the seller).
     pub fn of(h: &HoldRecord, state: HoldState, payer: String) -> HoldJson {
         let money = |amount: Amount| Money::new(amount.units(), h.currency);
-        // A seller's hold for a seller of another broker names that seller in its memo.
+        // A hold or certificate for a seller of another broker names that seller in its memo.
         let (payee, memo) = match (&h.payee, h.kind) {
             (Some(payee), _) => (payee.payee.to_string(), h.memo.clone()),
-            (None, HoldKind::Hold) => (h.memo.clone().unwrap_or_default(), None),
+            (None, HoldKind::Hold | HoldKind::Certificate) => (h.memo.clone().unwrap_or_default(), None),
             (None, _) => (String::new(), h.memo.clone()),
         };
         HoldJson {

@@ -135,7 +135,7 @@ fn create(
 }
 
 /// The assurance a presented code names, if it still certifies at `now`.
-fn live_assurance(
+pub(super) fn live_assurance(
     tx: &mut (impl LedgerRead + ?Sized),
     now: Timestamp,
     hash: &CodeHash,

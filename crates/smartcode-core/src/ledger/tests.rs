@@ -1015,6 +1015,7 @@ fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepa
             deadline: START.plus_seconds(deadline).unwrap(),
             fingerprint: [fingerprint; 32],
             authorization: false,
+            certificate: None,
         })))
     };
     let reference = |id: &str| ChargeRef {
@@ -1177,6 +1178,7 @@ fn a_hold_for_a_peer_is_set_aside_captured_once_released_by_a_void_and_void_at_i
             deadline: START.plus_seconds(100).unwrap(),
             fingerprint: [7; 32],
             authorization: false,
+            certificate: None,
         };
         Command::Federation(F::Hold {
             order: Box::new(order),

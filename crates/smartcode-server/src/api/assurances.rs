@@ -43,7 +43,8 @@ pub(crate) fn assurance_json(state: &Broker, a: &AssuranceRecord) -> AssuranceJs
     }
 }
 
-/// A certificate, signed with the broker's key.
+/// A certificate, signed with the broker's key: for a seller of a peer's (named `P-… at` that
+/// broker), with the federation key the peer pinned, so the peer and its seller both check it.
 pub(crate) fn certificate_json(state: &Broker, hold: &HoldRecord, assurance: &AssuranceRecord) -> CertificateJson {
     let mut certificate = CertificateJson {
         version: String::new(),
@@ -53,12 +54,18 @@ pub(crate) fn certificate_json(state: &Broker, hold: &HoldRecord, assurance: &As
         floor: Money::new(hold.amount.units(), hold.currency),
         currency: hold.currency.to_string(),
         broker: state.config.domain.clone(),
-        payee: hold.payee.as_ref().map(|p| p.payee.to_string()).unwrap_or_default(),
+        payee: match &hold.payee {
+            Some(payee) => payee.payee.to_string(),
+            None => hold.memo.clone().unwrap_or_default(),
+        },
         issued_at: hold.created_at.to_rfc3339(),
         valid_until: hold.expires_at.to_rfc3339(),
         signature: String::new(),
     };
-    smartcode_receipt::sign_certificate(&state.keys.receipt_signing_key(), &mut certificate);
+    match hold.payee {
+        Some(_) => smartcode_receipt::sign_certificate(&state.keys.receipt_signing_key(), &mut certificate),
+        None => smartcode_receipt::sign_certificate(state.keys.federation_signing_key(), &mut certificate),
+    }
     certificate
 }
 
@@ -158,6 +165,14 @@ async fn handle_certify(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: CertifyRequest = body.json()?;
+    // An assurance code of a peer's is certified there, for a seller here.
+    if let Some(elsewhere) = super::federation::peer_for_code(&state, &request.assurance_code).await? {
+        let certificate = super::federation::certify_elsewhere(&state, caller, elsewhere, &request.payee).await?;
+        return Ok(super::json_value(
+            StatusCode::OK,
+            serde_json::json!({ "certificate": certificate }),
+        ));
+    }
     let presenter = state.assurance_presenter(caller, &request.assurance_code).await?;
     let payee = super::aliases::payee(&state, &request.payee).await?;
     let asked = Asked::of(&headers, &target, &body.0);

@@ -136,6 +136,9 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Federation(federation::Outcome::Credited(receipt)) => {
             json!({ "receipt": receipt_json(state, receipt) })
         }
+        Outcome::Federation(federation::Outcome::Certified { certificate, assurance }) => {
+            json!({ "certificate": super::assurances::certificate_json(state, certificate, assurance) })
+        }
         // A hold across brokers, as its seller is told when it is made.
         Outcome::Federation(federation::Outcome::Charge(charge)) if charge.state == ChargeState::Held => {
             json!({ "hold": super::federation::hold_json(charge, charge.changed_at) })

@@ -157,7 +157,12 @@ async fn verify(args: &Args, file: &std::path::Path, key: Option<&str>) -> Resul
         Some(hex) => hex.to_owned(),
         None => {
             let metadata = Client::new(&args.broker).metadata().await?;
-            metadata["certificate_signature"]["public_key"]
+            // A certificate for a seller of another broker is signed with the federation key.
+            let published = match certificate.payee.contains(' ') {
+                true => &metadata["federation"]["signing_key"],
+                false => &metadata["certificate_signature"]["public_key"],
+            };
+            published
                 .as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| anyhow!("{} publishes no certificate key", args.broker))?

@@ -13,7 +13,7 @@ mod cli;
 mod controls;
 mod crash;
 mod federation;
-mod federation_holds;
+mod federation_instruments;
 mod formats;
 mod forms;
 mod guessing;

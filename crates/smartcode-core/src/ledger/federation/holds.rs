@@ -57,7 +57,7 @@ pub(super) fn hold(
         amount: order.amount,
         currency: order.currency,
         // The seller is of another broker: the buyer's view names it here.
-        memo: Some(format!("{} at {}", order.payee, peer.domain)),
+        memo: Some(super::assurances::seller_elsewhere(&order.payee, &peer.domain)),
         category: None,
         item: None,
         created_at: now,

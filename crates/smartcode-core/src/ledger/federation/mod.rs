@@ -14,9 +14,11 @@
 //!
 //! Each side's record of a charge is a [`ChargeRecord`]; neither ever holds the buyer's code.
 
+mod assurances;
 mod holds;
 mod seller;
 
+pub use assurances::seller_elsewhere;
 pub use holds::hold_state;
 
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
@@ -46,6 +48,9 @@ pub struct ChargeOrder {
     /// The code is an authorization code: it pays its exact amount, once, and the value it held
     /// is what moves.
     pub authorization: bool,
+    /// The code is an assurance code, and this its certificate for the seller: what it set aside
+    /// is what moves, never refused for lack of funds.
+    pub certificate: Option<crate::code::HoldId>,
 }
 
 /// At B: a payment to a seller of this broker, by a code of the peer `peer`, about to be charged.
@@ -115,6 +120,12 @@ pub enum Command {
         reference: ChargeRef,
         deadline: Timestamp,
     },
+    /// At A: certify the assurance code `assurance` (its keyed hash) for the seller `payee` of `peer`.
+    Certify {
+        peer: String,
+        assurance: CodeHash,
+        payee: String,
+    },
     Prepare(Box<PrepareOrder>),
     /// At B: the seller (the payee's owner) asks to capture `amount` (all if `None`) of hold `id`.
     CaptureAsked {
@@ -150,6 +161,11 @@ pub enum Outcome {
     Charge(Box<ChargeRecord>),
     /// B credited its seller: the receipt.
     Credited(Box<Receipt>),
+    /// A certified an assurance code for a seller of the peer's.
+    Certified {
+        certificate: Box<HoldRecord>,
+        assurance: Box<AssuranceRecord>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +217,7 @@ pub(super) fn execute(
         Command::Void(reference) => void(tx, cx, reference),
         Command::Hold { order, expires_at } => holds::hold(tx, cx, order, *expires_at),
         Command::Capture { reference, deadline } => holds::capture(tx, cx, reference, *deadline),
+        Command::Certify { peer, assurance, payee } => assurances::certify(tx, cx, peer, assurance, payee),
         Command::Prepare(order) => seller::prepare(tx, cx.now, order),
         Command::CaptureAsked {
             seller,
@@ -328,14 +345,20 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
         true => Some(authorization_for(tx, now, order)?),
         false => None,
     };
-    let payer = match &authorization {
-        Some(authorization) => {
+    let payer = match (&authorization, &order.certificate) {
+        (_, Some(certificate)) => assurances::from_certificate(
+            tx,
+            (now, &peer),
+            (&order.payer.hash, certificate),
+            (&order.payee, order.amount),
+        )?,
+        (Some(authorization), None) => {
             let payer = tx.code_by_id(&authorization.payer_id)?.ok_or(OpError::InvalidCode)?;
             // What it held is what pays: given back to the code's available balance first.
             tx.add_held(&AccountKey::Code(payer.id.clone()), -authorization.amount.units())?;
             payer
         }
-        None => {
+        (None, None) => {
             let payer = authenticate(tx, &order.payer, now)?;
             release_expired_holds(tx, now, payer)?
         }

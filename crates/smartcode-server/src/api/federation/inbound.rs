@@ -103,6 +103,22 @@ pub(super) async fn authenticate(
 
 async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entry: &FederationEntry) -> EntryAnswer {
     let id = super::entry_id(entry).to_owned();
+    if let FederationEntry::Certify {
+        assurance_code, payee, ..
+    } = entry
+    {
+        return match certify(state, peer, target, &assurance_code.0, payee).await {
+            Ok(certificate) => EntryAnswer {
+                id,
+                status: "certified".into(),
+                approval: None,
+                expires_at: None,
+                certificate: Some(certificate),
+                problem: None,
+            },
+            Err(refusal) => refused(id, refusal),
+        };
+    }
     let result = match entry {
         FederationEntry::Charge {
             id,
@@ -111,6 +127,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             amount,
             payee,
             deadline,
+            certificate,
         } => {
             let presented = Presented {
                 id,
@@ -120,6 +137,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
                 payee,
                 deadline,
                 expires_at: None,
+                certificate: certificate.as_deref(),
             };
             charge(state, peer, target, presented).await
         }
@@ -140,6 +158,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
                 payee,
                 deadline,
                 expires_at: Some(expires_at),
+                certificate: None,
             };
             charge(state, peer, target, presented).await
         }
@@ -152,6 +171,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             (Ok(reference), Ok(deadline)) => run(state, Command::Capture { reference, deadline }).await,
             (Err(refusal), _) | (_, Err(refusal)) => Err(refusal),
         },
+        FederationEntry::Certify { .. } => Err(crate::api::unexpected()),
         FederationEntry::Outcome { id, amount, payee } => match reference(peer, id, amount, payee) {
             Ok(reference) => run(state, Command::Conclude(reference)).await,
             Err(refusal) => Err(refusal),
@@ -163,17 +183,74 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
     };
     match result {
         Ok(record) => answered(state, peer, id, &record),
-        Err(refusal) => EntryAnswer {
-            id,
-            status: "refused".into(),
-            approval: None,
-            expires_at: None,
-            problem: Some(EntryProblem {
-                status: refusal.status.as_u16(),
-                code: refusal.code.as_str().to_owned(),
-                detail: refusal.detail,
-            }),
+        Err(refusal) => refused(id, refusal),
+    }
+}
+
+fn refused(id: String, refusal: ApiError) -> EntryAnswer {
+    EntryAnswer {
+        id,
+        status: "refused".into(),
+        approval: None,
+        expires_at: None,
+        certificate: None,
+        problem: Some(EntryProblem {
+            status: refusal.status.as_u16(),
+            code: refusal.code.as_str().to_owned(),
+            detail: refusal.detail,
+        }),
+    }
+}
+
+/// Certifies an assurance code of this broker for a seller of `peer`, as a local certify would
+/// be judged (the guessing defence with the peer as principal).
+async fn certify(
+    state: &AppState,
+    peer: &PeerRecord,
+    target: &Target,
+    code: &str,
+    payee: &str,
+) -> Result<smartcode_api::CertificateJson, ApiError> {
+    let presenter = state.assurance_presenter(peer_caller(peer), code).await?;
+    let context = WriteContext {
+        holder: Some(&presenter),
+        asked: Asked {
+            key: Ok(None),
+            target,
+            body: b"",
         },
+    };
+    let reply = submit(state, context, StatusCode::OK, |_| {
+        let command = Command::Certify {
+            peer: peer.name.clone(),
+            assurance: presenter.hash,
+            payee: payee.to_owned(),
+        };
+        (command, Shown::NONE)
+    })
+    .await?;
+    match reply {
+        Reply::Done {
+            outcome: Outcome::Federation(FederationOutcome::Certified { certificate, assurance }),
+            ..
+        } => Ok(crate::api::assurances::certificate_json(
+            state,
+            &certificate,
+            &assurance,
+        )),
+        _ => Err(crate::api::unexpected()),
+    }
+}
+
+/// A peer as the one presenting a code here: what a wrong code counts against.
+fn peer_caller(peer: &PeerRecord) -> Caller {
+    Caller {
+        source: Source::of(std::net::IpAddr::from([0, 0, 0, 0])),
+        peer: Some(peer.name.clone()),
+        proven: None,
+        seller: None,
+        answer: None,
+        admission: None,
     }
 }
 
@@ -210,6 +287,7 @@ fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord
         expires_at: (record.state == ChargeState::Held)
             .then(|| record.expires_at.map(Timestamp::to_rfc3339))
             .flatten(),
+        certificate: None,
         problem: None,
     }
 }
@@ -244,6 +322,8 @@ struct Presented<'a> {
     deadline: &'a str,
     /// A hold's end; `None` for a charge.
     expires_at: Option<&'a str>,
+    /// With an assurance code: the certificate it pays under.
+    certificate: Option<&'a str>,
 }
 
 /// Charges a code of this broker for a seller of `peer` (or, for a hold, sets the amount aside
@@ -262,25 +342,26 @@ async fn charge(
         payee,
         deadline,
         expires_at,
+        certificate,
     } = presented;
+    let certificate = certificate
+        .map(|id| smartcode_core::code::HoldId::parse(id).ok_or_else(|| ApiError::not_found("certificate")))
+        .transpose()?;
     let units = RequestAmount(amount.amount.clone()).parse()?;
     let currency = parse_currency(&amount.currency)?;
     let deadline = parse_time("deadline", deadline)?;
     let expires_at = expires_at.map(|at| parse_time("expires_at", at)).transpose()?;
-    let caller = Caller {
-        source: Source::of(std::net::IpAddr::from([0, 0, 0, 0])),
-        peer: Some(peer.name.clone()),
-        proven: None,
-        seller: None,
-        answer: None,
-        admission: None,
-    };
+    let caller = peer_caller(peer);
     let mut headers = HeaderMap::new();
     if let Some(pin) = pin {
         let pin = HeaderValue::from_str(pin).map_err(|_| ApiError::invalid_request("a PIN is digits"))?;
         headers.insert("smartcode-pin", pin);
     }
-    let holder = state.holder(caller, code, &headers).await?;
+    // With a certificate, the code is an assurance code: a shape of its own.
+    let holder = match certificate {
+        Some(_) => state.assurance_presenter(caller, code).await?,
+        None => state.holder(caller, code, &headers).await?,
+    };
     let deadline_bytes = deadline.0.to_be_bytes();
     let mut parts: Vec<&[u8]> = vec![
         b"federation-charge",
@@ -296,6 +377,9 @@ async fn charge(
     if let Some(expiry) = &expiry {
         parts[0] = b"federation-hold";
         parts.push(expiry);
+    }
+    if let Some(certificate) = &certificate {
+        parts.push(certificate.as_str().as_bytes());
     }
     let fingerprint = state.keys.fingerprint(&parts);
     let context = WriteContext {
@@ -317,6 +401,7 @@ async fn charge(
             deadline,
             fingerprint,
             authorization: holder.authorization,
+            certificate: certificate.clone(),
         };
         let command = match expires_at {
             Some(expires_at) => Command::Hold {

@@ -11,6 +11,7 @@
 //! within [`PEER_CLOCK_SKEW_SECONDS`] of the receiver's clock, never following a redirect.
 
 mod batch;
+mod certify;
 mod holds;
 mod inbound;
 mod outbound;
@@ -18,6 +19,7 @@ mod statements;
 
 pub use batch::Batches;
 
+pub(crate) use certify::certify_elsewhere;
 pub(crate) use holds::{capture_elsewhere, hold_elsewhere, hold_json, read_hold, void_elsewhere};
 pub(crate) use outbound::{listed_peers, pay_elsewhere, peer_for_code, resolve_in_doubt};
 
@@ -198,6 +200,7 @@ pub(crate) fn entry_id(entry: &smartcode_api::FederationEntry) -> &str {
         E::Charge { id, .. }
         | E::Hold { id, .. }
         | E::Capture { id, .. }
+        | E::Certify { id, .. }
         | E::Outcome { id, .. }
         | E::Void { id, .. } => id,
     }

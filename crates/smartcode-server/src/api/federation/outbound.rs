@@ -113,11 +113,11 @@ pub(crate) async fn pay_elsewhere(
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
     admit(state, &mut caller).await?;
-    if request.quote.is_some() || request.certificate.is_some() {
+    if request.quote.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ProblemCode::Conflict,
-            "a code of another broker pays without a quote or a certificate, for now",
+            "a code of another broker pays without a quote, for now",
         ));
     }
     let payee = crate::api::aliases::payee(state, &request.payee).await?;
@@ -152,6 +152,7 @@ pub(crate) async fn pay_elsewhere(
         amount: Money::new(prepared.amount.units(), prepared.currency),
         payee: payee.to_string(),
         deadline: deadline.to_rfc3339(),
+        certificate: request.certificate.clone(),
     };
     let answered = ask(state, &peer, charge, &prepared).await;
     settle(state, &caller, (&peer, &prepared), answered, crediting).await
@@ -277,6 +278,7 @@ async fn charge_until(
                     status: "refused".into(),
                     approval: None,
                     expires_at: None,
+                    certificate: None,
                     problem: Some(problem),
                 })
             }

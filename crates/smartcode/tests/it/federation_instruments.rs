@@ -1,7 +1,9 @@
-//! A hold across two brokers: a seller of broker B holds value on a code of broker A, then
-//! captures part of it, voids it, or lets it expire; a capture that A does not answer in time
-//! ends the hold on both sides. Real broker processes on loopback (see `federation`); every test
-//! ends with both ledger checks and, where money moved, both statements reconciled.
+//! The instruments on holds across two brokers. A seller of broker B holds value on a code of
+//! broker A, then captures part of it, voids it, or lets it expire; a capture that A does not
+//! answer in time ends the hold on both sides. A certifies its assurance code for a seller of B,
+//! and B's payments under the certificate are never refused for lack of funds. Real broker
+//! processes on loopback (see `federation`); every test ends with both ledger checks and, where
+//! money moved, both statements reconciled.
 
 use std::time::Duration;
 
@@ -219,6 +221,98 @@ async fn a_capture_the_buyers_broker_answers_too_late_ends_the_hold_on_both_side
     assert_eq!(read["hold"]["status"], "voided");
     assert_eq!(net(&b, "a.test").await, "0.00");
     assert_eq!(net(&a, "b.test").await, "0.00");
+    reconciled(&b).await;
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
+
+#[tokio::test]
+async fn an_assurance_code_of_another_broker_is_certified_there_and_its_payments_keep_the_floor() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir, .. } = pair().await;
+    let (holder, holder_id) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let made = a
+        .post("/v1/me/assurances", Auth::Code(&holder), json!({ "floor": "5.00" }))
+        .await
+        .expect(201)
+        .body;
+    let assurance = format!("{}@a.test", made["assurance_code"].as_str().unwrap());
+
+    // B's seller presents it at B; A certifies, signed with the federation key B pinned.
+    let certify = |payee: String| {
+        let (b, assurance) = (&b, assurance.clone());
+        async move {
+            b.post(
+                "/v1/assurances/certify",
+                Auth::None,
+                json!({ "assurance_code": assurance, "payee": payee }),
+            )
+            .await
+        }
+    };
+    let certified = certify(payee.clone()).await.expect(200).body;
+    let certificate: smartcode_api::CertificateJson = serde_json::from_value(certified["certificate"].clone()).unwrap();
+    assert_eq!(certificate.broker, "a.test");
+    assert_eq!(certificate.payee, format!("{payee} at b.test"));
+    assert_eq!(certificate.code_id, holder_id);
+    assert_eq!(certificate.floor.amount, "5.00");
+    let a_key = a.get("/.well-known/smartcode", Auth::None).await.body["federation"]["signing_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_key = smartcode_receipt::public_key(&a_key).unwrap();
+    assert_eq!(smartcode_receipt::verify_certificate(&certificate, &a_key), Ok(()));
+    assert_eq!(at_a(&a, &holder).await.1, "5.00", "A set the floor aside");
+    // The seller checks it from the command line against broker A's published keys.
+    let file = dir.path().join("certificate.json");
+    std::fs::write(&file, serde_json::to_vec(&certified).unwrap()).unwrap();
+    let cli = crate::cli::Cli { broker: &a };
+    let checked = cli.run(None, &["assurance", "verify", file.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&checked.stdout);
+    assert!(checked.status.success() && out.contains("verified"), "{out}");
+
+    // The holder spends everything else at A meanwhile: payments under the certificate still
+    // go through, up to the floor in total, and no further.
+    let (local_seller, _) = a.issue("0.01", "USD").await;
+    let (elsewhere, _) = a.public_child(&local_seller).await;
+    a.pay(&holder, &elsewhere, "5.00").await.expect(201);
+    let pay_under = |amount: &'static str, certificate: String| {
+        let (b, assurance, payee) = (&b, assurance.clone(), payee.clone());
+        async move {
+            b.post(
+                "/v1/payments",
+                Auth::None,
+                json!({ "code": assurance, "payee": payee, "amount": amount, "certificate": certificate }),
+            )
+            .await
+        }
+    };
+    let paid = pay_under("3.00", certificate.id.clone()).await.expect(201).body;
+    assert_eq!(paid["receipt"]["payer_id"], "peer:a.test");
+    assert_eq!(paid["receipt"]["approval"]["amount"]["amount"], "3.00");
+    pay_under("2.00", certificate.id.clone()).await.expect(201);
+    pay_under("0.01", certificate.id.clone())
+        .await
+        .refused(409, "amount_mismatch");
+    // Only for the seller it was made for.
+    let (other_shop, _) = b.public_child(&owner).await;
+    b.post(
+        "/v1/payments",
+        Auth::None,
+        json!({ "code": assurance, "payee": other_shop, "amount": "0.01", "certificate": certificate.id }),
+    )
+    .await
+    .refused(403, "restricted");
+    pay_under("0.01", "h_0000000000000000".into())
+        .await
+        .refused(404, "not_found");
+    assert_eq!(a.balance(&holder).await, "0.00");
+    assert_eq!(b.balance(&owner).await, "6.00");
+    // Nothing left to certify now: A refuses, and B passes the refusal on.
+    certify(payee.clone()).await.refused(402, "insufficient_funds");
+    assert_eq!(net(&b, "a.test").await, "5.00");
+    assert_eq!(net(&a, "b.test").await, "-5.00");
     reconciled(&b).await;
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
