@@ -151,13 +151,21 @@ pub(super) fn live_assurance(
     Ok(assurance)
 }
 
-fn certify(
+/// What a certificate of assurance `hash` is made from now: the live assurance, its holder (active,
+/// its expired holds released), what one payment of the floor may be (to judge the payee by), and
+/// when the certificate ends.
+pub(super) struct Certifiable {
+    pub assurance: AssuranceRecord,
+    pub holder: CodeRecord,
+    pub probe: Amount,
+    pub expires_at: Timestamp,
+}
+
+pub(super) fn certifiable(
     tx: &mut (impl LedgerTx + ?Sized),
-    cx: &mut Context,
+    now: Timestamp,
     hash: &CodeHash,
-    payee: &PublicCode,
-) -> Result<Outcome, OpError> {
-    let now = cx.now;
+) -> Result<Certifiable, OpError> {
     let assurance = live_assurance(tx, now, hash)?;
     let holder = tx.code_by_id(&assurance.code_id)?.ok_or(OpError::InvalidCode)?;
     match holder.status_at(now) {
@@ -172,50 +180,79 @@ fn certify(
         .restrictions
         .amount_per_use_max
         .map_or(assurance.floor, |max| max.min(assurance.floor));
-    let order = PaymentOrder {
-        payer: Credential::new(*hash, false),
-        payee: payee.clone(),
-        amount: probe,
-        currency: None,
-        memo: None,
-        category: None,
-        item: None,
-    };
-    let Parties { payee: to, owner, .. } = parties_of(tx, now, holder.clone(), &order)?;
     let expires_at = now
         .plus_seconds(CERTIFICATE_SECONDS)
         .map(|at| at.min(assurance.expires_at))
         .ok_or(OpError::InvalidRequest(Invalid::AssuranceExpiry {
             max: ASSURANCE_SECONDS_MAX,
         }))?;
-    let certificate = HoldRecord {
-        id: HoldId::draw_at(cx.now, &mut cx.draws),
-        kind: HoldKind::Certificate,
-        payer_id: holder.id.clone(),
-        payee: Some(HoldPayee {
-            owner_id: owner.id,
-            payee: payee.clone(),
-            payee_id: to.id,
-        }),
-        amount: assurance.floor,
-        currency: holder.currency,
+    Ok(Certifiable {
+        assurance,
+        holder,
+        probe,
+        expires_at,
+    })
+}
+
+impl Certifiable {
+    /// The certificate for `payee` (a seller here) or, with `None`, for the seller `memo` names
+    /// elsewhere, set aside on the holder's code.
+    pub(super) fn certify(
+        self,
+        tx: &mut (impl LedgerTx + ?Sized),
+        cx: &mut Context,
+        (payee, memo): (Option<HoldPayee>, Option<String>),
+    ) -> Result<Outcome, OpError> {
+        let certificate = HoldRecord {
+            id: HoldId::draw_at(cx.now, &mut cx.draws),
+            kind: HoldKind::Certificate,
+            payer_id: self.holder.id.clone(),
+            payee,
+            amount: self.assurance.floor,
+            currency: self.holder.currency,
+            memo,
+            category: None,
+            item: None,
+            created_at: cx.now,
+            expires_at: self.expires_at,
+            state: HoldState::Pending,
+            resolved_at: None,
+            captured: None,
+            receipt_id: None,
+            release_to: None,
+            assurance_id: Some(self.assurance.id.clone()),
+        };
+        set_aside(tx, &certificate, None)?;
+        Ok(Outcome::Certified {
+            certificate: Box::new(certificate),
+            assurance: Box::new(self.assurance),
+        })
+    }
+}
+
+fn certify(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    hash: &CodeHash,
+    payee: &PublicCode,
+) -> Result<Outcome, OpError> {
+    let certifiable = certifiable(tx, cx.now, hash)?;
+    let order = PaymentOrder {
+        payer: Credential::new(*hash, false),
+        payee: payee.clone(),
+        amount: certifiable.probe,
+        currency: None,
         memo: None,
         category: None,
         item: None,
-        created_at: now,
-        expires_at,
-        state: HoldState::Pending,
-        resolved_at: None,
-        captured: None,
-        receipt_id: None,
-        release_to: None,
-        assurance_id: Some(assurance.id.clone()),
     };
-    set_aside(tx, &certificate, None)?;
-    Ok(Outcome::Certified {
-        certificate: Box::new(certificate),
-        assurance: Box::new(assurance),
-    })
+    let Parties { payee: to, owner, .. } = parties_of(tx, cx.now, certifiable.holder.clone(), &order)?;
+    let payee = HoldPayee {
+        owner_id: owner.id,
+        payee: payee.clone(),
+        payee_id: to.id,
+    };
+    certifiable.certify(tx, cx, (Some(payee), None))
 }
 
 /// A payment under a certificate: from what it set aside, never refused for lack of funds.

@@ -10,12 +10,10 @@
 use crate::clock::Timestamp;
 use crate::code::{CodeHash, HoldId};
 use crate::error::{HoldRefusal, Invalid, OpError, Restriction};
-use crate::limits::{ASSURANCE_SECONDS_MAX, CERTIFICATE_SECONDS, CODE_INPUT_CHARS_MAX};
+use crate::limits::CODE_INPUT_CHARS_MAX;
 use crate::model::*;
 use crate::money::Amount;
 
-use super::super::holds::set_aside;
-use super::super::payments::release_expired_holds;
 use super::super::{check_text, restrictions, Context, LedgerTx};
 use super::{active_peer, Outcome};
 
@@ -39,51 +37,17 @@ pub(super) fn certify(
     }
     check_text("payee", Some(payee), CODE_INPUT_CHARS_MAX)?;
     let peer = active_peer(tx, peer)?;
-    let assurance = super::super::assurances::live_assurance(tx, now, hash)?;
-    let holder = tx.code_by_id(&assurance.code_id)?.ok_or(OpError::InvalidCode)?;
-    match holder.status_at(now) {
-        CodeStatus::Active => {}
-        CodeStatus::Expired => return Err(OpError::Expired),
-        CodeStatus::Cancelled => return Err(OpError::InvalidCode),
+    let certifiable = super::super::assurances::certifiable(tx, now, hash)?;
+    // Whether the holder may pay a seller elsewhere at all, for one payment's worth: nothing is
+    // counted until a payment is made.
+    restrictions::check_payment_elsewhere(tx, now, &certifiable.holder, certifiable.probe)?;
+    let outcome = certifiable.certify(tx, cx, (None, Some(seller_elsewhere(payee, &peer.domain))))?;
+    match outcome {
+        super::super::assurances::Outcome::Certified { certificate, assurance } => {
+            Ok(Outcome::Certified { certificate, assurance })
+        }
+        _ => Err(OpError::NotFound("certificate")),
     }
-    let holder = release_expired_holds(tx, now, holder)?;
-    // Whether the holder may pay a seller elsewhere at all, as for one payment of the floor (or of
-    // what one payment may be): nothing is counted until a payment is made.
-    let probe = holder
-        .restrictions
-        .amount_per_use_max
-        .map_or(assurance.floor, |max| max.min(assurance.floor));
-    restrictions::check_payment_elsewhere(tx, now, &holder, probe)?;
-    let expires_at = now
-        .plus_seconds(CERTIFICATE_SECONDS)
-        .map(|at| at.min(assurance.expires_at))
-        .ok_or(OpError::InvalidRequest(Invalid::AssuranceExpiry {
-            max: ASSURANCE_SECONDS_MAX,
-        }))?;
-    let certificate = HoldRecord {
-        id: HoldId::draw_at(now, &mut cx.draws),
-        kind: HoldKind::Certificate,
-        payer_id: holder.id.clone(),
-        payee: None,
-        amount: assurance.floor,
-        currency: holder.currency,
-        memo: Some(seller_elsewhere(payee, &peer.domain)),
-        category: None,
-        item: None,
-        created_at: now,
-        expires_at,
-        state: HoldState::Pending,
-        resolved_at: None,
-        captured: None,
-        receipt_id: None,
-        release_to: None,
-        assurance_id: Some(assurance.id.clone()),
-    };
-    set_aside(tx, &certificate, None)?;
-    Ok(Outcome::Certified {
-        certificate: Box::new(certificate),
-        assurance: Box::new(assurance),
-    })
 }
 
 /// At A: a charge presented with an assurance code (`hash`) and its certificate `id` for this
