@@ -113,6 +113,8 @@ pub struct ChargeRecord {
     pub fingerprint: Option<[u8; 32]>,
     /// At B, A's signed approval as A sent it (JSON), shown with the seller's receipt.
     pub approval: Option<String>,
+    /// At B, the quote the payment pays (the charge is its `pay`, the seller gets its price).
+    pub quote_id: Option<crate::code::QuoteId>,
     /// At B, a hold's memo, for the receipt of its capture.
     pub memo: Option<String>,
     /// At A, for a hold across brokers: the hold that sets the value aside on the code.

@@ -17,7 +17,7 @@
 use std::fmt;
 
 use crate::clock::Timestamp;
-use crate::code::{CodeId, PublicCode};
+use crate::code::PublicCode;
 use crate::limits::{FEE_BPS_MAX, RATE_DECIMALS_MAX, RATE_WHOLE_DIGITS_MAX};
 use crate::money::{Amount, Currency};
 
@@ -144,11 +144,12 @@ pub struct QuoteRecord {
     pub used: Option<QuoteUse>,
 }
 
-/// How a quote was used: the receipt of the payment to the seller, the paying code, and when.
+/// How a quote was used: the receipt of the payment to the seller, who paid (a code here, or a
+/// code of a peer's, stored as `peer:` and the peer's name), and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuoteUse {
     pub receipt_id: String,
-    pub payer_id: CodeId,
+    pub payer: crate::charge::Payer,
     pub at: Timestamp,
 }
 

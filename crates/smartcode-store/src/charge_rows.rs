@@ -9,7 +9,7 @@ use smartcode_core::money::{Amount, Currency};
 /// A charge's columns, in the order both stores select and insert them.
 pub const CHARGE_COLUMNS: &str = "side, peer, id, state, amount, currency, payee, code_id, transfer_id, \
                                   fingerprint, approval, deadline, created_at, changed_at, memo, hold_id, \
-                                  expires_at";
+                                  expires_at, quote_id";
 
 pub struct ChargeColumns {
     pub side: String,
@@ -29,6 +29,7 @@ pub struct ChargeColumns {
     pub memo: Option<String>,
     pub hold_id: Option<String>,
     pub expires_at: Option<i64>,
+    pub quote_id: Option<String>,
 }
 
 fn corrupt(what: &str) -> StorageFailure {
@@ -64,6 +65,10 @@ impl ChargeColumns {
                 .map(|id| smartcode_core::code::HoldId::parse(&id).ok_or_else(|| corrupt("hold id")))
                 .transpose()?,
             expires_at: self.expires_at.map(Timestamp),
+            quote_id: self
+                .quote_id
+                .map(|id| smartcode_core::code::QuoteId::parse(&id).ok_or_else(|| corrupt("quote id")))
+                .transpose()?,
         })
     }
 
@@ -86,6 +91,7 @@ impl ChargeColumns {
             memo: r.memo.clone(),
             hold_id: r.hold_id.as_ref().map(ToString::to_string),
             expires_at: r.expires_at.map(|t| t.0),
+            quote_id: r.quote_id.as_ref().map(|q| q.as_str().to_owned()),
         }
     }
 }

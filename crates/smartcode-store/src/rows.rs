@@ -452,7 +452,13 @@ impl QuoteColumns {
             (None, None, None) => None,
             (Some(at), Some(receipt_id), Some(payer)) => Some(QuoteUse {
                 receipt_id,
-                payer_id: code_id(&payer, "quote payer")?,
+                payer: match payer.strip_prefix("peer:") {
+                    Some(peer) => smartcode_core::model::Payer::Peer {
+                        peer: peer.to_owned(),
+                        approval: None,
+                    },
+                    None => smartcode_core::model::Payer::Code(code_id(&payer, "quote payer")?),
+                },
                 at: Timestamp(at),
             }),
             _ => return Err(corrupt("quote use")),
@@ -486,7 +492,10 @@ impl QuoteColumns {
             expires_at: q.expires_at.0,
             used_at: q.used.as_ref().map(|u| u.at.0),
             receipt_id: q.used.as_ref().map(|u| u.receipt_id.clone()),
-            payer_id: q.used.as_ref().map(|u| u.payer_id.as_str().to_owned()),
+            payer_id: q.used.as_ref().map(|u| match &u.payer {
+                smartcode_core::model::Payer::Code(id) => id.as_str().to_owned(),
+                smartcode_core::model::Payer::Peer { peer, .. } => format!("peer:{peer}"),
+            }),
         }
     }
 }

@@ -497,7 +497,8 @@ ALTER TABLE peers ADD COLUMN listed INTEGER NOT NULL DEFAULT 0 CHECK (listed = 0
         r#"
 -- Holds across brokers: a charge may be 'held' (at the buyer's side, `hold_id` is the hold that
 -- sets the value aside on the code; at the seller's, the seller may capture it until
--- `expires_at`), and a seller's hold keeps its memo for the receipt of its capture. SQLite
+-- `expires_at`), a seller's hold keeps its memo for the receipt of its capture, and a payment
+-- with a quote keeps the quote it pays (the charge is its `pay`, the seller gets its price). SQLite
 -- cannot change a CHECK in place, so charges is made again, its indexes with it, and so is holds.
 CREATE TABLE charges_with_holds (
     side TEXT NOT NULL CHECK (side = 'buyer' OR side = 'seller'),
@@ -518,6 +519,7 @@ CREATE TABLE charges_with_holds (
     memo TEXT,
     hold_id TEXT,
     expires_at INTEGER,
+    quote_id TEXT,
     PRIMARY KEY (side, peer, id)
 );
 INSERT INTO charges_with_holds (side, peer, id, state, amount, currency, payee, code_id, transfer_id,

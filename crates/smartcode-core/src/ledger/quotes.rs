@@ -225,8 +225,18 @@ fn open_quote(
     now: Timestamp,
     payment: &QuotePayment,
 ) -> Result<QuoteRecord, OpError> {
-    let (payee, amount) = (&payment.payee, payment.amount);
-    let quote = tx.quote_by_id(&payment.quote)?.ok_or(OpError::NotFound("quote"))?;
+    let asked = (payment.amount, payment.currency);
+    open_quote_for(tx, now, (&payment.quote, &payment.payee), asked)
+}
+
+/// Quote `id` if it may pay `payee` now, `amount` and `currency` (when given) being its price's.
+pub(super) fn open_quote_for(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    (id, payee): (&QuoteId, &PublicCode),
+    (amount, currency): (Option<Amount>, Option<Currency>),
+) -> Result<QuoteRecord, OpError> {
+    let quote = tx.quote_by_id(id)?.ok_or(OpError::NotFound("quote"))?;
     if quote.used.is_some() {
         return Err(OpError::Quote(QuoteRefusal::Used));
     }
@@ -241,10 +251,7 @@ fn open_quote(
             price_units: quote.price.units(),
         }));
     }
-    if payment
-        .currency
-        .is_some_and(|currency| currency != quote.price_currency)
-    {
+    if currency.is_some_and(|currency| currency != quote.price_currency) {
         return Err(OpError::CurrencyMismatch);
     }
     Ok(quote)
@@ -295,7 +302,7 @@ fn pay(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, payment: &QuotePayme
     let receipt = parties.pay(tx, now, receipt_id, &order, (paid_out, quote.price))?;
     quote.used = Some(QuoteUse {
         receipt_id: receipt.id.clone(),
-        payer_id: receipt.payer.code_id().cloned().ok_or(OpError::NotFound("payer"))?,
+        payer: receipt.payer.clone(),
         at: now,
     });
     tx.use_quote(&quote)?;

@@ -1102,11 +1102,12 @@ fn a_charge_is_taken_once_per_id_reversed_by_a_void_and_credited_only_from_prepa
             peer: "b".into(),
             id: id.into(),
             payee: shop.clone(),
-            amount: units(amount),
+            amount: Some(units(amount)),
             currency: None,
             deadline: START.plus_seconds(100).unwrap(),
             expires_at: None,
             memo: None,
+            quote: None,
         })))
     };
     assert_eq!(

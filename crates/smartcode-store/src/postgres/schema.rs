@@ -406,14 +406,16 @@ ALTER TABLE peers ADD COLUMN listed BOOLEAN NOT NULL DEFAULT false;
         r#"
 -- Holds across brokers: a charge may be 'held' (at the buyer's side, `hold_id` is the hold that
 -- sets the value aside on the code; at the seller's, the seller may capture it until
--- `expires_at`), and a seller's hold keeps its memo for the receipt of its capture.
+-- `expires_at`), a seller's hold keeps its memo for the receipt of its capture, and a payment
+-- with a quote keeps the quote it pays (the charge is its `pay`, the seller gets its price).
 ALTER TABLE charges
     DROP CONSTRAINT charges_state_check,
     ADD CONSTRAINT charges_state_check CHECK (state IN ('prepared', 'credited', 'failed', 'voiding', 'voided',
         'held', 'charged', 'closed', 'reversed')),
     ADD COLUMN memo TEXT,
     ADD COLUMN hold_id TEXT,
-    ADD COLUMN expires_at BIGINT;
+    ADD COLUMN expires_at BIGINT,
+    ADD COLUMN quote_id TEXT;
 -- A hold for a seller of a peer's has no payee here (its charge names the seller): the rule that
 -- every seller's hold names one goes. It was added unnamed in migration 9, so it is found by what
 -- it says.

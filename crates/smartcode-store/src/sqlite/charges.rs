@@ -29,6 +29,7 @@ fn charge_from_row(row: &Row<'_>) -> rusqlite::Result<ChargeRecord> {
         memo: row.get(14)?,
         hold_id: row.get(15)?,
         expires_at: row.get(16)?,
+        quote_id: row.get(17)?,
     }
     .into_record()
     .map_err(|e| rusqlite::Error::InvalidColumnName(e.0))
@@ -87,7 +88,7 @@ impl SqliteLedger<'_> {
     pub fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
         let c = ChargeColumns::from_record(charge);
         let sql = format!(
-            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         statement
@@ -108,7 +109,8 @@ impl SqliteLedger<'_> {
                 c.changed_at,
                 c.memo,
                 c.hold_id,
-                c.expires_at
+                c.expires_at,
+                c.quote_id
             ])
             .map_err(failure)?;
         Ok(())

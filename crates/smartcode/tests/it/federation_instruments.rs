@@ -317,3 +317,80 @@ async fn an_assurance_code_of_another_broker_is_certified_there_and_its_payments
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_quote_of_the_sellers_broker_pays_a_seller_in_one_currency_with_a_code_of_another_broker_in_another() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("20.00", "USD").await;
+    let (owner, _) = b.issue("1.00", "EUR").await;
+    let (shop, _) = b.public_child(&owner).await;
+    b.put(
+        "/v1/admin/rates/USD/EUR",
+        Auth::Operator,
+        json!({ "rate": "0.9", "fee_bps": 0 }),
+    )
+    .await
+    .expect(200);
+    // B quotes: the seller's 9.00 EUR cost 10.00 USD, which is what A is charged.
+    let quoted = b
+        .post(
+            "/v1/quotes",
+            Auth::None,
+            json!({ "pay_currency": "USD", "price": { "amount": "9.00", "currency": "EUR" }, "payee": shop }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(quoted["quote"]["pay"], json!({ "amount": "10.00", "currency": "USD" }));
+    let id = quoted["quote"]["id"].as_str().unwrap().to_owned();
+    let pay = || {
+        b.post(
+            "/v1/payments",
+            Auth::None,
+            json!({ "code": format!("{buyer}@a.test"), "payee": shop, "quote": id, "memo": "a room" }),
+        )
+    };
+    let receipt = pay().await.expect(201).body["receipt"].clone();
+    assert_eq!(receipt["amount"], json!({ "amount": "9.00", "currency": "EUR" }));
+    assert_eq!(receipt["payer_id"], "peer:a.test");
+    assert_eq!(
+        receipt["approval"]["amount"],
+        json!({ "amount": "10.00", "currency": "USD" }),
+        "A approved what it debited, in its code's currency"
+    );
+    assert_eq!(a.balance(&buyer).await, "10.00");
+    assert_eq!(b.balance(&owner).await, "10.00");
+    // Once: the quote is used, and nothing more is charged at A.
+    pay().await.refused(409, "quote_used");
+    assert_eq!(a.balance(&buyer).await, "10.00");
+    // A quote for another currency than the seller's is refused before anything is sent.
+    let (usd_owner, _) = b.issue("1.00", "USD").await;
+    let (usd_shop, _) = b.public_child(&usd_owner).await;
+    let other = b
+        .post(
+            "/v1/quotes",
+            Auth::None,
+            json!({ "pay_currency": "USD", "price": { "amount": "9.00", "currency": "EUR" } }),
+        )
+        .await
+        .expect(201)
+        .body["quote"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.post(
+        "/v1/payments",
+        Auth::None,
+        json!({ "code": format!("{buyer}@a.test"), "payee": usd_shop, "quote": other }),
+    )
+    .await
+    .refused(409, "currency_mismatch");
+    assert_eq!(a.balance(&buyer).await, "10.00");
+
+    assert_eq!(net(&b, "a.test").await, "10.00", "A owes B in its own currency");
+    assert_eq!(net(&a, "b.test").await, "-10.00");
+    reconciled(&b).await;
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}

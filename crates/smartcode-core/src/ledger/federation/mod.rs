@@ -59,7 +59,8 @@ pub struct PrepareOrder {
     pub peer: String,
     pub id: String,
     pub payee: PublicCode,
-    pub amount: Amount,
+    /// What is charged; with a quote, its price if given (what is charged is then its `pay`).
+    pub amount: Option<Amount>,
     pub currency: Option<Currency>,
     pub deadline: Timestamp,
     /// A hold (until then) instead of a payment: A sets the value aside, and the seller captures
@@ -67,6 +68,8 @@ pub struct PrepareOrder {
     pub expires_at: Option<Timestamp>,
     /// A hold's memo, for the receipt of its capture.
     pub memo: Option<String>,
+    /// The quote it pays: the charge is the quote's `pay`, the seller is credited its price.
+    pub quote: Option<crate::code::QuoteId>,
 }
 
 /// An id and what it was for, as B sends it again in an outcome query or a void: with it A can
@@ -95,6 +98,7 @@ impl ChargeRef {
             transfer_id: None,
             fingerprint: None,
             approval: None,
+            quote_id: None,
             memo: None,
             hold_id: None,
             expires_at: None,

@@ -3,13 +3,14 @@
 
 use crate::clock::Timestamp;
 use crate::code::PublicCode;
-use crate::error::{OpError, PeerRefusal};
+use crate::error::{Invalid, OpError, PeerRefusal, QuoteRefusal};
 use crate::limits::MEMO_CHARS_MAX;
 use crate::model::*;
 use crate::money::{Amount, Currency};
 
 use super::super::payments::{post_payment_as, Paying};
-use super::super::{check_text, restrictions, LedgerRead, LedgerTx};
+use super::super::quotes::{exchange_leg_id, open_quote_for};
+use super::super::{check_text, post, restrictions, LedgerRead, LedgerTx};
 use super::{active_peer, check_reference, ChargeRef, Outcome, PrepareOrder};
 
 /// At B: checks the payee and the peer's credit, and writes the charge as prepared.
@@ -21,22 +22,39 @@ pub(super) fn prepare(
     check_reference(&order.id, order.payee.as_stored())?;
     let peer = active_peer(tx, &order.peer)?;
     let (_, owner) = seller(tx, now, &order.payee)?;
-    if order.currency.is_some_and(|c| c != owner.currency) {
-        return Err(OpError::CurrencyMismatch);
-    }
-    let currency = owner.currency;
-    within_credit(tx, &peer, currency, order.amount)?;
+    // With a quote, the peer is charged its `pay` (in the buyer's currency), and the seller gets
+    // its price (in the seller's).
+    let (amount, currency) = match &order.quote {
+        Some(id) => {
+            let quote = open_quote_for(tx, now, (id, &order.payee), (order.amount, order.currency))?;
+            if quote.price_currency != owner.currency {
+                return Err(OpError::CurrencyMismatch);
+            }
+            (quote.pay, quote.pay_currency)
+        }
+        None => {
+            if order.currency.is_some_and(|c| c != owner.currency) {
+                return Err(OpError::CurrencyMismatch);
+            }
+            let amount = order
+                .amount
+                .ok_or(OpError::InvalidRequest(Invalid::EmptyText { field: "amount" }))?;
+            (amount, owner.currency)
+        }
+    };
+    within_credit(tx, &peer, currency, amount)?;
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     let reference = ChargeRef {
         peer: peer.name,
         id: order.id.clone(),
-        amount: order.amount,
+        amount,
         currency,
         payee: order.payee.as_stored().to_owned(),
     };
     let record = ChargeRecord {
         expires_at: order.expires_at,
         memo: order.memo.clone(),
+        quote_id: order.quote.clone(),
         ..reference.record(ChargeSide::Seller, ChargeState::Prepared, order.deadline, now)
     };
     tx.insert_charge(&record)?;
@@ -116,11 +134,44 @@ pub(super) fn credit(
     let mut record = seller_charge(tx, (peer, id), &[ChargeState::Prepared])?;
     let payee = PublicCode::from_stored(&record.payee).ok_or(OpError::NotFound("payee"))?;
     let payee_record = tx.code_by_public(&payee)?.ok_or(OpError::NotFound("payee"))?;
-    let debit = AccountKey::Peer {
+    let peer_account = AccountKey::Peer {
         peer: record.peer.clone(),
         currency: record.currency,
     };
-    tx.open_account(&debit, record.currency)?;
+    tx.open_account(&peer_account, record.currency)?;
+    let memo = memo.cloned().or_else(|| record.memo.clone());
+    // What the seller is paid from: the peer's account, or, through a quote, the exchange account
+    // of the price's currency once the peer's `pay` went into the exchange account of its own.
+    let (debit, amount, currency, mut quote) = match &record.quote_id {
+        None => (peer_account, record.amount, record.currency, None),
+        Some(id) => {
+            let quote = tx.quote_by_id(id)?.ok_or(OpError::NotFound("quote"))?;
+            if quote.used.is_some() {
+                return Err(OpError::Quote(QuoteRefusal::Used));
+            }
+            let (paid_in, paid_out) = (
+                AccountKey::Exchange(quote.pay_currency),
+                AccountKey::Exchange(quote.price_currency),
+            );
+            tx.open_account(&paid_in, quote.pay_currency)?;
+            tx.open_account(&paid_out, quote.price_currency)?;
+            let leg = Transfer {
+                id: exchange_leg_id(&record.id),
+                at: now,
+                kind: TransferKind::Exchange,
+                debit: peer_account,
+                credit: paid_in,
+                amount: record.amount,
+                currency: record.currency,
+                memo: memo.clone(),
+                public_code_id: Some(payee_record.id.clone()),
+                category: None,
+                item: None,
+            };
+            post(tx, leg)?;
+            (paid_out, quote.price, quote.price_currency, Some(quote))
+        }
+    };
     let receipt = post_payment_as(
         tx,
         now,
@@ -134,12 +185,20 @@ pub(super) fn credit(
             owner: &payee_record.owner_id,
             payee: &payee,
             payee_id: &payee_record.id,
-            amount: record.amount,
-            currency: record.currency,
-            memo: memo.cloned().or_else(|| record.memo.clone()),
+            amount,
+            currency,
+            memo,
             stamped: restrictions::Stamped::default(),
         },
     )?;
+    if let Some(quote) = &mut quote {
+        quote.used = Some(QuoteUse {
+            receipt_id: receipt.id.clone(),
+            payer: receipt.payer.clone(),
+            at: now,
+        });
+        tx.use_quote(quote)?;
+    }
     record.state = ChargeState::Credited;
     record.approval = Some(approval.to_owned());
     record.changed_at = now;

@@ -86,11 +86,12 @@ pub(crate) async fn hold_elsewhere(
         peer: peer.name.clone(),
         id: id.clone(),
         payee: payee.clone(),
-        amount,
+        amount: Some(amount),
         currency: request.currency.as_deref().map(parse_currency).transpose()?,
         deadline,
         expires_at: Some(expires_at),
         memo: request.memo.clone(),
+        quote: None,
     }));
     let prepared = write_charge(state, prepare).await?;
     let entry = FederationEntry::Hold {

@@ -113,19 +113,26 @@ pub(crate) async fn pay_elsewhere(
     asked: Asked<'_>,
 ) -> Result<Reply, ApiError> {
     admit(state, &mut caller).await?;
-    if request.quote.is_some() {
+    // A quote of this broker's: the buyer's broker is charged its `pay`, the seller here gets its price.
+    let quote = request
+        .quote
+        .as_deref()
+        .map(|q| smartcode_core::code::QuoteId::parse(q).ok_or_else(|| ApiError::not_found("quote")))
+        .transpose()?;
+    if quote.is_some() && request.certificate.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ProblemCode::Conflict,
-            "a code of another broker pays without a quote, for now",
+            "a certificate pays in its own currency; pay a quote with a secret code",
         ));
     }
     let payee = crate::api::aliases::payee(state, &request.payee).await?;
-    let amount = request
-        .amount
-        .as_ref()
-        .ok_or_else(|| ApiError::invalid_request("amount is required"))?
-        .parse()?;
+    let amount = request.amount.as_ref().map(ParseAmount::parse).transpose()?;
+    if amount.is_none() && quote.is_none() {
+        return Err(ApiError::invalid_request(
+            "amount is required, unless the payment names a quote",
+        ));
+    }
     let now = state.clock.now();
     let id = ReceiptId::generate_at(now).to_string();
     let deadline = Timestamp(now.0 + PEER_CHARGE_SECONDS * MICROS_PER_SECOND);
@@ -138,6 +145,7 @@ pub(crate) async fn pay_elsewhere(
         deadline,
         expires_at: None,
         memo: None,
+        quote,
     }));
     let prepared = write_charge(state, prepare).await?;
     let crediting = Crediting {

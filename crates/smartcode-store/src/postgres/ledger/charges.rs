@@ -32,6 +32,7 @@ fn charge_from_row(row: &Row) -> StoreResult<ChargeRecord> {
         memo: get(row, 14)?,
         hold_id: get(row, 15)?,
         expires_at: get(row, 16)?,
+        quote_id: get(row, 17)?,
     }
     .into_record()
 }
@@ -92,7 +93,7 @@ impl PgLedger<'_> {
     pub(super) fn write_new_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {
         let c = ChargeColumns::from_record(charge);
         let sql = format!(
-            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+            "INSERT INTO charges ({CHARGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT DO NOTHING"
         );
         let inserted = self.execute(
@@ -115,6 +116,7 @@ impl PgLedger<'_> {
                 &c.memo,
                 &c.hold_id,
                 &c.expires_at,
+                &c.quote_id,
             ],
         )?;
         if inserted != 1 {
