@@ -215,7 +215,12 @@ pub struct ApprovalJson {
     /// The debit's id at the buyer's broker.
     pub transfer_id: String,
     pub approved_at: String,
+    /// Ed25519, hex: over the approval's message (v1) or over its batch's root message (v2).
     pub signature: String,
+    /// Version 2: where this approval sits in the Merkle tree of the approvals its broker signed
+    /// together (one answer's), as a receipt of a signing batch does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::ReceiptBatchJson>,
 }
 
 /// One line of a statement: a charge (`charge:` and its id) or a settlement (`settlement:` and

@@ -138,7 +138,7 @@ pub const PEER_ENTRIES_PER_MESSAGE_MAX: usize = 1_000;
 /// How long the edge keeps the peers it read, in milliseconds, before reading them again.
 pub const PEERS_KEPT_MILLIS: u64 = 1_000;
 /// Messages to one peer on their way at once; charges waiting meanwhile go together in the next.
-pub const PEER_MESSAGES_IN_FLIGHT_MAX: usize = 4;
+pub const PEER_MESSAGES_IN_FLIGHT_MAX: usize = 2;
 /// Characters of a charge's id, chosen by the seller's broker.
 pub const CHARGE_ID_CHARS_MAX: usize = 64;
 /// Lines of a statement between peers, at most (charges and settlements each).

@@ -1,6 +1,6 @@
 //! What brokers sign for each other (federation), checked offline like receipts.
 //!
-//! **An approval** (`smartcode-approval-v1`): the buyer's broker's word that it debited a code of
+//! **An approval** (`smartcode-approval-v1`, and `-v2` signed in batches: see [`seal_approvals`]): the buyer's broker's word that it debited a code of
 //! its own for a seller of another broker. Its *message* is the line `smartcode-approval-v1`, then
 //! one line per field in this order: `broker`, `seller_broker`, `charge_id`, `payee`, `amount`
 //! (decimal), `currency`, `transfer_id`, `approved_at`, each written as a receipt's fields are (its
@@ -18,17 +18,26 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use smartcode_api::{ApprovalJson, StatementJson};
+use smartcode_api::{ApprovalJson, ReceiptBatchJson, StatementJson};
 
-use super::{field_lines, hex_array, ReceiptError};
+use super::{field_lines, hex_array, leaf_hash, root_from_path, ReceiptError, Tree};
 
 /// The first line of an approval's message, and its `version` field.
 pub const APPROVAL_V1: &str = "smartcode-approval-v1";
+/// Version 2: approvals signed together, one signature over the root of a Merkle tree of them.
+pub const APPROVAL_V2: &str = "smartcode-approval-v2";
+/// The first line of a version 2 batch's root message.
+pub const APPROVAL_V2_ROOT: &str = "smartcode-approval-v2-root";
 
-/// The bytes an approval's signature covers.
+/// The bytes an approval's signature covers (v1), or its leaf's hash is taken over (v2: the same
+/// lines under the first line `smartcode-approval-v2`).
 pub fn approval_message(a: &ApprovalJson) -> Vec<u8> {
+    let first = match a.version.as_str() {
+        APPROVAL_V2 => APPROVAL_V2,
+        _ => APPROVAL_V1,
+    };
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(APPROVAL_V1.as_bytes());
+    out.extend_from_slice(first.as_bytes());
     out.push(b'\n');
     field_lines(
         &mut out,
@@ -52,14 +61,62 @@ pub fn sign_approval(key: &SigningKey, approval: &mut ApprovalJson) {
     approval.signature = hex::encode(key.sign(&approval_message(approval)).to_bytes());
 }
 
-/// Checks an approval against the buyer's broker's `federation.signing_key`, offline.
-pub fn verify_approval(approval: &ApprovalJson, key: &VerifyingKey) -> Result<(), ReceiptError> {
-    if approval.version != APPROVAL_V1 {
-        return Err(ReceiptError::UnknownVersion(approval.version.clone()));
+/// The bytes a version 2 batch of approvals' signature covers.
+pub fn approval_root_message(size: u64, root: &[u8; 32]) -> String {
+    format!("{APPROVAL_V2_ROOT}\n{size}\n{}\n", hex::encode(root))
+}
+
+/// Signs approvals together (version 2): one Ed25519 signature over the root of a Merkle tree of
+/// their messages, and each one's place in it. Nothing for none.
+pub fn seal_approvals(key: &SigningKey, approvals: &mut [&mut ApprovalJson]) {
+    for approval in approvals.iter_mut() {
+        approval.version = APPROVAL_V2.to_owned();
     }
+    let leaves: Vec<[u8; 32]> = approvals.iter().map(|a| leaf_hash(&approval_message(a))).collect();
+    let Some(tree) = Tree::build(leaves) else {
+        return;
+    };
+    let signature = hex::encode(
+        key.sign(approval_root_message(tree.size(), &tree.root()).as_bytes())
+            .to_bytes(),
+    );
+    for (index, approval) in approvals.iter_mut().enumerate() {
+        approval.signature = signature.clone();
+        approval.batch = Some(ReceiptBatchJson {
+            root: hex::encode(tree.root()),
+            size: tree.size(),
+            index: index as u64,
+            path: tree.path(index).iter().map(hex::encode).collect(),
+        });
+    }
+}
+
+/// Checks an approval against the buyer's broker's `federation.signing_key`, offline: of version
+/// 1, its own signature; of version 2, that it leads to its batch's root, signed.
+pub fn verify_approval(approval: &ApprovalJson, key: &VerifyingKey) -> Result<(), ReceiptError> {
     let signature = Signature::from_bytes(&hex_array::<64>(&approval.signature, "signature")?);
-    key.verify_strict(&approval_message(approval), &signature)
-        .map_err(|_| ReceiptError::BadSignature)
+    match approval.version.as_str() {
+        APPROVAL_V1 => key
+            .verify_strict(&approval_message(approval), &signature)
+            .map_err(|_| ReceiptError::BadSignature),
+        APPROVAL_V2 => {
+            let batch = approval.batch.as_ref().ok_or(ReceiptError::MissingBatch)?;
+            let claimed = hex_array::<32>(&batch.root, "batch root")?;
+            let path = batch
+                .path
+                .iter()
+                .map(|h| hex_array::<32>(h, "batch path"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let leaf = leaf_hash(&approval_message(approval));
+            let root = root_from_path(leaf, batch.index, batch.size, &path).ok_or(ReceiptError::ProofMismatch)?;
+            if root != claimed {
+                return Err(ReceiptError::ProofMismatch);
+            }
+            key.verify_strict(approval_root_message(batch.size, &root).as_bytes(), &signature)
+                .map_err(|_| ReceiptError::BadSignature)
+        }
+        other => Err(ReceiptError::UnknownVersion(other.to_owned())),
+    }
 }
 
 /// The first line of a statement's message, and its `version` field.
@@ -188,7 +245,33 @@ mod tests {
             transfer_id: "r_0000000000000000000000000b".into(),
             approved_at: "2026-12-02T08:00:00Z".into(),
             signature: String::new(),
+            batch: None,
         };
+        // Version 2: three signed together, each checked alone, none passing for another.
+        let mut batch: Vec<ApprovalJson> = (0..3)
+            .map(|n| ApprovalJson {
+                charge_id: format!("r_000000000000000000000000{n}c"),
+                ..approval.clone()
+            })
+            .collect();
+        seal_approvals(&key, &mut batch.iter_mut().collect::<Vec<_>>());
+        for sealed in &batch {
+            assert_eq!(sealed.version, APPROVAL_V2);
+            assert_eq!(verify_approval(sealed, &key.verifying_key()), Ok(()));
+        }
+        assert_eq!(batch[0].signature, batch[2].signature, "one signature for the batch");
+        let mut moved = batch[1].clone();
+        moved.charge_id = batch[0].charge_id.clone();
+        assert_eq!(
+            verify_approval(&moved, &key.verifying_key()),
+            Err(ReceiptError::ProofMismatch)
+        );
+        let mut changed = batch[2].clone();
+        changed.amount.amount = "2.50".into();
+        assert_eq!(
+            verify_approval(&changed, &key.verifying_key()),
+            Err(ReceiptError::ProofMismatch)
+        );
         sign_approval(&key, &mut approval);
         assert_eq!(verify_approval(&approval, &key.verifying_key()), Ok(()));
         let mut changed = approval.clone();

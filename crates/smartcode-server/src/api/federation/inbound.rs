@@ -21,7 +21,7 @@ use smartcode_core::ledger::federation::{ChargeOrder, ChargeRef, Command, Outcom
 use smartcode_core::ledger::Outcome;
 use smartcode_core::limits::PEER_ENTRIES_PER_MESSAGE_MAX;
 use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord, PeerStatus};
-use smartcode_receipt::{request_message, sign_approval, verify_message, RequestParts};
+use smartcode_receipt::{request_message, seal_approvals, verify_message, RequestParts};
 use smartcode_store::{answer, WriteRequest, Written};
 
 use super::{signed_answer, signed_headers, signed_refusal, within_skew, ENDPOINT_PATH};
@@ -56,7 +56,10 @@ pub(super) async fn handle(State(state): State<AppState>, target: Target, header
         .entries
         .iter()
         .map(|entry| answer_entry(&state, &peer, &target, entry));
-    let entries = futures::future::join_all(answers).await;
+    let mut entries = futures::future::join_all(answers).await;
+    // Every approval of this answer under one signature (smartcode-approval-v2).
+    let mut approvals: Vec<&mut ApprovalJson> = entries.iter_mut().filter_map(|e| e.approval.as_mut()).collect();
+    seal_approvals(state.keys.federation_signing_key(), &mut approvals);
     let answer = serde_json::to_vec(&FederationAnswer { entries }).expect("an answer serializes");
     signed_answer(&state, &body, StatusCode::OK, answer, "application/json")
 }
@@ -293,7 +296,7 @@ fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord
 }
 
 fn approval(state: &Broker, peer: &PeerRecord, record: &ChargeRecord) -> ApprovalJson {
-    let mut approval = ApprovalJson {
+    ApprovalJson {
         version: String::new(),
         broker: state.config.domain.clone(),
         seller_broker: peer.domain.clone(),
@@ -303,9 +306,8 @@ fn approval(state: &Broker, peer: &PeerRecord, record: &ChargeRecord) -> Approva
         transfer_id: record.transfer_id.clone().unwrap_or_default(),
         approved_at: record.created_at.to_rfc3339(),
         signature: String::new(),
-    };
-    sign_approval(state.keys.federation_signing_key(), &mut approval);
-    approval
+        batch: None,
+    }
 }
 
 fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {

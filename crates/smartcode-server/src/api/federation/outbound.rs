@@ -311,7 +311,8 @@ fn checked_approval(
     approval: Option<ApprovalJson>,
 ) -> Option<ApprovalJson> {
     let approval = approval?;
-    let ours = approval.version == smartcode_receipt::APPROVAL_V1
+    let ours = (approval.version == smartcode_receipt::APPROVAL_V1
+        || approval.version == smartcode_receipt::APPROVAL_V2)
         && approval.charge_id == prepared.id
         && approval.broker.eq_ignore_ascii_case(&peer.domain)
         && approval.seller_broker == state.config.domain
