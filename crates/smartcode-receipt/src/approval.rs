@@ -18,9 +18,9 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use smartcode_api::{ApprovalJson, ReceiptBatchJson, StatementJson};
+use smartcode_api::{ApprovalJson, StatementJson};
 
-use super::{field_lines, hex_array, leaf_hash, root_from_path, ReceiptError, Tree};
+use super::{field_lines, hex_array, leaf_hash, proven_root, ReceiptError, Sealed};
 
 /// The first line of an approval's message, and its `version` field.
 pub const APPROVAL_V1: &str = "smartcode-approval-v1";
@@ -73,21 +73,12 @@ pub fn seal_approvals(key: &SigningKey, approvals: &mut [&mut ApprovalJson]) {
         approval.version = APPROVAL_V2.to_owned();
     }
     let leaves: Vec<[u8; 32]> = approvals.iter().map(|a| leaf_hash(&approval_message(a))).collect();
-    let Some(tree) = Tree::build(leaves) else {
+    let Some(sealed) = Sealed::sign_root(key, &leaves, approval_root_message) else {
         return;
     };
-    let signature = hex::encode(
-        key.sign(approval_root_message(tree.size(), &tree.root()).as_bytes())
-            .to_bytes(),
-    );
     for (index, approval) in approvals.iter_mut().enumerate() {
-        approval.signature = signature.clone();
-        approval.batch = Some(ReceiptBatchJson {
-            root: hex::encode(tree.root()),
-            size: tree.size(),
-            index: index as u64,
-            path: tree.path(index).iter().map(hex::encode).collect(),
-        });
+        approval.signature = sealed.signature().to_owned();
+        approval.batch = Some(sealed.place(index));
     }
 }
 
@@ -101,17 +92,7 @@ pub fn verify_approval(approval: &ApprovalJson, key: &VerifyingKey) -> Result<()
             .map_err(|_| ReceiptError::BadSignature),
         APPROVAL_V2 => {
             let batch = approval.batch.as_ref().ok_or(ReceiptError::MissingBatch)?;
-            let claimed = hex_array::<32>(&batch.root, "batch root")?;
-            let path = batch
-                .path
-                .iter()
-                .map(|h| hex_array::<32>(h, "batch path"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let leaf = leaf_hash(&approval_message(approval));
-            let root = root_from_path(leaf, batch.index, batch.size, &path).ok_or(ReceiptError::ProofMismatch)?;
-            if root != claimed {
-                return Err(ReceiptError::ProofMismatch);
-            }
+            let root = proven_root(leaf_hash(&approval_message(approval)), batch)?;
             key.verify_strict(approval_root_message(batch.size, &root).as_bytes(), &signature)
                 .map_err(|_| ReceiptError::BadSignature)
         }

@@ -172,12 +172,36 @@ pub struct Sealed {
 impl Sealed {
     /// Builds the tree over `leaves` and signs its root once; `None` for no leaves.
     pub fn sign(key: &SigningKey, leaves: &[[u8; 32]]) -> Option<Sealed> {
+        Sealed::sign_root(key, leaves, root_message)
+    }
+
+    /// As [`Sealed::sign`], the root signed as `message` writes it (each kind of batch its own).
+    pub(crate) fn sign_root(
+        key: &SigningKey,
+        leaves: &[[u8; 32]],
+        message: fn(u64, &[u8; 32]) -> String,
+    ) -> Option<Sealed> {
         let tree = Tree::build(leaves.to_vec())?;
-        let signature = key.sign(root_message(tree.size(), &tree.root()).as_bytes());
+        let signature = key.sign(message(tree.size(), &tree.root()).as_bytes());
         Some(Sealed {
             tree,
             signature: hex::encode(signature.to_bytes()),
         })
+    }
+
+    /// The signature over the batch's root, hex.
+    pub(crate) fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// Where leaf number `index` sits in the batch.
+    pub(crate) fn place(&self, index: usize) -> ReceiptBatchJson {
+        ReceiptBatchJson {
+            root: hex::encode(self.tree.root()),
+            size: self.tree.size(),
+            index: index as u64,
+            path: self.tree.path(index).iter().map(hex::encode).collect(),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -188,13 +212,23 @@ impl Sealed {
     pub fn fill(&self, receipt: &mut ReceiptJson, index: usize) {
         receipt.version = Some(V2.to_owned());
         receipt.signature = self.signature.clone();
-        receipt.batch = Some(ReceiptBatchJson {
-            root: hex::encode(self.tree.root()),
-            size: self.tree.size(),
-            index: index as u64,
-            path: self.tree.path(index).iter().map(hex::encode).collect(),
-        });
+        receipt.batch = Some(self.place(index));
     }
+}
+
+/// The root that `leaf` leads to along `batch`'s path, if that is the root `batch` claims.
+pub(crate) fn proven_root(leaf: [u8; 32], batch: &ReceiptBatchJson) -> Result<[u8; 32], ReceiptError> {
+    let claimed = hex_array::<32>(&batch.root, "batch root")?;
+    let path = batch
+        .path
+        .iter()
+        .map(|h| hex_array::<32>(h, "batch path"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let root = root_from_path(leaf, batch.index, batch.size, &path).ok_or(ReceiptError::ProofMismatch)?;
+    if root != claimed {
+        return Err(ReceiptError::ProofMismatch);
+    }
+    Ok(root)
 }
 
 /// Checks a receipt against the broker's public key, offline: which version it is and that its
@@ -209,17 +243,7 @@ pub fn verify(receipt: &ReceiptJson, key: &VerifyingKey) -> Result<Version, Rece
         }
         Some(V2) => {
             let batch = receipt.batch.as_ref().ok_or(ReceiptError::MissingBatch)?;
-            let claimed = hex_array::<32>(&batch.root, "batch root")?;
-            let path = batch
-                .path
-                .iter()
-                .map(|h| hex_array::<32>(h, "batch path"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let leaf = leaf_hash(&message_v2(receipt));
-            let root = root_from_path(leaf, batch.index, batch.size, &path).ok_or(ReceiptError::ProofMismatch)?;
-            if root != claimed {
-                return Err(ReceiptError::ProofMismatch);
-            }
+            let root = proven_root(leaf_hash(&message_v2(receipt)), batch)?;
             key.verify_strict(root_message(batch.size, &root).as_bytes(), &signature)
                 .map_err(|_| ReceiptError::BadSignature)?;
             Ok(Version::V2)

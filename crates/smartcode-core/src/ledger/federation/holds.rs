@@ -73,19 +73,14 @@ pub(super) fn hold(
     for (id, usage) in &checked.counted {
         tx.set_usage(id, usage)?;
     }
-    let reference = ChargeRef {
-        peer: peer.name,
-        id: order.id.clone(),
-        amount: order.amount,
-        currency: order.currency,
-        payee: order.payee.clone(),
-    };
     let record = ChargeRecord {
         code_id: Some(payer.id),
         fingerprint: Some(order.fingerprint),
         hold_id: Some(hold.id),
         expires_at: Some(expires_at),
-        ..reference.record(ChargeSide::Buyer, ChargeState::Held, order.deadline, now)
+        ..order
+            .reference(peer.name)
+            .record(ChargeSide::Buyer, ChargeState::Held, order.deadline, now)
     };
     tx.insert_charge(&record)?;
     Ok(Outcome::Charge(Box::new(record)))
@@ -213,15 +208,8 @@ pub fn hold_state(record: &ChargeRecord, now: Timestamp) -> &'static str {
     }
 }
 
-/// At B: the seller's hold `id`, still capturable now.
-fn capturable(
-    tx: &mut (impl LedgerTx + ?Sized),
-    now: Timestamp,
-    seller: &Credential,
-    id: &str,
-) -> Result<ChargeRecord, OpError> {
-    let seller = authenticate(tx, seller, now)?;
-    let record = sellers_hold(tx, &seller, id)?;
+/// At B: the seller's hold `record`, if it is still capturable now.
+fn capturable(record: ChargeRecord, now: Timestamp) -> Result<ChargeRecord, OpError> {
     let state = match record.state {
         ChargeState::Held if record.expires_at.is_some_and(|at| at > now) => return Ok(record),
         ChargeState::Held => "expired",
@@ -243,13 +231,13 @@ pub(super) fn capture_asked(
     (id, amount): (&str, Option<Amount>),
     deadline: Timestamp,
 ) -> Result<Outcome, OpError> {
-    let seller_record = authenticate(tx, seller, now)?;
-    let found = sellers_hold(tx, &seller_record, id)?;
+    let seller = authenticate(tx, seller, now)?;
+    let found = sellers_hold(tx, &seller, id)?;
     if found.state == ChargeState::Credited && amount.is_none_or(|a| a == found.amount) {
         // Asked again: the server replays the first receipt under the seller's Idempotency-Key.
         return Ok(Outcome::Charge(Box::new(found)));
     }
-    let mut record = capturable(tx, now, seller, id)?;
+    let mut record = capturable(found, now)?;
     let taken = amount.unwrap_or(record.amount);
     if taken > record.amount {
         return Err(OpError::Hold(HoldRefusal::MoreThanHeld {
@@ -274,13 +262,13 @@ pub(super) fn void_asked(
     seller: &Credential,
     id: &str,
 ) -> Result<Outcome, OpError> {
-    let seller_record = authenticate(tx, seller, now)?;
-    let found = sellers_hold(tx, &seller_record, id)?;
+    let seller = authenticate(tx, seller, now)?;
+    let found = sellers_hold(tx, &seller, id)?;
     if matches!(found.state, ChargeState::Voiding | ChargeState::Voided) {
-        // Voided already (by the seller: a hold that failed or expired is not voided by asking).
+        // Voided already: asked before, or ended by a capture the buyer's broker did not approve.
         return Ok(Outcome::Charge(Box::new(found)));
     }
-    let mut record = capturable(tx, now, seller, id)?;
+    let mut record = capturable(found, now)?;
     record.state = ChargeState::Voiding;
     record.changed_at = now;
     tx.update_charge(&record, ChargeState::Held)?;

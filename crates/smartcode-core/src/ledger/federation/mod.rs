@@ -83,6 +83,19 @@ pub struct ChargeRef {
     pub payee: String,
 }
 
+impl ChargeOrder {
+    /// The charge's id and what it is for, through `peer` (its name here).
+    fn reference(&self, peer: String) -> ChargeRef {
+        ChargeRef {
+            peer,
+            id: self.id.clone(),
+            amount: self.amount,
+            currency: self.currency,
+            payee: self.payee.clone(),
+        }
+    }
+}
+
 impl ChargeRef {
     /// A new record of this charge on `side`, in `state`, made `now`.
     fn record(self, side: ChargeSide, state: ChargeState, deadline: Timestamp, now: Timestamp) -> ChargeRecord {
@@ -401,18 +414,13 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
         authorization.receipt_id = Some(transfer.id.clone());
         tx.update_hold(&authorization)?;
     }
-    let reference = ChargeRef {
-        peer: peer.name,
-        id: order.id.clone(),
-        amount: order.amount,
-        currency: order.currency,
-        payee: order.payee.clone(),
-    };
     let record = ChargeRecord {
         code_id: Some(payer.id),
         transfer_id: Some(transfer.id),
         fingerprint: Some(order.fingerprint),
-        ..reference.record(ChargeSide::Buyer, ChargeState::Charged, order.deadline, now)
+        ..order
+            .reference(peer.name)
+            .record(ChargeSide::Buyer, ChargeState::Charged, order.deadline, now)
     };
     tx.insert_charge(&record)?;
     Ok(Outcome::Charge(Box::new(record)))
