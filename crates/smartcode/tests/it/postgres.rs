@@ -569,3 +569,74 @@ async fn a_peer_added_through_one_process_is_known_to_all() {
         .refused(409, "conflict");
     pair.a.assert_ledger_ok().await;
 }
+
+/// A peer's credit limit holds across the processes of one broker: payments with codes of the
+/// peer, sent to both processes at once, never make the peer owe more than its limit (each
+/// process's charges on their way count for the other's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peers_credit_limit_holds_across_two_processes() {
+    const PAYMENTS: usize = 40;
+    let Some(pair) = pair().await else { return };
+    let _one = crate::federation::one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let buyers = TestBroker::start_with(
+        &dir.path().join("buyers"),
+        None,
+        &["--domain", "buyers.test", "--broker-number", "3"],
+    )
+    .await;
+    let limits = json!([{ "amount": "5", "currency": "USD" }]);
+    pair.a
+        .post(
+            "/v1/admin/peers",
+            Auth::Operator,
+            json!({ "url": buyers.base, "credit_limits": limits }),
+        )
+        .await
+        .expect(201);
+    buyers
+        .post("/v1/admin/peers", Auth::Operator, json!({ "url": pair.a.base }))
+        .await
+        .expect(201);
+    let (seller, _) = pair.a.issue("0.01", "USD").await;
+    let (shop, _) = pair.a.public_child(&seller).await;
+    let mut payers = Vec::new();
+    for _ in 0..PAYMENTS {
+        payers.push(format!("{}@buyers.test", buyers.issue("2", "USD").await.0));
+    }
+    // The other process's edge learns of the new peer within PEERS_KEPT_MILLIS.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut tasks = Vec::new();
+    for (index, payer) in payers.into_iter().enumerate() {
+        let base = [&pair.a.base, &pair.b.base][index % 2].clone();
+        let shop = shop.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{base}/v1/payments"))
+                .json(&json!({ "code": payer, "payee": shop, "amount": "1" }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            match status {
+                201 => true,
+                403 if body["code"] == "peer_limit_reached" => false,
+                _ => panic!("a payment is paid or refused at the limit: {status} {body} at {base}"),
+            }
+        }));
+    }
+    let mut paid = 0;
+    for task in tasks {
+        paid += usize::from(task.await.unwrap());
+    }
+    assert!(paid >= 1, "payments within the limit are paid");
+    assert!(
+        paid <= 5,
+        "the peer never owes more than its limit: {paid} payments of 1 USD against 5"
+    );
+    assert_eq!(pair.a.balance(&seller).await, format!("{paid}.01"));
+    pair.a.assert_ledger_ok().await;
+    pair.b.assert_ledger_ok().await;
+    buyers.assert_ledger_ok().await;
+}

@@ -74,15 +74,18 @@ pub(super) fn within_credit(
         .iter()
         .find(|(c, _)| *c == currency)
         .map_or(0, |(_, units)| *units);
+    // The charges on their way first, then the balance: a charge another process credits in
+    // between is then counted twice (refusing a little early), never missed. (On PostgreSQL the
+    // first read also locks the peer's row, so two processes' charges are counted one after the
+    // other.)
+    let on_their_way = tx.prepared_charge_units(&peer.name, currency)?;
     let balance = tx
         .account(&AccountKey::Peer {
             peer: peer.name.clone(),
             currency,
         })?
         .map_or(0, |a| a.balance_units);
-    let owed = (-balance)
-        .saturating_add(tx.prepared_charge_units(&peer.name, currency)?)
-        .saturating_add(amount.units());
+    let owed = (-balance).saturating_add(on_their_way).saturating_add(amount.units());
     if owed > limit {
         return Err(OpError::Peer(PeerRefusal::LimitReached { currency }));
     }

@@ -46,7 +46,11 @@ impl PgLedger<'_> {
             .transpose()
     }
 
+    /// Under a lock on the peer's row, held to the end of the transaction: another process's
+    /// charges through the same peer wait here until this one's are committed, so each sum counts
+    /// every charge on its way and two processes cannot both pass the credit limit.
     pub(super) fn read_prepared_charge_units(&mut self, peer: &str, currency: Currency) -> StoreResult<i64> {
+        self.query("SELECT 1 FROM peers WHERE name = $1 FOR UPDATE", &[&peer])?;
         let rows = self.query(
             "SELECT coalesce(sum(amount), 0)::bigint FROM charges \
              WHERE side = 'seller' AND state = 'prepared' AND peer = $1 AND currency = $2",
