@@ -233,9 +233,9 @@ pub struct StatementEntryJson {
 }
 
 /// `GET /v1/admin/peers/{name}/statement`, and what a peer answers at
-/// `POST /v1/federation/statement`: every charge (by its deadline) and settlement with the peer up
-/// to `until`, signed by `broker` (`smartcode-statement-v1`, whose message `smartcode-receipt`
-/// documents).
+/// `POST /v1/federation/statement`: every charge (by its deadline) and settlement with the peer
+/// from `since` (the beginning, if absent) to `until`, both included, signed by `broker`
+/// (`smartcode-statement-v2`, whose message `smartcode-receipt` documents).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct StatementJson {
     pub version: String,
@@ -243,8 +243,11 @@ pub struct StatementJson {
     pub broker: String,
     /// The other broker (its domain).
     pub peer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
     pub until: String,
-    /// Whether every line up to `until` is here (a statement holds at most a bounded number).
+    /// Whether every line of the period is here (a statement holds at most a bounded number: a
+    /// shorter period then holds them all).
     pub complete: bool,
     pub entries: Vec<StatementEntryJson>,
     pub signature: String,
@@ -254,6 +257,8 @@ pub struct StatementJson {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StatementRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
     pub until: String,
 }
 
@@ -270,6 +275,8 @@ pub struct DifferenceJson {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileJson {
     pub peer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
     pub until: String,
     /// Lines both statements hold alike.
     pub matched: u64,

@@ -7,6 +7,9 @@ use crate::{
     SettlementRequest, StatementJson,
 };
 
+/// A period of statements and reports: `since` and `until`, RFC 3339, either left out.
+pub type Period<'a> = (Option<&'a str>, Option<&'a str>);
+
 impl Client {
     /// As the operator: adds the broker at `request.url` as a peer, its key pinned.
     pub async fn add_peer(
@@ -43,29 +46,29 @@ impl Client {
         Self::send(self.post(&format!("/v1/admin/peers/{name}/settlements"), request, idempotency_key)).await
     }
 
-    /// As the operator: this broker's signed statement with the peer `name` up to `until`.
-    pub async fn peer_statement(&self, name: &str, until: Option<&str>) -> Result<StatementJson, ClientError> {
-        let request = self.request(Method::GET, &format!("/v1/admin/peers/{name}/statement"));
-        Self::send(match until {
-            Some(until) => request.query(&[("until", until)]),
-            None => request,
-        })
-        .await
+    /// As the operator: this broker's signed statement with the peer `name` for a period (from
+    /// `since`, or the beginning, to `until`, or a minute ago).
+    pub async fn peer_statement(&self, name: &str, period: Period<'_>) -> Result<StatementJson, ClientError> {
+        Self::send(self.over(&format!("/v1/admin/peers/{name}/statement"), period)).await
     }
 
-    /// As the operator: both brokers' statements up to `until`, compared.
-    pub async fn reconcile(&self, name: &str, until: Option<&str>) -> Result<ReconcileJson, ClientError> {
-        let request = self.request(Method::GET, &format!("/v1/admin/peers/{name}/reconcile"));
-        Self::send(match until {
-            Some(until) => request.query(&[("until", until)]),
-            None => request,
-        })
-        .await
+    /// As the operator: both brokers' statements for a period, compared.
+    pub async fn reconcile(&self, name: &str, period: Period<'_>) -> Result<ReconcileJson, ClientError> {
+        Self::send(self.over(&format!("/v1/admin/peers/{name}/reconcile"), period)).await
     }
 
-    /// As the operator: what crossed with the peer `name` per day.
-    pub async fn peer_report(&self, name: &str) -> Result<PeerReportJson, ClientError> {
-        Self::send(self.request(Method::GET, &format!("/v1/admin/peers/{name}/report"))).await
+    /// As the operator: what crossed with the peer `name` per day, for a period (by default
+    /// every charge so far).
+    pub async fn peer_report(&self, name: &str, period: Period<'_>) -> Result<PeerReportJson, ClientError> {
+        Self::send(self.over(&format!("/v1/admin/peers/{name}/report"), period)).await
+    }
+
+    fn over(&self, path: &str, (since, until): Period<'_>) -> reqwest::RequestBuilder {
+        let asked: Vec<(&str, &str)> = [("since", since), ("until", until)]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name, v)))
+            .collect();
+        self.request(Method::GET, path).query(&asked)
     }
 
     /// As the operator: removes the peer `name`.

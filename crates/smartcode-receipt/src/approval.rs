@@ -100,22 +100,28 @@ pub fn verify_approval(approval: &ApprovalJson, key: &VerifyingKey) -> Result<()
     }
 }
 
-/// The first line of a statement's message, and its `version` field.
+/// The first line of a statement's message, and its `version` field: version 1 covers
+/// everything up to `until`, version 2 a period (its `since` is signed too).
 pub const STATEMENT_V1: &str = "smartcode-statement-v1";
+pub const STATEMENT_V2: &str = "smartcode-statement-v2";
 
-/// The bytes a statement's signature covers: the line `smartcode-statement-v1`, the fields
-/// `broker`, `peer`, `until`, `complete` (`true` or `false`) and `entries` (their count), then
-/// one `entry` per line, its value the net's currency, a space, its amount, a space and its key.
+/// The bytes a statement's signature covers: the line of its version, the fields `broker`,
+/// `peer`, (in version 2) `since` (`-` for the beginning), `until`, `complete` (`true` or
+/// `false`) and `entries` (their count), then one `entry` per line, its value the net's
+/// currency, a space, its amount, a space and its key.
 pub fn statement_message(s: &StatementJson) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + 64 * s.entries.len());
-    out.extend_from_slice(STATEMENT_V1.as_bytes());
+    let v2 = s.version == STATEMENT_V2;
+    out.extend_from_slice(if v2 { STATEMENT_V2 } else { STATEMENT_V1 }.as_bytes());
     out.push(b'\n');
     let (complete, count) = (s.complete.to_string(), s.entries.len().to_string());
+    field_lines(&mut out, &[("broker", Some(&s.broker)), ("peer", Some(&s.peer))]);
+    if v2 {
+        field_lines(&mut out, &[("since", s.since.as_deref())]);
+    }
     field_lines(
         &mut out,
         &[
-            ("broker", Some(&s.broker)),
-            ("peer", Some(&s.peer)),
             ("until", Some(&s.until)),
             ("complete", Some(&complete)),
             ("entries", Some(&count)),
@@ -130,13 +136,15 @@ pub fn statement_message(s: &StatementJson) -> Vec<u8> {
 
 /// Signs a statement in place (its `version` and `signature` set).
 pub fn sign_statement(key: &SigningKey, statement: &mut StatementJson) {
-    statement.version = STATEMENT_V1.to_owned();
+    statement.version = STATEMENT_V2.to_owned();
     statement.signature = hex::encode(key.sign(&statement_message(statement)).to_bytes());
 }
 
 /// Checks a statement against its broker's `federation.signing_key`, offline.
 pub fn verify_statement(statement: &StatementJson, key: &VerifyingKey) -> Result<(), ReceiptError> {
-    if statement.version != STATEMENT_V1 {
+    // Version 1 has no period: a `since` on one would be a field its signature does not cover.
+    let known = statement.version == STATEMENT_V2 || (statement.version == STATEMENT_V1 && statement.since.is_none());
+    if !known {
         return Err(ReceiptError::UnknownVersion(statement.version.clone()));
     }
     verify_message(key, &statement_message(statement), &statement.signature)

@@ -51,7 +51,7 @@ use smartcode_api::{ReceiptBatchJson, ReceiptJson};
 pub use approval::{
     answer_message, approval_message, approval_root_message, body_digest, request_message, seal_approvals,
     sign_approval, sign_message, sign_statement, statement_message, verify_approval, verify_message, verify_statement,
-    RequestParts, APPROVAL_V1, APPROVAL_V2, STATEMENT_V1,
+    RequestParts, APPROVAL_V1, APPROVAL_V2, STATEMENT_V1, STATEMENT_V2,
 };
 pub use certificate::{certificate_message, sign_certificate, verify_certificate, CERTIFICATE_V1};
 pub use merkle::{leaf_hash, node_hash, root_from_path, Tree};

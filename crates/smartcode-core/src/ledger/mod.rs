@@ -119,7 +119,14 @@ pub trait LedgerRead {
     fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
     /// The charges with `peer` that moved value (seller side credited, buyer side charged or
     /// reversed) whose deadline is at or before `until`, oldest deadline first, at most `limit`.
-    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
+    /// The charges with `peer` that moved value, with deadlines from `since` to `until` (both
+    /// included), oldest first.
+    fn charges_with(
+        &mut self,
+        peer: &str,
+        period: (Timestamp, Timestamp),
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>>;
 }
 
 /// What the core writes. A store applies these inside the transaction of the current operation.

@@ -170,10 +170,16 @@ impl LedgerRead for Memory {
         doubtful.truncate(limit as usize);
         Ok(doubtful)
     }
-    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+    fn charges_with(
+        &mut self,
+        peer: &str,
+        (since, until): (Timestamp, Timestamp),
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
         let mut moved: Vec<ChargeRecord> = (self.charges.values())
             .filter(|c| {
                 c.peer == peer
+                    && c.deadline >= since
                     && c.deadline <= until
                     && matches!(
                         c.state,

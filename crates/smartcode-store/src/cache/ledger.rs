@@ -165,8 +165,13 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.charges_in_doubt(peer, before, limit)
     }
 
-    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
-        self.inner.charges_with(peer, until, limit)
+    fn charges_with(
+        &mut self,
+        peer: &str,
+        (since, until): (Timestamp, Timestamp),
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
+        self.inner.charges_with(peer, (since, until), limit)
     }
 
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {

@@ -73,14 +73,19 @@ impl SqliteLedger<'_> {
         rows.collect::<Result<_, _>>().map_err(failure)
     }
 
-    pub fn charges_with(&self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
+    pub fn charges_with(
+        &self,
+        peer: &str,
+        (since, until): (Timestamp, Timestamp),
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
-            "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = ?1 AND deadline <= ?2 \
+            "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = ?1 AND deadline >= ?4 AND deadline <= ?2 \
              AND (state = 'credited' OR state = 'charged' OR state = 'reversed') ORDER BY deadline, id LIMIT ?3"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         let rows = statement
-            .query_map(params![peer, until.0, limit], charge_from_row)
+            .query_map(params![peer, until.0, limit, since.0], charge_from_row)
             .map_err(failure)?;
         rows.collect::<Result<_, _>>().map_err(failure)
     }

@@ -509,8 +509,13 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::charges_in_doubt(self, peer, before, limit)
     }
 
-    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
-        SqliteLedger::charges_with(self, peer, until, limit)
+    fn charges_with(
+        &mut self,
+        peer: &str,
+        (since, until): (Timestamp, Timestamp),
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
+        SqliteLedger::charges_with(self, peer, (since, until), limit)
     }
 
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {

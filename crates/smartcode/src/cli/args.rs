@@ -455,6 +455,9 @@ pub(super) enum PeerAction {
     /// This broker's signed statement of every charge and settlement with the peer.
     Statement {
         name: String,
+        /// The beginning of the statement's period, RFC 3339 (default: the first charge).
+        #[arg(long)]
+        since: Option<String>,
         /// The end of the statement, RFC 3339 (default: a minute ago).
         #[arg(long)]
         until: Option<String>,
@@ -462,12 +465,23 @@ pub(super) enum PeerAction {
     /// Fetch the peer's statement and compare it with this broker's: exits 1 on any difference.
     Reconcile {
         name: String,
+        /// The beginning of both statements' period, RFC 3339 (default: the first charge).
+        #[arg(long)]
+        since: Option<String>,
         /// The end of both statements, RFC 3339 (default: a minute ago).
         #[arg(long)]
         until: Option<String>,
     },
     /// What crossed between this broker and the peer, each way, per day and currency.
-    Report { name: String },
+    Report {
+        name: String,
+        /// RFC 3339 (default: the first charge).
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 (default: now).
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -79,18 +79,25 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
             show_position(&settled.position);
             return Ok(());
         }
-        PeerAction::Statement { name, until } => {
-            let statement = client.peer_statement(name, until.as_deref()).await?;
+        PeerAction::Statement { name, since, until } => {
+            let statement = client
+                .peer_statement(name, (since.as_deref(), until.as_deref()))
+                .await?;
             if args.json {
                 return print_json(&statement);
             }
             println!(
-                "Statement of {} with {} until {} ({} lines{}), signed {}",
+                "Statement of {} with {} from {} until {} ({} lines{}), signed {}",
                 statement.broker,
                 statement.peer,
+                statement.since.as_deref().unwrap_or("the beginning"),
                 statement.until,
                 statement.entries.len(),
-                if statement.complete { "" } else { ", more not shown" },
+                if statement.complete {
+                    ""
+                } else {
+                    ", more not shown: ask for a shorter period"
+                },
                 statement.signature
             );
             for entry in &statement.entries {
@@ -98,14 +105,15 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
             }
             return Ok(());
         }
-        PeerAction::Reconcile { name, until } => {
-            let reconciled = client.reconcile(name, until.as_deref()).await?;
+        PeerAction::Reconcile { name, since, until } => {
+            let reconciled = client.reconcile(name, (since.as_deref(), until.as_deref())).await?;
             if args.json {
                 print_json(&reconciled)?;
             } else {
                 println!(
-                    "{} until {}: {} lines agree, {} differ",
+                    "{} from {} until {}: {} lines agree, {} differ",
                     reconciled.peer,
+                    reconciled.since.as_deref().unwrap_or("the beginning"),
                     reconciled.until,
                     reconciled.matched,
                     reconciled.differences.len()
@@ -122,8 +130,8 @@ pub(super) async fn peer(args: &Args, action: &PeerAction) -> Result<()> {
             }
             return Ok(());
         }
-        PeerAction::Report { name } => {
-            let report = client.peer_report(name).await?;
+        PeerAction::Report { name, since, until } => {
+            let report = client.peer_report(name, (since.as_deref(), until.as_deref())).await?;
             if args.json {
                 return print_json(&report);
             }

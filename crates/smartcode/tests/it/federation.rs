@@ -855,10 +855,84 @@ async fn both_statements_reconcile_and_a_settlement_on_one_side_only_is_named() 
         .expect(200)
         .body;
     assert_eq!(report["days"][0]["out_total"]["amount"], "3.75");
-    // A statement's end must be a time.
+    // A statement's end must be a time, and a period must not end before it begins.
     a.get("/v1/admin/peers/b.test/statement?until=soon", Auth::Operator)
         .await
         .refused(400, "invalid_request");
+    a.get(
+        &format!("/v1/admin/peers/b.test/statement?since=2099-01-02T00%3A00%3A00Z&{until}"),
+        Auth::Operator,
+    )
+    .await
+    .refused(400, "invalid_request");
+
+    // A period: both clocks an hour on, one more payment; a statement since the half hour holds
+    // it alone, signed with its period, and the two brokers' agree on it.
+    let mut half_hour = String::new();
+    for broker in [&a, &b] {
+        let moved = broker
+            .post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": 1800 }))
+            .await
+            .expect(200);
+        half_hour = moved.body["now"].as_str().unwrap().to_owned();
+        broker
+            .post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": 1800 }))
+            .await
+            .expect(200);
+    }
+    pay_at_b(&b, &format!("{buyer}@a.test"), &payee, "0.40")
+        .await
+        .expect(201);
+    let since = format!("since={}", half_hour.replace(':', "%3A").replace('+', "%2B"));
+    let period = a
+        .get(
+            &format!("/v1/admin/peers/b.test/statement?{since}&{until}"),
+            Auth::Operator,
+        )
+        .await
+        .expect(200)
+        .body;
+    let period: smartcode_api::StatementJson = serde_json::from_value(period).unwrap();
+    smartcode_receipt::verify_statement(&period, &a_key).expect("A signed its statement of the period");
+    let nets: Vec<&str> = period.entries.iter().map(|e| e.net.amount.as_str()).collect();
+    assert_eq!(nets, ["-0.40"], "only what moved in the period");
+    assert_eq!(period.since.as_deref(), Some(half_hour.as_str()));
+    let mut moved_since = period.clone();
+    moved_since.since = None;
+    assert!(
+        smartcode_receipt::verify_statement(&moved_since, &a_key).is_err(),
+        "the period is signed: a statement cannot be passed off as another period's"
+    );
+    let reconciled = b
+        .get(
+            &format!("/v1/admin/peers/a.test/reconcile?{since}&{until}"),
+            Auth::Operator,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            reconciled["matched"].as_u64(),
+            reconciled["differences"].as_array().map(Vec::len),
+            reconciled["since"].as_str()
+        ),
+        (Some(1), Some(0), Some(half_hour.as_str()))
+    );
+    let cli = b_cli.run(
+        None,
+        &[
+            "peer",
+            "reconcile",
+            "a.test",
+            "--since",
+            &half_hour,
+            "--until",
+            "2099-01-01T00:00:00Z",
+        ],
+    );
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    assert!(String::from_utf8_lossy(&cli.stdout).contains("1 lines agree"));
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }

@@ -194,10 +194,15 @@ pub enum Query {
         before: Timestamp,
         limit: u32,
     },
-    /// What moved between this broker and `peer` up to `until`: the charges that moved value
-    /// (either side, by their deadline, which both sides keep alike) and the settlements, at most
-    /// `limit` of each.
-    Statement { peer: String, until: Timestamp, limit: u32 },
+    /// What moved between this broker and `peer` from `since` (the beginning, if `None`) to
+    /// `until`, both included: the charges that moved value (either side, by their deadline,
+    /// which both sides keep alike) and the settlements, at most `limit` of each.
+    Statement {
+        peer: String,
+        since: Option<Timestamp>,
+        until: Timestamp,
+        limit: u32,
+    },
     /// At B: a hold across brokers, for the seller that presents `reader`.
     Hold { id: String, reader: CodeHash },
 }
@@ -258,7 +263,12 @@ pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Resul
         Query::InDoubt { peer, before, limit } => {
             Ok(QueryOutcome::Charges(tx.charges_in_doubt(peer, *before, *limit)?))
         }
-        Query::Statement { peer, until, limit } => statement(tx, peer, *until, *limit),
+        Query::Statement {
+            peer,
+            since,
+            until,
+            limit,
+        } => statement(tx, peer, (*since, *until), *limit),
         Query::Hold { id, reader } => Ok(QueryOutcome::Hold(Box::new(holds::read(tx, id, reader)?))),
     }
 }
@@ -266,11 +276,12 @@ pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Resul
 fn statement(
     tx: &mut (impl LedgerRead + ?Sized),
     peer: &str,
-    until: Timestamp,
+    (since, until): (Option<Timestamp>, Timestamp),
     limit: u32,
 ) -> Result<QueryOutcome, OpError> {
     tx.peer(peer)?.ok_or(OpError::NotFound("peer"))?;
-    let charges = tx.charges_with(peer, until, limit.saturating_add(1))?;
+    let from = since.unwrap_or(Timestamp(i64::MIN));
+    let charges = tx.charges_with(peer, (from, until), limit.saturating_add(1))?;
     let mut settlements = Vec::new();
     let mut complete = charges.len() <= limit as usize;
     for (currency, _) in tx.peer_balances(peer)? {
@@ -279,7 +290,7 @@ fn statement(
             currency,
         };
         let filter = super::TransferFilter {
-            since: None,
+            since,
             until: Some(until),
             before_sequence: None,
             limit: limit.saturating_add(1),

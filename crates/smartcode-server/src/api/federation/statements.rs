@@ -49,16 +49,43 @@ pub(super) fn routes() -> Vec<Entry> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct UntilParams {
+pub(super) struct PeriodParams {
+    since: Option<String>,
     until: Option<String>,
 }
 
-fn until_of(state: &Broker, params: &UntilParams) -> Result<Timestamp, ApiError> {
-    match &params.until {
-        Some(text) => parse_time("until", text),
-        None => Ok(Timestamp(
-            state.clock.now().0 - STATEMENT_SETTLE_SECONDS * MICROS_PER_SECOND,
-        )),
+/// A statement's period: from `since` (the beginning, if `None`) to `until`, both included.
+#[derive(Clone, Copy)]
+struct Period {
+    since: Option<Timestamp>,
+    until: Timestamp,
+}
+
+impl Period {
+    /// `since` and `until` as asked; `until` defaults to `default` (`None`: now less
+    /// [`STATEMENT_SETTLE_SECONDS`]). A period that ends before it begins is refused.
+    fn asked(
+        state: &Broker,
+        (since, until): (Option<&str>, Option<&str>),
+        default: Option<Timestamp>,
+    ) -> Result<Period, ApiError> {
+        let until = match until {
+            Some(text) => parse_time("until", text)?,
+            None => default.unwrap_or(Timestamp(
+                state.clock.now().0 - STATEMENT_SETTLE_SECONDS * MICROS_PER_SECOND,
+            )),
+        };
+        let since = since.map(|text| parse_time("since", text)).transpose()?;
+        if since.is_some_and(|since| since > until) {
+            return Err(ApiError::invalid_request(
+                "since is after until: the period ends before it begins",
+            ));
+        }
+        Ok(Period { since, until })
+    }
+
+    fn of(state: &Broker, params: &PeriodParams) -> Result<Period, ApiError> {
+        Period::asked(state, (params.since.as_deref(), params.until.as_deref()), None)
     }
 }
 
@@ -73,10 +100,11 @@ async fn peer(state: &AppState, name: &str) -> Result<PeerRecord, ApiError> {
 async fn moved(
     state: &AppState,
     peer: &PeerRecord,
-    until: Timestamp,
+    Period { since, until }: Period,
 ) -> Result<(Vec<ChargeRecord>, Vec<smartcode_core::model::Transfer>, bool), ApiError> {
     let query = federation::Query::Statement {
         peer: peer.name.clone(),
+        since,
         until,
         limit: STATEMENT_ENTRIES_MAX,
     };
@@ -100,9 +128,9 @@ fn charge_net(charge: &ChargeRecord) -> i64 {
     }
 }
 
-/// This broker's signed statement with `peer` up to `until`.
-async fn statement(state: &AppState, peer: &PeerRecord, until: Timestamp) -> Result<StatementJson, ApiError> {
-    let (charges, settlements, complete) = moved(state, peer, until).await?;
+/// This broker's signed statement with `peer` for `period`.
+async fn statement(state: &AppState, peer: &PeerRecord, period: Period) -> Result<StatementJson, ApiError> {
+    let (charges, settlements, complete) = moved(state, peer, period).await?;
     let mut entries: Vec<StatementEntryJson> = charges
         .iter()
         .filter(|c| charge_net(c) != 0)
@@ -124,7 +152,8 @@ async fn statement(state: &AppState, peer: &PeerRecord, until: Timestamp) -> Res
         version: String::new(),
         broker: state.config.domain.clone(),
         peer: peer.domain.clone(),
-        until: until.to_rfc3339(),
+        since: period.since.map(|t| t.to_rfc3339()),
+        until: period.until.to_rfc3339(),
         complete,
         entries,
         signature: String::new(),
@@ -137,11 +166,11 @@ async fn handle_statement(
     State(state): State<AppState>,
     _: Operator,
     Segment(name): Segment,
-    Params(params): Params<UntilParams>,
+    Params(params): Params<PeriodParams>,
 ) -> Result<Response, ApiError> {
     let peer = peer(&state, &name).await?;
-    let until = until_of(&state, &params)?;
-    let statement = statement(&state, &peer, until).await?;
+    let period = Period::of(&state, &params)?;
+    let statement = statement(&state, &peer, period).await?;
     Ok(json_value(StatusCode::OK, serde_json::json!(statement)))
 }
 
@@ -151,8 +180,8 @@ pub(super) async fn handle_asked(State(state): State<AppState>, headers: HeaderM
         let peer = super::inbound::authenticate(&state, STATEMENT_PATH, &headers, &body).await?;
         let asked: StatementRequest =
             serde_json::from_slice(&body).map_err(|_| ApiError::invalid_request("the body is no statement request"))?;
-        let until = parse_time("until", &asked.until)?;
-        statement(&state, &peer, until).await
+        let period = Period::asked(&state, (asked.since.as_deref(), Some(&asked.until)), None)?;
+        statement(&state, &peer, period).await
     };
     match answer.await {
         Ok(statement) => {
@@ -186,13 +215,14 @@ async fn handle_reconcile(
     State(state): State<AppState>,
     _: Operator,
     Segment(name): Segment,
-    Params(params): Params<UntilParams>,
+    Params(params): Params<PeriodParams>,
 ) -> Result<Response, ApiError> {
     let peer = peer(&state, &name).await?;
-    let until = until_of(&state, &params)?;
-    let ours = statement(&state, &peer, until).await?;
+    let period = Period::of(&state, &params)?;
+    let ours = statement(&state, &peer, period).await?;
     let asked = serde_json::to_vec(&StatementRequest {
-        until: until.to_rfc3339(),
+        since: ours.since.clone(),
+        until: ours.until.clone(),
     })
     .expect("a request serializes");
     let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
@@ -217,6 +247,7 @@ async fn handle_reconcile(
         .filter(|t: &StatementJson| {
             verify_statement(t, &key).is_ok()
                 && t.until == ours.until
+                && t.since == ours.since
                 && t.broker.eq_ignore_ascii_case(&peer.domain)
                 && t.peer.eq_ignore_ascii_case(&state.config.domain)
         })
@@ -251,6 +282,7 @@ async fn handle_reconcile(
     }
     let reconciled = ReconcileJson {
         peer: peer.name,
+        since: ours.since,
         until: ours.until,
         matched,
         differences,
@@ -263,15 +295,14 @@ async fn handle_report(
     State(state): State<AppState>,
     _: Operator,
     Segment(name): Segment,
-    Params(params): Params<UntilParams>,
+    Params(params): Params<PeriodParams>,
 ) -> Result<Response, ApiError> {
     let peer = peer(&state, &name).await?;
-    let until = match &params.until {
-        Some(text) => parse_time("until", text)?,
-        // Every charge made so far: a deadline is at most this far ahead.
-        None => Timestamp(state.clock.now().0 + PEER_CHARGE_SECONDS * MICROS_PER_SECOND),
-    };
-    let (charges, _, _) = moved(&state, &peer, until).await?;
+    // By default every charge made so far: a deadline is at most this far ahead.
+    let every = Timestamp(state.clock.now().0 + PEER_CHARGE_SECONDS * MICROS_PER_SECOND);
+    let asked = (params.since.as_deref(), params.until.as_deref());
+    let period = Period::asked(&state, asked, Some(every))?;
+    let (charges, _, _) = moved(&state, &peer, period).await?;
     // (date, currency) -> (out count, out units, in count, in units)
     let mut days: BTreeMap<(String, Currency), (u64, i64, u64, i64)> = BTreeMap::new();
     for charge in charges.iter().filter(|c| charge_net(c) != 0) {

@@ -81,14 +81,14 @@ impl PgLedger<'_> {
     pub(super) fn read_charges_with(
         &mut self,
         peer: &str,
-        until: Timestamp,
+        (since, until): (Timestamp, Timestamp),
         limit: u32,
     ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
-            "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = $1 AND deadline <= $2 \
+            "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = $1 AND deadline >= $4 AND deadline <= $2 \
              AND state IN ('credited', 'charged', 'reversed') ORDER BY deadline, id COLLATE \"C\" LIMIT $3"
         );
-        self.query(&sql, &[&peer, &until.0, &i64::from(limit)])?
+        self.query(&sql, &[&peer, &until.0, &i64::from(limit), &since.0])?
             .iter()
             .map(charge_from_row)
             .collect()

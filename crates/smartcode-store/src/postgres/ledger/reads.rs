@@ -86,8 +86,13 @@ impl LedgerRead for PgLedger<'_> {
         self.read_charges_in_doubt(peer, before, limit)
     }
 
-    fn charges_with(&mut self, peer: &str, until: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
-        self.read_charges_with(peer, until, limit)
+    fn charges_with(
+        &mut self,
+        peer: &str,
+        (since, until): (Timestamp, Timestamp),
+        limit: u32,
+    ) -> StoreResult<Vec<ChargeRecord>> {
+        self.read_charges_with(peer, (since, until), limit)
     }
 
     fn assurance_by_hash(&mut self, hash: &CodeHash) -> StoreResult<Option<AssuranceRecord>> {
