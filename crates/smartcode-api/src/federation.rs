@@ -161,6 +161,17 @@ pub enum FederationEntry {
     Outcome { id: String, amount: Money, payee: String },
     /// Reverse charge `id` if it was made, and close it if not.
     Void { id: String, amount: Money, payee: String },
+    /// Give `amount` of charge `charge` back to the code it debited: the sending broker's seller
+    /// refunded it, as its refund number `seq` (from 1), at `refunded_at`. Its `id` is
+    /// `{charge}-r{seq}`; answered `refunded`, once however often it is sent.
+    Refund {
+        id: String,
+        charge: String,
+        seq: u32,
+        amount: Money,
+        payee: String,
+        refunded_at: String,
+    },
 }
 
 /// The answer to a [`FederationMessage`], signed: one entry per entry asked, in order.
@@ -171,9 +182,9 @@ pub struct FederationAnswer {
 
 /// How one charge stands at the buyer's broker after the entry: `approved` (debited; with the
 /// approval), `held` (a hold made and not captured; with its `expires_at`), `certified` (with the
-/// certificate), `refused` (nothing
-/// moved; with the problem), `closed` (never made and never will be) or `reversed` (made, then
-/// given back: a hold released).
+/// certificate), `refused` (nothing moved; with the problem), `closed` (never made and never will
+/// be), `reversed` (made, then given back: a hold released) or, for a refund, `refunded` (given
+/// back to the code).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct EntryAnswer {
     pub id: String,
@@ -223,7 +234,8 @@ pub struct ApprovalJson {
     pub batch: Option<crate::ReceiptBatchJson>,
 }
 
-/// One line of a statement: a charge (`charge:` and its id) or a settlement (`settlement:` and
+/// One line of a statement: a charge (`charge:` and its id), a refund (`refund:` and its id,
+/// `{charge}-r{seq}`) or a settlement (`settlement:` and
 /// its reference), and what it did to `net` as the signing broker sees it (owed to it, less owed
 /// by it): the peer's statement of the same line says the opposite.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

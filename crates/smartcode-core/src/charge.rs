@@ -56,6 +56,12 @@ pub enum ChargeState {
     Closed,
     /// At A: B voided a charge A had made; the value went back to the code. Final.
     Reversed,
+    /// At B: a refund of a payment a peer's code made. The seller is debited into the peer's
+    /// account already; the refund goes to A until A answers it.
+    Refunding,
+    /// A refund across brokers, done: at A the code (or its nearest active ancestor) is credited
+    /// from the peer's account; at B, A answered that it was. Final.
+    Refunded,
 }
 
 impl ChargeState {
@@ -70,6 +76,8 @@ impl ChargeState {
             ChargeState::Charged => "charged",
             ChargeState::Closed => "closed",
             ChargeState::Reversed => "reversed",
+            ChargeState::Refunding => "refunding",
+            ChargeState::Refunded => "refunded",
         }
     }
 
@@ -84,6 +92,8 @@ impl ChargeState {
             ChargeState::Charged,
             ChargeState::Closed,
             ChargeState::Reversed,
+            ChargeState::Refunding,
+            ChargeState::Refunded,
         ]
         .into_iter()
         .find(|state| state.as_str() == text)

@@ -528,8 +528,8 @@ impl HoldRecord {
     }
 }
 
-/// A seller giving back part or all of a payment: its transfer's id, the receipt it refunds, and
-/// the code credited (the payer, or its nearest active ancestor if the payer was closed).
+/// A seller giving back part or all of a payment: its transfer's id, the receipt it refunds, and the
+/// account credited (the payer's code or its nearest active ancestor; a peer's, for a peer's code).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefundRecord {
     pub id: String,
@@ -540,7 +540,7 @@ pub struct RefundRecord {
     pub amount: Amount,
     pub currency: Currency,
     pub reason: Option<String>,
-    pub credited: CodeId,
+    pub credited: AccountKey,
     pub created_at: Timestamp,
 }
 

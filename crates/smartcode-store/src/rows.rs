@@ -361,7 +361,7 @@ impl RefundColumns {
             amount: amount(Some(self.amount))?.ok_or_else(|| corrupt("refund amount"))?,
             currency: Currency::parse(&self.currency).map_err(|_| corrupt("currency"))?,
             reason: self.reason,
-            credited: code_id(&self.credited, "refund credited")?,
+            credited: refund_credited(&self.credited)?,
             created_at: Timestamp(self.created_at),
         })
     }
@@ -374,9 +374,22 @@ impl RefundColumns {
             amount: r.amount.units(),
             currency: r.currency.as_str().to_owned(),
             reason: r.reason.clone(),
-            credited: r.credited.as_str().to_owned(),
+            credited: match &r.credited {
+                AccountKey::Code(id) => id.as_str().to_owned(),
+                other => other.to_stored(),
+            },
             created_at: r.created_at.0,
         }
+    }
+}
+
+/// The account a refund credited, as stored: a code's bare id (as every refund before refunds
+/// across brokers stored it), or another account as [`AccountKey::to_stored`] writes it (a peer's,
+/// for a payment by a code of another broker's).
+fn refund_credited(text: &str) -> StoreResult<AccountKey> {
+    match text.contains(':') {
+        true => AccountKey::from_stored(text).ok_or_else(|| corrupt("refund credited")),
+        false => code_id(text, "refund credited").map(AccountKey::Code),
     }
 }
 

@@ -299,11 +299,6 @@ fn refund(
     if paid.owner_id != seller.id {
         return Err(OpError::NotFound("receipt"));
     }
-    let payer_id = paid
-        .payer
-        .code_id()
-        .ok_or(OpError::Conflict(Conflict::RefundAcrossBrokers))?;
-    let payer = tx.code_by_id(payer_id)?.ok_or(OpError::NotFound("receipt"))?;
     if now.0 - paid.created_at.0 > REFUND_WINDOW_SECONDS * crate::clock::MICROS_PER_SECOND {
         return Err(OpError::Refund(RefundRefusal::WindowClosed));
     }
@@ -319,21 +314,39 @@ fn refund(
         Some(_) => return Err(exceeds()),
         None => Amount::from_units(refundable_units).map_err(|_| exceeds())?,
     };
-    let credited = if payer.status_at(now) == CodeStatus::Active {
-        payer.id
-    } else {
-        super::expiry::revert_beneficiary(tx, now, &payer)?.ok_or(OpError::NotFound("payer"))?
+    // Who gets it back, in the currency it paid in: the paying code (or its nearest active
+    // ancestor), or, for a code of another broker's, that broker's account, which sends it on.
+    let (credited, pay_currency) = match &paid.payer {
+        Payer::Code(payer_id) => {
+            let payer = tx.code_by_id(payer_id)?.ok_or(OpError::NotFound("receipt"))?;
+            let credited = if payer.status_at(now) == CodeStatus::Active {
+                payer.id
+            } else {
+                super::expiry::revert_beneficiary(tx, now, &payer)?.ok_or(OpError::NotFound("payer"))?
+            };
+            if credited == seller.id {
+                return Err(OpError::Conflict(Conflict::RefundToSelf));
+            }
+            (AccountKey::Code(credited), payer.currency)
+        }
+        Payer::Peer { peer, .. } => {
+            let charge = tx
+                .charge(ChargeSide::Seller, peer, &paid.id)?
+                .ok_or(OpError::NotFound("receipt"))?;
+            let account = AccountKey::Peer {
+                peer: peer.clone(),
+                currency: charge.currency,
+            };
+            (account, charge.currency)
+        }
     };
-    if credited == seller.id {
-        return Err(OpError::Conflict(Conflict::RefundToSelf));
-    }
     // A payment made with a quote is refunded back through the exchange account, at its quote.
-    let exchanged = (payer.currency != paid.currency)
+    let exchanged = (pay_currency != paid.currency)
         .then(|| super::quotes::refund_in_pay_currency(tx, &paid, refunded, amount))
         .transpose()?;
     let to = match exchanged {
         Some(_) => AccountKey::Exchange(paid.currency),
-        None => AccountKey::Code(credited.clone()),
+        None => credited.clone(),
     };
     let mut transfer = super::post::new_transfer(
         cx,
@@ -347,7 +360,7 @@ fn refund(
     transfer.public_code_id = Some(paid.payee_id.clone());
     let record = RefundRecord {
         id: transfer.id.clone(),
-        receipt_id: paid.id,
+        receipt_id: paid.id.clone(),
         seq: earlier.len() as u32 + 1,
         amount,
         currency: paid.currency,
@@ -359,10 +372,10 @@ fn refund(
         let mut back = super::post::new_transfer(
             cx,
             TransferKind::Refund,
-            AccountKey::Exchange(payer.currency),
-            AccountKey::Code(record.credited.clone()),
+            AccountKey::Exchange(pay_currency),
+            record.credited.clone(),
             given,
-            payer.currency,
+            pay_currency,
         );
         back.memo = transfer.memo.clone();
         back.public_code_id = transfer.public_code_id.clone();
@@ -370,6 +383,10 @@ fn refund(
         post(tx, back)?;
     } else {
         post(tx, transfer)?;
+    }
+    if let AccountKey::Peer { peer, currency } = &record.credited {
+        let sent = exchanged.unwrap_or(amount);
+        super::federation::refunding(tx, now, (peer, &paid, record.seq), (sent, *currency))?;
     }
     tx.insert_refund(&record)?;
     Ok(Outcome::Refunded(record))
@@ -385,18 +402,21 @@ fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpE
         .code_by_id(&payee_id)?
         .and_then(|r| r.public_code)
         .ok_or(OpError::NotFound("receipt"))?;
-    let payer = match &transfer.debit {
-        AccountKey::Code(id) => Payer::Code(id.clone()),
-        // Paid through the exchange account: the payer is the one who paid its pair in.
-        AccountKey::Exchange(_) => Payer::Code(super::quotes::payer_of(tx, &transfer.id)?),
+    // Paid through the exchange account: the payer is the one who paid its pair in.
+    let paid_from = match &transfer.debit {
+        AccountKey::Exchange(_) => super::quotes::payer_of(tx, &transfer.id)?,
+        other => other.clone(),
+    };
+    let payer = match paid_from {
+        AccountKey::Code(id) => Payer::Code(id),
         // A code of another broker's paid: the charge keeps that broker's approval.
-        AccountKey::Peer { peer, .. } => Payer::Peer {
-            peer: peer.clone(),
-            approval: tx
-                .charge(ChargeSide::Seller, peer, &transfer.id)?
-                .and_then(|charge| charge.approval),
-        },
-        AccountKey::Issuance(_) => return Err(OpError::NotFound("receipt")),
+        AccountKey::Peer { peer, .. } => {
+            let approval = tx
+                .charge(ChargeSide::Seller, &peer, &transfer.id)?
+                .and_then(|charge| charge.approval);
+            Payer::Peer { peer, approval }
+        }
+        AccountKey::Exchange(_) | AccountKey::Issuance(_) => return Err(OpError::NotFound("receipt")),
     };
     let owner_id = transfer.credit.code_id().cloned().ok_or(OpError::NotFound("receipt"))?;
     Ok(Receipt {

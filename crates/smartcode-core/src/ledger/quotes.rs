@@ -348,10 +348,11 @@ pub(super) fn refund_in_pay_currency(
         .ok_or(OpError::Conflict(Conflict::RefundBelowUnit))
 }
 
-/// Who paid a receipt paid out of the exchange account: the code that paid its pair in.
-pub(super) fn payer_of(tx: &mut (impl LedgerRead + ?Sized), receipt_id: &str) -> Result<crate::code::CodeId, OpError> {
+/// Who paid a receipt paid out of the exchange account: the account that paid its pair in (a
+/// code's, or a peer's for a code of another broker's).
+pub(super) fn payer_of(tx: &mut (impl LedgerRead + ?Sized), receipt_id: &str) -> Result<AccountKey, OpError> {
     tx.transfer_by_id(&exchange_leg_id(receipt_id))?
         .filter(|leg| leg.kind == TransferKind::Exchange)
-        .and_then(|leg| leg.debit.code_id().cloned())
+        .map(|leg| leg.debit)
         .ok_or(OpError::NotFound("receipt"))
 }

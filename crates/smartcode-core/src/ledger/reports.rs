@@ -267,11 +267,15 @@ fn entry_for(
     } else {
         (transfer.amount.units(), &transfer.debit)
     };
-    let mut counterparty_id = other.code_id().cloned();
-    if transfer.kind == TransferKind::Payment && matches!(other, AccountKey::Exchange(_)) && !outgoing {
-        // Paid through the exchange account: the payer is the code that paid its pair in.
-        counterparty_id = Some(super::quotes::payer_of(tx, &transfer.id)?);
-    }
+    // Paid through the exchange account: the payer is the one who paid its pair in.
+    let paid_in;
+    let other = if transfer.kind == TransferKind::Payment && matches!(other, AccountKey::Exchange(_)) && !outgoing {
+        paid_in = super::quotes::payer_of(tx, &transfer.id)?;
+        &paid_in
+    } else {
+        other
+    };
+    let counterparty_id = other.code_id().cloned();
     let public_code = match &transfer.public_code_id {
         Some(id) => known.code(tx, id)?.and_then(|record| record.public_code.clone()),
         None => None,
@@ -280,7 +284,7 @@ fn entry_for(
         // Across brokers: the seller at the peer (its public code is the transfer's memo at the
         // buyer's broker), or the buyer's broker, whose code stays unknown here.
         (None, AccountKey::Peer { peer, .. }) => Some(match (transfer.kind, outgoing) {
-            (TransferKind::Payment, false) => format!("a code of broker {peer}"),
+            (TransferKind::Payment, false) | (TransferKind::Refund, true) => format!("a code of broker {peer}"),
             _ => format!("{} at broker {peer}", transfer.memo.as_deref().unwrap_or("a seller")),
         }),
         (id, _) => match id {

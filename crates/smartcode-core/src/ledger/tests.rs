@@ -162,7 +162,8 @@ impl LedgerRead for Memory {
             .filter(|c| {
                 c.side == ChargeSide::Seller
                     && c.peer == peer
-                    && (c.state == ChargeState::Voiding || (c.state == ChargeState::Prepared && c.deadline < before))
+                    && (matches!(c.state, ChargeState::Voiding | ChargeState::Refunding)
+                        || (c.state == ChargeState::Prepared && c.deadline < before))
             })
             .cloned()
             .collect();
@@ -183,7 +184,11 @@ impl LedgerRead for Memory {
                     && c.deadline <= until
                     && matches!(
                         c.state,
-                        ChargeState::Credited | ChargeState::Charged | ChargeState::Reversed
+                        ChargeState::Credited
+                            | ChargeState::Charged
+                            | ChargeState::Reversed
+                            | ChargeState::Refunding
+                            | ChargeState::Refunded
                     )
             })
             .cloned()

@@ -186,7 +186,7 @@ pub(crate) async fn refund(
         holder: Some(seller),
         asked,
     };
-    submit(state, context, StatusCode::CREATED, |pin| {
+    let reply = submit(state, context, StatusCode::CREATED, |pin| {
         let command = payments::Command::Refund {
             seller: seller.with(pin),
             receipt_id: receipt_id.to_owned(),
@@ -195,7 +195,9 @@ pub(crate) async fn refund(
         };
         (command, Shown::NONE)
     })
-    .await
+    .await?;
+    crate::api::federation::refunds::made(state, &reply);
+    Ok(reply)
 }
 
 /// Who reads a receipt. Anyone holding its id may (the seller first); the payer (presenting its

@@ -429,6 +429,21 @@ BEGIN
 END $$;
 "#,
     ),
+    (
+        15,
+        r#"
+-- Refunds across brokers: at the seller's side a refund of a payment by a peer's code is
+-- 'refunding' until the peer answers it ('refunded'), and the resolver sends it on until then; at
+-- the buyer's side a refund given back to the code is 'refunded'.
+ALTER TABLE charges
+    DROP CONSTRAINT charges_state_check,
+    ADD CONSTRAINT charges_state_check CHECK (state IN ('prepared', 'credited', 'failed', 'voiding', 'voided',
+        'held', 'charged', 'closed', 'reversed', 'refunding', 'refunded'));
+DROP INDEX charges_in_doubt;
+CREATE INDEX charges_in_doubt ON charges (deadline)
+    WHERE side = 'seller' AND state IN ('prepared', 'voiding', 'refunding');
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

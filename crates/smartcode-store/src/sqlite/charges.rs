@@ -63,8 +63,8 @@ impl SqliteLedger<'_> {
     pub fn charges_in_doubt(&self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges INDEXED BY charges_in_doubt \
-             WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') \
-             AND (state = 'voiding' OR deadline < ?1) AND peer = ?3 ORDER BY deadline LIMIT ?2"
+             WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding' OR state = 'refunding') \
+             AND (state <> 'prepared' OR deadline < ?1) AND peer = ?3 ORDER BY deadline LIMIT ?2"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         let rows = statement
@@ -81,7 +81,7 @@ impl SqliteLedger<'_> {
     ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = ?1 AND deadline >= ?4 AND deadline <= ?2 \
-             AND (state = 'credited' OR state = 'charged' OR state = 'reversed') ORDER BY deadline, id LIMIT ?3"
+             AND (state = 'credited' OR state = 'charged' OR state = 'reversed' OR state = 'refunding' OR state = 'refunded') ORDER BY deadline, id LIMIT ?3"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         let rows = statement

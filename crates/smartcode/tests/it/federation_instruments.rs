@@ -388,8 +388,32 @@ async fn a_quote_of_the_sellers_broker_pays_a_seller_in_one_currency_with_a_code
     .refused(409, "currency_mismatch");
     assert_eq!(a.balance(&buyer).await, "10.00");
 
-    assert_eq!(net(&b, "a.test").await, "10.00", "A owes B in its own currency");
-    assert_eq!(net(&a, "b.test").await, "-10.00");
+    // Half of it refunded: back through the exchange at the quote, and on to A in USD.
+    let receipt_id = receipt["id"].as_str().unwrap();
+    let read = b
+        .get(&format!("/v1/receipts/{receipt_id}"), Auth::None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(read["receipt"]["payer_id"], "peer:a.test");
+    b.post(
+        &format!("/v1/receipts/{receipt_id}/refund"),
+        Auth::Code(&owner),
+        json!({ "amount": "4.50" }),
+    )
+    .await
+    .expect(201);
+    assert_eq!(b.balance(&owner).await, "5.50");
+    for _ in 0..100 {
+        if a.balance(&buyer).await == "15.00" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.balance(&buyer).await, "15.00", "5.00 USD back at the quote's rate");
+
+    assert_eq!(net(&b, "a.test").await, "5.00", "A owes B in its own currency");
+    assert_eq!(net(&a, "b.test").await, "-5.00");
     reconciled(&b).await;
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;

@@ -14,6 +14,7 @@ mod controls;
 mod crash;
 mod federation;
 mod federation_instruments;
+mod federation_refunds;
 mod formats;
 mod forms;
 mod guessing;

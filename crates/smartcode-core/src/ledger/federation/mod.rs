@@ -10,19 +10,23 @@
 //!   as a payment would be judged (PIN, restrictions, expiry), once per id; [`Command::Conclude`]
 //!   answers what became of an id and closes one never charged, so it never will be;
 //!   [`Command::Void`] reverses a charge made (the value back to the code, or its nearest active
-//!   ancestor) or closes one never made.
+//!   ancestor) or closes one never made; [`Command::Refund`] gives back what the peer's seller
+//!   refunded of a charge ([`refunds`]).
 //!
 //! Each side's record of a charge is a [`ChargeRecord`]; neither ever holds the buyer's code.
 
 mod assurances;
 mod holds;
+mod refunds;
 mod seller;
 
 pub use assurances::seller_elsewhere;
 pub use holds::hold_state;
+pub(in crate::ledger) use refunds::refunding;
+pub use refunds::{refund_id, RefundOrder};
 
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
-use crate::code::{CodeHash, PublicCode};
+use crate::code::{CodeHash, CodeId, PublicCode};
 use crate::error::{OpError, PeerRefusal};
 use crate::limits::{CHARGE_ID_CHARS_MAX, CODE_INPUT_CHARS_MAX, PEER_CLOCK_SKEW_SECONDS};
 use crate::model::*;
@@ -137,6 +141,8 @@ pub enum Command {
         reference: ChargeRef,
         deadline: Timestamp,
     },
+    /// At A: the peer's seller refunded part or all of a charge.
+    Refund(Box<RefundOrder>),
     /// At A: certify the assurance code `assurance` (its keyed hash) for the seller `payee` of `peer`.
     Certify {
         peer: String,
@@ -164,7 +170,7 @@ pub enum Command {
         memo: Option<String>,
     },
     /// Moves a prepared or voiding charge on B's side to `to` (failed, voiding, voided; held for
-    /// a hold A made).
+    /// a hold A made), or a refunding one to refunded (or failed, refused for good).
     Mark {
         peer: String,
         id: String,
@@ -187,8 +193,8 @@ pub enum Outcome {
 
 #[derive(Clone, Debug)]
 pub enum Query {
-    /// B's charges in doubt with `peer`: voiding ones, and prepared ones whose deadline passed
-    /// before `before` (by then the request that prepared one has given up on it).
+    /// B's charges in doubt with `peer`: voiding and refunding ones, and prepared ones whose
+    /// deadline passed before `before` (by then the request that prepared one has given up on it).
     InDoubt {
         peer: String,
         before: Timestamp,
@@ -237,6 +243,7 @@ pub(super) fn execute(
             Ok(Outcome::Charge(Box::new(record)))
         }
         Command::Void(reference) => void(tx, cx, reference),
+        Command::Refund(order) => refunds::refund(tx, cx, order),
         Command::Hold { order, expires_at } => holds::hold(tx, cx, order, *expires_at),
         Command::Capture { reference, deadline } => holds::capture(tx, cx, reference, *deadline),
         Command::Certify { peer, assurance, payee } => assurances::certify(tx, cx, peer, assurance, payee),
@@ -475,6 +482,17 @@ fn close(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, reference: &ChargeRe
     Ok(record)
 }
 
+/// At A: who gets back what went to the peer from `payer`: the code, or its nearest active
+/// ancestor if it is closed now. A void or a refund must always land: with no active code left
+/// above it, on the closed code itself (the operator can pay it out), never refused, or the peer
+/// would wait on it forever.
+fn beneficiary(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, payer: &CodeRecord) -> Result<CodeId, OpError> {
+    if payer.status_at(now) == CodeStatus::Active {
+        return Ok(payer.id.clone());
+    }
+    Ok(super::expiry::revert_beneficiary(tx, now, payer)?.unwrap_or_else(|| payer.id.clone()))
+}
+
 /// At A: reverses a charge made (its value back to the code, or to the code's nearest active
 /// ancestor if it is closed now, and its usage given back), or closes an id never charged.
 fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeRef) -> Result<Outcome, OpError> {
@@ -490,13 +508,7 @@ fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeR
     }
     let code_id = record.code_id.clone().ok_or(OpError::NotFound("charge's code"))?;
     let payer = tx.code_by_id(&code_id)?.ok_or(OpError::NotFound("charge's code"))?;
-    // A void must always land: with no active code left above it, on the closed code itself (the
-    // operator can pay it out), never refused, or the peer would wait on it forever.
-    let credited = if payer.status_at(now) == CodeStatus::Active {
-        payer.id.clone()
-    } else {
-        super::expiry::revert_beneficiary(tx, now, &payer)?.unwrap_or_else(|| payer.id.clone())
-    };
+    let credited = beneficiary(tx, now, &payer)?;
     let reversal = Transfer {
         id: record.reversal_id().ok_or(OpError::NotFound("charge's transfer"))?,
         at: now,

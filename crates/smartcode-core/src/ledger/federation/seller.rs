@@ -224,9 +224,12 @@ pub(super) fn mark(
     to: ChargeState,
 ) -> Result<Outcome, OpError> {
     let from: &[ChargeState] = match to {
-        ChargeState::Failed | ChargeState::Voiding => &[ChargeState::Prepared],
+        ChargeState::Failed => &[ChargeState::Prepared, ChargeState::Refunding],
+        ChargeState::Voiding => &[ChargeState::Prepared],
         ChargeState::Held => &[ChargeState::Prepared],
         ChargeState::Voided => &[ChargeState::Prepared, ChargeState::Voiding],
+        // A refund A answered: given back there, or refused for good.
+        ChargeState::Refunded => &[ChargeState::Refunding],
         _ => &[],
     };
     let mut record = seller_charge(tx, (peer, id), from)?;

@@ -40,6 +40,8 @@ type Destination = (String, String, [u8; 32]);
 pub struct Batches {
     queues: Mutex<HashMap<Destination, mpsc::Sender<Job>>>,
     peers: Mutex<Option<(Instant, Arc<Vec<PeerRecord>>)>>,
+    /// Wakes the resolver before its next second: a refund to a peer was just made.
+    pub(crate) resolve_soon: tokio::sync::Notify,
 }
 
 impl Batches {

@@ -17,7 +17,9 @@ use smartcode_api::{
 };
 use smartcode_core::clock::Timestamp;
 use smartcode_core::error::{OpError, PeerRefusal};
-use smartcode_core::ledger::federation::{ChargeOrder, ChargeRef, Command, Outcome as FederationOutcome};
+use smartcode_core::ledger::federation::{
+    refund_id, ChargeOrder, ChargeRef, Command, Outcome as FederationOutcome, RefundOrder,
+};
 use smartcode_core::ledger::Outcome;
 use smartcode_core::limits::PEER_ENTRIES_PER_MESSAGE_MAX;
 use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord, PeerStatus};
@@ -183,6 +185,23 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             Ok(reference) => run(state, Command::Void(reference)).await,
             Err(refusal) => Err(refusal),
         },
+        FederationEntry::Refund {
+            id,
+            charge,
+            seq,
+            amount,
+            payee,
+            refunded_at,
+        } => match (
+            refund_order(peer, (charge, *seq), amount, payee, refunded_at),
+            *id == refund_id(charge, *seq),
+        ) {
+            (Ok(order), true) => run(state, Command::Refund(Box::new(order))).await,
+            (Ok(_), false) => Err(ApiError::invalid_request(
+                "a refund's id is its charge's, -r and its seq",
+            )),
+            (Err(refusal), _) => Err(refusal),
+        },
     };
     match result {
         Ok(record) => answered(state, peer, id, &record),
@@ -274,6 +293,25 @@ fn reference(peer: &PeerRecord, id: &str, amount: &Money, payee: &str) -> Result
     })
 }
 
+fn refund_order(
+    peer: &PeerRecord,
+    (charge, seq): (&str, u32),
+    amount: &Money,
+    payee: &str,
+    at: &str,
+) -> Result<RefundOrder, ApiError> {
+    let reference = reference(peer, charge, amount, payee)?;
+    Ok(RefundOrder {
+        peer: reference.peer,
+        charge: reference.id,
+        seq,
+        amount: reference.amount,
+        currency: reference.currency,
+        payee: reference.payee,
+        at: parse_time("refunded_at", at)?,
+    })
+}
+
 /// How a charge stands, as the peer is told: approved (with the approval, signed now: the same
 /// bytes each time, Ed25519 being deterministic), closed or reversed.
 fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord) -> EntryAnswer {
@@ -281,6 +319,7 @@ fn answered(state: &Broker, peer: &PeerRecord, id: String, record: &ChargeRecord
         ChargeState::Charged => ("approved", Some(approval(state, peer, record))),
         ChargeState::Held => ("held", None),
         ChargeState::Reversed => ("reversed", None),
+        ChargeState::Refunded => ("refunded", None),
         _ => ("closed", None),
     };
     EntryAnswer {

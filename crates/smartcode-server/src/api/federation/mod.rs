@@ -15,6 +15,7 @@ mod certify;
 mod holds;
 mod inbound;
 mod outbound;
+pub(crate) mod refunds;
 mod statements;
 
 pub use batch::Batches;
@@ -202,7 +203,8 @@ pub(crate) fn entry_id(entry: &smartcode_api::FederationEntry) -> &str {
         | E::Capture { id, .. }
         | E::Certify { id, .. }
         | E::Outcome { id, .. }
-        | E::Void { id, .. } => id,
+        | E::Void { id, .. }
+        | E::Refund { id, .. } => id,
     }
 }
 

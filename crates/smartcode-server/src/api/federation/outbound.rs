@@ -426,19 +426,23 @@ pub(super) async fn mark(state: &Broker, peer: &PeerRecord, id: &str, to: Charge
     }
 }
 
-/// Voids the charges in doubt, every second, for as long as the broker runs.
+/// Voids the charges in doubt and sends the refunds on, every second (and at once when a refund
+/// is made here), for as long as the broker runs.
 pub(crate) async fn resolve_in_doubt(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = state.federation_batches.resolve_soon.notified() => {}
+        }
         if let Err(error) = resolve_once(&state).await {
             tracing::warn!(error = %error.detail, "charges in doubt were not resolved this time");
         }
     }
 }
 
-/// One pass: for each peer, up to [`CHARGE_RESOLVE_BATCH_MAX`] charges in doubt voiding, and one
-/// void message for them.
+/// One pass: for each peer, up to [`CHARGE_RESOLVE_BATCH_MAX`] charges in doubt voiding and
+/// refunds on their way, and one message for them.
 async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
     // A request gives up on its charge after the deadline and one outcome query.
     let grace = (PEER_CHARGE_SECONDS + 2 * PEER_REQUEST_SECONDS as i64) * MICROS_PER_SECOND;
@@ -454,41 +458,47 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
         let federation::QueryOutcome::Charges(charges) = read(state, None, query).await? else {
             return Err(crate::api::unexpected());
         };
-        let mine: Vec<&ChargeRecord> = charges.iter().collect();
-        if mine.is_empty() {
-            continue;
-        }
-        // Only what is voiding now: a prepared charge its request credited meanwhile is not.
-        let mut voiding = Vec::with_capacity(mine.len());
-        for charge in mine {
-            if charge.state == ChargeState::Voiding || mark(state, peer, &charge.id, ChargeState::Voiding).await {
-                voiding.push(charge);
+        let mut entries = Vec::with_capacity(charges.len());
+        for charge in &charges {
+            match charge.state {
+                ChargeState::Refunding => entries.extend(super::refunds::entry(charge)),
+                // Only what is voiding now: a prepared charge its request credited meanwhile is not.
+                ChargeState::Voiding => entries.push(void_entry(charge)),
+                _ if mark(state, peer, &charge.id, ChargeState::Voiding).await => entries.push(void_entry(charge)),
+                _ => {}
             }
         }
-        if voiding.is_empty() {
+        if entries.is_empty() {
             continue;
         }
-        let entries = voiding
-            .iter()
-            .map(|c| FederationEntry::Void {
-                id: c.id.clone(),
-                amount: Money::new(c.amount.units(), c.currency),
-                payee: shown_payee(c),
-            })
-            .collect();
         let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
         match send(state, peer, &FederationMessage { entries }, timeout).await {
             Ok(answer) => {
-                for entry in answer
-                    .entries
-                    .iter()
-                    .filter(|e| e.status == "reversed" || e.status == "closed")
-                {
-                    mark(state, peer, &entry.id, ChargeState::Voided).await;
+                for entry in &answer.entries {
+                    let to = match entry.status.as_str() {
+                        "reversed" | "closed" => ChargeState::Voided,
+                        "refunded" => ChargeState::Refunded,
+                        _ => match super::refunds::refused_for_good(&charges, entry) {
+                            true => ChargeState::Failed,
+                            false => continue,
+                        },
+                    };
+                    mark(state, peer, &entry.id, to).await;
                 }
             }
-            Err(error) => tracing::info!(peer = %peer.name, error = ?error, "voids unanswered; sent again later"),
+            Err(error) => {
+                tracing::info!(peer = %peer.name, error = ?error, "voids and refunds unanswered; sent again later")
+            }
         }
     }
     Ok(())
+}
+
+/// The void of a charge in doubt.
+fn void_entry(charge: &ChargeRecord) -> FederationEntry {
+    FederationEntry::Void {
+        id: charge.id.clone(),
+        amount: Money::new(charge.amount.units(), charge.currency),
+        payee: shown_payee(charge),
+    }
 }

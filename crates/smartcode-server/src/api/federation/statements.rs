@@ -5,7 +5,7 @@
 //! named), and what crossed each way per day (`GET /v1/admin/peers/{name}/report`).
 //!
 //! A line's key is what both brokers share: a charge's id (chosen by the seller's broker, kept by
-//! both) or a settlement's reference (which both operators record alike). A charge is dated by
+//! both), a refund's (its charge's and its number) or a settlement's reference (which both operators record alike). A charge is dated by
 //! its deadline, which both sides keep, so two statements up to the same `until` hold the same
 //! charges. By default `until` is [`STATEMENT_SETTLE_SECONDS`] ago, so charges still on their way
 //! are left for the next reconcile.
@@ -119,11 +119,14 @@ async fn moved(
 }
 
 /// What a charge did to this broker's net: credited here, the peer owes it; charged here, it
-/// owes the peer; reversed, nothing.
+/// owes the peer; reversed, nothing. A refund undoes that much: refunded here (on its way or
+/// answered), the peer owes it less; given back here, it owes the peer less.
 fn charge_net(charge: &ChargeRecord) -> i64 {
     match (charge.side, charge.state) {
         (ChargeSide::Seller, ChargeState::Credited) => charge.amount.units(),
         (ChargeSide::Buyer, ChargeState::Charged) => -charge.amount.units(),
+        (ChargeSide::Seller, ChargeState::Refunding | ChargeState::Refunded) => -charge.amount.units(),
+        (ChargeSide::Buyer, ChargeState::Refunded) => charge.amount.units(),
         _ => 0,
     }
 }
@@ -135,7 +138,10 @@ async fn statement(state: &AppState, peer: &PeerRecord, period: Period) -> Resul
         .iter()
         .filter(|c| charge_net(c) != 0)
         .map(|c| StatementEntryJson {
-            key: format!("charge:{}", c.id),
+            key: match c.state {
+                ChargeState::Refunding | ChargeState::Refunded => format!("refund:{}", c.id),
+                _ => format!("charge:{}", c.id),
+            },
             net: Money::new(charge_net(c), c.currency),
         })
         .collect();
@@ -308,9 +314,11 @@ async fn handle_report(
     for charge in charges.iter().filter(|c| charge_net(c) != 0) {
         let date = charge.deadline.to_rfc3339()[..10].to_owned();
         let day = days.entry((date, charge.currency)).or_default();
-        match charge.side {
-            ChargeSide::Buyer => (day.0, day.1) = (day.0 + 1, day.1 + charge.amount.units()),
-            ChargeSide::Seller => (day.2, day.3) = (day.2 + 1, day.3 + charge.amount.units()),
+        // Out: value this broker's codes sent to the peer's side (a charge here, a refund there);
+        // in: what came back (a charge there, a refund here).
+        match charge_net(charge) < 0 {
+            true => (day.0, day.1) = (day.0 + 1, day.1 + charge.amount.units()),
+            false => (day.2, day.3) = (day.2 + 1, day.3 + charge.amount.units()),
         }
     }
     let days = days

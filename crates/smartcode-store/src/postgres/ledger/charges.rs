@@ -69,8 +69,8 @@ impl PgLedger<'_> {
         limit: u32,
     ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
-            "SELECT {CHARGE_COLUMNS} FROM charges WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding') \
-             AND (state = 'voiding' OR deadline < $1) AND peer = $3 ORDER BY deadline LIMIT $2"
+            "SELECT {CHARGE_COLUMNS} FROM charges WHERE side = 'seller' AND (state = 'prepared' OR state = 'voiding' OR state = 'refunding') \
+             AND (state <> 'prepared' OR deadline < $1) AND peer = $3 ORDER BY deadline LIMIT $2"
         );
         self.query(&sql, &[&before.0, &i64::from(limit), &peer])?
             .iter()
@@ -86,7 +86,7 @@ impl PgLedger<'_> {
     ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = $1 AND deadline >= $4 AND deadline <= $2 \
-             AND state IN ('credited', 'charged', 'reversed') ORDER BY deadline, id COLLATE \"C\" LIMIT $3"
+             AND state IN ('credited', 'charged', 'reversed', 'refunding', 'refunded') ORDER BY deadline, id COLLATE \"C\" LIMIT $3"
         );
         self.query(&sql, &[&peer, &until.0, &i64::from(limit), &since.0])?
             .iter()
