@@ -56,11 +56,18 @@ impl WriteRequest {
 /// `fingerprint` binds it to the request (method, path, body). `render` turns a fresh outcome into
 /// the exact response to replay later; it runs inside the same commit as the command, and again
 /// each time a store runs the command again (the PostgreSQL store does when its batch lost a race).
+/// Without `render` the write only replays: a key answered before gets its answer (and the command
+/// does not run), a new key is neither claimed nor remembered (a later write under it remembers
+/// its answer: the first step of a payment across brokers, so a retry is answered before anything
+/// is sent to the peer).
 pub struct Idempotency {
     pub key_hash: [u8; 32],
     pub fingerprint: [u8; 32],
-    pub render: Box<dyn Fn(&Outcome) -> StoredResponse + Send>,
+    pub render: Option<Render>,
 }
+
+/// Turns a fresh outcome into the response remembered for replays ([`Idempotency::render`]).
+pub type Render = Box<dyn Fn(&Outcome) -> StoredResponse + Send>;
 
 /// A response as it was first sent, kept for replays.
 #[derive(Clone, Debug, PartialEq, Eq)]

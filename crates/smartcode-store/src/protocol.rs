@@ -1,7 +1,7 @@
 //! What both stores do with a write, written once over the core and an [`IdempotencyRecords`]
 //! each store implements with its own SQL: [`run_request`] (look the idempotency key up, refuse
 //! another request under it or replay the first one's response, else run the command, render its
-//! response and remember it) and [`sweep`] (expire the codes that are due, and now and then forget
+//! response and remember it; or, for a write that only replays, look it up without claiming it) and [`sweep`] (expire the codes that are due, and now and then forget
 //! old idempotency keys).
 //!
 //! Both run inside the store's batch transaction, in the command's savepoint: a refused command
@@ -28,6 +28,9 @@ pub trait IdempotencyRecords {
     /// that the same key presented to two processes at once runs once.
     fn claim(&mut self, key_hash: &[u8; 32], fingerprint: &[u8; 32], now: Timestamp)
         -> StoreResult<Option<Remembered>>;
+    /// What the first request under `key_hash` left, if it answered (a pure read: the key is not
+    /// claimed).
+    fn recall(&mut self, key_hash: &[u8; 32], now: Timestamp) -> StoreResult<Option<Remembered>>;
     /// Keeps the response of the command that claimed `key_hash`.
     fn remember(
         &mut self,
@@ -49,15 +52,21 @@ where
     let Some(idempotency) = &request.idempotency else {
         return ledger::execute(ledger, &mut cx, &request.command).map(Written::Done);
     };
-    if let Some(earlier) = ledger.claim(&idempotency.key_hash, &idempotency.fingerprint, now)? {
+    let earlier = match &idempotency.render {
+        Some(_) => ledger.claim(&idempotency.key_hash, &idempotency.fingerprint, now)?,
+        None => ledger.recall(&idempotency.key_hash, now)?,
+    };
+    if let Some(earlier) = earlier {
         if earlier.fingerprint != idempotency.fingerprint {
             return Err(OpError::IdempotencyConflict);
         }
         return Ok(Written::Replayed(earlier.response));
     }
     let outcome = ledger::execute(ledger, &mut cx, &request.command)?;
-    let response = (idempotency.render)(&outcome);
-    ledger.remember(&idempotency.key_hash, &idempotency.fingerprint, &response, now)?;
+    if let Some(render) = &idempotency.render {
+        let response = render(&outcome);
+        ledger.remember(&idempotency.key_hash, &idempotency.fingerprint, &response, now)?;
+    }
     Ok(Written::Done(outcome))
 }
 

@@ -1099,10 +1099,10 @@ fn keyed(command: Command, key: u8, fingerprint: u8) -> WriteRequest {
         idempotency: Some(Idempotency {
             key_hash: [key; 32],
             fingerprint: [fingerprint; 32],
-            render: Box::new(|outcome: &Outcome| StoredResponse {
+            render: Some(Box::new(|outcome: &Outcome| StoredResponse {
                 status: 201,
                 body: format!("{outcome:?}").into_bytes(),
-            }),
+            })),
         }),
     }
 }

@@ -32,7 +32,7 @@ pub(crate) mod tree;
 
 pub(crate) use answer::{Answer, AnswerReceipt};
 pub(crate) use submit::{check_sent_pin, read, Asked, Reply};
-use submit::{submit, Shown, WriteContext};
+use submit::{submit, unless_answered, Shown, WriteContext};
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -192,6 +192,36 @@ async fn read_answer(response: Response) -> Result<Answer, ApiError> {
     })
 }
 
+/// A write's idempotency key, bound to the code presenting it and to the PIN presented with it
+/// (`scope`, `pin`: a replay may hand back a new secret, of a child or after a rekey, so it needs
+/// the same proof as the first request did; without the PIN the key names another slot, the
+/// command runs, and the PIN check refuses it), and to the request. It only replays until a
+/// `render` is given.
+fn bound(state: &Broker, (scope, pin): (&[u8], &[u8]), key: &str, (target, body): (&Target, &[u8])) -> Idempotency {
+    Idempotency {
+        key_hash: state
+            .keys
+            .fingerprint(&[b"idempotency-key", scope, pin, key.as_bytes()]),
+        fingerprint: state.keys.fingerprint(&[b"request", target.as_str().as_bytes(), body]),
+        render: None,
+    }
+}
+
+/// Runs `command`, an operator's (no code presents it), unless the caller's Idempotency-Key
+/// already has an answer: then that answer is replayed and the command does not run. The key is
+/// neither claimed nor remembered here; the write that finishes what `command` begins (under
+/// [`submit`], with the same `asked`) remembers its answer.
+pub(super) async fn unless_answered(
+    state: &AppState,
+    asked: &Asked<'_>,
+    command: impl Into<Command>,
+) -> Result<Written, ApiError> {
+    let key = asked.key.clone()?;
+    let idempotency = key.map(|key| bound(state, (b"operator", b""), &key, (asked.target, asked.body)));
+    let request = WriteRequest::new(command).with_idempotency(idempotency);
+    Ok(answer(state.store.write(request)).await?)
+}
+
 /// Submits a write: with the caller's idempotency key, drawing a new code when one collides, and
 /// checking the holder's PIN when the core asks for it. `build` makes the command for what is
 /// known of the PIN so far.
@@ -216,23 +246,18 @@ pub(super) async fn submit<C: Into<Command>>(
         let idempotency = key.as_ref().map(|key| {
             let broker = state.clone();
             let secret = secret.clone();
+            let render = move |outcome: &Outcome| StoredResponse {
+                status: status.as_u16(),
+                body: broker.keys.seal(&render_outcome(&broker, outcome, &secret)),
+            };
             Idempotency {
-                // Bound to the code and to the PIN presented with it: a replay may hand back a
-                // new secret (of a child, or after a rekey), so it needs the same proof as the
-                // first request did. Without the PIN the key names another slot, the command
-                // runs, and the PIN check refuses it.
-                key_hash: state
-                    .keys
-                    .fingerprint(&[b"idempotency-key", scope, pin_bytes, key.as_bytes()]),
-                fingerprint: state.keys.fingerprint(&[
-                    b"request",
-                    context.asked.target.as_str().as_bytes(),
-                    context.asked.body,
-                ]),
-                render: Box::new(move |outcome: &Outcome| StoredResponse {
-                    status: status.as_u16(),
-                    body: broker.keys.seal(&render_outcome(&broker, outcome, &secret)),
-                }),
+                render: Some(Box::new(render)),
+                ..bound(
+                    state,
+                    (scope, pin_bytes),
+                    key,
+                    (context.asked.target, context.asked.body),
+                )
             }
         });
         let written = answer(

@@ -385,6 +385,10 @@ impl IdempotencyRecords for Cached<'_, '_, '_> {
         self.inner.idempotency_record(key_hash, now)
     }
 
+    fn recall(&mut self, key_hash: &[u8; 32], now: Timestamp) -> StoreResult<Option<Remembered>> {
+        self.inner.idempotency_record(key_hash, now)
+    }
+
     fn remember(
         &mut self,
         key_hash: &[u8; 32],

@@ -204,10 +204,10 @@ fn keyed_request(command: Command, key: [u8; 32]) -> WriteRequest {
         idempotency: Some(Idempotency {
             key_hash: key,
             fingerprint: key,
-            render: Box::new(|outcome: &Outcome| StoredResponse {
+            render: Some(Box::new(|outcome: &Outcome| StoredResponse {
                 status: 201,
                 body: format!("{outcome:?}").into_bytes(),
-            }),
+            })),
         }),
     }
 }

@@ -1044,3 +1044,42 @@ async fn an_authorization_code_of_another_broker_pays_its_exact_amount_once() {
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_retried_payment_across_brokers_is_answered_before_anything_is_sent() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let code = format!("{buyer}@a.test");
+    let pay = |amount: &'static str| {
+        let (b, code, payee) = (&b, code.clone(), payee.clone());
+        async move {
+            b.call_with(
+                reqwest::Method::POST,
+                "/v1/payments",
+                Auth::None,
+                Some(json!({ "code": code, "payee": payee, "amount": amount })),
+                &[("Idempotency-Key", "order-17")],
+            )
+            .await
+        }
+    };
+    let first = pay("2.00").await.expect(201).body["receipt"].clone();
+    let again = pay("2.00").await.expect(201).body["receipt"].clone();
+    assert_eq!(again["id"], first["id"], "the same key replays the first receipt");
+    assert_eq!(again["approval"], first["approval"]);
+    pay("3.00").await.refused(422, "idempotency_conflict");
+    // A saw one charge: one debit, and no reversal of a second.
+    let history = a.get("/v1/me/transactions", Auth::Code(&buyer)).await.expect(200).body;
+    assert_eq!(history["transactions"].as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(history["transactions"][0]["kind"], "payment");
+    assert_eq!(a.balance(&buyer).await, "8.00");
+    assert_eq!(b.balance(&owner).await, "3.00");
+    // Nothing was left in doubt for the resolver to void either.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let history = a.get("/v1/me/transactions", Auth::Code(&buyer)).await.expect(200).body;
+    assert_eq!(history["transactions"].as_array().unwrap().len(), 2, "{history}");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}

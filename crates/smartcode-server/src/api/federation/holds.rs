@@ -19,12 +19,14 @@ use smartcode_core::limits::{HOLD_SECONDS_DEFAULT, HOLD_SECONDS_MAX, PEER_CHARGE
 use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord};
 
 use super::outbound::{
-    self, admit, ask, finish_keyed, mark, refused, settle, shown_payee, unreachable, write_charge, Crediting,
+    self, admit, ask, finish_keyed, keyed, mark, refused, settle, shown_payee, unreachable, Crediting,
 };
 use super::send;
-use crate::api::{read, submit, Asked, Reply, Shown, WriteContext};
+use crate::api::{read, submit, unless_answered, Asked, Reply, Shown, WriteContext};
 use crate::extract::{Caller, Holder};
 use smartcode_core::error::{HoldRefusal, OpError};
+use smartcode_core::ledger::Outcome;
+use smartcode_store::Written;
 
 use crate::problem::ApiError;
 use crate::wire::parse_currency;
@@ -93,7 +95,14 @@ pub(crate) async fn hold_elsewhere(
         memo: request.memo.clone(),
         quote: None,
     }));
-    let prepared = write_charge(state, prepare).await?;
+    // A retry under the seller's Idempotency-Key gets its first hold before anything is sent.
+    let scope = hex::encode(state.keys.fingerprint(&[b"peer-hold-scope", code.as_bytes()]));
+    let asked = keyed(asked, &peer, ("peer-hold", &scope));
+    let prepared = match unless_answered(state, &asked, prepare).await? {
+        Written::Replayed(stored) => return Ok(Reply::Replayed(stored)),
+        Written::Done(Outcome::Federation(federation::Outcome::Charge(record))) => *record,
+        Written::Done(_) => return Err(crate::api::unexpected()),
+    };
     let entry = FederationEntry::Hold {
         id: id.clone(),
         code: Secret(code.clone()),
@@ -122,15 +131,14 @@ pub(crate) async fn hold_elsewhere(
             return Err(unreachable(&peer));
         }
     }
-    // Held: under the seller's Idempotency-Key (with the code presented), so a retry gets the
-    // first hold, and the hold the retry made is voided.
-    let scope = hex::encode(state.keys.fingerprint(&[b"peer-hold-scope", code.as_bytes()]));
+    // Held: under the seller's Idempotency-Key (with the code presented), so a retry that raced
+    // past the check above gets the first hold, and the hold the retry made is voided.
     let command = Command::Mark {
         peer: peer.name.clone(),
         id: id.clone(),
         to: ChargeState::Held,
     };
-    finish_keyed(state, (&peer, &id), ("peer-hold", &scope), asked, command).await
+    finish_keyed(state, (&peer, &id), asked, command).await
 }
 
 /// The hold `id` here, for the seller that presents `reader`.
@@ -184,10 +192,10 @@ pub(crate) async fn capture_elsewhere(
         return Err(crate::api::unexpected());
     };
     let peer = peer_of(state, &prepared).await?;
+    let scope = hex::encode(state.keys.fingerprint(&[b"peer-capture-scope", prepared.id.as_bytes()]));
     let crediting = Crediting {
-        scope: hex::encode(state.keys.fingerprint(&[b"peer-capture-scope", prepared.id.as_bytes()])),
         memo: None,
-        asked,
+        asked: keyed(asked, &peer, ("peer-payment", &scope)),
     };
     if prepared.state == ChargeState::Credited {
         return captured_again(state, &peer, &prepared, crediting).await;

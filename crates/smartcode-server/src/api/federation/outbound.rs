@@ -31,7 +31,7 @@ use smartcode_core::model::{ChargeRecord, ChargeState, PeerRecord};
 use smartcode_store::{answer, WriteRequest, Written};
 
 use super::{send, SendError};
-use crate::api::{read, submit, Asked, Reply, Shown, WriteContext};
+use crate::api::{read, submit, unless_answered, Asked, Reply, Shown, WriteContext};
 use crate::extract::Caller;
 use crate::problem::{ApiError, ProblemCode};
 use crate::wire::*;
@@ -147,9 +147,15 @@ pub(crate) async fn pay_elsewhere(
         memo: None,
         quote,
     }));
-    let prepared = write_charge(state, prepare).await?;
+    let scope = hex::encode(state.keys.fingerprint(&[b"peer-payment-scope", code.as_bytes()]));
+    // A retry under the seller's Idempotency-Key gets its first receipt before anything is sent.
+    let asked = keyed(asked, &peer, ("peer-payment", &scope));
+    let prepared = match unless_answered(state, &asked, prepare).await? {
+        Written::Replayed(stored) => return Reply::Replayed(stored).signed(state).await,
+        Written::Done(Outcome::Federation(federation::Outcome::Charge(record))) => *record,
+        Written::Done(_) => return Err(crate::api::unexpected()),
+    };
     let crediting = Crediting {
-        scope: hex::encode(state.keys.fingerprint(&[b"peer-payment-scope", code.as_bytes()])),
         memo: request.memo.clone(),
         asked,
     };
@@ -214,10 +220,9 @@ pub(super) fn unreachable(peer: &PeerRecord) -> ApiError {
     )
 }
 
-/// Under what the seller is credited once the peer approves: the seller's Idempotency-Key in
-/// `scope` (what the buyer presented), and the receipt's memo.
+/// Under what the seller is credited once the peer approves: the seller's Idempotency-Key
+/// ([`keyed`]), and the receipt's memo.
 pub(super) struct Crediting<'a> {
-    pub scope: String,
     pub memo: Option<String>,
     pub asked: Asked<'a>,
 }
@@ -331,7 +336,7 @@ pub(super) async fn credit(
     approval: ApprovalJson,
     crediting: Crediting<'_>,
 ) -> Result<Reply, ApiError> {
-    let Crediting { scope, memo, asked } = crediting;
+    let Crediting { memo, asked } = crediting;
     let approval = serde_json::to_string(&approval).expect("an approval serializes");
     let command = Command::Credit {
         peer: peer.name.clone(),
@@ -339,28 +344,30 @@ pub(super) async fn credit(
         approval,
         memo,
     };
-    let reply = finish_keyed(state, (peer, id), ("peer-payment", &scope), asked, command).await;
+    let reply = finish_keyed(state, (peer, id), asked, command).await;
     reply?.signed(state).await
 }
 
-/// Runs `command`, the last step of charge `id` (its credit, a hold's `held`), under the
-/// seller's Idempotency-Key if it sent one, scoped to `kind`, the peer and `scope` (the keyed hash
-/// of what the buyer presented, as a local payment's key lives with its code): a retry gets the
-/// first answer, and what the retry made at the peer is voided, as is a charge whose last step
-/// failed.
-pub(super) async fn finish_keyed(
-    state: &AppState,
-    (peer, id): (&PeerRecord, &str),
-    (kind, scope): (&str, &str),
-    asked: Asked<'_>,
-    command: Command,
-) -> Result<Reply, ApiError> {
-    let asked = Asked {
+/// The seller's Idempotency-Key, if it sent one, scoped to `kind`, the peer and `scope` (the keyed
+/// hash of what the buyer presented, as a local payment's key lives with its code).
+pub(super) fn keyed<'a>(asked: Asked<'a>, peer: &PeerRecord, (kind, scope): (&str, &str)) -> Asked<'a> {
+    Asked {
         key: asked
             .key
             .map(|key| key.map(|key| format!("\u{1}{kind}\u{1}{}\u{1}{scope}\u{1}{key}", peer.name))),
         ..asked
-    };
+    }
+}
+
+/// Runs `command`, the last step of charge `id` (its credit, a hold's `held`), under the seller's
+/// Idempotency-Key ([`keyed`]): a retry that raced past the first step's check gets the first
+/// answer, and what the retry made at the peer is voided, as is a charge whose last step failed.
+pub(super) async fn finish_keyed(
+    state: &AppState,
+    (peer, id): (&PeerRecord, &str),
+    asked: Asked<'_>,
+    command: Command,
+) -> Result<Reply, ApiError> {
     let context = WriteContext { holder: None, asked };
     let reply = submit(state, context, StatusCode::CREATED, |_| (command.clone(), Shown::NONE)).await;
     if matches!(reply, Ok(Reply::Replayed(_)) | Err(_)) {

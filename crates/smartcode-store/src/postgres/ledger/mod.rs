@@ -504,6 +504,25 @@ impl IdempotencyRecords for PgLedger<'_> {
         }))
     }
 
+    fn recall(&mut self, key_hash: &[u8; 32], now: Timestamp) -> StoreResult<Option<Remembered>> {
+        let kept_since =
+            now.0 - smartcode_core::limits::IDEMPOTENCY_KEY_KEPT_SECONDS * smartcode_core::clock::MICROS_PER_SECOND;
+        // A row is claimed and filled in within one transaction, so a committed one has its answer.
+        let row = self.query_opt(
+            "SELECT fingerprint, status, body FROM idempotency WHERE key_hash = $1 AND created_at >= $2",
+            &[&key_hash.as_slice(), &kept_since],
+        )?;
+        let Some(row) = row else { return Ok(None) };
+        let status = u16::try_from(get::<i32>(&row, 1)?).map_err(|_| corrupt("status"))?;
+        Ok(Some(Remembered {
+            fingerprint: get(&row, 0)?,
+            response: StoredResponse {
+                status,
+                body: get(&row, 2)?,
+            },
+        }))
+    }
+
     /// Fills in the row [`IdempotencyRecords::claim`] inserted.
     fn remember(
         &mut self,
