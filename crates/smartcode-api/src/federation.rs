@@ -129,6 +129,10 @@ pub enum FederationEntry {
         /// seller, which the amount comes out of.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         certificate: Option<String>,
+        /// The answer (`<id>:<nonce>`) to the proof of work the receiving broker asked of the
+        /// sender when its budget of wrong codes was spent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<String>,
     },
     /// Certify the assurance code `assurance_code` for the seller `payee`: answered `certified`
     /// with a certificate signed by the receiving broker's federation key. Nothing moves.
@@ -148,6 +152,9 @@ pub enum FederationEntry {
         payee: String,
         expires_at: String,
         deadline: String,
+        /// As a charge's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<String>,
     },
     /// Take `amount` (at most what hold `id` set aside) as a charge; the rest goes back. From then
     /// on `id` is a charge, with this `deadline`.
@@ -208,6 +215,10 @@ pub struct EntryProblem {
     pub status: u16,
     pub code: String,
     pub detail: String,
+    /// With `challenge_required`: the proof of work asked of the sender (the `Smartcode-Challenge`
+    /// header's form), which it may do and send again with the entry's `answer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
 }
 
 /// The buyer's broker's signed word that it debited a code of its own for a seller of another

@@ -207,6 +207,10 @@ pub const POW_FAILURES_PER_BIT: i64 = 64;
 pub const POW_PRESSURE_DRAIN_PER_DAY: i64 = 50;
 /// The most bits a challenge asks: beyond it the pressure saturates (2^60 hashes is out of reach).
 pub const POW_BITS_MAX: u32 = 60;
+/// The most bits of work a broker does itself when a peer asks it for a proof of work (its
+/// budget of wrong codes at that peer spent): 2^22 hashes, well under a second of one core, so the
+/// charge is sent again within its deadline. Beyond it the seller is told `rate_limited`.
+pub const PEER_POW_BITS_MAX: u32 = 22;
 /// How long a challenge may be answered, in seconds.
 pub const CHALLENGE_SECONDS: i64 = 300;
 /// Challenges remembered as used at once; when full of unexpired ones, answers are refused.
@@ -283,6 +287,7 @@ const _: () = assert!(PIN_DIGITS_MIN <= PIN_DIGITS_MAX);
 const _: () = assert!(SOURCE_FAILURES_SLOW_AFTER < SOURCE_FREE_FAILURES_PER_DAY);
 const _: () = assert!(SOURCE_FREE_FAILURES_PER_DAY <= UNKNOWN_FREE_FAILURES_PER_DAY);
 const _: () = assert!(POW_BASE_BITS < POW_BITS_MAX && POW_BITS_MAX < 256);
+const _: () = assert!(POW_BASE_BITS <= PEER_POW_BITS_MAX && PEER_POW_BITS_MAX < POW_BITS_MAX);
 const _: () = assert!(POW_FAILURES_PER_BIT > 0 && POW_PRESSURE_DRAIN_PER_DAY > 0);
 const _: () = assert!(
     guessing_failures_a_year_max() <= GUESSING_FAILURES_A_YEAR_BOUND,

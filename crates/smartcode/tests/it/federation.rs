@@ -1083,3 +1083,39 @@ async fn a_retried_payment_across_brokers_is_answered_before_anything_is_sent() 
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_peer_whose_budget_of_wrong_codes_is_spent_does_the_work_itself_and_its_sellers_are_still_paid() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    // Ten buyers of B's, each from an address of its own (so B's own defence lets each through),
+    // each types a wrong code of A's: A counts all ten against B, which spends B's budget there.
+    let (issued, _) = a.issue("1.00", "USD").await;
+    let wrong = format!("{}@a.test", issued.chars().rev().collect::<String>());
+    for n in 0..10 {
+        let from = crate::guessing::Peer::of(&b, &format!("127.0.3.{}", n + 1));
+        from.pay(&wrong, &payee, "1.00").await.refused(401, "invalid_code");
+    }
+    let security = a.get("/v1/admin/security", Auth::Operator).await.expect(200).body;
+    assert_eq!(security["sources"][0]["source"], "peer:b.test", "{security}");
+    assert_eq!(security["sources"][0]["failures"], 10, "{security}");
+    // Now A asks B for work before it takes another code from it: B does it, and its seller is
+    // paid as before, rather than told to wait for a day.
+    let from = crate::guessing::Peer::of(&b, "127.0.3.20");
+    let paid = from.pay(&format!("{buyer}@a.test"), &payee, "1.00").await.expect(201);
+    assert_eq!(paid.body["receipt"]["payer_id"], "peer:a.test");
+    // A wrong code through B after that costs B work too, and is still judged as wrong.
+    let from = crate::guessing::Peer::of(&b, "127.0.3.21");
+    from.pay(&wrong, &payee, "1.00").await.refused(401, "invalid_code");
+    let metrics = a.get("/metrics", Auth::Operator).await.expect(200).text;
+    assert!(
+        metrics.contains("smartcode_challenges_answered_total 2\n"),
+        "A took B's work twice: {metrics}"
+    );
+    assert_eq!(a.balance(&buyer).await, "9.00");
+    assert_eq!(b.balance(&owner).await, "2.00");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}

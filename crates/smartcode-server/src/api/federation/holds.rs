@@ -111,6 +111,7 @@ pub(crate) async fn hold_elsewhere(
         payee: payee.to_string(),
         expires_at: expires_at.to_rfc3339(),
         deadline: deadline.to_rfc3339(),
+        answer: None,
     };
     let Some(answered) = ask(state, &peer, entry, &prepared).await else {
         mark(state, &peer, &id, ChargeState::Voiding).await;

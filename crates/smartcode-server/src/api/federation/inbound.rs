@@ -133,6 +133,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             payee,
             deadline,
             certificate,
+            answer,
         } => {
             let presented = Presented {
                 id,
@@ -143,6 +144,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
                 deadline,
                 expires_at: None,
                 certificate: certificate.as_deref(),
+                answer: answer.as_deref(),
             };
             charge(state, peer, target, presented).await
         }
@@ -154,6 +156,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
             payee,
             expires_at,
             deadline,
+            answer,
         } => {
             let presented = Presented {
                 id,
@@ -164,6 +167,7 @@ async fn answer_entry(state: &AppState, peer: &PeerRecord, target: &Target, entr
                 deadline,
                 expires_at: Some(expires_at),
                 certificate: None,
+                answer: answer.as_deref(),
             };
             charge(state, peer, target, presented).await
         }
@@ -220,6 +224,7 @@ fn refused(id: String, refusal: ApiError) -> EntryAnswer {
             status: refusal.status.as_u16(),
             code: refusal.code.as_str().to_owned(),
             detail: refusal.detail,
+            challenge: refusal.challenge,
         }),
     }
 }
@@ -233,7 +238,7 @@ async fn certify(
     code: &str,
     payee: &str,
 ) -> Result<smartcode_api::CertificateJson, ApiError> {
-    let presenter = state.assurance_presenter(peer_caller(peer), code).await?;
+    let presenter = state.assurance_presenter(peer_caller(peer, None), code).await?;
     let context = WriteContext {
         holder: Some(&presenter),
         asked: Asked {
@@ -264,14 +269,15 @@ async fn certify(
     }
 }
 
-/// A peer as the one presenting a code here: what a wrong code counts against.
-fn peer_caller(peer: &PeerRecord) -> Caller {
+/// A peer as the one presenting a code here: what a wrong code counts against, with its answer
+/// to the proof of work asked of it, if it sent one.
+fn peer_caller(peer: &PeerRecord, answer: Option<&str>) -> Caller {
     Caller {
         source: Source::of(std::net::IpAddr::from([0, 0, 0, 0])),
         peer: Some(peer.name.clone()),
         proven: None,
         seller: None,
-        answer: None,
+        answer: answer.map(str::to_owned),
         admission: None,
     }
 }
@@ -365,6 +371,8 @@ struct Presented<'a> {
     expires_at: Option<&'a str>,
     /// With an assurance code: the certificate it pays under.
     certificate: Option<&'a str>,
+    /// The peer's answer to the proof of work asked of it.
+    answer: Option<&'a str>,
 }
 
 /// Charges a code of this broker for a seller of `peer` (or, for a hold, sets the amount aside
@@ -384,6 +392,7 @@ async fn charge(
         deadline,
         expires_at,
         certificate,
+        answer,
     } = presented;
     let certificate = certificate
         .map(|id| smartcode_core::code::HoldId::parse(id).ok_or_else(|| ApiError::not_found("certificate")))
@@ -392,7 +401,7 @@ async fn charge(
     let currency = parse_currency(&amount.currency)?;
     let deadline = parse_time("deadline", deadline)?;
     let expires_at = expires_at.map(|at| parse_time("expires_at", at)).transpose()?;
-    let caller = peer_caller(peer);
+    let caller = peer_caller(peer, answer);
     let mut headers = HeaderMap::new();
     if let Some(pin) = pin {
         let pin = HeaderValue::from_str(pin).map_err(|_| ApiError::invalid_request("a PIN is digits"))?;

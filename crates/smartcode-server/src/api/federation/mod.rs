@@ -17,6 +17,7 @@ mod inbound;
 mod outbound;
 pub(crate) mod refunds;
 mod statements;
+mod work;
 
 pub use batch::Batches;
 
@@ -190,6 +191,7 @@ pub(crate) async fn exchange(
             status,
             code: problem["code"].as_str().unwrap_or("peer_unreachable").to_owned(),
             detail: problem["detail"].as_str().unwrap_or_default().to_owned(),
+            challenge: None,
         }));
     }
     Ok(answer)

@@ -167,6 +167,7 @@ pub(crate) async fn pay_elsewhere(
         payee: payee.to_string(),
         deadline: deadline.to_rfc3339(),
         certificate: request.certificate.clone(),
+        answer: None,
     };
     let answered = ask(state, &peer, charge, &prepared).await;
     settle(state, &caller, (&peer, &prepared), answered, crediting).await
@@ -276,6 +277,7 @@ async fn charge_until(
     deadline: Timestamp,
 ) -> Option<EntryAnswer> {
     let id = super::entry_id(&charge).to_owned();
+    let mut charge = charge;
     let mut wait = Duration::from_millis(PEER_RETRY_FIRST_MILLIS);
     loop {
         let left = Duration::from_micros(u64::try_from(deadline.0 - state.clock.now().0).ok()?);
@@ -284,7 +286,12 @@ async fn charge_until(
         }
         let sent = state.federation_batches.send(state, peer, charge.clone());
         match tokio::time::timeout(left, sent).await {
-            Ok(Ok(answer)) => return Some(answer),
+            Ok(Ok(answer)) => match super::work::answered(&charge, &answer).await {
+                // The peer asked this broker for work (its budget of wrong codes is spent): done,
+                // and sent again with the answer (once: it was refused, so nothing was kept).
+                Some(answered) => charge = answered,
+                None => return Some(answer),
+            },
             Ok(Err(SendError::Refused(problem))) => {
                 return Some(EntryAnswer {
                     id,
