@@ -138,82 +138,62 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
             .await?;
         payees.push(created["public_code"].as_str().unwrap_or_default().to_owned());
     }
+    // With --across, payers of the sellers' broker too, for the local slices beside the others.
+    let locals = match &buyers {
+        Some(_) => Some(issue_http(&http, &base, &token, args.payers, args.connections).await?),
+        None => None,
+    };
     let metrics_before = commit_metrics(&http, &base).await;
     let bytes_before = own.as_ref().map(|o| store_bytes(&o.data));
     let tally = Arc::new(Tally::default());
-    let payers = Arc::new(payers);
-    let payees = Arc::new(payees);
-    let sellers = Arc::new(sellers);
-    let two_phase = args.two_phase;
-    let authorization = args.authorization;
-    let base = Arc::new(base);
-    let hot = args.hot;
-    let connections = args.connections;
     // Parsed once: reqwest would parse (and IDNA-check) a string on every request.
-    let first = if two_phase { "/v1/holds" } else { "/v1/payments" };
-    let url = Arc::new(reqwest::Url::parse(&format!("{base}{first}"))?);
-    let epoch = Instant::now();
-    let elapsed = run_for(args, tally.clone(), |index, stop| {
-        let (http, tally, payers, payees, sellers, url, base) = (
-            http.clone(),
-            tally.clone(),
-            payers.clone(),
-            payees.clone(),
-            sellers.clone(),
-            url.clone(),
-            base.clone(),
-        );
-        let mut pace = Pace::new(args, index, epoch);
-        async move {
-            let mut turn = index;
-            while !stop.load(Ordering::Relaxed) {
-                let payer = &payers[turn % payers.len()];
-                let which = if hot { 0 } else { turn % payees.len() };
-                turn += connections;
-                let body = format!(
-                    r#"{{"code":"{payer}","payee":"{}","amount":"0.000001"}}"#,
-                    payees[which]
-                );
-                let started = Pace::due(&mut pace).await;
-                if authorization {
-                    let made = http
-                        .post(format!("{base}/v1/me/authorizations"))
-                        .header("Authorization", format!("Code {payer}"));
-                    let result = match created(made, r#"{"amount":"0.000001"}"#.to_owned()).await {
-                        Ok(made) => {
-                            let code = made["authorization_code"].as_str().unwrap_or_default();
-                            let body =
-                                format!(r#"{{"code":"{code}","payee":"{}","amount":"0.000001"}}"#, payees[which]);
-                            created(http.post(url.as_ref().clone()), body).await
-                        }
-                        Err(error) => Err(error),
-                    };
-                    tally.record(started, result.map(|_| ()));
-                    continue;
-                }
-                let mut result = created(http.post(url.as_ref().clone()), body).await;
-                if two_phase {
-                    result = match result {
-                        Ok(held) => {
-                            let id = held["hold"]["id"].as_str().unwrap_or_default();
-                            let capture = http
-                                .post(format!("{base}/v1/holds/{id}/capture"))
-                                .header("Authorization", format!("Code {}", sellers[which]));
-                            created(capture, "{}".to_owned()).await
-                        }
-                        Err(error) => Err(error),
-                    };
-                }
-                tally.record(started, result.map(|_| ()));
+    let first = if args.two_phase { "/v1/holds" } else { "/v1/payments" };
+    let drive = Drive {
+        http: http.clone(),
+        payers: Arc::new(payers),
+        payees: Arc::new(payees),
+        sellers: Arc::new(sellers),
+        url: Arc::new(reqwest::Url::parse(&format!("{base}{first}"))?),
+        base: Arc::new(base.clone()),
+    };
+    let (elapsed, beside) = match locals {
+        None => (drive.run(args, tally.clone()).await, None),
+        Some(locals) => {
+            // Slices of local and across payments in turn, so that both see the machine as it is
+            // in the same minute (its speed drifts by half from one quarter hour to the next).
+            let local = Drive {
+                payers: Arc::new(locals),
+                ..drive.clone()
+            };
+            let slices = args.seconds.div_ceil(BESIDE_LOCAL_SLICE_SECONDS);
+            let slice = BenchArgs {
+                seconds: BESIDE_LOCAL_SLICE_SECONDS.min(args.seconds),
+                ..args.clone()
+            };
+            let local_tally = Arc::new(Tally::default());
+            let (mut elapsed, mut local_elapsed) = (Duration::ZERO, Duration::ZERO);
+            for _ in 0..slices {
+                local_elapsed += local.run(&slice, local_tally.clone()).await;
+                elapsed += drive.run(&slice, tally.clone()).await;
             }
+            let local = summarize(args, "http", String::new(), &local_tally, local_elapsed);
+            (elapsed, Some(local))
         }
-    })
-    .await;
-    let base = base.as_ref().clone();
+    };
     let metrics_after = commit_metrics(&http, &base).await;
     let store = broker_store(&http, &base).await;
     let mut report = summarize(args, "http", store, &tally, elapsed);
     report.ledger_ok = ledger_ok_http(&http, &base, &token).await;
+    if let Some(local) = beside {
+        let ratio = report.payments_per_second as f64 / local.payments_per_second.max(1) as f64;
+        report.ratio_to_local = Some((ratio * 1000.0).round() / 1000.0);
+        report.local = Some(Beside {
+            payments_per_second: local.payments_per_second,
+            latency_ms_p50: local.latency_ms_p50,
+            latency_ms_p99: local.latency_ms_p99,
+            errors: local.errors,
+        });
+    }
     if let Some(buyers) = &buyers {
         let buyers_token = std::fs::read_to_string(buyers.data.join(crate::serve::OPERATOR_TOKEN_FILE))?;
         report.ledger_ok &= ledger_ok_http(&http, &buyers.base, buyers_token.trim()).await;
@@ -231,6 +211,85 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
     }
     Ok(report)
+}
+
+/// Seconds of each slice of local payments, and of payments across brokers, in turn under `--across`.
+const BESIDE_LOCAL_SLICE_SECONDS: u64 = 2;
+
+/// What the workers of a run share: the client, the codes, and where they pay.
+#[derive(Clone)]
+struct Drive {
+    http: reqwest::Client,
+    payers: Arc<Vec<String>>,
+    payees: Arc<Vec<String>>,
+    sellers: Arc<Vec<String>>,
+    url: Arc<reqwest::Url>,
+    base: Arc<String>,
+}
+
+impl Drive {
+    /// Pays for `args.seconds`, each of `args.connections` workers in turn, into `tally`.
+    async fn run(&self, args: &BenchArgs, tally: Arc<Tally>) -> Duration {
+        let (two_phase, authorization, hot, connections) =
+            (args.two_phase, args.authorization, args.hot, args.connections);
+        let epoch = Instant::now();
+        run_for(args, tally.clone(), |index, stop| {
+            let (drive, tally) = (self.clone(), tally.clone());
+            let Drive {
+                http,
+                payers,
+                payees,
+                sellers,
+                url,
+                base,
+            } = drive;
+            let mut pace = Pace::new(args, index, epoch);
+            async move {
+                let mut turn = index;
+                while !stop.load(Ordering::Relaxed) {
+                    let payer = &payers[turn % payers.len()];
+                    let which = if hot { 0 } else { turn % payees.len() };
+                    turn += connections;
+                    let body = format!(
+                        r#"{{"code":"{payer}","payee":"{}","amount":"0.000001"}}"#,
+                        payees[which]
+                    );
+                    let started = Pace::due(&mut pace).await;
+                    if authorization {
+                        let made = http
+                            .post(format!("{base}/v1/me/authorizations"))
+                            .header("Authorization", format!("Code {payer}"));
+                        let result = match created(made, r#"{"amount":"0.000001"}"#.to_owned()).await {
+                            Ok(made) => {
+                                let code = made["authorization_code"].as_str().unwrap_or_default();
+                                let body =
+                                    format!(r#"{{"code":"{code}","payee":"{}","amount":"0.000001"}}"#, payees[which]);
+                                created(http.post(url.as_ref().clone()), body).await
+                            }
+                            Err(error) => Err(error),
+                        };
+                        tally.record(started, result.map(|_| ()));
+                        continue;
+                    }
+                    let mut result = created(http.post(url.as_ref().clone()), body).await;
+                    if two_phase {
+                        result = match result {
+                            Ok(held) => {
+                                let id = held["hold"]["id"].as_str().unwrap_or_default();
+                                let capture = http
+                                    .post(format!("{base}/v1/holds/{id}/capture"))
+                                    .header("Authorization", format!("Code {}", sellers[which]));
+                                created(capture, "{}".to_owned()).await
+                            }
+                            Err(error) => Err(error),
+                        };
+                    }
+                    tally.record(started, result.map(|_| ()));
+                }
+            }
+        })
+        .await
+    }
 }
 
 /// Makes the sellers' broker and the buyers' broker peers of each other, with credit enough for

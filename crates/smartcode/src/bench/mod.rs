@@ -76,7 +76,9 @@ pub struct BenchArgs {
     pub authorization: bool,
     /// Pay across two brokers: this command also starts the buyers' broker (a second process on
     /// a temporary embedded store), each takes the other as a peer, and every payment is a code of
-    /// the buyers' broker paying a seller of this one (`CODE@domain`).
+    /// the buyers' broker paying a seller of this one (`CODE@domain`). Local payments to the same
+    /// sellers are measured beside them, in 2-second slices taken in turn (`local`,
+    /// `ratio_to_local`), so the run takes twice `--seconds`.
     #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote"])]
     pub across: bool,
 }
@@ -141,6 +143,22 @@ pub struct Report {
     pub bytes_on_disk_per_payment: Option<u64>,
     /// The ledger check after the run: every currency sums to zero and no balance is negative.
     pub ledger_ok: bool,
+    /// With `--across`: local payments at the sellers' broker, measured in slices taken in turn
+    /// with the slices across brokers, so both see the machine in the same minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<Beside>,
+    /// With `--across`: payments per second across brokers over local ones, in those slices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_local: Option<f64>,
+}
+
+/// Local payments measured beside the run's own (`--across`).
+#[derive(Serialize, Debug)]
+pub struct Beside {
+    pub payments_per_second: u64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub errors: BTreeMap<String, u64>,
 }
 
 /// Latencies in microseconds and refusals by `code` word, shared by the workers.
@@ -234,6 +252,8 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         bytes_on_disk_per_code: None,
         bytes_on_disk_per_payment: None,
         ledger_ok: false,
+        local: None,
+        ratio_to_local: None,
     }
 }
 
@@ -324,6 +344,12 @@ fn print_report(r: &Report) {
         "  latency ms:   p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
         r.latency_ms_p50, r.latency_ms_p95, r.latency_ms_p99, r.latency_ms_max
     );
+    if let (Some(local), Some(ratio)) = (&r.local, r.ratio_to_local) {
+        println!(
+            "  beside local: {} payments/s local (p50 {:.2}, p99 {:.2} ms) in the same slices: {ratio:.3} of local",
+            local.payments_per_second, local.latency_ms_p50, local.latency_ms_p99
+        );
+    }
     if let Some(per_commit) = r.payments_per_commit {
         println!("  per commit:   {per_commit:.1} payments per fsync");
     }

@@ -339,6 +339,26 @@ async fn bench_measures_payments_over_http_and_in_process() {
     }
 }
 
+/// `--across` pays across two brokers it starts, with local payments measured beside in turn.
+#[tokio::test]
+async fn bench_across_two_brokers_reports_local_payments_beside() {
+    let output = Command::new(BINARY)
+        .args(["--json", "bench", "--across", "--seconds", "2", "--connections", "4"])
+        .args(["--payers", "8", "--payees", "2"])
+        .env("SMARTCODE_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+    assert_eq!(report["mode"], "http-across-brokers", "{report}");
+    assert!(report["payments"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    assert!(report["local"]["payments_per_second"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["local"]["errors"], serde_json::json!({}), "{report}");
+    assert!(report["ratio_to_local"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(report["ledger_ok"], true, "both ledger checks pass: {report}");
+}
+
 /// `--rate` sends on a schedule, not as fast as answered, and `--codes` seeds a larger store first.
 #[tokio::test]
 async fn bench_paces_payments_and_seeds_a_large_store() {
