@@ -168,3 +168,40 @@ async fn a_refund_whose_messages_are_lost_or_sent_twice_reaches_the_buyer_once()
     a.assert_ledger_ok().await;
     b.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_captured_hold_across_brokers_is_refunded_like_a_payment() {
+    let _one = one_at_a_time().await;
+    let Pair { a, b, dir: _dir, .. } = pair().await;
+    let (buyer, _) = a.issue("10.00", "USD").await;
+    let (owner, payee) = seller(&b).await;
+    let held = b
+        .post(
+            "/v1/holds",
+            Auth::None,
+            json!({ "code": format!("{buyer}@a.test"), "payee": payee, "amount": "4.00" }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = held["hold"]["id"].as_str().unwrap().to_owned();
+    b.post(
+        &format!("/v1/holds/{id}/capture"),
+        Auth::Code(&owner),
+        json!({ "amount": "3.00" }),
+    )
+    .await
+    .expect(201);
+    balance_becomes(&a, &buyer, "7.00").await;
+    // The capture's receipt goes by the hold's id; refunding it gives back to A's code.
+    refund(&b, &owner, &id, Some("2.00")).await.expect(201);
+    refund(&b, &owner, &id, Some("1.01"))
+        .await
+        .refused(422, "refund_exceeds_payment");
+    balance_becomes(&a, &buyer, "9.00").await;
+    assert_eq!(b.balance(&owner).await, "2.00");
+    assert_eq!(net(&b, "a.test").await, "1.00");
+    assert_eq!(net(&a, "b.test").await, "-1.00");
+    a.assert_ledger_ok().await;
+    b.assert_ledger_ok().await;
+}
