@@ -211,6 +211,10 @@ pub const POW_BITS_MAX: u32 = 60;
 /// budget of wrong codes at that peer spent): 2^22 hashes, well under a second of one core, so the
 /// charge is sent again within its deadline. Beyond it the seller is told `rate_limited`.
 pub const PEER_POW_BITS_MAX: u32 = 22;
+/// Pieces of work for peers a broker process does at once; a charge that finds them all busy is
+/// not worked for (its seller is told `rate_limited`), so work for peers takes at most this many
+/// cores.
+pub const PEER_POW_AT_ONCE_MAX: usize = 1;
 /// How long a challenge may be answered, in seconds.
 pub const CHALLENGE_SECONDS: i64 = 300;
 /// Challenges remembered as used at once; when full of unexpired ones, answers are refused.

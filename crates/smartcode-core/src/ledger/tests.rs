@@ -189,6 +189,7 @@ impl LedgerRead for Memory {
                             | ChargeState::Reversed
                             | ChargeState::Refunding
                             | ChargeState::Refunded
+                            | ChargeState::Failed
                     )
             })
             .cloned()

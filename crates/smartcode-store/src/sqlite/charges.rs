@@ -81,7 +81,7 @@ impl SqliteLedger<'_> {
     ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = ?1 AND deadline >= ?4 AND deadline <= ?2 \
-             AND (state = 'credited' OR state = 'charged' OR state = 'reversed' OR state = 'refunding' OR state = 'refunded') ORDER BY deadline, id LIMIT ?3"
+             AND (state = 'credited' OR state = 'charged' OR state = 'reversed' OR state = 'refunding' OR state = 'refunded' OR state = 'failed') ORDER BY deadline, id LIMIT ?3"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         let rows = statement

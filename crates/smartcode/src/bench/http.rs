@@ -199,6 +199,12 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.ledger_ok &= ledger_ok_http(&http, &buyers.base, buyers_token.trim()).await;
         report.mode = "http-across-brokers";
     }
+    // Under --across the local slices share the commits and the store: per-payment figures
+    // would mix the two kinds, so they are left out.
+    let (metrics_before, bytes_before) = match args.across {
+        true => (None, None),
+        false => (metrics_before, bytes_before),
+    };
     if let (Some((commits_0, commands_0)), Some((commits_1, commands_1))) = (metrics_before, metrics_after) {
         let commits = commits_1.saturating_sub(commits_0);
         if commits > 0 {

@@ -78,7 +78,7 @@ pub struct BenchArgs {
     /// a temporary embedded store), each takes the other as a peer, and every payment is a code of
     /// the buyers' broker paying a seller of this one (`CODE@domain`). Local payments to the same
     /// sellers are measured beside them, in 2-second slices taken in turn (`local`,
-    /// `ratio_to_local`), so the run takes twice `--seconds`.
+    /// `ratio_to_local`): each kind runs `--seconds` rounded up to whole slices.
     #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote"])]
     pub across: bool,
 }

@@ -23,7 +23,7 @@ mod seller;
 pub use assurances::seller_elsewhere;
 pub use holds::hold_state;
 pub(in crate::ledger) use refunds::refunding;
-pub use refunds::{refund_id, RefundOrder};
+pub use refunds::{refund_id, refund_of, RefundOrder};
 
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
 use crate::code::{CodeHash, CodeId, PublicCode};
@@ -218,8 +218,9 @@ pub enum QueryOutcome {
     Charges(Vec<ChargeRecord>),
     Hold(Box<ChargeRecord>),
     Statement {
-        /// Charges that moved value: credited at the seller's side, charged or reversed at the
-        /// buyer's, oldest deadline first.
+        /// Charges that may have moved value: credited, refunding, refunded or failed (a refund
+        /// the peer refused still stands) at the seller's side, charged, reversed or refunded at
+        /// the buyer's, oldest deadline first.
         charges: Vec<ChargeRecord>,
         /// Settlement transfers with the peer, newest first.
         settlements: Vec<Transfer>,

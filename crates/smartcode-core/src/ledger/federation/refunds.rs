@@ -23,6 +23,14 @@ pub fn refund_id(charge: &str, seq: u32) -> String {
     format!("{charge}-r{seq}")
 }
 
+/// The charge and number a refund's id names, or `None` for the id of a charge (a receipt id,
+/// which has no `-`).
+pub fn refund_of(id: &str) -> Option<(&str, u32)> {
+    let (charge, seq) = id.rsplit_once("-r")?;
+    let seq = seq.parse().ok().filter(|seq| *seq >= 1)?;
+    (!charge.is_empty() && refund_id(charge, seq) == id).then_some((charge, seq))
+}
+
 /// At A: the peer refunded `amount` of charge `charge`, as its refund number `seq`; B dated it `at`.
 #[derive(Clone, Debug)]
 pub struct RefundOrder {

@@ -286,7 +286,7 @@ async fn charge_until(
         }
         let sent = state.federation_batches.send(state, peer, charge.clone());
         match tokio::time::timeout(left, sent).await {
-            Ok(Ok(answer)) => match super::work::answered(&charge, &answer).await {
+            Ok(Ok(answer)) => match super::work::answered(&charge, &answer, left).await {
                 // The peer asked this broker for work (its budget of wrong codes is spent): done,
                 // and sent again with the answer (once: it was refused, so nothing was kept).
                 Some(answered) => charge = answered,
@@ -472,36 +472,37 @@ async fn resolve_once(state: &AppState) -> Result<(), ApiError> {
         let federation::QueryOutcome::Charges(charges) = read(state, None, query).await? else {
             return Err(crate::api::unexpected());
         };
-        let mut entries = Vec::with_capacity(charges.len());
+        let (mut voids, mut refunds) = (Vec::new(), Vec::new());
         for charge in &charges {
             match charge.state {
-                ChargeState::Refunding => entries.extend(super::refunds::entry(charge)),
+                ChargeState::Refunding => refunds.extend(super::refunds::entry(charge)),
                 // Only what is voiding now: a prepared charge its request credited meanwhile is not.
-                ChargeState::Voiding => entries.push(void_entry(charge)),
-                _ if mark(state, peer, &charge.id, ChargeState::Voiding).await => entries.push(void_entry(charge)),
+                ChargeState::Voiding => voids.push(void_entry(charge)),
+                _ if mark(state, peer, &charge.id, ChargeState::Voiding).await => voids.push(void_entry(charge)),
                 _ => {}
             }
         }
-        if entries.is_empty() {
-            continue;
-        }
-        let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
-        match send(state, peer, &FederationMessage { entries }, timeout).await {
-            Ok(answer) => {
-                for entry in &answer.entries {
-                    let to = match entry.status.as_str() {
-                        "reversed" | "closed" => ChargeState::Voided,
-                        "refunded" => ChargeState::Refunded,
-                        _ => match super::refunds::refused_for_good(&charges, entry) {
-                            true => ChargeState::Failed,
-                            false => continue,
-                        },
-                    };
-                    mark(state, peer, &entry.id, to).await;
+        // Voids and refunds each in a message of their own: one the peer cannot take (or refuses
+        // whole) never holds up the other.
+        for entries in [voids, refunds].into_iter().filter(|e| !e.is_empty()) {
+            let timeout = Duration::from_secs(PEER_REQUEST_SECONDS);
+            match send(state, peer, &FederationMessage { entries }, timeout).await {
+                Ok(answer) => {
+                    for entry in &answer.entries {
+                        let to = match entry.status.as_str() {
+                            "reversed" | "closed" => ChargeState::Voided,
+                            "refunded" => ChargeState::Refunded,
+                            _ => match super::refunds::refused_for_good(&charges, entry) {
+                                true => ChargeState::Failed,
+                                false => continue,
+                            },
+                        };
+                        mark(state, peer, &entry.id, to).await;
+                    }
                 }
-            }
-            Err(error) => {
-                tracing::info!(peer = %peer.name, error = ?error, "voids and refunds unanswered; sent again later")
+                Err(error) => {
+                    tracing::info!(peer = %peer.name, error = ?error, "voids or refunds unanswered; sent again later")
+                }
             }
         }
     }

@@ -4,9 +4,12 @@
 //! `refunding` beside it; the seller is answered at once. The resolver ([`super::outbound`])
 //! sends every refunding record to the peer as a `refund` entry, at once and then each second,
 //! until the peer answers: `refunded` (given back to the buyer's code) ends it, and so does a
-//! refusal for good (a 4xx: the record becomes `failed`, the difference shows in reconcile).
+//! refusal for good (a 4xx: the record becomes `failed`; the refund stands here, so this broker's
+//! statement keeps its line and reconcile names the difference). Refunds go in a message of their
+//! own, apart from voids, so a refund the peer cannot take never holds up a void.
 
 use smartcode_api::{EntryAnswer, FederationEntry, Money};
+use smartcode_core::ledger::federation::refund_of;
 use smartcode_core::ledger::{payments, Outcome};
 use smartcode_core::model::{AccountKey, ChargeRecord, ChargeState};
 
@@ -16,8 +19,7 @@ use crate::AppState;
 
 /// The `refund` entry that sends a refunding record on; `None` for a record that is no refund.
 pub(super) fn entry(record: &ChargeRecord) -> Option<FederationEntry> {
-    let (charge, seq) = record.id.rsplit_once("-r")?;
-    let seq: u32 = seq.parse().ok()?;
+    let (charge, seq) = refund_of(&record.id)?;
     Some(FederationEntry::Refund {
         id: record.id.clone(),
         charge: charge.to_owned(),

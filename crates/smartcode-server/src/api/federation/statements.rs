@@ -24,6 +24,7 @@ use smartcode_api::{
     StatementRequest,
 };
 use smartcode_core::clock::{Timestamp, MICROS_PER_SECOND};
+use smartcode_core::ledger::federation::refund_of;
 use smartcode_core::ledger::{federation, peers};
 use smartcode_core::limits::{
     PEER_CHARGE_SECONDS, PEER_REQUEST_SECONDS, STATEMENT_ENTRIES_MAX, STATEMENT_SETTLE_SECONDS,
@@ -126,6 +127,8 @@ fn charge_net(charge: &ChargeRecord) -> i64 {
         (ChargeSide::Seller, ChargeState::Credited) => charge.amount.units(),
         (ChargeSide::Buyer, ChargeState::Charged) => -charge.amount.units(),
         (ChargeSide::Seller, ChargeState::Refunding | ChargeState::Refunded) => -charge.amount.units(),
+        // A refund the peer refused for good still stands here: its line stays, and differs.
+        (ChargeSide::Seller, ChargeState::Failed) if refund_of(&charge.id).is_some() => -charge.amount.units(),
         (ChargeSide::Buyer, ChargeState::Refunded) => charge.amount.units(),
         _ => 0,
     }
@@ -138,9 +141,9 @@ async fn statement(state: &AppState, peer: &PeerRecord, period: Period) -> Resul
         .iter()
         .filter(|c| charge_net(c) != 0)
         .map(|c| StatementEntryJson {
-            key: match c.state {
-                ChargeState::Refunding | ChargeState::Refunded => format!("refund:{}", c.id),
-                _ => format!("charge:{}", c.id),
+            key: match refund_of(&c.id) {
+                Some(_) => format!("refund:{}", c.id),
+                None => format!("charge:{}", c.id),
             },
             net: Money::new(charge_net(c), c.currency),
         })
@@ -334,4 +337,61 @@ async fn handle_report(
         .collect();
     let report = PeerReportJson { peer: peer.name, days };
     Ok(json_value(StatusCode::OK, serde_json::json!(report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use smartcode_core::clock::Timestamp;
+    use smartcode_core::money::{Amount, Currency};
+
+    use super::*;
+
+    fn record(side: ChargeSide, id: &str, state: ChargeState) -> ChargeRecord {
+        ChargeRecord {
+            side,
+            peer: "a.test".into(),
+            id: id.into(),
+            state,
+            amount: Amount::from_units(2_000_000).unwrap(),
+            currency: Currency::parse("USD").unwrap(),
+            payee: "P-1".into(),
+            code_id: None,
+            transfer_id: None,
+            fingerprint: None,
+            approval: None,
+            quote_id: None,
+            memo: None,
+            hold_id: None,
+            expires_at: None,
+            deadline: Timestamp(0),
+            created_at: Timestamp(0),
+            changed_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn a_refund_the_peer_refused_keeps_its_line_and_a_failed_charge_has_none() {
+        let refund = "r_0123456789abcdefghjkmnpqrs-r1";
+        let net = |side, id, state| charge_net(&record(side, id, state));
+        assert_eq!(net(ChargeSide::Seller, refund, ChargeState::Refunding), -2_000_000);
+        assert_eq!(net(ChargeSide::Seller, refund, ChargeState::Refunded), -2_000_000);
+        assert_eq!(
+            net(ChargeSide::Seller, refund, ChargeState::Failed),
+            -2_000_000,
+            "the refund stands at the seller's broker, so reconcile names the difference"
+        );
+        assert_eq!(net(ChargeSide::Buyer, refund, ChargeState::Refunded), 2_000_000);
+        assert_eq!(
+            net(ChargeSide::Seller, "r_0123456789abcdefghjkmnpqrs", ChargeState::Failed),
+            0
+        );
+        assert_eq!(
+            net(
+                ChargeSide::Seller,
+                "r_0123456789abcdefghjkmnpqrs",
+                ChargeState::Credited
+            ),
+            2_000_000
+        );
+    }
 }

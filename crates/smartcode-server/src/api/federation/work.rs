@@ -4,25 +4,40 @@
 //! challenge, as it would a source without a proof. This broker then does the work itself (each
 //! of its own sources already passed its own guessing defence, and paid its own work when its
 //! budget was spent) and sends the entry again with the answer, within the charge's deadline.
-//! A challenge over [`PEER_POW_BITS_MAX`] bits (an attack under way at the peer) is not done: the
-//! seller is told `429 rate_limited`, as before.
+//! A challenge over [`PEER_POW_BITS_MAX`] bits (an attack under way at the peer) is not done, nor
+//! is more than [`PEER_POW_AT_ONCE_MAX`] at once: the seller is then told `429 rate_limited`, as
+//! before. This keeps a low-volume peer's buyers paying after their typos; a busy peer whose
+//! typos outrun its budget needs a larger budget at its peer, which is not built yet.
 
 use smartcode_api::challenge::ChallengeJson;
 use smartcode_api::{EntryAnswer, FederationEntry};
-use smartcode_core::limits::PEER_POW_BITS_MAX;
+use smartcode_core::limits::{PEER_POW_AT_ONCE_MAX, PEER_POW_BITS_MAX};
 
 /// `entry` again with the answer to the challenge in `answer`, if the peer asked for work this
-/// broker does (and had not been given an answer already); `None` otherwise.
-pub(super) async fn answered(entry: &FederationEntry, answer: &EntryAnswer) -> Option<FederationEntry> {
+/// broker does (and had not been given an answer already) and it is done within `left` (the
+/// charge's deadline); `None` otherwise. One piece of work at a time in the whole process
+/// ([`PEER_POW_AT_ONCE_MAX`]): a charge that finds it busy is not worked for, so a peer whose
+/// budget is spent costs this broker at most that much CPU however many charges it sends, and the
+/// blocking threads its PINs are checked on stay free.
+pub(super) async fn answered(
+    entry: &FederationEntry,
+    answer: &EntryAnswer,
+    left: std::time::Duration,
+) -> Option<FederationEntry> {
+    static AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PEER_POW_AT_ONCE_MAX);
     let challenge = challenge_of(answer)?;
     let mut entry = entry.clone();
     let slot = match &mut entry {
         FederationEntry::Charge { answer, .. } | FederationEntry::Hold { answer, .. } if answer.is_none() => answer,
         _ => return None,
     };
-    let solved = tokio::task::spawn_blocking(move || challenge.answer(PEER_POW_BITS_MAX))
-        .await
-        .ok()??;
+    let permit = AT_ONCE.try_acquire().ok()?;
+    // The permit goes with the work: held until it is done, even if the charge stops waiting.
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        challenge.answer(PEER_POW_BITS_MAX)
+    });
+    let solved = tokio::time::timeout(left, work).await.ok()?.ok()??;
     *slot = Some(solved);
     Some(entry)
 }

@@ -86,7 +86,7 @@ impl PgLedger<'_> {
     ) -> StoreResult<Vec<ChargeRecord>> {
         let sql = format!(
             "SELECT {CHARGE_COLUMNS} FROM charges WHERE peer = $1 AND deadline >= $4 AND deadline <= $2 \
-             AND state IN ('credited', 'charged', 'reversed', 'refunding', 'refunded') ORDER BY deadline, id COLLATE \"C\" LIMIT $3"
+             AND state IN ('credited', 'charged', 'reversed', 'refunding', 'refunded', 'failed') ORDER BY deadline, id COLLATE \"C\" LIMIT $3"
         );
         self.query(&sql, &[&peer, &until.0, &i64::from(limit), &since.0])?
             .iter()
