@@ -90,6 +90,14 @@ pub(super) fn refund(
         .charge(ChargeSide::Buyer, &peer.name, &order.charge)?
         .filter(|c| c.state == ChargeState::Charged && c.currency == order.currency && c.payee == order.payee)
         .ok_or(OpError::NotFound("charge"))?;
+    // The charge's row is written first (its `changed_at`): on PostgreSQL that locks it to the
+    // end of the transaction, so two processes refunding one charge sum its refunds one after the
+    // other and never both pass the bound.
+    let touched = ChargeRecord {
+        changed_at: now,
+        ..charge.clone()
+    };
+    tx.update_charge(&touched, ChargeState::Charged)?;
     // Refunds may arrive in any order: every other one of this charge counts.
     let mut refunded = 0i64;
     for seq in (1..=REFUNDS_PER_PAYMENT_MAX).filter(|seq| *seq != order.seq) {
