@@ -23,6 +23,7 @@ pub mod money;
 pub mod numeric;
 pub mod peer;
 pub mod rate;
+pub mod spending;
 pub mod totals;
 
 #[cfg(test)]
