@@ -105,7 +105,15 @@ impl LedgerRead for Cached<'_, '_, '_> {
     }
 
     fn pending_holds(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<HoldRecord>> {
-        self.inner.holds_pending_of(code, limit)
+        if let Some(mut holds) = self.cache.memory.pending_of(code) {
+            holds.truncate(limit as usize);
+            return Ok(holds);
+        }
+        let holds = self.inner.holds_pending_of(code, limit)?;
+        if holds.len() < limit as usize {
+            self.cache.memory.saw_pending_of(code, &holds);
+        }
+        Ok(holds)
     }
 
     fn due_holds(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<HoldRecord>> {

@@ -67,8 +67,12 @@ pub struct Memory {
     /// Pending holds as SQLite has them (their rows are written at once, so nothing is unwritten):
     /// a capture or a void finds its hold here. A hold leaves when it is resolved.
     holds: HashMap<HoldId, HoldRecord>,
-    /// Holds written by the current command, to forget if it is rolled back.
-    written_holds: Vec<HoldId>,
+    /// Codes whose every pending hold is in `holds`, with their ids: a code's pending holds (the
+    /// limit of a new hold, the release of expired ones before a payment) are read here and not
+    /// from SQLite. A code enters once SQLite answered all its pending holds.
+    pending_of: HashMap<CodeId, Vec<HoldId>>,
+    /// Holds written by the current command and their payers, to forget if it is rolled back.
+    written_holds: Vec<(HoldId, CodeId)>,
     /// Why the batch must not commit: a flush failed, or a savepoint could not be rolled back or
     /// released, so the transaction no longer holds what memory and the answers say.
     lost: Option<StorageFailure>,
@@ -103,6 +107,17 @@ impl Memory {
 
     pub fn hold(&self, id: &HoldId) -> Option<&HoldRecord> {
         self.holds.get(id)
+    }
+
+    /// Every pending hold of `code`, oldest first, if memory knows them all.
+    pub fn pending_of(&self, code: &CodeId) -> Option<Vec<HoldRecord>> {
+        let ids = self.pending_of.get(code)?;
+        let mut holds: Vec<HoldRecord> = ids.iter().filter_map(|id| self.holds.get(id).cloned()).collect();
+        if holds.len() != ids.len() {
+            return None;
+        }
+        holds.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Some(holds)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -148,6 +163,16 @@ impl Memory {
         }
     }
 
+    /// All the pending holds of `code`, as SQLite answered them (fewer than were asked for, so
+    /// none is missing): remembered, and the code's list of them with them.
+    pub fn saw_pending_of(&mut self, code: &CodeId, records: &[HoldRecord]) {
+        for record in records {
+            self.saw_hold(record);
+        }
+        let ids = records.iter().map(|r| r.id.clone()).collect();
+        self.pending_of.insert(code.clone(), ids);
+    }
+
     // -----------------------------------------------------------------------------------------
     // Commands.
 
@@ -189,8 +214,9 @@ impl Memory {
         for key in std::mem::take(&mut self.written_accounts) {
             self.accounts.remove(&key);
         }
-        for id in std::mem::take(&mut self.written_holds) {
+        for (id, payer) in std::mem::take(&mut self.written_holds) {
             self.holds.remove(&id);
+            self.pending_of.remove(&payer);
         }
     }
 
@@ -253,6 +279,7 @@ impl Memory {
             || self.accounts.len() > CACHE_ACCOUNTS_MAX
             || self.public_totals.len() > CACHE_ACCOUNTS_MAX
             || self.holds.len() > CACHE_HOLDS_MAX
+            || self.pending_of.len() > CACHE_CODES_MAX
     }
 }
 
@@ -280,11 +307,19 @@ impl Writes<'_> {
     /// A hold was inserted or changed to `record`: remembered while it is pending, forgotten once
     /// it is resolved.
     pub fn wrote_hold(&mut self, record: &HoldRecord) {
-        self.memory.written_holds.push(record.id.clone());
+        let memory = &mut *self.memory;
+        memory.written_holds.push((record.id.clone(), record.payer_id.clone()));
+        let pending = memory.pending_of.get_mut(&record.payer_id);
         if record.state == HoldState::Pending {
-            self.memory.holds.insert(record.id.clone(), record.clone());
+            memory.holds.insert(record.id.clone(), record.clone());
+            if let Some(ids) = pending.filter(|ids| !ids.contains(&record.id)) {
+                ids.push(record.id.clone());
+            }
         } else {
-            self.memory.holds.remove(&record.id);
+            memory.holds.remove(&record.id);
+            if let Some(ids) = pending {
+                ids.retain(|id| id != &record.id);
+            }
         }
     }
 

@@ -312,15 +312,21 @@ fn pending_hold(payer: &CodeId, payee: &CodeRecord, currency: Currency) -> HoldR
     }
 }
 
-#[test]
-fn a_pending_hold_is_remembered_until_resolved_and_forgotten_with_its_command() {
-    let connection = database();
-    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+/// A currency, a buyer's secret code and a seller's public code (neither written anywhere).
+fn payer_and_payee() -> (Currency, CodeRecord, CodeRecord) {
     let usd = Currency::parse("USD").unwrap();
     let payer = secret_code(usd);
     let mut payee = secret_code(usd);
     payee.kind = CodeKind::Public;
     payee.public_code = Some(smartcode_core::code::PublicCode::generate());
+    (usd, payer, payee)
+}
+
+#[test]
+fn a_pending_hold_is_remembered_until_resolved_and_forgotten_with_its_command() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let (usd, payer, payee) = payer_and_payee();
     let mut hold = pending_hold(&payer.id, &payee, usd);
     let sqlite_has = |id: &smartcode_core::code::HoldId| SqliteLedger { conn: &connection }.hold_by_id(id).unwrap();
     {
@@ -370,4 +376,76 @@ fn a_pending_hold_is_remembered_until_resolved_and_forgotten_with_its_command() 
     }
     assert_eq!(cache.memory.hold(&hold.id), None);
     assert_eq!(sqlite_has(&hold.id), Some(hold));
+}
+
+#[test]
+fn a_codes_pending_holds_are_read_from_sqlite_once_and_then_kept_as_sqlite_has_them() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let (usd, payer, payee) = payer_and_payee();
+    let first = pending_hold(&payer.id, &payee, usd);
+    // Written before this writer's memory began (another writer's cache, since dropped).
+    let mut before = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut before,
+    }
+    .insert_hold(&first, None)
+    .unwrap();
+    drop(before);
+    let sqlite_has = || {
+        SqliteLedger { conn: &connection }
+            .holds_pending_of(&payer.id, 100)
+            .unwrap()
+    };
+    let mut ledger = Cached {
+        inner: SqliteLedger { conn: &connection },
+        cache: &mut cache,
+    };
+    assert_eq!(
+        ledger.cache.memory.pending_of(&payer.id),
+        None,
+        "not known before it is read"
+    );
+    assert_eq!(
+        ledger.pending_holds(&payer.id, 100).unwrap(),
+        std::slice::from_ref(&first)
+    );
+    assert_eq!(
+        ledger.cache.memory.pending_of(&payer.id),
+        Some(vec![first.clone()]),
+        "known once read"
+    );
+    // A new hold joins the list, a captured one leaves it: memory answers as SQLite would.
+    let mut second = pending_hold(&payer.id, &payee, usd);
+    second.created_at = Timestamp(2);
+    ledger.cache.begin_command();
+    ledger.insert_hold(&second, None).unwrap();
+    assert_eq!(ledger.pending_holds(&payer.id, 100).unwrap(), sqlite_has());
+    assert_eq!(
+        ledger.pending_holds(&payer.id, 1).unwrap(),
+        std::slice::from_ref(&first),
+        "oldest first, up to the limit"
+    );
+    let mut captured = first.clone();
+    captured.state = HoldState::Captured;
+    captured.resolved_at = Some(Timestamp(3));
+    captured.captured = Some(first.amount);
+    captured.receipt_id = Some("r_x".into());
+    ledger.cache.begin_command();
+    ledger.update_hold(&captured).unwrap();
+    assert_eq!(ledger.pending_holds(&payer.id, 100).unwrap(), [second.clone()]);
+    assert_eq!(sqlite_has(), [second.clone()]);
+    // A command rolled back takes the list with it: it is read from SQLite again.
+    connection.execute_batch("SAVEPOINT command").unwrap();
+    ledger.cache.begin_command();
+    let mut third = pending_hold(&payer.id, &payee, usd);
+    third.created_at = Timestamp(4);
+    ledger.insert_hold(&third, None).unwrap();
+    connection
+        .execute_batch("ROLLBACK TO command; RELEASE command")
+        .unwrap();
+    ledger.cache.forget_command();
+    assert_eq!(ledger.cache.memory.pending_of(&payer.id), None);
+    assert_eq!(ledger.pending_holds(&payer.id, 100).unwrap(), [second]);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use smartcode_core::clock::{Clock, SystemClock};
@@ -99,10 +99,121 @@ pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
     let grown = store_bytes(&dir).saturating_sub(bytes_before);
     report.bytes_on_disk_per_payment = (report.payments > 0).then(|| grown / report.payments);
     report.bytes_on_disk_per_code = Some(bytes_per_code(args, already_there, bytes_before));
+    if two_phase {
+        let parties = (&payers, &payees, &sellers);
+        report.phases = Some(phases(&store, parties, connections, report.payments).await?);
+    }
     let check = answer(store.read(reports::Query::LedgerCheck.into())).await;
     report.ledger_ok = matches!(check, Ok(Reports(reports::QueryOutcome::LedgerCheck { ok: true, .. })));
     store.close();
     Ok(report)
+}
+
+/// The payers' codes, the payees, and the payees' sellers' codes, shared by the tasks.
+type Parties<'a> = (&'a Arc<Vec<CodeHash>>, &'a Arc<Vec<PublicCode>>, &'a Arc<Vec<CodeHash>>);
+
+/// At most this many commands in each of [`phases`]: fewer than the writer's memory keeps of
+/// pending holds (`CACHE_HOLDS_MAX`), so every capture finds its hold there, as in a two-phase run.
+const PHASE_COMMANDS_MAX: u64 = 100_000;
+
+/// Plain payments, then holds, then the captures of those holds, `commands` of each (as many as
+/// the run made pairs, at most [`PHASE_COMMANDS_MAX`] and half the holds the payers may have) over `connections` at once, each phase
+/// timed alone: what a hold and a capture cost in payments.
+async fn phases(
+    store: &Arc<EmbeddedStore>,
+    (payers, payees, sellers): Parties<'_>,
+    connections: usize,
+    commands: u64,
+) -> Result<Phases> {
+    // Half of what a code may hold at once, so no hold meets the limit of pending holds.
+    let per_payer = u64::from(smartcode_core::limits::HOLDS_PER_CODE_MAX / 2);
+    let most = PHASE_COMMANDS_MAX.min(per_payer.saturating_mul(payers.len() as u64));
+    let commands = usize::try_from(commands.clamp(1, most))?;
+    let amount = Amount::from_units(1).map_err(|e| anyhow!("{e:?}"))?;
+    let order = {
+        let (payers, payees) = (payers.clone(), payees.clone());
+        move |turn: usize| PaymentOrder {
+            payer: Credential::new(payers[turn % payers.len()], false),
+            payee: payees[turn % payees.len()].clone(),
+            amount,
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        }
+    };
+    let (paying, _) = timed(connections, |index| {
+        let (store, order) = (store.clone(), order.clone());
+        async move {
+            for turn in (index..commands).step_by(connections) {
+                write(&store, payments::Command::Pay(order(turn)).into()).await?;
+            }
+            Ok(Vec::<()>::new())
+        }
+    })
+    .await?;
+    let (holding, held) = timed(connections, |index| {
+        let (store, order) = (store.clone(), order.clone());
+        async move {
+            let mut held = Vec::new();
+            for turn in (index..commands).step_by(connections) {
+                let command = holds::Command::Hold {
+                    order: order(turn),
+                    expires_in_seconds: 600,
+                };
+                let Outcome::Holds(holds::Outcome::Held(hold)) = write(&store, command.into()).await? else {
+                    return Err(anyhow!("a hold answers the hold"));
+                };
+                held.push((hold.id, turn));
+            }
+            Ok(held)
+        }
+    })
+    .await?;
+    let mut held = held.into_iter();
+    let (capturing, _) = timed(connections, |_| {
+        let (store, sellers, mine) = (store.clone(), sellers.clone(), held.next().unwrap_or_default());
+        async move {
+            for (hold, turn) in mine {
+                let capture = holds::Command::Capture {
+                    seller: Credential::new(sellers[turn % sellers.len()], false),
+                    hold,
+                    amount: None,
+                };
+                write(&store, capture.into()).await?;
+            }
+            Ok(Vec::<()>::new())
+        }
+    })
+    .await?;
+    let per_second = |elapsed: Duration| {
+        u64::try_from(commands as u128 * 1_000_000 / elapsed.as_micros().max(1)).unwrap_or(u64::MAX)
+    };
+    let in_payments = |elapsed: Duration| elapsed.as_secs_f64() / paying.as_secs_f64().max(f64::EPSILON);
+    Ok(Phases {
+        commands: commands as u64,
+        payments_per_second: per_second(paying),
+        holds_per_second: per_second(holding),
+        captures_per_second: per_second(capturing),
+        capture_in_payments: in_payments(capturing),
+        hold_in_payments: in_payments(holding),
+    })
+}
+
+/// Runs one task per connection to its end and returns how long they took and what each gave.
+async fn timed<F, Fut, T>(connections: usize, mut worker: F) -> Result<(Duration, Vec<Vec<T>>)>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
+    T: Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections).map(|index| tokio::spawn(worker(index))).collect();
+    let mut outputs = Vec::with_capacity(connections);
+    for task in tasks {
+        outputs.push(task.await??);
+    }
+    Ok((started.elapsed(), outputs))
 }
 
 /// A payment in two phases: the hold, then its capture by the payee's seller.

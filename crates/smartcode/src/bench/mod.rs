@@ -67,7 +67,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
     /// Pay in two phases: each payment is a hold on the payer's code and then its capture by the
-    /// payee's seller (two requests, or two commands in process; latency counts both).
+    /// payee's seller (two requests, or two commands in process; latency counts both). In process,
+    /// then also plain payments, holds and captures each alone, as many of each as there were pairs.
     #[arg(long)]
     pub two_phase: bool,
     /// Pay with authorization codes: each payment is the payer making an authorization code for
@@ -150,6 +151,23 @@ pub struct Report {
     /// With `--across`: payments per second across brokers over local ones, in those slices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_local: Option<f64>,
+    /// With `--in-process --two-phase`: payments, holds and captures each alone, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Phases>,
+}
+
+/// Each command of a two-phase payment measured alone beside a plain payment (`--in-process
+/// --two-phase`): the same number of plain payments, then of holds, then of captures of those
+/// holds, one after the other, each as fast as the connections send them.
+#[derive(Serialize, Debug)]
+pub struct Phases {
+    pub commands: u64,
+    pub payments_per_second: u64,
+    pub holds_per_second: u64,
+    pub captures_per_second: u64,
+    /// What a capture costs in payments: payments per second over captures per second.
+    pub capture_in_payments: f64,
+    pub hold_in_payments: f64,
 }
 
 /// Local payments measured beside the run's own (`--across`).
@@ -254,6 +272,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         ledger_ok: false,
         local: None,
         ratio_to_local: None,
+        phases: None,
     }
 }
 
@@ -348,6 +367,12 @@ fn print_report(r: &Report) {
         println!(
             "  beside local: {} payments/s local (p50 {:.2}, p99 {:.2} ms) in the same slices: {ratio:.3} of local",
             local.payments_per_second, local.latency_ms_p50, local.latency_ms_p99
+        );
+    }
+    if let Some(p) = &r.phases {
+        println!(
+            "  alone:        {} each: payments {}/s, holds {}/s, captures {}/s (a hold costs {:.2} payments, a capture {:.2})",
+            p.commands, p.payments_per_second, p.holds_per_second, p.captures_per_second, p.hold_in_payments, p.capture_in_payments
         );
     }
     if let Some(per_commit) = r.payments_per_commit {

@@ -309,7 +309,12 @@ async fn code_controls_work_from_the_command_line() {
 /// figures are for BENCHMARKS.md, so only their shape is checked here, never their speed.
 #[tokio::test]
 async fn bench_measures_payments_over_http_and_in_process() {
-    for mode in [&["--json", "bench"][..], &["--json", "bench", "--in-process"][..]] {
+    let modes = [
+        &["--json", "bench"][..],
+        &["--json", "bench", "--in-process"][..],
+        &["--json", "bench", "--in-process", "--two-phase"][..],
+    ];
+    for mode in modes {
         let mut args = mode.to_vec();
         args.extend_from_slice(&["--seconds", "1", "--connections", "4", "--payers", "8", "--payees", "2"]);
         let output = Command::new(BINARY)
@@ -328,6 +333,19 @@ async fn bench_measures_payments_over_http_and_in_process() {
             report["ledger_ok"], true,
             "the bench ends with the ledger check: {report}"
         );
+        if mode.contains(&"--two-phase") {
+            // Payments, holds and captures each alone, as many of each as the run made pairs and
+            // as 8 payers may hold at once (half of 100 each).
+            let phases = &report["phases"];
+            let commands = phases["commands"].as_u64().unwrap();
+            assert_eq!(commands, report["payments"].as_u64().unwrap().min(400), "{report}");
+            for kind in ["payments_per_second", "holds_per_second", "captures_per_second"] {
+                assert!(phases[kind].as_u64().unwrap() > 0, "{report}");
+            }
+            assert!(phases["capture_in_payments"].as_f64().unwrap() > 0.0, "{report}");
+        } else {
+            assert!(report.get("phases").is_none(), "{report}");
+        }
     }
     for bound in [
         &["--connections", "0"][..],
