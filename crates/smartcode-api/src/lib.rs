@@ -51,10 +51,12 @@ mod federation;
 mod from_core;
 mod requests;
 mod responses;
+mod spending;
 
 pub use federation::*;
 pub use requests::*;
 pub use responses::*;
+pub use spending::*;
 
 #[cfg(test)]
 mod tests;

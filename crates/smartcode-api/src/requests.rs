@@ -302,7 +302,7 @@ pub struct ReportParams {
 /// A whole number as JSON gives it: `484` or `484.0`. JSON has one kind of number and JSON Schema's
 /// `integer` (what openapi.json says) takes both; a fraction, or a number out of range, is refused.
 /// Only counts and seconds are read this way, never money.
-fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
+pub(crate) fn whole<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
     struct WholeVisitor;
 
     impl serde::de::Visitor<'_> for WholeVisitor {

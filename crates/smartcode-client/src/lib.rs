@@ -308,6 +308,24 @@ impl Client {
         Self::send(request).await
     }
 
+    /// This code's spending rules, each with what it has spent and left.
+    pub async fn rules(&self) -> Result<RulesJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/rules")).await
+    }
+
+    /// Replaces this code's spending rules (`rules: []` removes them).
+    pub async fn set_rules(
+        &self,
+        rules: &RulesRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<RulesJson, ClientError> {
+        let mut request = self.request(Method::PUT, "/v1/me/rules").json(rules);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        Self::send(request).await
+    }
+
     /// Removes this code's PIN; the current one goes with [`Client::with_pin`].
     pub async fn remove_pin(&self) -> Result<CreatedJson, ClientError> {
         Self::send(self.request(Method::DELETE, "/v1/me/pin")).await

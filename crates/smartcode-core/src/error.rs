@@ -147,6 +147,8 @@ pub enum Invalid {
     AssuranceExpiry { max: i64 },
     #[error("fee_bps is 0 to {max}")]
     FeeBps { max: u32 },
+    #[error("rules: {why}")]
+    Rules { why: String },
 }
 
 /// Which rule of a code (or of an ancestor) forbids a use.
@@ -168,6 +170,8 @@ pub enum Restriction {
     NotAllowed { field: &'static str },
     #[error("{field}: this public code does not sell what the payment names; it sells {sold}")]
     NotSold { field: &'static str, sold: String },
+    #[error("rules: the rule {rule:?} of {code} refuses this payment")]
+    Rule { rule: String, code: String },
 }
 
 /// Which named bound (see [`crate::limits`]) a request would cross.
@@ -190,6 +194,8 @@ pub enum Limit {
     BalanceOverflow,
     #[error("reclaimed value overflows")]
     ReclaimOverflow,
+    #[error("a code may have at most {} spending rules", crate::limits::RULES_PER_CODE_MAX)]
+    RulesPerCode,
     #[error("{field} may list at most {} entries", crate::limits::RESTRICTION_ENTRIES_MAX)]
     ListEntries { field: &'static str },
     #[error("{field} is longer than {chars_max} characters")]
@@ -234,6 +240,10 @@ pub enum OpError {
     PinInvalid,
     #[error("too many wrong PINs: this code is locked until its parent unlocks it")]
     CodeLocked,
+    /// A spending rule of the payer (or of an ancestor, `code`) asks its holder first: the rule
+    /// says ask, or the payment is over one of its caps (`why`).
+    #[error("rules: the rule {rule:?} of {code} asks its holder first: {why}")]
+    ApprovalRequired { rule: String, code: String, why: String },
     /// Which rule forbids the use, named for the caller.
     #[error("{0}")]
     Restricted(Restriction),

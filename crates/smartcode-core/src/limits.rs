@@ -64,6 +64,10 @@ pub const POSTGRES_BATCH_COMMANDS_MAX: usize = 1_024;
 pub const RECEIPT_BATCH_RECEIPTS_MAX: usize = 4_096;
 /// Receipts that may wait for the signer at once; a handler with one more waits for room.
 pub const RECEIPT_SIGN_QUEUE_MAX: usize = 16_384;
+/// Spending rules on one code (`PUT /v1/me/rules` replaces them all).
+pub const RULES_PER_CODE_MAX: usize = 32;
+/// Characters in a spending rule's name.
+pub const RULE_NAME_CHARS_MAX: usize = 64;
 /// Entries in one restriction list (categories, payees, items).
 pub const RESTRICTION_ENTRIES_MAX: usize = 100;
 /// The longest expiry a child may be given, and the longest period of a spending limit, in

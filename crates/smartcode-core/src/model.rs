@@ -169,8 +169,7 @@ pub struct Usage {
     pub period_spent_units: i64,
 }
 
-/// A code's PIN: its argon2id hash (a PHC string), how many times it was set, and the count of
-/// consecutive wrong PINs. `locked` codes neither spend nor change until their parent unlocks them.
+/// A code's PIN: its argon2id hash (PHC), times set, wrong PINs in a row; `locked`: frozen till unlocked.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PinState {
     pub hash: Option<String>,
@@ -204,11 +203,12 @@ pub struct CodeRecord {
     pub expires_at: Option<Timestamp>,
     pub irrevocable: bool,
     pub restrictions: Restrictions,
-    /// True when this code or an ancestor counts uses or spending: a payment then walks up the
-    /// tree to check and count every such ancestor. False for most codes, whose payments stay O(1).
+    /// This code or an ancestor counts usage or has spending rules: its payments walk up the tree.
     pub restricted_lineage: bool,
     pub usage: Usage,
     pub pin: PinState,
+    /// Its spending rules, with their counters (`crate::spending`); `None` for none.
+    pub spending: Option<crate::spending::Rules>,
 }
 
 impl CodeRecord {

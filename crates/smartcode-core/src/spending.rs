@@ -16,6 +16,8 @@
 
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
 use crate::code::PublicCode;
+use crate::error::{Invalid, Limit, OpError};
+use crate::limits::{EXPIRY_SECONDS_MAX, RESTRICTION_ENTRIES_MAX, RULES_PER_CODE_MAX, RULE_NAME_CHARS_MAX};
 use crate::model::SpendLimit;
 use crate::money::Amount;
 
@@ -163,6 +165,19 @@ pub enum Ask {
     OverRate { left_units: i64 },
 }
 
+impl Ask {
+    /// Why, in words for the holder.
+    pub fn describe(&self) -> String {
+        let money = crate::money::format_units;
+        match self {
+            Ask::Always => "it says ask".to_owned(),
+            Ask::OverPerPayment { max_units } => format!("over its max_per_payment of {}", money(*max_units)),
+            Ask::OverPeriod { left_units } => format!("over what its period has left ({})", money(*left_units)),
+            Ask::OverRate { left_units } => format!("over what its rate lets through now ({})", money(*left_units)),
+        }
+    }
+}
+
 /// What a code's rules say of a payment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Judgement {
@@ -248,6 +263,86 @@ pub fn left(rule: &SpendingRule, counters: &RuleCounters, now: Timestamp) -> Lef
             .max_rate
             .map(|r| (r.amount.units() - counters.rate_used_units).max(0)),
     }
+}
+
+/// A code's rules, in order, each with its counters: what a code record carries (shared, so a
+/// record's copy costs a reference count).
+pub type Rules = std::sync::Arc<Vec<(SpendingRule, RuleCounters)>>;
+
+/// Checks rules a holder asks for: at most [`RULES_PER_CODE_MAX`], each named once (1 to
+/// [`RULE_NAME_CHARS_MAX`] characters), each list non-empty and within the restriction lists'
+/// bound, every cap above zero, and every period and rate 1 s to [`EXPIRY_SECONDS_MAX`].
+pub fn check_rules(rules: &[SpendingRule]) -> Result<(), OpError> {
+    if rules.len() > RULES_PER_CODE_MAX {
+        return Err(OpError::LimitExceeded(Limit::RulesPerCode));
+    }
+    let bad = |why: String| Err(OpError::InvalidRequest(Invalid::Rules { why }));
+    for (index, rule) in rules.iter().enumerate() {
+        let chars = rule.name.chars().count();
+        if chars == 0 || chars > RULE_NAME_CHARS_MAX || rule.name.chars().any(char::is_control) {
+            return bad(format!(
+                "a rule's name is 1 to {RULE_NAME_CHARS_MAX} characters without control characters"
+            ));
+        }
+        if rules[..index].iter().any(|r| r.name == rule.name) {
+            return bad(format!("two rules are named {:?}", rule.name));
+        }
+        let lists = [
+            ("categories", rule.matches.categories.as_ref().map(Vec::len)),
+            ("payees", rule.matches.payees.as_ref().map(Vec::len)),
+            ("items", rule.matches.items.as_ref().map(Vec::len)),
+        ];
+        for (field, len) in lists {
+            if len.is_some_and(|n| n == 0 || n > RESTRICTION_ENTRIES_MAX) {
+                return bad(format!(
+                    "match.{field}, where given, lists 1 to {RESTRICTION_ENTRIES_MAX} entries"
+                ));
+            }
+        }
+        let periods = [
+            rule.max_per_period.map(|p| (p.amount, p.period_seconds)),
+            rule.max_rate.map(|r| (r.amount, r.per_seconds)),
+        ];
+        for (amount, seconds) in periods.into_iter().flatten() {
+            if amount.units() <= 0 || !(1..=EXPIRY_SECONDS_MAX).contains(&seconds) {
+                return bad(format!(
+                    "a period's or rate's amount is above zero and its seconds 1 to {EXPIRY_SECONDS_MAX}"
+                ));
+            }
+        }
+        if rule.max_per_payment.is_some_and(|m| m.units() <= 0) {
+            return bad("max_per_payment is above zero".to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// The rule of `rules` a payment of `asked` counted in when it was judged (the first that
+/// matches, if it pays): where a released hold gives back what it counted.
+pub fn counting_rule(rules: &[(SpendingRule, RuleCounters)], asked: &Asked<'_>) -> Option<usize> {
+    let index = rules.iter().position(|(rule, _)| rule.matches.holds(asked))?;
+    (rules[index].0.action == RuleAction::Pay).then_some(index)
+}
+
+/// `counters` of `rule` with `units` given back at `now` (a released hold's), in the period it was
+/// counted in (`counted_at`) only, and never below zero.
+pub fn give_back(
+    rule: &SpendingRule,
+    counters: &RuleCounters,
+    counted_at: Timestamp,
+    units: i64,
+    now: Timestamp,
+) -> RuleCounters {
+    let mut back = counters.at(rule, now);
+    if let Some(period) = rule.max_per_period {
+        if period_index(counters.set_at, period.period_seconds, counted_at) == back.period_index {
+            back.period_spent_units = (back.period_spent_units - units).max(0);
+        }
+    }
+    if rule.max_rate.is_some() {
+        back.rate_used_units = (back.rate_used_units - units).max(0);
+    }
+    back
 }
 
 #[cfg(test)]
@@ -418,6 +513,84 @@ mod tests {
             pay(&mut rules, &article(cents(10)), at(3_700)),
             Judgement::Pays { .. }
         ));
+    }
+
+    #[test]
+    fn a_released_hold_gives_back_to_the_rule_that_counted_it_in_its_own_period_only() {
+        let rule = SpendingRule {
+            max_per_payment: None,
+            max_per_period: Some(SpendLimit {
+                amount: cents(10),
+                period_seconds: 3_600,
+            }),
+            ..archives(10, 60)
+        };
+        let mut rules = vec![(rule, RuleCounters::new(at(0)))];
+        assert!(matches!(
+            pay(&mut rules, &article(cents(4)), at(10)),
+            Judgement::Pays { .. }
+        ));
+        assert_eq!(counting_rule(&rules, &article(cents(4))), Some(0));
+        let back = give_back(&rules[0].0, &rules[0].1, at(10), cents(4).units(), at(20));
+        assert_eq!((back.period_spent_units, back.rate_used_units), (0, 0));
+        // Counted in a period that has ended: the new one spends from zero and gets nothing back.
+        assert!(matches!(
+            pay(&mut rules, &article(cents(4)), at(3_000)),
+            Judgement::Pays { .. }
+        ));
+        assert!(matches!(
+            pay(&mut rules, &article(cents(3)), at(3_700)),
+            Judgement::Pays { .. }
+        ));
+        let back = give_back(&rules[0].0, &rules[0].1, at(3_000), cents(4).units(), at(3_700));
+        assert_eq!(back.period_spent_units, cents(3).units());
+        // A rule that refuses or asks counted nothing.
+        rules[0].0.action = RuleAction::Ask;
+        assert_eq!(counting_rule(&rules, &article(cents(1))), None);
+    }
+
+    #[test]
+    fn rules_that_cannot_be_kept_are_refused() {
+        let ok = archives(10, 60);
+        assert_eq!(check_rules(std::slice::from_ref(&ok)), Ok(()));
+        let too_many: Vec<SpendingRule> = (0..=RULES_PER_CODE_MAX)
+            .map(|n| SpendingRule {
+                name: format!("r{n}"),
+                ..ok.clone()
+            })
+            .collect();
+        assert_eq!(check_rules(&too_many), Err(OpError::LimitExceeded(Limit::RulesPerCode)));
+        let bad = [
+            vec![ok.clone(), ok.clone()],
+            vec![SpendingRule {
+                name: String::new(),
+                ..ok.clone()
+            }],
+            vec![SpendingRule {
+                name: "x".repeat(RULE_NAME_CHARS_MAX + 1),
+                ..ok.clone()
+            }],
+            vec![SpendingRule {
+                max_rate: Some(RateLimit {
+                    amount: cents(1),
+                    per_seconds: 0,
+                }),
+                ..ok.clone()
+            }],
+            vec![SpendingRule {
+                matches: RuleMatch {
+                    items: Some(vec![]),
+                    ..RuleMatch::default()
+                },
+                ..ok.clone()
+            }],
+        ];
+        for rules in bad {
+            assert!(
+                matches!(check_rules(&rules), Err(OpError::InvalidRequest(Invalid::Rules { .. }))),
+                "{rules:?}"
+            );
+        }
     }
 
     proptest! {

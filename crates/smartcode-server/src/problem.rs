@@ -24,6 +24,8 @@ pub enum ProblemCode {
     PinInvalid,
     CodeLocked,
     Restricted,
+    /// A spending rule of the code (or an ancestor) asks its holder first.
+    ApprovalRequired,
     /// A hold that is captured, voided or expired cannot be captured or voided.
     HoldNotPending,
     /// An amount other than the one the instrument is for (a capture over its hold).
@@ -92,6 +94,7 @@ impl ProblemCode {
             ProblemCode::PinInvalid => "pin_invalid",
             ProblemCode::CodeLocked => "code_locked",
             ProblemCode::Restricted => "restricted",
+            ProblemCode::ApprovalRequired => "approval_required",
             ProblemCode::HoldNotPending => "hold_not_pending",
             ProblemCode::AmountMismatch => "amount_mismatch",
             ProblemCode::RefundExceedsPayment => "refund_exceeds_payment",
@@ -280,6 +283,7 @@ impl From<OpError> for ApiError {
             OpError::PinInvalid => (StatusCode::FORBIDDEN, P::PinInvalid),
             OpError::CodeLocked => (StatusCode::LOCKED, P::CodeLocked),
             OpError::Restricted(_) => (StatusCode::FORBIDDEN, P::Restricted),
+            OpError::ApprovalRequired { .. } => (StatusCode::FORBIDDEN, P::ApprovalRequired),
             OpError::Hold(HoldRefusal::NotPending { .. }) => (StatusCode::CONFLICT, P::HoldNotPending),
             OpError::Hold(HoldRefusal::MoreThanHeld { .. } | HoldRefusal::NotAuthorizedAmount { .. }) => {
                 (StatusCode::CONFLICT, P::AmountMismatch)

@@ -48,18 +48,11 @@ pub trait ParseRestrictions {
 
 impl ParseRestrictions for RestrictionsRequest {
     fn parse(&self, domain: &str) -> Result<Restrictions, ApiError> {
-        let payees = match &self.payees {
-            None => None,
-            Some(list) => Some(
-                list.iter()
-                    // Only public codes are wanted, and they read alike whatever a broker's format.
-                    .map(|text| match parse_code(text, domain, CodeFormat::DEFAULT) {
-                        Ok(ParsedCode::Public(code)) => Ok(code),
-                        _ => Err(ApiError::invalid_request("each of payees is a public code (P-…)")),
-                    })
-                    .collect::<Result<Vec<PublicCode>, ApiError>>()?,
-            ),
-        };
+        let payees = self
+            .payees
+            .as_deref()
+            .map(|list| parse_payees(list, domain, "payees"))
+            .transpose()?;
         Ok(Restrictions {
             categories: self.categories.clone(),
             payees,
@@ -75,6 +68,19 @@ impl ParseRestrictions for RestrictionsRequest {
             },
         })
     }
+}
+
+/// Reads a list of payees (`field`, for the refusal): public codes only, which read alike
+/// whatever a broker's format.
+pub fn parse_payees(list: &[String], domain: &str, field: &str) -> Result<Vec<PublicCode>, ApiError> {
+    list.iter()
+        .map(|text| match parse_code(text, domain, CodeFormat::DEFAULT) {
+            Ok(ParsedCode::Public(code)) => Ok(code),
+            _ => Err(ApiError::invalid_request(format!(
+                "each of {field} is a public code (P-…)"
+            ))),
+        })
+        .collect()
 }
 
 /// Reads a profile request into a `Profile`.

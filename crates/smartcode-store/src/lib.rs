@@ -16,6 +16,7 @@ pub mod postgres;
 mod protocol;
 mod rows;
 mod schema;
+mod spending_rows;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;

@@ -1,7 +1,7 @@
 //! Controls a holder keeps over its code and its children: the PIN (set, removed, counted when
 //! wrong, locking the code at [`restrictions::PIN_FAILURES_MAX`]), unlocking a locked code, and
-//! rekeying (a new secret for the same account). Restrictions and usage rules are in
-//! [`restrictions`].
+//! rekeying (a new secret for the same account), and the code's spending rules
+//! (`crate::spending`). Restrictions and usage rules are in [`restrictions`].
 
 use crate::clock::Timestamp;
 use crate::code::{CodeHash, CodeId};
@@ -25,6 +25,12 @@ pub enum Command {
     PinFailed { hash: CodeHash, generation: u32 },
     /// The edge found a presented PIN right: the count of wrong ones starts again from zero.
     PinMatched { hash: CodeHash, generation: u32 },
+    /// Replaces the holder's spending rules, in order, their counters starting from zero (an empty
+    /// list removes them). They hold for the code's payments and its descendants'.
+    SetSpendingRules {
+        holder: Credential,
+        rules: Vec<crate::spending::SpendingRule>,
+    },
     /// A parent lets a child locked by wrong PINs work again.
     Unlock { parent: Credential, child: CodeId },
     /// The operator lets any code locked by wrong PINs work again (an issued code has no parent).
@@ -43,6 +49,8 @@ pub enum Command {
 pub enum Outcome {
     /// A code's controls changed; here is how it stands now.
     Changed(Box<CodeView>),
+    /// A code's spending rules were set; here is how it stands now.
+    RulesSet(Box<CodeView>),
     /// A wrong PIN was counted (or a right one reset the count); `locked` when the code is locked.
     /// Wrong PINs in a row the code now counts, and whether they locked it.
     PinCounted { locked: bool, failures: u32 },
@@ -58,6 +66,7 @@ pub(super) fn execute(
         Command::SetPin { holder, pin_hash } => set_pin(tx, now, holder, pin_hash.as_ref()),
         Command::PinFailed { hash, generation } => pin_failed(tx, hash, *generation),
         Command::PinMatched { hash, generation } => pin_matched(tx, hash, *generation),
+        Command::SetSpendingRules { holder, rules } => set_spending_rules(tx, now, holder, rules),
         Command::Unlock { parent, child } => unlock(tx, now, parent, child),
         Command::OperatorUnlock { code } => operator_unlock(tx, now, code),
         Command::Rekey { holder, hash, alias } => rekey(tx, now, holder, hash, alias),
@@ -79,6 +88,28 @@ fn set_pin(
     };
     tx.set_pin(&record.id, &record.pin)?;
     Ok(Outcome::Changed(Box::new(view(tx, now, record)?)))
+}
+
+fn set_spending_rules(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: Timestamp,
+    holder: &Credential,
+    rules: &[crate::spending::SpendingRule],
+) -> Result<Outcome, OpError> {
+    crate::spending::check_rules(rules)?;
+    let mut record = authenticate(tx, holder, now)?;
+    let counted = rules
+        .iter()
+        .map(|rule| (rule.clone(), crate::spending::RuleCounters::new(now)));
+    record.spending = (!rules.is_empty()).then(|| std::sync::Arc::new(counted.collect()));
+    tx.set_spending(&record.id, record.spending.as_ref())?;
+    // A restricted lineage is inherited at creation and never lost, so if this code has one, so
+    // does every code below it; otherwise they are marked now, to walk up to these rules.
+    if record.spending.is_some() && !record.restricted_lineage {
+        tx.mark_lineage(&record.id)?;
+        record.restricted_lineage = true;
+    }
+    Ok(Outcome::RulesSet(Box::new(view(tx, now, record)?)))
 }
 
 fn pin_failed(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u32) -> Result<Outcome, OpError> {

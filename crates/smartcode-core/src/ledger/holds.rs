@@ -143,8 +143,8 @@ fn hold(
         amount: order.amount,
         currency: payer.currency,
         memo: order.memo.clone(),
-        category: checked.stamped.category,
-        item: checked.stamped.item,
+        category: checked.stamped.category.clone(),
+        item: checked.stamped.item.clone(),
         created_at: now,
         expires_at,
         state: HoldState::Pending,
@@ -156,9 +156,7 @@ fn hold(
     };
     // `parties` released the payer's expired holds: what is pending now is live.
     set_aside(tx, &record, None)?;
-    for (id, usage) in &checked.counted {
-        tx.set_usage(id, usage)?;
-    }
+    checked.record(tx)?;
     Ok(Outcome::Held(Box::new(record)))
 }
 
@@ -304,7 +302,14 @@ pub(super) fn hand_back(
     }
     if hold.kind == HoldKind::Hold {
         let payer = tx.code_by_id(&hold.payer_id)?.ok_or(OpError::NotFound("code"))?;
-        restrictions::give_back(tx, cx.now, &payer, (hold.created_at, released_units), use_too)?;
+        restrictions::give_back(
+            tx,
+            cx.now,
+            &payer,
+            (hold.created_at, released_units),
+            use_too,
+            &for_what(hold),
+        )?;
     }
     if let (Some(first), Ok(amount)) = (&hold.release_to, Amount::from_units(released_units)) {
         // The code that took the rest may have closed since: then the nearest active one above it.
@@ -339,7 +344,14 @@ pub(super) fn release_expired(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp,
         tx.add_held(&key, -hold.held_units())?;
         if hold.kind == HoldKind::Hold {
             let payer = tx.code_by_id(code)?.ok_or(OpError::NotFound("code"))?;
-            restrictions::give_back(tx, now, &payer, (hold.created_at, hold.amount.units()), true)?;
+            restrictions::give_back(
+                tx,
+                now,
+                &payer,
+                (hold.created_at, hold.amount.units()),
+                true,
+                &for_what(&hold),
+            )?;
         }
         hold.state = HoldState::Voided;
         hold.resolved_at = Some(now);
@@ -375,4 +387,14 @@ pub fn live_holds(
     let mut holds = tx.pending_holds(code, HOLDS_PER_CODE_MAX)?;
     holds.retain(|h| h.is_live(now));
     Ok(holds)
+}
+
+/// What a hold was for, as its spending rules judged it when it was made.
+fn for_what(hold: &HoldRecord) -> crate::spending::Asked<'_> {
+    crate::spending::Asked {
+        payee: hold.payee.as_ref().map(|p| &p.payee),
+        category: hold.category.as_deref(),
+        item: hold.item.as_deref(),
+        amount: hold.amount,
+    }
 }

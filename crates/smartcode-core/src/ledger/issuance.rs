@@ -121,6 +121,7 @@ fn issue(
         restricted_lineage: false,
         usage: Usage::default(),
         pin: PinState::default(),
+        spending: None,
     };
     tx.insert_code(&record, Some(hash))?;
     let account = AccountKey::Code(id.clone());

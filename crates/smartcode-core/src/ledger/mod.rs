@@ -147,6 +147,11 @@ pub trait LedgerTx: LedgerRead {
     fn set_pin(&mut self, id: &CodeId, pin: &PinState) -> StoreResult<()>;
     /// Replaces a secret code's hash (rekey): the old code stops working at once.
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()>;
+    /// Replaces a code's spending rules and their counters (`None`: it has none).
+    fn set_spending(&mut self, id: &CodeId, rules: Option<&crate::spending::Rules>) -> StoreResult<()>;
+    /// Marks the code and every code below it as having a restricted lineage, so that their
+    /// payments walk up to the code's spending rules (`CodeRecord::restricted_lineage`).
+    fn mark_lineage(&mut self, id: &CodeId) -> StoreResult<()>;
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()>;
     /// Inserts a hold; `code` is the keyed hash of an authorization's code, `None` for a seller's hold.
     fn insert_hold(&mut self, hold: &HoldRecord, code: Option<&CodeHash>) -> StoreResult<()>;

@@ -205,12 +205,10 @@ impl Parties {
                 amount,
                 currency: self.owner.currency,
                 memo: order.memo.clone(),
-                stamped: self.checked.stamped,
+                stamped: self.checked.stamped.clone(),
             },
         )?;
-        for (id, usage) in &self.checked.counted {
-            tx.set_usage(id, usage)?;
-        }
+        self.checked.record(tx)?;
         Ok(receipt)
     }
 }

@@ -5,7 +5,9 @@
 //! and stored on the child already intersected with its parent's, so a payment checks only the
 //! payer's own record. Usage rules (number of uses, spending per period) are counted per code; a
 //! payment counts against the payer and every ancestor that has such a rule, so a restricted
-//! parent cannot be escaped by spending through a child.
+//! parent cannot be escaped by spending through a child. Spending rules (`crate::spending`) are
+//! judged the same way, for the payer and every ancestor that has them, nearest first: each level
+//! must allow the payment, so a child's rules can only narrow what its parent's allow.
 
 use crate::clock::Timestamp;
 use crate::code::CodeId;
@@ -17,6 +19,7 @@ use super::{LedgerRead, LedgerTx, UsageLeft};
 
 pub use crate::limits::{PIN_DIGITS_MAX, PIN_DIGITS_MIN, PIN_FAILURES_MAX};
 use crate::model::{Catalog, CodeRecord, Restrictions, Usage};
+use crate::spending::{self, Judgement};
 
 /// A PIN as presented: digits only. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -134,8 +137,32 @@ pub struct Stamped {
 /// A payment checked against the payer's rules: what it is for, and the usage to record.
 pub struct Checked {
     pub stamped: Stamped,
-    /// The usage to record for each code that counts it, written after the payment posts.
-    pub counted: Vec<(CodeId, Usage)>,
+    /// What to record for each code of the payer's line that counts usage or has spending rules,
+    /// written after the payment posts (see [`Checked::record`]).
+    pub counted: Vec<Counted>,
+}
+
+/// One code's count of a payment: its usage, and its spending rules' counters with the payment
+/// counted (each `None` when it has none to count).
+pub struct Counted {
+    pub id: CodeId,
+    pub usage: Option<Usage>,
+    pub rules: Option<spending::Rules>,
+}
+
+impl Checked {
+    /// Writes what the payment counted, once it posts.
+    pub fn record(&self, tx: &mut (impl LedgerTx + ?Sized)) -> Result<(), OpError> {
+        for counted in &self.counted {
+            if let Some(usage) = &counted.usage {
+                tx.set_usage(&counted.id, usage)?;
+            }
+            if let Some(rules) = &counted.rules {
+                tx.set_spending(&counted.id, Some(rules))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks a payment against the payer's rules and its ancestors' usage rules. Its category and
@@ -214,27 +241,79 @@ fn check_use(
         }
     }
     let mut counted = Vec::new();
+    let asked = spending::Asked {
+        payee: order.payee,
+        category: stamped.category.as_deref(),
+        item: stamped.item.as_deref(),
+        amount: order.amount,
+    };
     for code in usage_line(tx, payer)? {
-        let mut usage = code.usage_at(now);
-        if let Some(uses_max) = code.restrictions.uses_max {
-            if usage.uses >= uses_max {
-                return Err(OpError::Restricted(Restriction::UsesSpent { uses_max }));
-            }
-            usage.uses += 1;
-        }
-        if let Some(limit) = code.restrictions.spend_per_period {
-            let spent = usage.period_spent_units.saturating_add(order.amount.units());
-            if spent > limit.amount.units() {
-                return Err(OpError::Restricted(Restriction::SpendPerPeriod {
-                    amount_units: limit.amount.units(),
-                    period_seconds: limit.period_seconds,
-                }));
-            }
-            usage.period_spent_units = spent;
-        }
-        counted.push((code.id.clone(), usage));
+        let usage = code
+            .restrictions
+            .counts_usage()
+            .then(|| count_usage(&code, now, order.amount))
+            .transpose()?;
+        let rules = match &code.spending {
+            Some(rules) => judged(rules, &code, &asked, now)?,
+            None => None,
+        };
+        counted.push(Counted {
+            id: code.id.clone(),
+            usage,
+            rules,
+        });
     }
     Ok(Checked { stamped, counted })
+}
+
+/// `code`'s usage with one more use of `amount` counted, unless that passes one of its usage rules.
+fn count_usage(code: &CodeRecord, now: Timestamp, amount: crate::money::Amount) -> Result<Usage, OpError> {
+    let mut usage = code.usage_at(now);
+    if let Some(uses_max) = code.restrictions.uses_max {
+        if usage.uses >= uses_max {
+            return Err(OpError::Restricted(Restriction::UsesSpent { uses_max }));
+        }
+        usage.uses += 1;
+    }
+    if let Some(limit) = code.restrictions.spend_per_period {
+        let spent = usage.period_spent_units.saturating_add(amount.units());
+        if spent > limit.amount.units() {
+            return Err(OpError::Restricted(Restriction::SpendPerPeriod {
+                amount_units: limit.amount.units(),
+                period_seconds: limit.period_seconds,
+            }));
+        }
+        usage.period_spent_units = spent;
+    }
+    Ok(usage)
+}
+
+/// What `code`'s spending rules say of a payment: its rules with the payment counted when one
+/// pays it, `None` when none matches (a code's holder presented the code: nothing to ask), and
+/// the refusal or the question otherwise.
+fn judged(
+    rules: &spending::Rules,
+    code: &CodeRecord,
+    asked: &spending::Asked<'_>,
+    now: Timestamp,
+) -> Result<Option<spending::Rules>, OpError> {
+    match spending::judge(rules, asked, now) {
+        Judgement::Unmatched => Ok(None),
+        Judgement::Pays { index, counters } => {
+            let mut next = (**rules).clone();
+            next[index].1 = counters;
+            Ok(Some(std::sync::Arc::new(next)))
+        }
+        Judgement::Asks { rule, why } => Err(OpError::ApprovalRequired {
+            rule,
+            code: code.id.to_string(),
+            why: why.describe(),
+        }),
+        Judgement::Refuses { rule } => Err(OpError::Restricted(Restriction::Rule {
+            rule,
+            code: code.id.to_string(),
+        })),
+    }
 }
 
 /// A payment's category (or item), stamped from what the payee sells, and checked against what
@@ -288,16 +367,18 @@ fn stamp(
     }
 }
 
-/// The payer and each ancestor that counts usage, nearest first.
 /// What a released hold gives back of the usage it counted when it was made: its use (`use_too`,
 /// for a void; a capture is a use) and, in a period that is still the one it was counted in, the
-/// released spending, for the payer and each ancestor that counts usage.
+/// released spending, for the payer and each ancestor that counts usage; and to the spending rule
+/// of each that counted it (the first that matches what it was `for_what`, if it pays), what it
+/// released.
 pub(super) fn give_back(
     tx: &mut (impl LedgerTx + ?Sized),
     now: Timestamp,
     payer: &CodeRecord,
     (held_at, released_units): (Timestamp, i64),
     use_too: bool,
+    for_what: &spending::Asked<'_>,
 ) -> Result<(), OpError> {
     for code in usage_line(tx, payer)? {
         let mut usage = code.usage_at(now);
@@ -310,10 +391,18 @@ pub(super) fn give_back(
         if usage != code.usage {
             tx.set_usage(&code.id, &usage)?;
         }
+        let Some(rules) = &code.spending else { continue };
+        if let Some(index) = spending::counting_rule(rules, for_what) {
+            let mut next = (**rules).clone();
+            let (rule, counters) = &next[index];
+            next[index].1 = spending::give_back(rule, counters, held_at, released_units, now);
+            tx.set_spending(&code.id, Some(&std::sync::Arc::new(next)))?;
+        }
     }
     Ok(())
 }
 
+/// The payer and each ancestor that counts usage or has spending rules, nearest first.
 fn usage_line(tx: &mut (impl LedgerRead + ?Sized), payer: &CodeRecord) -> Result<Vec<CodeRecord>, OpError> {
     let mut line = Vec::new();
     if !payer.restricted_lineage {
@@ -321,7 +410,7 @@ fn usage_line(tx: &mut (impl LedgerRead + ?Sized), payer: &CodeRecord) -> Result
     }
     let mut cursor = payer.clone();
     loop {
-        if cursor.restrictions.counts_usage() {
+        if cursor.restrictions.counts_usage() || cursor.spending.is_some() {
             line.push(cursor.clone());
         }
         let Some(parent_id) = cursor.parent_id.clone() else {

@@ -371,6 +371,19 @@ impl LedgerTx for Memory {
         self.codes.get_mut(id).unwrap().usage = *usage;
         Ok(())
     }
+    fn set_spending(&mut self, id: &CodeId, rules: Option<&crate::spending::Rules>) -> StoreResult<()> {
+        self.codes.get_mut(id).unwrap().spending = rules.cloned();
+        Ok(())
+    }
+    fn mark_lineage(&mut self, id: &CodeId) -> StoreResult<()> {
+        let mut below = vec![id.clone()];
+        while let Some(next) = below.pop() {
+            let children = self.codes.values().filter(|c| c.parent_id.as_ref() == Some(&next));
+            below.extend(children.map(|c| c.id.clone()));
+            self.codes.get_mut(&next).unwrap().restricted_lineage = true;
+        }
+        Ok(())
+    }
 }
 
 const START: Timestamp = Timestamp(1_800_000_000_000_000);

@@ -152,10 +152,11 @@ fn create_secret_child(
         // A child never outlives its parent: expiry only narrows down a tree.
         expires_at: earliest(expires_at, parent.expires_at),
         irrevocable: options.irrevocable,
-        restricted_lineage: parent.restricted_lineage || restrictions.counts_usage(),
+        restricted_lineage: parent.restricted_lineage || parent.spending.is_some() || restrictions.counts_usage(),
         restrictions,
         usage: Usage::default(),
         pin: PinState::default(),
+        spending: None,
     };
     assert_child_of(&record, &parent);
     tx.insert_code(&record, Some(hash))?;
@@ -228,6 +229,7 @@ fn create_public_child(
         restricted_lineage: false,
         usage: Usage::default(),
         pin: PinState::default(),
+        spending: None,
     };
     assert_child_of(&record, &parent);
     tx.insert_code(&record, None)?;

@@ -27,6 +27,7 @@ pub(crate) mod quotes;
 mod render;
 pub(crate) mod reports;
 pub(crate) mod security;
+pub(crate) mod spending;
 mod submit;
 pub(crate) mod tree;
 
@@ -54,6 +55,7 @@ fn entries() -> Vec<Entry> {
         tree::routes(),
         checks::routes(),
         controls::routes(),
+        spending::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

@@ -70,6 +70,9 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Payments(payments::Outcome::Paid(receipt)) => json!({ "receipt": receipt_json(state, receipt) }),
         Outcome::Payments(payments::Outcome::Refunded(refund)) => json!({ "refund": refund_json(refund) }),
         Outcome::Controls(controls::Outcome::PinCounted { locked, .. }) => json!({ "locked": locked }),
+        Outcome::Controls(controls::Outcome::RulesSet(view)) => {
+            serde_json::to_value(super::spending::rules_json(&view.record, now)).expect("rules serialize")
+        }
         Outcome::Expiry(expiry::Outcome::Swept { codes }) => json!({ "codes_expired": codes }),
         Outcome::Holds(holds::Outcome::Held(hold) | holds::Outcome::Voided(hold)) => {
             let at = hold.resolved_at.unwrap_or(hold.created_at);

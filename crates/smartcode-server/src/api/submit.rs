@@ -379,6 +379,7 @@ async fn refuse(state: &Broker, caller: Option<&Caller>, error: OpError) -> ApiE
         OpError::InvalidCode | OpError::PinInvalid => state.failed_presentation(caller, error.into()).await,
         OpError::InsufficientFunds
         | OpError::Restricted(_)
+        | OpError::ApprovalRequired { .. }
         | OpError::PinRequired
         | OpError::CodeLocked
         | OpError::Expired

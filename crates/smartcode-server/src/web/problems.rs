@@ -29,6 +29,7 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::PinRequired,
     ProblemCode::PinInvalid,
     ProblemCode::Restricted,
+    ProblemCode::ApprovalRequired,
     ProblemCode::NotRevocable,
     ProblemCode::NotFound,
     ProblemCode::MethodNotAllowed,
@@ -116,6 +117,11 @@ pub fn explain(code: ProblemCode) -> Explanation {
             403,
             "One of the code's rules (or an ancestor's) forbids this use: a category, payee or item it may not pay for, an amount above its per-payment limit, its uses spent, or its spending per period reached.",
             "The detail names the rule. The code's holder sees its rules and what is left of them on the code's page or with smartcode balance.",
+        ),
+        P::ApprovalRequired => (
+            403,
+            "A spending rule of the code (or of a code above it) asks its holder before this payment: the rule says ask, or the payment is over its most per payment, what its period has left, or what its rate lets through now.",
+            "The detail names the rule and why. The code's holder can change its rules (PUT /v1/me/rules, smartcode rules set), or wait: a period starts again and a rate drains with time.",
         ),
         P::NotRevocable => (
             403,

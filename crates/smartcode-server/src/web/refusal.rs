@@ -84,6 +84,10 @@ pub fn for_people(error: &ApiError) -> Refusal {
             field: None,
         },
         ProblemCode::Restricted => restricted(&error.detail),
+        ProblemCode::ApprovalRequired => Refusal {
+            text: format!("This code's holder wants to be asked first: {}.", error.detail),
+            field: None,
+        },
         ProblemCode::HoldNotPending => said("This hold was already captured, voided or has expired.", None),
         ProblemCode::AmountMismatch => said("That is more than the hold set aside.", Some("amount")),
         ProblemCode::RefundExceedsPayment => {

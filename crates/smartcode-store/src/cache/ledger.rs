@@ -378,6 +378,18 @@ impl LedgerTx for Cached<'_, '_, '_> {
         )
     }
 
+    fn set_spending(&mut self, id: &CodeId, rules: Option<&smartcode_core::spending::Rules>) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_spending(id, rules),
+            |memory, ()| memory.changed_code(id, |record| record.spending = rules.cloned()),
+        )
+    }
+
+    fn mark_lineage(&mut self, id: &CodeId) -> StoreResult<()> {
+        // Rare (a code's first rules): memory forgets every code, to read them again as marked.
+        self.write(|sqlite, _| sqlite.mark_lineage(id), |memory, ()| memory.forgot_codes())
+    }
+
     fn set_usage(&mut self, id: &CodeId, usage: &Usage) -> StoreResult<()> {
         self.write(
             |sqlite, _| sqlite.set_usage(id, usage),

@@ -323,6 +323,15 @@ impl Writes<'_> {
         }
     }
 
+    /// Codes changed in SQLite beyond what memory can follow (a lineage marked down a tree): every
+    /// code is forgotten, to be read again.
+    pub fn forgot_codes(&mut self) {
+        let memory = &mut *self.memory;
+        memory.codes.clear();
+        memory.by_hash.clear();
+        memory.by_public.clear();
+    }
+
     /// The code `id` is now found by `hash` only.
     pub fn rekeyed(&mut self, id: &CodeId, hash: CodeHash) {
         self.memory.written_codes.push(id.clone());

@@ -45,6 +45,7 @@ fn secret_code(currency: Currency) -> CodeRecord {
         restricted_lineage: false,
         usage: Usage::default(),
         pin: PinState::default(),
+        spending: None,
     }
 }
 

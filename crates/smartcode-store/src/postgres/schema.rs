@@ -444,6 +444,14 @@ CREATE INDEX charges_in_doubt ON charges (deadline)
     WHERE side = 'seller' AND state IN ('prepared', 'voiding', 'refunding');
 "#,
     ),
+    (
+        16,
+        r#"
+-- Spending rules (zero-click buying): a code's rules and their counters, as JSON, read and
+-- written with its row; NULL for a code without rules.
+ALTER TABLE codes ADD COLUMN spending_rules TEXT;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

@@ -418,6 +418,14 @@ CREATE UNIQUE INDEX holds_by_code ON holds (code_hash) WHERE code_hash IS NOT NU
     (15, federation::CHARGES),
     (16, federation::HOLDS_ACROSS_BROKERS),
     (17, federation::REFUNDS_ACROSS_BROKERS),
+    (
+        18,
+        r#"
+-- Spending rules (zero-click buying): a code's rules and their counters, as JSON, read and
+-- written with its row; NULL for a code without rules.
+ALTER TABLE codes ADD COLUMN spending_rules TEXT;
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

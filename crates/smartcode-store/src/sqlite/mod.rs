@@ -17,6 +17,7 @@ use smartcode_core::money::{Amount, Currency};
 use crate::rows::{CodeColumns, CODE_COLUMNS};
 
 pub use self::holds::{insert_hold, update_hold};
+pub use self::writes::mark_lineage_sql;
 pub use self::writes::{insert_transfer, write_account, write_public_totals, HotStatements};
 
 pub struct SqliteLedger<'c> {
@@ -87,6 +88,7 @@ fn code_from_row(row: &Row<'_>) -> rusqlite::Result<CodeRecord> {
         catalog_items: split_list(row.get(33)?),
         checked_by: row.get(34)?,
         checked_at: row.get(35)?,
+        spending_rules: row.get(36)?,
     };
     columns
         .into_record()

@@ -10,6 +10,7 @@ use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::limits::IDEMPOTENCY_KEY_KEPT_SECONDS;
 use smartcode_core::model::*;
 use smartcode_core::money::Currency;
+use smartcode_core::spending::Rules;
 
 use crate::protocol::Remembered;
 use crate::rows::{account_kind, CodeColumns, CODE_COLUMNS, CODE_COLUMN_COUNT};
@@ -102,6 +103,16 @@ pub fn write_public_totals(statement: &mut Statement<'_>, rowid: i64, payments: 
     }
 }
 
+/// A code and every code below it, marked as having a restricted lineage; `{}` is the dialect's
+/// first placeholder.
+pub fn mark_lineage_sql(placeholder: &str) -> String {
+    format!(
+        "WITH RECURSIVE below(id) AS (SELECT id FROM codes WHERE id = {placeholder} \
+         UNION ALL SELECT codes.id FROM codes JOIN below ON codes.parent_id = below.id) \
+         UPDATE codes SET restricted_lineage = TRUE WHERE id IN (SELECT id FROM below) AND NOT restricted_lineage"
+    )
+}
+
 impl SqliteLedger<'_> {
     pub fn insert_code(&mut self, record: &CodeRecord, hash: Option<&CodeHash>) -> StoreResult<()> {
         let placeholders: Vec<String> = (1..=CODE_COLUMN_COUNT + 1).map(|n| format!("?{n}")).collect();
@@ -149,6 +160,7 @@ impl SqliteLedger<'_> {
                 join_list(c.catalog_items.as_deref()),
                 c.checked_by,
                 c.checked_at,
+                c.spending_rules,
                 hash.map(|h| h.0.to_vec()),
             ])
             .map_err(failure)?;
@@ -312,6 +324,23 @@ impl SqliteLedger<'_> {
             .map_err(failure)?;
         statement
             .execute(params![id.as_str(), hash.0.as_slice()])
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    pub fn set_spending(&mut self, id: &CodeId, rules: Option<&Rules>) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE codes SET spending_rules = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id.as_str(), crate::spending_rows::to_text(rules)]))
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    /// Marks `id` and every code below it (see `LedgerTx::mark_lineage`).
+    pub fn mark_lineage(&mut self, id: &CodeId) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(&mark_lineage_sql("?1"))
+            .and_then(|mut s| s.execute([id.as_str()]))
             .map_err(failure)?;
         Ok(())
     }

@@ -272,6 +272,13 @@ pub(super) enum Cmd {
         #[arg(long)]
         remove: bool,
     },
+    /// This code's spending rules (zero-click buying): `show` them with what each has spent and
+    /// left, or `set` them from a JSON file (`{"rules": [...]}`, as PUT /v1/me/rules; `-` reads
+    /// standard input).
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Assurance codes: the broker certifies to a seller that at least a floor remains on this code.
     Assurance {
         #[command(subcommand)]
@@ -527,6 +534,15 @@ fn parse_per_period(text: &str) -> Result<SpendRequest, String> {
         amount: amount.into(),
         period_seconds,
     })
+}
+
+/// `smartcode rules`.
+#[derive(Subcommand, Debug)]
+pub enum RulesAction {
+    /// The rules, in order, with what each has spent and has left now.
+    Show,
+    /// Replace the rules with those of FILE (`{"rules": [...]}`; `{"rules": []}` removes them).
+    Set { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]

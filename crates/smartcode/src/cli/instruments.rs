@@ -1,11 +1,12 @@
 //! The instruments on a code from the command line: `authorize` (an authorization code for one
 //! exact amount, listed and cancelled), `alias` (an all-digit name for a code) and `assurance`
-//! (assurance codes made, listed, revoked, certified, and certificates checked offline).
+//! (assurance codes made, listed, revoked, certified, and certificates checked offline), and
+//! `rules` (the code's spending rules, shown or set from a file).
 
 use anyhow::{anyhow, bail, Context, Result};
 use smartcode_client::*;
 
-use super::args::{AssuranceAction, Cmd};
+use super::args::{AssuranceAction, Cmd, RulesAction};
 use super::{code_client, print_json, Args};
 
 pub(super) async fn run(client: &Client, command: &Cmd, key: Option<&str>, json: bool) -> Result<()> {
@@ -187,4 +188,67 @@ async fn verify(args: &Args, file: &std::path::Path, key: Option<&str>) -> Resul
         Ok(()) => Ok(()),
         Err(error) => bail!("the certificate does not verify: {error}"),
     }
+}
+
+/// `smartcode rules show|set FILE`.
+pub(super) async fn rules(client: &Client, action: &RulesAction, key: Option<&str>, json: bool) -> Result<()> {
+    let rules = match action {
+        RulesAction::Show => client.rules().await?,
+        RulesAction::Set { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let request: RulesRequest = serde_json::from_str(&text).map_err(|e| {
+                anyhow!(
+                    "{} is not {{\"rules\": [...]}} as PUT /v1/me/rules takes: {e}",
+                    file.display()
+                )
+            })?;
+            client.set_rules(&request, key).await?
+        }
+    };
+    if json {
+        return print_json(&rules);
+    }
+    if rules.rules.is_empty() {
+        println!("No spending rules: every payment this code's holder makes is its own.");
+    }
+    for (n, shown) in rules.rules.iter().enumerate() {
+        let rule = &shown.rule;
+        let mut line = format!("{}. {} → {}", n + 1, rule.name, rule.action);
+        let matches = &rule.matches;
+        for (what, list) in [
+            ("categories", &matches.categories),
+            ("payees", &matches.payees),
+            ("items", &matches.items),
+        ] {
+            if let Some(list) = list {
+                line.push_str(&format!("  {what}: {}", list.join(", ")));
+            }
+        }
+        if let Some(max) = &rule.max_per_payment {
+            line.push_str(&format!("  at most {} {} a payment", max.0, rules.currency));
+        }
+        if let Some(period) = &rule.max_per_period {
+            line.push_str(&format!(
+                "  {} per {} s (spent {}, left {})",
+                period.amount.0,
+                period.period_seconds,
+                shown.spent.as_deref().unwrap_or("0"),
+                shown.left.as_deref().unwrap_or("0")
+            ));
+        }
+        if let Some(rate) = &rule.max_rate {
+            line.push_str(&format!(
+                "  {} per {} s (now {})",
+                rate.amount.0,
+                rate.per_seconds,
+                shown.rate_left_now.as_deref().unwrap_or("0")
+            ));
+        }
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -553,6 +553,7 @@ async fn dispatch(args: Args) -> Result<()> {
             instruments::run(&code_client(&args)?, &args.command, key, args.json).await
         }
         Cmd::Assurance { action } => instruments::assurance(&args, action, key).await,
+        Cmd::Rules { action } => instruments::rules(&code_client(&args)?, action, key, args.json).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
         }

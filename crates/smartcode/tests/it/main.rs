@@ -33,5 +33,6 @@ mod schemathesis;
 mod secrets;
 mod serve;
 mod shell;
+mod spending_rules;
 mod tidy;
 mod web;

@@ -70,9 +70,7 @@ pub(super) fn hold(
         assurance_id: None,
     };
     set_aside(tx, &hold, None)?;
-    for (id, usage) in &checked.counted {
-        tx.set_usage(id, usage)?;
-    }
+    checked.record(tx)?;
     let record = ChargeRecord {
         code_id: Some(payer.id),
         fingerprint: Some(order.fingerprint),

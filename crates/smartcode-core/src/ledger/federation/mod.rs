@@ -423,9 +423,7 @@ fn charge(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, order: &ChargeOrd
         item: None,
     };
     post(tx, transfer.clone())?;
-    for (id, usage) in &checked.counted {
-        tx.set_usage(id, usage)?;
-    }
+    checked.record(tx)?;
     if let Some(mut authorization) = authorization {
         authorization.state = HoldState::Captured;
         authorization.resolved_at = Some(now);
@@ -527,7 +525,20 @@ fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeR
         item: None,
     };
     post(tx, reversal)?;
-    restrictions::give_back(tx, now, &payer, (record.created_at, record.amount.units()), true)?;
+    let for_what = crate::spending::Asked {
+        payee: None,
+        category: None,
+        item: None,
+        amount: record.amount,
+    };
+    restrictions::give_back(
+        tx,
+        now,
+        &payer,
+        (record.created_at, record.amount.units()),
+        true,
+        &for_what,
+    )?;
     record.state = ChargeState::Reversed;
     record.changed_at = now;
     tx.update_charge(&record, ChargeState::Charged)?;

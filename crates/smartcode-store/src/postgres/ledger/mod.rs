@@ -257,6 +257,7 @@ fn code_from_row(row: &Row) -> StoreResult<(CodeRecord, i64)> {
         catalog_items: get(row, 33)?,
         checked_by: get(row, 34)?,
         checked_at: get(row, 35)?,
+        spending_rules: get(row, 36)?,
     };
     Ok((columns.into_record()?, get(row, CODE_COLUMN_COUNT)?))
 }

@@ -125,6 +125,7 @@ impl LedgerTx for PgLedger<'_> {
                 &c.catalog_items,
                 &c.checked_by,
                 &c.checked_at,
+                &c.spending_rules,
                 &hash,
             ],
         )?;
@@ -224,6 +225,30 @@ impl LedgerTx for PgLedger<'_> {
 
     fn set_code_hash(&mut self, id: &CodeId, hash: &CodeHash) -> StoreResult<()> {
         self.update_code(id, "code_hash = $3", &[&hash.0.as_slice()])?;
+        Ok(())
+    }
+
+    fn set_spending(&mut self, id: &CodeId, rules: Option<&smartcode_core::spending::Rules>) -> StoreResult<()> {
+        let text = crate::spending_rows::to_text(rules);
+        self.update_code(id, "spending_rules = $3", &[&text])?;
+        Ok(())
+    }
+
+    fn mark_lineage(&mut self, id: &CodeId) -> StoreResult<()> {
+        // A code marked here is a conflict for another process that read it before; this
+        // command's own reads of them take their new versions, and the batch reads them again.
+        let sql = format!("{} RETURNING id, {VERSION}", crate::sqlite::mark_lineage_sql("$1"));
+        let id_text = id.as_str();
+        let rows = self.query(&sql, &[&id_text])?;
+        if let Some(batch) = self.batch.as_deref_mut() {
+            for row in rows {
+                let (marked, version): (String, i64) = (get(&row, 0)?, get(&row, 1)?);
+                batch.prefetched.codes.remove(marked.as_str());
+                if let Some(known) = batch.command.versions.get_mut(marked.as_str()) {
+                    *known = version;
+                }
+            }
+        }
         Ok(())
     }
 
