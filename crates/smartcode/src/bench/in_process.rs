@@ -10,8 +10,10 @@ use smartcode_core::clock::{Clock, SystemClock};
 use smartcode_core::code::{BrokerKey, CodeHash, PublicCode, SecretCode};
 use smartcode_core::ledger::payments::{self, PaymentOrder};
 use smartcode_core::ledger::QueryOutcome::Reports;
-use smartcode_core::ledger::{holds, issuance, reports, tree, Command as LedgerCommand, Credential, Outcome};
+use smartcode_core::ledger::{controls, holds, issuance, reports, tree, Command as LedgerCommand, Credential, Outcome};
+use smartcode_core::model::SpendLimit;
 use smartcode_core::money::{Amount, Currency};
+use smartcode_core::spending::{RateLimit, RuleAction, RuleMatch, SpendingRule};
 use smartcode_store::embedded::EmbeddedStore;
 use smartcode_store::{answer, Store, WriteRequest, Written};
 
@@ -31,6 +33,11 @@ pub(super) async fn in_process(args: &BenchArgs) -> Result<Report> {
     eprintln!("creating {} payers and {} payees…", args.payers, args.payees);
     let payers = issue_in_process(&store, &key, currency, args.payers).await?;
     let sellers = issue_in_process(&store, &key, currency, args.payees).await?;
+    if args.rules {
+        for payer in &payers {
+            write(&store, spending_rules(*payer)?.into()).await?;
+        }
+    }
     let mut payees = Vec::with_capacity(sellers.len());
     for seller in &sellers {
         let code = PublicCode::generate();
@@ -236,6 +243,29 @@ async fn hold_then_capture(store: &EmbeddedStore, order: PaymentOrder, seller: C
         amount: None,
     };
     write(store, capture.into()).await.map(|_| ())
+}
+
+/// One rule every payment of the bench matches and counts in, with caps it never reaches.
+fn spending_rules(payer: CodeHash) -> Result<controls::Command> {
+    let amount = |text: &str| Amount::parse(text).map_err(|e| anyhow!("{e}"));
+    let rule = SpendingRule {
+        name: "everything".into(),
+        matches: RuleMatch::default(),
+        max_per_payment: Some(amount("1")?),
+        max_per_period: Some(SpendLimit {
+            amount: amount("1000")?,
+            period_seconds: 86_400,
+        }),
+        max_rate: Some(RateLimit {
+            amount: amount("1000")?,
+            per_seconds: 60,
+        }),
+        action: RuleAction::Pay,
+    };
+    Ok(controls::Command::SetSpendingRules {
+        holder: Credential::new(payer, false),
+        rules: vec![rule],
+    })
 }
 
 async fn write(store: &EmbeddedStore, command: LedgerCommand) -> Result<Outcome> {

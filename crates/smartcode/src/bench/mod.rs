@@ -71,6 +71,11 @@ pub struct BenchArgs {
     /// then also plain payments, holds and captures each alone, as many of each as there were pairs.
     #[arg(long)]
     pub two_phase: bool,
+    /// Give every payer spending rules first (in process only): one `pay` rule with a period cap
+    /// and a rate cap that every payment matches, is judged by and counts in, so the run measures
+    /// payments under rules; compare with the same run without it.
+    #[arg(long, requires = "in_process")]
+    pub rules: bool,
     /// Pay with authorization codes: each payment is the payer making an authorization code for
     /// the amount and the payee's server paying with it (two requests; over HTTP only).
     #[arg(long, conflicts_with_all = ["two_phase", "in_process"])]
@@ -131,6 +136,8 @@ pub struct Report {
     /// Spent codes added to the store before the run (`--codes`).
     pub seeded_codes: u64,
     pub hot_payee: bool,
+    /// Every payer had a spending rule that judged and counted each payment (`--rules`).
+    pub spending_rules: bool,
     pub payments: u64,
     pub payments_per_second: u64,
     pub latency_ms_p50: f64,
@@ -259,6 +266,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         rate: args.rate,
         seeded_codes: args.codes,
         hot_payee: args.hot,
+        spending_rules: args.rules,
         payments,
         payments_per_second: u64::try_from(u128::from(payments) * 1_000_000 / micros).unwrap_or(u64::MAX),
         latency_ms_p50: percentile_ms(&latencies, 500),
@@ -350,6 +358,9 @@ fn print_report(r: &Report) {
     );
     if r.rate > 0 {
         println!("  asked for:    {} payments/s (open loop)", r.rate);
+    }
+    if r.spending_rules {
+        println!("  rules:        every payment judged and counted by its payer's spending rule");
     }
     if r.seeded_codes > 0 {
         println!(

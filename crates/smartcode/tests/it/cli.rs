@@ -313,6 +313,7 @@ async fn bench_measures_payments_over_http_and_in_process() {
         &["--json", "bench"][..],
         &["--json", "bench", "--in-process"][..],
         &["--json", "bench", "--in-process", "--two-phase"][..],
+        &["--json", "bench", "--in-process", "--rules"][..],
     ];
     for mode in modes {
         let mut args = mode.to_vec();
@@ -333,6 +334,7 @@ async fn bench_measures_payments_over_http_and_in_process() {
             report["ledger_ok"], true,
             "the bench ends with the ledger check: {report}"
         );
+        assert_eq!(report["spending_rules"], mode.contains(&"--rules"), "{report}");
         if mode.contains(&"--two-phase") {
             // Payments, holds and captures each alone, as many of each as the run made pairs and
             // as 8 payers may hold at once (half of 100 each).
