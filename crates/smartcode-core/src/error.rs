@@ -170,7 +170,7 @@ pub enum Restriction {
     NotAllowed { field: &'static str },
     #[error("{field}: this public code does not sell what the payment names; it sells {sold}")]
     NotSold { field: &'static str, sold: String },
-    #[error("rules: the rule {rule:?} of {code} refuses this payment")]
+    #[error("rules: the spending rule {rule:?} refuses this payment")]
     Rule { rule: String, code: String },
 }
 
@@ -242,7 +242,7 @@ pub enum OpError {
     CodeLocked,
     /// A spending rule of the payer (or of an ancestor, `code`) asks its holder first: the rule
     /// says ask, or the payment is over one of its caps (`why`).
-    #[error("rules: the rule {rule:?} of {code} asks its holder first: {why}")]
+    #[error("rules: the spending rule {rule:?} asks its holder first: {why}")]
     ApprovalRequired { rule: String, code: String, why: String },
     /// Which rule forbids the use, named for the caller.
     #[error("{0}")]

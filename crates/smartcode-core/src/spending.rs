@@ -17,7 +17,9 @@
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
 use crate::code::PublicCode;
 use crate::error::{Invalid, Limit, OpError};
-use crate::limits::{EXPIRY_SECONDS_MAX, RESTRICTION_ENTRIES_MAX, RULES_PER_CODE_MAX, RULE_NAME_CHARS_MAX};
+use crate::limits::{
+    CATEGORY_CHARS_MAX, EXPIRY_SECONDS_MAX, RESTRICTION_ENTRIES_MAX, RULES_PER_CODE_MAX, RULE_NAME_CHARS_MAX,
+};
 use crate::model::SpendLimit;
 use crate::money::Amount;
 
@@ -299,6 +301,20 @@ pub fn check_rules(rules: &[SpendingRule]) -> Result<(), OpError> {
                 ));
             }
         }
+        let texts = [
+            ("match.categories", &rule.matches.categories),
+            ("match.items", &rule.matches.items),
+        ];
+        for (field, list) in texts {
+            let sane = |e: &String| {
+                !e.is_empty() && e.chars().count() <= CATEGORY_CHARS_MAX && !e.chars().any(char::is_control)
+            };
+            if list.iter().flatten().any(|e| !sane(e)) {
+                return bad(format!(
+                    "each of {field} is 1 to {CATEGORY_CHARS_MAX} characters without control characters"
+                ));
+            }
+        }
         let periods = [
             rule.max_per_period.map(|p| (p.amount, p.period_seconds)),
             rule.max_rate.map(|r| (r.amount, r.per_seconds)),
@@ -324,8 +340,9 @@ pub fn counting_rule(rules: &[(SpendingRule, RuleCounters)], asked: &Asked<'_>) 
     (rules[index].0.action == RuleAction::Pay).then_some(index)
 }
 
-/// `counters` of `rule` with `units` given back at `now` (a released hold's), in the period it was
-/// counted in (`counted_at`) only, and never below zero.
+/// `counters` of `rule` with `units` given back at `now` (a released hold's): to the period only if
+/// it is still the one it was counted in (`counted_at`), to the rate only what of it has not
+/// drained since, nothing if it was counted before these rules were set, and never below zero.
 pub fn give_back(
     rule: &SpendingRule,
     counters: &RuleCounters,
@@ -334,13 +351,21 @@ pub fn give_back(
     now: Timestamp,
 ) -> RuleCounters {
     let mut back = counters.at(rule, now);
+    // Counted before these rules were set (a PUT since, or an ancestor's first rules): these
+    // counters never held it, so nothing of it is theirs to give back.
+    if counted_at < counters.set_at {
+        return back;
+    }
     if let Some(period) = rule.max_per_period {
         if period_index(counters.set_at, period.period_seconds, counted_at) == back.period_index {
             back.period_spent_units = (back.period_spent_units - units).max(0);
         }
     }
-    if rule.max_rate.is_some() {
-        back.rate_used_units = (back.rate_used_units - units).max(0);
+    if let Some(rate) = rule.max_rate {
+        // Only what of it the bucket has not drained since it was counted is still in it; the
+        // rest of what the bucket holds is later spending.
+        let still = drained(units, rate, counted_at, now);
+        back.rate_used_units = (back.rate_used_units - still).max(0);
     }
     back
 }
@@ -533,6 +558,24 @@ mod tests {
         assert_eq!(counting_rule(&rules, &article(cents(4))), Some(0));
         let back = give_back(&rules[0].0, &rules[0].1, at(10), cents(4).units(), at(20));
         assert_eq!((back.period_spent_units, back.rate_used_units), (0, 0));
+        // A minute on, the bucket drained the hold and holds only a later payment: that stays.
+        assert!(matches!(
+            pay(&mut rules, &article(cents(5)), at(70)),
+            Judgement::Pays { .. }
+        ));
+        let back = give_back(&rules[0].0, &rules[0].1, at(10), cents(4).units(), at(70));
+        assert_eq!(
+            back.rate_used_units,
+            cents(5).units(),
+            "the hold drained away: nothing of it is given back"
+        );
+        // Rules set after it counted never held it.
+        let later = RuleCounters::new(at(3_000));
+        assert_eq!(
+            give_back(&rules[0].0, &later, at(10), cents(4).units(), at(3_001)),
+            later.at(&rules[0].0, at(3_001))
+        );
+        rules[0].1 = RuleCounters::new(at(0));
         // Counted in a period that has ended: the new one spends from zero and gets nothing back.
         assert!(matches!(
             pay(&mut rules, &article(cents(4)), at(3_000)),

@@ -71,7 +71,7 @@ async fn handle_rules(State(state): State<AppState>, holder: Holder) -> Result<R
     ))
 }
 
-/// Reads the rules a request asks for; payees must be public codes (of this broker or another).
+/// Reads the rules a request asks for; payees must be public codes of this broker.
 pub(crate) fn parse_rules(request: &RulesRequest, domain: &str) -> Result<Vec<SpendingRule>, ApiError> {
     request.rules.iter().map(|rule| parse_rule(rule, domain)).collect()
 }

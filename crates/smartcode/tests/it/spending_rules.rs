@@ -189,6 +189,7 @@ async fn rules_that_cannot_be_kept_are_refused_whole() {
         json!([{ "name": "a", "max_rate": { "amount": "0.10", "per_seconds": 0 }, "action": "pay" }]),
         json!([{ "name": "a", "max_per_period": { "amount": "-1", "period_seconds": 60 }, "action": "pay" }]),
         json!([{ "name": "a", "match": { "categories": [] }, "action": "pay" }]),
+        json!([{ "name": "a", "match": { "items": [""] }, "action": "pay" }]),
         json!([{ "name": "a", "match": { "payees": ["not a code"] }, "action": "pay" }]),
         json!([{ "name": "a", "action": "pay", "colour": "blue" }]),
     ] {

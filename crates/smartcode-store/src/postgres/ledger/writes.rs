@@ -84,6 +84,24 @@ impl LedgerTx for PgLedger<'_> {
             "INSERT INTO codes ({CODE_COLUMNS}, code_hash) VALUES ({}) RETURNING {VERSION}",
             placeholders.join(", ")
         );
+        // A child made without a restricted lineage while another process marks its parent's
+        // (`mark_lineage`) would escape the parent's rules: its parent is read again under a
+        // share lock, which waits for that process, and a mark found is this batch's conflict.
+        // (A public code pays nothing, so it has no lineage to keep.)
+        if let (Some(parent), false, CodeKind::Secret) = (&r.parent_id, r.restricted_lineage, r.kind) {
+            let parent = parent.as_str();
+            let locked = self.query_opt(
+                "SELECT restricted_lineage FROM codes WHERE id = $1 FOR SHARE",
+                &[&parent],
+            )?;
+            if locked.map(|row| get::<bool>(&row, 0)).transpose()? == Some(true) {
+                return Err(self.conflict(
+                    format!("the lineage of {parent} was marked under the batch"),
+                    Some(parent),
+                    None,
+                ));
+            }
+        }
         let c = CodeColumns::from_record(r);
         let hash = hash.map(|h| h.0.as_slice());
         let row = self.query_one(
@@ -239,6 +257,12 @@ impl LedgerTx for PgLedger<'_> {
         // command's own reads of them take their new versions, and the batch reads them again.
         let sql = format!("{} RETURNING id, {VERSION}", crate::sqlite::mark_lineage_sql("$1"));
         let id_text = id.as_str();
+        // The tree is locked first, so a process making a child in it meanwhile either finishes
+        // before the mark (whose statement, a new snapshot, then sees the child) or waits for it
+        // and finds its parent marked (`insert_code`).
+        let lock = "SELECT id FROM codes WHERE id IN (WITH RECURSIVE below(id) AS (SELECT id FROM codes WHERE id = $1 \
+             UNION ALL SELECT codes.id FROM codes JOIN below ON codes.parent_id = below.id) SELECT id FROM below) FOR UPDATE";
+        self.query(lock, &[&id_text])?;
         let rows = self.query(&sql, &[&id_text])?;
         if let Some(batch) = self.batch.as_deref_mut() {
             for row in rows {
