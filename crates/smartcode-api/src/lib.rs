@@ -49,11 +49,13 @@
 pub mod challenge;
 mod federation;
 mod from_core;
+mod offers;
 mod requests;
 mod responses;
 mod spending;
 
 pub use federation::*;
+pub use offers::*;
 pub use requests::*;
 pub use responses::*;
 pub use spending::*;
