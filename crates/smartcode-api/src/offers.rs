@@ -96,6 +96,23 @@ fn hex_of(bytes: &[u8]) -> String {
 #[serde(deny_unknown_fields)]
 pub struct PurchaseRequest {
     pub offer: OfferJson,
+    /// How the broker bids for the buyer when the offer is negotiable and over what the rules
+    /// allow; absent: `plain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategyJson>,
+}
+
+/// A buyer's negotiation strategy: `{name: "plain"}` bids the rules' limit and takes any counter
+/// within it; `{name: "concede", start, step}` bids `start`, raises by `step` each round up to
+/// the limit, and takes a counter no higher than its bid (any within the limit in the last round).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyJson {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<crate::RequestAmount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<crate::RequestAmount>,
 }
 
 /// The broker's answer to a purchase: `paid` (201, with the receipt), `needs_approval` (202, with

@@ -30,6 +30,9 @@ use serde::Serialize;
 pub use smartcode_api::*;
 
 mod peers;
+mod purchases;
+
+pub use purchases::offer_of;
 
 /// How the client proves who it is.
 #[derive(Clone)]
@@ -96,6 +99,11 @@ impl Client {
             proof: proof.map(str::to_owned),
             ..self.clone()
         }
+    }
+
+    /// The broker this client talks to.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// The same client, as a seller's server (see [`Client::seller_key`]).
@@ -302,24 +310,6 @@ impl Client {
             pin: new_pin.to_owned(),
         };
         let mut request = self.request(Method::PUT, "/v1/me/pin").json(&body);
-        if let Some(key) = idempotency_key {
-            request = request.header("Idempotency-Key", key);
-        }
-        Self::send(request).await
-    }
-
-    /// This code's spending rules, each with what it has spent and left.
-    pub async fn rules(&self) -> Result<RulesJson, ClientError> {
-        Self::send(self.request(Method::GET, "/v1/me/rules")).await
-    }
-
-    /// Replaces this code's spending rules (`rules: []` removes them).
-    pub async fn set_rules(
-        &self,
-        rules: &RulesRequest,
-        idempotency_key: Option<&str>,
-    ) -> Result<RulesJson, ClientError> {
-        let mut request = self.request(Method::PUT, "/v1/me/rules").json(rules);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }

@@ -415,6 +415,12 @@ random_id!(
     "An assurance's id (80 random bits); its holder reads it, sellers see it in certificates."
 );
 random_id!(
+    ApprovalId,
+    "ap_",
+    16,
+    "A queued purchase's id (80 random bits): the buyer's code and the code whose rule stopped it read it."
+);
+random_id!(
     QuoteId,
     "q_",
     16,

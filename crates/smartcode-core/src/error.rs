@@ -65,6 +65,10 @@ pub enum Conflict {
     QuoteWithinCurrency(crate::money::Currency),
     #[error("at this payment's quote, the refund is less than the smallest unit of the payer's currency: refund more")]
     RefundBelowUnit,
+    #[error("this purchase is {state}: only a pending one can be approved or declined")]
+    ApprovalNotPending { state: &'static str },
+    #[error("the seller made no counter-offer for this purchase: approve it at the offer's price")]
+    NoCounterOffer,
 }
 
 /// Why a quote cannot be made or paid with.
@@ -208,6 +212,11 @@ pub enum Limit {
     Rates,
     #[error("the broker has at most {} peers", crate::limits::PEERS_MAX)]
     Peers,
+    #[error(
+        "a code may have at most {} purchases waiting for approval: approve or decline some",
+        crate::limits::APPROVALS_PENDING_PER_CODE_MAX
+    )]
+    ApprovalsPerCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -241,9 +250,14 @@ pub enum OpError {
     #[error("too many wrong PINs: this code is locked until its parent unlocks it")]
     CodeLocked,
     /// A spending rule of the payer (or of an ancestor, `code`) asks its holder first: the rule
-    /// says ask, or the payment is over one of its caps (`why`).
-    #[error("rules: the spending rule {rule:?} asks its holder first: {why}")]
-    ApprovalRequired { rule: String, code: String, why: String },
+    /// says ask, or the payment is over one of its caps (`why`); or, for a purchase with no one
+    /// asked, no rule pays it (`rule` is `None`).
+    #[error("{}", approval_required(rule.as_deref(), why))]
+    ApprovalRequired {
+        rule: Option<String>,
+        code: String,
+        why: String,
+    },
     /// Which rule forbids the use, named for the caller.
     #[error("{0}")]
     Restricted(Restriction),
@@ -270,6 +284,13 @@ pub enum OpError {
     Overloaded,
     #[error("storage failure")]
     Storage(StorageFailure),
+}
+
+fn approval_required(rule: Option<&str>, why: &str) -> String {
+    match rule {
+        Some(rule) => format!("rules: the spending rule {rule:?} asks its holder first: {why}"),
+        None => format!("rules: the holder's approval is needed: {why}"),
+    }
 }
 
 impl From<StorageFailure> for OpError {

@@ -11,6 +11,7 @@
 //! assert!(Amount::parse("0.0000001").is_err()); // never rounded
 //! ```
 
+pub mod approval;
 pub mod charge;
 pub mod clock;
 pub mod code;

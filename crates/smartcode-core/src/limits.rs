@@ -68,6 +68,27 @@ pub const RECEIPT_SIGN_QUEUE_MAX: usize = 16_384;
 pub const RULES_PER_CODE_MAX: usize = 32;
 /// Characters in a spending rule's name.
 pub const RULE_NAME_CHARS_MAX: usize = 64;
+/// Purchases one code may have waiting for approval at once (a purchase of an offer already
+/// waiting answers that approval again, and does not count twice).
+pub const APPROVALS_PENDING_PER_CODE_MAX: u32 = 100;
+/// Approvals listed by `GET /v1/me/approvals`: waiting ones first, then the newest others.
+pub const APPROVALS_LISTED_MAX: u32 = 200;
+/// Bytes of an offer's JSON a purchase may carry (and an approval keeps).
+pub const OFFER_JSON_BYTES_MAX: usize = 8 * 1024;
+/// Characters of an offer's id, and of its description.
+pub const OFFER_ID_CHARS_MAX: usize = 100;
+pub const OFFER_DESCRIPTION_CHARS_MAX: usize = 500;
+/// The longest an offer may be bought after it was read: an offer expiring later is bought, but
+/// its approval waits no longer than this.
+pub const OFFER_SECONDS_MAX: i64 = 7 * 24 * 3600;
+/// A negotiation's bounds (the buyer's broker calling a seller's endpoint): at most this many
+/// rounds whatever the offer's `max_rounds`, each call answered within its time, all of them
+/// within the whole's, and an answer of at most this many bytes. A seller that breaks one is
+/// given up on, and the purchase waits for approval.
+pub const NEGOTIATION_ROUNDS_MAX: u32 = 10;
+pub const NEGOTIATION_CALL_MILLIS: u64 = 2_000;
+pub const NEGOTIATION_MILLIS: u64 = 10_000;
+pub const NEGOTIATION_ANSWER_BYTES_MAX: usize = 4 * 1024;
 /// Entries in one restriction list (categories, payees, items).
 pub const RESTRICTION_ENTRIES_MAX: usize = 100;
 /// The longest expiry a child may be given, and the longest period of a spending limit, in

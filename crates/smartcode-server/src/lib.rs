@@ -10,6 +10,7 @@ pub mod guard;
 pub mod keys;
 pub mod listen;
 pub mod metrics;
+pub mod negotiation;
 pub mod problem;
 pub mod receipts;
 pub mod web;
@@ -43,6 +44,8 @@ pub struct BrokerConfig {
     pub broker_number: smartcode_core::numeric::BrokerNumber,
     /// Proxies whose `X-Forwarded-For` is believed; anyone else's address is the connection's.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Calls out to sellers may go to private and loopback addresses (`serve --allow-private-callouts`).
+    pub allow_private_callouts: bool,
 }
 
 impl BrokerConfig {

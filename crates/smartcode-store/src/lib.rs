@@ -7,6 +7,7 @@
 //! Writes go to a single writer that commits many of them at once (group commit): each request is
 //! acknowledged only after the commit holding it is on disk.
 
+mod approval_rows;
 mod cache;
 mod charge_rows;
 pub mod counters;

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// For tests only: let the operator move the broker's clock forward (`POST /v1/admin/clock`).
     #[arg(long)]
     pub test_clock: bool,
+    /// Let calls out to sellers (negotiation endpoints) go to private, loopback and link-local
+    /// addresses. Off by default: a buyer's offer must not make the broker probe its own network.
+    #[arg(long, env = "SMARTCODE_ALLOW_PRIVATE_CALLOUTS")]
+    pub allow_private_callouts: bool,
 }
 
 fn parse_alphabet(text: &str) -> Result<Alphabet, String> {
@@ -152,6 +156,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         domain: args.domain.clone(),
         broker_number,
         trusted_proxies: args.trusted_proxies.clone(),
+        allow_private_callouts: args.allow_private_callouts,
     };
     let state = Broker::new(
         config,

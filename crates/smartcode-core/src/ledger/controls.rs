@@ -101,7 +101,19 @@ fn set_spending_rules(
     let counted = rules
         .iter()
         .map(|rule| (rule.clone(), crate::spending::RuleCounters::new(now)));
-    record.spending = (!rules.is_empty()).then(|| std::sync::Arc::new(counted.collect()));
+    let rules = (!rules.is_empty()).then(|| std::sync::Arc::new(counted.collect()));
+    put_rules(tx, &mut record, rules)?;
+    Ok(Outcome::RulesSet(Box::new(view(tx, now, record)?)))
+}
+
+/// Gives `record` these spending rules (with their counters) and writes them, marking the
+/// lineage below it when they are its first.
+pub(super) fn put_rules(
+    tx: &mut (impl LedgerTx + ?Sized),
+    record: &mut CodeRecord,
+    rules: Option<crate::spending::Rules>,
+) -> Result<(), OpError> {
+    record.spending = rules;
     tx.set_spending(&record.id, record.spending.as_ref())?;
     // A restricted lineage is inherited at creation and never lost, so if this code has one, so
     // does every code below it; otherwise they are marked now, to walk up to these rules.
@@ -109,7 +121,7 @@ fn set_spending_rules(
         tx.mark_lineage(&record.id)?;
         record.restricted_lineage = true;
     }
-    Ok(Outcome::RulesSet(Box::new(view(tx, now, record)?)))
+    Ok(())
 }
 
 fn pin_failed(tx: &mut (impl LedgerTx + ?Sized), hash: &CodeHash, generation: u32) -> Result<Outcome, OpError> {

@@ -8,7 +8,8 @@
 //! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
-//! federates with) and [`reports`] (what a holder, the public and the operator read).
+//! federates with), [`purchases`] (offers bought under spending rules, and the approval queue) and
+//! [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -30,6 +31,7 @@ pub mod issuance;
 pub mod payments;
 pub mod peers;
 mod post;
+pub mod purchases;
 pub mod quotes;
 pub mod reports;
 pub mod restrictions;
@@ -45,8 +47,9 @@ pub use rules::{check_text, CodeView, Credential, PinPresented, UsageLeft};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
+use crate::approval::ApprovalRecord;
 use crate::clock::Timestamp;
-use crate::code::{AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, TransferId};
+use crate::code::{ApprovalId, AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, TransferId};
 use crate::error::{OpError, StoreResult};
 use crate::model::*;
 use crate::money::Currency;
@@ -108,6 +111,10 @@ pub trait LedgerRead {
     /// The balances of the peer `name`'s accounts, by currency (those it has).
     fn peer_balances(&mut self, name: &str) -> StoreResult<Vec<(Currency, i64)>>;
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>>;
+    fn approval_by_id(&mut self, id: &ApprovalId) -> StoreResult<Option<ApprovalRecord>>;
+    /// The approvals `code` made or whose rule stopped, at most `limit`: those pending and not
+    /// expired at `now` first, then the rest, each newest first.
+    fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>>;
     /// The exchange accounts' balances, `(currency, units)` by currency.
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;
     /// This side's record of charge `id` with `peer` ([`federation`]).
@@ -176,6 +183,10 @@ pub trait LedgerTx: LedgerRead {
     fn put_peer(&mut self, peer: &PeerRecord) -> StoreResult<()>;
     fn delete_peer(&mut self, name: &str) -> StoreResult<()>;
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
+    fn insert_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()>;
+    /// Writes an approval's new state (and who stopped it, if that changed); a store refuses, as
+    /// a lost race, one that is no longer pending.
+    fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()>;
     /// Records that an open quote was used (`quote.used`); a store refuses, as a lost race, a
     /// quote another transaction used meanwhile.
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
@@ -325,6 +336,7 @@ pub enum Command {
     Quotes(quotes::Command),
     Peers(peers::Command),
     Federation(federation::Command),
+    Purchases(purchases::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -342,6 +354,7 @@ pub enum Outcome {
     Quotes(quotes::Outcome),
     Peers(peers::Outcome),
     Federation(federation::Outcome),
+    Purchases(purchases::Outcome),
 }
 
 impl Outcome {
@@ -382,6 +395,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Quotes(command) => quotes::execute(tx, cx, command).map(Outcome::Quotes),
         Command::Peers(command) => peers::execute(tx, cx, command).map(Outcome::Peers),
         Command::Federation(command) => federation::execute(tx, cx, command).map(Outcome::Federation),
+        Command::Purchases(command) => purchases::execute(tx, cx, command).map(Outcome::Purchases),
     }
 }
 
@@ -406,6 +420,7 @@ impl Command {
             Command::Authorizations(command) => command.touches(touches),
             Command::Assurances(command) => command.touches(touches),
             Command::Quotes(command) => command.touches(touches),
+            Command::Purchases(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -421,7 +436,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -437,6 +452,7 @@ pub enum Query {
     Quotes(quotes::Query),
     Peers(peers::Query),
     Federation(federation::Query),
+    Purchases(purchases::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -450,6 +466,7 @@ pub enum QueryOutcome {
     Quotes(quotes::QueryOutcome),
     Peers(peers::QueryOutcome),
     Federation(federation::QueryOutcome),
+    Purchases(purchases::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -463,6 +480,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Quotes(query) => quotes::query(tx, query).map(QueryOutcome::Quotes),
         Query::Peers(query) => peers::query(tx, query).map(QueryOutcome::Peers),
         Query::Federation(query) => federation::query(tx, query).map(QueryOutcome::Federation),
+        Query::Purchases(query) => purchases::query(tx, now, query).map(QueryOutcome::Purchases),
     }
 }
 
@@ -520,6 +538,12 @@ impl From<federation::Query> for Query {
     }
 }
 
+impl From<purchases::Query> for Query {
+    fn from(query: purchases::Query) -> Query {
+        Query::Purchases(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -537,4 +561,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases);

@@ -152,6 +152,18 @@ pub(super) fn parties_priced_in(
     order: &PaymentOrder,
     priced_in: Option<Currency>,
 ) -> Result<Parties, OpError> {
+    parties_consented(tx, now, payer, (order, restrictions::Consent::Presented), priced_in)
+}
+
+/// [`parties_priced_in`] for a payment whose spending rules judge it by who consented to it
+/// (a purchase made with no one asked, or one its holder approved: `super::purchases`).
+pub(super) fn parties_consented(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    payer: CodeRecord,
+    (order, consent): (&PaymentOrder, restrictions::Consent),
+    priced_in: Option<Currency>,
+) -> Result<Parties, OpError> {
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;
@@ -171,7 +183,7 @@ pub(super) fn parties_priced_in(
         return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
     let sold = effective_catalog(tx, &payee)?;
-    let checked = restrictions::check_payment(tx, now, &payer, order, &sold)?;
+    let checked = restrictions::check_payment(tx, now, &payer, (order, consent), &sold)?;
     Ok(Parties {
         payer,
         payee,

@@ -172,7 +172,7 @@ pub fn check_payment(
     tx: &mut (impl LedgerRead + ?Sized),
     now: Timestamp,
     payer: &CodeRecord,
-    order: &PaymentOrder,
+    (order, consent): (&PaymentOrder, Consent),
     sold: &Catalog,
 ) -> Result<Checked, OpError> {
     let asked = Use {
@@ -181,7 +181,23 @@ pub fn check_payment(
         category: order.category.as_deref(),
         item: order.item.as_deref(),
     };
-    check_use(tx, now, payer, &asked, sold)
+    check_use(tx, now, payer, (&asked, consent), sold)
+}
+
+/// Who consented to a payment: what decides whether spending rules that match nothing, or ask,
+/// let it through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consent {
+    /// Its code was presented (to a seller, or by its holder): rules that match judge it, and
+    /// where none matches there is no one to ask.
+    Presented,
+    /// A purchase made with no one asked (zero click): some rule of the payer's line must pay it,
+    /// and none may ask.
+    ZeroClick,
+    /// The holder of the code at `depth` in the payer's line (the payer, or a code above it)
+    /// approved it: the rules of that code and of the codes below it count it but do not ask;
+    /// the rules above judge it as ever, and a rule that refuses still refuses.
+    ApprovedAt { depth: u32 },
 }
 
 /// A payment to a seller of another broker (a charge, [`super::federation`]): its public code is
@@ -199,7 +215,7 @@ pub fn check_payment_elsewhere(
         category: None,
         item: None,
     };
-    check_use(tx, now, payer, &asked, &Catalog::default())
+    check_use(tx, now, payer, (&asked, Consent::Presented), &Catalog::default())
 }
 
 /// What a payment asks of the payer's rules: its payee (`None`: a seller of another broker), its
@@ -215,24 +231,11 @@ fn check_use(
     tx: &mut (impl LedgerRead + ?Sized),
     now: Timestamp,
     payer: &CodeRecord,
-    order: &Use<'_>,
+    (order, consent): (&Use<'_>, Consent),
     sold: &Catalog,
 ) -> Result<Checked, OpError> {
     let rules = &payer.restrictions;
-    if let Some(payees) = &rules.payees {
-        if !order.payee.is_some_and(|payee| payees.contains(payee)) {
-            return Err(OpError::Restricted(Restriction::Payee));
-        }
-    }
-    let stamped = Stamped {
-        category: stamp(
-            "categories",
-            sold.categories.as_ref(),
-            rules.categories.as_ref(),
-            order.category,
-        )?,
-        item: stamp("items", sold.items.as_ref(), rules.items.as_ref(), order.item)?,
-    };
+    let stamped = stamped_use(payer, order, sold)?;
     if let Some(max) = rules.amount_per_use_max {
         if order.amount > max {
             return Err(OpError::Restricted(Restriction::AmountPerUse {
@@ -247,23 +250,103 @@ fn check_use(
         item: stamped.item.as_deref(),
         amount: order.amount,
     };
+    let mut paid_by_a_rule = false;
     for code in usage_line(tx, payer)? {
         let usage = code
             .restrictions
             .counts_usage()
             .then(|| count_usage(&code, now, order.amount))
             .transpose()?;
-        let rules = match &code.spending {
-            Some(rules) => judged(rules, &code, &asked, now)?,
-            None => None,
+        let rules = match (&code.spending, consent) {
+            (Some(rules), Consent::ApprovedAt { depth }) if code.depth >= depth => {
+                spending::count_approved(rules, &asked, now)
+                    .map_err(|rule| refused_by(rule, &code))?
+                    .map(std::sync::Arc::new)
+            }
+            (Some(rules), _) => judged(rules, &code, &asked, now)?,
+            (None, _) => None,
         };
+        paid_by_a_rule |= rules.is_some();
         counted.push(Counted {
             id: code.id.clone(),
             usage,
             rules,
         });
     }
+    if consent == Consent::ZeroClick && !paid_by_a_rule {
+        return Err(OpError::ApprovalRequired {
+            rule: None,
+            code: payer.id.to_string(),
+            why: "no spending rule covers it".to_owned(),
+        });
+    }
     Ok(Checked { stamped, counted })
+}
+
+fn refused_by(rule: String, code: &CodeRecord) -> OpError {
+    OpError::Restricted(Restriction::Rule {
+        rule,
+        code: code.id.to_string(),
+    })
+}
+
+/// What a payment is for, stamped from what the payee sells, once the payer's static
+/// restrictions on payees, categories and items allow it.
+fn stamped_use(payer: &CodeRecord, order: &Use<'_>, sold: &Catalog) -> Result<Stamped, OpError> {
+    let rules = &payer.restrictions;
+    if let Some(payees) = &rules.payees {
+        if !order.payee.is_some_and(|payee| payees.contains(payee)) {
+            return Err(OpError::Restricted(Restriction::Payee));
+        }
+    }
+    Ok(Stamped {
+        category: stamp(
+            "categories",
+            sold.categories.as_ref(),
+            rules.categories.as_ref(),
+            order.category,
+        )?,
+        item: stamp("items", sold.items.as_ref(), rules.items.as_ref(), order.item)?,
+    })
+}
+
+/// The most a purchase of what `order` is for (its amount is not read) may cost now with no one
+/// asked, by the payer's restrictions and the spending rules of its line: `None` when no rule
+/// pays it, or one asks or refuses whatever the price. What a negotiation bids within.
+pub fn zero_click_room(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    order: &PaymentOrder,
+    sold: &Catalog,
+) -> Result<Option<i64>, OpError> {
+    let asked = Use {
+        payee: Some(&order.payee),
+        amount: order.amount,
+        category: order.category.as_deref(),
+        item: order.item.as_deref(),
+    };
+    let stamped = stamped_use(payer, &asked, sold)?;
+    let asked = spending::Asked {
+        payee: Some(&order.payee),
+        category: stamped.category.as_deref(),
+        item: stamped.item.as_deref(),
+        amount: order.amount,
+    };
+    let mut most = payer.restrictions.amount_per_use_max.map(|max| max.units());
+    let mut paid_by_a_rule = false;
+    for code in usage_line(tx, payer)? {
+        let Some(rules) = &code.spending else { continue };
+        match spending::room(rules, &asked, now) {
+            spending::Room::Unmatched => {}
+            spending::Room::Pays { units_max } => {
+                paid_by_a_rule = true;
+                most = Some(most.map_or(units_max, |most| most.min(units_max)));
+            }
+            spending::Room::Asks | spending::Room::Refuses => return Ok(None),
+        }
+    }
+    Ok(if paid_by_a_rule { most } else { None })
 }
 
 /// `code`'s usage with one more use of `amount` counted, unless that passes one of its usage rules.
@@ -305,14 +388,11 @@ fn judged(
             Ok(Some(std::sync::Arc::new(next)))
         }
         Judgement::Asks { rule, why } => Err(OpError::ApprovalRequired {
-            rule,
+            rule: Some(rule),
             code: code.id.to_string(),
             why: why.describe(),
         }),
-        Judgement::Refuses { rule } => Err(OpError::Restricted(Restriction::Rule {
-            rule,
-            code: code.id.to_string(),
-        })),
+        Judgement::Refuses { rule } => Err(refused_by(rule, code)),
     }
 }
 

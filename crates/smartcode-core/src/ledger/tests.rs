@@ -31,6 +31,7 @@ struct Memory {
     quotes: BTreeMap<String, QuoteRecord>,
     peers: BTreeMap<String, PeerRecord>,
     charges: BTreeMap<(ChargeSide, String, String), ChargeRecord>,
+    approvals: BTreeMap<String, crate::approval::ApprovalRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -147,6 +148,25 @@ impl LedgerRead for Memory {
     }
     fn quote_by_id(&mut self, id: &crate::code::QuoteId) -> StoreResult<Option<QuoteRecord>> {
         Ok(self.quotes.get(id.as_str()).cloned())
+    }
+    fn approval_by_id(&mut self, id: &crate::code::ApprovalId) -> StoreResult<Option<crate::approval::ApprovalRecord>> {
+        Ok(self.approvals.get(id.as_str()).cloned())
+    }
+    fn approvals_for(
+        &mut self,
+        code: &CodeId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::approval::ApprovalRecord>> {
+        let mut found: Vec<_> = self
+            .approvals
+            .values()
+            .filter(|a| &a.code_id == code || &a.stopped_by == code)
+            .cloned()
+            .collect();
+        found.sort_by_key(|a| a.queue_key(now));
+        found.truncate(limit as usize);
+        Ok(found)
     }
     fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
         Ok(self.charges.get(&(side, peer.to_owned(), id.to_owned())).cloned())
@@ -299,6 +319,23 @@ impl LedgerTx for Memory {
             "a charge changes from the state it was read in"
         );
         self.charges.insert(key, charge.clone());
+        Ok(())
+    }
+    fn insert_approval(&mut self, approval: &crate::approval::ApprovalRecord) -> StoreResult<()> {
+        assert!(self
+            .approvals
+            .insert(approval.id.to_string(), approval.clone())
+            .is_none());
+        Ok(())
+    }
+    fn update_approval(&mut self, approval: &crate::approval::ApprovalRecord) -> StoreResult<()> {
+        let was = &self.approvals[approval.id.as_str()];
+        assert_eq!(
+            was.state,
+            crate::approval::ApprovalState::Pending,
+            "only a pending approval changes"
+        );
+        self.approvals.insert(approval.id.to_string(), approval.clone());
         Ok(())
     }
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {

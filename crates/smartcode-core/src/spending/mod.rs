@@ -14,8 +14,9 @@
 //! - A period counts from when the rules were set, as a code's own spending limit counts from its
 //!   creation.
 //!
-//! Beside the judgement: `bounds` (what a list may hold, [`check_rules`]) and `release` (what a
-//! released hold gives back, [`give_back`]).
+//! Beside the judgement: `bounds` (what a list may hold, [`check_rules`]), `release` (what a
+//! released hold gives back, [`give_back`]) and `room` (what the rules let through before a price
+//! is known, [`room`], and what an approved payment counts, [`count_approved`]).
 
 use crate::clock::{Timestamp, MICROS_PER_SECOND};
 use crate::code::PublicCode;
@@ -272,8 +273,10 @@ pub type Rules = std::sync::Arc<Vec<(SpendingRule, RuleCounters)>>;
 
 mod bounds;
 mod release;
+mod room;
 #[cfg(test)]
 mod tests;
 
 pub use bounds::check_rules;
 pub use release::{counting_rule, give_back};
+pub use room::{count_approved, room, Room};

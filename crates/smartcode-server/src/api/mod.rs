@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -23,6 +23,7 @@ pub(crate) mod operator;
 pub(crate) mod payments;
 pub(crate) mod peers;
 pub(crate) mod public;
+pub(crate) mod purchases;
 pub(crate) mod quotes;
 mod render;
 pub(crate) mod reports;
@@ -56,6 +57,7 @@ fn entries() -> Vec<Entry> {
         checks::routes(),
         controls::routes(),
         spending::routes(),
+        purchases::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

@@ -7,15 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use smartcode_core::code::SecretCode;
 use smartcode_core::error::{Conflict, OpError};
-use smartcode_core::ledger::{
-    assurances, authorizations, controls, federation, holds, payments, quotes, Command, Outcome, PinPresented, Query,
-    QueryOutcome,
-};
+use smartcode_core::ledger::{controls, purchases, Command, Outcome, PinPresented, Query, QueryOutcome};
 use smartcode_core::limits::WRITE_ATTEMPTS_MAX;
 use smartcode_core::model::CodeRecord;
 use smartcode_store::{answer, Idempotency, StoredResponse, WriteRequest, Written};
 
-use super::render::{receipt_json, render_outcome};
+use super::render::render_outcome;
 use super::{json_bytes, unexpected, Answer};
 use crate::extract::{idempotency_key, Caller, Holder, Target};
 use crate::keys;
@@ -138,34 +135,27 @@ impl Reply {
     /// before any signing), so a replay's receipt is signed again, in the batch it is answered in:
     /// the same fields, a proof of its own that verifies as well.
     pub(crate) async fn signed(self, state: &AppState) -> Result<Reply, ApiError> {
-        let (status, receipt, replayed) = match self {
+        let (status, body, replayed) = match self {
             Reply::Done {
                 status,
-                outcome:
-                    Outcome::Payments(payments::Outcome::Paid(receipt))
-                    | Outcome::Holds(holds::Outcome::Captured { receipt, .. })
-                    | Outcome::Authorizations(authorizations::Outcome::Used { receipt, .. })
-                    | Outcome::Assurances(assurances::Outcome::Paid { receipt, .. })
-                    | Outcome::Quotes(quotes::Outcome::Paid { receipt, .. }),
-                ..
-            } => (status, receipt_json(state, &receipt), false),
-            Reply::Done {
-                status,
-                outcome: Outcome::Federation(federation::Outcome::Credited(receipt)),
-                ..
-            } => (status, receipt_json(state, &receipt), false),
+                outcome,
+                secret,
+            } => (status, render_outcome(state, &outcome, &secret), false),
             Reply::Replayed(stored) => {
                 let (status, body) = open_stored(&state.keys, stored)?;
-                let paid: PaidJson = serde_json::from_slice(&body).map_err(|error| {
-                    tracing::error!(error = %error, "a remembered payment's answer holds no receipt");
-                    ApiError::internal()
-                })?;
-                (status, paid.receipt, true)
+                (status, body, true)
             }
             other => return Ok(other),
         };
-        let receipt = state.signer.seal(receipt).await?;
-        let body = serde_json::to_vec(&PaidJson { receipt }).expect("a receipt serializes");
+        let mut answer = PaidAnswer::read(&body).map_err(|error| {
+            tracing::error!(error = %error, "a payment's answer is not the JSON the broker writes");
+            ApiError::internal()
+        })?;
+        // An answer without a receipt (a purchase waiting for approval) has nothing to sign.
+        if let Some(receipt) = answer.receipt_mut() {
+            *receipt = state.signer.seal(receipt.clone()).await?;
+        }
+        let body = answer.to_vec();
         Ok(Reply::Rendered { status, body, replayed })
     }
 
@@ -174,6 +164,42 @@ impl Reply {
     /// a form sent twice shows the same result twice (a new secret included).
     pub(crate) async fn answer(self, state: &AppState) -> Result<Answer, ApiError> {
         read_answer(self.respond(state)?).await
+    }
+}
+
+/// The answer of a write that pays, typed, so that sealing its receipt keeps its fields in the
+/// order the broker writes them: a payment's, a purchase's, or an approval's.
+enum PaidAnswer {
+    Paid(PaidJson),
+    Purchase(smartcode_api::PurchaseJson),
+    Approved(smartcode_api::ApprovedJson),
+}
+
+impl PaidAnswer {
+    fn read(body: &[u8]) -> serde_json::Result<PaidAnswer> {
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        Ok(match (value.get("status").is_some(), value.get("approval").is_some()) {
+            (true, _) => PaidAnswer::Purchase(serde_json::from_value(value)?),
+            (false, true) => PaidAnswer::Approved(serde_json::from_value(value)?),
+            (false, false) => PaidAnswer::Paid(serde_json::from_value(value)?),
+        })
+    }
+
+    fn receipt_mut(&mut self) -> Option<&mut ReceiptJson> {
+        match self {
+            PaidAnswer::Paid(paid) => Some(&mut paid.receipt),
+            PaidAnswer::Purchase(purchase) => purchase.receipt.as_mut(),
+            PaidAnswer::Approved(approved) => approved.receipt.as_mut(),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<u8> {
+        match self {
+            PaidAnswer::Paid(paid) => serde_json::to_vec(paid),
+            PaidAnswer::Purchase(purchase) => serde_json::to_vec(purchase),
+            PaidAnswer::Approved(approved) => serde_json::to_vec(approved),
+        }
+        .expect("an answer serializes")
     }
 }
 
@@ -247,7 +273,7 @@ pub(super) async fn submit<C: Into<Command>>(
             let broker = state.clone();
             let secret = secret.clone();
             let render = move |outcome: &Outcome| StoredResponse {
-                status: status.as_u16(),
+                status: status_of(status, outcome).as_u16(),
                 body: broker.keys.seal(&render_outcome(&broker, outcome, &secret)),
             };
             Idempotency {
@@ -269,7 +295,7 @@ pub(super) async fn submit<C: Into<Command>>(
         match written {
             Ok(Written::Done(outcome)) => {
                 return Ok(Reply::Done {
-                    status,
+                    status: status_of(status, &outcome),
                     outcome,
                     secret,
                 });
@@ -294,6 +320,15 @@ pub(super) async fn submit<C: Into<Command>>(
         }
     }
     Err(OpError::CodeCollision.into())
+}
+
+/// The status of a write's answer: the one its endpoint answers, except a purchase that waits for
+/// approval (`202 Accepted`, where a paid one is `201 Created`).
+fn status_of(status: StatusCode, outcome: &Outcome) -> StatusCode {
+    match outcome {
+        Outcome::Purchases(purchases::Outcome::Queued { .. }) => StatusCode::ACCEPTED,
+        _ => status,
+    }
 }
 
 /// Checks the presented PIN off the async threads. A match lets the command run; a miss is

@@ -2,8 +2,9 @@
 //! and balances answered from memory (read from SQLite once), every write sent through
 //! `Cached::write`, and the reads that go to SQLite flushed first.
 
+use smartcode_core::approval::ApprovalRecord;
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode, QuoteId};
+use smartcode_core::code::{ApprovalId, CodeHash, CodeId, HoldId, PublicCode, QuoteId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, LedgerTx, Posted, TransferFilter};
 use smartcode_core::model::*;
@@ -186,6 +187,14 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.quote(id)
     }
 
+    fn approval_by_id(&mut self, id: &ApprovalId) -> StoreResult<Option<ApprovalRecord>> {
+        self.inner.approval(id)
+    }
+
+    fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>> {
+        self.inner.approvals_for(code, now, limit)
+    }
+
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         self.cache.flush(&self.inner)?;
         self.inner.exchange_positions()
@@ -312,6 +321,14 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.insert_quote(quote), |_, ()| {})
+    }
+
+    fn insert_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_approval(approval), |_, ()| {})
+    }
+
+    fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.update_approval(approval), |_, ()| {})
     }
 
     fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {

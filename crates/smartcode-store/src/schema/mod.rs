@@ -426,6 +426,25 @@ CREATE UNIQUE INDEX holds_by_code ON holds (code_hash) WHERE code_hash IS NOT NU
 ALTER TABLE codes ADD COLUMN spending_rules TEXT;
 "#,
     ),
+    (
+        19,
+        r#"
+-- The approval queue (zero-click buying): purchases a code's spending rules did not settle. The
+-- columns the queue is read by; the offer and what was done with it are one JSON text (`body`).
+-- `expires_at` is the offer's: a pending row past it reads as expired, and nothing rewrites it.
+CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    code_id TEXT NOT NULL,
+    stopped_by TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'declined')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX approvals_by_code ON approvals (code_id, created_at);
+CREATE INDEX approvals_by_stopper ON approvals (stopped_by, created_at);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

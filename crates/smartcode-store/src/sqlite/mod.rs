@@ -1,5 +1,6 @@
 //! The core's store traits over one SQLite connection, inside whatever transaction is open on it.
 
+mod approvals;
 mod charges;
 mod holds;
 mod peers;
@@ -7,8 +8,9 @@ mod quotes;
 mod writes;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use smartcode_core::approval::ApprovalRecord;
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{CodeHash, CodeId, HoldId, PublicCode, QuoteId};
+use smartcode_core::code::{ApprovalId, CodeHash, CodeId, HoldId, PublicCode, QuoteId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
@@ -493,6 +495,14 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn quote_by_id(&mut self, id: &QuoteId) -> StoreResult<Option<QuoteRecord>> {
         self.quote(id)
+    }
+
+    fn approval_by_id(&mut self, id: &ApprovalId) -> StoreResult<Option<ApprovalRecord>> {
+        self.approval(id)
+    }
+
+    fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>> {
+        SqliteLedger::approvals_for(self, code, now, limit)
     }
 
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {

@@ -279,6 +279,14 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: RulesAction,
     },
+    /// Fetch a URL; on 402 Payment Required, buy its offer under this code's spending rules with
+    /// no one asked and print the content, or say that an approval waits (exit status 3).
+    Fetch(super::buying::FetchArgs),
+    /// The purchases this code's spending rules did not settle: list, approve or decline them.
+    Approvals {
+        #[command(subcommand)]
+        action: super::buying::ApprovalsAction,
+    },
     /// Assurance codes: the broker certifies to a seller that at least a floor remains on this code.
     Assurance {
         #[command(subcommand)]

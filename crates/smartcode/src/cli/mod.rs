@@ -12,6 +12,7 @@ use smartcode_client::*;
 use crate::serve;
 
 mod args;
+mod buying;
 mod checks;
 mod holds;
 mod instruments;
@@ -29,6 +30,9 @@ pub async fn run(args: Args) -> ExitCode {
     let json = args.json;
     match dispatch(args).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<buying::ApprovalWaits>().is_some() => {
+            ExitCode::from(buying::APPROVAL_WAITS_EXIT)
+        }
         Err(error) => {
             if json {
                 eprintln!("{}", shell::error_json(&error));
@@ -554,6 +558,8 @@ async fn dispatch(args: Args) -> Result<()> {
         }
         Cmd::Assurance { action } => instruments::assurance(&args, action, key).await,
         Cmd::Rules { action } => instruments::rules(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Fetch(fetch) => buying::fetch(&code_client(&args)?, fetch, args.json).await,
+        Cmd::Approvals { action } => buying::approvals(&code_client(&args)?, action, key, args.json).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
         }

@@ -25,6 +25,7 @@ mod payout;
 mod peers;
 mod postgres;
 mod problems;
+mod purchases;
 mod quotes;
 mod readme;
 mod receipts;

@@ -11,6 +11,7 @@
 //! - a lost race is recorded as a conflict: the writer rolls the whole batch back and runs it again,
 //!   reading the rows that raced under `FOR UPDATE` the next time.
 
+mod approvals;
 mod batch;
 mod charges;
 mod hold_writes;

@@ -70,6 +70,22 @@ impl LedgerRead for PgLedger<'_> {
         self.read_quote(id)
     }
 
+    fn approval_by_id(
+        &mut self,
+        id: &smartcode_core::code::ApprovalId,
+    ) -> StoreResult<Option<smartcode_core::approval::ApprovalRecord>> {
+        self.read_approval(id)
+    }
+
+    fn approvals_for(
+        &mut self,
+        code: &CodeId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::approval::ApprovalRecord>> {
+        self.read_approvals_for(code, now, limit)
+    }
+
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         self.read_exchange_positions()
     }

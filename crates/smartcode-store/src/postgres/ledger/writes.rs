@@ -38,6 +38,14 @@ impl LedgerTx for PgLedger<'_> {
         self.write_new_quote(quote)
     }
 
+    fn insert_approval(&mut self, approval: &smartcode_core::approval::ApprovalRecord) -> StoreResult<()> {
+        self.write_new_approval(approval)
+    }
+
+    fn update_approval(&mut self, approval: &smartcode_core::approval::ApprovalRecord) -> StoreResult<()> {
+        self.write_approval(approval)
+    }
+
     fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
         self.delete_unused_quotes(expired_before)
     }
