@@ -179,7 +179,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(listen = %address, store = store.kind(), "broker started");
     tokio::spawn(smartcode_server::resolve_charges_in_doubt(state.clone()));
 
-    smartcode_server::listen::serve(listener, smartcode_server::router(state), stop_signal()).await;
+    smartcode_server::listen::serve(listener, smartcode_server::router(state), crate::process::stop_signal()).await;
     // Requests in flight are done; let the writer commit what it holds, then stop.
     store.close();
     tracing::info!("broker stopped");
@@ -275,22 +275,6 @@ fn check_database_url(url: &str) -> Result<()> {
     bail!(
         "--database takes a postgres:// or postgresql:// URL, not {shown}; leave it out to use the embedded store in the data directory"
     )
-}
-
-async fn stop_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("stop requested: finishing requests in flight");
 }
 
 fn create_private_dir(path: &Path) -> Result<()> {

@@ -95,9 +95,13 @@ pub enum Auth<'a> {
 
 impl TestBroker {
     pub async fn start() -> TestBroker {
+        TestBroker::start_flagged(&[]).await
+    }
+
+    /// [`TestBroker::start`] with more flags for `serve`.
+    pub async fn start_flagged(flags: &[&str]) -> TestBroker {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let data = dir.path().join("data");
-        let mut broker = TestBroker::start_in(&data).await;
+        let mut broker = TestBroker::start_in_with(&dir.path().join("data"), flags).await;
         broker._dir = Some(dir);
         broker
     }

@@ -32,6 +32,7 @@ mod receipts;
 mod refunds;
 mod schemathesis;
 mod secrets;
+mod sellers;
 mod serve;
 mod shell;
 mod spending_rules;
