@@ -98,10 +98,21 @@ fn set_spending_rules(
 ) -> Result<Outcome, OpError> {
     crate::spending::check_rules(rules)?;
     let mut record = authenticate(tx, holder, now)?;
-    let counted = rules
-        .iter()
-        .map(|rule| (rule.clone(), crate::spending::RuleCounters::new(now)));
-    let rules = (!rules.is_empty()).then(|| std::sync::Arc::new(counted.collect()));
+    // A rule kept as it was keeps what it has counted (so adding or removing another rule opens no
+    // room under it); a new or changed rule starts counting now.
+    let mut before: Vec<_> = record.spending.as_deref().cloned().unwrap_or_default();
+    let counted = rules.iter().map(|rule| {
+        let kept = before
+            .iter()
+            .position(|(old, _)| old == rule)
+            .map(|i| before.remove(i).1);
+        (
+            rule.clone(),
+            kept.unwrap_or_else(|| crate::spending::RuleCounters::new(now)),
+        )
+    });
+    let counted: Vec<_> = counted.collect();
+    let rules = (!counted.is_empty()).then(|| std::sync::Arc::new(counted));
     put_rules(tx, &mut record, rules)?;
     Ok(Outcome::RulesSet(Box::new(view(tx, now, record)?)))
 }

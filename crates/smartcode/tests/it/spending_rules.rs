@@ -111,6 +111,22 @@ async fn ten_cents_a_minute_for_archives_pays_five_articles_at_once_then_one_eve
         "a rule without a period counts none"
     );
     assert_eq!(broker.balance(&buyer).await, "9.88");
+    // Setting the list again with "archives" unchanged keeps what it counted; a changed rule
+    // counts afresh.
+    let mut kept = shown["rules"].clone();
+    for rule in kept.as_array_mut().unwrap() {
+        for shown_only in ["set_at", "spent", "left", "period_ends_at", "rate_left_now"] {
+            rule.as_object_mut().unwrap().remove(shown_only);
+        }
+    }
+    kept[1]["name"] = json!("never games");
+    let again = set_rules(&broker, &buyer, kept).await.expect(200);
+    assert_eq!(again.body["rules"][0]["spent"], "0.12", "{}", again.body);
+    assert_eq!(again.body["rules"][0]["rate_left_now"], "0.10", "{}", again.body);
+    broker
+        .pay(&buyer, &archive, "0.06")
+        .await
+        .refused(403, "approval_required");
     // An empty list removes them: the holder presented the code, so it pays.
     set_rules(&broker, &buyer, json!([])).await.expect(200);
     broker.pay(&buyer, &bakery, "0.01").await.expect(201);
