@@ -31,6 +31,8 @@ pub(crate) struct Answer {
     pub alias: Option<serde_json::Value>,
     /// A code's profile, as far as a page names it after an edit or a check.
     pub profile: Option<AnswerProfile>,
+    /// The rule an approval made (`make_rule`), by its name.
+    pub rule_added: Option<String>,
 }
 
 /// A code's profile name, and whether someone checked it.

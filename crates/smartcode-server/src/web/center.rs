@@ -1,5 +1,6 @@
 //! A code's control center (`/me`): what the code holds, its tree, history and charts, and the
-//! forms that act on it (children, profiles, PIN, rekey, the CSV report). Every form calls the
+//! forms that act on it (children, profiles, PIN, rekey, the CSV report; the instruments' and
+//! zero-click buying's forms are in their own modules). Every form calls the
 //! same typed service of [`crate::api`] as the endpoint that does the same thing.
 
 use std::future::Future;
@@ -84,6 +85,10 @@ pub struct CenterData {
     pub broker_name: String,
     /// The assurances this code made, as its holder sees them.
     pub assurances: Vec<crate::wire::AssuranceJson>,
+    /// The purchases waiting for this code's approval, then those settled, newest first.
+    pub approvals: Vec<smartcode_api::QueuedApprovalJson>,
+    /// The code's spending rules, with what each has spent and left now.
+    pub rules: smartcode_api::RulesJson,
 }
 
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
@@ -105,6 +110,13 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
     let by_day = api::reports::rows(state, holder, ReportGrouping::Day, all()).await?;
     let by_public_code = api::reports::rows(state, holder, ReportGrouping::PublicCode, all()).await?;
     let assurances = api::assurances::list(state, holder).await?;
+    let now = state.clock.now();
+    let approvals = api::purchases::approvals(state, holder).await?;
+    let approvals = approvals
+        .iter()
+        .map(|a| api::purchases::approval_json(a, now))
+        .collect();
+    let rules = api::spending::rules_json(&view.record, now);
     Ok(CenterData {
         view,
         tree,
@@ -116,6 +128,8 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         by_public_code,
         broker_name: state.config.name.clone(),
         assurances,
+        approvals,
+        rules,
     })
 }
 

@@ -15,6 +15,7 @@
 // request's refusal path; boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+mod buying;
 mod center;
 mod chart;
 mod forms;
@@ -79,6 +80,10 @@ pub fn routes() -> Router<AppState> {
         .route("/me/alias", post(instruments::alias))
         .route("/me/assurances", post(instruments::assurance))
         .route("/me/assurances/{id}/cancel", post(instruments::cancel_assurance))
+        .route("/me/approvals/{id}/approve", post(buying::approve))
+        .route("/me/approvals/{id}/decline", post(buying::decline))
+        .route("/me/rules", post(buying::add_rule))
+        .route("/me/rules/remove", post(buying::remove_rule))
         .route("/me/report.csv", get(report_csv))
         .route("/me/transactions.csv", get(transactions_csv))
         .route("/p/{public_code}", get(public_page))

@@ -121,6 +121,19 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
         ("/me/authorizations", vec![("amount", "0.5"), ("nonce", "n-authorize")]),
         ("/me/alias", vec![("nonce", "n-alias")]),
         ("/me/assurances", vec![("floor", "1"), ("nonce", "n-assure")]),
+        (
+            "/me/rules",
+            vec![("name", "forged"), ("action", "pay"), ("nonce", "n-rule")],
+        ),
+        (
+            "/me/rules/remove",
+            vec![("index", "0"), ("name", "forged"), ("nonce", "n-unrule")],
+        ),
+        (
+            "/me/approvals/ap_x/approve",
+            vec![("make_rule", "yes"), ("nonce", "n-approve")],
+        ),
+        ("/me/approvals/ap_x/decline", vec![("nonce", "n-decline")]),
         (&pay, vec![("code", &child), ("amount", "0.25"), ("nonce", "n-pay")]),
         ("/operator/login", vec![("token", &broker.token)]),
         (
@@ -168,6 +181,8 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
     let me = broker.get("/v1/me", Auth::Code(&code)).await.expect(200);
     assert_eq!(me.body["pin_set"], false, "nor set a PIN");
     assert_eq!(me.body["profile"]["checked"], Value::Null, "nor checked a name");
+    let rules = broker.get("/v1/me/rules", Auth::Code(&code)).await.expect(200);
+    assert_eq!(rules.body["rules"], json!([]), "nor added a rule");
     broker.assert_ledger_ok().await;
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::harness::{Auth, Reply, TestBroker};
 
 /// An offer of `payee` for `price` USD, expiring in five minutes.
-fn offer(id: &str, payee: &str, price: &str) -> Value {
+pub(crate) fn offer(id: &str, payee: &str, price: &str) -> Value {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
@@ -27,13 +27,13 @@ fn offer(id: &str, payee: &str, price: &str) -> Value {
     })
 }
 
-async fn buy(broker: &TestBroker, code: &str, offer: &Value) -> Reply {
+pub(crate) async fn buy(broker: &TestBroker, code: &str, offer: &Value) -> Reply {
     broker
         .post("/v1/me/purchases", Auth::Code(code), json!({ "offer": offer }))
         .await
 }
 
-async fn set_rules(broker: &TestBroker, code: &str, rules: Value) {
+pub(crate) async fn set_rules(broker: &TestBroker, code: &str, rules: Value) {
     broker
         .put("/v1/me/rules", Auth::Code(code), json!({ "rules": rules }))
         .await
@@ -52,7 +52,7 @@ async fn approve(broker: &TestBroker, code: &str, id: &str, body: Value) -> Repl
 }
 
 /// A seller (its code, and a public code selling archives) and a buyer holding 10 USD.
-async fn shop(broker: &TestBroker) -> (String, String, String) {
+pub(crate) async fn shop(broker: &TestBroker) -> (String, String, String) {
     let (buyer, _) = broker.issue("10", "USD").await;
     let (seller, _) = broker.issue("1", "USD").await;
     let (archive, _) = broker
@@ -244,7 +244,7 @@ async fn purchases_at_once_never_spend_past_a_cap() {
 
 /// How a test seller's negotiation endpoint answers a bid.
 #[derive(Clone, Copy)]
-enum Seller {
+pub(crate) enum Seller {
     /// Accepts a bid at or above the floor; counters with the floor otherwise.
     Floor(&'static str),
     /// Counters every bid with this price.
@@ -259,7 +259,7 @@ enum Seller {
 }
 
 /// A negotiation endpoint on loopback; answers its URL and the bids it received.
-async fn seller(behaviour: Seller) -> (String, Arc<Mutex<Vec<Value>>>) {
+pub(crate) async fn seller(behaviour: Seller) -> (String, Arc<Mutex<Vec<Value>>>) {
     let bids = Arc::new(Mutex::new(Vec::new()));
     let seen = bids.clone();
     let handler = move |axum::Json(bid): axum::Json<Value>| {
@@ -299,13 +299,13 @@ async fn seller(behaviour: Seller) -> (String, Arc<Mutex<Vec<Value>>>) {
     (format!("http://{address}/negotiate"), bids)
 }
 
-fn negotiable(mut offer: Value, endpoint: &str, max_rounds: u32) -> Value {
+pub(crate) fn negotiable(mut offer: Value, endpoint: &str, max_rounds: u32) -> Value {
     offer["negotiable"] = json!({ "endpoint": endpoint, "max_rounds": max_rounds });
     offer
 }
 
 /// A broker that calls sellers on loopback, a buyer whose rule pays archives up to 0.03.
-async fn negotiating_broker() -> (TestBroker, String, String, tempfile::TempDir) {
+pub(crate) async fn negotiating_broker() -> (TestBroker, String, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let broker = TestBroker::start_in_with(&dir.path().join("data"), &["--allow-private-callouts"]).await;
     let (buyer, _, archive) = shop(&broker).await;

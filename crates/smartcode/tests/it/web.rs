@@ -664,3 +664,153 @@ async fn during_an_attack_a_new_browser_logs_in_after_its_script_does_the_work()
     );
     assert!(browser.console_errors().await.is_empty());
 }
+
+/// Zero-click buying in the control center, with no script of the page's own: the queue shows
+/// each offer's seller, price, counter-offer and the rule that stopped it; the holder approves at
+/// the counter, approves and makes it a rule (the next such purchase is then zero click), declines,
+/// adds rules (a bad one refused in its form, changing nothing) and removes one; a remove against
+/// a list that changed meanwhile removes nothing.
+#[tokio::test]
+async fn the_control_center_settles_the_approval_queue_and_edits_the_rules() {
+    use crate::purchases::{buy, negotiable, negotiating_broker, offer, seller, Seller};
+    let Some(browser) = browser().await else { return };
+    let (broker, buyer, archive, _dir) = negotiating_broker().await;
+    let (endpoint, _) = seller(Seller::Counter("0.04")).await;
+    let haggled = negotiable(offer("m1", &archive, "0.05"), &endpoint, 2);
+    buy(&broker, &buyer, &haggled).await.expect(202);
+    buy(&broker, &buyer, &offer("a1", &archive, "0.05")).await.expect(202);
+    let (baker, _) = broker.issue("1", "USD").await;
+    let (bakery, _) = broker.public_child(&baker).await;
+    buy(&broker, &buyer, &offer("b1", &bakery, "0.02")).await.expect(202);
+
+    browser.open(&broker.base).await;
+    browser.fill("#code", &buyer).await;
+    browser.click("form[action='/enter'] button").await;
+    assert_eq!(browser.text("#balance").await, "10.00 USD");
+    let queue = browser.text("#approvals").await;
+    for shown in [
+        "article m1",
+        "article a1",
+        "article b1",
+        &archive,
+        &bakery,
+        "0.05 USD",
+        "0.04 USD",
+    ] {
+        assert!(queue.contains(shown), "the queue shows {shown}: {queue}");
+    }
+    let waiting = broker
+        .get("/v1/me/approvals", Auth::Code(&buyer))
+        .await
+        .expect(200)
+        .body;
+    let id_of = |offer_id: &str| {
+        let approvals = waiting["approvals"].as_array().unwrap();
+        let found = approvals.iter().find(|a| a["offer"]["id"] == offer_id).unwrap();
+        found["id"].as_str().unwrap().to_owned()
+    };
+    let (m1, a1, b1) = (id_of("m1"), id_of("a1"), id_of("b1"));
+    let haggled_item = browser.text(&format!("#approval-{m1}")).await;
+    assert!(
+        haggled_item.contains("archives") && haggled_item.contains("negotiation"),
+        "{haggled_item}"
+    );
+    assert!(browser
+        .text(&format!("#approval-{b1} .rule"))
+        .await
+        .contains("no rule covers it"));
+    assert_eq!(browser.text("#waiting").await, "3 purchases wait for your approval");
+    browser.js("document.querySelector('#buying').scrollIntoView()").await;
+    browser.screenshot("control-center-approvals").await;
+    browser.check_page_basics("the control center with a queue").await;
+
+    // At the seller's counter-offer.
+    browser.click(&format!("#approval-{m1} form.at-counter button")).await;
+    assert!(
+        browser.text(".notice").await.contains("paid 0.04 USD"),
+        "{}",
+        browser.text(".notice").await
+    );
+    // Approved and made a rule: the next such purchase needs no one.
+    browser
+        .js(&format!(
+            "document.querySelector('#approval-{a1} input[name=make_rule]').checked = true"
+        ))
+        .await;
+    browser.click(&format!("#approval-{a1} form.approve button")).await;
+    let notice = browser.text(".notice").await;
+    assert!(
+        notice.contains("paid 0.05 USD") && notice.contains("now pays"),
+        "{notice}"
+    );
+    buy(&broker, &buyer, &offer("a2", &archive, "0.05")).await.expect(201);
+    // Declined: nothing paid, nothing waits.
+    browser.click(&format!("#approval-{b1} form.decline button")).await;
+    assert!(browser.text(".notice").await.contains("Declined"));
+    assert!(browser.exists("#no-approvals").await, "the queue is empty");
+    assert!(browser.text("#settled").await.contains("declined"));
+    assert_eq!(broker.balance(&buyer).await, "9.86");
+
+    // A rule added before the others, with a period and a rate shown as spent and left.
+    browser.fill("#rule-add-name", "no games").await;
+    browser.fill("#rule-add-categories", "games").await;
+    browser
+        .js("document.querySelector('#rule-add-action').value = 'refuse'")
+        .await;
+    browser
+        .js("document.querySelector('#rule-add-position').value = 'first'")
+        .await;
+    browser.click("#rule-add button").await;
+    assert!(browser.text(".notice").await.contains("The rule is added"));
+    browser.fill("#rule-add-name", "daily").await;
+    browser.fill("#rule-add-period_amount", "1").await;
+    browser.fill("#rule-add-rate_amount", "0.10").await;
+    browser.click("#rule-add button").await;
+    let rules = broker.get("/v1/me/rules", Auth::Code(&buyer)).await.expect(200).body;
+    let names: Vec<&str> = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{rules}");
+    assert_eq!((names[0], names[3]), ("no games", "daily"), "{rules}");
+    assert_eq!(
+        rules["rules"][3]["max_rate"],
+        json!({ "amount": "0.10", "per_seconds": 60 })
+    );
+    let table = browser.text("#rules").await;
+    assert!(
+        table.contains("spent 0.00, left 1.00 USD") && table.contains("refuse"),
+        "{table}"
+    );
+    // A bad rule is refused in its form, as typed, and changes nothing.
+    browser.fill("#rule-add-name", "broken").await;
+    browser.fill("#rule-add-rate_amount", "lots").await;
+    browser.click("#rule-add button").await;
+    assert!(browser.text("#rule-add .notice.error").await.len() > 3);
+    browser.forget_refused_status().await;
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#rule-add-name').value")
+            .await,
+        "broken"
+    );
+    let unchanged = broker.get("/v1/me/rules", Auth::Code(&buyer)).await.expect(200).body;
+    assert_eq!(unchanged["rules"].as_array().unwrap().len(), 4);
+
+    // Removing "no games"; then a remove whose rule is no longer at its place removes nothing.
+    browser.click("button[aria-label='Remove the rule no games']").await;
+    assert!(browser.text(".notice").await.contains("The rule is removed"));
+    browser
+        .js("document.querySelector(\"#rules form input[name=name]\").value = 'no games'")
+        .await;
+    browser.click("#rules form button").await;
+    assert!(browser.text(".notice.error").await.contains("rules changed"));
+    browser.forget_refused_status().await;
+    let rules = broker.get("/v1/me/rules", Auth::Code(&buyer)).await.expect(200).body;
+    assert_eq!(rules["rules"].as_array().unwrap().len(), 3, "{rules}");
+    assert!(!browser.text("#rules").await.contains("no games"));
+    browser.check_page_basics("the control center with rules").await;
+    broker.assert_ledger_ok().await;
+}

@@ -43,6 +43,10 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     @if me.irrevocable { dt { "Irrevocable" } dd { "yes: its parent cannot cancel it" } }
                 }
                 (restrictions(&me))
+                @let waiting = data.approvals.iter().filter(|a| a.status == "pending").count();
+                @if waiting > 0 {
+                    p #waiting { a href="#buying" { (waiting) (if waiting == 1 { " purchase waits" } else { " purchases wait" }) " for your approval" } }
+                }
                 @if !me.holds.is_empty() {
                     h2 { "Set aside for sellers" }
                     p.small { "Each seller captures what it delivered, or voids the rest; at its time a hold gives its value back by itself." }
@@ -66,6 +70,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     button.secondary type="submit" { "Log out" }
                 }
             }
+            (super::buying::buying(&data.approvals, &data.rules, csrf, notice))
             (super::instruments::instruments(&me, &data.assurances, csrf))
             section.card {
                 h2 { "Children" }

@@ -8,6 +8,7 @@ use smartcode_core::ledger::reports::{Ancestor, PublicView};
 use smartcode_core::money::format_units;
 
 mod broker;
+mod buying;
 mod center;
 mod fields;
 mod instruments;
