@@ -138,16 +138,33 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
             .await?;
         payees.push(created["public_code"].as_str().unwrap_or_default().to_owned());
     }
-    // With --across, payers of the sellers' broker too, for the local slices beside the others.
-    let locals = match &buyers {
-        Some(_) => Some(issue_http(&http, &base, &token, args.payers, args.connections).await?),
-        None => None,
+    // With --across, payers of the sellers' broker too, for the local slices beside the others;
+    // with --purchases, payers without rules for the plain slices, and the payers' rules.
+    let under_rules = args.purchases || args.rules;
+    let locals = match buyers.is_some() || under_rules {
+        true => Some(issue_http(&http, &base, &token, args.payers, args.connections).await?),
+        false => None,
     };
+    if under_rules {
+        eprintln!("giving {} payers a spending rule…", payers.len());
+        for payer in &payers {
+            http.put(format!("{base}/v1/me/rules"))
+                .header("Authorization", format!("Code {payer}"))
+                .json(&purchase_rule())
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
     let metrics_before = commit_metrics(&http, &base).await;
     let bytes_before = own.as_ref().map(|o| store_bytes(&o.data));
     let tally = Arc::new(Tally::default());
     // Parsed once: reqwest would parse (and IDNA-check) a string on every request.
-    let first = if args.two_phase { "/v1/holds" } else { "/v1/payments" };
+    let first = match (args.two_phase, args.purchases) {
+        (true, _) => "/v1/holds",
+        (_, true) => "/v1/me/purchases",
+        _ => "/v1/payments",
+    };
     let drive = Drive {
         http: http.clone(),
         payers: Arc::new(payers),
@@ -155,6 +172,7 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         sellers: Arc::new(sellers),
         url: Arc::new(reqwest::Url::parse(&format!("{base}{first}"))?),
         base: Arc::new(base.clone()),
+        purchases: args.purchases,
     };
     let (elapsed, beside) = match locals {
         None => (drive.run(args, tally.clone()).await, None),
@@ -163,6 +181,8 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
             // in the same minute (its speed drifts by half from one quarter hour to the next).
             let local = Drive {
                 payers: Arc::new(locals),
+                url: Arc::new(reqwest::Url::parse(&format!("{base}/v1/payments"))?),
+                purchases: false,
                 ..drive.clone()
             };
             let slices = args.seconds.div_ceil(BESIDE_LOCAL_SLICE_SECONDS);
@@ -199,6 +219,11 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.ledger_ok &= ledger_ok_http(&http, &buyers.base, buyers_token.trim()).await;
         report.mode = "http-across-brokers";
     }
+    if args.purchases {
+        report.mode = "http-zero-click-purchases";
+    } else if args.rules {
+        report.mode = "http-payments-under-rules";
+    }
     // Under --across the local slices share the commits and the store: per-payment figures
     // would mix the two kinds, so they are left out.
     let (metrics_before, bytes_before) = match args.across {
@@ -231,6 +256,8 @@ struct Drive {
     sellers: Arc<Vec<String>>,
     url: Arc<reqwest::Url>,
     base: Arc<String>,
+    /// Each request buys an offer (`POST /v1/me/purchases`) instead of paying.
+    purchases: bool,
 }
 
 impl Drive {
@@ -239,7 +266,17 @@ impl Drive {
         let (two_phase, authorization, hot, connections) =
             (args.two_phase, args.authorization, args.hot, args.connections);
         let epoch = Instant::now();
+        // Offers of this run (or slice): ids unique to it, expiring ten minutes after it began.
+        let (run, offer_expires) = {
+            use smartcode_core::clock::Clock;
+            let now = smartcode_core::clock::SystemClock.now();
+            (
+                now.micros(),
+                Arc::new(now.plus_seconds(600).unwrap_or(now).to_rfc3339()),
+            )
+        };
         run_for(args, tally.clone(), |index, stop| {
+            let offer_expires = offer_expires.clone();
             let (drive, tally) = (self.clone(), tally.clone());
             let Drive {
                 http,
@@ -248,6 +285,7 @@ impl Drive {
                 sellers,
                 url,
                 base,
+                purchases,
             } = drive;
             let mut pace = Pace::new(args, index, epoch);
             async move {
@@ -261,6 +299,14 @@ impl Drive {
                         payees[which]
                     );
                     let started = Pace::due(&mut pace).await;
+                    if purchases {
+                        let buy = http
+                            .post(url.as_ref().clone())
+                            .header("Authorization", format!("Code {payer}"));
+                        let offer = purchase_body(&payees[which], (run, index, turn), &offer_expires);
+                        tally.record(started, created(buy, offer).await.map(|_| ()));
+                        continue;
+                    }
                     if authorization {
                         let made = http
                             .post(format!("{base}/v1/me/authorizations"))
@@ -328,8 +374,9 @@ async fn created(request: reqwest::RequestBuilder, body: String) -> Result<serde
     match sent {
         Ok(response) if response.status().as_u16() == 201 => {
             let bytes = response.bytes().await.map_err(|_| "transport".to_owned())?;
-            // A payment's receipt is not read; a hold's id and an authorization's code are.
-            let read = !bytes.starts_with(br#"{"receipt""#);
+            // A payment's receipt and a purchase's are not read; a hold's id and an
+            // authorization's code are.
+            let read = !bytes.starts_with(br#"{"receipt""#) && !bytes.starts_with(br#"{"status""#);
             Ok(if read {
                 serde_json::from_slice(&bytes).unwrap_or_default()
             } else {
@@ -342,6 +389,27 @@ async fn created(request: reqwest::RequestBuilder, body: String) -> Result<serde
         }
         Err(_) => Err("transport".to_owned()),
     }
+}
+
+/// The rule every payer of `--purchases` buys under: it matches every offer, and each purchase is
+/// judged by its per-payment, period and rate caps and counts in the last two (caps the run never
+/// reaches, so no purchase waits for approval).
+fn purchase_rule() -> serde_json::Value {
+    serde_json::json!({ "rules": [{
+        "name": "bench",
+        "max_per_payment": "0.01",
+        "max_per_period": { "amount": "1000", "period_seconds": 86_400 },
+        "max_rate": { "amount": "1000", "per_seconds": 60 },
+        "action": "pay",
+    }]})
+}
+
+/// A purchase of a seller's offer of one millionth, its id unique to the run, the worker and its
+/// turn.
+fn purchase_body(payee: &str, (run, worker, turn): (i64, usize, usize), expires: &str) -> String {
+    format!(
+        r#"{{"offer":{{"id":"b{run}-{worker}-{turn}","payee":"{payee}","price":{{"amount":"0.000001","currency":"USD"}},"unit":"item","description":"an article","expires_at":"{expires}"}}}}"#
+    )
 }
 
 /// Whether the broker's ledger check passes (`GET /v1/admin/ledger/check`).

@@ -71,10 +71,11 @@ pub struct BenchArgs {
     /// then also plain payments, holds and captures each alone, as many of each as there were pairs.
     #[arg(long)]
     pub two_phase: bool,
-    /// Give every payer spending rules first (in process only): one `pay` rule with a period cap
-    /// and a rate cap that every payment matches, is judged by and counts in, so the run measures
-    /// payments under rules; compare with the same run without it.
-    #[arg(long, requires = "in_process")]
+    /// Give every payer spending rules first: one `pay` rule with a period cap and a rate cap that
+    /// every payment matches, is judged by and counts in, so the run measures payments under rules.
+    /// In process, compare with the same run without it; over HTTP, plain payments of payers
+    /// without rules are measured beside them, as with `--purchases`.
+    #[arg(long, conflicts_with_all = ["two_phase", "authorization", "remote", "across"])]
     pub rules: bool,
     /// Pay with authorization codes: each payment is the payer making an authorization code for
     /// the amount and the payee's server paying with it (two requests; over HTTP only).
@@ -87,6 +88,13 @@ pub struct BenchArgs {
     /// `ratio_to_local`): each kind runs `--seconds` rounded up to whole slices.
     #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote"])]
     pub across: bool,
+    /// Zero-click purchases: every payer first gets a `pay` rule (a per-payment, a period and a
+    /// rate cap, all counted) and each request is `POST /v1/me/purchases` of a seller's offer,
+    /// bought under it with no one asked. Plain payments of payers without rules, to the same
+    /// sellers, are measured beside them in 2-second slices taken in turn (`local`,
+    /// `ratio_to_local`).
+    #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote", "across"])]
+    pub purchases: bool,
 }
 
 /// The schedule of one connection under `--rate`: connection `index` of `connections` sends at
@@ -151,11 +159,11 @@ pub struct Report {
     pub bytes_on_disk_per_payment: Option<u64>,
     /// The ledger check after the run: every currency sums to zero and no balance is negative.
     pub ledger_ok: bool,
-    /// With `--across`: local payments at the sellers' broker, measured in slices taken in turn
-    /// with the slices across brokers, so both see the machine in the same minutes.
+    /// With `--across` (or `--purchases`): local plain payments at the sellers' broker, measured in
+    /// slices taken in turn with the run's own, so both see the machine in the same minutes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local: Option<Beside>,
-    /// With `--across`: payments per second across brokers over local ones, in those slices.
+    /// With `--across` (or `--purchases`): the run's payments per second over plain local ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_local: Option<f64>,
     /// With `--in-process --two-phase`: payments, holds and captures each alone, in the same run.
@@ -266,7 +274,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         rate: args.rate,
         seeded_codes: args.codes,
         hot_payee: args.hot,
-        spending_rules: args.rules,
+        spending_rules: args.rules || args.purchases,
         payments,
         payments_per_second: u64::try_from(u128::from(payments) * 1_000_000 / micros).unwrap_or(u64::MAX),
         latency_ms_p50: percentile_ms(&latencies, 500),

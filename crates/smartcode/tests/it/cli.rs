@@ -379,6 +379,33 @@ async fn bench_across_two_brokers_reports_local_payments_beside() {
     assert_eq!(report["ledger_ok"], true, "both ledger checks pass: {report}");
 }
 
+/// `--purchases` buys offers under a rule with no one asked, and `--rules` over HTTP pays under
+/// one, each beside plain payments of payers without rules in the same run.
+#[tokio::test]
+async fn bench_measures_zero_click_purchases_and_payments_under_rules_beside_plain_ones() {
+    for (flag, mode) in [
+        ("--purchases", "http-zero-click-purchases"),
+        ("--rules", "http-payments-under-rules"),
+    ] {
+        let output = Command::new(BINARY)
+            .args(["--json", "bench", flag, "--seconds", "2", "--connections", "4"])
+            .args(["--payers", "8", "--payees", "2"])
+            .env("SMARTCODE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+        assert_eq!(report["mode"], mode, "{report}");
+        assert_eq!(report["spending_rules"], true, "{report}");
+        assert!(report["payments"].as_u64().unwrap() > 0, "{report}");
+        // A purchase that waited for approval (202) would be counted as an error here.
+        assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+        assert!(report["local"]["payments_per_second"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["local"]["errors"], serde_json::json!({}), "{report}");
+        assert_eq!(report["ledger_ok"], true, "{report}");
+    }
+}
+
 /// `--rate` sends on a schedule, not as fast as answered, and `--codes` seeds a larger store first.
 #[tokio::test]
 async fn bench_paces_payments_and_seeds_a_large_store() {
