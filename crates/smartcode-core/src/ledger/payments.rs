@@ -168,7 +168,7 @@ pub(super) fn parties_consented(
 }
 
 /// [`parties_consented`], or with `per_minute` the parties of a metered session being opened:
-/// `order.amount` is the price of one minute, judged as `restrictions::check_minute_price` does.
+/// `order.amount` is the price of one minute, judged as `restrictions::check_priced` does.
 pub(super) fn parties_judged(
     tx: &mut (impl LedgerTx + ?Sized),
     now: crate::clock::Timestamp,
@@ -195,10 +195,7 @@ pub(super) fn parties_judged(
         return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
     let sold = effective_catalog(tx, &payee)?;
-    let checked = match per_minute {
-        true => restrictions::check_minute_price(tx, now, &payer, (order, consent), &sold)?,
-        false => restrictions::check_payment(tx, now, &payer, (order, consent), &sold)?,
-    };
+    let checked = restrictions::check_priced(tx, now, &payer, (order, consent, per_minute), &sold)?;
     Ok(Parties {
         payer,
         payee,

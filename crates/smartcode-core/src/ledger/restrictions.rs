@@ -175,20 +175,20 @@ pub fn check_payment(
     (order, consent): (&PaymentOrder, Consent),
     sold: &Catalog,
 ) -> Result<Checked, OpError> {
-    check_use(tx, now, payer, (&Use::of(order, false), consent), sold)
+    check_priced(tx, now, payer, (order, consent, false), sold)
 }
 
-/// Checks the opening of a metered session as [`check_payment`] checks a payment of one minute's
-/// price (`order.amount`), but with each rule's rate compared as a rate (`spending::Asked::
-/// per_minute`). Nothing is spent by opening: what it counted is not recorded.
-pub fn check_minute_price(
+/// [`check_payment`], or with `per_minute` the opening of a metered session checked as a payment
+/// of one minute's price (`order.amount`), each rule's rate compared as a rate
+/// (`spending::Asked::per_minute`). Nothing is spent by opening: what it counted is not recorded.
+pub fn check_priced(
     tx: &mut (impl LedgerRead + ?Sized),
     now: Timestamp,
     payer: &CodeRecord,
-    (order, consent): (&PaymentOrder, Consent),
+    (order, consent, per_minute): (&PaymentOrder, Consent, bool),
     sold: &Catalog,
 ) -> Result<Checked, OpError> {
-    check_use(tx, now, payer, (&Use::of(order, true), consent), sold)
+    check_use(tx, now, payer, (&Use::of(order, per_minute), consent), sold)
 }
 
 /// The most a metered session opened now may charge in all: the payer's available balance, and

@@ -57,11 +57,20 @@ fn view_json(view: &sessions::SessionView) -> SessionJson {
     session_json(&view.record, view.state)
 }
 
+/// Reads `query` for `holder` (the buyer, or the seller), once its PIN, if it has one, is checked.
+async fn read_for(
+    state: &AppState,
+    holder: &Holder,
+    query: sessions::Query,
+) -> Result<sessions::QueryOutcome, ApiError> {
+    let view = super::tree::me(state, holder).await?;
+    super::check_sent_pin(state, holder, &view.record).await?;
+    read(state, Some(&holder.caller), query).await
+}
+
 async fn handle_sessions(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
-    let view = super::tree::me(&state, &holder).await?;
-    super::check_sent_pin(&state, &holder, &view.record).await?;
     let query = sessions::Query::Sessions { holder: holder.hash };
-    let sessions::QueryOutcome::Sessions(listed) = read(&state, Some(&holder.caller), query).await? else {
+    let sessions::QueryOutcome::Sessions(listed) = read_for(&state, &holder, query).await? else {
         return Err(super::unexpected());
     };
     let body = SessionsJson {
@@ -79,13 +88,11 @@ async fn handle_session(
     Segment(id): Segment,
 ) -> Result<Response, ApiError> {
     let id = parse_session_id(&id)?;
-    let view = super::tree::me(&state, &seller).await?;
-    super::check_sent_pin(&state, &seller, &view.record).await?;
     let query = sessions::Query::Session {
         seller: seller.hash,
         id,
     };
-    let sessions::QueryOutcome::Session(session) = read(&state, Some(&seller.caller), query).await? else {
+    let sessions::QueryOutcome::Session(session) = read_for(&state, &seller, query).await? else {
         return Err(super::unexpected());
     };
     let body = SessionEnvelopeJson {

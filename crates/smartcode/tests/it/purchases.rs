@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::harness::{Auth, Reply, TestBroker};
 
 /// An offer of `payee` for `price` USD, expiring in five minutes.
-fn offer(id: &str, payee: &str, price: &str) -> Value {
+pub(crate) fn offer(id: &str, payee: &str, price: &str) -> Value {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
@@ -27,13 +27,13 @@ fn offer(id: &str, payee: &str, price: &str) -> Value {
     })
 }
 
-async fn buy(broker: &TestBroker, code: &str, offer: &Value) -> Reply {
+pub(crate) async fn buy(broker: &TestBroker, code: &str, offer: &Value) -> Reply {
     broker
         .post("/v1/me/purchases", Auth::Code(code), json!({ "offer": offer }))
         .await
 }
 
-async fn set_rules(broker: &TestBroker, code: &str, rules: Value) {
+pub(crate) async fn set_rules(broker: &TestBroker, code: &str, rules: Value) {
     broker
         .put("/v1/me/rules", Auth::Code(code), json!({ "rules": rules }))
         .await

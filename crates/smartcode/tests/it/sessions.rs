@@ -7,34 +7,18 @@
 use serde_json::{json, Value};
 
 use crate::harness::{Auth, Reply, TestBroker};
+use crate::holds::advance;
+use crate::purchases::{buy, offer, set_rules};
 
 /// An offer of `payee` for `price` USD a minute, expiring in an hour.
 fn metered(id: &str, payee: &str, price: &str) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let expires = smartcode_core::clock::Timestamp(now.as_micros() as i64 + 3_600_000_000).to_rfc3339();
-    json!({
-        "id": id,
-        "payee": payee,
-        "price": { "amount": price, "currency": "USD" },
-        "unit": "minute",
-        "description": format!("listening to {id}"),
-        "expires_at": expires,
-    })
-}
-
-async fn buy(broker: &TestBroker, code: &str, offer: &Value) -> Reply {
-    broker
-        .post("/v1/me/purchases", Auth::Code(code), json!({ "offer": offer }))
-        .await
-}
-
-async fn set_rules(broker: &TestBroker, code: &str, rules: Value) {
-    broker
-        .put("/v1/me/rules", Auth::Code(code), json!({ "rules": rules }))
-        .await
-        .expect(200);
+    let mut metered = offer(id, payee, price);
+    let five_minutes =
+        smartcode_core::clock::Timestamp::parse_rfc3339(metered["expires_at"].as_str().unwrap()).unwrap();
+    metered["expires_at"] = json!(five_minutes.plus_seconds(3300).unwrap().to_rfc3339());
+    metered["unit"] = json!("minute");
+    metered.as_object_mut().unwrap().remove("item");
+    metered
 }
 
 async fn charge(broker: &TestBroker, seller: &str, session: &str, amount: &str) -> Reply {
@@ -45,13 +29,6 @@ async fn charge(broker: &TestBroker, seller: &str, session: &str, amount: &str) 
             json!({ "amount": amount }),
         )
         .await
-}
-
-async fn advance(broker: &TestBroker, seconds: i64) {
-    broker
-        .post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": seconds }))
-        .await
-        .expect(200);
 }
 
 /// Opens a session of `offer` with no one asked, and answers its id.
