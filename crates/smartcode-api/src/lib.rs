@@ -52,12 +52,14 @@ mod from_core;
 mod offers;
 mod requests;
 mod responses;
+mod sessions;
 mod spending;
 
 pub use federation::*;
 pub use offers::*;
 pub use requests::*;
 pub use responses::*;
+pub use sessions::*;
 pub use spending::*;
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Money, ReceiptJson};
+use crate::{Money, ReceiptJson, SessionJson};
 
 /// The header a `402` answer carries its offer in (base64url JSON, no padding).
 pub const OFFER_HEADER: &str = "smartcode-offer";
@@ -127,7 +127,11 @@ pub struct PurchaseJson {
     /// For `needs_approval`: the approval as queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<QueuedApprovalJson>,
-    /// The price paid or asked: the offer's, or the one a negotiation agreed.
+    /// For `session_open`: the session, which the seller charges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionJson>,
+    /// The price paid or asked: the offer's, or the one a negotiation agreed (for a metered
+    /// offer, its price per minute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Money>,
     /// The rounds a negotiation took (0 when there was none).
@@ -183,6 +187,9 @@ pub struct ApprovedJson {
     pub approval: QueuedApprovalJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<ReceiptJson>,
+    /// For a metered offer: the session the approval opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionJson>,
     /// The rule added, with `make_rule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_added: Option<String>,

@@ -1,12 +1,12 @@
-//! A code's spending rules, its purchases of sellers' offers and its approval queue (zero-click
-//! buying), and the buyer's side of the 402 flow: read an offer from a `402 Payment Required`
+//! A code's spending rules, its purchases of sellers' offers, its approval queue and its metered
+//! sessions (zero-click buying, with the seller's charge of a session), and the buyer's side of the 402 flow: read an offer from a `402 Payment Required`
 //! answer.
 
 use reqwest::Method;
 
 use crate::{
-    ApprovalQueueJson, ApproveRequest, ApprovedJson, Client, ClientError, OfferJson, PurchaseJson, PurchaseRequest,
-    RulesJson, RulesRequest, OFFER_HEADER,
+    ApprovalQueueJson, ApproveRequest, ApprovedJson, ChargeRequest, ChargedJson, Client, ClientError, OfferJson,
+    PurchaseJson, PurchaseRequest, RulesJson, RulesRequest, SessionEnvelopeJson, SessionsJson, OFFER_HEADER,
 };
 
 impl Client {
@@ -60,6 +60,40 @@ impl Client {
             idempotency_key,
         ))
         .await
+    }
+
+    /// This code's metered sessions, open ones first.
+    pub async fn sessions(&self) -> Result<SessionsJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/sessions")).await
+    }
+
+    /// Closes one of this code's sessions: its seller charges nothing more.
+    pub async fn close_session(
+        &self,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<SessionEnvelopeJson, ClientError> {
+        Self::send(self.post(
+            &format!("/v1/me/sessions/{id}/close"),
+            &serde_json::json!({}),
+            idempotency_key,
+        ))
+        .await
+    }
+
+    /// As the seller (this client's code owns the session's payee): a session, as it stands.
+    pub async fn session(&self, id: &str) -> Result<SessionEnvelopeJson, ClientError> {
+        Self::send(self.request(Method::GET, &format!("/v1/sessions/{id}"))).await
+    }
+
+    /// As the seller: charges `request.amount` of what the session's use has accrued.
+    pub async fn charge_session(
+        &self,
+        id: &str,
+        request: &ChargeRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ChargedJson, ClientError> {
+        Self::send(self.post(&format!("/v1/sessions/{id}/charge"), request, idempotency_key)).await
     }
 }
 

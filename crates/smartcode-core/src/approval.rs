@@ -33,6 +33,29 @@ impl ApprovalState {
     }
 }
 
+/// What an offer's price is for: one payment for the resource, or each minute of a metered
+/// session (`ledger::sessions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfferUnit {
+    Item,
+    Minute,
+}
+
+impl OfferUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferUnit::Item => "item",
+            OfferUnit::Minute => "minute",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OfferUnit> {
+        [OfferUnit::Item, OfferUnit::Minute]
+            .into_iter()
+            .find(|unit| unit.as_str() == text)
+    }
+}
+
 /// The offer a purchase was for, as the core needs it: who is paid what, for what, until when,
 /// and the offer itself as the seller wrote it (kept, not read, by the core) with its fingerprint.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +63,10 @@ pub struct OfferTerms {
     /// The seller's id of the offer; a payment for it carries the memo `offer:<id>`.
     pub offer_id: String,
     pub payee: PublicCode,
+    /// The price of one item, or of one minute of a metered session (`unit`).
     pub price: Amount,
     pub currency: Currency,
+    pub unit: OfferUnit,
     pub category: Option<String>,
     pub item: Option<String>,
     pub expires_at: Timestamp,

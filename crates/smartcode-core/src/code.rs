@@ -421,6 +421,12 @@ random_id!(
     "A queued purchase's id (80 random bits): the buyer's code and the code whose rule stopped it read it."
 );
 random_id!(
+    SessionId,
+    "se_",
+    16,
+    "A metered session's id (80 random bits): not a secret; its seller charges it only with the payee owner's code."
+);
+random_id!(
     QuoteId,
     "q_",
     16,

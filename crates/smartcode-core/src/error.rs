@@ -111,6 +111,19 @@ pub enum HoldRefusal {
     NotAuthorizedAmount { authorized_units: i64 },
 }
 
+/// Why a charge of a metered session (`ledger::sessions`) is refused; nothing of it is made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRefusal {
+    #[error("this session is closed ({reason}): it takes no more charges")]
+    Closed { reason: &'static str },
+    #[error("the session's cap leaves {} to charge", crate::money::format_units(*left_units))]
+    CapExceeded { left_units: i64 },
+    #[error("faster than the session's price per minute: {} has accrued and not been charged", crate::money::format_units(*accrued_left_units))]
+    Accrual { accrued_left_units: i64 },
+    #[error("the buyer's spending rules let no more through now ({why}): charge less, or later")]
+    Rules { why: String },
+}
+
 /// Why a charge between brokers cannot be made, or changed as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerRefusal {
@@ -217,6 +230,11 @@ pub enum Limit {
         crate::limits::APPROVALS_PENDING_PER_CODE_MAX
     )]
     ApprovalsPerCode,
+    #[error(
+        "a code may have at most {} metered sessions open: close some",
+        crate::limits::SESSIONS_OPEN_PER_CODE_MAX
+    )]
+    SessionsPerCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,6 +255,8 @@ pub enum OpError {
     Quote(QuoteRefusal),
     #[error("{0}")]
     Peer(PeerRefusal),
+    #[error("{0}")]
+    Session(SessionRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

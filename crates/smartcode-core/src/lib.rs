@@ -24,6 +24,7 @@ pub mod money;
 pub mod numeric;
 pub mod peer;
 pub mod rate;
+pub mod session;
 pub mod spending;
 pub mod totals;
 

@@ -73,6 +73,11 @@ pub const RULE_NAME_CHARS_MAX: usize = 64;
 pub const APPROVALS_PENDING_PER_CODE_MAX: u32 = 100;
 /// Approvals listed by `GET /v1/me/approvals`: waiting ones first, then the newest others.
 pub const APPROVALS_LISTED_MAX: u32 = 200;
+/// Metered sessions one code may have open at once (a purchase of an offer whose session is
+/// open answers that session again, and does not count twice).
+pub const SESSIONS_OPEN_PER_CODE_MAX: u32 = 100;
+/// Sessions listed by `GET /v1/me/sessions`: open ones first, then the newest others.
+pub const SESSIONS_LISTED_MAX: u32 = 200;
 /// Bytes of an offer's JSON a purchase may carry (and an approval keeps).
 pub const OFFER_JSON_BYTES_MAX: usize = 8 * 1024;
 /// Characters of an offer's id, and of its description.

@@ -177,3 +177,44 @@ fn timestamps_round_trip_through_rfc3339() {
     assert_eq!(Currency::parse("usd").unwrap().as_str(), "USD");
     assert!(Currency::parse("US").is_err() && Currency::parse("U$D").is_err());
 }
+
+#[test]
+fn a_session_accrues_its_price_per_minute_rounded_down_until_its_expiry() {
+    use crate::approval::{OfferTerms, OfferUnit};
+    use crate::session::{CloseReason, SessionRecord, SessionState};
+    let opened = crate::clock::Timestamp(1_000_000_000);
+    let session = SessionRecord {
+        id: crate::code::SessionId::generate(),
+        code_id: crate::code::CodeId::parse("c_0000000000000001").unwrap(),
+        owner_id: crate::code::CodeId::parse("c_0000000000000002").unwrap(),
+        offer: OfferTerms {
+            offer_id: "radio".into(),
+            payee: crate::code::PublicCode::from_stored("P-4WZ8N-K3QJD").unwrap(),
+            price: crate::money::Amount::parse("0.10").unwrap(),
+            currency: crate::money::Currency::parse("USD").unwrap(),
+            unit: OfferUnit::Minute,
+            category: None,
+            item: None,
+            expires_at: opened.plus_seconds(600).unwrap(),
+            json: "{}".into(),
+            fingerprint: "f".into(),
+        },
+        cap: crate::money::Amount::parse("1").unwrap(),
+        charged_units: 0,
+        charges: 0,
+        approved_at_depth: None,
+        state: SessionState::Open,
+        opened_at: opened,
+        closed_at: None,
+        approval_id: None,
+    };
+    let at = |seconds| opened.plus_seconds(seconds).unwrap();
+    assert_eq!(session.accrued_units(opened), 0);
+    // 0.10 a minute is 1666.66… micro-units a second: rounded down.
+    assert_eq!(session.accrued_units(at(1)), 1_666);
+    assert_eq!(session.accrued_units(at(60)), 100_000);
+    // Nothing accrues after the expiry, and the session then reads closed.
+    assert_eq!(session.accrued_units(at(6000)), 1_000_000);
+    assert_eq!(session.state_at(at(599)), SessionState::Open);
+    assert_eq!(session.state_at(at(600)), SessionState::Closed(CloseReason::Expired));
+}

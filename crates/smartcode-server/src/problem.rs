@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::{HoldRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal};
+use smartcode_core::error::{HoldRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.
@@ -64,6 +64,14 @@ pub enum ProblemCode {
     ChargeClosed,
     /// A charge that came after its deadline.
     ChargeExpired,
+    /// A metered session that is closed (its cap reached, closed by its buyer, expired, or its
+    /// code closed) takes no charge.
+    SessionClosed,
+    /// A charge of a metered session beyond what its cap leaves.
+    SessionCapExceeded,
+    /// A charge of a metered session faster than its price per minute, or than the buyer's
+    /// spending rules let through now.
+    SessionRateExceeded,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -114,6 +122,9 @@ impl ProblemCode {
             ProblemCode::BadSignature => "bad_signature",
             ProblemCode::ChargeClosed => "charge_closed",
             ProblemCode::ChargeExpired => "charge_expired",
+            ProblemCode::SessionClosed => "session_closed",
+            ProblemCode::SessionCapExceeded => "session_cap_exceeded",
+            ProblemCode::SessionRateExceeded => "session_rate_exceeded",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -306,6 +317,13 @@ impl From<OpError> for ApiError {
                 PeerRefusal::ChargeClosed => (StatusCode::CONFLICT, P::ChargeClosed),
                 PeerRefusal::ChargeLate => (StatusCode::GONE, P::ChargeExpired),
                 PeerRefusal::ChargeNotPrepared { .. } => (StatusCode::CONFLICT, P::Conflict),
+            },
+            OpError::Session(refusal) => match refusal {
+                SessionRefusal::Closed { .. } => (StatusCode::CONFLICT, P::SessionClosed),
+                SessionRefusal::CapExceeded { .. } => (StatusCode::CONFLICT, P::SessionCapExceeded),
+                SessionRefusal::Accrual { .. } | SessionRefusal::Rules { .. } => {
+                    (StatusCode::CONFLICT, P::SessionRateExceeded)
+                }
             },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),

@@ -3,7 +3,7 @@
 //! offer and what the holder did with it), which nothing searches.
 
 use serde::{Deserialize, Serialize};
-use smartcode_core::approval::{ApprovalRecord, ApprovalState, OfferTerms};
+use smartcode_core::approval::{ApprovalRecord, ApprovalState, OfferTerms, OfferUnit};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::{ApprovalId, CodeId, PublicCode};
 use smartcode_core::error::{StorageFailure, StoreResult};
@@ -23,16 +23,62 @@ pub struct ApprovalRow {
     pub body: String,
 }
 
+/// An offer's terms as a row's JSON keeps them (an approval's, a session's); its expiry is a
+/// column of the row.
 #[derive(Serialize, Deserialize)]
-struct Body {
+pub struct OfferBody {
     offer_id: String,
     payee: String,
     price: i64,
     currency: String,
+    /// Absent in rows written before metered sessions: `item`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unit: Option<String>,
     category: Option<String>,
     item: Option<String>,
     offer_json: String,
     fingerprint: String,
+}
+
+impl OfferBody {
+    pub fn of(offer: &OfferTerms) -> OfferBody {
+        OfferBody {
+            offer_id: offer.offer_id.clone(),
+            payee: offer.payee.as_stored().to_owned(),
+            price: offer.price.units(),
+            currency: offer.currency.to_string(),
+            unit: (offer.unit != OfferUnit::Item).then(|| offer.unit.as_str().to_owned()),
+            category: offer.category.clone(),
+            item: offer.item.clone(),
+            offer_json: offer.json.clone(),
+            fingerprint: offer.fingerprint.clone(),
+        }
+    }
+
+    pub fn into_terms(self, expires_at: i64) -> StoreResult<OfferTerms> {
+        let corrupt = || StorageFailure("unreadable stored offer".to_owned());
+        Ok(OfferTerms {
+            offer_id: self.offer_id,
+            payee: PublicCode::from_stored(&self.payee).ok_or_else(corrupt)?,
+            price: Amount::from_units(self.price).map_err(|_| corrupt())?,
+            currency: Currency::parse(&self.currency).map_err(|_| corrupt())?,
+            unit: match self.unit {
+                None => OfferUnit::Item,
+                Some(unit) => OfferUnit::parse(&unit).ok_or_else(corrupt)?,
+            },
+            category: self.category,
+            item: self.item,
+            expires_at: Timestamp(expires_at),
+            json: self.offer_json,
+            fingerprint: self.fingerprint,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    #[serde(flatten)]
+    offer: OfferBody,
     counter: Option<i64>,
     rule: Option<String>,
     why: String,
@@ -48,14 +94,7 @@ impl ApprovalRow {
     pub fn from_record(approval: &ApprovalRecord) -> ApprovalRow {
         let offer = &approval.offer;
         let body = Body {
-            offer_id: offer.offer_id.clone(),
-            payee: offer.payee.as_stored().to_owned(),
-            price: offer.price.units(),
-            currency: offer.currency.to_string(),
-            category: offer.category.clone(),
-            item: offer.item.clone(),
-            offer_json: offer.json.clone(),
-            fingerprint: offer.fingerprint.clone(),
+            offer: OfferBody::of(offer),
             counter: approval.counter.map(Amount::units),
             rule: approval.rule.clone(),
             why: approval.why.clone(),
@@ -76,17 +115,7 @@ impl ApprovalRow {
     pub fn into_record(self) -> StoreResult<ApprovalRecord> {
         let body: Body = serde_json::from_str(&self.body).map_err(|_| corrupt())?;
         let amount = |units: i64| Amount::from_units(units).map_err(|_| corrupt());
-        let offer = OfferTerms {
-            offer_id: body.offer_id,
-            payee: PublicCode::from_stored(&body.payee).ok_or_else(corrupt)?,
-            price: amount(body.price)?,
-            currency: Currency::parse(&body.currency).map_err(|_| corrupt())?,
-            category: body.category,
-            item: body.item,
-            expires_at: Timestamp(self.expires_at),
-            json: body.offer_json,
-            fingerprint: body.fingerprint,
-        };
+        let offer = body.offer.into_terms(self.expires_at)?;
         Ok(ApprovalRecord {
             id: ApprovalId::parse(&self.id).ok_or_else(corrupt)?,
             code_id: CodeId::parse(&self.code_id).ok_or_else(corrupt)?,

@@ -17,6 +17,7 @@ pub mod postgres;
 mod protocol;
 mod rows;
 mod schema;
+mod session_rows;
 mod spending_rows;
 mod sqlite;
 #[doc(hidden)]

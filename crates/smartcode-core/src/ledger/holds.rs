@@ -396,5 +396,6 @@ fn for_what(hold: &HoldRecord) -> crate::spending::Asked<'_> {
         category: hold.category.as_deref(),
         item: hold.item.as_deref(),
         amount: hold.amount,
+        per_minute: false,
     }
 }

@@ -8,8 +8,8 @@
 //! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
-//! federates with), [`purchases`] (offers bought under spending rules, and the approval queue) and
-//! [`reports`] (what a holder, the public and the operator read).
+//! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
+//! [`sessions`] (metered sessions, charged as use accrues) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -36,6 +36,7 @@ pub mod quotes;
 pub mod reports;
 pub mod restrictions;
 mod rules;
+pub mod sessions;
 pub mod tree;
 
 #[cfg(test)]
@@ -49,7 +50,9 @@ use rand::{RngCore, SeedableRng};
 
 use crate::approval::ApprovalRecord;
 use crate::clock::Timestamp;
-use crate::code::{ApprovalId, AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, TransferId};
+use crate::code::{
+    ApprovalId, AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, SessionId, TransferId,
+};
 use crate::error::{OpError, StoreResult};
 use crate::model::*;
 use crate::money::Currency;
@@ -115,6 +118,15 @@ pub trait LedgerRead {
     /// The approvals `code` made or whose rule stopped, at most `limit`: those pending and not
     /// expired at `now` first, then the rest, each newest first.
     fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>>;
+    fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<crate::session::SessionRecord>>;
+    /// The sessions `code` opened, at most `limit`: those open and not expired at `now` first,
+    /// then the rest, each newest first.
+    fn sessions_for(
+        &mut self,
+        code: &CodeId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::session::SessionRecord>>;
     /// The exchange accounts' balances, `(currency, units)` by currency.
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;
     /// This side's record of charge `id` with `peer` ([`federation`]).
@@ -187,6 +199,10 @@ pub trait LedgerTx: LedgerRead {
     /// Writes an approval's new state (and who stopped it, if that changed); a store refuses, as
     /// a lost race, one that is no longer pending.
     fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()>;
+    fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()>;
+    /// Writes a session's new `charged`, state and what else changed; a store refuses, as a lost
+    /// race, a session that is no longer open or whose charged units are no longer `was_charged`.
+    fn update_session(&mut self, session: &crate::session::SessionRecord, was_charged: i64) -> StoreResult<()>;
     /// Records that an open quote was used (`quote.used`); a store refuses, as a lost race, a
     /// quote another transaction used meanwhile.
     fn use_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()>;
@@ -337,6 +353,7 @@ pub enum Command {
     Peers(peers::Command),
     Federation(federation::Command),
     Purchases(purchases::Command),
+    Sessions(sessions::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -355,6 +372,7 @@ pub enum Outcome {
     Peers(peers::Outcome),
     Federation(federation::Outcome),
     Purchases(purchases::Outcome),
+    Sessions(sessions::Outcome),
 }
 
 impl Outcome {
@@ -396,6 +414,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Peers(command) => peers::execute(tx, cx, command).map(Outcome::Peers),
         Command::Federation(command) => federation::execute(tx, cx, command).map(Outcome::Federation),
         Command::Purchases(command) => purchases::execute(tx, cx, command).map(Outcome::Purchases),
+        Command::Sessions(command) => sessions::execute(tx, cx, command).map(Outcome::Sessions),
     }
 }
 
@@ -421,6 +440,7 @@ impl Command {
             Command::Assurances(command) => command.touches(touches),
             Command::Quotes(command) => command.touches(touches),
             Command::Purchases(command) => command.touches(touches),
+            Command::Sessions(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -436,7 +456,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -453,6 +473,7 @@ pub enum Query {
     Peers(peers::Query),
     Federation(federation::Query),
     Purchases(purchases::Query),
+    Sessions(sessions::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -467,6 +488,7 @@ pub enum QueryOutcome {
     Peers(peers::QueryOutcome),
     Federation(federation::QueryOutcome),
     Purchases(purchases::QueryOutcome),
+    Sessions(sessions::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -481,6 +503,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Peers(query) => peers::query(tx, query).map(QueryOutcome::Peers),
         Query::Federation(query) => federation::query(tx, query).map(QueryOutcome::Federation),
         Query::Purchases(query) => purchases::query(tx, now, query).map(QueryOutcome::Purchases),
+        Query::Sessions(query) => sessions::query(tx, now, query).map(QueryOutcome::Sessions),
     }
 }
 
@@ -544,6 +567,12 @@ impl From<purchases::Query> for Query {
     }
 }
 
+impl From<sessions::Query> for Query {
+    fn from(query: sessions::Query) -> Query {
+        Query::Sessions(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -561,4 +590,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions);

@@ -164,6 +164,18 @@ pub(super) fn parties_consented(
     (order, consent): (&PaymentOrder, restrictions::Consent),
     priced_in: Option<Currency>,
 ) -> Result<Parties, OpError> {
+    parties_judged(tx, now, payer, (order, consent, false), priced_in)
+}
+
+/// [`parties_consented`], or with `per_minute` the parties of a metered session being opened:
+/// `order.amount` is the price of one minute, judged as `restrictions::check_priced` does.
+pub(super) fn parties_judged(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    payer: CodeRecord,
+    (order, consent, per_minute): (&PaymentOrder, restrictions::Consent, bool),
+    priced_in: Option<Currency>,
+) -> Result<Parties, OpError> {
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;
@@ -183,7 +195,7 @@ pub(super) fn parties_consented(
         return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
     let sold = effective_catalog(tx, &payee)?;
-    let checked = restrictions::check_payment(tx, now, &payer, (order, consent), &sold)?;
+    let checked = restrictions::check_priced(tx, now, &payer, (order, consent, per_minute), &sold)?;
     Ok(Parties {
         payer,
         payee,

@@ -14,24 +14,29 @@
 //!         --the offer's expiry passes----------------> expired (read so, never written)
 //! ```
 //!
+//! An offer priced per minute (`OfferUnit::Minute`) is judged the same way on the price of one
+//! minute, and where an item purchase pays, it opens a metered session instead (`super::sessions`;
+//! an approval of one opens it too). Nothing is paid when a session opens; its seller charges it.
+//!
 //! An approval pays under the spending rules of the codes above the one that approved it; the
 //! rules of the approver and of the codes below it count the payment but do not ask (the holder's
 //! click is the answer they asked for), and a rule that refuses still refuses. Nothing is held
 //! while a purchase waits: the payment, when it comes, is judged and made at once.
 
-use crate::approval::{ApprovalRecord, ApprovalState, OfferTerms};
+use crate::approval::{ApprovalRecord, ApprovalState, OfferTerms, OfferUnit};
 use crate::clock::Timestamp;
 use crate::code::{ApprovalId, CodeHash, CodeId};
 use crate::error::{Conflict, Invalid, Limit, OpError};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::Amount;
-use crate::spending::{RuleAction, RuleCounters, RuleMatch, SpendingRule};
+use crate::session::SessionRecord;
+use crate::spending::{RateLimit, RuleAction, RuleCounters, RuleMatch, SpendingRule};
 
-use super::payments::{parties_consented, release_expired_holds, PaymentOrder};
+use super::payments::{parties_judged, release_expired_holds, Parties, PaymentOrder};
 use super::restrictions::{self, Consent};
 use super::rules::{authenticate, effective_catalog, present};
-use super::{controls, Context, Credential, LedgerRead, LedgerTx, Touches};
+use super::{controls, sessions, Context, Credential, LedgerRead, LedgerTx, Touches};
 
 #[derive(Clone, Debug)]
 pub enum Command {
@@ -72,11 +77,17 @@ pub enum Outcome {
         approval: ApprovalRecord,
         rounds: u32,
     },
-    /// An approval's payment (`None` when a rule above the approver still asks: the approval now
-    /// waits for that code's holder), and the name of the rule it added.
+    /// A metered offer's session, opened (or open already for this offer).
+    Opened {
+        session: SessionRecord,
+    },
+    /// An approval's payment, or for a metered offer its session (both `None` when a rule above
+    /// the approver still asks: the approval now waits for that code's holder), and the name of
+    /// the rule it added.
     Approved {
         approval: ApprovalRecord,
         receipt: Option<Receipt>,
+        session: Option<SessionRecord>,
         rule_added: Option<String>,
     },
     Declined(ApprovalRecord),
@@ -194,7 +205,17 @@ fn purchase(
             rounds,
         });
     }
-    match parties_consented(tx, now, payer.clone(), (order, Consent::ZeroClick), None) {
+    let per_minute = offer.unit == OfferUnit::Minute;
+    if per_minute {
+        if let Some(session) = sessions::open_for_offer(tx, &payer, offer, now)? {
+            return Ok(Outcome::Opened { session });
+        }
+    }
+    match parties_judged(tx, now, payer.clone(), (order, Consent::ZeroClick, per_minute), None) {
+        Ok(parties) if per_minute => {
+            let session = sessions::open(tx, cx, &parties, offer, None)?;
+            Ok(Outcome::Opened { session })
+        }
         Ok(parties) => {
             let debit = AccountKey::Code(parties.payer.id.clone());
             let receipt_id = cx.draws.receipt_id(now).to_string();
@@ -281,7 +302,8 @@ fn approve(
     super::rules::require_active(&payer, now)?;
     let payer = release_expired_holds(tx, now, payer)?;
     let consent = Consent::ApprovedAt { depth: approver.depth };
-    let parties = match parties_consented(tx, now, payer, (&order, consent), None) {
+    let per_minute = offer.unit == OfferUnit::Minute;
+    let parties = match parties_judged(tx, now, payer, (&order, consent, per_minute), None) {
         Ok(parties) => parties,
         // A rule above the approver asks too: the purchase now waits for that code's holder.
         Err(OpError::ApprovalRequired { rule, code, why }) => {
@@ -292,73 +314,121 @@ fn approve(
             return Ok(Outcome::Approved {
                 approval,
                 receipt: None,
+                session: None,
                 rule_added: None,
             });
         }
         Err(other) => return Err(other),
     };
-    let debit = AccountKey::Code(parties.payer.id.clone());
-    let receipt_id = cx.draws.receipt_id(now).to_string();
-    let receipt = parties.pay(tx, now, receipt_id, &order, (debit, price))?;
+    let (receipt, session) = settle(tx, cx, (parties, &order), &approval, approver.depth)?;
     let rule_added = match make_rule {
-        true => Some(add_rule(tx, now, &approver.id, &receipt)?),
+        true => {
+            let kind = Kind {
+                payee: &order.payee,
+                category: parties_category(receipt.as_ref(), session.as_ref()),
+                price,
+                per_minute,
+            };
+            Some(add_rule(tx, now, &approver.id, &kind)?)
+        }
         false => None,
     };
     approval.state = ApprovalState::Approved;
     approval.resolved_at = Some(now);
-    approval.receipt_id = Some(receipt.id.clone());
+    approval.receipt_id = receipt.as_ref().map(|r| r.id.clone());
     tx.update_approval(&approval)?;
     Ok(Outcome::Approved {
         approval,
-        receipt: Some(receipt),
+        receipt,
+        session,
         rule_added,
     })
 }
 
-/// Adds to `code`'s rules, first, one that pays what `receipt` paid for (its payee, and its
-/// category if it had one) up to its amount with no one asked; or raises the cap of such a rule
+/// What an approved purchase does: pays an item, or opens a metered session judged as approved
+/// at `depth`.
+fn settle(
+    tx: &mut (impl LedgerTx + ?Sized),
+    cx: &mut Context,
+    (parties, order): (Parties, &PaymentOrder),
+    approval: &ApprovalRecord,
+    depth: u32,
+) -> Result<(Option<Receipt>, Option<SessionRecord>), OpError> {
+    if approval.offer.unit == OfferUnit::Minute {
+        let session = sessions::open(tx, cx, &parties, &approval.offer, Some((depth, approval.id.clone())))?;
+        return Ok((None, Some(session)));
+    }
+    let debit = AccountKey::Code(parties.payer.id.clone());
+    let receipt_id = cx.draws.receipt_id(cx.now).to_string();
+    let receipt = parties.pay(tx, cx.now, receipt_id, order, (debit, order.amount))?;
+    Ok((Some(receipt), None))
+}
+
+/// The category the broker stamped on what an approval paid or opened.
+fn parties_category<'a>(receipt: Option<&'a Receipt>, session: Option<&'a SessionRecord>) -> Option<&'a String> {
+    receipt
+        .and_then(|r| r.category.as_ref())
+        .or_else(|| session.and_then(|s| s.offer.category.as_ref()))
+}
+
+/// The kind of purchase a rule made from an approval pays: its payee and category, up to its price
+/// (per payment, or per minute as a rate of that much per 60 s).
+struct Kind<'a> {
+    payee: &'a crate::code::PublicCode,
+    category: Option<&'a String>,
+    price: Amount,
+    per_minute: bool,
+}
+
+/// Adds to `code`'s rules, first, one that pays the `kind` of purchase approved (its payee, and
+/// its category if it had one) up to its price with no one asked; or raises the cap of such a rule
 /// added before. Answers the rule's name.
 fn add_rule(
     tx: &mut (impl LedgerTx + ?Sized),
     now: Timestamp,
     code: &CodeId,
-    receipt: &Receipt,
+    kind: &Kind<'_>,
 ) -> Result<String, OpError> {
     // Read again: the payment just counted in this code's rules.
     let mut record = tx.code_by_id(code)?.ok_or(OpError::InvalidCode)?;
     let matches = RuleMatch {
-        categories: receipt.category.clone().map(|c| vec![c]),
-        payees: Some(vec![receipt.payee.clone()]),
+        categories: kind.category.cloned().map(|c| vec![c]),
+        payees: Some(vec![kind.payee.clone()]),
         items: None,
     };
+    let per_minute = kind.per_minute.then_some(RateLimit {
+        amount: kind.price,
+        per_seconds: 60,
+    });
     let mut rules: Vec<(SpendingRule, RuleCounters)> = record.spending.as_deref().cloned().unwrap_or_default();
     let same = rules.iter_mut().find(|(rule, _)| {
         rule.matches == matches
             && rule.action == RuleAction::Pay
             && rule.max_per_period.is_none()
-            && rule.max_rate.is_none()
+            && rule.max_rate.is_some() == kind.per_minute
+            && rule.max_rate.is_none_or(|rate| rate.per_seconds == 60)
     });
     let name = match same {
         Some((rule, _)) => {
-            rule.max_per_payment = rule.max_per_payment.map(|max| max.max(receipt.amount));
+            rule.max_per_payment = rule.max_per_payment.map(|max| max.max(kind.price));
+            rule.max_rate = rule.max_rate.map(|rate| RateLimit {
+                amount: rate.amount.max(kind.price),
+                ..rate
+            });
             rule.name.clone()
         }
         None => {
-            let what = receipt
-                .category
-                .as_deref()
-                .map(|c| format!(" for {c}"))
-                .unwrap_or_default();
-            let name: String = format!("approved: {}{what}", receipt.payee)
+            let what = kind.category.map(|c| format!(" for {c}")).unwrap_or_default();
+            let name: String = format!("approved: {}{what}", kind.payee)
                 .chars()
                 .take(RULE_NAME_CHARS_MAX)
                 .collect();
             let rule = SpendingRule {
                 name: name.clone(),
                 matches,
-                max_per_payment: Some(receipt.amount),
+                max_per_payment: (!kind.per_minute).then_some(kind.price),
                 max_per_period: None,
-                max_rate: None,
+                max_rate: per_minute,
                 action: RuleAction::Pay,
             };
             rules.insert(0, (rule, RuleCounters::new(now)));

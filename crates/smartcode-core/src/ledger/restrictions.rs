@@ -175,13 +175,53 @@ pub fn check_payment(
     (order, consent): (&PaymentOrder, Consent),
     sold: &Catalog,
 ) -> Result<Checked, OpError> {
-    let asked = Use {
-        payee: Some(&order.payee),
-        amount: order.amount,
-        category: order.category.as_deref(),
-        item: order.item.as_deref(),
-    };
-    check_use(tx, now, payer, (&asked, consent), sold)
+    check_priced(tx, now, payer, (order, consent, false), sold)
+}
+
+/// [`check_payment`], or with `per_minute` the opening of a metered session checked as a payment
+/// of one minute's price (`order.amount`), each rule's rate compared as a rate
+/// (`spending::Asked::per_minute`). Nothing is spent by opening: what it counted is not recorded.
+pub fn check_priced(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    (order, consent, per_minute): (&PaymentOrder, Consent, bool),
+    sold: &Catalog,
+) -> Result<Checked, OpError> {
+    check_use(tx, now, payer, (&Use::of(order, per_minute), consent), sold)
+}
+
+/// The most a metered session opened now may charge in all: the payer's available balance, and
+/// for each code of its line (above the approver, for a session approved at `approved_at_depth`)
+/// what the spending rule that pays it has left in its period and what the code's own spending
+/// limit has left. A rule's rate bounds the speed of charges, not their total, so it is no cap.
+pub fn session_cap(
+    tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
+    payer: &CodeRecord,
+    asked: &spending::Asked<'_>,
+    approved_at_depth: Option<u32>,
+) -> Result<i64, OpError> {
+    let available = tx
+        .account(&crate::model::AccountKey::Code(payer.id.clone()))?
+        .map_or(0, |account| account.available_units());
+    let mut cap = available.max(0);
+    for code in usage_line(tx, payer)? {
+        if approved_at_depth.is_some_and(|depth| code.depth >= depth) {
+            continue;
+        }
+        if let Some(limit) = code.restrictions.spend_per_period {
+            cap = cap.min(limit.amount.units() - code.usage_at(now).period_spent_units);
+        }
+        let Some(rules) = &code.spending else { continue };
+        if let Some(index) = spending::counting_rule(rules, asked) {
+            let (rule, counters) = &rules[index];
+            if let Some(left) = spending::left(rule, counters, now).period_units {
+                cap = cap.min(left);
+            }
+        }
+    }
+    Ok(cap.max(0))
 }
 
 /// Who consented to a payment: what decides whether spending rules that match nothing, or ask,
@@ -214,6 +254,7 @@ pub fn check_payment_elsewhere(
         amount,
         category: None,
         item: None,
+        per_minute: false,
     };
     check_use(tx, now, payer, (&asked, Consent::Presented), &Catalog::default())
 }
@@ -225,6 +266,19 @@ struct Use<'a> {
     amount: crate::money::Amount,
     category: Option<&'a str>,
     item: Option<&'a str>,
+    per_minute: bool,
+}
+
+impl Use<'_> {
+    fn of(order: &PaymentOrder, per_minute: bool) -> Use<'_> {
+        Use {
+            payee: Some(&order.payee),
+            amount: order.amount,
+            category: order.category.as_deref(),
+            item: order.item.as_deref(),
+            per_minute,
+        }
+    }
 }
 
 fn check_use(
@@ -249,6 +303,7 @@ fn check_use(
         category: stamped.category.as_deref(),
         item: stamped.item.as_deref(),
         amount: order.amount,
+        per_minute: order.per_minute,
     };
     let mut paid_by_a_rule = false;
     for code in usage_line(tx, payer)? {
@@ -320,18 +375,13 @@ pub fn zero_click_room(
     order: &PaymentOrder,
     sold: &Catalog,
 ) -> Result<Option<i64>, OpError> {
-    let asked = Use {
-        payee: Some(&order.payee),
-        amount: order.amount,
-        category: order.category.as_deref(),
-        item: order.item.as_deref(),
-    };
-    let stamped = stamped_use(payer, &asked, sold)?;
+    let stamped = stamped_use(payer, &Use::of(order, false), sold)?;
     let asked = spending::Asked {
         payee: Some(&order.payee),
         category: stamped.category.as_deref(),
         item: stamped.item.as_deref(),
         amount: order.amount,
+        per_minute: false,
     };
     let mut most = payer.restrictions.amount_per_use_max.map(|max| max.units());
     let mut paid_by_a_rule = false;

@@ -32,6 +32,7 @@ struct Memory {
     peers: BTreeMap<String, PeerRecord>,
     charges: BTreeMap<(ChargeSide, String, String), ChargeRecord>,
     approvals: BTreeMap<String, crate::approval::ApprovalRecord>,
+    sessions: BTreeMap<String, crate::session::SessionRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -165,6 +166,20 @@ impl LedgerRead for Memory {
             .cloned()
             .collect();
         found.sort_by_key(|a| a.queue_key(now));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+    fn session_by_id(&mut self, id: &crate::code::SessionId) -> StoreResult<Option<crate::session::SessionRecord>> {
+        Ok(self.sessions.get(id.as_str()).cloned())
+    }
+    fn sessions_for(
+        &mut self,
+        code: &CodeId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::session::SessionRecord>> {
+        let mut found: Vec<_> = self.sessions.values().filter(|s| &s.code_id == code).cloned().collect();
+        found.sort_by_key(|s| s.list_key(now));
         found.truncate(limit as usize);
         Ok(found)
     }
@@ -336,6 +351,21 @@ impl LedgerTx for Memory {
             "only a pending approval changes"
         );
         self.approvals.insert(approval.id.to_string(), approval.clone());
+        Ok(())
+    }
+    fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()> {
+        assert!(self.sessions.insert(session.id.to_string(), session.clone()).is_none());
+        Ok(())
+    }
+    fn update_session(&mut self, session: &crate::session::SessionRecord, was_charged: i64) -> StoreResult<()> {
+        let was = &self.sessions[session.id.as_str()];
+        assert_eq!(was.charged_units, was_charged, "a session changes from what was read");
+        assert_eq!(
+            was.state,
+            crate::session::SessionState::Open,
+            "only an open session changes"
+        );
+        self.sessions.insert(session.id.to_string(), session.clone());
         Ok(())
     }
     fn insert_quote(&mut self, quote: &QuoteRecord) -> StoreResult<()> {

@@ -139,6 +139,10 @@ pub struct Asked<'a> {
     pub category: Option<&'a str>,
     pub item: Option<&'a str>,
     pub amount: Amount,
+    /// `amount` is the price of one minute of a metered session being opened: a rule's rate is
+    /// then compared as a rate (`amount` a minute against its `amount` per `per_seconds`), not
+    /// against what its bucket holds now, for nothing is spent yet.
+    pub per_minute: bool,
 }
 
 impl RuleMatch {
@@ -165,6 +169,8 @@ pub enum Ask {
     OverPeriod { left_units: i64 },
     /// The payment is over what the rule's rate lets through now.
     OverRate { left_units: i64 },
+    /// A metered session's price per minute is over the rule's rate.
+    PriceOverRate { per_minute_units_max: i64 },
 }
 
 impl Ask {
@@ -176,6 +182,9 @@ impl Ask {
             Ask::OverPerPayment { max_units } => format!("over its max_per_payment of {}", money(*max_units)),
             Ask::OverPeriod { left_units } => format!("over what its period has left ({})", money(*left_units)),
             Ask::OverRate { left_units } => format!("over what its rate lets through now ({})", money(*left_units)),
+            Ask::PriceOverRate { per_minute_units_max } => {
+                format!("over its rate, which allows {} a minute", money(*per_minute_units_max))
+            }
         }
     }
 }
@@ -231,7 +240,12 @@ pub fn judge(rules: &[(SpendingRule, RuleCounters)], asked: &Asked<'_>, now: Tim
         }
         counters.period_spent_units += units;
     }
-    if let Some(rate) = rule.max_rate {
+    if let (Some(rate), true) = (rule.max_rate, asked.per_minute) {
+        let per_minute_units_max = per_minute_max(rate);
+        if units > per_minute_units_max {
+            return asks(Ask::PriceOverRate { per_minute_units_max });
+        }
+    } else if let Some(rate) = rule.max_rate {
         let left = rate.amount.units() - counters.rate_used_units;
         if units > left {
             return asks(Ask::OverRate {
@@ -241,6 +255,12 @@ pub fn judge(rules: &[(SpendingRule, RuleCounters)], asked: &Asked<'_>, now: Tim
         counters.rate_used_units += units;
     }
     Judgement::Pays { index, counters }
+}
+
+/// The most a minute a rate lets through, rounded down: `amount × 60 / per_seconds`.
+pub fn per_minute_max(rate: RateLimit) -> i64 {
+    let units = i128::from(rate.amount.units()) * 60 / i128::from(rate.per_seconds.max(1));
+    i64::try_from(units).unwrap_or(i64::MAX)
 }
 
 /// What a rule has left at `now`: in its period (and when the period ends), and through its rate.

@@ -38,6 +38,7 @@ fn article(amount: Amount) -> Asked<'static> {
         category: Some("archives"),
         item: None,
         amount,
+        per_minute: false,
     }
 }
 
@@ -300,4 +301,39 @@ proptest! {
             prop_assert!(spent <= cents(100).units());
         }
     }
+}
+
+#[test]
+fn a_price_per_minute_is_judged_against_the_rate_as_a_rate_not_the_bucket() {
+    let minute = |n| Asked {
+        per_minute: true,
+        ..article(cents(n))
+    };
+    let mut per_thirty = archives(10, 30);
+    per_thirty.max_per_payment = None;
+    // Ten cents per 30 s is twenty cents a minute, though its bucket holds ten cents.
+    let rules = vec![(per_thirty, RuleCounters::new(at(0)))];
+    assert!(matches!(judge(&rules, &minute(20), at(0)), Judgement::Pays { .. }));
+    assert_eq!(
+        judge(&rules, &minute(21), at(0)),
+        Judgement::Asks {
+            rule: "archives".into(),
+            why: Ask::PriceOverRate {
+                per_minute_units_max: cents(20).units()
+            }
+        }
+    );
+    // A bucket spent empty does not stop a session from opening: nothing is spent by opening.
+    let mut spent = vec![(archives(10, 60), RuleCounters::new(at(0)))];
+    for _ in 0..5 {
+        pay(&mut spent, &article(cents(2)), at(0));
+    }
+    assert!(matches!(judge(&spent, &minute(5), at(0)), Judgement::Pays { .. }));
+    assert_eq!(
+        per_minute_max(RateLimit {
+            amount: cents(10),
+            per_seconds: 7
+        }),
+        857_142
+    );
 }

@@ -33,6 +33,16 @@ pub(crate) struct Answer {
     pub profile: Option<AnswerProfile>,
     /// The rule an approval made (`make_rule`), by its name.
     pub rule_added: Option<String>,
+    /// The metered session an approval opened.
+    pub session: Option<AnswerSession>,
+}
+
+/// A metered session, as far as a page names it after opening it.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct AnswerSession {
+    pub id: String,
+    pub price_per_minute: AnswerMoney,
+    pub cap: AnswerMoney,
 }
 
 /// A code's profile name, and whether someone checked it.

@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -28,6 +28,7 @@ pub(crate) mod quotes;
 mod render;
 pub(crate) mod reports;
 pub(crate) mod security;
+pub(crate) mod sessions;
 pub(crate) mod spending;
 mod submit;
 pub(crate) mod tree;
@@ -58,6 +59,7 @@ fn entries() -> Vec<Entry> {
         controls::routes(),
         spending::routes(),
         purchases::routes(),
+        sessions::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

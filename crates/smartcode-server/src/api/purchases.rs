@@ -1,8 +1,9 @@
 //! Purchases of offers and the approval queue (zero-click buying): `POST /v1/me/purchases` buys a
 //! seller's offer under the code's spending rules, negotiating first when the offer is negotiable
 //! and over what the rules let through ([`crate::negotiation`]); `GET /v1/me/approvals` lists what
-//! waits, and `POST /v1/me/approvals/{id}/approve|decline` settles it. The rules are the core's,
-//! in `ledger::purchases`.
+//! waits, and `POST /v1/me/approvals/{id}/approve|decline` settles it. An offer priced per minute
+//! opens a metered session instead of paying ([`super::sessions`]). The rules are the core's, in
+//! `ledger::purchases`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -11,7 +12,7 @@ use axum::routing::{get, post};
 use smartcode_api::{
     ApprovalQueueJson, ApproveRequest, Money, OfferJson, PurchaseJson, PurchaseRequest, QueuedApprovalJson,
 };
-use smartcode_core::approval::{ApprovalRecord, OfferTerms};
+use smartcode_core::approval::{ApprovalRecord, OfferTerms, OfferUnit};
 use smartcode_core::clock::Timestamp;
 use smartcode_core::code::ApprovalId;
 use smartcode_core::ledger::payments::PaymentOrder;
@@ -48,8 +49,8 @@ async fn handle_purchase(
     purchase(&state, &holder, &request, asked).await?.respond(&state)
 }
 
-/// Reads an offer into the terms the core keeps: bounded, for an item (a metered offer opens a
-/// session instead), expiring in the future; an approval waits at most [`OFFER_SECONDS_MAX`].
+/// Reads an offer into the terms the core keeps: bounded, priced per item or per minute (a
+/// metered session), expiring in the future; an approval waits at most [`OFFER_SECONDS_MAX`].
 pub(crate) async fn offer_terms(state: &AppState, offer: &OfferJson) -> Result<OfferTerms, ApiError> {
     let text = |field: &'static str, value: &str, chars_max: usize| {
         let bad = value.is_empty() || value.chars().count() > chars_max || value.chars().any(char::is_control);
@@ -62,11 +63,8 @@ pub(crate) async fn offer_terms(state: &AppState, offer: &OfferJson) -> Result<O
     };
     text("id", &offer.id, OFFER_ID_CHARS_MAX)?;
     text("description", &offer.description, OFFER_DESCRIPTION_CHARS_MAX)?;
-    if offer.unit != "item" {
-        return Err(ApiError::invalid_request(
-            "this broker buys offers priced per item; a unit of minute (a metered session) is not bought here yet",
-        ));
-    }
+    let unit =
+        OfferUnit::parse(&offer.unit).ok_or_else(|| ApiError::invalid_request("offer unit is item or minute"))?;
     if let Some(negotiable) = &offer.negotiable {
         text("negotiable.endpoint", &negotiable.endpoint, 2_000)?;
         if negotiable.max_rounds == 0 {
@@ -86,6 +84,7 @@ pub(crate) async fn offer_terms(state: &AppState, offer: &OfferJson) -> Result<O
         payee: super::aliases::payee(state, &offer.payee).await?,
         price: RequestAmount(offer.price.amount.clone()).parse()?,
         currency: parse_currency(&offer.price.currency)?,
+        unit,
         category: offer.category.clone(),
         item: offer.item.clone(),
         expires_at: expires_at.min(longest),
@@ -119,7 +118,9 @@ pub(crate) async fn purchase(
     let terms = offer_terms(state, &request.offer).await?;
     let strategy = strategy::from_request(request.strategy.as_ref())?;
     let (mut amount, mut counter, mut rounds, mut note) = (terms.price, None, 0, None);
-    if request.offer.negotiable.is_some() && terms.expires_at > state.clock.now() {
+    // A metered offer's price is a rate, bought as it stands: it is never negotiated.
+    let negotiable = request.offer.negotiable.is_some() && terms.unit == OfferUnit::Item;
+    if negotiable && terms.expires_at > state.clock.now() {
         // The PIN, if the code has one, before anything is sent on the holder's behalf.
         let view = super::tree::me(state, holder).await?;
         super::check_sent_pin(state, holder, &view.record).await?;
@@ -296,6 +297,7 @@ pub(super) fn render(state: &Broker, outcome: &purchases::Outcome) -> serde_json
             receipt: Some(receipt_json(state, receipt)),
             approval_id: None,
             approval: None,
+            session: None,
             price: Some(Money::new(receipt.amount.units(), receipt.currency)),
             rounds: *rounds,
         }),
@@ -304,21 +306,36 @@ pub(super) fn render(state: &Broker, outcome: &purchases::Outcome) -> serde_json
             receipt: None,
             approval_id: Some(approval.id.to_string()),
             approval: Some(approval_json(approval, now)),
+            session: None,
             price: Some(Money::new(approval.offer.price.units(), approval.offer.currency)),
             rounds: *rounds,
+        }),
+        purchases::Outcome::Opened { session } => serde_json::to_value(PurchaseJson {
+            status: "session_open".into(),
+            receipt: None,
+            approval_id: None,
+            approval: None,
+            session: Some(super::sessions::session_json(session, session.state_at(now))),
+            price: Some(Money::new(session.offer.price.units(), session.offer.currency)),
+            rounds: 0,
         }),
         purchases::Outcome::Approved {
             approval,
             receipt,
+            session,
             rule_added,
         } => serde_json::to_value(smartcode_api::ApprovedJson {
             approval: approval_json(approval, now),
             receipt: receipt.as_ref().map(|r| receipt_json(state, r)),
+            session: session
+                .as_ref()
+                .map(|s| super::sessions::session_json(s, s.state_at(now))),
             rule_added: rule_added.clone(),
         }),
         purchases::Outcome::Declined(approval) => serde_json::to_value(smartcode_api::ApprovedJson {
             approval: approval_json(approval, now),
             receipt: None,
+            session: None,
             rule_added: None,
         }),
     };

@@ -168,20 +168,23 @@ impl Reply {
 }
 
 /// The answer of a write that pays, typed, so that sealing its receipt keeps its fields in the
-/// order the broker writes them: a payment's, a purchase's, or an approval's.
+/// order the broker writes them: a payment's, a purchase's, an approval's, or a session's charge.
 enum PaidAnswer {
     Paid(PaidJson),
     Purchase(smartcode_api::PurchaseJson),
     Approved(smartcode_api::ApprovedJson),
+    Charged(smartcode_api::ChargedJson),
 }
 
 impl PaidAnswer {
     fn read(body: &[u8]) -> serde_json::Result<PaidAnswer> {
         let value: serde_json::Value = serde_json::from_slice(body)?;
-        Ok(match (value.get("status").is_some(), value.get("approval").is_some()) {
-            (true, _) => PaidAnswer::Purchase(serde_json::from_value(value)?),
-            (false, true) => PaidAnswer::Approved(serde_json::from_value(value)?),
-            (false, false) => PaidAnswer::Paid(serde_json::from_value(value)?),
+        let has = |field: &str| value.get(field).is_some();
+        Ok(match (has("status"), has("approval"), has("session")) {
+            (true, _, _) => PaidAnswer::Purchase(serde_json::from_value(value)?),
+            (false, true, _) => PaidAnswer::Approved(serde_json::from_value(value)?),
+            (false, false, true) => PaidAnswer::Charged(serde_json::from_value(value)?),
+            (false, false, false) => PaidAnswer::Paid(serde_json::from_value(value)?),
         })
     }
 
@@ -190,6 +193,7 @@ impl PaidAnswer {
             PaidAnswer::Paid(paid) => Some(&mut paid.receipt),
             PaidAnswer::Purchase(purchase) => purchase.receipt.as_mut(),
             PaidAnswer::Approved(approved) => approved.receipt.as_mut(),
+            PaidAnswer::Charged(charged) => Some(&mut charged.receipt),
         }
     }
 
@@ -198,6 +202,7 @@ impl PaidAnswer {
             PaidAnswer::Paid(paid) => serde_json::to_vec(paid),
             PaidAnswer::Purchase(purchase) => serde_json::to_vec(purchase),
             PaidAnswer::Approved(approved) => serde_json::to_vec(approved),
+            PaidAnswer::Charged(charged) => serde_json::to_vec(charged),
         }
         .expect("an answer serializes")
     }

@@ -35,6 +35,13 @@ pub(super) async fn approve(
         api::purchases::approve(&state, &holder, &id, &request, form.asked(&target, &body)).await
     };
     let done = |answer: Answer| match (answer.receipt, answer.rule_added) {
+        _ if answer.session.is_some() => {
+            let session = answer.session.unwrap_or_default();
+            format!(
+                "Approved: session {} is open at {} a minute, up to {}; the seller charges it as you use it.",
+                session.id, session.price_per_minute, session.cap
+            )
+        }
         (Some(receipt), Some(rule)) => format!(
             "Approved: paid {} to {}. The rule “{rule}” now pays the same kind of purchase with no one asked.",
             receipt.amount, receipt.payee

@@ -53,6 +53,9 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::BadSignature,
     ProblemCode::ChargeClosed,
     ProblemCode::ChargeExpired,
+    ProblemCode::SessionClosed,
+    ProblemCode::SessionCapExceeded,
+    ProblemCode::SessionRateExceeded,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -147,6 +150,21 @@ pub fn explain(code: ProblemCode) -> Explanation {
             409,
             "The request is well formed, but the state of the codes rules it out: a PIN sent for a code that has none, paying one's own public code, funding a public code, an expiry in the past or too far ahead, or a payout from a cancelled code.",
             "The detail says which. Change the request to fit the codes as they are.",
+        ),
+        P::SessionClosed => (
+            409,
+            "The metered session is closed: its charges reached its cap, its buyer closed it, its offer expired, or the buyer's code was cancelled or expired. A closed session takes no more charges, and this one took nothing.",
+            "Read the session (GET /v1/sessions/{id}) to see why it closed. To go on, the buyer buys a new offer, which opens a new session.",
+        ),
+        P::SessionCapExceeded => (
+            409,
+            "The charge would take the metered session past its cap, the most its charges may add up to (fixed when it opened from the buyer's balance and spending rules). Nothing was charged.",
+            "Charge at most what the detail says is left: a charge that reaches the cap exactly is taken, and closes the session.",
+        ),
+        P::SessionRateExceeded => (
+            409,
+            "The charge is faster than the metered session allows: more than its price per minute has accrued since it opened, less what was charged, or more than the buyer's spending rules let through now. Nothing was charged.",
+            "Charge at most what the detail says has accrued, or wait: use accrues by the minute and a rule's rate drains with time. Charge small amounts often.",
         ),
         P::HoldNotPending => (
             409,

@@ -195,6 +195,22 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.approvals_for(code, now, limit)
     }
 
+    fn session_by_id(
+        &mut self,
+        id: &smartcode_core::code::SessionId,
+    ) -> StoreResult<Option<smartcode_core::session::SessionRecord>> {
+        self.inner.session(id)
+    }
+
+    fn sessions_for(
+        &mut self,
+        code: &CodeId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::session::SessionRecord>> {
+        self.inner.sessions_for(code, now, limit)
+    }
+
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         self.cache.flush(&self.inner)?;
         self.inner.exchange_positions()
@@ -329,6 +345,18 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.update_approval(approval), |_, ()| {})
+    }
+
+    fn insert_session(&mut self, session: &smartcode_core::session::SessionRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_session(session), |_, ()| {})
+    }
+
+    fn update_session(
+        &mut self,
+        session: &smartcode_core::session::SessionRecord,
+        was_charged: i64,
+    ) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.update_session(session, was_charged), |_, ()| {})
     }
 
     fn insert_charge(&mut self, charge: &ChargeRecord) -> StoreResult<()> {

@@ -471,6 +471,26 @@ CREATE INDEX approvals_by_code ON approvals (code_id, created_at);
 CREATE INDEX approvals_by_stopper ON approvals (stopped_by, created_at);
 "#,
     ),
+    (
+        18,
+        r#"
+-- Metered sessions (zero-click buying): offers priced per minute that a code opened and its
+-- seller charges as use accrues. The columns a session is read and raced by (a charge's update
+-- names the `charged` it read); the offer, the cap and the consent are one JSON text (`body`).
+-- `expires_at` is the offer's: an open row past it reads as closed, and nothing rewrites it.
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    code_id TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+    charged BIGINT NOT NULL CHECK (charged >= 0),
+    opened_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX sessions_by_code ON sessions (code_id, opened_at);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

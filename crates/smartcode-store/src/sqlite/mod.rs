@@ -5,16 +5,18 @@ mod charges;
 mod holds;
 mod peers;
 mod quotes;
+mod sessions;
 mod writes;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use smartcode_core::approval::ApprovalRecord;
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{ApprovalId, CodeHash, CodeId, HoldId, PublicCode, QuoteId};
+use smartcode_core::code::{ApprovalId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, SessionId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
+use smartcode_core::session::SessionRecord;
 
 use crate::rows::{CodeColumns, CODE_COLUMNS};
 
@@ -503,6 +505,14 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>> {
         SqliteLedger::approvals_for(self, code, now, limit)
+    }
+
+    fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<SessionRecord>> {
+        self.session(id)
+    }
+
+    fn sessions_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<SessionRecord>> {
+        SqliteLedger::sessions_for(self, code, now, limit)
     }
 
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {

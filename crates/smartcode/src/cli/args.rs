@@ -287,6 +287,11 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: super::buying::ApprovalsAction,
     },
+    /// This code's metered sessions (offers priced per minute): list them, or close one.
+    Sessions {
+        #[command(subcommand)]
+        action: super::buying::SessionsAction,
+    },
     /// Assurance codes: the broker certifies to a seller that at least a floor remains on this code.
     Assurance {
         #[command(subcommand)]

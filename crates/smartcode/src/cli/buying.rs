@@ -1,6 +1,7 @@
 //! Zero-click buying from the command line: `fetch URL` (fetch a resource, and on `402 Payment
-//! Required` buy its offer under the code's spending rules, then fetch it again with the receipt)
-//! and `approvals` (the purchases the rules did not settle: list, approve, decline).
+//! Required` buy its offer under the code's spending rules, then fetch it again with the receipt,
+//! or for an offer priced per minute with the session it opened), `approvals` (the purchases the
+//! rules did not settle: list, approve, decline) and `sessions` (metered sessions: list, close).
 
 use std::time::Duration;
 
@@ -54,6 +55,14 @@ pub enum ApprovalsAction {
     Decline { id: String },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum SessionsAction {
+    /// This code's metered sessions, open ones first, with what each charged of its cap.
+    List,
+    /// Close a session: its seller charges nothing more.
+    Close { id: String },
+}
+
 fn strategy(text: Option<&str>) -> Result<Option<StrategyJson>> {
     let Some(text) = text else { return Ok(None) };
     let mut parts = text.split(':');
@@ -89,6 +98,18 @@ pub(super) async fn fetch(client: &Client, args: &FetchArgs, json: bool) -> Resu
     let key = format!("offer-{}", &offer.fingerprint()[..32]);
     let request = PurchaseRequest { offer, strategy };
     let purchase = client.purchase(&request, Some(&key)).await?;
+    if let Some(session) = &purchase.session {
+        eprintln!(
+            "Opened metered session {} at {} {} a minute (cap {} {}); the seller charges it as you use it.",
+            session.id,
+            session.price_per_minute.amount,
+            session.price_per_minute.currency,
+            session.cap.amount,
+            session.cap.currency
+        );
+        let (status, _, body) = get(&http, &args.url, Some((SESSION_HEADER, &session.id))).await?;
+        return done(status, &body, None, json);
+    }
     let Some(receipt) = &purchase.receipt else {
         let id = purchase.approval_id.as_deref().unwrap_or("?");
         if json {
@@ -103,18 +124,19 @@ pub(super) async fn fetch(client: &Client, args: &FetchArgs, json: bool) -> Resu
         }
         return Err(ApprovalWaits.into());
     };
-    let (status, _, body) = get(&http, &args.url, Some(&receipt.id)).await?;
+    let (status, _, body) = get(&http, &args.url, Some((PAYMENT_HEADER, &receipt.id))).await?;
     done(status, &body, Some(&purchase), json)
 }
 
+/// Fetches `url`, with `proof` (a header and its value: the receipt that paid, or the session).
 async fn get(
     http: &reqwest::Client,
     url: &str,
-    receipt: Option<&str>,
+    proof: Option<(&str, &str)>,
 ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>)> {
     let mut request = http.get(url);
-    if let Some(receipt) = receipt {
-        request = request.header(PAYMENT_HEADER, receipt);
+    if let Some((header, value)) = proof {
+        request = request.header(header, value);
     }
     let mut response = request.send().await.with_context(|| format!("fetching {url}"))?;
     let (status, headers) = (response.status(), response.headers().clone());
@@ -193,12 +215,16 @@ pub(super) async fn approvals(client: &Client, action: &ApprovalsAction, key: Op
             if json {
                 return super::print_json(&approved);
             }
-            match &approved.receipt {
-                Some(receipt) => println!(
+            match (&approved.receipt, &approved.session) {
+                (Some(receipt), _) => println!(
                     "Paid {} {} (receipt {}).",
                     receipt.amount.amount, receipt.amount.currency, receipt.id
                 ),
-                None => println!(
+                (None, Some(session)) => println!(
+                    "Opened metered session {} (cap {} {}).",
+                    session.id, session.cap.amount, session.cap.currency
+                ),
+                (None, None) => println!(
                     "Approved here; a rule above this code still asks: {}",
                     approved.approval.why
                 ),
@@ -214,6 +240,48 @@ pub(super) async fn approvals(client: &Client, action: &ApprovalsAction, key: Op
                 return super::print_json(&declined);
             }
             println!("Declined {}.", declined.approval.id);
+            Ok(())
+        }
+    }
+}
+
+/// `smartcode sessions list|close`.
+pub(super) async fn sessions(client: &Client, action: &SessionsAction, key: Option<&str>, json: bool) -> Result<()> {
+    match action {
+        SessionsAction::List => {
+            let listed = client.sessions().await?;
+            if json {
+                return super::print_json(&listed);
+            }
+            if listed.sessions.is_empty() {
+                println!("No metered sessions.");
+            }
+            for s in &listed.sessions {
+                let reason = s.closed_reason.as_deref().map_or(String::new(), |r| format!(" ({r})"));
+                println!(
+                    "{}  {}{reason}  {} {} a minute to {}, charged {} of {} (until {})",
+                    s.id,
+                    s.state,
+                    s.price_per_minute.amount,
+                    s.price_per_minute.currency,
+                    s.payee,
+                    s.charged.amount,
+                    s.cap.amount,
+                    s.expires_at
+                );
+            }
+            Ok(())
+        }
+        SessionsAction::Close { id } => {
+            let closed = client.close_session(id, key).await?;
+            if json {
+                return super::print_json(&closed);
+            }
+            let s = &closed.session;
+            println!(
+                "Closed {}: charged {} {} in all.",
+                s.id, s.charged.amount, s.charged.currency
+            );
             Ok(())
         }
     }

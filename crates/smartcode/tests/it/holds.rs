@@ -50,7 +50,7 @@ async fn void(broker: &TestBroker, seller: &str, id: &str) -> Reply {
         .await
 }
 
-async fn advance(broker: &TestBroker, seconds: i64) {
+pub(crate) async fn advance(broker: &TestBroker, seconds: i64) {
     broker
         .post("/v1/admin/clock", Auth::Operator, json!({ "advance_seconds": seconds }))
         .await

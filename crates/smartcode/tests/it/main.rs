@@ -34,6 +34,7 @@ mod schemathesis;
 mod secrets;
 mod sellers;
 mod serve;
+mod sessions;
 mod shell;
 mod spending_rules;
 mod tidy;

@@ -530,6 +530,7 @@ fn void(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, reference: &ChargeR
         category: None,
         item: None,
         amount: record.amount,
+        per_minute: false,
     };
     restrictions::give_back(
         tx,

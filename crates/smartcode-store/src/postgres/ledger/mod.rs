@@ -19,6 +19,7 @@ mod holds;
 mod peers;
 mod quotes;
 mod reads;
+mod sessions;
 mod writes;
 
 pub use self::batch::{finish_batch, prefetch};

@@ -86,6 +86,22 @@ impl LedgerRead for PgLedger<'_> {
         self.read_approvals_for(code, now, limit)
     }
 
+    fn session_by_id(
+        &mut self,
+        id: &smartcode_core::code::SessionId,
+    ) -> StoreResult<Option<smartcode_core::session::SessionRecord>> {
+        self.read_session(id)
+    }
+
+    fn sessions_for(
+        &mut self,
+        code: &CodeId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::session::SessionRecord>> {
+        self.read_sessions_for(code, now, limit)
+    }
+
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         self.read_exchange_positions()
     }

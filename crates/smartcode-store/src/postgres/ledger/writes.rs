@@ -46,6 +46,18 @@ impl LedgerTx for PgLedger<'_> {
         self.write_approval(approval)
     }
 
+    fn insert_session(&mut self, session: &smartcode_core::session::SessionRecord) -> StoreResult<()> {
+        self.write_new_session(session)
+    }
+
+    fn update_session(
+        &mut self,
+        session: &smartcode_core::session::SessionRecord,
+        was_charged: i64,
+    ) -> StoreResult<()> {
+        self.write_session(session, was_charged)
+    }
+
     fn forget_unused_quotes(&mut self, expired_before: Timestamp) -> StoreResult<u64> {
         self.delete_unused_quotes(expired_before)
     }
