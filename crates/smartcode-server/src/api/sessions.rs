@@ -68,13 +68,18 @@ async fn read_for(
     read(state, Some(&holder.caller), query).await
 }
 
-async fn handle_sessions(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
+/// The holder's sessions as a buyer, open ones first.
+pub(crate) async fn sessions(state: &AppState, holder: &Holder) -> Result<Vec<SessionJson>, ApiError> {
     let query = sessions::Query::Sessions { holder: holder.hash };
-    let sessions::QueryOutcome::Sessions(listed) = read_for(&state, &holder, query).await? else {
+    let sessions::QueryOutcome::Sessions(listed) = read_for(state, holder, query).await? else {
         return Err(super::unexpected());
     };
+    Ok(listed.iter().map(view_json).collect())
+}
+
+async fn handle_sessions(State(state): State<AppState>, holder: Holder) -> Result<Response, ApiError> {
     let body = SessionsJson {
-        sessions: listed.iter().map(view_json).collect(),
+        sessions: sessions(&state, &holder).await?,
     };
     Ok(json_value(
         StatusCode::OK,

@@ -1,6 +1,6 @@
 //! The control center's forms for zero-click buying: the approval queue (approve, optionally
 //! making it a rule, or at the seller's counter-offer; decline) and the code's spending rules (add
-//! one, remove one). Each calls the same service of [`crate::api`] as its endpoint; the rules forms
+//! one, remove one), and closing a metered session. Each calls the same service of [`crate::api`] as its endpoint; the rules forms
 //! read the rules as they stand and send the whole list, as `PUT /v1/me/rules` takes it, so a rule
 //! left as it was keeps what it has counted.
 
@@ -70,6 +70,22 @@ pub(super) async fn decline(
     };
     let done = |_: Answer| "Declined: nothing was paid.".to_owned();
     center_form(state, caller, headers, (form_id, form), act, done).await
+}
+
+pub(super) async fn close_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Segment(id): Segment,
+    target: Target,
+    form: FormInput,
+) -> Response {
+    let act = move |state: AppState, holder: Holder, form: WebForm| async move {
+        let body = json_body(json!({}));
+        api::sessions::close(&state, &holder, &id, form.asked(&target, &body)).await
+    };
+    let done = |_: Answer| "The session is closed: its seller can charge nothing more.".to_owned();
+    center_form(state, caller, headers, ("sessions".to_owned(), form), act, done).await
 }
 
 pub(super) async fn add_rule(

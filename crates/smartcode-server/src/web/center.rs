@@ -89,6 +89,8 @@ pub struct CenterData {
     pub approvals: Vec<smartcode_api::QueuedApprovalJson>,
     /// The code's spending rules, with what each has spent and left now.
     pub rules: smartcode_api::RulesJson,
+    /// The metered sessions this code opened as a buyer, open ones first.
+    pub sessions: Vec<smartcode_api::SessionJson>,
 }
 
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
@@ -117,6 +119,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         .map(|a| api::purchases::approval_json(a, now))
         .collect();
     let rules = api::spending::rules_json(&view.record, now);
+    let sessions = api::sessions::sessions(state, holder).await?;
     Ok(CenterData {
         view,
         tree,
@@ -130,6 +133,7 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         assurances,
         approvals,
         rules,
+        sessions,
     })
 }
 

@@ -82,6 +82,7 @@ pub fn routes() -> Router<AppState> {
         .route("/me/assurances/{id}/cancel", post(instruments::cancel_assurance))
         .route("/me/approvals/{id}/approve", post(buying::approve))
         .route("/me/approvals/{id}/decline", post(buying::decline))
+        .route("/me/sessions/{id}/close", post(buying::close_session))
         .route("/me/rules", post(buying::add_rule))
         .route("/me/rules/remove", post(buying::remove_rule))
         .route("/me/report.csv", get(report_csv))

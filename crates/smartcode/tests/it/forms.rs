@@ -134,6 +134,7 @@ async fn every_code_form_is_refused_without_its_token_and_changes_nothing() {
             vec![("make_rule", "yes"), ("nonce", "n-approve")],
         ),
         ("/me/approvals/ap_x/decline", vec![("nonce", "n-decline")]),
+        ("/me/sessions/se_x/close", vec![("nonce", "n-close-session")]),
         (&pay, vec![("code", &child), ("amount", "0.25"), ("nonce", "n-pay")]),
         ("/operator/login", vec![("token", &broker.token)]),
         (

@@ -812,5 +812,25 @@ async fn the_control_center_settles_the_approval_queue_and_edits_the_rules() {
     assert_eq!(rules["rules"].as_array().unwrap().len(), 3, "{rules}");
     assert!(!browser.text("#rules").await.contains("no games"));
     browser.check_page_basics("the control center with rules").await;
+
+    // A metered session the buyer's program opened is listed, and closed from the page.
+    let mut metered = offer("s1", &archive, "0.01");
+    metered["unit"] = json!("minute");
+    let opened = buy(&broker, &buyer, &metered).await.expect(201);
+    let session = opened.body["session"]["id"].as_str().unwrap().to_owned();
+    browser.open(&format!("{}/me", broker.base)).await;
+    let listed = browser.text(&format!("#session-{session}")).await;
+    assert!(
+        listed.contains("0.01 USD a minute") && listed.contains("open"),
+        "{listed}"
+    );
+    browser.click(&format!("#session-{session} button")).await;
+    assert!(browser.text(".notice").await.contains("The session is closed"));
+    let read = broker.get("/v1/me/sessions", Auth::Code(&buyer)).await.expect(200).body;
+    assert_eq!(read["sessions"][0]["state"], "closed", "{read}");
+    assert!(browser
+        .text(&format!("#session-{session}"))
+        .await
+        .contains("closed by buyer"));
     broker.assert_ledger_ok().await;
 }

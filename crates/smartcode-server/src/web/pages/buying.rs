@@ -2,13 +2,13 @@
 //! approval (each offer's seller, price, counter-offer and the rule that stopped it, with approve,
 //! approve-and-make-it-a-rule, approve-at-the-counter and decline), what was settled lately, and
 //! the code's spending rules with what each has spent and left, a remove button each, and a form
-//! to add one. Plain forms: nothing here needs JavaScript.
+//! to add one; and the metered sessions it opened, with a close button for the open ones. Plain forms: nothing here needs JavaScript.
 
 use maud::{html, Markup};
-use smartcode_api::{Money, QueuedApprovalJson, RuleJson, RulesJson};
+use smartcode_api::{Money, QueuedApprovalJson, RuleJson, RulesJson, SessionJson};
 
 use super::super::session::Notice;
-use super::super::Csrf;
+use super::super::{CenterData, Csrf};
 use super::{guard_fields, utc_time, FormView};
 
 /// How many settled approvals the card lists under the waiting ones.
@@ -18,12 +18,8 @@ fn money(m: &Money) -> String {
     format!("{} {}", m.amount, m.currency)
 }
 
-pub(super) fn buying(
-    approvals: &[QueuedApprovalJson],
-    rules: &RulesJson,
-    csrf: &Csrf,
-    notice: Option<&Notice>,
-) -> Markup {
+pub(super) fn buying(data: &CenterData, csrf: &Csrf, notice: Option<&Notice>) -> Markup {
+    let (approvals, rules) = (&data.approvals, &data.rules);
     let waiting: Vec<_> = approvals.iter().filter(|a| a.status == "pending").collect();
     let settled: Vec<_> = approvals
         .iter()
@@ -51,6 +47,7 @@ pub(super) fn buying(
                     }
                 }
             }
+            @if !data.sessions.is_empty() { (sessions(&data.sessions, csrf, notice)) }
             h2 { "Spending rules" }
             p.small { "What this code lets be paid with no one asked, what it wants to be asked about, and what it refuses, for every seller and every device. The first rule that matches a payment decides; the rules of the codes above this one judge it too." }
             // A remove that was refused says why here (its forms are the table's rows).
@@ -98,6 +95,33 @@ fn waiting_approval(a: &QueuedApprovalJson, csrf: &Csrf, notice: Option<&Notice>
             form.inline.decline method="post" action=(format!("/me/approvals/{}/decline", a.id)) {
                 (guard_fields(csrf))
                 button.secondary type="submit" { "Decline" }
+            }
+        }
+    }
+}
+
+/// Metered sessions: what each seller charges by the minute, of what cap, and a close button for
+/// the open ones.
+fn sessions(sessions: &[SessionJson], csrf: &Csrf, notice: Option<&Notice>) -> Markup {
+    html! {
+        h3 { "Metered sessions" }
+        (FormView::of("sessions", notice).error())
+        ul #sessions {
+            @for s in sessions.iter().take(SETTLED_SHOWN) {
+                li id=(format!("session-{}", s.id)) {
+                    strong { (money(&s.price_per_minute)) " a minute" } " for "
+                    a href=(format!("/p/{}", s.payee)) { code { (s.payee) } }
+                    ": charged " span.charged { (money(&s.charged)) } " of " (money(&s.cap)) ", "
+                    strong.state { (s.state) }
+                    @if let Some(reason) = &s.closed_reason { " (" (reason.replace('_', " ")) ")" }
+                    @else { " until " (utc_time(&s.expires_at)) }
+                    @if s.state == "open" {
+                        form.inline method="post" action=(format!("/me/sessions/{}/close", s.id)) {
+                            (guard_fields(csrf))
+                            button.secondary type="submit" { "Close" }
+                        }
+                    }
+                }
             }
         }
     }

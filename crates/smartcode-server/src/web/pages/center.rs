@@ -70,7 +70,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
                     button.secondary type="submit" { "Log out" }
                 }
             }
-            (super::buying::buying(&data.approvals, &data.rules, csrf, notice))
+            (super::buying::buying(data, csrf, notice))
             (super::instruments::instruments(&me, &data.assurances, csrf))
             section.card {
                 h2 { "Children" }
