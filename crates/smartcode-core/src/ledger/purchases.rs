@@ -179,6 +179,12 @@ fn check_terms(order: &PaymentOrder, offer: &OfferTerms, now: Timestamp) -> Resu
             why: "a purchase pays its offer's payee, in its currency, at most its price".to_owned(),
         }));
     }
+    // A session is judged on the price it is opened at: one minute's, never a lower figure.
+    if offer.unit == OfferUnit::Minute && order.amount != offer.price {
+        return Err(OpError::InvalidRequest(Invalid::Rules {
+            why: "a metered offer is bought at its price per minute".to_owned(),
+        }));
+    }
     Ok(())
 }
 

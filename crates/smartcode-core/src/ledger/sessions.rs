@@ -174,7 +174,9 @@ pub(super) fn open(
     };
     let depth = approved.as_ref().map(|(depth, _)| *depth);
     let cap = restrictions::session_cap(tx, now, payer, &asked, depth)?;
-    let cap = Amount::from_units(cap).map_err(|_| OpError::InsufficientFunds)?;
+    // A cap above what one operation may move is that much (the charges are bounded by it anyway);
+    // only nothing to charge is a refusal.
+    let cap = Amount::from_units(cap.min(crate::limits::AMOUNT_UNITS_MAX)).map_err(|_| OpError::InsufficientFunds)?;
     let session = SessionRecord {
         id: SessionId::draw(&mut cx.draws),
         code_id: payer.id.clone(),

@@ -640,3 +640,34 @@ async fn a_peers_credit_limit_holds_across_two_processes() {
     pair.b.assert_ledger_ok().await;
     buyers.assert_ledger_ok().await;
 }
+
+/// One metered offer bought at once through two processes by one code opens one session: the
+/// others answer that session, so the seller cannot charge the buyer twice a minute's price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_offer_bought_at_once_through_two_processes_opens_one_session() {
+    use crate::purchases::{offer, set_rules};
+    let Some(pair) = pair().await else { return };
+    let (buyer, _) = pair.a.issue("5", "USD").await;
+    let (seller, _) = pair.a.issue("1", "USD").await;
+    let (shop, _) = pair.a.public_child(&seller).await;
+    let rule = json!([{ "name": "meter", "max_rate": { "amount": "0.10", "per_seconds": 60 }, "action": "pay" }]);
+    set_rules(&pair.a, &buyer, rule).await;
+    let mut metered = offer("minute-1", &shop, "0.05");
+    metered["unit"] = json!("minute");
+    let buys = (0..16).map(|n| {
+        let broker = if n % 2 == 0 { &pair.a } else { &pair.b };
+        broker.post("/v1/me/purchases", Auth::Code(&buyer), json!({ "offer": metered }))
+    });
+    let replies = futures::future::join_all(buys).await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .iter()
+        .map(|reply| {
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            reply.body["session"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one session for one offer: {ids:?}");
+    let listed = pair.b.get("/v1/me/sessions", Auth::Code(&buyer)).await.expect(200);
+    assert_eq!(listed.body["sessions"].as_array().unwrap().len(), 1, "{}", listed.body);
+    pair.a.assert_ledger_ok().await;
+}

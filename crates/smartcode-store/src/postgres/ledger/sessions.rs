@@ -46,6 +46,12 @@ impl PgLedger<'_> {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<SessionRecord>> {
+        // A writer reads a code's sessions to open one (the same offer's open session answers a
+        // purchase again; a code opens at most so many): the code's row is locked first, so two
+        // processes opening for one code take turns and the second sees the first's session.
+        if self.batch.is_some() {
+            self.query("SELECT 1 FROM codes WHERE id = $1 FOR UPDATE", &[&code.as_str()])?;
+        }
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE code_id = $1 \
              ORDER BY CASE WHEN state = 'open' AND expires_at > $2 THEN 0 ELSE 1 END, opened_at DESC, \
