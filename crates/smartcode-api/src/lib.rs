@@ -54,6 +54,7 @@ mod requests;
 mod responses;
 mod sessions;
 mod spending;
+pub mod webhooks;
 
 pub use federation::*;
 pub use offers::*;

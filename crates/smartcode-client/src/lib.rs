@@ -31,6 +31,7 @@ pub use smartcode_api::*;
 
 mod peers;
 mod purchases;
+mod subscriptions;
 
 pub use purchases::offer_of;
 

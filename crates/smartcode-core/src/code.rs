@@ -438,3 +438,15 @@ ordered_id!(
     26,
     "A payment's receipt id: the time of the payment, then 80 random bits (whoever holds it may read the receipt, so it cannot be guessed)."
 );
+random_id!(
+    WebhookId,
+    "wh_",
+    16,
+    "A webhook subscription's id (80 random bits): its owner's code reads and changes it."
+);
+ordered_id!(
+    EventId,
+    "ev_",
+    26,
+    "An event's id: the time it happened, then 80 random bits. Every delivery of one event to one subscription carries it, retried or not, so a receiver can drop what it already has."
+);

@@ -154,6 +154,11 @@ pub enum Invalid {
     ControlCharacters { field: &'static str },
     #[error("profile url must be an http:// or https:// address")]
     ProfileUrl,
+    #[error(
+        "url must be an http:// or https:// address of at most {} characters, without spaces or credentials",
+        crate::limits::WEBHOOK_URL_CHARS_MAX
+    )]
+    WebhookUrl,
     #[error("{field} must not be empty")]
     EmptyText { field: &'static str },
     #[error("a hold expires 1 to {max} seconds from now")]
@@ -235,6 +240,11 @@ pub enum Limit {
         crate::limits::SESSIONS_OPEN_PER_CODE_MAX
     )]
     SessionsPerCode,
+    #[error(
+        "a code may have at most {} webhook subscriptions: remove some",
+        crate::limits::WEBHOOKS_PER_CODE_MAX
+    )]
+    WebhooksPerCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

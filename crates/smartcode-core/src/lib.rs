@@ -27,6 +27,7 @@ pub mod rate;
 pub mod session;
 pub mod spending;
 pub mod totals;
+pub mod webhook;
 
 #[cfg(test)]
 mod tests;

@@ -370,3 +370,28 @@ const _: () = assert!(
     CODE_INPUT_CHARS_MAX >= 2 * crate::code::PUBLIC_CODE_SYMBOLS,
     "a spaced-out public code still fits the input bound"
 );
+
+/// Webhook subscriptions one code may have at once.
+pub const WEBHOOKS_PER_CODE_MAX: u32 = 10;
+/// The longest webhook URL, in bytes.
+pub const WEBHOOK_URL_CHARS_MAX: usize = 2_048;
+/// How long one delivery may take, connect to last byte; then it counts as failed.
+pub const WEBHOOK_CALL_MILLIS: u64 = 5_000;
+/// The most of a receiver's answer the broker reads (it needs only the status).
+pub const WEBHOOK_ANSWER_BYTES_MAX: usize = 16 * 1024;
+/// Attempts of one delivery before it is given up as failed and the next one is sent.
+pub const WEBHOOK_ATTEMPTS_MAX: u32 = 15;
+/// The first retry waits this long; each next one twice as long, at most [`WEBHOOK_RETRY_SECONDS_MAX`].
+pub const WEBHOOK_RETRY_SECONDS_FIRST: i64 = 1;
+pub const WEBHOOK_RETRY_SECONDS_MAX: i64 = 3_600;
+/// Deliveries of one subscription sent in one run, one after the other in order.
+pub const WEBHOOK_RUN_MAX: u32 = 50;
+/// Subscriptions served at once by one delivery round.
+pub const WEBHOOK_ROUND_SUBSCRIPTIONS_MAX: u32 = 64;
+/// How long a delivery round may keep a subscription's deliveries to itself (then another round,
+/// or the broker after a restart, takes them again: at least once).
+pub const WEBHOOK_LEASE_SECONDS: i64 = 60;
+/// Deliveries listed for a subscription, newest first.
+pub const WEBHOOK_DELIVERIES_LISTED_MAX: u32 = 100;
+/// A receiver rejects a signature older than this (and so does `smartcode webhook verify`).
+pub const WEBHOOK_SIGNATURE_TOLERANCE_SECONDS: i64 = 300;

@@ -25,11 +25,9 @@ impl CodeKind {
     }
 
     pub fn parse(text: &str) -> Option<CodeKind> {
-        match text {
-            "secret" => Some(CodeKind::Secret),
-            "public" => Some(CodeKind::Public),
-            _ => None,
-        }
+        [CodeKind::Secret, CodeKind::Public]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 }
 
@@ -209,6 +207,8 @@ pub struct CodeRecord {
     pub pin: PinState,
     /// Its spending rules, with their counters (`crate::spending`); `None` for none.
     pub spending: Option<crate::spending::Rules>,
+    /// It has webhook subscriptions: its events are written to the outbox (`ledger::webhooks`).
+    pub webhooks: bool,
 }
 
 impl CodeRecord {

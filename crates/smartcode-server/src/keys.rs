@@ -22,6 +22,7 @@ pub struct Keys {
     signing: SigningKey,
     guard: [u8; 32],
     federation: SigningKey,
+    webhooks: [u8; 32],
 }
 
 fn subkey(broker: &BrokerKey, label: &str) -> [u8; 32] {
@@ -51,7 +52,9 @@ impl Keys {
         let pseudonyms = subkey(&broker, "smartcode payer pseudonyms v1");
         let guard = subkey(&broker, "smartcode guessing defence tokens v1");
         let federation = SigningKey::from_bytes(&subkey(&broker, "smartcode federation signing v1"));
+        let webhooks = subkey(&broker, "smartcode webhook secrets v1");
         Keys {
+            webhooks,
             guard,
             federation,
             broker,
@@ -60,6 +63,14 @@ impl Keys {
             responses,
             signing,
         }
+    }
+
+    /// The secret that signs a webhook subscription's deliveries: `whsec_` and the hex of an
+    /// HMAC-SHA256, under a key derived from the broker key, of its id and generation. Never
+    /// stored: derived again for each delivery, and a rotation (the next generation) makes another.
+    pub fn webhook_secret(&self, id: &smartcode_core::code::WebhookId, generation: u32) -> String {
+        let digest = tag(&self.webhooks, &[id.as_str().as_bytes(), &generation.to_be_bytes()]);
+        format!("whsec_{}", hex::encode(digest))
     }
 
     pub fn hash_code(&self, code: &SecretCode) -> CodeHash {

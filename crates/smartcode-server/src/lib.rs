@@ -14,6 +14,7 @@ pub mod negotiation;
 pub mod problem;
 pub mod receipts;
 pub mod web;
+pub mod webhooks;
 pub mod wire;
 
 use std::sync::Arc;

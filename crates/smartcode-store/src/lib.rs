@@ -22,6 +22,7 @@ mod spending_rows;
 mod sqlite;
 #[doc(hidden)]
 pub mod testing;
+mod webhook_rows;
 
 use smartcode_core::error::OpError;
 use smartcode_core::ledger::{Command, Outcome, Query, QueryOutcome, Seed};

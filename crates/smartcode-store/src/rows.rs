@@ -26,10 +26,10 @@ pub const CODE_COLUMNS: &str =
      profile_url, profile_contact, show_stats, status, depth, created_at, expires_at, irrevocable, \
      pin_hash, pin_generation, pin_failures, locked, allowed_categories, allowed_payees, allowed_items, \
      amount_per_use_max, uses_max, spend_period_amount, spend_period_seconds, restricted_lineage, \
-     uses, period_index, period_spent, catalog_categories, catalog_items, checked_by, checked_at, spending_rules";
+     uses, period_index, period_spent, catalog_categories, catalog_items, checked_by, checked_at, spending_rules, webhooks";
 
 /// How many columns [`CODE_COLUMNS`] names.
-pub const CODE_COLUMN_COUNT: usize = 37;
+pub const CODE_COLUMN_COUNT: usize = 38;
 
 /// A code's row as plain values, between a store's row type and a [`CodeRecord`]: a store reads
 /// these from its row ([`CodeColumns::into_record`] parses them) or binds them from a record
@@ -74,6 +74,8 @@ pub struct CodeColumns {
     pub checked_at: Option<i64>,
     /// The spending rules and their counters, as JSON (`crate::spending_rows`).
     pub spending_rules: Option<String>,
+    /// It has webhook subscriptions.
+    pub webhooks: bool,
 }
 
 fn corrupt(what: &str) -> StorageFailure {
@@ -161,6 +163,7 @@ impl CodeColumns {
                 period_spent_units: self.period_spent,
             },
             spending: crate::spending_rows::from_text(self.spending_rules.as_deref())?,
+            webhooks: self.webhooks,
         })
     }
 
@@ -206,6 +209,7 @@ impl CodeColumns {
             checked_by: r.check.as_ref().map(|c| c.by.as_stored().to_owned()),
             checked_at: r.check.as_ref().map(|c| c.at.0),
             spending_rules: crate::spending_rows::to_text(r.spending.as_ref()),
+            webhooks: r.webhooks,
         }
     }
 }

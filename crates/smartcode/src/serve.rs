@@ -178,6 +178,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .and_then(|()| std::io::stdout().flush());
     tracing::info!(listen = %address, store = store.kind(), "broker started");
     tokio::spawn(smartcode_server::resolve_charges_in_doubt(state.clone()));
+    tokio::spawn(smartcode_server::webhooks::deliver(state.clone()));
 
     smartcode_server::listen::serve(listener, smartcode_server::router(state), crate::process::stop_signal()).await;
     // Requests in flight are done; let the writer commit what it holds, then stop.

@@ -22,6 +22,7 @@ use crate::error::{HoldRefusal, Invalid, Limit, OpError};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::Amount;
+use crate::webhook::EventKind;
 
 use super::payments::{parties, post_payment, Parties, Paying, PaymentOrder};
 use super::post::new_transfer;
@@ -191,20 +192,20 @@ pub(super) fn expires_within(now: Timestamp, seconds: i64, max: i64, invalid: In
         .ok_or(OpError::InvalidRequest(invalid))
 }
 
-/// The hold `id` if `seller` owns its payee and it is still pending now.
+/// The hold `id` if `seller` owns its payee and it is still pending now, with the seller's record.
 fn sellers_pending_hold(
     tx: &mut (impl LedgerTx + ?Sized),
     now: Timestamp,
     seller: &Credential,
     id: &HoldId,
-) -> Result<HoldRecord, OpError> {
+) -> Result<(CodeRecord, HoldRecord), OpError> {
     let seller = authenticate(tx, seller, now)?;
     let hold = tx
         .hold_by_id(id)?
         .filter(|h| h.kind == HoldKind::Hold && h.owned_by(&seller.id))
         .ok_or(OpError::NotFound("hold"))?;
     let state = match hold.state_at(now) {
-        HoldState::Pending => return Ok(hold),
+        HoldState::Pending => return Ok((seller, hold)),
         _ if hold.state == HoldState::Pending => "expired",
         state => state.as_str(),
     };
@@ -218,7 +219,7 @@ fn capture(
     id: &HoldId,
     amount: Option<Amount>,
 ) -> Result<Outcome, OpError> {
-    let mut hold = sellers_pending_hold(tx, cx.now, seller, id)?;
+    let (seller, mut hold) = sellers_pending_hold(tx, cx.now, seller, id)?;
     let taken = amount.unwrap_or(hold.amount);
     if taken > hold.amount {
         return Err(OpError::Hold(HoldRefusal::MoreThanHeld {
@@ -233,7 +234,7 @@ fn capture(
         Paying {
             payer: Payer::Code(hold.payer_id.clone()),
             debit: AccountKey::Code(hold.payer_id.clone()),
-            owner: &to.owner_id,
+            owner: &seller,
             payee: &to.payee,
             payee_id: &to.payee_id,
             amount: taken,
@@ -252,6 +253,8 @@ fn capture(
     hold.captured = Some(taken);
     hold.receipt_id = Some(receipt.id.clone());
     tx.update_hold(&hold)?;
+    let event = (EventKind::HoldCaptured, Some(&to.payee_id));
+    super::webhooks::notify(tx, cx.now, &seller, event, hold.id.as_str())?;
     Ok(Outcome::Captured {
         hold: Box::new(hold),
         receipt,
@@ -264,12 +267,14 @@ fn void(
     seller: &Credential,
     id: &HoldId,
 ) -> Result<Outcome, OpError> {
-    let mut hold = sellers_pending_hold(tx, cx.now, seller, id)?;
+    let (seller, mut hold) = sellers_pending_hold(tx, cx.now, seller, id)?;
     tx.add_held(&AccountKey::Code(hold.payer_id.clone()), -hold.held_units())?;
     hand_back(tx, cx, &hold, hold.held_units(), true)?;
     hold.state = HoldState::Voided;
     hold.resolved_at = Some(cx.now);
     tx.update_hold(&hold)?;
+    let event = (EventKind::HoldVoided, hold.payee.as_ref().map(|p| &p.payee_id));
+    super::webhooks::notify(tx, cx.now, &seller, event, hold.id.as_str())?;
     Ok(Outcome::Voided(Box::new(hold)))
 }
 
@@ -281,6 +286,7 @@ fn expire_due(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, limit: u32) -
         hold.state = HoldState::Voided;
         hold.resolved_at = Some(cx.now);
         tx.update_hold(&hold)?;
+        voided_by_time(tx, cx.now, &hold)?;
         holds += 1;
     }
     Ok(Outcome::Swept { holds })
@@ -356,8 +362,24 @@ pub(super) fn release_expired(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp,
         hold.state = HoldState::Voided;
         hold.resolved_at = Some(now);
         tx.update_hold(&hold)?;
+        voided_by_time(tx, now, &hold)?;
     }
     Ok(())
+}
+
+/// Tells the seller's subscriptions that a hold for it expired (an authorization or a
+/// certificate has no seller of its own to tell).
+fn voided_by_time(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, hold: &HoldRecord) -> Result<(), OpError> {
+    match (&hold.kind, &hold.payee) {
+        (HoldKind::Hold, Some(payee)) => super::webhooks::notify_owner_of(
+            tx,
+            now,
+            &payee.owner_id,
+            (EventKind::HoldVoided, Some(&payee.payee_id)),
+            hold.id.as_str(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// When `code` is closed with value going to `beneficiary`: its live holds stay capturable, and

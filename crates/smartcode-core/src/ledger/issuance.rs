@@ -122,6 +122,7 @@ fn issue(
         usage: Usage::default(),
         pin: PinState::default(),
         spending: None,
+        webhooks: false,
     };
     tx.insert_code(&record, Some(hash))?;
     let account = AccountKey::Code(id.clone());

@@ -9,7 +9,8 @@
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
 //! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
-//! [`sessions`] (metered sessions, charged as use accrues) and [`reports`] (what a holder, the public and the operator read).
+//! [`sessions`] (metered sessions, charged as use accrues), [`webhooks`] (subscriptions and the
+//! outbox of what they are owed) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -38,6 +39,7 @@ pub mod restrictions;
 mod rules;
 pub mod sessions;
 pub mod tree;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;
@@ -51,7 +53,7 @@ use rand::{RngCore, SeedableRng};
 use crate::approval::ApprovalRecord;
 use crate::clock::Timestamp;
 use crate::code::{
-    ApprovalId, AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, SessionId, TransferId,
+    ApprovalId, AssuranceId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, ReceiptId, SessionId, TransferId, WebhookId,
 };
 use crate::error::{OpError, StoreResult};
 use crate::model::*;
@@ -127,6 +129,20 @@ pub trait LedgerRead {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<crate::session::SessionRecord>>;
+    /// A code's webhook subscriptions that were not removed, oldest first.
+    fn webhooks_of(&mut self, owner: &CodeId) -> StoreResult<Vec<crate::webhook::WebhookRecord>>;
+    fn webhook_by_id(&mut self, id: &WebhookId) -> StoreResult<Option<crate::webhook::WebhookRecord>>;
+    /// A subscription's deliveries, newest first, at most `limit`.
+    fn deliveries_of(&mut self, webhook: &WebhookId, limit: u32) -> StoreResult<Vec<crate::webhook::DeliveryRecord>>;
+    /// Subscriptions not removed and not leased at `now` whose first pending delivery is due by
+    /// `now`, at most `limit`.
+    fn due_webhooks(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<crate::webhook::WebhookRecord>>;
+    /// A subscription's pending deliveries, in order, at most `limit`.
+    fn pending_deliveries(
+        &mut self,
+        webhook: &WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhook::DeliveryRecord>>;
     /// The exchange accounts' balances, `(currency, units)` by currency.
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>>;
     /// This side's record of charge `id` with `peer` ([`federation`]).
@@ -200,6 +216,14 @@ pub trait LedgerTx: LedgerRead {
     /// a lost race, one that is no longer pending.
     fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()>;
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()>;
+    /// Writes a webhook subscription, new or changed.
+    fn put_webhook(&mut self, webhook: &crate::webhook::WebhookRecord) -> StoreResult<()>;
+    /// Adds a delivery to the outbox (its `seq` is the store's to give).
+    fn insert_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()>;
+    /// Writes what an attempt at a stored delivery (`seq` set) gave.
+    fn update_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()>;
+    /// Records whether a code has webhook subscriptions (`CodeRecord::webhooks`).
+    fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()>;
     /// Writes a session's new `charged`, state and what else changed; a store refuses, as a lost
     /// race, a session that is no longer open or whose charged units are no longer `was_charged`.
     fn update_session(&mut self, session: &crate::session::SessionRecord, was_charged: i64) -> StoreResult<()>;
@@ -354,6 +378,7 @@ pub enum Command {
     Federation(federation::Command),
     Purchases(purchases::Command),
     Sessions(sessions::Command),
+    Webhooks(webhooks::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -373,6 +398,7 @@ pub enum Outcome {
     Federation(federation::Outcome),
     Purchases(purchases::Outcome),
     Sessions(sessions::Outcome),
+    Webhooks(webhooks::Outcome),
 }
 
 impl Outcome {
@@ -415,6 +441,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Federation(command) => federation::execute(tx, cx, command).map(Outcome::Federation),
         Command::Purchases(command) => purchases::execute(tx, cx, command).map(Outcome::Purchases),
         Command::Sessions(command) => sessions::execute(tx, cx, command).map(Outcome::Sessions),
+        Command::Webhooks(command) => webhooks::execute(tx, cx, command).map(Outcome::Webhooks),
     }
 }
 
@@ -456,7 +483,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Webhooks => webhooks);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -474,6 +501,7 @@ pub enum Query {
     Federation(federation::Query),
     Purchases(purchases::Query),
     Sessions(sessions::Query),
+    Webhooks(webhooks::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -489,6 +517,7 @@ pub enum QueryOutcome {
     Federation(federation::QueryOutcome),
     Purchases(purchases::QueryOutcome),
     Sessions(sessions::QueryOutcome),
+    Webhooks(webhooks::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -504,6 +533,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Federation(query) => federation::query(tx, query).map(QueryOutcome::Federation),
         Query::Purchases(query) => purchases::query(tx, now, query).map(QueryOutcome::Purchases),
         Query::Sessions(query) => sessions::query(tx, now, query).map(QueryOutcome::Sessions),
+        Query::Webhooks(query) => webhooks::query(tx, now, query).map(QueryOutcome::Webhooks),
     }
 }
 
@@ -573,6 +603,12 @@ impl From<sessions::Query> for Query {
     }
 }
 
+impl From<webhooks::Query> for Query {
+    fn from(query: webhooks::Query) -> Query {
+        Query::Webhooks(query)
+    }
+}
+
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
         impl TryFrom<QueryOutcome> for $module::QueryOutcome {
@@ -590,4 +626,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Webhooks => webhooks);

@@ -6,6 +6,7 @@ use crate::error::{Conflict, Limit, OpError, RefundRefusal};
 use crate::limits::*;
 use crate::model::*;
 use crate::money::{Amount, Currency};
+use crate::webhook::EventKind;
 
 use super::restrictions;
 use super::rules::{authenticate, effective_catalog};
@@ -223,7 +224,7 @@ impl Parties {
             Paying {
                 payer: Payer::Code(self.payer.id.clone()),
                 debit,
-                owner: &self.owner.id,
+                owner: &self.owner,
                 payee: &order.payee,
                 payee_id: &self.payee.id,
                 amount,
@@ -243,7 +244,8 @@ pub(super) struct Paying<'a> {
     /// Where the value comes from: the payer's own account, or for a quote the broker's exchange
     /// account in the price's currency (the payer paid the exchange account in its own).
     pub debit: AccountKey,
-    pub owner: &'a CodeId,
+    /// The payee's owner, whose account is credited (and whose subscriptions hear of it).
+    pub owner: &'a CodeRecord,
     pub payee: &'a PublicCode,
     pub payee_id: &'a CodeId,
     pub amount: Amount,
@@ -274,7 +276,7 @@ pub(super) fn post_payment_as(
         at: now,
         kind: TransferKind::Payment,
         debit: p.debit,
-        credit: AccountKey::Code(p.owner.clone()),
+        credit: AccountKey::Code(p.owner.id.clone()),
         amount: p.amount,
         currency: p.currency,
         memo: p.memo.clone(),
@@ -283,10 +285,12 @@ pub(super) fn post_payment_as(
         item: p.stamped.item.clone(),
     };
     post(tx, transfer)?;
+    let event = (EventKind::PaymentReceived, Some(p.payee_id));
+    super::webhooks::notify(tx, now, p.owner, event, &receipt_id)?;
     Ok(Receipt {
         id: receipt_id,
         payer: p.payer,
-        owner_id: p.owner.clone(),
+        owner_id: p.owner.id.clone(),
         payee: p.payee.clone(),
         payee_id: p.payee_id.clone(),
         amount: p.amount,
@@ -411,10 +415,13 @@ fn refund(
         super::federation::refunding(tx, now, (peer, &paid, record.seq), (sent, *currency))?;
     }
     tx.insert_refund(&record)?;
+    // The subject names the receipt and which of its refunds: `r_…#2`.
+    let event = (EventKind::RefundCreated, Some(&paid.payee_id));
+    super::webhooks::notify(tx, now, &seller, event, &format!("{}#{}", paid.id, record.seq))?;
     Ok(Outcome::Refunded(record))
 }
 
-fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpError> {
+pub(super) fn receipt(tx: &mut (impl LedgerRead + ?Sized), id: &str) -> Result<Receipt, OpError> {
     let transfer = tx
         .transfer_by_id(id)?
         .filter(|t| t.kind == TransferKind::Payment)

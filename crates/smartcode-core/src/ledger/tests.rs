@@ -33,6 +33,8 @@ struct Memory {
     charges: BTreeMap<(ChargeSide, String, String), ChargeRecord>,
     approvals: BTreeMap<String, crate::approval::ApprovalRecord>,
     sessions: BTreeMap<String, crate::session::SessionRecord>,
+    webhooks: BTreeMap<String, crate::webhook::WebhookRecord>,
+    deliveries: Vec<crate::webhook::DeliveryRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -182,6 +184,47 @@ impl LedgerRead for Memory {
         found.sort_by_key(|s| s.list_key(now));
         found.truncate(limit as usize);
         Ok(found)
+    }
+    fn webhooks_of(&mut self, owner: &CodeId) -> StoreResult<Vec<crate::webhook::WebhookRecord>> {
+        let live = self
+            .webhooks
+            .values()
+            .filter(|w| &w.owner_id == owner && w.removed_at.is_none());
+        Ok(live.cloned().collect())
+    }
+    fn webhook_by_id(&mut self, id: &crate::code::WebhookId) -> StoreResult<Option<crate::webhook::WebhookRecord>> {
+        Ok(self.webhooks.get(id.as_str()).cloned())
+    }
+    fn deliveries_of(
+        &mut self,
+        webhook: &crate::code::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhook::DeliveryRecord>> {
+        let of = self.deliveries.iter().rev().filter(|d| &d.webhook_id == webhook);
+        Ok(of.take(limit as usize).cloned().collect())
+    }
+    fn due_webhooks(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<crate::webhook::WebhookRecord>> {
+        let pending = crate::webhook::DeliveryState::Pending;
+        let due = self.webhooks.values().filter(|w| {
+            let head = self
+                .deliveries
+                .iter()
+                .find(|d| d.webhook_id == w.id && d.state == pending);
+            w.removed_at.is_none() && w.leased_until <= now && head.is_some_and(|d| d.next_at <= now)
+        });
+        Ok(due.take(limit as usize).cloned().collect())
+    }
+    fn pending_deliveries(
+        &mut self,
+        webhook: &crate::code::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhook::DeliveryRecord>> {
+        let pending = crate::webhook::DeliveryState::Pending;
+        let of = self
+            .deliveries
+            .iter()
+            .filter(|d| &d.webhook_id == webhook && d.state == pending);
+        Ok(of.take(limit as usize).cloned().collect())
     }
     fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
         Ok(self.charges.get(&(side, peer.to_owned(), id.to_owned())).cloned())
@@ -351,6 +394,25 @@ impl LedgerTx for Memory {
             "only a pending approval changes"
         );
         self.approvals.insert(approval.id.to_string(), approval.clone());
+        Ok(())
+    }
+    fn put_webhook(&mut self, webhook: &crate::webhook::WebhookRecord) -> StoreResult<()> {
+        self.webhooks.insert(webhook.id.to_string(), webhook.clone());
+        Ok(())
+    }
+    fn insert_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()> {
+        let mut stored = delivery.clone();
+        stored.seq = Some(self.deliveries.len() as i64 + 1);
+        self.deliveries.push(stored);
+        Ok(())
+    }
+    fn update_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()> {
+        let at = delivery.seq.expect("a stored delivery") as usize - 1;
+        self.deliveries[at] = delivery.clone();
+        Ok(())
+    }
+    fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
+        self.codes.get_mut(code).unwrap().webhooks = subscribed;
         Ok(())
     }
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()> {
@@ -1363,4 +1425,108 @@ fn a_hold_for_a_peer_is_set_aside_captured_once_released_by_a_void_and_void_at_i
             max: crate::limits::HOLD_SECONDS_MAX
         }))
     );
+}
+
+#[test]
+fn a_payment_writes_its_event_to_the_outbox_only_for_subscriptions_that_want_it() {
+    use crate::webhook::{DeliveryState, EventKind};
+    let (_, mut memory, [buyer, seller], shop) = a_buyer_a_shop_and_a_peer();
+    let mut at = 100;
+    let mut run = |memory: &mut Memory, command: Command| {
+        at += 1;
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
+    };
+    let pay = |amount| {
+        Command::from(payments::Command::Pay(PaymentOrder {
+            payer: Credential::new(buyer, false),
+            payee: shop.clone(),
+            amount: units(amount),
+            currency: None,
+            memo: None,
+            category: None,
+            item: None,
+        }))
+    };
+    // No subscription: nothing is written (and the flag says there is nothing to read).
+    run(&mut memory, pay(10)).unwrap();
+    assert!(memory.deliveries.is_empty());
+    let subscribe = |events: Vec<EventKind>, url: &str| {
+        Command::from(webhooks::Command::Subscribe {
+            holder: Credential::new(seller, false),
+            url: url.into(),
+            events,
+            public_code: None,
+        })
+    };
+    let Ok(Outcome::Webhooks(webhooks::Outcome::Subscribed(payments_hook))) = run(
+        &mut memory,
+        subscribe(vec![EventKind::PaymentReceived], "https://seller.example/hook"),
+    ) else {
+        panic!("subscribed");
+    };
+    run(
+        &mut memory,
+        subscribe(vec![EventKind::HoldVoided], "https://seller.example/holds"),
+    )
+    .unwrap();
+    assert_eq!(
+        run(
+            &mut memory,
+            subscribe(vec![EventKind::PaymentReceived], "ftp://seller.example/")
+        ),
+        Err(OpError::InvalidRequest(crate::error::Invalid::WebhookUrl))
+    );
+    let Ok(Outcome::Payments(payments::Outcome::Paid(receipt))) = run(&mut memory, pay(20)) else {
+        panic!("paid");
+    };
+    assert_eq!(memory.deliveries.len(), 1, "only the subscription that wants payments");
+    let owed = memory.deliveries[0].clone();
+    assert_eq!(
+        (owed.kind, owed.subject.as_str(), &owed.webhook_id),
+        (EventKind::PaymentReceived, receipt.id.as_str(), &payments_hook.id)
+    );
+
+    // A round claims it (leased: a second claim finds nothing), records its delivery, and frees it.
+    let claim = || {
+        Command::from(webhooks::Command::Claim {
+            subscriptions: 10,
+            run: 10,
+        })
+    };
+    let Ok(Outcome::Webhooks(webhooks::Outcome::Claimed(claimed))) = run(&mut memory, claim()) else {
+        panic!("claimed");
+    };
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        run(&mut memory, claim()),
+        Ok(Outcome::Webhooks(webhooks::Outcome::Claimed(vec![])))
+    );
+    let mut sent = claimed[0].1[0].clone();
+    sent.attempted(START.plus_seconds(200).unwrap(), Some(204), None);
+    let record = webhooks::Command::Record {
+        webhook: payments_hook.id.clone(),
+        attempts: vec![sent],
+    };
+    run(&mut memory, record.into()).unwrap();
+    assert_eq!(memory.deliveries[0].state, DeliveryState::Delivered);
+    assert_eq!(
+        run(&mut memory, claim()),
+        Ok(Outcome::Webhooks(webhooks::Outcome::Claimed(vec![])))
+    );
+
+    // Removed, it is owed nothing more; with no subscription left the flag goes too.
+    for hook in memory.webhooks.keys().cloned().collect::<Vec<_>>() {
+        let remove = webhooks::Command::Remove {
+            holder: Credential::new(seller, false),
+            id: crate::code::WebhookId::parse(&hook).unwrap(),
+        };
+        run(&mut memory, remove.into()).unwrap();
+    }
+    run(&mut memory, pay(30)).unwrap();
+    assert_eq!(memory.deliveries.len(), 1);
+    assert!(memory.codes.values().all(|c| !c.webhooks));
 }

@@ -157,6 +157,7 @@ fn create_secret_child(
         usage: Usage::default(),
         pin: PinState::default(),
         spending: None,
+        webhooks: false,
     };
     assert_child_of(&record, &parent);
     tx.insert_code(&record, Some(hash))?;
@@ -230,6 +231,7 @@ fn create_public_child(
         usage: Usage::default(),
         pin: PinState::default(),
         spending: None,
+        webhooks: false,
     };
     assert_child_of(&record, &parent);
     tx.insert_code(&record, None)?;

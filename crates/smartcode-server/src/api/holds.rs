@@ -38,7 +38,7 @@ fn parse_hold_id(text: &str) -> Result<HoldId, ApiError> {
 }
 
 /// A hold as the seller (and anyone but the buyer) sees it: the payer by its pseudonym.
-pub(super) fn hold_json(state: &Broker, hold: &HoldRecord, now: smartcode_core::clock::Timestamp) -> HoldJson {
+pub(crate) fn hold_json(state: &Broker, hold: &HoldRecord, now: smartcode_core::clock::Timestamp) -> HoldJson {
     let payer = match &hold.payee {
         Some(payee) => state.keys.payer_pseudonym(&payee.owner_id, &hold.payer_id),
         None => hold.payer_id.to_string(),

@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`webhooks`] (subscriptions and their deliveries), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -32,6 +32,7 @@ pub(crate) mod sessions;
 pub(crate) mod spending;
 mod submit;
 pub(crate) mod tree;
+pub(crate) mod webhooks;
 
 pub(crate) use answer::{Answer, AnswerReceipt};
 pub(crate) use submit::{check_sent_pin, read, Asked, Reply};
@@ -60,6 +61,7 @@ fn entries() -> Vec<Entry> {
         spending::routes(),
         purchases::routes(),
         sessions::routes(),
+        webhooks::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

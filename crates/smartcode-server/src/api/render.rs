@@ -37,6 +37,7 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
     let value = match outcome {
         Outcome::Purchases(outcome) => super::purchases::render(state, outcome),
         Outcome::Sessions(outcome) => super::sessions::render(state, outcome),
+        Outcome::Webhooks(outcome) => super::webhooks::render(state, outcome),
         Outcome::Issuance(issuance::Outcome::Issued(view))
         | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
         | Outcome::Controls(controls::Outcome::Changed(view)) => created(view),
@@ -159,7 +160,7 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
 
 /// A refund as both sides see it (the code credited is not shown: the seller sees payers only by
 /// pseudonym, and the buyer knows where its money went from its history).
-pub(super) fn refund_json(refund: &smartcode_core::model::RefundRecord) -> serde_json::Value {
+pub(crate) fn refund_json(refund: &smartcode_core::model::RefundRecord) -> serde_json::Value {
     let mut value = json!({
         "id": refund.id,
         "receipt_id": refund.receipt_id,
@@ -175,7 +176,7 @@ pub(super) fn refund_json(refund: &smartcode_core::model::RefundRecord) -> serde
 /// A receipt as its seller sees it, unsigned (see [`Reply::signed`]): the payer by its pseudonym
 /// for that seller ([`keys::Keys::payer_pseudonym`]), never by its id. A payment's answer goes to
 /// whoever presented the buyer's code, a seller's server first.
-pub(super) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
+pub(crate) fn receipt_json(state: &Broker, receipt: &smartcode_core::model::Receipt) -> ReceiptJson {
     // A code of another broker is named by that broker (`ReceiptJson::unsigned`).
     let payer = match &receipt.payer {
         smartcode_core::model::Payer::Code(payer) => state.keys.payer_pseudonym(&receipt.owner_id, payer),

@@ -60,31 +60,27 @@ pub fn is_public(ip: IpAddr) -> bool {
 /// The endpoint, checked: its URL and the address to connect to.
 pub async fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(url::Url, SocketAddr), CallError> {
     let refused = |why: &str| CallError::Refused(why.to_owned());
-    let url = url::Url::parse(endpoint).map_err(|_| refused("the negotiation endpoint is not a URL"))?;
+    let url = url::Url::parse(endpoint).map_err(|_| refused("the endpoint is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
-        return Err(refused(
-            "the negotiation endpoint must be an http or https URL without credentials",
-        ));
+        return Err(refused("the endpoint must be an http or https URL without credentials"));
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| refused("the negotiation endpoint names no host"))?;
+    let host = url.host_str().ok_or_else(|| refused("the endpoint names no host"))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host, port)))
             .await
-            .map_err(|_| CallError::NoAnswer("the seller's host did not resolve in time".into()))?
-            .map_err(|_| CallError::NoAnswer("the seller's host does not resolve".into()))?
+            .map_err(|_| CallError::NoAnswer("the host did not resolve in time".into()))?
+            .map_err(|_| CallError::NoAnswer("the host does not resolve".into()))?
             .collect(),
     };
     let first = *addresses
         .first()
-        .ok_or_else(|| CallError::NoAnswer("the seller's host has no address".into()))?;
+        .ok_or_else(|| CallError::NoAnswer("the host has no address".into()))?;
     if !allow_private && addresses.iter().any(|a| !is_public(a.ip())) {
         return Err(refused(
-            "the negotiation endpoint is on a private or loopback address, which this broker does not call",
+            "the endpoint is on a private or loopback address, which this broker does not call",
         ));
     }
     Ok((url, first))
@@ -108,19 +104,22 @@ pub async fn post(url: &url::Url, address: SocketAddr, body: Vec<u8>, timeout: D
             .body(body)
             .send()
             .await
-            .map_err(|_| no_answer("the seller did not answer".into()))?;
+            .map_err(|_| no_answer("no answer came".into()))?;
         if !response.status().is_success() {
-            return Err(no_answer(format!("the seller answered {}", response.status().as_u16())));
+            return Err(no_answer(format!(
+                "the endpoint answered {}",
+                response.status().as_u16()
+            )));
         }
         let mut answer = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|_| no_answer("the seller's answer stopped".into()))?
+            .map_err(|_| no_answer("the answer stopped".into()))?
         {
             if answer.len() + chunk.len() > NEGOTIATION_ANSWER_BYTES_MAX {
                 return Err(no_answer(format!(
-                    "the seller's answer is over {NEGOTIATION_ANSWER_BYTES_MAX} bytes"
+                    "the answer is over {NEGOTIATION_ANSWER_BYTES_MAX} bytes"
                 )));
             }
             answer.extend_from_slice(&chunk);
@@ -129,7 +128,7 @@ pub async fn post(url: &url::Url, address: SocketAddr, body: Vec<u8>, timeout: D
     };
     tokio::time::timeout(timeout, call)
         .await
-        .map_err(|_| no_answer("the seller did not answer in time".into()))?
+        .map_err(|_| no_answer("no answer came in time".into()))?
 }
 
 #[cfg(test)]

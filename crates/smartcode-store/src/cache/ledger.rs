@@ -211,6 +211,37 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.sessions_for(code, now, limit)
     }
 
+    fn webhooks_of(&mut self, owner: &CodeId) -> StoreResult<Vec<smartcode_core::webhook::WebhookRecord>> {
+        self.inner.webhooks_of(owner)
+    }
+
+    fn webhook_by_id(
+        &mut self,
+        id: &smartcode_core::code::WebhookId,
+    ) -> StoreResult<Option<smartcode_core::webhook::WebhookRecord>> {
+        self.inner.webhook_by_id(id)
+    }
+
+    fn deliveries_of(
+        &mut self,
+        webhook: &smartcode_core::code::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::webhook::DeliveryRecord>> {
+        self.inner.deliveries_of(webhook, limit)
+    }
+
+    fn due_webhooks(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<smartcode_core::webhook::WebhookRecord>> {
+        self.inner.due_webhooks(now, limit)
+    }
+
+    fn pending_deliveries(
+        &mut self,
+        webhook: &smartcode_core::code::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::webhook::DeliveryRecord>> {
+        self.inner.pending_deliveries(webhook, limit)
+    }
+
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         self.cache.flush(&self.inner)?;
         self.inner.exchange_positions()
@@ -345,6 +376,25 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.update_approval(approval), |_, ()| {})
+    }
+
+    fn put_webhook(&mut self, webhook: &smartcode_core::webhook::WebhookRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.put_webhook(webhook), |_, ()| {})
+    }
+
+    fn insert_delivery(&mut self, delivery: &smartcode_core::webhook::DeliveryRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_delivery(delivery), |_, ()| {})
+    }
+
+    fn update_delivery(&mut self, delivery: &smartcode_core::webhook::DeliveryRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.update_delivery(delivery), |_, ()| {})
+    }
+
+    fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
+        self.write(
+            |sqlite, _| sqlite.set_webhooks(code, subscribed),
+            |memory, ()| memory.changed_code(code, |record| record.webhooks = subscribed),
+        )
     }
 
     fn insert_session(&mut self, session: &smartcode_core::session::SessionRecord) -> StoreResult<()> {

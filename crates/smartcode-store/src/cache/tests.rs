@@ -46,6 +46,7 @@ fn secret_code(currency: Currency) -> CodeRecord {
         usage: Usage::default(),
         pin: PinState::default(),
         spending: None,
+        webhooks: false,
     }
 }
 

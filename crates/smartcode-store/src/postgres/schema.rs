@@ -491,6 +491,44 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_code ON sessions (code_id, opened_at);
 "#,
     ),
+    (
+        19,
+        r#"
+-- Webhooks: subscriptions of a code's public codes' events, and the outbox of deliveries owed
+-- to them, written in the same transaction as the event. A code's `webhooks` says it has
+-- subscriptions, so a payment to a code without any reads nothing more. A subscription's
+-- deliveries go out in `seq` order; the partial index finds its first pending one.
+ALTER TABLE codes ADD COLUMN webhooks BOOLEAN NOT NULL DEFAULT false;
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    public_code_id TEXT,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    generation BIGINT NOT NULL CHECK (generation >= 1),
+    created_at BIGINT NOT NULL,
+    removed_at BIGINT,
+    leased_until BIGINT NOT NULL
+);
+CREATE INDEX webhooks_by_owner ON webhooks (owner_id, created_at);
+CREATE TABLE webhook_deliveries (
+    seq BIGSERIAL PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'pending' OR state = 'delivered' OR state = 'failed'),
+    attempts BIGINT NOT NULL CHECK (attempts >= 0),
+    next_at BIGINT NOT NULL,
+    last_status BIGINT,
+    last_error TEXT,
+    last_attempt_at BIGINT
+);
+CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, seq) WHERE state = 'pending';
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

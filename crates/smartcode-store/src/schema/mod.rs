@@ -465,6 +465,44 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_code ON sessions (code_id, opened_at);
 "#,
     ),
+    (
+        21,
+        r#"
+-- Webhooks: subscriptions of a code's public codes' events, and the outbox of deliveries owed
+-- to them, written in the same transaction as the event. A code's `webhooks` says it has
+-- subscriptions, so a payment to a code without any reads nothing more. A subscription's
+-- deliveries go out in `seq` order; the partial index finds its first pending one.
+ALTER TABLE codes ADD COLUMN webhooks INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    public_code_id TEXT,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    generation INTEGER NOT NULL CHECK (generation >= 1),
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER,
+    leased_until INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_owner ON webhooks (owner_id, created_at);
+CREATE TABLE webhook_deliveries (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state = 'pending' OR state = 'delivered' OR state = 'failed'),
+    attempts INTEGER NOT NULL CHECK (attempts >= 0),
+    next_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    last_attempt_at INTEGER
+);
+CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, seq) WHERE state = 'pending';
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

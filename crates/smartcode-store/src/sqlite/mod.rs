@@ -6,18 +6,23 @@ mod holds;
 mod peers;
 mod quotes;
 mod sessions;
+mod totals;
+mod webhooks;
 mod writes;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use smartcode_core::approval::ApprovalRecord;
 use smartcode_core::clock::Timestamp;
-use smartcode_core::code::{ApprovalId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, SessionId};
+use smartcode_core::code::{ApprovalId, CodeHash, CodeId, HoldId, PublicCode, QuoteId, SessionId, WebhookId};
 use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::ledger::{LedgerRead, TransferFilter};
 use smartcode_core::model::*;
 use smartcode_core::money::{Amount, Currency};
 use smartcode_core::session::SessionRecord;
+use smartcode_core::webhook::{DeliveryRecord, WebhookRecord};
 
+pub(crate) use self::totals::UNCOVERED_HOLDS;
+use self::totals::{LEDGER_TOTALS, MISMATCHED_ACCOUNTS};
 use crate::rows::{CodeColumns, CODE_COLUMNS};
 
 pub use self::holds::{insert_hold, update_hold};
@@ -93,6 +98,7 @@ fn code_from_row(row: &Row<'_>) -> rusqlite::Result<CodeRecord> {
         checked_by: row.get(34)?,
         checked_at: row.get(35)?,
         spending_rules: row.get(36)?,
+        webhooks: row.get(37)?,
     };
     columns
         .into_record()
@@ -519,6 +525,26 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::exchange_positions(self)
     }
 
+    fn webhooks_of(&mut self, owner: &CodeId) -> StoreResult<Vec<WebhookRecord>> {
+        SqliteLedger::webhooks_of(self, owner)
+    }
+
+    fn webhook_by_id(&mut self, id: &WebhookId) -> StoreResult<Option<WebhookRecord>> {
+        SqliteLedger::webhook_by_id(self, id)
+    }
+
+    fn deliveries_of(&mut self, webhook: &WebhookId, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        SqliteLedger::deliveries_of(self, webhook, limit)
+    }
+
+    fn due_webhooks(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<WebhookRecord>> {
+        SqliteLedger::due_webhooks(self, now, limit)
+    }
+
+    fn pending_deliveries(&mut self, webhook: &WebhookId, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        SqliteLedger::pending_deliveries(self, webhook, limit)
+    }
+
     fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
         SqliteLedger::charge(self, side, peer, id)
     }
@@ -552,45 +578,6 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::assurances_of(self, code, limit)
     }
 }
-
-/// Per currency: the accounts' sums, then one pass over the transfers for their count and what was
-/// issued (and deposited) and paid out, judged by the transfers' kinds.
-const LEDGER_TOTALS: &str = "\
-    WITH held AS ( \
-        SELECT currency, sum(balance) AS total, \
-               coalesce(-sum(CASE WHEN kind = 'issuance' THEN balance END), 0) AS outstanding, \
-               coalesce(sum(CASE WHEN kind = 'code' THEN balance END), 0) AS by_codes, \
-               coalesce(sum(CASE WHEN kind = 'exchange' THEN balance END), 0) AS exchange, \
-               coalesce(sum(CASE WHEN kind = 'peer' THEN balance END), 0) AS peers, \
-               count(*) AS accounts \
-        FROM accounts GROUP BY currency), \
-    moved AS ( \
-        SELECT currency, count(*) AS transfers, \
-               coalesce(sum(CASE WHEN kind IN ('issue', 'deposit') \
-                                      OR (kind = 'settlement' AND debit LIKE 'issuance:%') THEN amount END), 0) AS issued, \
-               coalesce(sum(CASE WHEN kind = 'payout' \
-                                      OR (kind = 'settlement' AND credit LIKE 'issuance:%') THEN amount END), 0) AS paid_out \
-        FROM transfers GROUP BY currency) \
-    SELECT h.currency, h.total, h.outstanding, h.by_codes, h.accounts, \
-           coalesce(m.transfers, 0), coalesce(m.issued, 0), coalesce(m.paid_out, 0), h.exchange, h.peers \
-    FROM held h LEFT JOIN moved m ON m.currency = h.currency ORDER BY h.currency";
-
-/// Accounts whose kept balance differs from the sum of their transfers. One pass over the
-/// transfers, grouped by account: there is no index of transfers by account (an account's history
-/// is a chain), so a sum per account would scan every transfer once for every account.
-const MISMATCHED_ACCOUNTS: &str = "\
-    WITH moves (account, amount) AS ( \
-        SELECT credit, amount FROM transfers UNION ALL SELECT debit, -amount FROM transfers), \
-    sums (account, total) AS (SELECT account, sum(amount) FROM moves GROUP BY account) \
-    SELECT count(*) FROM accounts a LEFT JOIN sums s ON s.account = a.key \
-    WHERE a.balance <> coalesce(s.total, 0)";
-
-/// Code accounts whose `held` is not the sum of what their pending holds set aside (a
-/// certificate's amount less what its payments took), or is more than the balance.
-pub(crate) const UNCOVERED_HOLDS: &str =
-    "SELECT count(*) FROM accounts a WHERE a.kind = 'code' AND (a.held > a.balance OR a.held <> coalesce( \
-     (SELECT sum(h.amount - coalesce(h.captured, 0)) FROM holds h \
-     WHERE h.state = 'pending' AND 'code:' || h.payer_id = a.key), 0))";
 
 /// The writes the writer's [`crate::cache::Cached`] passes on to SQLite. Transfers and balances are
 /// not among them: `Cached` writes those itself, with the writer's prepared statements.

@@ -161,6 +161,7 @@ impl SqliteLedger<'_> {
                 c.checked_by,
                 c.checked_at,
                 c.spending_rules,
+                c.webhooks,
                 hash.map(|h| h.0.to_vec()),
             ])
             .map_err(failure)?;

@@ -287,6 +287,11 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: super::buying::ApprovalsAction,
     },
+    /// Webhooks: subscribe a URL to this code's public codes' events, and verify deliveries.
+    Webhook {
+        #[command(subcommand)]
+        action: super::webhook::WebhookAction,
+    },
     /// This code's metered sessions (offers priced per minute): list them, or close one.
     Sessions {
         #[command(subcommand)]

@@ -22,6 +22,7 @@ mod quotes;
 mod receipt;
 mod security;
 mod shell;
+mod webhook;
 
 pub use args::Args;
 use args::{Cmd, PinAction};
@@ -560,6 +561,7 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Rules { action } => instruments::rules(&code_client(&args)?, action, key, args.json).await,
         Cmd::Fetch(fetch) => buying::fetch(&code_client(&args)?, fetch, args.json).await,
         Cmd::Approvals { action } => buying::approvals(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Webhook { action } => webhook::run(&args, action, key).await,
         Cmd::Sessions { action } => buying::sessions(&code_client(&args)?, action, key, args.json).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await

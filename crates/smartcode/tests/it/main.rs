@@ -39,3 +39,4 @@ mod shell;
 mod spending_rules;
 mod tidy;
 mod web;
+mod webhooks;

@@ -175,6 +175,9 @@ pub(super) fn credit(
             (paid_out, quote.price, quote.price_currency, Some(quote))
         }
     };
+    let owner = tx
+        .code_by_id(&payee_record.owner_id)?
+        .ok_or(OpError::NotFound("payee"))?;
     let receipt = post_payment_as(
         tx,
         now,
@@ -185,7 +188,7 @@ pub(super) fn credit(
                 approval: None,
             },
             debit,
-            owner: &payee_record.owner_id,
+            owner: &owner,
             payee: &payee,
             payee_id: &payee_record.id,
             amount,

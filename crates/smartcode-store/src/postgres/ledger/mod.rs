@@ -20,6 +20,7 @@ mod peers;
 mod quotes;
 mod reads;
 mod sessions;
+mod webhooks;
 mod writes;
 
 pub use self::batch::{finish_batch, prefetch};
@@ -260,6 +261,7 @@ fn code_from_row(row: &Row) -> StoreResult<(CodeRecord, i64)> {
         checked_by: get(row, 34)?,
         checked_at: get(row, 35)?,
         spending_rules: get(row, 36)?,
+        webhooks: get(row, 37)?,
     };
     Ok((columns.into_record()?, get(row, CODE_COLUMN_COUNT)?))
 }

@@ -14,6 +14,37 @@ use crate::rows::CODE_COLUMNS;
 use super::*;
 
 impl LedgerRead for PgLedger<'_> {
+    fn webhooks_of(&mut self, owner: &CodeId) -> StoreResult<Vec<smartcode_core::webhook::WebhookRecord>> {
+        self.read_webhooks_of(owner)
+    }
+
+    fn webhook_by_id(
+        &mut self,
+        id: &smartcode_core::code::WebhookId,
+    ) -> StoreResult<Option<smartcode_core::webhook::WebhookRecord>> {
+        self.read_webhook(id)
+    }
+
+    fn deliveries_of(
+        &mut self,
+        webhook: &smartcode_core::code::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::webhook::DeliveryRecord>> {
+        self.read_deliveries(webhook, limit, false)
+    }
+
+    fn due_webhooks(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<smartcode_core::webhook::WebhookRecord>> {
+        self.read_due_webhooks(now, limit)
+    }
+
+    fn pending_deliveries(
+        &mut self,
+        webhook: &smartcode_core::code::WebhookId,
+        limit: u32,
+    ) -> StoreResult<Vec<smartcode_core::webhook::DeliveryRecord>> {
+        self.read_deliveries(webhook, limit, true)
+    }
+
     fn hold_by_id(&mut self, id: &smartcode_core::code::HoldId) -> StoreResult<Option<HoldRecord>> {
         self.hold(id)
     }

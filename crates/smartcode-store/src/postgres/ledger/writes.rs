@@ -14,6 +14,23 @@ use crate::rows::{account_kind, CodeColumns, CODE_COLUMNS, CODE_COLUMN_COUNT};
 use super::*;
 
 impl LedgerTx for PgLedger<'_> {
+    fn put_webhook(&mut self, webhook: &smartcode_core::webhook::WebhookRecord) -> StoreResult<()> {
+        self.write_webhook(webhook)
+    }
+
+    fn insert_delivery(&mut self, delivery: &smartcode_core::webhook::DeliveryRecord) -> StoreResult<()> {
+        self.write_new_delivery(delivery)
+    }
+
+    fn update_delivery(&mut self, delivery: &smartcode_core::webhook::DeliveryRecord) -> StoreResult<()> {
+        self.write_delivery(delivery)
+    }
+
+    fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
+        self.update_code(code, "webhooks = $3", &[&subscribed])?;
+        Ok(())
+    }
+
     fn insert_refund(&mut self, refund: &RefundRecord) -> StoreResult<()> {
         self.write_refund(refund)
     }
@@ -164,6 +181,7 @@ impl LedgerTx for PgLedger<'_> {
                 &c.checked_by,
                 &c.checked_at,
                 &c.spending_rules,
+                &c.webhooks,
                 &hash,
             ],
         )?;
