@@ -73,7 +73,8 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
     } else if args.across {
         Some(start_broker(args, args.database.as_deref(), &sellers_flags)?)
     } else {
-        Some(start_broker(args, args.database.as_deref(), &[])?)
+        let flags: &[&str] = if args.webhooks { &["--allow-private-callouts"] } else { &[] };
+        Some(start_broker(args, args.database.as_deref(), flags)?)
     };
     // With --across, the buyers' broker: a second process on a temporary store of its own.
     let buyers = if args.across {
@@ -125,19 +126,18 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         }
     };
     let sellers = issue_http(&http, &base, &token, args.payees, args.connections).await?;
-    let mut payees = Vec::with_capacity(sellers.len());
-    for seller in &sellers {
-        let created: serde_json::Value = http
-            .post(format!("{base}/v1/me/children"))
-            .header("Authorization", format!("Code {seller}"))
-            .json(&serde_json::json!({ "kind": "public" }))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        payees.push(created["public_code"].as_str().unwrap_or_default().to_owned());
-    }
+    let payees = public_codes(&http, &base, &sellers).await?;
+    // With --webhooks, the run's sellers subscribe; as many others, which do not, are paid beside.
+    let (receiver, plain_payees) = match args.webhooks {
+        true => {
+            let receiver = super::webhooks::start_receiver().await?;
+            eprintln!("subscribing {} sellers to {}…", sellers.len(), receiver.url);
+            super::webhooks::subscribe(&http, &base, &sellers, &receiver.url).await?;
+            let plain = issue_http(&http, &base, &token, args.payees, args.connections).await?;
+            (Some(receiver), Some(public_codes(&http, &base, &plain).await?))
+        }
+        false => (None, None),
+    };
     // With --across, payers of the sellers' broker too, for the local slices beside the others;
     // with --purchases, payers without rules for the plain slices, and the payers' rules.
     let under_rules = args.purchases || args.rules;
@@ -174,17 +174,27 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         base: Arc::new(base.clone()),
         purchases: args.purchases,
     };
-    let (elapsed, beside) = match locals {
+    let plain_url = Arc::new(reqwest::Url::parse(&format!("{base}/v1/payments"))?);
+    let beside = match (locals, plain_payees) {
+        (Some(locals), _) => Some(Drive {
+            payers: Arc::new(locals),
+            url: plain_url,
+            purchases: false,
+            ..drive.clone()
+        }),
+        (None, Some(plain)) => Some(Drive {
+            payees: Arc::new(plain),
+            url: plain_url,
+            ..drive.clone()
+        }),
+        (None, None) => None,
+    };
+    let started = std::time::Instant::now();
+    let (elapsed, beside) = match beside {
         None => (drive.run(args, tally.clone()).await, None),
-        Some(locals) => {
+        Some(local) => {
             // Slices of local and across payments in turn, so that both see the machine as it is
             // in the same minute (its speed drifts by half from one quarter hour to the next).
-            let local = Drive {
-                payers: Arc::new(locals),
-                url: Arc::new(reqwest::Url::parse(&format!("{base}/v1/payments"))?),
-                purchases: false,
-                ..drive.clone()
-            };
             let slices = args.seconds.div_ceil(BESIDE_LOCAL_SLICE_SECONDS);
             let slice = BenchArgs {
                 seconds: BESIDE_LOCAL_SLICE_SECONDS.min(args.seconds),
@@ -199,6 +209,14 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
             let local = summarize(args, "http", String::new(), &local_tally, local_elapsed);
             (elapsed, Some(local))
         }
+    };
+    let stopped = std::time::Instant::now();
+    let delivered = match &receiver {
+        Some(receiver) => {
+            let expected = tally.done.load(std::sync::atomic::Ordering::Relaxed);
+            Some(super::webhooks::drain(receiver, expected, started, stopped).await)
+        }
+        None => None,
     };
     let metrics_after = commit_metrics(&http, &base).await;
     let store = broker_store(&http, &base).await;
@@ -219,7 +237,10 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.ledger_ok &= ledger_ok_http(&http, &buyers.base, buyers_token.trim()).await;
         report.mode = "http-across-brokers";
     }
-    if args.purchases {
+    report.webhooks = delivered;
+    if args.webhooks {
+        report.mode = "http-payments-with-webhooks";
+    } else if args.purchases {
         report.mode = "http-zero-click-purchases";
     } else if args.rules {
         report.mode = "http-payments-under-rules";
@@ -242,6 +263,24 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.bytes_on_disk_per_code = Some(bytes_per_code(args, own.already_there, before));
     }
     Ok(report)
+}
+
+/// Each seller's first public code, made now.
+async fn public_codes(http: &reqwest::Client, base: &str, sellers: &[String]) -> Result<Vec<String>> {
+    let mut payees = Vec::with_capacity(sellers.len());
+    for seller in sellers {
+        let created: serde_json::Value = http
+            .post(format!("{base}/v1/me/children"))
+            .header("Authorization", format!("Code {seller}"))
+            .json(&serde_json::json!({ "kind": "public" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        payees.push(created["public_code"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(payees)
 }
 
 /// Seconds of each slice of local payments, and of payments across brokers, in turn under `--across`.

@@ -95,6 +95,12 @@ pub struct BenchArgs {
     /// `ratio_to_local`).
     #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote", "across"])]
     pub purchases: bool,
+    /// Payments to sellers that subscribed a webhook (`payment.received`, to a fast receiver this
+    /// command runs on loopback), beside plain payments of the same payers to sellers that did
+    /// not, in 2-second slices taken in turn (`local`, `ratio_to_local`); then how fast the
+    /// broker delivered them all (`webhooks`).
+    #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote", "across", "purchases", "rules"])]
+    pub webhooks: bool,
 }
 
 /// The schedule of one connection under `--rate`: connection `index` of `connections` sends at
@@ -169,6 +175,9 @@ pub struct Report {
     /// With `--in-process --two-phase`: payments, holds and captures each alone, in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phases: Option<Phases>,
+    /// With `--webhooks`: the deliveries of the run's payments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<webhooks::Deliveries>,
 }
 
 /// Each command of a two-phase payment measured alone beside a plain payment (`--in-process
@@ -289,6 +298,7 @@ fn summarize(args: &BenchArgs, mode: &'static str, store: String, tally: &Tally,
         local: None,
         ratio_to_local: None,
         phases: None,
+        webhooks: None,
     }
 }
 
@@ -388,6 +398,13 @@ fn print_report(r: &Report) {
             local.payments_per_second, local.latency_ms_p50, local.latency_ms_p99
         );
     }
+    if let Some(w) = &r.webhooks {
+        let drained = w.drained_after_seconds.map_or("not within the wait".to_owned(), |s| format!("{s} s"));
+        println!(
+            "  webhooks:     {} delivered, {}/s; {} behind when the payments stopped, drained after {drained}",
+            w.delivered, w.deliveries_per_second, w.behind_when_payments_stopped
+        );
+    }
     if let Some(p) = &r.phases {
         println!(
             "  alone:        {} each: payments {}/s, holds {}/s, captures {}/s (a hold costs {:.2} payments, a capture {:.2})",
@@ -443,3 +460,4 @@ fn store_bytes(dir: &Path) -> u64 {
 
 mod http;
 mod in_process;
+mod webhooks;
