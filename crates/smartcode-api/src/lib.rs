@@ -49,6 +49,7 @@
 pub mod challenge;
 mod federation;
 mod from_core;
+mod items;
 mod offers;
 mod requests;
 mod responses;
@@ -56,6 +57,7 @@ mod sessions;
 mod spending;
 
 pub use federation::*;
+pub use items::*;
 pub use offers::*;
 pub use requests::*;
 pub use responses::*;

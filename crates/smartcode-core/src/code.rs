@@ -438,3 +438,9 @@ ordered_id!(
     26,
     "A payment's receipt id: the time of the payment, then 80 random bits (whoever holds it may read the receipt, so it cannot be guessed)."
 );
+random_id!(
+    ItemId,
+    "it_",
+    16,
+    "An item's id (80 random bits): not a secret; its page and its purchase are public."
+);

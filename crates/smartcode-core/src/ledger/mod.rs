@@ -9,7 +9,7 @@
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
 //! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
-//! [`sessions`] (metered sessions, charged as use accrues) and [`reports`] (what a holder, the public and the operator read).
+//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -28,6 +28,7 @@ pub mod expiry;
 pub mod federation;
 pub mod holds;
 pub mod issuance;
+pub mod items;
 pub mod payments;
 pub mod peers;
 mod post;
@@ -118,6 +119,12 @@ pub trait LedgerRead {
     /// The approvals `code` made or whose rule stopped, at most `limit`: those pending and not
     /// expired at `now` first, then the rest, each newest first.
     fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>>;
+    fn item_by_id(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<crate::item::ItemRecord>>;
+    /// The items `code` sells (a public code's, or the secret code's that owns them), at most
+    /// `limit`, newest first.
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<crate::item::ItemRecord>>;
+    /// An item's stored content, if it was uploaded.
+    fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>>;
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<crate::session::SessionRecord>>;
     /// The sessions `code` opened, at most `limit`: those open and not expired at `now` first,
     /// then the rest, each newest first.
@@ -199,6 +206,12 @@ pub trait LedgerTx: LedgerRead {
     /// Writes an approval's new state (and who stopped it, if that changed); a store refuses, as
     /// a lost race, one that is no longer pending.
     fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()>;
+    fn insert_item(&mut self, item: &crate::item::ItemRecord) -> StoreResult<()>;
+    /// Stores an item's content and its new description (`item.content`), replacing both.
+    fn put_item_content(&mut self, item: &crate::item::ItemRecord, bytes: &[u8]) -> StoreResult<()>;
+    /// Counts one more fetch of the download granted by payment `receipt_id`, atomically, and
+    /// answers the fetches counted now; `None`, counting nothing, once `fetches_max` were counted.
+    fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>>;
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()>;
     /// Writes a session's new `charged`, state and what else changed; a store refuses, as a lost
     /// race, a session that is no longer open or whose charged units are no longer `was_charged`.
@@ -354,6 +367,7 @@ pub enum Command {
     Federation(federation::Command),
     Purchases(purchases::Command),
     Sessions(sessions::Command),
+    Items(items::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -373,6 +387,7 @@ pub enum Outcome {
     Federation(federation::Outcome),
     Purchases(purchases::Outcome),
     Sessions(sessions::Outcome),
+    Items(items::Outcome),
 }
 
 impl Outcome {
@@ -415,6 +430,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Federation(command) => federation::execute(tx, cx, command).map(Outcome::Federation),
         Command::Purchases(command) => purchases::execute(tx, cx, command).map(Outcome::Purchases),
         Command::Sessions(command) => sessions::execute(tx, cx, command).map(Outcome::Sessions),
+        Command::Items(command) => items::execute(tx, cx, command).map(Outcome::Items),
     }
 }
 
@@ -441,6 +457,7 @@ impl Command {
             Command::Quotes(command) => command.touches(touches),
             Command::Purchases(command) => command.touches(touches),
             Command::Sessions(command) => command.touches(touches),
+            Command::Items(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -456,7 +473,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -474,6 +491,7 @@ pub enum Query {
     Federation(federation::Query),
     Purchases(purchases::Query),
     Sessions(sessions::Query),
+    Items(items::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -489,6 +507,7 @@ pub enum QueryOutcome {
     Federation(federation::QueryOutcome),
     Purchases(purchases::QueryOutcome),
     Sessions(sessions::QueryOutcome),
+    Items(items::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -504,6 +523,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Federation(query) => federation::query(tx, query).map(QueryOutcome::Federation),
         Query::Purchases(query) => purchases::query(tx, now, query).map(QueryOutcome::Purchases),
         Query::Sessions(query) => sessions::query(tx, now, query).map(QueryOutcome::Sessions),
+        Query::Items(query) => items::query(tx, query).map(QueryOutcome::Items),
     }
 }
 
@@ -567,6 +587,12 @@ impl From<purchases::Query> for Query {
     }
 }
 
+impl From<items::Query> for Query {
+    fn from(query: items::Query) -> Query {
+        Query::Items(query)
+    }
+}
+
 impl From<sessions::Query> for Query {
     fn from(query: sessions::Query) -> Query {
         Query::Sessions(query)
@@ -590,4 +616,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items);

@@ -33,6 +33,8 @@ struct Memory {
     charges: BTreeMap<(ChargeSide, String, String), ChargeRecord>,
     approvals: BTreeMap<String, crate::approval::ApprovalRecord>,
     sessions: BTreeMap<String, crate::session::SessionRecord>,
+    items: BTreeMap<String, (crate::item::ItemRecord, Option<Vec<u8>>)>,
+    fetches: BTreeMap<String, u32>,
 }
 
 impl LedgerRead for Memory {
@@ -168,6 +170,21 @@ impl LedgerRead for Memory {
         found.sort_by_key(|a| a.queue_key(now));
         found.truncate(limit as usize);
         Ok(found)
+    }
+    fn item_by_id(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<crate::item::ItemRecord>> {
+        Ok(self.items.get(id.as_str()).map(|(item, _)| item.clone()))
+    }
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<crate::item::ItemRecord>> {
+        let mut found: Vec<_> = (self.items.values())
+            .map(|(item, _)| item.clone())
+            .filter(|item| &item.owner_id == code || &item.payee_id == code)
+            .collect();
+        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+    fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.items.get(id.as_str()).and_then(|(_, bytes)| bytes.clone()))
     }
     fn session_by_id(&mut self, id: &crate::code::SessionId) -> StoreResult<Option<crate::session::SessionRecord>> {
         Ok(self.sessions.get(id.as_str()).cloned())
@@ -352,6 +369,22 @@ impl LedgerTx for Memory {
         );
         self.approvals.insert(approval.id.to_string(), approval.clone());
         Ok(())
+    }
+    fn insert_item(&mut self, item: &crate::item::ItemRecord) -> StoreResult<()> {
+        assert!(self.items.insert(item.id.to_string(), (item.clone(), None)).is_none());
+        Ok(())
+    }
+    fn put_item_content(&mut self, item: &crate::item::ItemRecord, bytes: &[u8]) -> StoreResult<()> {
+        self.items.insert(item.id.to_string(), (item.clone(), Some(bytes.to_vec())));
+        Ok(())
+    }
+    fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {
+        let fetches = self.fetches.entry(receipt_id.to_owned()).or_default();
+        if *fetches >= fetches_max {
+            return Ok(None);
+        }
+        *fetches += 1;
+        Ok(Some(*fetches))
     }
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()> {
         assert!(self.sessions.insert(session.id.to_string(), session.clone()).is_none());

@@ -3,6 +3,7 @@
 mod approvals;
 mod charges;
 mod holds;
+mod items;
 mod peers;
 mod quotes;
 mod sessions;
@@ -505,6 +506,18 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>> {
         SqliteLedger::approvals_for(self, code, now, limit)
+    }
+
+    fn item_by_id(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<smartcode_core::item::ItemRecord>> {
+        self.item(id)
+    }
+
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<smartcode_core::item::ItemRecord>> {
+        SqliteLedger::items_for(self, code, limit)
+    }
+
+    fn item_content(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
+        SqliteLedger::item_content(self, id)
     }
 
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<SessionRecord>> {
