@@ -35,7 +35,7 @@ pub(crate) mod spending;
 mod submit;
 pub(crate) mod tree;
 
-pub(crate) use answer::{Answer, AnswerReceipt};
+pub(crate) use answer::{Answer, AnswerDownload, AnswerReceipt};
 pub(crate) use submit::{check_sent_pin, read, Asked, Reply};
 use submit::{submit, unless_answered, Shown, WriteContext};
 
