@@ -68,10 +68,7 @@ pub fn download_message(item_id: &str, receipt_id: &str, expires_at: i64) -> Str
 
 /// The broker's token for the purchase `receipt_id` of `item_id`, valid before `expires_at`.
 pub fn sign_download_token(key: &SigningKey, item_id: &str, receipt_id: &str, expires_at: i64) -> String {
-    assert!(
-        !item_id.contains('.') && !receipt_id.contains('.'),
-        "ids hold no dot"
-    );
+    assert!(!item_id.contains('.') && !receipt_id.contains('.'), "ids hold no dot");
     let signature = sign_message(key, download_message(item_id, receipt_id, expires_at).as_bytes());
     format!("v1.{item_id}.{receipt_id}.{expires_at}.{signature}")
 }

@@ -4,7 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::{HoldRefusal, ItemRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal};
+use smartcode_core::error::{
+    HoldRefusal, ItemRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal,
+};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.

@@ -70,11 +70,17 @@ pub enum Outcome {
 
 #[derive(Clone, Debug)]
 pub enum Query {
-    Item { id: ItemId },
+    Item {
+        id: ItemId,
+    },
     /// The items a public code sells, newest first.
-    OfPublic { payee: PublicCode },
+    OfPublic {
+        payee: PublicCode,
+    },
     /// The items the holder's code sells, through any of its public codes, newest first.
-    Mine { holder: crate::code::CodeHash },
+    Mine {
+        holder: crate::code::CodeHash,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,7 +225,7 @@ fn buy(
     if !record.available() {
         return Err(OpError::Item(ItemRefusal::NoContent));
     }
-    let credential = payer.clone();
+    let credential = *payer;
     let payer = authenticate(tx, payer, now)?;
     let payer = super::payments::release_expired_holds(tx, now, payer)?;
     if payer.id == record.owner_id {
@@ -272,7 +278,10 @@ fn fetch(
             fetches_max: DOWNLOAD_FETCHES_MAX,
         }));
     };
-    assert!(fetches >= 1 && fetches <= DOWNLOAD_FETCHES_MAX, "a fetch is counted within its bound");
+    assert!(
+        (1..=DOWNLOAD_FETCHES_MAX).contains(&fetches),
+        "a fetch is counted within its bound"
+    );
     let bytes = match &record.url {
         Some(_) => None,
         None => Some(tx.item_content(id)?.ok_or(OpError::Item(ItemRefusal::NoContent))?),

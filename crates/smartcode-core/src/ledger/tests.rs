@@ -179,7 +179,7 @@ impl LedgerRead for Memory {
             .map(|(item, _)| item.clone())
             .filter(|item| &item.owner_id == code || &item.payee_id == code)
             .collect();
-        found.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        found.sort_by_key(|item| std::cmp::Reverse(item.created_at));
         found.truncate(limit as usize);
         Ok(found)
     }
@@ -375,7 +375,8 @@ impl LedgerTx for Memory {
         Ok(())
     }
     fn put_item_content(&mut self, item: &crate::item::ItemRecord, bytes: &[u8]) -> StoreResult<()> {
-        self.items.insert(item.id.to_string(), (item.clone(), Some(bytes.to_vec())));
+        self.items
+            .insert(item.id.to_string(), (item.clone(), Some(bytes.to_vec())));
         Ok(())
     }
     fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {

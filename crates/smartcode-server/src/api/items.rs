@@ -32,7 +32,7 @@ use crate::wire::*;
 use crate::{AppState, Broker};
 
 pub(super) fn routes() -> Vec<Entry> {
-    let upload = put(handle_upload).layer(axum::extract::DefaultBodyLimit::max(ITEM_CONTENT_BYTES_MAX + 1));
+    let upload = put(handle_upload).layer(axum::extract::DefaultBodyLimit::max(2 * ITEM_CONTENT_BYTES_MAX));
     vec![
         (Method::POST, "/v1/me/items", post(handle_create)),
         (Method::GET, "/v1/me/items", get(handle_mine)),
@@ -74,20 +74,26 @@ fn envelope(item: &ItemRecord) -> serde_json::Value {
 
 /// The tag that makes a receipt id a download grant: HMAC-SHA256 under the broker's key, 128 bits.
 fn grant_tag(state: &Broker, receipt_id: &str) -> String {
-    let tag = state.keys.fingerprint(&[b"smartcode-download-grant", receipt_id.as_bytes()]);
+    let tag = state
+        .keys
+        .fingerprint(&[b"smartcode-download-grant", receipt_id.as_bytes()]);
     tag[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The path that downloads what the payment `receipt_id` bought of `item`.
 pub(crate) fn download_path(state: &Broker, item: &ItemId, receipt_id: &str) -> String {
-    format!("/v1/items/{item}/download/{receipt_id}.{}", grant_tag(state, receipt_id))
+    format!(
+        "/v1/items/{item}/download/{receipt_id}.{}",
+        grant_tag(state, receipt_id)
+    )
 }
 
 /// The receipt id a grant names, if its tag is the broker's.
 fn granted_receipt(state: &Broker, grant: &str) -> Option<String> {
     let (receipt_id, tag) = grant.rsplit_once('.')?;
     let expected = grant_tag(state, receipt_id);
-    let same = expected.len() == tag.len() && expected.bytes().zip(tag.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let same =
+        expected.len() == tag.len() && expected.bytes().zip(tag.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     same.then(|| receipt_id.to_owned())
 }
 
@@ -179,10 +185,15 @@ async fn handle_mine(State(state): State<AppState>, holder: Holder) -> Result<Re
     let body = ItemsJson {
         items: items.iter().map(item_json).collect(),
     };
-    Ok(json_value(StatusCode::OK, serde_json::to_value(body).expect("items serialize")))
+    Ok(json_value(
+        StatusCode::OK,
+        serde_json::to_value(body).expect("items serialize"),
+    ))
 }
 
-/// Reads an upload's body whole, refused with `content_too_large` past the bound.
+/// Reads an upload's body whole, refused with `content_too_large` past the bound. A body up to
+/// twice the bound is read to its end before the refusal, so the client is answered on an open
+/// connection instead of one closed under its feet; a longer one is refused unread.
 async fn content_of(request: Request) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -191,15 +202,16 @@ async fn content_of(request: Request) -> Result<Vec<u8>, ApiError> {
             format!("an item's content may have at most {ITEM_CONTENT_BYTES_MAX} bytes"),
         )
     };
+    let read_max = 2 * ITEM_CONTENT_BYTES_MAX;
     let announced = request.headers().get(header::CONTENT_LENGTH);
     if announced
         .and_then(|length| length.to_str().ok()?.trim().parse::<u64>().ok())
-        .is_some_and(|length| length > ITEM_CONTENT_BYTES_MAX as u64)
+        .is_some_and(|length| length > read_max as u64)
     {
         return Err(too_large());
     }
     let limit = std::time::Duration::from_secs(BODY_READ_TIMEOUT_SECONDS);
-    let read = tokio::time::timeout(limit, axum::body::to_bytes(request.into_body(), ITEM_CONTENT_BYTES_MAX)).await;
+    let read = tokio::time::timeout(limit, axum::body::to_bytes(request.into_body(), read_max)).await;
     let bytes = read
         .map_err(|_| {
             ApiError::new(
@@ -209,12 +221,18 @@ async fn content_of(request: Request) -> Result<Vec<u8>, ApiError> {
             )
         })?
         .map_err(|_| too_large())?;
+    if bytes.len() > ITEM_CONTENT_BYTES_MAX {
+        return Err(too_large());
+    }
     Ok(bytes.to_vec())
 }
 
 /// The type an upload declares, kept if it is a plain media type, else `application/octet-stream`.
 fn content_type_of(headers: &HeaderMap) -> String {
-    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let plain = declared.len() <= 100
         && declared.contains('/')
         && declared
@@ -238,9 +256,15 @@ async fn handle_upload(
     let headers = request.headers().clone();
     let content_type = content_type_of(&headers);
     let bytes = content_of(request).await?;
-    upload(&state, &seller, &id, (content_type, bytes), Asked::of(&headers, &target, &[]))
-        .await?
-        .respond(&state)
+    upload(
+        &state,
+        &seller,
+        &id,
+        (content_type, bytes),
+        Asked::of(&headers, &target, &[]),
+    )
+    .await?
+    .respond(&state)
 }
 
 /// Stores an item's content, as its seller.

@@ -121,7 +121,7 @@ async fn well_known(State(state): State<AppState>) -> Result<Response, ApiError>
                 "algorithm": "ed25519",
                 "public_key": hex::encode(state.keys.verifying_key().to_bytes()),
                 "message": smartcode_receipt::DOWNLOAD_V1,
-                "format": "a token is v1.{item_id}.{receipt_id}.{expires_at}.{signature}: expires_at in Unix seconds (decimal), signature the hex Ed25519 signature with the key above (the receipts' key) over the message 'smartcode-download-v1\\n{item_id}\\n{receipt_id}\\n{expires_at}\\n'. A seller's server accepts it for its item before expires_at.",
+                "format": "a token is v1.{item_id}.{receipt_id}.{expires_at}.{signature}: expires_at in Unix seconds (decimal), signature the hex Ed25519 signature with the key above (the receipts' key) over the message 'smartcode-download-v1\n{item_id}\n{receipt_id}\n{expires_at}\n'. A seller's server accepts it for its item before expires_at.",
                 "parameter": "smartcode_token",
             },
         }),

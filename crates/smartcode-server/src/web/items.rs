@@ -45,7 +45,11 @@ pub(super) async fn item_page(
         code: String::new(),
         challenge: super::challenge_for(&state, &caller).await,
     };
-    page(StatusCode::OK, &csrf, pages::item_page(&item, &csrf, &form, (None, None)))
+    page(
+        StatusCode::OK,
+        &csrf,
+        pages::item_page(&item, &csrf, &form, (None, None)),
+    )
 }
 
 pub(super) async fn item_buy(

@@ -508,7 +508,10 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::approvals_for(self, code, now, limit)
     }
 
-    fn item_by_id(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<smartcode_core::item::ItemRecord>> {
+    fn item_by_id(
+        &mut self,
+        id: &smartcode_core::code::ItemId,
+    ) -> StoreResult<Option<smartcode_core::item::ItemRecord>> {
         self.item(id)
     }
 
