@@ -29,9 +29,11 @@ use serde::Serialize;
 
 pub use smartcode_api::*;
 
+mod items;
 mod peers;
 mod purchases;
 
+pub use items::Download;
 pub use purchases::offer_of;
 
 /// How the client proves who it is.

@@ -16,6 +16,7 @@ mod buying;
 mod checks;
 mod holds;
 mod instruments;
+mod items;
 mod operator;
 mod peers;
 mod quotes;
@@ -561,6 +562,8 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Fetch(fetch) => buying::fetch(&code_client(&args)?, fetch, args.json).await,
         Cmd::Approvals { action } => buying::approvals(&code_client(&args)?, action, key, args.json).await,
         Cmd::Sessions { action } => buying::sessions(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Items { action } => items::items(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Buy(buy) => items::buy(&args, buy, key).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
         }
