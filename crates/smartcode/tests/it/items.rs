@@ -380,3 +380,42 @@ fn chrono_now_seconds() -> i64 {
         .unwrap();
     since.as_secs() as i64
 }
+
+#[tokio::test]
+async fn in_a_browser_an_artist_sells_a_song_and_a_buyer_pays_and_downloads_it() {
+    let Some(browser) = crate::web::browser().await else { return };
+    let broker = TestBroker::start().await;
+    let stall = stall(&broker).await;
+    let id = item_with(
+        &broker,
+        &stall,
+        json!({ "title": "<script>document.title='pwned'</script>Song", "description": "<img src=x onerror=\"document.title='pwned'\">" }),
+    )
+    .await;
+    assert_eq!(upload(&broker, &stall.artist, &id, SONG.to_vec()).await.status(), 200);
+
+    // From the artist's page to the song's, by its link.
+    browser.open(&format!("{}/p/{}", broker.base, stall.shop)).await;
+    assert!(browser.text("#items").await.contains("<script>"), "the title is text");
+    browser.click(&format!("#items a[href='/i/{id}']")).await;
+    assert!(browser.text("#item-title").await.contains("<script>"));
+    assert!(!browser.exists("img[src=x]").await, "no element is made from the seller's text");
+    assert_ne!(browser.js("return document.title").await, "pwned");
+    assert!(browser.text("#item-price").await.contains("0.20 USD"));
+    browser.check_page_basics("an item's page").await;
+    browser.screenshot("item-page").await;
+
+    browser.fill("#buy-code", &stall.buyer.to_lowercase()).await;
+    browser.click("form[action$='/buy'] button").await;
+    assert!(browser.exists("#download-link").await, "the page links the download");
+    browser.check_page_basics("an item bought").await;
+    let link = browser
+        .js("return document.querySelector('#download-link').getAttribute('href')")
+        .await;
+    let got = fetch(&broker, link.as_str().unwrap()).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), SONG);
+    assert_eq!(broker.balance(&stall.buyer).await, "4.80");
+    assert_eq!(broker.balance(&stall.artist).await, "1.20");
+    broker.assert_ledger_ok().await;
+}
