@@ -383,7 +383,9 @@ fn chrono_now_seconds() -> i64 {
 
 #[tokio::test]
 async fn in_a_browser_an_artist_sells_a_song_and_a_buyer_pays_and_downloads_it() {
-    let Some(browser) = crate::web::browser().await else { return };
+    let Some(browser) = crate::web::browser().await else {
+        return;
+    };
     let broker = TestBroker::start().await;
     let stall = stall(&broker).await;
     let id = item_with(
@@ -399,7 +401,10 @@ async fn in_a_browser_an_artist_sells_a_song_and_a_buyer_pays_and_downloads_it()
     assert!(browser.text("#items").await.contains("<script>"), "the title is text");
     browser.click(&format!("#items a[href='/i/{id}']")).await;
     assert!(browser.text("#item-title").await.contains("<script>"));
-    assert!(!browser.exists("img[src=x]").await, "no element is made from the seller's text");
+    assert!(
+        !browser.exists("img[src=x]").await,
+        "no element is made from the seller's text"
+    );
     assert_ne!(browser.js("return document.title").await, "pwned");
     assert!(browser.text("#item-price").await.contains("0.20 USD"));
     browser.check_page_basics("an item's page").await;
