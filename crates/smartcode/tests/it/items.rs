@@ -424,3 +424,21 @@ async fn in_a_browser_an_artist_sells_a_song_and_a_buyer_pays_and_downloads_it()
     assert_eq!(broker.balance(&stall.artist).await, "1.20");
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn twenty_fetches_at_once_get_exactly_the_grants_five() {
+    let broker = TestBroker::start().await;
+    let stall = stall(&broker).await;
+    let song = song(&broker, &stall).await;
+    let bought = buy(&broker, &song, &stall.buyer, "k").await.expect(201);
+    let url = bought.body["download"]["url"].as_str().unwrap().to_owned();
+    let fetches = (0..20).map(|_| fetch(&broker, &url));
+    let statuses: Vec<u16> = futures::future::join_all(fetches)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 15, "{statuses:?}");
+    broker.assert_ledger_ok().await;
+}
