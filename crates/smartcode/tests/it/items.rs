@@ -442,3 +442,49 @@ async fn twenty_fetches_at_once_get_exactly_the_grants_five() {
     assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 15, "{statuses:?}");
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn the_command_line_sells_and_buys_an_item() {
+    let broker = TestBroker::start().await;
+    let stall = stall(&broker).await;
+    let cli = crate::cli::Cli { broker: &broker };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("song.mp3");
+    std::fs::write(&file, SONG).unwrap();
+    let args = [
+        "items",
+        "create",
+        "--title",
+        "A song",
+        "--price",
+        "0.20",
+        "--public",
+        &stall.shop,
+    ];
+    let made = cli.json(Some(&stall.artist), &args);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let file_arg = file.to_str().unwrap();
+    let uploaded = cli.text(
+        Some(&stall.artist),
+        &["items", "upload", &id, file_arg, "--type", "audio/mpeg"],
+    );
+    assert!(uploaded.contains(&format!("{} bytes", SONG.len())), "{uploaded}");
+    let listed = cli.json(Some(&stall.artist), &["items", "list"]);
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+    let out = dir.path().join("bought.mp3");
+    let out_arg = out.to_str().unwrap();
+    let buy_args = ["buy", &id, "--out", out_arg, "--idempotency-key", "cli-1"];
+    let bought = cli.text(Some(&stall.buyer), &buy_args);
+    assert!(bought.contains("Paid 0.20 USD"), "{bought}");
+    assert_eq!(std::fs::read(&out).unwrap(), SONG);
+    cli.text(Some(&stall.buyer), &buy_args);
+    assert_eq!(
+        broker.balance(&stall.buyer).await,
+        "4.80",
+        "a retry under the same key pays once"
+    );
+    let refused = cli.run(Some(&stall.buyer), &["buy", "it_0000000000000000"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not_found"));
+    broker.assert_ledger_ok().await;
+}
