@@ -137,6 +137,8 @@ pub enum ItemRefusal {
     DownloadExpired,
     #[error("this download is for another item")]
     DownloadOtherItem,
+    #[error("this purchase was refunded in full: it downloads nothing more")]
+    DownloadRefunded,
 }
 
 /// Why a charge between brokers cannot be made, or changed as asked.

@@ -86,6 +86,8 @@ pub enum ProblemCode {
     DownloadExpired,
     /// A download grant presented for another item than the one bought.
     DownloadWrongItem,
+    /// A download of a purchase its seller refunded in full.
+    DownloadRefunded,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -145,6 +147,7 @@ impl ProblemCode {
             ProblemCode::DownloadExhausted => "download_exhausted",
             ProblemCode::DownloadExpired => "download_expired",
             ProblemCode::DownloadWrongItem => "download_wrong_item",
+            ProblemCode::DownloadRefunded => "download_refunded",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -351,6 +354,7 @@ impl From<OpError> for ApiError {
                 ItemRefusal::DownloadExhausted { .. } => (StatusCode::GONE, P::DownloadExhausted),
                 ItemRefusal::DownloadExpired => (StatusCode::GONE, P::DownloadExpired),
                 ItemRefusal::DownloadOtherItem => (StatusCode::FORBIDDEN, P::DownloadWrongItem),
+                ItemRefusal::DownloadRefunded => (StatusCode::GONE, P::DownloadRefunded),
             },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),

@@ -5,6 +5,8 @@
 //! and its receipt is the download grant: [`Command::Fetch`] counts one fetch of it, atomically,
 //! up to [`DOWNLOAD_FETCHES_MAX`] within [`DOWNLOAD_GRANT_SECONDS`] of the payment.
 //!
+//! A purchase refunded in full downloads nothing more.
+//!
 //! The grant is the payment itself, never a second record: a purchase either paid (and so may be
 //! fetched) or did nothing, with no state in between to reconcile.
 
@@ -271,6 +273,10 @@ fn fetch(
     }
     if grant_expires_at(receipt.created_at) <= cx.now {
         return Err(OpError::Item(ItemRefusal::DownloadExpired));
+    }
+    let refunded: i64 = tx.refunds_of(receipt_id)?.iter().map(|r| r.amount.units()).sum();
+    if refunded >= receipt.amount.units() {
+        return Err(OpError::Item(ItemRefusal::DownloadRefunded));
     }
     let record = item(tx, id)?;
     let Some(fetches) = tx.count_fetch(receipt_id, DOWNLOAD_FETCHES_MAX)? else {

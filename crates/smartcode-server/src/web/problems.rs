@@ -62,6 +62,7 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::DownloadExhausted,
     ProblemCode::DownloadExpired,
     ProblemCode::DownloadWrongItem,
+    ProblemCode::DownloadRefunded,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -201,6 +202,11 @@ pub fn explain(code: ProblemCode) -> Explanation {
             403,
             "This download was granted by the purchase of another item: a purchase downloads what it bought and nothing else. Nothing was counted.",
             "Use the download URL the purchase answered, which names its item.",
+        ),
+        P::DownloadRefunded => (
+            410,
+            "The seller gave back all of this purchase, so its download grant ended with it. Nothing was counted.",
+            "Buy the item again to download it.",
         ),
         P::HoldNotPending => (
             409,

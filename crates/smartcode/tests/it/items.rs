@@ -488,3 +488,27 @@ async fn the_command_line_sells_and_buys_an_item() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not_found"));
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn a_purchase_refunded_in_full_downloads_nothing_more() {
+    let broker = TestBroker::start().await;
+    let stall = stall(&broker).await;
+    let song = song(&broker, &stall).await;
+    let bought = buy(&broker, &song, &stall.buyer, "k").await.expect(201);
+    let url = bought.body["download"]["url"].as_str().unwrap().to_owned();
+    let refund = format!("/v1/receipts/{}/refund", bought.body["receipt"]["id"].as_str().unwrap());
+    let seller = Auth::Code(&stall.artist);
+    broker
+        .post(&refund, seller, json!({ "amount": "0.05" }))
+        .await
+        .expect(201);
+    assert_eq!(
+        fetch(&broker, &url).await.status(),
+        200,
+        "a partial refund leaves the grant"
+    );
+    broker.post(&refund, seller, json!({})).await.expect(201);
+    refused_fetch(&broker, &url, 410, "download_refunded").await;
+    assert_eq!(broker.balance(&stall.buyer).await, "5.00");
+    broker.assert_ledger_ok().await;
+}
