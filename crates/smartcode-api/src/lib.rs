@@ -49,6 +49,7 @@
 pub mod challenge;
 mod federation;
 mod from_core;
+mod items;
 mod offers;
 mod requests;
 mod responses;
@@ -57,6 +58,7 @@ mod spending;
 pub mod webhooks;
 
 pub use federation::*;
+pub use items::*;
 pub use offers::*;
 pub use requests::*;
 pub use responses::*;

@@ -29,10 +29,12 @@ use serde::Serialize;
 
 pub use smartcode_api::*;
 
+mod items;
 mod peers;
 mod purchases;
 mod subscriptions;
 
+pub use items::Download;
 pub use purchases::offer_of;
 
 /// How the client proves who it is.

@@ -450,3 +450,9 @@ ordered_id!(
     26,
     "An event's id: the time it happened, then 80 random bits. Every delivery of one event to one subscription carries it, retried or not, so a receiver can drop what it already has."
 );
+random_id!(
+    ItemId,
+    "it_",
+    16,
+    "An item's id (80 random bits): not a secret; its page and its purchase are public."
+);

@@ -124,6 +124,23 @@ pub enum SessionRefusal {
     Rules { why: String },
 }
 
+/// Why an item (`ledger::items`) cannot be sold, uploaded or downloaded as asked; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemRefusal {
+    #[error("this item has no content yet: its seller uploads it first (PUT /v1/me/items/{{id}}/content)")]
+    NoContent,
+    #[error("this item is kept on its seller's server (its url): it takes no upload")]
+    KeptElsewhere,
+    #[error("this download was fetched {fetches_max} times already, as many as a purchase allows")]
+    DownloadExhausted { fetches_max: u32 },
+    #[error("this download's time is over: a purchase may be fetched for a bounded time after it")]
+    DownloadExpired,
+    #[error("this download is for another item")]
+    DownloadOtherItem,
+    #[error("this purchase was refunded in full: it downloads nothing more")]
+    DownloadRefunded,
+}
+
 /// Why a charge between brokers cannot be made, or changed as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerRefusal {
@@ -245,6 +262,8 @@ pub enum Limit {
         crate::limits::WEBHOOKS_PER_CODE_MAX
     )]
     WebhooksPerCode,
+    #[error("a public code may sell at most {} items", crate::limits::ITEMS_PER_PUBLIC_CODE_MAX)]
+    ItemsPerPublicCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -267,6 +286,8 @@ pub enum OpError {
     Peer(PeerRefusal),
     #[error("{0}")]
     Session(SessionRefusal),
+    #[error("{0}")]
+    Item(ItemRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod code;
 pub mod error;
 pub mod format;
+pub mod item;
 pub mod ledger;
 pub mod limits;
 pub mod model;

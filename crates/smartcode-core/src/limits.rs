@@ -395,3 +395,23 @@ pub const WEBHOOK_LEASE_SECONDS: i64 = 60;
 pub const WEBHOOK_DELIVERIES_LISTED_MAX: u32 = 100;
 /// A receiver rejects a signature older than this (and so does `smartcode webhook verify`).
 pub const WEBHOOK_SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+/// The most bytes of content an item stored by the broker may hold (`PUT /v1/me/items/{id}/content`).
+pub const ITEM_CONTENT_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The longest item title, in characters.
+pub const ITEM_TITLE_CHARS_MAX: usize = 200;
+/// The longest item description, in characters.
+pub const ITEM_DESCRIPTION_CHARS_MAX: usize = 4_000;
+/// The longest URL of an item kept on its seller's own server, in characters.
+pub const ITEM_URL_CHARS_MAX: usize = 2_000;
+/// The longest content type an upload may declare, in characters.
+pub const ITEM_CONTENT_TYPE_CHARS_MAX: usize = 100;
+/// The most items a public code may sell.
+pub const ITEMS_PER_PUBLIC_CODE_MAX: u32 = 1_000;
+/// The most items one list answers (a seller's, a public page's).
+pub const ITEMS_LISTED_MAX: u32 = 100;
+/// How many times a purchase's download grant may be fetched.
+pub const DOWNLOAD_FETCHES_MAX: u32 = 5;
+/// How long after its purchase a download grant may be fetched, in seconds.
+pub const DOWNLOAD_GRANT_SECONDS: i64 = 24 * 3600;
+/// How long a download token handed out for an item kept on its seller's server is valid, in seconds.
+pub const DOWNLOAD_TOKEN_SECONDS: i64 = 300;

@@ -1,4 +1,4 @@
-//! A smartcode receipt (and an assurance code's certificate, [`verify_certificate`]), checked offline: the exact bytes each version's signature covers, the
+//! A smartcode receipt (and an assurance code's certificate, [`verify_certificate`], and an item's download token, [`verify_download_token`]), checked offline: the exact bytes each version's signature covers, the
 //! Merkle tree of a signing batch, and [`verify`], which needs nothing but the receipt and the
 //! broker's public key (`receipt_signature.public_key` in its `/.well-known/smartcode`).
 //!
@@ -41,6 +41,7 @@
 
 mod approval;
 mod certificate;
+mod download;
 mod merkle;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,9 @@ pub use approval::{
     RequestParts, APPROVAL_V1, APPROVAL_V2, STATEMENT_V1, STATEMENT_V2,
 };
 pub use certificate::{certificate_message, sign_certificate, verify_certificate, CERTIFICATE_V1};
+pub use download::{
+    download_message, sign_download_token, verify_download_token, DownloadToken, DownloadTokenError, DOWNLOAD_V1,
+};
 pub use merkle::{leaf_hash, node_hash, root_from_path, Tree};
 
 /// The first line of a version 2 receipt's message, and its `version` field.

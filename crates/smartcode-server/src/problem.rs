@@ -4,7 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcode_core::error::{HoldRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal};
+use smartcode_core::error::{
+    HoldRefusal, ItemRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal,
+};
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
 /// the OpenAPI document): a variant may be added, never renamed.
@@ -72,6 +74,20 @@ pub enum ProblemCode {
     /// A charge of a metered session faster than its price per minute, or than the buyer's
     /// spending rules let through now.
     SessionRateExceeded,
+    /// An item's upload larger than the broker stores.
+    ContentTooLarge,
+    /// An item bought or fetched before its content was uploaded.
+    ItemNoContent,
+    /// An upload to an item kept on its seller's own server.
+    ItemKeptElsewhere,
+    /// A download fetched as many times as its purchase allows.
+    DownloadExhausted,
+    /// A download whose time is over.
+    DownloadExpired,
+    /// A download grant presented for another item than the one bought.
+    DownloadWrongItem,
+    /// A download of a purchase its seller refunded in full.
+    DownloadRefunded,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -125,6 +141,13 @@ impl ProblemCode {
             ProblemCode::SessionClosed => "session_closed",
             ProblemCode::SessionCapExceeded => "session_cap_exceeded",
             ProblemCode::SessionRateExceeded => "session_rate_exceeded",
+            ProblemCode::ContentTooLarge => "content_too_large",
+            ProblemCode::ItemNoContent => "item_no_content",
+            ProblemCode::ItemKeptElsewhere => "item_kept_elsewhere",
+            ProblemCode::DownloadExhausted => "download_exhausted",
+            ProblemCode::DownloadExpired => "download_expired",
+            ProblemCode::DownloadWrongItem => "download_wrong_item",
+            ProblemCode::DownloadRefunded => "download_refunded",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -324,6 +347,14 @@ impl From<OpError> for ApiError {
                 SessionRefusal::Accrual { .. } | SessionRefusal::Rules { .. } => {
                     (StatusCode::CONFLICT, P::SessionRateExceeded)
                 }
+            },
+            OpError::Item(refusal) => match refusal {
+                ItemRefusal::NoContent => (StatusCode::CONFLICT, P::ItemNoContent),
+                ItemRefusal::KeptElsewhere => (StatusCode::CONFLICT, P::ItemKeptElsewhere),
+                ItemRefusal::DownloadExhausted { .. } => (StatusCode::GONE, P::DownloadExhausted),
+                ItemRefusal::DownloadExpired => (StatusCode::GONE, P::DownloadExpired),
+                ItemRefusal::DownloadOtherItem => (StatusCode::FORBIDDEN, P::DownloadWrongItem),
+                ItemRefusal::DownloadRefunded => (StatusCode::GONE, P::DownloadRefunded),
             },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),

@@ -12,6 +12,7 @@ mod cache;
 mod charge_rows;
 pub mod counters;
 pub mod embedded;
+mod item_rows;
 mod jobs;
 pub mod postgres;
 mod protocol;

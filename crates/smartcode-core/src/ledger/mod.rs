@@ -9,8 +9,8 @@
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
 //! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
-//! [`sessions`] (metered sessions, charged as use accrues), [`webhooks`] (subscriptions and the
-//! outbox of what they are owed) and [`reports`] (what a holder, the public and the operator read).
+//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads),
+//! [`webhooks`] (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -29,6 +29,7 @@ pub mod expiry;
 pub mod federation;
 pub mod holds;
 pub mod issuance;
+pub mod items;
 pub mod payments;
 pub mod peers;
 mod post;
@@ -120,6 +121,12 @@ pub trait LedgerRead {
     /// The approvals `code` made or whose rule stopped, at most `limit`: those pending and not
     /// expired at `now` first, then the rest, each newest first.
     fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>>;
+    fn item_by_id(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<crate::item::ItemRecord>>;
+    /// The items `code` sells (a public code's, or the secret code's that owns them), at most
+    /// `limit`, newest first.
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<crate::item::ItemRecord>>;
+    /// An item's stored content, if it was uploaded.
+    fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>>;
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<crate::session::SessionRecord>>;
     /// The sessions `code` opened, at most `limit`: those open and not expired at `now` first,
     /// then the rest, each newest first.
@@ -215,6 +222,12 @@ pub trait LedgerTx: LedgerRead {
     /// Writes an approval's new state (and who stopped it, if that changed); a store refuses, as
     /// a lost race, one that is no longer pending.
     fn update_approval(&mut self, approval: &ApprovalRecord) -> StoreResult<()>;
+    fn insert_item(&mut self, item: &crate::item::ItemRecord) -> StoreResult<()>;
+    /// Stores an item's content and its new description (`item.content`), replacing both.
+    fn put_item_content(&mut self, item: &crate::item::ItemRecord, bytes: &[u8]) -> StoreResult<()>;
+    /// Counts one more fetch of the download granted by payment `receipt_id`, atomically, and
+    /// answers the fetches counted now; `None`, counting nothing, once `fetches_max` were counted.
+    fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>>;
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()>;
     /// Writes a webhook subscription, new or changed.
     fn put_webhook(&mut self, webhook: &crate::webhook::WebhookRecord) -> StoreResult<()>;
@@ -379,6 +392,7 @@ pub enum Command {
     Purchases(purchases::Command),
     Sessions(sessions::Command),
     Webhooks(webhooks::Command),
+    Items(items::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -399,6 +413,7 @@ pub enum Outcome {
     Purchases(purchases::Outcome),
     Sessions(sessions::Outcome),
     Webhooks(webhooks::Outcome),
+    Items(items::Outcome),
 }
 
 impl Outcome {
@@ -442,6 +457,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Purchases(command) => purchases::execute(tx, cx, command).map(Outcome::Purchases),
         Command::Sessions(command) => sessions::execute(tx, cx, command).map(Outcome::Sessions),
         Command::Webhooks(command) => webhooks::execute(tx, cx, command).map(Outcome::Webhooks),
+        Command::Items(command) => items::execute(tx, cx, command).map(Outcome::Items),
     }
 }
 
@@ -468,6 +484,7 @@ impl Command {
             Command::Quotes(command) => command.touches(touches),
             Command::Purchases(command) => command.touches(touches),
             Command::Sessions(command) => command.touches(touches),
+            Command::Items(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -483,7 +500,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Webhooks => webhooks);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -502,6 +519,7 @@ pub enum Query {
     Purchases(purchases::Query),
     Sessions(sessions::Query),
     Webhooks(webhooks::Query),
+    Items(items::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -518,6 +536,7 @@ pub enum QueryOutcome {
     Purchases(purchases::QueryOutcome),
     Sessions(sessions::QueryOutcome),
     Webhooks(webhooks::QueryOutcome),
+    Items(items::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -534,6 +553,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Purchases(query) => purchases::query(tx, now, query).map(QueryOutcome::Purchases),
         Query::Sessions(query) => sessions::query(tx, now, query).map(QueryOutcome::Sessions),
         Query::Webhooks(query) => webhooks::query(tx, now, query).map(QueryOutcome::Webhooks),
+        Query::Items(query) => items::query(tx, query).map(QueryOutcome::Items),
     }
 }
 
@@ -597,6 +617,12 @@ impl From<purchases::Query> for Query {
     }
 }
 
+impl From<items::Query> for Query {
+    fn from(query: items::Query) -> Query {
+        Query::Items(query)
+    }
+}
+
 impl From<sessions::Query> for Query {
     fn from(query: sessions::Query) -> Query {
         Query::Sessions(query)
@@ -626,4 +652,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Webhooks => webhooks);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks);

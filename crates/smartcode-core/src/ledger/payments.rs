@@ -177,6 +177,19 @@ pub(super) fn parties_judged(
     (order, consent, per_minute): (&PaymentOrder, restrictions::Consent, bool),
     priced_in: Option<Currency>,
 ) -> Result<Parties, OpError> {
+    parties_selling(tx, now, payer, (order, consent, per_minute), priced_in, |sold| sold)
+}
+
+/// [`parties_judged`] with what the payee sells as `selling` makes it of the payee's effective
+/// catalog: an item's purchase ([`super::items`]) sells that item, declared by its seller.
+pub(super) fn parties_selling(
+    tx: &mut (impl LedgerTx + ?Sized),
+    now: crate::clock::Timestamp,
+    payer: CodeRecord,
+    (order, consent, per_minute): (&PaymentOrder, restrictions::Consent, bool),
+    priced_in: Option<Currency>,
+    selling: impl FnOnce(Catalog) -> Catalog,
+) -> Result<Parties, OpError> {
     check_text("memo", order.memo.as_deref(), MEMO_CHARS_MAX)?;
     check_text("category", order.category.as_deref(), CATEGORY_CHARS_MAX)?;
     check_text("item", order.item.as_deref(), CATEGORY_CHARS_MAX)?;
@@ -195,7 +208,7 @@ pub(super) fn parties_judged(
     if owner.id == payer.id {
         return Err(OpError::Conflict(Conflict::PayOwnPublicCode));
     }
-    let sold = effective_catalog(tx, &payee)?;
+    let sold = selling(effective_catalog(tx, &payee)?);
     let checked = restrictions::check_priced(tx, now, &payer, (order, consent, per_minute), &sold)?;
     Ok(Parties {
         payer,

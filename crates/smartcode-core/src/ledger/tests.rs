@@ -35,6 +35,8 @@ struct Memory {
     sessions: BTreeMap<String, crate::session::SessionRecord>,
     webhooks: BTreeMap<String, crate::webhook::WebhookRecord>,
     deliveries: Vec<crate::webhook::DeliveryRecord>,
+    items: BTreeMap<String, (crate::item::ItemRecord, Option<Vec<u8>>)>,
+    fetches: BTreeMap<String, u32>,
 }
 
 impl LedgerRead for Memory {
@@ -170,6 +172,21 @@ impl LedgerRead for Memory {
         found.sort_by_key(|a| a.queue_key(now));
         found.truncate(limit as usize);
         Ok(found)
+    }
+    fn item_by_id(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<crate::item::ItemRecord>> {
+        Ok(self.items.get(id.as_str()).map(|(item, _)| item.clone()))
+    }
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<crate::item::ItemRecord>> {
+        let mut found: Vec<_> = (self.items.values())
+            .map(|(item, _)| item.clone())
+            .filter(|item| &item.owner_id == code || &item.payee_id == code)
+            .collect();
+        found.sort_by_key(|item| std::cmp::Reverse(item.created_at));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+    fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.items.get(id.as_str()).and_then(|(_, bytes)| bytes.clone()))
     }
     fn session_by_id(&mut self, id: &crate::code::SessionId) -> StoreResult<Option<crate::session::SessionRecord>> {
         Ok(self.sessions.get(id.as_str()).cloned())
@@ -414,6 +431,23 @@ impl LedgerTx for Memory {
     fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
         self.codes.get_mut(code).unwrap().webhooks = subscribed;
         Ok(())
+    }
+    fn insert_item(&mut self, item: &crate::item::ItemRecord) -> StoreResult<()> {
+        assert!(self.items.insert(item.id.to_string(), (item.clone(), None)).is_none());
+        Ok(())
+    }
+    fn put_item_content(&mut self, item: &crate::item::ItemRecord, bytes: &[u8]) -> StoreResult<()> {
+        self.items
+            .insert(item.id.to_string(), (item.clone(), Some(bytes.to_vec())));
+        Ok(())
+    }
+    fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {
+        let fetches = self.fetches.entry(receipt_id.to_owned()).or_default();
+        if *fetches >= fetches_max {
+            return Ok(None);
+        }
+        *fetches += 1;
+        Ok(Some(*fetches))
     }
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()> {
         assert!(self.sessions.insert(session.id.to_string(), session.clone()).is_none());
@@ -1425,6 +1459,90 @@ fn a_hold_for_a_peer_is_set_aside_captured_once_released_by_a_void_and_void_at_i
             max: crate::limits::HOLD_SECONDS_MAX
         }))
     );
+}
+
+#[test]
+fn an_item_is_bought_as_a_payment_and_its_grant_fetched_within_its_bounds() {
+    let (_, mut memory, [buyer, seller], shop) = a_buyer_a_shop_and_a_peer();
+    let mut at = 100;
+    let mut run = |memory: &mut Memory, command: Command, later: i64| {
+        at += later;
+        execute(
+            memory,
+            &mut Context::new(START.plus_seconds(at).unwrap(), Seed::random()),
+            &command,
+        )
+    };
+    let new_item = items::NewItem {
+        public_code: shop.clone(),
+        title: "A song".into(),
+        description: None,
+        price: units(200_000),
+        category: None,
+        url: None,
+    };
+    let create = |seller| items::Command::Create {
+        seller: Credential::new(seller, false),
+        item: new_item.clone(),
+    };
+    let refused = run(&mut memory, create(buyer).into(), 1);
+    assert_eq!(
+        refused,
+        Err(OpError::NotFound("public code")),
+        "only its owner sells from it"
+    );
+    let Ok(Outcome::Items(items::Outcome::Created(item))) = run(&mut memory, create(seller).into(), 1) else {
+        panic!("the owner makes an item");
+    };
+    let buy = items::Command::Buy {
+        payer: Credential::new(buyer, false),
+        id: item.id.clone(),
+    };
+    let not_yet = run(&mut memory, buy.clone().into(), 1);
+    assert_eq!(not_yet, Err(OpError::Item(crate::error::ItemRefusal::NoContent)));
+    let upload = items::Command::Upload {
+        seller: Credential::new(seller, false),
+        id: item.id.clone(),
+        content_type: "audio/mpeg".into(),
+        bytes: b"abc".to_vec(),
+    };
+    let Ok(Outcome::Items(items::Outcome::Uploaded(stored))) = run(&mut memory, upload.into(), 1) else {
+        panic!("the owner uploads");
+    };
+    let content = stored.content.expect("described");
+    assert_eq!(
+        content.sha256_hex,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let Ok(Outcome::Items(items::Outcome::Bought { receipt, .. })) = run(&mut memory, buy.into(), 1) else {
+        panic!("the buyer buys");
+    };
+    assert_eq!(receipt.item.as_deref(), Some(item.id.as_str()), "stamped with the item");
+    assert_eq!(receipt.amount, units(200_000));
+    let fetch = |id: &crate::code::ItemId| -> Command {
+        items::Command::Fetch {
+            receipt_id: receipt.id.clone(),
+            id: id.clone(),
+        }
+        .into()
+    };
+    let other = crate::code::ItemId::generate();
+    let wrong = run(&mut memory, fetch(&other), 1);
+    assert_eq!(wrong, Err(OpError::Item(crate::error::ItemRefusal::DownloadOtherItem)));
+    for counted in 1..=crate::limits::DOWNLOAD_FETCHES_MAX {
+        let Ok(Outcome::Items(items::Outcome::Fetched { fetches, bytes, .. })) = run(&mut memory, fetch(&item.id), 1)
+        else {
+            panic!("fetch {counted} is granted");
+        };
+        assert_eq!((fetches, bytes.as_deref()), (counted, Some(b"abc".as_slice())));
+    }
+    let spent = run(&mut memory, fetch(&item.id), 1);
+    let exhausted = crate::error::ItemRefusal::DownloadExhausted {
+        fetches_max: crate::limits::DOWNLOAD_FETCHES_MAX,
+    };
+    assert_eq!(spent, Err(OpError::Item(exhausted)));
+    let late = run(&mut memory, fetch(&item.id), crate::limits::DOWNLOAD_GRANT_SECONDS);
+    assert_eq!(late, Err(OpError::Item(crate::error::ItemRefusal::DownloadExpired)));
 }
 
 #[test]

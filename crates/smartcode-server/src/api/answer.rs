@@ -35,6 +35,16 @@ pub(crate) struct Answer {
     pub rule_added: Option<String>,
     /// The metered session an approval opened.
     pub session: Option<AnswerSession>,
+    /// An item's purchase: its download grant.
+    pub download: Option<AnswerDownload>,
+}
+
+/// A purchase's download grant, as the page after buying links it.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct AnswerDownload {
+    pub url: String,
+    pub expires_at: String,
+    pub fetches_left: u32,
 }
 
 /// A metered session, as far as a page names it after opening it.

@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`webhooks`] (subscriptions and their deliveries), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`items`] (content sold, bought and downloaded), [`webhooks`] (subscriptions and their deliveries), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -19,6 +19,8 @@ pub(crate) mod controls;
 pub(crate) mod federation;
 pub(crate) mod holds;
 pub(crate) mod issuance;
+mod item_tokens;
+pub(crate) mod items;
 pub(crate) mod operator;
 pub(crate) mod payments;
 pub(crate) mod peers;
@@ -34,7 +36,7 @@ mod submit;
 pub(crate) mod tree;
 pub(crate) mod webhooks;
 
-pub(crate) use answer::{Answer, AnswerReceipt};
+pub(crate) use answer::{Answer, AnswerDownload, AnswerReceipt};
 pub(crate) use submit::{check_sent_pin, read, Asked, Reply};
 use submit::{submit, unless_answered, Shown, WriteContext};
 
@@ -62,6 +64,7 @@ fn entries() -> Vec<Entry> {
         purchases::routes(),
         sessions::routes(),
         webhooks::routes(),
+        items::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

@@ -117,6 +117,13 @@ async fn well_known(State(state): State<AppState>) -> Result<Response, ApiError>
                 "message": smartcode_receipt::CERTIFICATE_V1,
                 "format": "the line 'smartcode-certificate-v1', then one line per field in this order: id, broker, assurance_id, code_id, floor, currency, payee, issued_at, valid_until (floor is the decimal amount of the certificate's floor object). A field's line is its name, a space, the byte length of its value (UTF-8) in decimal, a space, the value and a newline. The signature (hex) is Ed25519 over those bytes with the key above, the receipts' key.",
             },
+            "download_token": {
+                "algorithm": "ed25519",
+                "public_key": hex::encode(state.keys.verifying_key().to_bytes()),
+                "message": smartcode_receipt::DOWNLOAD_V1,
+                "format": "a token is v1.{item_id}.{receipt_id}.{expires_at}.{signature}: expires_at in Unix seconds (decimal), signature the hex Ed25519 signature with the key above (the receipts' key) over the message 'smartcode-download-v1\n{item_id}\n{receipt_id}\n{expires_at}\n'. A seller's server accepts it for its item before expires_at.",
+                "parameter": "smartcode_token",
+            },
         }),
     ))
 }

@@ -174,12 +174,16 @@ enum PaidAnswer {
     Purchase(smartcode_api::PurchaseJson),
     Approved(smartcode_api::ApprovedJson),
     Charged(smartcode_api::ChargedJson),
+    Bought(smartcode_api::BoughtJson),
 }
 
 impl PaidAnswer {
     fn read(body: &[u8]) -> serde_json::Result<PaidAnswer> {
         let value: serde_json::Value = serde_json::from_slice(body)?;
         let has = |field: &str| value.get(field).is_some();
+        if has("download") {
+            return Ok(PaidAnswer::Bought(serde_json::from_value(value)?));
+        }
         Ok(match (has("status"), has("approval"), has("session")) {
             (true, _, _) => PaidAnswer::Purchase(serde_json::from_value(value)?),
             (false, true, _) => PaidAnswer::Approved(serde_json::from_value(value)?),
@@ -194,6 +198,7 @@ impl PaidAnswer {
             PaidAnswer::Purchase(purchase) => purchase.receipt.as_mut(),
             PaidAnswer::Approved(approved) => approved.receipt.as_mut(),
             PaidAnswer::Charged(charged) => Some(&mut charged.receipt),
+            PaidAnswer::Bought(bought) => Some(&mut bought.receipt),
         }
     }
 
@@ -203,6 +208,7 @@ impl PaidAnswer {
             PaidAnswer::Purchase(purchase) => serde_json::to_vec(purchase),
             PaidAnswer::Approved(approved) => serde_json::to_vec(approved),
             PaidAnswer::Charged(charged) => serde_json::to_vec(charged),
+            PaidAnswer::Bought(bought) => serde_json::to_vec(bought),
         }
         .expect("an answer serializes")
     }

@@ -20,6 +20,7 @@ mod center;
 mod chart;
 mod forms;
 mod instruments;
+mod items;
 mod operator;
 mod pages;
 pub(crate) mod problems;
@@ -89,6 +90,8 @@ pub fn routes() -> Router<AppState> {
         .route("/me/transactions.csv", get(transactions_csv))
         .route("/p/{public_code}", get(public_page))
         .route("/p/{public_code}/pay", post(public_pay))
+        .route("/i/{item}", get(items::item_page))
+        .route("/i/{item}/buy", post(items::item_buy))
         .route("/r/{id}", get(receipt::receipt_page))
         .route("/operator", get(operator_console))
         .route("/operator/login", post(operator_login))

@@ -71,7 +71,7 @@ async fn render_public(
 ) -> Response {
     form.challenge = challenge.or_else(|| refusal.and_then(|e| e.challenge.clone()));
     let csrf = Csrf::of(state, headers);
-    let Some((_, view)) = public_view(state, text).await else {
+    let Some((code, view)) = public_view(state, text).await else {
         return page(
             StatusCode::NOT_FOUND,
             &csrf,
@@ -87,11 +87,13 @@ async fn render_public(
         allowed: return_allowed(view.record.profile.url.as_deref(), target).is_some(),
         url: target.to_owned(),
     });
+    // The list is the page's extra: a store that cannot read it leaves the pay form standing.
+    let items = api::items::of_public(state, code).await.unwrap_or_default();
     let markup = pages::public_page(
         (&state.config.name, &state.config.domain),
         &view,
         &csrf,
-        host,
+        (host, &items),
         &form,
         return_to.as_ref(),
         refusal.map(super::refusal::for_people).as_ref(),

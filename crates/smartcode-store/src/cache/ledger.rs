@@ -195,6 +195,21 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.approvals_for(code, now, limit)
     }
 
+    fn item_by_id(
+        &mut self,
+        id: &smartcode_core::code::ItemId,
+    ) -> StoreResult<Option<smartcode_core::item::ItemRecord>> {
+        self.inner.item(id)
+    }
+
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<smartcode_core::item::ItemRecord>> {
+        self.inner.items_for(code, limit)
+    }
+
+    fn item_content(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.item_content(id)
+    }
+
     fn session_by_id(
         &mut self,
         id: &smartcode_core::code::SessionId,
@@ -395,6 +410,18 @@ impl LedgerTx for Cached<'_, '_, '_> {
             |sqlite, _| sqlite.set_webhooks(code, subscribed),
             |memory, ()| memory.changed_code(code, |record| record.webhooks = subscribed),
         )
+    }
+
+    fn insert_item(&mut self, item: &smartcode_core::item::ItemRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_item(item), |_, ()| {})
+    }
+
+    fn put_item_content(&mut self, item: &smartcode_core::item::ItemRecord, bytes: &[u8]) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.put_item_content(item, bytes), |_, ()| {})
+    }
+
+    fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {
+        self.write(|sqlite, _| sqlite.count_fetch(receipt_id, fetches_max), |_, _| {})
     }
 
     fn insert_session(&mut self, session: &smartcode_core::session::SessionRecord) -> StoreResult<()> {

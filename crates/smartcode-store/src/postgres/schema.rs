@@ -529,6 +529,33 @@ CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, se
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, seq) WHERE state = 'pending';
 "#,
     ),
+    (
+        20,
+        r#"
+-- Items: content the owner of a public code sells. The columns an item is found by; its title,
+-- description, price, category, url and what its upload stored are one JSON text (`body`).
+-- Its bytes are a row of `item_contents`, written with the item's new body in one commit and read
+-- only by a download. A purchase is a payment whose transfer names the item; its fetches are
+-- counted in `item_fetches` by the payment's id, one atomic upsert each.
+CREATE TABLE items (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    payee_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX items_by_owner ON items (owner_id, created_at);
+CREATE INDEX items_by_payee ON items (payee_id, created_at);
+CREATE TABLE item_contents (
+    item_id TEXT PRIMARY KEY REFERENCES items (id),
+    bytes BYTEA NOT NULL
+);
+CREATE TABLE item_fetches (
+    receipt_id TEXT PRIMARY KEY,
+    fetches BIGINT NOT NULL CHECK (fetches > 0)
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> i32 {

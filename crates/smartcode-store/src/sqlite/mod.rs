@@ -3,7 +3,9 @@
 mod approvals;
 mod charges;
 mod holds;
+mod items;
 mod peers;
+mod public_totals;
 mod quotes;
 mod sessions;
 mod totals;
@@ -220,32 +222,6 @@ impl SqliteLedger<'_> {
                 ))
             })
             .optional()
-            .map_err(failure)
-    }
-
-    /// A public code's totals and where their row is: `(rowid, payments, units)`, if it has been
-    /// paid before.
-    pub fn public_totals_row(&self, public_code: &CodeId) -> StoreResult<Option<(i64, i64, i64)>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT rowid, payments, units FROM public_code_stats WHERE code_id = ?1")
-            .map_err(failure)?;
-        statement
-            .query_row([public_code.as_str()], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()
-            .map_err(failure)
-    }
-
-    /// Gives a public code paid for the first time its totals row; returns where it is.
-    pub fn insert_public_totals(&self, public_code: &CodeId, payments: i64, units: i64) -> StoreResult<i64> {
-        let mut statement = self
-            .conn
-            .prepare_cached("INSERT INTO public_code_stats (code_id, payments, units) VALUES (?1, ?2, ?3)")
-            .map_err(failure)?;
-        statement
-            .insert(params![public_code.as_str(), payments, units])
             .map_err(failure)
     }
 }
@@ -511,6 +487,21 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn approvals_for(&mut self, code: &CodeId, now: Timestamp, limit: u32) -> StoreResult<Vec<ApprovalRecord>> {
         SqliteLedger::approvals_for(self, code, now, limit)
+    }
+
+    fn item_by_id(
+        &mut self,
+        id: &smartcode_core::code::ItemId,
+    ) -> StoreResult<Option<smartcode_core::item::ItemRecord>> {
+        self.item(id)
+    }
+
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<smartcode_core::item::ItemRecord>> {
+        SqliteLedger::items_for(self, code, limit)
+    }
+
+    fn item_content(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
+        SqliteLedger::item_content(self, id)
     }
 
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<SessionRecord>> {

@@ -73,7 +73,11 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
     } else if args.across {
         Some(start_broker(args, args.database.as_deref(), &sellers_flags)?)
     } else {
-        let flags: &[&str] = if args.webhooks { &["--allow-private-callouts"] } else { &[] };
+        let flags: &[&str] = if args.webhooks {
+            &["--allow-private-callouts"]
+        } else {
+            &[]
+        };
         Some(start_broker(args, args.database.as_deref(), flags)?)
     };
     // With --across, the buyers' broker: a second process on a temporary store of its own.

@@ -399,7 +399,9 @@ fn print_report(r: &Report) {
         );
     }
     if let Some(w) = &r.webhooks {
-        let drained = w.drained_after_seconds.map_or("not within the wait".to_owned(), |s| format!("{s} s"));
+        let drained = w
+            .drained_after_seconds
+            .map_or("not within the wait".to_owned(), |s| format!("{s} s"));
         println!(
             "  webhooks:     {} delivered, {}/s; {} behind when the payments stopped, drained after {drained}",
             w.delivered, w.deliveries_per_second, w.behind_when_payments_stopped

@@ -297,6 +297,13 @@ pub(super) enum Cmd {
         #[command(subcommand)]
         action: super::buying::SessionsAction,
     },
+    /// Items this code sells: create one, upload its content, list them.
+    Items {
+        #[command(subcommand)]
+        action: super::items::ItemsAction,
+    },
+    /// Buy an item with this code and save it (--out FILE) or print its download's address.
+    Buy(super::items::BuyArgs),
     /// Assurance codes: the broker certifies to a seller that at least a floor remains on this code.
     Assurance {
         #[command(subcommand)]

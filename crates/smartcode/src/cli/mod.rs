@@ -16,6 +16,7 @@ mod buying;
 mod checks;
 mod holds;
 mod instruments;
+mod items;
 mod operator;
 mod peers;
 mod quotes;
@@ -563,6 +564,8 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Approvals { action } => buying::approvals(&code_client(&args)?, action, key, args.json).await,
         Cmd::Webhook { action } => webhook::run(&args, action, key).await,
         Cmd::Sessions { action } => buying::sessions(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Items { action } => items::items(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Buy(buy) => items::buy(&args, buy, key).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await
         }

@@ -19,6 +19,7 @@ mod formats;
 mod forms;
 mod guessing;
 mod holds;
+mod items;
 mod openapi;
 mod pages;
 mod payout;

@@ -12,6 +12,7 @@ mod buying;
 mod center;
 mod fields;
 mod instruments;
+mod items;
 mod problems;
 mod receipt;
 mod security;
@@ -20,6 +21,7 @@ mod standing;
 pub use broker::{broker_page, BrokerFacts};
 pub use center::{confirm_cancel, confirm_rekey, control_center};
 pub use fields::FormView;
+pub use items::{item_page, Bought, ItemForm};
 pub use problems::{not_found, problem, problems};
 pub use receipt::receipt_page;
 
@@ -238,7 +240,7 @@ pub fn public_page(
     (broker_name, broker_domain): (&str, &str),
     view: &PublicView,
     csrf: &Csrf,
-    host: &str,
+    (host, items): (&str, &[smartcode_core::item::ItemRecord]),
     form: &PayForm,
     return_to: Option<&ReturnTo>,
     refusal: Option<&Refusal>,
@@ -287,6 +289,7 @@ pub fn public_page(
                 }
             }
             }
+            (items::items_list(items))
             section.card {
                 h2 { "Pay" }
                 (error_box(refusal, "pay-error"))

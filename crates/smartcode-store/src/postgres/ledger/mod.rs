@@ -16,6 +16,7 @@ mod batch;
 mod charges;
 mod hold_writes;
 mod holds;
+mod items;
 mod peers;
 mod quotes;
 mod reads;

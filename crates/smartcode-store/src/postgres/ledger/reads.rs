@@ -117,6 +117,21 @@ impl LedgerRead for PgLedger<'_> {
         self.read_approvals_for(code, now, limit)
     }
 
+    fn item_by_id(
+        &mut self,
+        id: &smartcode_core::code::ItemId,
+    ) -> StoreResult<Option<smartcode_core::item::ItemRecord>> {
+        self.read_item(id)
+    }
+
+    fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<smartcode_core::item::ItemRecord>> {
+        self.read_items_for(code, limit)
+    }
+
+    fn item_content(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
+        self.read_item_content(id)
+    }
+
     fn session_by_id(
         &mut self,
         id: &smartcode_core::code::SessionId,

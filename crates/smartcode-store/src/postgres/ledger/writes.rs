@@ -63,6 +63,18 @@ impl LedgerTx for PgLedger<'_> {
         self.write_approval(approval)
     }
 
+    fn insert_item(&mut self, item: &smartcode_core::item::ItemRecord) -> StoreResult<()> {
+        self.write_new_item(item)
+    }
+
+    fn put_item_content(&mut self, item: &smartcode_core::item::ItemRecord, bytes: &[u8]) -> StoreResult<()> {
+        self.write_item_content(item, bytes)
+    }
+
+    fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {
+        self.write_fetch(receipt_id, fetches_max)
+    }
+
     fn insert_session(&mut self, session: &smartcode_core::session::SessionRecord) -> StoreResult<()> {
         self.write_new_session(session)
     }
