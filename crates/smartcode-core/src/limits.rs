@@ -385,7 +385,7 @@ pub const WEBHOOK_ATTEMPTS_MAX: u32 = 15;
 pub const WEBHOOK_RETRY_SECONDS_FIRST: i64 = 1;
 pub const WEBHOOK_RETRY_SECONDS_MAX: i64 = 3_600;
 /// Deliveries of one subscription sent in one run, one after the other in order.
-pub const WEBHOOK_RUN_MAX: u32 = 50;
+pub const WEBHOOK_RUN_MAX: u32 = 200;
 /// Subscriptions served at once by one delivery round.
 pub const WEBHOOK_ROUND_SUBSCRIPTIONS_MAX: u32 = 64;
 /// How long a delivery round may keep a subscription's deliveries to itself (then another round,

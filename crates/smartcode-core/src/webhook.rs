@@ -70,6 +70,10 @@ pub struct WebhookRecord {
     pub removed_at: Option<Timestamp>,
     /// A delivery round has its deliveries until then (see [`crate::limits::WEBHOOK_LEASE_SECONDS`]).
     pub leased_until: Timestamp,
+    /// Every delivery up to this `seq` is settled (delivered or failed): deliveries go out in
+    /// order, so those after it are exactly the pending ones, and settling one moves this mark
+    /// instead of changing an index of pending deliveries.
+    pub settled_through: i64,
 }
 
 impl WebhookRecord {

@@ -8,7 +8,7 @@ use smartcode_core::webhook::{DeliveryRecord, DeliveryState, EventKind, WebhookR
 
 /// The columns of `webhooks`, in this order everywhere.
 pub const WEBHOOK_COLUMNS: &str =
-    "id, owner_id, public_code_id, url, events, generation, created_at, removed_at, leased_until";
+    "id, owner_id, public_code_id, url, events, generation, created_at, removed_at, leased_until, settled_through";
 /// The columns of `webhook_deliveries`, in this order everywhere (`seq` first, given by the store).
 pub const DELIVERY_COLUMNS: &str = "seq, event_id, webhook_id, kind, subject, created_at, state, attempts, next_at, \
      last_status, last_error, last_attempt_at";
@@ -24,6 +24,7 @@ pub struct WebhookRow {
     pub created_at: i64,
     pub removed_at: Option<i64>,
     pub leased_until: i64,
+    pub settled_through: i64,
 }
 
 /// One row of `webhook_deliveries`.
@@ -59,6 +60,7 @@ impl WebhookRow {
             created_at: w.created_at.0,
             removed_at: w.removed_at.map(|t| t.0),
             leased_until: w.leased_until.0,
+            settled_through: w.settled_through,
         }
     }
 
@@ -82,6 +84,7 @@ impl WebhookRow {
             created_at: Timestamp(self.created_at),
             removed_at: self.removed_at.map(Timestamp),
             leased_until: Timestamp(self.leased_until),
+            settled_through: self.settled_through,
         })
     }
 }
@@ -126,13 +129,24 @@ impl DeliveryRow {
     }
 }
 
+/// The query both stores answer `pending_deliveries` with (`?1`/`$1` the subscription, `?2`/`$2`
+/// the limit): its deliveries after its settled mark, in order.
+pub fn pending_deliveries_sql(placeholder: char) -> String {
+    let (id, limit) = (format!("{placeholder}1"), format!("{placeholder}2"));
+    format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = {id} \
+         AND seq > (SELECT settled_through FROM webhooks WHERE id = {id}) ORDER BY seq LIMIT {limit}"
+    )
+}
+
 /// The query both stores answer `due_webhooks` with (`?1`/`$1` the time, `?2`/`$2` the limit):
-/// live subscriptions no round has, whose first pending delivery is due.
+/// live subscriptions no round has, whose first pending delivery (the first after the settled
+/// mark: `webhook_deliveries_by_webhook` finds it) is due.
 pub fn due_webhooks_sql(placeholder: char) -> String {
     let (now, limit) = (format!("{placeholder}1"), format!("{placeholder}2"));
     format!(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.removed_at IS NULL AND w.leased_until <= {now} \
-         AND (SELECT d.next_at FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending' \
+         AND (SELECT d.next_at FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.seq > w.settled_through \
               ORDER BY d.seq LIMIT 1) <= {now} \
          ORDER BY w.created_at, w.id LIMIT {limit}"
     )

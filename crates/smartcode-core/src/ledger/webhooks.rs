@@ -147,8 +147,14 @@ pub(super) fn execute(
             let Some(mut record) = tx.webhook_by_id(webhook)? else {
                 return Err(OpError::NotFound("webhook"));
             };
+            let mut settled = true;
             for attempt in attempts {
                 tx.update_delivery(attempt)?;
+                // In order: the mark passes each settled one up to the first still pending.
+                settled &= attempt.state != DeliveryState::Pending;
+                if let (true, Some(seq)) = (settled, attempt.seq) {
+                    record.settled_through = record.settled_through.max(seq);
+                }
             }
             record.leased_until = Timestamp(0);
             tx.put_webhook(&record)?;
@@ -244,6 +250,7 @@ fn subscribe(
         created_at: cx.now,
         removed_at: None,
         leased_until: Timestamp(0),
+        settled_through: 0,
     };
     tx.put_webhook(&webhook)?;
     if !holder.webhooks {

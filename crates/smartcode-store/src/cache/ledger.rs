@@ -227,7 +227,12 @@ impl LedgerRead for Cached<'_, '_, '_> {
     }
 
     fn webhooks_of(&mut self, owner: &CodeId) -> StoreResult<Vec<smartcode_core::webhook::WebhookRecord>> {
-        self.inner.webhooks_of(owner)
+        if let Some(webhooks) = self.cache.memory.webhooks_of(owner) {
+            return Ok(webhooks.clone());
+        }
+        let webhooks = self.inner.webhooks_of(owner)?;
+        self.cache.memory.saw_webhooks(owner, &webhooks);
+        Ok(webhooks)
     }
 
     fn webhook_by_id(
@@ -394,7 +399,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
     }
 
     fn put_webhook(&mut self, webhook: &smartcode_core::webhook::WebhookRecord) -> StoreResult<()> {
-        self.write(|sqlite, _| sqlite.put_webhook(webhook), |_, ()| {})
+        self.write(
+            |sqlite, _| sqlite.put_webhook(webhook),
+            |memory, ()| memory.wrote_webhook(&webhook.owner_id),
+        )
     }
 
     fn insert_delivery(&mut self, delivery: &smartcode_core::webhook::DeliveryRecord) -> StoreResult<()> {

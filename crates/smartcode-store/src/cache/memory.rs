@@ -73,6 +73,12 @@ pub struct Memory {
     pending_of: HashMap<CodeId, Vec<HoldId>>,
     /// Holds written by the current command and their payers, to forget if it is rolled back.
     written_holds: Vec<(HoldId, CodeId)>,
+    /// Each owner's live webhook subscriptions as SQLite has them, so a payment to a subscribed
+    /// seller reads them from here. Not filled while a command that changed one runs.
+    webhooks: HashMap<CodeId, Vec<smartcode_core::webhook::WebhookRecord>>,
+    /// The current command changed a subscription: memory learns no subscriptions until it ends,
+    /// and forgets them all if it is rolled back.
+    wrote_webhooks: bool,
     /// Why the batch must not commit: a flush failed, or a savepoint could not be rolled back or
     /// released, so the transaction no longer holds what memory and the answers say.
     lost: Option<StorageFailure>,
@@ -120,8 +126,20 @@ impl Memory {
         Some(holds)
     }
 
+    pub fn webhooks_of(&self, owner: &CodeId) -> Option<&Vec<smartcode_core::webhook::WebhookRecord>> {
+        self.webhooks.get(owner)
+    }
+
     // -----------------------------------------------------------------------------------------
     // What was read from SQLite, remembered as SQLite holds it.
+
+    /// An owner's live subscriptions as SQLite answered them (unless the running command changed
+    /// one: then SQLite holds what a rollback may take back).
+    pub fn saw_webhooks(&mut self, owner: &CodeId, webhooks: &[smartcode_core::webhook::WebhookRecord]) {
+        if !self.wrote_webhooks {
+            self.webhooks.insert(owner.clone(), webhooks.to_vec());
+        }
+    }
 
     pub fn saw_code(&mut self, record: CodeRecord, hash: Option<CodeHash>) {
         if let Some(hash) = hash {
@@ -182,6 +200,7 @@ impl Memory {
         self.written_accounts.clear();
         self.written_totals.clear();
         self.written_holds.clear();
+        self.wrote_webhooks = false;
         self.wrote = false;
     }
 
@@ -217,6 +236,9 @@ impl Memory {
         for (id, payer) in std::mem::take(&mut self.written_holds) {
             self.holds.remove(&id);
             self.pending_of.remove(&payer);
+        }
+        if std::mem::take(&mut self.wrote_webhooks) {
+            self.webhooks.clear();
         }
     }
 
@@ -280,6 +302,7 @@ impl Memory {
             || self.public_totals.len() > CACHE_ACCOUNTS_MAX
             || self.holds.len() > CACHE_HOLDS_MAX
             || self.pending_of.len() > CACHE_CODES_MAX
+            || self.webhooks.len() > CACHE_CODES_MAX
     }
 }
 
@@ -290,6 +313,12 @@ pub struct Writes<'m> {
 }
 
 impl Writes<'_> {
+    /// A subscription of `owner` was written: its owner's list is read again when next needed.
+    pub fn wrote_webhook(&mut self, owner: &CodeId) {
+        self.memory.wrote_webhooks = true;
+        self.memory.webhooks.remove(owner);
+    }
+
     pub fn inserted_code(&mut self, record: &CodeRecord, hash: Option<CodeHash>) {
         self.memory.written_codes.push(record.id.clone());
         self.memory.saw_code(record.clone(), hash);

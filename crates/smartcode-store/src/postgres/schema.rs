@@ -497,7 +497,8 @@ CREATE INDEX sessions_by_code ON sessions (code_id, opened_at);
 -- Webhooks: subscriptions of a code's public codes' events, and the outbox of deliveries owed
 -- to them, written in the same transaction as the event. A code's `webhooks` says it has
 -- subscriptions, so a payment to a code without any reads nothing more. A subscription's
--- deliveries go out in `seq` order; the partial index finds its first pending one.
+-- deliveries go out in `seq` order, so those after its `settled_through` are the pending ones:
+-- settling a delivery changes no index, and an event adds one entry to one.
 ALTER TABLE codes ADD COLUMN webhooks BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE webhooks (
     id TEXT PRIMARY KEY,
@@ -508,7 +509,8 @@ CREATE TABLE webhooks (
     generation BIGINT NOT NULL CHECK (generation >= 1),
     created_at BIGINT NOT NULL,
     removed_at BIGINT,
-    leased_until BIGINT NOT NULL
+    leased_until BIGINT NOT NULL,
+    settled_through BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX webhooks_by_owner ON webhooks (owner_id, created_at);
 CREATE TABLE webhook_deliveries (
@@ -526,7 +528,6 @@ CREATE TABLE webhook_deliveries (
     last_attempt_at BIGINT
 );
 CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
-CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, seq) WHERE state = 'pending';
 "#,
     ),
     (

@@ -9,7 +9,9 @@ use smartcode_core::error::{StorageFailure, StoreResult};
 use smartcode_core::webhook::{DeliveryRecord, WebhookRecord};
 
 use super::{failure, SqliteLedger};
-use crate::webhook_rows::{due_webhooks_sql, DeliveryRow, WebhookRow, DELIVERY_COLUMNS, WEBHOOK_COLUMNS};
+use crate::webhook_rows::{
+    due_webhooks_sql, pending_deliveries_sql, DeliveryRow, WebhookRow, DELIVERY_COLUMNS, WEBHOOK_COLUMNS,
+};
 
 fn webhook_of(row: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     Ok(WebhookRow {
@@ -22,6 +24,7 @@ fn webhook_of(row: &Row<'_>) -> rusqlite::Result<WebhookRow> {
         created_at: row.get(6)?,
         removed_at: row.get(7)?,
         leased_until: row.get(8)?,
+        settled_through: row.get(9)?,
     })
 }
 
@@ -81,19 +84,16 @@ impl SqliteLedger<'_> {
     }
 
     pub fn pending_deliveries(&self, webhook: &WebhookId, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 AND state = 'pending' \
-             ORDER BY seq LIMIT ?2"
-        );
-        self.deliveries_where(&sql, params![webhook.as_str(), limit])
+        self.deliveries_where(&pending_deliveries_sql('?'), params![webhook.as_str(), limit])
     }
 
     pub fn put_webhook(&mut self, webhook: &WebhookRecord) -> StoreResult<()> {
         let r = WebhookRow::from_record(webhook);
         let sql = format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events, \
-             generation = excluded.generation, removed_at = excluded.removed_at, leased_until = excluded.leased_until"
+             generation = excluded.generation, removed_at = excluded.removed_at, leased_until = excluded.leased_until, \
+             settled_through = excluded.settled_through"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         statement
@@ -106,7 +106,8 @@ impl SqliteLedger<'_> {
                 r.generation,
                 r.created_at,
                 r.removed_at,
-                r.leased_until
+                r.leased_until,
+                r.settled_through
             ])
             .map_err(failure)?;
         Ok(())

@@ -23,6 +23,7 @@ fn webhook_of(row: &Row) -> StoreResult<WebhookRecord> {
         created_at: get(row, 6)?,
         removed_at: get(row, 7)?,
         leased_until: get(row, 8)?,
+        settled_through: get(row, 9)?,
     }
     .into_record()
 }
@@ -82,10 +83,7 @@ impl PgLedger<'_> {
         pending: bool,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         let sql = if pending {
-            format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 AND state = 'pending' \
-                 ORDER BY seq LIMIT $2"
-            )
+            crate::webhook_rows::pending_deliveries_sql('$')
         } else {
             format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq DESC LIMIT $2"
@@ -100,9 +98,10 @@ impl PgLedger<'_> {
     pub(super) fn write_webhook(&mut self, webhook: &WebhookRecord) -> StoreResult<()> {
         let r = WebhookRow::from_record(webhook);
         let sql = format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events, \
-             generation = excluded.generation, removed_at = excluded.removed_at, leased_until = excluded.leased_until"
+             generation = excluded.generation, removed_at = excluded.removed_at, leased_until = excluded.leased_until, \
+             settled_through = excluded.settled_through"
         );
         self.execute(
             &sql,
@@ -116,6 +115,7 @@ impl PgLedger<'_> {
                 &r.created_at,
                 &r.removed_at,
                 &r.leased_until,
+                &r.settled_through,
             ],
         )?;
         Ok(())
