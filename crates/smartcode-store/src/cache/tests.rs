@@ -451,3 +451,73 @@ fn a_codes_pending_holds_are_read_from_sqlite_once_and_then_kept_as_sqlite_has_t
     assert_eq!(ledger.cache.memory.pending_of(&payer.id), None);
     assert_eq!(ledger.pending_holds(&payer.id, 100).unwrap(), [second]);
 }
+
+fn webhook(owner: &CodeId, url: &str) -> smartcode_core::webhook::WebhookRecord {
+    smartcode_core::webhook::WebhookRecord {
+        id: smartcode_core::code::WebhookId::generate(),
+        owner_id: owner.clone(),
+        public_code_id: None,
+        url: url.into(),
+        events: vec![smartcode_core::webhook::EventKind::PaymentReceived],
+        generation: 1,
+        created_at: Timestamp(1),
+        removed_at: None,
+        leased_until: Timestamp(0),
+        settled_through: 0,
+    }
+}
+
+#[test]
+fn an_owners_subscriptions_are_kept_as_sqlite_has_them_and_forgotten_with_a_rolled_back_change() {
+    let connection = database();
+    let mut cache = WriterCache::new(HotStatements::prepare(&connection).unwrap());
+    let owner = CodeId::generate();
+    let first = webhook(&owner, "https://a.example/");
+    let ledger = |cache: &mut WriterCache<'_>| -> Vec<String> {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache,
+        };
+        ledger.webhooks_of(&owner).unwrap().into_iter().map(|w| w.url).collect()
+    };
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.put_webhook(&first).unwrap();
+    }
+    cache.begin_command();
+    assert_eq!(ledger(&mut cache), ["https://a.example/"]);
+    // Kept: a row SQLite gains behind the writer's back (never in the product) is not seen...
+    connection
+        .execute(
+            "UPDATE webhooks SET url = 'https://elsewhere.example/' WHERE id = ?1",
+            [first.id.as_str()],
+        )
+        .unwrap();
+    assert_eq!(ledger(&mut cache), ["https://a.example/"]);
+    connection
+        .execute(
+            "UPDATE webhooks SET url = 'https://a.example/' WHERE id = ?1",
+            [first.id.as_str()],
+        )
+        .unwrap();
+    // ...and a command that writes one and rolls back leaves memory as SQLite is after it.
+    connection.execute_batch("SAVEPOINT command").unwrap();
+    cache.begin_command();
+    {
+        let mut ledger = Cached {
+            inner: SqliteLedger { conn: &connection },
+            cache: &mut cache,
+        };
+        ledger.put_webhook(&webhook(&owner, "https://b.example/")).unwrap();
+        assert_eq!(ledger.webhooks_of(&owner).unwrap().len(), 2, "the command sees its own");
+    }
+    connection
+        .execute_batch("ROLLBACK TO command; RELEASE command")
+        .unwrap();
+    cache.forget_command();
+    cache.begin_command();
+    assert_eq!(ledger(&mut cache), ["https://a.example/"]);
+}
