@@ -373,7 +373,7 @@ const _: () = assert!(
 
 /// Webhook subscriptions one code may have at once.
 pub const WEBHOOKS_PER_CODE_MAX: u32 = 10;
-/// The longest webhook URL, in bytes.
+/// The longest webhook URL, in characters.
 pub const WEBHOOK_URL_CHARS_MAX: usize = 2_048;
 /// How long one delivery may take, connect to last byte; then it counts as failed.
 pub const WEBHOOK_CALL_MILLIS: u64 = 5_000;

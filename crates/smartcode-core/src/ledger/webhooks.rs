@@ -264,7 +264,7 @@ fn subscribe(
 fn check_url(url: &str) -> Result<(), OpError> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
-    let fine = url.len() <= WEBHOOK_URL_CHARS_MAX
+    let fine = url.chars().count() <= WEBHOOK_URL_CHARS_MAX
         && !url.contains(|c: char| c.is_whitespace() || c.is_control())
         && authority.is_some_and(|a| !a.is_empty() && !a.contains('@'));
     if fine {

@@ -105,7 +105,7 @@ async fn handle_subscribe(
         Some(code) => Some(super::parse_public(&state, code)?),
         None => None,
     };
-    if request.url.len() > smartcode_core::limits::WEBHOOK_URL_CHARS_MAX {
+    if request.url.chars().count() > smartcode_core::limits::WEBHOOK_URL_CHARS_MAX {
         return Err(OpError::InvalidRequest(Invalid::WebhookUrl).into());
     }
     let asked = Asked::of(&headers, &target, &body.0);

@@ -87,13 +87,22 @@ impl SqliteLedger<'_> {
         self.deliveries_where(&pending_deliveries_sql('?'), params![webhook.as_str(), limit])
     }
 
+    /// Inserts a subscription, or merges a change into it so that no write from an older read
+    /// undoes a newer one (two processes, or a delivery round beside a rotation): the generation
+    /// and the settled mark only rise, a removal stays, and a lease is taken only from a write
+    /// that changed neither the generation nor the removal.
     pub fn put_webhook(&mut self, webhook: &WebhookRecord) -> StoreResult<()> {
         let r = WebhookRow::from_record(webhook);
         let sql = format!(
             "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events, \
-             generation = excluded.generation, removed_at = excluded.removed_at, leased_until = excluded.leased_until, \
-             settled_through = excluded.settled_through"
+             ON CONFLICT (id) DO UPDATE SET \
+             generation = CASE WHEN excluded.generation > webhooks.generation THEN excluded.generation ELSE webhooks.generation END, \
+             removed_at = coalesce(webhooks.removed_at, excluded.removed_at), \
+             leased_until = CASE WHEN excluded.generation > webhooks.generation \
+                 OR (excluded.removed_at IS NOT NULL AND webhooks.removed_at IS NULL) \
+                 THEN webhooks.leased_until ELSE excluded.leased_until END, \
+             settled_through = CASE WHEN excluded.settled_through > webhooks.settled_through \
+                 THEN excluded.settled_through ELSE webhooks.settled_through END"
         );
         let mut statement = self.conn.prepare_cached(&sql).map_err(failure)?;
         statement

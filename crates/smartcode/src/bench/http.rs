@@ -142,6 +142,13 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         }
         false => (None, None),
     };
+    // With --items, one item of each seller (1 KiB stored by the broker), bought by id.
+    let items = match args.items {
+        true => Some(Arc::new(
+            super::webhooks::items_of(&http, &base, &sellers, &payees).await?,
+        )),
+        false => None,
+    };
     // With --across, payers of the sellers' broker too, for the local slices beside the others;
     // with --purchases, payers without rules for the plain slices, and the payers' rules.
     let under_rules = args.purchases || args.rules;
@@ -177,8 +184,14 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         url: Arc::new(reqwest::Url::parse(&format!("{base}{first}"))?),
         base: Arc::new(base.clone()),
         purchases: args.purchases,
+        items: items.clone(),
     };
     let plain_url = Arc::new(reqwest::Url::parse(&format!("{base}/v1/payments"))?);
+    let plain_payees = match items {
+        // Items are beside plain payments to the same sellers.
+        Some(_) => Some(drive.payees.as_ref().clone()),
+        None => plain_payees,
+    };
     let beside = match (locals, plain_payees) {
         (Some(locals), _) => Some(Drive {
             payers: Arc::new(locals),
@@ -189,6 +202,7 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         (None, Some(plain)) => Some(Drive {
             payees: Arc::new(plain),
             url: plain_url,
+            items: None,
             ..drive.clone()
         }),
         (None, None) => None,
@@ -242,7 +256,9 @@ pub(super) async fn over_http(args: &BenchArgs, broker: &str, operator_token: Op
         report.mode = "http-across-brokers";
     }
     report.webhooks = delivered;
-    if args.webhooks {
+    if args.items {
+        report.mode = "http-item-purchases";
+    } else if args.webhooks {
         report.mode = "http-payments-with-webhooks";
     } else if args.purchases {
         report.mode = "http-zero-click-purchases";
@@ -301,6 +317,8 @@ struct Drive {
     base: Arc<String>,
     /// Each request buys an offer (`POST /v1/me/purchases`) instead of paying.
     purchases: bool,
+    /// Each request buys the payee's item (`POST /v1/items/{id}/purchase`), by payee index.
+    items: Option<Arc<Vec<String>>>,
 }
 
 impl Drive {
@@ -329,6 +347,7 @@ impl Drive {
                 url,
                 base,
                 purchases,
+                items,
             } = drive;
             let mut pace = Pace::new(args, index, epoch);
             async move {
@@ -348,6 +367,12 @@ impl Drive {
                             .header("Authorization", format!("Code {payer}"));
                         let offer = purchase_body(&payees[which], (run, index, turn), &offer_expires);
                         tally.record(started, created(buy, offer).await.map(|_| ()));
+                        continue;
+                    }
+                    if let Some(items) = &items {
+                        let buy = http.post(format!("{base}/v1/items/{}/purchase", items[which]));
+                        let result = created(buy, format!(r#"{{"code":"{payer}"}}"#)).await;
+                        tally.record(started, result.map(|_| ()));
                         continue;
                     }
                     if authorization {

@@ -101,6 +101,12 @@ pub struct BenchArgs {
     /// broker delivered them all (`webhooks`).
     #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote", "across", "purchases", "rules"])]
     pub webhooks: bool,
+    /// Purchases of items: every seller sells one (1 KiB stored by the broker) and each request
+    /// is `POST /v1/items/{id}/purchase`, answered with a receipt and a download link. Plain
+    /// payments of the same payers to the same sellers are measured beside them in 2-second
+    /// slices taken in turn (`local`, `ratio_to_local`).
+    #[arg(long, conflicts_with_all = ["two_phase", "in_process", "authorization", "remote", "across", "purchases", "rules", "webhooks"])]
+    pub items: bool,
 }
 
 /// The schedule of one connection under `--rate`: connection `index` of `connections` sends at

@@ -1,6 +1,7 @@
-//! `smartcode bench --webhooks`: payments to sellers that subscribed a webhook, beside plain
-//! payments to sellers that did not, and the deliveries the broker sends to a fast receiver this
-//! command runs on loopback (it starts its broker with `--allow-private-callouts`).
+//! What `smartcode bench` sets up for the content capabilities: `--webhooks` (payments to sellers
+//! that subscribed a webhook, beside plain payments to sellers that did not, and the deliveries
+//! the broker sends to a fast receiver this command runs on loopback; it starts its broker with
+//! `--allow-private-callouts`) and `--items` (an item of each seller to buy).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -89,4 +90,36 @@ pub async fn drain(receiver: &Receiver, expected: u64, started: Instant, stopped
         drained_after_seconds: drained.map(|d| (d.as_secs_f64() * 100.0).round() / 100.0),
         deliveries_per_second: u64::try_from(u128::from(delivered) * 1_000_000 / span).unwrap_or(u64::MAX),
     }
+}
+
+/// One item of each seller, sold through its public code for a millionth of a unit, with 1 KiB
+/// of content stored by the broker; answers their ids, in the payees' order.
+pub async fn items_of(
+    http: &reqwest::Client,
+    base: &str,
+    sellers: &[String],
+    payees: &[String],
+) -> Result<Vec<String>> {
+    let mut items = Vec::with_capacity(sellers.len());
+    for (seller, payee) in sellers.iter().zip(payees) {
+        let made: serde_json::Value = http
+            .post(format!("{base}/v1/me/items"))
+            .header("Authorization", format!("Code {seller}"))
+            .json(&serde_json::json!({ "title": "a song", "price": "0.000001", "public_code": payee }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = made["item"]["id"].as_str().unwrap_or_default().to_owned();
+        http.put(format!("{base}/v1/me/items/{id}/content"))
+            .header("Authorization", format!("Code {seller}"))
+            .header("content-type", "audio/mpeg")
+            .body(vec![0u8; 1024])
+            .send()
+            .await?
+            .error_for_status()?;
+        items.push(id);
+    }
+    Ok(items)
 }
