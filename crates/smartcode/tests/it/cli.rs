@@ -406,6 +406,34 @@ async fn bench_measures_zero_click_purchases_and_payments_under_rules_beside_pla
     }
 }
 
+/// `--webhooks` and `--items` measure their payments beside plain ones; every payment to a
+/// subscribed seller reaches the bench's receiver.
+#[tokio::test]
+async fn bench_measures_payments_with_webhooks_and_item_purchases_beside_plain_ones() {
+    for (flag, mode) in [
+        ("--webhooks", "http-payments-with-webhooks"),
+        ("--items", "http-item-purchases"),
+    ] {
+        let output = Command::new(BINARY)
+            .args(["--json", "bench", flag, "--seconds", "2", "--connections", "4"])
+            .args(["--payers", "8", "--payees", "2"])
+            .env("SMARTCODE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON");
+        assert_eq!(report["mode"], mode, "{report}");
+        assert!(report["payments"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+        assert!(report["local"]["payments_per_second"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["ledger_ok"], true, "{report}");
+        if flag == "--webhooks" {
+            assert_eq!(report["webhooks"]["delivered"], report["payments"], "{report}");
+            assert!(report["webhooks"]["drained_after_seconds"].is_number(), "{report}");
+        }
+    }
+}
+
 /// `--rate` sends on a schedule, not as fast as answered, and `--codes` seeds a larger store first.
 #[tokio::test]
 async fn bench_paces_payments_and_seeds_a_large_store() {
