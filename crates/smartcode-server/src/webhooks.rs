@@ -13,8 +13,8 @@
 //!    [`WEBHOOK_ANSWER_BYTES_MAX`] bytes and no further. A run stops at its first delivery not
 //!    answered 2xx (the later ones wait behind it: in order per subscription) and after half the
 //!    lease has gone by;
-//! 4. a write records every attempt (delivered; or pending again after a doubling wait; or failed
-//!    after [`WEBHOOK_ATTEMPTS_MAX`]) and frees the subscription.
+//! 4. one write records every attempt of the round (delivered; or pending again after a doubling
+//!    wait; or failed after [`WEBHOOK_ATTEMPTS_MAX`]) and frees its subscriptions.
 //!
 //! A crash between 3 and 4 sends those deliveries again once the lease ends: at least once, with
 //! the same event id, never lost (the outbox row committed with the event).
@@ -73,14 +73,26 @@ async fn round(state: &AppState) -> Result<bool, String> {
         let state = state.clone();
         tokio::spawn(async move { run(&state, webhook, deliveries).await })
     });
+    let mut attempted = Vec::new();
     for task in runs.collect::<Vec<_>>() {
-        let _ = task.await;
+        // A run that panicked leaves its subscription leased: sent again after the lease.
+        if let Ok(run) = task.await {
+            attempted.push(run);
+        }
+    }
+    let record = webhooks::Command::Record { runs: attempted };
+    if let Err(error) = answer(state.store.write(WriteRequest::new(record))).await {
+        tracing::warn!(%error, "recording webhook attempts failed; they are sent again after the lease");
     }
     Ok(busy)
 }
 
-/// Sends one subscription's run in order and records what each attempt gave.
-async fn run(state: &AppState, webhook: WebhookRecord, deliveries: Vec<DeliveryRecord>) {
+/// Sends one subscription's run in order; answers what each attempt gave.
+async fn run(
+    state: &AppState,
+    webhook: WebhookRecord,
+    deliveries: Vec<DeliveryRecord>,
+) -> (smartcode_core::code::WebhookId, Vec<DeliveryRecord>) {
     let started = Instant::now();
     let budget = Duration::from_secs(u64::try_from(WEBHOOK_LEASE_SECONDS / 2).unwrap_or(30));
     let mut attempts = Vec::new();
@@ -110,13 +122,7 @@ async fn run(state: &AppState, webhook: WebhookRecord, deliveries: Vec<DeliveryR
             break;
         }
     }
-    let record = webhooks::Command::Record {
-        webhook: webhook.id.clone(),
-        attempts,
-    };
-    if let Err(error) = answer(state.store.write(WriteRequest::new(record))).await {
-        tracing::warn!(%error, webhook = %webhook.id, "recording webhook attempts failed; they are sent again after the lease");
-    }
+    (webhook.id, attempts)
 }
 
 /// One signed POST: the status the receiver answered, or why there was none.

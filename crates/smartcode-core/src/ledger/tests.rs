@@ -1626,8 +1626,7 @@ fn a_payment_writes_its_event_to_the_outbox_only_for_subscriptions_that_want_it(
     let mut sent = claimed[0].1[0].clone();
     sent.attempted(START.plus_seconds(200).unwrap(), Some(204), None);
     let record = webhooks::Command::Record {
-        webhook: payments_hook.id.clone(),
-        attempts: vec![sent],
+        runs: vec![(payments_hook.id.clone(), vec![sent])],
     };
     run(&mut memory, record.into()).unwrap();
     assert_eq!(memory.deliveries[0].state, DeliveryState::Delivered);

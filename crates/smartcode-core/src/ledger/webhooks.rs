@@ -42,11 +42,11 @@ pub enum Command {
     /// due, each with up to `run` of its pending deliveries in order, for
     /// [`WEBHOOK_LEASE_SECONDS`].
     Claim { subscriptions: u32, run: u32 },
-    /// What a round's attempts at one subscription's deliveries gave; the subscription is free
-    /// for the next round.
+    /// What a round's attempts at its subscriptions' deliveries gave, each subscription's in
+    /// order; the subscriptions are free for the next round. One command for the whole round,
+    /// so a round costs the writer two commands however many subscriptions it served.
     Record {
-        webhook: WebhookId,
-        attempts: Vec<DeliveryRecord>,
+        runs: Vec<(WebhookId, Vec<DeliveryRecord>)>,
     },
 }
 
@@ -143,24 +143,33 @@ pub(super) fn execute(
             }
             Ok(Outcome::Claimed(claimed))
         }
-        Command::Record { webhook, attempts } => {
-            let Some(mut record) = tx.webhook_by_id(webhook)? else {
-                return Err(OpError::NotFound("webhook"));
-            };
-            let mut settled = true;
-            for attempt in attempts {
-                tx.update_delivery(attempt)?;
-                // In order: the mark passes each settled one up to the first still pending.
-                settled &= attempt.state != DeliveryState::Pending;
-                if let (true, Some(seq)) = (settled, attempt.seq) {
-                    record.settled_through = record.settled_through.max(seq);
-                }
+        Command::Record { runs } => {
+            for (webhook, attempts) in runs {
+                record(tx, webhook, attempts)?;
             }
-            record.leased_until = Timestamp(0);
-            tx.put_webhook(&record)?;
             Ok(Outcome::Recorded)
         }
     }
+}
+
+/// One subscription's attempts written, its settled mark moved past those settled in order, and
+/// its lease ended.
+fn record(tx: &mut (impl LedgerTx + ?Sized), webhook: &WebhookId, attempts: &[DeliveryRecord]) -> Result<(), OpError> {
+    let Some(mut record) = tx.webhook_by_id(webhook)? else {
+        return Err(OpError::NotFound("webhook"));
+    };
+    let mut settled = true;
+    for attempt in attempts {
+        tx.update_delivery(attempt)?;
+        // In order: the mark passes each settled one up to the first still pending.
+        settled &= attempt.state != DeliveryState::Pending;
+        if let (true, Some(seq)) = (settled, attempt.seq) {
+            record.settled_through = record.settled_through.max(seq);
+        }
+    }
+    record.leased_until = Timestamp(0);
+    tx.put_webhook(&record)?;
+    Ok(())
 }
 
 pub(super) fn query(
