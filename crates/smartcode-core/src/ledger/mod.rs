@@ -557,83 +557,17 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
     }
 }
 
-impl From<reports::Query> for Query {
-    fn from(query: reports::Query) -> Query {
-        Query::Reports(query)
-    }
+macro_rules! query_of {
+    ($($variant:ident => $module:ident),*) => {$(
+        impl From<$module::Query> for Query {
+            fn from(query: $module::Query) -> Query {
+                Query::$variant(query)
+            }
+        }
+    )*};
 }
 
-impl From<payments::Query> for Query {
-    fn from(query: payments::Query) -> Query {
-        Query::Payments(query)
-    }
-}
-
-impl From<holds::Query> for Query {
-    fn from(query: holds::Query) -> Query {
-        Query::Holds(query)
-    }
-}
-
-impl From<authorizations::Query> for Query {
-    fn from(query: authorizations::Query) -> Query {
-        Query::Authorizations(query)
-    }
-}
-
-impl From<aliases::Query> for Query {
-    fn from(query: aliases::Query) -> Query {
-        Query::Aliases(query)
-    }
-}
-
-impl From<assurances::Query> for Query {
-    fn from(query: assurances::Query) -> Query {
-        Query::Assurances(query)
-    }
-}
-
-impl From<quotes::Query> for Query {
-    fn from(query: quotes::Query) -> Query {
-        Query::Quotes(query)
-    }
-}
-
-impl From<peers::Query> for Query {
-    fn from(query: peers::Query) -> Query {
-        Query::Peers(query)
-    }
-}
-
-impl From<federation::Query> for Query {
-    fn from(query: federation::Query) -> Query {
-        Query::Federation(query)
-    }
-}
-
-impl From<purchases::Query> for Query {
-    fn from(query: purchases::Query) -> Query {
-        Query::Purchases(query)
-    }
-}
-
-impl From<items::Query> for Query {
-    fn from(query: items::Query) -> Query {
-        Query::Items(query)
-    }
-}
-
-impl From<sessions::Query> for Query {
-    fn from(query: sessions::Query) -> Query {
-        Query::Sessions(query)
-    }
-}
-
-impl From<webhooks::Query> for Query {
-    fn from(query: webhooks::Query) -> Query {
-        Query::Webhooks(query)
-    }
-}
+query_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Items => items, Sessions => sessions, Webhooks => webhooks);
 
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
