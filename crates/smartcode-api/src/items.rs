@@ -92,3 +92,47 @@ pub struct DownloadTokenJson {
     pub url: String,
     pub expires_at: String,
 }
+
+/// `POST /v1/me/shares`: `uses` free downloads of an item, given out by one link.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    pub item_id: String,
+    pub uses: u32,
+    pub expires_in_seconds: i64,
+}
+
+/// A share as its giver sees it (`GET /v1/me/shares`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ShareJson {
+    /// The share's code id: the giver cancels it with `POST /v1/me/children/{id}/cancel`.
+    pub id: String,
+    pub item_id: String,
+    pub item_title: String,
+    pub uses: u32,
+    pub used: u32,
+    /// Free downloads it still gives (0 once cancelled or expired).
+    pub remaining: u32,
+    /// The value it still holds.
+    pub left: Money,
+    /// `active`, `expired` or `cancelled`.
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// The answer of `POST /v1/me/shares`: the share's code, shown this once, and its link.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ShareCreatedJson {
+    pub code: String,
+    /// `/s/{code}`: the page that gives the free downloads.
+    pub link: String,
+    pub id: String,
+    pub share: ShareJson,
+}
+
+/// `GET /v1/me/shares`: the shares the holder's code gave, newest first.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SharesJson {
+    pub shares: Vec<ShareJson>,
+}

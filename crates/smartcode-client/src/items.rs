@@ -5,7 +5,10 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 
 use super::{refusal, Client, ClientError};
-use crate::{BoughtJson, ItemEnvelopeJson, ItemPurchaseRequest, ItemRequest, ItemsJson};
+use crate::{
+    BoughtJson, ItemEnvelopeJson, ItemPurchaseRequest, ItemRequest, ItemsJson, ShareCreatedJson, ShareRequest,
+    SharesJson,
+};
 
 impl Client {
     /// Puts an item up for sale from one of this code's public codes.
@@ -34,6 +37,20 @@ impl Client {
     /// The items this code sells.
     pub async fn my_items(&self) -> Result<ItemsJson, ClientError> {
         Self::send(self.request(Method::GET, "/v1/me/items")).await
+    }
+
+    /// Pays for `request.uses` downloads of an item and gets them as one link (`/s/{code}`).
+    pub async fn share_item(
+        &self,
+        request: &ShareRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ShareCreatedJson, ClientError> {
+        Self::send(self.post("/v1/me/shares", request, idempotency_key)).await
+    }
+
+    /// The shares this code gave, with how many of each were used.
+    pub async fn my_shares(&self) -> Result<SharesJson, ClientError> {
+        Self::send(self.request(Method::GET, "/v1/me/shares")).await
     }
 
     /// Buys an item with `code` (this client's PIN, if any, goes as `Smartcode-Pin`).

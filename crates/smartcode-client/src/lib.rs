@@ -85,6 +85,11 @@ pub struct Client {
 pub const CHALLENGE_BITS_MAX: u32 = 28;
 
 impl Client {
+    /// The broker's address this client speaks to, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn new(base: &str) -> Client {
         Client {
             http: reqwest::Client::new(),

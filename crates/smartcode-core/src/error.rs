@@ -139,6 +139,12 @@ pub enum ItemRefusal {
     DownloadOtherItem,
     #[error("this purchase was refunded in full: it downloads nothing more")]
     DownloadRefunded,
+    #[error("this share was cancelled by whoever gave it: its free downloads are gone")]
+    ShareCancelled,
+    #[error("this share's time is over: what was left of it went back to whoever gave it")]
+    ShareExpired,
+    #[error("all {uses} free downloads of this share were used: buy the item for its price")]
+    ShareUsedUp { uses: u32 },
 }
 
 /// Why a charge between brokers cannot be made, or changed as asked.
@@ -264,6 +270,11 @@ pub enum Limit {
     WebhooksPerCode,
     #[error("a public code may sell at most {} items", crate::limits::ITEMS_PER_PUBLIC_CODE_MAX)]
     ItemsPerPublicCode,
+    #[error(
+        "a share gives 1 to {} downloads, and its price times its uses fits in one amount",
+        crate::limits::SHARE_USES_MAX
+    )]
+    ShareUses,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

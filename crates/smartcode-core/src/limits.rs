@@ -409,6 +409,10 @@ pub const ITEM_CONTENT_TYPE_CHARS_MAX: usize = 100;
 pub const ITEMS_PER_PUBLIC_CODE_MAX: u32 = 1_000;
 /// The most items one list answers (a seller's, a public page's).
 pub const ITEMS_LISTED_MAX: u32 = 100;
+/// The most downloads one share gives (its `uses`).
+pub const SHARE_USES_MAX: u32 = 10_000;
+/// The most shares a giver's list answers (`GET /v1/me/shares`), newest of its children first.
+pub const SHARES_LISTED_MAX: u32 = 200;
 /// How many times a purchase's download grant may be fetched.
 pub const DOWNLOAD_FETCHES_MAX: u32 = 5;
 /// How long after its purchase a download grant may be fetched, in seconds.

@@ -23,17 +23,20 @@ pub enum EventKind {
     HoldCaptured,
     /// A hold for the owner was voided, by the seller or by time.
     HoldVoided,
+    /// A share of one of the owner's items gave its last free download.
+    ShareUsedUp,
     /// The owner asked for a test delivery.
     Ping,
 }
 
 impl EventKind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::PaymentReceived,
         EventKind::RefundCreated,
         EventKind::HoldCaptured,
         EventKind::HoldVoided,
+        EventKind::ShareUsedUp,
         EventKind::Ping,
     ];
 
@@ -43,6 +46,7 @@ impl EventKind {
             EventKind::RefundCreated => "refund.created",
             EventKind::HoldCaptured => "hold.captured",
             EventKind::HoldVoided => "hold.voided",
+            EventKind::ShareUsedUp => "share.used_up",
             EventKind::Ping => "ping",
         }
     }

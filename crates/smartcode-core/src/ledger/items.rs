@@ -216,7 +216,7 @@ fn upload(
     Ok(Outcome::Uploaded(record))
 }
 
-fn buy(
+pub(super) fn buy(
     tx: &mut (impl LedgerTx + ?Sized),
     cx: &mut Context,
     payer: &Credential,
@@ -251,10 +251,12 @@ fn buy(
         sold
     };
     let parties = parties_selling(tx, now, payer, (&order, Consent::Presented, false), None, selling)?;
-    let debit = AccountKey::Code(parties.payer.id.clone());
+    let payer = parties.payer.clone();
+    let debit = AccountKey::Code(payer.id.clone());
     let receipt_id = cx.draws.receipt_id(now).to_string();
     let receipt = parties.pay(tx, now, receipt_id, &order, (debit, order.amount))?;
     debug_assert_eq!(receipt.item.as_deref(), Some(record.id.as_str()));
+    super::shares::bought(tx, now, &payer, &record)?;
     Ok(Outcome::Bought { receipt, item: record })
 }
 

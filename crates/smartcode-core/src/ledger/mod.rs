@@ -9,7 +9,7 @@
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
 //! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
-//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads),
+//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads), [`shares`] (downloads paid for by one and given out by a link),
 //! [`webhooks`] (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
@@ -39,6 +39,7 @@ pub mod reports;
 pub mod restrictions;
 mod rules;
 pub mod sessions;
+pub mod shares;
 pub mod tree;
 pub mod webhooks;
 
@@ -393,6 +394,7 @@ pub enum Command {
     Sessions(sessions::Command),
     Webhooks(webhooks::Command),
     Items(items::Command),
+    Shares(shares::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -414,6 +416,7 @@ pub enum Outcome {
     Sessions(sessions::Outcome),
     Webhooks(webhooks::Outcome),
     Items(items::Outcome),
+    Shares(shares::Outcome),
 }
 
 impl Outcome {
@@ -458,6 +461,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Sessions(command) => sessions::execute(tx, cx, command).map(Outcome::Sessions),
         Command::Webhooks(command) => webhooks::execute(tx, cx, command).map(Outcome::Webhooks),
         Command::Items(command) => items::execute(tx, cx, command).map(Outcome::Items),
+        Command::Shares(command) => shares::execute(tx, cx, command).map(Outcome::Shares),
     }
 }
 
@@ -485,6 +489,7 @@ impl Command {
             Command::Purchases(command) => command.touches(touches),
             Command::Sessions(command) => command.touches(touches),
             Command::Items(command) => command.touches(touches),
+            Command::Shares(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -500,7 +505,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Shares => shares, Webhooks => webhooks);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -520,6 +525,7 @@ pub enum Query {
     Sessions(sessions::Query),
     Webhooks(webhooks::Query),
     Items(items::Query),
+    Shares(shares::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -537,6 +543,7 @@ pub enum QueryOutcome {
     Sessions(sessions::QueryOutcome),
     Webhooks(webhooks::QueryOutcome),
     Items(items::QueryOutcome),
+    Shares(shares::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -554,6 +561,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Sessions(query) => sessions::query(tx, now, query).map(QueryOutcome::Sessions),
         Query::Webhooks(query) => webhooks::query(tx, now, query).map(QueryOutcome::Webhooks),
         Query::Items(query) => items::query(tx, query).map(QueryOutcome::Items),
+        Query::Shares(query) => shares::query(tx, now, query).map(QueryOutcome::Shares),
     }
 }
 
@@ -567,7 +575,7 @@ macro_rules! query_of {
     )*};
 }
 
-query_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Items => items, Sessions => sessions, Webhooks => webhooks);
+query_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Items => items, Shares => shares, Sessions => sessions, Webhooks => webhooks);
 
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
@@ -586,4 +594,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Shares => shares, Webhooks => webhooks);

@@ -114,7 +114,7 @@ pub(super) fn execute(
     }
 }
 
-fn create_secret_child(
+pub(super) fn create_secret_child(
     tx: &mut (impl LedgerTx + ?Sized),
     cx: &mut Context,
     parent: &Credential,

@@ -87,6 +87,7 @@ pub enum Subject {
     Payment(crate::model::Receipt),
     Refund(crate::model::Receipt, crate::model::RefundRecord),
     Hold(crate::model::HoldRecord),
+    Share(super::shares::ShareView),
     Ping(WebhookRecord),
 }
 
@@ -179,7 +180,9 @@ pub(super) fn query(
 ) -> Result<QueryOutcome, OpError> {
     match query {
         Query::AnyDue => Ok(QueryOutcome::AnyDue(!tx.due_webhooks(now, 1)?.is_empty())),
-        Query::Subject { kind, subject, webhook } => subject_of(tx, *kind, subject, webhook).map(QueryOutcome::Subject),
+        Query::Subject { kind, subject, webhook } => {
+            subject_of(tx, now, *kind, subject, webhook).map(QueryOutcome::Subject)
+        }
         Query::List { holder } => {
             let holder = present(tx, holder)?;
             Ok(QueryOutcome::Webhooks(tx.webhooks_of(&holder.id)?))
@@ -198,6 +201,7 @@ pub(super) fn query(
 
 fn subject_of(
     tx: &mut (impl LedgerRead + ?Sized),
+    now: Timestamp,
     kind: EventKind,
     subject: &str,
     webhook: &WebhookId,
@@ -220,6 +224,7 @@ fn subject_of(
             let id = crate::code::HoldId::parse(subject).ok_or_else(gone)?;
             Ok(Subject::Hold(tx.hold_by_id(&id)?.ok_or_else(gone)?))
         }
+        EventKind::ShareUsedUp => Ok(Subject::Share(super::shares::by_id(tx, now, subject)?)),
         EventKind::Ping => Ok(Subject::Ping(tx.webhook_by_id(webhook)?.ok_or_else(gone)?)),
     }
 }

@@ -31,6 +31,7 @@ mod render;
 pub(crate) mod reports;
 pub(crate) mod security;
 pub(crate) mod sessions;
+pub(crate) mod shares;
 pub(crate) mod spending;
 mod submit;
 pub(crate) mod tree;
@@ -65,6 +66,7 @@ fn entries() -> Vec<Entry> {
         sessions::routes(),
         webhooks::routes(),
         items::routes(),
+        shares::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

@@ -280,6 +280,7 @@ pub(crate) async fn event_body(
             serde_json::json!({ "refund": super::render::refund_json(&refund), "receipt": signed })
         }
         webhooks::Subject::Hold(hold) => serde_json::json!({ "hold": super::holds::hold_json(state, &hold, now) }),
+        webhooks::Subject::Share(share) => serde_json::json!({ "share": super::shares::share_json(&share) }),
         webhooks::Subject::Ping(webhook) => serde_json::json!({ "webhook": webhook_json(state, &webhook, false) }),
     };
     let event = smartcode_api::webhooks::EventJson {

@@ -91,6 +91,8 @@ pub struct CenterData {
     pub rules: smartcode_api::RulesJson,
     /// The metered sessions this code opened as a buyer, open ones first.
     pub sessions: Vec<smartcode_api::SessionJson>,
+    /// The shares this code gave, newest first, with how many of each were used.
+    pub shares: Vec<smartcode_core::ledger::shares::ShareView>,
 }
 
 async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> Result<CenterData, ApiError> {
@@ -114,12 +116,10 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
     let assurances = api::assurances::list(state, holder).await?;
     let now = state.clock.now();
     let approvals = api::purchases::approvals(state, holder).await?;
-    let approvals = approvals
-        .iter()
-        .map(|a| api::purchases::approval_json(a, now))
-        .collect();
+    let approvals = approvals.iter().map(|a| api::purchases::approval_json(a, now));
     let rules = api::spending::rules_json(&view.record, now);
     let sessions = api::sessions::sessions(state, holder).await?;
+    let shares = api::shares::given(state, holder).await?;
     Ok(CenterData {
         view,
         tree,
@@ -131,9 +131,10 @@ async fn center_data(state: &AppState, holder: &Holder, cursor: Option<i64>) -> 
         by_public_code,
         broker_name: state.config.name.clone(),
         assurances,
-        approvals,
+        approvals: approvals.collect(),
         rules,
         sessions,
+        shares,
     })
 }
 

@@ -63,6 +63,9 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::DownloadExpired,
     ProblemCode::DownloadWrongItem,
     ProblemCode::DownloadRefunded,
+    ProblemCode::ShareCancelled,
+    ProblemCode::ShareExpired,
+    ProblemCode::ShareUsedUp,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -207,6 +210,21 @@ pub fn explain(code: ProblemCode) -> Explanation {
             410,
             "The seller gave back all of this purchase, so its download grant ended with it. Nothing was counted.",
             "Buy the item again to download it.",
+        ),
+        P::ShareCancelled => (
+            410,
+            "Whoever gave this share cancelled it and took back what was left, so its link gives no more free downloads. Nothing was paid.",
+            "Buy the item on its page (/i/{item}), or ask the giver for a new link.",
+        ),
+        P::ShareExpired => (
+            410,
+            "This share's time is over: what was left of it went back to whoever gave it. Nothing was paid.",
+            "Buy the item on its page (/i/{item}), or ask the giver for a new link.",
+        ),
+        P::ShareUsedUp => (
+            410,
+            "Every free download this share paid for was taken already. Nothing was paid.",
+            "Buy the item for its price: the share's page offers it.",
         ),
         P::HoldNotPending => (
             409,

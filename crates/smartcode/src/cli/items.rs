@@ -1,6 +1,8 @@
-//! Items from the command line: a seller's `items create|upload|list`, and a buyer's
+//! Items from the command line: a seller's `items create|upload|list`, a buyer's
 //! `buy ITEM`, which pays for an item with the code and saves what it bought (or prints the
-//! seller's address with its download token, for an item kept on the seller's server).
+//! seller's address with its download token, for an item kept on the seller's server), and a
+//! giver's `items share ITEM --uses N` (free downloads for whoever opens the printed link) and
+//! `items shares` (how many of each were used).
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -36,6 +38,62 @@ pub enum ItemsAction {
     },
     /// The items this code sells.
     List,
+    /// Pay for USES downloads of an item and print the link that gives them free to whoever opens
+    /// it; at its expiry what is left comes back to this code.
+    Share {
+        id: String,
+        #[arg(long)]
+        uses: u32,
+        /// Seconds until the link ends (default 30 days).
+        #[arg(long = "expires-in", default_value_t = 30 * 24 * 3600)]
+        expires_in: i64,
+    },
+    /// The shares this code gave, with how many of each were used.
+    Shares,
+}
+
+fn describe_share(share: &ShareJson) -> String {
+    format!(
+        "{}  {}  used {} of {}  left {} {}  {}  until {}",
+        share.id,
+        share.item_title,
+        share.used,
+        share.uses,
+        share.left.amount,
+        share.left.currency,
+        share.status,
+        share.expires_at.as_deref().unwrap_or("-")
+    )
+}
+
+/// `smartcode items share|shares`.
+async fn shares(client: &Client, action: &ItemsAction, key: Option<&str>, json: bool) -> Result<()> {
+    if let ItemsAction::Share { id, uses, expires_in } = action {
+        let request = ShareRequest {
+            item_id: id.clone(),
+            uses: *uses,
+            expires_in_seconds: *expires_in,
+        };
+        let made = client.share_item(&request, key).await?;
+        if json {
+            return super::print_json(&made);
+        }
+        println!("{}", describe_share(&made.share));
+        println!("Link (it carries the share's code; anyone who opens it downloads free):");
+        println!("{}{}", client.base(), made.link);
+        return Ok(());
+    }
+    let given = client.my_shares().await?;
+    if json {
+        return super::print_json(&given);
+    }
+    if given.shares.is_empty() {
+        println!("No shares.");
+    }
+    for share in &given.shares {
+        println!("{}", describe_share(share));
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +142,7 @@ pub(super) async fn items(client: &Client, action: &ItemsAction, key: Option<&st
             vec![client.upload_item(id, content_type, bytes).await?.item]
         }
         ItemsAction::List => client.my_items().await?.items,
+        ItemsAction::Share { .. } | ItemsAction::Shares => return shares(client, action, key, json).await,
     };
     if json {
         return match action {

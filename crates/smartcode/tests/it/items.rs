@@ -9,16 +9,16 @@ use crate::forms::Visitor;
 use crate::harness::{Auth, Reply, TestBroker};
 use crate::holds::advance;
 
-const SONG: &[u8] = b"ID3\x04\x00 a song of twenty cents, in bytes \x00\x01\x02\xff";
+pub(crate) const SONG: &[u8] = b"ID3\x04\x00 a song of twenty cents, in bytes \x00\x01\x02\xff";
 
 /// An artist with a public code, and a buyer with 5 USD.
-struct Stall {
-    artist: String,
-    shop: String,
-    buyer: String,
+pub(crate) struct Stall {
+    pub(crate) artist: String,
+    pub(crate) shop: String,
+    pub(crate) buyer: String,
 }
 
-async fn stall(broker: &TestBroker) -> Stall {
+pub(crate) async fn stall(broker: &TestBroker) -> Stall {
     let (artist, _) = broker.issue("1", "USD").await;
     let (shop, _) = broker.public_child(&artist).await;
     let (buyer, _) = broker.issue("5", "USD").await;
@@ -50,7 +50,7 @@ async fn upload(broker: &TestBroker, code: &str, id: &str, bytes: Vec<u8>) -> re
         .unwrap()
 }
 
-async fn song(broker: &TestBroker, stall: &Stall) -> String {
+pub(crate) async fn song(broker: &TestBroker, stall: &Stall) -> String {
     let id = item_with(broker, stall, json!({ "description": "three minutes" })).await;
     let stored = upload(broker, &stall.artist, &id, SONG.to_vec()).await;
     assert_eq!(stored.status(), 200);

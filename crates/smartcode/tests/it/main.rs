@@ -36,6 +36,7 @@ mod secrets;
 mod sellers;
 mod serve;
 mod sessions;
+mod shares;
 mod shell;
 mod spending_rules;
 mod tidy;

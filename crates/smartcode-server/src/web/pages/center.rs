@@ -72,6 +72,7 @@ pub fn control_center(data: &CenterData, current: &Current, csrf: &Csrf) -> Mark
             }
             (super::buying::buying(data, csrf, notice))
             (super::instruments::instruments(&me, &data.assurances, csrf))
+            (super::shares::given(&data.shares))
             section.card {
                 h2 { "Children" }
                 (tree(data, csrf, notice))

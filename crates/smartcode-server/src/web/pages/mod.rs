@@ -16,6 +16,7 @@ mod items;
 mod problems;
 mod receipt;
 mod security;
+mod shares;
 mod standing;
 
 pub use broker::{broker_page, BrokerFacts};
@@ -24,6 +25,7 @@ pub use fields::FormView;
 pub use items::{item_page, Bought, ItemForm};
 pub use problems::{not_found, problem, problems};
 pub use receipt::receipt_page;
+pub use shares::share_page;
 
 use super::refusal::Refusal;
 use super::session::{Current, Notice, Reveal};
