@@ -393,6 +393,12 @@ pub const WEBHOOK_ROUND_SUBSCRIPTIONS_MAX: u32 = 64;
 pub const WEBHOOK_LEASE_SECONDS: i64 = 60;
 /// Deliveries listed for a subscription, newest first.
 pub const WEBHOOK_DELIVERIES_LISTED_MAX: u32 = 100;
+/// How long the outbox keeps a delivery once made; after that a settled one (or one of a removed
+/// subscription) is deleted, [`WEBHOOK_PRUNE_MAX`] of the oldest looked at a time.
+pub const WEBHOOK_DELIVERY_KEPT_SECONDS: i64 = 30 * 24 * 3600;
+/// The most deliveries one prune looks at (the delivery task prunes when idle, at most once a
+/// minute of the broker's clock).
+pub const WEBHOOK_PRUNE_MAX: u32 = 1_000;
 /// A receiver rejects a signature older than this (and so does `smartcode webhook verify`).
 pub const WEBHOOK_SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 /// The most bytes of content an item stored by the broker may hold (`PUT /v1/me/items/{id}/content`).

@@ -2,7 +2,8 @@
 //! broker, off every payment's path.
 //!
 //! A round, every [`POLL_MILLIS`] while nothing is due and at once after a busy one:
-//! 1. a read asks whether any subscription has a delivery due (an idle broker writes nothing);
+//! 1. a read asks whether any subscription has a delivery due (an idle broker writes nothing but
+//!    a prune a minute, below);
 //! 2. a write claims up to [`WEBHOOK_ROUND_SUBSCRIPTIONS_MAX`] such subscriptions, each with up
 //!    to [`WEBHOOK_RUN_MAX`] of its pending deliveries in order, leased for
 //!    [`WEBHOOK_LEASE_SECONDS`] (so another process, or this one after a restart, leaves them);
@@ -18,6 +19,10 @@
 //!
 //! A crash between 3 and 4 sends those deliveries again once the lease ends: at least once, with
 //! the same event id, never lost (the outbox row committed with the event).
+//!
+//! When a round found nothing due, at most once every [`PRUNE_EVERY_SECONDS`] of the broker's
+//! clock, the task prunes the outbox (`webhooks::Command::Prune`): settled deliveries older than
+//! [`WEBHOOK_DELIVERY_KEPT_SECONDS`] go, so the table holds about a month of events.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,8 +37,12 @@ use crate::AppState;
 /// How often an idle broker asks whether a delivery is due.
 pub const POLL_MILLIS: u64 = 200;
 
+/// How often (of the broker's clock) an idle delivery task prunes the outbox.
+pub const PRUNE_EVERY_SECONDS: i64 = 60;
+
 /// Sends what the outbox holds, for as long as the broker runs.
 pub async fn deliver(state: AppState) {
+    let mut pruned_at = None;
     loop {
         let busy = match round(&state).await {
             Ok(busy) => busy,
@@ -43,8 +52,31 @@ pub async fn deliver(state: AppState) {
             }
         };
         if !busy {
+            let now = state.clock.now();
+            if pruned_at
+                .is_none_or(|at: smartcode_core::clock::Timestamp| now.0 - at.0 >= PRUNE_EVERY_SECONDS * 1_000_000)
+            {
+                pruned_at = Some(now);
+                prune(&state).await;
+            }
             tokio::time::sleep(Duration::from_millis(POLL_MILLIS)).await;
         }
+    }
+}
+
+/// Deletes the outbox's old settled deliveries, a bounded number at a time.
+async fn prune(state: &AppState) {
+    let prune = webhooks::Command::Prune {
+        limit: WEBHOOK_PRUNE_MAX,
+    };
+    match answer(state.store.write(WriteRequest::new(prune))).await {
+        Ok(Written::Done(smartcode_core::ledger::Outcome::Webhooks(webhooks::Outcome::Pruned { deliveries }))) => {
+            if deliveries > 0 {
+                tracing::info!(deliveries, "pruned old webhook deliveries");
+            }
+        }
+        Ok(_) => tracing::warn!("a prune answered something else"),
+        Err(error) => tracing::warn!(%error, "pruning webhook deliveries failed"),
     }
 }
 

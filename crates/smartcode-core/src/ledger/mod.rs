@@ -2,16 +2,15 @@
 //! store implements. Nothing here does I/O of its own: a store hands in a transaction, the core
 //! decides, and the store commits (or rolls back) what the core wrote.
 //!
-//! One module per capability, each with its commands, outcomes, queries and rules:
-//! [`issuance`] (issue, deposit), [`tree`] (children, funding, cancel, profiles, and who checked
-//! them: [`checks`]), [`payments`]
-//! (pay, receipts), [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]),
-//! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
-//! payments across currencies through the exchange account), [`peers`] (the other brokers this one
-//! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
-//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads), [`shares`] (downloads paid for by one and given out by a link),
-//! [`webhooks`] (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator read).
-//! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
+//! One module per capability, each with its commands, outcomes, queries and rules: [`issuance`] (issue, deposit),
+//! [`tree`] (children, funding, cancel, profiles, and who checked them: [`checks`]), [`payments`] (pay, receipts),
+//! [`controls`] (PINs, unlock, rekey; the restrictions live in [`restrictions`]), [`expiry`] (the sweep), [`holds`]
+//! (value set aside, captured or voided), [`quotes`] (rates, and payments across currencies through the exchange
+//! account), [`peers`] (the other brokers this one federates with), [`purchases`] (offers bought under spending
+//! rules, and the approval queue), [`sessions`] (metered sessions, charged as use accrues), [`items`] (content
+//! sold, and its downloads), [`shares`] (downloads paid for by one and given out by a link), [`webhooks`]
+//! (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator
+//! read). [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
 //! every id a command makes comes from the caller's seed, so a run can be replayed exactly.
@@ -145,6 +144,8 @@ pub trait LedgerRead {
     /// Subscriptions not removed and not leased at `now` whose first pending delivery is due by
     /// `now`, at most `limit`.
     fn due_webhooks(&mut self, now: Timestamp, limit: u32) -> StoreResult<Vec<crate::webhook::WebhookRecord>>;
+    /// The outbox's first deliveries by `seq` (the oldest), at most `limit`.
+    fn oldest_deliveries(&mut self, limit: u32) -> StoreResult<Vec<crate::webhook::DeliveryRecord>>;
     /// A subscription's pending deliveries, in order, at most `limit`.
     fn pending_deliveries(
         &mut self,
@@ -234,6 +235,8 @@ pub trait LedgerTx: LedgerRead {
     fn put_webhook(&mut self, webhook: &crate::webhook::WebhookRecord) -> StoreResult<()>;
     /// Adds a delivery to the outbox (its `seq` is the store's to give).
     fn insert_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()>;
+    /// Deletes these deliveries, answering how many went; a store never gives a `seq` twice.
+    fn delete_deliveries(&mut self, seqs: &[i64]) -> StoreResult<u32>;
     /// Writes what an attempt at a stored delivery (`seq` set) gave.
     fn update_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()>;
     /// Records whether a code has webhook subscriptions (`CodeRecord::webhooks`).

@@ -231,6 +231,9 @@ impl LedgerRead for Memory {
         });
         Ok(due.take(limit as usize).cloned().collect())
     }
+    fn oldest_deliveries(&mut self, limit: u32) -> StoreResult<Vec<crate::webhook::DeliveryRecord>> {
+        Ok(self.deliveries.iter().take(limit as usize).cloned().collect())
+    }
     fn pending_deliveries(
         &mut self,
         webhook: &crate::code::WebhookId,
@@ -419,14 +422,21 @@ impl LedgerTx for Memory {
     }
     fn insert_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()> {
         let mut stored = delivery.clone();
-        stored.seq = Some(self.deliveries.len() as i64 + 1);
+        stored.seq = Some(self.deliveries.last().and_then(|d| d.seq).unwrap_or(0) + 1);
         self.deliveries.push(stored);
         Ok(())
     }
     fn update_delivery(&mut self, delivery: &crate::webhook::DeliveryRecord) -> StoreResult<()> {
-        let at = delivery.seq.expect("a stored delivery") as usize - 1;
-        self.deliveries[at] = delivery.clone();
+        let at = self.deliveries.iter().position(|d| d.seq == delivery.seq);
+        self.deliveries[at.expect("a stored delivery")] = delivery.clone();
         Ok(())
+    }
+    fn delete_deliveries(&mut self, seqs: &[i64]) -> StoreResult<u32> {
+        // As the SQLite store does, the newest stays, so that no seq is given twice.
+        let (before, newest) = (self.deliveries.len(), self.deliveries.last().and_then(|d| d.seq));
+        self.deliveries
+            .retain(|d| d.seq == newest || !d.seq.is_some_and(|seq| seqs.contains(&seq)));
+        Ok((before - self.deliveries.len()) as u32)
     }
     fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
         self.codes.get_mut(code).unwrap().webhooks = subscribed;
@@ -1646,4 +1656,73 @@ fn a_payment_writes_its_event_to_the_outbox_only_for_subscriptions_that_want_it(
     run(&mut memory, pay(30)).unwrap();
     assert_eq!(memory.deliveries.len(), 1);
     assert!(memory.codes.values().all(|c| !c.webhooks));
+}
+
+#[test]
+fn a_prune_deletes_old_settled_deliveries_and_keeps_what_is_still_owed() {
+    use crate::limits::WEBHOOK_DELIVERY_KEPT_SECONDS;
+    use crate::webhook::{DeliveryState, EventKind};
+    let (_, mut memory, [buyer, seller], shop) = a_buyer_a_shop_and_a_peer();
+    let at = |seconds: i64| START.plus_seconds(seconds).unwrap();
+    let run = |memory: &mut Memory, seconds: i64, command: Command| {
+        execute(memory, &mut Context::new(at(seconds), Seed::random()), &command)
+    };
+    let subscribe = |url: &str| {
+        Command::from(webhooks::Command::Subscribe {
+            holder: Credential::new(seller, false),
+            url: url.into(),
+            events: vec![EventKind::PaymentReceived],
+            public_code: None,
+        })
+    };
+    run(&mut memory, 1, subscribe("https://seller.example/a")).unwrap();
+    let pay = Command::from(payments::Command::Pay(PaymentOrder {
+        payer: Credential::new(buyer, false),
+        payee: shop.clone(),
+        amount: units(10),
+        currency: None,
+        memo: None,
+        category: None,
+        item: None,
+    }));
+    run(&mut memory, 2, pay.clone()).unwrap();
+    run(&mut memory, 3, pay.clone()).unwrap();
+    // The first is delivered; the second is still owed (its receiver kept failing).
+    let mut delivered = memory.deliveries[0].clone();
+    delivered.attempted(at(4), Some(204), None);
+    let hook = delivered.webhook_id.clone();
+    run(
+        &mut memory,
+        4,
+        webhooks::Command::Record {
+            runs: vec![(hook, vec![delivered])],
+        }
+        .into(),
+    )
+    .unwrap();
+    let prune = || Command::from(webhooks::Command::Prune { limit: 100 });
+    let prune_at = |memory: &mut Memory, seconds: i64| match run(memory, seconds, prune()) {
+        Ok(Outcome::Webhooks(webhooks::Outcome::Pruned { deliveries })) => deliveries,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(prune_at(&mut memory, 5), 0, "a young delivery stays, settled or not");
+    let later = WEBHOOK_DELIVERY_KEPT_SECONDS + 10;
+    assert_eq!(prune_at(&mut memory, later), 1, "an old settled one goes");
+    assert_eq!(memory.deliveries.len(), 1);
+    assert_eq!(memory.deliveries[0].state, DeliveryState::Pending, "what is owed stays");
+    // Once its subscription is removed, what it was owed goes too; a new event after is kept.
+    for hook in memory.webhooks.keys().cloned().collect::<Vec<_>>() {
+        let remove = webhooks::Command::Remove {
+            holder: Credential::new(seller, false),
+            id: crate::code::WebhookId::parse(&hook).unwrap(),
+        };
+        run(&mut memory, later, remove.into()).unwrap();
+    }
+    run(&mut memory, later, subscribe("https://seller.example/b")).unwrap();
+    run(&mut memory, later + 1, pay).unwrap();
+    assert_eq!(prune_at(&mut memory, later + 2), 1);
+    assert_eq!(memory.deliveries.len(), 1);
+    assert_eq!(memory.deliveries[0].created_at, at(later + 1));
+    // A seq is never given twice, even after deletes.
+    assert_eq!(memory.deliveries[0].seq, Some(3));
 }

@@ -48,6 +48,10 @@ pub enum Command {
     Record {
         runs: Vec<(WebhookId, Vec<DeliveryRecord>)>,
     },
+    /// Deletes, among the outbox's `limit` oldest deliveries, those made more than
+    /// [`WEBHOOK_DELIVERY_KEPT_SECONDS`] ago that are settled or whose subscription was removed
+    /// (and is not in a round). A pending delivery of a live subscription always stays.
+    Prune { limit: u32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +62,7 @@ pub enum Outcome {
     Pinged(DeliveryRecord),
     Claimed(Vec<(WebhookRecord, Vec<DeliveryRecord>)>),
     Recorded,
+    Pruned { deliveries: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -150,7 +155,36 @@ pub(super) fn execute(
             }
             Ok(Outcome::Recorded)
         }
+        Command::Prune { limit } => prune(tx, now, *limit),
     }
+}
+
+fn prune(tx: &mut (impl LedgerTx + ?Sized), now: Timestamp, limit: u32) -> Result<Outcome, OpError> {
+    let before = Timestamp(
+        now.0
+            .saturating_sub(WEBHOOK_DELIVERY_KEPT_SECONDS * crate::clock::MICROS_PER_SECOND),
+    );
+    let mut gone: std::collections::HashMap<WebhookId, bool> = std::collections::HashMap::new();
+    let mut seqs = Vec::new();
+    for delivery in tx.oldest_deliveries(limit)? {
+        let Some(seq) = delivery.seq.filter(|_| delivery.created_at < before) else {
+            continue;
+        };
+        let removed = match gone.get(&delivery.webhook_id) {
+            Some(removed) => *removed,
+            None => {
+                let webhook = tx.webhook_by_id(&delivery.webhook_id)?;
+                let removed = webhook.is_none_or(|w| w.removed_at.is_some() && w.leased_until <= now);
+                gone.insert(delivery.webhook_id.clone(), removed);
+                removed
+            }
+        };
+        if delivery.state != DeliveryState::Pending || removed {
+            seqs.push(seq);
+        }
+    }
+    let deliveries = tx.delete_deliveries(&seqs)?;
+    Ok(Outcome::Pruned { deliveries })
 }
 
 /// One subscription's attempts written, its settled mark moved past those settled in order, and

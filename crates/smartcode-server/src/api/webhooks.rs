@@ -74,7 +74,9 @@ pub(super) fn render(state: &Broker, outcome: &webhooks::Outcome) -> serde_json:
         }
         webhooks::Outcome::Removed(w) => serde_json::to_value(webhook_json(state, w, false)),
         webhooks::Outcome::Pinged(d) => serde_json::to_value(delivery_json(d)),
-        webhooks::Outcome::Claimed(_) | webhooks::Outcome::Recorded => Ok(serde_json::json!({})),
+        webhooks::Outcome::Claimed(_) | webhooks::Outcome::Recorded | webhooks::Outcome::Pruned { .. } => {
+            Ok(serde_json::json!({}))
+        }
     };
     value.expect("webhook JSON serializes")
 }

@@ -262,6 +262,10 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.pending_deliveries(webhook, limit)
     }
 
+    fn oldest_deliveries(&mut self, limit: u32) -> StoreResult<Vec<smartcode_core::webhook::DeliveryRecord>> {
+        self.inner.oldest_deliveries(limit)
+    }
+
     fn exchange_positions(&mut self) -> StoreResult<Vec<(Currency, i64)>> {
         self.cache.flush(&self.inner)?;
         self.inner.exchange_positions()
@@ -411,6 +415,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn update_delivery(&mut self, delivery: &smartcode_core::webhook::DeliveryRecord) -> StoreResult<()> {
         self.write(|sqlite, _| sqlite.update_delivery(delivery), |_, ()| {})
+    }
+
+    fn delete_deliveries(&mut self, seqs: &[i64]) -> StoreResult<u32> {
+        self.write(|sqlite, _| sqlite.delete_deliveries(seqs), |_, _| {})
     }
 
     fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {

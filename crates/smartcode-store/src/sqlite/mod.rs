@@ -536,6 +536,10 @@ impl LedgerRead for SqliteLedger<'_> {
         SqliteLedger::pending_deliveries(self, webhook, limit)
     }
 
+    fn oldest_deliveries(&mut self, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        SqliteLedger::oldest_deliveries(self, limit)
+    }
+
     fn charge(&mut self, side: ChargeSide, peer: &str, id: &str) -> StoreResult<Option<ChargeRecord>> {
         SqliteLedger::charge(self, side, peer, id)
     }

@@ -83,6 +83,28 @@ impl SqliteLedger<'_> {
         self.deliveries_where(&sql, params![webhook.as_str(), limit])
     }
 
+    pub fn oldest_deliveries(&self, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries ORDER BY seq LIMIT ?1");
+        self.deliveries_where(&sql, params![limit])
+    }
+
+    /// Deletes these deliveries, except the newest of the table: SQLite gives a new row the
+    /// largest `seq` plus one, so keeping that row keeps every `seq` from being given twice (a
+    /// subscription's settled mark would otherwise pass over a new delivery unsent).
+    pub fn delete_deliveries(&mut self, seqs: &[i64]) -> StoreResult<u32> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM webhook_deliveries WHERE seq = ?1 AND seq < (SELECT max(seq) FROM webhook_deliveries)",
+            )
+            .map_err(failure)?;
+        let mut deleted = 0;
+        for seq in seqs {
+            deleted += statement.execute(params![seq]).map_err(failure)?;
+        }
+        Ok(u32::try_from(deleted).expect("at most one row per seq"))
+    }
+
     pub fn pending_deliveries(&self, webhook: &WebhookId, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
         self.deliveries_where(&pending_deliveries_sql('?'), params![webhook.as_str(), limit])
     }

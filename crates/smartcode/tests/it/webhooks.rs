@@ -508,3 +508,48 @@ async fn bad_subscriptions_are_refused_with_their_words_and_private_urls_are_not
     assert!(receiver.got().is_empty());
     broker.assert_ledger_ok().await;
 }
+
+/// How many deliveries the subscription lists.
+async fn listed(broker: &TestBroker, seller: &str, id: &str) -> usize {
+    let reply = broker
+        .get(&format!("/v1/me/webhooks/{id}/deliveries"), Auth::Code(seller))
+        .await
+        .expect(200);
+    reply.body["deliveries"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn deliveries_are_kept_for_thirty_days_and_then_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, seller, shop, buyer) = shop(&dir.path().join("data")).await;
+    let receiver = Receiver::start(&[]).await;
+    let (id, _) = subscribe(&broker, &seller, &receiver.url, &["payment.received"]).await;
+    for amount in ["0.10", "0.20", "0.30"] {
+        broker.pay(&buyer, &shop, amount).await.expect(201);
+    }
+    receiver.wait_for(3).await;
+    delivery_in(&broker, &seller, &id, "delivered").await;
+    // Twenty-nine days on they are still listed.
+    advance(&broker, 29 * 24 * 3600).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(listed(&broker, &seller, &id).await, 3);
+    // Past thirty days the idle delivery task deletes them (the embedded store keeps its newest
+    // row, so that SQLite never gives its seq again); a new event is kept and delivered.
+    advance(&broker, 2 * 24 * 3600).await;
+    let mut left = 3;
+    for _ in 0..100 {
+        left = listed(&broker, &seller, &id).await;
+        if left <= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left <= 1, "the old deliveries were pruned: {left} left");
+    broker.pay(&buyer, &shop, "0.40").await.expect(201);
+    let got = receiver.wait_for(4).await;
+    assert_eq!(got[3].json()["data"]["receipt"]["amount"]["amount"], "0.40");
+    let newest = delivery_in(&broker, &seller, &id, "delivered").await;
+    assert_eq!(newest["type"], "payment.received");
+    assert_eq!(listed(&broker, &seller, &id).await, left + 1);
+    broker.assert_ledger_ok().await;
+}

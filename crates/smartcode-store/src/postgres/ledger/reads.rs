@@ -45,6 +45,10 @@ impl LedgerRead for PgLedger<'_> {
         self.read_deliveries(webhook, limit, true)
     }
 
+    fn oldest_deliveries(&mut self, limit: u32) -> StoreResult<Vec<smartcode_core::webhook::DeliveryRecord>> {
+        self.read_oldest_deliveries(limit)
+    }
+
     fn hold_by_id(&mut self, id: &smartcode_core::code::HoldId) -> StoreResult<Option<HoldRecord>> {
         self.hold(id)
     }

@@ -95,6 +95,20 @@ impl PgLedger<'_> {
             .collect()
     }
 
+    pub(super) fn read_oldest_deliveries(&mut self, limit: u32) -> StoreResult<Vec<DeliveryRecord>> {
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries ORDER BY seq LIMIT $1");
+        self.query(&sql, &[&i64::from(limit)])?
+            .iter()
+            .map(delivery_of)
+            .collect()
+    }
+
+    /// Deletes these deliveries (`seq` is a sequence here: never given twice).
+    pub(super) fn delete_old_deliveries(&mut self, seqs: &[i64]) -> StoreResult<u32> {
+        let deleted = self.execute("DELETE FROM webhook_deliveries WHERE seq = ANY($1)", &[&seqs])?;
+        Ok(u32::try_from(deleted).expect("at most one row per seq"))
+    }
+
     /// Inserts a subscription, or merges a change into it so that no write from an older read
     /// undoes a newer one (two processes, or a delivery round beside a rotation): the generation
     /// and the settled mark only rise, a removal stays, and a lease is taken only from a write

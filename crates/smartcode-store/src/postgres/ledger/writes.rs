@@ -26,6 +26,10 @@ impl LedgerTx for PgLedger<'_> {
         self.write_delivery(delivery)
     }
 
+    fn delete_deliveries(&mut self, seqs: &[i64]) -> StoreResult<u32> {
+        self.delete_old_deliveries(seqs)
+    }
+
     fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
         self.update_code(code, "webhooks = $3", &[&subscribed])?;
         Ok(())
