@@ -23,17 +23,20 @@ pub enum EventKind {
     HoldCaptured,
     /// A hold for the owner was voided, by the seller or by time.
     HoldVoided,
+    /// A license was bought from the owner (through one of its public codes, or its item).
+    LicenseBought,
     /// The owner asked for a test delivery.
     Ping,
 }
 
 impl EventKind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::PaymentReceived,
         EventKind::RefundCreated,
         EventKind::HoldCaptured,
         EventKind::HoldVoided,
+        EventKind::LicenseBought,
         EventKind::Ping,
     ];
 
@@ -43,6 +46,7 @@ impl EventKind {
             EventKind::RefundCreated => "refund.created",
             EventKind::HoldCaptured => "hold.captured",
             EventKind::HoldVoided => "hold.voided",
+            EventKind::LicenseBought => "license.bought",
             EventKind::Ping => "ping",
         }
     }

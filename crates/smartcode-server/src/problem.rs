@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use smartcode_core::error::{
-    HoldRefusal, ItemRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal,
+    HoldRefusal, ItemRefusal, LicenseRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal,
 };
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
@@ -88,6 +88,10 @@ pub enum ProblemCode {
     DownloadWrongItem,
     /// A download of a purchase its seller refunded in full.
     DownloadRefunded,
+    /// A license for an item naming another payee than the item's public code.
+    LicensePayeeMismatch,
+    /// A license whose price times its copies is more than one payment may move.
+    LicenseTotalTooLarge,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -148,6 +152,8 @@ impl ProblemCode {
             ProblemCode::DownloadExpired => "download_expired",
             ProblemCode::DownloadWrongItem => "download_wrong_item",
             ProblemCode::DownloadRefunded => "download_refunded",
+            ProblemCode::LicensePayeeMismatch => "license_payee_mismatch",
+            ProblemCode::LicenseTotalTooLarge => "license_total_too_large",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -355,6 +361,10 @@ impl From<OpError> for ApiError {
                 ItemRefusal::DownloadExpired => (StatusCode::GONE, P::DownloadExpired),
                 ItemRefusal::DownloadOtherItem => (StatusCode::FORBIDDEN, P::DownloadWrongItem),
                 ItemRefusal::DownloadRefunded => (StatusCode::GONE, P::DownloadRefunded),
+            },
+            OpError::License(refusal) => match refusal {
+                LicenseRefusal::PayeeMismatch { .. } => (StatusCode::CONFLICT, P::LicensePayeeMismatch),
+                LicenseRefusal::TotalTooLarge => (StatusCode::UNPROCESSABLE_ENTITY, P::LicenseTotalTooLarge),
             },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),

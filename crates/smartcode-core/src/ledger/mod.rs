@@ -9,7 +9,7 @@
 //! [`expiry`] (the sweep), [`holds`] (value set aside, captured or voided), [`quotes`] (rates, and
 //! payments across currencies through the exchange account), [`peers`] (the other brokers this one
 //! federates with), [`purchases`] (offers bought under spending rules, and the approval queue),
-//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads),
+//! [`sessions`] (metered sessions, charged as use accrues), [`items`] (content sold, and its downloads), [`licenses`] (copies paid for, with a public code),
 //! [`webhooks`] (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator read).
 //! [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
@@ -30,6 +30,7 @@ pub mod federation;
 pub mod holds;
 pub mod issuance;
 pub mod items;
+pub mod licenses;
 pub mod payments;
 pub mod peers;
 mod post;
@@ -127,6 +128,7 @@ pub trait LedgerRead {
     fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<crate::item::ItemRecord>>;
     /// An item's stored content, if it was uploaded.
     fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>>;
+    fn license_by_code(&mut self, code: &PublicCode) -> StoreResult<Option<crate::license::LicenseRecord>>;
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<crate::session::SessionRecord>>;
     /// The sessions `code` opened, at most `limit`: those open and not expired at `now` first,
     /// then the rest, each newest first.
@@ -160,9 +162,7 @@ pub trait LedgerRead {
     /// `before`, oldest deadline first, at most `limit`.
     fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
     /// The charges with `peer` that moved value (seller side credited, buyer side charged or
-    /// reversed) whose deadline is at or before `until`, oldest deadline first, at most `limit`.
-    /// The charges with `peer` that moved value, with deadlines from `since` to `until` (both
-    /// included), oldest first.
+    /// reversed), with deadlines from `since` to `until` (both included), oldest first.
     fn charges_with(
         &mut self,
         peer: &str,
@@ -228,6 +228,7 @@ pub trait LedgerTx: LedgerRead {
     /// Counts one more fetch of the download granted by payment `receipt_id`, atomically, and
     /// answers the fetches counted now; `None`, counting nothing, once `fetches_max` were counted.
     fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>>;
+    fn insert_license(&mut self, license: &crate::license::LicenseRecord) -> StoreResult<()>;
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()>;
     /// Writes a webhook subscription, new or changed.
     fn put_webhook(&mut self, webhook: &crate::webhook::WebhookRecord) -> StoreResult<()>;
@@ -393,6 +394,7 @@ pub enum Command {
     Sessions(sessions::Command),
     Webhooks(webhooks::Command),
     Items(items::Command),
+    Licenses(licenses::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -414,6 +416,7 @@ pub enum Outcome {
     Sessions(sessions::Outcome),
     Webhooks(webhooks::Outcome),
     Items(items::Outcome),
+    Licenses(licenses::Outcome),
 }
 
 impl Outcome {
@@ -458,6 +461,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Sessions(command) => sessions::execute(tx, cx, command).map(Outcome::Sessions),
         Command::Webhooks(command) => webhooks::execute(tx, cx, command).map(Outcome::Webhooks),
         Command::Items(command) => items::execute(tx, cx, command).map(Outcome::Items),
+        Command::Licenses(command) => licenses::execute(tx, cx, command).map(Outcome::Licenses),
     }
 }
 
@@ -485,6 +489,7 @@ impl Command {
             Command::Purchases(command) => command.touches(touches),
             Command::Sessions(command) => command.touches(touches),
             Command::Items(command) => command.touches(touches),
+            Command::Licenses(command) => command.touches(touches),
             _ => {}
         }
     }
@@ -500,7 +505,7 @@ macro_rules! from_capability {
     )*};
 }
 
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks);
+from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks, Licenses => licenses);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -520,6 +525,7 @@ pub enum Query {
     Sessions(sessions::Query),
     Webhooks(webhooks::Query),
     Items(items::Query),
+    Licenses(licenses::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -537,6 +543,7 @@ pub enum QueryOutcome {
     Sessions(sessions::QueryOutcome),
     Webhooks(webhooks::QueryOutcome),
     Items(items::QueryOutcome),
+    Licenses(licenses::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -554,6 +561,7 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Sessions(query) => sessions::query(tx, now, query).map(QueryOutcome::Sessions),
         Query::Webhooks(query) => webhooks::query(tx, now, query).map(QueryOutcome::Webhooks),
         Query::Items(query) => items::query(tx, query).map(QueryOutcome::Items),
+        Query::Licenses(query) => licenses::query(tx, query).map(QueryOutcome::Licenses),
     }
 }
 
@@ -567,7 +575,7 @@ macro_rules! query_of {
     )*};
 }
 
-query_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Items => items, Sessions => sessions, Webhooks => webhooks);
+query_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Items => items, Sessions => sessions, Webhooks => webhooks, Licenses => licenses);
 
 macro_rules! query_outcome_of {
     ($($variant:ident => $module:ident),*) => {$(
@@ -586,4 +594,4 @@ macro_rules! query_outcome_of {
     )*};
 }
 
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks);
+query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Webhooks => webhooks, Licenses => licenses);

@@ -87,6 +87,7 @@ pub enum Subject {
     Payment(crate::model::Receipt),
     Refund(crate::model::Receipt, crate::model::RefundRecord),
     Hold(crate::model::HoldRecord),
+    License(Box<super::licenses::LicenseView>),
     Ping(WebhookRecord),
 }
 
@@ -219,6 +220,12 @@ fn subject_of(
         EventKind::HoldCaptured | EventKind::HoldVoided => {
             let id = crate::code::HoldId::parse(subject).ok_or_else(gone)?;
             Ok(Subject::Hold(tx.hold_by_id(&id)?.ok_or_else(gone)?))
+        }
+        EventKind::LicenseBought => {
+            let code = PublicCode::from_stored(subject).ok_or_else(gone)?;
+            let query = super::licenses::Query::License { code };
+            let super::licenses::QueryOutcome::License(view) = super::licenses::query(tx, &query)?;
+            Ok(Subject::License(view))
         }
         EventKind::Ping => Ok(Subject::Ping(tx.webhook_by_id(webhook)?.ok_or_else(gone)?)),
     }

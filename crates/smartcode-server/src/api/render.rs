@@ -39,6 +39,7 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Sessions(outcome) => super::sessions::render(state, outcome),
         Outcome::Webhooks(outcome) => super::webhooks::render(state, outcome),
         Outcome::Items(outcome) => super::items::render(state, outcome),
+        Outcome::Licenses(outcome) => super::licenses::render(state, outcome),
         Outcome::Issuance(issuance::Outcome::Issued(view))
         | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
         | Outcome::Controls(controls::Outcome::Changed(view)) => created(view),

@@ -63,6 +63,8 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::DownloadExpired,
     ProblemCode::DownloadWrongItem,
     ProblemCode::DownloadRefunded,
+    ProblemCode::LicensePayeeMismatch,
+    ProblemCode::LicenseTotalTooLarge,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -207,6 +209,16 @@ pub fn explain(code: ProblemCode) -> Explanation {
             410,
             "The seller gave back all of this purchase, so its download grant ended with it. Nothing was counted.",
             "Buy the item again to download it.",
+        ),
+        P::LicensePayeeMismatch => (
+            409,
+            "A license for an item pays the item's own public code, and the request named another payee. Nothing was paid.",
+            "Leave payee out, or give the item's public code (GET /v1/items/{id} shows it).",
+        ),
+        P::LicenseTotalTooLarge => (
+            422,
+            "The price of one copy times the copies is more than one payment may move. Nothing was paid.",
+            "Buy fewer copies in each license, and several licenses if you need more.",
         ),
         P::HoldNotPending => (
             409,

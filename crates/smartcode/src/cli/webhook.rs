@@ -16,7 +16,7 @@ pub enum WebhookAction {
     /// Subscribe URL to events of this code's public codes; prints the signing secret once.
     Add {
         url: String,
-        /// Comma-separated: payment.received, refund.created, hold.captured, hold.voided.
+        /// Comma-separated: payment.received, refund.created, hold.captured, hold.voided, license.bought.
         #[arg(long, value_delimiter = ',', default_value = "payment.received")]
         events: Vec<String>,
         /// Only this public code's events.

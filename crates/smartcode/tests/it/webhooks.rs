@@ -16,7 +16,7 @@ use crate::holds::advance;
 
 /// How the receiver answers one delivery.
 #[derive(Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Status(u16),
     /// Answers 200 only after this long.
     Slow(Duration),
@@ -26,27 +26,27 @@ enum Answer {
 
 /// A delivery as the receiver got it.
 #[derive(Clone)]
-struct Got {
-    signature: String,
+pub(crate) struct Got {
+    pub(crate) signature: String,
     event_id: String,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a delivery's body is JSON")
     }
 }
 
 /// A receiver on loopback: records every delivery, answers from its script, then `otherwise`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<Got>>>,
     otherwise: Arc<Mutex<Answer>>,
 }
 
 impl Receiver {
-    async fn start(script: &[Answer]) -> Receiver {
+    pub(crate) async fn start(script: &[Answer]) -> Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
         let otherwise = Arc::new(Mutex::new(Answer::Status(200)));
@@ -101,7 +101,7 @@ impl Receiver {
     }
 
     /// Waits (up to 30 s) until at least `count` deliveries arrived, and answers them.
-    async fn wait_for(&self, count: usize) -> Vec<Got> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Got> {
         for _ in 0..300 {
             let got = self.got();
             if got.len() >= count {
@@ -116,7 +116,7 @@ impl Receiver {
 use futures::StreamExt;
 
 /// A broker that calls loopback, a seller with a public code, and a buyer with 10 USD.
-async fn shop(dir: &std::path::Path) -> (TestBroker, String, String, String) {
+pub(crate) async fn shop(dir: &std::path::Path) -> (TestBroker, String, String, String) {
     let broker = TestBroker::start_in_with(dir, &["--allow-private-callouts"]).await;
     let (seller, _) = broker.issue("1.00", "USD").await;
     let (shop, _) = broker.public_child(&seller).await;
@@ -124,7 +124,7 @@ async fn shop(dir: &std::path::Path) -> (TestBroker, String, String, String) {
     (broker, seller, shop, buyer)
 }
 
-async fn subscribe(broker: &TestBroker, seller: &str, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn subscribe(broker: &TestBroker, seller: &str, url: &str, events: &[&str]) -> (String, String) {
     let made = broker
         .post(
             "/v1/me/webhooks",
@@ -138,7 +138,7 @@ async fn subscribe(broker: &TestBroker, seller: &str, url: &str, events: &[&str]
     (made.body["id"].as_str().unwrap().to_owned(), secret)
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();

@@ -13,6 +13,7 @@ mod center;
 mod fields;
 mod instruments;
 mod items;
+mod licenses;
 mod problems;
 mod receipt;
 mod security;
@@ -22,6 +23,7 @@ pub use broker::{broker_page, BrokerFacts};
 pub use center::{confirm_cancel, confirm_rekey, control_center};
 pub use fields::FormView;
 pub use items::{item_page, Bought, ItemForm};
+pub use licenses::license_page;
 pub use problems::{not_found, problem, problems};
 pub use receipt::receipt_page;
 
