@@ -50,6 +50,7 @@ pub mod challenge;
 mod federation;
 mod from_core;
 mod items;
+mod licenses;
 mod offers;
 mod requests;
 mod responses;
@@ -59,6 +60,7 @@ pub mod webhooks;
 
 pub use federation::*;
 pub use items::*;
+pub use licenses::*;
 pub use offers::*;
 pub use requests::*;
 pub use responses::*;

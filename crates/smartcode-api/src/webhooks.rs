@@ -29,7 +29,7 @@ pub const EVENT_ID_HEADER: &str = "smartcode-event-id";
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     pub url: String,
-    /// `payment.received`, `refund.created`, `hold.captured`, `hold.voided`.
+    /// `payment.received`, `refund.created`, `hold.captured`, `hold.voided`, `license.bought`.
     pub events: Vec<String>,
     /// Only this public code's events (one of the caller's), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]

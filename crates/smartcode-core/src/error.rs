@@ -147,6 +147,18 @@ pub enum ItemRefusal {
     ShareUsedUp { uses: u32 },
 }
 
+/// Why a license (`ledger::licenses`) cannot be bought as asked; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LicenseRefusal {
+    #[error("this item is sold through {expected}: a license for it pays that public code (give it as payee, or leave payee out)")]
+    PayeeMismatch { expected: String },
+    #[error(
+        "the price times the copies is more than one payment may move ({}): buy fewer copies in each license",
+        crate::money::format_units(crate::limits::AMOUNT_UNITS_MAX)
+    )]
+    TotalTooLarge,
+}
+
 /// Why a charge between brokers cannot be made, or changed as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerRefusal {
@@ -299,6 +311,8 @@ pub enum OpError {
     Session(SessionRefusal),
     #[error("{0}")]
     Item(ItemRefusal),
+    #[error("{0}")]
+    License(LicenseRefusal),
     #[error("this child was created irrevocable and cannot be cancelled")]
     NotRevocable,
     #[error("{0} not found")]

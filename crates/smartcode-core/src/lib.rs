@@ -19,6 +19,7 @@ pub mod error;
 pub mod format;
 pub mod item;
 pub mod ledger;
+pub mod license;
 pub mod limits;
 pub mod model;
 pub mod money;

@@ -425,3 +425,9 @@ pub const DOWNLOAD_FETCHES_MAX: u32 = 5;
 pub const DOWNLOAD_GRANT_SECONDS: i64 = 24 * 3600;
 /// How long a download token handed out for an item kept on its seller's server is valid, in seconds.
 pub const DOWNLOAD_TOKEN_SECONDS: i64 = 300;
+/// The most copies one license may be for (`POST /v1/me/licenses`).
+pub const LICENSE_COPIES_MAX: u32 = 1_000_000;
+/// The longest title of a named work a license is for, in characters (as an item's title).
+pub const LICENSE_WORK_CHARS_MAX: usize = ITEM_TITLE_CHARS_MAX;
+/// The longest licensee (who the buyer says the license is for), in characters.
+pub const LICENSEE_CHARS_MAX: usize = 100;

@@ -25,18 +25,21 @@ pub enum EventKind {
     HoldVoided,
     /// A share of one of the owner's items gave its last free download.
     ShareUsedUp,
+    /// A license was bought from the owner (through one of its public codes, or its item).
+    LicenseBought,
     /// The owner asked for a test delivery.
     Ping,
 }
 
 impl EventKind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::PaymentReceived,
         EventKind::RefundCreated,
         EventKind::HoldCaptured,
         EventKind::HoldVoided,
         EventKind::ShareUsedUp,
+        EventKind::LicenseBought,
         EventKind::Ping,
     ];
 
@@ -47,6 +50,7 @@ impl EventKind {
             EventKind::HoldCaptured => "hold.captured",
             EventKind::HoldVoided => "hold.voided",
             EventKind::ShareUsedUp => "share.used_up",
+            EventKind::LicenseBought => "license.bought",
             EventKind::Ping => "ping",
         }
     }

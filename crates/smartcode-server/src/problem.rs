@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use smartcode_core::error::{
-    HoldRefusal, ItemRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal,
+    HoldRefusal, ItemRefusal, LicenseRefusal, OpError, PeerRefusal, QuoteRefusal, RefundRefusal, SessionRefusal,
 };
 
 /// The `code` word of a problem: what a client matches on. The words are part of the API (API.md,
@@ -91,6 +91,10 @@ pub enum ProblemCode {
     ShareCancelled,
     ShareExpired,
     ShareUsedUp,
+    /// A license for an item naming another payee than the item's public code.
+    LicensePayeeMismatch,
+    /// A license whose price times its copies is more than one payment may move.
+    LicenseTotalTooLarge,
     LimitExceeded,
     IdempotencyConflict,
     Overloaded,
@@ -154,6 +158,8 @@ impl ProblemCode {
             ProblemCode::ShareCancelled => "share_cancelled",
             ProblemCode::ShareExpired => "share_expired",
             ProblemCode::ShareUsedUp => "share_used_up",
+            ProblemCode::LicensePayeeMismatch => "license_payee_mismatch",
+            ProblemCode::LicenseTotalTooLarge => "license_total_too_large",
             ProblemCode::LimitExceeded => "limit_exceeded",
             ProblemCode::IdempotencyConflict => "idempotency_conflict",
             ProblemCode::Overloaded => "overloaded",
@@ -364,6 +370,10 @@ impl From<OpError> for ApiError {
                 ItemRefusal::ShareCancelled => (StatusCode::GONE, P::ShareCancelled),
                 ItemRefusal::ShareExpired => (StatusCode::GONE, P::ShareExpired),
                 ItemRefusal::ShareUsedUp { .. } => (StatusCode::GONE, P::ShareUsedUp),
+            },
+            OpError::License(refusal) => match refusal {
+                LicenseRefusal::PayeeMismatch { .. } => (StatusCode::CONFLICT, P::LicensePayeeMismatch),
+                LicenseRefusal::TotalTooLarge => (StatusCode::UNPROCESSABLE_ENTITY, P::LicenseTotalTooLarge),
             },
             OpError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, P::LimitExceeded),
             OpError::IdempotencyConflict => (StatusCode::UNPROCESSABLE_ENTITY, P::IdempotencyConflict),

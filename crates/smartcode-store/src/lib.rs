@@ -14,6 +14,7 @@ pub mod counters;
 pub mod embedded;
 mod item_rows;
 mod jobs;
+mod license_rows;
 pub mod postgres;
 mod protocol;
 mod rows;

@@ -137,7 +137,7 @@ pub(super) fn query(tx: &mut (impl LedgerRead + ?Sized), query: &Query) -> Resul
     }
 }
 
-fn item(tx: &mut (impl LedgerRead + ?Sized), id: &ItemId) -> Result<ItemRecord, OpError> {
+pub(super) fn item(tx: &mut (impl LedgerRead + ?Sized), id: &ItemId) -> Result<ItemRecord, OpError> {
     tx.item_by_id(id)?.ok_or(OpError::NotFound("item"))
 }
 
@@ -242,15 +242,14 @@ pub(super) fn buy(
         category: record.category.clone(),
         item: Some(record.id.to_string()),
     };
-    // The seller declared the item (and its category, if it named one): that is what it sells.
-    let selling = |mut sold: Catalog| {
-        sold.items = Some(vec![record.id.to_string()]);
-        if let Some(category) = &record.category {
-            sold.categories = Some(vec![category.clone()]);
-        }
-        sold
-    };
-    let parties = parties_selling(tx, now, payer, (&order, Consent::Presented, false), None, selling)?;
+    let parties = parties_selling(
+        tx,
+        now,
+        payer,
+        (&order, Consent::Presented, false),
+        None,
+        selling(&record),
+    )?;
     let payer = parties.payer.clone();
     let debit = AccountKey::Code(payer.id.clone());
     let receipt_id = cx.draws.receipt_id(now).to_string();
@@ -258,6 +257,18 @@ pub(super) fn buy(
     debug_assert_eq!(receipt.item.as_deref(), Some(record.id.as_str()));
     super::shares::bought(tx, now, &payer, &record)?;
     Ok(Outcome::Bought { receipt, item: record })
+}
+
+/// What a payment for `record` sells: the seller declared the item (and its category, if it named
+/// one), so that is what a payer's restrictions judge. A license for the item sells the same.
+pub(super) fn selling(record: &ItemRecord) -> impl FnOnce(Catalog) -> Catalog + '_ {
+    move |mut sold: Catalog| {
+        sold.items = Some(vec![record.id.to_string()]);
+        if let Some(category) = &record.category {
+            sold.categories = Some(vec![category.clone()]);
+        }
+        sold
+    }
 }
 
 fn fetch(

@@ -8,8 +8,8 @@
 //! (value set aside, captured or voided), [`quotes`] (rates, and payments across currencies through the exchange
 //! account), [`peers`] (the other brokers this one federates with), [`purchases`] (offers bought under spending
 //! rules, and the approval queue), [`sessions`] (metered sessions, charged as use accrues), [`items`] (content
-//! sold, and its downloads), [`shares`] (downloads paid for by one and given out by a link), [`webhooks`]
-//! (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator
+//! sold, and its downloads), [`shares`] (downloads paid for by one and given out by a link), [`licenses`]
+//! (copies paid for, with a public code that shows it), [`webhooks`] (subscriptions and the outbox of what they are owed) and [`reports`] (what a holder, the public and the operator
 //! read). [`Command`] and [`Query`] have one variant per capability; that is the only place they meet.
 //!
 //! [`execute`] is a function of the transaction's state, the time and the [`Draws`] it is given:
@@ -24,11 +24,13 @@ pub mod assurances;
 pub mod authorizations;
 pub mod checks;
 pub mod controls;
+mod conversions;
 pub mod expiry;
 pub mod federation;
 pub mod holds;
 pub mod issuance;
 pub mod items;
+pub mod licenses;
 pub mod payments;
 pub mod peers;
 mod post;
@@ -127,6 +129,7 @@ pub trait LedgerRead {
     fn items_for(&mut self, code: &CodeId, limit: u32) -> StoreResult<Vec<crate::item::ItemRecord>>;
     /// An item's stored content, if it was uploaded.
     fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>>;
+    fn license_by_code(&mut self, code: &PublicCode) -> StoreResult<Option<crate::license::LicenseRecord>>;
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<crate::session::SessionRecord>>;
     /// The sessions `code` opened, at most `limit`: those open and not expired at `now` first,
     /// then the rest, each newest first.
@@ -162,9 +165,7 @@ pub trait LedgerRead {
     /// `before`, oldest deadline first, at most `limit`.
     fn charges_in_doubt(&mut self, peer: &str, before: Timestamp, limit: u32) -> StoreResult<Vec<ChargeRecord>>;
     /// The charges with `peer` that moved value (seller side credited, buyer side charged or
-    /// reversed) whose deadline is at or before `until`, oldest deadline first, at most `limit`.
-    /// The charges with `peer` that moved value, with deadlines from `since` to `until` (both
-    /// included), oldest first.
+    /// reversed), with deadlines from `since` to `until` (both included), oldest first.
     fn charges_with(
         &mut self,
         peer: &str,
@@ -230,6 +231,7 @@ pub trait LedgerTx: LedgerRead {
     /// Counts one more fetch of the download granted by payment `receipt_id`, atomically, and
     /// answers the fetches counted now; `None`, counting nothing, once `fetches_max` were counted.
     fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>>;
+    fn insert_license(&mut self, license: &crate::license::LicenseRecord) -> StoreResult<()>;
     fn insert_session(&mut self, session: &crate::session::SessionRecord) -> StoreResult<()>;
     /// Writes a webhook subscription, new or changed.
     fn put_webhook(&mut self, webhook: &crate::webhook::WebhookRecord) -> StoreResult<()>;
@@ -398,6 +400,7 @@ pub enum Command {
     Webhooks(webhooks::Command),
     Items(items::Command),
     Shares(shares::Command),
+    Licenses(licenses::Command),
 }
 
 /// What a command did, one variant per capability.
@@ -420,6 +423,7 @@ pub enum Outcome {
     Webhooks(webhooks::Outcome),
     Items(items::Outcome),
     Shares(shares::Outcome),
+    Licenses(licenses::Outcome),
 }
 
 impl Outcome {
@@ -465,6 +469,7 @@ pub fn execute(tx: &mut (impl LedgerTx + ?Sized), cx: &mut Context, command: &Co
         Command::Webhooks(command) => webhooks::execute(tx, cx, command).map(Outcome::Webhooks),
         Command::Items(command) => items::execute(tx, cx, command).map(Outcome::Items),
         Command::Shares(command) => shares::execute(tx, cx, command).map(Outcome::Shares),
+        Command::Licenses(command) => licenses::execute(tx, cx, command).map(Outcome::Licenses),
     }
 }
 
@@ -493,22 +498,11 @@ impl Command {
             Command::Sessions(command) => command.touches(touches),
             Command::Items(command) => command.touches(touches),
             Command::Shares(command) => command.touches(touches),
+            Command::Licenses(command) => command.touches(touches),
             _ => {}
         }
     }
 }
-
-macro_rules! from_capability {
-    ($($variant:ident => $module:ident),*) => {$(
-        impl From<$module::Command> for Command {
-            fn from(command: $module::Command) -> Command {
-                Command::$variant(command)
-            }
-        }
-    )*};
-}
-
-from_capability!(Issuance => issuance, Tree => tree, Payments => payments, Controls => controls, Expiry => expiry, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Shares => shares, Webhooks => webhooks);
 
 // ---------------------------------------------------------------------------------------------
 // Queries: everything that only reads, one variant per capability.
@@ -529,6 +523,7 @@ pub enum Query {
     Webhooks(webhooks::Query),
     Items(items::Query),
     Shares(shares::Query),
+    Licenses(licenses::Query),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -547,6 +542,7 @@ pub enum QueryOutcome {
     Webhooks(webhooks::QueryOutcome),
     Items(items::QueryOutcome),
     Shares(shares::QueryOutcome),
+    Licenses(licenses::QueryOutcome),
 }
 
 pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query) -> Result<QueryOutcome, OpError> {
@@ -565,36 +561,6 @@ pub fn query(tx: &mut (impl LedgerRead + ?Sized), now: Timestamp, query: &Query)
         Query::Webhooks(query) => webhooks::query(tx, now, query).map(QueryOutcome::Webhooks),
         Query::Items(query) => items::query(tx, query).map(QueryOutcome::Items),
         Query::Shares(query) => shares::query(tx, now, query).map(QueryOutcome::Shares),
+        Query::Licenses(query) => licenses::query(tx, query).map(QueryOutcome::Licenses),
     }
 }
-
-macro_rules! query_of {
-    ($($variant:ident => $module:ident),*) => {$(
-        impl From<$module::Query> for Query {
-            fn from(query: $module::Query) -> Query {
-                Query::$variant(query)
-            }
-        }
-    )*};
-}
-
-query_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Items => items, Shares => shares, Sessions => sessions, Webhooks => webhooks);
-
-macro_rules! query_outcome_of {
-    ($($variant:ident => $module:ident),*) => {$(
-        impl TryFrom<QueryOutcome> for $module::QueryOutcome {
-            type Error = QueryOutcome;
-
-            /// The capability's own outcome, or the outcome back if it is another's.
-            fn try_from(outcome: QueryOutcome) -> Result<$module::QueryOutcome, QueryOutcome> {
-                match outcome {
-                    QueryOutcome::$variant(outcome) => Ok(outcome),
-                    #[allow(unreachable_patterns)]
-                    other => Err(other),
-                }
-            }
-        }
-    )*};
-}
-
-query_outcome_of!(Reports => reports, Payments => payments, Holds => holds, Authorizations => authorizations, Aliases => aliases, Assurances => assurances, Quotes => quotes, Peers => peers, Federation => federation, Purchases => purchases, Sessions => sessions, Items => items, Shares => shares, Webhooks => webhooks);

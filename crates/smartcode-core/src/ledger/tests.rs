@@ -37,6 +37,7 @@ struct Memory {
     deliveries: Vec<crate::webhook::DeliveryRecord>,
     items: BTreeMap<String, (crate::item::ItemRecord, Option<Vec<u8>>)>,
     fetches: BTreeMap<String, u32>,
+    licenses: BTreeMap<String, crate::license::LicenseRecord>,
 }
 
 impl LedgerRead for Memory {
@@ -187,6 +188,9 @@ impl LedgerRead for Memory {
     }
     fn item_content(&mut self, id: &crate::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.items.get(id.as_str()).and_then(|(_, bytes)| bytes.clone()))
+    }
+    fn license_by_code(&mut self, code: &PublicCode) -> StoreResult<Option<crate::license::LicenseRecord>> {
+        Ok(self.licenses.get(code.as_stored()).cloned())
     }
     fn session_by_id(&mut self, id: &crate::code::SessionId) -> StoreResult<Option<crate::session::SessionRecord>> {
         Ok(self.sessions.get(id.as_str()).cloned())
@@ -440,6 +444,11 @@ impl LedgerTx for Memory {
     }
     fn set_webhooks(&mut self, code: &CodeId, subscribed: bool) -> StoreResult<()> {
         self.codes.get_mut(code).unwrap().webhooks = subscribed;
+        Ok(())
+    }
+    fn insert_license(&mut self, license: &crate::license::LicenseRecord) -> StoreResult<()> {
+        let code = license.code.as_stored().to_owned();
+        assert!(self.licenses.insert(code, license.clone()).is_none());
         Ok(())
     }
     fn insert_item(&mut self, item: &crate::item::ItemRecord) -> StoreResult<()> {

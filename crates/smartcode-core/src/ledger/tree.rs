@@ -210,6 +210,21 @@ fn create_public_child(
     if tx.code_by_public(code)?.is_some() {
         return Err(OpError::CodeCollision);
     }
+    let record = public_child_record(cx, (&owner, &parent), code, label.cloned(), (profile, catalog));
+    tx.insert_code(&record, None)?;
+    Ok(Outcome::Created(Box::new(view(tx, cx.now, record)?)))
+}
+
+/// A new public code `code` of `owner`, a child of `parent` (the owner itself, or one of its
+/// public codes): it expires with its owner and carries no restrictions of its own. A license's
+/// code ([`super::licenses`]) is one too.
+pub(super) fn public_child_record(
+    cx: &mut Context,
+    (owner, parent): (&CodeRecord, &CodeRecord),
+    code: &PublicCode,
+    label: Option<String>,
+    (profile, catalog): (&Profile, &Catalog),
+) -> CodeRecord {
     let record = CodeRecord {
         id: cx.draws.code_id(),
         kind: CodeKind::Public,
@@ -217,7 +232,7 @@ fn create_public_child(
         owner_id: owner.id.clone(),
         public_code: Some(code.clone()),
         currency: owner.currency,
-        label: label.cloned(),
+        label,
         profile: profile.clone(),
         check: None,
         catalog: catalog.clone(),
@@ -233,9 +248,8 @@ fn create_public_child(
         spending: None,
         webhooks: false,
     };
-    assert_child_of(&record, &parent);
-    tx.insert_code(&record, None)?;
-    Ok(Outcome::Created(Box::new(view(tx, cx.now, record)?)))
+    assert_child_of(&record, parent);
+    record
 }
 
 fn fund_child(

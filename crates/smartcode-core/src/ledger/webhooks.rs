@@ -93,6 +93,7 @@ pub enum Subject {
     Refund(crate::model::Receipt, crate::model::RefundRecord),
     Hold(crate::model::HoldRecord),
     Share(super::shares::ShareView),
+    License(Box<super::licenses::LicenseView>),
     Ping(WebhookRecord),
 }
 
@@ -259,6 +260,12 @@ fn subject_of(
             Ok(Subject::Hold(tx.hold_by_id(&id)?.ok_or_else(gone)?))
         }
         EventKind::ShareUsedUp => Ok(Subject::Share(super::shares::by_id(tx, now, subject)?)),
+        EventKind::LicenseBought => {
+            let code = PublicCode::from_stored(subject).ok_or_else(gone)?;
+            let query = super::licenses::Query::License { code };
+            let super::licenses::QueryOutcome::License(view) = super::licenses::query(tx, &query)?;
+            Ok(Subject::License(view))
+        }
         EventKind::Ping => Ok(Subject::Ping(tx.webhook_by_id(webhook)?.ok_or_else(gone)?)),
     }
 }

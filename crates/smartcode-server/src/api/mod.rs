@@ -1,5 +1,5 @@
 //! The endpoints of API.md, one module per capability as in the core: [`issuance`], [`tree`],
-//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`items`] (content sold, bought and downloaded), [`webhooks`] (subscriptions and their deliveries), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
+//! [`checks`], [`controls`], [`payments`], [`holds`], [`authorizations`], [`aliases`], [`assurances`], [`quotes`], [`spending`], [`purchases`] (offers bought under spending rules, and the approval queue), [`sessions`] (metered sessions, charged by their sellers), [`items`] (content sold, bought and downloaded), [`licenses`] (copies paid for, with a public license code), [`webhooks`] (subscriptions and their deliveries), [`reports`], plus [`operator`] (ledger check, test clock, metrics),
 //! [`security`] (the guessing defence) and [`public`] (public codes, metadata, the OpenAPI document). Each module lists its
 //! routes in one `routes()` function, registered here in one line.
 //!
@@ -21,6 +21,7 @@ pub(crate) mod holds;
 pub(crate) mod issuance;
 mod item_tokens;
 pub(crate) mod items;
+pub(crate) mod licenses;
 pub(crate) mod operator;
 pub(crate) mod payments;
 pub(crate) mod peers;
@@ -67,6 +68,7 @@ fn entries() -> Vec<Entry> {
         webhooks::routes(),
         items::routes(),
         shares::routes(),
+        licenses::routes(),
         payments::routes(),
         holds::routes(),
         authorizations::routes(),

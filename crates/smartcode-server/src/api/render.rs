@@ -40,6 +40,7 @@ pub(super) fn render_outcome(state: &Broker, outcome: &Outcome, secret: &Shown) 
         Outcome::Webhooks(outcome) => super::webhooks::render(state, outcome),
         Outcome::Items(outcome) => super::items::render(state, outcome),
         Outcome::Shares(outcome) => super::shares::render(state, outcome, secret.code.as_ref()),
+        Outcome::Licenses(outcome) => super::licenses::render(state, outcome),
         Outcome::Issuance(issuance::Outcome::Issued(view))
         | Outcome::Tree(tree::Outcome::Created(view) | tree::Outcome::ProfileSet(view))
         | Outcome::Controls(controls::Outcome::Changed(view)) => created(view),

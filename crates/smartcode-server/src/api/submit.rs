@@ -175,6 +175,7 @@ enum PaidAnswer {
     Approved(smartcode_api::ApprovedJson),
     Charged(smartcode_api::ChargedJson),
     Bought(smartcode_api::BoughtJson),
+    License(smartcode_api::LicenseBoughtJson),
 }
 
 impl PaidAnswer {
@@ -183,6 +184,9 @@ impl PaidAnswer {
         let has = |field: &str| value.get(field).is_some();
         if has("download") {
             return Ok(PaidAnswer::Bought(serde_json::from_value(value)?));
+        }
+        if has("license_code") {
+            return Ok(PaidAnswer::License(serde_json::from_value(value)?));
         }
         Ok(match (has("status"), has("approval"), has("session")) {
             (true, _, _) => PaidAnswer::Purchase(serde_json::from_value(value)?),
@@ -199,6 +203,7 @@ impl PaidAnswer {
             PaidAnswer::Approved(approved) => approved.receipt.as_mut(),
             PaidAnswer::Charged(charged) => Some(&mut charged.receipt),
             PaidAnswer::Bought(bought) => Some(&mut bought.receipt),
+            PaidAnswer::License(license) => Some(&mut license.receipt),
         }
     }
 
@@ -209,6 +214,7 @@ impl PaidAnswer {
             PaidAnswer::Approved(approved) => serde_json::to_vec(approved),
             PaidAnswer::Charged(charged) => serde_json::to_vec(charged),
             PaidAnswer::Bought(bought) => serde_json::to_vec(bought),
+            PaidAnswer::License(license) => serde_json::to_vec(license),
         }
         .expect("an answer serializes")
     }

@@ -87,7 +87,7 @@ fn parse_events(events: &[String]) -> Result<Vec<EventKind>, ApiError> {
         .map(|e| {
             EventKind::parse(e).filter(|k| *k != EventKind::Ping).ok_or_else(|| {
                 ApiError::invalid_request(format!(
-                    "unknown event {e:?}: payment.received, refund.created, hold.captured or hold.voided"
+                    "unknown event {e:?}: payment.received, refund.created, hold.captured, hold.voided or license.bought"
                 ))
             })
         })
@@ -283,6 +283,14 @@ pub(crate) async fn event_body(
         }
         webhooks::Subject::Hold(hold) => serde_json::json!({ "hold": super::holds::hold_json(state, &hold, now) }),
         webhooks::Subject::Share(share) => serde_json::json!({ "share": super::shares::share_json(&share) }),
+        webhooks::Subject::License(view) => {
+            let signed = state
+                .signer
+                .seal(super::render::receipt_json(state, &view.receipt))
+                .await?;
+            let license = super::licenses::license_json(&view.license, view.refunded_units);
+            serde_json::json!({ "license": license, "receipt": signed })
+        }
         webhooks::Subject::Ping(webhook) => serde_json::json!({ "webhook": webhook_json(state, &webhook, false) }),
     };
     let event = smartcode_api::webhooks::EventJson {

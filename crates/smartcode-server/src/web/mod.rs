@@ -8,7 +8,7 @@
 //! JSON: reads answer domain values, writes a typed [`crate::api::Answer`].
 //!
 //! One module per area: [`center`] (a code's control center and its forms), [`public`] (a public
-//! code's page and its pay form), [`receipt`] (a receipt's page), [`items`] and [`shares`] (an item's page, a share's link), [`operator`] (the operator's console); [`forms`] holds what
+//! code's page and its pay form), [`receipt`] (a receipt's page), [`items`], [`shares`] and [`licenses`] (an item's page, a share's link, a license's page), [`operator`] (the operator's console); [`forms`] holds what
 //! every form shares, this module the routes, the CSRF token, page helpers, home and entering.
 
 // Helpers here return `Err(Response)`: the page or redirect to send instead, built once on a
@@ -21,6 +21,7 @@ mod chart;
 mod forms;
 mod instruments;
 mod items;
+mod licenses;
 mod operator;
 mod pages;
 pub(crate) mod problems;
@@ -95,6 +96,7 @@ pub fn routes() -> Router<AppState> {
         .route("/i/{item}/buy", post(items::item_buy))
         .route("/s/{code}", get(shares::share_page))
         .route("/s/{code}/download", post(shares::share_download))
+        .route("/l/{license_code}", get(licenses::license_page))
         .route("/r/{id}", get(receipt::receipt_page))
         .route("/operator", get(operator_console))
         .route("/operator/login", post(operator_login))

@@ -66,6 +66,8 @@ pub const ALL: &[ProblemCode] = &[
     ProblemCode::ShareCancelled,
     ProblemCode::ShareExpired,
     ProblemCode::ShareUsedUp,
+    ProblemCode::LicensePayeeMismatch,
+    ProblemCode::LicenseTotalTooLarge,
     ProblemCode::RefundWindowClosed,
     ProblemCode::Expired,
     ProblemCode::PayloadTooLarge,
@@ -225,6 +227,16 @@ pub fn explain(code: ProblemCode) -> Explanation {
             410,
             "Every free download this share paid for was taken already. Nothing was paid.",
             "Buy the item for its price: the share's page offers it.",
+        ),
+        P::LicensePayeeMismatch => (
+            409,
+            "A license for an item pays the item's own public code, and the request named another payee. Nothing was paid.",
+            "Leave payee out, or give the item's public code (GET /v1/items/{id} shows it).",
+        ),
+        P::LicenseTotalTooLarge => (
+            422,
+            "The price of one copy times the copies is more than one payment may move. Nothing was paid.",
+            "Buy fewer copies in each license, and several licenses if you need more.",
         ),
         P::HoldNotPending => (
             409,

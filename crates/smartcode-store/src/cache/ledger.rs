@@ -210,6 +210,10 @@ impl LedgerRead for Cached<'_, '_, '_> {
         self.inner.item_content(id)
     }
 
+    fn license_by_code(&mut self, code: &PublicCode) -> StoreResult<Option<smartcode_core::license::LicenseRecord>> {
+        self.inner.license(code)
+    }
+
     fn session_by_id(
         &mut self,
         id: &smartcode_core::code::SessionId,
@@ -438,6 +442,10 @@ impl LedgerTx for Cached<'_, '_, '_> {
 
     fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {
         self.write(|sqlite, _| sqlite.count_fetch(receipt_id, fetches_max), |_, _| {})
+    }
+
+    fn insert_license(&mut self, license: &smartcode_core::license::LicenseRecord) -> StoreResult<()> {
+        self.write(|sqlite, _| sqlite.insert_license(license), |_, ()| {})
     }
 
     fn insert_session(&mut self, session: &smartcode_core::session::SessionRecord) -> StoreResult<()> {

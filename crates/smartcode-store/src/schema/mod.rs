@@ -531,6 +531,23 @@ CREATE TABLE item_fetches (
 );
 "#,
     ),
+    (
+        23,
+        r#"
+-- Licenses: copies of an item or a named work paid for, each with its license code (a public code,
+-- the key). Written once, in the command that paid, never changed; who paid for how many copies
+-- of what, and the price, are one JSON text (`body`); `receipt_id` is the payment's transfer.
+CREATE TABLE licenses (
+    code TEXT PRIMARY KEY,
+    code_id TEXT NOT NULL,
+    payer_id TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    receipt_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 pub fn latest_version() -> u32 {

@@ -4,6 +4,7 @@ mod approvals;
 mod charges;
 mod holds;
 mod items;
+mod licenses;
 mod peers;
 mod public_totals;
 mod quotes;
@@ -502,6 +503,10 @@ impl LedgerRead for SqliteLedger<'_> {
 
     fn item_content(&mut self, id: &smartcode_core::code::ItemId) -> StoreResult<Option<Vec<u8>>> {
         SqliteLedger::item_content(self, id)
+    }
+
+    fn license_by_code(&mut self, code: &PublicCode) -> StoreResult<Option<smartcode_core::license::LicenseRecord>> {
+        self.license(code)
     }
 
     fn session_by_id(&mut self, id: &SessionId) -> StoreResult<Option<SessionRecord>> {

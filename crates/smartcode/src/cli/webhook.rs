@@ -16,7 +16,7 @@ pub enum WebhookAction {
     /// Subscribe URL to events of this code's public codes; prints the signing secret once.
     Add {
         url: String,
-        /// Comma-separated: payment.received, refund.created, hold.captured, hold.voided, share.used_up.
+        /// Comma-separated: payment.received, refund.created, hold.captured, hold.voided, share.used_up, license.bought.
         #[arg(long, value_delimiter = ',', default_value = "payment.received")]
         events: Vec<String>,
         /// Only this public code's events.

@@ -20,6 +20,7 @@ mod forms;
 mod guessing;
 mod holds;
 mod items;
+mod licenses;
 mod openapi;
 mod pages;
 mod payout;

@@ -27,9 +27,9 @@ pub(crate) enum Answer {
 /// A delivery as the receiver got it.
 #[derive(Clone)]
 pub(crate) struct Got {
-    signature: String,
+    pub(crate) signature: String,
     event_id: String,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Got {
@@ -116,7 +116,7 @@ impl Receiver {
 use futures::StreamExt;
 
 /// A broker that calls loopback, a seller with a public code, and a buyer with 10 USD.
-async fn shop(dir: &std::path::Path) -> (TestBroker, String, String, String) {
+pub(crate) async fn shop(dir: &std::path::Path) -> (TestBroker, String, String, String) {
     let broker = TestBroker::start_in_with(dir, &["--allow-private-callouts"]).await;
     let (seller, _) = broker.issue("1.00", "USD").await;
     let (shop, _) = broker.public_child(&seller).await;
@@ -138,7 +138,7 @@ pub(crate) async fn subscribe(broker: &TestBroker, seller: &str, url: &str, even
     (made.body["id"].as_str().unwrap().to_owned(), secret)
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();

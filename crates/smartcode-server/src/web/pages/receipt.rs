@@ -49,7 +49,7 @@ pub fn receipt_page(
     )
 }
 
-fn signature_check(receipt: &ReceiptJson, check: &Result<Version, ReceiptError>) -> Markup {
+pub(super) fn signature_check(receipt: &ReceiptJson, check: &Result<Version, ReceiptError>) -> Markup {
     html! {
         @match check {
             Ok(Version::V2) => {

@@ -17,6 +17,7 @@ mod charges;
 mod hold_writes;
 mod holds;
 mod items;
+mod licenses;
 mod peers;
 mod quotes;
 mod reads;

@@ -136,6 +136,10 @@ impl LedgerRead for PgLedger<'_> {
         self.read_item_content(id)
     }
 
+    fn license_by_code(&mut self, code: &PublicCode) -> StoreResult<Option<smartcode_core::license::LicenseRecord>> {
+        self.read_license(code)
+    }
+
     fn session_by_id(
         &mut self,
         id: &smartcode_core::code::SessionId,

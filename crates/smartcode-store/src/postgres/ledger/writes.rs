@@ -75,6 +75,10 @@ impl LedgerTx for PgLedger<'_> {
         self.write_item_content(item, bytes)
     }
 
+    fn insert_license(&mut self, license: &smartcode_core::license::LicenseRecord) -> StoreResult<()> {
+        self.write_new_license(license)
+    }
+
     fn count_fetch(&mut self, receipt_id: &str, fetches_max: u32) -> StoreResult<Option<u32>> {
         self.write_fetch(receipt_id, fetches_max)
     }
