@@ -6,8 +6,8 @@ use reqwest::Method;
 
 use super::{refusal, Client, ClientError};
 use crate::{
-    BoughtJson, ItemEnvelopeJson, ItemPurchaseRequest, ItemRequest, ItemsJson, ShareCreatedJson, ShareRequest,
-    SharesJson,
+    BoughtJson, ItemEnvelopeJson, ItemPurchaseRequest, ItemRequest, ItemsJson, LicenseBoughtJson, LicenseEnvelopeJson,
+    LicenseRequest, ShareCreatedJson, ShareRequest, SharesJson,
 };
 
 impl Client {
@@ -46,6 +46,20 @@ impl Client {
         idempotency_key: Option<&str>,
     ) -> Result<ShareCreatedJson, ClientError> {
         Self::send(self.post("/v1/me/shares", request, idempotency_key)).await
+    }
+
+    /// Pays for copies of an item or a named work: the answer names the license's public code.
+    pub async fn buy_license(
+        &self,
+        request: &LicenseRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<LicenseBoughtJson, ClientError> {
+        Self::send(self.post("/v1/me/licenses", request, idempotency_key)).await
+    }
+
+    /// A license as anyone reads it, with its payment's signed receipt.
+    pub async fn license(&self, license_code: &str) -> Result<LicenseEnvelopeJson, ClientError> {
+        Self::send(self.request(Method::GET, &format!("/v1/licenses/{license_code}"))).await
     }
 
     /// The shares this code gave, with how many of each were used.

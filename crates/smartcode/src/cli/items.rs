@@ -2,7 +2,8 @@
 //! `buy ITEM`, which pays for an item with the code and saves what it bought (or prints the
 //! seller's address with its download token, for an item kept on the seller's server), and a
 //! giver's `items share ITEM --uses N` (free downloads for whoever opens the printed link) and
-//! `items shares` (how many of each were used).
+//! `items shares` (how many of each were used); `items license|license-show` are in
+//! [`super::licenses`].
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -50,6 +51,11 @@ pub enum ItemsAction {
     },
     /// The shares this code gave, with how many of each were used.
     Shares,
+    /// Pay for COPIES of an item (or, with --work, a named work at --price to --payee) and get a
+    /// license code whose page says who paid for how many copies of what.
+    License(super::licenses::LicenseArgs),
+    /// A license as anyone reads it, its receipt's signature checked here against the broker's key.
+    LicenseShow { license_code: String },
 }
 
 fn describe_share(share: &ShareJson) -> String {
@@ -117,7 +123,13 @@ fn describe(item: &ItemJson) -> String {
 }
 
 /// `smartcode items create|upload|list`.
-pub(super) async fn items(client: &Client, action: &ItemsAction, key: Option<&str>, json: bool) -> Result<()> {
+pub(super) async fn items(args: &super::args::Args, action: &ItemsAction, key: Option<&str>) -> Result<()> {
+    // A license is read by anyone; everything else here is the code's own.
+    let client = match action {
+        ItemsAction::LicenseShow { .. } => Client::new(&args.broker),
+        _ => super::code_client(args)?,
+    };
+    let (client, json) = (&client, args.json);
     let answered = match action {
         ItemsAction::Create {
             title,
@@ -143,6 +155,8 @@ pub(super) async fn items(client: &Client, action: &ItemsAction, key: Option<&st
         }
         ItemsAction::List => client.my_items().await?.items,
         ItemsAction::Share { .. } | ItemsAction::Shares => return shares(client, action, key, json).await,
+        ItemsAction::License(args) => return super::licenses::buy(client, args, key, json).await,
+        ItemsAction::LicenseShow { license_code } => return super::licenses::show(client, license_code, json).await,
     };
     if json {
         return match action {

@@ -2,7 +2,6 @@
 //! default and `--json` for scripts. Refusals print the broker's detail and `code` word and exit 1
 //! (with `--json`, as one JSON object on stderr: `{"error": {"code", "status", "detail"}}`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
@@ -17,6 +16,7 @@ mod checks;
 mod holds;
 mod instruments;
 mod items;
+mod licenses;
 mod operator;
 mod peers;
 mod quotes;
@@ -83,7 +83,7 @@ fn operator_token(args: &Args) -> Result<String> {
         (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         (None, Ok(token)) => token,
         (None, Err(_)) => {
-            let default = PathBuf::from("./smartcode-data").join(serve::OPERATOR_TOKEN_FILE);
+            let default = std::path::PathBuf::from("./smartcode-data").join(serve::OPERATOR_TOKEN_FILE);
             std::fs::read_to_string(&default).map_err(|_| {
                 anyhow!(
                     "this command needs the operator token: pass --operator-token-file or set SMARTCODE_OPERATOR_TOKEN"
@@ -564,7 +564,7 @@ async fn dispatch(args: Args) -> Result<()> {
         Cmd::Approvals { action } => buying::approvals(&code_client(&args)?, action, key, args.json).await,
         Cmd::Webhook { action } => webhook::run(&args, action, key).await,
         Cmd::Sessions { action } => buying::sessions(&code_client(&args)?, action, key, args.json).await,
-        Cmd::Items { action } => items::items(&code_client(&args)?, action, key, args.json).await,
+        Cmd::Items { action } => items::items(&args, action, key).await,
         Cmd::Buy(buy) => items::buy(&args, buy, key).await,
         Cmd::Capture { hold_id, amount } => {
             holds::capture(&code_client(&args)?, hold_id, amount.as_deref(), key, args.json).await

@@ -330,3 +330,69 @@ async fn the_seller_is_told_license_bought_with_the_license_and_its_signed_recei
     );
     broker.assert_ledger_ok().await;
 }
+
+#[tokio::test]
+async fn the_command_line_buys_a_license_and_checks_it_and_a_browser_shows_it() {
+    let broker = TestBroker::start().await;
+    let stall = stall(&broker).await;
+    let cli = crate::cli::Cli { broker: &broker };
+    let text = cli.text(
+        Some(&stall.buyer),
+        &[
+            "items",
+            "license",
+            &stall.item,
+            "--copies",
+            "5",
+            "--licensee",
+            "Print Shop",
+        ],
+    );
+    assert!(text.contains("5 copies of \"A song\""), "{text}");
+    let code = text
+        .split("License ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .expect("the license code is printed")
+        .to_owned();
+    assert_eq!(broker.balance(&stall.buyer).await, "4.00");
+    // Anyone checks it, with no code: the receipt verifies against the published key.
+    let shown = cli.text(None, &["items", "license-show", &code]);
+    assert!(shown.contains("signature verified"), "{shown}");
+    assert!(shown.contains("for Print Shop"), "{shown}");
+    let json = cli.json(None, &["items", "license-show", &code]);
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["license"]["copies"], 5);
+    // A named work needs its price and payee.
+    let refused = cli.run(
+        Some(&stall.buyer),
+        &["items", "license", "--work", "A report", "--copies", "2"],
+    );
+    assert!(!refused.status.success());
+    let work = cli.json(
+        Some(&stall.buyer),
+        &[
+            "items",
+            "license",
+            "--work",
+            "A report",
+            "--copies",
+            "2",
+            "--price",
+            "0.50",
+            "--payee",
+            &stall.shop,
+        ],
+    );
+    assert_eq!(work["license"]["total"]["amount"], "1.00");
+
+    if let Some(browser) = crate::web::browser().await {
+        browser.open(&format!("{}/l/{code}", broker.base)).await;
+        browser.check_page_basics("a license's page").await;
+        let body = browser.text("body").await;
+        assert!(body.contains("Print Shop"), "{body}");
+        assert!(body.contains('5'), "{body}");
+        browser.screenshot("license-page").await;
+    }
+    broker.assert_ledger_ok().await;
+}
