@@ -286,7 +286,13 @@ async fn bad_shares_are_refused_with_their_words_and_change_nothing() {
         .refused(409, "currency_mismatch");
     assert_eq!(broker.balance(&song.fan).await, "5.00", "nothing was set aside");
     assert!(given(&broker, &song.fan).await.is_empty());
-    // A link with a wrong code is no share, and the page says so.
+    // A link with a wrong code is no share, and the page says so; it counts as a wrong code.
+    let failures = || async {
+        let report = broker.get("/v1/admin/security", Auth::Operator).await.expect(200).body;
+        let sources = report["sources"].as_array().unwrap().clone();
+        sources.iter().map(|s| s["failures"].as_u64().unwrap()).sum::<u64>()
+    };
+    let before = failures().await;
     let visitor = Visitor::arrive(&broker).await;
     let missing = visitor
         .http
@@ -295,6 +301,7 @@ async fn bad_shares_are_refused_with_their_words_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    assert_eq!(failures().await, before + 1, "the guessing defence counted it");
     // An ordinary child of the fan is no share: its code opens no share page.
     let (child, _) = broker.secret_child(&song.fan, "1").await;
     let page = visitor
