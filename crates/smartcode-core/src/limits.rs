@@ -417,7 +417,7 @@ pub const ITEMS_PER_PUBLIC_CODE_MAX: u32 = 1_000;
 pub const ITEMS_LISTED_MAX: u32 = 100;
 /// The most downloads one share gives (its `uses`).
 pub const SHARE_USES_MAX: u32 = 10_000;
-/// The most shares a giver's list answers (`GET /v1/me/shares`), newest of its children first.
+/// The most shares a giver's list answers (`GET /v1/me/shares`), the newest first.
 pub const SHARES_LISTED_MAX: u32 = 200;
 /// How many times a purchase's download grant may be fetched.
 pub const DOWNLOAD_FETCHES_MAX: u32 = 5;

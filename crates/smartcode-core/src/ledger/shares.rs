@@ -14,7 +14,7 @@ use crate::clock::Timestamp;
 use crate::code::{CodeHash, CodeId, ItemId};
 use crate::error::{Conflict, ItemRefusal, Limit, OpError};
 use crate::item::ItemRecord;
-use crate::limits::{SHARES_LISTED_MAX, SHARE_USES_MAX};
+use crate::limits::{CHILDREN_PER_CODE_MAX, SHARES_LISTED_MAX, SHARE_USES_MAX};
 use crate::model::*;
 use crate::money::Amount;
 use crate::webhook::EventKind;
@@ -131,12 +131,13 @@ pub(super) fn query(
         Query::Given { giver } => {
             let giver = present(tx, giver)?;
             let mut shares = Vec::new();
-            for child in tx.children(&giver.id, SHARES_LISTED_MAX)? {
+            for child in tx.children(&giver.id, CHILDREN_PER_CODE_MAX)? {
                 if item_of(&child).is_some() {
                     shares.push(share_view(tx, now, child)?);
                 }
             }
             shares.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+            shares.truncate(SHARES_LISTED_MAX as usize);
             Ok(QueryOutcome::Shares(shares))
         }
     }
