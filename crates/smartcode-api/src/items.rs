@@ -98,7 +98,9 @@ pub struct DownloadTokenJson {
 #[serde(deny_unknown_fields)]
 pub struct ShareRequest {
     pub item_id: String,
+    #[serde(deserialize_with = "crate::requests::whole")]
     pub uses: u32,
+    #[serde(deserialize_with = "crate::requests::whole")]
     pub expires_in_seconds: i64,
 }
 

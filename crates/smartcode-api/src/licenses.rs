@@ -18,6 +18,7 @@ pub struct LicenseRequest {
     pub price: Option<RequestAmount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payee: Option<String>,
+    #[serde(deserialize_with = "crate::requests::whole")]
     pub copies: u32,
     /// Who the license is for (a company's name, say), shown as text on its page.
     #[serde(default, skip_serializing_if = "Option::is_none")]

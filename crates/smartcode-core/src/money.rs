@@ -44,6 +44,13 @@ impl Amount {
         self.0
     }
 
+    /// `count` times this amount, checked: `None` when it is not an amount (zero, or past the limit
+    /// of one operation). What a share of `uses` downloads or a license of `copies` copies holds.
+    pub fn times(self, count: u32) -> Option<Amount> {
+        let units = self.0.checked_mul(i64::from(count))?;
+        Amount::from_units(units).ok()
+    }
+
     /// Parses a decimal string (`"10"`, `"0.25"`, `"0.000001"`). Signs, exponents, spaces and more
     /// than six fractional digits are refused.
     pub fn parse(text: &str) -> Result<Amount, AmountError> {

@@ -218,3 +218,20 @@ fn a_session_accrues_its_price_per_minute_rounded_down_until_its_expiry() {
     assert_eq!(session.state_at(at(599)), SessionState::Open);
     assert_eq!(session.state_at(at(600)), SessionState::Closed(CloseReason::Expired));
 }
+
+#[test]
+fn an_amount_times_a_count_is_checked() {
+    let price = Amount::parse("0.20").unwrap();
+    assert_eq!(price.times(50), Some(Amount::parse("10").unwrap()));
+    assert_eq!(price.times(0), None, "zero is no amount");
+    assert_eq!(
+        Amount::from_units(crate::limits::AMOUNT_UNITS_MAX).unwrap().times(2),
+        None
+    );
+    assert_eq!(
+        Amount::from_units(i64::MAX / 2 + 1)
+            .ok()
+            .and_then(|a| a.times(u32::MAX)),
+        None
+    );
+}

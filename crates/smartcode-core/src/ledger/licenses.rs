@@ -168,9 +168,7 @@ fn priced(tx: &mut (impl LedgerTx + ?Sized), order: &LicenseOrder) -> Result<Pri
 /// The price of `copies` copies, or the refusal of a product one payment cannot move.
 fn total_of(price: Amount, copies: u32) -> Result<Amount, OpError> {
     price
-        .units()
-        .checked_mul(i64::from(copies))
-        .and_then(|units| Amount::from_units(units).ok())
+        .times(copies)
         .ok_or(OpError::License(LicenseRefusal::TotalTooLarge))
 }
 

@@ -16,7 +16,6 @@ use crate::error::{Conflict, ItemRefusal, Limit, OpError};
 use crate::item::ItemRecord;
 use crate::limits::{CHILDREN_PER_CODE_MAX, SHARES_LISTED_MAX, SHARE_USES_MAX};
 use crate::model::*;
-use crate::money::Amount;
 use crate::webhook::EventKind;
 
 use super::rules::{authenticate, present};
@@ -192,12 +191,7 @@ fn make(
     if uses == 0 || uses > SHARE_USES_MAX {
         return Err(OpError::LimitExceeded(Limit::ShareUses));
     }
-    let amount = item
-        .price
-        .units()
-        .checked_mul(i64::from(uses))
-        .and_then(|units| Amount::from_units(units).ok())
-        .ok_or(OpError::LimitExceeded(Limit::ShareUses))?;
+    let amount = item.price.times(uses).ok_or(OpError::LimitExceeded(Limit::ShareUses))?;
     let options = ChildOptions {
         label: Some(format!("{SHARE_LABEL_PREFIX}{}", item.id)),
         expires_at: Some(expires_at),
